@@ -1,0 +1,293 @@
+"""Pair metadata and exact numbers.
+
+Inside krakenbot a price or a quantity is an ``int`` scaled by its instrument's precision:
+BTC/USD has ``price_precision`` 1 and ``qty_precision`` 8, so 29430.2 is ``294302`` and
+0.001 BTC is ``100000``. Scaled integers are exact, fast to compare and hash, and make
+Kraken's book checksum plain integer formatting (``str(n)`` is the price with its dot
+removed and leading zeros stripped).
+
+Kraken prints JSON numbers with the instrument's full precision. A JSON parser hands them
+over as ``float``: the float is only a carrier of the decimal Kraken printed, and
+``to_scaled`` converts it exactly the moment it arrives. A double carries any decimal of up
+to 15 significant digits exactly; a value whose scaled int reaches 2**50 (16 digits) may
+not survive the trip, so ``to_scaled`` raises ``PrecisionLost`` and the caller re-decodes
+the frame with an exact (text-preserving) decoder.
+
+This module owns: the ``Instrument`` record, parsing it from the WS v2 ``instrument``
+channel and from REST ``AssetPairs`` (KRAKEN.md §5.8, §8.4), and the conversions between
+Kraken's numbers, ``Decimal`` and scaled ints. It does no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from bot.errors import ProtocolError
+
+__all__ = [
+    "MAX_PRECISION",
+    "Instrument",
+    "InstrumentTable",
+    "PrecisionLost",
+    "format_scaled",
+    "from_scaled",
+    "instrument_from_asset_pair",
+    "instrument_from_ws",
+    "instruments_from_asset_pairs",
+    "instruments_from_ws_frame",
+    "to_scaled",
+]
+
+MAX_PRECISION: Final = 18
+_SCALES: Final[tuple[float, ...]] = tuple(10.0**p for p in range(MAX_PRECISION + 1))
+_INT_SCALES: Final[tuple[int, ...]] = tuple(10**p for p in range(MAX_PRECISION + 1))
+# Below 2**50 the product value*10**p is within 0.25 of the exact scaled integer, so
+# round() recovers it; see the module docstring.
+_FAST_LIMIT: Final = 2**50
+_REL_TOL: Final = 2.0**-49
+
+
+class PrecisionLost(ProtocolError):
+    """A float cannot carry this decimal exactly: decode the frame exactly and retry."""
+
+
+def _scaled_decimal(value: Decimal, precision: int) -> int:
+    if not value.is_finite():
+        raise ProtocolError(f"not a finite number: {value}")
+    scaled = value.scaleb(precision)
+    integral = scaled.to_integral_value()
+    if scaled != integral:
+        raise ProtocolError(f"{value} has more than {precision} decimals")
+    return int(integral)
+
+
+def to_scaled(value: float | int | str | Decimal, precision: int) -> int:
+    """Kraken's number as an int scaled by ``10**precision``, exactly or not at all.
+
+    Accepts what a JSON parser produces (``float``/``int``), the strings Kraken's REST API
+    prints (``"0.00010000"``) and ``Decimal``. A value with more decimals than
+    ``precision`` is a ``ProtocolError``; a float too large to carry its decimal is
+    ``PrecisionLost``.
+    """
+    kind = type(value)
+    if kind is float:
+        f: float = value  # type: ignore[assignment]
+        x = f * _SCALES[precision]
+        if not math.isfinite(x):
+            raise ProtocolError(f"not a finite number: {f!r}")
+        n = round(x)
+        if -_FAST_LIMIT < n < _FAST_LIMIT and abs(x - n) <= 1e-7 + abs(n) * _REL_TOL:
+            return n
+        if abs(n) >= _FAST_LIMIT:
+            # 16+ significant digits at this precision: a double may have rounded them.
+            raise PrecisionLost(f"{f!r} at precision {precision} needs more digits than a float")
+        raise ProtocolError(f"{f!r} has more than {precision} decimals")
+    if isinstance(value, int) and kind is not bool:
+        return value * _INT_SCALES[precision]
+    if kind is bool:
+        raise ProtocolError(f"expected a number, got {value!r}")
+    if isinstance(value, Decimal):
+        return _scaled_decimal(value, precision)
+    if isinstance(value, str):
+        try:
+            return _scaled_decimal(Decimal(value), precision)
+        except InvalidOperation:
+            raise ProtocolError(f"expected a number, got {value!r}") from None
+    raise ProtocolError(f"expected a number, got {value!r}")
+
+
+def from_scaled(n: int, precision: int) -> Decimal:
+    """The exact ``Decimal`` for a scaled int (``from_scaled(294302, 1) == Decimal("29430.2")``)."""
+    return Decimal(n).scaleb(-precision)
+
+
+def format_scaled(n: int, precision: int) -> str:
+    """Kraken's fixed-point text for a scaled int: ``format_scaled(100000, 8) == "0.00100000"``."""
+    if precision == 0:
+        return str(n)
+    sign = "-" if n < 0 else ""
+    digits = str(abs(n)).rjust(precision + 1, "0")
+    return f"{sign}{digits[:-precision]}.{digits[-precision:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One spot pair. Increments and minimums are scaled ints; ``cost_min`` is in quote units.
+
+    ``symbol`` is the WS v2 name (``BTC/USD``); ``rest_name`` is the REST key
+    (``XXBTZUSD``) and ``altname`` the short REST name (``XBTUSD``) when known.
+    """
+
+    symbol: str
+    base: str
+    quote: str
+    price_precision: int
+    qty_precision: int
+    price_increment: int = 1
+    qty_increment: int = 1
+    qty_min: int = 0
+    cost_min: Decimal = Decimal(0)
+    cost_precision: int = 5
+    status: str = "online"
+    altname: str = ""
+    rest_name: str = ""
+
+    def price(self, value: float | int | str | Decimal) -> int:
+        """A price as received (or typed) to its scaled int."""
+        return to_scaled(value, self.price_precision)
+
+    def qty(self, value: float | int | str | Decimal) -> int:
+        """A quantity as received (or typed) to its scaled int."""
+        return to_scaled(value, self.qty_precision)
+
+    def price_decimal(self, n: int) -> Decimal:
+        return from_scaled(n, self.price_precision)
+
+    def qty_decimal(self, n: int) -> Decimal:
+        return from_scaled(n, self.qty_precision)
+
+    def price_text(self, n: int) -> str:
+        return format_scaled(n, self.price_precision)
+
+    def qty_text(self, n: int) -> str:
+        return format_scaled(n, self.qty_precision)
+
+    def cost(self, price: int, qty: int) -> Decimal:
+        """Exact quote-currency cost of ``qty`` at ``price``."""
+        return from_scaled(price * qty, self.price_precision + self.qty_precision)
+
+
+def _require(raw: Mapping[str, Any], key: str, where: str) -> Any:
+    try:
+        return raw[key]
+    except KeyError:
+        raise ProtocolError(f"{where}: missing {key!r}") from None
+
+
+def _precision(raw: Mapping[str, Any], key: str, where: str) -> int:
+    value = _require(raw, key, where)
+    if type(value) is not int or not 0 <= value <= MAX_PRECISION:
+        raise ProtocolError(f"{where}: {key} must be an int in 0..{MAX_PRECISION}, got {value!r}")
+    return value
+
+
+def _decimal(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ProtocolError(f"{where}: expected a number, got {value!r}")
+    try:
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise ProtocolError(f"{where}: expected a number, got {value!r}") from None
+
+
+def instrument_from_ws(raw: Mapping[str, Any]) -> Instrument:
+    """One pair of a WS v2 ``instrument`` frame (``data.pairs[i]``)."""
+    symbol = _require(raw, "symbol", "instrument pair")
+    if not isinstance(symbol, str):
+        raise ProtocolError(f"instrument pair: symbol must be a string, got {symbol!r}")
+    where = f"instrument {symbol}"
+    pp = _precision(raw, "price_precision", where)
+    qp = _precision(raw, "qty_precision", where)
+    price_inc = raw.get("price_increment", raw.get("tick_size"))
+    return Instrument(
+        symbol=symbol,
+        base=str(raw.get("base", symbol.split("/")[0])),
+        quote=str(raw.get("quote", symbol.split("/")[-1])),
+        price_precision=pp,
+        qty_precision=qp,
+        price_increment=to_scaled(price_inc, pp) if price_inc is not None else 1,
+        qty_increment=to_scaled(raw["qty_increment"], qp) if "qty_increment" in raw else 1,
+        qty_min=to_scaled(raw["qty_min"], qp) if "qty_min" in raw else 0,
+        cost_min=_decimal(raw.get("cost_min", 0), where),
+        cost_precision=int(raw.get("cost_precision", 5)),
+        status=str(raw.get("status", "online")),
+    )
+
+
+def instruments_from_ws_frame(frame: Mapping[str, Any]) -> list[Instrument]:
+    """Every pair of a WS v2 ``instrument`` snapshot or update frame."""
+    if frame.get("channel") != "instrument":
+        raise ProtocolError("not an instrument frame")
+    data = frame.get("data")
+    if not isinstance(data, Mapping) or not isinstance(data.get("pairs", []), list):
+        raise ProtocolError("instrument frame: data.pairs must be a list")
+    return [instrument_from_ws(pair) for pair in data.get("pairs", [])]
+
+
+def _strip_legacy(code: str) -> str:
+    # Kraken's REST asset codes carry an X (crypto) or Z (fiat) prefix on 4-letter codes.
+    if len(code) == 4 and code[0] in "XZ":
+        return "BTC" if code[1:] == "XBT" else code[1:]
+    return "BTC" if code == "XBT" else code
+
+
+def instrument_from_asset_pair(rest_name: str, raw: Mapping[str, Any]) -> Instrument:
+    """One entry of REST ``AssetPairs`` (``result[rest_name]``)."""
+    where = f"AssetPairs {rest_name}"
+    pp = _precision(raw, "pair_decimals", where)
+    qp = _precision(raw, "lot_decimals", where)
+    wsname = raw.get("wsname")
+    base = _strip_legacy(str(_require(raw, "base", where)))
+    quote = _strip_legacy(str(_require(raw, "quote", where)))
+    # WS v2 names BTC where v1 and REST say XBT.
+    symbol = f"{base}/{quote}" if wsname is None else str(wsname).replace("XBT", "BTC")
+    tick = raw.get("tick_size")
+    return Instrument(
+        symbol=symbol,
+        base=base,
+        quote=quote,
+        price_precision=pp,
+        qty_precision=qp,
+        price_increment=to_scaled(tick, pp) if tick is not None else 1,
+        qty_increment=1,
+        qty_min=to_scaled(raw["ordermin"], qp) if "ordermin" in raw else 0,
+        cost_min=_decimal(raw.get("costmin", 0), where),
+        cost_precision=int(raw.get("cost_decimals", 5)),
+        status=str(raw.get("status", "online")),
+        altname=str(raw.get("altname", "")),
+        rest_name=rest_name,
+    )
+
+
+def instruments_from_asset_pairs(result: Mapping[str, Any]) -> list[Instrument]:
+    """Every pair of an ``AssetPairs`` result (the object inside ``{"error":[],"result":…}``)."""
+    return [instrument_from_asset_pair(name, raw) for name, raw in result.items()]
+
+
+class InstrumentTable(Mapping[str, Instrument]):
+    """Instruments by WS v2 symbol, also found by REST name and altname."""
+
+    def __init__(self, instruments: Iterable[Instrument] = ()) -> None:
+        self._by_symbol: dict[str, Instrument] = {}
+        self._aliases: dict[str, str] = {}
+        self.update(instruments)
+
+    def update(self, instruments: Iterable[Instrument]) -> None:
+        for inst in instruments:
+            self._by_symbol[inst.symbol] = inst
+            for alias in (inst.rest_name, inst.altname, inst.symbol.replace("/", "")):
+                if alias:
+                    self._aliases[alias] = inst.symbol
+
+    def lookup(self, name: str) -> Instrument | None:
+        """By WS symbol, REST name or altname."""
+        inst = self._by_symbol.get(name)
+        if inst is None and name in self._aliases:
+            inst = self._by_symbol.get(self._aliases[name])
+        return inst
+
+    def __getitem__(self, symbol: str) -> Instrument:
+        inst = self.lookup(symbol)
+        if inst is None:
+            raise KeyError(symbol)
+        return inst
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_symbol)
+
+    def __len__(self) -> int:
+        return len(self._by_symbol)
