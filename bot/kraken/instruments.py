@@ -46,9 +46,8 @@ MAX_PRECISION: Final = 18
 _SCALES: Final[tuple[float, ...]] = tuple(10.0**p for p in range(MAX_PRECISION + 1))
 _INT_SCALES: Final[tuple[int, ...]] = tuple(10**p for p in range(MAX_PRECISION + 1))
 # Below 2**50 the product value*10**p is within 0.25 of the exact scaled integer, so
-# round() recovers it; see the module docstring.
+# round() recovers it, and distinct decimals at one precision are distinct doubles.
 _FAST_LIMIT: Final = 2**50
-_REL_TOL: Final = 2.0**-49
 
 
 class PrecisionLost(ProtocolError):
@@ -56,13 +55,20 @@ class PrecisionLost(ProtocolError):
 
 
 def _scaled_decimal(value: Decimal, precision: int) -> int:
-    if not value.is_finite():
+    # Integer arithmetic on the digits: exact at any size (no 28-digit context rounding).
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
         raise ProtocolError(f"not a finite number: {value}")
-    scaled = value.scaleb(precision)
-    integral = scaled.to_integral_value()
-    if scaled != integral:
-        raise ProtocolError(f"{value} has more than {precision} decimals")
-    return int(integral)
+    coefficient = int("".join(map(str, digits))) if digits else 0
+    shift = exponent + precision
+    n: int
+    if shift >= 0:
+        n = coefficient * int(10**shift)
+    else:
+        n, rest = divmod(coefficient, int(10**-shift))
+        if rest:
+            raise ProtocolError(f"{value} has more than {precision} decimals")
+    return -n if sign else n
 
 
 def to_scaled(value: float | int | str | Decimal, precision: int) -> int:
@@ -80,7 +86,9 @@ def to_scaled(value: float | int | str | Decimal, precision: int) -> int:
         if not math.isfinite(x):
             raise ProtocolError(f"not a finite number: {f!r}")
         n = round(x)
-        if -_FAST_LIMIT < n < _FAST_LIMIT and abs(x - n) <= 1e-7 + abs(n) * _REL_TOL:
+        # int / int is correctly rounded: equality proves the decimal n/10**p is the one
+        # this float carries (and below 2**50 no other decimal at this precision is).
+        if -_FAST_LIMIT < n < _FAST_LIMIT and n / _INT_SCALES[precision] == f:
             return n
         if abs(n) >= _FAST_LIMIT:
             # 16+ significant digits at this precision: a double may have rounded them.
@@ -255,7 +263,12 @@ def instrument_from_asset_pair(rest_name: str, raw: Mapping[str, Any]) -> Instru
 
 def instruments_from_asset_pairs(result: Mapping[str, Any]) -> list[Instrument]:
     """Every pair of an ``AssetPairs`` result (the object inside ``{"error":[],"result":…}``)."""
-    return [instrument_from_asset_pair(name, raw) for name, raw in result.items()]
+    # Dark-pool pairs ("XXBTZUSD.d") share base and quote with the real pair: skip them.
+    return [
+        instrument_from_asset_pair(name, raw)
+        for name, raw in result.items()
+        if not name.endswith(".d")
+    ]
 
 
 class InstrumentTable(Mapping[str, Instrument]):
