@@ -1,0 +1,207 @@
+"""The ``krakenbot`` command: argument parsing and dispatch to each subcommand.
+
+This module owns the command line and exit statuses: 0 success, 1 a runtime ``BotError``,
+2 a usage or configuration error (or a subcommand this build does not have), 130 Ctrl-C.
+``check-config`` lives here; every other subcommand is a lazily imported ``main_*(args)``
+function in the module that owns it, so ``krakenbot --help`` stays fast and one missing
+piece never breaks the others. A ``BotError`` never prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Final
+
+from bot.errors import BotError, ConfigError
+
+__all__ = ["build_parser", "main", "resolve_config_path"]
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+CONFIG_ENV: Final = "KRAKENBOT_CONFIG"
+BOOK_DEPTHS: Final = (10, 25, 100, 500, 1000)
+BENCH_SUITES: Final = ("book", "sim", "tick", "all")
+
+# subcommand -> (module, function names tried in order)
+_DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
+    "run": ("bot.daemon", ("main_run",)),
+    "sim": ("bot.sim.cli", ("main_sim",)),
+    "replay": ("bot.replay", ("run_replay", "main_replay")),
+    "bench": ("bench.runner", ("main_bench",)),
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("krakenbot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def resolve_config_path(given: str | Path | None) -> Path:
+    """``--config`` if given, else ``$KRAKENBOT_CONFIG``, else the shipped default."""
+    if given:
+        return Path(given)
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    from bot.config import default_config_path
+
+    return default_config_path()
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help=f"config file (default: ${CONFIG_ENV}, else config/default.yaml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="krakenbot", description="An asyncio algorithmic trading daemon for Kraken."
+    )
+    parser.add_argument("--version", action="version", version=f"krakenbot {_version()}")
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="override log.level from the config",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        help="override log.format from the config",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run the daemon (paper mode on the simulator by default)")
+    _add_config(run)
+
+    sim = sub.add_parser("sim", help="run the Kraken-compatible exchange simulator alone")
+    _add_config(sim)
+    sim.add_argument("--host", help="address to listen on (default: sim.host)")
+    sim.add_argument("--port", type=int, help="port to listen on, 0 for any (default: sim.port)")
+    sim.add_argument("--source", help="'synthetic' or 'replay:PATH' (default: sim.source)")
+    sim.add_argument("--seed", type=int, help="random seed (default: sim.seed)")
+
+    replay = sub.add_parser(
+        "replay", help="rebuild books from a recorded capture, verify checksums"
+    )
+    replay.add_argument("file", metavar="FILE", help="recorded WebSocket capture")
+    replay.add_argument("--instruments", metavar="FILE", help="instrument metadata (JSON)")
+    replay.add_argument("--depth", type=int, choices=BOOK_DEPTHS, help="book depth")
+
+    for name, text in (
+        ("record", "record Kraken's public feed to a file"),
+        ("backtest", "run strategies over a recorded capture"),
+    ):
+        sub.add_parser(name, help=f"{text} (not in this version)")
+
+    check = sub.add_parser("check-config", help="validate a config file and print every problem")
+    check.add_argument("file", metavar="FILE", nargs="?", help="config file (default as for run)")
+
+    bench = sub.add_parser("bench", help="run benchmarks side by side with peers")
+    bench.add_argument("suite", nargs="?", choices=BENCH_SUITES, default="all")
+    return parser
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from bot.config import load_config
+
+    path = resolve_config_path(args.file)
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        return EXIT_USAGE
+    print("ok")
+    return EXIT_OK
+
+
+def _not_in_this_version(args: argparse.Namespace) -> int:
+    print(f"krakenbot {args.command}: not implemented in this version", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _import_target(module_name: str) -> ModuleType | None:
+    # bench/ sits beside bot/ in a checkout; the console script's sys.path lacks it.
+    root = Path(__file__).resolve().parent.parent
+    if (root / "bench").is_dir() and str(root) not in sys.path:
+        sys.path.append(str(root))
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            return None
+        raise  # the module exists but is broken: a bug, not a missing feature
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    module_name, names = _DISPATCH[args.command]
+    module = _import_target(module_name)
+    target: Callable[[argparse.Namespace], int] | None = None
+    if module is not None:
+        target = next(
+            (getattr(module, n) for n in names if callable(getattr(module, n, None))), None
+        )
+    if target is None:
+        print(
+            f"krakenbot {args.command}: not available yet"
+            f" ({module_name}.{names[0]} is not part of this build)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return int(target(args) or 0)
+
+
+def _report(exc: BotError) -> int:
+    from bot.log import scrub_text
+
+    problems = exc.problems if isinstance(exc, ConfigError) else [str(exc) or type(exc).__name__]
+    for line in problems:
+        print(f"krakenbot: {scrub_text(line)}", file=sys.stderr)
+    return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return the exit status."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command not in ("record", "backtest"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        if args.command == "check-config":
+            return _check_config(args)
+        if args.command in ("record", "backtest"):
+            return _not_in_this_version(args)
+        if "config" in args:
+            args.config = resolve_config_path(args.config)
+        from bot.log import configure_logging
+
+        configure_logging(args.log_level or "info", args.log_format or "auto")
+        return _dispatch(args)
+    except BotError as exc:
+        return _report(exc)
+    except KeyboardInterrupt:
+        print("krakenbot: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
