@@ -1,0 +1,212 @@
+"""Kraken Spot REST request signing: ``API-Sign``, body encoding, and the server's checks.
+
+The algorithm (KRAKEN.md §1.1, https://docs.kraken.com/api/docs/guides/spot-rest-auth)::
+
+    API-Sign = base64(HMAC-SHA512(key = base64decode(secret),
+                                  msg = url_path_bytes + SHA256(str(nonce) + body_bytes)))
+
+``url_path`` is the part of the URL that starts at ``/0/private/``. The nonce appears twice:
+as the decimal prefix of the hashed message here, and again inside the body.
+
+**Sign the exact bytes that are sent.** A body is encoded once, by ``encode_form`` or
+``encode_json``; those bytes are signed and the same object is handed to the HTTP layer.
+Re-serialising JSON (other key order, other spacing) changes the digest and Kraken answers
+``EAPI:Invalid signature``.
+
+Both sides use this module: the REST client calls ``encode_*`` and ``sign``; the simulator's
+server calls ``extract_nonce`` and ``verify`` (a constant-time comparison).
+
+This module owns the byte-level format of signed requests. It holds no key, keeps no state,
+does no I/O, and never puts a secret into an exception message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Final
+from urllib.parse import parse_qs, urlencode
+
+import orjson
+
+from bot.errors import ConfigError, NonceError, RejectedError
+
+__all__ = [
+    "FORM_CONTENT_TYPE",
+    "JSON_CONTENT_TYPE",
+    "MAX_NONCE",
+    "encode_form",
+    "encode_json",
+    "extract_nonce",
+    "sign",
+    "verify",
+]
+
+FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
+JSON_CONTENT_TYPE: Final = "application/json"
+MAX_NONCE: Final = 2**64 - 1  # "always increasing, unsigned 64-bit integer"
+
+# A nonce as the server accepts it: canonical decimal, so that ``str(int(text)) == text``
+# and the server hashes the very characters the client hashed.
+_CANONICAL_NONCE: Final = re.compile(r"0|[1-9][0-9]*")
+
+
+def _secret_bytes(secret_b64: str) -> bytes:
+    try:
+        secret = base64.b64decode(secret_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        # Never echo the secret itself.
+        raise ConfigError("API secret is not valid base64") from exc
+    if not secret:
+        raise ConfigError("API secret is empty")
+    return secret
+
+
+def _as_bytes(body: bytes | str) -> bytes:
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+def _nonce_text(nonce: int | str) -> bytes:
+    if isinstance(nonce, bool):
+        raise TypeError("nonce must be an int or a decimal string, not bool")
+    return str(nonce).encode("ascii")
+
+
+def _mac(secret: bytes, url_path: str, nonce: int | str, body: bytes | str) -> bytes:
+    digest = hashlib.sha256(_nonce_text(nonce) + _as_bytes(body)).digest()
+    return hmac.new(secret, url_path.encode("utf-8") + digest, hashlib.sha512).digest()
+
+
+def sign(secret_b64: str, url_path: str, nonce: int | str, body: bytes | str) -> str:
+    """The ``API-Sign`` header value (88 base64 characters) for one request.
+
+    ``body`` must be the exact bytes sent (a ``str`` is taken as its UTF-8 encoding), and
+    ``nonce`` the value inside it. Raises ``ConfigError`` if the secret is not base64.
+    """
+    return base64.b64encode(_mac(_secret_bytes(secret_b64), url_path, nonce, body)).decode()
+
+
+def verify(
+    secret_b64: str, url_path: str, nonce: int | str, body: bytes | str, signature: str
+) -> bool:
+    """Whether ``signature`` is the ``API-Sign`` of this request (constant-time compare).
+
+    A malformed ``signature`` (not base64, wrong length) is simply not valid.
+    """
+    expected = _mac(_secret_bytes(secret_b64), url_path, nonce, body)
+    try:
+        given = base64.b64decode(signature.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return False
+    # Compare the base64 text too, so only the canonical encoding passes.
+    return hmac.compare_digest(given, expected) and hmac.compare_digest(
+        signature.encode("ascii"), base64.b64encode(expected)
+    )
+
+
+# --- encoding: once, and the same bytes are signed and sent ----------------------------
+
+
+def _form_value(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | Decimal):
+        return str(value)
+    if isinstance(value, float):
+        raise TypeError(f"{key}: floats are not sent to Kraken; pass a str, int or Decimal")
+    raise TypeError(f"{key}: cannot form-encode a {type(value).__name__}")
+
+
+def encode_form(params: Mapping[str, object]) -> bytes:
+    """``application/x-www-form-urlencoded`` bytes, in ``params`` order.
+
+    Values may be ``str``, ``int``, ``Decimal`` or ``bool`` (sent as ``true``/``false``);
+    ``None`` means "absent" and is skipped; floats are refused (exact numbers only).
+    """
+    pairs = [(k, _form_value(k, v)) for k, v in params.items() if v is not None]
+    return urlencode(pairs).encode("ascii")
+
+
+def _json_ready(value: object, where: str) -> object:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        raise TypeError(f"{where}: floats are not sent to Kraken; pass a str, int or Decimal")
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v, f"{where}.{k}") for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(f"{where}: cannot JSON-encode a {type(value).__name__}")
+
+
+def encode_json(params: Mapping[str, object]) -> bytes:
+    """Compact ``application/json`` bytes, in ``params`` order.
+
+    Nested mappings and lists are allowed (``AddOrderBatch``); ``Decimal`` is sent as a JSON
+    string (Kraken takes prices and volumes as strings), ``int`` as a number; ``None`` values
+    of mappings are skipped; floats are refused.
+    """
+    ready = _json_ready(params, "body")
+    return orjson.dumps(ready)
+
+
+# --- server side -------------------------------------------------------------------------
+
+
+def _nonce_from_value(value: object) -> int:
+    if isinstance(value, bool):
+        raise NonceError("EAPI:Invalid nonce", "nonce is not an integer")
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise NonceError("EAPI:Invalid nonce", "nonce is not an integer")
+    if _CANONICAL_NONCE.fullmatch(text) is None:
+        raise NonceError("EAPI:Invalid nonce", "nonce is not a canonical decimal integer")
+    nonce = int(text)
+    if nonce > MAX_NONCE:
+        raise NonceError("EAPI:Invalid nonce", "nonce exceeds an unsigned 64-bit integer")
+    return nonce
+
+
+def extract_nonce(body: bytes, content_type: str | None) -> int:
+    """The nonce inside a request body, as the server reads it.
+
+    ``content_type`` is the request's header (parameters such as ``; charset=utf-8`` are
+    ignored); a JSON media type means JSON, anything else (or none) means a form body, which
+    is Kraken's default. The nonce must appear once, as a canonical decimal integer (so
+    ``str(nonce)`` is exactly what the client hashed) within 0..2**64-1.
+
+    Raises ``RejectedError("EGeneral:Invalid arguments")`` for a body that cannot be parsed,
+    ``NonceError("EAPI:Invalid nonce")`` for a missing or malformed nonce.
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == JSON_CONTENT_TYPE or media.endswith("+json"):
+        try:
+            parsed = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RejectedError("EGeneral:Invalid arguments", "body is not valid JSON") from exc
+        if not isinstance(parsed, dict):
+            raise RejectedError("EGeneral:Invalid arguments", "JSON body is not an object")
+        if "nonce" not in parsed:
+            raise NonceError("EAPI:Invalid nonce", "no nonce in the body")
+        return _nonce_from_value(parsed["nonce"])
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise RejectedError("EGeneral:Invalid arguments", "form body is not ASCII") from exc
+    values = parse_qs(text, keep_blank_values=True).get("nonce", [])
+    if not values:
+        raise NonceError("EAPI:Invalid nonce", "no nonce in the body")
+    if len(values) > 1:
+        raise NonceError("EAPI:Invalid nonce", "nonce given more than once")
+    return _nonce_from_value(values[0])

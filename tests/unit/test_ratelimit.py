@@ -1,0 +1,349 @@
+"""Kraken's REST call counter and per-pair trading counter, against the documented figures.
+
+Figures: https://docs.kraken.com/api/docs/guides/spot-rest-ratelimits (REST counter) and
+https://docs.kraken.com/api/docs/guides/spot-ratelimits (trading counter), KRAKEN.md §2.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.kraken.ratelimit import (
+    ACCOUNT_WIDE,
+    REST_LIMITS,
+    TRADING_LIMITS,
+    CounterLimits,
+    RestCounter,
+    Tier,
+    TradingCost,
+    TradingCounter,
+)
+
+# --- REST call counter ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tier", "maximum", "decay"),
+    [("starter", 15, 0.33), ("intermediate", 20, 0.5), ("pro", 20, 1.0)],
+)
+def test_rest_tier_table(tier: str, maximum: float, decay: float) -> None:
+    counter = RestCounter(tier)
+    assert counter.tier is Tier(tier)
+    assert counter.limits == CounterLimits(maximum, decay)
+    assert REST_LIMITS[Tier(tier)] == CounterLimits(maximum, decay)
+
+
+@pytest.mark.parametrize(
+    ("method", "cost"),
+    [
+        ("Balance", 1),
+        ("OpenOrders", 1),
+        ("QueryOrders", 1),
+        ("CancelAllOrdersAfter", 1),
+        ("GetWebSocketsToken", 1),
+        ("TradesHistory", 2),
+        ("Ledgers", 2),
+        ("QueryLedgers", 2),
+        ("QueryTrades", 2),
+        ("ClosedOrders", 2),  # conservative: see the module
+        ("/0/private/Ledgers", 2),
+        ("AddOrder", 0),
+        ("AddOrderBatch", 0),
+        ("AmendOrder", 0),
+        ("EditOrder", 0),
+        ("CancelOrder", 0),
+        ("/0/private/CancelOrderBatch", 0),
+    ],
+)
+def test_rest_costs(method: str, cost: float) -> None:
+    assert RestCounter.cost(method) == cost
+
+
+def test_rest_counter_fills_then_decays() -> None:
+    counter = RestCounter(Tier.STARTER)
+    for _ in range(15):
+        assert counter.wait_time(1, 100.0) == 0.0
+        counter.charge(1, 100.0)
+    assert counter.value(100.0) == 15
+    assert counter.headroom(100.0) == 0
+    # Full: the next call must wait for 1 unit of decay at 0.33/s.
+    assert counter.wait_time(1, 100.0) == pytest.approx(1 / 0.33)
+    assert counter.wait_time(2, 100.0) == pytest.approx(2 / 0.33)
+    assert counter.value(110.0) == pytest.approx(15 - 3.3)
+    assert counter.value(200.0) == 0.0
+    waited = 100.0 + counter.wait_time(1, 100.0)
+    assert counter.wait_time(1, waited) == 0.0
+
+
+def test_rest_counter_time_going_backwards_never_decays() -> None:
+    counter = RestCounter(Tier.PRO)
+    counter.charge(5, 10.0)
+    assert counter.value(9.0) == 5
+    assert counter.value(12.0) == pytest.approx(3)
+
+
+def test_rest_try_charge_refuses_like_kraken() -> None:
+    server = RestCounter(Tier.INTERMEDIATE)
+    accepted = [server.try_charge(1, 0.0) for _ in range(20)]
+    assert all(accepted)
+    assert not server.try_charge(1, 0.0)  # -> EAPI:Rate limit exceeded
+    # The refused call still counted: calls made while limited prolong the restriction.
+    assert server.value(0.0) == 21
+    assert not server.try_charge(1, 2.0)  # 21 - 1 = 20, +1 would be 21
+    assert server.try_charge(1, 6.0)  # 22 - 3 = 19, +1 = 20
+
+
+def test_rest_try_charge_without_counting_refusals() -> None:
+    server = RestCounter(Tier.INTERMEDIATE, refused_calls_count=False)
+    for _ in range(20):
+        server.try_charge(1, 0.0)
+    assert not server.try_charge(2, 0.0)
+    assert server.value(0.0) == 20
+    assert server.try_charge(1, 2.0)
+
+
+def test_rest_order_entry_is_never_held_back_by_the_rest_counter() -> None:
+    counter = RestCounter(Tier.STARTER)
+    counter.saturate(0.0)
+    cost = RestCounter.cost("AddOrder")
+    assert counter.wait_time(cost, 0.0) == 0.0
+    assert counter.try_charge(cost, 0.0)
+    assert counter.wait_time(RestCounter.cost("Balance"), 0.0) > 0
+
+
+def test_rest_saturate_after_a_refusal() -> None:
+    counter = RestCounter(Tier.PRO)
+    counter.charge(3, 0.0)
+    counter.saturate(0.0)
+    assert counter.value(0.0) == 20
+    assert counter.wait_time(1, 0.0) == pytest.approx(1.0)
+
+
+def test_rest_reserve_queues_concurrent_callers() -> None:
+    counter = RestCounter(Tier.PRO)  # max 20, decay 1/s
+    waits = [counter.reserve(1, 50.0) for _ in range(25)]
+    assert waits[:20] == [0.0] * 20
+    assert waits[20:] == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0])
+    # A caller arriving later queues behind the booked ones.
+    assert counter.reserve(1, 52.0) == pytest.approx(4.0)
+
+
+def test_rest_client_and_server_agree() -> None:
+    """A client that waits as its counter says is never refused by the server's counter."""
+    client = RestCounter(Tier.STARTER)
+    server = RestCounter(Tier.STARTER)
+    now = 0.0
+    methods = ["Balance", "Ledgers", "OpenOrders", "TradesHistory", "QueryOrders"] * 30
+    for method in methods:
+        cost = RestCounter.cost(method)
+        now += client.reserve(cost, now)
+        assert server.try_charge(cost, now), (method, now)
+        now += 0.01
+    assert now > 100  # it really was throttled
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([1.0, 2.0]), st.floats(0, 5, allow_nan=False)),
+        max_size=80,
+    ),
+    st.sampled_from(list(Tier)),
+)
+def test_rest_waiting_always_fits(calls: list[tuple[float, float]], tier: Tier) -> None:
+    client = RestCounter(tier)
+    server = RestCounter(tier)
+    now = 0.0
+    for cost, gap in calls:
+        now += gap
+        wait = client.wait_time(cost, now)
+        assert wait >= 0
+        now += wait
+        client.charge(cost, now)
+        assert server.try_charge(cost, now)
+        assert client.value(now) <= client.limits.maximum + 1e-6
+
+
+# --- trading counter --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tier", "threshold", "decay"),
+    [("starter", 60, 1.0), ("intermediate", 125, 2.34), ("pro", 180, 3.75)],
+)
+def test_trading_tier_table(tier: str, threshold: float, decay: float) -> None:
+    assert TradingCounter(tier).limits == CounterLimits(threshold, decay)
+    assert TRADING_LIMITS[Tier(tier)] == CounterLimits(threshold, decay)
+
+
+@pytest.mark.parametrize(
+    ("age", "amend", "edit", "cancel"),
+    [
+        (0.0, 4, 7, 8),
+        (4.999, 4, 7, 8),
+        (5.0, 3, 6, 6),
+        (9.9, 3, 6, 6),
+        (10.0, 2, 5, 5),
+        (14.9, 2, 5, 5),
+        (15.0, 1, 3, 4),
+        (44.9, 1, 3, 4),
+        (45.0, 1, 2, 2),
+        (89.9, 1, 2, 2),
+        (90.0, 1, 1, 1),
+        (299.9, 1, 1, 1),
+        (300.0, 1, 1, 0),
+        (86_400.0, 1, 1, 0),
+        (-1.0, 4, 7, 8),  # clock skew: treated as brand new
+    ],
+)
+def test_trading_costs_by_age(age: float, amend: float, edit: float, cancel: float) -> None:
+    assert TradingCounter.amend_cost(age).total == amend
+    assert TradingCounter.edit_cost(age).total == edit
+    assert TradingCounter.cancel_cost(age).total == cancel
+    # The fixed counts, applied even to a refused request.
+    assert TradingCounter.amend_cost(age).fixed == 1
+    assert TradingCounter.edit_cost(age).fixed == 1
+    assert TradingCounter.cancel_cost(age).fixed == 0
+
+
+def test_other_trading_costs() -> None:
+    assert TradingCounter.add_cost() == TradingCost(fixed=1)
+    assert TradingCounter.batch_add_cost(5) == TradingCost(fixed=2.5)
+    assert TradingCounter.batch_cancel_cost([1.0, 7.0, 400.0]) == TradingCost(penalty=14)
+    assert TradingCounter.batch_cancel_cost([]) == TradingCost()
+    assert TradingCounter.cancel_all_cost() == TradingCost(fixed=1)
+    assert TradingCounter.cancel_all_orders_after_cost() == TradingCost(fixed=1)
+    with pytest.raises(ValueError, match="batch"):
+        TradingCounter.batch_add_cost(0)
+
+
+def test_documented_worked_example_add_amend_cancel_is_8() -> None:
+    # "add, amend after 7 s, then cancel 36 s later" = 1 + 1 + 2 + 4 = 8 (no decay counted).
+    counter = TradingCounter(Tier.STARTER, limits=CounterLimits(60, 1e-12))
+    counter.charge("XBT/USD", TradingCounter.add_cost(), 0.0)
+    counter.charge("XBT/USD", TradingCounter.amend_cost(7.0), 7.0)
+    counter.charge("XBT/USD", TradingCounter.cancel_cost(36.0), 43.0)
+    assert counter.value("XBT/USD", 43.0) == pytest.approx(8)
+    assert (
+        TradingCounter.add_cost() + TradingCounter.amend_cost(7) + TradingCounter.cancel_cost(36)
+    ).total == 8
+
+
+def test_documented_decay_example() -> None:
+    # "(50 * 1) - (10 * 2.34) = 26.6": 50 adds, then 10 s at the Intermediate decay.
+    counter = TradingCounter(Tier.INTERMEDIATE)
+    for _ in range(50):
+        counter.charge("ETH/USD", TradingCounter.add_cost(), 0.0)
+    assert counter.value("ETH/USD", 0.0) == 50
+    assert counter.value("ETH/USD", 10.0) == pytest.approx(26.6)
+
+
+def test_trading_counters_are_per_pair() -> None:
+    counter = TradingCounter(Tier.STARTER)
+    for _ in range(60):
+        counter.charge("XBT/USD", 1, 0.0)
+    assert counter.wait_time("XBT/USD", TradingCounter.add_cost(), 0.0) == pytest.approx(1.0)
+    assert counter.wait_time("ETH/USD", TradingCounter.add_cost(), 0.0) == 0.0
+    assert counter.headroom("XBT/USD", 0.0) == 0
+    assert counter.headroom("ETH/USD", 0.0) == 60
+    counter.charge(ACCOUNT_WIDE, TradingCounter.cancel_all_orders_after_cost(), 0.0)
+    assert counter.value(ACCOUNT_WIDE, 0.0) == 1
+    assert set(counter.pairs()) == {"XBT/USD", ACCOUNT_WIDE}
+    counter.prune(100.0)
+    assert counter.pairs() == []
+
+
+def test_trading_try_charge_applies_the_fixed_count_even_when_refused() -> None:
+    server = TradingCounter(Tier.STARTER)
+    for _ in range(58):
+        assert server.try_charge("XBT/USD", TradingCounter.add_cost(), 0.0)
+    # An amend of a 2 s old order costs 1 + 3: over 60, so refused (EOrder:Rate limit
+    # exceeded), but its fixed +1 is counted.
+    assert not server.try_charge("XBT/USD", TradingCounter.amend_cost(2.0), 0.0)
+    assert server.value("XBT/USD", 0.0) == 59
+    # A cancel has no fixed part: a refused cancel adds nothing.
+    assert not server.try_charge("XBT/USD", TradingCounter.cancel_cost(1.0), 0.0)
+    assert server.value("XBT/USD", 0.0) == 59
+    assert server.try_charge("XBT/USD", TradingCounter.add_cost(), 0.0)
+    assert not server.try_charge("XBT/USD", TradingCounter.add_cost(), 0.0)
+    assert server.value("XBT/USD", 0.0) == 61
+    # After decay the cancel fits.
+    assert server.try_charge("XBT/USD", TradingCounter.cancel_cost(1.0), 9.0)
+
+
+def test_trading_batch_cancel_is_accepted_below_the_threshold_even_if_it_overshoots() -> None:
+    server = TradingCounter(Tier.STARTER)
+    server.charge("XBT/USD", 50, 0.0)
+    batch = TradingCounter.batch_cancel_cost([1.0] * 5)  # 40
+    assert not server.try_charge("XBT/USD", batch, 0.0)
+    assert server.try_charge("XBT/USD", batch, 0.0, batch=True)
+    assert server.value("XBT/USD", 0.0) == 90
+    assert not server.try_charge("XBT/USD", batch, 0.0, batch=True)
+
+
+def test_trading_cost_larger_than_the_threshold_waits_for_an_empty_counter() -> None:
+    counter = TradingCounter(Tier.STARTER)
+    big = TradingCounter.batch_cancel_cost([0.0] * 10)  # 80 > 60
+    counter.charge("XBT/USD", 10, 0.0)
+    assert counter.wait_time("XBT/USD", big, 0.0) == pytest.approx(10.0)
+    assert counter.try_charge("XBT/USD", big, 10.0)
+
+
+def test_trading_saturate_and_observe() -> None:
+    counter = TradingCounter(Tier.PRO)
+    counter.saturate("XBT/USD", 0.0)
+    assert counter.headroom("XBT/USD", 0.0) == 0
+    counter.observe("XBT/USD", 30.0, 1.0)
+    assert counter.value("XBT/USD", 1.0) == 30
+    assert counter.value("XBT/USD", 3.0) == pytest.approx(30 - 7.5)
+
+
+def test_trading_reserve_paces_cancel_and_replace() -> None:
+    """Cancel-and-replace of a 0.2 s old order costs 9 a cycle: Starter throttles it."""
+    client = TradingCounter(Tier.STARTER)
+    server = TradingCounter(Tier.STARTER)
+    now = 0.0
+    for _ in range(50):
+        for cost in (TradingCounter.cancel_cost(0.2), TradingCounter.add_cost()):
+            now += client.reserve("XBT/USD", cost, now)
+            assert server.try_charge("XBT/USD", cost, now)
+        now += 0.2
+    # 450 units at 1/s, less the 60 of burst: at least 390 s.
+    assert now >= 389
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["add", "amend", "edit", "cancel"]),
+            st.floats(0, 400, allow_nan=False),
+            st.floats(0, 3, allow_nan=False),
+        ),
+        max_size=80,
+    ),
+    st.sampled_from(list(Tier)),
+)
+def test_trading_waiting_always_fits(calls: list[tuple[str, float, float]], tier: Tier) -> None:
+    client = TradingCounter(tier)
+    server = TradingCounter(tier)
+    now = 0.0
+    for kind, age, gap in calls:
+        cost = {
+            "add": TradingCounter.add_cost(),
+            "amend": TradingCounter.amend_cost(age),
+            "edit": TradingCounter.edit_cost(age),
+            "cancel": TradingCounter.cancel_cost(age),
+        }[kind]
+        now += gap
+        now += client.reserve("P", cost, now)
+        assert server.try_charge("P", cost, now)
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        CounterLimits(0, 1)
+    with pytest.raises(ValueError, match="positive"):
+        CounterLimits(10, 0)
+    with pytest.raises(ValueError):
+        RestCounter("diamond")
