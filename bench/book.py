@@ -1,0 +1,166 @@
+"""Book benchmark: parse → apply → checksum on every frame, side by side with peers.
+
+Three contenders eat the same pre-generated frames (``bench.book_stream``) in one run:
+
+- ``floor``: ``orjson.loads`` of each frame and nothing else (the parse-only floor);
+- ``krakenbot``: ``Parser.parse`` + ``Book.apply`` with the checksum verified on every frame;
+- ``python-kraken-sdk``: its ``SpotOrderBookClient.on_message`` fed ``json.loads`` of each
+  frame, as its WebSocket connector does (installed with ``pip install -e '.[bench]'``).
+
+Each contender runs ``repeat`` times, interleaved, and the best run counts (the machine is
+shared and noisy; the best run is the least disturbed one). Memory is checked by running
+krakenbot over the stream twice more and comparing peak RSS growth. Results are one JSON
+object with frames/s, µs/frame and the ratios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from bench.book_stream import StreamSpec, generate_frames
+from bot.kraken.instruments import InstrumentTable
+from bot.kraken.protocol import Parser
+from bot.market.book import Book, BookFrame
+
+__all__ = ["run_book_bench"]
+
+
+def _floor(frames: list[bytes]) -> Callable[[], int]:
+    loads = orjson.loads
+
+    def run() -> int:
+        for raw in frames:
+            loads(raw)
+        return 0
+
+    return run
+
+
+def _krakenbot(frames: list[bytes], spec: StreamSpec) -> Callable[[], int]:
+    def run() -> int:
+        parser = Parser(InstrumentTable([spec.instrument]))
+        book = Book(spec.instrument, depth=spec.depth)
+        parse = parser.parse
+        apply = book.apply
+        mismatches = 0
+        for raw in frames:
+            for event in parse(raw):
+                if type(event) is BookFrame and apply(event) is not None:
+                    mismatches += 1
+        return mismatches
+
+    return run
+
+
+def _kraken_sdk(frames: list[bytes], spec: StreamSpec) -> Callable[[], int] | None:
+    try:
+        from kraken.spot import SpotOrderBookClient
+    except ImportError:
+        return None
+
+    def run() -> int:
+        async def feed() -> int:
+            client = SpotOrderBookClient(depth=spec.depth, callback=lambda pair, message: None)
+            # Seed the precisions it would otherwise fetch over REST (no network here).
+            client._SpotOrderBookClient__book[spec.instrument.symbol] = {  # type: ignore[attr-defined]
+                "bid": {},
+                "ask": {},
+                "valid": True,
+                "price_decimals": spec.instrument.price_precision,
+                "qty_decimals": spec.instrument.qty_precision,
+            }
+            invalid = 0
+            book = client._SpotOrderBookClient__book[spec.instrument.symbol]  # type: ignore[attr-defined]
+            loads = json.loads
+            on_message = client.on_message
+            for raw in frames:
+                await on_message(loads(raw))
+                if not book["valid"]:
+                    invalid += 1
+            return invalid
+
+        return asyncio.run(feed())
+
+    return run
+
+
+def _time(fn: Callable[[], int]) -> tuple[float, int]:
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def _rss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "note": "shared, noisy machine: compare ratios from the same run, not absolutes",
+    }
+
+
+def run_book_bench(
+    frames: int = 100_000, depths: tuple[int, ...] = (10, 1000), repeat: int = 3, seed: int = 42
+) -> dict[str, Any]:
+    """Run the book benchmark and return its figures (also printed by ``krakenbot bench``)."""
+    results: dict[str, Any] = {"machine": _machine(), "frames": frames, "depths": {}}
+    for depth in depths:
+        spec = StreamSpec(frames=frames, depth=depth, seed=seed)
+        stream = list(generate_frames(spec))
+        contenders: dict[str, Callable[[], int] | None] = {
+            "floor": _floor(stream),
+            "krakenbot": _krakenbot(stream, spec),
+            "python-kraken-sdk": _kraken_sdk(stream, spec),
+        }
+        best: dict[str, float] = {}
+        outcome: dict[str, int] = {}
+        for _ in range(repeat):
+            for name, fn in contenders.items():
+                if fn is None:
+                    continue
+                elapsed, result = _time(fn)
+                best[name] = min(best.get(name, elapsed), elapsed)
+                outcome[name] = result
+        rss_before = _rss_kib()
+        run = contenders["krakenbot"]
+        assert run is not None
+        for _ in range(2):
+            run()
+        rss_growth = _rss_kib() - rss_before
+        figures: dict[str, Any] = {}
+        for name, elapsed in best.items():
+            figures[name] = {
+                "frames_per_s": round(len(stream) / elapsed),
+                "us_per_frame": round(elapsed / len(stream) * 1e6, 3),
+            }
+        figures["krakenbot"]["checksum_mismatches"] = outcome["krakenbot"]
+        figures["krakenbot"]["peak_rss_growth_kib_over_2_more_runs"] = rss_growth
+        ratios = {
+            "krakenbot_vs_floor": round(best["krakenbot"] / best["floor"], 2),
+        }
+        if "python-kraken-sdk" in best:
+            ratios["krakenbot_speedup_vs_python_kraken_sdk"] = round(
+                best["python-kraken-sdk"] / best["krakenbot"], 1
+            )
+            figures["python-kraken-sdk"]["invalid_book_frames"] = outcome["python-kraken-sdk"]
+        results["depths"][str(depth)] = {"figures": figures, "ratios": ratios}
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_book_bench(), indent=2))

@@ -1,0 +1,36 @@
+"""``krakenbot bench [book|sim|tick|all]``: run benchmarks and print their figures as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+__all__ = ["main_bench"]
+
+# suite -> (module, function): each returns a JSON-able dict of figures and ratios.
+SUITES: dict[str, tuple[str, str]] = {
+    "book": ("bench.book", "run_book_bench"),
+    "sim": ("bench.sim", "run_sim_bench"),
+    "tick": ("bench.tick", "run_tick_bench"),
+}
+
+
+def main_bench(args: argparse.Namespace) -> int:
+    names = list(SUITES) if args.suite == "all" else [args.suite]
+    results: dict[str, Any] = {}
+    status = 0
+    for name in names:
+        module_name, func = SUITES[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            print(f"krakenbot bench {name}: not available ({exc})", file=sys.stderr)
+            status = 2
+            continue
+        print(f"krakenbot bench {name}: running...", file=sys.stderr)
+        results[name] = getattr(module, func)()
+        print(json.dumps({name: results[name]}, indent=2), flush=True)
+    return status
