@@ -126,7 +126,14 @@ class _Generator:
         before = self._window(side)
         action = self.rng.random()
         changed: list[tuple[int, int]] = []
-        if action < 0.5:  # size change on a visible level
+        spread = self.asks.price_at(0) - self.bids.price_at(0)
+        if spread > 8 and action < 0.6:  # liquidity returns inside a wide spread
+            improve = self.rng.randint(1, spread // 2)
+            price = side.price_at(0) + (improve if side.is_bid else -improve)
+            qty = self._qty()
+            side.set(price, qty)
+            changed.append((price, qty))
+        elif action < 0.5:  # size change on a visible level
             price = side.price_at(self._level_index())
             qty = self._qty()
             side.set(price, qty)

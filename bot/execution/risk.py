@@ -1,0 +1,578 @@
+"""The pre-trade risk gate and kill switch, between the strategies and the engine.
+
+This module owns the gate's state (ACTIVE / REDUCING / HALTED, for the whole bot and per
+strategy), its limits, its order-rate windows and its rejection counters. It is pure: no
+I/O, no ``await``; time comes from the injected ``Clock`` (monotonic for the rate window;
+the ``PositionBook`` reads the wall clock for the UTC day). It never sends, cancels or
+logs anything: ``check`` returns a ``RiskDecision`` and the caller (the engine) logs it,
+tells the strategy, and cancels orders when a ``Transition`` says so.
+
+States (the stricter of the bot's and the strategy's own applies)::
+
+    ACTIVE    every check below applies
+    REDUCING  only orders that reduce the position pass (not one that flips it)
+    HALTED    nothing passes but cancels
+
+Checks on a new order, in order; the first that fails is the rejection's ``reason``:
+
+    invalid          qty <= 0 or price <= 0
+    daily_loss       this check found the daily loss limit breached (the gate halts)
+    halted           the bot or the strategy is HALTED
+    reducing_only    REDUCING and the order does not reduce the position
+    max_order_qty    qty above the limit (base units)
+    no_mid           no mid for the symbol where the price band or a market order needs one
+    price_band       |price − mid| / mid above price_band_pct (percent); boundary passes
+    max_notional     qty × price above max_order_notional (quote currency)
+    max_position     |position + qty| above max_position[base asset], unless it reduces
+    max_open_orders  open orders already at the limit
+    order_rate       orders in the last 60 s already at max_orders_per_minute
+
+Every limit is checked twice where both are set: the bot's (``RiskLimits`` from
+``config.risk``) against the bot's totals, and the strategy's (``config.strategy_risk``,
+the bot's limits with the strategy's overrides) against the strategy's own. Cancels always
+pass and count nowhere. An amend is checked like a new order with its new qty and price
+(the band only if the price changes; what it can still fill, new qty − filled, for the
+position), adds no open order, and counts towards the order rate like a new order.
+Reduction and ``max_position`` use ``PositionBook.asset_position`` of the order's base
+asset: the bot's total for the bot's limits and state, the strategy's own for the
+strategy's. Each order is checked against the filled position as if it filled in full;
+other resting orders are not netted in. An order that reduces the position without
+flipping it always passes ``max_position``, even when the position is above the cap.
+
+A market order has no price: its notional is estimated as an upper bound of where it can
+fill inside the collar: a buy at mid × (1 + band), a sell at the mid (its fills are below
+it); without a band, both at the mid. It needs a mid when the band is on or a notional
+limit is set (``no_mid`` otherwise). A limit order needs a mid only when the band is on.
+
+The daily loss limit is checked by ``evaluate`` (call it after fills and marks) and at the
+start of every ``check``: a daily PnL (realised + unrealised, per quote currency, from the
+``PositionBook``) below ``-daily_loss_limit`` halts the bot (or the strategy) once per
+UTC day and returns a ``Transition`` with ``cancel_orders=True``. The halt is latched: it
+holds across midnight until a human calls ``resume`` or ``reduce_only``, and after such a
+call the same day's loss does not halt again (the human decided); the next day's does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Final
+
+from bot.clock import Clock
+from bot.errors import RiskError
+from bot.execution.pnl import PositionBook, Side
+from bot.kraken.instruments import Instrument
+
+if TYPE_CHECKING:
+    from bot.config import Config, RiskConfig
+
+__all__ = [
+    "RATE_WINDOW_S",
+    "REASONS",
+    "AmendOrder",
+    "CancelOrder",
+    "Intent",
+    "NewOrder",
+    "Reason",
+    "RiskContext",
+    "RiskDecision",
+    "RiskGate",
+    "RiskLimits",
+    "TradingState",
+    "Transition",
+]
+
+RATE_WINDOW_S: Final = 60.0
+
+
+class TradingState(StrEnum):
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+
+_STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+
+class Reason(StrEnum):
+    """Stable rejection codes (metrics labels, log fields, what strategies match on)."""
+
+    INVALID = "invalid"
+    DAILY_LOSS = "daily_loss"
+    HALTED = "halted"
+    REDUCING_ONLY = "reducing_only"
+    MAX_ORDER_QTY = "max_order_qty"
+    NO_MID = "no_mid"
+    PRICE_BAND = "price_band"
+    MAX_NOTIONAL = "max_notional"
+    MAX_POSITION = "max_position"
+    MAX_OPEN_ORDERS = "max_open_orders"
+    ORDER_RATE = "order_rate"
+
+
+REASONS: Final = tuple(r.value for r in Reason)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """One set of limits; ``None`` (or an asset missing from ``max_position``) is unlimited.
+
+    Quantities are base units, notional and loss the order's quote currency, the band a
+    percentage of the mid.
+    """
+
+    max_order_qty: Decimal | None = None
+    max_order_notional: Decimal | None = None
+    max_position: Mapping[str, Decimal] = field(default_factory=dict)
+    max_open_orders: int | None = None
+    price_band_pct: Decimal | None = None
+    max_orders_per_minute: int | None = None
+    daily_loss_limit: Decimal | None = None
+
+    @classmethod
+    def from_config(cls, risk: RiskConfig) -> RiskLimits:
+        return cls(
+            max_order_qty=risk.max_order_qty,
+            max_order_notional=risk.max_order_notional,
+            max_position=dict(risk.max_position),
+            max_open_orders=risk.max_open_orders,
+            price_band_pct=risk.price_band_pct,
+            max_orders_per_minute=risk.max_orders_per_minute,
+            daily_loss_limit=risk.daily_loss_limit,
+        )
+
+
+# -- intents -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """A new order: ``qty`` and ``price`` scaled by ``instrument``; ``price=None``: market."""
+
+    strategy: str
+    instrument: Instrument
+    side: Side
+    qty: int
+    price: int | None = None
+
+    @property
+    def symbol(self) -> str:
+        return self.instrument.symbol
+
+
+@dataclass(frozen=True, slots=True)
+class AmendOrder:
+    """A change to an open order: its current ``qty``/``price`` and the new ones (``None``:
+    unchanged). ``filled_qty`` is what it has filled so far (the rest is its exposure)."""
+
+    strategy: str
+    instrument: Instrument
+    side: Side
+    qty: int
+    price: int | None
+    new_qty: int | None = None
+    new_price: int | None = None
+    filled_qty: int = 0
+
+    @property
+    def symbol(self) -> str:
+        return self.instrument.symbol
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """A cancel; it always passes. Empty ``symbol``/``cl_ord_id`` mean "all"."""
+
+    strategy: str
+    symbol: str = ""
+    cl_ord_id: str = ""
+
+
+Intent = NewOrder | AmendOrder | CancelOrder
+
+
+@dataclass(frozen=True, slots=True)
+class RiskContext:
+    """What the gate reads but does not own, as of this check.
+
+    ``mids``: the book's mid per symbol in price units (``Book.mid()``). ``open_orders``:
+    open orders per strategy; ``open_orders_total`` the bot's total (default: their sum).
+    """
+
+    mids: Mapping[str, Decimal] = field(default_factory=dict)
+    open_orders: Mapping[str, int] = field(default_factory=dict)
+    open_orders_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change of trading state, worth a log line. ``strategy=None``: the whole bot.
+
+    ``cancel_orders``: the caller should cancel the open orders in this scope (every
+    order, or the strategy's)."""
+
+    strategy: str | None
+    from_state: TradingState
+    to_state: TradingState
+    reason: str
+    detail: str
+    ts_ns: int
+    cancel_orders: bool = False
+
+    def log_fields(self) -> dict[str, str | bool | int]:
+        return {
+            "scope": self.strategy if self.strategy is not None else "*",
+            "from_state": self.from_state.value,
+            "to_state": self.to_state.value,
+            "reason": self.reason,
+            "detail": self.detail,
+            "ts_ns": self.ts_ns,
+            "cancel_orders": self.cancel_orders,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    """The gate's answer: accepted (``error is None``) or rejected with a ``RiskError``.
+
+    ``transitions`` are state changes this check caused (a loss-limit halt): act on them
+    (log; cancel where ``cancel_orders``) whatever the decision.
+    """
+
+    intent: Intent
+    error: RiskError | None = None
+    is_reduce: bool = False
+    transitions: tuple[Transition, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.error is None else self.error.reason
+
+    def raise_if_rejected(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _reject(reason: Reason, detail: str) -> RiskError:
+    return RiskError(reason.value, detail)
+
+
+def _label(scope: str | None) -> str:
+    return "bot" if scope is None else f"strategy {scope}"
+
+
+def _sign(x: Decimal) -> int:
+    return (x > 0) - (x < 0)
+
+
+class RiskGate:
+    """The gate. One per bot; ``positions`` is the ``PositionBook`` the engine feeds."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        positions: PositionBook,
+        limits: RiskLimits | None = None,
+        strategy_limits: Mapping[str, RiskLimits] | None = None,
+    ) -> None:
+        self._clock = clock
+        self._positions = positions
+        self._limits = limits if limits is not None else RiskLimits()
+        self._strategy_limits = dict(strategy_limits or {})
+        self._state = TradingState.ACTIVE
+        self._strategy_state: dict[str, TradingState] = {}
+        self._windows: dict[str | None, deque[float]] = {}
+        self._loss_latch: dict[str | None, int] = {}  # scope -> UTC day of its loss halt
+        self._rejections: Counter[tuple[str, str]] = Counter()
+        self._accepted = 0
+
+    @classmethod
+    def from_config(cls, config: Config, clock: Clock, positions: PositionBook) -> RiskGate:
+        """The bot's limits from ``config.risk``, each strategy's from ``strategy_risk``."""
+        return cls(
+            clock,
+            positions,
+            RiskLimits.from_config(config.risk),
+            {s.name: RiskLimits.from_config(config.strategy_risk(s)) for s in config.strategies},
+        )
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def positions(self) -> PositionBook:
+        return self._positions
+
+    @property
+    def state(self) -> TradingState:
+        """The whole bot's state."""
+        return self._state
+
+    def strategy_state(self, strategy: str) -> TradingState:
+        """The state in force for ``strategy``: the stricter of the bot's and its own."""
+        own = self._strategy_state.get(strategy, TradingState.ACTIVE)
+        return max(self._state, own, key=_STRICTNESS.__getitem__)
+
+    def halt(
+        self, reason: str, detail: str = "", *, strategy: str | None = None, cancel: bool = True
+    ) -> Transition:
+        """Stop trading (only cancels pass); ``cancel``: ask the caller to cancel orders."""
+        return self._set(strategy, TradingState.HALTED, reason, detail, cancel)
+
+    def reduce_only(
+        self, reason: str, detail: str = "", *, strategy: str | None = None
+    ) -> Transition:
+        """Let only position-reducing orders through."""
+        return self._set(strategy, TradingState.REDUCING, reason, detail, False)
+
+    def resume(
+        self, reason: str = "resume", detail: str = "", *, strategy: str | None = None
+    ) -> Transition:
+        """Back to ACTIVE (a strategy's own state; the bot's still applies to it)."""
+        return self._set(strategy, TradingState.ACTIVE, reason, detail, False)
+
+    def _set(
+        self, scope: str | None, to: TradingState, reason: str, detail: str, cancel: bool
+    ) -> Transition:
+        if scope is None:
+            old = self._state
+            self._state = to
+        else:
+            old = self._strategy_state.get(scope, TradingState.ACTIVE)
+            self._strategy_state[scope] = to
+        return Transition(scope, old, to, reason, detail, self._clock.time_ns(), cancel)
+
+    # -- daily loss ------------------------------------------------------------------
+
+    def evaluate(self) -> tuple[Transition, ...]:
+        """Check the daily loss limits now; halt where breached (call after fills, marks)."""
+        book = self._positions
+        day = book.day_number
+        found: list[Transition] = []
+        scopes: list[tuple[str | None, RiskLimits]] = [(None, self._limits)]
+        scopes += list(self._strategy_limits.items())
+        for scope, limits in scopes:
+            limit = limits.daily_loss_limit
+            if limit is None or self._loss_latch.get(scope) == day:
+                continue
+            for quote, pnl in book.daily_pnls(scope).items():
+                if pnl < -limit:
+                    self._loss_latch[scope] = day
+                    detail = f"{_label(scope)}: daily PnL {pnl} {quote} below -{limit}"
+                    found.append(self._set(scope, TradingState.HALTED, "daily_loss", detail, True))
+                    break
+        return tuple(found)
+
+    # -- the check -------------------------------------------------------------------
+
+    def check(self, intent: Intent, context: RiskContext | None = None) -> RiskDecision:
+        """Accept or reject one intent; never raises for a rejection (see ``RiskDecision``)."""
+        if isinstance(intent, CancelOrder):
+            self._accepted += 1
+            return RiskDecision(intent)
+        ctx = context if context is not None else RiskContext()
+        transitions = self.evaluate()
+        is_reduce = False
+        try:
+            for t in transitions:
+                if t.strategy in (None, intent.strategy):
+                    raise _reject(Reason.DAILY_LOSS, t.detail)
+            is_reduce = self._check_order(intent, ctx)
+        except RiskError as error:
+            self._rejections[(intent.strategy, error.reason)] += 1
+            return RiskDecision(intent, error, is_reduce, transitions)
+        now = self._clock.monotonic()
+        for scope, limits in self._scopes(intent.strategy):
+            if limits.max_orders_per_minute is not None:
+                self._windows.setdefault(scope, deque()).append(now)
+        self._accepted += 1
+        return RiskDecision(intent, None, is_reduce, transitions)
+
+    def _scopes(self, strategy: str) -> list[tuple[str | None, RiskLimits]]:
+        scopes: list[tuple[str | None, RiskLimits]] = [(None, self._limits)]
+        own = self._strategy_limits.get(strategy)
+        if own is not None:
+            scopes.append((strategy, own))
+        return scopes
+
+    def _check_order(self, intent: NewOrder | AmendOrder, ctx: RiskContext) -> bool:
+        order = _normalise(intent)
+        scopes = self._scopes(intent.strategy)
+        book = self._positions
+        base = order.inst.base
+        before = {s: book.asset_position(base, s) for s in (None, intent.strategy)}
+        reduces = {s: _reduces(pos, order.delta) for s, pos in before.items()}
+        self._check_state(order, before, reduces)
+        _check_size_and_price(order, scopes, ctx.mids.get(order.inst.symbol))
+        for scope, lim in scopes:
+            cap = lim.max_position.get(base)
+            pos = before[scope]
+            after = pos + order.delta
+            if cap is not None and abs(after) > cap and not reduces[scope]:
+                raise _reject(
+                    Reason.MAX_POSITION,
+                    f"{_label(scope)}: {base} position would be {after} (now {pos}), "
+                    f"max_position {cap}",
+                )
+        if isinstance(intent, NewOrder):
+            _check_open_orders(scopes, ctx)
+        self._check_rate(scopes)
+        return reduces[None]
+
+    def _check_state(
+        self, order: _Order, before: dict[str | None, Decimal], reduces: dict[str | None, bool]
+    ) -> None:
+        # the bot's state, then the strategy's own, each against its own position
+        own = self._strategy_state.get(order.strategy, TradingState.ACTIVE)
+        for scope, state in ((None, self._state), (order.strategy, own)):
+            if state is TradingState.HALTED:
+                raise _reject(Reason.HALTED, f"{_label(scope)} is halted")
+            if state is TradingState.REDUCING and not reduces[scope]:
+                inst = order.inst
+                raise _reject(
+                    Reason.REDUCING_ONLY,
+                    f"{_label(scope)} is reducing only: {order.side} "
+                    f"{inst.qty_text(order.exposure)} {inst.base} does not reduce a position "
+                    f"of {before[scope]}",
+                )
+
+    def _check_rate(self, scopes: list[tuple[str | None, RiskLimits]]) -> None:
+        now = self._clock.monotonic()
+        for scope, lim in scopes:
+            if lim.max_orders_per_minute is None:
+                continue
+            window = self._windows.setdefault(scope, deque())
+            while window and window[0] <= now - RATE_WINDOW_S:
+                window.popleft()
+            if len(window) >= lim.max_orders_per_minute:
+                raise _reject(
+                    Reason.ORDER_RATE,
+                    f"{_label(scope)}: {len(window)} orders in the last minute, "
+                    f"max_orders_per_minute {lim.max_orders_per_minute}",
+                )
+
+    # -- metrics ---------------------------------------------------------------------
+
+    @property
+    def accepted(self) -> int:
+        """Intents accepted (cancels included)."""
+        return self._accepted
+
+    def rejections(self) -> dict[str, int]:
+        """Rejections per reason code, every code present (zeros too)."""
+        counts = dict.fromkeys(REASONS, 0)
+        for (_, reason), n in self._rejections.items():
+            counts[reason] += n
+        return counts
+
+    def rejections_by_strategy(self) -> dict[tuple[str, str], int]:
+        """Rejections per (strategy, reason code), only those that happened."""
+        return dict(self._rejections)
+
+    def orders_in_window(self, strategy: str | None = None) -> int:
+        """Orders counted in the current rate window (where a rate limit is set)."""
+        window = self._windows.get(strategy)
+        if not window:
+            return 0
+        now = self._clock.monotonic()
+        return sum(1 for t in window if t > now - RATE_WINDOW_S)
+
+
+@dataclass(frozen=True, slots=True)
+class _Order:
+    """A new order or an amend, as the checks see it."""
+
+    strategy: str
+    inst: Instrument
+    side: Side
+    qty: int  # the order's (new) size
+    price: int | None  # its (new) price; None: market
+    band_price: int | None  # the price the band must check (None: none to check)
+    exposure: int  # what can still fill
+    delta: Decimal  # signed change of the base position if all of it fills
+
+
+def _normalise(intent: NewOrder | AmendOrder) -> _Order:
+    if isinstance(intent, NewOrder):
+        qty, price, exposure = intent.qty, intent.price, intent.qty
+        band_price = price
+    else:
+        qty = intent.new_qty if intent.new_qty is not None else intent.qty
+        price = intent.new_price if intent.new_price is not None else intent.price
+        exposure = qty - intent.filled_qty
+        band_price = price if price != intent.price else None
+    if qty <= 0 or exposure <= 0 or (price is not None and price <= 0):
+        raise _reject(Reason.INVALID, f"qty {qty} (open {exposure}), price {price}")
+    if intent.side not in ("buy", "sell"):
+        raise _reject(Reason.INVALID, f"side {intent.side!r}")
+    sign = 1 if intent.side == "buy" else -1
+    delta = intent.instrument.qty_decimal(sign * exposure)
+    return _Order(
+        intent.strategy, intent.instrument, intent.side, qty, price, band_price, exposure, delta
+    )
+
+
+def _check_size_and_price(
+    order: _Order, scopes: list[tuple[str | None, RiskLimits]], mid: Decimal | None
+) -> None:
+    inst, price = order.inst, order.price
+    qty = inst.qty_decimal(order.qty)
+    for scope, lim in scopes:
+        if lim.max_order_qty is not None and qty > lim.max_order_qty:
+            raise _reject(
+                Reason.MAX_ORDER_QTY,
+                f"{_label(scope)}: qty {qty} > max_order_qty {lim.max_order_qty}",
+            )
+    bands = [(s, lim.price_band_pct) for s, lim in scopes if lim.price_band_pct is not None]
+    caps = [(s, cap) for s, lim in scopes if (cap := lim.max_order_notional) is not None]
+    needs_mid = bool(bands) and (order.band_price is not None or price is None)
+    needs_mid = needs_mid or (price is None and bool(caps))
+    if needs_mid and (mid is None or mid <= 0):
+        raise _reject(Reason.NO_MID, f"no mid price for {inst.symbol}")
+    if order.band_price is not None and mid is not None:
+        price_dec = inst.price_decimal(order.band_price)
+        for scope, band in bands:
+            if abs(price_dec - mid) * 100 > band * mid:
+                raise _reject(
+                    Reason.PRICE_BAND,
+                    f"{_label(scope)}: price {price_dec} is more than {band}% from mid {mid}",
+                )
+    if not caps:
+        return
+    if price is not None:
+        notional = inst.cost(price, order.qty)
+    else:  # a market order: an upper bound of its fills inside the collar
+        est = mid if mid is not None else Decimal(0)  # never None here (no_mid above)
+        if order.side == "buy" and bands:
+            est = est * (1 + min(b for _, b in bands).scaleb(-2))
+        notional = qty * est
+    for scope, cap in caps:
+        if notional > cap:
+            raise _reject(
+                Reason.MAX_NOTIONAL,
+                f"{_label(scope)}: notional {notional} {inst.quote} > max_order_notional {cap}",
+            )
+
+
+def _check_open_orders(scopes: list[tuple[str | None, RiskLimits]], ctx: RiskContext) -> None:
+    total = ctx.open_orders_total
+    if total is None:
+        total = sum(ctx.open_orders.values())
+    for scope, lim in scopes:
+        count = total if scope is None else ctx.open_orders.get(scope, 0)
+        if lim.max_open_orders is not None and count >= lim.max_open_orders:
+            raise _reject(
+                Reason.MAX_OPEN_ORDERS,
+                f"{_label(scope)}: {count} open orders, max_open_orders {lim.max_open_orders}",
+            )
+
+
+def _reduces(position: Decimal, delta: Decimal) -> bool:
+    """Does an order moving the position by ``delta`` shrink it, without flipping it?"""
+    return position != 0 and _sign(delta) == -_sign(position) and abs(delta) <= abs(position)
