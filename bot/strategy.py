@@ -1,0 +1,599 @@
+"""The strategy plugin API: what a user's strategy sees and may do.
+
+This module owns the public surface a strategy is written against: the ``Strategy`` base
+class and its handlers, the ``Context`` protocol it acts through, ``Params`` (the base of
+every strategy's typed parameters), the ``OrderHandle`` view of one of its orders, the
+Decimal views of market data (``BookSnapshot``, ``TradeEvent``, ``TickerEvent``,
+``FillEvent``) and the intents a context records (``PlaceIntent`` ...), with the pure
+checks that turn a strategy's Decimals into exact scaled ints or a clear ``InvalidIntent``.
+
+It is pure: no I/O, no clock. It does not run handlers (``strategy_runner``), load classes
+(``strategy_loader``), or send, risk-check or track orders (the engine implements
+``Context``). A strategy's numbers are ``Decimal``; inside the daemon they are scaled ints.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from structlog.typing import FilteringBoundLogger
+
+from bot.errors import BotError, ProtocolError
+from bot.execution.orders import DONE_STATES, Order, OrderState
+from bot.kraken.instruments import Instrument, from_scaled
+from bot.market.book import BookView
+
+# fmt: off
+__all__ = [
+    "HANDLERS", "AmendIntent", "BookSnapshot", "CancelAllIntent", "CancelIntent", "Context",
+    "FillEvent", "Intent", "InvalidIntent", "OrderHandle", "OrderType", "Params", "PlaceIntent",
+    "PriceLevel", "Side", "Strategy", "StrategyError", "TickerEvent", "TimeInForce",
+    "TradeEvent", "amend_intent", "ceil_price", "check_price", "check_qty", "floor_price",
+    "floor_qty", "params_class_of", "place_intent",
+]
+# fmt: on
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market"]
+TimeInForce = Literal["GTC", "IOC"]
+Number = Decimal | int
+
+
+class StrategyError(BotError):
+    """A strategy used the API wrongly (a bug in the strategy; the runner counts it)."""
+
+
+class InvalidIntent(StrategyError):
+    """An order intent that can never be valid: refused before the risk gate, never sent.
+
+    ``reason`` is a short stable code (``price_tick``, ``qty_lot``, ``qty_min``, ...).
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}")
+
+
+class Params(BaseModel):
+    """Base of a strategy's parameters: frozen, unknown keys are errors.
+
+    Subclass it with typed fields; the YAML's ``params:`` are validated against it at load
+    time and problems name the file line. Use ``Decimal`` for prices and sizes.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+P = TypeVar("P", bound=Params)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _scale(instrument: Instrument, value: object, what: str, precision: int) -> int:
+    """``value`` as an int scaled by ``precision``, or ``InvalidIntent`` saying why not."""
+    sym = instrument.symbol
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise InvalidIntent(what, f"{sym}: {what} must be a Decimal, got {type(value).__name__}")
+    scaled = Decimal(value).scaleb(precision)
+    if not scaled.is_finite() or scaled != scaled.to_integral_value():
+        detail = f"{sym}: {what} {value} has more than {precision} decimals"
+        raise InvalidIntent(f"{what}_precision", detail)
+    if scaled <= 0:
+        raise InvalidIntent(what, f"{sym}: {what} must be positive, got {value}")
+    return int(scaled)
+
+
+def check_price(instrument: Instrument, price: object) -> int:
+    """A positive price on the instrument's tick, as a scaled int."""
+    n, sym = _scale(instrument, price, "price", instrument.price_precision), instrument.symbol
+    if n % instrument.price_increment:
+        tick = instrument.price_decimal(instrument.price_increment)
+        raise InvalidIntent("price_tick", f"{sym}: price {price} is off the tick {tick}")
+    return n
+
+
+def check_qty(instrument: Instrument, qty: object) -> int:
+    """A positive quantity on the instrument's lot, at least its minimum, as a scaled int."""
+    n, sym = _scale(instrument, qty, "qty", instrument.qty_precision), instrument.symbol
+    if n % instrument.qty_increment:
+        lot = instrument.qty_decimal(instrument.qty_increment)
+        raise InvalidIntent("qty_lot", f"{sym}: qty {qty} is off the lot {lot}")
+    if n < instrument.qty_min:
+        least = instrument.qty_decimal(instrument.qty_min)
+        raise InvalidIntent("qty_min", f"{sym}: qty {qty} is below the minimum {least}")
+    return n
+
+
+def _round(instrument: Instrument, value: Decimal, rounding: str, price: bool) -> Decimal:
+    precision = instrument.price_precision if price else instrument.qty_precision
+    step = instrument.price_increment if price else instrument.qty_increment
+    steps = (Decimal(value).scaleb(precision) / step).to_integral_value(rounding)
+    return from_scaled(int(steps) * step, precision)
+
+
+def floor_price(instrument: Instrument, price: Decimal) -> Decimal:
+    """``price`` rounded down to the instrument's tick (for a bid)."""
+    return _round(instrument, price, ROUND_FLOOR, price=True)
+
+
+def ceil_price(instrument: Instrument, price: Decimal) -> Decimal:
+    """``price`` rounded up to the instrument's tick (for an ask)."""
+    return _round(instrument, price, ROUND_CEILING, price=True)
+
+
+def floor_qty(instrument: Instrument, qty: Decimal) -> Decimal:
+    """``qty`` rounded down to the instrument's lot."""
+    return _round(instrument, qty, ROUND_FLOOR, price=False)
+
+
+# --------------------------------------------------------------------------- intents
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceIntent:
+    """A new order, checked: ``instrument.qty(intent.qty)`` is exact and on the lot."""
+
+    strategy: str
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    time_in_force: TimeInForce
+    post_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AmendIntent:
+    """Change a live order in place (keeps its queue priority); ``None`` keeps a field."""
+
+    strategy: str
+    cl_ord_id: str
+    symbol: str
+    qty: Decimal | None
+    price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelIntent:
+    strategy: str
+    cl_ord_id: str
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAllIntent:
+    """Cancel every open order of one strategy (on one symbol, or all): never other's."""
+
+    strategy: str
+    symbol: str | None
+    cl_ord_ids: tuple[str, ...]
+
+
+Intent = PlaceIntent | AmendIntent | CancelIntent | CancelAllIntent
+
+
+def place_intent(
+    *,
+    strategy: str,
+    cl_ord_id: str,
+    instrument: Instrument,
+    side: str,
+    qty: object,
+    price: object = None,
+    order_type: str = "limit",
+    time_in_force: str = "GTC",
+    post_only: bool = False,
+) -> PlaceIntent:
+    """Check a place request (a context calls this first); raise ``InvalidIntent``."""
+    sym = instrument.symbol
+    if side not in ("buy", "sell"):
+        raise InvalidIntent("side", f"{sym}: side must be 'buy' or 'sell', got {side!r}")
+    if time_in_force not in ("GTC", "IOC"):
+        raise InvalidIntent("time_in_force", f"{sym}: time_in_force must be GTC or IOC")
+    q, p = check_qty(instrument, qty), None
+    if order_type == "limit":
+        if price is None:
+            raise InvalidIntent("price", f"{sym}: a limit order needs a price")
+        p = check_price(instrument, price)
+        cost, least = instrument.cost(p, q), instrument.cost_min
+        if cost < least:
+            detail = f"{sym}: cost {cost.normalize():f} is below the minimum {least}"
+            raise InvalidIntent("cost_min", detail)
+    elif order_type != "market":
+        raise InvalidIntent("order_type", f"{sym}: order_type must be limit or market")
+    elif price is not None or post_only:
+        raise InvalidIntent("price", f"{sym}: a market order takes no price nor post_only")
+    price_dec = None if p is None else instrument.price_decimal(p)
+    qty_dec = instrument.qty_decimal(q)
+    args = (strategy, cl_ord_id, sym, side, order_type, qty_dec, price_dec, time_in_force)
+    return PlaceIntent(*args, post_only)  # type: ignore[arg-type]  # literals checked above
+
+
+def amend_intent(
+    *, strategy: str, order: Order, instrument: Instrument, qty: object, price: object
+) -> AmendIntent:
+    """Check an amend of ``order``: ``qty`` is the new total, above what already filled."""
+    sym = instrument.symbol
+    if qty is None and price is None:
+        raise InvalidIntent("amend", f"{order.cl_ord_id}: amend needs a qty or a price")
+    q = None if qty is None else check_qty(instrument, qty)
+    if q is not None and q <= order.filled_qty:
+        filled = instrument.qty_decimal(order.filled_qty)
+        raise InvalidIntent("qty", f"{sym}: amended qty {qty} must exceed the filled {filled}")
+    if price is not None and order.price is None:
+        raise InvalidIntent("price", f"{sym}: a market order has no price to amend")
+    p = None if price is None else check_price(instrument, price)
+    qty_dec = None if q is None else instrument.qty_decimal(q)
+    price_dec = None if p is None else instrument.price_decimal(p)
+    return AmendIntent(strategy, order.cl_ord_id, sym, qty_dec, price_dec)
+
+
+# --------------------------------------------------------------------------- views
+
+
+class OrderHandle:
+    """A live view of one of the strategy's orders, updated as the order changes.
+
+    The context returns it from ``place`` and passes the same object to ``on_order`` and
+    ``on_fill``: its fields always show the latest state. Read them, never assign them;
+    only the engine calls ``update``. ``qty`` is the total (filled included).
+    """
+
+    order: Order  # the engine's record, in scaled ints
+    cl_ord_id: str
+    symbol: str
+    side: str
+    order_type: str
+    state: OrderState
+    qty: Decimal
+    price: Decimal | None
+    filled: Decimal
+    remaining: Decimal
+    avg_price: Decimal | None
+    reason: str  # why it was rejected, canceled or expired, when known
+
+    def __init__(self, order: Order) -> None:
+        self.cl_ord_id = order.cl_ord_id
+        self.update(order)
+
+    def update(self, order: Order) -> None:
+        """The engine's new knowledge of this order (same ``cl_ord_id``)."""
+        if order.cl_ord_id != self.cl_ord_id:
+            raise ProtocolError(f"handle {self.cl_ord_id} updated with {order.cl_ord_id}")
+        pp, qp = order.price_precision, order.qty_precision
+        self.order, self.symbol, self.side = order, order.symbol, order.side
+        self.order_type, self.state, self.reason = order.order_type, order.state, order.reason
+        self.qty = from_scaled(order.qty, qp)
+        self.price = None if order.price is None else from_scaled(order.price, pp)
+        self.filled = from_scaled(order.filled_qty, qp)
+        self.remaining = from_scaled(order.remaining_qty, qp)
+        self.avg_price = order.avg_price
+
+    @property
+    def is_open(self) -> bool:
+        """Might still trade: pending, unknown, new or partially filled."""
+        return self.order.is_open
+
+    @property
+    def is_done(self) -> bool:
+        """Filled, canceled, expired, rejected or lost: it will not trade again."""
+        return self.order.state in DONE_STATES
+
+    @property
+    def is_live(self) -> bool:
+        """On the book (NEW or PARTIALLY_FILLED) with no cancel or amend in flight."""
+        o = self.order
+        live = o.state in (OrderState.NEW, OrderState.PARTIALLY_FILLED)
+        return live and not o.cancel_pending and not o.amend_pending
+
+    @property
+    def pending(self) -> bool:
+        """A cancel or an amend is in flight."""
+        return self.order.cancel_pending or self.order.amend_pending
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderHandle({self.cl_ord_id} {self.side} {self.qty} {self.symbol} "
+            f"@ {self.price} {self.state})"
+        )
+
+
+class PriceLevel(NamedTuple):
+    price: Decimal
+    qty: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """The top of one book at one moment, in Decimal (wraps ``bot.market.book.BookView``).
+
+    Check ``valid`` first: while the feed resyncs, the view shows the last state applied.
+    Every method returns None on an empty side.
+    """
+
+    view: BookView
+    instrument: Instrument
+
+    @property
+    def symbol(self) -> str:
+        return self.view.symbol
+
+    @property
+    def valid(self) -> bool:
+        return self.view.valid
+
+    @property
+    def timestamp(self) -> str:
+        return self.view.timestamp
+
+    def _level(self, level: tuple[int, int]) -> PriceLevel:
+        inst = self.instrument
+        return PriceLevel(inst.price_decimal(level[0]), inst.qty_decimal(level[1]))
+
+    def best_bid(self) -> PriceLevel | None:
+        return self._level(self.view.bids[0]) if self.view.bids else None
+
+    def best_ask(self) -> PriceLevel | None:
+        return self._level(self.view.asks[0]) if self.view.asks else None
+
+    def mid(self) -> Decimal | None:
+        """(best bid + best ask) / 2, exact."""
+        return self.view.mid()
+
+    def microprice(self) -> Decimal | None:
+        """The size-weighted mid: (bid·ask_qty + ask·bid_qty) / (bid_qty + ask_qty)."""
+        return self.view.microprice()
+
+    def spread(self) -> Decimal | None:
+        spread = self.view.spread()
+        return None if spread is None else self.instrument.price_decimal(spread)
+
+    def spread_bps(self) -> Decimal | None:
+        spread, mid = self.spread(), self.mid()
+        return None if spread is None or not mid else spread / mid * 10_000
+
+    def bids(self, n: int | None = None) -> tuple[PriceLevel, ...]:
+        """The best ``n`` bids (all in the view if None), highest first."""
+        return tuple(map(self._level, self.view.bids[:n]))
+
+    def asks(self, n: int | None = None) -> tuple[PriceLevel, ...]:
+        """The best ``n`` asks (all in the view if None), lowest first."""
+        return tuple(map(self._level, self.view.asks[:n]))
+
+    def top(self, n: int = 10) -> tuple[tuple[PriceLevel, ...], tuple[PriceLevel, ...]]:
+        """``(bids, asks)``, the best ``n`` of each side."""
+        return self.bids(n), self.asks(n)
+
+    def size_to_price(self, side: Literal["bid", "ask"], price: Decimal) -> Decimal:
+        """Quantity on ``side`` at ``price`` or better, within the view's depth."""
+        inst = self.instrument
+        if side == "bid":
+            levels = [q for p, q in self.view.bids if inst.price_decimal(p) >= price]
+        elif side == "ask":
+            levels = [q for p, q in self.view.asks if inst.price_decimal(p) <= price]
+        else:
+            raise StrategyError(f"side must be 'bid' or 'ask', got {side!r}")
+        return inst.qty_decimal(sum(levels))
+
+    def is_crossed(self) -> bool:
+        return self.view.is_crossed()
+
+
+@dataclass(frozen=True, slots=True)
+class TradeEvent:
+    """One public trade; ``side`` is the taker's. ``snapshot`` trades are history."""
+
+    symbol: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    ord_type: str
+    trade_id: int
+    timestamp: str
+    snapshot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TickerEvent:
+    """Top of book and 24 h statistics."""
+
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    last: Decimal
+    volume: Decimal
+    vwap: Decimal
+    low: Decimal
+    high: Decimal
+    change: Decimal
+    change_pct: Decimal
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class FillEvent:
+    """One execution of one of the strategy's orders. ``fee`` is in ``fee_asset``."""
+
+    exec_id: str
+    cl_ord_id: str
+    symbol: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    cost: Decimal
+    fee: Decimal
+    fee_asset: str
+    maker: bool
+    ts_ns: int
+
+
+# --------------------------------------------------------------------------- context
+
+
+class Context(Protocol):
+    """What a strategy acts through; the execution engine (or the test harness) implements it.
+
+    Every method returns at once: intents are queued for the risk gate and the engine, and
+    what becomes of them arrives later through ``on_order`` and ``on_fill``. Prices and
+    quantities are ``Decimal``; docs/readme/strategies.md describes each method.
+    """
+
+    # The strategy's name (bound in every log line and metric), the symbols it may trade,
+    # and a structlog logger with ``strategy=<name>`` bound.
+    @property
+    def name(self) -> str: ...
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+    @property
+    def log(self) -> FilteringBoundLogger: ...
+
+    # The daemon's clocks (a fake clock in tests): monotonic seconds, wall-clock ns.
+    def monotonic(self) -> float: ...
+    def time_ns(self) -> int: ...
+
+    def place(
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None = None,
+        *,
+        order_type: OrderType = "limit",
+        time_in_force: TimeInForce = "GTC",
+        post_only: bool = False,
+    ) -> OrderHandle:
+        """Place an order; returns its handle, PENDING_NEW with its ``cl_ord_id``.
+
+        Raises ``InvalidIntent`` for a request that can never be valid (price off the tick,
+        qty off the lot or below the minimum, a symbol not the strategy's). A refusal by the
+        risk gate or the exchange is not raised: the order turns REJECTED with a ``reason``.
+        """
+        ...
+
+    def amend(
+        self, order: OrderHandle | str, *, qty: Decimal | None = None, price: Decimal | None = None
+    ) -> bool:
+        """Amend a live order in place (``qty`` is the new total). False, and nothing sent,
+        when the order is not live (pending, done, or a cancel or amend in flight)."""
+        ...
+
+    # ``cancel`` is False when the order is done or a cancel is already in flight;
+    # ``cancel_all`` cancels this strategy's open orders (on ``symbol``), never another's.
+    def cancel(self, order: OrderHandle | str) -> bool: ...
+    def cancel_all(self, symbol: str | None = None) -> int: ...
+
+    # Read-only views. ``open_orders``: this strategy's, oldest first. ``order``: one of
+    # its orders, open or recently done. ``position``: its net base position from its own
+    # fills (sells negative). ``balance``: the account's, shared by every strategy.
+    # ``book``: the latest, None before the first snapshot. ``instrument``: tick, lot, ...
+    def open_orders(self, symbol: str | None = None) -> tuple[OrderHandle, ...]: ...
+    def order(self, cl_ord_id: str) -> OrderHandle | None: ...
+    def position(self, symbol: str) -> Decimal: ...
+    def positions(self) -> Mapping[str, Decimal]: ...
+    def balance(self, asset: str) -> Decimal: ...
+    def balances(self) -> Mapping[str, Decimal]: ...
+    def book(self, symbol: str) -> BookSnapshot | None: ...
+    def instrument(self, symbol: str) -> Instrument: ...
+
+    # Timers: ``on_timer(name)`` after ``delay_s`` (every ``delay_s`` if ``repeat``); a
+    # name set again is replaced; ``cancel_timer`` is False if there was none.
+    def set_timer(self, name: str, delay_s: float, repeat: bool = False) -> None: ...
+    def cancel_timer(self, name: str) -> bool: ...
+
+    # Custom metrics, labelled with the strategy (and ``symbol`` if given): ``metric``
+    # sets a gauge, ``count`` adds ``n`` to a counter.
+    def metric(self, name: str, value: Decimal | float, *, symbol: str | None = None) -> None: ...
+    def count(self, name: str, n: int = 1, *, symbol: str | None = None) -> None: ...
+
+
+# --------------------------------------------------------------------------- strategy
+
+
+class Strategy(Generic[P]):
+    """Base of every strategy. Subclass as ``class Mine(Strategy[MyParams])``.
+
+    Handlers are plain methods called one at a time on the event loop: they must return
+    quickly and never block or sleep (use ``ctx.set_timer``). One that raises is logged
+    with its traceback and counted; at ``max_errors`` the strategy is halted and its orders
+    canceled. Every handler is optional; the defaults do nothing.
+    """
+
+    params_class: ClassVar[type[Params] | None] = None
+    """The params model; inferred from ``Strategy[MyParams]`` when not set."""
+
+    def __init__(self, ctx: Context, params: P) -> None:
+        self.ctx = ctx
+        self.params = params
+
+    @property
+    def log(self) -> FilteringBoundLogger:
+        return self.ctx.log
+
+    def on_start(self) -> None:
+        """Once, before any other handler, when the daemon is ready to trade."""
+
+    def on_book(self, symbol: str, book: BookSnapshot) -> None:
+        """After every book message of one of the strategy's symbols."""
+
+    def on_trade(self, symbol: str, trade: TradeEvent) -> None:
+        """For every public trade of one of the strategy's symbols."""
+
+    def on_ticker(self, symbol: str, ticker: TickerEvent) -> None:
+        """For every ticker update of one of the strategy's symbols."""
+
+    def on_order(self, order: OrderHandle) -> None:
+        """After every state change of one of the strategy's orders."""
+
+    def on_fill(self, order: OrderHandle, fill: FillEvent) -> None:
+        """For every execution of one of the strategy's orders (before its ``on_order``)."""
+
+    def on_timer(self, name: str) -> None:
+        """When a timer set with ``ctx.set_timer(name, ...)`` is due."""
+
+    def on_book_invalid(self, symbol: str) -> None:
+        """The book of ``symbol`` cannot be trusted (feed gap, checksum mismatch)."""
+
+    def on_book_valid(self, symbol: str) -> None:
+        """The book of ``symbol`` is trusted again (a fresh snapshot verified)."""
+
+    def on_params(self, params: P) -> None:
+        """New validated params (config reload); the default replaces ``self.params``."""
+        self.params = params
+
+    def on_stop(self) -> None:
+        """Once, on a clean shutdown; the daemon cancels orders afterwards if configured."""
+
+
+HANDLERS: Final = tuple(name for name in vars(Strategy) if name.startswith("on_"))
+"""Every handler a strategy may override; all are plain ``def``, never ``async def``."""
+
+
+def params_class_of(cls: type[Strategy[Any]]) -> type[Params]:
+    """The params model of a strategy class: ``params_class``, else X of ``Strategy[X]``,
+    else ``Params`` (no keys allowed). ``StrategyError`` if it does not subclass ``Params``.
+    """
+    found = cls.params_class or next(
+        (
+            args[0]
+            for klass in cls.__mro__
+            for base in getattr(klass, "__orig_bases__", ())
+            if isinstance(origin := typing.get_origin(base), type) and issubclass(origin, Strategy)
+            if (args := typing.get_args(base)) and isinstance(args[0], type)
+        ),
+        Params,
+    )
+    if not (isinstance(found, type) and issubclass(found, Params)):
+        raise StrategyError(
+            f"{cls.__name__}'s params class {found!r} must subclass bot.strategy.Params"
+        )
+    return found
