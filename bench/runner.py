@@ -14,6 +14,8 @@ __all__ = ["main_bench"]
 SUITES: dict[str, tuple[str, str]] = {
     "book": ("bench.book", "run_book_bench"),
     "sim": ("bench.sim", "run_sim_bench"),
+    "sim_ws": ("bench.sim_ws", "run_sim_ws_bench"),
+    "sim_rest": ("bench.sim_rest", "run_sim_rest_bench"),
     "tick": ("bench.tick", "run_tick_bench"),
 }
 

@@ -29,7 +29,7 @@ EXIT_INTERRUPTED: Final = 130
 
 CONFIG_ENV: Final = "KRAKENBOT_CONFIG"
 BOOK_DEPTHS: Final = (10, 25, 100, 500, 1000)
-BENCH_SUITES: Final = ("book", "sim", "tick", "all")
+BENCH_SUITES: Final = ("book", "sim", "sim_ws", "sim_rest", "tick", "all")
 
 # subcommand -> (module, function names tried in order)
 _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {

@@ -1,0 +1,222 @@
+"""The simulator's public REST methods: ``/0/public/<Method>`` (GET or POST).
+
+``Time``, ``SystemStatus``, ``AssetPairs``, ``Ticker``, ``Depth`` and ``Trades``, answered
+in Kraken's shapes (``krakenfx/api-specs`` ``spot-rest/examples/responses/public``): results
+keyed by the REST pair name (``XXBTZUSD``), prices and volumes as fixed-decimal strings at
+the pair's precision, times as seconds (``Depth``: integer, ``Trades``: 4 decimals).
+Public calls need no key and count on no counter (Kraken limits them per IP).
+
+This module owns those answers; the book, the tape and the statistics come from the venue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Final
+
+from aiohttp import web
+
+from bot.errors import ExchangeError, RejectedError
+from bot.kraken.instruments import Instrument
+from bot.sim.rest_common import (
+    ERR_UNKNOWN_METHOD,
+    Params,
+    error_response,
+    form_params,
+    invalid,
+    ok_response,
+    parse_body,
+    rest_faults,
+)
+from bot.sim.rest_format import fixed, pair_info, rfc1123, rfc3339, unix_seconds
+from bot.sim.venue import VENUE_KEY, SimVenue
+
+__all__ = ["PUBLIC_METHODS", "public_handler"]
+
+ERR_UNKNOWN_PAIR: Final = "EQuery:Unknown asset pair"
+_NS: Final = 1_000_000_000
+
+
+def _pairs(venue: SimVenue, params: Params, *, required: bool = False) -> list[Instrument]:
+    names = params.ids("pair")
+    if not names:
+        if required:
+            raise invalid("pair", "missing")
+        return list(venue.instruments.values())
+    out = []
+    for name in names:
+        inst = venue.instruments.lookup(name)
+        if inst is None:
+            raise RejectedError(ERR_UNKNOWN_PAIR, name)
+        out.append(inst)
+    return out
+
+
+def _one_pair(venue: SimVenue, params: Params) -> Instrument:
+    pairs = _pairs(venue, params, required=True)
+    if len(pairs) != 1:
+        raise invalid("pair", "one pair only")
+    return pairs[0]
+
+
+def _key(inst: Instrument) -> str:
+    return inst.rest_name or inst.altname or inst.symbol
+
+
+def server_time(venue: SimVenue, params: Params) -> dict[str, Any]:
+    now = venue.now_ns()
+    return {"unixtime": now // _NS, "rfc1123": rfc1123(now)}
+
+
+def system_status(venue: SimVenue, params: Params) -> dict[str, Any]:
+    return {
+        "status": "maintenance" if venue.paused else "online",
+        "timestamp": rfc3339(venue.now_ns()),
+    }
+
+
+_INFO_FIELDS: Final = {
+    "leverage": ("leverage_buy", "leverage_sell"),
+    "fees": ("fees", "fees_maker", "fee_volume_currency"),
+    "margin": ("margin_call", "margin_stop"),
+}
+
+
+def asset_pairs(venue: SimVenue, params: Params) -> dict[str, Any]:
+    info = params.text("info") or "info"
+    if info != "info" and info not in _INFO_FIELDS:
+        raise invalid("info")
+    out: dict[str, Any] = {}
+    for inst in _pairs(venue, params):
+        entry = pair_info(inst, venue.fees)
+        if info != "info":
+            entry = {k: entry[k] for k in _INFO_FIELDS[info]}
+        out[_key(inst)] = entry
+    return out
+
+
+def _level(inst: Instrument, level: tuple[int, int] | None) -> list[str]:
+    if level is None:
+        return [inst.price_text(0), "0", inst.qty_text(0)]
+    price, qty = level
+    whole = qty // 10**inst.qty_precision
+    return [inst.price_text(price), str(whole), inst.qty_text(qty)]
+
+
+def _vwap(inst: Instrument, notional: int, volume: int) -> str:
+    if not volume:
+        return inst.price_text(0)
+    return fixed((Decimal(notional) / volume).scaleb(-inst.price_precision), inst.price_precision)
+
+
+def ticker(venue: SimVenue, params: Params) -> dict[str, Any]:
+    now = venue.now_ns()
+    out: dict[str, Any] = {}
+    for inst in _pairs(venue, params):
+        bids, asks = venue.exchange.depth(inst.symbol, 1)
+        last = venue.stats.last_trade(inst.symbol)
+        today, day = venue.stats.windows(inst.symbol, now)
+        price = inst.price_text
+        out[_key(inst)] = {
+            "a": _level(inst, asks[0] if asks else None),
+            "b": _level(inst, bids[0] if bids else None),
+            "c": [price(last.price), inst.qty_text(last.qty)]
+            if last is not None
+            else [price(0), inst.qty_text(0)],
+            "v": [inst.qty_text(today.volume), inst.qty_text(day.volume)],
+            "p": [_vwap(inst, today.notional, today.volume), _vwap(inst, day.notional, day.volume)],
+            "t": [today.count, day.count],
+            "l": [price(today.low), price(day.low)],
+            "h": [price(today.high), price(day.high)],
+            "o": price(today.open),
+        }
+    return out
+
+
+def depth(venue: SimVenue, params: Params) -> dict[str, Any]:
+    inst = _one_pair(venue, params)
+    count = params.integer("count")
+    if count is None:
+        count = 100
+    if not 1 <= count <= 500:
+        raise invalid("count")
+    now_s = venue.now_ns() // _NS
+    bids, asks = venue.exchange.depth(inst.symbol, count)
+
+    def rows(side: str, levels: list[tuple[int, int]]) -> list[list[Any]]:
+        stamp = venue.stats.level_time_ns
+        return [
+            [inst.price_text(p), inst.qty_text(q), stamp(inst.symbol, side, p, now_s * _NS) // _NS]
+            for p, q in levels
+        ]
+
+    return {_key(inst): {"asks": rows("ask", asks), "bids": rows("bid", bids)}}
+
+
+def _since_ns(params: Params) -> int | None:
+    text = params.text("since")
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except ArithmeticError as exc:
+        raise invalid("since") from exc
+    if not value.is_finite() or value < 0:
+        raise invalid("since")
+    # Kraken takes seconds or a nanosecond id; 10**12 tells them apart for centuries.
+    return int(value) if value >= 10**12 else int(value.scaleb(9))
+
+
+def trades(venue: SimVenue, params: Params) -> dict[str, Any]:
+    inst = _one_pair(venue, params)
+    count = params.integer("count")
+    if count is None:
+        count = 1000
+    if not 1 <= count <= 1000:
+        raise invalid("count")
+    tape = venue.stats.trades(inst.symbol, _since_ns(params), count)
+    rows = [
+        [
+            inst.price_text(t.price),
+            inst.qty_text(t.qty),
+            unix_seconds(t.timestamp),
+            "b" if t.side == "buy" else "s",
+            "l" if t.ord_type == "limit" else "m",
+            "",
+            t.trade_id,
+        ]
+        for t in tape
+    ]
+    last = tape[-1].timestamp if tape else (_since_ns(params) or venue.now_ns())
+    return {_key(inst): rows, "last": str(last)}
+
+
+PublicMethod = Callable[[SimVenue, Params], dict[str, Any]]
+PUBLIC_METHODS: Final[dict[str, PublicMethod]] = {
+    "Time": server_time,
+    "SystemStatus": system_status,
+    "AssetPairs": asset_pairs,
+    "Ticker": ticker,
+    "Depth": depth,
+    "Trades": trades,
+}
+
+
+async def public_handler(request: web.Request) -> web.Response:
+    """``GET|POST /0/public/{method}``."""
+    venue = request.app[VENUE_KEY]
+    method = request.match_info["method"]
+    fn = PUBLIC_METHODS.get(method)
+    if fn is None:
+        return error_response(ERR_UNKNOWN_METHOD)
+    early = await rest_faults(venue, method, private=False)
+    if early is not None:
+        return early
+    try:
+        raw = form_params(list(request.query.items()))
+        if request.method == "POST":
+            raw.update(parse_body(await request.read(), request.headers.get("Content-Type")))
+        return ok_response(fn(venue, Params(raw)))
+    except ExchangeError as exc:
+        return error_response(exc.code)

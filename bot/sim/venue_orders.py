@@ -1,0 +1,290 @@
+"""Order entry at the simulated venue: the checks Kraken makes around its matching engine.
+
+``OrderEntry`` is the part of ``SimVenue`` (a mixin) that REST and WebSocket order methods
+share: the engine must be running (else ``EService:Unavailable``), each request is charged
+on the account's per-pair trading counter as Kraken counts it (KRAKEN.md §2.2: add +1,
+amend +1 and cancel by the order's age since it was placed or last amended, batch +n/2,
+cancel-all +1 per pair with orders, dead-man's switch +1 account-wide), else
+``EOrder:Rate limit exceeded``; then the exchange call runs through ``execute``, which
+publishes its ``Result`` on the bus. It also keeps the dead-man's switch timers
+(``cancel_all_after``): when one fires, all the account's orders are cancelled and the
+timer stays off until it is armed again.
+
+This module owns those rules and their state; the venue owns everything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import structlog
+
+from bot.clock import Clock
+from bot.errors import ExchangeError, RateLimitError, RejectedError, TransientError
+from bot.kraken.instruments import InstrumentTable
+from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter
+from bot.sim.bus import Bus
+from bot.sim.exchange import Exchange
+from bot.sim.matching import OrderRequest, OrderState, Result
+from bot.sim.rest_format import rfc3339
+
+__all__ = [
+    "ERR_ORDER_RATE",
+    "ERR_UNAVAILABLE",
+    "MAX_CANCEL_AFTER_S",
+    "REASON_DEADMAN",
+    "OrderEntry",
+]
+
+log = structlog.get_logger("sim.venue")
+
+ERR_UNAVAILABLE: Final = "EService:Unavailable"
+ERR_ORDER_RATE: Final = "EOrder:Rate limit exceeded"
+REASON_DEADMAN: Final = "Dead man's switch"
+MAX_CANCEL_AFTER_S: Final = 86400
+
+
+class OrderEntry:
+    """Order entry, trading counters and dead-man timers (mixed into ``SimVenue``)."""
+
+    clock: Clock
+    exchange: Exchange
+    instruments: InstrumentTable
+    bus: Bus
+    paused: bool
+    rate_limits: bool
+    _trading: dict[str, TradingCounter]
+    _deadman: dict[str, tuple[float, int]]  # account -> (monotonic due, wall ns)
+    _touched: dict[str, tuple[str, float]]  # txid -> (account, monotonic)
+
+    def _init_order_entry(self) -> None:
+        self._trading = {}
+        self._deadman = {}
+        self._touched = {}
+
+    def now_ns(self) -> int:
+        return self.clock.time_ns()
+
+    def monotonic(self) -> float:
+        return self.clock.monotonic()
+
+    def execute(self, fn: Callable[[], Result]) -> Result:
+        """Run one exchange call and publish its ``Result`` (use it for every mutation)."""
+        result = fn()
+        self.bus.publish(result)
+        return result
+
+    # ------------------------------------------------------------------ order entry
+    def _require_running(self) -> None:
+        if self.paused:
+            raise TransientError(ERR_UNAVAILABLE, "matching engine paused")
+
+    def trading_allowed(self, account: str, pair: str | None, cost: TradingCost) -> str | None:
+        """Charge ``cost`` on ``account``'s ``pair`` counter; None if it fits, else Kraken's
+        error (the fixed part is charged either way, as Kraken does)."""
+        if not self.rate_limits:
+            return None
+        key = self._pair_key(pair)
+        ok = self._trading[account].try_charge(key, cost, self.monotonic())
+        return None if ok else ERR_ORDER_RATE
+
+    def _charge(self, account: str, pair: str | None, cost: TradingCost) -> None:
+        error = self.trading_allowed(account, pair, cost)
+        if error is not None:
+            raise RateLimitError(error, pair or "account")
+
+    def _pair_key(self, pair: str | None) -> str | None:
+        if pair is None:
+            return ACCOUNT_WIDE
+        inst = self.instruments.lookup(pair)
+        return inst.symbol if inst is not None else pair
+
+    def order_age_s(self, account: str, order: OrderState) -> float:
+        """Seconds since ``order`` was placed or last amended (for cancel/amend penalties)."""
+        touched = self._touched.get(order.txid)
+        if touched is not None:
+            return self.monotonic() - touched[1]
+        return (self.now_ns() - order.opentm) / 1e9
+
+    def _touch(self, account: str, result: Result) -> None:
+        order = result.order
+        if order is not None and order.status in ("pending", "open"):
+            self._touched[order.txid] = (account, self.monotonic())
+
+    def place_order(self, account: str, req: OrderRequest) -> Result:
+        """AddOrder (REST or WS): running check, trading counter +1, then the exchange."""
+        self._require_running()
+        self._charge(account, req.symbol, TradingCounter.add_cost())
+        result = self.execute(lambda: self.exchange.add_order(account, req, self.now_ns()))
+        self._touch(account, result)
+        return result
+
+    def place_batch(
+        self, account: str, symbol: str, reqs: Sequence[OrderRequest], *, validate: bool = False
+    ) -> list[Result | ExchangeError]:
+        """AddOrderBatch: the whole batch is validated first (one bad order rejects it all),
+        then each order is placed; an order that fails on placement reports its error."""
+        self._require_running()
+        if self.rate_limits:
+            cost = TradingCounter.batch_add_cost(len(reqs))
+            if not self._trading[account].try_charge(
+                self._pair_key(symbol), cost, self.monotonic(), batch=True
+            ):
+                raise RateLimitError(ERR_ORDER_RATE, symbol)
+        now = self.now_ns()
+
+        def add(req: OrderRequest) -> Result:
+            return self.execute(lambda: self.exchange.add_order(account, req, now))
+
+        for req in reqs:
+            add(dataclasses.replace(req, validate=True))
+        if validate:
+            return [Result() for _ in reqs]
+        out: list[Result | ExchangeError] = []
+        for req in reqs:
+            try:
+                result = add(req)
+            except ExchangeError as exc:
+                out.append(exc)
+                continue
+            self._touch(account, result)
+            out.append(result)
+        return out
+
+    def amend_order(
+        self,
+        account: str,
+        *,
+        txid: str | None = None,
+        cl_ord_id: str | None = None,
+        order_qty: int | None = None,
+        limit_price: int | None = None,
+        post_only: bool = False,
+    ) -> Result:
+        """AmendOrder: charged +1 plus the age penalty on the order's pair."""
+        self._require_running()
+        order = self._lookup_open(account, txid, cl_ord_id, "EOrder:Unknown order")
+        if order is not None:
+            age = self.order_age_s(account, order)
+            self._charge(account, order.symbol, TradingCounter.amend_cost(age))
+        result = self.execute(
+            lambda: self.exchange.amend_order(
+                account,
+                self.now_ns(),
+                txid=txid,
+                cl_ord_id=cl_ord_id,
+                order_qty=order_qty,
+                limit_price=limit_price,
+                post_only=post_only,
+            )
+        )
+        self._touch(account, result)
+        return result
+
+    def cancel_order(
+        self,
+        account: str,
+        *,
+        txid: str | None = None,
+        cl_ord_id: str | None = None,
+        userref: int | None = None,
+    ) -> Result:
+        """CancelOrder: charged the age penalty of each order it cancels, per pair."""
+        self._require_running()
+        if userref is not None and txid is None and cl_ord_id is None:
+            targets = [o for o in self.exchange.open_orders(account) if o.userref == userref]
+        else:
+            found = self._lookup_open(account, txid, cl_ord_id, "EOrder:Invalid order")
+            targets = [found] if found is not None else []
+        costs: dict[str, TradingCost] = {}
+        for order in targets:
+            cost = TradingCounter.cancel_cost(self.order_age_s(account, order))
+            costs[order.symbol] = costs.get(order.symbol, TradingCost()) + cost
+        for symbol, cost in costs.items():
+            self._charge(account, symbol, cost)
+        result = self.execute(
+            lambda: self.exchange.cancel_order(
+                account, self.now_ns(), txid=txid, cl_ord_id=cl_ord_id, userref=userref
+            )
+        )
+        for order in targets:
+            self._touched.pop(order.txid, None)
+        return result
+
+    def cancel_all(self, account: str, reason: str | None = None) -> Result:
+        """CancelAll: +1 on the trading counter of each pair that had orders (never refused)."""
+        self._require_running()
+        return self._cancel_all(account, reason)
+
+    def _cancel_all(self, account: str, reason: str | None) -> Result:
+        open_orders = self.exchange.open_orders(account)
+        if self.rate_limits:
+            counter = self._trading[account]
+            for symbol in {o.symbol for o in open_orders}:
+                counter.charge(symbol, TradingCounter.cancel_all_cost(), self.monotonic())
+        now = self.now_ns()
+        if reason is None:
+            result = self.execute(lambda: self.exchange.cancel_all(account, now))
+        else:
+            result = self.execute(lambda: self.exchange.cancel_all(account, now, reason))
+        for order in open_orders:
+            self._touched.pop(order.txid, None)
+        return result
+
+    def cancel_all_after(self, account: str, timeout_s: int) -> tuple[str, str]:
+        """Arm (or with 0 disarm) ``account``'s dead-man's switch. Returns Kraken's
+        ``(currentTime, triggerTime)`` in RFC3339; ``triggerTime`` is ``"0"`` when disarmed."""
+        self._require_running()
+        if isinstance(timeout_s, bool) or not 0 <= timeout_s < MAX_CANCEL_AFTER_S:
+            raise RejectedError("EGeneral:Invalid arguments:timeout", str(timeout_s))
+        if self.rate_limits:
+            self._trading[account].charge(
+                ACCOUNT_WIDE, TradingCounter.cancel_all_orders_after_cost(), self.monotonic()
+            )
+        now = self.now_ns()
+        current = rfc3339(now)
+        if timeout_s == 0:
+            if self._deadman.pop(account, None) is not None:
+                log.info("deadman_disarmed", account=account)
+            return current, "0"
+        trigger_ns = now + timeout_s * 1_000_000_000
+        self._deadman[account] = (self.monotonic() + timeout_s, trigger_ns)
+        return current, rfc3339(trigger_ns)
+
+    def deadman_trigger(self, account: str) -> int | None:
+        """When ``account``'s armed timer fires (wall ns), or None if disarmed."""
+        armed = self._deadman.get(account)
+        return armed[1] if armed is not None else None
+
+    def _lookup_open(
+        self, account: str, txid: str | None, cl_ord_id: str | None, missing: str
+    ) -> OrderState | None:
+        if txid is not None and cl_ord_id is None:
+            order = self.exchange.order(account, txid)
+        elif cl_ord_id is not None and txid is None:
+            order = self.exchange.order_by_cl_ord_id(account, cl_ord_id)
+        else:
+            return None  # the exchange reports the argument error
+        if order is None or order.status not in ("pending", "open"):
+            raise RejectedError(missing, txid or cl_ord_id or "")
+        return order
+
+    def fire_deadman(self) -> None:
+        """Cancel every order of each account whose timer is due; the timer stays off."""
+        now = self.monotonic()
+        for account, (due, _) in list(self._deadman.items()):
+            if due <= now:
+                del self._deadman[account]
+                result = self._cancel_all(account, REASON_DEADMAN)
+                log.warning("deadman_fired", account=account, cancelled=result.count)
+
+    def prune_order_entry(self) -> None:
+        """Forget the ages of closed orders and counters that decayed to zero."""
+        for txid, (account, _) in list(self._touched.items()):
+            order = self.exchange.order(account, txid)
+            if order is None or order.status not in ("pending", "open"):
+                del self._touched[txid]
+        for counter in self._trading.values():
+            counter.prune(self.monotonic())
