@@ -1,0 +1,316 @@
+"""Kraken's dead-man's switch (``CancelAllOrdersAfter``): armed, refreshed, watched.
+
+If the daemon goes silent for ``timeout_s`` (60 s by default), Kraken cancels every open
+order of the account (KRAKEN.md §3.1). ``DeadmanSwitch`` keeps that timer pushed back:
+
+- ``arm()`` sets it before the first order (the daemon calls it; a failure raises).
+- ``run()`` refreshes it every ``refresh_s`` (``timeout_s / 4`` by default) until
+  cancelled. A failed refresh is retried after ``retry_s`` (1 s), never later than the
+  moment the switch may lapse, and again and again until one succeeds.
+- The trigger time is tracked on the monotonic clock: the start of the request that set
+  it plus Kraken's ``triggerTime - currentTime`` (never later than Kraken's own, since
+  Kraken received the request after it started). When ``now >= trigger - margin_s`` with
+  no successful refresh since, the switch may have fired: ``on_lapse()`` is called once
+  (the engine then treats every order as possibly cancelled and reconciles), and the
+  refresher keeps trying to re-arm. A watcher task does this on time even while a
+  refresh request hangs.
+- ``disarm()`` sends ``timeout=0``, on a clean shutdown only, after the orders were
+  cancelled. Nothing here disarms on its own: no ``finally``, no ``atexit``. A crash
+  leaves the switch armed, which is its whole point.
+
+The timing decisions are the pure functions at the top (``trigger_delay_s``,
+``trigger_at``, ``is_lapsed``, ``retry_wait``); the class only sleeps on the injected
+``Clock`` and calls REST. ``armed``, ``trigger_at_monotonic``, ``seconds_to_trigger()`` and
+``stats`` are for the readiness gate and /metrics.
+
+This module owns the switch's schedule. It does not cancel orders or reconcile (the
+engine's), and it calls nothing but ``CancelAllOrdersAfter``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from bot.clock import Clock
+from bot.errors import BotError, ProtocolError
+from bot.log import get_logger
+
+__all__ = [
+    "CancelAfterApi",
+    "DeadmanStats",
+    "DeadmanSwitch",
+    "default_margin_s",
+    "is_lapsed",
+    "parse_rfc3339",
+    "retry_wait",
+    "trigger_at",
+    "trigger_delay_s",
+]
+
+MAX_TIMEOUT_S: Final = 86399
+DEFAULT_RETRY_S: Final = 1.0
+_RFC3339: Final = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):(\d\d))"
+)
+
+log = get_logger(component="deadman")
+
+
+# ------------------------------------------------------------------------------ pure
+
+
+def parse_rfc3339(text: str) -> float:
+    """Seconds since the epoch for Kraken's ``2023-03-24T17:41:56Z`` (fraction optional)."""
+    match = _RFC3339.fullmatch(text.strip())
+    if match is None:
+        raise ProtocolError(f"not an RFC3339 timestamp: {text[:40]!r}")
+    y, mo, d, h, mi, s, frac, zulu, sign, oh, om = match.groups()
+    offset = dt.timedelta(0)
+    if not zulu:
+        offset = dt.timedelta(hours=int(oh), minutes=int(om)) * (1 if sign == "+" else -1)
+    try:
+        stamp = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=dt.UTC)
+    except ValueError as exc:
+        raise ProtocolError(f"not an RFC3339 timestamp: {text[:40]!r} ({exc})") from None
+    seconds = (stamp - offset).timestamp()
+    return seconds + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+def trigger_delay_s(result: Mapping[str, Any]) -> float | None:
+    """``triggerTime - currentTime`` of a ``CancelAllOrdersAfter`` result, in seconds;
+    None when the switch is off (``triggerTime`` ``"0"``, or not after ``currentTime``)."""
+    current = result.get("currentTime")
+    trigger = result.get("triggerTime")
+    if not isinstance(current, str) or not isinstance(trigger, str):
+        raise ProtocolError(f"CancelAllOrdersAfter: unexpected result {dict(result)!r:.200}")
+    if trigger.strip() in ("0", ""):
+        return None
+    delay = parse_rfc3339(trigger) - parse_rfc3339(current)
+    return delay if delay > 0 else None
+
+
+def trigger_at(request_started: float, result: Mapping[str, Any]) -> float | None:
+    """When the switch fires on the local monotonic clock: the request's start plus
+    Kraken's delay (Kraken received it later, so this is never late). None: off."""
+    delay = trigger_delay_s(result)
+    return None if delay is None else request_started + delay
+
+
+def is_lapsed(now: float, trigger: float | None, margin_s: float) -> bool:
+    """May the switch have fired? (None: not armed, so nothing to lapse.)"""
+    return trigger is not None and now >= trigger - margin_s
+
+
+def retry_wait(now: float, trigger: float | None, *, retry_s: float, margin_s: float) -> float:
+    """Seconds before retrying a failed refresh: ``retry_s``, but no later than the moment
+    the switch may lapse; once it may have, every ``retry_s``."""
+    if trigger is None:
+        return retry_s
+    left = trigger - margin_s - now
+    return min(retry_s, left) if left > 0 else retry_s
+
+
+def default_margin_s(timeout_s: int) -> float:
+    """The safety margin before the trigger: 5 % of the timeout, at most 2 s."""
+    return min(2.0, timeout_s / 20)
+
+
+# ------------------------------------------------------------------------------ driver
+
+
+class CancelAfterApi(Protocol):
+    """What the switch needs of the REST client (``KrakenRestClient`` has it)."""
+
+    async def cancel_all_orders_after(self, timeout_s: int) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class DeadmanStats:
+    """Counters for /metrics; times on the switch's clock (monotonic seconds)."""
+
+    refreshes: int = 0  # successful calls, the first arm included
+    failures: int = 0
+    lapses: int = 0
+    last_refresh_at: float | None = None
+    last_trigger_time: str | None = None  # Kraken's ``triggerTime`` text
+
+
+class DeadmanSwitch:
+    """``CancelAllOrdersAfter(timeout_s)`` kept armed; see the module docstring."""
+
+    def __init__(
+        self,
+        rest: CancelAfterApi,
+        clock: Clock,
+        *,
+        timeout_s: int = 60,
+        refresh_s: float | None = None,
+        on_lapse: Callable[[], None] | None = None,
+        retry_s: float = DEFAULT_RETRY_S,
+        margin_s: float | None = None,
+    ) -> None:
+        if isinstance(timeout_s, bool) or not 1 <= timeout_s <= MAX_TIMEOUT_S:
+            raise ValueError(f"timeout_s must be 1..{MAX_TIMEOUT_S}, got {timeout_s!r}")
+        refresh = timeout_s / 4 if refresh_s is None else refresh_s
+        if not 0 < refresh < timeout_s:
+            raise ValueError(f"refresh_s must be within (0, {timeout_s}), got {refresh}")
+        if retry_s <= 0:
+            raise ValueError(f"retry_s must be positive, got {retry_s}")
+        margin = default_margin_s(timeout_s) if margin_s is None else margin_s
+        if not 0 <= margin < timeout_s:
+            raise ValueError(f"margin_s must be within [0, {timeout_s}), got {margin}")
+        self._rest = rest
+        self._clock = clock
+        self.timeout_s = timeout_s
+        self.refresh_s = refresh
+        self.retry_s = retry_s
+        self.margin_s = margin
+        self._on_lapse = on_lapse
+        self._trigger_at: float | None = None
+        self._next_at = 0.0  # when the refresher calls next
+        self._lapse_reported = False
+        self._generation = 0  # bumped by disarm: a refresh in flight then changes nothing
+        self._wanted = asyncio.Event()  # armed by the daemon, not yet disarmed
+        self._changed = asyncio.Event()  # the trigger moved: the watcher looks again
+        self.stats = DeadmanStats()
+
+    # -- what others read ----------------------------------------------------------------
+
+    @property
+    def armed(self) -> bool:
+        """Armed, and certainly not lapsed (for the readiness gate)."""
+        trigger = self._trigger_at
+        return trigger is not None and not is_lapsed(
+            self._clock.monotonic(), trigger, self.margin_s
+        )
+
+    @property
+    def trigger_at_monotonic(self) -> float | None:
+        """When Kraken will cancel everything, on the clock's monotonic scale (None: off)."""
+        return self._trigger_at
+
+    def seconds_to_trigger(self) -> float | None:
+        """Seconds until Kraken cancels everything (negative: it may have); None: off."""
+        trigger = self._trigger_at
+        return None if trigger is None else trigger - self._clock.monotonic()
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def arm(self) -> None:
+        """Set the timer (before the first order); raises the REST client's error."""
+        generation = self._generation
+        started = self._clock.monotonic()
+        result = await self._rest.cancel_all_orders_after(self.timeout_s)
+        trigger = _armed_trigger(started, result)
+        if generation != self._generation:
+            return  # disarmed meanwhile: the disarm wins
+        self._wanted.set()
+        self._record(started, trigger, result)
+        log.info(
+            "deadman_armed",
+            timeout_s=self.timeout_s,
+            trigger_time=result.get("triggerTime"),
+            seconds_to_trigger=round(trigger - self._clock.monotonic(), 3),
+        )
+
+    async def disarm(self) -> None:
+        """``timeout=0``: clean shutdown only, after the orders were cancelled."""
+        self._generation += 1
+        self._wanted.clear()
+        await self._rest.cancel_all_orders_after(0)
+        self._trigger_at = None
+        self._lapse_reported = False
+        self._changed.set()
+        log.info("deadman_disarmed")
+
+    async def run(self) -> None:
+        """Refresh while armed, and watch for a lapse, until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._watch())
+            await self._refresh_loop()  # the body: see bot.market.feed on 3.11's TaskGroup
+
+    # -- the tasks -----------------------------------------------------------------------
+
+    async def _refresh_loop(self) -> None:
+        clock = self._clock
+        while True:
+            if not self._wanted.is_set():
+                await self._wanted.wait()
+                continue
+            now = clock.monotonic()
+            if now < self._next_at:
+                await clock.sleep(self._next_at - now)
+                continue  # arm() or a refresh may have moved _next_at meanwhile
+            await self._refresh()
+
+    async def _refresh(self) -> None:
+        generation = self._generation
+        started = self._clock.monotonic()
+        try:
+            result = await self._rest.cancel_all_orders_after(self.timeout_s)
+            trigger = _armed_trigger(started, result)
+        except BotError as exc:
+            if generation != self._generation:
+                return
+            self.stats.failures += 1
+            now = self._clock.monotonic()
+            wait = retry_wait(now, self._trigger_at, retry_s=self.retry_s, margin_s=self.margin_s)
+            self._next_at = now + wait
+            left = self.seconds_to_trigger()
+            log.warning(
+                "deadman_refresh_failed",
+                error=str(exc),
+                retry_in_s=round(wait, 3),
+                seconds_to_trigger=None if left is None else round(left, 3),
+            )
+            return
+        if generation != self._generation:
+            return  # disarmed while this was in flight
+        self._record(started, trigger, result)
+
+    async def _watch(self) -> None:
+        """Call ``on_lapse`` once when the trigger may have passed with no refresh since."""
+        clock = self._clock
+        while True:
+            trigger = self._trigger_at
+            if trigger is None or self._lapse_reported:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            now = clock.monotonic()
+            if not is_lapsed(now, trigger, self.margin_s):
+                await clock.sleep(trigger - self.margin_s - now)
+                continue  # a refresh may have moved the trigger meanwhile
+            self._lapse_reported = True
+            self.stats.lapses += 1
+            log.error(
+                "deadman_lapsed",
+                seconds_past_trigger=round(now - trigger, 3),
+                failures=self.stats.failures,
+            )
+            if self._on_lapse is not None:
+                self._on_lapse()
+
+    def _record(self, started: float, trigger: float, result: Mapping[str, Any]) -> None:
+        self._trigger_at = trigger
+        self._next_at = started + self.refresh_s
+        stats = self.stats
+        stats.refreshes += 1
+        stats.last_refresh_at = started
+        stats.last_trigger_time = str(result.get("triggerTime"))
+        if self._lapse_reported:
+            self._lapse_reported = False
+            log.warning("deadman_rearmed", seconds_to_trigger=round(trigger - started, 3))
+        self._changed.set()
+
+
+def _armed_trigger(started: float, result: Mapping[str, Any]) -> float:
+    trigger = trigger_at(started, result)
+    if trigger is None:
+        raise ProtocolError(f"CancelAllOrdersAfter did not arm: triggerTime {result!r:.200}")
+    return trigger

@@ -1,0 +1,83 @@
+"""WebSocket tokens for the private feed: one freshly minted token per (re)connect.
+
+Kraken's rule (KRAKEN.md §4): a token from ``GetWebSocketsToken`` must be used within 15
+minutes and then lives as long as the subscription made with it; "obtain a fresh token
+on each connection". ``TokenKeeper.fresh()`` therefore always mints: it is called right
+before every connect of the private socket and after every token or session error
+(``TokenError``: ``EAPI:Invalid token``, ``ESession:Invalid session``), never cached.
+
+Errors are ``bot.errors``' as the REST client raises them (transient, rate limit, auth);
+a response without a token string is a ``ProtocolError``. A token authorises private
+WebSocket requests (order entry included) while it lives, so it never reaches a log line
+or an exception message: neither this module nor the feed logs tokens or requests. It is
+not registered with ``bot.log.register_secret``: one token per reconnect, for weeks, would
+grow the scrubber's pattern without bound.
+
+``TokenSource`` is what the private feed needs of a keeper (``fresh``), so a test can
+hand it a stand-in that serves tokens without REST.
+
+This module owns the minting and its bookkeeping; it does not own the socket
+(``private_feed``) or the REST transport (``bot.kraken.rest``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.clock import Clock
+from bot.errors import BotError, ProtocolError
+from bot.kraken.rest import KrakenRestClient
+from bot.log import get_logger
+
+__all__ = ["TokenKeeper", "TokenSource", "TokenStats"]
+
+log = get_logger(component="tokens")
+
+
+class TokenSource(Protocol):
+    """What the private feed needs: a token nobody has used yet."""
+
+    async def fresh(self) -> str: ...
+
+
+@dataclass(slots=True)
+class TokenStats:
+    """Counters for /metrics; times are on the keeper's clock (monotonic seconds)."""
+
+    minted: int = 0
+    failures: int = 0
+    last_minted_at: float | None = None
+    last_expires_s: int | None = None  # Kraken's ``expires`` for the last token
+
+
+class TokenKeeper:
+    """Mints WebSocket tokens over signed REST (``GetWebSocketsToken``)."""
+
+    def __init__(self, rest: KrakenRestClient, clock: Clock) -> None:
+        self._rest = rest
+        self._clock = clock
+        self.stats = TokenStats()
+
+    async def fresh(self) -> str:
+        """A newly minted token; raises the REST client's error, or ``ProtocolError``."""
+        try:
+            result = await self._rest.get_websockets_token()
+            token = result.get("token")
+            if not isinstance(token, str) or not token:
+                raise ProtocolError("GetWebSocketsToken: the result has no token")
+        except BotError:
+            self.stats.failures += 1
+            raise
+        expires = result.get("expires")
+        stats = self.stats
+        stats.minted += 1
+        stats.last_minted_at = self._clock.monotonic()
+        stats.last_expires_s = int(expires) if isinstance(expires, int) else None
+        log.info("ws_token_minted", count=stats.minted, expires_s=stats.last_expires_s)
+        return token
+
+    def token_age_s(self) -> float | None:
+        """Seconds since the last token was minted (None before the first)."""
+        last = self.stats.last_minted_at
+        return None if last is None else self._clock.monotonic() - last
