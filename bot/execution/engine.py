@@ -1,0 +1,598 @@
+"""The execution engine: place, amend, cancel; every order's fate learned, never guessed.
+
+``ExecutionEngine`` turns intents into Kraken REST calls, and Kraken's answers (REST replies,
+the private feed's reports, reconciliation) into ``Order`` states in the store; it tells the
+strategies through ``on_order(order)`` then ``on_fill(fill)`` (the order already shows it).
+
+- **One cl_ord_id per intent, saved before it is sent**, never reused: no duplicates by
+  construction (Kraken refuses a duplicate open id too).
+- **Unknown fate is resolved, never resent.** A timeout, dropped connection or 5xx on
+  AddOrder (``OrderStateUnknown``) makes the order UNKNOWN; a resolver looks it up by
+  ``cl_ord_id`` (OpenOrders, ClosedOrders; reports resolve it too) until Kraken shows it, or
+  it is still absent ``grace_s`` after it was sent: LOST, and ``on_order`` tells the
+  strategy, which may place a *new* order. ``amend``/``cancel`` of an UNKNOWN order wait
+  for its fate (``resolve_wait_s``), else raise ``OrderUnavailable``.
+- **Refusals are recorded.** Any other ``ExchangeError`` on AddOrder means "not placed":
+  REJECTED with Kraken's string as ``reason``, returned (not raised).
+- **The exchange is the truth.** Startup and crash recovery are one path (``run``): load
+  open orders, mark leftover PENDING_NEW as UNKNOWN("restart"), reconcile, set the readiness
+  check ``reconciled``. ``ExecutionsSubscribed`` (each private (re)connect), ``SequenceGap``
+  and ``request_reconcile`` (a dead-man lapse) close it and reconcile again: OpenOrders,
+  QueryOrders by txid, recent ClosedOrders, Open/ClosedOrders by ``cl_ord_id``, missed fills
+  from TradesHistory (rules: ``bot.execution.reconcile``). Fills are recorded (idempotent
+  by ``exec_id``) before the order showing them is saved, both before the callbacks.
+  Orders that are not ours are logged, never adopted.
+- **Reports drive state.** ``on_private`` (the ``PrivateFeed``'s sink) merges sparse reports
+  by ``cl_ord_id`` or txid. While the feed is down (or with ``confirm_via_rest``) each write
+  is followed by a QueryOrders.
+- **Rate limits.** Changes use AmendOrder (cheaper than cancel-and-replace, keeps queue
+  priority); amends and cancels pass ``order_age_s`` so the REST client charges Kraken's
+  penalty and waits in time.
+
+``run`` owns a ``TaskGroup`` for background work (reconciliations, resolvers, follow-up
+reads) until cancelled; ``CancelledError`` is never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from bot.clock import Clock
+from bot.errors import (
+    BotError,
+    ExchangeError,
+    OrderStateUnknown,
+    ProtocolError,
+    RejectedError,
+    RiskError,
+)
+from bot.execution import orders as o
+from bot.execution import private_feed as pf
+from bot.execution import reconcile as rc
+from bot.execution.orders import Fill, Order, OrderState
+from bot.execution.readiness import RECONCILED, ReadinessGate
+from bot.execution.reconcile import ExchangeOrder, ExchangeTrade, OrderIndex, Plan, Recorded
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
+from bot.kraken.protocol import ExecutionReport, ExecutionsFrame
+from bot.kraken.rest import KrakenRestClient
+from bot.log import get_logger
+from bot.market.backoff import Backoff, BackoffPolicy
+from bot.store import Store
+
+__all__ = ["EngineConfig", "ExecutionEngine", "OrderUnavailable"]
+
+S = OrderState
+_NS: Final = 1_000_000_000
+_UNSETTLED: Final = frozenset({S.UNKNOWN, S.PENDING_NEW})
+log = get_logger(component="engine")
+
+
+class OrderUnavailable(BotError):
+    """Not amendable or cancellable now: not ours, not live, or its fate still unknown."""
+
+    def __init__(self, cl_ord_id: str, state: OrderState | None, why: str) -> None:
+        self.cl_ord_id, self.state, self.why = cl_ord_id, state, why
+        super().__init__(f"{cl_ord_id} ({state or 'no such order'}): {why}")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    grace_s: float = 5.0  # how long a just-placed order may be absent from Kraken's answers
+    resolve_wait_s: float = 15.0  # amend/cancel wait this long (real time) for a fate
+    fills_margin_s: float = 60.0  # TradesHistory starts this far before the last known fill
+    closed_orders_from: int = 3  # unresolved orders without a txid worth a ClosedOrders read
+    max_history_pages: int = 20  # TradesHistory pages (50 trades) per reconciliation
+    confirm_via_rest: bool | None = None  # None: confirm writes by REST while the feed is down
+    backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(1.0, 30.0))
+
+
+class ExecutionEngine:
+    """See the module docstring. Prices and quantities are scaled ints."""
+
+    def __init__(
+        self,
+        rest: KrakenRestClient,
+        store: Store,
+        instruments: InstrumentTable,
+        clock: Clock,
+        *,
+        on_order: Callable[[Order], None] | None = None,
+        on_fill: Callable[[Fill], None] | None = None,
+        readiness: ReadinessGate | None = None,
+        config: EngineConfig | None = None,
+        new_id: Callable[[], str] = o.new_cl_ord_id,
+    ) -> None:
+        self._rest, self._store, self._instruments, self._clock = rest, store, instruments, clock
+        self.on_order, self.on_fill = on_order, on_fill
+        self._cfg = config or EngineConfig()
+        self._new_id = new_id
+        self.readiness = readiness if readiness is not None else ReadinessGate(clock=clock)
+        if RECONCILED not in self.readiness.names:
+            self.readiness.add(RECONCILED)
+        self._book = OrderIndex()
+        self._inflight: set[str] = set()  # AddOrder sent, no answer yet
+        self._resolving: set[str] = set()
+        self._waiters: dict[str, asyncio.Event] = {}
+        self._tg: asyncio.TaskGroup | None = None
+        self._wake = asyncio.Event()
+        self._reasons: list[str] = []
+        self._lock = asyncio.Lock()
+        self._feed_live = False
+
+    def order(self, cl_ord_id: str) -> Order | None:
+        """One of our orders, open or done (from the store if no longer in memory)."""
+        return self._book.get(cl_ord_id) or self._store.get_order(cl_ord_id)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return self._book.open(symbol)
+
+    async def run(self) -> None:
+        """Recover, reconcile, open ``reconciled``; then reconcile on request, until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            try:
+                now = self._clock.time_ns()
+                for order in self._store.load_orders(open_only=True):
+                    self._book.put(order)
+                    if order.state is S.PENDING_NEW:  # sent or not: the crash hid which
+                        self._put(o.mark_unknown(order, "restart", now_ns=now))
+                log.info("engine_recovered", open_orders=len(self._book.orders))
+                await self._reconcile_until_done("startup")
+                while True:
+                    await self._wake.wait()
+                    self._wake.clear()
+                    reasons, self._reasons = self._reasons, []
+                    await self._reconcile_until_done(",".join(reasons))
+            finally:
+                self._tg = None
+                self.readiness.clear(RECONCILED, "engine stopped")
+
+    def request_reconcile(self, reason: str) -> None:
+        """Reconcile soon (a reconnect, a gap, a dead-man lapse); no order leaves until then."""
+        self.readiness.clear(RECONCILED, f"reconciling: {reason}")
+        self._reasons.append(reason)
+        self._wake.set()
+
+    async def _reconcile_until_done(self, reason: str) -> None:
+        backoff = Backoff(self._cfg.backoff)
+        while True:
+            try:
+                await self.reconcile()
+                break
+            except (ExchangeError, ProtocolError) as exc:
+                delay = backoff.next_delay()
+                log.warning("reconcile_failed", reason=reason, error=str(exc), retry_s=delay)
+                await self._clock.sleep(delay)
+        if not self._wake.is_set():
+            self.readiness.set(RECONCILED)
+
+    def on_private(self, event: pf.PrivateEvent) -> None:
+        """The private feed's sink: merge reports; reconcile after a (re)subscribe or a gap."""
+        if isinstance(event, ExecutionsFrame):
+            self._on_reports(event.reports)
+        elif isinstance(event, pf.ExecutionsSubscribed):
+            self._feed_live = True
+            if event.snapshot is not None:
+                self._on_reports(event.snapshot.reports)
+            self.request_reconcile("subscribed")
+        elif isinstance(event, pf.SequenceGap):
+            self.request_reconcile(f"sequence gap {event.expected}->{event.received}")
+        elif isinstance(event, pf.PrivateDisconnected):
+            self._feed_live = False
+
+    def _on_reports(self, reports: Iterable[ExecutionReport]) -> None:
+        for report in reports:
+            cid = self._book.owner(report)
+            if cid is None and self._recall(report.cl_ord_id) is not None:  # LOST, or done
+                cid = report.cl_ord_id
+            if cid is None:  # not ours, or ours before AddOrder's answer named it
+                self._book.hold(report)
+                continue
+            old = self._book.orders[cid]
+            try:
+                new = o.apply_execution(old, report, now_ns=self._clock.time_ns())
+                fill = o.fill_from_report(new, report)
+            except (ProtocolError, o.IllegalTransition) as exc:
+                log.error("report_refused", cl_ord_id=cid, error=str(exc))
+                self.request_reconcile("bad report")
+                continue
+            fresh = fill is not None and self._store.record_fill(fill)
+            if new is not old:
+                if old.state is S.LOST:
+                    log.error("lost_order_revived", cl_ord_id=cid, state=str(new.state))
+                self._put(new)
+            if fresh and fill is not None:
+                self._emit_fill(fill)
+
+    async def place(
+        self,
+        symbol: str,
+        side: str,
+        qty: int,
+        price: int | None = None,
+        *,
+        order_type: str = "limit",
+        time_in_force: str = "GTC",
+        post_only: bool = False,
+        strategy: str = "",
+        cl_ord_id: str | None = None,
+    ) -> Order:
+        """Place one order: NEW (or as Kraken already says), REJECTED (Kraken's reason) or
+        UNKNOWN (see ``wait_settled``). ``RiskError("not_ready")`` while the gate is closed."""
+        if not self.readiness.is_open or self._tg is None:
+            failing = ", ".join(self.readiness.failing()) or "engine not running"
+            raise RiskError("not_ready", f"waiting for: {failing}")
+        inst = self._instrument(symbol)
+        cid = cl_ord_id or self._new_id()
+        if self.order(cid) is not None:
+            raise ProtocolError(f"cl_ord_id {cid} was used before: one id per intent")
+        self._put(  # durable before it is sent
+            o.new_order(
+                cl_ord_id=cid, instrument=inst, side=side, order_type=order_type, qty=qty,
+                price=price, strategy=strategy, now_ns=self._clock.time_ns(),
+                time_in_force=time_in_force, post_only=post_only,
+            )
+        )  # fmt: skip
+        self._inflight.add(cid)
+        self._book.sent[cid] = self._clock.monotonic()
+        log.info("order_sending", cl_ord_id=cid, symbol=symbol, side=side, qty=qty, price=price)
+        try:
+            result = await self._rest.add_order(
+                inst, side, order_type, qty, price, cl_ord_id=cid,
+                oflags="post" if post_only else None,
+                timeinforce=None if time_in_force == "GTC" else time_in_force,
+            )  # fmt: skip
+        except OrderStateUnknown as exc:
+            return self._went_unknown(cid, exc.code)
+        except ExchangeError as exc:  # refused: not placed
+            self._inflight.discard(cid)
+            if (current := self._book.orders[cid]).state is S.PENDING_NEW:
+                log.warning("order_rejected", cl_ord_id=cid, code=exc.code, detail=exc.detail)
+                now = self._clock.time_ns()
+                self._put(o.transition(current, S.REJECTED, now_ns=now, reason=exc.code))
+            return self._book.orders[cid]
+        except BaseException:  # cancelled, or a bug: the request may have left
+            self._went_unknown(cid, "interrupted")
+            raise
+        txids = result.get("txid")
+        if not (isinstance(txids, list) and len(txids) == 1 and isinstance(txids[0], str)):
+            return self._went_unknown(cid, "no txid in AddOrder's answer")
+        self._inflight.discard(cid)
+        self._book.touched[cid] = self._clock.monotonic()
+        current = self._book.orders[cid]
+        if (acked := o.acknowledge(current, txids[0], now_ns=self._clock.time_ns())) is current:
+            self._wake_waiter(cid)  # a report got there first
+        else:
+            self._put(acked)
+        log.info("order_placed", cl_ord_id=cid, order_id=txids[0])
+        if self._confirming():
+            await self._refresh([cid])
+        return self._book.orders[cid]
+
+    async def amend(
+        self, cl_ord_id: str, *, qty: int | None = None, price: int | None = None
+    ) -> Order:
+        """AmendOrder in place (same txid and queue priority); ``qty`` is the new total. Raises
+        ``OrderUnavailable`` (not live) and Kraken's refusal (recorded as ``reason``)."""
+        order = await self.wait_settled(cl_ord_id)
+        live = order.state in (S.NEW, S.PARTIALLY_FILLED) and order.order_id is not None
+        if not live or order.cancel_pending or order.amend_pending:
+            raise OrderUnavailable(cl_ord_id, order.state, "not live, or a change is in flight")
+        age = self._age(self._book.touched.get(cl_ord_id), order.updated_ns)
+        self._put(o.request_amend(order, now_ns=self._clock.time_ns()))
+        try:
+            await self._rest.amend_order(
+                self._instrument(order.symbol), order_age_s=age, txid=order.order_id,
+                order_qty=qty, limit_price=price,
+            )  # fmt: skip
+        except OrderStateUnknown as exc:  # amended or not: Kraken's numbers will say
+            log.warning("amend_unknown", cl_ord_id=cl_ord_id, code=exc.code)
+            self._spawn(self._refresh([cl_ord_id]))
+            return self._book.orders[cl_ord_id]
+        except ExchangeError as exc:
+            now = self._clock.time_ns()
+            self._put(o.amend_failed(self._book.orders[cl_ord_id], exc.code, now_ns=now))
+            if isinstance(exc, RejectedError):
+                self._spawn(self._refresh([cl_ord_id]))  # gone meanwhile? learn how
+            raise
+        self._book.touched[cl_ord_id] = self._clock.monotonic()
+        pp, qp = order.price_precision, order.qty_precision
+        self._on_reports([ExecutionReport(
+            exec_type="amended", order_id=order.order_id,
+            order_qty=None if qty is None else from_scaled(qty, qp),
+            limit_price=None if price is None else from_scaled(price, pp),
+        )])  # fmt: skip
+        log.info("order_amended", cl_ord_id=cl_ord_id, qty=qty, price=price)
+        return self._book.orders[cl_ord_id]
+
+    async def cancel(self, cl_ord_id: str) -> Order:
+        """CancelOrder (a done order is returned as it is); the feed or a query tells the end."""
+        order = await self.wait_settled(cl_ord_id)
+        if not order.is_open or order.cancel_pending:
+            return order
+        age = self._age(self._book.touched.get(cl_ord_id), order.updated_ns)
+        self._put(o.request_cancel(order, now_ns=self._clock.time_ns()))
+        ids = {"txid": order.order_id} if order.order_id else {"cl_ord_id": order.cl_ord_id}
+        ask, unknown = self._confirming(), False
+        try:
+            await self._rest.cancel_order(self._instrument(order.symbol), order_age_s=age, **ids)
+            log.info("cancel_sent", cl_ord_id=cl_ord_id)
+        except OrderStateUnknown as exc:
+            log.warning("cancel_unknown", cl_ord_id=cl_ord_id, code=exc.code)
+            ask = unknown = True
+        except ExchangeError as exc:
+            now = self._clock.time_ns()
+            self._put(o.cancel_failed(self._book.orders[cl_ord_id], exc.code, now_ns=now))
+            if not isinstance(exc, RejectedError):
+                raise
+            ask = True  # "EOrder:Invalid order": already gone, but how? Ask.
+        if ask:
+            await self._refresh([cl_ord_id])
+        if unknown and (current := self._book.orders[cl_ord_id]).is_open:  # not seen cancelled
+            self._put(o.cancel_failed(current, "cancel not seen", now_ns=self._clock.time_ns()))
+        return self._book.orders[cl_ord_id]
+
+    async def cancel_all(self, symbol: str | None = None) -> int:
+        """``symbol`` None: Kraken's CancelAll (account-wide, foreign orders too; Kraken's
+        count). Else: cancel our open orders on ``symbol`` one by one (how many)."""
+        if symbol is not None:
+            return len([await self.cancel(x.cl_ord_id) for x in self.open_orders(symbol)])
+        pairs = sorted({order.symbol for order in self.open_orders()})
+        for order in self.open_orders():
+            if not order.cancel_pending:
+                self._put(o.request_cancel(order, now_ns=self._clock.time_ns()))
+        try:
+            result = await self._rest.cancel_all([self._instrument(p) for p in pairs])
+        except ExchangeError as exc:
+            for order in self.open_orders():
+                self._put(o.cancel_failed(order, exc.code, now_ns=self._clock.time_ns()))
+            self.request_reconcile("cancel_all failed")
+            raise
+        log.info("cancel_all_sent", count=result.get("count"))
+        if self._confirming():
+            await self.reconcile()
+        return int(result.get("count", 0))
+
+    async def wait_settled(self, cl_ord_id: str, timeout_s: float | None = None) -> Order:
+        """The order once it is neither in flight nor UNKNOWN; ``OrderUnavailable`` if it is
+        not ours, or still unknown after ``timeout_s`` (``resolve_wait_s``; real time)."""
+        if self._recall(cl_ord_id) is None:
+            raise OrderUnavailable(cl_ord_id, None, "no such order")
+        try:
+            async with asyncio.timeout(timeout_s or self._cfg.resolve_wait_s):
+                while self._unsettled(cl_ord_id):
+                    await self._waiters.setdefault(cl_ord_id, asyncio.Event()).wait()
+        except TimeoutError:
+            state = self._book.orders[cl_ord_id].state
+            raise OrderUnavailable(cl_ord_id, state, "its fate is still being resolved") from None
+        return self._book.orders[cl_ord_id]
+
+    def _unsettled(self, cid: str) -> bool:
+        order = self._book.get(cid)
+        return cid in self._inflight or (order is not None and order.state is S.UNKNOWN)
+
+    def _went_unknown(self, cid: str, reason: str) -> Order:
+        self._inflight.discard(cid)
+        current = self._book.orders[cid]
+        new = o.mark_unknown(current, reason, now_ns=self._clock.time_ns())
+        if new is not current:
+            log.warning("order_unknown", cl_ord_id=cid, reason=reason)
+            self._put(new)
+        elif not self._unsettled(cid):  # a report told its fate first
+            self._wake_waiter(cid)
+        self._resolve_soon(cid)
+        return self._book.orders[cid]
+
+    def _resolve_soon(self, cid: str) -> None:
+        order = self._book.get(cid)
+        if cid not in self._resolving and order is not None and order.state in _UNSETTLED:
+            self._resolving.add(cid)
+            if not self._spawn(self._resolve(cid)):
+                self._resolving.discard(cid)  # shutting down: the next start resolves it
+
+    async def _resolve(self, cid: str) -> None:
+        """Look the order up until Kraken shows it, or it is LOST (absent after grace_s)."""
+        backoff = Backoff(self._cfg.backoff)
+        try:
+            while (order := self._book.get(cid)) is not None and order.state in _UNSETTLED:
+                if cid in self._inflight:
+                    break  # place() has it, and will hand it back
+                result: Plan | None = None
+                try:
+                    result = await self._settle([cid], await self._fetch([order], full=False))
+                except (ExchangeError, ProtocolError) as exc:
+                    log.warning("resolve_failed", cl_ord_id=cid, error=str(exc))
+                if result is not None and cid in result.waiting:
+                    await self._clock.sleep(max(self._cfg.grace_s - self._sent_age(order), 0.05))
+                elif (now := self._book.get(cid)) is not None and now.state in _UNSETTLED:
+                    await self._clock.sleep(backoff.next_delay())  # pending, vanished, failed
+        finally:
+            self._resolving.discard(cid)
+            self._wake_waiter(cid)
+
+    async def reconcile(self) -> Plan:
+        """Reconcile every open local order with the exchange, and recover missed fills."""
+        async with self._lock:
+            local = [x for x in self.open_orders() if x.cl_ord_id not in self._inflight]
+            found = await self._fetch(local, full=True)
+            cids = [x.cl_ord_id for x in local]
+            for ex in rc.match_orders(local, found).unmatched:
+                stored = self._recall(ex.cl_ord_id) if ex.is_open else None
+                if stored is not None:  # a LOST (or done) order of ours, open after all
+                    cids.append(stored.cl_ord_id)
+            r = await self._settle(cids, found)
+            for ex in r.foreign:  # not ours: left alone
+                log.warning("foreign_order", order_id=ex.order_id, cl_ord_id=ex.cl_ord_id,
+                            pair=ex.pair, side=ex.side, qty=str(ex.qty))  # fmt: skip
+            log.info("reconciled", local=len(cids), changed=len(r.changed), lost=len(r.lost),
+                     waiting=len(r.waiting), foreign=len(r.foreign))  # fmt: skip
+            return r
+
+    async def _refresh(self, cids: Sequence[str]) -> None:
+        """Learn these orders' state from the exchange now; on failure, reconcile later."""
+        try:
+            local = [self._book.orders[c] for c in cids]
+            await self._settle(cids, await self._fetch(local, full=False))
+        except (ExchangeError, ProtocolError) as exc:
+            log.warning("refresh_failed", cl_ord_ids=list(cids), error=str(exc))
+            self.request_reconcile("refresh failed")
+
+    async def _fetch(self, local: Sequence[Order], *, full: bool) -> list[ExchangeOrder]:
+        """Kraken's view of ``local`` (with ``full``, and of every open order)."""
+        inst, rest = self._instruments, self._rest
+        found: list[ExchangeOrder] = []
+        if full:
+            found += rc.parse_orders((await rest.open_orders()).get("open", {}), inst)
+        txids = [x.order_id for x in rc.unseen(local, found, txid=True) if x.order_id]
+        for i in range(0, len(txids), 50):
+            found += await self._query(txids[i : i + 50])
+        blind = rc.unseen(local, found, txid=False)
+        if full and len(blind) >= self._cfg.closed_orders_from:
+            start = min(x.created_ns for x in blind) // _NS - int(self._cfg.fills_margin_s)
+            closed = await rest.closed_orders(start=max(start, 0))
+            found += rc.parse_orders(closed.get("closed", {}), inst)
+        for order in blind:
+            if not full:
+                opened = await rest.open_orders(cl_ord_id=order.cl_ord_id)
+                found += rc.parse_orders(opened.get("open", {}), inst)
+            if order in rc.unseen(local, found, txid=False):  # ClosedOrders takes a cl_ord_id
+                closed = await rest.closed_orders(cl_ord_id=order.cl_ord_id)
+                found += rc.parse_orders(closed.get("closed", {}), inst)
+        return found
+
+    async def _query(self, txids: list[str]) -> list[ExchangeOrder]:
+        try:
+            return rc.parse_orders(await self._rest.query_orders(txids), self._instruments)
+        except RejectedError as exc:  # one unknown txid fails the batch: ask one by one
+            if len(txids) == 1:
+                log.error("order_unknown_to_kraken", order_id=txids[0], code=exc.code)
+                return []
+            return [x for txid in txids for x in await self._query([txid])]
+
+    async def _settle(self, cids: Sequence[str], found: list[ExchangeOrder]) -> Plan:
+        """Apply the pure plan for ``cids``; missed fills are fetched, then recorded first."""
+        result = self._plan(cids, found)
+        fills: list[Fill] = []
+        if short := result.short_of_fills:
+            known = self._recorded(short)
+            trades = await self._trades(short, known.last_ns)
+            if known.last_ns and rc.still_short(short, known, self._fills(trades, short, known)):
+                trades += await self._trades(short, {})  # a fill older than the last known
+            result = self._plan(cids, found)  # on the orders as they are now
+            fills = self._fills(trades, result.short_of_fills, known)
+        fresh = [f for f in fills if self._store.record_fill(f)]
+        for order in result.changed:
+            self._put(order)
+        for fill in fresh:
+            log.info("fill_recovered", cl_ord_id=fill.cl_ord_id, exec_id=fill.exec_id)
+            self._emit_fill(fill)
+        for cid in result.lost:
+            log.warning("order_lost", cl_ord_id=cid)
+        for cid in result.vanished:
+            log.error("order_vanished", cl_ord_id=cid)
+        for cid in result.waiting:
+            self._resolve_soon(cid)
+        return result
+
+    def _plan(self, cids: Sequence[str], found: list[ExchangeOrder]) -> Plan:
+        book, busy = self._book.orders, self._inflight
+        local = [book[c] for c in cids if c in book and c not in busy]
+        return rc.plan(
+            local, found, now_ns=self._clock.time_ns(),
+            ages_s={x.cl_ord_id: self._sent_age(x) for x in local},
+            grace_s=self._cfg.grace_s, recorded_qty=self._recorded(local).qty,
+        )  # fmt: skip
+
+    def _recorded(self, orders: Sequence[Order]) -> Recorded:
+        if not orders:
+            return rc.recorded((), ())
+        since = min(x.created_ns for x in orders) - int(self._cfg.fills_margin_s * _NS)
+        return rc.recorded(self._store.fills_since(max(since, 0)), orders)
+
+    async def _trades(self, of: Sequence[Order], last: Mapping[str, int]) -> list[ExchangeTrade]:
+        margin = int(self._cfg.fills_margin_s * _NS)
+        start = rc.trades_start_ns(of, last, margin_ns=margin) // _NS
+        trades: list[ExchangeTrade] = []
+        for _ in range(self._cfg.max_history_pages):
+            page = await self._rest.trades_history(start=start, ofs=len(trades))
+            batch = rc.parse_trades(page)
+            trades += batch
+            if not batch or len(trades) >= int(page.get("count", 0)):
+                return trades
+        log.warning("trades_history_truncated", pages=self._cfg.max_history_pages)
+        return trades
+
+    def _fills(
+        self, trades: list[ExchangeTrade], of: Sequence[Order], known: Recorded
+    ) -> list[Fill]:
+        by_id = {x.order_id: x for x in of if x.order_id is not None}
+        fills, rounded = rc.missed_fills(trades, by_id, self._instruments, known.exec_ids)
+        if rounded:
+            log.warning("fill_price_rounded", exec_ids=rounded)
+        return fills
+
+    def _put(self, order: Order) -> None:
+        """Save (durable), index, wake waiters, tell ``on_order``, replay held reports."""
+        self._store.save_order(order)
+        held = self._book.put(order)
+        if not self._unsettled(order.cl_ord_id):
+            self._wake_waiter(order.cl_ord_id)
+        if self.on_order is not None:
+            self._call(self.on_order, order)
+        if held:
+            self._on_reports(held)
+
+    def _recall(self, cid: str | None) -> Order | None:
+        """One of our orders: from memory, else from the store (and kept in memory)."""
+        order = None if cid is None else self._book.get(cid)
+        if order is None and cid is not None and (order := self._store.get_order(cid)):
+            self._on_reports(self._book.put(order))  # reports held for its txid, if any
+        return order
+
+    def _wake_waiter(self, cid: str) -> None:
+        if (event := self._waiters.pop(cid, None)) is not None:
+            event.set()
+
+    def _emit_fill(self, fill: Fill) -> None:
+        log.info("fill", cl_ord_id=fill.cl_ord_id, exec_id=fill.exec_id, qty=fill.qty)
+        if self.on_fill is not None:
+            self._call(self.on_fill, fill)
+
+    @staticmethod
+    def _call(callback: Callable[[Any], None], arg: Order | Fill) -> None:
+        try:
+            callback(arg)
+        except Exception:  # a strategy's bug must not stop the engine: log it, go on
+            log.exception("callback_failed", callback=getattr(callback, "__name__", "?"))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> bool:
+        try:
+            if self._tg is not None:
+                self._tg.create_task(coro)
+                return True
+        except RuntimeError:  # the group is shutting down
+            pass
+        coro.close()
+        return False
+
+    def _confirming(self) -> bool:
+        return not self._feed_live if (flag := self._cfg.confirm_via_rest) is None else flag
+
+    def _instrument(self, symbol: str) -> Instrument:
+        if (inst := self._instruments.lookup(symbol)) is None:
+            raise RiskError("unknown_symbol", symbol)
+        return inst
+
+    def _age(self, mono: float | None, wall_ns: int) -> float:
+        """Seconds since ``mono`` (this process's monotonic clock), else since ``wall_ns``.
+        An order's age for Kraken's penalties runs from its ack or last amend; after a
+        restart from our last change to it (younger: the penalty charged errs high)."""
+        if mono is not None:
+            return max(self._clock.monotonic() - mono, 0.0)
+        return max((self._clock.time_ns() - wall_ns) / _NS, 0.0)
+
+    def _sent_age(self, order: Order) -> float:
+        return self._age(self._book.sent.get(order.cl_ord_id), order.created_ns)

@@ -1,0 +1,447 @@
+"""The execution engine against the simulator, over real sockets on 127.0.0.1.
+
+Most tests run the venue and the engine on one ``FakeClock(auto_advance=True)``: a rate
+wait, a grace period or a backoff advances the shared clock instead of sleeping, so the
+venue sees the same time as the engine and nothing waits in real time. The venue has no
+synthetic market (``market=None``): only our orders and a second account's are on the
+book, so fills happen exactly when a test makes them. Faults come from the venue's API.
+The private feed is off (REST-only reconciliation) except in the last test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from bot.clock import Clock, FakeClock, SystemClock
+from bot.errors import RiskError
+from bot.execution.engine import EngineConfig, ExecutionEngine, OrderUnavailable
+from bot.execution.orders import Fill, Order, OrderState, new_order
+from bot.execution.private_feed import SequenceGap
+from bot.execution.readiness import RECONCILED
+from bot.kraken.instruments import Instrument
+from bot.kraken.rest import KrakenRestClient, RetryPolicy
+from bot.sim.faults import FaultKind, FaultSpec
+from bot.store import Store
+from tests.loopback.conftest import SimFactory, SimHandle
+from tests.loopback.kraken_client import KrakenTestClient
+
+S = OrderState
+FAST = RetryPolicy(max_attempts=3, base_delay_s=0.2, max_delay_s=1.0)
+CONFIG = EngineConfig(grace_s=5.0, resolve_wait_s=10.0)
+
+
+@dataclass
+class Rig:
+    sim: SimHandle
+    store: Store
+    rest: KrakenRestClient
+    engine: ExecutionEngine
+    orders: list[Order] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+
+    def states(self, cl_ord_id: str) -> list[OrderState]:
+        return [o.state for o in self.orders if o.cl_ord_id == cl_ord_id]
+
+    def on_sim(self) -> list[Any]:
+        return self.sim.venue.exchange.open_orders(self.sim.account)
+
+
+@asynccontextmanager
+async def running(
+    sim: SimHandle, db: Path, config: EngineConfig = CONFIG, **engine_kwargs: Any
+) -> AsyncIterator[Rig]:
+    """An engine on ``db`` (a store that outlives it), started and reconciled."""
+    store = Store.open(db)
+    rest = KrakenRestClient(
+        sim.base_url, clock=sim.clock, api_key=sim.api_key, api_secret=sim.api_secret,
+        session=sim.session, store=store, retry=FAST, rng=random.Random(3), tier="starter",
+    )  # fmt: skip
+    rig = Rig(sim, store, rest, None)  # type: ignore[arg-type]
+    rig.engine = ExecutionEngine(
+        rest, store, sim.venue.instruments, sim.clock, config=config,
+        on_order=rig.orders.append, on_fill=rig.fills.append, **engine_kwargs,
+    )  # fmt: skip
+    task = asyncio.create_task(rig.engine.run())
+    try:
+        async with asyncio.timeout(10):
+            await rig.engine.readiness.wait()
+        yield rig
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        store.close()
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Poll another task's state (real sockets, real time) until ``predicate`` holds."""
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # noqa: ASYNC110 (the state belongs to other tasks)
+            await asyncio.sleep(0.01)
+
+
+async def fake_venue(sim_factory: SimFactory, **kwargs: Any) -> SimHandle:
+    return await sim_factory(clock=FakeClock(auto_advance=True), market=None, **kwargs)
+
+
+def btc(sim: SimHandle) -> Instrument:
+    return sim.venue.instruments["BTC/USD"]
+
+
+def taker(sim: SimHandle) -> KrakenTestClient:
+    creds = sim.venue.add_account("taker")
+    return sim.client_for(creds.api_key, creds.api_secret)
+
+
+async def market_sell(client: KrakenTestClient, volume: str) -> None:
+    reply = await client.private(
+        "AddOrder", pair="XBTUSD", type="sell", ordertype="market", volume=volume
+    )
+    assert reply.error == [], reply.error
+
+
+def state(engine: ExecutionEngine, cl_ord_id: str) -> OrderState | None:
+    order = engine.order(cl_ord_id)
+    return None if order is None else order.state
+
+
+def sim_orders_with(sim: SimHandle, cl_ord_id: str) -> list[Any]:
+    exchange = sim.venue.exchange
+    everything = [*exchange.open_orders(sim.account), *exchange.closed_orders(sim.account)]
+    return [o for o in everything if o.cl_ord_id == cl_ord_id]
+
+
+# ---------------------------------------------------------------------- unknown fates
+
+
+async def test_a_lost_addorder_answer_is_resolved_to_the_one_order_placed(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory)
+    config = EngineConfig(grace_s=5.0, resolve_wait_s=0.3)
+    async with running(sim, tmp_path / "bot.db", config) as rig:
+        faults, inst = sim.venue.faults, btc(sim)
+        lose = faults.schedule(FaultSpec(kind=FaultKind.LOSE_RESPONSE, endpoint="AddOrder"))
+        for endpoint in ("OpenOrders", "QueryOrders"):  # and the lookups fail, for now
+            faults.schedule(FaultSpec(kind=FaultKind.REST_ERROR, endpoint=endpoint, count=10**6))
+        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        cid = order.cl_ord_id
+        assert lose.fired == 1
+        assert order.state is S.UNKNOWN and order.order_id is None
+        # Nothing touches it before its fate is known: amend and cancel wait, then refuse.
+        with pytest.raises(OrderUnavailable, match="still being resolved"):
+            await rig.engine.amend(cid, price=inst.price("49000"))
+        with pytest.raises(OrderUnavailable, match="still being resolved"):
+            await rig.engine.cancel(cid)
+        assert rig.engine.order(cid).state is S.UNKNOWN  # type: ignore[union-attr]
+        faults.cancel()  # the exchange answers again
+        settled = await rig.engine.wait_settled(cid, timeout_s=10)
+        assert settled.state is S.NEW and settled.order_id is not None
+        (on_sim,) = sim_orders_with(sim, cid)  # exactly one: never resent
+        assert on_sim.txid == settled.order_id and len(rig.on_sim()) == 1
+        assert rig.store.get_order(cid) == settled
+        assert rig.states(cid) == [S.PENDING_NEW, S.UNKNOWN, S.NEW]
+        amended = await rig.engine.amend(cid, price=inst.price("49000"))  # now it may
+        assert amended.price == inst.price("49000") == rig.on_sim()[0].price
+
+
+@pytest.mark.parametrize("fault", [{"error": "EService:Unavailable"}, {"status": 503}])
+async def test_a_failed_addorder_that_never_placed_becomes_lost(
+    sim_factory: SimFactory, tmp_path: Path, fault: dict[str, Any]
+) -> None:
+    sim = await fake_venue(sim_factory)
+    sim.venue.faults.schedule(FaultSpec(kind=FaultKind.REST_ERROR, endpoint="AddOrder", **fault))
+    async with running(sim, tmp_path / "bot.db") as rig:
+        inst, clock = btc(sim), sim.clock
+        start = clock.monotonic()
+        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        assert order.state is S.UNKNOWN
+        lost = await rig.engine.wait_settled(order.cl_ord_id)
+        assert lost.state is S.LOST
+        assert clock.monotonic() - start >= CONFIG.grace_s  # absent for the whole grace
+        assert sim_orders_with(sim, order.cl_ord_id) == []
+        assert rig.states(order.cl_ord_id)[-1] is S.LOST  # the strategy is told
+        assert rig.store.get_order(order.cl_ord_id) == lost
+        # The strategy may place it again, under a new cl_ord_id: one order results.
+        again = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        assert again.state is S.NEW and again.cl_ord_id != order.cl_ord_id
+        assert [o.cl_ord_id for o in rig.on_sim()] == [again.cl_ord_id]
+
+
+async def test_a_crash_between_save_and_send_is_one_recovery_path(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Four orders left PENDING_NEW by a crash: two were sent (one then cancelled), one
+    sent and filled, one never sent. A restart finds each fate (ClosedOrders included)."""
+    sim = await fake_venue(sim_factory)
+    inst, clock = btc(sim), sim.clock
+    assert isinstance(clock, FakeClock)
+    store = Store.open(tmp_path / "bot.db")
+    ids = ["a" * 32, "b" * 32, "c" * 32, "d" * 32]
+    for cid in ids:
+        store.save_order(
+            new_order(cl_ord_id=cid, instrument=inst, side="buy", order_type="limit",
+                      qty=inst.qty("0.01"), price=inst.price("50000"), strategy="s",
+                      now_ns=clock.time_ns())
+        )  # fmt: skip
+    async with KrakenRestClient(
+        sim.base_url, clock=clock, api_key=sim.api_key, api_secret=sim.api_secret, store=store
+    ) as before_the_crash:
+        for cid in ids[:3]:
+            await before_the_crash.add_order(
+                inst, "buy", "limit", inst.qty("0.01"), inst.price("50000"), cl_ord_id=cid
+            )
+        await before_the_crash.cancel_order(inst, order_age_s=0, cl_ord_id=ids[1])
+    store.close()
+    await market_sell(taker(sim), "0.01")  # fills the oldest: ids[0]
+    clock.advance(10)  # the crash was a while ago: past the grace period
+    with capture_logs() as logs:
+        async with running(sim, tmp_path / "bot.db") as rig:
+            states = {cid: state(rig.engine, cid) for cid in ids}
+            assert states == {
+                ids[0]: S.FILLED, ids[1]: S.CANCELED, ids[2]: S.NEW, ids[3]: S.LOST
+            }  # fmt: skip
+            assert [f.cl_ord_id for f in rig.fills] == [ids[0]]
+            assert [o.cl_ord_id for o in rig.on_sim()] == [ids[2]]
+    methods = [e["method"] for e in logs if e["event"] == "rest_call"]
+    # One page of ClosedOrders for the three without a txid, then by cl_ord_id for the one
+    # not in it, then the missed fill.
+    assert methods == ["OpenOrders", "ClosedOrders", "ClosedOrders", "TradesHistory"]
+
+
+# ---------------------------------------------------------------------- restart
+
+
+async def test_a_restart_finds_fills_made_while_down_and_records_each_once(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory)
+    inst, db, other = btc(sim), tmp_path / "bot.db", taker(sim)
+    async with running(sim, db) as rig:
+        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"))
+        assert order.state is S.NEW
+    cid = order.cl_ord_id
+    await market_sell(other, "0.004")  # while the bot is down
+    async with running(sim, db) as rig:
+        now = rig.engine.order(cid)
+        assert now is not None and now.state is S.PARTIALLY_FILLED
+        assert now.filled_qty == inst.qty("0.004")
+        assert [f.qty for f in rig.fills] == [inst.qty("0.004")]
+        await rig.engine.reconcile()  # again: nothing new
+        assert len(rig.fills) == 1
+    await market_sell(other, "0.006")
+    async with running(sim, db) as rig:
+        now = rig.engine.order(cid)
+        assert now is not None and now.state is S.FILLED and now.filled_qty == order.qty
+        assert [f.qty for f in rig.fills] == [inst.qty("0.006")]  # on_fill once, the new one
+        recorded = rig.store.fills_since(0)
+        assert [f.qty for f in recorded] == [inst.qty("0.004"), inst.qty("0.006")]
+        assert {f.cl_ord_id for f in recorded} == {cid}
+        assert all(f.fee_asset == "USD" and f.fee > 0 and f.order_id == now.order_id
+                   for f in recorded)  # fmt: skip
+        assert len({f.exec_id for f in recorded}) == 2
+
+
+# ---------------------------------------------------------------------- rate limits, amend
+
+
+async def test_a_burst_of_amends_waits_instead_of_being_refused(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory, tier="starter")
+    inst, clock = btc(sim), sim.clock
+    counter = sim.venue.trading_counter(sim.account)
+    async with running(sim, tmp_path / "bot.db") as rig:
+        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        start = clock.monotonic()
+        with capture_logs() as logs:
+            for i in range(40):  # 40 young-order amends: +4 each, 160 > Starter's 60
+                price = inst.price("50000") + (i + 1) * 10
+                order = await rig.engine.amend(order.cl_ord_id, price=price)
+                assert order.price == price and not order.amend_pending
+                assert counter.value("BTC/USD", clock.monotonic()) <= 60
+        refused = [e for e in logs if e.get("code") == "EOrder:Rate limit exceeded"]
+        assert refused == [] and not [e for e in logs if e["event"] == "rest_refused"]
+        assert any(e["event"] == "rest_rate_wait" for e in logs)  # the client waited
+        assert clock.monotonic() - start >= (40 * 4 - 60) / 1.0 * 0.5  # decay 1/s, ages grow
+        (on_sim,) = rig.on_sim()
+        assert on_sim.price == order.price and on_sim.txid == order.order_id
+
+
+async def test_amend_keeps_the_order_id_and_changes_price_and_qty(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory)
+    inst = btc(sim)
+    async with running(sim, tmp_path / "bot.db") as rig:
+        placed = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        amended = await rig.engine.amend(
+            placed.cl_ord_id, qty=inst.qty("0.02"), price=inst.price("50100.5")
+        )
+        assert amended.order_id == placed.order_id
+        assert (amended.qty, amended.price) == (inst.qty("0.02"), inst.price("50100.5"))
+        (on_sim,) = rig.on_sim()
+        assert on_sim.txid == placed.order_id
+        assert (on_sim.qty, on_sim.price) == (inst.qty("0.02"), inst.price("50100.5"))
+        assert rig.store.get_order(placed.cl_ord_id) == amended
+        await rig.engine.reconcile()  # the exchange agrees: nothing changes
+        assert rig.engine.order(placed.cl_ord_id) == amended
+
+
+# ---------------------------------------------------------------------- cancel, reject
+
+
+async def test_cancel_all_leaves_no_open_orders(sim_factory: SimFactory, tmp_path: Path) -> None:
+    sim = await fake_venue(sim_factory)
+    btc_, eth = btc(sim), sim.venue.instruments["ETH/USD"]
+    async with running(sim, tmp_path / "bot.db") as rig:
+        engine = rig.engine
+        for price in ("50000", "50001", "50002"):
+            await engine.place("BTC/USD", "buy", btc_.qty("0.01"), btc_.price(price))
+        await engine.place("ETH/USD", "sell", eth.qty("0.5"), eth.price("9000"))
+        assert await engine.cancel_all("BTC/USD") == 3
+        assert [o.symbol for o in rig.on_sim()] == ["ETH/USD"]
+        assert [o.symbol for o in engine.open_orders()] == ["ETH/USD"]
+        one = await engine.place("BTC/USD", "buy", btc_.qty("0.01"), btc_.price("50000"))
+        assert await engine.cancel_all() == 2
+        assert rig.on_sim() == [] and engine.open_orders() == []
+        assert rig.store.load_orders(open_only=True) == []
+        assert engine.order(one.cl_ord_id).state is S.CANCELED  # type: ignore[union-attr]
+        assert (await engine.cancel(one.cl_ord_id)).state is S.CANCELED  # done: a no-op
+
+
+async def test_a_refused_order_is_rejected_with_krakens_reason(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory)
+    inst = btc(sim)
+    async with running(sim, tmp_path / "bot.db") as rig:
+        cases = [
+            (inst.qty("1000"), "EOrder:Insufficient funds"),
+            (inst.qty("0.00001"), "EOrder:Order minimum not met"),
+        ]
+        for qty, reason in cases:
+            order = await rig.engine.place("BTC/USD", "buy", qty, inst.price("50000"))
+            assert (order.state, order.reason) == (S.REJECTED, reason)
+            stored = rig.store.get_order(order.cl_ord_id)
+            assert stored is not None and (stored.state, stored.reason) == (S.REJECTED, reason)
+            history = rig.store.order_events(order.cl_ord_id)
+            assert [(e.state, e.reason) for e in history][-1] == (S.REJECTED, reason)
+        assert rig.on_sim() == []
+        with pytest.raises(OrderUnavailable):
+            await rig.engine.amend(order.cl_ord_id, price=inst.price("1"))
+
+
+async def test_no_order_leaves_before_reconciliation(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory)
+    store = Store.open(tmp_path / "bot.db")
+    rest = KrakenRestClient(sim.base_url, clock=sim.clock, api_key=sim.api_key,
+                            api_secret=sim.api_secret, session=sim.session)  # fmt: skip
+    engine = ExecutionEngine(rest, store, sim.venue.instruments, sim.clock)
+    with pytest.raises(RiskError, match="reconciled"):
+        await engine.place("BTC/USD", "buy", 10**6, 500000)
+    assert engine.readiness.snapshot()["checks"][RECONCILED]["ok"] is False
+    assert store.load_orders(open_only=False) == []
+    store.close()
+
+
+# ---------------------------------------------------------------------- with the private feed
+
+
+async def test_the_private_feed_drives_states_and_fills_once(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    from bot.execution.private_feed import PrivateFeed
+    from bot.execution.tokens import TokenKeeper
+    from bot.market.backoff import Backoff, BackoffPolicy
+
+    clock: Clock = SystemClock()
+    sim = await sim_factory(clock=clock, market=None)
+    inst, other = btc(sim), taker(sim)
+    async with running(sim, tmp_path / "bot.db") as rig:
+        engine = rig.engine
+        feed = PrivateFeed(
+            sim.ws_private_url, TokenKeeper(rig.rest, clock), engine.on_private, clock=clock,
+            backoff=Backoff(BackoffPolicy(0.01, 0.05), random.Random(1).random),
+        )  # fmt: skip
+        feed_task = asyncio.create_task(feed.run())
+        try:
+            await until(lambda: feed.subscribed and engine.readiness.is_open)
+            order = await engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"))
+            cid = order.cl_ord_id
+            await market_sell(other, "0.01")
+            await until(lambda: state(engine, cid) is S.FILLED)
+            assert [f.cl_ord_id for f in rig.fills] == [cid]
+            # A dropped socket: resubscribe (snapshot with the last fills), reconcile.
+            await sim.venue.faults.inject(kind="ws_drop", conn_kind="private")
+            await until(lambda: feed.subscribed and feed.stats.subscriptions >= 2)
+            await until(lambda: engine.readiness.is_open)
+            await engine.reconcile()
+            assert [f.cl_ord_id for f in rig.fills] == [cid]  # still once
+            assert len(rig.store.fills_since(0)) == 1
+            second = await engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+            await engine.cancel(second.cl_ord_id)
+            await until(lambda: state(engine, second.cl_ord_id) is S.CANCELED)  # by the feed
+        finally:
+            feed_task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await feed_task
+
+
+async def test_a_sequence_gap_closes_the_gate_and_reconciles_over_rest(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory)
+    inst, other = btc(sim), taker(sim)
+    async with running(sim, tmp_path / "bot.db") as rig:
+        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"))
+        await market_sell(other, "0.01")  # the report that said so was lost
+        rig.engine.on_private(SequenceGap(expected=7, received=9))
+        assert not rig.engine.readiness.is_open  # no order leaves until reconciled
+        with pytest.raises(RiskError, match="not_ready"):
+            await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("1000"))
+        async with asyncio.timeout(10):
+            await rig.engine.readiness.wait()
+        assert state(rig.engine, order.cl_ord_id) is S.FILLED
+        assert [f.cl_ord_id for f in rig.fills] == [order.cl_ord_id]
+        rig.engine.request_reconcile("deadman lapse")  # the same path, by another cause
+        async with asyncio.timeout(10):
+            await rig.engine.readiness.wait()
+        assert len(rig.fills) == 1
+
+
+async def test_foreign_orders_are_logged_and_left_alone(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory)
+    inst = btc(sim)
+    store = Store.open(tmp_path / "bot.db")
+    async with KrakenRestClient(
+        sim.base_url, clock=sim.clock, api_key=sim.api_key, api_secret=sim.api_secret, store=store
+    ) as web_ui:  # another client on the same account
+        await web_ui.add_order(inst, "buy", "limit", inst.qty("0.01"), inst.price("40000"))
+        await web_ui.add_order(
+            inst, "buy", "limit", inst.qty("0.01"), inst.price("40001"), cl_ord_id="f" * 32
+        )
+    store.close()
+    with capture_logs() as logs:
+        async with running(sim, tmp_path / "bot.db") as rig:
+            assert rig.engine.open_orders() == [] and rig.orders == []
+            ours = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("40002"))
+            assert await rig.engine.cancel_all("BTC/USD") == 1  # ours only
+            assert state(rig.engine, ours.cl_ord_id) is S.CANCELED
+            assert len(rig.on_sim()) == 2
+            assert rig.store.load_orders(open_only=False) == [rig.engine.order(ours.cl_ord_id)]
+    foreign = [e for e in logs if e["event"] == "foreign_order"]
+    assert sorted(str(e["cl_ord_id"]) for e in foreign) == ["None", "f" * 32]
