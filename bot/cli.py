@@ -37,6 +37,7 @@ _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "sim": ("bot.sim.cli", ("main_sim",)),
     "replay": ("bot.replay", ("run_replay", "main_replay")),
     "bench": ("bench.runner", ("main_bench",)),
+    "healthcheck": ("bot.http", ("main_healthcheck",)),
 }
 
 
@@ -112,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file and print every problem")
     check.add_argument("file", metavar="FILE", nargs="?", help="config file (default as for run)")
+
+    health = sub.add_parser("healthcheck", help="probe a running daemon's HTTP endpoint")
+    health.add_argument("--url", default="http://127.0.0.1:8080/healthz", help="what to GET")
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
 
     bench = sub.add_parser("bench", help="run benchmarks side by side with peers")
     bench.add_argument("suite", nargs="?", choices=BENCH_SUITES, default="all")
