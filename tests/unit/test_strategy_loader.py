@@ -152,7 +152,7 @@ def test_entry_points_are_found_and_win_over_bundled_names(
 def test_the_documented_example_loads_and_runs_as_printed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    doc = (REPO / "docs" / "readme" / "strategies.md").read_text()
+    doc = (REPO / "README.md").read_text()
 
     def block(marker: str) -> str:
         found = re.search(
@@ -177,7 +177,7 @@ def test_the_documented_example_loads_and_runs_as_printed(
     h.quote("30000", "30010")
     assert h.open_orders() == [] and h.advance(60) == 1
     # ... the page's config entry for it, from the working directory ...
-    yaml_block = re.search(r"```yaml\n(.*?)```", doc, re.S)
+    yaml_block = re.search(r"<!-- example-config:start -->\n```yaml\n(.*?)```", doc, re.S)
     assert yaml_block
     monkeypatch.chdir(tmp_path)
     (entry,) = load_config_text(yaml_block.group(1), "deploy.yaml", {}).strategies
