@@ -1,39 +1,490 @@
-"""``krakenbot run``: the trading daemon's entry point.
+"""``krakenbot run``: the trading daemon, every component wired under one TaskGroup.
 
-The daemon itself (feeds, strategies, execution under one TaskGroup) is not built yet.
-Until it is, ``run`` says so and demonstrates the market-data core instead: it generates
-a deterministic synthetic Kraken WS v2 book stream (the benchmark generator) and replays
-it through protocol → book with every checksum verified, then prints the report.
+``Daemon(config, strategies).run()`` does, in order (crash-only: a restart after a crash
+takes exactly this path, and the engine's reconciliation recovers from store and exchange):
+
+1. the venue: Kraken (``mode: live``), or the simulator started in-process (``mode: paper``,
+   ``bot.paper``); the store (SQLite) and one aiohttp session; the REST client, with the
+   store's nonce floor; the instruments of every symbol (``AssetPairs``, retried);
+2. one ``TaskGroup`` running: the public ``Feed`` (books, trades, tickers), the
+   ``PrivateFeed`` (executions, fresh tokens from the ``TokenKeeper``), the
+   ``ExecutionEngine`` (reconciliation), the ``DeadmanSwitch`` (armed, then refreshed), one
+   timer driver per strategy runner, the ``pnl`` logger, the balance poller, the HTTP
+   server (``/healthz``, ``/readyz``, ``/metrics``) when ``bot.http`` is present;
+3. the readiness gate (instruments, reconciled, every book valid, switch armed, private
+   feed subscribed) opens: leftover orders of our strategies from a previous run are
+   canceled, then each strategy's ``on_start`` runs and ``daemon_ready`` is logged. A
+   place while the gate is closed is refused (REJECTED, reason ``not_ready``), never queued;
+4. ``request_stop`` (SIGTERM/SIGINT) shuts down within ``shutdown.grace_s``: strategies'
+   ``on_stop``, no new orders, intents in flight drained, open orders canceled (if
+   ``shutdown.cancel_orders``) and confirmed, and only then the switch disarmed (timeout
+   0); then the tasks end and the store is closed: ``shutdown_complete``, exit 0. A second
+   signal exits at once (130), the switch left armed. ``reload`` (SIGHUP) validates the
+   strategies' params from the YAML and hands them to ``on_params``, or rejects them all.
+
+Exit statuses (``main_run``): 0 clean, 2 bad config (file:line), 1 a fatal ``BotError``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import os
+import signal
 import sys
-import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
 
-import orjson
+import aiohttp
 
-from bench.book_stream import StreamSpec, generate_frames
-from bot.kraken.instruments import InstrumentTable
-from bot.replay import replay_lines
+from bot.clock import Clock, SystemClock
+from bot.config import Config, load_config
+from bot.context import Desk
+from bot.errors import (
+    BotError,
+    ConfigError,
+    ProtocolError,
+    RateLimitError,
+    TransientError,
+)
+from bot.execution import readiness as rd
+from bot.execution.deadman import DeadmanSwitch
+from bot.execution.engine import ExecutionEngine
+from bot.execution.pnl import PositionBook
+from bot.execution.private_feed import PrivateFeed
+from bot.execution.risk import RiskGate
+from bot.execution.tokens import TokenKeeper
+from bot.http import HttpServer
+from bot.kraken.instruments import InstrumentTable, instruments_from_asset_pairs
+from bot.kraken.protocol import Ticker, TradeFrame
+from bot.kraken.rest import KrakenRestClient
+from bot.log import configure_logging, get_logger
+from bot.market.backoff import Backoff, BackoffPolicy
+from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
+from bot.metrics import Metrics
+from bot.paper import Endpoints, live_endpoints, paper_venue
+from bot.store import Store
+from bot.strategy_loader import LoadedStrategy, load_strategies
+from bot.strategy_runner import StrategyRunner
+from bot.wiring import (
+    books_valid,
+    cancel_our_orders,
+    close_paper_orders,
+    http_server,
+    metric_sources,
+    parse_balances,
+    replay_fills,
+)
 
-__all__ = ["main_run"]
+__all__ = ["EXIT_FORCED", "Daemon", "main_run"]
+
+EXIT_FORCED: Final = 130
+RETRYABLE: Final = (TransientError, RateLimitError, ProtocolError)
+"""Errors start-up and pollers wait out; any other (a bad key, a lockout) is fatal: exit 1."""
+PNL_EVERY_S: Final = 5.0
+BALANCES_EVERY_S: Final = 30.0
+log = get_logger(component="daemon")
+
+
+class Daemon:
+    """The daemon; see the module docstring. ``clock`` is injectable for tests."""
+
+    def __init__(
+        self,
+        config: Config,
+        strategies: list[LoadedStrategy] | None = None,
+        *,
+        config_path: Path | None = None,
+        clock: Clock | None = None,
+        pnl_every_s: float = PNL_EVERY_S,
+    ) -> None:
+        self.config = config
+        self.loaded = list(strategies) if strategies is not None else []
+        self.config_path = config_path
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.pnl_every_s = pnl_every_s
+        self.metrics = Metrics()
+        self.exit_code = 0
+        self.endpoints: Endpoints | None = None
+        self.desk: Desk | None = None
+        self.engine: ExecutionEngine | None = None
+        self.deadman: DeadmanSwitch | None = None
+        self.feed: Feed | None = None
+        self.private: PrivateFeed | None = None
+        self.gate = rd.ReadinessGate(clock=self.clock)
+        self.runners: dict[str, StrategyRunner] = {}
+        self.sim: Any = None  # the in-process SimServer in paper mode
+        self.http: HttpServer | None = None
+        self._stop: asyncio.Event | None = None
+        self._stopping = False
+        self._started = asyncio.Event()
+
+    # -- control ---------------------------------------------------------------------------
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Begin a graceful shutdown (SIGTERM/SIGINT). A second call while stopping exits
+        the process at once (``force_exit``), leaving the switch armed."""
+        if self._stopping:
+            self.force_exit(reason)
+            return
+        self._stopping = True
+        log.info("shutdown_requested", reason=reason)
+        if self._stop is not None:
+            self._stop.set()
+
+    def force_exit(self, reason: str) -> None:
+        log.warning("shutdown_forced", reason=reason, exit_code=EXIT_FORCED)
+        sys.stderr.flush()
+        os._exit(EXIT_FORCED)
+
+    async def wait_started(self) -> None:
+        """Until the gate has opened and the strategies have started."""
+        await self._started.wait()
+
+    def reload(self) -> bool:
+        """Reload strategies' params from ``config_path``: all valid, or none applied."""
+        if self.config_path is None:
+            log.warning("reload_rejected", problems=["no config file to reload"])
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload_rejected", problems=exc.problems)
+            return False
+        by_name = {s.name: s for s in new.strategies if s.enabled}
+        problems: list[str] = []
+        updates: list[LoadedStrategy] = []
+        for loaded in self.loaded:
+            fresh = by_name.pop(loaded.name, None)
+            if fresh is None:
+                problems.append(f"strategy {loaded.name!r} removed or disabled: restart to apply")
+                continue
+            if fresh.class_ != loaded.config.class_ or fresh.symbols != loaded.config.symbols:
+                problems.append(f"strategy {loaded.name!r}: class or symbols changed: restart")
+                continue
+            try:
+                params = loaded.check_params(fresh.params, fresh.where)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            updates.append(LoadedStrategy(fresh, loaded.cls, params))
+        problems += [f"strategy {name!r} added: restart to apply" for name in by_name]
+        if problems:
+            log.error("reload_rejected", problems=problems)
+            return False
+        changed = []
+        for old, fresh_loaded in zip(self.loaded, updates, strict=True):
+            if fresh_loaded.params != old.params:
+                changed.append(old.name)
+                runner = self.runners.get(old.name)
+                if runner is not None:
+                    runner.update_params(fresh_loaded.params)
+        self.loaded = updates
+        log.info("reload_applied", changed=changed)
+        return True
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until ``request_stop``; raises the first fatal ``BotError``."""
+        self._stop = asyncio.Event()
+        if self._stopping:
+            self._stop.set()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if self.config.mode == "paper":
+                    self.endpoints, self.sim = await stack.enter_async_context(
+                        paper_venue(self.config)
+                    )
+                else:
+                    self.endpoints = live_endpoints(self.config)
+                self.http = await http_server(self)
+                stack.push_async_callback(self.http.close)
+                store = Store.open(self.config.store.path)
+                stack.callback(store.close)
+                session = await stack.enter_async_context(aiohttp.ClientSession())
+                await self._serve(store, session)
+        except BaseExceptionGroup as group:
+            error = _first_bot_error(group)
+            self.exit_code = 2 if isinstance(error, ConfigError) else 1
+            raise error from None
+        except BotError as error:
+            self.exit_code = 2 if isinstance(error, ConfigError) else 1
+            raise
+        finally:
+            log.info("shutdown_complete", exit_code=self.exit_code)
+
+    async def _serve(self, store: Store, session: aiohttp.ClientSession) -> None:
+        cfg, clock, ep = self.config, self.clock, self.endpoints
+        assert ep is not None
+        rest = KrakenRestClient(
+            ep.rest_url, clock=clock, api_key=ep.api_key, api_secret=ep.api_secret,
+            session=session, store=store, tier=cfg.venue.tier,
+            timeout_s=cfg.venue.request_timeout_s,
+        )  # fmt: skip
+        for check in rd.STANDARD_CHECKS:  # all declared first: the gate never opens early
+            if check != rd.DEADMAN_ARMED or cfg.deadman.enabled:
+                self.gate.add(check)
+        instruments = await self._instruments(rest)
+        if instruments is None:
+            return  # stopped while loading
+        self.gate.set(rd.INSTRUMENTS_LOADED)
+        symbols = tuple(instruments)
+        positions = PositionBook(clock)
+        risk = RiskGate.from_config(cfg, clock, positions)
+        engine = self.engine = ExecutionEngine(rest, store, instruments, clock, readiness=self.gate)
+        if cfg.mode == "live":
+            replay_fills(store, engine, positions, instruments)
+        else:  # the in-process simulator starts afresh: the last session's orders are gone
+            close_paper_orders(store, clock)
+        market = cfg.market.model_copy(update={"symbols": symbols})
+        feed = self.feed = Feed(
+            ep.ws_public_url, market, self._on_market, clock=clock, instruments=instruments,
+            instrument_channel=False,
+        )  # fmt: skip
+        self.gate.add(rd.BOOKS_VALID, lambda: books_valid(feed, symbols))
+        tokens = TokenKeeper(rest, clock)
+        private = self.private = PrivateFeed(
+            ep.ws_private_url, tokens, self._on_private, clock=clock
+        )
+        self.gate.add(rd.PRIVATE_SUBSCRIBED, lambda: private.subscribed)
+        if cfg.deadman.enabled:
+            deadman = self.deadman = DeadmanSwitch(
+                rest, clock, timeout_s=cfg.deadman.timeout_s,
+                refresh_s=cfg.deadman.refresh_interval_s,
+                on_lapse=lambda: engine.request_reconcile("deadman lapse"),
+            )  # fmt: skip
+            self.gate.add(rd.DEADMAN_ARMED, lambda: deadman.armed)
+        desk = self.desk = Desk(
+            engine=engine, risk=risk, positions=positions, instruments=instruments,
+            books=lambda: feed.books, readiness=self.gate, clock=clock, metrics=self.metrics,
+            headroom=rest.trading_headroom,
+        )  # fmt: skip
+        for loaded in self.loaded:
+            ctx = desk.context(loaded.name, loaded.symbols)
+            runner = StrategyRunner(
+                loaded.create(ctx), timers=ctx.timers, clock=clock,
+                max_errors=loaded.config.max_errors,
+                observe=self.metrics.handler_observer(loaded.name),
+            )  # fmt: skip
+            self.runners[loaded.name] = runner
+            desk.add_runner(runner)
+        for source in metric_sources(self, rest, tokens):
+            self.metrics.add_source(source)
+        log.info(
+            "daemon_starting", mode=cfg.mode, rest_url=ep.rest_url, symbols=list(symbols),
+            strategies=[x.name for x in self.loaded], store=str(cfg.store.path),
+        )  # fmt: skip
+        async with asyncio.TaskGroup() as tg:
+            desk.spawn_task = tg.create_task
+            tasks = [
+                tg.create_task(feed.run(), name="feed"),
+                tg.create_task(private.run(), name="private-feed"),
+                tg.create_task(engine.run(), name="engine"),
+                tg.create_task(self._deadman(), name="deadman"),
+                tg.create_task(self._every(self.pnl_every_s, desk.periodic), name="pnl"),
+                tg.create_task(self._balances(rest, store), name="balances"),
+                tg.create_task(self._start_strategies(), name="start"),
+            ]
+            tasks += [
+                tg.create_task(r.run_timers(), name=f"timers-{n}") for n, r in self.runners.items()
+            ]
+            assert self._stop is not None
+            await self._stop.wait()
+            await self._shutdown(engine)
+            for task in [*tasks, *desk.pending]:
+                task.cancel()
+
+    async def _instruments(self, rest: KrakenRestClient) -> InstrumentTable | None:
+        wanted = self.config.symbols
+        backoff = Backoff(BackoffPolicy(0.5, 10.0))
+        assert self._stop is not None
+        while not self._stop.is_set():
+            try:
+                found = instruments_from_asset_pairs(await rest.asset_pairs())
+                break
+            except RETRYABLE as exc:
+                delay = backoff.next_delay()
+                log.warning("instruments_failed", error=str(exc), retry_s=delay)
+                await _sleep_or_stop(self.clock, delay, self._stop)
+        else:
+            return None
+        table = InstrumentTable(found)
+        chosen = [table.lookup(s) for s in wanted]
+        missing = [s for s, inst in zip(wanted, chosen, strict=True) if inst is None]
+        if missing:
+            raise ConfigError(f"market.symbols: not traded on the venue: {', '.join(missing)}")
+        result = InstrumentTable([inst for inst in chosen if inst is not None])
+        log.info("instruments_loaded", symbols=list(result))
+        return result
+
+    async def _deadman(self) -> None:
+        """Arm the switch (retrying), then keep it refreshed."""
+        if self.deadman is None:
+            return
+        backoff = Backoff(BackoffPolicy(0.5, 10.0))
+        while True:
+            try:
+                await self.deadman.arm()
+                break
+            except RETRYABLE as exc:
+                delay = backoff.next_delay()
+                log.warning("deadman_arm_failed", error=str(exc), retry_s=delay)
+                await self.clock.sleep(delay)
+        await self.deadman.run()
+
+    async def _start_strategies(self) -> None:
+        await self.gate.wait()
+        assert self.desk is not None
+        leftovers = [h for h in self.desk.adopt_open_orders() if h.order.strategy in self.runners]
+        if leftovers:
+            log.warning("leftover_orders_canceled", count=len(leftovers))
+            for handle in leftovers:
+                self.desk.contexts[handle.order.strategy].cancel(handle)
+        if self._stopping:
+            return
+        for runner in self.runners.values():
+            runner.start()
+        self._started.set()
+        log.info(
+            "daemon_ready", mode=self.config.mode, strategies=list(self.runners),
+            symbols=list(self.config.symbols),
+            http=None if self.http is None or self.http.port is None else self.http.url,
+        )  # fmt: skip
+
+    async def _every(self, seconds: float, action: Callable[[], None]) -> None:
+        while True:
+            await self.clock.sleep(seconds)
+            if self._started.is_set():
+                action()
+
+    async def _balances(self, rest: KrakenRestClient, store: Store) -> None:
+        assert self.desk is not None
+        while True:
+            try:
+                raw = await rest.balance()
+                self.desk.balances = parse_balances(raw)
+                store.save_balances(self.desk.balances, self.clock.time_ns())
+            except RETRYABLE as exc:
+                log.warning("balances_failed", error=str(exc))
+            await self.clock.sleep(BALANCES_EVERY_S)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _on_market(self, event: object) -> None:
+        runners = self.runners.values()
+        if isinstance(event, BookUpdated):
+            assert self.desk is not None
+            self.desk.mark(event.symbol, event.book)
+            view = event.book.view()
+            for runner in runners:
+                runner.book(view)
+        elif isinstance(event, TradeFrame):
+            for runner in runners:
+                runner.trades(event)
+        elif isinstance(event, Ticker):
+            for runner in runners:
+                runner.ticker(event)
+        elif isinstance(event, BookInvalid):
+            self.gate.notify()
+            for runner in runners:
+                runner.book_invalid(event.symbol)
+        elif isinstance(event, BookValid):
+            self.gate.notify()
+            for runner in runners:
+                runner.book_valid(event.symbol)
+
+    def _on_private(self, event: Any) -> None:
+        assert self.engine is not None
+        self.engine.on_private(event)
+        self.gate.notify()
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    async def _shutdown(self, engine: ExecutionEngine) -> None:
+        cfg, desk = self.config, self.desk
+        assert desk is not None
+        log.info("shutdown_started", grace_s=cfg.shutdown.grace_s)
+        clean = False
+        try:
+            async with asyncio.timeout(cfg.shutdown.grace_s):
+                for runner in self.runners.values():
+                    runner.stop()
+                desk.accepting = False
+                await desk.drain()
+                left = (
+                    await cancel_our_orders(engine, self.clock)
+                    if cfg.shutdown.cancel_orders
+                    else []
+                )
+                if left:
+                    log.error("orders_left_open", cl_ord_ids=left, deadman="left armed")
+                elif self.deadman is not None:
+                    await self.deadman.disarm()
+                clean = not left
+        except TimeoutError:
+            log.error("shutdown_timeout", grace_s=cfg.shutdown.grace_s, deadman="left armed")
+        except BotError as exc:
+            log.error("shutdown_failed", error=str(exc), deadman="left armed")
+        desk.log_pnl()
+        self.exit_code = 0 if clean else 1
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    """Sleep ``seconds`` on ``clock``, or less if ``stop`` is set meanwhile."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        stopper.cancel()
+        await asyncio.wait((sleeper, stopper))
+
+
+def _first_bot_error(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The first ``BotError`` inside ``group`` (else the group): what ``main_run`` reports."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            inner = _first_bot_error(exc)
+            if isinstance(inner, BotError):
+                return inner
+        elif isinstance(exc, BotError):
+            return exc
+    return group
+
+
+async def _amain(daemon: Daemon) -> int:
+    loop = asyncio.get_running_loop()
+    handlers: dict[signal.Signals, Callable[[], object]] = {
+        signal.SIGTERM: lambda: daemon.request_stop("SIGTERM"),
+        signal.SIGINT: lambda: daemon.request_stop("SIGINT"),
+        signal.SIGHUP: daemon.reload,
+    }
+    for sig, handler in handlers.items():
+        loop.add_signal_handler(sig, handler)
+    try:
+        await daemon.run()
+    except BotError as exc:
+        log.error("fatal_error", error=str(exc), kind=type(exc).__name__)
+        raise
+    finally:
+        for sig in handlers:
+            loop.remove_signal_handler(sig)
+    return daemon.exit_code
 
 
 def main_run(args: argparse.Namespace) -> int:
-    print(
-        "krakenbot: the trading daemon is not built yet; replaying a synthetic BTC/USD "
-        "book stream through the market-data core instead (no orders, no network).",
-        file=sys.stderr,
-    )
-    spec = StreamSpec(frames=200_000, depth=10)
-    frames = list(generate_frames(spec))
-    start = time.perf_counter()
-    report = replay_lines(iter(frames), InstrumentTable([spec.instrument]), spec.depth)
-    elapsed = time.perf_counter() - start
-    summary = report.as_dict()
-    summary["seconds"] = round(elapsed, 3)
-    summary["frames_per_s"] = round(len(frames) / elapsed)
-    sys.stdout.write(orjson.dumps(summary).decode() + "\n")
-    return 0 if report.checksum_mismatches == 0 else 1
+    """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML."""
+    path = Path(args.config)
+    config = load_config(path)
+    level = getattr(args, "log_level", None) or config.log.level
+    configure_logging(level, getattr(args, "log_format", None) or config.log.format)
+    strategies = load_strategies(config.strategies)
+    daemon = Daemon(config, strategies, config_path=path)
+    return asyncio.run(_amain(daemon))

@@ -89,7 +89,7 @@ def test_module_form_and_the_shipped_default_config() -> None:
     config = load_config(REPO / "config" / "default.yaml", env={})
     (mm,) = load_strategies(config.strategies)
     assert mm.cls is MarketMaker and mm.name == "mm" and mm.symbols == ("BTC/USD", "ETH/USD")
-    assert mm.params == MarketMakerParams(spread_bps=D(20), size=D("0.01"), max_inventory=D("0.1"))
+    assert mm.params == MarketMakerParams(spread_bps=D(2), size=D("0.01"), max_inventory=D("0.1"))
     ctx = FakeContext("mm", mm.symbols)
     strategy = mm.create(ctx)
     assert (

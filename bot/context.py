@@ -1,0 +1,575 @@
+"""The engine-backed strategy ``Context``, and the desk that routes orders and fills.
+
+This module owns ``Desk`` (one per daemon) and ``EngineContext`` (one per strategy):
+
+- **Intents.** ``place`` / ``amend`` / ``cancel`` / ``cancel_all`` return at once. A place is
+  checked by ``bot.strategy.place_intent`` (``InvalidIntent`` raised to the strategy), then
+  by the ``RiskGate``; a refusal is not raised: the handle turns REJECTED with the gate's
+  reason (``max_notional``, ``price_band``...), logged (``order_rejected``) and counted,
+  and the strategy gets ``on_order``. While the readiness gate is closed (or the daemon is
+  stopping) a place is refused the same way with ``not_ready: waiting for: ...`` (or
+  ``shutting_down``): never queued; and with ``rate_limit`` when the pair's trading counter
+  must keep room to cancel the open orders (``rate_room``; an amend then returns False).
+  Repeats of one refusal are logged once per ``REFUSAL_LOG_EVERY_S`` (``suppressed=N``).
+  An accepted intent becomes a task in the daemon's ``TaskGroup`` that awaits the
+  ``ExecutionEngine``.
+- **Handles.** Every order of ours has one ``OrderHandle``; the engine's ``on_order``
+  updates it and tells the owning strategy's runner; ``on_fill`` feeds the ``PositionBook``
+  (``apply_fill``), asks the risk gate to ``evaluate`` the loss limits (a breach cancels
+  that scope's orders), logs ``order_filled`` and a ``pnl`` line, then ``on_fill``.
+- **Views.** Open orders, positions (the ``PositionBook``), balances (polled by the
+  daemon), books (``BookSnapshot`` of the feed's books), instruments. Marks are book mids.
+
+It owns no socket and no task of its own: ``Desk.spawn`` runs coroutines in the TaskGroup
+the daemon hands it. It never sends anything but through the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
+from decimal import Decimal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
+
+from structlog.typing import FilteringBoundLogger
+
+from bot.clock import Clock
+from bot.errors import BotError, RiskError
+from bot.execution import orders as o
+from bot.execution.orders import Fill, Order, OrderState
+from bot.execution.pnl import PositionBook
+from bot.execution.readiness import ReadinessGate
+from bot.execution.risk import (
+    AmendOrder,
+    NewOrder,
+    RiskContext,
+    RiskDecision,
+    RiskGate,
+    Transition,
+)
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
+from bot.log import get_logger
+from bot.market.book import Book
+from bot.strategy import (
+    BookSnapshot,
+    InvalidIntent,
+    OrderHandle,
+    OrderType,
+    Side,
+    TimeInForce,
+    amend_intent,
+    place_intent,
+)
+from bot.strategy_runner import StrategyRunner, Timers
+
+if TYPE_CHECKING:
+    from bot.execution.engine import ExecutionEngine
+    from bot.metrics import Metrics
+
+__all__ = ["Desk", "EngineContext"]
+
+log = get_logger(component="desk")
+_RECENT_DONE: Final = 1000  # done handles kept for ``ctx.order`` after they leave the book
+AMEND_COST_MAX: Final = 4.0  # an amend of a young order: 1 + Kraken's largest amend penalty
+REFUSAL_LOG_EVERY_S: Final = 5.0  # one ``order_rejected`` line per reason and symbol
+CANCEL_RESERVE: Final = 8.0  # trading-counter points kept free per open order: its cancel
+
+
+def _dec(value: Decimal) -> str:
+    return f"{value.normalize():f}" if value else "0"
+
+
+class Desk:
+    """Routes strategies' intents to the risk gate and the engine, and orders and fills back.
+
+    ``books`` reads the public feed's books; ``spawn`` is set by the daemon to its
+    TaskGroup's ``create_task`` once it runs (before that, no intent is accepted).
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: ExecutionEngine,
+        risk: RiskGate,
+        positions: PositionBook,
+        instruments: InstrumentTable,
+        books: Callable[[], Mapping[str, Book]],
+        readiness: ReadinessGate,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        headroom: Callable[[str], float] | None = None,
+    ) -> None:
+        self.engine, self.risk, self.positions = engine, risk, positions
+        self._headroom = headroom
+        self.instruments, self._books, self.readiness = instruments, books, readiness
+        self.clock, self.metrics = clock, metrics
+        self.runners: dict[str, StrategyRunner] = {}
+        self.contexts: dict[str, EngineContext] = {}
+        self.balances: dict[str, Decimal] = {}
+        self.accepting = True  # False once the daemon stops: places are refused
+        self.spawn_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] | None = None
+        self.pending: set[asyncio.Task[None]] = set()
+        self.cancels: set[str] = set()  # cl_ord_ids with a cancel task in flight
+        self._open: dict[str, OrderHandle] = {}  # cl_ord_id -> handle, open orders
+        self._done: OrderedDict[str, OrderHandle] = OrderedDict()
+        engine.on_order = self.on_order
+        engine.on_fill = self.on_fill
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def context(self, name: str, symbols: tuple[str, ...]) -> EngineContext:
+        ctx = EngineContext(self, name, symbols)
+        self.contexts[name] = ctx
+        return ctx
+
+    def add_runner(self, runner: StrategyRunner) -> None:
+        self.runners[runner.name] = runner
+
+    def adopt_open_orders(self) -> list[OrderHandle]:
+        """Handles for the engine's open orders (from the store, after reconciliation)."""
+        return [self._handle(order) for order in self.engine.open_orders()]
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> bool:
+        if self.spawn_task is None:
+            coro.close()
+            return False
+        task = self.spawn_task(coro)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+        return True
+
+    async def drain(self) -> None:
+        """Wait for every intent in flight (bound it with ``asyncio.timeout``)."""
+        while self.pending:
+            await asyncio.wait(set(self.pending))
+
+    # -- views -----------------------------------------------------------------------------
+
+    def handles(self, strategy: str | None = None, symbol: str | None = None) -> list[OrderHandle]:
+        return [
+            h
+            for h in self._open.values()
+            if (strategy is None or h.order.strategy == strategy)
+            and (symbol is None or h.symbol == symbol)
+            and h.is_open
+        ]
+
+    def handle(self, cl_ord_id: str) -> OrderHandle | None:
+        return self._open.get(cl_ord_id) or self._done.get(cl_ord_id)
+
+    def book(self, symbol: str) -> Book | None:
+        return self._books().get(symbol)
+
+    def mids(self) -> dict[str, Decimal]:
+        mids: dict[str, Decimal] = {}
+        for symbol, book in self._books().items():
+            mid = book.mid() if book.valid else None
+            if mid is not None:
+                mids[symbol] = mid
+        return mids
+
+    def mark(self, symbol: str, book: Book) -> None:
+        """A book changed: its mid is the mark of positions in ``symbol``."""
+        mid = book.mid() if book.valid else None
+        if mid is not None and mid > 0:
+            self.positions.mark(symbol, mid)
+
+    def rate_room(self, symbol: str, cost: float, opening: int = 0) -> bool:
+        """Whether ``symbol``'s trading counter takes ``cost`` now and still leaves room to
+        cancel every open order on it (plus ``opening`` new ones) at the youngest-order
+        penalty: a shutdown or a pull never waits behind quoting."""
+        if self._headroom is None:
+            return True
+        orders = sum(1 for h in self._open.values() if h.symbol == symbol and h.is_open)
+        return self._headroom(symbol) >= cost + CANCEL_RESERVE * (orders + opening)
+
+    def risk_context(self) -> RiskContext:
+        counts: dict[str, int] = {}
+        for h in self._open.values():
+            if h.is_open:
+                counts[h.order.strategy] = counts.get(h.order.strategy, 0) + 1
+        return RiskContext(self.mids(), counts)
+
+    # -- the engine's callbacks ------------------------------------------------------------
+
+    def _handle(self, order: Order) -> OrderHandle:
+        cid = order.cl_ord_id
+        handle = self._open.get(cid) or self._done.get(cid)
+        if handle is None:
+            handle = OrderHandle(order)
+        else:
+            handle.update(order)
+        if order.is_open:
+            self._open[cid] = handle
+        else:
+            self._open.pop(cid, None)
+            self._done[cid] = handle
+            self._done.move_to_end(cid)
+            while len(self._done) > _RECENT_DONE:
+                self._done.popitem(last=False)
+        return handle
+
+    def on_order(self, order: Order) -> None:
+        """The engine's ``on_order``: update the handle, tell its strategy."""
+        before = self.handle(order.cl_ord_id)
+        was = None if before is None else before.order
+        handle = self._handle(order)
+        if was is not None and _same(was, order):
+            return  # a restamp (the engine's own PENDING_NEW record): nothing for the strategy
+        if was is not None and was.is_open and not order.is_open and self.metrics is not None:
+            self.metrics.order_finished(order.state)
+        if order.state is OrderState.NEW and (was is None or was.state is not OrderState.NEW):
+            log.info(
+                "order_placed", strategy=order.strategy, cl_ord_id=order.cl_ord_id,
+                symbol=order.symbol, side=order.side, qty=_dec(handle.qty),
+                price=None if handle.price is None else _dec(handle.price),
+            )  # fmt: skip
+        elif order.state is OrderState.REJECTED and (was is None or was.state is not order.state):
+            log.warning(
+                "order_rejected", strategy=order.strategy, cl_ord_id=order.cl_ord_id,
+                symbol=order.symbol, source="exchange", reason=order.reason,
+            )  # fmt: skip
+            if self.metrics is not None:
+                self.metrics.exchange_rejection(order.reason, order.strategy)
+        runner = self.runners.get(order.strategy)
+        if runner is not None:
+            runner.order(handle)
+
+    def on_fill(self, fill: Fill) -> None:
+        """The engine's ``on_fill``: positions, loss limits, log, then the strategy."""
+        order = self.engine.order(fill.cl_ord_id)
+        strategy = order.strategy if order is not None else ""
+        inst = self.instruments.lookup(fill.symbol)
+        realised = Decimal(0)
+        if inst is not None:
+            realised = self.positions.apply_fill(
+                fill.symbol, inst, fill.side,  # type: ignore[arg-type]
+                fill.qty, fill.price, fee=fill.fee,
+                fee_asset=fill.fee_asset if fill.fee else "", strategy=strategy, ts_ns=fill.ts_ns,
+            )  # fmt: skip
+        if self.metrics is not None:
+            self.metrics.fill(fill, strategy)
+        log.info(
+            "order_filled", strategy=strategy, cl_ord_id=fill.cl_ord_id, symbol=fill.symbol,
+            side=fill.side, qty=_dec(from_scaled(fill.qty, fill.qty_precision)),
+            price=_dec(from_scaled(fill.price, fill.price_precision)),
+            fee=_dec(fill.fee), maker=fill.liquidity == "m", realised=_dec(realised),
+        )  # fmt: skip
+        self.apply_transitions(self.risk.evaluate())
+        self.log_pnl(strategy)
+        handle = self.handle(fill.cl_ord_id) if order is None else self._handle(order)
+        runner = self.runners.get(strategy)
+        if runner is not None and handle is not None:
+            runner.fill(handle, fill)
+
+    def apply_transitions(self, transitions: tuple[Transition, ...]) -> None:
+        """Log risk state changes; cancel the orders of a scope that must stop."""
+        for t in transitions:
+            log.warning("risk_state_changed", **t.log_fields())
+            if not t.cancel_orders:
+                continue
+            for name, ctx in self.contexts.items():
+                if t.strategy is None or t.strategy == name:
+                    ctx.cancel_all()
+
+    # -- pnl ---------------------------------------------------------------------------------
+
+    def pnl_rows(self, strategy: str | None = None) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = []
+        for name in self.positions.strategies():
+            if strategy is not None and name != strategy:
+                continue
+            rows.extend({
+                    "strategy": name, "symbol": pos.symbol, "position": _dec(pos.qty),
+                    "realised": _dec(pos.realised), "unrealised": _dec(pos.unrealised),
+                    "fees": _dec(pos.fees), "quote": pos.quote,
+                } for pos in self.positions.positions(name))  # fmt: skip
+        return rows
+
+    def periodic(self) -> None:
+        """Every few seconds: the loss limits against the latest marks, then ``pnl`` lines."""
+        self.apply_transitions(self.risk.evaluate())
+        self.log_pnl()
+
+    def log_pnl(self, strategy: str | None = None) -> None:
+        """One ``pnl`` line per strategy and symbol (a flat strategy: one line of zeros),
+        and with no ``strategy`` the totals per quote currency."""
+        rows = self.pnl_rows(strategy)
+        for row in rows:
+            log.info("pnl", **row)
+        names = [strategy] if strategy is not None else list(self.runners)
+        for name in names:
+            if not any(row["strategy"] == name for row in rows):
+                log.info("pnl", strategy=name, symbol="*", position="0", realised="0",
+                         unrealised="0", fees="0")  # fmt: skip
+        if strategy is None:
+            for quote in self.positions.quotes():
+                log.info(
+                    "pnl_total", quote=quote,
+                    realised=_dec(self.positions.realised(quote)),
+                    unrealised=_dec(self.positions.unrealised(quote)),
+                    daily=_dec(self.positions.daily_pnl(quote)),
+                )  # fmt: skip
+
+
+class EngineContext:
+    """One strategy's ``bot.strategy.Context`` on the desk; see the module docstring."""
+
+    def __init__(self, desk: Desk, name: str, symbols: tuple[str, ...]) -> None:
+        self._desk, self._name, self._symbols = desk, name, tuple(symbols)
+        self._log: FilteringBoundLogger = get_logger(strategy=name)
+        self.timers = Timers(desk.clock)
+        self._refusals: dict[tuple[str, str], tuple[float | None, int]] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._symbols
+
+    @property
+    def log(self) -> FilteringBoundLogger:
+        return self._log
+
+    def monotonic(self) -> float:
+        return self._desk.clock.monotonic()
+
+    def time_ns(self) -> int:
+        return self._desk.clock.time_ns()
+
+    # -- intents ---------------------------------------------------------------------------
+
+    def place(
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None = None,
+        *,
+        order_type: OrderType = "limit",
+        time_in_force: TimeInForce = "GTC",
+        post_only: bool = False,
+    ) -> OrderHandle:
+        desk = self._desk
+        inst = self.instrument(symbol)
+        intent = place_intent(
+            strategy=self._name, cl_ord_id=o.new_cl_ord_id(), instrument=inst, side=side,
+            qty=qty, price=price, order_type=order_type, time_in_force=time_in_force,
+            post_only=post_only,
+        )  # fmt: skip
+        q = inst.qty(intent.qty)
+        p = None if intent.price is None else inst.price(intent.price)
+        order = o.new_order(
+            cl_ord_id=intent.cl_ord_id, instrument=inst, side=side, order_type=order_type,
+            qty=q, price=p, strategy=self._name, now_ns=self.time_ns(),
+            time_in_force=time_in_force, post_only=post_only,
+        )  # fmt: skip
+        handle = OrderHandle(order)
+        refusal: tuple[str, str] | None = None
+        if not desk.accepting or desk.spawn_task is None:
+            refusal = ("shutting_down", "the daemon is stopping")
+        elif not desk.readiness.is_open:
+            refusal = ("not_ready", "waiting for: " + ", ".join(desk.readiness.failing()))
+        elif not desk.rate_room(symbol, 1.0, opening=1):
+            refusal = ("rate_limit", "the trading counter keeps room to cancel open orders")
+        else:
+            decision = desk.risk.check(NewOrder(self._name, inst, side, q, p), desk.risk_context())
+            desk.apply_transitions(decision.transitions)
+            refusal = _refusal(decision)
+        if refusal is not None:
+            self._refuse(handle, *refusal)
+            return handle
+        desk._open[handle.cl_ord_id] = handle
+        desk.spawn(self._send_place(handle, post_only))
+        return handle
+
+    def _refuse(self, handle: OrderHandle, reason: str, detail: str) -> None:
+        now = self.time_ns()
+        handle.update(o.transition(handle.order, OrderState.REJECTED, now_ns=now, reason=reason))
+        self._desk._done[handle.cl_ord_id] = handle
+        key = (reason, handle.symbol)
+        last, suppressed = self._refusals.get(key, (None, 0))
+        mono = self.monotonic()
+        if last is None or mono - last >= REFUSAL_LOG_EVERY_S:
+            self._refusals[key] = (mono, 0)
+            self._log.warning(
+                "order_rejected", cl_ord_id=handle.cl_ord_id, symbol=handle.symbol,
+                side=handle.side, source="local", reason=reason, detail=detail,
+                suppressed=suppressed,
+            )  # fmt: skip
+        else:  # the same refusal again and again: one line per REFUSAL_LOG_EVERY_S
+            self._refusals[key] = (last, suppressed + 1)
+        runner = self._desk.runners.get(self._name)
+        if runner is not None:
+            asyncio.get_running_loop().call_soon(runner.order, handle)
+
+    async def _send_place(self, handle: OrderHandle, post_only: bool) -> None:
+        order = handle.order
+        try:
+            await self._desk.engine.place(
+                order.symbol, order.side, order.qty, order.price, order_type=order.order_type,
+                time_in_force=order.time_in_force, post_only=post_only, strategy=self._name,
+                cl_ord_id=order.cl_ord_id,
+            )  # fmt: skip
+        except RiskError as exc:  # the gate closed meanwhile: never sent
+            if self._desk.engine.order(order.cl_ord_id) is None:
+                self._desk._open.pop(order.cl_ord_id, None)
+                self._refuse(handle, exc.reason, str(exc))
+        except BotError as exc:
+            self._log.error("order_place_failed", cl_ord_id=order.cl_ord_id, error=str(exc))
+            if self._desk.engine.order(order.cl_ord_id) is None:  # never recorded: not sent
+                self._desk._open.pop(order.cl_ord_id, None)
+                self._refuse(handle, "error", str(exc))
+            else:
+                self._resync(handle)
+
+    def _resync(self, handle: OrderHandle) -> None:
+        current = self._desk.engine.order(handle.cl_ord_id)
+        if current is not None:
+            self._desk._handle(current)
+
+    def _own(self, order: OrderHandle | str) -> OrderHandle:
+        cid = order if isinstance(order, str) else order.cl_ord_id
+        handle = self._desk.handle(cid)
+        if handle is None or handle.order.strategy != self._name:
+            raise InvalidIntent("order", f"{cid} is not an order of strategy {self._name}")
+        return handle
+
+    def amend(
+        self, order: OrderHandle | str, *, qty: Decimal | None = None, price: Decimal | None = None
+    ) -> bool:
+        handle = self._own(order)
+        if not handle.is_live or handle.order.order_id is None or not self._desk.accepting:
+            return False
+        if not self._desk.rate_room(handle.symbol, AMEND_COST_MAX):
+            self._log.debug("amend_deferred", cl_ord_id=handle.cl_ord_id, reason="rate_limit")
+            return False
+        inst = self.instrument(handle.symbol)
+        intent = amend_intent(
+            strategy=self._name, order=handle.order, instrument=inst, qty=qty, price=price
+        )
+        q = None if intent.qty is None else inst.qty(intent.qty)
+        p = None if intent.price is None else inst.price(intent.price)
+        current = handle.order
+        decision = self._desk.risk.check(
+            AmendOrder(
+                self._name, inst, current.side, current.qty, current.price,  # type: ignore[arg-type]
+                new_qty=q, new_price=p, filled_qty=current.filled_qty,
+            ),
+            self._desk.risk_context(),
+        )  # fmt: skip
+        self._desk.apply_transitions(decision.transitions)
+        refusal = _refusal(decision)
+        if refusal is not None:
+            self._log.info(
+                "amend_rejected", cl_ord_id=handle.cl_ord_id, reason=refusal[0], detail=refusal[1]
+            )
+            return False
+        handle.update(o.request_amend(current, now_ns=self.time_ns()))
+        return self._desk.spawn(self._send_amend(handle, q, p))
+
+    async def _send_amend(self, handle: OrderHandle, qty: int | None, price: int | None) -> None:
+        try:
+            await self._desk.engine.amend(handle.cl_ord_id, qty=qty, price=price)
+        except BotError as exc:
+            self._log.info("amend_failed", cl_ord_id=handle.cl_ord_id, error=str(exc))
+        self._resync(handle)
+
+    def cancel(self, order: OrderHandle | str) -> bool:
+        handle = self._own(order)
+        desk = self._desk
+        if not handle.is_open or handle.order.cancel_pending or handle.cl_ord_id in desk.cancels:
+            return False
+        if handle.order.state is not OrderState.PENDING_NEW or handle.order.order_id:
+            handle.update(o.request_cancel(handle.order, now_ns=self.time_ns()))
+        desk.cancels.add(handle.cl_ord_id)
+        if desk.spawn(self._send_cancel(handle)):
+            return True
+        desk.cancels.discard(handle.cl_ord_id)
+        return False
+
+    async def _send_cancel(self, handle: OrderHandle) -> None:
+        try:
+            await self._desk.engine.cancel(handle.cl_ord_id)
+        except BotError as exc:
+            self._log.warning("cancel_failed", cl_ord_id=handle.cl_ord_id, error=str(exc))
+        finally:
+            self._desk.cancels.discard(handle.cl_ord_id)
+        self._resync(handle)
+
+    def cancel_all(self, symbol: str | None = None) -> int:
+        return sum(self.cancel(h) for h in self._desk.handles(self._name, symbol))
+
+    # -- views -----------------------------------------------------------------------------
+
+    def open_orders(self, symbol: str | None = None) -> tuple[OrderHandle, ...]:
+        handles = self._desk.handles(self._name, symbol)
+        return tuple(sorted(handles, key=lambda h: h.order.created_ns))
+
+    def order(self, cl_ord_id: str) -> OrderHandle | None:
+        handle = self._desk.handle(cl_ord_id)
+        return handle if handle is not None and handle.order.strategy == self._name else None
+
+    def position(self, symbol: str) -> Decimal:
+        pos = self._desk.positions.position(symbol, self._name)
+        return Decimal(0) if pos is None else pos.qty
+
+    def positions(self) -> Mapping[str, Decimal]:
+        return MappingProxyType(
+            {p.symbol: p.qty for p in self._desk.positions.positions(self._name)}
+        )
+
+    def balance(self, asset: str) -> Decimal:
+        return self._desk.balances.get(asset.upper(), Decimal(0))
+
+    def balances(self) -> Mapping[str, Decimal]:
+        return MappingProxyType(dict(self._desk.balances))
+
+    def book(self, symbol: str) -> BookSnapshot | None:
+        book = self._desk.book(symbol)
+        inst = self._desk.instruments.lookup(symbol)
+        if book is None or inst is None:
+            return None
+        return BookSnapshot(book.view(), inst)
+
+    def instrument(self, symbol: str) -> Instrument:
+        if symbol not in self._symbols:
+            raise InvalidIntent("symbol", f"{symbol!r} is not one of {self._name}'s symbols")
+        inst = self._desk.instruments.lookup(symbol)
+        if inst is None:
+            raise InvalidIntent("symbol", f"{symbol!r}: no such instrument on the venue")
+        return inst
+
+    # -- timers and metrics ----------------------------------------------------------------
+
+    def set_timer(self, name: str, delay_s: float, repeat: bool = False) -> None:
+        self.timers.set(name, delay_s, repeat)
+
+    def cancel_timer(self, name: str) -> bool:
+        return self.timers.cancel(name)
+
+    def metric(self, name: str, value: Decimal | float, *, symbol: str | None = None) -> None:
+        if self._desk.metrics is not None:
+            self._desk.metrics.strategy_gauge(self._name, name, value, symbol)
+
+    def count(self, name: str, n: int = 1, *, symbol: str | None = None) -> None:
+        if self._desk.metrics is not None:
+            self._desk.metrics.strategy_count(self._name, name, n, symbol)
+
+
+def _same(a: Order, b: Order) -> bool:
+    """Equal but for when they were stamped."""
+    return replace(a, created_ns=0, updated_ns=0) == replace(b, created_ns=0, updated_ns=0)
+
+
+def _refusal(decision: RiskDecision) -> tuple[str, str] | None:
+    if decision.error is None:
+        return None
+    return decision.error.reason, str(decision.error)

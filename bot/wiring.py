@@ -1,0 +1,178 @@
+"""Small pieces of the daemon's wiring: metrics sources, the HTTP face, shutdown cancels.
+
+This module owns helpers ``bot.daemon`` composes: which ``bot.metrics`` sources read which
+component (``metric_sources``), the ``HttpServer`` built on the daemon's gate and metrics
+(``http_server``), the shutdown's "cancel our open orders and see them gone"
+(``cancel_our_orders``), the readiness probe of the books (``books_valid``), what a start
+recovers from the store (``replay_fills`` in live mode, ``close_paper_orders`` in paper
+mode), and Kraken's balances with plain asset names (``parse_balances``). It keeps no
+state of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Final
+
+from bot import metrics as m
+from bot.clock import Clock
+from bot.errors import BotError
+from bot.execution import orders as o
+from bot.execution.engine import ExecutionEngine
+from bot.execution.orders import OrderState
+from bot.execution.pnl import PositionBook
+from bot.execution.tokens import TokenKeeper
+from bot.http import HttpServer
+from bot.kraken.instruments import InstrumentTable
+from bot.kraken.rest import KrakenRestClient
+from bot.log import get_logger
+from bot.market.feed import Feed
+from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.daemon import Daemon
+
+__all__ = [
+    "asset_name",
+    "books_valid",
+    "cancel_our_orders",
+    "close_paper_orders",
+    "http_server",
+    "metric_sources",
+    "parse_balances",
+    "replay_fills",
+]
+
+log = get_logger(component="daemon")
+_ASSETS: Final = {"XXBT": "BTC", "XBT": "BTC", "XXDG": "DOGE", "XDG": "DOGE"}
+CONFIRM_POLL_S: Final = 0.1
+RECONCILE_EVERY: Final = 10  # polls between REST reconciliations while confirming cancels
+
+
+def asset_name(code: str) -> str:
+    """``XXBT``/``XBT`` → ``BTC``, ``ZUSD`` → ``USD``, ``XETH`` → ``ETH``, ``USDT`` as is."""
+    code = code.upper()
+    if code in _ASSETS:
+        return _ASSETS[code]
+    if len(code) == 4 and code[0] in "XZ" and code not in ("ZEUS",):
+        return _ASSETS.get(code[1:], code[1:])
+    return code
+
+
+def metric_sources(daemon: Daemon, rest: KrakenRestClient, tokens: TokenKeeper) -> list[m.Source]:
+    """One scrape-time source per component the daemon runs."""
+    desk = daemon.desk
+    assert desk is not None and daemon.feed is not None and daemon.private is not None
+    sources = [
+        m.feed_source(daemon.feed),
+        m.private_feed_source(daemon.private),
+        m.rest_source(rest),
+        m.risk_source(desk.risk, [x.name for x in daemon.loaded]),
+        m.positions_source(desk.positions),
+        m.runners_source(daemon.runners.values()),
+        m.orders_source(desk.engine.open_orders),
+    ]
+    if daemon.deadman is not None:
+        sources.append(m.deadman_source(daemon.deadman))
+    del tokens  # token stats are not exported yet
+    return sources
+
+
+async def http_server(daemon: Daemon) -> HttpServer:
+    """The HTTP face on ``http:``, listening (unless ``http.enabled`` is false)."""
+
+    def facts() -> dict[str, object]:
+        ep = daemon.endpoints
+        return {
+            "mode": daemon.config.mode,
+            "venue": "" if ep is None else ep.rest_url,
+            "strategies": ", ".join(x.name for x in daemon.loaded),
+            "symbols": ", ".join(daemon.config.symbols),
+        }
+
+    server = HttpServer(daemon.config.http, daemon.metrics, daemon.gate, facts, daemon.clock)
+    await server.start()
+    return server
+
+
+async def cancel_our_orders(engine: ExecutionEngine, clock: Clock) -> list[str]:
+    """Cancel every open order of ours and wait until the exchange shows them closed;
+    returns those still open if the caller's timeout does not end it first (never: it
+    polls until done, so bound it)."""
+    orders = engine.open_orders()
+    if not orders:
+        return []
+    log.info("shutdown_canceling", count=len(orders))
+    await asyncio.gather(*(_cancel(engine, o.cl_ord_id) for o in orders))
+    polls = 0
+    while engine.open_orders():
+        polls += 1
+        if polls % RECONCILE_EVERY == 0:
+            try:
+                await engine.reconcile()
+            except BotError as exc:
+                log.warning("shutdown_reconcile_failed", error=str(exc))
+            for order in engine.open_orders():
+                if not order.cancel_pending:
+                    await _cancel(engine, order.cl_ord_id)
+        await clock.sleep(CONFIRM_POLL_S)
+    log.info("shutdown_orders_canceled", count=len(orders))
+    return []
+
+
+async def _cancel(engine: ExecutionEngine, cl_ord_id: str) -> None:
+    try:
+        await engine.cancel(cl_ord_id)
+    except BotError as exc:
+        log.warning("shutdown_cancel_failed", cl_ord_id=cl_ord_id, error=str(exc))
+
+
+def books_valid(feed: Feed, symbols: tuple[str, ...]) -> bool:
+    books = feed.books
+    return all(s in books and books[s].valid for s in symbols)
+
+
+def replay_fills(
+    store: Store, engine: ExecutionEngine, positions: PositionBook, table: InstrumentTable
+) -> None:
+    """Positions survive a restart: every recorded fill, in order, into the book."""
+    count = 0
+    for fill in store.fills_since(0):
+        inst = table.lookup(fill.symbol)
+        order = engine.order(fill.cl_ord_id)
+        if inst is None or fill.qty <= 0 or fill.price <= 0:
+            continue
+        positions.apply_fill(
+            fill.symbol, inst, fill.side,  # type: ignore[arg-type]
+            fill.qty, fill.price, fee=fill.fee, fee_asset=fill.fee_asset if fill.fee else "",
+            strategy=order.strategy if order is not None else "", ts_ns=fill.ts_ns,
+        )  # fmt: skip
+        count += 1
+    if count:
+        log.info("positions_recovered", fills=count)
+
+
+def close_paper_orders(store: Store, clock: Clock) -> None:
+    """Paper mode: orders left open by an earlier session died with its simulator."""
+    left = store.load_orders(open_only=True)
+    for order in left:
+        now = clock.time_ns()
+        store.save_order(
+            o.transition(order, OrderState.EXPIRED, now_ns=now, reason="paper_session_ended")
+        )
+    if left:
+        log.info("paper_orders_expired", count=len(left))
+
+
+def parse_balances(raw: Mapping[str, Any]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for name, value in raw.items():
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            continue
+        asset = asset_name(str(name))
+        out[asset] = out.get(asset, Decimal(0)) + amount
+    return out
