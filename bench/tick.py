@@ -1,0 +1,692 @@
+"""Tick-to-trade on loopback against the simulator: book frame in → AddOrder written.
+
+How it measures. The simulator (``SimServer``, a ``SimVenue`` with its own pump off) runs in
+this process; a driver changes one of the 10 best ``BTC/USD`` levels at a steady
+``rate_hz`` (absolute schedule, no bursts), so each depth-10 subscriber gets one small
+book update every few milliseconds. Each contender waits for its order's answer before it
+reads on (the simulator answers in about a millisecond), so the default 250 Hz leaves
+room: latency is measured, not queueing (``frame_age_at_recv`` checks it). The client runs
+in a child process (``python -m bench.tick --client``) with its own event loop and core,
+and plays the contenders over the same socket path in blocks of ``block`` frames, in an
+order that rotates every round, after a warm-up round; one fresh subscription per block,
+its first ``warmup`` frames not counted:
+
+- ``floor`` (``bench.tick_floor``): websockets receive → a pre-built, pre-signed AddOrder
+  POSTed with aiohttp at once; nothing else. ``floor_raw``: the same requests written to a
+  kept-alive socket with no HTTP library (what the HTTP client costs).
+- ``krakenbot``: the daemon's path on the same libraries: ``Parser.parse`` → ``Book.apply``
+  (CRC32 verified) → ``Book.view`` → ``StrategyRunner.book`` → a strategy that places one
+  post-only buy 5 % under the best bid on every frame → its context checks the intent
+  (``place_intent``), builds the ``Order`` and asks ``RiskGate.check`` (every limit set,
+  bot and strategy scope, as ``RiskGate.from_config`` builds it) → ``KrakenRestClient
+  .add_order`` (counters, lock, nonce, form encoding, HMAC-SHA512 ``API-Sign``) → aiohttp.
+  The client's rate counters have limits too high to ever wait; the simulator's are off.
+
+Both contenders send real orders: each is accepted and rests (post-only, far from the
+touch), and a ``CancelAll`` per account after each block (untimed) clears them; its count
+must equal the orders placed. Timestamps and the exact points they are taken at are in
+``bench.tick_floor``'s docstring. Stages of the krakenbot contender (ns, per frame):
+``parse`` (JSON → ``BookFrame``), ``book`` (apply, checksum, view), ``strategy`` (runner,
+``on_book``, intent checks, ``Order``; the risk call excluded), ``risk``
+(``RiskContext`` + ``RiskGate.check``), ``sign`` (``add_order`` until aiohttp's ``post`` is
+called: parameters, counters, lock, nonce, encoding, signature, headers) and ``send``
+(aiohttp, from ``post`` to the write). The floor's are ``post`` and ``send``.
+
+Not in the path measured: the execution engine's durable save of each order before it is
+sent (``Store.save_order``), which the daemon adds; the figures say what it costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import gc
+import json
+import math
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any, Final, Protocol, cast
+
+import aiohttp
+
+from bench.tick_floor import (
+    DEPTH,
+    SYMBOL,
+    FloorRequests,
+    Probe,
+    RawHttp,
+    Samples,
+    TimedSession,
+    book_socket,
+    frame_time_ns,
+    percentiles,
+    run_floor_block,
+    run_raw_block,
+)
+from bot.clock import SystemClock
+from bot.errors import ExchangeError
+from bot.execution.orders import Order, new_cl_ord_id, new_order
+from bot.execution.pnl import PositionBook
+from bot.execution.risk import NewOrder, RiskContext, RiskGate, RiskLimits
+from bot.kraken.instruments import Instrument, InstrumentTable
+from bot.kraken.nonce import NonceGenerator
+from bot.kraken.protocol import Parser
+from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
+from bot.kraken.rest import KrakenRestClient
+from bot.log import configure_logging
+from bot.market.book import Book, BookFrame, BookView
+from bot.strategy import (
+    BookSnapshot,
+    OrderHandle,
+    OrderType,
+    Params,
+    Side,
+    Strategy,
+    TimeInForce,
+    floor_price,
+)
+from bot.strategy_runner import StrategyRunner
+from bot.strategy_testing import FakeContext
+
+__all__ = ["run_tick_bench"]
+
+_ROOT: Final = Path(__file__).resolve().parents[1]
+_NOW = time.perf_counter_ns
+_START_MID: Final = 650_000  # ticks of 0.1: 65,000.0
+_LEVELS: Final = 60
+_TARGET_ADDED_P50_US: Final = 50.0
+_TARGET_P99_RATIO: Final = 1.5
+_UNLIMITED: Final = CounterLimits(1e15, 1e15)
+_PIPELINE_STAGES: Final = ("parse", "book", "strategy", "risk", "sign", "send")
+
+
+# ============================================================== the simulator's side
+
+
+class _Driver:
+    """Seeded market actions on the 10 best levels of a book this driver laid out."""
+
+    def __init__(self, tick: int, lot: int, seed: int) -> None:
+        from bot.sim.market_data import MarketAdd
+
+        self.rng = random.Random(seed)
+        self.tick, self.lot, self.mid = tick, lot, _START_MID * tick
+        self.next_ref = 10**9
+        self.sides: dict[str, list[tuple[int, int]]] = {"buy": [], "sell": []}  # price, ref
+        self.seed_actions: list[Any] = []
+        for i in range(1, _LEVELS + 1):
+            for side, price in (
+                ("buy", self.mid - 2 * i * tick),
+                ("sell", self.mid + 2 * i * tick),
+            ):
+                ref = self._ref()
+                self.sides[side].append((price, ref))
+                self.seed_actions.append(MarketAdd(SYMBOL, ref, side, price, self._qty()))
+
+    def _ref(self) -> int:
+        self.next_ref += 1
+        return self.next_ref
+
+    def _qty(self) -> int:
+        return self.lot * self.rng.randint(1, 40)
+
+    def actions(self) -> list[Any]:
+        """Resize one of a side's 10 best levels (3 in 4), else move it to a free price near
+        the top. Bids stay under the start mid and asks over it: nothing ever trades."""
+        from bot.sim.market_data import MarketAdd, MarketAmend, MarketCancel
+
+        rng = self.rng
+        side = "buy" if rng.random() < 0.5 else "sell"
+        levels = self.sides[side]
+        i = rng.randrange(10)
+        ref = levels[i][1]
+        if rng.random() < 0.75:
+            return [MarketAmend(SYMBOL, ref, self._qty())]
+        del levels[i]
+        step = -self.tick if side == "buy" else self.tick
+        taken = {p for p, _ in levels[:12]}
+        price = rng.choice(
+            [p for p in (self.mid + step * k for k in range(1, 25)) if p not in taken]
+        )
+        new_ref = self._ref()
+        bisect.insort(levels, (price, new_ref), key=lambda level: step * level[0])
+        return [MarketCancel(SYMBOL, ref), MarketAdd(SYMBOL, new_ref, side, price, self._qty())]
+
+
+async def _pace(venue: Any, driver: _Driver, rate_hz: float, emitted: list[int]) -> None:
+    """One market change every ``1/rate_hz`` s on an absolute schedule, until cancelled."""
+    loop = asyncio.get_running_loop()
+    exchange, interval = venue.exchange, 1.0 / rate_hz
+    due = loop.time()
+    while True:
+        due += interval
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -10 * interval:
+            due = loop.time()  # fell far behind (a stall): start again, do not burst
+        venue.execute(partial(exchange.apply_market, driver.actions(), venue.now_ns()))
+        emitted[0] += 1
+
+
+async def _bench(config: dict[str, Any], rate_hz: float, seed: int, pin: bool) -> dict[str, Any]:
+    from bot.sim.pairs import default_instruments
+    from bot.sim.server import SimServer
+    from bot.sim.venue import SimVenue
+
+    venue = SimVenue(
+        instruments=default_instruments((SYMBOL,)),
+        seed=seed,
+        market=None,
+        rate_limits=False,
+        open_orders_limit=10**6,
+    )
+    funds = {"USD": Decimal(10**9), "BTC": Decimal(1000)}
+    accounts = {name: venue.add_account(name, funds) for name in ("floor", "krakenbot")}
+    inst = venue.instruments[SYMBOL]
+    driver = _Driver(inst.price_increment, inst.qty_min, seed)
+    venue.execute(lambda: venue.exchange.apply_market(driver.seed_actions, venue.now_ns()))
+    server = await SimServer.start(venue, pump=False)
+    config = {
+        **config,
+        "rest_url": server.rest_url,
+        "ws_url": server.ws_public_url,
+        "keys": {n: [c.api_key, c.api_secret] for n, c in accounts.items()},
+        "floor_price": inst.price_text(driver.mid * 95 // 100),
+        "pin_cpu": 1 if pin else None,
+    }
+    affinity = os.sched_getaffinity(0) if pin else None
+    if affinity is not None:
+        os.sched_setaffinity(0, {0})
+    emitted = [0]
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            pacer = tg.create_task(_pace(venue, driver, rate_hz, emitted))
+            try:
+                result = await _run_client(config)
+            finally:
+                pacer.cancel()
+        resting = {n: len(venue.exchange.open_orders(c.account)) for n, c in accounts.items()}
+    finally:
+        await server.close()
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+    elapsed = time.perf_counter() - started
+    result["sim"] = {
+        "frames_emitted": emitted[0],
+        "rate_hz": round(emitted[0] / elapsed, 1),
+        "cpu_share": round((time.process_time() - cpu) / elapsed, 2),
+        "resting_after": resting,
+    }
+    return result
+
+
+async def _run_client(config: Mapping[str, Any]) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(_ROOT))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.tick",
+        "--client",
+        json.dumps(config),
+        cwd=_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"tick bench client failed: {err.decode(errors='replace')[-1500:]}")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+# ============================================================== the client's side
+
+
+class BuyerParams(Params):
+    qty: Decimal = Decimal("0.0001")
+    under_bid: Decimal = Decimal("0.95")
+
+
+class EveryFrameBuyer(Strategy[BuyerParams]):
+    """Places a post-only buy at 95 % of the best bid on every book message."""
+
+    def on_book(self, symbol: str, book: BookSnapshot) -> None:
+        bid = book.best_bid()
+        if bid is None or not book.valid:
+            return
+        price = floor_price(book.instrument, bid.price * self.params.under_bid)
+        self.ctx.place(symbol, "buy", self.params.qty, price, post_only=True)
+
+
+class BenchContext(FakeContext):
+    """The in-memory ``Context`` of ``bot.strategy_testing`` (``place`` checks the intent,
+    builds the ``Order`` and its handle), plus what the engine does next: ``RiskGate.check``
+    with the book's mid, and accepted orders queued for the caller to send (``take``)."""
+
+    def __init__(self, name: str, inst: Instrument, gate: RiskGate, probe: Probe) -> None:
+        super().__init__(name, (inst.symbol,), (inst,))
+        self._gate, self._probe = gate, probe
+        self.view: BookView | None = None
+        self.pending: list[Order] = []
+        self.open_count = 0
+        self.risk_rejected = 0
+
+    def place(
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None = None,
+        *,
+        order_type: OrderType = "limit",
+        time_in_force: TimeInForce = "GTC",
+        post_only: bool = False,
+    ) -> OrderHandle:
+        handle = super().place(
+            symbol, side, qty, price,
+            order_type=order_type, time_in_force=time_in_force, post_only=post_only,
+        )  # fmt: skip
+        probe, order = self._probe, handle.order
+        probe.risk_in = _NOW()
+        view = self.view
+        mids = {} if view is None or (mid := view.mid()) is None else {symbol: mid}
+        risk = RiskContext(mids=mids, open_orders={self.name: self.open_count})
+        new = NewOrder(self.name, self.instrument(symbol), side, order.qty, order.price)
+        decision = self._gate.check(new, risk)
+        probe.risk_out = _NOW()
+        if decision.accepted:
+            self.pending.append(order)
+            self.open_count += 1
+        else:
+            self.risk_rejected += 1
+        return handle
+
+    def take(self) -> list[Order]:
+        """The accepted orders to send now (the harness's own records are dropped)."""
+        orders, self.pending = self.pending, []
+        self.intents.clear()
+        self.requests.clear()
+        self.handles.clear()
+        return orders
+
+
+def _limits() -> RiskLimits:
+    return RiskLimits(
+        max_order_qty=Decimal("1"),
+        max_order_notional=Decimal(100_000),
+        max_position={"BTC": Decimal(100)},
+        max_open_orders=100_000,
+        price_band_pct=Decimal(10),
+        max_orders_per_minute=1_000_000,
+        daily_loss_limit=Decimal(10_000),
+    )
+
+
+class _Contender(Protocol):
+    name: str
+    stages: tuple[str, ...]
+
+    def prepare(self, n: int) -> None: ...
+    async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None: ...
+    async def cancel_all(self) -> int: ...
+
+
+class _Krakenbot:
+    """The daemon's path, one object per run; a fresh subscription per block."""
+
+    name = "krakenbot"
+    stages: tuple[str, ...] = _PIPELINE_STAGES
+
+    def __init__(self, config: Mapping[str, Any], session: TimedSession, probe: Probe) -> None:
+        from bot.sim.pairs import default_instruments
+
+        self.inst = inst = default_instruments((SYMBOL,))[SYMBOL]
+        clock = SystemClock()
+        key, secret = config["keys"]["krakenbot"]
+        self.rest = KrakenRestClient(
+            config["rest_url"],
+            clock=clock,
+            api_key=key,
+            api_secret=secret,
+            session=cast(aiohttp.ClientSession, session),
+            tier=Tier.PRO,
+            rest_counter=RestCounter(Tier.PRO, limits=_UNLIMITED),
+            trading_counter=TradingCounter(Tier.PRO, limits=_UNLIMITED),
+        )
+        self.parser = Parser(InstrumentTable([inst]))
+        self.book = Book(inst, DEPTH)
+        gate = RiskGate(clock, PositionBook(clock), _limits(), {self.name: _limits()})
+        self.ctx = BenchContext(self.name, inst, gate, probe)
+        strategy = EveryFrameBuyer(self.ctx, BuyerParams())
+        self.runner = StrategyRunner(strategy, timers=self.ctx.timers, clock=clock, max_errors=1)
+        self.runner.start()
+        self.probe = probe
+        self.mismatches = 0
+
+    def prepare(self, n: int) -> None:
+        pass
+
+    async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None:
+        parse, apply, view_of = self.parser.parse, self.book.apply, self.book.view
+        ctx, probe, runner, rest, inst = self.ctx, self.probe, self.runner, self.rest, self.inst
+        seen = 0
+        async with book_socket(ws_url) as ws:
+            async for raw in ws:
+                wall, t_recv = time.time_ns(), _NOW()
+                events = parse(raw)
+                t_parsed = _NOW()
+                for event in events:
+                    if type(event) is not BookFrame:
+                        continue
+                    if apply(event) is not None:
+                        self.mismatches += 1
+                        continue
+                    view = ctx.view = view_of()
+                    t_booked = _NOW()
+                    probe.arm()
+                    runner.book(view)
+                    t_strategy = _NOW()
+                    placed = 0
+                    for order in ctx.take():
+                        try:
+                            reply = await rest.add_order(
+                                inst, order.side, "limit", order.qty, order.price,
+                                cl_ord_id=order.cl_ord_id,
+                                oflags="post" if order.post_only else None,
+                            )  # fmt: skip
+                            placed += bool(reply.get("txid"))
+                        except ExchangeError:
+                            samples.refused += 1
+                    if event.snapshot:
+                        continue
+                    if seen >= warmup and probe.written:
+                        samples.placed += placed
+                        samples.add(
+                            probe.written - t_recv,
+                            parse=t_parsed - t_recv,
+                            book=t_booked - t_parsed,
+                            strategy=probe.risk_in - t_booked + t_strategy - probe.risk_out,
+                            risk=probe.risk_out - probe.risk_in,
+                            sign=probe.post - t_strategy,
+                            send=probe.written - probe.post,
+                        )
+                        samples.ages.append(wall - frame_time_ns(raw))
+                    seen += 1
+                if seen >= warmup + frames:
+                    break
+
+    async def cancel_all(self) -> int:
+        self.ctx.open_count = 0
+        return int((await self.rest.cancel_all())["count"])
+
+
+class _Floor:
+    name = "floor"
+    stages: tuple[str, ...] = ("post", "send")
+
+    def __init__(self, config: Mapping[str, Any], session: TimedSession, probe: Probe) -> None:
+        key, secret = config["keys"]["floor"]
+        self.nonces = NonceGenerator(SystemClock())
+        self.requests = FloorRequests(key, secret, self.nonces, config["floor_price"], "0.00010000")
+        self.rest = KrakenRestClient(
+            config["rest_url"],
+            clock=SystemClock(),
+            api_key=key,
+            api_secret=secret,
+            session=session.session,
+            nonces=self.nonces,
+            rest_counter=RestCounter(Tier.PRO, limits=_UNLIMITED),
+            trading_counter=TradingCounter(Tier.PRO, limits=_UNLIMITED),
+        )
+        self.rest_url, self.session, self.probe = config["rest_url"], session, probe
+        self.ready: Iterator[tuple[bytes, dict[str, str]]] = iter(())
+
+    def prepare(self, n: int) -> None:
+        self.ready = self.requests.build(n)
+
+    async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None:
+        await run_floor_block(
+            ws_url, self.rest_url, self.session, self.probe, self.ready,
+            samples=samples, frames=frames, warmup=warmup,
+        )  # fmt: skip
+
+    async def cancel_all(self) -> int:
+        return int((await self.rest.cancel_all())["count"])
+
+
+class _RawFloor:
+    """The floor's requests written straight to a kept-alive socket (no HTTP library)."""
+
+    name = "floor_raw"
+    stages: tuple[str, ...] = ("write_syscall",)
+
+    def __init__(self, floor: _Floor, conn: RawHttp, host: str) -> None:
+        self.floor, self.conn, self.host = floor, conn, host
+        self.ready: Iterator[bytes] = iter(())
+
+    def prepare(self, n: int) -> None:
+        self.ready = self.floor.requests.build_raw(n, self.host)
+
+    async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None:
+        await run_raw_block(ws_url, self.conn, self.ready, samples, frames=frames, warmup=warmup)
+
+    async def cancel_all(self) -> int:
+        return await self.floor.cancel_all()
+
+
+def _store_save_ns(n: int) -> list[int]:
+    """What the engine's durable save before each send costs: ``Store.save_order`` of a new
+    PENDING_NEW order, timed alone on a fresh database file."""
+    from bot.sim.pairs import default_instruments
+    from bot.store import Store
+
+    inst = default_instruments((SYMBOL,))[SYMBOL]
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp) / "bench.sqlite")
+        try:
+            for _ in range(n):
+                order = new_order(
+                    cl_ord_id=new_cl_ord_id(), instrument=inst, side="buy", order_type="limit",
+                    qty=10_000, price=617_500, strategy="tick", now_ns=time.time_ns(),
+                    post_only=True,
+                )  # fmt: skip
+                t0 = _NOW()
+                store.save_order(order)
+                times.append(_NOW() - t0)
+        finally:
+            store.close()
+    return times
+
+
+def _gc_collections() -> int:
+    return sum(generation["collections"] for generation in gc.get_stats())
+
+
+async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
+    if config.get("pin_cpu") is not None:
+        os.sched_setaffinity(0, {int(config["pin_cpu"])})
+    probe = Probe()
+    frames, block, warmup = config["frames"], config["block"], config["warmup"]
+    host, port = config["rest_url"].removeprefix("http://").rsplit(":", 1)
+    conn = await RawHttp.open(host, int(port))
+    async with aiohttp.ClientSession(trace_configs=[probe.trace_config()]) as raw_session:
+        session = TimedSession(raw_session, probe)
+        floor, bot = _Floor(config, session, probe), _Krakenbot(config, session, probe)
+        contenders: list[_Contender] = [floor, bot, _RawFloor(floor, conn, f"{host}:{port}")]
+        samples = {c.name: Samples(c.stages) for c in contenders}
+        cancelled = dict.fromkeys(samples, 0)
+        rounds = math.ceil(frames / block)
+        for r in range(-1, rounds):  # round -1 warms every one up and is not recorded
+            n = block if r < 0 else min(block, frames - r * block)
+            k = r % len(contenders)  # each contender takes each place in the order in turn
+            for contender in contenders[k:] + contenders[:k]:
+                sink = samples[contender.name] if r >= 0 else Samples(contender.stages)
+                contender.prepare(n + warmup)  # untimed: the floors sign their requests here
+                gc.collect()
+                collections = _gc_collections()
+                await contender.block(config["ws_url"], sink, n, warmup)
+                sink.gc_collections += _gc_collections() - collections
+                count = await contender.cancel_all()
+                if r >= 0:
+                    cancelled[contender.name] += count
+    conn.close()
+    return {
+        "samples": {name: s.as_dict() for name, s in samples.items()},
+        "cancelled": cancelled,
+        "risk_rejected": bot.ctx.risk_rejected,
+        "checksum_mismatches": bot.mismatches,
+        "strategy_errors": bot.runner.errors,
+        "store_save_ns": _store_save_ns(min(frames, 500)),
+    }
+
+
+# ============================================================== the report
+
+
+def _contender(raw: Mapping[str, Any], interval_ns: float) -> dict[str, Any]:
+    values: dict[str, list[int]] = raw["values"]
+    ages: list[int] = raw["ages"]
+    late = sum(age > interval_ns for age in ages)
+    stages = [name for name in values if name != "total"]
+    pcts = {name: percentiles(values[name]) for name in stages}
+    return {
+        "samples": len(values["total"]),
+        **percentiles(values["total"]),
+        "stages_p50_us": {name: pcts[name].get("p50_us") for name in stages},
+        "stages_p99_us": {name: pcts[name].get("p99_us") for name in stages},
+        "orders_placed": raw["placed"],
+        "orders_refused": raw["refused"],
+        "gc_collections": raw["gc_collections"],
+        "frame_age_at_recv": {
+            **{k: v for k, v in percentiles(ages).items() if k in ("p50_us", "p99_us")},
+            "older_than_frame_interval_pct": round(100 * late / max(len(ages), 1), 1),
+        },
+    }
+
+
+def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    interval_ns = 1e9 / config["rate_hz"]
+    out = {name: _contender(raw, interval_ns) for name, raw in result["samples"].items()}
+    floor, bot, raw = out["floor"], out["krakenbot"], out["floor_raw"]
+    if floor["samples"] and bot["samples"] and raw["samples"]:
+        added = round(bot["p50_us"] - floor["p50_us"], 1)
+        ratio = round(bot["p99_us"] / floor["p99_us"], 2)
+        stages, fstages = bot["stages_p50_us"], floor["stages_p50_us"]
+        http = stages["sign"] + stages["send"]
+        out["vs_floor"] = {
+            "added_p50_us": added,
+            "added_p99_us": round(bot["p99_us"] - floor["p99_us"], 1),
+            "added_p99_9_us": round(bot["p99_9_us"] - floor["p99_9_us"], 1),
+            "p50_ratio": round(bot["p50_us"] / floor["p50_us"], 2),
+            "p99_ratio": ratio,
+            "p99_9_ratio": round(bot["p99_9_us"] / floor["p99_9_us"], 2),
+            "added_p50_by_stage_us": {
+                "parse+book": round(stages["parse"] + stages["book"], 1),
+                "strategy+risk": round(stages["strategy"] + stages["risk"], 1),
+                "rest_client": round(stages["sign"] - fstages["post"], 1),
+                "aiohttp_send": round(stages["send"] - fstages["send"], 1),
+            },
+        }
+        out["targets"] = {
+            "added_p50_max_us": _TARGET_ADDED_P50_US,
+            "added_p50_met": added <= _TARGET_ADDED_P50_US,
+            "p99_ratio_max": _TARGET_P99_RATIO,
+            "p99_ratio_met": ratio <= _TARGET_P99_RATIO,
+        }
+        out["http_client"] = {
+            "krakenbot_sign_plus_send_p50_us": round(http, 1),
+            "share_of_krakenbot_p50": round(http / bot["p50_us"], 2),
+            "dominates_krakenbot": http > bot["p50_us"] / 2,
+            "aiohttp_post_to_write_p50_us": fstages["send"],
+            "share_of_floor_p50": round(fstages["send"] / floor["p50_us"], 2),
+            "raw_socket_floor_p50_us": raw["p50_us"],
+            "aiohttp_over_raw_socket_p50_us": round(floor["p50_us"] - raw["p50_us"], 1),
+            "aiohttp_over_raw_socket_p99_us": round(floor["p99_us"] - raw["p99_us"], 1),
+        }
+    store = result.get("store_save_ns") or []
+    if store:
+        out["store_save_order_not_in_path"] = {
+            k: v for k, v in percentiles(store).items() if k in ("p50_us", "p99_us")
+        }
+    out["checks"] = {
+        "checksum_mismatches": result["checksum_mismatches"],
+        "risk_rejected": result["risk_rejected"],
+        "strategy_errors": result["strategy_errors"],
+        "cancel_all_counts": result["cancelled"],
+        "resting_after": result["sim"]["resting_after"],
+    }
+    out["run"] = {
+        "frames_per_contender": config["frames"],
+        "block": config["block"],
+        "warmup_per_block": config["warmup"],
+        "rate_hz": config["rate_hz"],
+        "log_level": config["log_level"],
+        "sim": result["sim"],
+        "machine": _machine(),
+    }
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+        "note": "shared, noisy 2-core VM: sim and client each have a process; compare the "
+        "two contenders of the same run, not absolutes across runs",
+    }
+
+
+def run_tick_bench(
+    frames: int = 5000,
+    *,
+    rate_hz: float = 250.0,
+    block: int = 500,
+    warmup: int = 20,
+    log_level: str = "info",
+    pin: bool = False,
+    seed: int = 7,
+) -> dict[str, Any]:
+    """Tick-to-trade figures: ``frames`` samples per contender (floor, krakenbot,
+    floor_raw), p50/p99/p99.9 (µs), per-stage p50/p99, the differences and ratios against
+    the targets. ``pin`` puts the simulator on CPU 0 and the client on CPU 1 (Linux)."""
+    if frames < 1 or block < 1 or warmup < 0 or rate_hz <= 0:
+        raise ValueError("frames and block must be positive, warmup >= 0, rate_hz > 0")
+    config = {
+        "frames": frames,
+        "block": block,
+        "warmup": warmup,
+        "log_level": log_level,
+        "rate_hz": rate_hz,
+    }
+    result = asyncio.run(_bench(config, rate_hz, seed, pin))
+    return _report(result, config)
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--client":
+        config = json.loads(argv[1])
+        with open(os.devnull, "w") as devnull:  # the daemon's log lines, rendered, then dropped
+            configure_logging(config["log_level"], fmt="json", stream=devnull)
+            print(json.dumps(asyncio.run(_client(config))))
+        return 0
+    configure_logging("warning")
+    print(json.dumps(run_tick_bench(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

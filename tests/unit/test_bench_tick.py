@@ -1,0 +1,78 @@
+"""Smoke test of the tick-to-trade benchmark: a few frames through every contender.
+
+It runs the real thing (simulator in this process, client in a child process, loopback
+sockets) with a handful of frames, and checks the figures' structure and that every timed
+frame sent an order the simulator accepted and kept until the CancelAll. No timing is
+asserted: speed belongs to the benchmark's report, not to tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.tick import run_tick_bench
+
+FRAMES, BLOCK, WARMUP = 30, 15, 3
+STAGES = {"parse", "book", "strategy", "risk", "sign", "send"}
+
+
+@pytest.mark.timeout(60)
+def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None:
+    result = run_tick_bench(FRAMES, block=BLOCK, warmup=WARMUP, rate_hz=500)
+
+    for name in ("floor", "krakenbot", "floor_raw"):
+        figures = result[name]
+        assert figures["samples"] == FRAMES, name
+        assert figures["orders_placed"] == FRAMES, name
+        assert figures["orders_refused"] == 0, name
+        assert 0 < figures["p50_us"] <= figures["p99_us"] <= figures["p99_9_us"], name
+        assert figures["p99_9_us"] <= figures["max_us"], name
+    bot = result["krakenbot"]
+    assert set(bot["stages_p50_us"]) == STAGES
+    assert all(bot["stages_p50_us"][stage] > 0 for stage in STAGES)
+    assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
+
+    # Every order reached the simulator and rested there: each block's CancelAll removed
+    # the timed orders and the warm-up ones (krakenbot also buys on the snapshot).
+    blocks = FRAMES // BLOCK
+    checks = result["checks"]
+    assert checks["cancel_all_counts"] == {
+        "floor": blocks * (BLOCK + WARMUP),
+        "floor_raw": blocks * (BLOCK + WARMUP),
+        "krakenbot": blocks * (BLOCK + WARMUP + 1),
+    }
+    assert checks["resting_after"] == {"floor": 0, "krakenbot": 0}
+    assert checks["checksum_mismatches"] == 0
+    assert checks["risk_rejected"] == 0
+    assert checks["strategy_errors"] == 0
+
+    vs = result["vs_floor"]
+    assert vs["added_p50_us"] == pytest.approx(bot["p50_us"] - result["floor"]["p50_us"], abs=0.11)
+    assert set(vs["added_p50_by_stage_us"]) == {
+        "parse+book",
+        "strategy+risk",
+        "rest_client",
+        "aiohttp_send",
+    }
+    targets = result["targets"]
+    assert targets["added_p50_max_us"] == 50.0 and targets["p99_ratio_max"] == 1.5
+    assert targets["added_p50_met"] == (vs["added_p50_us"] <= 50.0)
+    assert targets["p99_ratio_met"] == (vs["p99_ratio"] <= 1.5)
+    assert isinstance(result["http_client"]["dominates_krakenbot"], bool)
+    assert result["store_save_order_not_in_path"]["p50_us"] > 0
+    assert result["run"]["sim"]["frames_emitted"] > 3 * FRAMES
+    assert result["run"]["machine"]["cores"] >= 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"frames": 0},
+        {"frames": 10, "block": 0},
+        {"frames": 10, "warmup": -1},
+        {"frames": 10, "rate_hz": 0},
+    ],
+)
+def test_tick_bench_refuses_a_meaningless_run(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        run_tick_bench(**kwargs)  # type: ignore[arg-type]
