@@ -20,8 +20,7 @@ FROM python:3.11-slim-bookworm
 ENV PATH=/opt/krakenbot/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    KRAKENBOT_CONFIG=/opt/krakenbot/config/default.yaml \
-    KRAKENBOT_DATA=/data
+    KRAKENBOT_CONFIG=/opt/krakenbot/config/default.yaml
 RUN groupadd --system --gid 10001 krakenbot \
  && useradd --system --uid 10001 --gid krakenbot --home-dir /data --shell /usr/sbin/nologin krakenbot \
  && mkdir -p /data \
@@ -34,5 +33,7 @@ EXPOSE 8080
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["krakenbot", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"]
+# The working directory is the data volume: relative paths in the config (store.path,
+# data/krakenbot.db by default) land on it.
 # Exec form: krakenbot is PID 1's only process and receives SIGTERM itself.
 ENTRYPOINT ["krakenbot", "run"]
