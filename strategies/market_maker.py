@@ -12,6 +12,10 @@ book it computes one bid and one ask around the microprice (the size-weighted mi
 - **amend, not cancel-and-replace**: a live quote is amended in place (keeping its queue
   priority) when its target price moves more than ``requote_bps`` or its size changes;
   quotes not yet acknowledged, or with an amend in flight, are left alone until they are;
+- **back off on refusals**: a quote the risk gate or the exchange rejects is not placed
+  again on that side for ``reject_backoff_s``, doubling on each further refusal up to
+  ``reject_backoff_max_s`` and reset once a quote goes live (so a lack of funds does not
+  turn into an AddOrder per book update);
 - **pull on danger**: both quotes are canceled when the book is invalid (a feed gap or
   checksum mismatch), and when the mid moved more than ``vol_limit_bps`` (high to low)
   within ``vol_window_s``; quoting resumes ``vol_cooldown_s`` after the spike, once the
@@ -29,6 +33,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from bot.execution.orders import OrderState
 from bot.strategy import (
     BookSnapshot,
     FillEvent,
@@ -55,6 +60,8 @@ class MarketMakerParams(Params):
     vol_limit_bps: Decimal = Field(default=Decimal(50), gt=0)
     vol_cooldown_s: float = Field(default=10.0, ge=0)
     post_only: bool = True
+    reject_backoff_s: float = Field(default=1.0, gt=0, description="wait after a refusal")
+    reject_backoff_max_s: float = Field(default=60.0, gt=0)
 
 
 Quote = tuple[Decimal, Decimal]  # price, qty
@@ -66,6 +73,8 @@ class MarketMaker(Strategy[MarketMakerParams]):
         self.mids: dict[str, deque[tuple[float, Decimal]]] = {s: deque() for s in self.ctx.symbols}
         self.paused_until: dict[str, float] = {}
         self.invalid: set[str] = set()
+        self.retry_at: dict[tuple[str, str], float] = {}
+        self.retry_delay: dict[tuple[str, str], float] = {}
 
     # -- events ---------------------------------------------------------------------------
 
@@ -101,6 +110,12 @@ class MarketMaker(Strategy[MarketMakerParams]):
         paused = self.ctx.monotonic() < self.paused_until.get(symbol, 0.0)
         if book is not None and book.valid and symbol not in self.invalid and not paused:
             self.requote(symbol, book)  # the skew moved with the inventory
+
+    def on_order(self, order: OrderHandle) -> None:
+        key = (order.symbol, order.side)
+        if order.state is OrderState.REJECTED and self.quotes.get(key) is order:
+            del self.quotes[key]
+            self.back_off(key, self.ctx.monotonic(), order.reason)
 
     def on_stop(self) -> None:
         self.ctx.cancel_all()
@@ -147,6 +162,7 @@ class MarketMaker(Strategy[MarketMakerParams]):
         """Bring one side's quote to ``target``: place, amend, cancel, or wait."""
         key = (symbol, side)
         order = self.quotes.get(key)
+        now = self.ctx.monotonic()
         if order is not None and order.is_done:
             del self.quotes[key]
             order = None
@@ -156,6 +172,8 @@ class MarketMaker(Strategy[MarketMakerParams]):
             return
         price, qty = target
         if order is None:
+            if now < self.retry_at.get(key, 0.0):
+                return
             self.quotes[key] = self.ctx.place(
                 symbol, side, qty, price, post_only=self.params.post_only
             )
@@ -163,6 +181,7 @@ class MarketMaker(Strategy[MarketMakerParams]):
             return
         if not order.is_live or order.price is None:
             return  # not acknowledged yet, or a cancel or amend in flight: wait for it
+        self.retry_delay.pop(key, None)
         moved = abs(order.price - price) / price * _BPS > self.params.requote_bps
         resized = order.remaining != qty
         if moved or resized:
@@ -170,6 +189,15 @@ class MarketMaker(Strategy[MarketMakerParams]):
             new_qty = order.filled + qty if resized else None
             if self.ctx.amend(order, price=new_price, qty=new_qty):
                 self.ctx.count("quotes_amended", symbol=symbol)
+
+    def back_off(self, key: tuple[str, str], now: float, reason: str) -> None:
+        """A quote was refused: wait before placing that side again, longer each time."""
+        delay = self.retry_delay.get(key)
+        p = self.params
+        delay = p.reject_backoff_s if delay is None else min(delay * 2, p.reject_backoff_max_s)
+        self.retry_delay[key] = delay
+        self.retry_at[key] = now + delay
+        self.log.warning("quote_rejected", symbol=key[0], side=key[1], reason=reason, retry_s=delay)
 
     def pull(self, symbol: str, why: str) -> None:
         """Cancel both quotes of ``symbol``."""

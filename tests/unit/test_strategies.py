@@ -300,3 +300,32 @@ def test_handles_in_the_harness_are_the_strategy_handles() -> None:
     h.quote("30000", "30010")
     assert all(isinstance(o, OrderHandle) for o in h.open_orders())
     assert {id(o) for o in h.open_orders()} == {id(o) for o in h.strategy.quotes.values()}
+
+
+def test_market_maker_backs_off_after_a_rejected_quote_and_resets_once_live() -> None:
+    h = StrategyHarness(MarketMaker, MM, auto_settle=False)
+
+    def bids() -> list[PlaceIntent]:
+        return [i for i in h.placed() if i.side == "buy"]
+
+    h.quote("30000", "30010")
+    (first,) = bids()
+    h.reject(first.cl_ord_id)
+    h.clear_intents()
+    for _ in range(20):  # without the backoff, every book update re-sends the bid
+        h.quote("30000", "30010")
+    assert bids() == []
+    h.advance(1.01)
+    h.quote("30000", "30010")
+    (second,) = bids()
+    h.reject(second.cl_ord_id)  # a second refusal doubles the wait to 2 s
+    h.clear_intents()
+    h.advance(1.5)
+    h.quote("30000", "30010")
+    assert bids() == []
+    h.advance(0.6)
+    h.quote("30000", "30010")
+    (third,) = bids()
+    h.ack(third.cl_ord_id)  # live: the next refusal starts from 1 s again
+    h.quote("30000", "30010")
+    assert h.strategy.retry_delay == {}
