@@ -106,7 +106,8 @@ def parse_order(
     if ord_type not in ("limit", "market"):
         raise invalid("ordertype", f"{ord_type} orders are not supported by the simulator")
     for name in _UNSUPPORTED:
-        if name in params and params.raw[name] not in ("", "0", False, "false", 0, None):
+        value = params.raw[name] if name in params else None
+        if str(value).lower() not in ("", "0", "false", "none"):
             raise invalid(name.split("[")[0], "not supported by the simulator")
     leverage = params.text("leverage")
     if leverage not in (None, "none"):

@@ -549,3 +549,18 @@ async def test_same_seed_and_clock_give_the_same_answers(sim_factory: SimFactory
     )
     closed = await handle.client.private("ClosedOrders", start=now_s - 1)
     assert closed.result["count"] == 1
+
+
+async def test_unsupported_options_pass_when_off_and_are_refused_when_on(
+    fake_sim: SimHandle,
+) -> None:
+    # Clients such as python-kraken-sdk send reduce_only=False (form) or false (JSON).
+    client = fake_sim.client
+    base = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "1000.0"}
+    for as_json, off in ((False, "False"), (False, "false"), (True, False)):
+        reply = await client.private(
+            "AddOrder", as_json=as_json, volume="0.001", reduce_only=off, **base
+        )
+        assert reply.error == [], (as_json, off)
+    refused = await client.private("AddOrder", volume="0.001", reduce_only="true", **base)
+    assert refused.error == ["EGeneral:Invalid arguments:reduce_only"]
