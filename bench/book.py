@@ -1,9 +1,12 @@
 """Book benchmark: parse → apply → checksum on every frame, side by side with peers.
 
-Three contenders eat the same pre-generated frames (``bench.book_stream``) in one run:
+Four contenders eat the same pre-generated frames (``bench.book_stream``) in one run:
 
 - ``floor``: ``orjson.loads`` of each frame and nothing else (the parse-only floor);
-- ``krakenbot``: ``Parser.parse`` + ``Book.apply`` with the checksum verified on every frame;
+- ``krakenbot``: the fused path, ``Parser.parse_into(raw, books)``: decode, apply to the
+  book and verify the checksum on every frame, each result looked at as the feed would;
+- ``krakenbot-parse-apply``: the two-step path, ``Parser.parse`` then ``Book.apply`` of
+  each ``BookFrame``, for comparison (same book, same checksums);
 - ``python-kraken-sdk``: its ``SpotOrderBookClient.on_message`` fed ``json.loads`` of each
   frame, as its WebSocket connector does (installed with ``pip install -e '.[bench]'``).
 
@@ -30,7 +33,7 @@ import orjson
 from bench.book_stream import StreamSpec, generate_frames
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import Parser
-from bot.market.book import Book, BookFrame
+from bot.market.book import Book, BookApplied, BookFrame
 
 __all__ = ["run_book_bench"]
 
@@ -47,6 +50,21 @@ def _floor(frames: list[bytes]) -> Callable[[], int]:
 
 
 def _krakenbot(frames: list[bytes], spec: StreamSpec) -> Callable[[], int]:
+    def run() -> int:
+        parser = Parser(InstrumentTable([spec.instrument]))
+        books = {spec.instrument.symbol: Book(spec.instrument, depth=spec.depth)}
+        parse_into = parser.parse_into
+        mismatches = 0
+        for raw in frames:
+            for event in parse_into(raw, books):
+                if type(event) is BookApplied and event.mismatch is not None:
+                    mismatches += 1
+        return mismatches
+
+    return run
+
+
+def _krakenbot_two_step(frames: list[bytes], spec: StreamSpec) -> Callable[[], int]:
     def run() -> int:
         parser = Parser(InstrumentTable([spec.instrument]))
         book = Book(spec.instrument, depth=spec.depth)
@@ -125,6 +143,7 @@ def run_book_bench(
         contenders: dict[str, Callable[[], int] | None] = {
             "floor": _floor(stream),
             "krakenbot": _krakenbot(stream, spec),
+            "krakenbot-parse-apply": _krakenbot_two_step(stream, spec),
             "python-kraken-sdk": _kraken_sdk(stream, spec),
         }
         best: dict[str, float] = {}
@@ -149,9 +168,11 @@ def run_book_bench(
                 "us_per_frame": round(elapsed / len(stream) * 1e6, 3),
             }
         figures["krakenbot"]["checksum_mismatches"] = outcome["krakenbot"]
+        figures["krakenbot-parse-apply"]["checksum_mismatches"] = outcome["krakenbot-parse-apply"]
         figures["krakenbot"]["peak_rss_growth_kib_over_2_more_runs"] = rss_growth
         ratios = {
             "krakenbot_vs_floor": round(best["krakenbot"] / best["floor"], 2),
+            "parse_apply_vs_floor": round(best["krakenbot-parse-apply"] / best["floor"], 2),
         }
         if "python-kraken-sdk" in best:
             ratios["krakenbot_speedup_vs_python_kraken_sdk"] = round(

@@ -5,7 +5,8 @@
 =====================  ======================================================
 frame                  event(s)
 =====================  ======================================================
-``book``               one ``BookFrame`` per data item (``bot.market.book``)
+``book``               one ``BookFrame`` per data item (``bot.market.book``), or a
+                       ``BookApplied`` from ``parse_into``
 ``trade``              ``TradeFrame`` holding every ``Trade`` of the message
 ``ticker``             one ``Ticker`` per data item
 ``instrument``         ``InstrumentFrame`` (and the parser's table is updated)
@@ -33,6 +34,22 @@ known: updates are sparse (most carry no ``symbol``), ``avg_price`` and costs ar
 the pair's precision, and a field whose type depended on the frame would push an
 ``isinstance`` into every consumer. The order tracker, which knows each order's
 instrument, converts with ``instrument.qty(report.cum_qty)`` (exact or an error).
+
+The fused hot path. ``Parser.parse_into(raw, books)`` is ``parse`` for a driver that
+keeps its books in a ``{symbol: Book}`` mapping: a book item whose symbol has a book there
+is applied to it in place and comes out as a ``BookApplied(book, snapshot, mismatch)``
+(``mismatch`` is what ``Book.apply`` returns) instead of a ``BookFrame``. A one-item update
+whose envelope has the usual shape (``checksum`` a u32, ``timestamp`` a string) goes from the
+decoded dict straight into ``Book.apply_wire_update``, with no ``BookFrame``, no tuples and
+the same exactness rule; every other frame (snapshots, several items, no timestamp, other
+channels, malformed ones) takes the ordinary path and its ``BookFrame``s are then applied, so
+both paths end in the same book state and the same checksum results (tests compare them
+frame by frame on the real capture and on synthetic streams, corrupt frames included). A
+number the fused path cannot prove exact makes it decode the frame exactly and apply that
+``BookFrame`` (applying a message's levels twice is harmless). Where the paths differ: a
+frame whose levels turn out malformed after the book applied some of them raises
+``ProtocolError`` and also invalidates that book (``parse`` leaves the book alone, and the
+frame is lost silently to it); and ``books`` is trusted to map each symbol to its own book.
 
 Bad frames. Anything that is not JSON, not an object, of an unknown channel or method, or
 of an unexpected shape raises ``ProtocolError`` (never anything else, whatever the
@@ -91,11 +108,12 @@ from bot.kraken.instruments import (
     instruments_from_ws_frame,
     to_scaled,
 )
-from bot.market.book import BookFrame
+from bot.market.book import Book, BookApplied, BookFrame
 
 __all__ = [
     "AddOrderResult",
     "AmendOrderResult",
+    "BookApplied",
     "BookFrame",
     "CancelAfterResult",
     "CancelAllResult",
@@ -272,6 +290,7 @@ Event = (
     | Unparsed
 )
 
+
 _HEARTBEAT: Final = Heartbeat()
 
 
@@ -397,9 +416,95 @@ class Parser:
         """One received message as events; raises ``ProtocolError`` and nothing else."""
         try:
             msg = _orjson_loads(raw)
-            channel = msg.get("channel")  # AttributeError: not an object
         except _JSONDecodeError as exc:
             raise ProtocolError(f"not JSON ({exc}): {excerpt(raw)}") from None
+        return self._events(msg, raw)
+
+    def parse_safe(self, raw: Raw) -> list[Event]:
+        """Like ``parse``, but a bad frame becomes ``[Unparsed(error, excerpt)]``."""
+        try:
+            return self.parse(raw)
+        except ProtocolError as exc:
+            return [Unparsed(exc, excerpt(raw))]
+
+    def parse_into(self, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
+        """``parse``, with every book item whose symbol has a ``Book`` in ``books`` applied
+        to that book in place and reported as a ``BookApplied`` instead of a ``BookFrame``.
+
+        The fused hot path (see the module docstring): a one-item book update goes from
+        the decoded JSON straight into the book, with no ``BookFrame`` in between. Raises
+        ``ProtocolError`` and nothing else; a frame whose levels turn out to be malformed
+        after the book applied part of it also invalidates that book.
+        """
+        try:
+            msg = _orjson_loads(raw)
+        except _JSONDecodeError as exc:
+            raise ProtocolError(f"not JSON ({exc}): {excerpt(raw)}") from None
+        book: Book | None = None
+        try:  # the common shape, read with no checks that a failing subscript makes
+            if msg["channel"] == "book" and msg["type"] == "update":
+                (item,) = msg["data"]
+                checksum = item["checksum"]
+                timestamp = item["timestamp"]
+                if (
+                    type(checksum) is int
+                    and 0 <= checksum <= _CHECKSUM_MAX
+                    and type(timestamp) is str
+                ):
+                    bids = item["bids"]
+                    asks = item["asks"]
+                    book = books[item["symbol"]]
+        except _SHAPE_FAULTS:
+            book = None  # any other shape: the ordinary path decides (or names the fault)
+        if book is None:
+            return self._into(self._events(msg, raw), books)
+        try:
+            return [book.apply_wire_update(bids, asks, checksum, timestamp)]
+        except PrecisionLost:
+            return self._exact_into(raw, book, books)
+        except _SHAPE_FAULTS as exc:
+            book.invalidate()
+            raise _malformed("book", exc, raw) from None
+
+    def parse_into_safe(self, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
+        """Like ``parse_into``, but a bad frame becomes ``[Unparsed(error, excerpt)]``."""
+        try:
+            return self.parse_into(raw, books)
+        except ProtocolError as exc:
+            return [Unparsed(exc, excerpt(raw))]
+
+    @staticmethod
+    def _into(events: list[Event], books: Mapping[str, Book]) -> list[Event | BookApplied]:
+        """Apply each ``BookFrame`` that has a book in ``books``; pass the rest through."""
+        out: list[Event | BookApplied] = []
+        for event in events:
+            if type(event) is BookFrame:
+                book = books.get(event.symbol)
+                if book is not None:
+                    out.append(BookApplied(book, event.snapshot, book.apply(event)))
+                    continue
+            out.append(event)
+        return out
+
+    def _exact_into(
+        self, raw: Raw, book: Book, books: Mapping[str, Book]
+    ) -> list[Event | BookApplied]:
+        """The fused path gave up on a number: decode exactly and apply the frame again.
+
+        The book may hold part of the message already; applying all of it again ends in
+        the same state (each level at its last value). If the exact decoder refuses the
+        frame, the book has lost a message: it is invalidated.
+        """
+        try:
+            events = self._exact(raw)
+        except ProtocolError:
+            book.invalidate()
+            raise
+        return self._into(events, books)
+
+    def _events(self, msg: Any, raw: Raw) -> list[Event]:
+        try:
+            channel = msg.get("channel")  # AttributeError: not an object
         except AttributeError:
             raise ProtocolError(f"frame is not a JSON object: {excerpt(raw)}") from None
         if channel == "book":  # the hot path: no dispatch, no exact decode
@@ -422,13 +527,6 @@ class Parser:
             raise
         except _SHAPE_FAULTS as exc:
             raise _malformed(str(channel), exc, raw) from None
-
-    def parse_safe(self, raw: Raw) -> list[Event]:
-        """Like ``parse``, but a bad frame becomes ``[Unparsed(error, excerpt)]``."""
-        try:
-            return self.parse(raw)
-        except ProtocolError as exc:
-            return [Unparsed(exc, excerpt(raw))]
 
     def _exact(self, raw: Raw) -> list[Event]:
         msg = loads_exact(raw)

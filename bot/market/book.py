@@ -3,7 +3,8 @@
 This module owns: ``BookFrame`` (one WS v2 ``book`` message, already in scaled ints; the
 protocol module builds it), ``Book`` (snapshot, in-order updates, truncation to the
 subscribed depth, checksum verification, and the read-only views a strategy needs),
-``BookView`` (an immutable copy of the top of a book) and ``BookMismatch``. It is pure:
+``BookView`` (an immutable copy of the top of a book), ``BookMismatch`` and
+``BookApplied`` (one message applied in place, for ``Parser.parse_into``). It is pure:
 no I/O, no clock, no logging. What to do about a mismatch (unsubscribe, resubscribe,
 count, log) is the feed's business.
 
@@ -20,30 +21,46 @@ Rules (KRAKEN.md §5.3, §5.4):
   (``apply`` returns None and counts them in ``ignored``). A new book is invalid until its
   first snapshot.
 
-Speed: the hot path is ``apply`` on a 1-3 level update (about 1.2 µs on one shared core,
-docs/readme/book.md). Each side is a sorted list of prices (bids negated, so both sides
-ascend from the best level), a dict price -> qty, and a list of the checksum fragments
-``b"%d%d" % (price, qty)`` of its top 10 levels, kept in step with the list. A quantity
-change is a dict store (plus a fragment when the level is in the top 10); an insert or a
-delete is one ``bisect`` and one list operation; truncation is ``del prices[depth:]``.
-The CRC is recomputed only for a side whose top 10 changed, as ``zlib.crc32`` of the join
-of ten cached fragments, so a deep update in a depth-1000 book costs no checksum work.
+Two ways in, one set of rules. ``apply(frame)`` takes a ``BookFrame``. The fused path,
+``apply_wire_update(bids, asks, checksum, timestamp)``, takes the level lists of one
+update exactly as orjson decoded them (``[{"price": 29430.2, "qty": 0.5}, …]``) and
+converts each number inline, so a frame goes from JSON to the book with no tuple or
+``BookFrame`` in between; ``Parser.parse_into`` is its caller. Its conversion is the
+protocol's exactness test, restricted: a float ``f`` becomes ``n = round(f·10**p)`` only if
+``0 < f`` (``0 <= f`` for a qty), ``f·10**p`` is below 2**49 and ``n / 10**p == f``, which
+holds exactly when ``f`` was parsed from the decimal ``n·10**-p`` (``bot.kraken.protocol``
+gives the proof); a positive int is scaled exactly. Anything else, a float that carries
+more decimals than the precision included, raises ``PrecisionLost`` and the caller decodes
+the frame exactly and applies the resulting ``BookFrame``: no number is ever accepted on
+the strength of the checksum alone. The book uses its own instrument's precisions.
+
+Speed (docs/readme/book.md): ``Parser.parse_into`` of a 1-3 level update, decode, apply and
+CRC included, takes about 3.0 µs at depth 10 on the development VM (4× ``orjson.loads``
+alone); ``parse`` + ``apply`` takes about 4.0. Each side is a sorted list of prices (bids
+negated, so both sides ascend from the best level), a dict price -> qty, and a list of the
+checksum fragments ``b"%d%d" % (price, qty)`` of its top 10 levels, kept in step with the
+list. A quantity change is a dict store (plus a fragment when the level is in the top 10);
+an insert or a delete is one ``bisect`` and one list operation; truncation pops the worst
+levels. The CRC is recomputed only when a side's top 10 changed, as one ``zlib.crc32`` of
+the two sides' cached joined fragments, so a deep update in a depth-1000 book costs no
+checksum work.
 """
 
 from __future__ import annotations
 
 import zlib
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from fractions import Fraction
-from typing import Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, NoReturn
 
 from bot.errors import ChecksumMismatch, ConfigError, ProtocolError
 from bot.kraken.checksum import CHECKSUM_LEVELS
-from bot.kraken.instruments import Instrument, from_scaled
+from bot.kraken.instruments import Instrument, PrecisionLost, from_scaled
 
-__all__ = ["Book", "BookFrame", "BookMismatch", "BookView", "Level", "Side"]
+__all__ = ["Book", "BookApplied", "BookFrame", "BookMismatch", "BookView", "Level", "Side"]
 
 Level = tuple[int, int]
 """A price level: ``(price, qty)``, both ints scaled by the instrument's precisions."""
@@ -53,6 +70,35 @@ Side = Literal["bid", "ask"]
 _TOP: Final = CHECKSUM_LEVELS
 # Microprice is a ratio; it is rounded once, to this many significant digits.
 _MICRO_CTX: Final = Context(prec=34)
+_crc32: Final = zlib.crc32
+_round: Final = float.__round__  # round() without the builtin's dispatch
+# The fused path takes a float only below 2**49 once scaled (the exactness proof needs
+# 2**50, as in ``bot.kraken.protocol``); anything larger goes to the exact decoder.
+_FAST_LIMIT: Final = 2.0**49
+
+_WireScales = tuple[float, float, int, int, float, float]
+
+
+def _decode_exactly(what: str, value: object) -> NoReturn:
+    raise PrecisionLost(f"book {what} {value!r}: not provably exact here, decode exactly")
+
+
+def _not_a_list(what: str, value: object) -> NoReturn:
+    raise TypeError(f"book {what} must be a list, got {value!r}")
+
+
+def _wire_scales(instrument: Instrument) -> _WireScales:
+    """10**price_p and 10**qty_p as floats and ints, and the largest fast price and qty."""
+    price_scale = 10.0**instrument.price_precision
+    qty_scale = 10.0**instrument.qty_precision
+    return (
+        price_scale,
+        qty_scale,
+        10**instrument.price_precision,
+        10**instrument.qty_precision,
+        _FAST_LIMIT / price_scale,
+        _FAST_LIMIT / qty_scale,
+    )
 
 
 class BookFrame(NamedTuple):
@@ -101,13 +147,15 @@ def _fraction_to_decimal(value: Fraction) -> Decimal:
 class Book:
     """The L2 book of one instrument at one subscribed ``depth`` (10, 25, 100, 500, 1000).
 
-    Feed it every ``BookFrame`` of its symbol with ``apply``. All views read exact scaled
-    ints (``Level``); ``mid`` and ``microprice`` are ``Decimal`` in price units. Views
-    show the last state applied even while the book is invalid: check ``valid`` first.
+    Feed it every ``BookFrame`` of its symbol with ``apply``, or the decoded levels of
+    every update with ``apply_wire_update`` (the fused path, see the module docstring).
+    All views read exact scaled ints (``Level``); ``mid`` and ``microprice`` are
+    ``Decimal`` in price units. Views show the last state applied even while the book is
+    invalid: check ``valid`` first.
     """
 
     __slots__ = (
-        "_a_crc",
+        "_a_blob",
         "_ap",
         "_aq",
         "_at",
@@ -116,6 +164,8 @@ class Book:
         "_bq",
         "_bt",
         "_crc",
+        "_scales",
+        "_updated",
         "_valid",
         "depth",
         "ignored",
@@ -143,10 +193,12 @@ class Book:
         self._bp: list[int] = []  # bid prices negated, ascending (best bid first)
         self._bq: dict[int, int] = {}  # negated bid price -> qty
         self._bt: list[bytes] = []
-        self._a_crc = 0
+        self._a_blob = b""  # b"".join(self._at), as of the last checksum
         self._b_blob = b""
         self._crc = 0
         self._valid = False
+        self._scales = _wire_scales(instrument)
+        self._updated = BookApplied(self, False, None)
         self.reset()
 
     # -- state -------------------------------------------------------------------------
@@ -189,89 +241,89 @@ class Book:
             self.ignored += 1
             return None
         else:
-            ap = self._ap
-            aq = self._aq
-            at = self._at
-            a_dirty = False
-            for p, q in frame.asks:
-                if p in aq:
-                    if q:
+            a_top = b_top = None  # the fragment list of a side whose top 10 changed
+            asks = frame.asks
+            if asks:
+                ap = self._ap
+                aq = self._aq
+                at = self._at
+                for p, q in asks:
+                    if p in aq:
+                        if q:
+                            aq[p] = q
+                            i = bisect_left(ap, p, 0, top := len(at))
+                            if i < top:
+                                at[i] = b"%d%d" % (p, q)
+                                a_top = at
+                        else:
+                            del aq[p]
+                            i = bisect_left(ap, p)
+                            del ap[i]
+                            if i < _TOP:
+                                del at[i]
+                                if len(ap) >= _TOP:
+                                    n = ap[_TOP - 1]
+                                    at.append(b"%d%d" % (n, aq[n]))
+                                a_top = at
+                    elif q:
                         aq[p] = q
-                        i = bisect_left(ap, p, 0, len(at))
-                        if i < len(at):
-                            at[i] = b"%d%d" % (p, q)
-                            a_dirty = True
-                    else:
-                        del aq[p]
                         i = bisect_left(ap, p)
-                        del ap[i]
+                        ap.insert(i, p)
                         if i < _TOP:
-                            del at[i]
-                            if len(ap) >= _TOP:
-                                n = ap[_TOP - 1]
-                                at.append(b"%d%d" % (n, aq[n]))
-                            a_dirty = True
-                elif q:
-                    aq[p] = q
-                    i = bisect_left(ap, p)
-                    ap.insert(i, p)
-                    if i < _TOP:
-                        at.insert(i, b"%d%d" % (p, q))
-                        if len(at) > _TOP:
-                            del at[_TOP]
-                        a_dirty = True
-            bp = self._bp
-            bq = self._bq
-            bt = self._bt
-            b_dirty = False
-            for p, q in frame.bids:
-                k = -p
-                if k in bq:
-                    if q:
+                            at.insert(i, b"%d%d" % (p, q))
+                            if len(at) > _TOP:
+                                del at[_TOP]
+                            a_top = at
+                depth = self.depth
+                while len(ap) > depth:  # Kraken sends no delete for these: cut to depth
+                    del aq[ap.pop()]
+            bids = frame.bids
+            if bids:
+                bp = self._bp
+                bq = self._bq
+                bt = self._bt
+                for p, q in bids:
+                    k = -p
+                    if k in bq:
+                        if q:
+                            bq[k] = q
+                            i = bisect_left(bp, k, 0, top := len(bt))
+                            if i < top:
+                                bt[i] = b"%d%d" % (p, q)
+                                b_top = bt
+                        else:
+                            del bq[k]
+                            i = bisect_left(bp, k)
+                            del bp[i]
+                            if i < _TOP:
+                                del bt[i]
+                                if len(bp) >= _TOP:
+                                    n = bp[_TOP - 1]
+                                    bt.append(b"%d%d" % (-n, bq[n]))
+                                b_top = bt
+                    elif q:
                         bq[k] = q
-                        i = bisect_left(bp, k, 0, len(bt))
-                        if i < len(bt):
-                            bt[i] = b"%d%d" % (p, q)
-                            b_dirty = True
-                    else:
-                        del bq[k]
                         i = bisect_left(bp, k)
-                        del bp[i]
+                        bp.insert(i, k)
                         if i < _TOP:
-                            del bt[i]
-                            if len(bp) >= _TOP:
-                                n = bp[_TOP - 1]
-                                bt.append(b"%d%d" % (-n, bq[n]))
-                            b_dirty = True
-                elif q:
-                    bq[k] = q
-                    i = bisect_left(bp, k)
-                    bp.insert(i, k)
-                    if i < _TOP:
-                        bt.insert(i, b"%d%d" % (p, q))
-                        if len(bt) > _TOP:
-                            del bt[_TOP]
-                        b_dirty = True
-            depth = self.depth
-            if len(ap) > depth:
-                for n in ap[depth:]:
-                    del aq[n]
-                del ap[depth:]
-            if len(bp) > depth:
-                for n in bp[depth:]:
-                    del bq[n]
-                del bp[depth:]
+                            bt.insert(i, b"%d%d" % (p, q))
+                            if len(bt) > _TOP:
+                                del bt[_TOP]
+                            b_top = bt
+                depth = self.depth
+                while len(bp) > depth:  # Kraken sends no delete for these: cut to depth
+                    del bq[bp.pop()]
             # depth >= 10, so truncation never touches the checksummed top 10.
-            if a_dirty:
-                a_crc = self._a_crc = zlib.crc32(b"".join(at))
-                if b_dirty:
-                    blob = self._b_blob = b"".join(bt)
-                    crc = self._crc = zlib.crc32(blob, a_crc)
+            if a_top is not None:
+                a_blob = self._a_blob = b"".join(a_top)
+                if b_top is not None:
+                    b_blob = self._b_blob = b"".join(b_top)
                 else:
-                    crc = self._crc = zlib.crc32(self._b_blob, a_crc)
-            elif b_dirty:
-                blob = self._b_blob = b"".join(bt)
-                crc = self._crc = zlib.crc32(blob, self._a_crc)
+                    b_blob = self._b_blob
+                crc = self._crc = _crc32(a_blob + b_blob)
+            elif b_top is not None:
+                b_blob = self._b_blob = b"".join(b_top)
+                crc = self._crc = _crc32(self._a_blob + b_blob)
             else:
                 crc = self._crc
         self.timestamp = frame.timestamp
@@ -283,7 +335,179 @@ class Book:
         self.mismatches += 1
         return BookMismatch(self.symbol, frame.checksum, crc)
 
-    def _load(self, asks: tuple[Level, ...], bids: tuple[Level, ...]) -> int:
+    # The fused path: the same rules as ``apply``, reading the decoded JSON levels directly
+    # and converting each number with the exactness rule inline (see the module docstring).
+    def apply_wire_update(  # noqa: PLR0915
+        self, bids: list[Any], asks: list[Any], checksum: int, timestamp: str
+    ) -> BookApplied:
+        """Apply one WS v2 book *update* as decoded by orjson, and verify its checksum.
+
+        ``bids`` and ``asks`` are the item's lists of ``{"price": p, "qty": q}`` objects,
+        ``checksum`` an int in 0..2**32-1 and ``timestamp`` a string (the caller checks
+        those two). Returns a ``BookApplied`` whose ``mismatch`` is what ``apply`` returns
+        for the same message (the same object for every update that verified).
+
+        A number this path cannot prove exact (and any price or qty that is not a
+        positive, resp. non-negative, float or int) raises ``PrecisionLost``; a level list
+        of the wrong shape raises ``TypeError`` or ``KeyError``. Either may come after
+        some levels were applied: the book then brings its checksum caches in line with
+        its levels before it raises, so that ``apply`` of the exactly decoded frame ends
+        in the state the ordinary path would reach (applying a message's levels again is
+        harmless: each level ends at its last value), and a caller that cannot apply the
+        frame must ``invalidate`` the book.
+        """
+        if not self._valid:
+            self.ignored += 1
+            return self._updated
+        a_top = b_top = None
+        try:
+            if asks:
+                ps, qs, pi, qi, plim, qlim = self._scales
+                ap = self._ap
+                aq = self._aq
+                at = self._at
+                for level in asks:
+                    p = level["price"]
+                    q = level["qty"]
+                    if type(p) is float and 0.0 < p < plim:
+                        n = _round(p * ps)
+                        if n / ps != p:
+                            _decode_exactly("price", p)
+                        p = n
+                    elif type(p) is int and p > 0:
+                        p *= pi
+                    else:
+                        _decode_exactly("price", p)
+                    if type(q) is float and 0.0 <= q < qlim:
+                        n = _round(q * qs)
+                        if n / qs != q:
+                            _decode_exactly("qty", q)
+                        q = n
+                    elif type(q) is int and q >= 0:
+                        q *= qi
+                    else:
+                        _decode_exactly("qty", q)
+                    if p in aq:
+                        if q:
+                            aq[p] = q
+                            i = bisect_left(ap, p, 0, top := len(at))
+                            if i < top:
+                                at[i] = b"%d%d" % (p, q)
+                                a_top = at
+                        else:
+                            del aq[p]
+                            i = bisect_left(ap, p)
+                            del ap[i]
+                            if i < _TOP:
+                                del at[i]
+                                if len(ap) >= _TOP:
+                                    n = ap[_TOP - 1]
+                                    at.append(b"%d%d" % (n, aq[n]))
+                                a_top = at
+                    elif q:
+                        aq[p] = q
+                        i = bisect_left(ap, p)
+                        ap.insert(i, p)
+                        if i < _TOP:
+                            at.insert(i, b"%d%d" % (p, q))
+                            if len(at) > _TOP:
+                                del at[_TOP]
+                            a_top = at
+                depth = self.depth
+                while len(ap) > depth:  # Kraken sends no delete for these: cut to depth
+                    del aq[ap.pop()]
+            elif type(asks) is not list:
+                _not_a_list("asks", asks)
+            if bids:
+                ps, qs, pi, qi, plim, qlim = self._scales
+                bp = self._bp
+                bq = self._bq
+                bt = self._bt
+                for level in bids:
+                    p = level["price"]
+                    q = level["qty"]
+                    if type(p) is float and 0.0 < p < plim:
+                        n = _round(p * ps)
+                        if n / ps != p:
+                            _decode_exactly("price", p)
+                        p = n
+                    elif type(p) is int and p > 0:
+                        p *= pi
+                    else:
+                        _decode_exactly("price", p)
+                    if type(q) is float and 0.0 <= q < qlim:
+                        n = _round(q * qs)
+                        if n / qs != q:
+                            _decode_exactly("qty", q)
+                        q = n
+                    elif type(q) is int and q >= 0:
+                        q *= qi
+                    else:
+                        _decode_exactly("qty", q)
+                    k = -p
+                    if k in bq:
+                        if q:
+                            bq[k] = q
+                            i = bisect_left(bp, k, 0, top := len(bt))
+                            if i < top:
+                                bt[i] = b"%d%d" % (p, q)
+                                b_top = bt
+                        else:
+                            del bq[k]
+                            i = bisect_left(bp, k)
+                            del bp[i]
+                            if i < _TOP:
+                                del bt[i]
+                                if len(bp) >= _TOP:
+                                    n = bp[_TOP - 1]
+                                    bt.append(b"%d%d" % (-n, bq[n]))
+                                b_top = bt
+                    elif q:
+                        bq[k] = q
+                        i = bisect_left(bp, k)
+                        bp.insert(i, k)
+                        if i < _TOP:
+                            bt.insert(i, b"%d%d" % (p, q))
+                            if len(bt) > _TOP:
+                                del bt[_TOP]
+                            b_top = bt
+                depth = self.depth
+                while len(bp) > depth:  # Kraken sends no delete for these: cut to depth
+                    del bq[bp.pop()]
+            elif type(bids) is not list:
+                _not_a_list("bids", bids)
+        except BaseException:
+            self._recompute()
+            raise
+        if a_top is not None:
+            a_blob = self._a_blob = b"".join(a_top)
+            if b_top is not None:
+                b_blob = self._b_blob = b"".join(b_top)
+            else:
+                b_blob = self._b_blob
+            crc = self._crc = _crc32(a_blob + b_blob)
+        elif b_top is not None:
+            b_blob = self._b_blob = b"".join(b_top)
+            crc = self._crc = _crc32(self._a_blob + b_blob)
+        else:
+            crc = self._crc
+        self.timestamp = timestamp
+        if crc == checksum:
+            return self._updated
+        self._valid = False
+        self.mismatches += 1
+        return BookApplied(self, False, BookMismatch(self.symbol, checksum, crc))
+
+    # -- helpers off the hot path ----------------------------------------------------------
+
+    def _recompute(self) -> int:
+        """Bring the blobs and the CRC in line with the fragment lists; return the CRC."""
+        a_blob = self._a_blob = b"".join(self._at)
+        b_blob = self._b_blob = b"".join(self._bt)
+        crc = self._crc = _crc32(a_blob + b_blob)
+        return crc
+
+    def _load(self, asks: Iterable[Level], bids: Iterable[Level]) -> int:
         """Replace both sides (levels in wire order, qty 0 deletes) and return the CRC."""
         depth = self.depth
         aq: dict[int, int] = {}
@@ -308,10 +532,7 @@ class Book:
         self._ap, self._aq, self._bp, self._bq = ap, aq, bp, bq
         self._at = [b"%d%d" % (n, aq[n]) for n in ap[:_TOP]]
         self._bt = [b"%d%d" % (-n, bq[n]) for n in bp[:_TOP]]
-        a_crc = self._a_crc = zlib.crc32(b"".join(self._at))
-        blob = self._b_blob = b"".join(self._bt)
-        crc = self._crc = zlib.crc32(blob, a_crc)
-        return crc
+        return self._recompute()
 
     # -- views -------------------------------------------------------------------------
 
@@ -394,6 +615,19 @@ class Book:
             bids=tuple(bids),
             asks=tuple(asks),
         )
+
+
+class BookApplied(NamedTuple):
+    """One book message applied to its ``Book`` in place (``Parser.parse_into``).
+
+    ``mismatch`` is what ``Book.apply`` returns for the message: None when the checksum
+    verified or the update was ignored by an invalid book (check ``book.valid``). The
+    result of a verified update is one object per book, built once.
+    """
+
+    book: Book
+    snapshot: bool
+    mismatch: BookMismatch | None
 
 
 @dataclass(frozen=True, slots=True)

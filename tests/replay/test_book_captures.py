@@ -16,16 +16,20 @@ text rule), and every update is then checked against Kraken's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from bench.book_stream import StreamSpec, generate_frames
 from bot.kraken.checksum import book_checksum_v1
 from bot.kraken.instruments import Instrument, InstrumentTable, instruments_from_ws_frame
-from bot.market.book import Book, BookFrame, BookMismatch
+from bot.kraken.protocol import Parser
+from bot.market.book import Book, BookApplied, BookFrame, BookMismatch
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/kraken"
 
@@ -201,3 +205,95 @@ def test_v1_book_1000_capture_verifies_for_ten_pairs() -> None:
     assert len(books) == 10
     assert all(b.valid and b.mismatches == 0 for b in books.values())
     assert max(len(b.bids()) for b in books.values()) > 100  # deep books, not just the top
+
+
+# -- the fused path (Parser.parse_into) against the two-step one (parse, then apply) -------
+
+
+def snapshot_of(book: Book) -> bytes:
+    """A WS v2 snapshot of ``book``'s levels, printed as Kraken prints numbers."""
+    inst = book.instrument
+
+    def levels(side: list[tuple[int, int]]) -> str:
+        return ",".join(
+            f'{{"price":{inst.price_text(p)},"qty":{inst.qty_text(q)}}}' for p, q in side
+        )
+
+    return (
+        f'{{"channel":"book","type":"snapshot","data":[{{"symbol":"{book.symbol}",'
+        f'"bids":[{levels(book.bids())}],"asks":[{levels(book.asks())}],'
+        f'"checksum":{book.checksum},"timestamp":"resync"}}]}}'
+    ).encode()
+
+
+def run_both(raws: Iterable[bytes], inst: Instrument, depth: int) -> list[BookMismatch | None]:
+    """Each frame through both paths, on twin books: same results, same books."""
+    fused_parser, plain_parser = Parser(InstrumentTable([inst])), Parser(InstrumentTable([inst]))
+    fused, plain = Book(inst, depth), Book(inst, depth)
+    results: list[BookMismatch | None] = []
+    for n, raw in enumerate(raws):
+        (frame,) = plain_parser.parse(raw)
+        assert type(frame) is BookFrame
+        expected = plain.apply(frame)
+        assert fused_parser.parse_into(raw, {inst.symbol: fused}) == [
+            BookApplied(fused, frame.snapshot, expected)
+        ]
+        assert (fused.checksum, fused.valid, fused.timestamp) == (
+            plain.checksum,
+            plain.valid,
+            plain.timestamp,
+        )
+        assert (fused.ignored, fused.mismatches) == (plain.ignored, plain.mismatches)
+        if n % 50 == 0 or expected is not None:
+            assert fused.top(depth) == plain.top(depth)
+        results.append(expected)
+    assert fused.top(depth) == plain.top(depth)
+    return results
+
+
+def test_v2_capture_fused_path_agrees_including_a_corrupt_frame(btc_usd: Instrument) -> None:
+    capture = load("python-kraken-sdk_orderbook-v2.json")
+    messages = [capture["init"], *capture["updates"]]
+    raws = [orjson.dumps(msg) for msg in messages]
+    assert run_both(raws, btc_usd, 10) == [None] * 510
+    # A wrong qty in update 100: a mismatch, 409 ignored updates, then the snapshot again.
+    corrupt = copy.deepcopy(messages[100])
+    (item,) = corrupt["data"]
+    side = item["bids"] or item["asks"]
+    side[0]["qty"] = round(side[0]["qty"] + 0.00000001, 8)
+    results = run_both([*raws[:100], orjson.dumps(corrupt), *raws[101:], raws[0]], btc_usd, 10)
+    assert results[:100] == [None] * 100
+    assert isinstance(results[100], BookMismatch)
+    assert results[101:] == [None] * 410
+
+
+def flip_checksum(match: re.Match[bytes]) -> bytes:
+    return b'"checksum":%d' % (int(match[1]) ^ 0x5A5A)
+
+
+def corrupted_stream(spec: StreamSpec) -> Iterator[bytes]:
+    """``spec``'s stream with a wrong checksum every 701 frames and a wrong qty every 997,
+    each followed by a snapshot of the true book, as a resubscription would bring."""
+    truth = Book(spec.instrument, spec.depth)
+    parser = Parser(InstrumentTable([spec.instrument]))
+    for n, raw in enumerate(generate_frames(spec)):
+        (frame,) = parser.parse(raw)
+        assert truth.apply(frame) is None
+        if n and n % 701 == 0:
+            yield re.sub(rb'"checksum":(\d+)', flip_checksum, raw)
+        elif n and n % 997 == 0:
+            yield raw.replace(b'"qty":', b'"qty":1', 1)  # 0.5 -> 10.5, a delete -> 10
+        else:
+            yield raw
+            continue
+        yield snapshot_of(truth)
+
+
+@pytest.mark.parametrize("depth", [10, 1000])
+def test_synthetic_stream_fused_path_agrees_including_corrupt_frames(depth: int) -> None:
+    spec = StreamSpec(frames=3000, depth=depth, seed=7)
+    assert run_both(generate_frames(spec), spec.instrument, depth) == [None] * 3000
+    results = run_both(corrupted_stream(spec), spec.instrument, depth)
+    assert len(results) == 3000 + 7  # 4 + 3 corrupt frames, each followed by a snapshot
+    assert sum(isinstance(r, BookMismatch) for r in results) >= 4  # a deep qty may hide
+    assert results[-1] is None

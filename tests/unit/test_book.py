@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
 from bot.errors import ChecksumMismatch, ConfigError, ProtocolError
 from bot.kraken.checksum import book_checksum
-from bot.kraken.instruments import Instrument
-from bot.market.book import Book, BookFrame, BookMismatch, BookView
+from bot.kraken.instruments import Instrument, PrecisionLost
+from bot.market.book import Book, BookApplied, BookFrame, BookMismatch, BookView
 
 BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 Levels = list[tuple[int, int]]
@@ -221,6 +222,127 @@ def test_frame_for_another_symbol_is_refused() -> None:
 def test_depth_below_the_checksums_is_refused(depth: int) -> None:
     with pytest.raises(ConfigError):
         Book(BTC, depth)
+
+
+# -- the fused path: apply_wire_update --------------------------------------------------
+
+
+def wire(levels: Levels) -> list[dict[str, Any]]:
+    """Levels as orjson decodes Kraken's JSON: BTC/USD numbers as floats (ints if whole)."""
+    out: list[dict[str, Any]] = []
+    for price, qty in levels:
+        p: Any = price // 10 if price % 10 == 0 else price / 10
+        q: Any = qty // 10**8 if qty % 10**8 == 0 else qty / 10**8
+        out.append({"price": p, "qty": q})
+    return out
+
+
+def wire_apply(book: Book, f: BookFrame) -> BookApplied:
+    assert not f.snapshot
+    return book.apply_wire_update(wire(list(f.bids)), wire(list(f.asks)), f.checksum, f.timestamp)
+
+
+def test_wire_update_ends_where_apply_ends() -> None:
+    """Every update kind, at depth 10 and 25, against the ordinary path on a twin book."""
+    for depth in (10, 25):
+        fused, bids, asks = loaded(depth=depth, n=depth)
+        plain, _, _ = loaded(depth=depth, n=depth)
+        updates = [
+            ([(1000, 7), (970, 0), (1002, 9)], [(1010, 0), (1013, 8)]),  # set, delete, insert
+            ([(1001, 5), (1001, 0), (1001, 6)], []),  # one level three times
+            ([], [(1011, 3), (1011, 0)]),  # set then delete
+            ([(5, 0)], [(10**6, 0)]),  # deletes of absent levels
+            ([(999, 1), (998, 2), (997, 3)], []),  # inserts that push levels out
+            ([(p, 0) for p, _ in bids[:4]], [(p, 0) for p, _ in asks[:4]]),  # deep rises
+            ([], [(1005, 123456789)]),  # a new best ask with a fractional qty
+        ]
+        for new_bids, new_asks in updates:
+            before = (plain.bids(), plain.asks())
+            plain_result = plain.apply(frame(new_bids, new_asks, checksum=0))
+            assert plain_result is not None  # checksum 0: learn the true CRC from it
+            truth = plain_result.computed
+            plain.reset()
+            plain.apply(frame(before[0], before[1], snapshot=True))
+            assert plain.apply(frame(new_bids, new_asks, checksum=truth)) is None
+            applied = wire_apply(fused, frame(new_bids, new_asks, checksum=truth))
+            assert applied == BookApplied(fused, False, None)
+            assert fused.top(depth) == plain.top(depth)
+            assert fused.checksum == plain.checksum == truth
+            assert fused.timestamp == "2023-07-30T15:29:58Z"
+        assert fused.valid and fused.mismatches == 0
+
+
+def test_wire_update_result_is_one_object_per_book_and_mismatches_are_reported() -> None:
+    book, bids, asks = loaded()
+    ok = wire_apply(book, frame([(1000, 5)], [], expect=([(1000, 5), *bids[1:]], asks)))
+    again = wire_apply(book, frame([(1000, 6)], [], expect=([(1000, 6), *bids[1:]], asks)))
+    assert ok is again and ok.book is book and ok.mismatch is None and not ok.snapshot
+    bad = wire_apply(book, frame([(1000, 7)], [], checksum=99))
+    assert bad.mismatch == BookMismatch("BTC/USD", 99, book_checksum(asks, book.bids()))
+    assert not book.valid and book.mismatches == 1
+    ignored = wire_apply(book, frame([(1000, 8)], [], checksum=1))
+    assert ignored is ok and book.ignored == 1 and book.best_bid() == (1000, 7)
+
+
+@pytest.mark.parametrize(
+    "level",
+    [
+        {"price": 100.05, "qty": 1.0},  # more decimals than the price precision
+        {"price": 100.0, "qty": 0.123456789},  # ... or the qty's
+        {"price": 1e20, "qty": 1.0},  # beyond what a float carries exactly
+        {"price": -100.0, "qty": 1.0},
+        {"price": 0.0, "qty": 1.0},
+        {"price": 0, "qty": 1.0},
+        {"price": 100.0, "qty": -1.0},
+        {"price": 100.0, "qty": -1},
+        {"price": True, "qty": 1.0},
+        {"price": 100.0, "qty": False},
+        {"price": "100.0", "qty": 1.0},
+        {"price": None, "qty": 1.0},
+    ],
+)
+def test_wire_numbers_it_cannot_prove_exact_raise_precision_lost(level: dict[str, Any]) -> None:
+    book, bids, asks = loaded()
+    with pytest.raises(PrecisionLost):
+        book.apply_wire_update([level], [], 1, "t")
+    assert book.valid and book.top() == (bids, asks)  # nothing was applied
+
+
+@pytest.mark.parametrize(
+    ("new_bids", "new_asks", "error"),
+    [
+        ([{"price": 100.0}], [], KeyError),
+        ([[100.0, 1.0]], [], TypeError),
+        ({"price": 100.0, "qty": 1.0}, [], TypeError),
+        ("x", [], TypeError),
+        ([], None, TypeError),
+        ([], {}, TypeError),
+        ([], 7, TypeError),
+    ],
+)
+def test_wire_levels_of_the_wrong_shape_raise(new_bids: Any, new_asks: Any, error: type) -> None:
+    book, _, _ = loaded()
+    with pytest.raises(error):
+        book.apply_wire_update(new_bids, new_asks, 1, "t")
+
+
+def test_a_failure_after_part_of_the_update_leaves_caches_consistent() -> None:
+    """The exact frame applied after a partial wire update ends as if applied once.
+
+    The asks' delete is applied before the bid fails; applying it again is a no-op that
+    changes no fragment, so only a checksum cache brought up to date gives the right CRC.
+    """
+    book, _, _ = loaded(depth=25, n=20)
+    twin, _, _ = loaded(depth=25, n=20)
+    new_bids, new_asks = [(995, 5)], [(1010, 0)]
+    with pytest.raises(PrecisionLost):
+        book.apply_wire_update([{"price": 99.5, "qty": 1e-9}], wire(new_asks), 1, "t")
+    assert book.valid
+    truth = twin.apply(frame(new_bids, new_asks, checksum=0))
+    assert truth is not None
+    assert book.apply(frame(new_bids, new_asks, checksum=truth.computed)) is None
+    assert book.top(25) == twin.top(25)
+    assert book.checksum == twin.checksum == truth.computed
 
 
 # -- views ---------------------------------------------------------------------------------

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.kraken.checksum import book_checksum
 from bot.kraken.instruments import Instrument
-from bot.market.book import Book, BookFrame, BookMismatch
+from bot.market.book import Book, BookApplied, BookFrame, BookMismatch
 
 INST = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 
@@ -101,3 +102,47 @@ def test_book_agrees_with_reference(
             assert book.size_to_price("ask", price) == sum(
                 q for p, q in ref.asks.items() if p <= price
             )
+
+
+def _wire(levels: Levels) -> list[dict[str, Any]]:
+    """Levels as orjson decodes them: floats, or ints for whole numbers."""
+    out: list[dict[str, Any]] = []
+    for price, qty in levels:
+        p: Any = price // 10 if price % 10 == 0 else price / 10
+        q: Any = qty // 10**8 if qty % 10**8 == 0 else qty / 10**8
+        out.append({"price": p, "qty": q})
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(depth=st.sampled_from([10, 11, 25]), stream=messages)
+def test_the_fused_path_agrees_with_the_ordinary_one(
+    depth: int, stream: list[tuple[bool, Levels, Levels, int]]
+) -> None:
+    """``apply_wire_update`` (decoded JSON levels) against ``apply`` (BookFrame), side by
+    side on the same random streams, corrupt checksums included."""
+    fused = Book(INST, depth)
+    plain = Book(INST, depth)
+    ref = Reference(depth)
+    for snapshot, bids, asks, corrupt in stream:
+        if snapshot or ref.valid:
+            ref.apply(snapshot, bids, asks)
+        truth = ref.checksum()
+        sent = truth ^ 0x5A5A if corrupt == 0 else truth
+        message = BookFrame("BTC/USD", snapshot, tuple(bids), tuple(asks), sent, "t")
+        expected = plain.apply(message)
+        if snapshot:
+            assert fused.apply(message) == expected
+        else:
+            applied = fused.apply_wire_update(_wire(bids), _wire(asks), sent, "t")
+            assert applied == BookApplied(fused, False, expected)
+        if expected is None and (snapshot or ref.valid):
+            ref.valid = True
+        elif expected is not None:
+            ref.valid = False
+        assert fused.valid == plain.valid == ref.valid
+        assert fused.checksum == plain.checksum
+        assert (fused.ignored, fused.mismatches) == (plain.ignored, plain.mismatches)
+        assert fused.bids() == plain.bids() and fused.asks() == plain.asks()
+        if fused.valid:
+            assert fused.bids() == ref.sorted_bids() and fused.asks() == ref.sorted_asks()

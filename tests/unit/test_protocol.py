@@ -25,6 +25,7 @@ from bot.errors import (
     TokenError,
 )
 from bot.kraken import codec
+from bot.kraken.checksum import book_checksum
 from bot.kraken.instruments import (
     Instrument,
     InstrumentTable,
@@ -55,7 +56,7 @@ from bot.kraken.protocol import (
     Unparsed,
     UnsubscribeAck,
 )
-from bot.market.book import Book
+from bot.market.book import Book, BookApplied
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/kraken"
 
@@ -66,6 +67,15 @@ ALGO = Instrument("ALGO/USD", "ALGO", "USD", price_precision=5, qty_precision=8)
 
 def parser() -> Parser:
     return Parser(InstrumentTable([BTC, MATIC, ALGO]))
+
+
+def loaded_btc_book() -> Book:
+    """A valid depth-10 BTC/USD book: bids 29430.0 down, asks 29431.0 up."""
+    book = Book(BTC, depth=10)
+    bids = tuple((294300 - 3 * i, 10**8 + i) for i in range(10))
+    asks = tuple((294310 + 2 * i, 2 * 10**8 + i) for i in range(10))
+    assert book.apply(BookFrame("BTC/USD", True, bids, asks, book_checksum(asks, bids), "")) is None
+    return book
 
 
 def one(raw: str | bytes, p: Parser | None = None) -> Any:
@@ -235,6 +245,89 @@ def test_an_instrument_update_changes_the_precision_used() -> None:
     (ev,) = p.parse(frame(update))
     assert not ev.snapshot
     assert p.parse(frame(book))[0].bids == ((150, 10**8),)
+
+
+# ------------------------------------------------------------- the fused path
+
+
+def _update(bids: list[Any], asks: list[Any], checksum: int = 1, **extra: Any) -> bytes:
+    item = {"symbol": "BTC/USD", "bids": bids, "asks": asks, "checksum": checksum}
+    return frame({"channel": "book", "type": "update", "data": [{**item, **extra}]})
+
+
+def test_parse_into_applies_book_items_and_passes_the_rest_through() -> None:
+    p = parser()
+    book = Book(BTC, depth=10)
+    books = {"BTC/USD": book}
+    bids = [{"price": 29430.0 - i, "qty": 1.0} for i in range(10)]
+    asks = [{"price": 29431.0 + i, "qty": 2.0} for i in range(10)]
+    snapshot = frame(
+        {
+            "channel": "book",
+            "type": "snapshot",
+            "data": [{"symbol": "BTC/USD", "bids": bids, "asks": asks, "checksum": 0}],
+        }
+    )
+    (applied,) = p.parse_into(snapshot, books)
+    assert type(applied) is BookApplied and applied.book is book and applied.snapshot
+    assert applied.mismatch is not None  # checksum 0: learn the true one
+    crc = applied.mismatch.computed
+    snapshot = snapshot.replace(b'"checksum":0', b'"checksum":%d' % crc)
+    assert p.parse_into(snapshot, books) == [BookApplied(book, True, None)]
+    assert book.valid and book.best_bid() == (294300, 10**8) and book.timestamp == ""
+    # A frame for a symbol with no book in ``books`` stays a BookFrame; others pass.
+    other = {"channel": "book", "type": "update", "data": [{"symbol": "MATIC/USD", "bids": []}]}
+    other["data"][0].update({"asks": [], "checksum": 5, "timestamp": "t"})
+    assert p.parse_into(frame(other), books) == p.parse(frame(other))
+    assert type(p.parse_into(frame(other), books)[0]) is BookFrame
+    for raw in ('{"channel":"heartbeat"}', '{"method":"pong","req_id":7}'):
+        assert p.parse_into(raw, books) == p.parse(raw)
+    assert book.valid and book.ignored == 0
+
+
+def test_parse_into_falls_back_to_the_exact_decoder_and_ends_in_the_same_state() -> None:
+    """A 17-digit qty after a level already applied: the frame is decoded exactly and
+    applied again; the book ends as the two-step path leaves it."""
+    book, twin = loaded_btc_book(), loaded_btc_book()
+    raw = _update(
+        [{"price": 29430.0, "qty": 0}, {"price": 29429.9, "qty": 1.5}],
+        [{"price": 29431.0, "qty": 0}],
+        timestamp="t",
+    ).replace(b"1.5", b"90071992.54740993")  # as printed: no float carries it
+    (ev,) = parser().parse(raw)
+    assert ev.bids[1] == (294299, 2**53 + 1)
+    expected = twin.apply(ev)
+    assert parser().parse_into(raw, {"BTC/USD": book}) == [BookApplied(book, False, expected)]
+    assert (book.top(), book.checksum, book.valid) == (twin.top(), twin.checksum, twin.valid)
+
+
+def test_a_bad_level_invalidates_the_book_a_bad_envelope_leaves_it_alone() -> None:
+    book = loaded_btc_book()
+    before = book.top()
+    # Envelope faults are found before the book is touched: ProtocolError, book intact.
+    for raw in (
+        _update([{"price": 29430.0, "qty": 0}], [], checksum=-1, timestamp="t"),
+        _update([{"price": 29430.0, "qty": 0}], [], timestamp=5),
+        _update([{"price": 29430.0, "qty": 0}], [], checksum=1.0, timestamp="t"),
+    ):
+        with pytest.raises(ProtocolError):
+            parser().parse_into(raw, {"BTC/USD": book})
+        assert book.valid and book.top() == before
+    # A level (or side) found bad once the book has started on the levels: the book may
+    # hold part of the message, so it is invalid until the next snapshot.
+    for bids, asks in (
+        ([{"price": 29430.0, "qty": 0}, {"price": 29430.25, "qty": 1.0}], []),
+        ([{"price": 29430.0, "qty": 0}, {"price": 29430.2}], []),
+        ([{"price": 29430.0, "qty": 0}, {"price": "1", "qty": 1}], []),
+        (None, [{"price": 29431.0, "qty": 0}]),
+    ):
+        book = loaded_btc_book()
+        raw = _update(bids, asks, timestamp="t")  # type: ignore[arg-type]
+        with pytest.raises(ProtocolError):
+            parser().parse_into(raw, {"BTC/USD": book})
+        assert not book.valid
+        (unparsed,) = parser().parse_into_safe(raw, {"BTC/USD": loaded_btc_book()})
+        assert isinstance(unparsed, Unparsed) and unparsed.excerpt == codec.excerpt(raw)
 
 
 # ------------------------------------------------------------------- other channels
@@ -626,6 +719,7 @@ def _book(**changes: Any) -> bytes:
 def test_book_frames_of_the_wrong_shape_are_protocol_errors(changes: dict[str, Any]) -> None:
     with pytest.raises(ProtocolError):
         parser().parse(_book(**changes))
+    _into_agrees_with_parse(_book(**changes), None)  # the fused path refuses it too
 
 
 @pytest.mark.parametrize(
@@ -739,7 +833,31 @@ def _only_protocol_errors(p: Parser, raw: bytes | str) -> list[Event] | None:
     safe = p.parse_safe(raw)
     if events is None:
         assert len(safe) == 1 and isinstance(safe[0], Unparsed)
+    _into_agrees_with_parse(raw, events)
     return events
+
+
+def _into_agrees_with_parse(raw: bytes | str, events: list[Event] | None) -> None:
+    """``parse_into`` with a valid BTC/USD book raises exactly when ``parse`` does, and
+    otherwise gives the same events, each BTC/USD book frame applied as ``Book.apply``
+    applies it (the same result, the same book)."""
+    book, twin = loaded_btc_book(), loaded_btc_book()
+    p = parser()
+    try:
+        into = p.parse_into(raw, {"BTC/USD": book})
+    except ProtocolError:
+        assert events is None
+        (unparsed,) = p.parse_into_safe(raw, {"BTC/USD": loaded_btc_book()})
+        assert isinstance(unparsed, Unparsed)
+        return
+    assert events is not None
+    assert len(into) == len(events)
+    for got, event in zip(into, events, strict=True):
+        if type(event) is BookFrame and event.symbol == "BTC/USD":
+            assert got == BookApplied(book, event.snapshot, twin.apply(event))
+        else:
+            assert got == event
+    assert (book.top(), book.checksum, book.valid) == (twin.top(), twin.checksum, twin.valid)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
@@ -757,6 +875,8 @@ def test_random_json_never_raises_anything_but_protocol_error(value: Any) -> Non
 
 LEVEL_VALUE = st.one_of(
     st.floats(),
+    # Numbers near the fused path's edges: exact or not, signed, tiny, huge.
+    st.sampled_from([29430.2, 0.5, -0.5, 0.0, -0.0, 1e-8, 1e-9, 0.123456789, 5.6e13, 1e20]),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.decimals(allow_nan=False, allow_infinity=False).map(str),
     st.none(),
@@ -774,7 +894,7 @@ LEVEL_VALUE = st.one_of(
 def test_book_frames_with_random_numbers_are_exact_or_protocol_errors(
     levels: list[dict[str, Any]], kind: str, checksum: Any
 ) -> None:
-    body = {"symbol": "BTC/USD", "bids": levels, "asks": [], "checksum": checksum}
+    body = {"symbol": "BTC/USD", "bids": levels, "asks": [], "checksum": checksum, "timestamp": "t"}
     raw = json.dumps({"channel": "book", "type": kind, "data": [body]})
     events = _only_protocol_errors(parser(), raw)
     if events is None:
