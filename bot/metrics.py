@@ -125,6 +125,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
     # books
     _f("book_valid", "gauge", "1 while the book is checksum-valid", "symbol"),
     _f("book_checksum_failures", "counter", "Checksum mismatches", "symbol"),
+    _f("book_frames", "counter", "Book frames received", "symbol"),
     _f("book_mid", "gauge", "Mid price of a valid book", "symbol"),
     _f("book_spread", "gauge", "Best ask minus best bid of a valid book", "symbol"),
     # orders, fills, rejections
@@ -428,6 +429,7 @@ def feed_source(feed: Feed, name: str = "public") -> Source:
         failures = s.checksum_failures
         for symbol, book in feed.books.items():
             yield Sample("book_valid", _flag(book.valid), (symbol,))
+            yield Sample("book_frames", s.book_frames_by_symbol.get(symbol, 0), (symbol,))
             if symbol not in failures:
                 yield Sample("book_checksum_failures", 0, (symbol,))
             mid, spread = (book.mid(), book.spread()) if book.valid else (None, None)

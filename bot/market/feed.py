@@ -14,14 +14,26 @@ event                      when
 ``BookUpdated``            a book frame was applied and verified (``book`` is live:
                            read it in the callback, or keep ``book.view()``)
 ``BookValid``              a symbol's book verified a fresh snapshot
-``BookInvalid``            a valid book stopped being trustworthy (drop, checksum)
+``BookInvalid``            a valid book stopped being trustworthy (drop, checksum, a
+                           bad frame that broke off half-applied)
 ``SubscriptionFailed``     Kraken refused a subscription, or a symbol has no instrument
 protocol events            ``TradeFrame``, ``Ticker``, ``InstrumentFrame``, ``Status``,
                            acks, ``Unparsed`` (bad frames, also logged and counted)
 =========================  =========================================================
 
-Raw ``BookFrame``s, heartbeats and pongs are consumed here. ``BookValid`` and
-``BookInvalid`` alternate per symbol, starting with ``BookValid``.
+Book frames, heartbeats and pongs are consumed here. ``BookValid`` and ``BookInvalid``
+alternate per symbol, starting with ``BookValid``.
+
+Books. Frames go through ``Parser.parse_into_safe(raw, books)``: a book item for a symbol
+with a ``Book`` here is applied to it inside the parser (the fused path, no ``BookFrame``)
+and comes back as a ``BookApplied`` (reused per book: its fields are read at once, never
+kept). Both ways into a book ignore updates while it is invalid (from a drop or a mismatch
+until the next verified snapshot), so nothing reaches a book that is not valid. Which
+symbols the sink was told are valid is kept here (``BookValid`` and ``BookInvalid`` are
+decided on it, not on the book after the fact). A frame that turns out malformed after part
+of it was applied invalidates its book in the parser and comes back ``Unparsed``: the feed
+then reports ``BookInvalid(symbol, "bad frame")`` and resyncs that symbol as for a mismatch.
+Books are keyed by the instrument's WS symbol (what frames carry), never by an alias.
 
 Subscriptions. The ``instrument`` channel first (precisions), then ``book`` at the
 configured depth, ``trade`` and ``ticker`` for every symbol whose instrument is known;
@@ -58,7 +70,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Final, cast
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
@@ -70,6 +82,7 @@ from bot.errors import BotError, ConfigError, RejectedError, TransientError
 from bot.kraken import codec
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import (
+    BookApplied,
     BookFrame,
     Event,
     Heartbeat,
@@ -134,7 +147,7 @@ class BookUpdated:
 @dataclass(frozen=True, slots=True)
 class BookInvalid:
     symbol: str
-    reason: str  # "disconnected" | "checksum mismatch"
+    reason: str  # "disconnected" | "checksum mismatch" | "bad frame"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +217,7 @@ class FeedStats:
 
     frames: int = 0
     book_frames: int = 0
+    book_frames_by_symbol: dict[str, int] = field(default_factory=dict)
     unparsed: int = 0
     connects: int = 0
     reconnects: int = 0
@@ -265,6 +279,7 @@ class Feed:
         self._open_timeout_s = open_timeout_s
         self._close_timeout_s = close_timeout_s
         self._books: dict[str, Book] = {}
+        self._valid: set[str] = set()  # symbols whose last event was BookValid
         self._excluded: set[tuple[str, str | None]] = set()
         self._req_ids = itertools.count(1)
         self._session: _Session | None = None
@@ -351,6 +366,7 @@ class Feed:
         except asyncio.CancelledError:
             for book in self._books.values():
                 book.invalidate()  # shutting down: no events, but no stale "valid" either
+            self._valid.clear()
             raise
         self._lost(lost)
         return lost
@@ -376,10 +392,12 @@ class Feed:
 
     def _lost(self, error: BotError) -> None:
         log.warning("feed_disconnected", url=self.url, reason=str(error))
+        valid = self._valid
         for symbol, book in self._books.items():
-            if book.valid:
-                book.invalidate()
+            book.invalidate()
+            if symbol in valid:
                 self._sink(BookInvalid(symbol, "disconnected"))
+        valid.clear()
         self._sink(FeedDisconnected(str(error)))
 
     # -- the connection's tasks ----------------------------------------------------------
@@ -448,9 +466,12 @@ class Feed:
         stats.frames += 1
         stats.last_frame_at = s.last_frame = now
         sink = self._sink
-        for event in self._parser.parse_safe(raw):
-            if type(event) is BookFrame:  # the hot path first
-                self._on_book(s, event)
+        for event in self._parser.parse_into_safe(raw, self._books):
+            if type(event) is BookApplied:  # the hot path first; the object is reused
+                book, snapshot, mismatch = event
+                self._on_book(s, book, snapshot, mismatch)
+            elif type(event) is BookFrame:  # a symbol with no book here: not ours
+                self._count_book_frame(event.symbol)
             elif type(event) is Heartbeat:
                 pass
             elif type(event) is Pong:
@@ -464,32 +485,54 @@ class Feed:
             elif type(event) is Unparsed:
                 self._on_unparsed(event)
                 sink(event)
+                if self._valid:
+                    self._on_broken_books(s)
             else:
                 if type(event) is UnsubscribeAck and not event.success:
                     log.warning("unsubscribe_failed", error=event.error, symbol=event.symbol)
-                sink(event)
+                sink(cast(Event, event))  # BookApplied was the first branch (no narrowing)
 
-    def _on_book(self, s: _Session, frame: BookFrame) -> None:
-        self.stats.book_frames += 1
-        symbol = frame.symbol
-        book = self._books.get(symbol)
-        if book is None:
-            return  # not ours (e.g. a late frame after a symbol was dropped)
-        was_valid = book.valid
-        mismatch = book.apply(frame)
+    def _count_book_frame(self, symbol: str) -> None:
+        stats = self.stats
+        stats.book_frames += 1
+        by_symbol = stats.book_frames_by_symbol
+        by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
+
+    def _on_book(
+        self, s: _Session, book: Book, snapshot: bool, mismatch: BookMismatch | None
+    ) -> None:
+        """One frame the parser applied to ``book`` (``BookApplied``'s fields)."""
+        symbol = book.symbol
+        stats = self.stats
+        stats.book_frames += 1
+        by_symbol = stats.book_frames_by_symbol
+        by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
         if mismatch is not None:
-            self._on_mismatch(s, mismatch, was_valid)
+            self._on_mismatch(s, mismatch)
             return
-        if not book.valid:
+        if snapshot:  # verified: the book is valid from here
+            if symbol not in self._valid:
+                self._valid.add(symbol)
+                self._resync_backoffs.pop(symbol, None)
+                log.info("book_valid", symbol=symbol)
+                self._sink(BookValid(symbol))
+        elif not book.valid:
             return  # an update while waiting for a snapshot: ignored by the book
-        if not was_valid:
-            self._resync_backoffs.pop(symbol, None)
-            log.info("book_valid", symbol=symbol)
-            self._sink(BookValid(symbol))
-        self._sink(BookUpdated(symbol, book, frame.snapshot))
+        self._sink(BookUpdated(symbol, book, snapshot))
 
-    def _on_mismatch(self, s: _Session, mismatch: BookMismatch, was_valid: bool) -> None:
+    def _on_broken_books(self, s: _Session) -> None:
+        """After a bad frame: resync any book the parser invalidated half-way through it."""
+        books = self._books
+        for symbol in [x for x in self._valid if not books[x].valid]:
+            self._valid.discard(symbol)
+            log.warning("book_broken_by_bad_frame", symbol=symbol)
+            self._sink(BookInvalid(symbol, "bad frame"))
+            self._resync(s, symbol)
+
+    def _on_mismatch(self, s: _Session, mismatch: BookMismatch) -> None:
         symbol = mismatch.symbol
+        was_valid = symbol in self._valid
+        self._valid.discard(symbol)
         failures = self.stats.checksum_failures
         failures[symbol] = failures.get(symbol, 0) + 1
         log.warning(
@@ -607,9 +650,12 @@ class Feed:
         if "book" not in self.market.channels:
             return
         inst = self._table.lookup(symbol)
-        book = self._books.get(symbol)
-        if inst is not None and (book is None or book.instrument != inst):
-            self._books[symbol] = Book(inst, self.market.book_depth)
+        if inst is None:
+            return
+        book = self._books.get(inst.symbol)  # keyed as frames name it: parse_into trusts it
+        if book is None or book.instrument != inst:
+            self._books[inst.symbol] = Book(inst, self.market.book_depth)
+            self._valid.discard(inst.symbol)  # the new book waits for its snapshot
 
     def _fail_unknown(self, symbol: str) -> None:
         for channel in self.market.channels:

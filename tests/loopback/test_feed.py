@@ -389,6 +389,9 @@ async def test_subscribes_instruments_first_and_books_become_valid(kraken: FakeK
     updated = sink.of(BookUpdated)
     assert updated[0].snapshot and all(u.book is feed.books[u.symbol] for u in updated)
     assert feed.stats.book_frames >= 2 and feed.stats.frames > feed.stats.book_frames
+    by_symbol = feed.stats.book_frames_by_symbol
+    assert set(by_symbol) == {"BTC/USD", "ETH/USD"} and all(n >= 1 for n in by_symbol.values())
+    assert sum(by_symbol.values()) == feed.stats.book_frames
     assert feed.stats.ping_rtt_s is not None and feed.stats.ping_rtt_s >= 0
     age = feed.frame_age_s()
     assert age is not None and age >= 0
@@ -557,6 +560,36 @@ async def test_bad_frames_are_counted_and_survived(kraken: FakeKraken) -> None:
     assert [type(e) for e in sink.of(Unparsed)] == [Unparsed] * 3
     assert "not JSON" in sink.of(Unparsed)[0].reason
     assert not sink.of(FeedDisconnected)
+
+
+def half_bad_update(symbol: str) -> str:
+    """A book update whose first level is fine and whose second has no qty."""
+    asks = [{"price": 1.5, "qty": 1.0}, {"price": 2.5}]
+    item = {"symbol": symbol, "bids": [], "asks": asks, "checksum": 1, "timestamp": STAMP}
+    return dumps({"channel": "book", "type": "update", "data": [item]})
+
+
+async def test_a_bad_frame_that_broke_off_half_applied_resyncs_that_book(
+    kraken: FakeKraken,
+) -> None:
+    sink = Recorder()
+    feed = make_feed(kraken.url, sink)
+    async with running(feed):
+        await sink.until(all_valid(feed, "BTC/USD", "ETH/USD"))
+        before = len(kraken.live.requests)
+        await kraken.inject(half_bad_update("BTC/USD"))
+        await sink.until(lambda: "valid" in sink.validity("BTC/USD")[1:])
+        assert feed.books["BTC/USD"].valid and feed.books["ETH/USD"].valid
+        # The resynced book holds what the venue's stream holds, not the stray level.
+        await sink.until(lambda: feed.books["BTC/USD"].top() == kraken.book("BTC/USD").top())
+
+    assert sink.validity("BTC/USD") == ["valid", "invalid:bad frame", "valid"]
+    assert sink.validity("ETH/USD") == ["valid"]
+    assert feed.stats.unparsed == 1 and len(sink.of(Unparsed)) == 1
+    assert feed.stats.checksum_failures == {} and feed.stats.resyncs == 1
+    after = kraken.requests(0)[before:]
+    assert book_requests(after, "unsubscribe") == [(["BTC/USD"], 10)]
+    assert book_requests(after) == [(["BTC/USD"], 10)]
 
 
 @pytest.mark.parametrize(("healthy", "attempts"), [(True, 1), (False, 4)])

@@ -252,6 +252,7 @@ async def test_metrics_and_status_page_from_a_real_feed_on_the_simulator(sim: Si
         assert values["krakenbot_book_valid", (("symbol", symbol),)] == 1
         assert values["krakenbot_book_checksum_failures_total", (("symbol", symbol),)] == 0
         assert values["krakenbot_book_mid", (("symbol", symbol),)] > 0
+        assert values["krakenbot_book_frames_total", (("symbol", symbol),)] >= 1
     assert values["krakenbot_feed_connected", (("feed", "public"),)] == 1
     assert values["krakenbot_feed_book_frames_total", (("feed", "public"),)] >= 2
     assert values["krakenbot_feed_frame_age_seconds", (("feed", "public"),)] < WAIT_S
