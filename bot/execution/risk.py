@@ -59,7 +59,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from bot.clock import Clock
 from bot.errors import RiskError
@@ -272,6 +272,9 @@ def _sign(x: Decimal) -> int:
     return (x > 0) - (x < 0)
 
 
+_Scopes = tuple[tuple[str | None, RiskLimits], ...]
+
+
 class RiskGate:
     """The gate. One per bot; ``positions`` is the ``PositionBook`` the engine feeds."""
 
@@ -292,6 +295,13 @@ class RiskGate:
         self._loss_latch: dict[str | None, int] = {}  # scope -> UTC day of its loss halt
         self._rejections: Counter[tuple[str, str]] = Counter()
         self._accepted = 0
+        self._scope_cache: dict[str, _Scopes] = {}  # the limits never change: built once
+        # The scopes with a daily loss limit, in the order ``evaluate`` looks at them.
+        self._loss_scopes: tuple[tuple[str | None, Decimal], ...] = tuple(
+            (scope, lim.daily_loss_limit)
+            for scope, lim in [(None, self._limits), *self._strategy_limits.items()]
+            if lim.daily_loss_limit is not None
+        )
 
     @classmethod
     def from_config(cls, config: Config, clock: Clock, positions: PositionBook) -> RiskGate:
@@ -355,11 +365,8 @@ class RiskGate:
         book = self._positions
         day = book.day_number
         found: list[Transition] = []
-        scopes: list[tuple[str | None, RiskLimits]] = [(None, self._limits)]
-        scopes += list(self._strategy_limits.items())
-        for scope, limits in scopes:
-            limit = limits.daily_loss_limit
-            if limit is None or self._loss_latch.get(scope) == day:
+        for scope, limit in self._loss_scopes:
+            if self._loss_latch.get(scope) == day:
                 continue
             for quote, pnl in book.daily_pnls(scope).items():
                 if pnl < -limit:
@@ -379,31 +386,41 @@ class RiskGate:
         ctx = context if context is not None else RiskContext()
         transitions = self.evaluate()
         is_reduce = False
+        scopes = self._scopes(intent.strategy)
         try:
             for t in transitions:
                 if t.strategy in (None, intent.strategy):
                     raise _reject(Reason.DAILY_LOSS, t.detail)
-            is_reduce = self._check_order(intent, ctx)
+            is_reduce = self._check_order(intent, ctx, scopes)
         except RiskError as error:
             self._rejections[(intent.strategy, error.reason)] += 1
             return RiskDecision(intent, error, is_reduce, transitions)
         now = self._clock.monotonic()
-        for scope, limits in self._scopes(intent.strategy):
+        for scope, limits in scopes:
             if limits.max_orders_per_minute is not None:
-                self._windows.setdefault(scope, deque()).append(now)
+                self._window(scope).append(now)
         self._accepted += 1
         return RiskDecision(intent, None, is_reduce, transitions)
 
-    def _scopes(self, strategy: str) -> list[tuple[str | None, RiskLimits]]:
-        scopes: list[tuple[str | None, RiskLimits]] = [(None, self._limits)]
-        own = self._strategy_limits.get(strategy)
-        if own is not None:
-            scopes.append((strategy, own))
+    def _scopes(self, strategy: str) -> _Scopes:
+        """The bot's limits, then the strategy's own if it has any."""
+        scopes = self._scope_cache.get(strategy)
+        if scopes is None:
+            own = self._strategy_limits.get(strategy)
+            bot: tuple[str | None, RiskLimits] = (None, self._limits)
+            scopes = self._scope_cache[strategy] = (bot,) if own is None else (bot, (strategy, own))
         return scopes
 
-    def _check_order(self, intent: NewOrder | AmendOrder, ctx: RiskContext) -> bool:
+    def _window(self, scope: str | None) -> deque[float]:
+        window = self._windows.get(scope)
+        if window is None:
+            window = self._windows[scope] = deque()
+        return window
+
+    def _check_order(
+        self, intent: NewOrder | AmendOrder, ctx: RiskContext, scopes: _Scopes
+    ) -> bool:
         order = _normalise(intent)
-        scopes = self._scopes(intent.strategy)
         book = self._positions
         base = order.inst.base
         before = {s: book.asset_position(base, s) for s in (None, intent.strategy)}
@@ -442,12 +459,12 @@ class RiskGate:
                     f"of {before[scope]}",
                 )
 
-    def _check_rate(self, scopes: list[tuple[str | None, RiskLimits]]) -> None:
+    def _check_rate(self, scopes: _Scopes) -> None:
         now = self._clock.monotonic()
         for scope, lim in scopes:
             if lim.max_orders_per_minute is None:
                 continue
-            window = self._windows.setdefault(scope, deque())
+            window = self._window(scope)
             while window and window[0] <= now - RATE_WINDOW_S:
                 window.popleft()
             if len(window) >= lim.max_orders_per_minute:
@@ -484,9 +501,8 @@ class RiskGate:
         return sum(1 for t in window if t > now - RATE_WINDOW_S)
 
 
-@dataclass(frozen=True, slots=True)
-class _Order:
-    """A new order or an amend, as the checks see it."""
+class _Order(NamedTuple):
+    """A new order or an amend, as the checks see it (a tuple: built on every check)."""
 
     strategy: str
     inst: Instrument
@@ -518,9 +534,7 @@ def _normalise(intent: NewOrder | AmendOrder) -> _Order:
     )
 
 
-def _check_size_and_price(
-    order: _Order, scopes: list[tuple[str | None, RiskLimits]], mid: Decimal | None
-) -> None:
+def _check_size_and_price(order: _Order, scopes: _Scopes, mid: Decimal | None) -> None:
     inst, price = order.inst, order.price
     qty = inst.qty_decimal(order.qty)
     for scope, lim in scopes:
@@ -560,7 +574,7 @@ def _check_size_and_price(
             )
 
 
-def _check_open_orders(scopes: list[tuple[str | None, RiskLimits]], ctx: RiskContext) -> None:
+def _check_open_orders(scopes: _Scopes, ctx: RiskContext) -> None:
     total = ctx.open_orders_total
     if total is None:
         total = sum(ctx.open_orders.values())

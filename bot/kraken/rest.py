@@ -28,18 +28,18 @@ in ``close()`` / ``async with``. A private call, step by step:
 
 Public calls are GETs, retried on transient errors, with no lock, nonce or counter (Kraken
 limits them per IP). Responses are decoded by ``codec.loads_exact``: numbers arrive exact.
-The typed methods live in ``rest_methods``. Key and secret are held as ``Secret``; neither
-the signature nor the body is logged. Events: ``rest_call`` (method, latency_ms, attempt),
-``rest_error`` (method, code, latency_ms), ``rest_rate_wait``, ``rest_retry``.
+The typed methods live in ``rest_methods``. Key and secret are held as ``Secret`` (and the
+secret, keyed once, in a ``signer.Signer``); neither the signature nor the body is logged.
+Events: ``rest_call`` (method, latency_ms, attempt), ``rest_error`` (method, code,
+latency_ms), ``rest_rate_wait``, ``rest_retry``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import random
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -210,8 +210,8 @@ class KrakenRestClient(RestMethods):
         self._clock = clock
         self._key = api_key if isinstance(api_key, Secret | None) else Secret(api_key)
         self._secret = api_secret if isinstance(api_secret, Secret | None) else Secret(api_secret)
-        if self._secret is not None:
-            signer.sign(self._secret.reveal(), "/", 0, b"")  # a malformed secret: ConfigError now
+        # A malformed secret: ConfigError now. Keyed once (its repr shows nothing).
+        self._signer = None if self._secret is None else signer.Signer(self._secret.reveal())
         self._session = session
         self._owns_session = session is None
         if nonces is None:
@@ -319,7 +319,7 @@ class KrakenRestClient(RestMethods):
         trading: tuple[TradingCharge, ...],
         fmt: BodyFormat,
     ) -> dict[str, Any]:
-        assert self._key is not None and self._secret is not None  # checked by private()
+        assert self._key is not None and self._signer is not None  # checked by private()
         path = f"/0/private/{method}"
         await self._admit(rest_cost, trading)
         try:
@@ -333,7 +333,7 @@ class KrakenRestClient(RestMethods):
             headers = {
                 **self._headers,
                 "API-Key": self._key.reveal(),
-                "API-Sign": signer.sign(self._secret.reveal(), path, nonce, body),
+                "API-Sign": self._signer.sign(path, nonce, body),
                 "Content-Type": ctype,
             }
             self._log.debug("rest_send", method=method, nonce=nonce, bytes=len(body))
@@ -469,17 +469,32 @@ class KrakenRestClient(RestMethods):
             return result
 
 
-@contextlib.contextmanager
-def _translate(method: str) -> Iterator[None]:
-    """aiohttp's exceptions become ours here, at the boundary, ``raise ... from``."""
-    try:
-        yield
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        # No connection, so not a byte has left: even a write certainly did not happen.
-        raise TransientError("EHTTP:Connect failed", type(exc).__name__) from exc
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        code = "EHTTP:Timeout" if isinstance(exc, TimeoutError) else "EHTTP:Connection lost"
-        raise failure_after_send(method, code, type(exc).__name__) from exc
+class _translate:  # lower case: used like a function, ``with _translate(method):``
+    """aiohttp's exceptions become ours here, at the boundary, ``raise ... from``.
+
+    A class rather than a ``contextlib.contextmanager``: it is entered on every request's
+    way to the wire, and a generator-based one costs three times as much (0.9 µs, not 0.3).
+    """
+
+    __slots__ = ("_method",)
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            # No connection, so not a byte has left: even a write certainly did not happen.
+            raise TransientError("EHTTP:Connect failed", type(exc).__name__) from exc
+        if isinstance(exc, aiohttp.ClientError | TimeoutError):
+            code = "EHTTP:Timeout" if isinstance(exc, TimeoutError) else "EHTTP:Connection lost"
+            raise failure_after_send(self._method, code, type(exc).__name__) from exc
 
 
 def _http_status_error(method: str, status: int, raw: bytes) -> ExchangeError:

@@ -13,11 +13,13 @@ as the decimal prefix of the hashed message here, and again inside the body.
 Re-serialising JSON (other key order, other spacing) changes the digest and Kraken answers
 ``EAPI:Invalid signature``.
 
-Both sides use this module: the REST client calls ``encode_*`` and ``sign``; the simulator's
-server calls ``extract_nonce`` and ``verify`` (a constant-time comparison).
+Both sides use this module: the REST client calls ``encode_*`` and a ``Signer`` (``sign``
+keyed once per client, the same signature); the simulator's server calls ``extract_nonce``
+and ``verify`` (a constant-time comparison).
 
-This module owns the byte-level format of signed requests. It holds no key, keeps no state,
-does no I/O, and never puts a secret into an exception message.
+This module owns the byte-level format of signed requests. Its functions hold no key and
+keep no state; a ``Signer`` holds only its secret's keyed HMAC state, for its owner. It
+does no I/O, and never puts a secret into an exception message or a ``repr``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote_plus
 
 import orjson
 
@@ -41,6 +43,7 @@ __all__ = [
     "FORM_CONTENT_TYPE",
     "JSON_CONTENT_TYPE",
     "MAX_NONCE",
+    "Signer",
     "encode_form",
     "encode_json",
     "extract_nonce",
@@ -55,6 +58,8 @@ MAX_NONCE: Final = 2**64 - 1  # "always increasing, unsigned 64-bit integer"
 # A nonce as the server accepts it: canonical decimal, so that ``str(int(text)) == text``
 # and the server hashes the very characters the client hashed.
 _CANONICAL_NONCE: Final = re.compile(r"0|[1-9][0-9]*")
+# What ``quote_plus`` leaves as it is (``urllib.parse``'s always-safe set, ASCII only).
+_FORM_SAFE: Final = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 def _secret_bytes(secret_b64: str) -> bytes:
@@ -78,9 +83,12 @@ def _nonce_text(nonce: int | str) -> bytes:
     return str(nonce).encode("ascii")
 
 
+def _message(url_path: str, nonce: int | str, body: bytes | str) -> bytes:
+    return url_path.encode("utf-8") + hashlib.sha256(_nonce_text(nonce) + _as_bytes(body)).digest()
+
+
 def _mac(secret: bytes, url_path: str, nonce: int | str, body: bytes | str) -> bytes:
-    digest = hashlib.sha256(_nonce_text(nonce) + _as_bytes(body)).digest()
-    return hmac.new(secret, url_path.encode("utf-8") + digest, hashlib.sha512).digest()
+    return hmac.new(secret, _message(url_path, nonce, body), hashlib.sha512).digest()
 
 
 def sign(secret_b64: str, url_path: str, nonce: int | str, body: bytes | str) -> str:
@@ -90,6 +98,29 @@ def sign(secret_b64: str, url_path: str, nonce: int | str, body: bytes | str) ->
     ``nonce`` the value inside it. Raises ``ConfigError`` if the secret is not base64.
     """
     return base64.b64encode(_mac(_secret_bytes(secret_b64), url_path, nonce, body)).decode()
+
+
+class Signer:
+    """``sign`` for one secret, decoded and keyed once (the REST client's per-call path).
+
+    ``Signer(secret).sign(path, nonce, body) == sign(secret, path, nonce, body)``; it keeps
+    the HMAC's keyed state, never the text, and its ``repr`` shows nothing of either.
+    Raises ``ConfigError`` at construction if the secret is not base64.
+    """
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, secret_b64: str) -> None:
+        self._keyed = hmac.new(_secret_bytes(secret_b64), digestmod=hashlib.sha512)
+
+    def __repr__(self) -> str:
+        return "Signer(***)"
+
+    def sign(self, url_path: str, nonce: int | str, body: bytes | str) -> str:
+        """The ``API-Sign`` header value, as ``sign`` computes it."""
+        mac = self._keyed.copy()
+        mac.update(_message(url_path, nonce, body))
+        return base64.b64encode(mac.digest()).decode()
 
 
 def verify(
@@ -129,8 +160,22 @@ def encode_form(params: Mapping[str, object]) -> bytes:
     Values may be ``str``, ``int``, ``Decimal`` or ``bool`` (sent as ``true``/``false``);
     ``None`` means "absent" and is skipped; floats are refused (exact numbers only).
     """
-    pairs = [(k, _form_value(k, v)) for k, v in params.items() if v is not None]
-    return urlencode(pairs).encode("ascii")
+    keys: list[str] = []
+    values: list[str] = []
+    for k, v in params.items():
+        if v is None:
+            continue
+        keys.append(str(k))
+        values.append(v if type(v) is str else _form_value(k, v))
+    # What ``urllib.parse.urlencode`` gives, without quoting text that needs none (the
+    # usual case: one check of all the text at once).
+    if _FORM_SAFE.fullmatch("".join(keys) + "".join(values)) is None:
+        keys, values = [_quote(k) for k in keys], [_quote(v) for v in values]
+    return "&".join([f"{k}={v}" for k, v in zip(keys, values, strict=True)]).encode("ascii")
+
+
+def _quote(text: str) -> str:
+    return text if _FORM_SAFE.fullmatch(text) is not None else quote_plus(text)
 
 
 def _json_ready(value: object, where: str) -> object:

@@ -370,6 +370,32 @@ async def test_a_refused_connection_is_transient_even_for_addorder() -> None:
     assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
 
 
+async def test_a_connection_dropped_after_sending_addorder_is_unknown_state() -> None:
+    requests = 0
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        await reader.readuntil(b"\r\n\r\n")  # the request's head has arrived: drop it
+        requests += 1
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    kraken = KrakenRestClient(
+        f"http://127.0.0.1:{port}", clock=FakeClock(), api_key=API_KEY, api_secret=API_SECRET
+    )
+    try:
+        async with kraken:
+            with pytest.raises(OrderStateUnknown) as info:
+                await kraken.add_order(BTC, "buy", "limit", 100_000, 275_000, cl_ord_id="d1")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert info.value.code == "EHTTP:Connection lost"
+    assert isinstance(info.value.__cause__, aiohttp.ClientError)
+    assert requests == 1  # never resent
+
+
 async def test_a_read_is_retried_with_backoff_on_the_injected_clock(fake: FakeKraken) -> None:
     fake.script("Balance", Reply(status=503, text="busy"), Reply.error("EService:Busy"))
     clock = FakeClock(auto_advance=True)

@@ -464,3 +464,21 @@ def test_from_config_uses_global_and_merged_strategy_limits() -> None:
     assert rejected(gate.check(order(qty="2.1", strategy="other"), MID), "max_order_qty")
     gate.positions.apply_fill("BTC/USD", BTC, "buy", BTC.qty("1.95"), BTC.price("50000.0"))
     assert rejected(gate.check(order(qty="0.1"), MID), "max_position")
+
+
+def test_each_strategy_keeps_its_own_scopes_across_checks() -> None:
+    # The gate builds each strategy's scopes once: they must never leak between strategies.
+    clock, _, gate = make_gate(
+        RiskLimits(max_order_qty=D("1"), max_orders_per_minute=3),
+        tight=RiskLimits(max_order_qty=D("0.1"), max_orders_per_minute=1),
+    )
+    for _ in range(2):
+        assert rejected(gate.check(order(qty="0.5", strategy="tight")), "max_order_qty")
+        assert gate.check(order(qty="0.5", strategy="free"), MID).accepted
+    assert gate.check(order(qty="0.05", strategy="tight"), MID).accepted
+    assert rejected(gate.check(order(qty="0.05", strategy="tight"), MID), "order_rate")
+    assert gate.orders_in_window("tight") == 1
+    assert gate.orders_in_window() == 3  # the bot's window counts every accepted order
+    assert rejected(gate.check(order(qty="0.05", strategy="free"), MID), "order_rate")
+    clock.advance(61.0)
+    assert gate.check(order(qty="0.05", strategy="free"), MID).accepted

@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.errors import ConfigError, NonceError, RejectedError
 from bot.kraken.signer import (
     FORM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
+    Signer,
     encode_form,
     encode_json,
     extract_nonce,
@@ -158,6 +162,47 @@ def test_encode_json_nested_batch_and_none() -> None:
 def test_encode_form_values() -> None:
     body = encode_form({"nonce": 7, "oflags": "post,fciq", "validate": False, "userref": None})
     assert body == b"nonce=7&oflags=post%2Cfciq&validate=false"
+
+
+def test_signer_is_sign_with_the_secret_keyed_once() -> None:
+    doc, sdk = Signer(DOC_SECRET), Signer(SDK_SECRET)
+    assert doc.sign(DOC_PATH, DOC_NONCE, DOC_BODY.encode()) == DOC_SIGN
+    assert doc.sign(DOC_PATH, str(DOC_NONCE), DOC_BODY) == DOC_SIGN
+    assert sdk.sign(SDK_PATH, SDK_NONCE, SDK_BODY) == SDK_SIGN
+    # The keyed state is copied per call, never consumed: the same input, the same answer.
+    assert doc.sign(DOC_PATH, DOC_NONCE, DOC_BODY) == DOC_SIGN
+    assert doc.sign(DOC_PATH, DOC_NONCE + 1, DOC_BODY) == sign(
+        DOC_SECRET, DOC_PATH, DOC_NONCE + 1, DOC_BODY
+    )
+    assert DOC_SECRET not in repr(doc) and "kQH5" not in repr(doc)
+    with pytest.raises(ConfigError) as info:
+        Signer("not-base64-secret-value!")
+    assert "not-base64-secret-value!" not in str(info.value)
+
+
+# Text from the alphabet Kraken's parameters use, plus every character a form must escape.
+_FORM_TEXT = st.text(
+    alphabet=st.sampled_from("abcXYZ019_.-~ ,&=+%/:?#é€\x00\n"), max_size=12
+) | st.text(max_size=8)
+
+
+@given(st.dictionaries(_FORM_TEXT, _FORM_TEXT | st.integers() | st.booleans(), max_size=6))
+def test_encode_form_is_urlencode_byte_for_byte(params: dict[str, object]) -> None:
+    expected = urlencode(
+        [
+            (k, ("true" if v else "false") if isinstance(v, bool) else str(v))
+            for k, v in params.items()
+        ]
+    ).encode("ascii")
+    assert encode_form(params) == expected
+
+
+def test_encode_form_quotes_only_what_needs_it() -> None:
+    uid = "3f1c2a9e-1234-4bcd-9abc-0123456789ab"
+    params = {"nonce": 1, "volume": Decimal("0.00010000"), "cl_ord_id": uid, "x": "a b&c=d"}
+    assert encode_form(params) == (
+        b"nonce=1&volume=0.00010000&cl_ord_id=3f1c2a9e-1234-4bcd-9abc-0123456789ab&x=a+b%26c%3Dd"
+    )
 
 
 @pytest.mark.parametrize("encode", [encode_form, encode_json])
