@@ -292,6 +292,7 @@ class VenueConfig(_Model):
     ws_private_url: WsUrl = "wss://ws-auth.kraken.com/v2"
     tier: Literal["starter", "intermediate", "pro"] = "starter"
     request_timeout_s: Seconds = 10.0
+    dedicated_connection: bool = True  # private calls on krakenbot's own kept-alive HTTP/1.1
 
 
 class CredentialsConfig(_Model):

@@ -222,8 +222,17 @@ class Daemon:
         rest = KrakenRestClient(
             ep.rest_url, clock=clock, api_key=ep.api_key, api_secret=ep.api_secret,
             session=session, store=store, tier=cfg.venue.tier,
-            timeout_s=cfg.venue.request_timeout_s,
+            timeout_s=cfg.venue.request_timeout_s, dedicated=cfg.venue.dedicated_connection,
         )  # fmt: skip
+        try:
+            await rest.warm()  # the order connection, opened before the first order needs it
+            await self._serve_with(store, rest)
+        finally:
+            await rest.close()  # the dedicated connection; the session is the caller's
+
+    async def _serve_with(self, store: Store, rest: KrakenRestClient) -> None:
+        cfg, clock, ep = self.config, self.clock, self.endpoints
+        assert ep is not None
         for check in rd.STANDARD_CHECKS:  # all declared first: the gate never opens early
             if check != rd.DEADMAN_ARMED or cfg.deadman.enabled:
                 self.gate.add(check)

@@ -158,9 +158,24 @@ def is_sensitive_key(key: object) -> bool:
     """Whether a key names a secret: ``api_key``, ``apiKey``, ``API-Sign``, ``ws_token``..."""
     if not isinstance(key, str):
         return False
+    known = _KEY_VERDICTS.get(key)
+    if known is None:
+        known = _sensitive_words(key)
+        if len(_KEY_VERDICTS) < _KEY_VERDICTS_MAX:  # log keys are few; data keys are bounded
+            _KEY_VERDICTS[key] = known
+    return known
+
+
+def _sensitive_words(key: str) -> bool:
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key)
     words = re.split(r"[^a-z0-9]+", spaced.lower())
     return any(word in _SENSITIVE_WORDS for word in words)
+
+
+# Every log line checks each of its keys, and the keys repeat forever: the verdicts are
+# kept (a key's verdict never changes), up to a bound.
+_KEY_VERDICTS: dict[str, bool] = {}
+_KEY_VERDICTS_MAX: Final = 4096
 
 
 def redact(value: Any, _depth: int = 0) -> Any:

@@ -39,6 +39,7 @@ from bot.errors import (
     RejectedError,
     TransientError,
 )
+from bot.kraken.http1 import ConnectFailed, ConnectionLost
 from bot.kraken.instruments import Instrument
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
@@ -113,6 +114,7 @@ class FakeKraken:
     handler_delay: Callable[[], float] = lambda: 0.0
     counter: RestCounter | None = None  # refuse as Kraken would, on a shared clock
     clock: FakeClock | None = None
+    dedicated: bool = True  # which transport the tests' clients use for private calls
 
     def script(self, method: str, *replies: Reply) -> None:
         self.scripts[method].extend(replies)
@@ -164,9 +166,9 @@ class FakeKraken:
         return await self._answer(self._next(method))
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeKraken]:
-    kraken = FakeKraken()
+@pytest.fixture(params=[True, False], ids=["dedicated", "session"])
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeKraken]:
+    kraken = FakeKraken(dedicated=request.param)
     app = web.Application()
     app.router.add_post("/0/private/{method}", kraken.private)
     app.router.add_get("/0/public/{method}", kraken.public)
@@ -187,6 +189,7 @@ GENEROUS = CounterLimits(1_000_000, 1_000.0)
 def client(fake: FakeKraken, clock: FakeClock, **kwargs: Any) -> KrakenRestClient:
     kwargs.setdefault("retry", FAST)
     kwargs.setdefault("rng", random.Random(7))
+    kwargs.setdefault("dedicated", fake.dedicated)
     return KrakenRestClient(fake.url, clock=clock, api_key=API_KEY, api_secret=API_SECRET, **kwargs)
 
 
@@ -352,7 +355,15 @@ async def test_a_timeout_on_addorder_is_unknown_state(fake: FakeKraken) -> None:
     assert len(fake.calls("AddOrder")) == 1
 
 
-async def test_a_refused_connection_is_transient_even_for_addorder() -> None:
+# Both transports of private calls: the dedicated connection and the aiohttp session.
+_CAUSES = {
+    True: (ConnectFailed, ConnectionLost),
+    False: (aiohttp.ClientConnectorError, aiohttp.ClientError),
+}
+
+
+@pytest.mark.parametrize("dedicated", [True, False], ids=["dedicated", "session"])
+async def test_a_refused_connection_is_transient_even_for_addorder(dedicated: bool) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -361,16 +372,20 @@ async def test_a_refused_connection_is_transient_even_for_addorder() -> None:
         clock=FakeClock(),
         api_key=API_KEY,
         api_secret=API_SECRET,
+        dedicated=dedicated,
     )
     async with kraken:
         with pytest.raises(TransientError) as info:
             await kraken.add_order(BTC, "buy", "limit", 100_000, 275_000, cl_ord_id="c1")
     assert type(info.value) is TransientError  # nothing was sent: the order does not exist
     assert info.value.code == "EHTTP:Connect failed"
-    assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+    assert isinstance(info.value.__cause__, _CAUSES[dedicated][0])
 
 
-async def test_a_connection_dropped_after_sending_addorder_is_unknown_state() -> None:
+@pytest.mark.parametrize("dedicated", [True, False], ids=["dedicated", "session"])
+async def test_a_connection_dropped_after_sending_addorder_is_unknown_state(
+    dedicated: bool,
+) -> None:
     requests = 0
 
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -382,7 +397,11 @@ async def test_a_connection_dropped_after_sending_addorder_is_unknown_state() ->
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     kraken = KrakenRestClient(
-        f"http://127.0.0.1:{port}", clock=FakeClock(), api_key=API_KEY, api_secret=API_SECRET
+        f"http://127.0.0.1:{port}",
+        clock=FakeClock(),
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        dedicated=dedicated,
     )
     try:
         async with kraken:
@@ -392,7 +411,7 @@ async def test_a_connection_dropped_after_sending_addorder_is_unknown_state() ->
         server.close()
         await server.wait_closed()
     assert info.value.code == "EHTTP:Connection lost"
-    assert isinstance(info.value.__cause__, aiohttp.ClientError)
+    assert isinstance(info.value.__cause__, _CAUSES[dedicated][1])
     assert requests == 1  # never resent
 
 

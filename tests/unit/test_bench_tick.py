@@ -20,7 +20,7 @@ STAGES = {"parse", "book", "strategy", "risk", "sign", "send"}
 def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None:
     result = run_tick_bench(FRAMES, block=BLOCK, warmup=WARMUP, rate_hz=500)
 
-    for name in ("floor", "krakenbot", "floor_raw"):
+    for name in ("floor", "krakenbot", "krakenbot_aiohttp", "floor_raw"):
         figures = result[name]
         assert figures["samples"] == FRAMES, name
         assert figures["orders_placed"] == FRAMES, name
@@ -28,8 +28,9 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
         assert 0 < figures["p50_us"] <= figures["p99_us"] <= figures["p99_9_us"], name
         assert figures["p99_9_us"] <= figures["max_us"], name
     bot = result["krakenbot"]
-    assert set(bot["stages_p50_us"]) == STAGES
-    assert all(bot["stages_p50_us"][stage] > 0 for stage in STAGES)
+    for name in ("krakenbot", "krakenbot_aiohttp"):
+        assert set(result[name]["stages_p50_us"]) == STAGES
+        assert all(result[name]["stages_p50_us"][stage] > 0 for stage in STAGES)
     assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
 
     # Every order reached the simulator and rested there: each block's CancelAll removed
@@ -40,20 +41,30 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
         "floor": blocks * (BLOCK + WARMUP),
         "floor_raw": blocks * (BLOCK + WARMUP),
         "krakenbot": blocks * (BLOCK + WARMUP + 1),
+        "krakenbot_aiohttp": blocks * (BLOCK + WARMUP + 1),
     }
-    assert checks["resting_after"] == {"floor": 0, "krakenbot": 0}
+    assert checks["resting_after"] == {"floor": 0, "krakenbot": 0, "krakenbot_aiohttp": 0}
+    assert checks["dedicated_connects"] == 1  # warmed once, kept alive through every block
     assert checks["checksum_mismatches"] == 0
     assert checks["risk_rejected"] == 0
     assert checks["strategy_errors"] == 0
 
     vs = result["vs_floor"]
     assert vs["added_p50_us"] == pytest.approx(bot["p50_us"] - result["floor"]["p50_us"], abs=0.11)
-    assert set(vs["added_p50_by_stage_us"]) == {
+    assert set(vs["pipeline_p50_by_stage_us"]) == {
         "parse+book",
         "strategy+risk",
         "rest_client",
-        "aiohttp_send",
+        "http_send",
     }
+    raw_vs = result["vs_floor_raw"]
+    assert raw_vs["added_p50_us"] == pytest.approx(
+        bot["p50_us"] - result["floor_raw"]["p50_us"], abs=0.11
+    )
+    via_aiohttp = result["krakenbot_aiohttp_vs_floor"]
+    assert via_aiohttp["added_p50_us"] == pytest.approx(
+        result["krakenbot_aiohttp"]["p50_us"] - result["floor"]["p50_us"], abs=0.11
+    )
     targets = result["targets"]
     assert targets["added_p50_max_us"] == 50.0 and targets["p99_ratio_max"] == 1.5
     assert targets["added_p50_met"] == (vs["added_p50_us"] <= 50.0)

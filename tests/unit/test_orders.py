@@ -494,3 +494,12 @@ def test_any_delivery_order_with_duplicates_converges(
     for report in delivered:
         again = apply_execution(again, report, now_ns=T0 + 10**6)
     assert again is o
+
+
+def test_new_cl_ord_id_is_the_version_4_uuid_of_its_random_bytes() -> None:
+    import uuid
+
+    for seed in range(2000):
+        expected = uuid.UUID(bytes=random.Random(seed).randbytes(16), version=4).hex
+        assert new_cl_ord_id(random.Random(seed).randbytes) == expected
+    assert uuid.UUID(hex=new_cl_ord_id()).version == 4
