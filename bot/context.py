@@ -360,7 +360,8 @@ class EngineContext:
         desk = self._desk
         inst = self.instrument(symbol)
         intent = place_intent(
-            strategy=self._name, cl_ord_id=o.new_cl_ord_id(), instrument=inst, side=side,
+            strategy=self._name, cl_ord_id=desk.engine.new_cl_ord_id(self._name),
+            instrument=inst, side=side,
             qty=qty, price=price, order_type=order_type, time_in_force=time_in_force,
             post_only=post_only,
         )  # fmt: skip

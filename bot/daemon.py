@@ -244,6 +244,7 @@ class Daemon:
         positions = PositionBook(clock)
         risk = RiskGate.from_config(cfg, clock, positions)
         engine = self.engine = ExecutionEngine(rest, store, instruments, clock, readiness=self.gate)
+        engine.prepare_ids(x.name for x in self.loaded)  # id blocks on record before trading
         if cfg.mode == "live":
             replay_fills(store, engine, positions, instruments)
         else:  # the in-process simulator starts afresh: the last session's orders are gone

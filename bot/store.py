@@ -116,10 +116,19 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX order_events_order ON order_events (cl_ord_id, seq)",
     ),
+    # v3: blocks of client order ids, recorded before any id of theirs is used.
+    (
+        """CREATE TABLE id_blocks (
+            prefix TEXT PRIMARY KEY,
+            strategy TEXT NOT NULL,
+            created_ns INTEGER NOT NULL
+        )""",
+    ),
 )
 LATEST_VERSION: Final = len(MIGRATIONS)
 
 _KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
+_ID_PREFIX: Final = re.compile(r"[0-9a-f]{24}")
 _MAX_INT64: Final = 2**63 - 1
 _ORDER_COLUMNS: Final = (
     "cl_ord_id, order_id, symbol, side, order_type, qty, price, price_precision, "
@@ -230,8 +239,14 @@ class Store:
 
     # -- orders --------------------------------------------------------------------------
 
-    def save_order(self, order: Order) -> None:
-        """Upsert ``order`` and append one row to its history; durable when it returns."""
+    def save_order(self, order: Order, *, sync: bool = True) -> None:
+        """Upsert ``order`` and append one row to its history; durable when it returns.
+
+        ``sync=False``: committed without the fsync (WAL, ``synchronous=NORMAL`` for this
+        transaction): the row survives a crash of the process, not of the machine. For an
+        order whose ``cl_ord_id`` comes from a recorded id block (``add_id_block``), which
+        reconciliation recognises as ours even if the row is lost (``bot.execution.ids``).
+        The next synced write makes it durable too."""
         row = (
             order.cl_ord_id,
             order.order_id,
@@ -255,7 +270,7 @@ class Store:
             order.created_ns,
             order.updated_ns,
         )
-        with self._transaction(f"save order {order.cl_ord_id}") as conn:
+        with self._transaction(f"save order {order.cl_ord_id}", sync=sync) as conn:
             prev = conn.execute(
                 "SELECT state FROM orders WHERE cl_ord_id = ?", (order.cl_ord_id,)
             ).fetchone()
@@ -273,6 +288,18 @@ class Store:
                 f"SELECT {_ORDER_COLUMNS} FROM orders WHERE cl_ord_id = ?", (cl_ord_id,)
             ).fetchone()
         return None if row is None else _order(row)
+
+    def newest_order_ns(self) -> int | None:
+        """The creation time of the newest order on record, or None if there is none."""
+        with self._errors("read newest order"):
+            row = self._conn.execute("SELECT MAX(created_ns) FROM orders").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def first_id_block_ns(self) -> int | None:
+        """When the oldest id block was recorded, or None if there is none."""
+        with self._errors("read id blocks"):
+            row = self._conn.execute("SELECT MIN(created_ns) FROM id_blocks").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def load_orders(self, *, open_only: bool = True) -> list[Order]:
         """Orders by creation time; only those that might still trade unless told otherwise."""
@@ -378,6 +405,23 @@ class Store:
             conn.execute("DELETE FROM balances WHERE ts_ns = ?", (ts_ns,))
             conn.executemany("INSERT INTO balances (ts_ns, asset, amount) VALUES (?, ?, ?)", rows)
 
+    def add_id_block(self, prefix: str, strategy: str, created_ns: int) -> None:
+        """Record a block of client order ids (durable when it returns): every id that
+        starts with ``prefix`` is ours, placed for ``strategy``."""
+        if not _ID_PREFIX.fullmatch(prefix):
+            raise StoreError(f"store {self.path}: id block prefix must be 24 hex digits")
+        with self._transaction(f"add id block {prefix}") as conn:
+            conn.execute(
+                "INSERT INTO id_blocks (prefix, strategy, created_ns) VALUES (?, ?, ?)",
+                (prefix, strategy, created_ns),
+            )
+
+    def id_blocks(self) -> dict[str, str]:
+        """Every recorded id block: prefix -> strategy."""
+        with self._errors("read id blocks"):
+            rows = self._conn.execute("SELECT prefix, strategy FROM id_blocks").fetchall()
+        return {str(prefix): str(strategy) for prefix, strategy in rows}
+
     def latest_balances(self) -> BalanceSnapshot | None:
         """The most recent snapshot, or ``None`` if none was ever saved.
 
@@ -417,9 +461,18 @@ class Store:
             raise StoreError(f"store {self.path}: {what}: {exc}") from exc
 
     @contextmanager
-    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
-        with self._errors(what), _transaction(self._conn):
-            yield self._conn
+    def _transaction(self, what: str, *, sync: bool = True) -> Iterator[sqlite3.Connection]:
+        with self._errors(what):
+            if sync:
+                with _transaction(self._conn):
+                    yield self._conn
+                return
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with _transaction(self._conn):
+                    yield self._conn
+            finally:
+                self._conn.execute("PRAGMA synchronous=FULL")
 
 
 @contextmanager

@@ -52,10 +52,11 @@ from bot.errors import (
 from bot.execution import orders as o
 from bot.execution import private_feed as pf
 from bot.execution import reconcile as rc
+from bot.execution.ids import IdBlocks
 from bot.execution.orders import Fill, Order, OrderState
 from bot.execution.readiness import RECONCILED, ReadinessGate
 from bot.execution.reconcile import ExchangeOrder, ExchangeTrade, OrderIndex, Plan, Recorded
-from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled, to_scaled
 from bot.kraken.protocol import ExecutionReport, ExecutionsFrame
 from bot.kraken.rest import KrakenRestClient
 from bot.log import get_logger
@@ -103,12 +104,13 @@ class ExecutionEngine:
         on_fill: Callable[[Fill], None] | None = None,
         readiness: ReadinessGate | None = None,
         config: EngineConfig | None = None,
-        new_id: Callable[[], str] = o.new_cl_ord_id,
+        ids: IdBlocks | None = None,
     ) -> None:
         self._rest, self._store, self._instruments, self._clock = rest, store, instruments, clock
         self.on_order, self.on_fill = on_order, on_fill
         self._cfg = config or EngineConfig()
-        self._new_id = new_id
+        self._ids = ids if ids is not None else IdBlocks(store, clock)
+        self._unsaved: set[str] = set()  # placed, row not written yet (its block is on record)
         self.readiness = readiness if readiness is not None else ReadinessGate(clock=clock)
         if RECONCILED not in self.readiness.names:
             self.readiness.add(RECONCILED)
@@ -121,6 +123,14 @@ class ExecutionEngine:
         self._reasons: list[str] = []
         self._lock = asyncio.Lock()
         self._feed_live = False
+
+    def new_cl_ord_id(self, strategy: str = "") -> str:
+        """A fresh ``cl_ord_id`` for one order of ``strategy``, from a recorded block."""
+        return self._ids.next(strategy)
+
+    def prepare_ids(self, strategies: Iterable[str]) -> None:
+        """Record an id block for each strategy now, so that no order waits for one."""
+        self._ids.prepare(strategies)
 
     def order(self, cl_ord_id: str) -> Order | None:
         """One of our orders, open or done (from the store if no longer in memory)."""
@@ -160,6 +170,8 @@ class ExecutionEngine:
         backoff = Backoff(self._cfg.backoff)
         while True:
             try:
+                if reason == "startup":
+                    await self._adopt_closed()
                 await self.reconcile()
                 break
             except (ExchangeError, ProtocolError) as exc:
@@ -226,19 +238,22 @@ class ExecutionEngine:
             failing = ", ".join(self.readiness.failing()) or "engine not running"
             raise RiskError("not_ready", f"waiting for: {failing}")
         inst = self._instrument(symbol)
-        cid = cl_ord_id or self._new_id()
-        if self.order(cid) is not None:
+        cid = cl_ord_id or self._ids.next(strategy)
+        fresh = self._ids.fresh(cid)  # issued here from a recorded block: provably unused
+        if self._book.get(cid) is not None or (not fresh and self.order(cid) is not None):
             raise ProtocolError(f"cl_ord_id {cid} was used before: one id per intent")
-        self._put(  # durable before it is sent
-            o.new_order(
-                cl_ord_id=cid, instrument=inst, side=side, order_type=order_type, qty=qty,
-                price=price, strategy=strategy, now_ns=self._clock.time_ns(),
-                time_in_force=time_in_force, post_only=post_only,
-            )
+        order = o.new_order(
+            cl_ord_id=cid, instrument=inst, side=side, order_type=order_type, qty=qty,
+            price=price, strategy=strategy, now_ns=self._clock.time_ns(),
+            time_in_force=time_in_force, post_only=post_only,
         )  # fmt: skip
+        if self._ids.owner(cid) is None:
+            self._put(order)  # durable before it is sent: nothing else would prove it ours
+        else:  # its block is on record (bot.execution.ids): the row can follow the request
+            self._book.put(order)
+            self._unsaved.add(cid)
         self._inflight.add(cid)
         self._book.sent[cid] = self._clock.monotonic()
-        log.info("order_sending", cl_ord_id=cid, symbol=symbol, side=side, qty=qty, price=price)
         try:
             result = await self._rest.add_order(
                 inst, side, order_type, qty, price, cl_ord_id=cid,
@@ -246,8 +261,10 @@ class ExecutionEngine:
                 timeinforce=None if time_in_force == "GTC" else time_in_force,
             )  # fmt: skip
         except OrderStateUnknown as exc:
+            self._sent(cid)
             return self._went_unknown(cid, exc.code)
         except ExchangeError as exc:  # refused: not placed
+            self._sent(cid)
             self._inflight.discard(cid)
             if (current := self._book.orders[cid]).state is S.PENDING_NEW:
                 log.warning("order_rejected", cl_ord_id=cid, code=exc.code, detail=exc.detail)
@@ -255,8 +272,10 @@ class ExecutionEngine:
                 self._put(o.transition(current, S.REJECTED, now_ns=now, reason=exc.code))
             return self._book.orders[cid]
         except BaseException:  # cancelled, or a bug: the request may have left
+            self._sent(cid)
             self._went_unknown(cid, "interrupted")
             raise
+        self._sent(cid)
         txids = result.get("txid")
         if not (isinstance(txids, list) and len(txids) == 1 and isinstance(txids[0], str)):
             return self._went_unknown(cid, "no txid in AddOrder's answer")
@@ -423,6 +442,8 @@ class ExecutionEngine:
                 stored = self._recall(ex.cl_ord_id) if ex.is_open else None
                 if stored is not None:  # a LOST (or done) order of ours, open after all
                     cids.append(stored.cl_ord_id)
+                elif ex.is_open and (adopted := self._adopt(ex)) is not None:
+                    cids.append(adopted.cl_ord_id)
             r = await self._settle(cids, found)
             for ex in r.foreign:  # not ours: left alone
                 log.warning("foreign_order", order_id=ex.order_id, cl_ord_id=ex.cl_ord_id,
@@ -535,8 +556,12 @@ class ExecutionEngine:
         return fills
 
     def _put(self, order: Order) -> None:
-        """Save (durable), index, wake waiters, tell ``on_order``, replay held reports."""
-        self._store.save_order(order)
+        """Save, index, wake waiters, tell ``on_order``, replay held reports. The save is
+        durable (fsynced) unless the id's block is on record: then the exchange can always
+        restore the row (``bot.execution.ids``), and a crash of the process keeps it anyway."""
+        cid = order.cl_ord_id
+        self._unsaved.discard(cid)
+        self._store.save_order(order, sync=self._ids.owner(cid) is None)
         held = self._book.put(order)
         if not self._unsettled(order.cl_ord_id):
             self._wake_waiter(order.cl_ord_id)
@@ -544,6 +569,55 @@ class ExecutionEngine:
             self._call(self.on_order, order)
         if held:
             self._on_reports(held)
+
+    def _adopt(self, ex: ExchangeOrder) -> Order | None:
+        """An exchange order whose row was lost (a machine crash before the store's next
+        fsync) but whose id is from one of our recorded blocks: ours, so it is recorded
+        again as the exchange shows it. Any other unknown order stays foreign."""
+        strategy = self._ids.owner(ex.cl_ord_id)
+        inst = None if ex.symbol is None else self._instruments.lookup(ex.symbol)
+        if strategy is None or ex.cl_ord_id is None or inst is None:
+            return None
+        if self._book.get(ex.cl_ord_id) is not None or self._store.get_order(ex.cl_ord_id):
+            return None
+        pp, qp = inst.price_precision, inst.qty_precision
+        price = None if ex.limit_price is None else to_scaled(ex.limit_price, pp)
+        order = o.new_order(
+            cl_ord_id=ex.cl_ord_id, instrument=inst, side=ex.side, order_type=ex.order_type,
+            qty=to_scaled(ex.qty, qp), price=price, strategy=strategy, now_ns=ex.opened_ns,
+        )  # fmt: skip
+        order = o.acknowledge(order, ex.order_id, now_ns=self._clock.time_ns())
+        log.warning("order_recovered", cl_ord_id=ex.cl_ord_id, order_id=ex.order_id,
+                    strategy=strategy, status=ex.status)  # fmt: skip
+        self._put(order)
+        return order
+
+    async def _adopt_closed(self) -> None:
+        """At start: orders of ours that closed while the bot was down, whose rows a
+        machine crash lost (see ``_adopt``), from ClosedOrders since the newest row (the
+        store's log is written in order: a lost row is newer than any row kept), or since
+        the first id block when no row is left."""
+        if not self._ids.inherited:
+            return  # no earlier process issued ids: nothing can have been lost
+        since = self._store.newest_order_ns() or self._store.first_id_block_ns()
+        if since is None:
+            return
+        start = max(since // _NS - int(self._cfg.fills_margin_s), 0)
+        closed = rc.parse_orders(
+            (await self._rest.closed_orders(start=start)).get("closed", {}), self._instruments
+        )
+        adopted = [x.cl_ord_id for ex in closed if (x := self._adopt(ex)) is not None]
+        if adopted:
+            await self._settle(adopted, closed)
+
+    def _sent(self, cid: str) -> None:
+        """After AddOrder's request went out (whatever came back): the order's first row,
+        if ``place`` let it wait, and the log line."""
+        order = self._book.orders[cid]
+        if cid in self._unsaved:
+            self._put(order)
+        log.info("order_sent", cl_ord_id=cid, symbol=order.symbol, side=order.side,
+                 qty=order.qty, price=order.price)  # fmt: skip
 
     def _recall(self, cid: str | None) -> Order | None:
         """One of our orders: from memory, else from the store (and kept in memory)."""

@@ -283,7 +283,7 @@ def new_cl_ord_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
     n = int.from_bytes(random_bytes(16), "big")  # what uuid.UUID(bytes=..., version=4) does:
     n = (n & ~(0xC000 << 48)) | (0x8000 << 48)  # the RFC 4122 variant
     n = (n & ~(0xF000 << 64)) | (4 << 76)  # version 4
-    return f"{n:032x}" # without building a UUID object: this is on the order path
+    return f"{n:032x}"  # without building a UUID object: this is on the order path
 
 
 def is_valid_cl_ord_id(value: str) -> bool:

@@ -186,6 +186,10 @@ class PositionBook:
         self._other_fees: dict[tuple[str, str], dict[str, Decimal]] = {}
         self._day = utc_day(clock.time_ns())
         self._baseline: dict[tuple[str, str], Decimal] = {}
+        self._held: set[str] = set()  # symbols with a lot: their marks move the PnL
+        self.revision = 0
+        """Bumped whenever a PnL figure may have changed (a fill, a new mark of a symbol
+        with a lot, a new UTC day): a reader may skip work while it stays the same."""
 
     # -- the UTC day -----------------------------------------------------------------
 
@@ -213,6 +217,7 @@ class PositionBook:
             baseline[key] = _add(baseline.get(key, _ZERO), equity)
         self._baseline = baseline
         self._day = day
+        self.revision += 1
 
     # -- inputs ----------------------------------------------------------------------
 
@@ -247,9 +252,11 @@ class PositionBook:
         day = None if ts_ns is None else utc_day(ts_ns)
         if day is not None and day > self._day:  # the exchange's clock crossed midnight first
             self._roll(day)
+        self.revision += 1
         lot = self._lots.get((strategy, symbol))
         if lot is None:
             lot = self._lots[(strategy, symbol)] = _Lot(instrument)
+            self._held.add(symbol)
         elif lot.instrument != instrument:
             # Kraken changed the pair's precision: rescale nothing silently.
             raise ValueError(f"{symbol}: instrument changed under an open position book")
@@ -291,6 +298,8 @@ class PositionBook:
         if not price.is_finite() or price <= 0:
             raise ValueError(f"{symbol}: a mark must be a positive number, got {price}")
         self._roll()  # the baseline is taken with the marks from before midnight
+        if symbol in self._held and self._marks.get(symbol) != price:
+            self.revision += 1
         self._marks[symbol] = price
 
     # -- reading ---------------------------------------------------------------------

@@ -293,6 +293,7 @@ class RiskGate:
         self._strategy_state: dict[str, TradingState] = {}
         self._windows: dict[str | None, deque[float]] = {}
         self._loss_latch: dict[str | None, int] = {}  # scope -> UTC day of its loss halt
+        self._evaluated: tuple[int, int] | None = None  # (positions revision, day) last seen
         self._rejections: Counter[tuple[str, str]] = Counter()
         self._accepted = 0
         self._scope_cache: dict[str, _Scopes] = {}  # the limits never change: built once
@@ -364,6 +365,9 @@ class RiskGate:
         """Check the daily loss limits now; halt where breached (call after fills, marks)."""
         book = self._positions
         day = book.day_number
+        seen = (book.revision, day)
+        if seen == self._evaluated:  # no fill, no mark of a held symbol, same day: same PnL
+            return ()
         found: list[Transition] = []
         for scope, limit in self._loss_scopes:
             if self._loss_latch.get(scope) == day:
@@ -374,6 +378,7 @@ class RiskGate:
                     detail = f"{_label(scope)}: daily PnL {pnl} {quote} below -{limit}"
                     found.append(self._set(scope, TradingState.HALTED, "daily_loss", detail, True))
                     break
+        self._evaluated = seen
         return tuple(found)
 
     # -- the check -------------------------------------------------------------------

@@ -145,7 +145,7 @@ async def test_paper_default_quotes_fills_pnl_then_stops_clean(tmp_path: Path) -
     # The gate opened, then the strategies started, then the first order left.
     opened = got.index("readiness_open")
     assert opened < got.index("strategy_started") < got.index("daemon_ready")
-    assert got.index("daemon_ready") < got.index("order_sending")
+    assert got.index("daemon_ready") < got.index("order_sent")
     placed = [e for e in events if e["event"] == "order_placed" and e.get("strategy") == "mm"]
     assert {e["symbol"] for e in placed} <= {"BTC/USD", "ETH/USD"} and placed
     fill = next(e for e in events if e["event"] == "order_filled")
@@ -181,7 +181,7 @@ async def test_a_failing_strategy_is_halted_and_the_daemon_goes_on(tmp_path: Pat
             await until(lambda: "strategy_halted" in names(events))
             halted_at = names(events).index("strategy_halted")
             # The maker keeps trading after the halt.
-            await until(lambda: "order_sending" in names(events)[halted_at:])
+            await until(lambda: "order_sent" in names(events)[halted_at:])
             assert daemon.runners["boom"].halted and daemon.runners["mm"].running
             # While a readiness check fails, a place is refused with the reason, never sent.
             daemon.gate.set("test_hold", False, "held by the test")

@@ -445,3 +445,57 @@ async def test_foreign_orders_are_logged_and_left_alone(
             assert rig.store.load_orders(open_only=False) == [rig.engine.order(ours.cl_ord_id)]
     foreign = [e for e in logs if e["event"] == "foreign_order"]
     assert sorted(str(e["cl_ord_id"]) for e in foreign) == ["None", "f" * 32]
+
+
+async def test_orders_whose_rows_a_machine_crash_lost_are_recovered_by_their_id_block(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Rows of orders with ids from a recorded block are written after the request and
+    without an fsync: a machine crash may lose them (simulated here by deleting them).
+    A restart adopts every such order from the exchange, open or closed meanwhile, with
+    its strategy and its fills; an order with any other id stays foreign."""
+    import sqlite3
+
+    sim = await fake_venue(sim_factory)
+    inst, db = btc(sim), tmp_path / "bot.db"
+    async with running(sim, db) as rig:
+        resting = await rig.engine.place(
+            "BTC/USD", "buy", inst.qty("0.01"), inst.price("40000"), strategy="mm"
+        )
+        filled = await rig.engine.place(
+            "BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"), strategy="grid"
+        )
+        assert resting.state is S.NEW and filled.state is S.NEW
+    store = Store.open(db)  # the same key's nonce floor
+    async with KrakenRestClient(
+        sim.base_url, clock=sim.clock, api_key=sim.api_key, api_secret=sim.api_secret, store=store
+    ) as web_ui:  # another client on the same account
+        await web_ui.add_order(
+            inst, "buy", "limit", inst.qty("0.01"), inst.price("40001"), cl_ord_id="e" * 32
+        )
+    store.close()
+    raw = sqlite3.connect(db)  # the crash: both rows never reached the disk
+    with raw:
+        for table in ("order_events", "orders"):
+            raw.execute(f"DELETE FROM {table}")
+    raw.close()
+    await market_sell(taker(sim), "0.01")  # fills ``filled`` (the best bid) while down
+    sim.clock.advance(10)
+    with capture_logs() as logs:
+        async with running(sim, db) as rig:
+            got = {cid: rig.engine.order(cid) for cid in (resting.cl_ord_id, filled.cl_ord_id)}
+            assert got[resting.cl_ord_id] is not None and got[filled.cl_ord_id] is not None
+            assert (got[resting.cl_ord_id].state, got[resting.cl_ord_id].strategy) == (S.NEW, "mm")
+            assert got[resting.cl_ord_id].order_id == resting.order_id
+            assert (got[filled.cl_ord_id].state, got[filled.cl_ord_id].strategy) == (
+                S.FILLED,
+                "grid",
+            )
+            assert [(f.cl_ord_id, f.qty) for f in rig.fills] == [
+                (filled.cl_ord_id, inst.qty("0.01"))
+            ]
+            assert [o.cl_ord_id for o in rig.engine.open_orders()] == [resting.cl_ord_id]
+    recovered = sorted(e["cl_ord_id"] for e in logs if e["event"] == "order_recovered")
+    assert recovered == sorted([resting.cl_ord_id, filled.cl_ord_id])
+    foreign = [e["cl_ord_id"] for e in logs if e["event"] == "foreign_order"]
+    assert foreign == ["e" * 32]

@@ -293,3 +293,24 @@ def test_equity_is_cash_plus_holdings_at_the_mark(
         with localcontext(prec=200):
             assert book.equity("BBB") == cash + held * m
         assert book.daily_pnl("BBB") == book.equity("BBB")
+
+
+def test_revision_moves_exactly_when_a_pnl_figure_may_have() -> None:
+    clock, book = make_book()
+    start = book.revision
+    book.mark("BTC/USD", D("30000"))  # no lot: no figure depends on this mark
+    assert book.revision == start
+    fill(book, BTC, "buy", "0.5", "30000.0")
+    after_fill = book.revision
+    assert after_fill > start
+    book.mark("BTC/USD", D("30000"))
+    assert book.revision == after_fill  # the price it had: nothing moved
+    book.mark("BTC/USD", D("30001"))
+    assert book.revision == after_fill + 1  # a new mark of a held symbol
+    unrealised = book.unrealised("USD")
+    book.mark("BTC/USD", D("29000"))
+    assert book.revision == after_fill + 2
+    assert book.unrealised("USD") != unrealised
+    clock.advance(120)  # past midnight: a new baseline
+    assert book.day_number == utc_day(clock.time_ns())
+    assert book.revision == after_fill + 3

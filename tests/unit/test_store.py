@@ -434,7 +434,8 @@ def test_migrates_a_version_1_database_to_the_latest(tmp_path: Path) -> None:
     raw.executescript(_V1)
     raw.close()
     s = Store.open(path)
-    assert s.schema_version == LATEST_VERSION == 2
+    assert s.schema_version == LATEST_VERSION == 3
+    assert s.id_blocks() == {}  # v3: the table exists, empty
     [o] = s.load_orders()
     assert (o.cl_ord_id, o.side, o.state, o.qty, o.price, o.post_only) == (
         "o-1",
@@ -452,7 +453,38 @@ def test_migrates_a_version_1_database_to_the_latest(tmp_path: Path) -> None:
     s.save_balances({"BTC": Decimal("0.1")}, T0)  # the table v2 added
     s.close()
     s = Store.open(path)  # and opening again migrates nothing
-    assert s.schema_version == 2
+    assert s.schema_version == 3
     snap = s.latest_balances()
     assert snap is not None and snap.amounts == {"BTC": Decimal("0.1")}
+    s.close()
+
+
+def test_id_blocks_are_durable_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "ids.db"
+    s = Store.open(path)
+    s.add_id_block("0123456789abcdef01234567", "mm", 1)
+    s.add_id_block("fedcba9876543210fedcba98", "", 2)
+    with pytest.raises(StoreError, match="24 hex"):
+        s.add_id_block("not-hex", "mm", 3)
+    with pytest.raises(StoreError):  # a prefix is recorded once
+        s.add_id_block("0123456789abcdef01234567", "other", 4)
+    s.close()
+    again = Store.open(path)
+    assert again.id_blocks() == {
+        "0123456789abcdef01234567": "mm",
+        "fedcba9876543210fedcba98": "",
+    }
+    again.close()
+
+
+def test_an_unsynced_save_is_readable_and_synchronous_is_full_again(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "nosync.db")
+    order = new_order(
+        cl_ord_id="c" * 32, instrument=BTC_USD, side="buy", order_type="limit", qty=100_000,
+        price=294_302, strategy="mm", now_ns=1,
+    )  # fmt: skip
+    s.save_order(order, sync=False)
+    assert s.get_order(order.cl_ord_id) == order
+    pragma = s._conn.execute("PRAGMA synchronous").fetchone()[0]
+    assert pragma == 2  # FULL: only that one transaction skipped the fsync
     s.close()
