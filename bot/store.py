@@ -7,10 +7,15 @@ and gets the same values back after a restart.
 Durability. The database runs in WAL mode with ``synchronous=FULL``: every write method is
 one transaction, and when it returns the transaction is committed *and* fsynced, so it
 survives a crash of the process, of the container and of the machine. That is the promise
-the engine builds on: it saves a PENDING_NEW order and only then sends it; it records a
+the engine builds on: it records an id block before any id of it is used, it records a
 fill before telling a strategy; it raises the nonce floor before signing past it. The price
-is one fsync per write (a millisecond or so on an SSD) on the event loop's thread, which is
-cheap next to Kraken's rate limits; no write holds a transaction across an ``await``. A
+is one fsync per write (a millisecond or so on an SSD) on the event loop's thread; no write
+holds a transaction across an ``await``. One exception, asked for by the caller:
+``save_order(order, sync=False)`` skips the fsync of that transaction (it survives a crash
+of the process, and the next synced write makes it durable). The engine uses it for orders
+whose id comes from a recorded block: such an order is provably ours even if its row is
+lost with the machine, and reconciliation restores the row from the exchange
+(``bot.execution.ids``), so no fsync sits on the order path. A
 ``Store`` belongs to the thread that opened it (the event loop's); one process writes it.
 
 Exact numbers. Prices and quantities are stored as decimal TEXT written at their own
