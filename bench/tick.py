@@ -59,49 +59,28 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol
 
 import aiohttp
 
+from bench.tick_daemon import DaemonPath
 from bench.tick_floor import (
-    DEPTH,
     SYMBOL,
     FloorRequests,
     Probe,
     RawHttp,
     Samples,
     TimedSession,
-    book_socket,
-    frame_time_ns,
     percentiles,
     run_floor_block,
     run_raw_block,
 )
 from bot.clock import SystemClock
-from bot.errors import ExchangeError
-from bot.execution.orders import Order, new_cl_ord_id, new_order
-from bot.execution.pnl import PositionBook
-from bot.execution.risk import NewOrder, RiskContext, RiskGate, RiskLimits
-from bot.kraken.http1 import Http1Connection
-from bot.kraken.instruments import Instrument, InstrumentTable
+from bot.execution.orders import new_cl_ord_id, new_order
 from bot.kraken.nonce import NonceGenerator
-from bot.kraken.protocol import Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
 from bot.log import configure_logging
-from bot.market.book import Book, BookApplied, BookView
-from bot.strategy import (
-    BookSnapshot,
-    OrderHandle,
-    OrderType,
-    Params,
-    Side,
-    Strategy,
-    TimeInForce,
-    floor_price,
-)
-from bot.strategy_runner import StrategyRunner
-from bot.strategy_testing import FakeContext
 
 __all__ = ["run_tick_bench"]
 
@@ -112,7 +91,6 @@ _LEVELS: Final = 60
 _TARGET_ADDED_P50_US: Final = 50.0
 _TARGET_P99_RATIO: Final = 1.5
 _UNLIMITED: Final = CounterLimits(1e15, 1e15)
-_PIPELINE_STAGES: Final = ("parse", "book", "strategy", "risk", "sign", "send")
 _ACCOUNTS: Final = ("floor", "krakenbot", "krakenbot_aiohttp")  # one API key each
 
 
@@ -261,86 +239,6 @@ async def _run_client(config: Mapping[str, Any]) -> dict[str, Any]:
 # ============================================================== the client's side
 
 
-class BuyerParams(Params):
-    qty: Decimal = Decimal("0.0001")
-    under_bid: Decimal = Decimal("0.95")
-
-
-class EveryFrameBuyer(Strategy[BuyerParams]):
-    """Places a post-only buy at 95 % of the best bid on every book message."""
-
-    def on_book(self, symbol: str, book: BookSnapshot) -> None:
-        bid = book.best_bid()
-        if bid is None or not book.valid:
-            return
-        price = floor_price(book.instrument, bid.price * self.params.under_bid)
-        self.ctx.place(symbol, "buy", self.params.qty, price, post_only=True)
-
-
-class BenchContext(FakeContext):
-    """The in-memory ``Context`` of ``bot.strategy_testing`` (``place`` checks the intent,
-    builds the ``Order`` and its handle), plus what the engine does next: ``RiskGate.check``
-    with the book's mid, and accepted orders queued for the caller to send (``take``)."""
-
-    def __init__(self, name: str, inst: Instrument, gate: RiskGate, probe: Probe) -> None:
-        super().__init__(name, (inst.symbol,), (inst,))
-        self._gate, self._probe = gate, probe
-        self.view: BookView | None = None
-        self.pending: list[Order] = []
-        self.open_count = 0
-        self.risk_rejected = 0
-
-    def place(
-        self,
-        symbol: str,
-        side: Side,
-        qty: Decimal,
-        price: Decimal | None = None,
-        *,
-        order_type: OrderType = "limit",
-        time_in_force: TimeInForce = "GTC",
-        post_only: bool = False,
-    ) -> OrderHandle:
-        handle = super().place(
-            symbol, side, qty, price,
-            order_type=order_type, time_in_force=time_in_force, post_only=post_only,
-        )  # fmt: skip
-        probe, order = self._probe, handle.order
-        probe.risk_in = _NOW()
-        view = self.view
-        mids = {} if view is None or (mid := view.mid()) is None else {symbol: mid}
-        risk = RiskContext(mids=mids, open_orders={self.name: self.open_count})
-        new = NewOrder(self.name, self.instrument(symbol), side, order.qty, order.price)
-        decision = self._gate.check(new, risk)
-        probe.risk_out = _NOW()
-        if decision.accepted:
-            self.pending.append(order)
-            self.open_count += 1
-        else:
-            self.risk_rejected += 1
-        return handle
-
-    def take(self) -> list[Order]:
-        """The accepted orders to send now (the harness's own records are dropped)."""
-        orders, self.pending = self.pending, []
-        self.intents.clear()
-        self.requests.clear()
-        self.handles.clear()
-        return orders
-
-
-def _limits() -> RiskLimits:
-    return RiskLimits(
-        max_order_qty=Decimal("1"),
-        max_order_notional=Decimal(100_000),
-        max_position={"BTC": Decimal(100)},
-        max_open_orders=100_000,
-        price_band_pct=Decimal(10),
-        max_orders_per_minute=1_000_000,
-        daily_loss_limit=Decimal(10_000),
-    )
-
-
 class _Contender(Protocol):
     name: str
     stages: tuple[str, ...]
@@ -348,127 +246,6 @@ class _Contender(Protocol):
     def prepare(self, n: int) -> None: ...
     async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None: ...
     async def cancel_all(self) -> int: ...
-
-
-class _Krakenbot:
-    """The daemon's path, one object per run; a fresh subscription per block.
-
-    ``dedicated``: private calls on the client's own kept-alive connection (the daemon's
-    default, ``bot.kraken.http1``); else through the aiohttp session (``krakenbot_aiohttp``).
-    """
-
-    stages: tuple[str, ...] = _PIPELINE_STAGES
-
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        session: TimedSession,
-        probe: Probe,
-        *,
-        dedicated: bool = True,
-        account: str = "krakenbot",
-    ) -> None:
-        from bot.sim.pairs import default_instruments
-
-        self.inst = inst = default_instruments((SYMBOL,))[SYMBOL]
-        self.name = "krakenbot" if dedicated else "krakenbot_aiohttp"
-        clock = SystemClock()
-        key, secret = config["keys"][account]
-        self.rest = KrakenRestClient(
-            config["rest_url"],
-            clock=clock,
-            api_key=key,
-            api_secret=secret,
-            session=cast(aiohttp.ClientSession, session),
-            tier=Tier.PRO,
-            rest_counter=RestCounter(Tier.PRO, limits=_UNLIMITED),
-            trading_counter=TradingCounter(Tier.PRO, limits=_UNLIMITED),
-            dedicated=dedicated,
-        )
-        if self.rest.connection is not None:
-            _trace(self.rest.connection, probe)
-        self.parser = Parser(InstrumentTable([inst]))
-        self.book = Book(inst, DEPTH)
-        gate = RiskGate(clock, PositionBook(clock), _limits(), {self.name: _limits()})
-        self.ctx = BenchContext(self.name, inst, gate, probe)
-        strategy = EveryFrameBuyer(self.ctx, BuyerParams())
-        self.runner = StrategyRunner(strategy, timers=self.ctx.timers, clock=clock, max_errors=1)
-        self.runner.start()
-        self.probe = probe
-        self.mismatches = 0
-
-    def prepare(self, n: int) -> None:
-        pass
-
-    async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None:
-        parse_into, book, view_of = self.parser.parse_into, self.book, self.book.view
-        books = {self.inst.symbol: book}
-        ctx, probe, runner, rest, inst = self.ctx, self.probe, self.runner, self.rest, self.inst
-        seen = 0
-        async with book_socket(ws_url) as ws:
-            async for raw in ws:
-                wall, t_recv = time.time_ns(), _NOW()
-                events = parse_into(raw, books)  # the feed's path: decoded into the book
-                t_parsed = _NOW()
-                for event in events:
-                    if type(event) is not BookApplied:
-                        continue
-                    if event.mismatch is not None:
-                        self.mismatches += 1
-                        continue
-                    view = ctx.view = view_of()
-                    t_booked = _NOW()
-                    probe.arm()
-                    runner.book(view)
-                    t_strategy = _NOW()
-                    placed = 0
-                    for order in ctx.take():
-                        try:
-                            reply = await rest.add_order(
-                                inst, order.side, "limit", order.qty, order.price,
-                                cl_ord_id=order.cl_ord_id,
-                                oflags="post" if order.post_only else None,
-                            )  # fmt: skip
-                            placed += bool(reply.get("txid"))
-                        except ExchangeError:
-                            samples.refused += 1
-                    if event.snapshot:
-                        continue
-                    if seen >= warmup and probe.written:
-                        samples.placed += placed
-                        samples.add(
-                            probe.written - t_recv,
-                            parse=t_parsed - t_recv,
-                            book=t_booked - t_parsed,
-                            strategy=probe.risk_in - t_booked + t_strategy - probe.risk_out,
-                            risk=probe.risk_out - probe.risk_in,
-                            sign=probe.post - t_strategy,
-                            send=probe.written - probe.post,
-                        )
-                        samples.ages.append(wall - frame_time_ns(raw))
-                    seen += 1
-                if seen >= warmup + frames:
-                    break
-
-    async def cancel_all(self) -> int:
-        self.ctx.open_count = 0
-        return int((await self.rest.cancel_all())["count"])
-
-
-def _trace(conn: Http1Connection, probe: Probe) -> None:
-    """Stamp ``post`` when the REST client hands a request to the dedicated connection and
-    ``written`` just before its write: the points aiohttp's are taken at."""
-    request = conn.request
-
-    def stamp_written() -> None:
-        probe.written = _NOW()
-
-    async def timed(*args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        probe.post = _NOW()
-        return await request(*args, **kwargs)
-
-    conn.on_write = stamp_written
-    conn.request = timed  # type: ignore[method-assign]
 
 
 class _Floor:
@@ -563,11 +340,12 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
     conn = await RawHttp.open(host, int(port))
     async with aiohttp.ClientSession(trace_configs=[probe.trace_config()]) as raw_session:
         session = TimedSession(raw_session, probe)
-        floor, bot = _Floor(config, session, probe), _Krakenbot(config, session, probe)
-        via_aiohttp = _Krakenbot(
+        floor, bot = _Floor(config, session, probe), DaemonPath(config, session, probe)
+        via_aiohttp = DaemonPath(
             config, session, probe, dedicated=False, account="krakenbot_aiohttp"
         )
-        await bot.rest.warm()
+        await bot.start()
+        await via_aiohttp.start()
         contenders: list[_Contender] = [
             floor,
             bot,
@@ -591,10 +369,12 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
                 if r >= 0:
                     cancelled[contender.name] += count
     conn.close()
+    await bot.stop()
+    await via_aiohttp.stop()
     return {
         "samples": {name: s.as_dict() for name, s in samples.items()},
         "cancelled": cancelled,
-        "risk_rejected": bot.ctx.risk_rejected + via_aiohttp.ctx.risk_rejected,
+        "risk_rejected": bot.risk.rejected + via_aiohttp.risk.rejected,
         "checksum_mismatches": bot.mismatches + via_aiohttp.mismatches,
         "strategy_errors": bot.runner.errors + via_aiohttp.runner.errors,
         "connects": bot.rest.connection.connects if bot.rest.connection else 0,
@@ -639,6 +419,7 @@ def _versus(bot: Mapping[str, Any], floor: Mapping[str, Any]) -> dict[str, Any]:
         "pipeline_p50_by_stage_us": {
             "parse+book": round(stages["parse"] + stages["book"], 1),
             "strategy+risk": round(stages["strategy"] + stages["risk"], 1),
+            "engine": round(stages["engine"], 1),
             "rest_client": round(stages["sign"], 1),
             "http_send": round(stages["send"], 1),
         },
@@ -744,7 +525,16 @@ def _main(argv: list[str]) -> int:
         config = json.loads(argv[1])
         with open(os.devnull, "w") as devnull:  # the daemon's log lines, rendered, then dropped
             configure_logging(config["log_level"], fmt="json", stream=devnull)
-            print(json.dumps(asyncio.run(_client(config))))
+            profile = os.environ.get("KRAKENBOT_BENCH_PROFILE")  # a cProfile file to write
+            if profile:
+                import cProfile
+
+                with cProfile.Profile() as profiler:
+                    result = asyncio.run(_client(config))
+                profiler.dump_stats(profile)
+            else:
+                result = asyncio.run(_client(config))
+            print(json.dumps(result))
         return 0
     configure_logging("warning")
     print(json.dumps(run_tick_bench(), indent=2))

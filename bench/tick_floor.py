@@ -85,13 +85,13 @@ class Probe:
     krakenbot contender's context around ``RiskGate.check``.
     """
 
-    __slots__ = ("post", "risk_in", "risk_out", "written")
+    __slots__ = ("post", "risk_in", "risk_out", "sent_in", "written")
 
     def __init__(self) -> None:
-        self.post = self.written = self.risk_in = self.risk_out = 0
+        self.post = self.written = self.risk_in = self.risk_out = self.sent_in = 0
 
     def arm(self) -> None:
-        self.post = self.written = self.risk_in = self.risk_out = 0
+        self.post = self.written = self.risk_in = self.risk_out = self.sent_in = 0
 
     def trace_config(self) -> aiohttp.TraceConfig:
         config = aiohttp.TraceConfig()
@@ -117,7 +117,8 @@ class TimedSession:
         self._probe = probe
 
     def post(self, url: str, **kwargs: Any) -> Any:
-        self._probe.post = _now()
+        if not self._probe.post:  # the first request after ``arm``: the order's
+            self._probe.post = _now()
         return self.session.post(url, **kwargs)
 
     def get(self, url: str, **kwargs: Any) -> Any:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from types import MappingProxyType
@@ -82,6 +82,46 @@ def _dec(value: Decimal) -> str:
     return f"{value.normalize():f}" if value else "0"
 
 
+class _OpenHandles:
+    """The handles of open orders by ``cl_ord_id``, with their counts per symbol and per
+    strategy kept in step (read on every intent: no scan of the open orders)."""
+
+    __slots__ = ("by_id", "per_strategy", "per_symbol")
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, OrderHandle] = {}
+        self.per_symbol: dict[str, int] = {}
+        self.per_strategy: dict[str, int] = {}
+
+    def add(self, handle: OrderHandle) -> None:
+        if handle.cl_ord_id not in self.by_id:
+            self._count(handle, 1)
+        self.by_id[handle.cl_ord_id] = handle
+
+    def pop(self, cl_ord_id: str) -> OrderHandle | None:
+        handle = self.by_id.pop(cl_ord_id, None)
+        if handle is not None:
+            self._count(handle, -1)
+        return handle
+
+    def get(self, cl_ord_id: str) -> OrderHandle | None:
+        return self.by_id.get(cl_ord_id)
+
+    def values(self) -> Iterable[OrderHandle]:
+        return self.by_id.values()
+
+    def _count(self, handle: OrderHandle, step: int) -> None:
+        for counts, key in (
+            (self.per_symbol, handle.symbol),
+            (self.per_strategy, handle.order.strategy),
+        ):
+            n = counts.get(key, 0) + step
+            if n:
+                counts[key] = n
+            else:
+                del counts[key]
+
+
 class Desk:
     """Routes strategies' intents to the risk gate and the engine, and orders and fills back.
 
@@ -113,7 +153,7 @@ class Desk:
         self.spawn_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] | None = None
         self.pending: set[asyncio.Task[None]] = set()
         self.cancels: set[str] = set()  # cl_ord_ids with a cancel task in flight
-        self._open: dict[str, OrderHandle] = {}  # cl_ord_id -> handle, open orders
+        self._open = _OpenHandles()  # open orders' handles, counted by symbol and strategy
         self._done: OrderedDict[str, OrderHandle] = OrderedDict()
         engine.on_order = self.on_order
         engine.on_fill = self.on_fill
@@ -185,15 +225,11 @@ class Desk:
         penalty: a shutdown or a pull never waits behind quoting."""
         if self._headroom is None:
             return True
-        orders = sum(1 for h in self._open.values() if h.symbol == symbol and h.is_open)
+        orders = self._open.per_symbol.get(symbol, 0)
         return self._headroom(symbol) >= cost + CANCEL_RESERVE * (orders + opening)
 
     def risk_context(self) -> RiskContext:
-        counts: dict[str, int] = {}
-        for h in self._open.values():
-            if h.is_open:
-                counts[h.order.strategy] = counts.get(h.order.strategy, 0) + 1
-        return RiskContext(self.mids(), counts)
+        return RiskContext(self.mids(), dict(self._open.per_strategy))
 
     # -- the engine's callbacks ------------------------------------------------------------
 
@@ -205,9 +241,9 @@ class Desk:
         else:
             handle.update(order)
         if order.is_open:
-            self._open[cid] = handle
+            self._open.add(handle)
         else:
-            self._open.pop(cid, None)
+            self._open.pop(cid)
             self._done[cid] = handle
             self._done.move_to_end(cid)
             while len(self._done) > _RECENT_DONE:
@@ -387,7 +423,7 @@ class EngineContext:
         if refusal is not None:
             self._refuse(handle, *refusal)
             return handle
-        desk._open[handle.cl_ord_id] = handle
+        desk._open.add(handle)
         desk.spawn(self._send_place(handle, post_only))
         return handle
 
@@ -421,12 +457,12 @@ class EngineContext:
             )  # fmt: skip
         except RiskError as exc:  # the gate closed meanwhile: never sent
             if self._desk.engine.order(order.cl_ord_id) is None:
-                self._desk._open.pop(order.cl_ord_id, None)
+                self._desk._open.pop(order.cl_ord_id)
                 self._refuse(handle, exc.reason, str(exc))
         except BotError as exc:
             self._log.error("order_place_failed", cl_ord_id=order.cl_ord_id, error=str(exc))
             if self._desk.engine.order(order.cl_ord_id) is None:  # never recorded: not sent
-                self._desk._open.pop(order.cl_ord_id, None)
+                self._desk._open.pop(order.cl_ord_id)
                 self._refuse(handle, "error", str(exc))
             else:
                 self._resync(handle)

@@ -247,17 +247,14 @@ class OrderHandle:
     only the engine calls ``update``. ``qty`` is the total (filled included).
     """
 
+    __slots__ = ("cl_ord_id", "order", "order_type", "reason", "side", "state", "symbol")
+
     order: Order  # the engine's record, in scaled ints
     cl_ord_id: str
     symbol: str
     side: str
     order_type: str
     state: OrderState
-    qty: Decimal
-    price: Decimal | None
-    filled: Decimal
-    remaining: Decimal
-    avg_price: Decimal | None
     reason: str  # why it was rejected, canceled or expired, when known
 
     def __init__(self, order: Order) -> None:
@@ -268,14 +265,33 @@ class OrderHandle:
         """The engine's new knowledge of this order (same ``cl_ord_id``)."""
         if order.cl_ord_id != self.cl_ord_id:
             raise ProtocolError(f"handle {self.cl_ord_id} updated with {order.cl_ord_id}")
-        pp, qp = order.price_precision, order.qty_precision
         self.order, self.symbol, self.side = order, order.symbol, order.side
         self.order_type, self.state, self.reason = order.order_type, order.state, order.reason
-        self.qty = from_scaled(order.qty, qp)
-        self.price = None if order.price is None else from_scaled(order.price, pp)
-        self.filled = from_scaled(order.filled_qty, qp)
-        self.remaining = from_scaled(order.remaining_qty, qp)
-        self.avg_price = order.avg_price
+
+    # The numbers are read from the order when asked for: most updates are never read.
+
+    @property
+    def qty(self) -> Decimal:
+        """The total quantity, filled included."""
+        return from_scaled(self.order.qty, self.order.qty_precision)
+
+    @property
+    def price(self) -> Decimal | None:
+        """The limit price (None for a market order)."""
+        o = self.order
+        return None if o.price is None else from_scaled(o.price, o.price_precision)
+
+    @property
+    def filled(self) -> Decimal:
+        return from_scaled(self.order.filled_qty, self.order.qty_precision)
+
+    @property
+    def remaining(self) -> Decimal:
+        return from_scaled(self.order.remaining_qty, self.order.qty_precision)
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return self.order.avg_price
 
     @property
     def is_open(self) -> bool:

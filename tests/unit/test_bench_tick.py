@@ -13,7 +13,7 @@ import pytest
 from bench.tick import run_tick_bench
 
 FRAMES, BLOCK, WARMUP = 30, 15, 3
-STAGES = {"parse", "book", "strategy", "risk", "sign", "send"}
+STAGES = {"parse", "book", "strategy", "risk", "engine", "sign", "send"}
 
 
 @pytest.mark.timeout(60)
@@ -54,6 +54,7 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     assert set(vs["pipeline_p50_by_stage_us"]) == {
         "parse+book",
         "strategy+risk",
+        "engine",
         "rest_client",
         "http_send",
     }

@@ -1,0 +1,268 @@
+"""The tick bench's ``krakenbot`` contenders: the daemon's own objects, wired as it wires them.
+
+``DaemonPath`` builds what ``bot.daemon`` builds for one strategy on one symbol, with real
+objects throughout: the ``Parser``/``Book`` pair the feed uses (``parse_into``), the
+``Desk`` with its ``EngineContext`` (intent checks, ``RiskGate.check`` with the desk's
+``RiskContext``, the task it spawns per order), the ``ExecutionEngine`` (running, with its
+startup reconciliation, on a real SQLite ``Store`` in a temporary directory: id blocks,
+order rows) and the ``KrakenRestClient`` with its dedicated connection (or aiohttp's
+session for the ``krakenbot_aiohttp`` contender). Per book frame it does what the feed and
+``Daemon._on_market`` do: ``desk.mark``, ``book.view()``, ``runner.book(view)``; then it
+waits for the order's answer (``desk.drain``) before it reads the next frame, as the floors
+do, so only one order is ever in flight.
+
+Timing points (``perf_counter_ns``), on top of ``recv``/``post``/``written``
+(``bench.tick_floor``): ``risk_in``/``risk_out`` around ``RiskGate.check`` (a proxy of the
+desk's gate) and ``sent_in`` when the engine calls ``add_order`` (a subclass of the REST
+client). Stages: ``parse`` (``parse_into``: decode, apply, checksum), ``book`` (mark and
+view), ``strategy`` (runner, ``on_book``, ``EngineContext.place`` without the risk call),
+``risk``, ``engine`` (the task hop to ``ExecutionEngine.place`` and its bookkeeping: id,
+order, index), ``sign`` (``add_order`` until the transport is called) and ``send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, cast
+
+import aiohttp
+
+from bench.tick_floor import DEPTH, SYMBOL, Probe, Samples, book_socket, frame_time_ns
+from bot.clock import SystemClock
+from bot.context import Desk
+from bot.errors import ExchangeError
+from bot.execution.engine import ExecutionEngine
+from bot.execution.pnl import PositionBook
+from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
+from bot.kraken.http1 import Http1Connection
+from bot.kraken.instruments import InstrumentTable
+from bot.kraken.protocol import Parser
+from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
+from bot.kraken.rest import KrakenRestClient
+from bot.market.book import Book, BookApplied
+from bot.store import Store
+from bot.strategy import BookSnapshot, Params, Strategy, floor_price
+from bot.strategy_runner import StrategyRunner
+
+__all__ = ["STAGES", "DaemonPath"]
+
+STAGES: Final = ("parse", "book", "strategy", "risk", "engine", "sign", "send")
+_NOW = time.perf_counter_ns
+_UNLIMITED: Final = CounterLimits(1e15, 1e15)
+
+
+class BuyerParams(Params):
+    qty: Decimal = Decimal("0.0001")
+    under_bid: Decimal = Decimal("0.95")
+
+
+class EveryFrameBuyer(Strategy[BuyerParams]):
+    """Places a post-only buy at 95 % of the best bid on every book message."""
+
+    def on_book(self, symbol: str, book: BookSnapshot) -> None:
+        bid = book.best_bid()
+        if bid is None or not book.valid:
+            return
+        price = floor_price(book.instrument, bid.price * self.params.under_bid)
+        self.ctx.place(symbol, "buy", self.params.qty, price, post_only=True)
+
+
+def limits() -> RiskLimits:
+    """Every limit set, none reached by the bench."""
+    return RiskLimits(
+        max_order_qty=Decimal("1"),
+        max_order_notional=Decimal(100_000),
+        max_position={"BTC": Decimal(100)},
+        max_open_orders=100_000,
+        price_band_pct=Decimal(10),
+        max_orders_per_minute=1_000_000,
+        daily_loss_limit=Decimal(10_000),
+    )
+
+
+class _TimedRisk:
+    """The desk's ``RiskGate``, with ``check`` stamped (everything else passed through)."""
+
+    def __init__(self, gate: RiskGate, probe: Probe) -> None:
+        self._gate, self._probe = gate, probe
+        self.rejected = 0
+
+    def check(self, *args: Any, **kwargs: Any) -> RiskDecision:
+        self._probe.risk_in = _NOW()
+        decision = self._gate.check(*args, **kwargs)
+        self._probe.risk_out = _NOW()
+        self.rejected += not decision.accepted
+        return decision
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._gate, name)
+
+
+class _TimedRest(KrakenRestClient):
+    """The REST client, with ``add_order``'s entry stamped and its outcomes counted."""
+
+    probe: Probe
+    placed = 0
+    refused = 0
+
+    async def add_order(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if not self.probe.sent_in:
+            self.probe.sent_in = _NOW()
+        try:
+            reply = await super().add_order(*args, **kwargs)
+        except ExchangeError:
+            self.refused += 1
+            raise
+        self.placed += bool(reply.get("txid"))
+        return reply
+
+
+def _trace(conn: Http1Connection, probe: Probe) -> None:
+    """Stamp ``post`` when the client hands a request to the dedicated connection and
+    ``written`` just before its write: the points aiohttp's are taken at."""
+    request = conn.request
+
+    def stamp_written() -> None:
+        if not probe.written:  # the first request after ``arm``: the order's
+            probe.written = _NOW()
+
+    async def timed(*args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        if not probe.post:
+            probe.post = _NOW()
+        return await request(*args, **kwargs)
+
+    conn.on_write = stamp_written
+    conn.request = timed  # type: ignore[method-assign]
+
+
+class DaemonPath:
+    """One contender: the daemon's pipeline, ``dedicated`` connection or aiohttp's."""
+
+    stages: tuple[str, ...] = STAGES
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        session: Any,
+        probe: Probe,
+        *,
+        dedicated: bool = True,
+        account: str = "krakenbot",
+    ) -> None:
+        from bot.sim.pairs import default_instruments
+
+        self.name = "krakenbot" if dedicated else "krakenbot_aiohttp"
+        self.inst = inst = default_instruments((SYMBOL,))[SYMBOL]
+        self.probe = probe
+        clock = SystemClock()
+        self._tmp = tempfile.TemporaryDirectory()
+        self.store = Store.open(Path(self._tmp.name) / "bench.sqlite")
+        key, secret = config["keys"][account]
+        rest = self.rest = _TimedRest(
+            config["rest_url"],
+            clock=clock,
+            api_key=key,
+            api_secret=secret,
+            session=cast(aiohttp.ClientSession, session),
+            store=self.store,
+            tier=Tier.PRO,
+            rest_counter=RestCounter(Tier.PRO, limits=_UNLIMITED),
+            trading_counter=TradingCounter(Tier.PRO, limits=_UNLIMITED),
+            dedicated=dedicated,
+        )
+        rest.probe = probe
+        if rest.connection is not None:
+            _trace(rest.connection, probe)
+        table = InstrumentTable([inst])
+        self.parser = Parser(table)
+        self.book = Book(inst, DEPTH)
+        self.engine = ExecutionEngine(rest, self.store, table, clock)
+        self.engine.prepare_ids([self.name])
+        positions = PositionBook(clock)
+        self.risk = _TimedRisk(RiskGate(clock, positions, limits(), {self.name: limits()}), probe)
+        books = {inst.symbol: self.book}
+        self.desk = Desk(
+            engine=self.engine, risk=cast(RiskGate, self.risk), positions=positions,
+            instruments=table, books=lambda: books, readiness=self.engine.readiness,
+            clock=clock, headroom=rest.trading_headroom,
+        )  # fmt: skip
+        ctx = self.desk.context(self.name, (inst.symbol,))
+        strategy = EveryFrameBuyer(ctx, BuyerParams())
+        self.runner = StrategyRunner(strategy, timers=ctx.timers, clock=clock, max_errors=1)
+        self.desk.add_runner(self.runner)
+        self.mismatches = 0
+        self._engine_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Run the engine (its startup reconciliation opens the gate), open the desk."""
+        self._engine_task = asyncio.create_task(self.engine.run())
+        async with asyncio.timeout(10):
+            await self.engine.readiness.wait()
+        self.desk.spawn_task = asyncio.get_running_loop().create_task
+        self.runner.start()
+        await self.rest.warm()
+
+    async def stop(self) -> None:
+        self.desk.accepting = False
+        if self._engine_task is not None:
+            self._engine_task.cancel()
+            await asyncio.wait([self._engine_task])  # raises nothing: it was cancelled
+        await self.rest.close()
+        self.store.close()
+        self._tmp.cleanup()
+
+    def prepare(self, n: int) -> None:
+        pass
+
+    async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None:
+        parse_into, book, desk, runner = self.parser.parse_into, self.book, self.desk, self.runner
+        books, probe, rest, symbol = {self.inst.symbol: book}, self.probe, self.rest, SYMBOL
+        seen = 0
+        async with book_socket(ws_url) as ws:
+            async for raw in ws:
+                wall, t_recv = time.time_ns(), _NOW()
+                events = parse_into(raw, books)  # the feed's path: decoded into the book
+                t_parsed = _NOW()
+                for event in events:
+                    if type(event) is not BookApplied:
+                        continue
+                    if event.mismatch is not None:
+                        self.mismatches += 1
+                        continue
+                    desk.mark(symbol, book)  # what Daemon._on_market does with BookUpdated
+                    view = book.view()
+                    t_booked = _NOW()
+                    probe.arm()
+                    placed_before = rest.placed
+                    runner.book(view)
+                    t_strategy = _NOW()
+                    await desk.drain()  # the order's answer: one in flight at a time
+                    if event.snapshot:
+                        continue
+                    if seen >= warmup and probe.written:
+                        samples.placed += rest.placed - placed_before
+                        samples.add(
+                            probe.written - t_recv,
+                            parse=t_parsed - t_recv,
+                            book=t_booked - t_parsed,
+                            strategy=probe.risk_in - t_booked + t_strategy - probe.risk_out,
+                            risk=probe.risk_out - probe.risk_in,
+                            engine=probe.sent_in - t_strategy,
+                            sign=probe.post - probe.sent_in,
+                            send=probe.written - probe.post,
+                        )
+                        samples.ages.append(wall - frame_time_ns(raw))
+                    seen += 1
+                if seen >= warmup + frames:
+                    break
+        samples.refused += rest.refused
+        rest.refused = 0
+
+    async def cancel_all(self) -> int:
+        """Kraken's CancelAll through the engine (untimed); it reconciles after."""
+        return await self.engine.cancel_all()

@@ -1,0 +1,42 @@
+"""``bot.context._OpenHandles``: the desk's open orders, counted as they come and go."""
+
+from __future__ import annotations
+
+from bot.context import _OpenHandles
+from bot.execution.orders import new_order
+from bot.kraken.instruments import Instrument
+from bot.strategy import OrderHandle
+
+BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
+ETH = Instrument("ETH/USD", "ETH", "USD", price_precision=2, qty_precision=8)
+
+
+def handle(cid: str, inst: Instrument, strategy: str) -> OrderHandle:
+    return OrderHandle(
+        new_order(
+            cl_ord_id=cid, instrument=inst, side="buy", order_type="limit", qty=1, price=1,
+            strategy=strategy, now_ns=0,
+        )
+    )  # fmt: skip
+
+
+def test_counts_follow_adds_and_pops_and_match_a_scan() -> None:
+    open_ = _OpenHandles()
+    made = [
+        handle("a", BTC, "mm"), handle("b", BTC, "mm"), handle("c", ETH, "mm"),
+        handle("d", BTC, "grid"),
+    ]  # fmt: skip
+    for h in made:
+        open_.add(h)
+    open_.add(made[0])  # again: counted once
+    assert open_.per_symbol == {"BTC/USD": 3, "ETH/USD": 1}
+    assert open_.per_strategy == {"mm": 3, "grid": 1}
+    assert open_.pop("b") is made[1] and open_.pop("b") is None and open_.pop("zz") is None
+    assert open_.pop("c") is made[2]
+    assert open_.per_symbol == {"BTC/USD": 2}  # no zero entries left behind
+    assert open_.per_strategy == {"mm": 1, "grid": 1}
+    scan: dict[str, int] = {}
+    for h in open_.values():
+        scan[h.symbol] = scan.get(h.symbol, 0) + 1
+    assert scan == open_.per_symbol
+    assert open_.get("a") is made[0] and open_.get("c") is None
