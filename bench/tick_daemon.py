@@ -15,9 +15,11 @@ Timing points (``perf_counter_ns``), on top of ``recv``/``post``/``written``
 (``bench.tick_floor``): ``risk_in``/``risk_out`` around ``RiskGate.check`` (a proxy of the
 desk's gate) and ``sent_in`` when the engine calls ``add_order`` (a subclass of the REST
 client). Stages: ``parse`` (``parse_into``: decode, apply, checksum), ``book`` (mark and
-view), ``strategy`` (runner, ``on_book``, ``EngineContext.place`` without the risk call),
-``risk``, ``engine`` (the task hop to ``ExecutionEngine.place`` and its bookkeeping: id,
-order, index), ``sign`` (``add_order`` until the transport is called) and ``send``.
+view), ``strategy`` (runner, ``on_book``, ``EngineContext.place`` up to the risk call),
+``risk``, ``engine`` (the rest of ``EngineContext.place``, its eager start of the send
+(``bot.eager``) and ``ExecutionEngine.place``'s bookkeeping: id, order, index), ``sign``
+(``add_order`` until the transport is called) and ``send``: consecutive clock points, so
+the stages add up to the total. The request is written before ``runner.book`` returns.
 """
 
 from __future__ import annotations
@@ -239,8 +241,7 @@ class DaemonPath:
                     t_booked = _NOW()
                     probe.arm()
                     placed_before = rest.placed
-                    runner.book(view)
-                    t_strategy = _NOW()
+                    runner.book(view)  # the order is written before this returns (eager)
                     await desk.drain()  # the order's answer: one in flight at a time
                     if event.snapshot:
                         continue
@@ -250,9 +251,9 @@ class DaemonPath:
                             probe.written - t_recv,
                             parse=t_parsed - t_recv,
                             book=t_booked - t_parsed,
-                            strategy=probe.risk_in - t_booked + t_strategy - probe.risk_out,
+                            strategy=probe.risk_in - t_booked,
                             risk=probe.risk_out - probe.risk_in,
-                            engine=probe.sent_in - t_strategy,
+                            engine=probe.sent_in - probe.risk_out,
                             sign=probe.post - probe.sent_in,
                             send=probe.written - probe.post,
                         )

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 from structlog.typing import FilteringBoundLogger
 
 from bot.clock import Clock
+from bot.eager import start_eagerly
 from bot.errors import BotError, RiskError
 from bot.execution import orders as o
 from bot.execution.orders import Fill, Order, OrderState
@@ -178,7 +179,8 @@ class Desk:
         if self.spawn_task is None:
             coro.close()
             return False
-        task = self.spawn_task(coro)
+        # Started now: an order's request is written before on_book returns (bot.eager).
+        task = start_eagerly(coro, self.spawn_task)
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
         return True
