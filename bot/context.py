@@ -62,7 +62,7 @@ from bot.strategy import (
     Side,
     TimeInForce,
     amend_intent,
-    place_intent,
+    checked_place,
 )
 from bot.strategy_runner import StrategyRunner, Timers
 
@@ -156,6 +156,8 @@ class Desk:
         self.cancels: set[str] = set()  # cl_ord_ids with a cancel task in flight
         self._open = _OpenHandles()  # open orders' handles, counted by symbol and strategy
         self._done: OrderedDict[str, OrderHandle] = OrderedDict()
+        # symbol -> (timestamp, checksum, mid) of the book state ``mark`` last saw
+        self._mids: dict[str, tuple[str, int, Decimal]] = {}
         engine.on_order = self.on_order
         engine.on_fill = self.on_fill
 
@@ -208,9 +210,17 @@ class Desk:
         return self._books().get(symbol)
 
     def mids(self) -> dict[str, Decimal]:
+        """The mid of every valid book (from ``mark``'s cache while a book is unchanged)."""
         mids: dict[str, Decimal] = {}
+        cache = self._mids
         for symbol, book in self._books().items():
-            mid = book.mid() if book.valid else None
+            if not book.valid:
+                continue
+            seen = cache.get(symbol)
+            if seen is not None and seen[0] == book.timestamp and seen[1] == book.checksum:
+                mid: Decimal | None = seen[2]
+            else:
+                mid = book.mid()
             if mid is not None:
                 mids[symbol] = mid
         return mids
@@ -218,8 +228,10 @@ class Desk:
     def mark(self, symbol: str, book: Book) -> None:
         """A book changed: its mid is the mark of positions in ``symbol``."""
         mid = book.mid() if book.valid else None
-        if mid is not None and mid > 0:
-            self.positions.mark(symbol, mid)
+        if mid is not None:
+            self._mids[symbol] = (book.timestamp, book.checksum, mid)
+            if mid > 0:
+                self.positions.mark(symbol, mid)
 
     def rate_room(self, symbol: str, cost: float, opening: int = 0) -> bool:
         """Whether ``symbol``'s trading counter takes ``cost`` now and still leaves room to
@@ -397,14 +409,12 @@ class EngineContext:
     ) -> OrderHandle:
         desk = self._desk
         inst = self.instrument(symbol)
-        intent = place_intent(
+        intent, q, p = checked_place(
             strategy=self._name, cl_ord_id=desk.engine.new_cl_ord_id(self._name),
             instrument=inst, side=side,
             qty=qty, price=price, order_type=order_type, time_in_force=time_in_force,
             post_only=post_only,
         )  # fmt: skip
-        q = inst.qty(intent.qty)
-        p = None if intent.price is None else inst.price(intent.price)
         order = o.new_order(
             cl_ord_id=intent.cl_ord_id, instrument=inst, side=side, order_type=order_type,
             qty=q, price=p, strategy=self._name, now_ns=self.time_ns(),

@@ -30,11 +30,35 @@ from bot.market.book import BookView
 
 # fmt: off
 __all__ = [
-    "HANDLERS", "AmendIntent", "BookSnapshot", "CancelAllIntent", "CancelIntent", "Context",
-    "FillEvent", "Intent", "InvalidIntent", "OrderHandle", "OrderType", "Params", "PlaceIntent",
-    "PriceLevel", "Side", "Strategy", "StrategyError", "TickerEvent", "TimeInForce",
-    "TradeEvent", "amend_intent", "ceil_price", "check_price", "check_qty", "floor_price",
-    "floor_qty", "params_class_of", "place_intent",
+    "HANDLERS",
+    "AmendIntent",
+    "BookSnapshot",
+    "CancelAllIntent",
+    "CancelIntent",
+    "Context",
+    "FillEvent",
+    "Intent",
+    "InvalidIntent",
+    "OrderHandle",
+    "OrderType",
+    "Params",
+    "PlaceIntent",
+    "PriceLevel",
+    "Side",
+    "Strategy",
+    "StrategyError",
+    "TickerEvent",
+    "TimeInForce",
+    "TradeEvent",
+    "amend_intent",
+    "ceil_price",
+    "check_price",
+    "check_qty",
+    "checked_place",
+    "floor_price",
+    "floor_qty",
+    "params_class_of",
+    "place_intent",
 ]
 # fmt: on
 
@@ -193,6 +217,26 @@ def place_intent(
     post_only: bool = False,
 ) -> PlaceIntent:
     """Check a place request (a context calls this first); raise ``InvalidIntent``."""
+    return checked_place(
+        strategy=strategy, cl_ord_id=cl_ord_id, instrument=instrument, side=side, qty=qty,
+        price=price, order_type=order_type, time_in_force=time_in_force, post_only=post_only,
+    )[0]  # fmt: skip
+
+
+def checked_place(
+    *,
+    strategy: str,
+    cl_ord_id: str,
+    instrument: Instrument,
+    side: str,
+    qty: object,
+    price: object = None,
+    order_type: str = "limit",
+    time_in_force: str = "GTC",
+    post_only: bool = False,
+) -> tuple[PlaceIntent, int, int | None]:
+    """``place_intent``, with the quantity and the price it checked as scaled ints (what
+    the engine takes), so that a context does not convert them a second time."""
     sym = instrument.symbol
     if side not in ("buy", "sell"):
         raise InvalidIntent("side", f"{sym}: side must be 'buy' or 'sell', got {side!r}")
@@ -214,7 +258,7 @@ def place_intent(
     price_dec = None if p is None else instrument.price_decimal(p)
     qty_dec = instrument.qty_decimal(q)
     args = (strategy, cl_ord_id, sym, side, order_type, qty_dec, price_dec, time_in_force)
-    return PlaceIntent(*args, post_only)  # type: ignore[arg-type]  # literals checked above
+    return PlaceIntent(*args, post_only), q, p  # type: ignore[arg-type]  # literals checked
 
 
 def amend_intent(

@@ -468,10 +468,18 @@ class Http1Connection:
 def _header_block(headers: Sequence[tuple[str, str]]) -> bytes:
     out = []
     for name, value in headers:
-        if not _is_token(name) or not _is_field_value(value):
+        if name not in _GOOD_NAMES:
+            if not _is_token(name):
+                raise ValueError(f"header {name!r} has a name or value that cannot be sent")
+            if len(_GOOD_NAMES) < 256:
+                _GOOD_NAMES.add(name)  # a handful of names, sent again and again
+        if not (value.isascii() and value.isprintable()):
             raise ValueError(f"header {name!r} has a name or value that cannot be sent")
         out.append(f"{name}: {value}\r\n")
     return "".join(out).encode("ascii")
+
+
+_GOOD_NAMES: set[str] = set()
 
 
 _TOKEN_PUNCTUATION: Final = frozenset("!#$%&'*+-.^_`|~")
@@ -481,7 +489,3 @@ def _is_token(name: str) -> bool:
     return (
         bool(name) and name.isascii() and all(c.isalnum() or c in _TOKEN_PUNCTUATION for c in name)
     )
-
-
-def _is_field_value(value: str) -> bool:
-    return value.isascii() and value.isprintable()
