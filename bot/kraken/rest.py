@@ -425,19 +425,24 @@ class KrakenRestClient(RestMethods):
         """Wait until the call fits the counters, then return holding the lock, charged."""
         while True:
             self._check_lockout()
-            wait = self._wait_time(rest_cost, trading, self._clock.monotonic())
-            if wait > 0:
-                self._log.info("rest_rate_wait", seconds=round(wait, 3))
-                await self._clock.sleep(wait)
-                continue
-            await self._lock.acquire()
+            if self._lock.locked():  # wait for room before queueing behind the holder
+                wait = self._wait_time(rest_cost, trading, self._clock.monotonic())
+                if wait > 0:
+                    self._log.info("rest_rate_wait", seconds=round(wait, 3))
+                    await self._clock.sleep(wait)
+                    continue
+            await self._lock.acquire()  # at once when free (the usual case)
             now = self._clock.monotonic()
-            if self.locked_out_until is None and self._wait_time(rest_cost, trading, now) <= 0:
+            wait = self._wait_time(rest_cost, trading, now)
+            if self.locked_out_until is None and wait <= 0:
                 self.rest_counter.charge(rest_cost, now)
                 for pair, cost in trading:
                     self.trading_counter.charge(pair, cost, now)
                 return
-            self._lock.release()  # locked out, or another call took the room: look again
+            self._lock.release()  # locked out, or no room yet: wait outside the lock
+            if wait > 0:
+                self._log.info("rest_rate_wait", seconds=round(wait, 3))
+                await self._clock.sleep(wait)
 
     def _wait_time(self, rest_cost: float, trading: tuple[TradingCharge, ...], now: float) -> float:
         wait = self.rest_counter.wait_time(rest_cost, now)
