@@ -14,32 +14,28 @@ its first ``warmup`` frames not counted:
 - ``floor`` (``bench.tick_floor``): websockets receive → a pre-built, pre-signed AddOrder
   POSTed with aiohttp at once; nothing else. ``floor_raw``: the same requests written to a
   kept-alive socket with no HTTP library (what the HTTP client costs).
-- ``krakenbot``: the daemon's path on the same libraries: ``Parser.parse_into`` (the feed's
-  fused path: JSON decoded straight into the ``Book``, CRC32 verified) → ``Book.view`` →
-  ``StrategyRunner.book`` → a strategy that places one post-only buy 5 % under the best bid
-  on every frame → its context checks the intent (``place_intent``), builds the ``Order``
-  and asks ``RiskGate.check`` (every limit set, bot and strategy scope, as
-  ``RiskGate.from_config`` builds it) → ``KrakenRestClient.add_order`` (counters, lock,
-  nonce, form encoding, HMAC-SHA512 ``API-Sign``) → the client's dedicated kept-alive
-  HTTP/1.1 connection (``bot.kraken.http1``), the daemon's default.
+- ``krakenbot``: the daemon's own pipeline (``bench.tick_daemon.DaemonPath``): the feed's
+  ``Parser.parse_into`` (JSON decoded straight into the ``Book``, CRC32 verified),
+  ``Desk.mark`` and ``Book.view``, ``StrategyRunner.book`` running a strategy that places
+  one post-only buy 5 % under the best bid on every frame, the desk's ``EngineContext``
+  (intent checks, ``RiskGate.check`` with every limit set in the bot and strategy scopes,
+  the send started eagerly), a running ``ExecutionEngine`` on a real SQLite store (id
+  block, order index; the order's row follows the request), ``KrakenRestClient.add_order``
+  (counters, lock, nonce, form encoding, HMAC-SHA512 ``API-Sign``) and the client's
+  dedicated kept-alive HTTP/1.1 connection (``bot.kraken.http1``): the daemon's defaults.
 - ``krakenbot_aiohttp``: the same, with ``dedicated=False``: the request goes through
   aiohttp's ``ClientSession.post`` as the floor's does (what the dedicated connection saves).
-  The client's rate counters have limits too high to ever wait; the simulator's are off.
 
-Both contenders send real orders: each is accepted and rests (post-only, far from the
+The clients' rate counters have limits too high to ever wait; the simulator's are off.
+Every contender sends real orders: each is accepted and rests (post-only, far from the
 touch), and a ``CancelAll`` per account after each block (untimed) clears them; its count
 must equal the orders placed. Timestamps and the exact points they are taken at are in
-``bench.tick_floor``'s docstring. Stages of the krakenbot contender (ns, per frame):
-``parse`` (``parse_into``: JSON decode, book apply and checksum, fused), ``book`` (the
-view), ``strategy`` (runner,
-``on_book``, intent checks, ``Order``; the risk call excluded), ``risk``
-(``RiskContext`` + ``RiskGate.check``), ``sign`` (``add_order`` until the request is handed
-to the transport: parameters, counters, lock, nonce, encoding, signature, headers) and
-``send`` (the transport, from that call to its write: ``Http1Connection.request`` or
-aiohttp's ``post``). The floor's are ``post`` and ``send``.
+``bench.tick_floor``'s and ``bench.tick_daemon``'s docstrings; the krakenbot stages are
+``parse``, ``book``, ``strategy``, ``risk``, ``engine``, ``sign`` and ``send``, the
+floor's ``post`` and ``send``.
 
-Not in the path measured: the execution engine's durable save of each order before it is
-sent (``Store.save_order``), which the daemon adds; the figures say what it costs.
+``store_save_order_fsync`` reports what a durable (fsynced) ``Store.save_order`` costs
+alone: the save the order path had before id blocks took it off (``bot.execution.ids``).
 """
 
 from __future__ import annotations
@@ -302,9 +298,9 @@ class _RawFloor:
         return await self.floor.cancel_all()
 
 
-def _store_save_ns(n: int) -> list[int]:
-    """What the engine's durable save before each send costs: ``Store.save_order`` of a new
-    PENDING_NEW order, timed alone on a fresh database file."""
+def _store_save_ns(n: int, *, sync: bool = True) -> list[int]:
+    """What ``Store.save_order`` of a new PENDING_NEW order costs, fsynced or not (the row
+    the engine now writes after the request), timed alone on a fresh database file."""
     from bot.sim.pairs import default_instruments
     from bot.store import Store
 
@@ -320,7 +316,7 @@ def _store_save_ns(n: int) -> list[int]:
                     post_only=True,
                 )  # fmt: skip
                 t0 = _NOW()
-                store.save_order(order)
+                store.save_order(order, sync=sync)
                 times.append(_NOW() - t0)
         finally:
             store.close()
@@ -379,6 +375,7 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
         "strategy_errors": bot.runner.errors + via_aiohttp.runner.errors,
         "connects": bot.rest.connection.connects if bot.rest.connection else 0,
         "store_save_ns": _store_save_ns(min(frames, 500)),
+        "store_save_unsynced_ns": _store_save_ns(min(frames, 500), sync=False),
     }
 
 
@@ -458,9 +455,14 @@ def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]
             "aiohttp_over_raw_socket_p50_us": round(floor["p50_us"] - raw["p50_us"], 1),
             "aiohttp_over_raw_socket_p99_us": round(floor["p99_us"] - raw["p99_us"], 1),
         }
+    unsynced = result.get("store_save_unsynced_ns") or []
+    if unsynced:
+        out["store_save_order_unsynced"] = {
+            k: v for k, v in percentiles(unsynced).items() if k in ("p50_us", "p99_us")
+        }
     store = result.get("store_save_ns") or []
     if store:
-        out["store_save_order_not_in_path"] = {
+        out["store_save_order_fsync"] = {
             k: v for k, v in percentiles(store).items() if k in ("p50_us", "p99_us")
         }
     out["checks"] = {

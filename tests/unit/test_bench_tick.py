@@ -71,7 +71,7 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     assert targets["added_p50_met"] == (vs["added_p50_us"] <= 50.0)
     assert targets["p99_ratio_met"] == (vs["p99_ratio"] <= 1.5)
     assert isinstance(result["http_client"]["dominates_krakenbot"], bool)
-    assert result["store_save_order_not_in_path"]["p50_us"] > 0
+    assert result["store_save_order_fsync"]["p50_us"] > 0
     assert result["run"]["sim"]["frames_emitted"] > 3 * FRAMES
     assert result["run"]["machine"]["cores"] >= 1
 
