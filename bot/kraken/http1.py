@@ -124,11 +124,7 @@ class ResponseParser:
                 if not self._head(buf):
                     return False
             elif state == _LENGTH:
-                take = min(self._need, len(buf))
-                self._body += buf[:take]
-                del buf[:take]
-                self._need -= take
-                if self._need:
+                if not self._take(buf):
                     return False
                 self._state = _DONE
             elif state == _UNTIL_CLOSE:
@@ -141,11 +137,7 @@ class ResponseParser:
                 if not self._chunk_size(buf):
                     return False
             elif state == _CHUNK_DATA:
-                take = min(self._need, len(buf))
-                self._body += buf[:take]
-                del buf[:take]
-                self._need -= take
-                if self._need:
+                if not self._take(buf):
                     return False
                 self._state = _CHUNK_CRLF
             elif state == _CHUNK_CRLF:
@@ -168,6 +160,14 @@ class ResponseParser:
                 if buf:
                     raise HttpProtocolError(f"{len(buf)} bytes after the response")
                 return True
+
+    def _take(self, buf: bytearray) -> bool:
+        """Move up to the ``_need`` bytes still due into the body; True once all came."""
+        take = min(self._need, len(buf))
+        self._body += buf[:take]
+        del buf[:take]
+        self._need -= take
+        return not self._need
 
     def feed_eof(self) -> bool:
         """The peer closed. True if that completed the response."""
