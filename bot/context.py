@@ -465,7 +465,7 @@ class EngineContext:
             await self._desk.engine.place(
                 order.symbol, order.side, order.qty, order.price, order_type=order.order_type,
                 time_in_force=order.time_in_force, post_only=post_only, strategy=self._name,
-                cl_ord_id=order.cl_ord_id,
+                cl_ord_id=order.cl_ord_id, prepared=order,
             )  # fmt: skip
         except RiskError as exc:  # the gate closed meanwhile: never sent
             if self._desk.engine.order(order.cl_ord_id) is None:

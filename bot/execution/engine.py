@@ -231,9 +231,13 @@ class ExecutionEngine:
         post_only: bool = False,
         strategy: str = "",
         cl_ord_id: str | None = None,
+        prepared: Order | None = None,
     ) -> Order:
         """Place one order: NEW (or as Kraken already says), REJECTED (Kraken's reason) or
-        UNKNOWN (see ``wait_settled``). ``RiskError("not_ready")`` while the gate is closed."""
+        UNKNOWN (see ``wait_settled``). ``RiskError("not_ready")`` while the gate is closed.
+
+        ``prepared``: the PENDING_NEW ``Order`` the caller already built from these same
+        arguments (``EngineContext`` does, for its handle), used as it is."""
         if not self.readiness.is_open or self._tg is None:
             failing = ", ".join(self.readiness.failing()) or "engine not running"
             raise RiskError("not_ready", f"waiting for: {failing}")
@@ -242,11 +246,16 @@ class ExecutionEngine:
         fresh = self._ids.fresh(cid)  # issued here from a recorded block: provably unused
         if self._book.get(cid) is not None or (not fresh and self.order(cid) is not None):
             raise ProtocolError(f"cl_ord_id {cid} was used before: one id per intent")
-        order = o.new_order(
-            cl_ord_id=cid, instrument=inst, side=side, order_type=order_type, qty=qty,
-            price=price, strategy=strategy, now_ns=self._clock.time_ns(),
-            time_in_force=time_in_force, post_only=post_only,
-        )  # fmt: skip
+        order = prepared
+        if order is None or (
+            (order.cl_ord_id, order.symbol, order.side, order.qty, order.price, order.state)
+            != (cid, symbol, side, qty, price, S.PENDING_NEW)
+        ):  # not prepared, or not from these arguments: built here
+            order = o.new_order(
+                cl_ord_id=cid, instrument=inst, side=side, order_type=order_type, qty=qty,
+                price=price, strategy=strategy, now_ns=self._clock.time_ns(),
+                time_in_force=time_in_force, post_only=post_only,
+            )  # fmt: skip
         if self._ids.owner(cid) is None:
             self._put(order)  # durable before it is sent: nothing else would prove it ours
         else:  # its block is on record (bot.execution.ids): the row can follow the request
