@@ -6,13 +6,21 @@
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# A C compiler for the order book's C core (bot/market/_bookcore.c), in this stage only:
+# the runtime image gets the built module, not the compiler. Not pinned: bookworm's gcc
+# and libc6-dev move with its point releases, and any of them builds the module.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY bot ./bot
 COPY strategies ./strategies
 COPY config ./config
 RUN python -m venv /opt/krakenbot \
  && /opt/krakenbot/bin/pip install --no-compile . \
+ && /opt/krakenbot/bin/python -I -c "import bot.market._bookcore" \
  && mkdir -p /opt/krakenbot/config \
  && cp config/*.yaml /opt/krakenbot/config/
 

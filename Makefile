@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint run bench clean venv
 
-$(STAMP): pyproject.toml
+# The editable install also compiles the book's C core in place (setup.py): editing the C
+# source re-runs it, so `make test` never tests a stale build.
+$(STAMP): pyproject.toml setup.py bot/market/_bookcore.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

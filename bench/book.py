@@ -13,7 +13,8 @@ Four contenders eat the same pre-generated frames (``bench.book_stream``) in one
 Each contender runs ``repeat`` times, interleaved, and the best run counts (the machine is
 shared and noisy; the best run is the least disturbed one). Memory is checked by running
 krakenbot over the stream twice more and comparing peak RSS growth. Results are one JSON
-object with frames/s, µs/frame and the ratios.
+object with frames/s, µs/frame and the ratios, and ``core``: which core of the book ran,
+``"c"`` (``bot.market._bookcore``) or ``"python"`` (not built, or ``KRAKENBOT_PURE_BOOK=1``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import orjson
 from bench.book_stream import StreamSpec, generate_frames
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import Parser
-from bot.market.book import Book, BookApplied, BookFrame
+from bot.market.book import CORE, Book, BookApplied, BookFrame
 
 __all__ = ["run_book_bench"]
 
@@ -136,7 +137,12 @@ def run_book_bench(
     frames: int = 100_000, depths: tuple[int, ...] = (10, 1000), repeat: int = 3, seed: int = 42
 ) -> dict[str, Any]:
     """Run the book benchmark and return its figures (also printed by ``krakenbot bench``)."""
-    results: dict[str, Any] = {"machine": _machine(), "frames": frames, "depths": {}}
+    results: dict[str, Any] = {
+        "machine": _machine(),
+        "core": CORE,
+        "frames": frames,
+        "depths": {},
+    }
     for depth in depths:
         spec = StreamSpec(frames=frames, depth=depth, seed=seed)
         stream = list(generate_frames(spec))

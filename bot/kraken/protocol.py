@@ -46,7 +46,10 @@ channels, malformed ones) takes the ordinary path and its ``BookFrame``s are the
 both paths end in the same book state and the same checksum results (tests compare them
 frame by frame on the real capture and on synthetic streams, corrupt frames included). A
 number the fused path cannot prove exact makes it decode the frame exactly and apply that
-``BookFrame`` (applying a message's levels twice is harmless). Where the paths differ: a
+``BookFrame`` (applying a message's levels twice is harmless). With the book's C core
+(``bot.market.book.CORE == "c"``), ``_bookcore.fused_update`` does the fused path from the
+decoded dict on; ``_parse_into_py`` is the same path in Python, the fallback and the
+reference the C code is tested against. Where the fused and the ordinary paths differ: a
 frame whose levels turn out malformed after the book applied some of them raises
 ``ProtocolError`` and also invalidates that book (``parse`` leaves the book alone, and the
 frame is lost silently to it); and ``books`` is trusted to map each symbol to its own book.
@@ -108,7 +111,7 @@ from bot.kraken.instruments import (
     instruments_from_ws_frame,
     to_scaled,
 )
-from bot.market.book import Book, BookApplied, BookFrame
+from bot.market.book import Book, BookApplied, BookFrame, c_fused_update
 
 __all__ = [
     "AddOrderResult",
@@ -313,6 +316,7 @@ _SHAPE_FAULTS: Final = (
 _orjson_loads: Final = orjson.loads
 _round: Final = float.__round__  # round() without the builtin's dispatch: half the cost
 _JSONDecodeError: Final = orjson.JSONDecodeError
+_c_fused_update: Final = c_fused_update  # None without the C core
 _Scales = tuple[float, float, int, int]  # 10**price_p, 10**qty_p (as floats), the precisions
 
 
@@ -376,6 +380,11 @@ def _levels(levels: list[Any], scales: _Scales) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def _book_of(msg: Any, books: Mapping[str, Book]) -> Book:
+    """The book the C core's ``fused_update`` applied ``msg`` to (it read these keys)."""
+    return books[msg["data"][0]["symbol"]]
+
+
 def _not_levels(levels: object, symbol: str) -> ProtocolError:
     return ProtocolError(f"book {symbol}: levels must be a list, got {levels!r}")
 
@@ -432,10 +441,31 @@ class Parser:
         to that book in place and reported as a ``BookApplied`` instead of a ``BookFrame``.
 
         The fused hot path (see the module docstring): a one-item book update goes from
-        the decoded JSON straight into the book, with no ``BookFrame`` in between. Raises
-        ``ProtocolError`` and nothing else; a frame whose levels turn out to be malformed
-        after the book applied part of it also invalidates that book.
+        the decoded JSON straight into the book, with no ``BookFrame`` in between, in the
+        book's C core when it has one (``_parse_into_py`` otherwise: the class binds one of
+        the two at import). Raises ``ProtocolError`` and nothing else; a frame whose levels
+        turn out to be malformed after the book applied part of it also invalidates that
+        book.
         """
+        try:
+            msg = _orjson_loads(raw)
+        except _JSONDecodeError as exc:
+            raise ProtocolError(f"not JSON ({exc}): {excerpt(raw)}") from None
+        # The C core takes the common shape whole (exactly the one _parse_into_py takes).
+        try:
+            applied = _c_fused_update(msg, books)  # type: ignore[misc]  # bound only with it
+        except PrecisionLost:
+            return self._exact_into(raw, _book_of(msg, books), books)
+        except _SHAPE_FAULTS as exc:
+            _book_of(msg, books).invalidate()
+            raise _malformed("book", exc, raw) from None
+        if applied is not None:
+            return applied
+        return self._into(self._events(msg, raw), books)
+
+    def _parse_into_py(self, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
+        """``parse_into`` in pure Python: the fallback, and the reference the C core's
+        ``fused_update`` is tested against (it must take and refuse the same shapes)."""
         try:
             msg = _orjson_loads(raw)
         except _JSONDecodeError as exc:
@@ -459,12 +489,15 @@ class Parser:
         if book is None:
             return self._into(self._events(msg, raw), books)
         try:
-            return [book.apply_wire_update(bids, asks, checksum, timestamp)]
+            return [book._apply_wire_update_py(bids, asks, checksum, timestamp)]
         except PrecisionLost:
             return self._exact_into(raw, book, books)
         except _SHAPE_FAULTS as exc:
             book.invalidate()
             raise _malformed("book", exc, raw) from None
+
+    if _c_fused_update is None:  # no C core: the pure-Python path, with no extra call
+        parse_into = _parse_into_py
 
     def parse_into_safe(self, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
         """Like ``parse_into``, but a bad frame becomes ``[Unparsed(error, excerpt)]``."""

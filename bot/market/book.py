@@ -34,27 +34,41 @@ more decimals than the precision included, raises ``PrecisionLost`` and the call
 the frame exactly and applies the resulting ``BookFrame``: no number is ever accepted on
 the strength of the checksum alone. The book uses its own instrument's precisions.
 
-Speed (docs/readme/book.md): ``Parser.parse_into`` of a 1-3 level update, decode, apply and
-CRC included, takes about 3.0 µs at depth 10 on the development VM (4× ``orjson.loads``
-alone); ``parse`` + ``apply`` takes about 4.0. Each side is a sorted list of prices (bids
-negated, so both sides ascend from the best level), a dict price -> qty, and a list of the
-checksum fragments ``b"%d%d" % (price, qty)`` of its top 10 levels, kept in step with the
-list. A quantity change is a dict store (plus a fragment when the level is in the top 10);
-an insert or a delete is one ``bisect`` and one list operation; truncation pops the worst
-levels. The CRC is recomputed only when a side's top 10 changed, as one ``zlib.crc32`` of
-the two sides' cached joined fragments, so a deep update in a depth-1000 book costs no
-checksum work.
+State. Each side is a sorted list of prices (bids negated, so both sides ascend from the
+best level), a dict price -> qty, and a list of the checksum fragments
+``b"%d%d" % (price, qty)`` of its top 10 levels, kept in step with the list. A quantity
+change is a dict store (plus a fragment when the level is in the top 10); an insert or a
+delete is one ``bisect`` and one list operation; truncation pops the worst levels. The CRC
+is recomputed only for a side whose top 10 changed: the asks' CRC is cached (``_a_crc``)
+and the bids' fragments continue it, so a deep update in a depth-1000 book costs no
+checksum work and a change to the bids only costs the bids' part.
+
+Two cores, one state. The C extension ``bot.market._bookcore`` (``_bookcore.c``, built by
+``setup.py``) holds that state in ``BookCore``, the base class of ``Book``, and runs the
+fused path in C: ``apply_wire_update`` and, for ``Parser.parse_into``, the whole common
+shape from the decoded message on (``c_fused_update``). The Python methods below read and
+write the same members, so snapshots, ``apply`` and the views are shared code. When the
+extension is not built, or ``KRAKENBOT_PURE_BOOK=1`` is in the environment at import,
+``Book`` sits on ``_PureState`` (the same member names in ``__slots__``) and the fused path
+is ``_apply_wire_update_py``, the reference the C code is tested against. ``CORE`` says
+which one runs ("c" or "python").
+
+Speed (docs/readme/book.md): with the C core, ``Parser.parse_into`` of a 1-3 level update,
+decode, apply and CRC included, takes about 1.3 µs at depth 10 on the development VM
+(under 2× ``orjson.loads`` alone); the pure-Python core takes about 3.0.
 """
 
 from __future__ import annotations
 
+import os
 import zlib
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from fractions import Fraction
-from typing import Any, Final, Literal, NamedTuple, NoReturn
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, NoReturn
 
 from bot.errors import ChecksumMismatch, ConfigError, ProtocolError
 from bot.kraken.checksum import CHECKSUM_LEVELS
@@ -77,6 +91,23 @@ _round: Final = float.__round__  # round() without the builtin's dispatch
 _FAST_LIMIT: Final = 2.0**49
 
 _WireScales = tuple[float, float, int, int, float, float]
+
+
+def _load_core() -> ModuleType | None:
+    """The C core, unless ``KRAKENBOT_PURE_BOOK`` is set (to anything but 0) or it is not
+    built. Read once, at import: a process runs one core."""
+    if os.environ.get("KRAKENBOT_PURE_BOOK", "") not in ("", "0"):
+        return None
+    try:
+        import bot.market._bookcore
+    except ImportError:
+        return None
+    return bot.market._bookcore
+
+
+_core: Final = _load_core()
+CORE: Final[Literal["c", "python"]] = "python" if _core is None else "c"
+"""Which core runs the fused path in this process: the C extension or pure Python."""
 
 
 def _decode_exactly(what: str, value: object) -> NoReturn:
@@ -144,22 +175,18 @@ def _fraction_to_decimal(value: Fraction) -> Decimal:
     return _MICRO_CTX.divide(Decimal(value.numerator), Decimal(value.denominator))
 
 
-class Book:
-    """The L2 book of one instrument at one subscribed ``depth`` (10, 25, 100, 500, 1000).
+class _PureState:
+    """A book's mutable state for the pure-Python core.
 
-    Feed it every ``BookFrame`` of its symbol with ``apply``, or the decoded levels of
-    every update with ``apply_wire_update`` (the fused path, see the module docstring).
-    All views read exact scaled ints (``Level``); ``mid`` and ``microprice`` are
-    ``Decimal`` in price units. Views show the last state applied even while the book is
-    invalid: check ``valid`` first.
+    The same members as the C core's ``BookCore`` (``_bookcore.c`` documents each), so
+    ``Book``'s Python methods run unchanged on either.
     """
 
     __slots__ = (
-        "_a_blob",
+        "_a_crc",
         "_ap",
         "_aq",
         "_at",
-        "_b_blob",
         "_bp",
         "_bq",
         "_bt",
@@ -169,11 +196,44 @@ class Book:
         "_valid",
         "depth",
         "ignored",
-        "instrument",
         "mismatches",
-        "symbol",
         "timestamp",
     )
+
+    _ap: list[int]  # ask prices, ascending
+    _aq: dict[int, int]  # ask price -> qty
+    _at: list[bytes]  # checksum fragments of the top 10 asks
+    _bp: list[int]  # bid prices negated, ascending (best bid first)
+    _bq: dict[int, int]  # negated bid price -> qty
+    _bt: list[bytes]
+    _a_crc: int  # CRC32 of b"".join(_at), where the bids' CRC continues
+    _crc: int  # CRC32 of the top 10 asks then bids: the book's checksum
+    _scales: _WireScales
+    _updated: BookApplied
+    _valid: bool
+    depth: int
+    ignored: int
+    mismatches: int
+    timestamp: str
+
+
+if TYPE_CHECKING:
+    _State = _PureState
+else:
+    _State = _PureState if _core is None else _core.BookCore
+
+
+class Book(_State):
+    """The L2 book of one instrument at one subscribed ``depth`` (10, 25, 100, 500, 1000).
+
+    Feed it every ``BookFrame`` of its symbol with ``apply``, or the decoded levels of
+    every update with ``apply_wire_update`` (the fused path, see the module docstring).
+    All views read exact scaled ints (``Level``); ``mid`` and ``microprice`` are
+    ``Decimal`` in price units. Views show the last state applied even while the book is
+    invalid: check ``valid`` first.
+    """
+
+    __slots__ = ("instrument", "symbol")  # the rest is the core's state (``_State``)
 
     def __init__(self, instrument: Instrument, depth: int = 10) -> None:
         if depth < _TOP:
@@ -187,14 +247,13 @@ class Book:
         """Messages whose checksum did not verify."""
         self.timestamp = ""
         """Kraken's timestamp of the last message applied."""
-        self._ap: list[int] = []  # ask prices, ascending
-        self._aq: dict[int, int] = {}  # ask price -> qty
-        self._at: list[bytes] = []  # checksum fragments of the top 10 asks
-        self._bp: list[int] = []  # bid prices negated, ascending (best bid first)
-        self._bq: dict[int, int] = {}  # negated bid price -> qty
-        self._bt: list[bytes] = []
-        self._a_blob = b""  # b"".join(self._at), as of the last checksum
-        self._b_blob = b""
+        self._ap = []
+        self._aq = {}
+        self._at = []
+        self._bp = []
+        self._bq = {}
+        self._bt = []
+        self._a_crc = 0
         self._crc = 0
         self._valid = False
         self._scales = _wire_scales(instrument)
@@ -315,15 +374,10 @@ class Book:
                     del bq[bp.pop()]
             # depth >= 10, so truncation never touches the checksummed top 10.
             if a_top is not None:
-                a_blob = self._a_blob = b"".join(a_top)
-                if b_top is not None:
-                    b_blob = self._b_blob = b"".join(b_top)
-                else:
-                    b_blob = self._b_blob
-                crc = self._crc = _crc32(a_blob + b_blob)
+                a_crc = self._a_crc = _crc32(b"".join(a_top))
+                crc = self._crc = _crc32(b"".join(self._bt), a_crc)
             elif b_top is not None:
-                b_blob = self._b_blob = b"".join(b_top)
-                crc = self._crc = _crc32(self._a_blob + b_blob)
+                crc = self._crc = _crc32(b"".join(b_top), self._a_crc)
             else:
                 crc = self._crc
         self.timestamp = frame.timestamp
@@ -337,7 +391,20 @@ class Book:
 
     # The fused path: the same rules as ``apply``, reading the decoded JSON levels directly
     # and converting each number with the exactness rule inline (see the module docstring).
-    def apply_wire_update(  # noqa: PLR0915
+    def apply_wire_update(
+        self, bids: list[Any], asks: list[Any], checksum: int, timestamp: str
+    ) -> BookApplied:
+        """Apply one WS v2 book *update* as decoded by orjson, and verify its checksum.
+
+        Runs the C core when there is one (``CORE``), else ``_apply_wire_update_py``; both
+        are documented there. The C core refuses a ``checksum`` that is not an int in
+        0..2**32-1 or a ``timestamp`` that is not a str with ``TypeError``.
+        """
+        if _c_apply_update is not None:
+            return _c_apply_update(self, bids, asks, checksum, timestamp)
+        return self._apply_wire_update_py(bids, asks, checksum, timestamp)
+
+    def _apply_wire_update_py(  # noqa: PLR0915
         self, bids: list[Any], asks: list[Any], checksum: int, timestamp: str
     ) -> BookApplied:
         """Apply one WS v2 book *update* as decoded by orjson, and verify its checksum.
@@ -480,31 +547,30 @@ class Book:
             self._recompute()
             raise
         if a_top is not None:
-            a_blob = self._a_blob = b"".join(a_top)
-            if b_top is not None:
-                b_blob = self._b_blob = b"".join(b_top)
-            else:
-                b_blob = self._b_blob
-            crc = self._crc = _crc32(a_blob + b_blob)
+            a_crc = self._a_crc = _crc32(b"".join(a_top))
+            crc = self._crc = _crc32(b"".join(self._bt), a_crc)
         elif b_top is not None:
-            b_blob = self._b_blob = b"".join(b_top)
-            crc = self._crc = _crc32(self._a_blob + b_blob)
+            crc = self._crc = _crc32(b"".join(b_top), self._a_crc)
         else:
             crc = self._crc
         self.timestamp = timestamp
         if crc == checksum:
             return self._updated
-        self._valid = False
-        self.mismatches += 1
-        return BookApplied(self, False, BookMismatch(self.symbol, checksum, crc))
+        return self._mismatch(checksum)
 
     # -- helpers off the hot path ----------------------------------------------------------
 
+    def _mismatch(self, checksum: int) -> BookApplied:
+        """An update whose checksum did not verify (both cores call this): invalidate and
+        count it, and report it."""
+        self._valid = False
+        self.mismatches += 1
+        return BookApplied(self, False, BookMismatch(self.symbol, checksum, self._crc))
+
     def _recompute(self) -> int:
-        """Bring the blobs and the CRC in line with the fragment lists; return the CRC."""
-        a_blob = self._a_blob = b"".join(self._at)
-        b_blob = self._b_blob = b"".join(self._bt)
-        crc = self._crc = _crc32(a_blob + b_blob)
+        """Bring the CRC caches in line with the fragment lists; return the CRC."""
+        a_crc = self._a_crc = _crc32(b"".join(self._at))
+        crc = self._crc = _crc32(b"".join(self._bt), a_crc)
         return crc
 
     def _load(self, asks: Iterable[Level], bids: Iterable[Level]) -> int:
@@ -628,6 +694,16 @@ class BookApplied(NamedTuple):
     book: Book
     snapshot: bool
     mismatch: BookMismatch | None
+
+
+_c_apply_update: Final[Callable[[Book, list[Any], list[Any], int, str], BookApplied] | None] = (
+    None if _core is None else _core.apply_update
+)
+c_fused_update: Final[Callable[[Any, Mapping[str, Book]], list[Any] | None] | None] = (
+    None if _core is None else _core.fused_update
+)
+"""The C core's ``Parser.parse_into`` for the common shape (``_bookcore.fused_update``):
+``[BookApplied]``, or None for a message of any other shape; None without the C core."""
 
 
 @dataclass(frozen=True, slots=True)

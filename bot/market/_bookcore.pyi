@@ -1,0 +1,31 @@
+"""Typed stub of the C core of the order book (``bot/market/_bookcore.c`` documents it)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.market.book import BookApplied
+
+class BookCore:
+    """A book's mutable state; ``bot.market.book.Book`` subclasses it."""
+
+    _ap: list[int]
+    _aq: dict[int, int]
+    _at: list[bytes]
+    _bp: list[int]
+    _bq: dict[int, int]
+    _bt: list[bytes]
+    _a_crc: int
+    _crc: int
+    _scales: tuple[float, float, int, int, float, float]
+    _updated: BookApplied
+    _valid: bool
+    depth: int
+    ignored: int
+    mismatches: int
+    timestamp: str
+
+def apply_update(
+    book: BookCore, bids: Any, asks: Any, checksum: int, timestamp: str, /
+) -> BookApplied: ...
+def fused_update(msg: Any, books: Mapping[str, BookCore], /) -> list[BookApplied] | None: ...
+def crc32(data: bytes, value: int = 0, /) -> int: ...

@@ -1,0 +1,22 @@
+"""Build configuration for the optional C core of the order book (``bot.market._bookcore``).
+
+Everything else about the package is in ``pyproject.toml``. The extension is optional:
+without a C compiler the install still succeeds and ``bot.market.book`` runs its
+pure-Python core (the same rules, slower); ``tests/unit/test_bookcore.py`` fails loudly
+if the extension is missing while ``KRAKENBOT_PURE_BOOK`` is not set.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "bot.market._bookcore",
+            ["bot/market/_bookcore.c"],
+            optional=True,
+            # No FMA contraction: the exactness test must round like Python's floats.
+            extra_compile_args=["-O2", "-ffp-contract=off", "-Wall", "-Wextra"],
+            libraries=["m"],
+        )
+    ]
+)
