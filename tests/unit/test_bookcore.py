@@ -771,7 +771,7 @@ def test_refcounts_and_rss_stay_flat_over_300k_frames() -> None:
 
     rounds(10)
     gc.collect()
-    watched = [book, book._updated, books, msgs[0], msgs[0]["data"][0]["timestamp"], None]
+    watched = [book, book._updated, books, msgs[0], msgs[0]["data"][0], raws[0]]
     refs = [sys.getrefcount(x) for x in watched]
     rss = rss_kib()
     rounds(100)  # 300,000 updates
