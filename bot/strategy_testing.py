@@ -61,8 +61,8 @@ from bot.strategy import (
     StrategyError,
     TimeInForce,
     amend_intent,
+    checked_place,
     params_class_of,
-    place_intent,
 )
 from bot.strategy_runner import StrategyRunner, Timers, check_metric_name
 
@@ -166,7 +166,7 @@ class FakeContext:
             mine = ", ".join(self._symbols)
             raise InvalidIntent("symbol", f"{symbol!r} is not one of this strategy's ({mine})")
         inst = self.instrument(symbol)
-        intent = place_intent(
+        intent, q, p = checked_place(
             strategy=self._name,
             cl_ord_id=new_cl_ord_id(self._random.randbytes),
             instrument=inst,
@@ -182,8 +182,8 @@ class FakeContext:
             instrument=inst,
             side=side,
             order_type=order_type,
-            qty=inst.qty(intent.qty),
-            price=None if intent.price is None else inst.price(intent.price),
+            qty=q,
+            price=p,
             strategy=self._name,
             now_ns=self.clock.time_ns(),
             time_in_force=time_in_force,
