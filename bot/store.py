@@ -18,6 +18,24 @@ lost with the machine, and reconciliation restores the row from the exchange
 (``bot.execution.ids``), so no fsync sits on the order path. A
 ``Store`` belongs to the thread that opened it (the event loop's); one process writes it.
 
+Two connections, one WAL. Every method runs on the first connection, at
+``synchronous=FULL``; the second, on the same file at ``synchronous=NORMAL``, runs only
+``save_order(sync=False)``, so no write toggles the pragma (a PRAGMA is compiled again on
+every run). In WAL mode FULL adds to NORMAL only a sync of the WAL file after each commit
+(sqlite.org/pragma.html#pragma_synchronous). There is one WAL file, so that sync also
+covers the frames the other connection appended before it: a synced write makes the
+earlier unsynced ones durable. Each connection sees the other's commits from its next
+statement on. The price of two page caches: the first statement on one connection after
+the other wrote reads its pages again (some 10-25 µs). ``close()`` closes the second
+first, so the first is the last to close and checkpoints the WAL into the file.
+
+Order history. Each connection installs two TEMP triggers on ``orders`` that append the
+``order_events`` row, with the row's state before the write as ``prev_state`` (a TEMP
+trigger may write tables of another schema: sqlite.org/lang_createtrigger.html). So a
+save is one autocommit statement: its own transaction, with its history row, rolled back
+whole if any part fails. Every write to ``orders`` through a ``Store`` is recorded; the
+triggers live on the connections, never in the file.
+
 Exact numbers. Prices and quantities are stored as decimal TEXT written at their own
 precision (``"0.00100000"``), so the scaled int and its precision both round-trip, any
 size fits, and the file reads well in ``sqlite3``. Costs, fees and balances are
@@ -30,6 +48,7 @@ never replaced, repaired or recreated: a human decides (see docs/readme/store.md
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sqlite3
@@ -132,6 +151,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 )
 LATEST_VERSION: Final = len(MIGRATIONS)
 
+# format_scaled, remembered: an order's sizes and prices recur (zero fills, the same quote
+# sizes, nearby prices), and each save formats three of them on the order path.
+_fixed: Final = functools.lru_cache(maxsize=4096, typed=True)(format_scaled)
 _KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
 _ID_PREFIX: Final = re.compile(r"[0-9a-f]{24}")
 _MAX_INT64: Final = 2**63 - 1
@@ -145,6 +167,17 @@ _UPSERT_ORDER: Final = (
     f"VALUES ({', '.join('?' * len(_ORDER_COLUMNS.split(', ')))}) "
     "ON CONFLICT (cl_ord_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLUMNS.split(", ")[1:])
+)
+# One history row per upsert: its insert fires the first trigger, its DO UPDATE the second
+# (OLD is the row before the write). TEMP: installed on each connection by ``Store.open``,
+# never written to the file, so the schema and older files stay as they are.
+_HISTORY_TRIGGERS: Final = tuple(
+    f"""CREATE TEMP TRIGGER IF NOT EXISTS order_history_{event.lower()}
+        AFTER {event} ON main.orders BEGIN
+            INSERT INTO order_events (cl_ord_id, ts_ns, prev_state, state, filled_qty, reason)
+            VALUES (NEW.cl_ord_id, NEW.updated_ns, {prev}, NEW.state, NEW.filled_qty, NEW.reason);
+        END"""
+    for event, prev in (("INSERT", "NULL"), ("UPDATE", "OLD.state"))
 )
 _FILL_COLUMNS: Final = (
     "exec_id, trade_id, cl_ord_id, order_id, symbol, side, price, qty, cost, fee, fee_asset, "
@@ -201,8 +234,11 @@ def _decimal(text: str) -> Decimal:
 class Store:
     """One open database file. Use ``Store.open(path)``; call ``close()`` when done."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self._conn = conn
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, *, unsynced: sqlite3.Connection
+    ) -> None:
+        self._conn = conn  # synchronous=FULL: reads and every durable write
+        self._unsynced = unsynced  # synchronous=NORMAL: save_order(sync=False) only
         self.path = path
 
     # -- opening -------------------------------------------------------------------------
@@ -227,15 +263,19 @@ class Store:
             raise StoreError(f"store {path}: cannot open: {exc}") from exc
         try:
             _prepare(conn, path)
+            unsynced = _open_unsynced(path)
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path)
+        return cls(conn, path, unsynced=unsynced)
 
     def close(self) -> None:
-        """Close the connection; SQLite checkpoints the WAL into the main file."""
+        """Close both connections; the last one checkpoints the WAL into the main file."""
         with self._errors("close"):
-            self._conn.close()
+            try:
+                self._unsynced.close()
+            finally:
+                self._conn.close()
 
     @property
     def schema_version(self) -> int:
@@ -247,45 +287,23 @@ class Store:
     def save_order(self, order: Order, *, sync: bool = True) -> None:
         """Upsert ``order`` and append one row to its history; durable when it returns.
 
-        ``sync=False``: committed without the fsync (WAL, ``synchronous=NORMAL`` for this
-        transaction): the row survives a crash of the process, not of the machine. For an
-        order whose ``cl_ord_id`` comes from a recorded id block (``add_id_block``), which
-        reconciliation recognises as ours even if the row is lost (``bot.execution.ids``).
-        The next synced write makes it durable too."""
-        row = (
-            order.cl_ord_id,
-            order.order_id,
-            order.symbol,
-            order.side,
-            order.order_type,
-            format_scaled(order.qty, order.qty_precision),
-            None if order.price is None else format_scaled(order.price, order.price_precision),
-            order.price_precision,
-            order.qty_precision,
-            order.strategy,
-            order.state.value,
-            format_scaled(order.filled_qty, order.qty_precision),
-            str(order.cum_cost),
-            None if order.avg_price is None else str(order.avg_price),
-            order.reason,
-            order.time_in_force,
-            int(order.post_only),
-            int(order.cancel_pending),
-            int(order.amend_pending),
-            order.created_ns,
-            order.updated_ns,
-        )
-        with self._transaction(f"save order {order.cl_ord_id}", sync=sync) as conn:
-            prev = conn.execute(
-                "SELECT state FROM orders WHERE cl_ord_id = ?", (order.cl_ord_id,)
-            ).fetchone()
+        ``sync=False``: committed without the fsync (WAL, ``synchronous=NORMAL``): the row
+        is visible to every reader and survives a crash of the process, not of the machine.
+        For an order whose ``cl_ord_id`` comes from a recorded id block (``add_id_block``),
+        which reconciliation recognises as ours even if the row is lost
+        (``bot.execution.ids``). The next synced write makes it durable too.
+
+        On the order path, so one statement: the history row comes from the triggers
+        (``_HISTORY_TRIGGERS``), and the autocommit statement is its own transaction,
+        committed when it returns and rolled back whole if any part fails."""
+        conn = self._conn if sync else self._unsynced
+        row = _order_row(order)
+        try:
+            if conn.in_transaction:  # never join a transaction some failure left open
+                raise sqlite3.OperationalError("a transaction is already open")
             conn.execute(_UPSERT_ORDER, row)
-            conn.execute(
-                "INSERT INTO order_events (cl_ord_id, ts_ns, prev_state, state, filled_qty, "
-                "reason) VALUES (?, ?, ?, ?, ?, ?)",
-                (order.cl_ord_id, order.updated_ns, None if prev is None else prev[0], row[10],
-                 row[11], order.reason),
-            )  # fmt: skip
+        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: an int past 64 bits
+            raise StoreError(f"store {self.path}: save order {order.cl_ord_id}: {exc}") from exc
 
     def get_order(self, cl_ord_id: str) -> Order | None:
         with self._errors(f"read order {cl_ord_id}"):
@@ -466,18 +484,9 @@ class Store:
             raise StoreError(f"store {self.path}: {what}: {exc}") from exc
 
     @contextmanager
-    def _transaction(self, what: str, *, sync: bool = True) -> Iterator[sqlite3.Connection]:
-        with self._errors(what):
-            if sync:
-                with _transaction(self._conn):
-                    yield self._conn
-                return
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            try:
-                with _transaction(self._conn):
-                    yield self._conn
-            finally:
-                self._conn.execute("PRAGMA synchronous=FULL")
+    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        with self._errors(what), _transaction(self._conn):
+            yield self._conn
 
 
 @contextmanager
@@ -526,8 +535,28 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=2000")
         _migrate(conn, path)
+        for statement in _HISTORY_TRIGGERS:
+            conn.execute(statement)
     except sqlite3.Error as exc:
         raise StoreError(f"store {path}: unreadable or not a database: {exc}") from exc
+
+
+def _open_unsynced(path: Path) -> sqlite3.Connection:
+    """The second connection, on a file ``_prepare`` has checked: NORMAL sync, same rules."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"store {path}: cannot open: {exc}") from exc
+    try:
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=2000")
+        for statement in _HISTORY_TRIGGERS:
+            conn.execute(statement)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"store {path}: cannot open a second connection: {exc}") from exc
+    return conn
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -543,6 +572,34 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             for statement in MIGRATIONS[version - 1]:
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+
+def _order_row(order: Order) -> tuple[Any, ...]:
+    """``order`` as the values of ``_UPSERT_ORDER``, in ``_ORDER_COLUMNS`` order."""
+    qp = order.qty_precision
+    return (
+        order.cl_ord_id,
+        order.order_id,
+        order.symbol,
+        order.side,
+        order.order_type,
+        _fixed(order.qty, qp),
+        None if order.price is None else _fixed(order.price, order.price_precision),
+        order.price_precision,
+        qp,
+        order.strategy,
+        str(order.state),  # a StrEnum's str() is its value, without the Enum.value descriptor
+        _fixed(order.filled_qty, qp),
+        str(order.cum_cost),
+        None if order.avg_price is None else str(order.avg_price),
+        order.reason,
+        order.time_in_force,
+        int(order.post_only),
+        int(order.cancel_pending),
+        int(order.amend_pending),
+        order.created_ns,
+        order.updated_ns,
+    )
 
 
 def _order(row: tuple[Any, ...]) -> Order:
