@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import json
 import re
+from binascii import b2a_base64
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final
@@ -60,6 +61,12 @@ MAX_NONCE: Final = 2**64 - 1  # "always increasing, unsigned 64-bit integer"
 _CANONICAL_NONCE: Final = re.compile(r"0|[1-9][0-9]*")
 # What ``quote_plus`` leaves as it is (``urllib.parse``'s always-safe set, ASCII only).
 _FORM_SAFE: Final = re.compile(r"[A-Za-z0-9_.~-]*")
+_FORM_SAFE_PAIRS: Final = re.compile(
+    r"[A-Za-z0-9_.~-]*=[A-Za-z0-9_.~-]*(?:&[A-Za-z0-9_.~-]*=[A-Za-z0-9_.~-]*)*"
+)
+_SHA512_BLOCK: Final = 128  # bytes: HMAC pads or hashes the key to this
+_IPAD: Final = bytes(x ^ 0x36 for x in range(256))
+_OPAD: Final = bytes(x ^ 0x5C for x in range(256))
 
 
 def _secret_bytes(secret_b64: str) -> bytes:
@@ -103,24 +110,33 @@ def sign(secret_b64: str, url_path: str, nonce: int | str, body: bytes | str) ->
 class Signer:
     """``sign`` for one secret, decoded and keyed once (the REST client's per-call path).
 
-    ``Signer(secret).sign(path, nonce, body) == sign(secret, path, nonce, body)``; it keeps
-    the HMAC's keyed state, never the text, and its ``repr`` shows nothing of either.
+    ``Signer(secret).sign(path, nonce, body) == sign(secret, path, nonce, body)``. It keeps
+    the two SHA-512 states HMAC starts from (RFC 2104: the key padded to the block, XORed
+    with ``ipad`` and ``opad``), so a signature is two state copies and two C hash calls;
+    it keeps no text of the key, and its ``repr`` shows nothing of either.
     Raises ``ConfigError`` at construction if the secret is not base64.
     """
 
-    __slots__ = ("_keyed",)
+    __slots__ = ("_inner", "_outer")
 
     def __init__(self, secret_b64: str) -> None:
-        self._keyed = hmac.new(_secret_bytes(secret_b64), digestmod=hashlib.sha512)
+        key = _secret_bytes(secret_b64)
+        if len(key) > _SHA512_BLOCK:
+            key = hashlib.sha512(key).digest()
+        key = key.ljust(_SHA512_BLOCK, b"\0")
+        self._inner = hashlib.sha512(key.translate(_IPAD))
+        self._outer = hashlib.sha512(key.translate(_OPAD))
 
     def __repr__(self) -> str:
         return "Signer(***)"
 
     def sign(self, url_path: str, nonce: int | str, body: bytes | str) -> str:
         """The ``API-Sign`` header value, as ``sign`` computes it."""
-        mac = self._keyed.copy()
-        mac.update(_message(url_path, nonce, body))
-        return base64.b64encode(mac.digest()).decode()
+        inner = self._inner.copy()
+        inner.update(_message(url_path, nonce, body))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return b2a_base64(outer.digest(), newline=False).decode()
 
 
 def verify(
@@ -160,18 +176,25 @@ def encode_form(params: Mapping[str, object]) -> bytes:
     Values may be ``str``, ``int``, ``Decimal`` or ``bool`` (sent as ``true``/``false``);
     ``None`` means "absent" and is skipped; floats are refused (exact numbers only).
     """
-    keys: list[str] = []
-    values: list[str] = []
-    for k, v in params.items():
-        if v is None:
-            continue
-        keys.append(str(k))
-        values.append(v if type(v) is str else _form_value(k, v))
+    pairs = [
+        f"{k}={v if type(v) is str else _form_value(k, v)}"
+        for k, v in params.items()
+        if v is not None
+    ]
+    text = "&".join(pairs)
     # What ``urllib.parse.urlencode`` gives, without quoting text that needs none (the
-    # usual case: one check of all the text at once).
-    if _FORM_SAFE.fullmatch("".join(keys) + "".join(values)) is None:
-        keys, values = [_quote(k) for k in keys], [_quote(v) for v in values]
-    return "&".join([f"{k}={v}" for k, v in zip(keys, values, strict=True)]).encode("ascii")
+    # usual case: one check of the whole text). Exactly one "=" in each of exactly
+    # len(pairs) "&"-separated parts, all else unreserved: no key or value held an "=" or
+    # an "&", so nothing needed quoting.
+    if pairs and (text.count("&") != len(pairs) - 1 or _FORM_SAFE_PAIRS.fullmatch(text) is None):
+        text = "&".join(
+            [
+                f"{_quote(str(k))}={_quote(v if type(v) is str else _form_value(k, v))}"
+                for k, v in params.items()
+                if v is not None
+            ]
+        )
+    return text.encode("ascii")
 
 
 def _quote(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from hypothesis import given
@@ -180,6 +180,26 @@ def test_signer_is_sign_with_the_secret_keyed_once() -> None:
     assert "not-base64-secret-value!" not in str(info.value)
 
 
+@given(
+    st.binary(min_size=1, max_size=300),
+    st.text(max_size=40),
+    st.integers(min_value=0, max_value=2**64 - 1),
+    st.binary(max_size=400),
+)
+def test_signer_is_hmac_sha512_for_any_key_length(
+    secret: bytes, path: str, nonce: int, body: bytes
+) -> None:
+    # Keys shorter than, equal to and longer than SHA-512's 128-byte block (hashed first).
+    secret_b64 = base64.b64encode(secret).decode()
+    assert Signer(secret_b64).sign(path, nonce, body) == sign(secret_b64, path, nonce, body)
+
+
+def test_signer_handles_keys_at_the_block_edges() -> None:
+    for size in (1, 64, 127, 128, 129, 256):
+        secret_b64 = base64.b64encode(bytes(range(256))[:size] * 1).decode()
+        assert Signer(secret_b64).sign(DOC_PATH, 1, b"x") == sign(secret_b64, DOC_PATH, 1, b"x")
+
+
 # Text from the alphabet Kraken's parameters use, plus every character a form must escape.
 _FORM_TEXT = st.text(
     alphabet=st.sampled_from("abcXYZ019_.-~ ,&=+%/:?#é€\x00\n"), max_size=12
@@ -195,6 +215,24 @@ def test_encode_form_is_urlencode_byte_for_byte(params: dict[str, object]) -> No
         ]
     ).encode("ascii")
     assert encode_form(params) == expected
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k": "v&x=y"},  # would read as two safe pairs if only the shape were checked
+        {"a=b": "c"},
+        {"a": "b=c", "d": "e"},
+        {"a": "&", "b": "="},
+        {"": "", "x": ""},
+        {"k": "v", "": "=&"},
+    ],
+)
+def test_encode_form_quotes_separators_inside_keys_and_values(params: dict[str, str]) -> None:
+    assert encode_form(params) == urlencode(list(params.items())).encode("ascii")
+    assert parse_qs(encode_form(params).decode(), keep_blank_values=True) == {
+        k: [v] for k, v in params.items()
+    }
 
 
 def test_encode_form_quotes_only_what_needs_it() -> None:
