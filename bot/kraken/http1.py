@@ -393,47 +393,37 @@ class Http1Connection:
             raise RuntimeError("Http1Connection carries one request at a time")
         self._busy = True
         try:
-            return await self._request(method, target, body, headers, timeout_s)
+            head = b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n" % (
+                method.encode("ascii"),
+                target.encode("ascii"),
+                self._fixed,
+                _header_block(headers),
+                len(body),
+            )
+            proto = self._proto
+            if proto is None or proto.closed or self._clock() - self._last_used > self._idle_s:
+                proto = await self._open()
+            transport = proto.transport
+            assert transport is not None
+            parser = proto.parser = ResponseParser()
+            waiter = proto.waiter = asyncio.get_running_loop().create_future()
+            if self.on_write is not None:
+                self.on_write()
+            transport.write(head + body)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await waiter
+            except BaseException:
+                self._discard(proto)
+                raise
+            finally:
+                proto.parser = proto.waiter = None
+            self._last_used = self._clock()
+            if not parser.keep_alive or proto.closed:
+                self._discard(proto)
+            return parser.response
         finally:
             self._busy = False
-
-    async def _request(
-        self,
-        method: str,
-        target: str,
-        body: bytes,
-        headers: Sequence[tuple[str, str]],
-        timeout_s: float,
-    ) -> Response:
-        head = b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n" % (
-            method.encode("ascii"),
-            target.encode("ascii"),
-            self._fixed,
-            _header_block(headers),
-            len(body),
-        )
-        proto = self._proto
-        if proto is None or proto.closed or self._clock() - self._last_used > self._idle_s:
-            proto = await self._open()
-        transport = proto.transport
-        assert transport is not None
-        parser = proto.parser = ResponseParser()
-        waiter = proto.waiter = asyncio.get_running_loop().create_future()
-        if self.on_write is not None:
-            self.on_write()
-        transport.write(head + body)
-        try:
-            async with asyncio.timeout(timeout_s):
-                await waiter
-        except BaseException:
-            self._discard(proto)
-            raise
-        finally:
-            proto.parser = proto.waiter = None
-        self._last_used = self._clock()
-        if not parser.keep_alive or proto.closed:
-            self._discard(proto)
-        return parser.response
 
     def _usable(self) -> bool:
         proto = self._proto
@@ -466,7 +456,16 @@ class Http1Connection:
 
 
 def _header_block(headers: Sequence[tuple[str, str]]) -> bytes:
-    out = []
+    text = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    # The usual case in one check of the whole text: known names, printable ASCII values
+    # and no line breaks but the block's own (one per header).
+    if (
+        text.isascii()
+        and text.count("\n") == len(headers)
+        and text.replace("\r\n", "").isprintable()
+        and _GOOD_NAMES.issuperset([name for name, _ in headers])
+    ):
+        return text.encode("ascii")
     for name, value in headers:
         if name not in _GOOD_NAMES:
             if not _is_token(name):
@@ -475,8 +474,7 @@ def _header_block(headers: Sequence[tuple[str, str]]) -> bytes:
                 _GOOD_NAMES.add(name)  # a handful of names, sent again and again
         if not (value.isascii() and value.isprintable()):
             raise ValueError(f"header {name!r} has a name or value that cannot be sent")
-        out.append(f"{name}: {value}\r\n")
-    return "".join(out).encode("ascii")
+    return text.encode("ascii")
 
 
 _GOOD_NAMES: set[str] = set()

@@ -177,6 +177,14 @@ class _Counters(Generic[K]):
         value, at = self.settled(key, now)
         self._state[key] = (value + cost, at)
 
+    def admit(self, key: K, cost: float, now: float) -> bool:
+        """``charge`` if ``wait_time`` is 0 (one settlement for both); else change nothing."""
+        value, at = self.settled(key, now)
+        if cost > 0 and (at > now or value - self._target(cost) > EPSILON):
+            return False
+        self._state[key] = (value + cost, at)
+        return True
+
     def reserve(self, key: K, cost: float, now: float) -> float:
         wait = self.wait_time(key, cost, now)
         self.charge(key, cost, now + wait)
@@ -358,6 +366,10 @@ class TradingCounter:
     def charge(self, pair: str | None, cost: TradingCost | float, now: float) -> None:
         """Record a request sent at ``now``."""
         self._counters.charge(pair, _total(cost), now)
+
+    def admit(self, pair: str | None, cost: TradingCost | float, now: float) -> bool:
+        """``charge`` now if ``wait_time`` is 0, and say so; else change nothing."""
+        return self._counters.admit(pair, _total(cost), now)
 
     def reserve(self, pair: str | None, cost: TradingCost | float, now: float) -> float:
         """Book a request at the first instant it fits and return the wait until then."""

@@ -14,7 +14,7 @@ the session instead. A private call, step by step:
    each pair it touches (``trading``) must fit, else it sleeps on the injected clock until
    they do, before Kraken would refuse. The fit is checked again under the lock and charged
    then, so the local counters are never charged earlier than Kraken's.
-3. **Nonce, encode, sign, send** under one ``asyncio.Lock``, held until the response
+3. **Nonce, encode, sign, send** under one ``Turn`` (``bot.kraken.turn``), held until the response
    headers arrive. Kraken refuses a nonce lower than one it has seen; aiohttp has no "bytes
    flushed" event and two pooled connections can overtake each other, so only Kraken's
    answer proves it has seen a nonce. Private calls are thus serialised per key: nothing
@@ -42,7 +42,6 @@ latency_ms), ``rest_rate_wait``, ``rest_retry``.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -70,6 +69,7 @@ from bot.kraken.http1 import ConnectFailed, ConnectionLost, Http1Connection
 from bot.kraken.nonce import NonceGenerator
 from bot.kraken.ratelimit import RestCounter, Tier, TradingCounter
 from bot.kraken.rest_methods import NEVER_RETRIED, RestMethods, TradingCharge, is_write
+from bot.kraken.turn import Turn
 from bot.log import Secret, get_logger
 from bot.store import Store, key_id
 
@@ -247,7 +247,7 @@ class KrakenRestClient(RestMethods):
             if dedicated
             else None
         )
-        self._lock = asyncio.Lock()
+        self._lock = Turn()
         self._log = get_logger(component="rest")
 
     # -- lifecycle and state --------------------------------------------------------------
@@ -346,7 +346,7 @@ class KrakenRestClient(RestMethods):
         fmt = self._format if body_format is None else BodyFormat(body_format)
         cost, body, charges = self.rest_counter.cost(method), dict(params or {}), tuple(trading)
         return await self._with_retries(
-            method, lambda: self._post(method, body, cost, charges, fmt)
+            method, functools.partial(self._post, method, body, cost, charges, fmt)
         )
 
     async def _post(
@@ -359,7 +359,8 @@ class KrakenRestClient(RestMethods):
     ) -> dict[str, Any]:
         assert self._key is not None and self._signer is not None  # checked by private()
         path = f"/0/private/{method}"
-        await self._admit(rest_cost, trading)
+        if not self._try_admit(rest_cost, trading):
+            await self._admit(rest_cost, trading)
         try:
             # Held from the nonce until Kraken's answer has begun: see the module docstring.
             nonce = self._nonces.next()
@@ -421,6 +422,20 @@ class KrakenRestClient(RestMethods):
             response.release()
         return response.status, raw
 
+    def _try_admit(self, rest_cost: float, trading: tuple[TradingCharge, ...]) -> bool:
+        """``_admit``'s usual case in a plain call: no lockout, the turn free, at most one
+        pair to charge and room for the call now. True: the turn is held, all charged."""
+        if self._locked_until is not None or len(trading) > 1 or not self._lock.try_take():
+            return False
+        now = self._clock.monotonic()
+        rest_fits = rest_cost <= 0 or self.rest_counter.wait_time(rest_cost, now) <= 0
+        if rest_fits and (not trading or self.trading_counter.admit(*trading[0], now)):
+            if rest_cost > 0:
+                self.rest_counter.charge(rest_cost, now)
+            return True
+        self._lock.release()
+        return False
+
     async def _admit(self, rest_cost: float, trading: tuple[TradingCharge, ...]) -> None:
         """Wait until the call fits the counters, then return holding the lock, charged."""
         while True:
@@ -431,7 +446,7 @@ class KrakenRestClient(RestMethods):
                     self._log.info("rest_rate_wait", seconds=round(wait, 3))
                     await self._clock.sleep(wait)
                     continue
-            await self._lock.acquire()  # at once when free (the usual case)
+            await self._lock.take()  # at once when free
             now = self._clock.monotonic()
             wait = self._wait_time(rest_cost, trading, now)
             if self.locked_out_until is None and wait <= 0:

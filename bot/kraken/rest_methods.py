@@ -125,6 +125,9 @@ def _flags(oflags: str | Iterable[str] | None) -> str | None:
     return text or None
 
 
+_ADD_COST: Final = TradingCounter.add_cost()
+
+
 class RestMethods:
     """Typed calls over ``public`` and ``private``, which ``KrakenRestClient`` provides."""
 
@@ -195,6 +198,34 @@ class RestMethods:
         ``OrderStateUnknown`` and the caller looks the order up by ``cl_ord_id``."""
         if cl_ord_id is not None and userref is not None:
             raise TypeError("cl_ord_id and userref are mutually exclusive")
+        if (
+            type(pair) is Instrument
+            and type(volume) is int
+            and (price is None or type(price) is int)
+            and (oflags is None or type(oflags) is str)
+            and price2 is None
+            and userref is None
+            and expiretm is None
+            and deadline is None
+            and reduce_only is None
+            and extra is None
+            and not validate
+        ):  # the engine's shape: the same fields in the same order, built directly
+            fast: dict[str, object] = {
+                "pair": pair.altname or pair.rest_name or pair.symbol,
+                "type": side,
+                "ordertype": ordertype,
+                "volume": format_scaled(volume, pair.qty_precision),
+            }
+            if price is not None:
+                fast["price"] = format_scaled(price, pair.price_precision)
+            if cl_ord_id is not None:
+                fast["cl_ord_id"] = cl_ord_id
+            if oflags:
+                fast["oflags"] = oflags
+            if timeinforce is not None:
+                fast["timeinforce"] = timeinforce
+            return await self.private("AddOrder", fast, trading=((pair.symbol, _ADD_COST),))
         params: dict[str, object] = {
             "pair": wire_pair(pair),
             "type": side,

@@ -240,12 +240,23 @@ async def test_a_refused_connection_sends_nothing() -> None:
 async def test_header_injection_is_refused_before_anything_is_sent() -> None:
     async with raw_server(ok) as server:
         conn = Http1Connection(f"http://127.0.0.1:{server.port}")
-        for name, value in (("API-Key", "k\r\nX-Evil: 1"), ("Bad Name", "v"), ("K", "é")):
+        bad = (
+            ("API-Key", "k\r\nX-Evil: 1"),
+            ("API-Key", "k\nX-Evil: 1"),
+            ("API-Key", "k\rX"),
+            ("API-Key", "k\x00"),
+            ("API-Key", "k\tv"),
+            ("Bad Name", "v"),
+            ("X-Evil\r\nAPI-Key", "v"),
+            ("K", "é"),
+        )
+        await post(conn)  # "API-Key" and the others are now names it has seen
+        for name, value in bad:
             with pytest.raises(ValueError, match="cannot be sent"):
                 await conn.request("POST", "/x", b"", ((name, value),), timeout_s=1.0)
         assert await post(conn) == (200, b"ok")  # still usable
         conn.close()
-    assert len(server.requests) == 1
+    assert len(server.requests) == 2
 
 
 async def test_one_request_at_a_time() -> None:

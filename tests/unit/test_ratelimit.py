@@ -347,3 +347,47 @@ def test_limits_must_be_positive() -> None:
         CounterLimits(10, 0)
     with pytest.raises(ValueError):
         RestCounter("diamond")
+
+
+# --- admit: the REST client's one-step check-and-charge --------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["BTC/USD", "ETH/USD"]),
+            st.sampled_from([0.0, 1.0, 1.5, 8.0, 400.0]),  # 400: more than any threshold
+            st.floats(0, 3, allow_nan=False),
+            st.booleans(),  # book a reservation in the future first
+        ),
+        max_size=60,
+    ),
+    st.sampled_from(list(Tier)),
+)
+def test_admit_is_charge_when_wait_time_is_zero(
+    calls: list[tuple[str, float, float, bool]], tier: Tier
+) -> None:
+    admitted, reference = TradingCounter(tier), TradingCounter(tier)
+    now = 0.0
+    for pair, cost, gap, reserve in calls:
+        now += gap
+        if reserve:  # a future booking: nothing fits before it
+            admitted.reserve(pair, 1.0, now)
+            reference.reserve(pair, 1.0, now)
+        fits = reference.wait_time(pair, cost, now) <= 0
+        if fits:
+            reference.charge(pair, cost, now)
+        assert admitted.admit(pair, cost, now) is fits
+        for key in ("BTC/USD", "ETH/USD"):
+            assert admitted.value(key, now) == reference.value(key, now)
+            assert admitted.wait_time(key, 1.0, now) == reference.wait_time(key, 1.0, now)
+
+
+def test_admit_refuses_at_the_threshold_and_changes_nothing() -> None:
+    counter = TradingCounter(Tier.STARTER)  # threshold 60
+    for _ in range(60):
+        assert counter.admit("BTC/USD", TradingCounter.add_cost(), 0.0)
+    assert counter.value("BTC/USD", 0.0) == 60
+    assert not counter.admit("BTC/USD", TradingCounter.add_cost(), 0.0)
+    assert counter.value("BTC/USD", 0.0) == 60
+    assert counter.admit("BTC/USD", TradingCounter.add_cost(), 1.0)  # 1/s decayed

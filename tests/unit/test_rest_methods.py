@@ -1,0 +1,81 @@
+"""``RestMethods.add_order``: the engine's shape (an ``Instrument`` and scaled ints) is built
+on a short path; it must send exactly what the general path sends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.kraken.instruments import Instrument
+from bot.kraken.ratelimit import TradingCounter
+from bot.kraken.rest_methods import RestMethods, TradingCharge
+from bot.sim.pairs import default_instruments
+
+BTC: Instrument = default_instruments(("BTC/USD",))["BTC/USD"]
+ETH: Instrument = default_instruments(("ETH/USD",))["ETH/USD"]
+
+
+class _Capture(RestMethods):
+    """Records what each call would send: method, parameters in order, charges."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[tuple[str, object]], tuple[TradingCharge, ...]]] = []
+
+    async def private(
+        self,
+        method: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        trading: Sequence[TradingCharge] = (),
+        body_format: Any = None,
+    ) -> dict[str, Any]:
+        present = [(k, v) for k, v in (params or {}).items() if v is not None]
+        self.calls.append((method, present, tuple(trading)))
+        return {}
+
+
+def _sent(**kwargs: Any) -> tuple[str, list[tuple[str, object]], tuple[TradingCharge, ...]]:
+    client = _Capture()
+    asyncio.run(client.add_order(**kwargs))
+    return client.calls[0]
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "pair": st.sampled_from([BTC, ETH]),
+            "side": st.sampled_from(["buy", "sell"]),
+            "ordertype": st.sampled_from(["limit", "market"]),
+            "volume": st.integers(min_value=1, max_value=10**14),
+            "price": st.none() | st.integers(min_value=1, max_value=10**12),
+            "cl_ord_id": st.none() | st.uuids().map(str),
+            "oflags": st.none() | st.sampled_from(["", "post", "post,fciq"]),
+            "timeinforce": st.none() | st.sampled_from(["IOC", "GTD"]),
+        }
+    )
+)
+def test_the_engine_shape_sends_what_the_general_path_sends(args: dict[str, Any]) -> None:
+    fast = _sent(**args)
+    general = _sent(**args, extra={})  # any extra takes the general path
+    assert fast == general
+    method, params, charges = fast
+    assert method == "AddOrder"
+    inst = args["pair"]
+    assert params[0] == ("pair", inst.altname or inst.rest_name or inst.symbol)
+    assert charges == ((inst.symbol, TradingCounter.add_cost()),)
+
+
+def test_other_shapes_take_the_general_path_and_its_checks() -> None:
+    _, params, _ = _sent(pair=BTC, side="buy", ordertype="limit", volume=1, price=2, userref=7)
+    assert ("userref", 7) in params
+    _, params, _ = _sent(pair=BTC, side="buy", ordertype="limit", volume=1, oflags=["post"])
+    assert ("oflags", "post") in params
+    with pytest.raises(TypeError, match="scaled int with an Instrument"):
+        _sent(pair=BTC, side="buy", ordertype="limit", volume=1.5)
+    with pytest.raises(TypeError, match="mutually exclusive"):
+        _sent(pair=BTC, side="buy", ordertype="limit", volume=1, cl_ord_id="a", userref=1)

@@ -1,0 +1,96 @@
+"""``Turn``: free turns are taken at once, waiters are served in order, cancellations never
+lose the turn nor let anyone in twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.kraken.turn import Turn
+
+
+async def test_a_free_turn_is_taken_at_once_and_only_once() -> None:
+    turn = Turn()
+    assert not turn.locked()
+    assert turn.try_take()
+    assert turn.locked()
+    assert not turn.try_take()
+    turn.release()
+    assert not turn.locked()
+    await turn.take()  # free: no suspension needed
+    assert turn.locked()
+    turn.release()
+    with pytest.raises(RuntimeError, match="not taken"):
+        turn.release()
+
+
+async def test_waiters_are_served_in_arrival_order_and_nobody_barges() -> None:
+    turn, order = Turn(), []
+    assert turn.try_take()
+
+    async def worker(name: str) -> None:
+        await turn.take()
+        order.append(name)
+        await asyncio.sleep(0)
+        turn.release()
+
+    tasks = [asyncio.create_task(worker(n)) for n in "abc"]
+    await asyncio.sleep(0)  # all three in line
+    turn.release()  # handed to "a": still taken
+    assert turn.locked()
+    assert not turn.try_take()  # a newcomer cannot slip in before "a" runs
+    await asyncio.gather(*tasks)
+    assert order == ["a", "b", "c"]
+    assert not turn.locked()
+
+
+async def test_mutual_exclusion_under_many_contenders() -> None:
+    turn, inside, most = Turn(), 0, 0
+
+    async def worker() -> None:
+        nonlocal inside, most
+        for _ in range(20):
+            await turn.take()
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0)
+            inside -= 1
+            turn.release()
+
+    await asyncio.gather(*(worker() for _ in range(10)))
+    assert most == 1
+    assert not turn.locked()
+
+
+async def test_a_waiter_cancelled_in_line_leaves_it() -> None:
+    turn = Turn()
+    assert turn.try_take()
+    waiting = asyncio.create_task(turn.take())
+    behind = asyncio.create_task(turn.take())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.sleep(0)
+    assert waiting.cancelled()
+    turn.release()  # goes to the one still in line
+    await behind
+    assert turn.locked()
+    turn.release()
+    assert not turn.locked()
+
+
+async def test_a_waiter_cancelled_after_the_handover_passes_the_turn_on() -> None:
+    turn = Turn()
+    assert turn.try_take()
+    first = asyncio.create_task(turn.take())
+    second = asyncio.create_task(turn.take())
+    await asyncio.sleep(0)
+    turn.release()  # handed to "first", which has not run yet
+    first.cancel()  # cancelled before it runs: the turn must go to "second"
+    await asyncio.wait([first])
+    assert first.cancelled()
+    async with asyncio.timeout(1):
+        await second
+    assert turn.locked()
+    turn.release()
+    assert not turn.locked()
