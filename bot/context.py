@@ -27,9 +27,10 @@ the daemon hands it. It never sends anything but through the engine.
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import fields
 from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -62,7 +63,7 @@ from bot.strategy import (
     Side,
     TimeInForce,
     amend_intent,
-    checked_place,
+    checked_order,
 )
 from bot.strategy_runner import StrategyRunner, Timers
 
@@ -276,7 +277,7 @@ class Desk:
         if order.state is OrderState.NEW and (was is None or was.state is not OrderState.NEW):
             log.info(
                 "order_placed", strategy=order.strategy, cl_ord_id=order.cl_ord_id,
-                symbol=order.symbol, side=order.side, qty=_dec(handle.qty),
+                order_id=order.order_id, symbol=order.symbol, side=order.side, qty=_dec(handle.qty),
                 price=None if handle.price is None else _dec(handle.price),
             )  # fmt: skip
         elif order.state is OrderState.REJECTED and (was is None or was.state is not order.state):
@@ -409,14 +410,13 @@ class EngineContext:
     ) -> OrderHandle:
         desk = self._desk
         inst = self.instrument(symbol)
-        intent, q, p = checked_place(
-            strategy=self._name, cl_ord_id=desk.engine.new_cl_ord_id(self._name),
-            instrument=inst, side=side,
-            qty=qty, price=price, order_type=order_type, time_in_force=time_in_force,
-            post_only=post_only,
+        q, p = checked_order(
+            inst, side, qty, price,
+            order_type=order_type, time_in_force=time_in_force, post_only=post_only,
         )  # fmt: skip
         order = o.new_order(
-            cl_ord_id=intent.cl_ord_id, instrument=inst, side=side, order_type=order_type,
+            cl_ord_id=desk.engine.new_cl_ord_id(self._name), instrument=inst, side=side,
+            order_type=order_type,
             qty=q, price=p, strategy=self._name, now_ns=self.time_ns(),
             time_in_force=time_in_force, post_only=post_only,
         )  # fmt: skip
@@ -613,9 +613,14 @@ class EngineContext:
             self._desk.metrics.strategy_count(self._name, name, n, symbol)
 
 
+_UNSTAMPED: Final = operator.attrgetter(
+    *(f.name for f in fields(Order) if f.name not in ("created_ns", "updated_ns"))
+)
+
+
 def _same(a: Order, b: Order) -> bool:
     """Equal but for when they were stamped."""
-    return replace(a, created_ns=0, updated_ns=0) == replace(b, created_ns=0, updated_ns=0)
+    return a is b or _UNSTAMPED(a) == _UNSTAMPED(b)
 
 
 def _refusal(decision: RiskDecision) -> tuple[str, str] | None:

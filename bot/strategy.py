@@ -54,6 +54,7 @@ __all__ = [
     "ceil_price",
     "check_price",
     "check_qty",
+    "checked_order",
     "checked_place",
     "floor_price",
     "floor_qty",
@@ -237,6 +238,29 @@ def checked_place(
 ) -> tuple[PlaceIntent, int, int | None]:
     """``place_intent``, with the quantity and the price it checked as scaled ints (what
     the engine takes), so that a context does not convert them a second time."""
+    q, p = checked_order(
+        instrument, side, qty, price,
+        order_type=order_type, time_in_force=time_in_force, post_only=post_only,
+    )  # fmt: skip
+    price_dec = None if p is None else instrument.price_decimal(p)
+    qty_dec = instrument.qty_decimal(q)
+    sym = instrument.symbol
+    args = (strategy, cl_ord_id, sym, side, order_type, qty_dec, price_dec, time_in_force)
+    return PlaceIntent(*args, post_only), q, p  # type: ignore[arg-type]  # literals checked
+
+
+def checked_order(
+    instrument: Instrument,
+    side: str,
+    qty: object,
+    price: object = None,
+    *,
+    order_type: str = "limit",
+    time_in_force: str = "GTC",
+    post_only: bool = False,
+) -> tuple[int, int | None]:
+    """``place_intent``'s checks alone (``InvalidIntent`` if one fails): the scaled qty and
+    price, for a context that needs no ``PlaceIntent`` (the order path)."""
     sym = instrument.symbol
     if side not in ("buy", "sell"):
         raise InvalidIntent("side", f"{sym}: side must be 'buy' or 'sell', got {side!r}")
@@ -247,18 +271,18 @@ def checked_place(
         if price is None:
             raise InvalidIntent("price", f"{sym}: a limit order needs a price")
         p = check_price(instrument, price)
-        cost, least = instrument.cost(p, q), instrument.cost_min
-        if cost < least:
+        least = instrument.cost_min
+        # cost = p·q at price + qty precision: compared as an int with the minimum scaled
+        # alike (exact either way; the Decimal only to say why).
+        if p * q < least.scaleb(instrument.price_precision + instrument.qty_precision):
+            cost = instrument.cost(p, q)
             detail = f"{sym}: cost {cost.normalize():f} is below the minimum {least}"
             raise InvalidIntent("cost_min", detail)
     elif order_type != "market":
         raise InvalidIntent("order_type", f"{sym}: order_type must be limit or market")
     elif price is not None or post_only:
         raise InvalidIntent("price", f"{sym}: a market order takes no price nor post_only")
-    price_dec = None if p is None else instrument.price_decimal(p)
-    qty_dec = instrument.qty_decimal(q)
-    args = (strategy, cl_ord_id, sym, side, order_type, qty_dec, price_dec, time_in_force)
-    return PlaceIntent(*args, post_only), q, p  # type: ignore[arg-type]  # literals checked
+    return q, p
 
 
 def amend_intent(

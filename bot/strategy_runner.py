@@ -349,7 +349,7 @@ class StrategyRunner:
             self._failed(handler, exc)
             return
         self._timed(handler, clock.monotonic() - start)
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             if inspect.iscoroutine(result):
                 result.close()  # never awaited: say so once, without the runtime warning
             self._failed(handler, StrategyError(f"{handler} is async: handlers must be plain def"))

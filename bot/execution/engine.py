@@ -295,7 +295,7 @@ class ExecutionEngine:
             self._wake_waiter(cid)  # a report got there first
         else:
             self._put(acked)
-        log.info("order_placed", cl_ord_id=cid, order_id=txids[0])
+        log.debug("order_acked", cl_ord_id=cid, order_id=txids[0])  # the desk logs it placed
         if self._confirming():
             await self._refresh([cid])
         return self._book.orders[cid]

@@ -289,7 +289,7 @@ def new_cl_ord_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
 def is_valid_cl_ord_id(value: str) -> bool:
     """Kraken accepts a long UUID, a 32-hex short UUID, or ≤ 18 printable ASCII chars."""
     return bool(
-        _LONG_UUID.fullmatch(value) or _HEX32.fullmatch(value) or _FREE_TEXT.fullmatch(value)
+        _HEX32.fullmatch(value) or _LONG_UUID.fullmatch(value) or _FREE_TEXT.fullmatch(value)
     )
 
 

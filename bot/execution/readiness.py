@@ -83,6 +83,17 @@ class _Check:
             return CheckState(False, f"probe failed: {exc}")
         return CheckState(ok, "" if ok else "not yet")
 
+    def passes(self) -> bool:
+        """``state().ok`` without building the state (the gate's per-order question)."""
+        probe = self.probe
+        if probe is None:
+            return self.ok
+        try:
+            return bool(probe())
+        except BotError as exc:
+            log.warning("readiness_probe_failed", error=str(exc))
+            return False
+
 
 class ReadinessGate:
     """Named checks; open when all pass. See the module docstring."""
@@ -154,8 +165,13 @@ class ReadinessGate:
 
     @property
     def is_open(self) -> bool:
-        is_open = self.passes()
-        self._note(is_open)
+        is_open = True
+        for check in self._checks.values():
+            if not check.passes():
+                is_open = False
+                break
+        if is_open is not self._was_open:
+            self._note(is_open)
         return is_open
 
     def failing(self) -> tuple[str, ...]:

@@ -673,14 +673,14 @@ class Book(_State):
 
     def view(self, n: int = 10) -> BookView:
         """An immutable copy of the best ``n`` levels a side, to hand to a strategy."""
-        bids, asks = self.top(n)
+        bq, aq = self._bq, self._aq
         return BookView(
-            symbol=self.symbol,
-            valid=self._valid,
-            timestamp=self.timestamp,
-            price_precision=self.instrument.price_precision,
-            bids=tuple(bids),
-            asks=tuple(asks),
+            self.symbol,
+            self._valid,
+            self.timestamp,
+            self.instrument.price_precision,
+            tuple([(-k, bq[k]) for k in self._bp[:n]]),
+            tuple([(p, aq[p]) for p in self._ap[:n]]),
         )
 
 

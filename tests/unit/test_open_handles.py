@@ -40,3 +40,22 @@ def test_counts_follow_adds_and_pops_and_match_a_scan() -> None:
         scan[h.symbol] = scan.get(h.symbol, 0) + 1
     assert scan == open_.per_symbol
     assert open_.get("a") is made[0] and open_.get("c") is None
+
+
+def test_same_ignores_only_the_stamps() -> None:
+    import dataclasses
+
+    from bot.context import _same
+    from bot.execution.orders import Order, OrderState
+
+    base = handle("a", BTC, "mm").order
+    assert _same(base, base)
+    assert _same(base, dataclasses.replace(base, created_ns=5, updated_ns=9))
+    other_values: dict[str, object] = {
+        "state": OrderState.NEW, "order_id": "OX", "reason": "r", "cancel_pending": True,
+        "filled_qty": 1, "price": 2, "qty": 3, "strategy": "x",
+    }  # fmt: skip
+    names = {f.name for f in dataclasses.fields(Order)}
+    assert other_values.keys() <= names
+    for name, value in other_values.items():
+        assert not _same(base, dataclasses.replace(base, **{name: value})), name
