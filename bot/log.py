@@ -87,6 +87,7 @@ class _State:
         self.secrets: set[str] = set()
         self.pattern: re.Pattern[str] | None = None
         self.stdlib_handler: logging.Handler | None = None
+        self.generation = 0  # bumped by every (re)configuration: loggers bind again
 
 
 _state = _State()
@@ -199,16 +200,47 @@ def redact(value: Any, _depth: int = 0) -> Any:
 
 
 def redact_processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-    """The structlog processor: ``redact`` applied to every key of the event."""
+    """The structlog processor: ``redact`` applied to every key of the event.
+
+    On every log line, so the usual values (numbers, text) take a short way; each key's
+    role (masked, passed through, redacted) is decided once and kept."""
     out: EventDict = {}
+    pattern = _state.pattern
+    roles = _KEY_ROLES
     for key, value in event_dict.items():
-        if key not in _STRUCTURAL_KEYS and is_sensitive_key(key) and value is not None:
+        role = roles.get(key)
+        if role is None:
+            role = _key_role(key)
+        if role == _REDACT:
+            kind = type(value)
+            if kind is str:
+                out[key] = value if pattern is None else pattern.sub(REDACTED, value)
+            elif kind in _PLAIN:
+                out[key] = value
+            else:
+                out[key] = redact(value)
+        elif role == _MASK and value is not None:
             out[key] = REDACTED
-        elif key.startswith("_"):
-            out[key] = value  # structlog's own plumbing (e.g. ``_record``)
-        else:
-            out[key] = redact(value)
+        else:  # structlog's own plumbing (e.g. ``_record``), or a masked key set to None
+            out[key] = value
     return out
+
+
+_REDACT, _MASK, _PASS = 0, 1, 2
+_PLAIN: Final = frozenset({int, float, bool, type(None)})
+_KEY_ROLES: dict[str, int] = {}
+
+
+def _key_role(key: str) -> int:
+    if key not in _STRUCTURAL_KEYS and is_sensitive_key(key):
+        role = _MASK
+    elif key.startswith("_"):
+        role = _PASS
+    else:
+        role = _REDACT
+    if len(_KEY_ROLES) < _KEY_VERDICTS_MAX:  # log keys are few
+        _KEY_ROLES[key] = role
+    return role
 
 
 # --------------------------------------------------------------------------- set-up
@@ -299,6 +331,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     root.addHandler(handler)
     root.setLevel(level_no)
     _state.stdlib_handler = handler
+    _state.generation += 1
 
 
 def reset_logging() -> None:
@@ -309,8 +342,35 @@ def reset_logging() -> None:
         root.removeHandler(_state.stdlib_handler)
         root.setLevel(logging.WARNING)  # the standard library's default
         _state.stdlib_handler = None
+    _state.generation += 1
 
 
 def get_logger(**initial: Any) -> FilteringBoundLogger:
-    """A structlog logger with ``initial`` bound, typed for mypy."""
-    return cast(FilteringBoundLogger, structlog.get_logger(**initial))
+    """A structlog logger with ``initial`` bound, typed for mypy (see ``_Logger``)."""
+    return cast(FilteringBoundLogger, _Logger(initial))
+
+
+class _Logger:
+    """structlog's lazy logger, bound once per configuration instead of on every call.
+
+    ``structlog.get_logger`` returns a proxy that builds a new bound logger (factory,
+    wrapper, context) for each log call unless ``cache_logger_on_first_use`` is set, and
+    that setting would freeze each logger's first configuration for good, while
+    ``configure_logging`` runs again (CLI defaults, then the config file's; a reload).
+    This proxy keeps the bound logger until the next ``configure_logging`` or
+    ``reset_logging``. ``structlog.testing.capture_logs`` changes the configured processor
+    list in place, which a bound logger shares, so capturing works as before.
+    """
+
+    __slots__ = ("_bound", "_generation", "_initial")
+
+    def __init__(self, initial: dict[str, Any]) -> None:
+        self._initial = initial
+        self._bound: Any = None
+        self._generation = -1
+
+    def __getattr__(self, name: str) -> Any:
+        if self._generation != _state.generation:
+            self._bound = structlog.get_logger(**self._initial).bind()
+            self._generation = _state.generation
+        return getattr(self._bound, name)
