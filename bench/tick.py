@@ -181,6 +181,7 @@ async def _bench(config: dict[str, Any], rate_hz: float, seed: int, pin: bool) -
         **config,
         "rest_url": server.rest_url,
         "ws_url": server.ws_public_url,
+        "ws_private_url": server.ws_private_url,
         "keys": {n: [c.api_key, c.api_secret] for n, c in accounts.items()},
         "floor_price": inst.price_text(driver.mid * 95 // 100),
         "pin_cpu": 1 if pin else None,

@@ -40,7 +40,10 @@ from bot.context import Desk
 from bot.errors import ExchangeError
 from bot.execution.engine import ExecutionEngine
 from bot.execution.pnl import PositionBook
+from bot.execution.private_feed import PrivateFeed
+from bot.execution.readiness import PRIVATE_SUBSCRIBED
 from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
+from bot.execution.tokens import TokenKeeper
 from bot.kraken.http1 import Http1Connection
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import Parser
@@ -185,6 +188,18 @@ class DaemonPath:
         self.book = Book(inst, DEPTH)
         self.engine = ExecutionEngine(rest, self.store, table, clock)
         self.engine.prepare_ids([self.name])
+        # The executions feed, as the daemon runs it: it drives the orders' state, and while
+        # it is live the engine does not confirm each write by QueryOrders.
+        gate = self.engine.readiness
+        gate.add(PRIVATE_SUBSCRIBED, lambda: self.private.subscribed)
+
+        def on_private(event: object) -> None:  # as Daemon._on_private
+            self.engine.on_private(event)
+            gate.notify()
+
+        self.private = PrivateFeed(
+            config["ws_private_url"], TokenKeeper(rest, clock), on_private, clock=clock
+        )
         positions = PositionBook(clock)
         self.risk = _TimedRisk(RiskGate(clock, positions, limits(), {self.name: limits()}), probe)
         books = {inst.symbol: self.book}
@@ -199,21 +214,25 @@ class DaemonPath:
         self.desk.add_runner(self.runner)
         self.mismatches = 0
         self._engine_task: asyncio.Task[None] | None = None
+        self._private_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Run the engine (its startup reconciliation opens the gate), open the desk."""
         self._engine_task = asyncio.create_task(self.engine.run())
+        self._private_task = asyncio.create_task(self.private.run())
         async with asyncio.timeout(10):
-            await self.engine.readiness.wait()
+            await self.engine.readiness.wait()  # reconciled, and the executions subscribed
         self.desk.spawn_task = asyncio.get_running_loop().create_task
         self.runner.start()
         await self.rest.warm()
 
     async def stop(self) -> None:
         self.desk.accepting = False
-        if self._engine_task is not None:
-            self._engine_task.cancel()
-            await asyncio.wait([self._engine_task])  # raises nothing: it was cancelled
+        tasks = [t for t in (self._private_task, self._engine_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)  # raises nothing: they were cancelled
         await self.rest.close()
         self.store.close()
         self._tmp.cleanup()
