@@ -204,3 +204,26 @@ def test_reconfigure_changes_level_for_existing_loggers() -> None:
     configure_logging("debug", "json", stream=stream)
     log.debug("kept")
     assert [e["event"] for e in lines(stream)] == ["kept"]
+
+
+def test_a_logger_already_used_follows_reconfiguration_and_capture() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    log = get_logger(component="engine")
+    configure_logging("info", "json", stream=first)
+    log.info("one", api_key="k-123456")  # bound now, under this configuration
+    log.info("two")
+    configure_logging("info", "json", stream=second)  # a new stream: bound again
+    log.info("three")
+    assert [e["event"] for e in lines(first)] == ["one", "two"]
+    assert lines(first)[0]["api_key"] == "***" and lines(first)[0]["component"] == "engine"
+    assert [e["event"] for e in lines(second)] == ["three"]
+    with structlog.testing.capture_logs() as captured:  # changes processors in place
+        log.info("four", qty=1)
+        log.debug("filtered")
+    assert captured == [{"event": "four", "qty": 1, "component": "engine", "log_level": "info"}]
+    log.info("five")
+    assert [e["event"] for e in lines(second)] == ["three", "five"]
+    reset_logging()
+    with structlog.testing.capture_logs() as captured:
+        log.debug("after a reset: structlog's defaults again")
+    assert [e["event"] for e in captured] == ["after a reset: structlog's defaults again"]
