@@ -9,8 +9,10 @@ takes exactly this path, and the engine's reconciliation recovers from store and
 2. one ``TaskGroup`` running: the public ``Feed`` (books, trades, tickers), the
    ``PrivateFeed`` (executions, fresh tokens from the ``TokenKeeper``), the
    ``ExecutionEngine`` (reconciliation), the ``DeadmanSwitch`` (armed, then refreshed), one
-   timer driver per strategy runner, the ``pnl`` logger, the balance poller, the HTTP
-   server (``/healthz``, ``/readyz``, ``/metrics``) when ``bot.http`` is present;
+   timer driver per strategy runner, the ``pnl`` logger, the balance poller, the store's
+   checkpoints (``run_checkpoints``: SQLite copies its WAL from a worker thread, never in
+   a commit on the loop), the HTTP server (``/healthz``, ``/readyz``, ``/metrics``) when
+   ``bot.http`` is present;
 3. the readiness gate (instruments, reconciled, every book valid, switch armed, private
    feed subscribed) opens: leftover orders of our strategies from a previous run are
    canceled, then each strategy's ``on_start`` runs and ``daemon_ready`` is logged. A
@@ -65,7 +67,7 @@ from bot.market.backoff import Backoff, BackoffPolicy
 from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
 from bot.metrics import Metrics
 from bot.paper import Endpoints, live_endpoints, paper_venue
-from bot.store import Store
+from bot.store import Store, run_checkpoints
 from bot.strategy_loader import LoadedStrategy, load_strategies
 from bot.strategy_runner import StrategyRunner
 from bot.wiring import (
@@ -296,6 +298,7 @@ class Daemon:
                 tg.create_task(self._deadman(), name="deadman"),
                 tg.create_task(self._every(self.pnl_every_s, desk.periodic), name="pnl"),
                 tg.create_task(self._balances(rest, store), name="balances"),
+                tg.create_task(run_checkpoints(store, clock), name="checkpoints"),
                 tg.create_task(self._start_strategies(), name="start"),
             ]
             tasks += [
