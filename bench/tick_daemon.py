@@ -5,11 +5,13 @@ objects throughout: the ``Parser``/``Book`` pair the feed uses (``parse_into``),
 ``Desk`` with its ``EngineContext`` (intent checks, ``RiskGate.check`` with the desk's
 ``RiskContext``, the task it spawns per order), the ``ExecutionEngine`` (running, with its
 startup reconciliation, on a real SQLite ``Store`` in a temporary directory: id blocks,
-order rows) and the ``KrakenRestClient`` with its dedicated connection (or aiohttp's
-session for the ``krakenbot_aiohttp`` contender). Per book frame it does what the feed and
-``Daemon._on_market`` do: ``desk.mark``, ``book.view()``, ``runner.book(view)``; then it
-waits for the order's answer (``desk.drain``) before it reads the next frame, as the floors
-do, so only one order is ever in flight.
+order rows; its WAL checkpointed from a worker thread by ``run_checkpoints``), the
+executions feed (``PrivateFeed``, as the daemon runs it) and the ``KrakenRestClient`` with
+its dedicated connection (or aiohttp's session for the ``krakenbot_aiohttp`` contender).
+Per book frame it does what the feed and ``Daemon._on_market`` do: ``desk.mark``,
+``book.view()``, ``runner.book(view)``; then it waits for the order's answer
+(``desk.drain``) before it reads the next frame, as the floors do, so only one order is
+ever in flight.
 
 Timing points (``perf_counter_ns``), on top of ``recv``/``post``/``written``
 (``bench.tick_floor``): ``risk_in``/``risk_out`` around ``RiskGate.check`` (a proxy of the
@@ -50,7 +52,7 @@ from bot.kraken.protocol import Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book, BookApplied
-from bot.store import Store
+from bot.store import Store, run_checkpoints
 from bot.strategy import BookSnapshot, Params, Strategy, floor_price
 from bot.strategy_runner import StrategyRunner
 
@@ -215,11 +217,14 @@ class DaemonPath:
         self.mismatches = 0
         self._engine_task: asyncio.Task[None] | None = None
         self._private_task: asyncio.Task[None] | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._clock = clock
 
     async def start(self) -> None:
         """Run the engine (its startup reconciliation opens the gate), open the desk."""
         self._engine_task = asyncio.create_task(self.engine.run())
         self._private_task = asyncio.create_task(self.private.run())
+        self._checkpoint_task = asyncio.create_task(run_checkpoints(self.store, self._clock))
         async with asyncio.timeout(10):
             await self.engine.readiness.wait()  # reconciled, and the executions subscribed
         self.desk.spawn_task = asyncio.get_running_loop().create_task
@@ -228,7 +233,8 @@ class DaemonPath:
 
     async def stop(self) -> None:
         self.desk.accepting = False
-        tasks = [t for t in (self._private_task, self._engine_task) if t is not None]
+        running = (self._private_task, self._engine_task, self._checkpoint_task)
+        tasks = [t for t in running if t is not None]
         for task in tasks:
             task.cancel()
         if tasks:

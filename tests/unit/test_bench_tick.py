@@ -70,6 +70,12 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     assert targets["added_p50_max_us"] == 50.0 and targets["p99_ratio_max"] == 1.5
     assert targets["added_p50_met"] == (vs["added_p50_us"] <= 50.0)
     assert targets["p99_ratio_met"] == (vs["p99_ratio"] <= 1.5)
+    queued = targets["queued_pct"]
+    assert set(queued) == {"floor", "krakenbot", "krakenbot_aiohttp", "floor_raw"}
+    assert queued == {
+        name: result[name]["frame_age_at_recv"]["older_than_frame_interval_pct"] for name in queued
+    }
+    assert targets["valid"] == (max(queued.values()) <= targets["queued_max_pct"] == 5.0)
     assert isinstance(result["http_client"]["dominates_krakenbot"], bool)
     assert result["store_save_order_fsync"]["p50_us"] > 0
     assert result["run"]["sim"]["frames_emitted"] > 3 * FRAMES
