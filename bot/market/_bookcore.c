@@ -1211,6 +1211,86 @@ crc32(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromUnsignedLong(crc);
 }
 
+/* ------------------------------------------------------------------ levels */
+
+/* The best n levels of one side as a tuple of (price, qty) tuples: prices from `keys`
+ * (a list, ascending; negated for bids), quantities from `qtys` (a dict keyed alike). */
+static PyObject *
+side_levels(PyObject *keys, PyObject *qtys, Py_ssize_t n, int negate)
+{
+    if (!PyList_Check(keys) || !PyDict_Check(qtys)) {
+        PyErr_SetString(PyExc_TypeError, "levels: the book's sides are not a list and a dict");
+        return NULL;
+    }
+    Py_ssize_t len = PyList_GET_SIZE(keys);
+    if (n > len) n = len;
+    PyObject *out = PyTuple_New(n);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);                /* borrowed */
+        PyObject *qty = PyDict_GetItemWithError(qtys, key);      /* borrowed */
+        if (qty == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, key);
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyObject *price = negate ? PyNumber_Negative(key) : Py_NewRef(key);
+        if (price == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyObject *level = PyTuple_Pack(2, price, qty);
+        Py_DECREF(price);
+        if (level == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i, level);                         /* steals */
+    }
+    return out;
+}
+
+PyDoc_STRVAR(levels_doc,
+"levels(book, n, /) -> (bids, asks)\n\n"
+"The best n levels of each side, best first, as tuples of (price, qty) scaled ints:\n"
+"what Book.bids(n) and Book.asks(n) list, as tuples (n >= 0).");
+
+static PyObject *
+levels(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "levels() takes a book and a count");
+        return NULL;
+    }
+    if (!PyObject_TypeCheck(args[0], &BookCoreType)) {
+        PyErr_SetString(PyExc_TypeError, "levels() needs a BookCore");
+        return NULL;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(args[1]);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "levels() needs a count >= 0");
+        return NULL;
+    }
+    BookCore *book = (BookCore *)args[0];
+    if (book->bp == NULL || book->bq == NULL || book->ap == NULL || book->aq == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "levels(): the book has no sides yet");
+        return NULL;
+    }
+    PyObject *bids = side_levels(book->bp, book->bq, n, 1);
+    if (bids == NULL) return NULL;
+    PyObject *asks = side_levels(book->ap, book->aq, n, 0);
+    if (asks == NULL) {
+        Py_DECREF(bids);
+        return NULL;
+    }
+    PyObject *both = PyTuple_Pack(2, bids, asks);
+    Py_DECREF(bids);
+    Py_DECREF(asks);
+    return both;
+}
+
 /* ------------------------------------------------------------------ the module */
 
 static PyMethodDef module_methods[] = {
@@ -1219,6 +1299,7 @@ static PyMethodDef module_methods[] = {
     {"fused_update", (PyCFunction)(void (*)(void))fused_update, METH_FASTCALL,
      fused_update_doc},
     {"crc32", (PyCFunction)(void (*)(void))crc32, METH_FASTCALL, crc32_doc},
+    {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL, levels_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -673,14 +673,14 @@ class Book(_State):
 
     def view(self, n: int = 10) -> BookView:
         """An immutable copy of the best ``n`` levels a side, to hand to a strategy."""
-        bq, aq = self._bq, self._aq
+        if _c_levels is not None and n >= 0:  # the C core's copy of both sides, in one call
+            bids, asks = _c_levels(self, n)
+        else:
+            bq, aq = self._bq, self._aq
+            bids = tuple([(-k, bq[k]) for k in self._bp[:n]])
+            asks = tuple([(p, aq[p]) for p in self._ap[:n]])
         return BookView(
-            self.symbol,
-            self._valid,
-            self.timestamp,
-            self.instrument.price_precision,
-            tuple([(-k, bq[k]) for k in self._bp[:n]]),
-            tuple([(p, aq[p]) for p in self._ap[:n]]),
+            self.symbol, self._valid, self.timestamp, self.instrument.price_precision, bids, asks
         )
 
 
@@ -705,6 +705,9 @@ c_fused_update: Final[Callable[[Any, Mapping[str, Book]], list[Any] | None] | No
 )
 """The C core's ``Parser.parse_into`` for the common shape (``_bookcore.fused_update``):
 ``[BookApplied]``, or None for a message of any other shape; None without the C core."""
+_c_levels: Final[Callable[[Book, int], tuple[tuple[Level, ...], tuple[Level, ...]]] | None] = (
+    None if _core is None else _core.levels
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -802,3 +802,64 @@ def test_books_are_collected_with_their_cycle() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 16_000, grown
+
+
+# ------------------------------------------------------------------ the view's levels
+
+
+@needs_c
+@settings(max_examples=150, deadline=None)
+@given(
+    n_levels=st.integers(0, 30),
+    n=st.integers(0, 40),
+    updates=st.lists(st.tuples(st.integers(9_900, 10_100), st.integers(0, 5)), max_size=20),
+)
+def test_levels_copy_what_bids_and_asks_list(
+    n_levels: int, n: int, updates: list[tuple[int, int]]
+) -> None:
+    book = loaded(n=n_levels) if n_levels else Book(BTC, 1000)
+    for price, qty in updates:  # holes, zeros and new levels on both sides
+        side = book._bq if price < 10_005 else book._aq
+        keys = book._bp if price < 10_005 else book._ap
+        key = -price if price < 10_005 else price
+        if qty and key not in side:
+            side[key] = qty
+            keys.append(key)
+            keys.sort()
+        elif not qty and key in side:
+            del side[key]
+            keys.remove(key)
+    bids, asks = _bookcore.levels(book, n)
+    assert bids == tuple(book.bids(n)) and asks == tuple(book.asks(n))
+    view = book.view(n)
+    assert (view.bids, view.asks) == (bids, asks)
+    assert all(type(x) is tuple and len(x) == 2 for x in bids + asks)
+
+
+@needs_c
+def test_levels_refuses_what_it_cannot_read() -> None:
+    book = loaded()
+    with pytest.raises(ValueError, match="count"):
+        _bookcore.levels(book, -1)
+    with pytest.raises(TypeError, match="BookCore"):
+        _bookcore.levels(object(), 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _bookcore.levels(book, 1, 2)  # type: ignore[call-arg]
+    broken = loaded()
+    broken._bq = {}  # a price listed with no quantity
+    with pytest.raises(KeyError):
+        _bookcore.levels(broken, 3)
+    broken._bq = dict(book._bq)
+    broken._ap = ()  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="sides"):
+        _bookcore.levels(broken, 3)
+    with pytest.raises(AttributeError, match="no sides"):
+        _bookcore.levels(Book.__new__(Book), 1)
+    assert book.view(-1).bids == tuple(book.bids(-1))  # Python's slice rule, as before
+    watched = [book._bp[0], book._bq[book._bp[0]], book._ap[0], book._aq[book._ap[0]]]
+    for _ in range(10):
+        _bookcore.levels(book, 10)
+    before = [sys.getrefcount(x) for x in watched]
+    for _ in range(1000):
+        _bookcore.levels(book, 10)
+    assert [sys.getrefcount(x) for x in watched] == before  # no reference kept per call
