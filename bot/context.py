@@ -460,12 +460,14 @@ class EngineContext:
             asyncio.get_running_loop().call_soon(runner.order, handle)
 
     async def _send_place(self, handle: OrderHandle, post_only: bool) -> None:
+        # Spawned by ``place`` right after it found the gate open, and started eagerly
+        # (``Desk.spawn``): the engine's ``place`` runs in that same step (``gate_asked``).
         order = handle.order
         try:
             await self._desk.engine.place(
                 order.symbol, order.side, order.qty, order.price, order_type=order.order_type,
                 time_in_force=order.time_in_force, post_only=post_only, strategy=self._name,
-                cl_ord_id=order.cl_ord_id, prepared=order,
+                cl_ord_id=order.cl_ord_id, prepared=order, gate_asked=True,
             )  # fmt: skip
         except RiskError as exc:  # the gate closed meanwhile: never sent
             if self._desk.engine.order(order.cl_ord_id) is None:

@@ -232,13 +232,16 @@ class ExecutionEngine:
         strategy: str = "",
         cl_ord_id: str | None = None,
         prepared: Order | None = None,
+        gate_asked: bool = False,
     ) -> Order:
         """Place one order: NEW (or as Kraken already says), REJECTED (Kraken's reason) or
         UNKNOWN (see ``wait_settled``). ``RiskError("not_ready")`` while the gate is closed.
 
         ``prepared``: the PENDING_NEW ``Order`` the caller already built from these same
-        arguments (``EngineContext`` does, for its handle), used as it is."""
-        if not self.readiness.is_open or self._tg is None:
+        arguments (``EngineContext`` does, for its handle), used as it is. ``gate_asked``:
+        the caller found the readiness gate open in this same step, with no ``await``
+        since (``EngineContext``, whose send starts eagerly), so it is not asked again."""
+        if (not gate_asked and not self.readiness.is_open) or self._tg is None:
             failing = ", ".join(self.readiness.failing()) or "engine not running"
             raise RiskError("not_ready", f"waiting for: {failing}")
         inst = self._instrument(symbol)
