@@ -344,7 +344,9 @@ class KrakenRestClient(RestMethods):
         if self._key is None or self._secret is None:
             raise AuthError("EAPI:Invalid key", "no API key configured for private calls")
         fmt = self._format if body_format is None else BodyFormat(body_format)
-        cost, body, charges = self.rest_counter.cost(method), dict(params or {}), tuple(trading)
+        cost, charges = self.rest_counter.cost(method), tuple(trading)
+        # A copy, so a caller's later change cannot reach a retry; FormFields are not changed.
+        body = params if type(params) is signer.FormFields else dict(params or {})
         return await self._with_retries(
             method, functools.partial(self._post, method, body, cost, charges, fmt)
         )
@@ -364,11 +366,14 @@ class KrakenRestClient(RestMethods):
         try:
             # Held from the nonce until Kraken's answer has begun: see the module docstring.
             nonce = self._nonces.next()
-            fields: dict[str, object] = {"nonce": nonce, **params}
             if fmt is BodyFormat.JSON:
-                body, ctype = signer.encode_json(fields), signer.JSON_CONTENT_TYPE
+                body = signer.encode_json({"nonce": nonce, **params})
+                ctype = signer.JSON_CONTENT_TYPE
+            elif type(params) is signer.FormFields:  # encoded with the fields (AddOrder)
+                body, ctype = b"nonce=%d&%s" % (nonce, params.encoded), signer.FORM_CONTENT_TYPE
             else:
-                body, ctype = signer.encode_form(fields), signer.FORM_CONTENT_TYPE
+                body = signer.encode_form({"nonce": nonce, **params})
+                ctype = signer.FORM_CONTENT_TYPE
             key, sig = self._key.reveal(), self._signer.sign(path, nonce, body)
             conn = self._conn
             if conn is not None:

@@ -34,6 +34,7 @@ from typing import Any, Final, TypeAlias
 
 from bot.kraken.instruments import Instrument, format_scaled
 from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter
+from bot.kraken.signer import FormFields
 
 __all__ = [
     "CONVERGENT_WRITES",
@@ -211,21 +212,27 @@ class RestMethods:
             and extra is None
             and not validate
         ):  # the engine's shape: the same fields in the same order, built directly
+            name = pair.altname or pair.rest_name or pair.symbol
+            vol = format_scaled(volume, pair.qty_precision)
             fast: dict[str, object] = {
-                "pair": pair.altname or pair.rest_name or pair.symbol,
-                "type": side,
-                "ordertype": ordertype,
-                "volume": format_scaled(volume, pair.qty_precision),
-            }
+                "pair": name, "type": side, "ordertype": ordertype, "volume": vol
+            }  # fmt: skip
+            text = f"pair={name}&type={side}&ordertype={ordertype}&volume={vol}"
             if price is not None:
-                fast["price"] = format_scaled(price, pair.price_precision)
+                fast["price"] = p = format_scaled(price, pair.price_precision)
+                text += f"&price={p}"
             if cl_ord_id is not None:
                 fast["cl_ord_id"] = cl_ord_id
+                text += f"&cl_ord_id={cl_ord_id}"
             if oflags:
                 fast["oflags"] = oflags
+                text += f"&oflags={oflags}"
             if timeinforce is not None:
                 fast["timeinforce"] = timeinforce
-            return await self.private("AddOrder", fast, trading=((pair.symbol, _ADD_COST),))
+                text += f"&timeinforce={timeinforce}"
+            form = FormFields.of(fast, text)  # None if some value needs quoting
+            charges = ((pair.symbol, _ADD_COST),)
+            return await self.private("AddOrder", fast if form is None else form, trading=charges)
         params: dict[str, object] = {
             "pair": wire_pair(pair),
             "type": side,

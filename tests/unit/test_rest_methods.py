@@ -4,6 +4,7 @@ on a short path; it must send exactly what the general path sends."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,8 +15,10 @@ from hypothesis import strategies as st
 from bot.kraken.instruments import Instrument
 from bot.kraken.ratelimit import TradingCounter
 from bot.kraken.rest_methods import RestMethods, TradingCharge
+from bot.kraken.signer import FormFields, encode_form
 from bot.sim.pairs import default_instruments
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 BTC: Instrument = default_instruments(("BTC/USD",))["BTC/USD"]
 ETH: Instrument = default_instruments(("ETH/USD",))["ETH/USD"]
 
@@ -25,6 +28,7 @@ class _Capture(RestMethods):
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[tuple[str, object]], tuple[TradingCharge, ...]]] = []
+        self.params: list[Mapping[str, object] | None] = []
 
     async def private(
         self,
@@ -36,13 +40,18 @@ class _Capture(RestMethods):
     ) -> dict[str, Any]:
         present = [(k, v) for k, v in (params or {}).items() if v is not None]
         self.calls.append((method, present, tuple(trading)))
+        self.params.append(params)
         return {}
 
 
 def _sent(**kwargs: Any) -> tuple[str, list[tuple[str, object]], tuple[TradingCharge, ...]]:
+    return _capture(**kwargs).calls[0]
+
+
+def _capture(**kwargs: Any) -> _Capture:
     client = _Capture()
     asyncio.run(client.add_order(**kwargs))
-    return client.calls[0]
+    return client
 
 
 @given(
@@ -60,14 +69,33 @@ def _sent(**kwargs: Any) -> tuple[str, list[tuple[str, object]], tuple[TradingCh
     )
 )
 def test_the_engine_shape_sends_what_the_general_path_sends(args: dict[str, Any]) -> None:
-    fast = _sent(**args)
+    captured = _capture(**args)
+    fast = captured.calls[0]
     general = _sent(**args, extra={})  # any extra takes the general path
     assert fast == general
+    # Its body is made along with the fields: exactly what encode_form makes of them.
+    (form,) = captured.params
+    assert form is not None
+    plain = all(_UNRESERVED.fullmatch(str(v)) for v in form.values())
+    assert (type(form) is FormFields) is plain  # "post,fciq" needs quoting: left to encode_form
+    if type(form) is FormFields:
+        assert b"nonce=7&" + form.encoded == encode_form({"nonce": 7, **form})
     method, params, charges = fast
     assert method == "AddOrder"
     inst = args["pair"]
     assert params[0] == ("pair", inst.altname or inst.rest_name or inst.symbol)
     assert charges == ((inst.symbol, TradingCounter.add_cost()),)
+
+
+def test_a_value_that_needs_quoting_is_left_to_encode_form() -> None:
+    # Kraken takes up to 18 printable characters as a cl_ord_id: "&", "=" and " " included.
+    for cid in ("a b", "x&y=z", "100%"):
+        captured = _capture(pair=BTC, side="buy", ordertype="limit", volume=1, cl_ord_id=cid)
+        (params,) = captured.params
+        assert type(params) is dict and params["cl_ord_id"] == cid
+    assert FormFields.of({"a": "1", "b": "2"}, "a=1&b=2") is not None
+    assert FormFields.of({"a": "1&b=2"}, "a=1&b=2") is None  # one field, two parts
+    assert FormFields.of({"a": "x y"}, "a=x y") is None
 
 
 def test_other_shapes_take_the_general_path_and_its_checks() -> None:
