@@ -50,6 +50,15 @@ start of every ``check``: a daily PnL (realised + unrealised, per quote currency
 UTC day and returns a ``Transition`` with ``cancel_orders=True``. The halt is latched: it
 holds across midnight until a human calls ``resume`` or ``reduce_only``, and after such a
 call the same day's loss does not halt again (the human decided); the next day's does.
+
+The fast path. A ``NewOrder`` is first offered to ``_accept_fast``, which decides the
+common case with integers from a ``FastPlan`` (``bot.execution.risk_fast``: each scope's
+limits in the instrument's units, built once per strategy and symbol): it accepts only when
+every check above would pass (every state ACTIVE, no loss-limit transition, each limit
+clear), counting the order in the rate windows as the exact path does; anything else
+(a limit reached, a reducing or halted scope, a market order against a band or a notional
+cap, a missing mid, unusual input) goes to the exact path, so every rejection and its
+detail come from the code above. ``RiskGate(..., fast_path=False)`` turns it off.
 """
 
 from __future__ import annotations
@@ -63,7 +72,8 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 
 from bot.clock import Clock
 from bot.errors import RiskError
-from bot.execution.pnl import PositionBook, Side
+from bot.execution.pnl import NS_PER_DAY, PositionBook, Side
+from bot.execution.risk_fast import FastPlan, build_plan, position_units
 from bot.kraken.instruments import Instrument
 
 if TYPE_CHECKING:
@@ -95,6 +105,7 @@ class TradingState(StrEnum):
 
 
 _STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+_ACTIVE: Final = TradingState.ACTIVE
 
 
 class Reason(StrEnum):
@@ -260,6 +271,15 @@ class RiskDecision:
             raise self.error
 
 
+# The fast path builds its ``RiskDecision(intent, None, is_reduce, ())`` by setting the
+# slots directly: the frozen dataclass's ``__init__`` (four ``object.__setattr__``) costs
+# about twice as much on a cold cache.
+_new = object.__new__
+_SET_INTENT, _SET_ERROR, _SET_IS_REDUCE, _SET_TRANSITIONS = (
+    RiskDecision.__dict__[name].__set__ for name in ("intent", "error", "is_reduce", "transitions")
+)
+
+
 def _reject(reason: Reason, detail: str) -> RiskError:
     return RiskError(reason.value, detail)
 
@@ -284,6 +304,8 @@ class RiskGate:
         positions: PositionBook,
         limits: RiskLimits | None = None,
         strategy_limits: Mapping[str, RiskLimits] | None = None,
+        *,
+        fast_path: bool = True,
     ) -> None:
         self._clock = clock
         self._positions = positions
@@ -294,9 +316,14 @@ class RiskGate:
         self._windows: dict[str | None, deque[float]] = {}
         self._loss_latch: dict[str | None, int] = {}  # scope -> UTC day of its loss halt
         self._evaluated: tuple[int, int] | None = None  # (positions revision, day) last seen
+        self._evaluated_until_ns = 0  # the end of ``_evaluated``'s UTC day (wall clock)
         self._rejections: Counter[tuple[str, str]] = Counter()
         self._accepted = 0
         self._scope_cache: dict[str, _Scopes] = {}  # the limits never change: built once
+        self._fast_path = fast_path
+        self._plans: dict[tuple[str, str], FastPlan] = {}  # (strategy, symbol): built once
+        self._last_plan: FastPlan | None = None
+        self._exact_accepted = 0  # of ``_accepted``: those the fast path did not decide
         # The scopes with a daily loss limit, in the order ``evaluate`` looks at them.
         self._loss_scopes: tuple[tuple[str | None, Decimal], ...] = tuple(
             (scope, lim.daily_loss_limit)
@@ -364,6 +391,14 @@ class RiskGate:
     def evaluate(self) -> tuple[Transition, ...]:
         """Check the daily loss limits now; halt where breached (call after fills, marks)."""
         book = self._positions
+        # The same revision and still the same UTC day: ``day_number`` would neither roll the
+        # book (any roll bumps the revision) nor return another day, so nothing can change.
+        if (
+            self._evaluated is not None
+            and book.revision == self._evaluated[0]
+            and self._clock.time_ns() < self._evaluated_until_ns
+        ):
+            return ()
         day = book.day_number
         seen = (book.revision, day)
         if seen == self._evaluated:  # no fill, no mark of a held symbol, same day: same PnL
@@ -379,6 +414,7 @@ class RiskGate:
                     found.append(self._set(scope, TradingState.HALTED, "daily_loss", detail, True))
                     break
         self._evaluated = seen
+        self._evaluated_until_ns = (day + 1) * NS_PER_DAY
         return tuple(found)
 
     # -- the check -------------------------------------------------------------------
@@ -387,9 +423,22 @@ class RiskGate:
         """Accept or reject one intent; never raises for a rejection (see ``RiskDecision``)."""
         if isinstance(intent, CancelOrder):
             self._accepted += 1
+            self._exact_accepted += 1
             return RiskDecision(intent)
         ctx = context if context is not None else RiskContext()
-        transitions = self.evaluate()
+        evaluated = self._evaluated
+        if (
+            evaluated is not None
+            and self._positions.revision == evaluated[0]
+            and self._clock.time_ns() < self._evaluated_until_ns
+        ):
+            transitions: tuple[Transition, ...] = ()  # evaluate's first test, inlined
+        else:
+            transitions = self.evaluate()
+        if not transitions and self._fast_path and type(intent) is NewOrder:
+            decision = self._accept_fast(intent, ctx)
+            if decision is not None:
+                return decision
         is_reduce = False
         scopes = self._scopes(intent.strategy)
         try:
@@ -405,6 +454,7 @@ class RiskGate:
             if limits.max_orders_per_minute is not None:
                 self._window(scope).append(now)
         self._accepted += 1
+        self._exact_accepted += 1
         return RiskDecision(intent, None, is_reduce, transitions)
 
     def _scopes(self, strategy: str) -> _Scopes:
@@ -421,6 +471,101 @@ class RiskGate:
         if window is None:
             window = self._windows[scope] = deque()
         return window
+
+    def _accept_fast(  # noqa: PLR0915 (one frame on purpose: each call costs, cold)
+        self, intent: NewOrder, ctx: RiskContext
+    ) -> RiskDecision | None:
+        """Accept ``intent`` when the exact path certainly would, counted as it counts, or
+        return None, having changed nothing that the exact path's decision depends on (it
+        may prune a rate window as the exact path would, or refresh the plan's positions)."""
+        strategy = intent.strategy
+        if self._state is not _ACTIVE or self._strategy_state.get(strategy, _ACTIVE) is not _ACTIVE:
+            return None
+        inst = intent.instrument
+        plan = self._last_plan
+        if plan is None or plan[0] is not strategy or plan[1] is not inst:
+            plan = self._plan(strategy, inst)
+        (_, _, enabled, qty_max, notional_max, band, needs_price, cap_bot, cap_strategy,
+         open_bot, open_strategy, rates, held) = plan  # fmt: skip
+        qty, price, side = intent.qty, intent.price, intent.side
+        if not enabled or type(qty) is not int or not 0 < qty <= qty_max:
+            return None
+        if side not in ("buy", "sell"):
+            return None
+        delta = qty if side == "buy" else -qty
+        if price is None:
+            if needs_price:
+                return None
+        elif type(price) is not int or price <= 0:
+            return None
+        else:
+            if notional_max is not None and price * qty > notional_max:
+                return None
+            if band is not None:
+                mid = ctx.mids.get(inst.symbol)
+                if type(mid) is not Decimal:
+                    return None
+                # The range is cached for the last mid (a NaN is never equal; an sNaN raises
+                # here as it would at the exact path's ``mid <= 0``).
+                if mid is not band.mid and mid != band.mid:
+                    band.update(mid)
+                if not band.lo <= price <= band.hi:
+                    return None
+        # The positions only change with a fill, which bumps the book's revision.
+        book = self._positions
+        if held[0] != book.revision:
+            base, qp = inst.base, inst.qty_precision
+            held[0] = book.revision
+            held[1] = position_units(book.asset_position(base, None), qp)
+            if cap_strategy is not None:
+                held[2] = position_units(book.asset_position(base, strategy), qp)
+        pos = held[1]
+        if pos is None:
+            return None
+        reduces = (pos < 0 < delta or delta < 0 < pos) and qty <= abs(pos)
+        if cap_bot is not None and abs(pos + delta) > cap_bot and not reduces:
+            return None
+        if cap_strategy is not None:
+            own = held[2]
+            if own is None:
+                return None
+            own_reduces = (own < 0 < delta or delta < 0 < own) and qty <= abs(own)
+            if abs(own + delta) > cap_strategy and not own_reduces:
+                return None
+        open_orders = ctx.open_orders
+        total = ctx.open_orders_total
+        if total is None:
+            total = sum(open_orders.values())
+        if open_bot is not None and total >= open_bot:
+            return None
+        if open_strategy is not None and open_orders.get(strategy, 0) >= open_strategy:
+            return None
+        if rates:  # last: a window pruned here is one the exact path would prune too
+            oldest = self._clock.monotonic() - RATE_WINDOW_S
+            for window, most in rates:
+                while window and window[0] <= oldest:
+                    window.popleft()
+                if len(window) >= most:
+                    return None
+            now = self._clock.monotonic()
+            for window, _ in rates:
+                window.append(now)
+        self._accepted += 1
+        decision: RiskDecision = _new(RiskDecision)  # RiskDecision(intent, None, reduces, ())
+        _SET_INTENT(decision, intent)
+        _SET_ERROR(decision, None)
+        _SET_IS_REDUCE(decision, reduces)
+        _SET_TRANSITIONS(decision, ())
+        return decision
+
+    def _plan(self, strategy: str, inst: Instrument) -> FastPlan:
+        key = (strategy, inst.symbol)
+        plan = self._plans.get(key)
+        if plan is None or plan.inst is not inst:
+            plan = build_plan(strategy, self._scopes(strategy), inst, self._window)
+            self._plans[key] = plan
+        self._last_plan = plan
+        return plan
 
     def _check_order(
         self, intent: NewOrder | AmendOrder, ctx: RiskContext, scopes: _Scopes
@@ -485,6 +630,11 @@ class RiskGate:
     def accepted(self) -> int:
         """Intents accepted (cancels included)."""
         return self._accepted
+
+    @property
+    def fast_accepted(self) -> int:
+        """Of ``accepted``, the new orders the fast path decided (see the module docstring)."""
+        return self._accepted - self._exact_accepted
 
     def rejections(self) -> dict[str, int]:
         """Rejections per reason code, every code present (zeros too)."""

@@ -1,0 +1,582 @@
+"""The risk gate's fast accept path decides exactly as the exact path, boundaries included.
+
+Two gates are built alike, one with ``fast_path=False``; every operation (fills, marks,
+states, time, checks) is applied to both, and every outcome must be equal: accepted or
+rejected, reason, detail, ``is_reduce``, transitions, the counters and the rate windows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import FrozenInstanceError, dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from bot.clock import FakeClock
+from bot.execution.pnl import NS_PER_DAY, PositionBook, Side, utc_day
+from bot.execution.risk import (
+    AmendOrder,
+    CancelOrder,
+    Intent,
+    NewOrder,
+    RiskContext,
+    RiskDecision,
+    RiskGate,
+    RiskLimits,
+)
+from bot.kraken.instruments import Instrument
+
+D = Decimal
+BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
+BTC_TWIN = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)  # equal
+ETH = Instrument("ETH/USD", "ETH", "USD", price_precision=2, qty_precision=8)
+ODD = Instrument("ODD/EUR", "ODD", "EUR", price_precision=5, qty_precision=2)
+INSTRUMENTS = (BTC, BTC_TWIN, ETH, ODD)
+# The mid of each symbol in units of 10**-(price_precision + 1), as ``Book.mid`` makes it.
+MID_UNITS = {"BTC/USD": 5_000_000, "ETH/USD": 200_000, "ODD/EUR": 12_345_670}
+STRATEGIES = ("mm", "other", "x")  # "x" has no limits of its own
+# 2023-11-14 23:00:00 UTC: an hour before midnight
+START = (utc_day(1_700_000_000 * 10**9) + 1) * NS_PER_DAY - 3600 * 10**9
+BANDS = ("0", "0.5", "1", "2", "2.5", "5", "10", "100", "150")
+
+
+@dataclass
+class World:
+    clock: FakeClock
+    book: PositionBook
+    gate: RiskGate
+
+
+def make_world(
+    limits: RiskLimits | None, per_strategy: dict[str, RiskLimits], *, fast: bool
+) -> World:
+    clock = FakeClock(start_ns=START)
+    book = PositionBook(clock)
+    return World(clock, book, RiskGate(clock, book, limits, per_strategy, fast_path=fast))
+
+
+def outcome(gate: RiskGate, intent: Intent, ctx: RiskContext | None) -> tuple[Any, ...]:
+    """What a check returns (or raises), as a value to compare."""
+    try:
+        d = gate.check(intent, ctx)
+    except Exception as exc:  # both paths must fail alike on inputs the gate cannot take
+        return ("raised", type(exc).__name__, str(exc))
+    error = None if d.error is None else (d.error.reason, d.error.detail, str(d.error))
+    return ("decided", d.intent is intent, d.accepted, d.reason, error, d.is_reduce, d.transitions)
+
+
+def observe(world: World) -> tuple[Any, ...]:
+    """Everything else the gate shows: counters, windows, states. The windows are compared
+    stamp by stamp (not just counted): the fast path must append and prune as the exact one."""
+    gate = world.gate
+    return (
+        gate.accepted,
+        gate.rejections_by_strategy(),
+        tuple(gate.orders_in_window(s) for s in (None, *STRATEGIES)),
+        {scope: tuple(window) for scope, window in gate._windows.items() if window},
+        gate.state,
+        tuple(gate.strategy_state(s) for s in STRATEGIES),
+    )
+
+
+# -- generators ---------------------------------------------------------------------------
+
+
+def mostly(usual: st.SearchStrategy[Any], rare: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``usual`` nine times in ten: a rare value (odd, huge, not finite) disables a plan."""
+    return st.integers(0, 9).flatmap(lambda k: rare if k == 0 else usual)
+
+
+qty_limit = mostly(
+    st.one_of(st.none(), st.integers(1, 10).map(lambda k: D(k) / 100)),  # the order grid
+    st.sampled_from(
+        [D("0.015"), D("0.0500000001"), D(0), D(-1), D("1E+30"), 1, 0, D("Infinity"), D("NaN")]
+    ),
+)
+notional_limit = mostly(
+    st.one_of(st.none(), st.integers(1, 10).map(lambda k: D(500 * k))),  # 0.01 BTC × 50000
+    st.one_of(
+        st.sampled_from([D("500.05"), D(525), D(510), D("20.0000"), D("1E+40"), D(-5), 1000]),
+        st.decimals(min_value=0, max_value=10_000, places=3),
+    ),
+)
+band_limit = mostly(
+    st.one_of(st.none(), st.sampled_from([D(b) for b in BANDS])),
+    st.one_of(
+        st.sampled_from([D("0.1234567890123456789012345678"), D(-1), 5]),
+        st.decimals(min_value=0, max_value=20, places=2),
+    ),
+)
+position_cap = mostly(
+    st.integers(0, 10).map(lambda k: D(k) / 100),
+    st.sampled_from([D("0.055"), D("1E+30"), D(-1), D("0.123456789"), 2]),
+)
+count_limit = st.one_of(st.none(), st.integers(0, 4), st.integers(2, 6))
+
+
+@st.composite
+def limits(draw: st.DrawFn) -> RiskLimits:
+    caps = draw(st.dictionaries(st.sampled_from(["BTC", "ETH", "ODD"]), position_cap))
+    return RiskLimits(
+        max_order_qty=draw(qty_limit),
+        max_order_notional=draw(notional_limit),
+        max_position=caps,
+        max_open_orders=draw(count_limit),
+        price_band_pct=draw(band_limit),
+        max_orders_per_minute=draw(count_limit),
+        daily_loss_limit=draw(st.one_of(st.none(), st.sampled_from([D(1), D(10), D(100)]))),
+    )
+
+
+def mid_of(symbol: str, offset: int) -> Decimal:
+    inst = {"BTC/USD": BTC, "ETH/USD": ETH, "ODD/EUR": ODD}[symbol]
+    return D(MID_UNITS[symbol] + offset).scaleb(-(inst.price_precision + 1))
+
+
+mid_value = st.one_of(
+    st.sampled_from([0, 0, 0, 5, -5, 10, 1, 1000]),  # offsets from the symbol's usual mid
+    st.sampled_from([None, D(0), D(-1), D("NaN"), D("sNaN"), D("Infinity"), D("50000.001")]),
+    st.sampled_from([50000, 1.5]),  # not Decimals: the exact path takes an int, not a float
+)
+
+
+@st.composite
+def contexts(draw: st.DrawFn) -> RiskContext | None:
+    if draw(st.integers(0, 20)) == 0:
+        return None
+    mids: dict[str, Any] = {}
+    for symbol in MID_UNITS:
+        value = draw(mid_value)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 1000:
+            mids[symbol] = mid_of(symbol, value)
+        elif value is not None:
+            mids[symbol] = value
+    open_orders = draw(st.dictionaries(st.sampled_from(STRATEGIES), st.integers(0, 5)))
+    total = draw(st.one_of(st.none(), st.none(), st.integers(0, 6)))
+    return RiskContext(mids, open_orders, total)
+
+
+@st.composite
+def prices_near(draw: st.DrawFn, inst: Instrument) -> int | None:
+    """Prices at, just inside and just outside the bands' edges around the usual mid."""
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return None
+    if kind == 1:
+        return draw(st.sampled_from([0, -1, 1, 10**30]))
+    m = MID_UNITS[inst.symbol] + draw(st.sampled_from([0, 0, 5, -5]))
+    band = D(draw(st.sampled_from(BANDS)))
+    sign = draw(st.sampled_from([1, -1]))
+    edge = D(m) * (100 + sign * band) / 1000  # price units × 10**pp: the band's edge
+    return max(int(edge) + draw(st.integers(-1, 1)), 1)
+
+
+@st.composite
+def quantities(draw: st.DrawFn) -> int:
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return draw(st.sampled_from([0, -1, 10**27 - 1, 10**27, 10**30]))
+    if kind == 1:
+        return draw(st.integers(1, 10**9))
+    return draw(st.integers(1, 10)) * 1_000_000 + draw(st.sampled_from([0, 0, 0, 1, -1]))
+
+
+@st.composite
+def intents(draw: st.DrawFn) -> Intent:
+    strategy = draw(st.sampled_from(STRATEGIES))
+    inst = draw(st.sampled_from(INSTRUMENTS))
+    side = draw(st.sampled_from(["buy", "buy", "buy", "sell", "sell", "sell", "hold"]))
+    qty, price = draw(quantities()), draw(prices_near(inst))
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return CancelOrder(strategy)
+    if kind == 1:
+        return AmendOrder(
+            strategy, inst, side, qty, price,  # type: ignore[arg-type]
+            new_qty=draw(st.one_of(st.none(), quantities())),
+            new_price=draw(st.one_of(st.none(), prices_near(inst))),
+            filled_qty=draw(st.sampled_from([0, 0, 1_000_000])),
+        )  # fmt: skip
+    return NewOrder(strategy, inst, side, qty, price)  # type: ignore[arg-type]
+
+
+@st.composite
+def fills(draw: st.DrawFn) -> tuple[Any, ...]:
+    inst = draw(st.sampled_from([BTC, ETH, ODD]))
+    m = MID_UNITS[inst.symbol]
+    price = m // 10 + draw(st.integers(-m // 50, m // 50))
+    fee = draw(st.sampled_from([None, None, None, "quote", "base", "base_odd"]))
+    return (
+        "fill",
+        draw(st.sampled_from(["mm", "other", ""])),
+        inst,
+        draw(st.sampled_from(["buy", "sell"])),
+        draw(st.integers(1, 8)) * 1_000_000 + draw(st.sampled_from([0, 0, 1])),
+        price,
+        fee,
+    )
+
+
+operations = st.one_of(
+    st.tuples(st.just("check"), intents(), contexts()),
+    st.tuples(st.just("check"), intents(), contexts()),
+    st.tuples(st.just("check"), intents(), contexts()),
+    st.tuples(st.just("check"), intents(), contexts()),
+    fills(),
+    st.tuples(st.just("mark"), st.sampled_from(list(MID_UNITS)), st.integers(-30_000, 30_000)),
+    st.tuples(st.just("advance"), st.sampled_from([0.5, 10, 30, 59.9, 60, 3600])),
+    st.tuples(
+        st.just("state"),
+        st.sampled_from(["halt", "reduce_only", "resume"]),
+        st.sampled_from([None, "mm", "other"]),
+    ),
+    st.tuples(st.just("evaluate")),
+)
+
+
+def apply(world: World, op: tuple[Any, ...]) -> Any:
+    gate, book = world.gate, world.book
+    kind = op[0]
+    if kind == "check":
+        return outcome(gate, op[1], op[2])
+    if kind == "fill":
+        _, strategy, inst, side, qty, price, fee = op
+        fee_value, fee_asset = D(0), ""
+        if fee == "quote":
+            fee_value, fee_asset = D("0.01"), inst.quote
+        elif fee == "base":
+            fee_value, fee_asset = inst.qty_decimal(1), inst.base
+        elif fee == "base_odd":  # finer than a qty unit: the position is no whole number
+            fee_value, fee_asset = inst.qty_decimal(1) / 10, inst.base
+        book.apply_fill(
+            inst.symbol, inst, side, qty, price, fee=fee_value, fee_asset=fee_asset,
+            strategy=strategy,
+        )  # fmt: skip
+        return None
+    if kind == "mark":
+        _, symbol, offset = op
+        book.mark(symbol, mid_of(symbol, offset))
+        return None
+    if kind == "advance":
+        world.clock.advance(op[1])
+        return None
+    if kind == "state":
+        _, action, scope = op
+        return getattr(gate, action)("test", strategy=scope)
+    return gate.evaluate()
+
+
+def _exact(value: object) -> Fraction | None:
+    if isinstance(value, (Decimal, int)) and not isinstance(value, bool):
+        if isinstance(value, Decimal) and not value.is_finite():
+            return None
+        return Fraction(value)
+    return None
+
+
+def _around(value: Fraction) -> list[int]:
+    """The integers at and next to ``value``: where ``<=`` turns into ``>``."""
+    low = math.floor(value)
+    return [n for n in (low - 1, low, low + 1, math.ceil(value) + 1) if n > 0]
+
+
+@st.composite
+def sharp_checks(
+    draw: st.DrawFn, bot: RiskLimits | None, own: dict[str, RiskLimits], book: PositionBook
+) -> tuple[Any, ...]:
+    """A new order with its qty or its price on an edge of one limit in force for it (a qty
+    limit, what is left to a position cap, a band around the context's mid, a notional
+    cap at that qty), and the rest lenient: a small qty at the mid."""
+    strategy = draw(st.sampled_from(STRATEGIES))
+    inst = draw(st.sampled_from(INSTRUMENTS))
+    side: Side = draw(st.sampled_from(["buy", "sell"]))
+    ctx = draw(contexts())
+    scopes: list[tuple[str | None, RiskLimits]] = [(None, bot or RiskLimits())]
+    if strategy in own:
+        scopes.append((strategy, own[strategy]))
+    qty_units, price_units = 10**inst.qty_precision, 10**inst.price_precision
+    mid = None if ctx is None else _exact(ctx.mids.get(inst.symbol))
+    qty = draw(st.sampled_from([1, 1_000_000, 1_000_001]))
+    if mid is not None and mid > 0:
+        price = max(math.floor(mid * price_units), 1)
+    else:
+        price = draw(prices_near(inst))
+    focus = draw(st.sampled_from(["qty", "position", "band", "notional", "none"]))
+    qtys: list[int] = []
+    for scope, lim in scopes:
+        if focus == "qty" and (limit := _exact(lim.max_order_qty)) is not None:
+            qtys += _around(limit * qty_units)
+        if focus == "position":
+            pos = Fraction(book.asset_position(inst.base, scope)) * qty_units
+            qtys += _around(abs(pos))  # to flat, or flipped by a unit
+            if (cap := _exact(lim.max_position.get(inst.base))) is not None:
+                qtys += _around(cap * qty_units - pos if side == "buy" else cap * qty_units + pos)
+    if qtys:
+        qty = draw(st.sampled_from(qtys))
+    prices: list[int] = []
+    for _, lim in scopes:
+        band = _exact(lim.price_band_pct)
+        if focus == "band" and band is not None and mid is not None and mid > 0:
+            for sign in (1, -1):
+                prices += _around(mid * (1 + sign * band / 100) * price_units)
+        notional = _exact(lim.max_order_notional)
+        if focus == "notional" and notional is not None:
+            prices += _around(notional * qty_units * price_units / qty)
+    if prices:
+        price = draw(st.sampled_from(prices))
+    event(f"sharp check on {focus}: {'edges' if qtys or prices else 'none in force'}")
+    return ("check", NewOrder(strategy, inst, side, qty, price), ctx)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    bot=st.one_of(st.none(), limits()),
+    own=st.dictionaries(st.sampled_from(["mm", "other"]), limits()),
+    data=st.data(),
+)
+def test_the_fast_path_decides_as_the_exact_path(
+    bot: RiskLimits | None, own: dict[str, RiskLimits], data: st.DataObject
+) -> None:
+    fast, exact = make_world(bot, own, fast=True), make_world(bot, own, fast=False)
+    for _ in range(data.draw(st.integers(5, 30), label="operations")):
+        if data.draw(st.integers(0, 2)):
+            op = data.draw(sharp_checks(bot, own, fast.book))
+        else:
+            op = data.draw(operations)
+        assert apply(fast, op) == apply(exact, op), op
+        assert observe(fast) == observe(exact), op
+    assert exact.gate.fast_accepted == 0
+    event(f"fast accepts: {min(fast.gate.fast_accepted, 3)}+")
+    event(f"fast / all accepts: {fast.gate.fast_accepted * 4 // max(fast.gate.accepted, 1)}/4")
+
+
+# -- each limit at its boundary, fast and exact -------------------------------------------
+
+MID = RiskContext(mids={"BTC/USD": D("50000.00"), "ETH/USD": D("2000.000")})
+ALL = RiskLimits(
+    max_order_qty=D("0.05"),
+    max_order_notional=D(2500),
+    max_position={"BTC": D("0.05")},
+    max_open_orders=3,
+    price_band_pct=D(5),
+    max_orders_per_minute=3,
+    daily_loss_limit=D(100),
+)
+
+
+def new(
+    side: str = "buy", qty: str = "0.01", price: str | None = "50000.0", strategy: str = "mm"
+) -> NewOrder:
+    return NewOrder(
+        strategy,
+        BTC,
+        side,  # type: ignore[arg-type]
+        BTC.qty(qty),
+        None if price is None else BTC.price(price),
+    )
+
+
+def pair(limits: RiskLimits | None = None, **own: RiskLimits) -> tuple[World, World]:
+    return make_world(limits, own, fast=True), make_world(limits, own, fast=False)
+
+
+def both(worlds: tuple[World, World], intent: Intent, ctx: RiskContext | None = MID) -> Any:
+    """Check on both gates; the same outcome; return the fast gate's."""
+    fast, exact = worlds
+    before = fast.gate.fast_accepted
+    result = outcome(fast.gate, intent, ctx)
+    assert result == outcome(exact.gate, intent, ctx)
+    assert observe(fast) == observe(exact)
+    return result, fast.gate.fast_accepted - before
+
+
+def accepted_fast(result: Any) -> bool:
+    (kind, _, accepted, *_), fast = result
+    return bool(kind == "decided" and accepted and fast == 1)
+
+
+def rejected(result: Any, reason: str) -> bool:
+    (kind, _, accepted, got, *_), fast = result
+    return kind == "decided" and not accepted and got == reason and fast == 0
+
+
+def test_max_order_qty_boundary() -> None:
+    worlds = pair(RiskLimits(max_order_qty=D("0.05")), mm=RiskLimits(max_order_qty=D("0.04")))
+    assert accepted_fast(both(worlds, new(qty="0.04")))
+    assert rejected(both(worlds, new(qty="0.04000001")), "max_order_qty")
+    assert accepted_fast(both(worlds, new(qty="0.05", strategy="x")))
+    assert rejected(both(worlds, new(qty="0.05000001", strategy="x")), "max_order_qty")
+
+
+def test_max_notional_boundary() -> None:
+    worlds = pair(RiskLimits(max_order_notional=D(500)), mm=RiskLimits(max_order_notional=D(400)))
+    assert accepted_fast(both(worlds, new(qty="0.008", price="50000.0")))  # exactly 400
+    assert rejected(both(worlds, new(qty="0.008", price="50000.1")), "max_notional")
+    assert rejected(both(worlds, new(qty="0.00800001", price="50000.0")), "max_notional")
+    assert accepted_fast(both(worlds, new(qty="0.01", strategy="x")))  # exactly 500
+    # one unit of price × qty (10**-9 USD) past the cap
+    worlds = pair(RiskLimits(max_order_notional=D("500.000499999")))
+    assert accepted_fast(both(worlds, new(qty="0.00999999", price="50000.1")))
+    assert rejected(both(worlds, new(qty="0.01000001", price="50000.0")), "max_notional")
+    assert rejected(both(worlds, new(qty="0.01", price="50000.1", strategy="x")), "max_notional")
+
+
+@pytest.mark.parametrize(
+    ("price", "ok"),
+    [("52500.0", True), ("52500.1", False), ("47500.0", True), ("47499.9", False)],
+)
+def test_price_exactly_at_the_band_edge(price: str, ok: bool) -> None:
+    worlds = pair(RiskLimits(price_band_pct=D(10)), mm=RiskLimits(price_band_pct=D(5)))
+    result = both(worlds, new(price=price))
+    assert accepted_fast(result) if ok else rejected(result, "price_band")
+
+
+def test_the_band_follows_the_mid() -> None:
+    worlds = pair(RiskLimits(price_band_pct=D(5)))
+    order = new(price="52500.0")
+    assert accepted_fast(both(worlds, order))
+    lower = RiskContext(mids={"BTC/USD": D("49999.95")})
+    assert rejected(both(worlds, order, lower), "price_band")
+    assert accepted_fast(both(worlds, order))  # back to 50000.00: accepted again
+    assert rejected(both(worlds, order, RiskContext()), "no_mid")
+    (_, _, accepted, *_), fast = both(worlds, new(price=None))
+    assert accepted and fast == 0  # a market order under a band: the exact path decides
+
+
+def test_position_exactly_at_the_cap() -> None:
+    worlds = pair(RiskLimits(max_position={"BTC": D("0.05")}))
+    assert accepted_fast(both(worlds, new(qty="0.05")))
+    assert rejected(both(worlds, new(qty="0.05000001")), "max_position")
+    assert rejected(both(worlds, new("sell", "0.05000001")), "max_position")
+    for world in worlds:  # past the cap: only what shrinks it passes, fast too
+        world.book.apply_fill("BTC/USD", BTC, "buy", BTC.qty("0.08"), BTC.price("50000.0"))
+    result = both(worlds, new("sell", "0.13"))  # to -0.05
+    assert accepted_fast(result) and result[0][5] is False  # flips: not a reduction
+    result = both(worlds, new("sell", "0.01"))
+    assert accepted_fast(result) and result[0][5] is True  # is_reduce
+    result = both(worlds, new("sell", "0.08"))
+    assert accepted_fast(result) and result[0][5] is True  # to flat: a reduction
+    result = both(worlds, new("sell", "0.08000001"))
+    assert accepted_fast(result) and result[0][5] is False  # flips by one unit: not one
+    assert rejected(both(worlds, new("sell", "0.13000001")), "max_position")
+    assert rejected(both(worlds, new("buy", "0.00000001")), "max_position")
+
+
+def test_strategy_position_cap_counts_its_own_position() -> None:
+    worlds = pair(
+        RiskLimits(max_position={"BTC": D(1)}), mm=RiskLimits(max_position={"BTC": D("0.5")})
+    )
+    for world in worlds:
+        world.book.apply_fill(
+            "BTC/USD", BTC, "buy", BTC.qty("0.4"), BTC.price("50000.0"), strategy="mm"
+        )
+        world.book.apply_fill(
+            "BTC/USD", BTC, "buy", BTC.qty("0.5"), BTC.price("50000.0"), strategy="other"
+        )
+    assert accepted_fast(both(worlds, new(qty="0.1")))  # mm at 0.5, the bot at 1.0
+    assert rejected(both(worlds, new(qty="0.10000001")), "max_position")
+
+
+def test_a_position_finer_than_a_qty_unit_takes_the_exact_path() -> None:
+    worlds = pair(RiskLimits(max_position={"BTC": D(1)}))
+    for world in worlds:
+        world.book.apply_fill(
+            "BTC/USD", BTC, "buy", BTC.qty("0.5"), BTC.price("50000.0"),
+            fee=D("0.000000001"), fee_asset="BTC",
+        )  # fmt: skip
+    (_, _, accepted, *_), fast = both(worlds, new(qty="0.1"))
+    assert accepted and fast == 0
+
+
+def test_open_orders_at_the_limit() -> None:
+    worlds = pair(RiskLimits(max_open_orders=3), mm=RiskLimits(max_open_orders=2))
+    assert accepted_fast(both(worlds, new(), RiskContext(MID.mids, {"mm": 1, "other": 1})))
+    assert rejected(both(worlds, new(), RiskContext(MID.mids, {"mm": 2})), "max_open_orders")
+    ctx = RiskContext(MID.mids, {"mm": 1, "other": 2})
+    assert rejected(both(worlds, new(), ctx), "max_open_orders")  # the bot's total
+    ctx = RiskContext(MID.mids, {"mm": 0}, open_orders_total=3)
+    assert rejected(both(worlds, new(), ctx), "max_open_orders")
+    ctx = RiskContext(MID.mids, {"mm": 0}, open_orders_total=2)
+    assert accepted_fast(both(worlds, new(), ctx))
+
+
+def test_rate_window_at_the_limit() -> None:
+    worlds = pair(RiskLimits(max_orders_per_minute=3), mm=RiskLimits(max_orders_per_minute=2))
+    for _ in range(2):
+        assert accepted_fast(both(worlds, new()))
+        for world in worlds:
+            world.clock.advance(10)
+    assert rejected(both(worlds, new()), "order_rate")  # mm: 2 in the window
+    assert accepted_fast(both(worlds, new(strategy="x")))  # the bot: 3 now
+    assert rejected(both(worlds, new(strategy="x")), "order_rate")
+    for world in worlds:
+        world.clock.advance(39.9)  # t = 59.9: the first still counts
+    assert rejected(both(worlds, new(strategy="x")), "order_rate")
+    for world in worlds:
+        world.clock.advance(0.1)  # t = 60: the first has left
+    assert accepted_fast(both(worlds, new()))
+    assert worlds[0].gate.orders_in_window() == 3 and worlds[0].gate.orders_in_window("mm") == 2
+
+
+def test_all_limits_at_once_the_bench_case() -> None:
+    worlds = pair(ALL, mm=ALL)
+    assert accepted_fast(both(worlds, new(qty="0.05", price="50000.0")))  # notional 2500
+
+
+def test_states_and_loss_transitions_take_the_exact_path() -> None:
+    worlds = pair(RiskLimits(daily_loss_limit=D(100)))
+    for world in worlds:
+        world.book.apply_fill("BTC/USD", BTC, "buy", BTC.qty("1"), BTC.price("50000.0"))
+    assert accepted_fast(both(worlds, new()))
+    for world in worlds:
+        world.gate.reduce_only("manual")
+    result = both(worlds, new("sell", "0.5"))
+    assert result[0][2] and result[0][5] and result[1] == 0  # a reduction, decided exactly
+    assert rejected(both(worlds, new()), "reducing_only")
+    for world in worlds:
+        world.gate.resume()
+        world.book.mark("BTC/USD", D("49899.95"))  # -100.05: the loss limit is breached
+    (_, _, _, reason, _, _, transitions), fast = both(worlds, new())
+    assert reason == "daily_loss" and len(transitions) == 1 and fast == 0
+
+
+def test_a_new_day_is_noticed_between_fast_checks() -> None:
+    worlds = pair(RiskLimits(daily_loss_limit=D(100)))
+    for world in worlds:
+        world.book.apply_fill("BTC/USD", BTC, "buy", BTC.qty("1"), BTC.price("50000.0"))
+        world.book.apply_fill("BTC/USD", BTC, "sell", BTC.qty("1"), BTC.price("49800.0"))
+        assert len(world.gate.evaluate()) == 1
+        world.gate.resume()  # the human decided: the same day's loss does not halt again
+    assert accepted_fast(both(worlds, new()))
+    for world in worlds:
+        world.clock.advance(3600)  # midnight: a new day's budget, the book rolls
+        world.book.apply_fill("BTC/USD", BTC, "buy", BTC.qty("1"), BTC.price("50000.0"))
+        world.book.apply_fill("BTC/USD", BTC, "sell", BTC.qty("1"), BTC.price("49899.9"))
+    (_, _, _, reason, _, _, transitions), fast = both(worlds, new())
+    assert reason == "daily_loss" and len(transitions) == 1 and fast == 0
+
+
+def test_limits_it_cannot_represent_take_the_exact_path() -> None:
+    odd_band = RiskLimits(price_band_pct=D("0.1234567890123456789012345678"))
+    worlds = pair(odd_band)
+    (_, _, accepted, *_), fast = both(worlds, new())
+    assert accepted and fast == 0
+    worlds = pair(RiskLimits(max_order_qty=D("NaN")))
+    assert both(worlds, new())[0][0] == "raised"  # as it always has
+
+
+def test_the_fast_decision_is_an_ordinary_risk_decision() -> None:
+    fast, _ = pair(ALL, mm=ALL)
+    intent = new()
+    decision = fast.gate.check(intent, MID)
+    assert fast.gate.fast_accepted == 1
+    assert decision == RiskDecision(intent, None, False, ())
+    assert hash(decision) == hash(RiskDecision(intent, None, False, ()))
+    assert repr(decision) == repr(RiskDecision(intent, None, False, ()))
+    with pytest.raises(FrozenInstanceError):
+        decision.is_reduce = True  # type: ignore[misc]
