@@ -3,7 +3,7 @@
 This module owns ``Desk`` (one per daemon) and ``EngineContext`` (one per strategy):
 
 - **Intents.** ``place`` / ``amend`` / ``cancel`` / ``cancel_all`` return at once. A place is
-  checked by ``bot.strategy.place_intent`` (``InvalidIntent`` raised to the strategy), then
+  checked by ``bot.strategy.checked_order`` (``InvalidIntent`` raised to the strategy), then
   by the ``RiskGate``; a refusal is not raised: the handle turns REJECTED with the gate's
   reason (``max_notional``, ``price_band``...), logged (``order_rejected``) and counted,
   and the strategy gets ``on_order``. While the readiness gate is closed (or the daemon is
@@ -244,7 +244,7 @@ class Desk:
         return self._headroom(symbol) >= cost + CANCEL_RESERVE * (orders + opening)
 
     def risk_context(self) -> RiskContext:
-        return RiskContext(self.mids(), dict(self._open.per_strategy))
+        return RiskContext(self.mids(), dict(self._open.per_strategy), len(self._open.by_id))
 
     # -- the engine's callbacks ------------------------------------------------------------
 

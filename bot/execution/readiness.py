@@ -160,16 +160,13 @@ class ReadinessGate:
 
     def passes(self, names: Iterable[str] | None = None) -> bool:
         """Whether ``names`` (all checks if None) pass now."""
-        wanted = self._checks if names is None else names
-        return all(self._checks[n].state().ok if n in self._checks else False for n in wanted)
+        checks = self._checks
+        wanted = checks if names is None else names
+        return all(n in checks and checks[n].passes() for n in wanted)
 
     @property
     def is_open(self) -> bool:
-        is_open = True
-        for check in self._checks.values():
-            if not check.passes():
-                is_open = False
-                break
+        is_open = self.passes()
         if is_open is not self._was_open:
             self._note(is_open)
         return is_open
