@@ -31,10 +31,10 @@ import structlog
 from aiohttp import web
 
 from bot.errors import AuthError, ExchangeError, NonceError, RateLimitError, RejectedError
-from bot.kraken.ratelimit import RestCounter
-from bot.kraken.signer import extract_nonce, verify
+from bot.sim.auth import nonce_in_body, signature_ok
 from bot.sim.faults import FaultKind
 from bot.sim.keys import ALL_PERMISSIONS, ERR_PERMISSION, REST_PERMISSIONS, Permission, allowed
+from bot.sim.limits import rest_cost
 from bot.sim.matching import Fill, OrderState
 from bot.sim.rest_common import (
     ERR_UNKNOWN_METHOD,
@@ -70,9 +70,10 @@ def authenticate(venue: SimVenue, request: web.Request, body: bytes, method: str
     signature = request.headers.get("API-Sign")
     if not signature:
         raise AuthError(ERR_INVALID_SIGNATURE, "no API-Sign header")
-    nonce = extract_nonce(body, request.headers.get("Content-Type"))
-    if not verify(key.api_secret, request.path, nonce, body, signature):
+    nonce_text = nonce_in_body(body, request.headers.get("Content-Type"))
+    if not signature_ok(key.api_secret, request.path, nonce_text, body, signature):
         raise AuthError(ERR_INVALID_SIGNATURE)
+    nonce = int(nonce_text)
     if venue.faults.take_rest(FaultKind.INVALID_NONCE, method, private=True) is not None:
         raise NonceError(ERR_INVALID_NONCE, "fault")
     if not key.accept_nonce(nonce):
@@ -82,7 +83,7 @@ def authenticate(venue: SimVenue, request: web.Request, body: bytes, method: str
     forced = venue.faults.take_rest(FaultKind.RATE_LIMIT, method, private=True)
     if forced is not None:
         raise RateLimitError(forced.spec.error or ERR_REST_RATE, "fault")
-    if venue.rate_limits and not key.rest.try_charge(RestCounter.cost(method), venue.monotonic()):
+    if venue.rate_limits and not key.rest.try_charge(rest_cost(method), venue.monotonic()):
         raise RateLimitError(ERR_REST_RATE)
     return key
 

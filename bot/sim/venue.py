@@ -40,12 +40,12 @@ from aiohttp import web
 from bot.clock import Clock, SystemClock
 from bot.errors import ConfigError, RejectedError
 from bot.kraken.instruments import InstrumentTable
-from bot.kraken.ratelimit import OPEN_ORDER_LIMITS, RestCounter, Tier, TradingCounter
 from bot.sim.accounts import FeeSchedule
 from bot.sim.bus import Bus
 from bot.sim.exchange import Exchange
 from bot.sim.faults import Faults
 from bot.sim.keys import ALL_PERMISSIONS, KeySpec, Permission
+from bot.sim.limits import OPEN_ORDER_LIMITS, RestCounter, Tier, TradingCounter
 from bot.sim.market_data import MarketAction, MarketSource, SyntheticMarket
 from bot.sim.pairs import default_instruments
 from bot.sim.rest_stats import MarketStats

@@ -24,9 +24,9 @@ import structlog
 from bot.clock import Clock
 from bot.errors import ExchangeError, RateLimitError, RejectedError, TransientError
 from bot.kraken.instruments import InstrumentTable
-from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter
 from bot.sim.bus import Bus
 from bot.sim.exchange import Exchange
+from bot.sim.limits import NO_PAIR, Cost, TradingCounter
 from bot.sim.matching import OrderRequest, OrderState, Result
 from bot.sim.rest_format import rfc3339
 
@@ -81,7 +81,7 @@ class OrderEntry:
         if self.paused:
             raise TransientError(ERR_UNAVAILABLE, "matching engine paused")
 
-    def trading_allowed(self, account: str, pair: str | None, cost: TradingCost) -> str | None:
+    def trading_allowed(self, account: str, pair: str | None, cost: Cost) -> str | None:
         """Charge ``cost`` on ``account``'s ``pair`` counter; None if it fits, else Kraken's
         error (the fixed part is charged either way, as Kraken does)."""
         if not self.rate_limits:
@@ -90,14 +90,14 @@ class OrderEntry:
         ok = self._trading[account].try_charge(key, cost, self.monotonic())
         return None if ok else ERR_ORDER_RATE
 
-    def _charge(self, account: str, pair: str | None, cost: TradingCost) -> None:
+    def _charge(self, account: str, pair: str | None, cost: Cost) -> None:
         error = self.trading_allowed(account, pair, cost)
         if error is not None:
             raise RateLimitError(error, pair or "account")
 
-    def _pair_key(self, pair: str | None) -> str | None:
+    def _pair_key(self, pair: str | None) -> str:
         if pair is None:
-            return ACCOUNT_WIDE
+            return NO_PAIR
         inst = self.instruments.lookup(pair)
         return inst.symbol if inst is not None else pair
 
@@ -116,7 +116,7 @@ class OrderEntry:
     def place_order(self, account: str, req: OrderRequest) -> Result:
         """AddOrder (REST or WS): running check, trading counter +1, then the exchange."""
         self._require_running()
-        self._charge(account, req.symbol, TradingCounter.add_cost())
+        self._charge(account, req.symbol, TradingCounter.add())
         result = self.execute(lambda: self.exchange.add_order(account, req, self.now_ns()))
         self._touch(account, result)
         return result
@@ -128,7 +128,7 @@ class OrderEntry:
         then each order is placed; an order that fails on placement reports its error."""
         self._require_running()
         if self.rate_limits:
-            cost = TradingCounter.batch_add_cost(len(reqs))
+            cost = TradingCounter.batch_add(len(reqs))
             if not self._trading[account].try_charge(
                 self._pair_key(symbol), cost, self.monotonic(), batch=True
             ):
@@ -168,7 +168,7 @@ class OrderEntry:
         order = self._lookup_open(account, txid, cl_ord_id, "EOrder:Unknown order")
         if order is not None:
             age = self.order_age_s(account, order)
-            self._charge(account, order.symbol, TradingCounter.amend_cost(age))
+            self._charge(account, order.symbol, TradingCounter.amend(age))
         result = self.execute(
             lambda: self.exchange.amend_order(
                 account,
@@ -198,10 +198,10 @@ class OrderEntry:
         else:
             found = self._lookup_open(account, txid, cl_ord_id, "EOrder:Invalid order")
             targets = [found] if found is not None else []
-        costs: dict[str, TradingCost] = {}
+        costs: dict[str, Cost] = {}
         for order in targets:
-            cost = TradingCounter.cancel_cost(self.order_age_s(account, order))
-            costs[order.symbol] = costs.get(order.symbol, TradingCost()) + cost
+            cost = TradingCounter.cancel(self.order_age_s(account, order))
+            costs[order.symbol] = costs.get(order.symbol, Cost()) + cost
         for symbol, cost in costs.items():
             self._charge(account, symbol, cost)
         result = self.execute(
@@ -223,7 +223,7 @@ class OrderEntry:
         if self.rate_limits:
             counter = self._trading[account]
             for symbol in {o.symbol for o in open_orders}:
-                counter.charge(symbol, TradingCounter.cancel_all_cost(), self.monotonic())
+                counter.charge(symbol, TradingCounter.cancel_all(), self.monotonic())
         now = self.now_ns()
         if reason is None:
             result = self.execute(lambda: self.exchange.cancel_all(account, now))
@@ -240,9 +240,7 @@ class OrderEntry:
         if isinstance(timeout_s, bool) or not 0 <= timeout_s < MAX_CANCEL_AFTER_S:
             raise RejectedError("EGeneral:Invalid arguments:timeout", str(timeout_s))
         if self.rate_limits:
-            self._trading[account].charge(
-                ACCOUNT_WIDE, TradingCounter.cancel_all_orders_after_cost(), self.monotonic()
-            )
+            self._trading[account].charge(NO_PAIR, TradingCounter.cancel_after(), self.monotonic())
         now = self.now_ns()
         current = rfc3339(now)
         if timeout_s == 0:

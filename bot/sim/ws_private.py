@@ -43,9 +43,9 @@ from aiohttp import web
 from bot.errors import ExchangeError, ProtocolError, TokenError
 from bot.kraken.codec import dumps, loads_exact
 from bot.kraken.instruments import InstrumentTable, from_scaled, to_scaled
-from bot.kraken.ratelimit import TRADING_LIMITS
 from bot.sim.exchange import Exchange
 from bot.sim.keys import ERR_PERMISSION, WS_PERMISSIONS, allowed
+from bot.sim.limits import TRADING_TIERS
 from bot.sim.matching import ExecEvent, Fill, OrderRequest, OrderState
 from bot.sim.tokens import INVALID_TOKEN
 from bot.sim.ws_common import MAX_QUEUE, WsSession, accept, rfc3339, venue_of
@@ -234,7 +234,7 @@ class PrivateSession(WsSession):
         self.feed: _Feed | None = None
         self.revoked: set[str] = set()
         self._held: list[bytes] | None = None
-        self.maxratecount = int(TRADING_LIMITS[venue.tier].maximum)
+        self.maxratecount = TRADING_TIERS[venue.tier].maximum
 
     # -- requests ---------------------------------------------------------------------------
 
