@@ -17,7 +17,8 @@ Faults act around those steps: a delay or a failure before anything, a forced no
 rate-limit error in steps 3-4, a lost response after the call was executed.
 
 Account methods are answered here (``Balance``, ``BalanceEx``, ``OpenOrders``,
-``QueryOrders``, ``ClosedOrders``, ``TradesHistory``, ``GetWebSocketsToken``); order entry
+``QueryOrders``, ``ClosedOrders``, ``TradesHistory``, ``QueryTrades``,
+``GetWebSocketsToken``); order entry
 is ``rest_trading``'s. This module owns authentication and those answers.
 """
 
@@ -234,6 +235,26 @@ def _check_order_statuses(key: ApiKey, result: dict[str, Any]) -> None:
             raise AuthError(ERR_PERMISSION, f"QueryOrders needs {needed.label}")
 
 
+def query_trades(venue: SimVenue, account: str, params: Params) -> dict[str, Any]:
+    """QueryTrades: ``txid``, a comma list of at most 20 trade ids (``exec_id``)."""
+    wanted = params.ids("txid")
+    if not wanted:
+        raise invalid("txid", "missing")
+    if len(wanted) > 20:
+        raise invalid("txid", "at most 20 trade ids")
+    by_id = {f.exec_id: f for f in venue.exchange.trades(account)}
+    out: dict[str, Any] = {}
+    for exec_id in wanted:
+        fill = by_id.get(exec_id)
+        if fill is None:
+            raise invalid("txid", f"unknown trade {exec_id}")
+        info = trade_info(venue.instruments[fill.symbol], fill)
+        if params.flag("trades"):
+            info["trades"] = []
+        out[exec_id] = info
+    return out
+
+
 PrivateMethod = Callable[[SimVenue, str, Params], dict[str, Any]]
 PRIVATE_METHODS: Final[dict[str, PrivateMethod]] = {
     "Balance": balance,
@@ -243,6 +264,7 @@ PRIVATE_METHODS: Final[dict[str, PrivateMethod]] = {
     "QueryOrders": query_orders,
     "ClosedOrders": closed_orders,
     "TradesHistory": trades_history,
+    "QueryTrades": query_trades,
     **TRADING_METHODS,
 }
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Final
 
 import structlog
@@ -43,6 +44,7 @@ log = structlog.get_logger("sim.venue")
 ERR_UNAVAILABLE: Final = "EService:Unavailable"
 ERR_ORDER_RATE: Final = "EOrder:Rate limit exceeded"
 REASON_DEADMAN: Final = "Dead man's switch"
+REASON_EDIT: Final = "Order replaced"
 MAX_CANCEL_AFTER_S: Final = 86400
 
 
@@ -212,6 +214,75 @@ class OrderEntry:
         for order in targets:
             self._touched.pop(order.txid, None)
         return result
+
+    def edit_order(
+        self,
+        account: str,
+        order: OrderState,
+        *,
+        qty: int | None = None,
+        price: int | None = None,
+        post_only: bool | None = None,
+        userref: int | None = None,
+        validate: bool = False,
+    ) -> tuple[Result, Result]:
+        """EditOrder (Kraken's cancel-and-replace): charged +1 plus the edit age penalty;
+        the order is cancelled and a new one placed with the changes (a new txid, the back
+        of the queue, no ``cl_ord_id``: Kraken's EditOrder does not carry it). Returns the
+        cancel's and the new order's ``Result``. The new order is validated first, so a
+        refused edit leaves the old order untouched."""
+        self._require_running()
+        self._charge(account, order.symbol, TradingCounter.edit(self.order_age_s(account, order)))
+        req = OrderRequest(
+            symbol=order.symbol,
+            side=order.side,
+            ord_type=order.ord_type,
+            qty=order.qty if qty is None else qty,
+            price=order.price if price is None else price,
+            time_in_force=order.time_in_force,
+            expire_at=order.expire_at,
+            post_only=order.post_only if post_only is None else post_only,
+            fee_in_base=order.fee_in_base,
+            userref=order.userref if userref is None else userref,
+            stptype=order.stptype,
+            validate=True,
+        )
+        now = self.now_ns()
+        self.execute(lambda: self.exchange.add_order(account, req, now))  # raises if refused
+        if validate:
+            return Result(), Result()
+        cancelled = self.execute(
+            lambda: self.exchange.cancel_order(account, now, txid=order.txid, reason=REASON_EDIT)
+        )
+        self._touched.pop(order.txid, None)
+        placed = self.execute(
+            lambda: self.exchange.add_order(account, dataclasses.replace(req, validate=False), now)
+        )
+        self._touch(account, placed)
+        return cancelled, placed
+
+    def cancel_batch(self, account: str, orders: Sequence[OrderState]) -> int:
+        """CancelOrderBatch / WS ``batch_cancel``: charged the age penalty of every order on
+        its pair, with Kraken's batch rule (accepted unless a counter is already full)."""
+        self._require_running()
+        costs: dict[str, Cost] = {}
+        for order in orders:
+            cost = TradingCounter.cancel(self.order_age_s(account, order))
+            costs[order.symbol] = costs.get(order.symbol, Cost()) + cost
+        if self.rate_limits:
+            counter = self._trading[account]
+            for symbol, cost in costs.items():
+                key = self._pair_key(symbol)
+                if not counter.try_charge(key, cost, self.monotonic(), batch=True):
+                    raise RateLimitError(ERR_ORDER_RATE, symbol)
+        now = self.now_ns()
+        count = 0
+        for order in orders:
+            count += self.execute(
+                partial(self.exchange.cancel_order, account, now, txid=order.txid)
+            ).count
+            self._touched.pop(order.txid, None)
+        return count
 
     def cancel_all(self, account: str, reason: str | None = None) -> Result:
         """CancelAll: +1 on the trading counter of each pair that had orders (never refused)."""
