@@ -5,7 +5,7 @@
 starts the server and prints one JSON line on stdout::
 
     {"rest": "http://127.0.0.1:40321", "ws_public": "ws://127.0.0.1:40321/v2",
-     "ws_private": "ws://127.0.0.1:40321/v2-auth", "admin": "http://127.0.0.1:40321/admin",
+     "ws_private": "ws://127.0.0.1:40322/v2", "admin": "http://127.0.0.1:40321/admin",
      "api_key": "...", "api_secret": "...", "admin_token": "..."}
 
 It then serves until SIGINT or SIGTERM and exits 0. With ``replay:FILE`` the pairs are

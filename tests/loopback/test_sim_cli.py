@@ -92,7 +92,9 @@ async def test_sim_command_prints_its_line_serves_and_stops_on_sigterm(tmp_path:
         assert set(info) == INFO_KEYS
         assert info["rest"].startswith("http://127.0.0.1:")
         assert info["ws_public"] == info["rest"].replace("http", "ws") + "/v2"
-        assert info["ws_private"] == info["rest"].replace("http", "ws") + "/v2-auth"
+        # Kraken's wss://ws-auth.kraken.com/v2: its own port, the same path as the public one.
+        assert info["ws_private"].startswith("ws://127.0.0.1:")
+        assert info["ws_private"].endswith("/v2") and info["ws_private"] != info["ws_public"]
         assert info["admin"] == info["rest"] + "/admin"
         async with aiohttp.ClientSession() as session:
             client = KrakenTestClient(session, info["rest"], info["api_key"], info["api_secret"])
