@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from bot.errors import ExchangeError, ProtocolError, RejectedError, TransientError
 from bot.kraken.instruments import Instrument, to_scaled
+from bot.sim.error_table import price_decimals
 from bot.sim.matching import OrderRequest, OrderState
 from bot.sim.rest_common import Params, invalid
 from bot.sim.rest_format import order_text
@@ -48,6 +49,17 @@ def _instrument(venue: SimVenue, name: str) -> Instrument:
     if inst is None:
         raise RejectedError("EQuery:Unknown asset pair", name)
     return inst
+
+
+def _price(text: str, inst: Instrument, name: str) -> int:
+    """A price: more decimals than the pair's is Kraken's ``EOrder:Invalid price:...``."""
+    try:
+        exponent = Decimal(text).as_tuple().exponent
+    except InvalidOperation:
+        exponent = 0
+    if isinstance(exponent, int) and -exponent > inst.price_precision:
+        raise price_decimals(inst)
+    return _scaled(text, inst.price_precision, name)
 
 
 def _scaled(text: str, precision: int, name: str) -> int:
@@ -118,7 +130,7 @@ def parse_order(
     qty = _scaled(params.required("volume"), inst.qty_precision, "volume")
     price = None
     if ord_type == "limit":
-        price = _scaled(params.required("price"), inst.price_precision, "price")
+        price = _price(params.required("price"), inst, "price")
     flags = _flags(params)
     tif = (params.text("timeinforce") or "GTC").upper()
     expire_text = params.text("expiretm")
@@ -217,9 +229,7 @@ def amend_order(venue: SimVenue, account: str, params: Params) -> dict[str, Any]
         txid=txid,
         cl_ord_id=cl_ord_id,
         order_qty=_scaled(qty_text, inst.qty_precision, "order_qty") if qty_text else None,
-        limit_price=_scaled(price_text, inst.price_precision, "limit_price")
-        if price_text
-        else None,
+        limit_price=_price(price_text, inst, "limit_price") if price_text else None,
         post_only=params.flag("post_only"),
     )
     return {"amend_id": venue.new_id("T")}
@@ -268,7 +278,7 @@ def edit_order(venue: SimVenue, account: str, params: Params) -> dict[str, Any]:
         account,
         order,
         qty=_scaled(qty_text, inst.qty_precision, "volume") if qty_text else None,
-        price=_scaled(price_text, inst.price_precision, "price") if price_text else None,
+        price=_price(price_text, inst, "price") if price_text else None,
         post_only=None if flags is None else "post" in flags,
         userref=params.integer("userref"),
         validate=validate,

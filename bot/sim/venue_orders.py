@@ -198,7 +198,7 @@ class OrderEntry:
         if userref is not None and txid is None and cl_ord_id is None:
             targets = [o for o in self.exchange.open_orders(account) if o.userref == userref]
         else:
-            found = self._lookup_open(account, txid, cl_ord_id, "EOrder:Invalid order")
+            found = self._lookup_open(account, txid, cl_ord_id, "EOrder:Unknown order")
             targets = [found] if found is not None else []
         costs: dict[str, Cost] = {}
         for order in targets:

@@ -42,7 +42,8 @@ from aiohttp import web
 
 from bot.errors import ExchangeError, ProtocolError, TokenError
 from bot.kraken.codec import dumps, loads_exact
-from bot.kraken.instruments import InstrumentTable, from_scaled, to_scaled
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled, to_scaled
+from bot.sim.error_table import price_decimals
 from bot.sim.exchange import Exchange
 from bot.sim.keys import ERR_PERMISSION, WS_PERMISSIONS, allowed
 from bot.sim.limits import TRADING_TIERS
@@ -436,6 +437,9 @@ class PrivateSession(WsSession):
         except ProtocolError as exc:
             self.fail(method, str(exc), req_id, time_in)
             return
+        except ExchangeError as exc:
+            self.fail(method, exc.code, req_id, time_in)
+            return
         # Reports the order causes on this connection follow the answer, as Kraken's do.
         held: list[bytes] = []
         self._held = held
@@ -479,9 +483,7 @@ class PrivateSession(WsSession):
             qty = params.get("order_qty")
             price = params.get("limit_price")
             new_qty = None if qty is None else _scaled(qty, inst.qty_precision, "order_qty")
-            new_price = (
-                None if price is None else _scaled(price, inst.price_precision, "limit_price")
-            )
+            new_price = None if price is None else _ws_price(price, inst)
             result = self.venue.amend_order(
                 account,
                 txid=order_id if type(order_id) is str else None,
@@ -558,9 +560,7 @@ class PrivateSession(WsSession):
         cl_ord_id = params.get("cl_ord_id")
         userref = params.get("order_userref")
         scaled_qty = _scaled(qty, inst.qty_precision, "order_qty")
-        scaled_price = (
-            None if price is None else _scaled(price, inst.price_precision, "limit_price")
-        )
+        scaled_price = None if price is None else _ws_price(price, inst)
         expire_at = None
         if expire is not None:
             try:
@@ -591,6 +591,15 @@ class PrivateSession(WsSession):
             stptype=stp,
             validate=params.get("validate") is True,
         )
+
+
+def _ws_price(value: Any, inst: Instrument) -> int:
+    """``limit_price``, with REST's error for too many decimals."""
+    if isinstance(value, Decimal) and value.is_finite():
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > inst.price_precision:
+            raise price_decimals(inst)
+    return _scaled(value, inst.price_precision, "limit_price")
 
 
 def _scaled(value: Any, precision: int, name: str) -> int:

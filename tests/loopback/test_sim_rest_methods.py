@@ -154,3 +154,29 @@ async def test_query_trades(fake_sim: SimHandle) -> None:
     assert (await client.private("QueryTrades", txid="TNOPE-NOPE-NOPE")).error == [
         "EGeneral:Invalid arguments:txid"
     ]
+
+
+PRICE_DECIMALS = "EOrder:Invalid price:BTC/USD price can only be specified up to 1 decimals."
+
+
+async def test_too_many_price_decimals_is_krakens_invalid_price(fake_sim: SimHandle) -> None:
+    client = fake_sim.client
+    order = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "0.001"}
+    assert (await client.private("AddOrder", **order, price="50000.05")).error == [PRICE_DECIMALS]
+    txid = await place(fake_sim)
+    amend = await client.private("AmendOrder", txid=txid, limit_price="50000.25")
+    assert amend.error == [PRICE_DECIMALS]
+    token = (await client.private("GetWebSocketsToken")).result["token"]
+    async with fake_sim.session.ws_connect(fake_sim.ws_private_url) as ws:
+        await ws.receive_json(timeout=5)
+        params = {
+            "order_type": "limit",
+            "side": "buy",
+            "order_qty": 0.001,
+            "limit_price": 50000.05,
+            "symbol": "BTC/USD",
+            "token": token,
+        }
+        await ws.send_json({"method": "add_order", "params": params, "req_id": 1})
+        answer = await ws.receive_json(timeout=5)
+    assert answer["success"] is False and answer["error"] == PRICE_DECIMALS

@@ -192,7 +192,7 @@ async def test_order_entry_over_the_socket(fake_sim: SimHandle) -> None:
     events = [e for raw in await client.barrier() for e in client.parser.parse(raw)]
     answers = {e.req_id: e for e in events if isinstance(e, MethodResponse)}
     assert answers[3].success and answers[4].success and answers[6].success
-    assert not answers[5].success and answers[5].error == "EOrder:Invalid order"
+    assert not answers[5].success and answers[5].error == "EOrder:Unknown order"
     assert answers[7].success and answers[7].raw_result == {"count": 1}
     got = reports([e for e in events if isinstance(e, ExecutionsFrame)])
     kinds = [(r.exec_type, r.order_status) for r in got]
