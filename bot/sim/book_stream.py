@@ -40,7 +40,6 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol
 
-from bot.kraken.checksum import CHECKSUM_LEVELS
 from bot.kraken.instruments import Instrument
 from bot.sim.matching import BookDelta
 
@@ -55,7 +54,7 @@ __all__ = [
 ]
 
 BOOK_DEPTHS: Final = (10, 25, 100, 500, 1000)
-_TOP: Final = CHECKSUM_LEVELS
+_TOP: Final = 10  # Kraken's checksum covers the top 10 levels of each side, at any depth
 _NO_EDGE: Final = 1 << 62  # a window not yet full: every level is inside it
 
 Levels = list[tuple[int, int]]

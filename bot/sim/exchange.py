@@ -74,7 +74,7 @@ REASON_NO_LIQUIDITY: Final = "Insufficient liquidity"
 REASON_EXPIRED: Final = "Order expired"
 REASON_AMEND_BELOW_FILLED: Final = "Order quantity amended below filled quantity"
 ERR_UNKNOWN_ORDER: Final = "EOrder:Unknown order"
-ERR_CANCEL_UNKNOWN: Final = "EOrder:Invalid order"
+ERR_CANCEL_UNKNOWN: Final = "EOrder:Unknown order"
 ERR_DUPLICATE_CL_ORD_ID: Final = "EGeneral:Invalid arguments:cl_ord_id"
 
 _ID_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

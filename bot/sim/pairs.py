@@ -20,6 +20,7 @@ from bot.kraken.instruments import Instrument, InstrumentTable
 
 __all__ = [
     "ASSET_PRECISION",
+    "DISPLAY_DECIMALS",
     "PAIRS",
     "PROFILES",
     "PairProfile",
@@ -65,6 +66,11 @@ _FACTS: Final = (
 )
 
 # Kraken's asset ``precision`` (ledger decimals) from the same snapshot.
+# Kraken's asset ``precision_display`` for the shipped assets (recorded instrument snapshot).
+DISPLAY_DECIMALS: Final[dict[str, int]] = {
+    "USD": 2, "EUR": 2, "BTC": 5, "ETH": 5, "SOL": 5, "XRP": 5, "ADA": 6, "DOGE": 2, "LTC": 5,
+    "DOT": 8, "LINK": 5,
+}  # fmt: skip
 ASSET_PRECISION: Final[dict[str, int]] = {
     "USD": 4,
     "EUR": 4,

@@ -36,6 +36,8 @@ __all__ = [
     "rfc3339",
     "trade_info",
     "unix_seconds",
+    "v1_asset",
+    "wsname",
 ]
 
 # Kraken's REST asset codes where they differ from the WS v2 names.
@@ -179,11 +181,25 @@ def _percent(bps: Decimal) -> Decimal:
     return (Decimal(bps) / 100).normalize()
 
 
+# Kraken's v1 (and REST ``altname``) spelling of the assets whose names differ from WS v2.
+_V1_ASSETS: Final = {"BTC": "XBT", "DOGE": "XDG"}
+
+
+def v1_asset(asset: str) -> str:
+    """``BTC`` → ``XBT``, ``DOGE`` → ``XDG``: Kraken's ``altname`` of an asset."""
+    return _V1_ASSETS.get(asset, asset)
+
+
+def wsname(inst: Instrument) -> str:
+    """The pair's WS v1 name, as AssetPairs' ``wsname`` (``XBT/USD``, ``XDG/USD``)."""
+    return f"{v1_asset(inst.base)}/{v1_asset(inst.quote)}"
+
+
 def pair_info(inst: Instrument, fees: FeeSchedule) -> dict[str, Any]:
     """One ``AssetPairs`` entry, with Kraken's field names and types."""
     return {
         "altname": inst.altname or inst.symbol.replace("/", ""),
-        "wsname": inst.symbol.replace("BTC", "XBT"),
+        "wsname": wsname(inst),
         "aclass_base": "currency",
         "base": asset_code(inst.base),
         "aclass_quote": "currency",

@@ -1,9 +1,11 @@
 """The simulator's public REST methods: ``/0/public/<Method>`` (GET or POST).
 
-``Time``, ``SystemStatus``, ``AssetPairs``, ``Ticker``, ``Depth`` and ``Trades``, answered
-in Kraken's shapes (``krakenfx/api-specs`` ``spot-rest/examples/responses/public``): results
-keyed by the REST pair name (``XXBTZUSD``), prices and volumes as fixed-decimal strings at
-the pair's precision, times as seconds (``Depth``: integer, ``Trades``: 4 decimals).
+``Time``, ``SystemStatus``, ``Assets``, ``AssetPairs``, ``Ticker``, ``OHLC``, ``Depth``
+and ``Trades``, answered in Kraken's shapes (``krakenfx/api-specs``
+``spot-rest/examples/responses/public``): results keyed by the REST pair name
+(``XXBTZUSD``), prices and volumes as fixed-decimal strings at the pair's precision, times
+as seconds (``Depth``: integer, ``Trades``: 4 decimals). A pair is named by REST name,
+altname, WS v2 or v1 name; a ``BASE/QUOTE`` name keys the answer as given.
 Public calls need no key and count on no counter (Kraken limits them per IP).
 
 This module owns those answers; the book, the tape and the statistics come from the venue.
@@ -19,6 +21,7 @@ from aiohttp import web
 
 from bot.errors import ExchangeError, RejectedError
 from bot.kraken.instruments import Instrument
+from bot.sim.pairs import ASSET_PRECISION, DISPLAY_DECIMALS
 from bot.sim.rest_common import (
     ERR_UNKNOWN_METHOD,
     Params,
@@ -29,31 +32,55 @@ from bot.sim.rest_common import (
     parse_body,
     rest_faults,
 )
-from bot.sim.rest_format import fixed, pair_info, rfc1123, rfc3339, unix_seconds
+from bot.sim.rest_format import (
+    asset_code,
+    fixed,
+    pair_info,
+    rfc1123,
+    rfc3339,
+    unix_seconds,
+    v1_asset,
+    wsname,
+)
 from bot.sim.venue import VENUE_KEY, SimVenue
 
 __all__ = ["PUBLIC_METHODS", "public_handler"]
 
 ERR_UNKNOWN_PAIR: Final = "EQuery:Unknown asset pair"
+ERR_UNKNOWN_ASSET: Final = "EQuery:Unknown asset"
 _NS: Final = 1_000_000_000
 
 
-def _pairs(venue: SimVenue, params: Params, *, required: bool = False) -> list[Instrument]:
+def lookup_pair(venue: SimVenue, name: str) -> Instrument | None:
+    """A pair by REST name (``XXBTZUSD``), altname (``XBTUSD``), WS v2 symbol (``BTC/USD``)
+    or WS v1 name (``XBT/USD``), as Kraken's public methods accept them."""
+    inst = venue.instruments.lookup(name)
+    if inst is None and "/" in name:
+        inst = next((i for i in venue.instruments.values() if wsname(i) == name), None)
+    return inst
+
+
+def _pairs(
+    venue: SimVenue, params: Params, *, required: bool = False
+) -> list[tuple[str, Instrument]]:
+    """(result key, pair) for each pair asked for (all if none). Kraken keys a result by
+    the pair's REST name, except a pair asked for by a ``BASE/QUOTE`` name, which is keyed
+    by that name as given (python-kraken-sdk's book client relies on it)."""
     names = params.ids("pair")
     if not names:
         if required:
             raise invalid("pair", "missing")
-        return list(venue.instruments.values())
+        return [(_key(inst), inst) for inst in venue.instruments.values()]
     out = []
     for name in names:
-        inst = venue.instruments.lookup(name)
+        inst = lookup_pair(venue, name)
         if inst is None:
             raise RejectedError(ERR_UNKNOWN_PAIR, name)
-        out.append(inst)
+        out.append((name if "/" in name else _key(inst), inst))
     return out
 
 
-def _one_pair(venue: SimVenue, params: Params) -> Instrument:
+def _one_pair(venue: SimVenue, params: Params) -> tuple[str, Instrument]:
     pairs = _pairs(venue, params, required=True)
     if len(pairs) != 1:
         raise invalid("pair", "one pair only")
@@ -88,11 +115,11 @@ def asset_pairs(venue: SimVenue, params: Params) -> dict[str, Any]:
     if info != "info" and info not in _INFO_FIELDS:
         raise invalid("info")
     out: dict[str, Any] = {}
-    for inst in _pairs(venue, params):
+    for key, inst in _pairs(venue, params):
         entry = pair_info(inst, venue.fees)
         if info != "info":
             entry = {k: entry[k] for k in _INFO_FIELDS[info]}
-        out[_key(inst)] = entry
+        out[key] = entry
     return out
 
 
@@ -113,12 +140,12 @@ def _vwap(inst: Instrument, notional: int, volume: int) -> str:
 def ticker(venue: SimVenue, params: Params) -> dict[str, Any]:
     now = venue.now_ns()
     out: dict[str, Any] = {}
-    for inst in _pairs(venue, params):
+    for key, inst in _pairs(venue, params):
         bids, asks = venue.exchange.depth(inst.symbol, 1)
         last = venue.stats.last_trade(inst.symbol)
         today, day = venue.stats.windows(inst.symbol, now)
         price = inst.price_text
-        out[_key(inst)] = {
+        out[key] = {
             "a": _level(inst, asks[0] if asks else None),
             "b": _level(inst, bids[0] if bids else None),
             "c": [price(last.price), inst.qty_text(last.qty)]
@@ -135,7 +162,7 @@ def ticker(venue: SimVenue, params: Params) -> dict[str, Any]:
 
 
 def depth(venue: SimVenue, params: Params) -> dict[str, Any]:
-    inst = _one_pair(venue, params)
+    key, inst = _one_pair(venue, params)
     count = params.integer("count")
     if count is None:
         count = 100
@@ -151,7 +178,7 @@ def depth(venue: SimVenue, params: Params) -> dict[str, Any]:
             for p, q in levels
         ]
 
-    return {_key(inst): {"asks": rows("ask", asks), "bids": rows("bid", bids)}}
+    return {key: {"asks": rows("ask", asks), "bids": rows("bid", bids)}}
 
 
 def _since_ns(params: Params) -> int | None:
@@ -169,7 +196,7 @@ def _since_ns(params: Params) -> int | None:
 
 
 def trades(venue: SimVenue, params: Params) -> dict[str, Any]:
-    inst = _one_pair(venue, params)
+    key, inst = _one_pair(venue, params)
     count = params.integer("count")
     if count is None:
         count = 1000
@@ -189,7 +216,73 @@ def trades(venue: SimVenue, params: Params) -> dict[str, Any]:
         for t in tape
     ]
     last = tape[-1].timestamp if tape else (_since_ns(params) or venue.now_ns())
-    return {_key(inst): rows, "last": str(last)}
+    return {key: rows, "last": str(last)}
+
+
+_INTERVALS: Final = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
+
+
+def ohlc(venue: SimVenue, params: Params) -> dict[str, Any]:
+    """OHLC: ``[time, open, high, low, close, vwap, volume, count]`` per ``interval``
+    minutes (1 by default), from the last 24 hours of trades; ``since`` keeps the candles
+    after it; ``last`` is the start of the last closed candle."""
+    key, inst = _one_pair(venue, params)
+    interval = params.integer("interval") or 1
+    if interval not in _INTERVALS:
+        raise invalid("interval")
+    since = _since_ns(params)
+    candles = venue.stats.candles(inst.symbol, interval)
+    rows = []
+    for c in candles:
+        start_ns = c.minute * 60 * _NS
+        if since is not None and start_ns <= since:
+            continue
+        rows.append(
+            [
+                c.minute * 60,
+                inst.price_text(c.open),
+                inst.price_text(c.high),
+                inst.price_text(c.low),
+                inst.price_text(c.close),
+                _vwap(inst, c.notional, c.volume),
+                inst.qty_text(c.volume),
+                c.count,
+            ]
+        )
+    now_minute = venue.now_ns() // (60 * _NS)
+    closed = [c.minute for c in candles if c.minute + interval <= now_minute]
+    last = closed[-1] * 60 if closed else (now_minute - now_minute % interval - interval) * 60
+    return {key: rows, "last": last}
+
+
+def assets(venue: SimVenue, params: Params) -> dict[str, Any]:
+    """Assets: every asset of the venue's pairs, keyed by Kraken's code (``XXBT``), or
+    those named in ``asset`` (by code, altname ``XBT`` or WS v2 name ``BTC``)."""
+    aclass = params.text("aclass") or "currency"
+    if aclass != "currency":
+        raise invalid("aclass")
+    known: dict[str, str] = {}
+    for inst in venue.instruments.values():
+        for name in (inst.base, inst.quote):
+            known.setdefault(name, name)
+    wanted = params.ids("asset")
+    chosen = list(known)
+    if wanted:
+        aliases = {alias: a for a in known for alias in (a, asset_code(a), v1_asset(a))}
+        missing = [w for w in wanted if w not in aliases]
+        if missing:
+            raise RejectedError(ERR_UNKNOWN_ASSET, missing[0])
+        chosen = list(dict.fromkeys(aliases[w] for w in wanted))
+    return {
+        asset_code(a): {
+            "aclass": "currency",
+            "altname": v1_asset(a),
+            "decimals": ASSET_PRECISION.get(a, 8),
+            "display_decimals": DISPLAY_DECIMALS.get(a, min(ASSET_PRECISION.get(a, 8), 5)),
+            "status": "enabled",
+        }
+        for a in chosen
+    }
 
 
 PublicMethod = Callable[[SimVenue, Params], dict[str, Any]]
@@ -200,6 +293,8 @@ PUBLIC_METHODS: Final[dict[str, PublicMethod]] = {
     "Ticker": ticker,
     "Depth": depth,
     "Trades": trades,
+    "OHLC": ohlc,
+    "Assets": assets,
 }
 
 

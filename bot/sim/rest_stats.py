@@ -2,10 +2,10 @@
 
 ``MarketStats`` listens to every published ``Result`` (the venue subscribes it to the bus)
 and keeps, per symbol: the last trades (for ``Trades``, at most ``recent`` of them), one
-bucket per minute of traded volume, price × volume, count, high, low and open over the
-last 24 hours (for ``Ticker``'s today / last-24-hours pairs), and the time each book level
-last changed (``Depth`` prints it). Memory is bounded: 1440 buckets and ``recent`` trades
-per symbol, one entry per live book level.
+bucket per minute of traded volume, price × volume, count, high, low, open and close over
+the last 24 hours (for ``Ticker``'s today / last-24-hours pairs and ``OHLC`` candles), and
+the time each book level last changed (``Depth`` prints it). Memory is bounded: 1440
+buckets and ``recent`` trades per symbol, one entry per live book level.
 
 Numbers stay exact: volumes are scaled ints, price × volume sums are ints scaled by
 ``price_precision + qty_precision``. Time comes with each trade, from the injected
@@ -22,7 +22,7 @@ from typing import Final
 from bot.kraken.instruments import Instrument
 from bot.sim.matching import PublicTrade, Result
 
-__all__ = ["MarketStats", "Window"]
+__all__ = ["Candle", "MarketStats", "Window"]
 
 _MINUTE_NS: Final = 60_000_000_000
 _DAY_MINUTES: Final = 1440
@@ -37,6 +37,22 @@ class _Bucket:
     high: int = 0
     low: int = 0
     open: int = 0
+    close: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLC interval: its start (minutes since the epoch), prices as scaled ints,
+    ``volume`` scaled by qty precision, ``notional`` by price + qty precision."""
+
+    minute: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    notional: int
+    count: int
 
 
 @dataclass(slots=True)
@@ -97,6 +113,7 @@ class MarketStats:
             b.notional += trade.qty * trade.price
             b.high = max(b.high, trade.price)
             b.low = min(b.low, trade.price)
+            b.close = trade.price
         if result.book:
             stamp = self._now_ns()
             for symbol, side, price, qty in result.book:
@@ -126,6 +143,35 @@ class MarketStats:
     def last_trade(self, symbol: str) -> PublicTrade | None:
         st = self._symbols.get(symbol)
         return st.recent[-1] if st is not None and st.recent else None
+
+    def candles(self, symbol: str, interval_min: int) -> list[Candle]:
+        """The last 24 hours in ``interval_min``-minute candles, oldest first (intervals
+        with no trade are left out)."""
+        st = self._symbols.get(symbol)
+        out: list[Candle] = []
+        if st is None:
+            return out
+        for b in st.buckets:
+            if not b.count:
+                continue
+            start = b.minute - b.minute % interval_min
+            if out and out[-1].minute == start:
+                c = out[-1]
+                out[-1] = Candle(
+                    start,
+                    c.open,
+                    max(c.high, b.high),
+                    min(c.low, b.low),
+                    b.close,
+                    c.volume + b.volume,
+                    c.notional + b.notional,
+                    c.count + b.count,
+                )
+            else:
+                out.append(
+                    Candle(start, b.open, b.high, b.low, b.close, b.volume, b.notional, b.count)
+                )
+        return out
 
     def windows(self, symbol: str, now_ns: int) -> tuple[Window, Window]:
         """(today since 00:00 UTC, the last 24 hours) for ``symbol``."""

@@ -1,13 +1,14 @@
 """The simulator's order-entry REST methods, from Kraken's parameters to Kraken's answers.
 
-``AddOrder``, ``AddOrderBatch``, ``AmendOrder``, ``CancelOrder``, ``CancelAll`` and
-``CancelAllOrdersAfter`` (KRAKEN.md §3.1, §8). Parameters are read as Kraken documents
-them (``pair`` by altname, REST name or WS symbol; ``volume``/``price`` as decimal text;
-``oflags`` a comma list of ``post``, ``fcib``, ``fciq``, ``nompp``; ``timeinforce`` GTC, IOC,
-FOK or GTD with ``expiretm`` as a unix time or ``+<seconds>``; ``cl_ord_id`` or ``userref``;
-``validate``; ``deadline`` in RFC3339) and turned into the engine's ``OrderRequest``; what
-the engine cannot do (stop and iceberg orders, relative prices, leverage, conditional
-close, ``viqc``, ``starttm``) is refused with ``EGeneral:Invalid arguments:<name>``.
+``AddOrder``, ``AddOrderBatch``, ``AmendOrder``, ``EditOrder``, ``CancelOrder``,
+``CancelOrderBatch``, ``CancelAll`` and ``CancelAllOrdersAfter`` (KRAKEN.md §3.1, §8).
+Parameters are read as Kraken documents them (``pair`` by altname, REST name or WS
+symbol; ``volume``/``price`` as decimal text; ``oflags`` a comma list of ``post``, ``fcib``,
+``fciq``, ``nompp``; ``timeinforce`` GTC, IOC, FOK or GTD with ``expiretm`` as a unix time or
+``+<seconds>``; ``cl_ord_id`` or ``userref``; ``validate``; ``deadline`` in RFC3339) and
+turned into the engine's ``OrderRequest``; what the engine cannot do (stop and iceberg
+orders, relative prices, leverage, conditional close, ``viqc``, ``starttm``) is refused
+with ``EGeneral:Invalid arguments:<name>``.
 
 The venue does the rest: the engine-running check, the trading counter, the exchange call
 and its publication on the bus. This module owns the parameter reading and the answers.
@@ -21,7 +22,8 @@ from typing import Any, Final
 
 from bot.errors import ExchangeError, ProtocolError, RejectedError, TransientError
 from bot.kraken.instruments import Instrument, to_scaled
-from bot.sim.matching import OrderRequest
+from bot.sim.error_table import price_decimals
+from bot.sim.matching import OrderRequest, OrderState
 from bot.sim.rest_common import Params, invalid
 from bot.sim.rest_format import order_text
 from bot.sim.venue import SimVenue
@@ -47,6 +49,17 @@ def _instrument(venue: SimVenue, name: str) -> Instrument:
     if inst is None:
         raise RejectedError("EQuery:Unknown asset pair", name)
     return inst
+
+
+def _price(text: str, inst: Instrument, name: str) -> int:
+    """A price: more decimals than the pair's is Kraken's ``EOrder:Invalid price:...``."""
+    try:
+        exponent = Decimal(text).as_tuple().exponent
+    except InvalidOperation:
+        exponent = 0
+    if isinstance(exponent, int) and -exponent > inst.price_precision:
+        raise price_decimals(inst)
+    return _scaled(text, inst.price_precision, name)
 
 
 def _scaled(text: str, precision: int, name: str) -> int:
@@ -117,7 +130,7 @@ def parse_order(
     qty = _scaled(params.required("volume"), inst.qty_precision, "volume")
     price = None
     if ord_type == "limit":
-        price = _scaled(params.required("price"), inst.price_precision, "price")
+        price = _price(params.required("price"), inst, "price")
     flags = _flags(params)
     tif = (params.text("timeinforce") or "GTC").upper()
     expire_text = params.text("expiretm")
@@ -216,9 +229,7 @@ def amend_order(venue: SimVenue, account: str, params: Params) -> dict[str, Any]
         txid=txid,
         cl_ord_id=cl_ord_id,
         order_qty=_scaled(qty_text, inst.qty_precision, "order_qty") if qty_text else None,
-        limit_price=_scaled(price_text, inst.price_precision, "limit_price")
-        if price_text
-        else None,
+        limit_price=_price(price_text, inst, "limit_price") if price_text else None,
         post_only=params.flag("post_only"),
     )
     return {"amend_id": venue.new_id("T")}
@@ -237,6 +248,88 @@ def cancel_order(venue: SimVenue, account: str, params: Params) -> dict[str, Any
         raise invalid("txid", "give one of txid (or userref) and cl_ord_id")
     result = venue.cancel_order(account, txid=txid, cl_ord_id=cl_ord_id, userref=userref)
     return {"count": result.count, "pending": False}
+
+
+def edit_order(venue: SimVenue, account: str, params: Params) -> dict[str, Any]:
+    """EditOrder: Kraken's cancel-and-replace (prefer AmendOrder). ``txid`` (a txid or a
+    userref), ``pair``, and the new ``volume``, ``price``, ``oflags`` (``post``) or
+    ``userref``; ``cl_ord_id`` is refused, as Kraken's EditOrder does not support it."""
+    now = venue.now_ns()
+    _check_deadline(params, now)
+    for name in ("price2", "cl_ord_id"):
+        if params.text(name) is not None:
+            raise invalid(name, "not supported by EditOrder on the simulator")
+    inst = _instrument(venue, params.required("pair"))
+    target = params.required("txid")
+    if target.lstrip("-").isdigit():
+        found = [o for o in venue.exchange.open_orders(account) if o.userref == int(target)]
+        order = found[0] if len(found) == 1 else None
+    else:
+        order = venue.exchange.order(account, target)
+    if order is None or order.status not in ("pending", "open"):
+        raise RejectedError("EOrder:Unknown order", target)
+    if order.symbol != inst.symbol:
+        raise invalid("pair", "not the order's pair")
+    qty_text = params.text("volume")
+    price_text = params.text("price")
+    flags = _flags(params) if params.text("oflags") is not None else None
+    validate = params.flag("validate")
+    _, placed = venue.edit_order(
+        account,
+        order,
+        qty=_scaled(qty_text, inst.qty_precision, "volume") if qty_text else None,
+        price=_price(price_text, inst, "price") if price_text else None,
+        post_only=None if flags is None else "post" in flags,
+        userref=params.integer("userref"),
+        validate=validate,
+    )
+    new = placed.order
+    qty = new.qty if new is not None else order.qty
+    price = new.price if new is not None else order.price
+    out: dict[str, Any] = {
+        "descr": {"order": order_text(inst, order.side, order.ord_type, qty, price)},
+        "volume": inst.qty_text(qty),
+        "price": inst.price_text(price) if price is not None else "0",
+        "price2": "0",
+        "orders_cancelled": 0 if validate else 1,
+        "status": "ok",
+    }
+    if new is not None:
+        out["txid"] = new.txid
+        out["originaltxid"] = order.txid
+    return out
+
+
+def cancel_order_batch(venue: SimVenue, account: str, params: Params) -> dict[str, Any]:
+    """CancelOrderBatch: ``orders`` (txids or userrefs) and/or ``cl_ord_ids``, at most 50
+    in all. Ids that match no open order of the account are skipped; ``count`` tells."""
+    orders = params.raw.get("orders") or []
+    cl_ord_ids = params.raw.get("cl_ord_ids") or []
+    if isinstance(orders, dict):  # form: orders[0]=...
+        orders = [orders[k] for k in sorted(orders, key=_index)]
+    if isinstance(cl_ord_ids, dict):
+        cl_ord_ids = [cl_ord_ids[k] for k in sorted(cl_ord_ids, key=_index)]
+    if not isinstance(orders, list) or not isinstance(cl_ord_ids, list):
+        raise invalid("orders")
+    if not orders and not cl_ord_ids:
+        raise invalid("orders", "missing")
+    if len(orders) + len(cl_ord_ids) > 50:
+        raise invalid("orders", "at most 50 ids")
+    open_orders = venue.exchange.open_orders(account)
+    chosen: dict[str, OrderState] = {}
+    for ref in orders:
+        if not isinstance(ref, str | int) or isinstance(ref, bool):
+            raise invalid("orders")
+        text = str(ref)
+        if text.lstrip("-").isdigit():
+            chosen.update({o.txid: o for o in open_orders if o.userref == int(text)})
+        else:
+            chosen.update({o.txid: o for o in open_orders if o.txid == text})
+    for ref in cl_ord_ids:
+        if not isinstance(ref, str):
+            raise invalid("cl_ord_ids")
+        chosen.update({o.txid: o for o in open_orders if o.cl_ord_id == ref})
+    return {"count": venue.cancel_batch(account, list(chosen.values()))}
 
 
 def cancel_all(venue: SimVenue, account: str, params: Params) -> dict[str, Any]:
@@ -258,4 +351,6 @@ TRADING_METHODS: Final = {
     "CancelOrder": cancel_order,
     "CancelAll": cancel_all,
     "CancelAllOrdersAfter": cancel_all_orders_after,
+    "CancelOrderBatch": cancel_order_batch,
+    "EditOrder": edit_order,
 }

@@ -5,13 +5,18 @@ Routes (``build_app``)::
     GET|POST /0/public/{method}     rest_public.public_handler
     POST     /0/private/{method}    rest_private.private_handler
     GET      /v2                    ws_public.public_ws_handler   (WebSocket v2, public)
-    GET      /v2-auth               ws_private.private_ws_handler (WebSocket v2, private)
+    GET      /v2-auth               ws_private.private_ws_handler (an alias, see below)
     *        /admin/...             admin.admin_app (X-Admin-Token)
 
+Kraken serves its authenticated WebSocket on a host of its own with the same path,
+``wss://ws-auth.kraken.com/v2``, so clients that append ``/v2`` to a host can reach it only
+there. The simulator does the same on a second port (``build_private_app``: ``GET /v2`` and
+``GET /v2-auth``), and keeps ``/v2-auth`` on the main port as an alias.
+
 The WebSocket handlers are imported when the app is built; a build without them serves
-REST and admin only. ``SimServer`` starts the app on a host and port (0: any free port),
-owns the venue's pump task, and on ``close`` stops the pump, closes the WebSockets and
-the listener. ``running_sim`` wraps that as an async context manager.
+REST and admin only. ``SimServer`` starts the apps on a host and two ports (0: any free
+port), owns the venue's pump task, and on ``close`` stops the pump, closes the WebSockets
+and the listeners. ``running_sim`` wraps that as an async context manager.
 
 This module owns the wiring and the life cycle; every answer is another module's.
 """
@@ -70,34 +75,66 @@ def build_app(venue: SimVenue) -> web.Application:
     return app
 
 
+def build_private_app(venue: SimVenue) -> web.Application | None:
+    """The private WebSocket's own application (None without the WS handlers)."""
+    handler = _ws_handler("bot.sim.ws_private", "private_ws_handler")
+    if handler is None:
+        return None
+    app = web.Application(client_max_size=1 << 20)
+    app[VENUE_KEY] = venue
+    app.router.add_get("/v2", handler)
+    app.router.add_get("/v2-auth", handler)
+    return app
+
+
 class SimServer:
     """A running simulator: ``await SimServer.start(venue)``, then ``await close()``."""
 
-    def __init__(self, venue: SimVenue, runner: web.AppRunner, host: str, port: int) -> None:
+    def __init__(
+        self,
+        venue: SimVenue,
+        runners: list[web.AppRunner],
+        host: str,
+        port: int,
+        private_port: int | None = None,
+    ) -> None:
         self.venue = venue
         self.host = host
         self.port = port
-        self._runner = runner
+        self.private_port = private_port
+        """The private WebSocket's own port (None: only the ``/v2-auth`` alias)."""
+        self._runners = runners
         self._pump: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
-        cls, venue: SimVenue, host: str = "127.0.0.1", port: int = 0, *, pump: bool = True
+        cls,
+        venue: SimVenue,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        pump: bool = True,
+        private_port: int = 0,
     ) -> SimServer:
-        """Listen on ``host:port`` and (with ``pump``) run the venue's pump as a task owned
-        by this server. The market is stepped once first, so books exist at once."""
+        """Listen on ``host:port`` (REST, public WS, admin) and ``host:private_port`` (the
+        private WS), and (with ``pump``) run the venue's pump as a task owned by this server.
+        The market is stepped once first, so books exist at once."""
         venue.tick()
-        runner = web.AppRunner(
-            build_app(venue), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = runner.addresses[0][1] if runner.addresses else port
-        server = cls(venue, runner, host, int(bound))
+        runners: list[web.AppRunner] = []
+        try:
+            bound = await _listen(runners, build_app(venue), host, port)
+            private_app = build_private_app(venue)
+            private_bound = None
+            if private_app is not None:
+                private_bound = await _listen(runners, private_app, host, private_port)
+        except BaseException:
+            for runner in reversed(runners):
+                await runner.cleanup()
+            raise
+        server = cls(venue, runners, host, bound, private_bound)
         if pump:
             server._pump = asyncio.create_task(venue.run(), name="sim-pump")
-        log.info("sim_listening", host=host, port=server.port)
+        log.info("sim_listening", host=host, port=server.port, private_port=private_bound)
         return server
 
     @property
@@ -110,6 +147,14 @@ class SimServer:
 
     @property
     def ws_private_url(self) -> str:
+        """Kraken's ``wss://ws-auth.kraken.com/v2``: the private port's ``/v2``."""
+        if self.private_port is None:
+            return self.ws_private_alias_url
+        return f"ws://{self.host}:{self.private_port}/v2"
+
+    @property
+    def ws_private_alias_url(self) -> str:
+        """The private WebSocket on the main port (``/v2-auth``), kept for older clients."""
         return f"ws://{self.host}:{self.port}/v2-auth"
 
     @property
@@ -142,16 +187,31 @@ class SimServer:
                 await asyncio.wait_for(closer(), _CLOSE_CONN_TIMEOUT_S)
             except (TimeoutError, ConnectionError) as exc:
                 log.warning("ws_close_failed", conn=conn.conn_id, error=repr(exc))
-        await self._runner.cleanup()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
         log.info("sim_stopped", port=self.port)
+
+
+async def _listen(runners: list[web.AppRunner], app: web.Application, host: str, port: int) -> int:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    runners.append(runner)
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return int(runner.addresses[0][1]) if runner.addresses else port
 
 
 @contextlib.asynccontextmanager
 async def running_sim(
-    venue: SimVenue, host: str = "127.0.0.1", port: int = 0, *, pump: bool = True
+    venue: SimVenue,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    pump: bool = True,
+    private_port: int = 0,
 ) -> AsyncIterator[SimServer]:
     """``async with running_sim(venue) as server:`` the simulator serves inside the block."""
-    server = await SimServer.start(venue, host, port, pump=pump)
+    server = await SimServer.start(venue, host, port, pump=pump, private_port=private_port)
     try:
         yield server
     finally:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Final
 
 import structlog
@@ -24,9 +25,9 @@ import structlog
 from bot.clock import Clock
 from bot.errors import ExchangeError, RateLimitError, RejectedError, TransientError
 from bot.kraken.instruments import InstrumentTable
-from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter
 from bot.sim.bus import Bus
 from bot.sim.exchange import Exchange
+from bot.sim.limits import NO_PAIR, Cost, TradingCounter
 from bot.sim.matching import OrderRequest, OrderState, Result
 from bot.sim.rest_format import rfc3339
 
@@ -43,6 +44,7 @@ log = structlog.get_logger("sim.venue")
 ERR_UNAVAILABLE: Final = "EService:Unavailable"
 ERR_ORDER_RATE: Final = "EOrder:Rate limit exceeded"
 REASON_DEADMAN: Final = "Dead man's switch"
+REASON_EDIT: Final = "Order replaced"
 MAX_CANCEL_AFTER_S: Final = 86400
 
 
@@ -81,7 +83,7 @@ class OrderEntry:
         if self.paused:
             raise TransientError(ERR_UNAVAILABLE, "matching engine paused")
 
-    def trading_allowed(self, account: str, pair: str | None, cost: TradingCost) -> str | None:
+    def trading_allowed(self, account: str, pair: str | None, cost: Cost) -> str | None:
         """Charge ``cost`` on ``account``'s ``pair`` counter; None if it fits, else Kraken's
         error (the fixed part is charged either way, as Kraken does)."""
         if not self.rate_limits:
@@ -90,14 +92,14 @@ class OrderEntry:
         ok = self._trading[account].try_charge(key, cost, self.monotonic())
         return None if ok else ERR_ORDER_RATE
 
-    def _charge(self, account: str, pair: str | None, cost: TradingCost) -> None:
+    def _charge(self, account: str, pair: str | None, cost: Cost) -> None:
         error = self.trading_allowed(account, pair, cost)
         if error is not None:
             raise RateLimitError(error, pair or "account")
 
-    def _pair_key(self, pair: str | None) -> str | None:
+    def _pair_key(self, pair: str | None) -> str:
         if pair is None:
-            return ACCOUNT_WIDE
+            return NO_PAIR
         inst = self.instruments.lookup(pair)
         return inst.symbol if inst is not None else pair
 
@@ -116,7 +118,7 @@ class OrderEntry:
     def place_order(self, account: str, req: OrderRequest) -> Result:
         """AddOrder (REST or WS): running check, trading counter +1, then the exchange."""
         self._require_running()
-        self._charge(account, req.symbol, TradingCounter.add_cost())
+        self._charge(account, req.symbol, TradingCounter.add())
         result = self.execute(lambda: self.exchange.add_order(account, req, self.now_ns()))
         self._touch(account, result)
         return result
@@ -128,7 +130,7 @@ class OrderEntry:
         then each order is placed; an order that fails on placement reports its error."""
         self._require_running()
         if self.rate_limits:
-            cost = TradingCounter.batch_add_cost(len(reqs))
+            cost = TradingCounter.batch_add(len(reqs))
             if not self._trading[account].try_charge(
                 self._pair_key(symbol), cost, self.monotonic(), batch=True
             ):
@@ -168,7 +170,7 @@ class OrderEntry:
         order = self._lookup_open(account, txid, cl_ord_id, "EOrder:Unknown order")
         if order is not None:
             age = self.order_age_s(account, order)
-            self._charge(account, order.symbol, TradingCounter.amend_cost(age))
+            self._charge(account, order.symbol, TradingCounter.amend(age))
         result = self.execute(
             lambda: self.exchange.amend_order(
                 account,
@@ -196,12 +198,12 @@ class OrderEntry:
         if userref is not None and txid is None and cl_ord_id is None:
             targets = [o for o in self.exchange.open_orders(account) if o.userref == userref]
         else:
-            found = self._lookup_open(account, txid, cl_ord_id, "EOrder:Invalid order")
+            found = self._lookup_open(account, txid, cl_ord_id, "EOrder:Unknown order")
             targets = [found] if found is not None else []
-        costs: dict[str, TradingCost] = {}
+        costs: dict[str, Cost] = {}
         for order in targets:
-            cost = TradingCounter.cancel_cost(self.order_age_s(account, order))
-            costs[order.symbol] = costs.get(order.symbol, TradingCost()) + cost
+            cost = TradingCounter.cancel(self.order_age_s(account, order))
+            costs[order.symbol] = costs.get(order.symbol, Cost()) + cost
         for symbol, cost in costs.items():
             self._charge(account, symbol, cost)
         result = self.execute(
@@ -213,6 +215,75 @@ class OrderEntry:
             self._touched.pop(order.txid, None)
         return result
 
+    def edit_order(
+        self,
+        account: str,
+        order: OrderState,
+        *,
+        qty: int | None = None,
+        price: int | None = None,
+        post_only: bool | None = None,
+        userref: int | None = None,
+        validate: bool = False,
+    ) -> tuple[Result, Result]:
+        """EditOrder (Kraken's cancel-and-replace): charged +1 plus the edit age penalty;
+        the order is cancelled and a new one placed with the changes (a new txid, the back
+        of the queue, no ``cl_ord_id``: Kraken's EditOrder does not carry it). Returns the
+        cancel's and the new order's ``Result``. The new order is validated first, so a
+        refused edit leaves the old order untouched."""
+        self._require_running()
+        self._charge(account, order.symbol, TradingCounter.edit(self.order_age_s(account, order)))
+        req = OrderRequest(
+            symbol=order.symbol,
+            side=order.side,
+            ord_type=order.ord_type,
+            qty=order.qty if qty is None else qty,
+            price=order.price if price is None else price,
+            time_in_force=order.time_in_force,
+            expire_at=order.expire_at,
+            post_only=order.post_only if post_only is None else post_only,
+            fee_in_base=order.fee_in_base,
+            userref=order.userref if userref is None else userref,
+            stptype=order.stptype,
+            validate=True,
+        )
+        now = self.now_ns()
+        self.execute(lambda: self.exchange.add_order(account, req, now))  # raises if refused
+        if validate:
+            return Result(), Result()
+        cancelled = self.execute(
+            lambda: self.exchange.cancel_order(account, now, txid=order.txid, reason=REASON_EDIT)
+        )
+        self._touched.pop(order.txid, None)
+        placed = self.execute(
+            lambda: self.exchange.add_order(account, dataclasses.replace(req, validate=False), now)
+        )
+        self._touch(account, placed)
+        return cancelled, placed
+
+    def cancel_batch(self, account: str, orders: Sequence[OrderState]) -> int:
+        """CancelOrderBatch / WS ``batch_cancel``: charged the age penalty of every order on
+        its pair, with Kraken's batch rule (accepted unless a counter is already full)."""
+        self._require_running()
+        costs: dict[str, Cost] = {}
+        for order in orders:
+            cost = TradingCounter.cancel(self.order_age_s(account, order))
+            costs[order.symbol] = costs.get(order.symbol, Cost()) + cost
+        if self.rate_limits:
+            counter = self._trading[account]
+            for symbol, cost in costs.items():
+                key = self._pair_key(symbol)
+                if not counter.try_charge(key, cost, self.monotonic(), batch=True):
+                    raise RateLimitError(ERR_ORDER_RATE, symbol)
+        now = self.now_ns()
+        count = 0
+        for order in orders:
+            count += self.execute(
+                partial(self.exchange.cancel_order, account, now, txid=order.txid)
+            ).count
+            self._touched.pop(order.txid, None)
+        return count
+
     def cancel_all(self, account: str, reason: str | None = None) -> Result:
         """CancelAll: +1 on the trading counter of each pair that had orders (never refused)."""
         self._require_running()
@@ -223,7 +294,7 @@ class OrderEntry:
         if self.rate_limits:
             counter = self._trading[account]
             for symbol in {o.symbol for o in open_orders}:
-                counter.charge(symbol, TradingCounter.cancel_all_cost(), self.monotonic())
+                counter.charge(symbol, TradingCounter.cancel_all(), self.monotonic())
         now = self.now_ns()
         if reason is None:
             result = self.execute(lambda: self.exchange.cancel_all(account, now))
@@ -240,9 +311,7 @@ class OrderEntry:
         if isinstance(timeout_s, bool) or not 0 <= timeout_s < MAX_CANCEL_AFTER_S:
             raise RejectedError("EGeneral:Invalid arguments:timeout", str(timeout_s))
         if self.rate_limits:
-            self._trading[account].charge(
-                ACCOUNT_WIDE, TradingCounter.cancel_all_orders_after_cost(), self.monotonic()
-            )
+            self._trading[account].charge(NO_PAIR, TradingCounter.cancel_after(), self.monotonic())
         now = self.now_ns()
         current = rfc3339(now)
         if timeout_s == 0:

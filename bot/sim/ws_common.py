@@ -355,6 +355,17 @@ class WsSession:
         body["time_out"] = self.now()
         self.send_obj(body)
 
+    def ack_list(
+        self, method: str, result: list[dict[str, Any]], req_id: int | None, time_in: str
+    ) -> None:
+        """Queue a successful response whose ``result`` is a list (``batch_add``)."""
+        body: dict[str, Any] = {"method": method, "result": result, "success": True}
+        if req_id is not None:
+            body["req_id"] = req_id
+        body["time_in"] = time_in
+        body["time_out"] = self.now()
+        self.send_obj(body)
+
     def fail(self, method: str, error: str, req_id: int | None, time_in: str, **extra: Any) -> None:
         """Queue a failed response in Kraken's shape."""
         self.send(error_frame(method, error, req_id, time_in, self.now(), **extra))

@@ -24,8 +24,9 @@ The ``revoke_token`` fault sends ``EAPI:Invalid token`` as a failed ``subscribe`
 and a subscribe with a fresh token starts a new feed (snapshot, sequence from 1).
 
 Also served: ``cancel_all_orders_after`` (``currentTime``/``triggerTime`` from the venue's
-dead-man's switch), ``add_order``, ``amend_order``, ``cancel_order`` and ``cancel_all``
-through the venue's order entry (same checks and rate limits as REST). A connection's own
+dead-man's switch), ``add_order``, ``amend_order``, ``edit_order``, ``cancel_order``,
+``cancel_all``, ``batch_add`` and ``batch_cancel`` through the venue's order entry (same
+checks, errors and rate limits as REST). A connection's own
 ``add_order`` answer is sent before the execution reports it caused.
 
 This module owns the private channel and the rendering of execution reports.
@@ -42,9 +43,11 @@ from aiohttp import web
 
 from bot.errors import ExchangeError, ProtocolError, TokenError
 from bot.kraken.codec import dumps, loads_exact
-from bot.kraken.instruments import InstrumentTable, from_scaled, to_scaled
-from bot.kraken.ratelimit import TRADING_LIMITS
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled, to_scaled
+from bot.sim.error_table import price_decimals
 from bot.sim.exchange import Exchange
+from bot.sim.keys import ERR_PERMISSION, WS_PERMISSIONS, allowed
+from bot.sim.limits import TRADING_TIERS
 from bot.sim.matching import ExecEvent, Fill, OrderRequest, OrderState
 from bot.sim.tokens import INVALID_TOKEN
 from bot.sim.ws_common import MAX_QUEUE, WsSession, accept, rfc3339, venue_of
@@ -233,7 +236,7 @@ class PrivateSession(WsSession):
         self.feed: _Feed | None = None
         self.revoked: set[str] = set()
         self._held: list[bytes] | None = None
-        self.maxratecount = int(TRADING_LIMITS[venue.tier].maximum)
+        self.maxratecount = TRADING_TIERS[venue.tier].maximum
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -248,10 +251,13 @@ class PrivateSession(WsSession):
             "amend_order": self._amend_order,
             "cancel_order": self._cancel_order,
             "cancel_all": self._cancel_all,
+            "batch_add": self._batch_add,
+            "batch_cancel": self._batch_cancel,
+            "edit_order": self._edit_order,
         }.get(method)
         if handler is None:
             return False
-        if method in ("add_order", "amend_order"):
+        if method in ("add_order", "amend_order", "batch_add", "edit_order"):
             # Quantities and prices must arrive exactly: decode the request's text again.
             try:
                 params = loads_exact(raw).get("params", {})
@@ -262,9 +268,15 @@ class PrivateSession(WsSession):
         return True
 
     def _account(
-        self, method: str, params: dict[str, Any], req_id: int | None, time_in: str
+        self,
+        method: str,
+        params: dict[str, Any],
+        req_id: int | None,
+        time_in: str,
+        action: str | None = None,
     ) -> str | None:
-        """The account of the request's token, or None after sending Kraken's error."""
+        """The account of the request's token, or None after sending Kraken's error. The
+        token's key must hold a permission ``action`` (default: ``method``) needs."""
         token = params.get("token")
         if type(token) is not str or not token:
             self.fail(method, ERR_ARGS, req_id, time_in)
@@ -273,10 +285,15 @@ class PrivateSession(WsSession):
             self.fail(method, INVALID_TOKEN, req_id, time_in)
             return None
         try:
-            return self.venue.tokens.check(token, self.venue.monotonic())
+            account = self.venue.tokens.check(token, self.venue.monotonic())
         except TokenError as exc:
             self.fail(method, exc.code, req_id, time_in)
             return None
+        needed = WS_PERMISSIONS.get(action or method, ())
+        if not allowed(self.venue.tokens.permissions(token), needed):
+            self.fail(method, ERR_PERMISSION, req_id, time_in)
+            return None
+        return account
 
     # -- executions -------------------------------------------------------------------------
 
@@ -299,7 +316,7 @@ class PrivateSession(WsSession):
                 self.fail("subscribe", ERR_ARGS, req_id, time_in)
                 return
             flags[name] = value
-        if self._account("subscribe", params, req_id, time_in) is None:
+        if self._account("subscribe", params, req_id, time_in, channel) is None:
             return
         if self.feed is not None:
             self.fail("subscribe", ERR_DUPLICATE, req_id, time_in)
@@ -424,6 +441,9 @@ class PrivateSession(WsSession):
         except ProtocolError as exc:
             self.fail(method, str(exc), req_id, time_in)
             return
+        except ExchangeError as exc:
+            self.fail(method, exc.code, req_id, time_in)
+            return
         # Reports the order causes on this connection follow the answer, as Kraken's do.
         held: list[bytes] = []
         self._held = held
@@ -467,9 +487,7 @@ class PrivateSession(WsSession):
             qty = params.get("order_qty")
             price = params.get("limit_price")
             new_qty = None if qty is None else _scaled(qty, inst.qty_precision, "order_qty")
-            new_price = (
-                None if price is None else _scaled(price, inst.price_precision, "limit_price")
-            )
+            new_price = None if price is None else _ws_price(price, inst)
             result = self.venue.amend_order(
                 account,
                 txid=order_id if type(order_id) is str else None,
@@ -522,6 +540,125 @@ class PrivateSession(WsSession):
                 continue
             self.ack(method, result, req_id, time_in)
 
+    def _batch_add(self, params: dict[str, Any], req_id: int | None, time_in: str) -> None:
+        """``batch_add``: 2-15 orders on one ``symbol``, validated as a whole, as AddOrderBatch."""
+        method = "batch_add"
+        account = self._account(method, params, req_id, time_in)
+        if account is None:
+            return
+        orders = params.get("orders")
+        symbol = params.get("symbol")
+        if type(orders) is not list or not 2 <= len(orders) <= 15 or type(symbol) is not str:
+            self.fail(method, ERR_ARGS, req_id, time_in)
+            return
+        try:
+            reqs = [self._order_request({**o, "symbol": symbol}) for o in orders]
+        except ProtocolError as exc:
+            self.fail(method, str(exc), req_id, time_in)
+            return
+        except (ExchangeError, TypeError) as exc:
+            code = exc.code if isinstance(exc, ExchangeError) else ERR_ARGS
+            self.fail(method, code, req_id, time_in)
+            return
+        held: list[bytes] = []
+        self._held = held
+        try:
+            results = self.venue.place_batch(
+                account, reqs[0].symbol, reqs, validate=params.get("validate") is True
+            )
+        except ExchangeError as exc:
+            self.fail(method, exc.code, req_id, time_in)
+            results = None
+        finally:
+            self._held = None
+        if results is not None:
+            out: list[dict[str, Any]] = []
+            for req, res in zip(reqs, results, strict=True):
+                if isinstance(res, ExchangeError):
+                    out.append({"error": res.code})
+                    continue
+                entry: dict[str, Any] = {"order_id": res.order.txid if res.order else ""}
+                if req.cl_ord_id is not None:
+                    entry["cl_ord_id"] = req.cl_ord_id
+                if req.userref is not None:
+                    entry["order_userref"] = req.userref
+                out.append(entry)
+            self.ack_list(method, out, req_id, time_in)
+        for frame in held:
+            self.send(frame)
+
+    def _batch_cancel(self, params: dict[str, Any], req_id: int | None, time_in: str) -> None:
+        """``batch_cancel``: ``orders`` (order ids or userrefs) and ``cl_ord_id`` (a list),
+        2-50 in all, as CancelOrderBatch (unknown ids are skipped; ``count`` tells)."""
+        method = "batch_cancel"
+        account = self._account(method, params, req_id, time_in)
+        if account is None:
+            return
+        refs = params.get("orders") or []
+        cl_ids = params.get("cl_ord_id") or []
+        if (
+            type(refs) is not list
+            or type(cl_ids) is not list
+            or not 2 <= len(refs) + len(cl_ids) <= 50
+        ):
+            self.fail(method, ERR_ARGS, req_id, time_in)
+            return
+        chosen: dict[str, OrderState] = {}
+        for order in self.venue.exchange.open_orders(account):
+            if (
+                order.txid in refs
+                or (order.userref is not None and order.userref in refs)
+                or (order.cl_ord_id is not None and order.cl_ord_id in cl_ids)
+            ):
+                chosen[order.txid] = order
+        try:
+            count = self.venue.cancel_batch(account, list(chosen.values()))
+        except ExchangeError as exc:
+            self.fail(method, exc.code, req_id, time_in)
+            return
+        self.ack(method, {"count": count}, req_id, time_in)
+
+    def _edit_order(self, params: dict[str, Any], req_id: int | None, time_in: str) -> None:
+        """``edit_order``: cancel-and-replace, as REST EditOrder (a new order id)."""
+        method = "edit_order"
+        account = self._account(method, params, req_id, time_in)
+        if account is None:
+            return
+        order_id = params.get("order_id")
+        symbol = params.get("symbol")
+        found = self.venue.exchange.order(account, order_id) if type(order_id) is str else None
+        if found is None or found.status not in ("pending", "open"):
+            self.fail(method, "EOrder:Unknown order", req_id, time_in)
+            return
+        if symbol != found.symbol:
+            self.fail(method, f"{ERR_ARGS}:symbol", req_id, time_in)
+            return
+        inst = self.venue.instruments[found.symbol]
+        qty, price, userref = (params.get(k) for k in ("order_qty", "limit_price", "order_userref"))
+        if userref is not None and type(userref) is not int:
+            self.fail(method, f"{ERR_ARGS}:order_userref", req_id, time_in)
+            return
+        try:
+            _, placed = self.venue.edit_order(
+                account,
+                found,
+                qty=None if qty is None else _scaled(qty, inst.qty_precision, "order_qty"),
+                price=None if price is None else _ws_price(price, inst),
+                post_only=params.get("post_only")
+                if type(params.get("post_only")) is bool
+                else None,
+                userref=userref,
+                validate=params.get("validate") is True,
+            )
+        except ProtocolError as exc:
+            self.fail(method, str(exc), req_id, time_in)
+            return
+        except ExchangeError as exc:
+            self.fail(method, exc.code, req_id, time_in)
+            return
+        out = {"order_id": placed.order.txid if placed.order else "", "original_order_id": order_id}
+        self.ack(method, out, req_id, time_in)
+
     def _cancel_all(self, params: dict[str, Any], req_id: int | None, time_in: str) -> None:
         method = "cancel_all"
         account = self._account(method, params, req_id, time_in)
@@ -546,9 +683,7 @@ class PrivateSession(WsSession):
         cl_ord_id = params.get("cl_ord_id")
         userref = params.get("order_userref")
         scaled_qty = _scaled(qty, inst.qty_precision, "order_qty")
-        scaled_price = (
-            None if price is None else _scaled(price, inst.price_precision, "limit_price")
-        )
+        scaled_price = None if price is None else _ws_price(price, inst)
         expire_at = None
         if expire is not None:
             try:
@@ -579,6 +714,15 @@ class PrivateSession(WsSession):
             stptype=stp,
             validate=params.get("validate") is True,
         )
+
+
+def _ws_price(value: Any, inst: Instrument) -> int:
+    """``limit_price``, with REST's error for too many decimals."""
+    if isinstance(value, Decimal) and value.is_finite():
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > inst.price_precision:
+            raise price_decimals(inst)
+    return _scaled(value, inst.price_precision, "limit_price")
 
 
 def _scaled(value: Any, precision: int, name: str) -> int:

@@ -39,7 +39,7 @@ from bot.sim.book_stream import BOOK_DEPTHS, BookFanout, format_number
 from bot.sim.bus import Bus
 from bot.sim.exchange import Exchange
 from bot.sim.matching import PublicTrade, Result
-from bot.sim.pairs import ASSET_PRECISION
+from bot.sim.pairs import ASSET_PRECISION, DISPLAY_DECIMALS
 from bot.sim.rest_stats import MarketStats
 from bot.sim.ws_common import MAX_QUEUE, WsSession, accept, rfc3339, venue_of
 
@@ -57,11 +57,6 @@ TRADE_HISTORY: Final = 50
 _CHANNELS: Final = ("book", "trade", "ticker", "instrument")
 _INSTRUMENT: Final = ("instrument", "", 0)
 _SNAPSHOT_DEFAULT: Final = {"book": True, "trade": False, "ticker": True, "instrument": True}
-# Kraken's asset ``precision_display`` for the shipped assets (recorded instrument snapshot).
-_DISPLAY: Final = {
-    "USD": 2, "EUR": 2, "BTC": 5, "ETH": 5, "SOL": 5, "XRP": 5, "ADA": 6, "DOGE": 2, "LTC": 5,
-    "DOT": 8, "LINK": 5,
-}  # fmt: skip
 
 
 class PublicHub:
@@ -268,7 +263,7 @@ def _pair(inst: Instrument) -> dict[str, Any]:
 
 def _asset(asset: str) -> dict[str, Any]:
     precision = ASSET_PRECISION.get(asset, 8)
-    display = _DISPLAY.get(asset, min(precision, 5))
+    display = DISPLAY_DECIMALS.get(asset, min(precision, 5))
     return {
         "id": asset,
         "status": "enabled",

@@ -297,7 +297,10 @@ async def test_add_order_variants_and_open_orders_shape(fake_sim: SimHandle) -> 
     errors = [
         ({"pair": "NOPE"}, "EQuery:Unknown asset pair"),
         ({"volume": "0.000000001"}, "EGeneral:Invalid arguments:volume"),
-        ({"price": "50000.05"}, "EGeneral:Invalid arguments:price"),
+        (
+            {"price": "50000.05"},
+            "EOrder:Invalid price:BTC/USD price can only be specified up to 1 decimals.",
+        ),
         ({"price": "+5"}, "EGeneral:Invalid arguments:price"),
         ({"ordertype": "stop-loss"}, "EGeneral:Invalid arguments:ordertype"),
         ({"oflags": "post,bogus"}, "EGeneral:Invalid arguments:oflags"),
@@ -369,7 +372,9 @@ async def test_batch_amend_cancel_and_queries(fake_sim: SimHandle) -> None:
         "orders[1][volume]": "0.01", "orders[1][price]": "48000.05",
     }  # fmt: skip
     rejected = await client.private("AddOrderBatch", **form)
-    assert rejected.error == ["EGeneral:Invalid arguments:price"]
+    assert rejected.error == [
+        "EOrder:Invalid price:BTC/USD price can only be specified up to 1 decimals."
+    ]
     form["orders[1][price]"] = "47000.0"
     assert len((await client.private("AddOrderBatch", **form)).result["orders"]) == 2
     too_small = await client.private(
@@ -394,7 +399,7 @@ async def test_batch_amend_cancel_and_queries(fake_sim: SimHandle) -> None:
     }
     assert (await client.private("CancelOrder", txid="7")).result["count"] == 1  # userref
     gone = await client.private("CancelOrder", txid=second)
-    assert gone.error == ["EOrder:Invalid order"]
+    assert gone.error == ["EOrder:Unknown order"]  # as public reports show (ccxt#7338)
     assert (await client.private("QueryOrders", txid="OAAAAA-BBBBB-CCCCCC")).error == [
         "EOrder:Invalid order"
     ]

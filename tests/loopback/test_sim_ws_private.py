@@ -192,7 +192,7 @@ async def test_order_entry_over_the_socket(fake_sim: SimHandle) -> None:
     events = [e for raw in await client.barrier() for e in client.parser.parse(raw)]
     answers = {e.req_id: e for e in events if isinstance(e, MethodResponse)}
     assert answers[3].success and answers[4].success and answers[6].success
-    assert not answers[5].success and answers[5].error == "EOrder:Invalid order"
+    assert not answers[5].success and answers[5].error == "EOrder:Unknown order"
     assert answers[7].success and answers[7].raw_result == {"count": 1}
     got = reports([e for e in events if isinstance(e, ExecutionsFrame)])
     kinds = [(r.exec_type, r.order_status) for r in got]
@@ -275,3 +275,26 @@ async def test_unsubscribe_then_drop(fake_sim: SimHandle) -> None:
     await session_of(fake_sim.venue, "private").drop()
     with pytest.raises(Exception, match="no close frame"):
         await client.raw()
+
+
+async def test_private_websocket_has_its_own_port_and_keeps_the_v2_auth_alias(
+    fake_sim: SimHandle,
+) -> None:
+    server = fake_sim.server
+    assert server.private_port not in (None, server.port)
+    assert fake_sim.ws_private_url == f"ws://127.0.0.1:{server.private_port}/v2"
+    assert server.ws_private_alias_url == f"ws://127.0.0.1:{server.port}/v2-auth"
+    token = await token_of(fake_sim)
+    for url in (fake_sim.ws_private_url, server.ws_private_alias_url):
+        async with fake_sim.session.ws_connect(url) as ws:
+            status = await ws.receive_json(timeout=5)
+            assert status["channel"] == "status"
+            await ws.send_json({"method": "cancel_all", "params": {"token": token}, "req_id": 3})
+            answer = await ws.receive_json(timeout=5)
+            assert answer["method"] == "cancel_all" and answer["success"] is True, answer
+    # The public endpoint on the main port is not the private one.
+    async with fake_sim.session.ws_connect(fake_sim.ws_public_url) as ws:
+        await ws.receive_json(timeout=5)
+        await ws.send_json({"method": "cancel_all", "params": {"token": token}, "req_id": 4})
+        answer = await ws.receive_json(timeout=5)
+        assert answer["success"] is False and answer["error"] == "Method not found"

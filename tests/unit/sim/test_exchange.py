@@ -483,11 +483,11 @@ def test_cancel_by_txid_cl_ord_id_and_userref(ex: Exchange) -> None:
     assert ex.cancel_order("alice", T0, userref=8).count == 0
 
 
-def test_cancel_unknown_closed_or_foreign_order_is_invalid(ex: Exchange) -> None:
+def test_cancel_unknown_closed_or_foreign_order_is_unknown(ex: Exchange) -> None:
     a = _rest(ex, "alice", "0.1", "60000.0")
     with pytest.raises(RejectedError) as info:
         ex.cancel_order("bob", T0, txid=a)
-    assert info.value.code == "EOrder:Invalid order"
+    assert info.value.code == "EOrder:Unknown order"
     ex.cancel_order("alice", T0, txid=a)
     with pytest.raises(RejectedError):
         ex.cancel_order("alice", T0, txid=a)
