@@ -302,6 +302,7 @@ class Desk:
                 fill.symbol, inst, fill.side,  # type: ignore[arg-type]
                 fill.qty, fill.price, fee=fill.fee,
                 fee_asset=fill.fee_asset if fill.fee else "", strategy=strategy, ts_ns=fill.ts_ns,
+                price_precision=fill.price_precision,
             )  # fmt: skip
         if self.metrics is not None:
             self.metrics.fill(fill, strategy)

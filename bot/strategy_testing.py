@@ -35,13 +35,14 @@ from bot.config import validate_params
 from bot.execution.orders import (
     Fill,
     OrderState,
+    fill_price,
     new_cl_ord_id,
     new_order,
     request_amend,
     request_cancel,
     transition,
 )
-from bot.kraken.instruments import Instrument, InstrumentTable
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.kraken.protocol import Ticker, Trade
 from bot.log import get_logger
 from bot.market.book import BookView
@@ -283,7 +284,7 @@ class FakeContext:
         """Book a fill: the strategy's position and the account's balances."""
         inst = self.instrument(fill.symbol)
         qty, sign = inst.qty_decimal(fill.qty), 1 if fill.side == "buy" else -1
-        cost = inst.cost(fill.price, fill.qty)
+        cost = from_scaled(fill.price * fill.qty, fill.price_precision + fill.qty_precision)
         self._positions[fill.symbol] = self.position(fill.symbol) + sign * qty
         self._balances[inst.base] = self.balance(inst.base) + sign * qty
         self._balances[inst.quote] = self.balance(inst.quote) - sign * cost - fill.fee
@@ -511,18 +512,22 @@ class StrategyHarness(Generic[S]):
         maker: bool = True,
     ) -> Fill:
         """The order traded ``qty`` (default: all that remains) at ``price`` (default: its
-        limit): position and balances move, then ``on_fill`` and ``on_order``."""
+        limit; it may have more decimals than the pair, as Kraken's average price of a
+        taker order across levels does): position and balances move, then ``on_fill`` and
+        ``on_order``."""
         handle = self.ctx.handle(order)
         o = handle.order
         if not o.is_open:
             raise StrategyError(f"{handle.cl_ord_id} is {handle.state}: it cannot fill")
         inst = self.ctx.instrument(handle.symbol)
         q = o.remaining_qty if qty is None else inst.qty(qty)
-        p = o.price if price is None else inst.price(price)
+        p, pp = o.price, inst.price_precision
+        if price is not None:
+            p, pp = fill_price(Decimal(price), inst.price_precision)
         if p is None or not 0 < q <= o.remaining_qty:
             raise StrategyError(f"bad fill of {handle!r}: qty {qty}, price {price}")
         seq, filled = self._next(), o.filled_qty + q
-        cost = inst.cost(p, q)
+        cost = from_scaled(p * q, pp + inst.qty_precision)
         cum_cost = o.cum_cost + cost
         fill = Fill(
             f"E{seq}",
@@ -533,7 +538,7 @@ class StrategyHarness(Generic[S]):
             o.side,
             p,
             q,
-            inst.price_precision,
+            pp,
             inst.qty_precision,
             cost,
             Decimal(fee),

@@ -562,10 +562,7 @@ class ExecutionEngine:
         self, trades: list[ExchangeTrade], of: Sequence[Order], known: Recorded
     ) -> list[Fill]:
         by_id = {x.order_id: x for x in of if x.order_id is not None}
-        fills, rounded = rc.missed_fills(trades, by_id, self._instruments, known.exec_ids)
-        if rounded:
-            log.warning("fill_price_rounded", exec_ids=rounded)
-        return fills
+        return rc.missed_fills(trades, by_id, self._instruments, known.exec_ids)
 
     def _put(self, order: Order) -> None:
         """Save, index, wake waiters, tell ``on_order``, replay held reports. The save is

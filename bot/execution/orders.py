@@ -51,8 +51,11 @@ States (``OrderState``)::
 
 Numbers are exact: ``qty``, ``filled_qty`` and ``price`` are ints scaled by the
 instrument's precisions, which every ``Order`` and ``Fill`` carries so that it stays
-meaningful if Kraken later changes a pair's precision. Costs, fees and average prices
-are ``Decimal``.
+meaningful if Kraken later changes a pair's precision. A ``Fill``'s price is Kraken's
+``last_price`` exactly as sent: for a taker order that crossed several levels it is the
+average price of the trade event, which can have more decimals than the pair's price
+precision, so a fill's ``price_precision`` is the pair's or more (``fill_price``), never
+rounded. Costs, fees and average prices are ``Decimal``.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ __all__ = [
     "apply_execution",
     "cancel_failed",
     "fill_from_report",
+    "fill_price",
     "is_valid_cl_ord_id",
     "mark_unknown",
     "new_cl_ord_id",
@@ -224,7 +228,7 @@ class Fill:
     order_id: str
     symbol: str
     side: str
-    price: int  # scaled by price_precision
+    price: int  # scaled by price_precision: the pair's, or finer for an average (fill_price)
     qty: int  # scaled by qty_precision
     price_precision: int
     qty_precision: int
@@ -233,6 +237,23 @@ class Fill:
     fee_asset: str
     liquidity: str  # "m" maker, "t" taker (Kraken's liquidity_ind)
     ts_ns: int
+
+
+MAX_FILL_DECIMALS: Final = 18  # a fill price with more decimals than this is not Kraken's
+
+
+def fill_price(value: Decimal, precision: int) -> tuple[int, int]:
+    """A fill price exactly as Kraken sent it, as ``(scaled, price_precision)``: scaled by the
+    pair's ``precision``, or by as many decimals as ``value`` has when it has more (an
+    average over the levels a taker order crossed). ``ProtocolError`` past
+    ``MAX_FILL_DECIMALS`` decimals, or for a value that is not a positive finite number."""
+    exponent = value.normalize().as_tuple().exponent if value.is_finite() else None
+    if not isinstance(exponent, int) or value <= 0:
+        raise ProtocolError(f"a fill price must be a positive number, got {value}")
+    decimals = max(-exponent, precision)
+    if decimals > MAX_FILL_DECIMALS:
+        raise ProtocolError(f"fill price {value} has more than {MAX_FILL_DECIMALS} decimals")
+    return to_scaled(value, decimals), decimals
 
 
 def _scaled(value: Decimal | None, precision: int) -> int | None:
@@ -491,6 +512,7 @@ def fill_from_report(order: Order, report: ExecutionReport) -> Fill | None:
     if order_id is None:
         raise ProtocolError(f"{order.cl_ord_id}: trade report for an order with no order_id")
     fee, fee_asset = _fee(report.fees)
+    price, price_precision = fill_price(report.last_price, order.price_precision)
     return Fill(
         exec_id=report.exec_id,
         trade_id="" if report.trade_id is None else str(report.trade_id),
@@ -498,9 +520,9 @@ def fill_from_report(order: Order, report: ExecutionReport) -> Fill | None:
         order_id=order_id,
         symbol=order.symbol,
         side=order.side,
-        price=to_scaled(report.last_price, order.price_precision),
+        price=price,
         qty=to_scaled(report.last_qty, order.qty_precision),
-        price_precision=order.price_precision,
+        price_precision=price_precision,
         qty_precision=order.qty_precision,
         cost=report.cost if report.cost is not None else Decimal(0),
         fee=fee,

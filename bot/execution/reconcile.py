@@ -37,8 +37,8 @@ The rules
    values. The store records them idempotently by ``exec_id`` (Kraken's trade id, the same
    id in TradesHistory and in the executions feed), so a fill is counted once however
    often it is seen. TradesHistory's fee is in the quote currency (Kraken's documentation);
-   a consolidated taker price finer than the pair's precision is rounded half-even (the
-   exact ``cost`` is kept) and flagged.
+   a consolidated taker price finer than the pair's precision is kept exact, at a finer
+   scale (``orders.fill_price``), as the executions feed's ``last_price`` is.
 
 It also holds ``OrderIndex``, the engine's in-memory orders by ``cl_ord_id`` and txid,
 which routes sparse execution reports (pure data, no I/O either). This module does not
@@ -50,11 +50,19 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from bot.errors import ProtocolError
-from bot.execution.orders import Fill, Order, OrderState, apply_execution, mark_unknown, transition
+from bot.execution.orders import (
+    Fill,
+    Order,
+    OrderState,
+    apply_execution,
+    fill_price,
+    mark_unknown,
+    transition,
+)
 from bot.kraken.instruments import InstrumentTable, to_scaled
 from bot.kraken.protocol import ExecutionReport
 
@@ -73,7 +81,6 @@ __all__ = [
     "plan",
     "recorded",
     "report_for",
-    "scale_rounded",
     "still_short",
     "trades_start_ns",
     "unseen",
@@ -227,15 +234,6 @@ def parse_trades(result: Mapping[str, Any]) -> list[ExchangeTrade]:
             )
         )
     return out
-
-
-def scale_rounded(value: Decimal, precision: int) -> tuple[int, bool]:
-    """``value`` scaled by ``precision``; rounded half-even (and ``True``) if it is finer."""
-    try:
-        return to_scaled(value, precision), False
-    except ProtocolError:
-        quantum = Decimal(1).scaleb(-precision)
-        return to_scaled(value.quantize(quantum, rounding=ROUND_HALF_EVEN), precision), True
 
 
 # ------------------------------------------------------------------------- orders
@@ -413,20 +411,17 @@ def missed_fills(
     orders_by_id: Mapping[str, Order],
     instruments: InstrumentTable,
     recorded_ids: frozenset[str] = frozenset(),
-) -> tuple[list[Fill], list[str]]:
+) -> list[Fill]:
     """The ``Fill`` of every trade of one of ``orders_by_id`` (keyed by txid) whose
-    ``exec_id`` is not in ``recorded_ids``, oldest first, each once; and the exec_ids whose
-    price had to be rounded (rule 5). Trades of other orders are not ours to record."""
+    ``exec_id`` is not in ``recorded_ids``, oldest first, each once, its price exact
+    (rule 5). Trades of other orders are not ours to record."""
     fills: dict[str, Fill] = {}
-    rounded: list[str] = []
     for trade in sorted(trades, key=lambda t: (t.ts_ns, t.exec_id)):
         order = orders_by_id.get(trade.order_id)
         if order is None or trade.exec_id in recorded_ids or trade.exec_id in fills:
             continue
         inst = instruments.lookup(order.symbol)
-        price, was_rounded = scale_rounded(trade.price, order.price_precision)
-        if was_rounded:
-            rounded.append(trade.exec_id)
+        price, price_precision = fill_price(trade.price, order.price_precision)
         fills[trade.exec_id] = Fill(
             exec_id=trade.exec_id,
             trade_id=trade.trade_id,
@@ -436,7 +431,7 @@ def missed_fills(
             side=trade.side or order.side,
             price=price,
             qty=to_scaled(trade.qty, order.qty_precision),
-            price_precision=order.price_precision,
+            price_precision=price_precision,
             qty_precision=order.qty_precision,
             cost=trade.cost,
             fee=trade.fee,
@@ -444,7 +439,7 @@ def missed_fills(
             liquidity={True: "m", False: "t", None: ""}[trade.maker],
             ts_ns=trade.ts_ns,
         )
-    return list(fills.values()), rounded
+    return list(fills.values())
 
 
 # ------------------------------------------------------------------------- the index

@@ -26,7 +26,6 @@ from bot.execution.reconcile import (
     plan,
     recorded,
     report_for,
-    scale_rounded,
     still_short,
     trades_start_ns,
     unseen,
@@ -153,12 +152,6 @@ def test_a_documented_trade_parses_exactly() -> None:
     assert trade.trade_id == "39482674"
     with pytest.raises(ProtocolError):
         parse_trades({"count": 0})
-
-
-def test_scale_rounded_flags_a_price_finer_than_the_pair() -> None:
-    assert scale_rounded(Decimal("30010.00000"), 1) == (300100, False)
-    assert scale_rounded(Decimal("30010.05"), 1) == (300100, True)  # half-even
-    assert scale_rounded(Decimal("30010.15"), 1) == (300102, True)
 
 
 # ---------------------------------------------------------------------- reports
@@ -328,7 +321,7 @@ def test_missed_fills_are_ours_new_oldest_first_and_once() -> None:
             "count": 5,
         }
     )
-    fills, rounded = missed_fills(trades + trades[:1], {TXID: order}, TABLE, frozenset({"T-KNOWN"}))
+    fills = missed_fills(trades + trades[:1], {TXID: order}, TABLE, frozenset({"T-KNOWN"}))
     assert [f.exec_id for f in fills] == ["T-EARLY", "T-LATE", "T-AVG"]
     early = fills[0]
     assert (early.cl_ord_id, early.symbol, early.side, early.order_id) == (
@@ -340,7 +333,9 @@ def test_missed_fills_are_ours_new_oldest_first_and_once() -> None:
     assert (early.price, early.qty) == (BTC.price("30010"), BTC.qty("0.02"))
     assert (early.fee, early.fee_asset, early.liquidity) == (Decimal("0.96"), "USD", "m")
     assert fills[1].liquidity == "t"
-    assert rounded == ["T-AVG"] and fills[2].price == BTC.price("30010.0")
+    # A consolidated taker price finer than the pair (precision 1) is kept exact.
+    assert (fills[2].price, fills[2].price_precision) == (3001004, 2)
+    assert (early.price_precision, fills[1].price_precision) == (1, 1)
 
 
 # ---------------------------------------------------------------------- the index
