@@ -16,7 +16,10 @@ This module owns ``Desk`` (one per daemon) and ``EngineContext`` (one per strate
 - **Handles.** Every order of ours has one ``OrderHandle``; the engine's ``on_order``
   updates it and tells the owning strategy's runner; ``on_fill`` feeds the ``PositionBook``
   (``apply_fill``), asks the risk gate to ``evaluate`` the loss limits (a breach cancels
-  that scope's orders), logs ``order_filled`` and a ``pnl`` line, then ``on_fill``.
+  that scope's orders), logs ``order_filled`` and a ``pnl`` line, then ``on_fill``. The
+  engine calls ``on_fill`` before the ``on_order`` of the change that shows the fill, with
+  the order already updated: the strategy gets ``on_fill`` (its handle showing the fill),
+  then ``on_order``, as ``Strategy.on_fill`` promises.
 - **Views.** Open orders, positions (the ``PositionBook``), balances (polled by the
   daemon), books (``BookSnapshot`` of the feed's books), instruments. Marks are book mids.
 
@@ -57,6 +60,7 @@ from bot.log import get_logger
 from bot.market.book import Book
 from bot.strategy import (
     BookSnapshot,
+    InstrumentInfo,
     InvalidIntent,
     OrderHandle,
     OrderType,
@@ -159,6 +163,9 @@ class Desk:
         self._done: OrderedDict[str, OrderHandle] = OrderedDict()
         # symbol -> (timestamp, checksum, mid) of the book state ``mark`` last saw
         self._mids: dict[str, tuple[str, int, Decimal]] = {}
+        # cl_ord_id -> the order its strategy last saw in ``on_order``, kept when ``on_fill``
+        # moved the handle on first (the engine's ``on_order`` for that change follows)
+        self._seen: dict[str, Order] = {}
         engine.on_order = self.on_order
         engine.on_fill = self.on_fill
 
@@ -268,7 +275,7 @@ class Desk:
     def on_order(self, order: Order) -> None:
         """The engine's ``on_order``: update the handle, tell its strategy."""
         before = self.handle(order.cl_ord_id)
-        was = None if before is None else before.order
+        was = self._seen.pop(order.cl_ord_id, None) or (None if before is None else before.order)
         handle = self._handle(order)
         if was is not None and _same(was, order):
             return  # a restamp (the engine's own PENDING_NEW record): nothing for the strategy
@@ -314,7 +321,11 @@ class Desk:
         )  # fmt: skip
         self.apply_transitions(self.risk.evaluate())
         self.log_pnl(strategy)
-        handle = self.handle(fill.cl_ord_id) if order is None else self._handle(order)
+        handle = self.handle(fill.cl_ord_id)
+        if order is not None:  # the engine's order already shows the fill: so does the handle
+            if handle is not None and not _same(handle.order, order):
+                self._seen.setdefault(order.cl_ord_id, handle.order)  # for on_order, next
+            handle = self._handle(order)
         runner = self.runners.get(strategy)
         if runner is not None and handle is not None:
             runner.fill(handle, fill)
@@ -377,6 +388,7 @@ class EngineContext:
         self._log: FilteringBoundLogger = get_logger(strategy=name)
         self.timers = Timers(desk.clock)
         self._refusals: dict[tuple[str, str], tuple[float | None, int]] = {}
+        self._infos: dict[str, tuple[Instrument, InstrumentInfo]] = {}  # views, per symbol
 
     @property
     def name(self) -> str:
@@ -410,7 +422,7 @@ class EngineContext:
         post_only: bool = False,
     ) -> OrderHandle:
         desk = self._desk
-        inst = self.instrument(symbol)
+        inst = self._instrument(symbol)
         q, p = checked_order(
             inst, side, qty, price,
             order_type=order_type, time_in_force=time_in_force, post_only=post_only,
@@ -503,7 +515,7 @@ class EngineContext:
         if not self._desk.rate_room(handle.symbol, AMEND_COST_MAX):
             self._log.debug("amend_deferred", cl_ord_id=handle.cl_ord_id, reason="rate_limit")
             return False
-        inst = self.instrument(handle.symbol)
+        inst = self._instrument(handle.symbol)
         intent = amend_intent(
             strategy=self._name, order=handle.order, instrument=inst, qty=qty, price=price
         )
@@ -586,12 +598,20 @@ class EngineContext:
 
     def book(self, symbol: str) -> BookSnapshot | None:
         book = self._desk.book(symbol)
-        inst = self._desk.instruments.lookup(symbol)
-        if book is None or inst is None:
+        if book is None or self._desk.instruments.lookup(symbol) is None:
             return None
-        return BookSnapshot(book.view(), inst)
+        return BookSnapshot(book.view(), self.instrument(symbol))
 
-    def instrument(self, symbol: str) -> Instrument:
+    def instrument(self, symbol: str) -> InstrumentInfo:
+        """The pair in Decimals (``InstrumentInfo``), built again only when it changed."""
+        inst = self._instrument(symbol)
+        known = self._infos.get(symbol)
+        if known is None or known[0] is not inst:
+            known = self._infos[symbol] = (inst, InstrumentInfo.of(inst))
+        return known[1]
+
+    def _instrument(self, symbol: str) -> Instrument:
+        """The daemon's ``Instrument`` (scaled ints) of one of the strategy's symbols."""
         if symbol not in self._symbols:
             raise InvalidIntent("symbol", f"{symbol!r} is not one of {self._name}'s symbols")
         inst = self._desk.instruments.lookup(symbol)

@@ -51,6 +51,7 @@ from bot.strategy import (
     BookSnapshot,
     CancelAllIntent,
     CancelIntent,
+    InstrumentInfo,
     Intent,
     InvalidIntent,
     OrderHandle,
@@ -130,7 +131,7 @@ class FakeContext:
         self.gauges: dict[tuple[str, str | None], Decimal | float] = {}
         self.counters: dict[tuple[str, str | None], int] = {}
         for symbol in self._symbols:
-            self.instrument(symbol)
+            self.scaled_instrument(symbol)
 
     # -- Context --------------------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class FakeContext:
         if symbol not in self._symbols:
             mine = ", ".join(self._symbols)
             raise InvalidIntent("symbol", f"{symbol!r} is not one of this strategy's ({mine})")
-        inst = self.instrument(symbol)
+        inst = self.scaled_instrument(symbol)
         intent, q, p = checked_place(
             strategy=self._name,
             cl_ord_id=new_cl_ord_id(self._random.randbytes),
@@ -200,7 +201,7 @@ class FakeContext:
         handle = self.handle(order)
         if not handle.is_live:
             return False
-        inst = self.instrument(handle.symbol)
+        inst = self.scaled_instrument(handle.symbol)
         intent = amend_intent(
             strategy=self._name, order=handle.order, instrument=inst, qty=qty, price=price
         )
@@ -247,7 +248,12 @@ class FakeContext:
     def book(self, symbol: str) -> BookSnapshot | None:
         return self.books.get(symbol)
 
-    def instrument(self, symbol: str) -> Instrument:
+    def instrument(self, symbol: str) -> InstrumentInfo:
+        return InstrumentInfo.of(self.scaled_instrument(symbol))
+
+    def scaled_instrument(self, symbol: str) -> Instrument:
+        """The daemon's ``Instrument`` of ``symbol`` (scaled ints): the harness's, not the
+        strategy's (``instrument`` is the strategy's view, in Decimals)."""
         inst = self._instruments.lookup(symbol)
         if inst is None:
             raise StrategyError(
@@ -282,7 +288,7 @@ class FakeContext:
 
     def apply_fill(self, handle: OrderHandle, fill: Fill) -> None:
         """Book a fill: the strategy's position and the account's balances."""
-        inst = self.instrument(fill.symbol)
+        inst = self.scaled_instrument(fill.symbol)
         qty, sign = inst.qty_decimal(fill.qty), 1 if fill.side == "buy" else -1
         cost = from_scaled(fill.price * fill.qty, fill.price_precision + fill.qty_precision)
         self._positions[fill.symbol] = self.position(fill.symbol) + sign * qty
@@ -357,12 +363,12 @@ class StrategyHarness(Generic[S]):
     ) -> BookSnapshot:
         """A (valid) book: levels in any order, best first after sorting; ``on_book``."""
         sym = self._symbol(symbol)
-        inst = self.ctx.instrument(sym)
+        inst = self.ctx.scaled_instrument(sym)
         b = sorted(((inst.price(p), inst.qty(q)) for p, q in bids), reverse=True)
         a = sorted((inst.price(p), inst.qty(q)) for p, q in asks)
         self._seq += 1
         view = BookView(sym, True, f"t{self._seq}", inst.price_precision, tuple(b), tuple(a))
-        snapshot = self.ctx.books[sym] = BookSnapshot(view, inst)
+        snapshot = self.ctx.books[sym] = BookSnapshot(view, InstrumentInfo.of(inst))
         self.runner.book(view)
         self._settled()
         return snapshot
@@ -398,7 +404,7 @@ class StrategyHarness(Generic[S]):
     ) -> None:
         """A public trade: ``on_trade``."""
         sym = self._symbol(symbol)
-        inst = self.ctx.instrument(sym)
+        inst = self.ctx.scaled_instrument(sym)
         self._seq += 1
         trade = Trade(sym, side, inst.price(price), inst.qty(qty), "limit", self._seq, "")
         self.runner.trade(trade, snapshot)
@@ -409,7 +415,7 @@ class StrategyHarness(Generic[S]):
     ) -> None:
         """A ticker update (24 h statistics zero): ``on_ticker``."""
         sym = self._symbol(symbol)
-        inst = self.ctx.instrument(sym)
+        inst = self.ctx.scaled_instrument(sym)
         p_bid, p_ask = inst.price(bid), inst.price(ask)
         p_last = p_bid if last is None else inst.price(last)
         zero = Decimal(0)
@@ -494,7 +500,7 @@ class StrategyHarness(Generic[S]):
                 for i in reversed(self.ctx.intents)
                 if isinstance(i, AmendIntent) and i.cl_ord_id == handle.cl_ord_id
             )
-        inst = self.ctx.instrument(handle.symbol)
+        inst = self.ctx.scaled_instrument(handle.symbol)
         changes: dict[str, Any] = {"amend_pending": False}
         if intent.qty is not None:
             changes["qty"] = inst.qty(intent.qty)
@@ -519,7 +525,7 @@ class StrategyHarness(Generic[S]):
         o = handle.order
         if not o.is_open:
             raise StrategyError(f"{handle.cl_ord_id} is {handle.state}: it cannot fill")
-        inst = self.ctx.instrument(handle.symbol)
+        inst = self.ctx.scaled_instrument(handle.symbol)
         q = o.remaining_qty if qty is None else inst.qty(qty)
         p, pp = o.price, inst.price_precision
         if price is not None:

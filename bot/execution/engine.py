@@ -2,7 +2,9 @@
 
 ``ExecutionEngine`` turns intents into Kraken REST calls, and Kraken's answers (REST replies,
 the private feed's reports, reconciliation) into ``Order`` states in the store; it tells the
-strategies through ``on_order(order)`` then ``on_fill(fill)`` (the order already shows it).
+strategies through ``on_fill(fill)`` then ``on_order(order)``: when one change brings both,
+each new fill first (``order(cl_ord_id)`` already shows it), then the order, the order the
+strategy API promises (``Strategy.on_fill``).
 
 - **One cl_ord_id per intent, saved before it is sent**, never reused: no duplicates by
   construction (Kraken refuses a duplicate open id too).
@@ -211,13 +213,13 @@ class ExecutionEngine:
                 log.error("report_refused", cl_ord_id=cid, error=str(exc))
                 self.request_reconcile("bad report")
                 continue
-            fresh = fill is not None and self._store.record_fill(fill)
+            fresh = (fill,) if fill is not None and self._store.record_fill(fill) else ()
             if new is not old:
                 if old.state is S.LOST:
                     log.error("lost_order_revived", cl_ord_id=cid, state=str(new.state))
-                self._put(new)
-            if fresh and fill is not None:
-                self._emit_fill(fill)
+                self._put(new, fresh)
+            elif fresh:
+                self._emit_fill(fresh[0])
 
     async def place(
         self,
@@ -516,12 +518,16 @@ class ExecutionEngine:
                 trades += await self._trades(short, {})  # a fill older than the last known
             result = self._plan(cids, found)  # on the orders as they are now
             fills = self._fills(trades, result.short_of_fills, known)
-        fresh = [f for f in fills if self._store.record_fill(f)]
+        fresh: dict[str, list[Fill]] = {}
+        for fill in fills:
+            if self._store.record_fill(fill):
+                log.info("fill_recovered", cl_ord_id=fill.cl_ord_id, exec_id=fill.exec_id)
+                fresh.setdefault(fill.cl_ord_id, []).append(fill)
         for order in result.changed:
-            self._put(order)
-        for fill in fresh:
-            log.info("fill_recovered", cl_ord_id=fill.cl_ord_id, exec_id=fill.exec_id)
-            self._emit_fill(fill)
+            self._put(order, fresh.pop(order.cl_ord_id, ()))
+        for rest in fresh.values():  # fills of orders that showed them already
+            for fill in rest:
+                self._emit_fill(fill)
         for cid in result.lost:
             log.warning("order_lost", cl_ord_id=cid)
         for cid in result.vanished:
@@ -564,16 +570,20 @@ class ExecutionEngine:
         by_id = {x.order_id: x for x in of if x.order_id is not None}
         return rc.missed_fills(trades, by_id, self._instruments, known.exec_ids)
 
-    def _put(self, order: Order) -> None:
-        """Save, index, wake waiters, tell ``on_order``, replay held reports. The save is
-        durable (fsynced) unless the id's block is on record: then the exchange can always
-        restore the row (``bot.execution.ids``), and a crash of the process keeps it anyway."""
+    def _put(self, order: Order, fills: Sequence[Fill] = ()) -> None:
+        """Save, index, wake waiters, tell ``on_fill`` for each of ``fills`` (new fills,
+        already recorded, that this change of ``order`` shows), then ``on_order``, then
+        replay held reports. The save is durable (fsynced) unless the id's block is on
+        record: then the exchange can always restore the row (``bot.execution.ids``), and a
+        crash of the process keeps it anyway."""
         cid = order.cl_ord_id
         self._unsaved.discard(cid)
         self._store.save_order(order, sync=self._ids.owner(cid) is None)
         held = self._book.put(order)
         if not self._unsettled(order.cl_ord_id):
             self._wake_waiter(order.cl_ord_id)
+        for fill in fills:
+            self._emit_fill(fill)
         if self.on_order is not None:
             self._call(self.on_order, order)
         if held:

@@ -1,0 +1,257 @@
+"""The desk on the execution engine against the simulator: what a strategy sees, on the
+daemon's own path (``Desk`` + ``EngineContext`` + ``ExecutionEngine`` + ``StrategyRunner``,
+real sockets on 127.0.0.1).
+
+Most tests share one ``FakeClock(auto_advance=True)`` between the venue and the engine and
+run with the private feed off (states and fills come from REST reconciliation); one runs
+the real private feed on the real clock. Exchange reports Kraken sends but the simulator
+does not (a taker's average ``last_price`` finer than the pair) are parsed from their JSON
+text by the real protocol parser and handed to the engine as the private feed would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from bot.clock import FakeClock, SystemClock
+from bot.context import Desk, EngineContext
+from bot.execution.engine import EngineConfig, ExecutionEngine
+from bot.execution.pnl import PositionBook
+from bot.execution.risk import RiskGate
+from bot.kraken.protocol import ExecutionsFrame, Parser
+from bot.kraken.rest import KrakenRestClient, RetryPolicy
+from bot.metrics import Metrics
+from bot.store import Store
+from bot.strategy import FillEvent, OrderHandle, OrderState, Params, Strategy
+from bot.strategy_runner import StrategyRunner
+from bot.wiring import replay_fills
+from tests.loopback.conftest import SimFactory, SimHandle
+
+S = OrderState
+D = Decimal
+FAST = RetryPolicy(max_attempts=3, base_delay_s=0.2, max_delay_s=1.0)
+pytestmark = pytest.mark.timeout(60)
+
+
+class Recorder(Strategy[Params]):
+    """Records what it is told, in order: (handler, state, filled[, fill price])."""
+
+    def on_start(self) -> None:
+        self.seen: list[tuple[Any, ...]] = []
+        self.fills: list[FillEvent] = []
+
+    def on_order(self, order: OrderHandle) -> None:
+        self.seen.append(("on_order", order.state, order.filled))
+
+    def on_fill(self, order: OrderHandle, fill: FillEvent) -> None:
+        self.seen.append(("on_fill", order.state, order.filled, fill.price))
+        self.fills.append(fill)
+
+
+@dataclass
+class Rig:
+    sim: SimHandle
+    store: Store
+    rest: KrakenRestClient
+    engine: ExecutionEngine
+    desk: Desk
+    ctx: EngineContext
+    strategy: Recorder
+    metrics: Metrics
+
+
+@asynccontextmanager
+async def desk_on(sim: SimHandle, db: Path, **engine_kwargs: Any) -> AsyncIterator[Rig]:
+    """The desk with one ``Recorder`` strategy (``rec``, BTC/USD), its engine reconciled."""
+    store = Store.open(db)
+    rest = KrakenRestClient(
+        sim.base_url, clock=sim.clock, api_key=sim.api_key, api_secret=sim.api_secret,
+        session=sim.session, store=store, retry=FAST, rng=random.Random(3), tier="starter",
+    )  # fmt: skip
+    instruments = sim.venue.instruments
+    engine = ExecutionEngine(
+        rest, store, instruments, sim.clock, config=EngineConfig(grace_s=5.0), **engine_kwargs
+    )
+    engine.prepare_ids(["rec"])
+    positions = PositionBook(sim.clock)
+    metrics = Metrics(process=False)
+    desk = Desk(
+        engine=engine, risk=RiskGate(sim.clock, positions), positions=positions,
+        instruments=instruments, books=dict, readiness=engine.readiness, clock=sim.clock,
+        metrics=metrics, headroom=rest.trading_headroom,
+    )  # fmt: skip
+    ctx = desk.context("rec", ("BTC/USD",))
+    strategy = Recorder(ctx, Params())
+    runner = StrategyRunner(strategy, timers=ctx.timers, clock=sim.clock)
+    desk.add_runner(runner)
+    engine_task = asyncio.create_task(engine.run())
+    try:
+        async with asyncio.timeout(10):
+            await engine.readiness.wait()
+        desk.spawn_task = asyncio.get_running_loop().create_task
+        runner.start()
+        yield Rig(sim, store, rest, engine, desk, ctx, strategy, metrics)
+        async with asyncio.timeout(10):
+            await desk.drain()
+    finally:
+        engine_task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await engine_task
+        store.close()
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Poll other tasks' state (real sockets, real time) until ``predicate`` holds."""
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # noqa: ASYNC110 (the state belongs to other tasks)
+            await asyncio.sleep(0.01)
+
+
+async def fake_venue(sim_factory: SimFactory, **kwargs: Any) -> SimHandle:
+    return await sim_factory(clock=FakeClock(auto_advance=True), market=None, **kwargs)
+
+
+async def market_sell(sim: SimHandle, volume: str) -> None:
+    """Another account takes our bids with a market order."""
+    creds = sim.venue.add_account(f"taker{random.random()}")
+    reply = await sim.client_for(creds.api_key, creds.api_secret).private(
+        "AddOrder", pair="XBTUSD", type="sell", ordertype="market", volume=volume
+    )
+    assert reply.error == [], reply.error
+
+
+async def placed(rig: Rig, price: str, qty: str = "0.01") -> OrderHandle:
+    """A bid placed by the strategy through its context, once Kraken acknowledged it."""
+    handle = rig.ctx.place("BTC/USD", "buy", D(qty), D(price))
+    await until(lambda: handle.state is S.NEW)
+    return handle
+
+
+# ---------------------------------------------------------------------- handler order
+
+
+async def test_on_fill_comes_before_the_on_order_of_the_change_it_brings(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Fills learned by reconciliation (QueryOrders + TradesHistory), partial then full:
+    each ``on_fill`` (its handle already showing the fill) before that ``on_order``."""
+    sim = await fake_venue(sim_factory)
+    async with desk_on(sim, tmp_path / "bot.db") as rig:
+        bid = await placed(rig, "60000")
+        rig.strategy.seen.clear()
+        await market_sell(sim, "0.004")
+        await rig.engine.reconcile()
+        await market_sell(sim, "0.006")
+        await rig.engine.reconcile()
+        assert rig.strategy.seen == [
+            ("on_fill", S.PARTIALLY_FILLED, D("0.004"), D("60000.0")),
+            ("on_order", S.PARTIALLY_FILLED, D("0.004")),
+            ("on_fill", S.FILLED, D("0.01"), D("60000.0")),
+            ("on_order", S.FILLED, D("0.01")),
+        ]
+        assert bid.state is S.FILLED
+        assert rig.desk.positions.position("BTC/USD", "rec").qty == D("0.01")  # type: ignore[union-attr]
+
+
+async def test_on_fill_comes_first_on_the_private_feeds_path(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """The daemon's usual path: the simulator's executions feed reports the trade and the
+    state change in one report."""
+    from bot.execution.private_feed import PrivateFeed
+    from bot.execution.tokens import TokenKeeper
+    from bot.market.backoff import Backoff, BackoffPolicy
+
+    clock = SystemClock()
+    sim = await sim_factory(clock=clock, market=None)
+    async with desk_on(sim, tmp_path / "bot.db") as rig:
+        feed = PrivateFeed(
+            sim.ws_private_url, TokenKeeper(rig.rest, clock), rig.engine.on_private, clock=clock,
+            backoff=Backoff(BackoffPolicy(0.01, 0.05), random.Random(1).random),
+        )  # fmt: skip
+        feed_task = asyncio.create_task(feed.run())
+        try:
+            await until(lambda: feed.subscribed and rig.engine.readiness.is_open)
+            bid = await placed(rig, "60000")
+            rig.strategy.seen.clear()
+            await market_sell(sim, "0.004")
+            await until(lambda: bid.state is S.PARTIALLY_FILLED)
+            await market_sell(sim, "0.006")
+            await until(lambda: bid.state is S.FILLED and len(rig.strategy.seen) >= 4)
+        finally:
+            feed_task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await feed_task
+        assert rig.strategy.seen == [
+            ("on_fill", S.PARTIALLY_FILLED, D("0.004"), D("60000.0")),
+            ("on_order", S.PARTIALLY_FILLED, D("0.004")),
+            ("on_fill", S.FILLED, D("0.01"), D("60000.0")),
+            ("on_order", S.FILLED, D("0.01")),
+        ]
+
+
+# ---------------------------------------------------------------------- exact fill prices
+
+
+def executions_frame(text: str) -> ExecutionsFrame:
+    """One executions frame, from Kraken's JSON text, through the real parser."""
+    [frame] = Parser().parse(text)
+    assert isinstance(frame, ExecutionsFrame)
+    return frame
+
+
+async def test_a_taker_average_price_finer_than_the_pair_is_kept_exact_end_to_end(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Kraken's ``last_price`` of a taker order across levels is the trade event's average:
+    here 60000.05 on BTC/USD (prices to 0.1). The report is applied whole (state and
+    fill, no reconciliation), and the price stays exact in the store, the positions, the
+    strategy's ``FillEvent`` and a restart's replay."""
+    sim = await fake_venue(sim_factory)
+    db = tmp_path / "bot.db"
+    with capture_logs() as logs:
+        async with desk_on(sim, db) as rig:
+            bid = await placed(rig, "60000.1")
+            txid = bid.order.order_id
+            rig.engine.on_private(
+                executions_frame(
+                    '{"channel":"executions","type":"update","sequence":5,"data":[{'
+                    f'"exec_type":"trade","order_id":"{txid}","order_status":"filled",'
+                    '"exec_id":"TAVG1-AAAAA-BBBBBB","trade_id":4711,"last_qty":0.01,'
+                    '"last_price":60000.05,"cost":600.0005,"cum_qty":0.01,"cum_cost":600.0005,'
+                    '"avg_price":60000.05,"liquidity_ind":"t","side":"buy",'
+                    '"fees":[{"asset":"USD","qty":1.56}],"timestamp":"2024-01-01T00:00:00Z"}]}'
+                )
+            )
+            assert bid.state is S.FILLED and bid.filled == D("0.01")
+            assert rig.engine.readiness.is_open  # nothing to reconcile: the report was good
+            [fill] = rig.strategy.fills
+            assert (fill.price, fill.qty, fill.cost) == (D("60000.05"), D("0.01"), D("600.0005"))
+            pos = rig.desk.positions.position("BTC/USD", "rec")
+            assert pos is not None and pos.cost_basis == D("600.0005")
+            assert rig.desk.positions.realised("USD", "rec") == D("-1.56")
+            [stored] = rig.store.fills_since(0)
+            assert (stored.price, stored.price_precision) == (6_000_005, 2)
+            rest = rig.rest
+    assert not [e for e in logs if e["event"] in ("report_refused", "reconcile_failed")]
+    filled = [e for e in logs if e["event"] == "order_filled"]
+    assert [e["price"] for e in filled] == ["60000.05"]
+    store = Store.open(db)  # a restart: positions come back from the stored fills, exact
+    try:
+        again = PositionBook(sim.clock)
+        engine = ExecutionEngine(rest, store, sim.venue.instruments, sim.clock)
+        replay_fills(store, engine, again, sim.venue.instruments)
+        pos = again.position("BTC/USD", "rec")
+        assert pos is not None and pos.cost_basis == D("600.0005")
+    finally:
+        store.close()
