@@ -281,7 +281,8 @@ class ExecutionEngine:
             self._sent(cid)
             self._inflight.discard(cid)
             if (current := self._book.orders[cid]).state is S.PENDING_NEW:
-                log.warning("order_rejected", cl_ord_id=cid, code=exc.code, detail=exc.detail)
+                # The desk logs it, with the strategy (bot.refusals): here only for debugging.
+                log.debug("add_order_refused", cl_ord_id=cid, code=exc.code, detail=exc.detail)
                 now = self._clock.time_ns()
                 self._put(o.transition(current, S.REJECTED, now_ns=now, reason=exc.code))
             return self._book.orders[cid]

@@ -27,7 +27,8 @@ from bot.clock import FakeClock, SystemClock
 from bot.context import Desk, EngineContext
 from bot.execution.engine import EngineConfig, ExecutionEngine
 from bot.execution.pnl import PositionBook
-from bot.execution.risk import RiskGate
+from bot.execution.risk import RiskGate, RiskLimits
+from bot.http import render_status
 from bot.kraken.protocol import ExecutionsFrame, Parser
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
 from bot.metrics import Metrics
@@ -71,24 +72,30 @@ class Rig:
 
 
 @asynccontextmanager
-async def desk_on(sim: SimHandle, db: Path, **engine_kwargs: Any) -> AsyncIterator[Rig]:
-    """The desk with one ``Recorder`` strategy (``rec``, BTC/USD), its engine reconciled."""
+async def desk_on(
+    sim: SimHandle,
+    db: Path,
+    *,
+    limits: RiskLimits | None = None,
+    headroom: Callable[[str], float] | None = None,
+) -> AsyncIterator[Rig]:
+    """The desk with one ``Recorder`` strategy (``rec``, BTC/USD), its engine reconciled.
+    ``limits``: the risk gate's; ``headroom``: the pairs' trading counter room (default:
+    the REST client's, which models Kraken's)."""
     store = Store.open(db)
     rest = KrakenRestClient(
         sim.base_url, clock=sim.clock, api_key=sim.api_key, api_secret=sim.api_secret,
         session=sim.session, store=store, retry=FAST, rng=random.Random(3), tier="starter",
     )  # fmt: skip
     instruments = sim.venue.instruments
-    engine = ExecutionEngine(
-        rest, store, instruments, sim.clock, config=EngineConfig(grace_s=5.0), **engine_kwargs
-    )
+    engine = ExecutionEngine(rest, store, instruments, sim.clock, config=EngineConfig(grace_s=5.0))
     engine.prepare_ids(["rec"])
     positions = PositionBook(sim.clock)
     metrics = Metrics(process=False)
     desk = Desk(
-        engine=engine, risk=RiskGate(sim.clock, positions), positions=positions,
+        engine=engine, risk=RiskGate(sim.clock, positions, limits), positions=positions,
         instruments=instruments, books=dict, readiness=engine.readiness, clock=sim.clock,
-        metrics=metrics, headroom=rest.trading_headroom,
+        metrics=metrics, headroom=headroom or rest.trading_headroom,
     )  # fmt: skip
     ctx = desk.context("rec", ("BTC/USD",))
     strategy = Recorder(ctx, Params())
@@ -255,3 +262,65 @@ async def test_a_taker_average_price_finer_than_the_pair_is_kept_exact_end_to_en
         assert pos is not None and pos.cost_basis == D("600.0005")
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------------- refusals
+
+
+def rejections(rig: Rig) -> dict[tuple[str, ...], float]:
+    """``krakenbot_rejections_total`` by (source, strategy, action, reason)."""
+    return {s.labels: s.value for s in rig.metrics.samples() if s.name == "rejections"}
+
+
+async def test_every_refusal_is_counted_by_source_and_reason_and_logged_once_per_interval(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """The holdback's refusals of places and amends, the risk gate's refusals of amends,
+    and Kraken's refusal of an amend: all in ``krakenbot_rejections_total`` with their
+    source and reason, all on the status page, each kind one log line per interval (the
+    repeats counted in ``refusals_suppressed``)."""
+    sim = await fake_venue(sim_factory)
+    room = {"BTC/USD": 1000.0}
+    limits = RiskLimits(max_order_notional=D(1000))
+    with capture_logs() as logs:
+        async with desk_on(sim, tmp_path / "bot.db", limits=limits, headroom=room.get) as rig:
+            bid = await placed(rig, "60000")  # 600 USD
+            room["BTC/USD"] = 2.0  # the trading counter must keep room to cancel
+            for _ in range(50):
+                assert rig.ctx.place("BTC/USD", "buy", D("0.01"), D("50000")).reason == "rate_limit"
+            for _ in range(39):
+                assert not rig.ctx.amend(bid, price=D("60000.1"))
+            room["BTC/USD"] = 1000.0
+            for _ in range(39):  # 1200 USD: over max_order_notional
+                assert not rig.ctx.amend(bid, qty=D("0.02"))
+            # Canceled behind the bot's back (the web UI): Kraken refuses the next amend.
+            sim.venue.cancel_order(sim.account, txid=bid.order.order_id)
+            assert rig.ctx.amend(bid, price=D("60000.2"))
+            await until(lambda: ("exchange", "rec", "amend", "EOrder:Unknown order")
+                        in rejections(rig))  # fmt: skip
+            assert rejections(rig) == {
+                ("desk", "rec", "place", "rate_limit"): 50,
+                ("desk", "rec", "amend", "rate_limit"): 39,
+                ("risk", "rec", "amend", "max_notional"): 39,
+                ("exchange", "rec", "amend", "EOrder:Unknown order"): 1,
+            }
+            sim.clock.advance(5.0)
+            rig.desk.periodic()
+            snap = rig.metrics.snapshot()
+            page = render_status(snap, {"ready": True, "checks": {}}, {"healthy": True}, {},
+                                 now_ns=sim.clock.time_ns())  # fmt: skip
+    lines = [e for e in logs if e["event"].endswith("_rejected")]
+    assert [(e["event"], e["source"], e["reason"], e["suppressed"]) for e in lines] == [
+        ("order_rejected", "desk", "rate_limit", 0),
+        ("amend_rejected", "desk", "rate_limit", 0),
+        ("amend_rejected", "risk", "max_notional", 0),
+        ("amend_rejected", "exchange", "EOrder:Unknown order", 0),
+    ]
+    repeats = [(e["action"], e["source"], e["count"]) for e in logs
+               if e["event"] == "refusals_suppressed"]  # fmt: skip
+    assert sorted(repeats) == [("amend", "desk", 38), ("amend", "risk", 38), ("place", "desk", 49)]
+    assert not [e for e in logs if e["event"] == "order_sent" and e["price"] == 500000]
+    for row in (("desk", "place", "rate_limit", 50), ("risk", "amend", "max_notional", 39)):
+        source, action, reason, n = row  # the status page's rejections table
+        cells = f"<td>{source}</td><td>rec</td><td>{action}</td><td>{reason}</td>"
+        assert f'{cells}<td class="n">{n}</td>' in page
