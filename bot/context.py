@@ -84,6 +84,9 @@ log = get_logger(component="desk")
 _RECENT_DONE: Final = 1000  # done handles kept for ``ctx.order`` after they leave the book
 AMEND_COST_MAX: Final = 4.0  # an amend of a young order: 1 + Kraken's largest amend penalty
 CANCEL_RESERVE: Final = 8.0  # trading-counter points kept free per open order: its cancel
+# An amend costs 1 on the REST call counter too (only AddOrder and CancelOrder are exempt):
+# it leaves room for this many other calls (a dead-man's switch refresh, a confirmation).
+REST_RESERVE: Final = 2.0
 
 
 def _dec(value: Decimal) -> str:
@@ -255,6 +258,12 @@ class Desk:
             return True
         orders = self._open.per_symbol.get(symbol, 0)
         return self._headroom(symbol) >= cost + CANCEL_RESERVE * (orders + opening)
+
+    def rest_room(self, cost: float) -> bool:
+        """Whether the REST call counter takes ``cost`` now and keeps ``REST_RESERVE``: an
+        amend is held back rather than queued behind the counter (its price would be stale
+        by the time it leaves) or in the way of the dead-man's switch's refresh."""
+        return self.engine.rest_headroom() >= cost + REST_RESERVE
 
     def risk_context(self) -> RiskContext:
         return RiskContext(self.mids(), dict(self._open.per_strategy), len(self._open.by_id))
@@ -528,6 +537,9 @@ class EngineContext:
         if not self._desk.rate_room(symbol, AMEND_COST_MAX):
             self._refused("amend", "desk", "rate_limit", symbol, cl_ord_id=cid, detail=_RATE_LIMIT)
             return False
+        if not self._desk.rest_room(1.0):
+            self._refused("amend", "desk", "rate_limit", symbol, cl_ord_id=cid, detail=_REST_LIMIT)
+            return False
         inst = self._instrument(symbol)
         try:
             intent = amend_intent(
@@ -673,6 +685,7 @@ def _same(a: Order, b: Order) -> bool:
 
 
 _RATE_LIMIT: Final = "the trading counter keeps room to cancel open orders"
+_REST_LIMIT: Final = "the REST call counter keeps room for the dead-man's switch"
 
 
 def _refusal(decision: RiskDecision) -> tuple[str, str, str] | None:

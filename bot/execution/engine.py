@@ -141,6 +141,10 @@ class ExecutionEngine:
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return self._book.open(symbol)
 
+    def rest_headroom(self) -> float:
+        """The REST call counter's room now (an amend costs 1 there: the desk asks)."""
+        return self._rest.rest_headroom()
+
     async def run(self) -> None:
         """Recover, reconcile, open ``reconciled``; then reconcile on request, until cancelled."""
         async with asyncio.TaskGroup() as tg:

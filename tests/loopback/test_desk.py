@@ -324,3 +324,22 @@ async def test_every_refusal_is_counted_by_source_and_reason_and_logged_once_per
         source, action, reason, n = row  # the status page's rejections table
         cells = f"<td>{source}</td><td>rec</td><td>{action}</td><td>{reason}</td>"
         assert f'{cells}<td class="n">{n}</td>' in page
+
+
+async def test_an_amend_is_held_back_while_the_rest_counter_has_no_room_to_spare(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """An amend costs 1 on the REST call counter: with less than that plus room for the
+    dead-man's switch's refresh and a confirmation (``REST_RESERVE``), the desk refuses
+    it at once (counted) instead of queueing a price that will be stale when it leaves."""
+    sim = await fake_venue(sim_factory, tier="starter")
+    async with desk_on(sim, tmp_path / "bot.db") as rig:
+        bid = await placed(rig, "60000")
+        rig.rest.rest_counter.saturate(sim.clock.monotonic())  # 15 of 15 (Starter)
+        assert not rig.ctx.amend(bid, price=D("60000.1"))
+        assert rejections(rig) == {("desk", "rec", "amend", "rate_limit"): 1}
+        sim.clock.advance(3.0 / 0.33 + 0.01)  # decayed to 12: room for 1 + 2 spare
+        assert rig.ctx.amend(bid, price=D("60000.1"))
+        await until(lambda: bid.is_live and bid.price == D("60000.1"))
+        (on_sim,) = sim.venue.exchange.open_orders(sim.account)
+        assert on_sim.price == 600_001  # amended at Kraken, in place
