@@ -25,8 +25,10 @@ strategy API promises (``Strategy.on_fill``).
   by ``exec_id``) before the order showing them is saved, both before the callbacks.
   Orders that are not ours are logged, never adopted.
 - **Reports drive state.** ``on_private`` (the ``PrivateFeed``'s sink) merges sparse reports
-  by ``cl_ord_id`` or txid. While the feed is down (or with ``confirm_via_rest``) each write
-  is followed by a QueryOrders.
+  by ``cl_ord_id`` or txid; a UUID ``cl_ord_id`` in either of Kraken's forms
+  (``orders.canonical_cl_ord_id``), in reports as in OpenOrders/QueryOrders/ClosedOrders.
+  While the feed is down (or with ``confirm_via_rest``) each write is followed by a
+  QueryOrders.
 - **Rate limits.** Changes use AmendOrder (cheaper than cancel-and-replace, keeps queue
   priority); amends and cancels pass ``order_age_s`` so the REST client charges Kraken's
   penalty and waits in time.
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from bot.clock import Clock
@@ -202,7 +204,8 @@ class ExecutionEngine:
             self._feed_live = False
 
     def _on_reports(self, reports: Iterable[ExecutionReport]) -> None:
-        for report in reports:
+        for echoed in reports:
+            report = _canonical(echoed)
             cid = self._book.owner(report)
             if cid is None and self._recall(report.cl_ord_id) is not None:  # LOST, or done
                 cid = report.cl_ord_id
@@ -251,7 +254,7 @@ class ExecutionEngine:
             failing = ", ".join(self.readiness.failing()) or "engine not running"
             raise RiskError("not_ready", f"waiting for: {failing}")
         inst = self._instrument(symbol)
-        cid = cl_ord_id or self._ids.next(strategy)
+        cid = o.canonical_cl_ord_id(cl_ord_id) if cl_ord_id else self._ids.next(strategy)
         fresh = self._ids.fresh(cid)  # issued here from a recorded block: provably unused
         if self._book.get(cid) is not None or (not fresh and self.order(cid) is not None):
             raise ProtocolError(f"cl_ord_id {cid} was used before: one id per intent")
@@ -694,3 +697,12 @@ class ExecutionEngine:
 
     def _sent_age(self, order: Order) -> float:
         return self._age(self._book.sent.get(order.cl_ord_id), order.created_ns)
+
+
+def _canonical(report: ExecutionReport) -> ExecutionReport:
+    """``report`` with its ``cl_ord_id`` in the bot's spelling (Kraken may echo a UUID in
+    its other form: ``orders.canonical_cl_ord_id``); the same object when it already is."""
+    echoed = report.cl_ord_id
+    if echoed is None or (cid := o.canonical_cl_ord_id(echoed)) == echoed:
+        return report
+    return replace(report, cl_ord_id=cid)

@@ -88,6 +88,7 @@ __all__ = [
     "amend_failed",
     "apply_execution",
     "cancel_failed",
+    "canonical_cl_ord_id",
     "fill_from_report",
     "fill_price",
     "is_valid_cl_ord_id",
@@ -307,6 +308,22 @@ def new_cl_ord_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
     return f"{n:032x}"  # without building a UUID object: this is on the order path
 
 
+def canonical_cl_ord_id(value: str) -> str:
+    """The one spelling of a ``cl_ord_id`` under which the bot keeps and matches orders.
+
+    Kraken stores a UUID ``cl_ord_id`` (long, hyphenated, or short, 32 hex digits) as a
+    128-bit integer and prints it back in a form of its choosing: an id sent as 32 hex
+    digits may be echoed hyphenated, in either case, and the other way round. Both UUID
+    forms become 32 lowercase hex digits (the form the bot issues); free text (at most 18
+    characters, never 32 hex digits) is kept exactly, as Kraken compares it as text.
+    """
+    if len(value) == 32 and _HEX32.fullmatch(value):
+        return value.lower()
+    if len(value) == 36 and _LONG_UUID.fullmatch(value):
+        return value.replace("-", "").lower()
+    return value
+
+
 def is_valid_cl_ord_id(value: str) -> bool:
     """Kraken accepts a long UUID, a 32-hex short UUID, or ≤ 18 printable ASCII chars."""
     return bool(
@@ -331,9 +348,11 @@ def new_order(
     time_in_force: str = "GTC",
     post_only: bool = False,
 ) -> Order:
-    """A PENDING_NEW order, to be saved to the store before it is sent."""
+    """A PENDING_NEW order, to be saved to the store before it is sent; a UUID
+    ``cl_ord_id`` is kept in its canonical form (``canonical_cl_ord_id``)."""
     if not is_valid_cl_ord_id(cl_ord_id):
         raise ProtocolError(f"not a valid Kraken cl_ord_id: {cl_ord_id!r}")
+    cl_ord_id = canonical_cl_ord_id(cl_ord_id)
     if side not in ("buy", "sell"):
         raise ProtocolError(f"{cl_ord_id}: side must be 'buy' or 'sell', got {side!r}")
     if qty <= 0:
@@ -494,7 +513,8 @@ def _with(order: Order, state: OrderState, changes: dict[str, Any], now_ns: int)
 
 
 def _check_identity(order: Order, report: ExecutionReport) -> None:
-    if report.cl_ord_id is not None and report.cl_ord_id != order.cl_ord_id:
+    cid = report.cl_ord_id
+    if cid is not None and canonical_cl_ord_id(cid) != canonical_cl_ord_id(order.cl_ord_id):
         raise ProtocolError(f"report for {report.cl_ord_id} applied to {order.cl_ord_id}")
     if report.order_id is not None and order.order_id not in (None, report.order_id):
         raise ProtocolError(f"report for {report.order_id} applied to {order.order_id}")

@@ -14,7 +14,9 @@ The rules
    execution report (``report_for``); the transition table's rules hold (stale news moves
    nothing back, terminal states are absorbing).
 2. **Matching** is by ``order_id`` (Kraken's txid) first, then by ``cl_ord_id`` for an order
-   whose txid we never learned (AddOrder's answer was lost). Never by anything fuzzier.
+   whose txid we never learned (AddOrder's answer was lost). Never by anything fuzzier; a
+   UUID ``cl_ord_id`` is compared as the 128-bit number Kraken keeps, whichever form it
+   prints (``orders.canonical_cl_ord_id``, applied as each REST order is parsed).
 3. **Absent is not lost until proven.** A local order the exchange does not show:
 
    - with no ``order_id``, UNKNOWN or PENDING_NEW (sent, fate unknown): LOST once it is at
@@ -59,6 +61,7 @@ from bot.execution.orders import (
     Order,
     OrderState,
     apply_execution,
+    canonical_cl_ord_id,
     fill_price,
     mark_unknown,
     transition,
@@ -165,7 +168,7 @@ def parse_order(
     cl_ord_id = raw.get("cl_ord_id")
     return ExchangeOrder(
         order_id=order_id,
-        cl_ord_id=str(cl_ord_id) if cl_ord_id else None,
+        cl_ord_id=canonical_cl_ord_id(str(cl_ord_id)) if cl_ord_id else None,
         status=str(status),
         pair=pair,
         symbol=inst.symbol if inst is not None else None,

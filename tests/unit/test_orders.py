@@ -26,6 +26,7 @@ from bot.execution.orders import (
     amend_failed,
     apply_execution,
     cancel_failed,
+    canonical_cl_ord_id,
     fill_from_report,
     fill_price,
     is_valid_cl_ord_id,
@@ -532,6 +533,23 @@ def test_any_delivery_order_with_duplicates_converges(
     for report in delivered:
         again = apply_execution(again, report, now_ns=T0 + 10**6)
     assert again is o
+
+
+def test_a_uuid_cl_ord_id_has_one_canonical_form() -> None:
+    long_form = "6d1b345e-2821-40e2-ad83-4ecb18a06876"
+    for form in (long_form, long_form.upper(), long_form.replace("-", "").upper()):
+        assert canonical_cl_ord_id(form) == "6d1b345e282140e2ad834ecb18a06876"
+    assert canonical_cl_ord_id(CID) == CID
+    for text in ("My-Order-7", "ABC", "6d1b345e-2821-40e2-ad83"):
+        assert canonical_cl_ord_id(text) == text
+    placed = dataclasses.replace(order(), cl_ord_id="6d1b345e282140e2ad834ecb18a06876")
+    report = ExecutionReport(exec_type="new", order_status="new", cl_ord_id=long_form.upper())
+    assert apply_execution(placed, report, now_ns=T0).state is S.NEW  # the same order
+    given = new_order(
+        cl_ord_id=long_form, instrument=BTC_USD, side="buy", order_type="limit", qty=1,
+        price=1, strategy="s", now_ns=T0,
+    )  # fmt: skip
+    assert given.cl_ord_id == "6d1b345e282140e2ad834ecb18a06876"
 
 
 def test_new_cl_ord_id_is_the_version_4_uuid_of_its_random_bytes() -> None:

@@ -210,6 +210,19 @@ def test_matching_is_by_txid_then_by_cl_ord_id_only_without_a_txid() -> None:
     ] == ["b"]
 
 
+def test_a_blind_order_matches_its_cl_ord_id_echoed_in_either_uuid_form() -> None:
+    """Kraken keeps a UUID ``cl_ord_id`` as a number: whichever form it prints, parsing
+    gives the bot's 32-hex form, and a blind order (no txid) is found by it."""
+    hyphenated = "01234567-89AB-CDEF-0123-456789ABCDEF"
+    for echoed in (hyphenated, hyphenated.lower(), CID.upper(), CID):
+        ex = ex_order(cl_ord_id=echoed)
+        assert ex.cl_ord_id == CID
+        m = match_orders([local()], [ex])
+        assert [e.order_id for _, e in m.found] == [TXID] and m.unmatched == ()
+    free_text = ex_order(cl_ord_id="My-Order-7")
+    assert free_text.cl_ord_id == "My-Order-7"  # text is compared as text
+
+
 def test_the_open_order_wins_over_a_closed_one_with_the_same_cl_ord_id() -> None:
     old = renamed(ex_order(status="canceled"), "OLD")
     live = renamed(ex_order(status="open"), "LIVE")
