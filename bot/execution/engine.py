@@ -17,13 +17,14 @@ strategy API promises (``Strategy.on_fill``).
 - **Refusals are recorded.** Any other ``ExchangeError`` on AddOrder means "not placed":
   REJECTED with Kraken's string as ``reason``, returned (not raised).
 - **The exchange is the truth.** Startup and crash recovery are one path (``run``): load
-  open orders, mark leftover PENDING_NEW as UNKNOWN("restart"), reconcile, set the readiness
-  check ``reconciled``. ``ExecutionsSubscribed`` (each private (re)connect), ``SequenceGap``
-  and ``request_reconcile`` (a dead-man lapse) close it and reconcile again: OpenOrders,
-  QueryOrders by txid, recent ClosedOrders, Open/ClosedOrders by ``cl_ord_id``, missed fills
-  from TradesHistory (rules: ``bot.execution.reconcile``). Fills are recorded (idempotent
-  by ``exec_id``) before the order showing them is saved, both before the callbacks.
-  Orders that are not ours are logged, never adopted.
+  open orders, mark leftover PENDING_NEW as UNKNOWN("restart"), adopt our orders whose rows a
+  machine crash lost (ClosedOrders read page after page, bounded), reconcile, set the
+  readiness check ``reconciled``. ``ExecutionsSubscribed`` (each private (re)connect),
+  ``SequenceGap`` and ``request_reconcile`` (a dead-man lapse) close it and reconcile again:
+  OpenOrders, QueryOrders by txid, recent ClosedOrders, Open/ClosedOrders by ``cl_ord_id``,
+  missed fills from TradesHistory (rules: ``bot.execution.reconcile``). Fills are recorded
+  (idempotent by ``exec_id``) before the order showing them is saved, both before the
+  callbacks. Orders that are not ours are logged, never adopted.
 - **Reports drive state.** ``on_private`` (the ``PrivateFeed``'s sink) merges sparse reports
   by ``cl_ord_id`` or txid; a UUID ``cl_ord_id`` in either of Kraken's forms
   (``orders.canonical_cl_ord_id``), in reports as in OpenOrders/QueryOrders/ClosedOrders.
@@ -89,6 +90,7 @@ class EngineConfig:
     resolve_wait_s: float = 15.0  # amend/cancel wait this long (real time) for a fate
     fills_margin_s: float = 60.0  # TradesHistory starts this far before the last known fill
     closed_orders_from: int = 3  # unresolved orders without a txid worth a ClosedOrders read
+    max_closed_pages: int = 20  # ClosedOrders pages (50 orders) read at start for adoption
     max_history_pages: int = 20  # TradesHistory pages (50 trades) per reconciliation
     confirm_via_rest: bool | None = None  # None: confirm writes by REST while the feed is down
     backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(1.0, 30.0))
@@ -495,8 +497,7 @@ class ExecutionEngine:
         blind = rc.unseen(local, found, txid=False)
         if full and len(blind) >= self._cfg.closed_orders_from:
             start = min(x.created_ns for x in blind) // _NS - int(self._cfg.fills_margin_s)
-            closed = await rest.closed_orders(start=max(start, 0))
-            found += rc.parse_orders(closed.get("closed", {}), inst)
+            found += await self._closed_since(max(start, 0), pages=1)
         for order in blind:
             if not full:
                 opened = await rest.open_orders(cl_ord_id=order.cl_ord_id)
@@ -630,12 +631,28 @@ class ExecutionEngine:
         if since is None:
             return
         start = max(since // _NS - int(self._cfg.fills_margin_s), 0)
-        closed = rc.parse_orders(
-            (await self._rest.closed_orders(start=start)).get("closed", {}), self._instruments
-        )
+        closed = await self._closed_since(start, pages=self._cfg.max_closed_pages)
         adopted = [x.cl_ord_id for ex in closed if (x := self._adopt(ex)) is not None]
         if adopted:
             await self._settle(adopted, closed)
+
+    async def _closed_since(self, start: int, *, pages: int) -> list[ExchangeOrder]:
+        """ClosedOrders since ``start`` (seconds), newest first, page after page (``ofs``,
+        50 a page) until Kraken's ``count`` is covered or a page comes back empty, at most
+        ``pages`` pages (each costs 2 on the REST counter). An order that closes meanwhile
+        shifts the pages by one: the order it pushes across a boundary is read twice and
+        kept once (by txid), none is skipped."""
+        found: dict[str, ExchangeOrder] = {}
+        read = 0
+        for _ in range(pages):
+            reply = await self._rest.closed_orders(start=start, ofs=read)
+            page = rc.parse_orders(reply.get("closed", {}), self._instruments)
+            found.update((ex.order_id, ex) for ex in page)
+            read += len(page)
+            if not page or read >= int(reply.get("count", 0)):
+                return list(found.values())
+        log.warning("closed_orders_truncated", pages=pages, read=read, since_s=start)
+        return list(found.values())
 
     def _sent(self, cid: str) -> None:
         """After AddOrder's request went out (whatever came back): the order's first row,

@@ -624,3 +624,59 @@ async def test_reports_match_our_orders_in_either_uuid_form(
             assert isinstance(frame, ExecutionsFrame)
             rig.engine.on_private(frame)
             assert state(rig.engine, cid) is S.CANCELED
+
+
+# ---------------------------------------------------------------------- adoption, paged
+
+
+async def _crash_after_closing(sim: SimHandle, db: Path, n: int) -> list[str]:
+    """``n`` orders of strategy ``mm``, all canceled, then a machine crash that loses every
+    row: only the id block proves them ours. Returns their ``cl_ord_id``s."""
+    import sqlite3
+
+    inst = btc(sim)
+    async with running(sim, db) as rig:
+        cids = []
+        for i in range(n):
+            price = inst.price("40000") + i
+            order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), price, strategy="mm")
+            cids.append(order.cl_ord_id)
+        assert await rig.engine.cancel_all() == n
+    raw = sqlite3.connect(db)
+    with raw:
+        for table in ("order_events", "orders"):
+            raw.execute(f"DELETE FROM {table}")
+    raw.close()
+    sim.clock.advance(10)
+    return cids
+
+
+async def test_adoption_reads_closed_orders_past_the_first_page_of_50(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory, tier="pro")
+    db = tmp_path / "bot.db"
+    cids = await _crash_after_closing(sim, db, 55)
+    with capture_logs() as logs:
+        async with running(sim, db) as rig:
+            states = {cid: state(rig.engine, cid) for cid in cids}
+            assert set(states.values()) == {S.CANCELED}, states
+    recovered = [e for e in logs if e["event"] == "order_recovered"]
+    assert sorted(e["cl_ord_id"] for e in recovered) == sorted(cids)
+    assert not [e for e in logs if e["event"] == "closed_orders_truncated"]
+
+
+async def test_adoption_paging_is_bounded_and_says_so(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory, tier="pro")
+    db = tmp_path / "bot.db"
+    cids = await _crash_after_closing(sim, db, 55)
+    config = EngineConfig(grace_s=5.0, resolve_wait_s=10.0, max_closed_pages=1)
+    with capture_logs() as logs:
+        async with running(sim, db, config):
+            pass
+    recovered = {e["cl_ord_id"] for e in logs if e["event"] == "order_recovered"}
+    assert len(recovered) == 50 and recovered <= set(cids)  # the newest 50: one page
+    (truncated,) = [e for e in logs if e["event"] == "closed_orders_truncated"]
+    assert (truncated["pages"], truncated["read"]) == (1, 50)
