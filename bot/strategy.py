@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, Protocol, TypeVar
 
@@ -127,6 +127,15 @@ class InstrumentInfo:
     qty_min: Decimal
     cost_min: Decimal
     status: str = "online"
+    # The increments scaled by their precisions, for the rounding helpers (not a strategy's).
+    _steps: tuple[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        steps = (
+            int(self.price_increment.scaleb(self.price_precision)),
+            int(self.qty_increment.scaleb(self.qty_precision)),
+        )
+        object.__setattr__(self, "_steps", steps)
 
     @classmethod
     def of(cls, instrument: Instrument) -> InstrumentInfo:
@@ -146,11 +155,10 @@ Pair = InstrumentInfo | Instrument  # what the rounding helpers take
 def _step(instrument: Pair, price: bool) -> tuple[int, int]:
     """(precision, increment scaled by it) of the price (or the quantity)."""
     if isinstance(instrument, InstrumentInfo):
+        steps = instrument._steps
         if price:
-            p = instrument.price_precision
-            return p, int(instrument.price_increment.scaleb(p))
-        q = instrument.qty_precision
-        return q, int(instrument.qty_increment.scaleb(q))
+            return instrument.price_precision, steps[0]
+        return instrument.qty_precision, steps[1]
     if price:
         return instrument.price_precision, instrument.price_increment
     return instrument.qty_precision, instrument.qty_increment

@@ -118,6 +118,7 @@ class FakeContext:
         self._name = name
         self._symbols = tuple(symbols)
         self._instruments = InstrumentTable(instruments)
+        self._infos: dict[str, InstrumentInfo] = {}
         self.clock = clock or FakeClock()
         self.timers = Timers(self.clock)
         self._log = get_logger(strategy=name)
@@ -249,7 +250,10 @@ class FakeContext:
         return self.books.get(symbol)
 
     def instrument(self, symbol: str) -> InstrumentInfo:
-        return InstrumentInfo.of(self.scaled_instrument(symbol))
+        info = self._infos.get(symbol)
+        if info is None:
+            info = self._infos[symbol] = InstrumentInfo.of(self.scaled_instrument(symbol))
+        return info
 
     def scaled_instrument(self, symbol: str) -> Instrument:
         """The daemon's ``Instrument`` of ``symbol`` (scaled ints): the harness's, not the
