@@ -594,7 +594,8 @@ class EngineContext:
         desk.cancels.add(handle.cl_ord_id)
         if desk.spawn(self._send_cancel(handle)):
             return True
-        desk.cancels.discard(handle.cl_ord_id)
+        desk.cancels.discard(handle.cl_ord_id)  # no task group: the daemon is not running
+        self._refused("cancel", "desk", "shutting_down", handle.symbol, cl_ord_id=handle.cl_ord_id)
         return False
 
     async def _send_cancel(self, handle: OrderHandle) -> None:

@@ -343,3 +343,14 @@ async def test_an_amend_is_held_back_while_the_rest_counter_has_no_room_to_spare
         await until(lambda: bid.is_live and bid.price == D("60000.1"))
         (on_sim,) = sim.venue.exchange.open_orders(sim.account)
         assert on_sim.price == 600_001  # amended at Kraken, in place
+
+
+async def test_a_cancel_the_desk_cannot_send_is_counted(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory)
+    async with desk_on(sim, tmp_path / "bot.db") as rig:
+        bid = await placed(rig, "60000")
+        rig.desk.spawn_task = None  # the daemon's task group is gone: nothing can be sent
+        assert not rig.ctx.cancel(bid)
+        assert rejections(rig) == {("desk", "rec", "cancel", "shutting_down"): 1}
