@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from bot.clock import FakeClock, SystemClock
+from bot.clock import SystemClock
 from bot.context import Desk, EngineContext
 from bot.execution.engine import EngineConfig, ExecutionEngine
 from bot.execution.pnl import PositionBook
@@ -37,6 +37,7 @@ from bot.strategy import FillEvent, OrderHandle, OrderState, Params, Strategy
 from bot.strategy_runner import StrategyRunner
 from bot.wiring import replay_fills
 from tests.loopback.conftest import SimFactory, SimHandle
+from tests.loopback.test_engine import fake_venue, until
 
 S = OrderState
 D = Decimal
@@ -115,17 +116,6 @@ async def desk_on(
         with pytest.raises(asyncio.CancelledError):
             await engine_task
         store.close()
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """Poll other tasks' state (real sockets, real time) until ``predicate`` holds."""
-    async with asyncio.timeout(timeout_s):
-        while not predicate():  # noqa: ASYNC110 (the state belongs to other tasks)
-            await asyncio.sleep(0.01)
-
-
-async def fake_venue(sim_factory: SimFactory, **kwargs: Any) -> SimHandle:
-    return await sim_factory(clock=FakeClock(auto_advance=True), market=None, **kwargs)
 
 
 async def market_sell(sim: SimHandle, volume: str) -> None:

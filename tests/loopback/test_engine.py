@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -118,6 +119,29 @@ async def market_sell(client: KrakenTestClient, volume: str) -> None:
 def state(engine: ExecutionEngine, cl_ord_id: str) -> OrderState | None:
     order = engine.order(cl_ord_id)
     return None if order is None else order.state
+
+
+async def resting_and_to_fill(rig: Rig) -> tuple[Order, Order]:
+    """Two bids: strategy ``mm``'s far under the market, ``grid``'s at the best bid (a
+    market sell of 0.01 fills it)."""
+    inst = btc(rig.sim)
+    resting = await rig.engine.place(
+        "BTC/USD", "buy", inst.qty("0.01"), inst.price("40000"), strategy="mm"
+    )
+    filled = await rig.engine.place(
+        "BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"), strategy="grid"
+    )
+    return resting, filled
+
+
+def lose_every_row(db: Path) -> None:
+    """A machine crash before the store's next fsync: every order row is gone (the id
+    blocks, written durably first, are left)."""
+    raw = sqlite3.connect(db)
+    with raw:
+        for table in ("order_events", "orders"):
+            raw.execute(f"DELETE FROM {table}")
+    raw.close()
 
 
 def sim_orders_with(sim: SimHandle, cl_ord_id: str) -> list[Any]:
@@ -460,17 +484,10 @@ async def test_orders_whose_rows_a_machine_crash_lost_are_recovered_by_their_id_
     without an fsync: a machine crash may lose them (simulated here by deleting them).
     A restart adopts every such order from the exchange, open or closed meanwhile, with
     its strategy and its fills; an order with any other id stays foreign."""
-    import sqlite3
-
     sim = await fake_venue(sim_factory)
     inst, db = btc(sim), tmp_path / "bot.db"
     async with running(sim, db) as rig:
-        resting = await rig.engine.place(
-            "BTC/USD", "buy", inst.qty("0.01"), inst.price("40000"), strategy="mm"
-        )
-        filled = await rig.engine.place(
-            "BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"), strategy="grid"
-        )
+        resting, filled = await resting_and_to_fill(rig)
         assert resting.state is S.NEW and filled.state is S.NEW
     store = Store.open(db)  # the same key's nonce floor
     async with KrakenRestClient(
@@ -480,11 +497,7 @@ async def test_orders_whose_rows_a_machine_crash_lost_are_recovered_by_their_id_
             inst, "buy", "limit", inst.qty("0.01"), inst.price("40001"), cl_ord_id="e" * 32
         )
     store.close()
-    raw = sqlite3.connect(db)  # the crash: both rows never reached the disk
-    with raw:
-        for table in ("order_events", "orders"):
-            raw.execute(f"DELETE FROM {table}")
-    raw.close()
+    lose_every_row(db)  # the crash: both rows never reached the disk
     await market_sell(taker(sim), "0.01")  # fills ``filled`` (the best bid) while down
     sim.clock.advance(10)
     with capture_logs() as logs:
@@ -567,22 +580,11 @@ async def test_crash_lost_rows_are_adopted_whatever_form_kraken_echoes_the_id_in
 ) -> None:
     """Adoption proves an order ours by its id's block: an id echoed hyphenated is the
     same id (OpenOrders for a resting order, ClosedOrders for one filled meanwhile)."""
-    import sqlite3
-
     sim = await fake_venue(sim_factory)
-    inst, db = btc(sim), tmp_path / "bot.db"
+    db = tmp_path / "bot.db"
     async with running(sim, db) as rig:
-        resting = await rig.engine.place(
-            "BTC/USD", "buy", inst.qty("0.01"), inst.price("40000"), strategy="mm"
-        )
-        filled = await rig.engine.place(
-            "BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"), strategy="grid"
-        )
-    raw = sqlite3.connect(db)
-    with raw:
-        for table in ("order_events", "orders"):
-            raw.execute(f"DELETE FROM {table}")
-    raw.close()
+        resting, filled = await resting_and_to_fill(rig)
+    lose_every_row(db)
     await market_sell(taker(sim), "0.01")
     sim.clock.advance(10)
     with capture_logs() as logs:
@@ -632,8 +634,6 @@ async def test_reports_match_our_orders_in_either_uuid_form(
 async def _crash_after_closing(sim: SimHandle, db: Path, n: int) -> list[str]:
     """``n`` orders of strategy ``mm``, all canceled, then a machine crash that loses every
     row: only the id block proves them ours. Returns their ``cl_ord_id``s."""
-    import sqlite3
-
     inst = btc(sim)
     async with running(sim, db) as rig:
         cids = []
@@ -642,11 +642,7 @@ async def _crash_after_closing(sim: SimHandle, db: Path, n: int) -> list[str]:
             order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), price, strategy="mm")
             cids.append(order.cl_ord_id)
         assert await rig.engine.cancel_all() == n
-    raw = sqlite3.connect(db)
-    with raw:
-        for table in ("order_events", "orders"):
-            raw.execute(f"DELETE FROM {table}")
-    raw.close()
+    lose_every_row(db)
     sim.clock.advance(10)
     return cids
 
