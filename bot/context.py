@@ -5,18 +5,22 @@ This module owns ``Desk`` (one per daemon) and ``EngineContext`` (one per strate
 - **Intents.** ``place`` / ``amend`` / ``cancel`` / ``cancel_all`` return at once. A place is
   checked by ``bot.strategy.checked_order`` (``InvalidIntent`` raised to the strategy), then
   by the ``RiskGate``; a refusal is not raised: the handle turns REJECTED with the gate's
-  reason (``max_notional``, ``price_band``...), logged (``order_rejected``) and counted,
-  and the strategy gets ``on_order``. While the readiness gate is closed (or the daemon is
-  stopping) a place is refused the same way with ``not_ready: waiting for: ...`` (or
-  ``shutting_down``): never queued; and with ``rate_limit`` when the pair's trading counter
-  must keep room to cancel the open orders (``rate_room``; an amend then returns False).
-  Repeats of one refusal are logged once per ``REFUSAL_LOG_EVERY_S`` (``suppressed=N``).
-  An accepted intent becomes a task in the daemon's ``TaskGroup`` that awaits the
-  ``ExecutionEngine``.
+  reason (``max_notional``, ``price_band``...), and the strategy gets ``on_order``. While
+  the readiness gate is closed (or the daemon is stopping) a place is refused the same way
+  with ``not_ready: waiting for: ...`` (or ``shutting_down``): never queued; and with
+  ``rate_limit`` when the pair's trading counter must keep room to cancel the open orders
+  (``rate_room``; an amend then returns False). Every refusal, of a place, an amend or a
+  cancel, by the desk, the risk gate, Kraken or the engine, goes through one ``Refusals``
+  (``bot.refusals``): counted by source and reason (``krakenbot_rejections_total``) and
+  logged at most once per interval with the count of repeats. An accepted intent becomes a
+  task in the daemon's ``TaskGroup`` that awaits the ``ExecutionEngine``.
 - **Handles.** Every order of ours has one ``OrderHandle``; the engine's ``on_order``
   updates it and tells the owning strategy's runner; ``on_fill`` feeds the ``PositionBook``
   (``apply_fill``), asks the risk gate to ``evaluate`` the loss limits (a breach cancels
-  that scope's orders), logs ``order_filled`` and a ``pnl`` line, then ``on_fill``.
+  that scope's orders), logs ``order_filled`` and a ``pnl`` line, then ``on_fill``. The
+  engine calls ``on_fill`` before the ``on_order`` of the change that shows the fill, with
+  the order already updated: the strategy gets ``on_fill`` (its handle showing the fill),
+  then ``on_order``, as ``Strategy.on_fill`` promises.
 - **Views.** Open orders, positions (the ``PositionBook``), balances (polled by the
   daemon), books (``BookSnapshot`` of the feed's books), instruments. Marks are book mids.
 
@@ -39,8 +43,9 @@ from structlog.typing import FilteringBoundLogger
 
 from bot.clock import Clock
 from bot.eager import start_eagerly
-from bot.errors import BotError, RiskError
+from bot.errors import BotError, ExchangeError, RiskError
 from bot.execution import orders as o
+from bot.execution.engine import OrderUnavailable
 from bot.execution.orders import Fill, Order, OrderState
 from bot.execution.pnl import PositionBook
 from bot.execution.readiness import ReadinessGate
@@ -55,8 +60,10 @@ from bot.execution.risk import (
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.log import get_logger
 from bot.market.book import Book
+from bot.refusals import Action, Refusals
 from bot.strategy import (
     BookSnapshot,
+    InstrumentInfo,
     InvalidIntent,
     OrderHandle,
     OrderType,
@@ -76,8 +83,10 @@ __all__ = ["Desk", "EngineContext"]
 log = get_logger(component="desk")
 _RECENT_DONE: Final = 1000  # done handles kept for ``ctx.order`` after they leave the book
 AMEND_COST_MAX: Final = 4.0  # an amend of a young order: 1 + Kraken's largest amend penalty
-REFUSAL_LOG_EVERY_S: Final = 5.0  # one ``order_rejected`` line per reason and symbol
 CANCEL_RESERVE: Final = 8.0  # trading-counter points kept free per open order: its cancel
+# An amend costs 1 on the REST call counter too (only AddOrder and CancelOrder are exempt):
+# it leaves room for this many other calls (a dead-man's switch refresh, a confirmation).
+REST_RESERVE: Final = 2.0
 
 
 def _dec(value: Decimal) -> str:
@@ -143,8 +152,12 @@ class Desk:
         clock: Clock,
         metrics: Metrics | None = None,
         headroom: Callable[[str], float] | None = None,
+        refusals: Refusals | None = None,
     ) -> None:
         self.engine, self.risk, self.positions = engine, risk, positions
+        self.refusals = refusals or Refusals(
+            clock, log, on_count=None if metrics is None else metrics.rejection
+        )
         self._headroom = headroom
         self.instruments, self._books, self.readiness = instruments, books, readiness
         self.clock, self.metrics = clock, metrics
@@ -159,6 +172,9 @@ class Desk:
         self._done: OrderedDict[str, OrderHandle] = OrderedDict()
         # symbol -> (timestamp, checksum, mid) of the book state ``mark`` last saw
         self._mids: dict[str, tuple[str, int, Decimal]] = {}
+        # cl_ord_id -> the order its strategy last saw in ``on_order``, kept when ``on_fill``
+        # moved the handle on first (the engine's ``on_order`` for that change follows)
+        self._seen: dict[str, Order] = {}
         engine.on_order = self.on_order
         engine.on_fill = self.on_fill
 
@@ -243,6 +259,12 @@ class Desk:
         orders = self._open.per_symbol.get(symbol, 0)
         return self._headroom(symbol) >= cost + CANCEL_RESERVE * (orders + opening)
 
+    def rest_room(self, cost: float) -> bool:
+        """Whether the REST call counter takes ``cost`` now and keeps ``REST_RESERVE``: an
+        amend is held back rather than queued behind the counter (its price would be stale
+        by the time it leaves) or in the way of the dead-man's switch's refresh."""
+        return self.engine.rest_headroom() >= cost + REST_RESERVE
+
     def risk_context(self) -> RiskContext:
         return RiskContext(self.mids(), dict(self._open.per_strategy), len(self._open.by_id))
 
@@ -268,7 +290,7 @@ class Desk:
     def on_order(self, order: Order) -> None:
         """The engine's ``on_order``: update the handle, tell its strategy."""
         before = self.handle(order.cl_ord_id)
-        was = None if before is None else before.order
+        was = self._seen.pop(order.cl_ord_id, None) or (None if before is None else before.order)
         handle = self._handle(order)
         if was is not None and _same(was, order):
             return  # a restamp (the engine's own PENDING_NEW record): nothing for the strategy
@@ -281,12 +303,10 @@ class Desk:
                 price=None if handle.price is None else _dec(handle.price),
             )  # fmt: skip
         elif order.state is OrderState.REJECTED and (was is None or was.state is not order.state):
-            log.warning(
-                "order_rejected", strategy=order.strategy, cl_ord_id=order.cl_ord_id,
-                symbol=order.symbol, source="exchange", reason=order.reason,
+            self.refusals.refuse(
+                "place", "exchange", order.reason, strategy=order.strategy,
+                symbol=order.symbol, cl_ord_id=order.cl_ord_id, side=order.side,
             )  # fmt: skip
-            if self.metrics is not None:
-                self.metrics.exchange_rejection(order.reason, order.strategy)
         runner = self.runners.get(order.strategy)
         if runner is not None:
             runner.order(handle)
@@ -302,6 +322,7 @@ class Desk:
                 fill.symbol, inst, fill.side,  # type: ignore[arg-type]
                 fill.qty, fill.price, fee=fill.fee,
                 fee_asset=fill.fee_asset if fill.fee else "", strategy=strategy, ts_ns=fill.ts_ns,
+                price_precision=fill.price_precision,
             )  # fmt: skip
         if self.metrics is not None:
             self.metrics.fill(fill, strategy)
@@ -313,7 +334,11 @@ class Desk:
         )  # fmt: skip
         self.apply_transitions(self.risk.evaluate())
         self.log_pnl(strategy)
-        handle = self.handle(fill.cl_ord_id) if order is None else self._handle(order)
+        handle = self.handle(fill.cl_ord_id)
+        if order is not None:  # the engine's order already shows the fill: so does the handle
+            if handle is not None and not _same(handle.order, order):
+                self._seen.setdefault(order.cl_ord_id, handle.order)  # for on_order, next
+            handle = self._handle(order)
         runner = self.runners.get(strategy)
         if runner is not None and handle is not None:
             runner.fill(handle, fill)
@@ -343,9 +368,11 @@ class Desk:
         return rows
 
     def periodic(self) -> None:
-        """Every few seconds: the loss limits against the latest marks, then ``pnl`` lines."""
+        """Every few seconds: the loss limits against the latest marks, then ``pnl`` lines,
+        and the counts of refusals whose repeats were not logged yet."""
         self.apply_transitions(self.risk.evaluate())
         self.log_pnl()
+        self.refusals.flush()
 
     def log_pnl(self, strategy: str | None = None) -> None:
         """One ``pnl`` line per strategy and symbol (a flat strategy: one line of zeros),
@@ -375,7 +402,7 @@ class EngineContext:
         self._desk, self._name, self._symbols = desk, name, tuple(symbols)
         self._log: FilteringBoundLogger = get_logger(strategy=name)
         self.timers = Timers(desk.clock)
-        self._refusals: dict[tuple[str, str], tuple[float | None, int]] = {}
+        self._infos: dict[str, tuple[Instrument, InstrumentInfo]] = {}  # views, per symbol
 
     @property
     def name(self) -> str:
@@ -409,11 +436,15 @@ class EngineContext:
         post_only: bool = False,
     ) -> OrderHandle:
         desk = self._desk
-        inst = self.instrument(symbol)
-        q, p = checked_order(
-            inst, side, qty, price,
-            order_type=order_type, time_in_force=time_in_force, post_only=post_only,
-        )  # fmt: skip
+        inst = self._instrument(symbol)
+        try:
+            q, p = checked_order(
+                inst, side, qty, price,
+                order_type=order_type, time_in_force=time_in_force, post_only=post_only,
+            )  # fmt: skip
+        except InvalidIntent as exc:
+            self._refused("place", "intent", exc.reason, symbol, detail=str(exc), side=side)
+            raise
         order = o.new_order(
             cl_ord_id=desk.engine.new_cl_ord_id(self._name), instrument=inst, side=side,
             order_type=order_type,
@@ -421,13 +452,13 @@ class EngineContext:
             time_in_force=time_in_force, post_only=post_only,
         )  # fmt: skip
         handle = OrderHandle(order)
-        refusal: tuple[str, str] | None = None
+        refusal: tuple[str, str, str] | None = None  # source, reason, detail
         if not desk.accepting or desk.spawn_task is None:
-            refusal = ("shutting_down", "the daemon is stopping")
+            refusal = ("desk", "shutting_down", "the daemon is stopping")
         elif not desk.readiness.is_open:
-            refusal = ("not_ready", "waiting for: " + ", ".join(desk.readiness.failing()))
+            refusal = ("desk", "not_ready", "waiting for: " + ", ".join(desk.readiness.failing()))
         elif not desk.rate_room(symbol, 1.0, opening=1):
-            refusal = ("rate_limit", "the trading counter keeps room to cancel open orders")
+            refusal = ("desk", "rate_limit", _RATE_LIMIT)
         else:
             decision = desk.risk.check(NewOrder(self._name, inst, side, q, p), desk.risk_context())
             desk.apply_transitions(decision.transitions)
@@ -439,22 +470,22 @@ class EngineContext:
         desk.spawn(self._send_place(handle, post_only))
         return handle
 
-    def _refuse(self, handle: OrderHandle, reason: str, detail: str) -> None:
+    def _refused(
+        self, action: Action, source: str, reason: str, symbol: str, **fields: Any
+    ) -> None:
+        self._desk.refusals.refuse(
+            action, source, reason, strategy=self._name, symbol=symbol, **fields
+        )
+
+    def _refuse(self, handle: OrderHandle, source: str, reason: str, detail: str) -> None:
+        """A place refused before it was sent: REJECTED with ``reason``, then ``on_order``."""
         now = self.time_ns()
         handle.update(o.transition(handle.order, OrderState.REJECTED, now_ns=now, reason=reason))
         self._desk._done[handle.cl_ord_id] = handle
-        key = (reason, handle.symbol)
-        last, suppressed = self._refusals.get(key, (None, 0))
-        mono = self.monotonic()
-        if last is None or mono - last >= REFUSAL_LOG_EVERY_S:
-            self._refusals[key] = (mono, 0)
-            self._log.warning(
-                "order_rejected", cl_ord_id=handle.cl_ord_id, symbol=handle.symbol,
-                side=handle.side, source="local", reason=reason, detail=detail,
-                suppressed=suppressed,
-            )  # fmt: skip
-        else:  # the same refusal again and again: one line per REFUSAL_LOG_EVERY_S
-            self._refusals[key] = (last, suppressed + 1)
+        self._refused(
+            "place", source, reason, handle.symbol,
+            cl_ord_id=handle.cl_ord_id, side=handle.side, detail=detail,
+        )  # fmt: skip
         runner = self._desk.runners.get(self._name)
         if runner is not None:
             asyncio.get_running_loop().call_soon(runner.order, handle)
@@ -472,12 +503,12 @@ class EngineContext:
         except RiskError as exc:  # the gate closed meanwhile: never sent
             if self._desk.engine.order(order.cl_ord_id) is None:
                 self._desk._open.pop(order.cl_ord_id)
-                self._refuse(handle, exc.reason, str(exc))
+                self._refuse(handle, "desk", exc.reason, str(exc))
         except BotError as exc:
             self._log.error("order_place_failed", cl_ord_id=order.cl_ord_id, error=str(exc))
             if self._desk.engine.order(order.cl_ord_id) is None:  # never recorded: not sent
                 self._desk._open.pop(order.cl_ord_id)
-                self._refuse(handle, "error", str(exc))
+                self._refuse(handle, "engine", "error", str(exc))
             else:
                 self._resync(handle)
 
@@ -497,15 +528,26 @@ class EngineContext:
         self, order: OrderHandle | str, *, qty: Decimal | None = None, price: Decimal | None = None
     ) -> bool:
         handle = self._own(order)
-        if not handle.is_live or handle.order.order_id is None or not self._desk.accepting:
+        if not handle.is_live or handle.order.order_id is None:
             return False
-        if not self._desk.rate_room(handle.symbol, AMEND_COST_MAX):
-            self._log.debug("amend_deferred", cl_ord_id=handle.cl_ord_id, reason="rate_limit")
+        cid, symbol = handle.cl_ord_id, handle.symbol
+        if not self._desk.accepting:
+            self._refused("amend", "desk", "shutting_down", symbol, cl_ord_id=cid)
             return False
-        inst = self.instrument(handle.symbol)
-        intent = amend_intent(
-            strategy=self._name, order=handle.order, instrument=inst, qty=qty, price=price
-        )
+        if not self._desk.rate_room(symbol, AMEND_COST_MAX):
+            self._refused("amend", "desk", "rate_limit", symbol, cl_ord_id=cid, detail=_RATE_LIMIT)
+            return False
+        if not self._desk.rest_room(1.0):
+            self._refused("amend", "desk", "rate_limit", symbol, cl_ord_id=cid, detail=_REST_LIMIT)
+            return False
+        inst = self._instrument(symbol)
+        try:
+            intent = amend_intent(
+                strategy=self._name, order=handle.order, instrument=inst, qty=qty, price=price
+            )
+        except InvalidIntent as exc:
+            self._refused("amend", "intent", exc.reason, symbol, cl_ord_id=cid, detail=str(exc))
+            raise
         q = None if intent.qty is None else inst.qty(intent.qty)
         p = None if intent.price is None else inst.price(intent.price)
         current = handle.order
@@ -519,9 +561,8 @@ class EngineContext:
         self._desk.apply_transitions(decision.transitions)
         refusal = _refusal(decision)
         if refusal is not None:
-            self._log.info(
-                "amend_rejected", cl_ord_id=handle.cl_ord_id, reason=refusal[0], detail=refusal[1]
-            )
+            source, reason, detail = refusal
+            self._refused("amend", source, reason, symbol, cl_ord_id=cid, detail=detail)
             return False
         handle.update(o.request_amend(current, now_ns=self.time_ns()))
         return self._desk.spawn(self._send_amend(handle, q, p))
@@ -530,8 +571,18 @@ class EngineContext:
         try:
             await self._desk.engine.amend(handle.cl_ord_id, qty=qty, price=price)
         except BotError as exc:
-            self._log.info("amend_failed", cl_ord_id=handle.cl_ord_id, error=str(exc))
+            self._engine_refused("amend", handle, exc)
         self._resync(handle)
+
+    def _engine_refused(self, action: Action, handle: OrderHandle, exc: BotError) -> None:
+        """Kraken (its error code) or the engine (the order is not live, its fate unknown,
+        or the request failed) refused an amend or a cancel that the desk sent on."""
+        source, reason = "engine", "unavailable" if isinstance(exc, OrderUnavailable) else "error"
+        if isinstance(exc, ExchangeError):
+            source, reason = "exchange", exc.code
+        self._refused(
+            action, source, reason, handle.symbol, cl_ord_id=handle.cl_ord_id, detail=str(exc)
+        )
 
     def cancel(self, order: OrderHandle | str) -> bool:
         handle = self._own(order)
@@ -543,14 +594,15 @@ class EngineContext:
         desk.cancels.add(handle.cl_ord_id)
         if desk.spawn(self._send_cancel(handle)):
             return True
-        desk.cancels.discard(handle.cl_ord_id)
+        desk.cancels.discard(handle.cl_ord_id)  # no task group: the daemon is not running
+        self._refused("cancel", "desk", "shutting_down", handle.symbol, cl_ord_id=handle.cl_ord_id)
         return False
 
     async def _send_cancel(self, handle: OrderHandle) -> None:
         try:
             await self._desk.engine.cancel(handle.cl_ord_id)
         except BotError as exc:
-            self._log.warning("cancel_failed", cl_ord_id=handle.cl_ord_id, error=str(exc))
+            self._engine_refused("cancel", handle, exc)
         finally:
             self._desk.cancels.discard(handle.cl_ord_id)
         self._resync(handle)
@@ -585,12 +637,20 @@ class EngineContext:
 
     def book(self, symbol: str) -> BookSnapshot | None:
         book = self._desk.book(symbol)
-        inst = self._desk.instruments.lookup(symbol)
-        if book is None or inst is None:
+        if book is None or self._desk.instruments.lookup(symbol) is None:
             return None
-        return BookSnapshot(book.view(), inst)
+        return BookSnapshot(book.view(), self.instrument(symbol))
 
-    def instrument(self, symbol: str) -> Instrument:
+    def instrument(self, symbol: str) -> InstrumentInfo:
+        """The pair in Decimals (``InstrumentInfo``), built again only when it changed."""
+        inst = self._instrument(symbol)
+        known = self._infos.get(symbol)
+        if known is None or known[0] is not inst:
+            known = self._infos[symbol] = (inst, InstrumentInfo.of(inst))
+        return known[1]
+
+    def _instrument(self, symbol: str) -> Instrument:
+        """The daemon's ``Instrument`` (scaled ints) of one of the strategy's symbols."""
         if symbol not in self._symbols:
             raise InvalidIntent("symbol", f"{symbol!r} is not one of {self._name}'s symbols")
         inst = self._desk.instruments.lookup(symbol)
@@ -625,7 +685,12 @@ def _same(a: Order, b: Order) -> bool:
     return a is b or _UNSTAMPED(a) == _UNSTAMPED(b)
 
 
-def _refusal(decision: RiskDecision) -> tuple[str, str] | None:
+_RATE_LIMIT: Final = "the trading counter keeps room to cancel open orders"
+_REST_LIMIT: Final = "the REST call counter keeps room for the dead-man's switch"
+
+
+def _refusal(decision: RiskDecision) -> tuple[str, str, str] | None:
+    """The risk gate's refusal as (source, reason, detail), or None if it accepted."""
     if decision.error is None:
         return None
-    return decision.error.reason, str(decision.error)
+    return "risk", decision.error.reason, str(decision.error)

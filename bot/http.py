@@ -494,7 +494,10 @@ _SECTIONS: Final[tuple[tuple[str, Callable[[_View], str]], ...]] = (
     ("Books", _books),
     ("Orders", _orders),
     ("Fills", lambda v: _listing(v, "fills", ("strategy", "symbol", "side", "liquidity", "n"))),
-    ("Rejections", lambda v: _listing(v, "rejections", ("source", "strategy", "reason", "n"))),
+    (
+        "Rejections",
+        lambda v: _listing(v, "rejections", ("source", "strategy", "action", "reason", "n")),
+    ),
     ("Strategies", _strategies),
     ("Risk", _risk),
     ("Dead-man's switch", _switch),

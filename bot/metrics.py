@@ -9,9 +9,10 @@ This module owns ``FAMILIES`` (the table of every metric: name, kind, help, labe
   their own plain counters (``Feed.stats``, ``DeadmanSwitch.stats``, ``RiskGate``...), so
   nothing on a hot path knows about metrics. A source that raises is logged and counted
   (``metrics_source_errors``); it never breaks a scrape.
-* **Pushed by events.** Fills, exchange rejections, finished orders, handler latencies and
-  strategies' custom metrics are counted as they happen (``metrics.fill(...)``...): one dict
-  update each, no lock (everything runs on the one event loop).
+* **Pushed by events.** Fills, refused intents (``bot.refusals``), finished orders, handler
+  latencies and strategies' custom metrics are counted as they happen
+  (``metrics.fill(...)``...): one dict update each, no lock (everything runs on the one
+  event loop).
 
 ``samples()`` is the merged view both ``/metrics`` (``render()``) and the status page read.
 Secrets never appear: no label is named like a secret (checked on the table), a custom
@@ -134,7 +135,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("fills", "counter", "Fills", "strategy", "symbol", "side", "liquidity"),
     _f("fill_volume", "counter", "Filled base quantity", "strategy", "symbol", "side"),
     _f("fill_fees", "counter", "Fees paid, in the fee's asset", "strategy", "asset"),
-    _f("rejections", "counter", "Refused intents", "source", "strategy", "reason"),
+    _f("rejections", "counter", "Refused intents", "source", "strategy", "action", "reason"),
     _f("risk_accepted", "counter", "Intents the risk gate accepted"),
     _f("risk_state", "gauge", "1 for the bot's trading state", "state"),
     _f("strategy_risk_state", "gauge", "1 for a strategy's trading state", "strategy", "state"),
@@ -245,9 +246,11 @@ class Metrics:
             key = ("fill_fees", (strategy, fill.fee_asset))
             counters[key] = counters.get(key, 0.0) + float(fill.fee)
 
-    def exchange_rejection(self, reason: str, strategy: str = "") -> None:
-        """Kraken refused an order; ``reason`` is its error code (``EOrder:...``)."""
-        key = ("rejections", ("exchange", strategy, reason))
+    def rejection(self, source: str, strategy: str, action: str, reason: str) -> None:
+        """A refused place, amend or cancel (``Refusals``' ``on_count``): ``source`` is who
+        refused (desk, risk, exchange, engine, intent), ``reason`` a stable code (the risk
+        gate's, Kraken's error code, ``not_ready``...), never a free-form message."""
+        key = ("rejections", (source, strategy, action, reason))
         self._counters[key] = self._counters.get(key, 0.0) + 1
 
     def order_finished(self, state: OrderState | str) -> None:
@@ -492,7 +495,8 @@ def rest_source(rest: KrakenRestClient) -> Source:
 
 
 def risk_source(risk: RiskGate, strategies: Iterable[str] = ()) -> Source:
-    """The risk gate: the bot's and each named strategy's state, accepted and rejected."""
+    """The risk gate: the bot's and each named strategy's state, and what it accepted (its
+    refusals reach ``rejections`` through the desk's ``Refusals``, with the others)."""
     names = tuple(strategies)
 
     def read() -> Iterator[Sample]:
@@ -504,8 +508,6 @@ def risk_source(risk: RiskGate, strategies: Iterable[str] = ()) -> Source:
             for s in TradingState:
                 yield Sample("strategy_risk_state", _flag(s is own), (strategy, s.value))
         yield Sample("risk_accepted", risk.accepted)
-        for (strategy, reason), n in risk.rejections_by_strategy().items():
-            yield Sample("rejections", n, ("risk", strategy, reason))
 
     return read
 

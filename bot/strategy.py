@@ -4,19 +4,22 @@ This module owns the public surface a strategy is written against: the ``Strateg
 class and its handlers, the ``Context`` protocol it acts through, ``Params`` (the base of
 every strategy's typed parameters), the ``OrderHandle`` view of one of its orders, the
 Decimal views of market data (``BookSnapshot``, ``TradeEvent``, ``TickerEvent``,
-``FillEvent``) and the intents a context records (``PlaceIntent`` ...), with the pure
-checks that turn a strategy's Decimals into exact scaled ints or a clear ``InvalidIntent``.
+``FillEvent``) and of a pair (``InstrumentInfo``), ``OrderState`` and ``Side``, and the
+intents a context records (``PlaceIntent`` ...), with the pure checks that turn a
+strategy's Decimals into exact scaled ints or a clear ``InvalidIntent``.
 
 It is pure: no I/O, no clock. It does not run handlers (``strategy_runner``), load classes
 (``strategy_loader``), or send, risk-check or track orders (the engine implements
-``Context``). A strategy's numbers are ``Decimal``; inside the daemon they are scaled ints.
+``Context``). A strategy's numbers are ``Decimal`` (precisions are counts of decimals),
+everywhere in this API; inside the daemon they are scaled ints. A strategy imports only
+this module (and ``bot.strategy_testing`` in its tests).
 """
 
 from __future__ import annotations
 
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, Protocol, TypeVar
 
@@ -37,9 +40,11 @@ __all__ = [
     "CancelIntent",
     "Context",
     "FillEvent",
+    "InstrumentInfo",
     "Intent",
     "InvalidIntent",
     "OrderHandle",
+    "OrderState",
     "OrderType",
     "Params",
     "PlaceIntent",
@@ -100,6 +105,65 @@ P = TypeVar("P", bound=Params)
 # --------------------------------------------------------------------------- numbers
 
 
+@dataclass(frozen=True, slots=True)
+class InstrumentInfo:
+    """One pair as a strategy sees it (``ctx.instrument(symbol)``): every number a
+    ``Decimal`` in the pair's own units, like every other number of this API.
+
+    ``price_increment`` is the tick and ``qty_increment`` the lot; ``qty_min`` is the
+    smallest order (base units) and ``cost_min`` the smallest cost (quote units);
+    ``price_precision``/``qty_precision`` count the decimals Kraken accepts. Round with
+    ``floor_price``, ``ceil_price`` and ``floor_qty``. ``status`` is Kraken's
+    (``online``, ``cancel_only``, ``post_only``, ``limit_only``, ``reduce_only``).
+    """
+
+    symbol: str
+    base: str
+    quote: str
+    price_precision: int
+    qty_precision: int
+    price_increment: Decimal
+    qty_increment: Decimal
+    qty_min: Decimal
+    cost_min: Decimal
+    status: str = "online"
+    # The increments scaled by their precisions, for the rounding helpers (not a strategy's).
+    _steps: tuple[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        steps = (
+            int(self.price_increment.scaleb(self.price_precision)),
+            int(self.qty_increment.scaleb(self.qty_precision)),
+        )
+        object.__setattr__(self, "_steps", steps)
+
+    @classmethod
+    def of(cls, instrument: Instrument) -> InstrumentInfo:
+        """The view of the daemon's ``Instrument`` (scaled ints) in Decimals."""
+        price, qty = instrument.price_decimal, instrument.qty_decimal
+        return cls(
+            instrument.symbol, instrument.base, instrument.quote,
+            instrument.price_precision, instrument.qty_precision,
+            price(instrument.price_increment), qty(instrument.qty_increment),
+            qty(instrument.qty_min), instrument.cost_min, instrument.status,
+        )  # fmt: skip
+
+
+Pair = InstrumentInfo | Instrument  # what the rounding helpers take
+
+
+def _step(instrument: Pair, price: bool) -> tuple[int, int]:
+    """(precision, increment scaled by it) of the price (or the quantity)."""
+    if isinstance(instrument, InstrumentInfo):
+        steps = instrument._steps
+        if price:
+            return instrument.price_precision, steps[0]
+        return instrument.qty_precision, steps[1]
+    if price:
+        return instrument.price_precision, instrument.price_increment
+    return instrument.qty_precision, instrument.qty_increment
+
+
 def _scale(instrument: Instrument, value: object, what: str, precision: int) -> int:
     """``value`` as an int scaled by ``precision``, or ``InvalidIntent`` saying why not."""
     sym = instrument.symbol
@@ -135,24 +199,23 @@ def check_qty(instrument: Instrument, qty: object) -> int:
     return n
 
 
-def _round(instrument: Instrument, value: Decimal, rounding: str, price: bool) -> Decimal:
-    precision = instrument.price_precision if price else instrument.qty_precision
-    step = instrument.price_increment if price else instrument.qty_increment
+def _round(instrument: Pair, value: Decimal, rounding: str, price: bool) -> Decimal:
+    precision, step = _step(instrument, price)
     steps = (Decimal(value).scaleb(precision) / step).to_integral_value(rounding)
     return from_scaled(int(steps) * step, precision)
 
 
-def floor_price(instrument: Instrument, price: Decimal) -> Decimal:
+def floor_price(instrument: Pair, price: Decimal) -> Decimal:
     """``price`` rounded down to the instrument's tick (for a bid)."""
     return _round(instrument, price, ROUND_FLOOR, price=True)
 
 
-def ceil_price(instrument: Instrument, price: Decimal) -> Decimal:
+def ceil_price(instrument: Pair, price: Decimal) -> Decimal:
     """``price`` rounded up to the instrument's tick (for an ask)."""
     return _round(instrument, price, ROUND_CEILING, price=True)
 
 
-def floor_qty(instrument: Instrument, qty: Decimal) -> Decimal:
+def floor_qty(instrument: Pair, qty: Decimal) -> Decimal:
     """``qty`` rounded down to the instrument's lot."""
     return _round(instrument, qty, ROUND_FLOOR, price=False)
 
@@ -400,11 +463,12 @@ class BookSnapshot:
     """The top of one book at one moment, in Decimal (wraps ``bot.market.book.BookView``).
 
     Check ``valid`` first: while the feed resyncs, the view shows the last state applied.
-    Every method returns None on an empty side.
+    Every method returns None on an empty side. ``instrument`` is the pair's
+    ``InstrumentInfo``.
     """
 
     view: BookView
-    instrument: Instrument
+    instrument: InstrumentInfo
 
     @property
     def symbol(self) -> str:
@@ -420,7 +484,9 @@ class BookSnapshot:
 
     def _level(self, level: tuple[int, int]) -> PriceLevel:
         inst = self.instrument
-        return PriceLevel(inst.price_decimal(level[0]), inst.qty_decimal(level[1]))
+        return PriceLevel(
+            from_scaled(level[0], inst.price_precision), from_scaled(level[1], inst.qty_precision)
+        )
 
     def best_bid(self) -> PriceLevel | None:
         return self._level(self.view.bids[0]) if self.view.bids else None
@@ -438,7 +504,7 @@ class BookSnapshot:
 
     def spread(self) -> Decimal | None:
         spread = self.view.spread()
-        return None if spread is None else self.instrument.price_decimal(spread)
+        return None if spread is None else from_scaled(spread, self.instrument.price_precision)
 
     def spread_bps(self) -> Decimal | None:
         spread, mid = self.spread(), self.mid()
@@ -458,14 +524,14 @@ class BookSnapshot:
 
     def size_to_price(self, side: Literal["bid", "ask"], price: Decimal) -> Decimal:
         """Quantity on ``side`` at ``price`` or better, within the view's depth."""
-        inst = self.instrument
+        pp, qp = self.instrument.price_precision, self.instrument.qty_precision
         if side == "bid":
-            levels = [q for p, q in self.view.bids if inst.price_decimal(p) >= price]
+            levels = [q for p, q in self.view.bids if from_scaled(p, pp) >= price]
         elif side == "ask":
-            levels = [q for p, q in self.view.asks if inst.price_decimal(p) <= price]
+            levels = [q for p, q in self.view.asks if from_scaled(p, pp) <= price]
         else:
             raise StrategyError(f"side must be 'bid' or 'ask', got {side!r}")
-        return inst.qty_decimal(sum(levels))
+        return from_scaled(sum(levels), qp)
 
     def is_crossed(self) -> bool:
         return self.view.is_crossed()
@@ -579,7 +645,8 @@ class Context(Protocol):
     # Read-only views. ``open_orders``: this strategy's, oldest first. ``order``: one of
     # its orders, open or recently done. ``position``: its net base position from its own
     # fills (sells negative). ``balance``: the account's, shared by every strategy.
-    # ``book``: the latest, None before the first snapshot. ``instrument``: tick, lot, ...
+    # ``book``: the latest, None before the first snapshot. ``instrument``: tick, lot,
+    # minimums, as Decimals (``InstrumentInfo``).
     def open_orders(self, symbol: str | None = None) -> tuple[OrderHandle, ...]: ...
     def order(self, cl_ord_id: str) -> OrderHandle | None: ...
     def position(self, symbol: str) -> Decimal: ...
@@ -587,7 +654,7 @@ class Context(Protocol):
     def balance(self, asset: str) -> Decimal: ...
     def balances(self) -> Mapping[str, Decimal]: ...
     def book(self, symbol: str) -> BookSnapshot | None: ...
-    def instrument(self, symbol: str) -> Instrument: ...
+    def instrument(self, symbol: str) -> InstrumentInfo: ...
 
     # Timers: ``on_timer(name)`` after ``delay_s`` (every ``delay_s`` if ``repeat``); a
     # name set again is replaced; ``cancel_timer`` is False if there was none.
@@ -639,7 +706,10 @@ class Strategy(Generic[P]):
         """After every state change of one of the strategy's orders."""
 
     def on_fill(self, order: OrderHandle, fill: FillEvent) -> None:
-        """For every execution of one of the strategy's orders (before its ``on_order``)."""
+        """For every execution of one of the strategy's orders, before the ``on_order`` of
+        the state change it brings (``order`` already shows the fill). ``fill.price`` is
+        exact as Kraken reported it: for a taker order across levels, an average that may
+        have more decimals than the pair's prices."""
 
     def on_timer(self, name: str) -> None:
         """When a timer set with ``ctx.set_timer(name, ...)`` is due."""

@@ -30,13 +30,14 @@ from typing import Any, Final
 
 from bot.clock import Clock
 from bot.execution.orders import Fill
-from bot.kraken.instruments import Instrument, from_scaled
+from bot.kraken.instruments import from_scaled
 from bot.kraken.protocol import Ticker, Trade, TradeFrame
 from bot.market.book import BookView
 from bot.strategy import (
     HANDLERS,
     BookSnapshot,
     FillEvent,
+    InstrumentInfo,
     OrderHandle,
     Params,
     Strategy,
@@ -71,13 +72,13 @@ def check_metric_name(name: str) -> str:
 # --------------------------------------------------------------------------- events
 
 
-def trade_event(trade: Trade, instrument: Instrument, snapshot: bool = False) -> TradeEvent:
-    price, qty = instrument.price_decimal(trade.price), instrument.qty_decimal(trade.qty)
+def trade_event(trade: Trade, instrument: InstrumentInfo, snapshot: bool = False) -> TradeEvent:
+    pp, qp = instrument.price_precision, instrument.qty_precision
     return TradeEvent(
         trade.symbol,
         trade.side,
-        price,
-        qty,
+        from_scaled(trade.price, pp),
+        from_scaled(trade.qty, qp),
         trade.ord_type,
         trade.trade_id,
         trade.timestamp,
@@ -85,8 +86,15 @@ def trade_event(trade: Trade, instrument: Instrument, snapshot: bool = False) ->
     )
 
 
-def ticker_event(t: Ticker, instrument: Instrument) -> TickerEvent:
-    price, qty = instrument.price_decimal, instrument.qty_decimal
+def ticker_event(t: Ticker, instrument: InstrumentInfo) -> TickerEvent:
+    pp, qp = instrument.price_precision, instrument.qty_precision
+
+    def price(n: int) -> Decimal:
+        return from_scaled(n, pp)
+
+    def qty(n: int) -> Decimal:
+        return from_scaled(n, qp)
+
     return TickerEvent(
         t.symbol,
         price(t.bid),

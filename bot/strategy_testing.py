@@ -35,13 +35,14 @@ from bot.config import validate_params
 from bot.execution.orders import (
     Fill,
     OrderState,
+    fill_price,
     new_cl_ord_id,
     new_order,
     request_amend,
     request_cancel,
     transition,
 )
-from bot.kraken.instruments import Instrument, InstrumentTable
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.kraken.protocol import Ticker, Trade
 from bot.log import get_logger
 from bot.market.book import BookView
@@ -50,6 +51,7 @@ from bot.strategy import (
     BookSnapshot,
     CancelAllIntent,
     CancelIntent,
+    InstrumentInfo,
     Intent,
     InvalidIntent,
     OrderHandle,
@@ -116,6 +118,7 @@ class FakeContext:
         self._name = name
         self._symbols = tuple(symbols)
         self._instruments = InstrumentTable(instruments)
+        self._infos: dict[str, InstrumentInfo] = {}
         self.clock = clock or FakeClock()
         self.timers = Timers(self.clock)
         self._log = get_logger(strategy=name)
@@ -129,7 +132,7 @@ class FakeContext:
         self.gauges: dict[tuple[str, str | None], Decimal | float] = {}
         self.counters: dict[tuple[str, str | None], int] = {}
         for symbol in self._symbols:
-            self.instrument(symbol)
+            self.scaled_instrument(symbol)
 
     # -- Context --------------------------------------------------------------------------
 
@@ -165,7 +168,7 @@ class FakeContext:
         if symbol not in self._symbols:
             mine = ", ".join(self._symbols)
             raise InvalidIntent("symbol", f"{symbol!r} is not one of this strategy's ({mine})")
-        inst = self.instrument(symbol)
+        inst = self.scaled_instrument(symbol)
         intent, q, p = checked_place(
             strategy=self._name,
             cl_ord_id=new_cl_ord_id(self._random.randbytes),
@@ -199,7 +202,7 @@ class FakeContext:
         handle = self.handle(order)
         if not handle.is_live:
             return False
-        inst = self.instrument(handle.symbol)
+        inst = self.scaled_instrument(handle.symbol)
         intent = amend_intent(
             strategy=self._name, order=handle.order, instrument=inst, qty=qty, price=price
         )
@@ -246,7 +249,15 @@ class FakeContext:
     def book(self, symbol: str) -> BookSnapshot | None:
         return self.books.get(symbol)
 
-    def instrument(self, symbol: str) -> Instrument:
+    def instrument(self, symbol: str) -> InstrumentInfo:
+        info = self._infos.get(symbol)
+        if info is None:
+            info = self._infos[symbol] = InstrumentInfo.of(self.scaled_instrument(symbol))
+        return info
+
+    def scaled_instrument(self, symbol: str) -> Instrument:
+        """The daemon's ``Instrument`` of ``symbol`` (scaled ints): the harness's, not the
+        strategy's (``instrument`` is the strategy's view, in Decimals)."""
         inst = self._instruments.lookup(symbol)
         if inst is None:
             raise StrategyError(
@@ -281,9 +292,9 @@ class FakeContext:
 
     def apply_fill(self, handle: OrderHandle, fill: Fill) -> None:
         """Book a fill: the strategy's position and the account's balances."""
-        inst = self.instrument(fill.symbol)
+        inst = self.scaled_instrument(fill.symbol)
         qty, sign = inst.qty_decimal(fill.qty), 1 if fill.side == "buy" else -1
-        cost = inst.cost(fill.price, fill.qty)
+        cost = from_scaled(fill.price * fill.qty, fill.price_precision + fill.qty_precision)
         self._positions[fill.symbol] = self.position(fill.symbol) + sign * qty
         self._balances[inst.base] = self.balance(inst.base) + sign * qty
         self._balances[inst.quote] = self.balance(inst.quote) - sign * cost - fill.fee
@@ -356,12 +367,12 @@ class StrategyHarness(Generic[S]):
     ) -> BookSnapshot:
         """A (valid) book: levels in any order, best first after sorting; ``on_book``."""
         sym = self._symbol(symbol)
-        inst = self.ctx.instrument(sym)
+        inst = self.ctx.scaled_instrument(sym)
         b = sorted(((inst.price(p), inst.qty(q)) for p, q in bids), reverse=True)
         a = sorted((inst.price(p), inst.qty(q)) for p, q in asks)
         self._seq += 1
         view = BookView(sym, True, f"t{self._seq}", inst.price_precision, tuple(b), tuple(a))
-        snapshot = self.ctx.books[sym] = BookSnapshot(view, inst)
+        snapshot = self.ctx.books[sym] = BookSnapshot(view, InstrumentInfo.of(inst))
         self.runner.book(view)
         self._settled()
         return snapshot
@@ -397,7 +408,7 @@ class StrategyHarness(Generic[S]):
     ) -> None:
         """A public trade: ``on_trade``."""
         sym = self._symbol(symbol)
-        inst = self.ctx.instrument(sym)
+        inst = self.ctx.scaled_instrument(sym)
         self._seq += 1
         trade = Trade(sym, side, inst.price(price), inst.qty(qty), "limit", self._seq, "")
         self.runner.trade(trade, snapshot)
@@ -408,7 +419,7 @@ class StrategyHarness(Generic[S]):
     ) -> None:
         """A ticker update (24 h statistics zero): ``on_ticker``."""
         sym = self._symbol(symbol)
-        inst = self.ctx.instrument(sym)
+        inst = self.ctx.scaled_instrument(sym)
         p_bid, p_ask = inst.price(bid), inst.price(ask)
         p_last = p_bid if last is None else inst.price(last)
         zero = Decimal(0)
@@ -493,7 +504,7 @@ class StrategyHarness(Generic[S]):
                 for i in reversed(self.ctx.intents)
                 if isinstance(i, AmendIntent) and i.cl_ord_id == handle.cl_ord_id
             )
-        inst = self.ctx.instrument(handle.symbol)
+        inst = self.ctx.scaled_instrument(handle.symbol)
         changes: dict[str, Any] = {"amend_pending": False}
         if intent.qty is not None:
             changes["qty"] = inst.qty(intent.qty)
@@ -511,18 +522,22 @@ class StrategyHarness(Generic[S]):
         maker: bool = True,
     ) -> Fill:
         """The order traded ``qty`` (default: all that remains) at ``price`` (default: its
-        limit): position and balances move, then ``on_fill`` and ``on_order``."""
+        limit; it may have more decimals than the pair, as Kraken's average price of a
+        taker order across levels does): position and balances move, then ``on_fill`` and
+        ``on_order``."""
         handle = self.ctx.handle(order)
         o = handle.order
         if not o.is_open:
             raise StrategyError(f"{handle.cl_ord_id} is {handle.state}: it cannot fill")
-        inst = self.ctx.instrument(handle.symbol)
+        inst = self.ctx.scaled_instrument(handle.symbol)
         q = o.remaining_qty if qty is None else inst.qty(qty)
-        p = o.price if price is None else inst.price(price)
+        p, pp = o.price, inst.price_precision
+        if price is not None:
+            p, pp = fill_price(Decimal(price), inst.price_precision)
         if p is None or not 0 < q <= o.remaining_qty:
             raise StrategyError(f"bad fill of {handle!r}: qty {qty}, price {price}")
         seq, filled = self._next(), o.filled_qty + q
-        cost = inst.cost(p, q)
+        cost = from_scaled(p * q, pp + inst.qty_precision)
         cum_cost = o.cum_cost + cost
         fill = Fill(
             f"E{seq}",
@@ -533,7 +548,7 @@ class StrategyHarness(Generic[S]):
             o.side,
             p,
             q,
-            inst.price_precision,
+            pp,
             inst.qty_precision,
             cost,
             Decimal(fee),

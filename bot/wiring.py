@@ -148,6 +148,7 @@ def replay_fills(
             fill.symbol, inst, fill.side,  # type: ignore[arg-type]
             fill.qty, fill.price, fee=fill.fee, fee_asset=fill.fee_asset if fill.fee else "",
             strategy=order.strategy if order is not None else "", ts_ns=fill.ts_ns,
+            price_precision=fill.price_precision,
         )  # fmt: skip
         count += 1
     if count:

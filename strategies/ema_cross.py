@@ -89,7 +89,7 @@ class EmaCross(Strategy[EmaCrossParams]):
         else:
             room = position - pending + (0 if p.long_only else p.max_position)
         qty = floor_qty(inst, min(p.size, room))
-        if qty <= 0 or inst.qty(qty) < inst.qty_min:
+        if qty <= 0 or qty < inst.qty_min:
             self.ctx.count("signals_skipped", symbol=symbol)
             self.log.info("signal_skipped", symbol=symbol, side=side, position=str(position))
             return

@@ -21,8 +21,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from bot.execution.orders import OrderState
-from bot.strategy import BookSnapshot, OrderHandle, Params, Side, Strategy, floor_price
+from bot.strategy import BookSnapshot, OrderHandle, OrderState, Params, Side, Strategy, floor_price
 
 __all__ = ["GridParams", "GridTrader"]
 
@@ -48,7 +47,7 @@ class GridTrader(Strategy[GridParams]):
         if centre is None:
             return
         centre = floor_price(inst, centre)
-        tick = inst.price_decimal(inst.price_increment)
+        tick = inst.price_increment
         step = self.params.spacing or centre * self.params.spacing_bps / 10_000
         step = max(floor_price(inst, step), tick)
         self.steps[symbol] = step

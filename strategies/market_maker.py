@@ -33,11 +33,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from bot.execution.orders import OrderState
 from bot.strategy import (
     BookSnapshot,
     FillEvent,
     OrderHandle,
+    OrderState,
     Params,
     Strategy,
     ceil_price,
@@ -142,10 +142,10 @@ class MarketMaker(Strategy[MarketMakerParams]):
         ratio = max(min(inventory / p.max_inventory, Decimal(1)), Decimal(-1))
         centre = micro * (1 - p.skew_bps / _BPS * ratio)
         half = p.spread_bps / 2 / _BPS
-        tick = inst.price_decimal(inst.price_increment)
+        tick = inst.price_increment
         bid = min(floor_price(inst, centre * (1 - half)), best_ask.price - tick)
         ask = max(ceil_price(inst, centre * (1 + half)), best_bid.price + tick)
-        least = inst.qty_decimal(max(inst.qty_min, inst.qty_increment))
+        least = max(inst.qty_min, inst.qty_increment)
         bid_qty = floor_qty(inst, min(p.size, p.max_inventory - inventory))
         ask_qty = floor_qty(inst, min(p.size, p.max_inventory + inventory))
         return (

@@ -2,7 +2,9 @@
 
 ``ExecutionEngine`` turns intents into Kraken REST calls, and Kraken's answers (REST replies,
 the private feed's reports, reconciliation) into ``Order`` states in the store; it tells the
-strategies through ``on_order(order)`` then ``on_fill(fill)`` (the order already shows it).
+strategies through ``on_fill(fill)`` then ``on_order(order)``: when one change brings both,
+each new fill first (``order(cl_ord_id)`` already shows it), then the order, the order the
+strategy API promises (``Strategy.on_fill``).
 
 - **One cl_ord_id per intent, saved before it is sent**, never reused: no duplicates by
   construction (Kraken refuses a duplicate open id too).
@@ -15,16 +17,19 @@ strategies through ``on_order(order)`` then ``on_fill(fill)`` (the order already
 - **Refusals are recorded.** Any other ``ExchangeError`` on AddOrder means "not placed":
   REJECTED with Kraken's string as ``reason``, returned (not raised).
 - **The exchange is the truth.** Startup and crash recovery are one path (``run``): load
-  open orders, mark leftover PENDING_NEW as UNKNOWN("restart"), reconcile, set the readiness
-  check ``reconciled``. ``ExecutionsSubscribed`` (each private (re)connect), ``SequenceGap``
-  and ``request_reconcile`` (a dead-man lapse) close it and reconcile again: OpenOrders,
-  QueryOrders by txid, recent ClosedOrders, Open/ClosedOrders by ``cl_ord_id``, missed fills
-  from TradesHistory (rules: ``bot.execution.reconcile``). Fills are recorded (idempotent
-  by ``exec_id``) before the order showing them is saved, both before the callbacks.
-  Orders that are not ours are logged, never adopted.
+  open orders, mark leftover PENDING_NEW as UNKNOWN("restart"), adopt our orders whose rows a
+  machine crash lost (ClosedOrders read page after page, bounded), reconcile, set the
+  readiness check ``reconciled``. ``ExecutionsSubscribed`` (each private (re)connect),
+  ``SequenceGap`` and ``request_reconcile`` (a dead-man lapse) close it and reconcile again:
+  OpenOrders, QueryOrders by txid, recent ClosedOrders, Open/ClosedOrders by ``cl_ord_id``,
+  missed fills from TradesHistory (rules: ``bot.execution.reconcile``). Fills are recorded
+  (idempotent by ``exec_id``) before the order showing them is saved, both before the
+  callbacks. Orders that are not ours are logged, never adopted.
 - **Reports drive state.** ``on_private`` (the ``PrivateFeed``'s sink) merges sparse reports
-  by ``cl_ord_id`` or txid. While the feed is down (or with ``confirm_via_rest``) each write
-  is followed by a QueryOrders.
+  by ``cl_ord_id`` or txid; a UUID ``cl_ord_id`` in either of Kraken's forms
+  (``orders.canonical_cl_ord_id``), in reports as in OpenOrders/QueryOrders/ClosedOrders.
+  While the feed is down (or with ``confirm_via_rest``) each write is followed by a
+  QueryOrders.
 - **Rate limits.** Changes use AmendOrder (cheaper than cancel-and-replace, keeps queue
   priority); amends and cancels pass ``order_age_s`` so the REST client charges Kraken's
   penalty and waits in time.
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from bot.clock import Clock
@@ -85,6 +90,7 @@ class EngineConfig:
     resolve_wait_s: float = 15.0  # amend/cancel wait this long (real time) for a fate
     fills_margin_s: float = 60.0  # TradesHistory starts this far before the last known fill
     closed_orders_from: int = 3  # unresolved orders without a txid worth a ClosedOrders read
+    max_closed_pages: int = 20  # ClosedOrders pages (50 orders) read at start for adoption
     max_history_pages: int = 20  # TradesHistory pages (50 trades) per reconciliation
     confirm_via_rest: bool | None = None  # None: confirm writes by REST while the feed is down
     backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(1.0, 30.0))
@@ -138,6 +144,10 @@ class ExecutionEngine:
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return self._book.open(symbol)
+
+    def rest_headroom(self) -> float:
+        """The REST call counter's room now (an amend costs 1 there: the desk asks)."""
+        return self._rest.rest_headroom()
 
     async def run(self) -> None:
         """Recover, reconcile, open ``reconciled``; then reconcile on request, until cancelled."""
@@ -196,7 +206,8 @@ class ExecutionEngine:
             self._feed_live = False
 
     def _on_reports(self, reports: Iterable[ExecutionReport]) -> None:
-        for report in reports:
+        for echoed in reports:
+            report = _canonical(echoed)
             cid = self._book.owner(report)
             if cid is None and self._recall(report.cl_ord_id) is not None:  # LOST, or done
                 cid = report.cl_ord_id
@@ -211,13 +222,13 @@ class ExecutionEngine:
                 log.error("report_refused", cl_ord_id=cid, error=str(exc))
                 self.request_reconcile("bad report")
                 continue
-            fresh = fill is not None and self._store.record_fill(fill)
+            fresh = (fill,) if fill is not None and self._store.record_fill(fill) else ()
             if new is not old:
                 if old.state is S.LOST:
                     log.error("lost_order_revived", cl_ord_id=cid, state=str(new.state))
-                self._put(new)
-            if fresh and fill is not None:
-                self._emit_fill(fill)
+                self._put(new, fresh)
+            elif fresh:
+                self._emit_fill(fresh[0])
 
     async def place(
         self,
@@ -245,7 +256,7 @@ class ExecutionEngine:
             failing = ", ".join(self.readiness.failing()) or "engine not running"
             raise RiskError("not_ready", f"waiting for: {failing}")
         inst = self._instrument(symbol)
-        cid = cl_ord_id or self._ids.next(strategy)
+        cid = o.canonical_cl_ord_id(cl_ord_id) if cl_ord_id else self._ids.next(strategy)
         fresh = self._ids.fresh(cid)  # issued here from a recorded block: provably unused
         if self._book.get(cid) is not None or (not fresh and self.order(cid) is not None):
             raise ProtocolError(f"cl_ord_id {cid} was used before: one id per intent")
@@ -279,7 +290,8 @@ class ExecutionEngine:
             self._sent(cid)
             self._inflight.discard(cid)
             if (current := self._book.orders[cid]).state is S.PENDING_NEW:
-                log.warning("order_rejected", cl_ord_id=cid, code=exc.code, detail=exc.detail)
+                # The desk logs it, with the strategy (bot.refusals): here only for debugging.
+                log.debug("add_order_refused", cl_ord_id=cid, code=exc.code, detail=exc.detail)
                 now = self._clock.time_ns()
                 self._put(o.transition(current, S.REJECTED, now_ns=now, reason=exc.code))
             return self._book.orders[cid]
@@ -485,8 +497,7 @@ class ExecutionEngine:
         blind = rc.unseen(local, found, txid=False)
         if full and len(blind) >= self._cfg.closed_orders_from:
             start = min(x.created_ns for x in blind) // _NS - int(self._cfg.fills_margin_s)
-            closed = await rest.closed_orders(start=max(start, 0))
-            found += rc.parse_orders(closed.get("closed", {}), inst)
+            found += await self._closed_since(max(start, 0), pages=1)
         for order in blind:
             if not full:
                 opened = await rest.open_orders(cl_ord_id=order.cl_ord_id)
@@ -516,12 +527,16 @@ class ExecutionEngine:
                 trades += await self._trades(short, {})  # a fill older than the last known
             result = self._plan(cids, found)  # on the orders as they are now
             fills = self._fills(trades, result.short_of_fills, known)
-        fresh = [f for f in fills if self._store.record_fill(f)]
+        fresh: dict[str, list[Fill]] = {}
+        for fill in fills:
+            if self._store.record_fill(fill):
+                log.info("fill_recovered", cl_ord_id=fill.cl_ord_id, exec_id=fill.exec_id)
+                fresh.setdefault(fill.cl_ord_id, []).append(fill)
         for order in result.changed:
-            self._put(order)
-        for fill in fresh:
-            log.info("fill_recovered", cl_ord_id=fill.cl_ord_id, exec_id=fill.exec_id)
-            self._emit_fill(fill)
+            self._put(order, fresh.pop(order.cl_ord_id, ()))
+        for rest in fresh.values():  # fills of orders that showed them already
+            for fill in rest:
+                self._emit_fill(fill)
         for cid in result.lost:
             log.warning("order_lost", cl_ord_id=cid)
         for cid in result.vanished:
@@ -562,21 +577,22 @@ class ExecutionEngine:
         self, trades: list[ExchangeTrade], of: Sequence[Order], known: Recorded
     ) -> list[Fill]:
         by_id = {x.order_id: x for x in of if x.order_id is not None}
-        fills, rounded = rc.missed_fills(trades, by_id, self._instruments, known.exec_ids)
-        if rounded:
-            log.warning("fill_price_rounded", exec_ids=rounded)
-        return fills
+        return rc.missed_fills(trades, by_id, self._instruments, known.exec_ids)
 
-    def _put(self, order: Order) -> None:
-        """Save, index, wake waiters, tell ``on_order``, replay held reports. The save is
-        durable (fsynced) unless the id's block is on record: then the exchange can always
-        restore the row (``bot.execution.ids``), and a crash of the process keeps it anyway."""
+    def _put(self, order: Order, fills: Sequence[Fill] = ()) -> None:
+        """Save, index, wake waiters, tell ``on_fill`` for each of ``fills`` (new fills,
+        already recorded, that this change of ``order`` shows), then ``on_order``, then
+        replay held reports. The save is durable (fsynced) unless the id's block is on
+        record: then the exchange can always restore the row (``bot.execution.ids``), and a
+        crash of the process keeps it anyway."""
         cid = order.cl_ord_id
         self._unsaved.discard(cid)
         self._store.save_order(order, sync=self._ids.owner(cid) is None)
         held = self._book.put(order)
         if not self._unsettled(order.cl_ord_id):
             self._wake_waiter(order.cl_ord_id)
+        for fill in fills:
+            self._emit_fill(fill)
         if self.on_order is not None:
             self._call(self.on_order, order)
         if held:
@@ -615,12 +631,28 @@ class ExecutionEngine:
         if since is None:
             return
         start = max(since // _NS - int(self._cfg.fills_margin_s), 0)
-        closed = rc.parse_orders(
-            (await self._rest.closed_orders(start=start)).get("closed", {}), self._instruments
-        )
+        closed = await self._closed_since(start, pages=self._cfg.max_closed_pages)
         adopted = [x.cl_ord_id for ex in closed if (x := self._adopt(ex)) is not None]
         if adopted:
             await self._settle(adopted, closed)
+
+    async def _closed_since(self, start: int, *, pages: int) -> list[ExchangeOrder]:
+        """ClosedOrders since ``start`` (seconds), newest first, page after page (``ofs``,
+        50 a page) until Kraken's ``count`` is covered or a page comes back empty, at most
+        ``pages`` pages (each costs 2 on the REST counter). An order that closes meanwhile
+        shifts the pages by one: the order it pushes across a boundary is read twice and
+        kept once (by txid), none is skipped."""
+        found: dict[str, ExchangeOrder] = {}
+        read = 0
+        for _ in range(pages):
+            reply = await self._rest.closed_orders(start=start, ofs=read)
+            page = rc.parse_orders(reply.get("closed", {}), self._instruments)
+            found.update((ex.order_id, ex) for ex in page)
+            read += len(page)
+            if not page or read >= int(reply.get("count", 0)):
+                return list(found.values())
+        log.warning("closed_orders_truncated", pages=pages, read=read, since_s=start)
+        return list(found.values())
 
     def _sent(self, cid: str) -> None:
         """After AddOrder's request went out (whatever came back): the order's first row,
@@ -682,3 +714,12 @@ class ExecutionEngine:
 
     def _sent_age(self, order: Order) -> float:
         return self._age(self._book.sent.get(order.cl_ord_id), order.created_ns)
+
+
+def _canonical(report: ExecutionReport) -> ExecutionReport:
+    """``report`` with its ``cl_ord_id`` in the bot's spelling (Kraken may echo a UUID in
+    its other form: ``orders.canonical_cl_ord_id``); the same object when it already is."""
+    echoed = report.cl_ord_id
+    if echoed is None or (cid := o.canonical_cl_ord_id(echoed)) == echoed:
+        return report
+    return replace(report, cl_ord_id=cid)

@@ -51,8 +51,11 @@ States (``OrderState``)::
 
 Numbers are exact: ``qty``, ``filled_qty`` and ``price`` are ints scaled by the
 instrument's precisions, which every ``Order`` and ``Fill`` carries so that it stays
-meaningful if Kraken later changes a pair's precision. Costs, fees and average prices
-are ``Decimal``.
+meaningful if Kraken later changes a pair's precision. A ``Fill``'s price is Kraken's
+``last_price`` exactly as sent: for a taker order that crossed several levels it is the
+average price of the trade event, which can have more decimals than the pair's price
+precision, so a fill's ``price_precision`` is the pair's or more (``fill_price``), never
+rounded. Costs, fees and average prices are ``Decimal``.
 """
 
 from __future__ import annotations
@@ -85,7 +88,9 @@ __all__ = [
     "amend_failed",
     "apply_execution",
     "cancel_failed",
+    "canonical_cl_ord_id",
     "fill_from_report",
+    "fill_price",
     "is_valid_cl_ord_id",
     "mark_unknown",
     "new_cl_ord_id",
@@ -224,7 +229,7 @@ class Fill:
     order_id: str
     symbol: str
     side: str
-    price: int  # scaled by price_precision
+    price: int  # scaled by price_precision: the pair's, or finer for an average (fill_price)
     qty: int  # scaled by qty_precision
     price_precision: int
     qty_precision: int
@@ -233,6 +238,23 @@ class Fill:
     fee_asset: str
     liquidity: str  # "m" maker, "t" taker (Kraken's liquidity_ind)
     ts_ns: int
+
+
+MAX_FILL_DECIMALS: Final = 18  # a fill price with more decimals than this is not Kraken's
+
+
+def fill_price(value: Decimal, precision: int) -> tuple[int, int]:
+    """A fill price exactly as Kraken sent it, as ``(scaled, price_precision)``: scaled by the
+    pair's ``precision``, or by as many decimals as ``value`` has when it has more (an
+    average over the levels a taker order crossed). ``ProtocolError`` past
+    ``MAX_FILL_DECIMALS`` decimals, or for a value that is not a positive finite number."""
+    exponent = value.normalize().as_tuple().exponent if value.is_finite() else None
+    if not isinstance(exponent, int) or value <= 0:
+        raise ProtocolError(f"a fill price must be a positive number, got {value}")
+    decimals = max(-exponent, precision)
+    if decimals > MAX_FILL_DECIMALS:
+        raise ProtocolError(f"fill price {value} has more than {MAX_FILL_DECIMALS} decimals")
+    return to_scaled(value, decimals), decimals
 
 
 def _scaled(value: Decimal | None, precision: int) -> int | None:
@@ -286,6 +308,22 @@ def new_cl_ord_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
     return f"{n:032x}"  # without building a UUID object: this is on the order path
 
 
+def canonical_cl_ord_id(value: str) -> str:
+    """The one spelling of a ``cl_ord_id`` under which the bot keeps and matches orders.
+
+    Kraken stores a UUID ``cl_ord_id`` (long, hyphenated, or short, 32 hex digits) as a
+    128-bit integer and prints it back in a form of its choosing: an id sent as 32 hex
+    digits may be echoed hyphenated, in either case, and the other way round. Both UUID
+    forms become 32 lowercase hex digits (the form the bot issues); free text (at most 18
+    characters, never 32 hex digits) is kept exactly, as Kraken compares it as text.
+    """
+    if len(value) == 32 and _HEX32.fullmatch(value):
+        return value.lower()
+    if len(value) == 36 and _LONG_UUID.fullmatch(value):
+        return value.replace("-", "").lower()
+    return value
+
+
 def is_valid_cl_ord_id(value: str) -> bool:
     """Kraken accepts a long UUID, a 32-hex short UUID, or ≤ 18 printable ASCII chars."""
     return bool(
@@ -310,9 +348,11 @@ def new_order(
     time_in_force: str = "GTC",
     post_only: bool = False,
 ) -> Order:
-    """A PENDING_NEW order, to be saved to the store before it is sent."""
+    """A PENDING_NEW order, to be saved to the store before it is sent; a UUID
+    ``cl_ord_id`` is kept in its canonical form (``canonical_cl_ord_id``)."""
     if not is_valid_cl_ord_id(cl_ord_id):
         raise ProtocolError(f"not a valid Kraken cl_ord_id: {cl_ord_id!r}")
+    cl_ord_id = canonical_cl_ord_id(cl_ord_id)
     if side not in ("buy", "sell"):
         raise ProtocolError(f"{cl_ord_id}: side must be 'buy' or 'sell', got {side!r}")
     if qty <= 0:
@@ -473,7 +513,8 @@ def _with(order: Order, state: OrderState, changes: dict[str, Any], now_ns: int)
 
 
 def _check_identity(order: Order, report: ExecutionReport) -> None:
-    if report.cl_ord_id is not None and report.cl_ord_id != order.cl_ord_id:
+    cid = report.cl_ord_id
+    if cid is not None and canonical_cl_ord_id(cid) != canonical_cl_ord_id(order.cl_ord_id):
         raise ProtocolError(f"report for {report.cl_ord_id} applied to {order.cl_ord_id}")
     if report.order_id is not None and order.order_id not in (None, report.order_id):
         raise ProtocolError(f"report for {report.order_id} applied to {order.order_id}")
@@ -491,6 +532,7 @@ def fill_from_report(order: Order, report: ExecutionReport) -> Fill | None:
     if order_id is None:
         raise ProtocolError(f"{order.cl_ord_id}: trade report for an order with no order_id")
     fee, fee_asset = _fee(report.fees)
+    price, price_precision = fill_price(report.last_price, order.price_precision)
     return Fill(
         exec_id=report.exec_id,
         trade_id="" if report.trade_id is None else str(report.trade_id),
@@ -498,9 +540,9 @@ def fill_from_report(order: Order, report: ExecutionReport) -> Fill | None:
         order_id=order_id,
         symbol=order.symbol,
         side=order.side,
-        price=to_scaled(report.last_price, order.price_precision),
+        price=price,
         qty=to_scaled(report.last_qty, order.qty_precision),
-        price_precision=order.price_precision,
+        price_precision=price_precision,
         qty_precision=order.qty_precision,
         cost=report.cost if report.cost is not None else Decimal(0),
         fee=fee,

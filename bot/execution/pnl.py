@@ -16,7 +16,10 @@ Accounting rules
   opens the rest the other way at the fill price (a flip through zero).
 * **Exact.** Quantities are ints scaled by ``qty_precision``; the cost basis and the
   realised trading PnL are ints scaled by ``price_precision + qty_precision`` (quote units
-  to the last digit a price × qty can have). The only division, the closed share of the
+  to the last digit a price × qty can have). A fill price may be finer than the pair's
+  precision (Kraken's average over the levels a taker order crossed): a position then
+  keeps its numbers at that finer price precision from that fill on (rescaling is a
+  multiplication by a power of ten: exact). The only division, the closed share of the
   basis on a *partial* close, is truncated toward zero to that last digit and the remainder
   stays in the basis, so nothing is ever lost: a position closed in full gives back its
   whole basis, and over any round trip the realised PnL equals the cash difference exactly.
@@ -91,8 +94,9 @@ class Position:
 
     ``qty`` is signed base units (negative: short); ``qty_scaled`` is the same scaled by
     the instrument's ``qty_precision``. Money is in the ``quote`` currency. ``avg_price``
-    is ``cost_basis / qty`` rounded to ``price_precision + qty_precision`` decimals (for
-    display; the accounting uses the exact basis) and ``None`` when flat.
+    is ``cost_basis / qty`` rounded to ``price_precision + qty_precision`` decimals (the
+    finest price precision of its fills; for display, the accounting uses the exact basis)
+    and ``None`` when flat.
     """
 
     strategy: str | None
@@ -124,6 +128,7 @@ class _Lot:
     """One strategy's position in one symbol (mutable, private)."""
 
     instrument: Instrument
+    price_precision: int  # the instrument's, or finer once a finer fill price came
     qty: int = 0  # signed, scaled by qty_precision
     basis: int = 0  # signed like qty, scaled by price_precision + qty_precision
     traded: int = 0  # realised from trades (no fees), same scale as basis
@@ -132,7 +137,18 @@ class _Lot:
 
     @property
     def money_precision(self) -> int:
-        return self.instrument.price_precision + self.instrument.qty_precision
+        return self.price_precision + self.instrument.qty_precision
+
+    def price_at(self, price: int, precision: int) -> int:
+        """``price`` (scaled by ``precision``) at this lot's price precision, which first
+        becomes ``precision`` if that is finer: every number is rescaled exactly."""
+        if precision > self.price_precision:
+            step = int(10 ** (precision - self.price_precision))
+            self.basis, self.traded, self.last_price = (
+                self.basis * step, self.traded * step, self.last_price * step,
+            )  # fmt: skip
+            self.price_precision = precision
+        return price * int(10 ** (self.price_precision - precision))
 
     def realised(self) -> Decimal:
         return _add(from_scaled(self.traded, self.money_precision), -self.fees)
@@ -141,7 +157,7 @@ class _Lot:
         if self.qty == 0:
             return _ZERO
         if mark is None:
-            mark = self.instrument.price_decimal(self.last_price)
+            mark = from_scaled(self.last_price, self.price_precision)
         value = _mul(self.instrument.qty_decimal(self.qty), mark)
         return _add(value, -from_scaled(self.basis, self.money_precision))
 
@@ -233,13 +249,18 @@ class PositionBook:
         fee_asset: str = "",
         strategy: str = "",
         ts_ns: int | None = None,
+        price_precision: int | None = None,
     ) -> Decimal:
         """Account one fill; return the PnL it realised (fees included), quote currency.
 
-        ``qty`` and ``price`` are scaled ints of ``instrument``; ``fee`` is in ``fee_asset``
-        (``""`` when there is no fee). ``ts_ns`` is when the fill happened (default: now);
-        a fill from before the current UTC day does not count towards today's PnL.
+        ``qty`` and ``price`` are scaled ints of ``instrument``, ``price`` by
+        ``price_precision`` when given (a ``Fill``'s own, which may be finer than the
+        pair's: an average price); ``fee`` is in ``fee_asset`` (``""`` when there is no
+        fee). ``ts_ns`` is when the fill happened (default: now); a fill from before the
+        current UTC day does not count towards today's PnL.
         """
+        if price_precision is None:
+            price_precision = instrument.price_precision
         if symbol != instrument.symbol:
             raise ValueError(f"fill for {symbol!r} with the instrument of {instrument.symbol!r}")
         if side not in ("buy", "sell"):
@@ -255,7 +276,7 @@ class PositionBook:
         self.revision += 1
         lot = self._lots.get((strategy, symbol))
         if lot is None:
-            lot = self._lots[(strategy, symbol)] = _Lot(instrument)
+            lot = self._lots[(strategy, symbol)] = _Lot(instrument, instrument.price_precision)
             self._held.add(symbol)
         elif lot.instrument != instrument:
             # Kraken changed the pair's precision: rescale nothing silently.
@@ -263,6 +284,7 @@ class PositionBook:
         mark = self._marks.get(symbol)
         before = lot.equity(mark)
 
+        price = lot.price_at(price, price_precision)
         signed = qty if side == "buy" else -qty
         realised_int = lot.trade(signed, price)
         realised = from_scaled(realised_int, lot.money_precision)
@@ -272,7 +294,7 @@ class PositionBook:
             if fee_asset == instrument.quote:
                 fee_charged = fee
             elif fee_asset == instrument.base:
-                fee_charged = _mul(fee, instrument.price_decimal(price))
+                fee_charged = _mul(fee, from_scaled(price, lot.price_precision))
             else:
                 other = self._other_fees.setdefault((strategy, symbol), {})
                 other[fee_asset] = _add(other.get(fee_asset, _ZERO), fee)
@@ -308,11 +330,12 @@ class PositionBook:
         inst = lots[0].instrument
         mark = self._marks.get(symbol)
         qty = sum(lot.qty for lot in lots)
-        basis = sum(lot.basis for lot in lots)
-        money = inst.price_precision + inst.qty_precision
+        pp = max(lot.price_precision for lot in lots)  # the finest of the lots'
+        basis = sum(lot.basis * int(10 ** (pp - lot.price_precision)) for lot in lots)
+        money = pp + inst.qty_precision
         avg = None
         if qty:
-            avg = _WIDE.divide(Decimal(basis), Decimal(qty)).scaleb(-inst.price_precision, _WIDE)
+            avg = _WIDE.divide(Decimal(basis), Decimal(qty)).scaleb(-pp, _WIDE)
             avg = avg.quantize(Decimal(1).scaleb(-money), context=_WIDE)
         realised, unrealised, fees = _ZERO, _ZERO, _ZERO
         for lot in lots:

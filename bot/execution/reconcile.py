@@ -14,7 +14,9 @@ The rules
    execution report (``report_for``); the transition table's rules hold (stale news moves
    nothing back, terminal states are absorbing).
 2. **Matching** is by ``order_id`` (Kraken's txid) first, then by ``cl_ord_id`` for an order
-   whose txid we never learned (AddOrder's answer was lost). Never by anything fuzzier.
+   whose txid we never learned (AddOrder's answer was lost). Never by anything fuzzier; a
+   UUID ``cl_ord_id`` is compared as the 128-bit number Kraken keeps, whichever form it
+   prints (``orders.canonical_cl_ord_id``, applied as each REST order is parsed).
 3. **Absent is not lost until proven.** A local order the exchange does not show:
 
    - with no ``order_id``, UNKNOWN or PENDING_NEW (sent, fate unknown): LOST once it is at
@@ -37,8 +39,8 @@ The rules
    values. The store records them idempotently by ``exec_id`` (Kraken's trade id, the same
    id in TradesHistory and in the executions feed), so a fill is counted once however
    often it is seen. TradesHistory's fee is in the quote currency (Kraken's documentation);
-   a consolidated taker price finer than the pair's precision is rounded half-even (the
-   exact ``cost`` is kept) and flagged.
+   a consolidated taker price finer than the pair's precision is kept exact, at a finer
+   scale (``orders.fill_price``), as the executions feed's ``last_price`` is.
 
 It also holds ``OrderIndex``, the engine's in-memory orders by ``cl_ord_id`` and txid,
 which routes sparse execution reports (pure data, no I/O either). This module does not
@@ -50,11 +52,20 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from bot.errors import ProtocolError
-from bot.execution.orders import Fill, Order, OrderState, apply_execution, mark_unknown, transition
+from bot.execution.orders import (
+    Fill,
+    Order,
+    OrderState,
+    apply_execution,
+    canonical_cl_ord_id,
+    fill_price,
+    mark_unknown,
+    transition,
+)
 from bot.kraken.instruments import InstrumentTable, to_scaled
 from bot.kraken.protocol import ExecutionReport
 
@@ -73,7 +84,6 @@ __all__ = [
     "plan",
     "recorded",
     "report_for",
-    "scale_rounded",
     "still_short",
     "trades_start_ns",
     "unseen",
@@ -158,7 +168,7 @@ def parse_order(
     cl_ord_id = raw.get("cl_ord_id")
     return ExchangeOrder(
         order_id=order_id,
-        cl_ord_id=str(cl_ord_id) if cl_ord_id else None,
+        cl_ord_id=canonical_cl_ord_id(str(cl_ord_id)) if cl_ord_id else None,
         status=str(status),
         pair=pair,
         symbol=inst.symbol if inst is not None else None,
@@ -227,15 +237,6 @@ def parse_trades(result: Mapping[str, Any]) -> list[ExchangeTrade]:
             )
         )
     return out
-
-
-def scale_rounded(value: Decimal, precision: int) -> tuple[int, bool]:
-    """``value`` scaled by ``precision``; rounded half-even (and ``True``) if it is finer."""
-    try:
-        return to_scaled(value, precision), False
-    except ProtocolError:
-        quantum = Decimal(1).scaleb(-precision)
-        return to_scaled(value.quantize(quantum, rounding=ROUND_HALF_EVEN), precision), True
 
 
 # ------------------------------------------------------------------------- orders
@@ -413,20 +414,17 @@ def missed_fills(
     orders_by_id: Mapping[str, Order],
     instruments: InstrumentTable,
     recorded_ids: frozenset[str] = frozenset(),
-) -> tuple[list[Fill], list[str]]:
+) -> list[Fill]:
     """The ``Fill`` of every trade of one of ``orders_by_id`` (keyed by txid) whose
-    ``exec_id`` is not in ``recorded_ids``, oldest first, each once; and the exec_ids whose
-    price had to be rounded (rule 5). Trades of other orders are not ours to record."""
+    ``exec_id`` is not in ``recorded_ids``, oldest first, each once, its price exact
+    (rule 5). Trades of other orders are not ours to record."""
     fills: dict[str, Fill] = {}
-    rounded: list[str] = []
     for trade in sorted(trades, key=lambda t: (t.ts_ns, t.exec_id)):
         order = orders_by_id.get(trade.order_id)
         if order is None or trade.exec_id in recorded_ids or trade.exec_id in fills:
             continue
         inst = instruments.lookup(order.symbol)
-        price, was_rounded = scale_rounded(trade.price, order.price_precision)
-        if was_rounded:
-            rounded.append(trade.exec_id)
+        price, price_precision = fill_price(trade.price, order.price_precision)
         fills[trade.exec_id] = Fill(
             exec_id=trade.exec_id,
             trade_id=trade.trade_id,
@@ -436,7 +434,7 @@ def missed_fills(
             side=trade.side or order.side,
             price=price,
             qty=to_scaled(trade.qty, order.qty_precision),
-            price_precision=order.price_precision,
+            price_precision=price_precision,
             qty_precision=order.qty_precision,
             cost=trade.cost,
             fee=trade.fee,
@@ -444,7 +442,7 @@ def missed_fills(
             liquidity={True: "m", False: "t", None: ""}[trade.maker],
             ts_ns=trade.ts_ns,
         )
-    return list(fills.values()), rounded
+    return list(fills.values())
 
 
 # ------------------------------------------------------------------------- the index

@@ -5,7 +5,9 @@ same counters locally, so it waits *before* Kraken refuses; the simulator keeps 
 exactly as Kraken does. Both use this module.
 
 - ``RestCounter``: one per API key. Each private call adds its ``cost`` (1; 2 for ledger and
-  trade history; 0 for order entry, which goes to the trading counter); the counter decays
+  trade history; 0 for AddOrder and CancelOrder and their batch forms, which go to the
+  trading counter instead: AmendOrder and EditOrder cost 1 here *and* count on the trading
+  counter); the counter decays
   linearly at the tier's rate; above the tier's maximum Kraken answers
   ``EAPI:Rate limit exceeded``.
 - ``TradingCounter``: one per pair (shared by REST, WS and FIX on Kraken's side). Adds, amends,
@@ -97,10 +99,12 @@ OPEN_ORDER_LIMITS: Final[Mapping[Tier, int]] = {
 _REST_COST_2: Final = frozenset(
     {"TradesHistory", "Ledgers", "QueryLedgers", "QueryTrades", "ClosedOrders"}
 )
-# Order entry goes to the per-pair trading counter instead.
-_REST_COST_0: Final = frozenset(
-    {"AddOrder", "AddOrderBatch", "AmendOrder", "EditOrder", "CancelOrder", "CancelOrderBatch"}
-)
+# "All other API calls increase this counter by 1 (except AddOrder, CancelOrder which operate
+# on a different limiter)" (KRAKEN.md §2.1). AmendOrder and EditOrder are not on that list
+# and no source exempts them (Kraken's docs, its SDK and CLI notes say nothing of it), so
+# they cost 1 (and count on the trading counter as well). The batch forms of the two
+# exempt calls are taken as exempt with them (AddOrderBatch is many AddOrders in one).
+_REST_COST_0: Final = frozenset({"AddOrder", "AddOrderBatch", "CancelOrder", "CancelOrderBatch"})
 
 # (age upper bound in seconds, penalty): the first band with age < bound applies, else 0.
 _AMEND_PENALTY: Final = ((5.0, 3.0), (10.0, 2.0), (15.0, 1.0))
@@ -229,8 +233,9 @@ class RestCounter:
 
     @staticmethod
     def cost(method: str) -> float:
-        """What one call adds: 2 for ledger/trade history (and ClosedOrders), 0 for order
-        entry (trading counter), 1 otherwise. ``method`` is a name or a ``/0/private/`` path.
+        """What one call adds: 2 for ledger/trade history (and ClosedOrders), 0 for AddOrder
+        and CancelOrder (and their batches: the trading counter's), 1 otherwise (AmendOrder
+        and EditOrder included). ``method`` is a name or a ``/0/private/`` path.
         Public endpoints are limited per IP, not by this counter: do not charge them here."""
         name = method.rstrip("/").rsplit("/", 1)[-1]
         if name in _REST_COST_2:

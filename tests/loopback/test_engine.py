@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from bot.execution.orders import Fill, Order, OrderState, new_order
 from bot.execution.private_feed import SequenceGap
 from bot.execution.readiness import RECONCILED
 from bot.kraken.instruments import Instrument
+from bot.kraken.protocol import ExecutionsFrame, Parser
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
 from bot.sim.faults import FaultKind, FaultSpec
 from bot.store import Store
@@ -57,11 +60,15 @@ class Rig:
 
 @asynccontextmanager
 async def running(
-    sim: SimHandle, db: Path, config: EngineConfig = CONFIG, **engine_kwargs: Any
+    sim: SimHandle,
+    db: Path,
+    config: EngineConfig = CONFIG,
+    rest_cls: type[KrakenRestClient] = KrakenRestClient,
+    **engine_kwargs: Any,
 ) -> AsyncIterator[Rig]:
     """An engine on ``db`` (a store that outlives it), started and reconciled."""
     store = Store.open(db)
-    rest = KrakenRestClient(
+    rest = rest_cls(
         sim.base_url, clock=sim.clock, api_key=sim.api_key, api_secret=sim.api_secret,
         session=sim.session, store=store, retry=FAST, rng=random.Random(3), tier="starter",
     )  # fmt: skip
@@ -112,6 +119,29 @@ async def market_sell(client: KrakenTestClient, volume: str) -> None:
 def state(engine: ExecutionEngine, cl_ord_id: str) -> OrderState | None:
     order = engine.order(cl_ord_id)
     return None if order is None else order.state
+
+
+async def resting_and_to_fill(rig: Rig) -> tuple[Order, Order]:
+    """Two bids: strategy ``mm``'s far under the market, ``grid``'s at the best bid (a
+    market sell of 0.01 fills it)."""
+    inst = btc(rig.sim)
+    resting = await rig.engine.place(
+        "BTC/USD", "buy", inst.qty("0.01"), inst.price("40000"), strategy="mm"
+    )
+    filled = await rig.engine.place(
+        "BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"), strategy="grid"
+    )
+    return resting, filled
+
+
+def lose_every_row(db: Path) -> None:
+    """A machine crash before the store's next fsync: every order row is gone (the id
+    blocks, written durably first, are left)."""
+    raw = sqlite3.connect(db)
+    with raw:
+        for table in ("order_events", "orders"):
+            raw.execute(f"DELETE FROM {table}")
+    raw.close()
 
 
 def sim_orders_with(sim: SimHandle, cl_ord_id: str) -> list[Any]:
@@ -454,17 +484,10 @@ async def test_orders_whose_rows_a_machine_crash_lost_are_recovered_by_their_id_
     without an fsync: a machine crash may lose them (simulated here by deleting them).
     A restart adopts every such order from the exchange, open or closed meanwhile, with
     its strategy and its fills; an order with any other id stays foreign."""
-    import sqlite3
-
     sim = await fake_venue(sim_factory)
     inst, db = btc(sim), tmp_path / "bot.db"
     async with running(sim, db) as rig:
-        resting = await rig.engine.place(
-            "BTC/USD", "buy", inst.qty("0.01"), inst.price("40000"), strategy="mm"
-        )
-        filled = await rig.engine.place(
-            "BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"), strategy="grid"
-        )
+        resting, filled = await resting_and_to_fill(rig)
         assert resting.state is S.NEW and filled.state is S.NEW
     store = Store.open(db)  # the same key's nonce floor
     async with KrakenRestClient(
@@ -474,11 +497,7 @@ async def test_orders_whose_rows_a_machine_crash_lost_are_recovered_by_their_id_
             inst, "buy", "limit", inst.qty("0.01"), inst.price("40001"), cl_ord_id="e" * 32
         )
     store.close()
-    raw = sqlite3.connect(db)  # the crash: both rows never reached the disk
-    with raw:
-        for table in ("order_events", "orders"):
-            raw.execute(f"DELETE FROM {table}")
-    raw.close()
+    lose_every_row(db)  # the crash: both rows never reached the disk
     await market_sell(taker(sim), "0.01")  # fills ``filled`` (the best bid) while down
     sim.clock.advance(10)
     with capture_logs() as logs:
@@ -499,3 +518,161 @@ async def test_orders_whose_rows_a_machine_crash_lost_are_recovered_by_their_id_
     assert recovered == sorted([resting.cl_ord_id, filled.cl_ord_id])
     foreign = [e["cl_ord_id"] for e in logs if e["event"] == "foreign_order"]
     assert foreign == ["e" * 32]
+
+
+# ---------------------------------------------------------------------- cl_ord_id forms
+
+
+def other_form(cl_ord_id: str) -> str:
+    """The same 128-bit UUID as Kraken may print it back: hyphenated, upper case."""
+    return str(uuid.UUID(hex=cl_ord_id)).upper()
+
+
+def _echo_other_form(orders: Any) -> Any:
+    for order in orders.values():
+        if order.get("cl_ord_id"):
+            order["cl_ord_id"] = other_form(order["cl_ord_id"])
+    return orders
+
+
+class OtherFormKraken(KrakenRestClient):
+    """The real client, whose OpenOrders/QueryOrders/ClosedOrders answers print every
+    ``cl_ord_id`` as Kraken may: the long, hyphenated form of the UUID it was sent as 32
+    hex digits (Kraken keeps a UUID as a 128-bit number, not as the text it was given)."""
+
+    async def open_orders(self, **kwargs: Any) -> dict[str, Any]:
+        result = await super().open_orders(**kwargs)
+        _echo_other_form(result.get("open", {}))
+        return result
+
+    async def query_orders(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return _echo_other_form(await super().query_orders(*args, **kwargs))  # type: ignore[no-any-return]
+
+    async def closed_orders(self, **kwargs: Any) -> dict[str, Any]:
+        result = await super().closed_orders(**kwargs)
+        _echo_other_form(result.get("closed", {}))
+        return result
+
+
+async def test_a_lost_answer_is_resolved_when_kraken_echoes_the_id_in_its_other_form(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """AddOrder's answer is lost; OpenOrders by ``cl_ord_id`` shows the order with its id
+    hyphenated: it is ours (NEW, with its txid), not LOST and a foreign order."""
+    sim = await fake_venue(sim_factory)
+    sim.venue.faults.schedule(FaultSpec(kind=FaultKind.LOSE_RESPONSE, endpoint="AddOrder"))
+    with capture_logs() as logs:
+        async with running(sim, tmp_path / "bot.db", rest_cls=OtherFormKraken) as rig:
+            inst = btc(sim)
+            order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+            assert order.state is S.UNKNOWN
+            settled = await rig.engine.wait_settled(order.cl_ord_id, timeout_s=10)
+            assert settled.state is S.NEW
+            (on_sim,) = rig.on_sim()
+            assert settled.order_id == on_sim.txid and on_sim.cl_ord_id == order.cl_ord_id
+            await rig.engine.reconcile()  # OpenOrders again, every id in the other form
+            assert state(rig.engine, order.cl_ord_id) is S.NEW
+    assert not [e for e in logs if e["event"] in ("foreign_order", "order_lost")]
+
+
+async def test_crash_lost_rows_are_adopted_whatever_form_kraken_echoes_the_id_in(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Adoption proves an order ours by its id's block: an id echoed hyphenated is the
+    same id (OpenOrders for a resting order, ClosedOrders for one filled meanwhile)."""
+    sim = await fake_venue(sim_factory)
+    db = tmp_path / "bot.db"
+    async with running(sim, db) as rig:
+        resting, filled = await resting_and_to_fill(rig)
+    lose_every_row(db)
+    await market_sell(taker(sim), "0.01")
+    sim.clock.advance(10)
+    with capture_logs() as logs:
+        async with running(sim, db, rest_cls=OtherFormKraken) as rig:
+            got = {x: rig.engine.order(x) for x in (resting.cl_ord_id, filled.cl_ord_id)}
+            assert [(o.state, o.strategy) for o in got.values() if o is not None] == [
+                (S.NEW, "mm"),
+                (S.FILLED, "grid"),
+            ]
+            assert [f.cl_ord_id for f in rig.fills] == [filled.cl_ord_id]
+    assert not [e for e in logs if e["event"] == "foreign_order"]
+
+
+async def test_reports_match_our_orders_in_either_uuid_form(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """An executions report names the order by ``cl_ord_id`` in the other form (no
+    txid): applied to our order. An order placed under a hyphenated id is kept under the
+    32-hex form, and reports in either form reach it."""
+    sim = await fake_venue(sim_factory)
+    inst = btc(sim)
+    async with running(sim, tmp_path / "bot.db") as rig:
+        ours = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        long_id = "6D1B345E-2821-40E2-AD83-4ECB18A06876"
+        given = await rig.engine.place(
+            "BTC/USD", "buy", inst.qty("0.01"), inst.price("50001"), cl_ord_id=long_id
+        )
+        assert given.cl_ord_id == "6d1b345e282140e2ad834ecb18a06876" and given.state is S.NEW
+        assert [o.cl_ord_id for o in sim_orders_with(sim, given.cl_ord_id)] == [given.cl_ord_id]
+        for cid, echoed in (
+            (ours.cl_ord_id, other_form(ours.cl_ord_id)),
+            (given.cl_ord_id, long_id.lower()),
+        ):
+            [frame] = Parser().parse(
+                '{"channel":"executions","type":"update","sequence":3,"data":[{'
+                f'"exec_type":"canceled","cl_ord_id":"{echoed}","order_status":"canceled",'
+                '"reason":"User requested","timestamp":"2024-01-01T00:00:00Z"}]}'
+            )
+            assert isinstance(frame, ExecutionsFrame)
+            rig.engine.on_private(frame)
+            assert state(rig.engine, cid) is S.CANCELED
+
+
+# ---------------------------------------------------------------------- adoption, paged
+
+
+async def _crash_after_closing(sim: SimHandle, db: Path, n: int) -> list[str]:
+    """``n`` orders of strategy ``mm``, all canceled, then a machine crash that loses every
+    row: only the id block proves them ours. Returns their ``cl_ord_id``s."""
+    inst = btc(sim)
+    async with running(sim, db) as rig:
+        cids = []
+        for i in range(n):
+            price = inst.price("40000") + i
+            order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), price, strategy="mm")
+            cids.append(order.cl_ord_id)
+        assert await rig.engine.cancel_all() == n
+    lose_every_row(db)
+    sim.clock.advance(10)
+    return cids
+
+
+async def test_adoption_reads_closed_orders_past_the_first_page_of_50(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory, tier="pro")
+    db = tmp_path / "bot.db"
+    cids = await _crash_after_closing(sim, db, 55)
+    with capture_logs() as logs:
+        async with running(sim, db) as rig:
+            states = {cid: state(rig.engine, cid) for cid in cids}
+            assert set(states.values()) == {S.CANCELED}, states
+    recovered = [e for e in logs if e["event"] == "order_recovered"]
+    assert sorted(e["cl_ord_id"] for e in recovered) == sorted(cids)
+    assert not [e for e in logs if e["event"] == "closed_orders_truncated"]
+
+
+async def test_adoption_paging_is_bounded_and_says_so(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await fake_venue(sim_factory, tier="pro")
+    db = tmp_path / "bot.db"
+    cids = await _crash_after_closing(sim, db, 55)
+    config = EngineConfig(grace_s=5.0, resolve_wait_s=10.0, max_closed_pages=1)
+    with capture_logs() as logs:
+        async with running(sim, db, config):
+            pass
+    recovered = {e["cl_ord_id"] for e in logs if e["event"] == "order_recovered"}
+    assert len(recovered) == 50 and recovered <= set(cids)  # the newest 50: one page
+    (truncated,) = [e for e in logs if e["event"] == "closed_orders_truncated"]
+    assert (truncated["pages"], truncated["read"]) == (1, 50)

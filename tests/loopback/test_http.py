@@ -190,7 +190,7 @@ async def test_metrics_parse_with_labels_and_carry_no_secret() -> None:
     metrics.add_source(rest_source(rest))
     metrics.strategy_gauge("mm", "inventory_skew", 0.25, "BTC/USD")
     metrics.strategy_count("mm", "requotes", 3)
-    metrics.exchange_rejection("EOrder:Insufficient funds", "mm")
+    metrics.rejection("exchange", "mm", "place", "EOrder:Insufficient funds")
     metrics.observe_handler("mm", "on_book", 0.0004)
     async with serving(metrics=metrics) as (server, session):
         status, content_type, text = await get(session, f"{server.url}/metrics")
@@ -268,7 +268,7 @@ async def test_status_page_shows_the_values_and_escapes_everything() -> None:
     metrics = Metrics(process=False)
     metrics.strategy_gauge(HOSTILE, "spread_bps", 3.5, "BTC/USD")
     metrics.strategy_gauge("mm", "inventory", 0.125)
-    metrics.exchange_rejection("EOrder:Insufficient funds", "mm")
+    metrics.rejection("exchange", "mm", "place", "EOrder:Insufficient funds")
     rows = [
         Sample("strategy_state", 1, ("mm", "running")),
         Sample("strategy_realised_pnl", 12.5, ("mm", "USD")),

@@ -542,6 +542,29 @@ async def test_the_client_waits_before_kraken_would_refuse(fake: FakeKraken) -> 
     assert waited == pytest.approx(5 / 0.33, rel=1e-6)
 
 
+async def test_amends_cost_one_on_the_rest_counter_adds_and_cancels_nothing(
+    fake: FakeKraken,
+) -> None:
+    """Kraken's REST counter exempts only AddOrder and CancelOrder ("a different limiter"):
+    an amend counts there too, besides its trading-counter charge, so a burst of amends
+    waits for the REST counter as well, before Kraken would answer EAPI:Rate limit."""
+    clock = FakeClock(auto_advance=True)
+    fake.counter, fake.clock = RestCounter(Tier.STARTER), clock
+    async with client(fake, clock, tier=Tier.STARTER) as kraken:
+        await kraken.add_order(BTC, "buy", "limit", 100_000, 275_000, cl_ord_id="a1")
+        await kraken.cancel_order(BTC, order_age_s=400, txid="O")
+        assert kraken.rest_headroom() == 15
+        for _ in range(3):
+            await kraken.amend_order(BTC, order_age_s=400, txid="O", limit_price=275_001)
+        assert kraken.rest_headroom() == pytest.approx(12)
+        assert kraken.trading_headroom("BTC/USD") == pytest.approx(60 - 1 - 3)
+        start = clock.monotonic()
+        for _ in range(13):  # 12 fit; the 13th waits one decay step, never refused
+            await kraken.amend_order(BTC, order_age_s=400, txid="O", limit_price=275_001)
+        assert clock.monotonic() - start == pytest.approx(1 / 0.33)
+    assert len(fake.calls("AmendOrder")) == 16
+
+
 async def test_young_order_cancels_wait_on_their_own_pair_only(fake: FakeKraken) -> None:
     clock = FakeClock(auto_advance=True)
     start = clock.monotonic()

@@ -26,7 +26,9 @@ from bot.execution.orders import (
     amend_failed,
     apply_execution,
     cancel_failed,
+    canonical_cl_ord_id,
     fill_from_report,
+    fill_price,
     is_valid_cl_ord_id,
     mark_unknown,
     new_cl_ord_id,
@@ -450,6 +452,43 @@ def test_fill_from_trade_report() -> None:
     assert summed is not None and summed.fee == Decimal("0.3")
 
 
+def test_an_average_fill_price_finer_than_the_pair_is_kept_exact() -> None:
+    """A taker order across levels: Kraken's ``last_price`` is the trade event's average,
+    with more decimals than BTC/USD's 1. The report (fill and status change) is applied
+    whole, the price exactly as sent, the long one through the exact decoder."""
+    o = order(S.NEW, order_id=TXID)
+    for text, scaled, precision in (
+        ("29430.25", 2_943_025, 2),
+        ("29430.2333333333333", 294_302_333_333_333_333, 13),  # 18 digits: no float carries it
+    ):
+        raw = (
+            '{"channel":"executions","type":"update","sequence":3,"data":[{"exec_type":"trade",'
+            f'"order_id":"{TXID}","order_status":"filled","exec_id":"T1","trade_id":7,'
+            f'"last_qty":1.0,"last_price":{text},"cum_qty":1.0,"cost":29430.23,'
+            '"liquidity_ind":"t","fees":[{"asset":"USD","qty":0.5}]}]}'
+        )
+        [frame] = Parser().parse(raw)
+        assert isinstance(frame, ExecutionsFrame)
+        [report] = frame.reports
+        assert report.last_price == Decimal(text)
+        new = apply_execution(o, report, now_ns=T0)
+        fill = fill_from_report(new, report)
+        assert new.state is S.FILLED and fill is not None
+        assert (fill.price, fill.price_precision, fill.qty_precision) == (scaled, precision, 8)
+
+
+def test_fill_price_is_the_pairs_scale_or_finer_never_rounded() -> None:
+    assert fill_price(Decimal("29430.2"), 1) == (294_302, 1)
+    assert fill_price(Decimal("29430.20"), 1) == (294_302, 1)  # a zero is no decimal
+    assert fill_price(Decimal("29430"), 1) == (294_300, 1)
+    assert fill_price(Decimal("29430.2"), 3) == (29_430_200, 3)
+    assert fill_price(Decimal("29430.05"), 1) == (2_943_005, 2)
+    assert fill_price(Decimal("3E+4"), 1) == (300_000, 1)
+    for bad in ("0", "-1", "NaN", "Infinity", "1E-19"):
+        with pytest.raises(ProtocolError):
+            fill_price(Decimal(bad), 1)
+
+
 # -- property: any delivery order of one true history ends in the same place -------------
 
 
@@ -494,6 +533,23 @@ def test_any_delivery_order_with_duplicates_converges(
     for report in delivered:
         again = apply_execution(again, report, now_ns=T0 + 10**6)
     assert again is o
+
+
+def test_a_uuid_cl_ord_id_has_one_canonical_form() -> None:
+    long_form = "6d1b345e-2821-40e2-ad83-4ecb18a06876"
+    for form in (long_form, long_form.upper(), long_form.replace("-", "").upper()):
+        assert canonical_cl_ord_id(form) == "6d1b345e282140e2ad834ecb18a06876"
+    assert canonical_cl_ord_id(CID) == CID
+    for text in ("My-Order-7", "ABC", "6d1b345e-2821-40e2-ad83"):
+        assert canonical_cl_ord_id(text) == text
+    placed = dataclasses.replace(order(), cl_ord_id="6d1b345e282140e2ad834ecb18a06876")
+    report = ExecutionReport(exec_type="new", order_status="new", cl_ord_id=long_form.upper())
+    assert apply_execution(placed, report, now_ns=T0).state is S.NEW  # the same order
+    given = new_order(
+        cl_ord_id=long_form, instrument=BTC_USD, side="buy", order_type="limit", qty=1,
+        price=1, strategy="s", now_ns=T0,
+    )  # fmt: skip
+    assert given.cl_ord_id == "6d1b345e282140e2ad834ecb18a06876"
 
 
 def test_new_cl_ord_id_is_the_version_4_uuid_of_its_random_bytes() -> None:

@@ -69,6 +69,37 @@ def test_a_partial_close_takes_its_share_of_the_basis_truncated_once() -> None:
     assert fill(book, UNIT, "sell", "1", "12") == 1
 
 
+def test_fill_prices_finer_than_the_pair_are_accounted_exactly() -> None:
+    """Kraken's average price of a taker order across levels has more decimals than the
+    pair: the position moves to that finer scale, and nothing is rounded anywhere."""
+    _, book = make_book()
+    fill(book, BTC, "buy", "0.5", "30000.0", strategy="a")
+    # 0.3 at 30000.0 and 0.2 at 30000.1: Kraken reports 30000.04 for the 0.5
+    assert book.apply_fill(
+        "BTC/USD",
+        BTC,
+        "buy",
+        BTC.qty("0.5"),
+        3_000_004,
+        price_precision=2,
+        strategy="a",
+        fee=D("0.01"),
+        fee_asset="BTC",
+    ) == D("-300.0004")  # a base fee, charged at the exact fill price
+    fill(book, BTC, "buy", "1", "30000.1", strategy="b")  # still at the pair's scale
+    pos = book.position("BTC/USD", "a")
+    assert pos is not None and pos.cost_basis == D("30000.02")
+    assert pos.avg_price == D("30000.0200000000")  # 10 decimals: price 2 + qty 8
+    total = book.position("BTC/USD")  # two lots at two scales, summed exactly
+    assert total is not None and total.cost_basis == D("60000.12")
+    assert total.avg_price == D("30000.0600000000")
+    assert fill(book, BTC, "sell", "1", "30000.1", strategy="a") == D("0.08")
+    assert book.realised("USD", "a") == D("0.08") - D("300.0004")
+    assert book.asset_position("USD", "a") == D("0.08")
+    book.mark("BTC/USD", D("30001.05"))
+    assert book.unrealised("USD", "b") == D("0.95")
+
+
 def test_avg_price_is_rounded_for_display_only() -> None:
     _, book = make_book()
     fill(book, BTC, "buy", "1", "100.0")

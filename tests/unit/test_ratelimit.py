@@ -49,11 +49,12 @@ def test_rest_tier_table(tier: str, maximum: float, decay: float) -> None:
         ("QueryTrades", 2),
         ("ClosedOrders", 2),  # conservative: see the module
         ("/0/private/Ledgers", 2),
-        ("AddOrder", 0),
-        ("AddOrderBatch", 0),
-        ("AmendOrder", 0),
-        ("EditOrder", 0),
+        ("AddOrder", 0),  # the docs' only two exemptions: "a different limiter"
         ("CancelOrder", 0),
+        ("/0/private/CancelOrder", 0),
+        ("AmendOrder", 1),  # not exempt: on the REST counter and the trading counter
+        ("EditOrder", 1),
+        ("AddOrderBatch", 0),  # the exempt calls' batch forms
         ("/0/private/CancelOrderBatch", 0),
     ],
 )

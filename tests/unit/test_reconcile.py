@@ -26,7 +26,6 @@ from bot.execution.reconcile import (
     plan,
     recorded,
     report_for,
-    scale_rounded,
     still_short,
     trades_start_ns,
     unseen,
@@ -155,12 +154,6 @@ def test_a_documented_trade_parses_exactly() -> None:
         parse_trades({"count": 0})
 
 
-def test_scale_rounded_flags_a_price_finer_than_the_pair() -> None:
-    assert scale_rounded(Decimal("30010.00000"), 1) == (300100, False)
-    assert scale_rounded(Decimal("30010.05"), 1) == (300100, True)  # half-even
-    assert scale_rounded(Decimal("30010.15"), 1) == (300102, True)
-
-
 # ---------------------------------------------------------------------- reports
 
 
@@ -215,6 +208,19 @@ def test_matching_is_by_txid_then_by_cl_ord_id_only_without_a_txid() -> None:
     assert [
         o.cl_ord_id[0] for o in unseen([with_id, blind, other_txid], exchange[:1], txid=False)
     ] == ["b"]
+
+
+def test_a_blind_order_matches_its_cl_ord_id_echoed_in_either_uuid_form() -> None:
+    """Kraken keeps a UUID ``cl_ord_id`` as a number: whichever form it prints, parsing
+    gives the bot's 32-hex form, and a blind order (no txid) is found by it."""
+    hyphenated = "01234567-89AB-CDEF-0123-456789ABCDEF"
+    for echoed in (hyphenated, hyphenated.lower(), CID.upper(), CID):
+        ex = ex_order(cl_ord_id=echoed)
+        assert ex.cl_ord_id == CID
+        m = match_orders([local()], [ex])
+        assert [e.order_id for _, e in m.found] == [TXID] and m.unmatched == ()
+    free_text = ex_order(cl_ord_id="My-Order-7")
+    assert free_text.cl_ord_id == "My-Order-7"  # text is compared as text
 
 
 def test_the_open_order_wins_over_a_closed_one_with_the_same_cl_ord_id() -> None:
@@ -328,7 +334,7 @@ def test_missed_fills_are_ours_new_oldest_first_and_once() -> None:
             "count": 5,
         }
     )
-    fills, rounded = missed_fills(trades + trades[:1], {TXID: order}, TABLE, frozenset({"T-KNOWN"}))
+    fills = missed_fills(trades + trades[:1], {TXID: order}, TABLE, frozenset({"T-KNOWN"}))
     assert [f.exec_id for f in fills] == ["T-EARLY", "T-LATE", "T-AVG"]
     early = fills[0]
     assert (early.cl_ord_id, early.symbol, early.side, early.order_id) == (
@@ -340,7 +346,9 @@ def test_missed_fills_are_ours_new_oldest_first_and_once() -> None:
     assert (early.price, early.qty) == (BTC.price("30010"), BTC.qty("0.02"))
     assert (early.fee, early.fee_asset, early.liquidity) == (Decimal("0.96"), "USD", "m")
     assert fills[1].liquidity == "t"
-    assert rounded == ["T-AVG"] and fills[2].price == BTC.price("30010.0")
+    # A consolidated taker price finer than the pair (precision 1) is kept exact.
+    assert (fills[2].price, fills[2].price_precision) == (3001004, 2)
+    assert (early.price_precision, fills[1].price_precision) == (1, 1)
 
 
 # ---------------------------------------------------------------------- the index

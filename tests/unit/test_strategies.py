@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,24 @@ def quotes(h: StrategyHarness[Any]) -> dict[str, tuple[Decimal | None, Decimal]]
     out = {o.side: (o.price, o.remaining) for o in h.open_orders()}
     assert len(out) == len(h.open_orders()), "one quote per side"
     return out
+
+
+def test_the_bundled_strategies_import_only_the_strategy_api() -> None:
+    """What a user copies must not reach into the daemon: ``bot.strategy`` only."""
+    folder = Path(__file__).resolve().parents[2] / "strategies"
+    files = sorted(folder.glob("*.py"))
+    assert {f.name for f in files} >= {"market_maker.py", "grid.py", "ema_cross.py"}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name == "bot" or name.startswith("bot."):
+                    assert name == "bot.strategy", f"{path.name} imports {name}"
 
 
 # --------------------------------------------------------------------------- market maker

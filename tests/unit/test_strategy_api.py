@@ -16,6 +16,7 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
+import bot.strategy
 from bot.clock import FakeClock
 from bot.errors import BotError, ConfigError
 from bot.execution.orders import OrderState, new_order
@@ -30,6 +31,7 @@ from bot.strategy import (
     CancelAllIntent,
     CancelIntent,
     FillEvent,
+    InstrumentInfo,
     InvalidIntent,
     OrderHandle,
     Params,
@@ -174,13 +176,33 @@ def test_order_handle_is_a_live_decimal_view() -> None:
         handle.update(other)
 
 
+def test_strategies_get_every_number_of_an_instrument_as_a_decimal() -> None:
+    """``ctx.instrument`` is ``InstrumentInfo``: tick, lot and minimums in Decimal beside
+    ``cost_min`` (one unit), and the rounding helpers take it as they take the daemon's."""
+    info = InstrumentInfo.of(TICKED)
+    assert (info.price_increment, info.qty_increment) == (D("0.05"), D("0.0010"))
+    assert (info.qty_min, info.cost_min) == (D("0.0100"), D(5))
+    assert (info.price_precision, info.qty_precision, info.status) == (2, 4, "online")
+    numbers = (info.price_increment, info.qty_increment, info.qty_min, info.cost_min)
+    assert all(type(n) is Decimal for n in numbers)
+    for value in (D("100.0999"), D("100.05"), D("0.01")):
+        assert floor_price(info, value) == floor_price(TICKED, value)
+        assert ceil_price(info, value) == ceil_price(TICKED, value)
+        assert floor_qty(info, value) == floor_qty(TICKED, value)
+    ctx = FakeContext("s", ["BTC/USD"])
+    got = ctx.instrument("BTC/USD")
+    assert got == InstrumentInfo.of(BTC) and got.qty_min == D("0.0001")
+    assert {"OrderState", "Side", "InstrumentInfo"} <= set(bot.strategy.__all__)
+    assert bot.strategy.OrderState is OrderState
+
+
 def test_book_snapshot_wraps_the_int_view_in_decimals() -> None:
     view = BookView(
         "BTC/USD", True, "t", 1,
         bids=((300_000, 300_000_000), (299_990, 100_000_000)),
         asks=((300_100, 100_000_000), (300_200, 50_000_000), (300_300, 1)),
     )  # fmt: skip
-    book = BookSnapshot(view, BTC)
+    book = BookSnapshot(view, InstrumentInfo.of(BTC))
     assert book.best_bid() == PriceLevel(D("30000.0"), D("3"))
     assert book.best_ask() == PriceLevel(D("30010.0"), D("1"))
     assert book.mid() == D("30005")
@@ -197,7 +219,7 @@ def test_book_snapshot_wraps_the_int_view_in_decimals() -> None:
     with pytest.raises(StrategyError):
         book.size_to_price("both", D(1))  # type: ignore[arg-type]
     assert not book.is_crossed() and book.valid
-    empty = BookSnapshot(BookView("BTC/USD", False, "", 1, (), ()), BTC)
+    empty = BookSnapshot(BookView("BTC/USD", False, "", 1, (), ()), InstrumentInfo.of(BTC))
     assert empty.mid() is None and empty.best_bid() is None and empty.spread_bps() is None
 
 
