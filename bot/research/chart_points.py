@@ -52,7 +52,8 @@ class Charts:
     equity: Mapping[Scope, Points]
     drawdown: Mapping[Scope, Points]
     exposure: Mapping[Scope, Points]
-    inventory: Mapping[Scope, Points]  # scopes of one symbol
+    inventory: Mapping[Scope, Points]  # lines
+    net_inventory: Mapping[str, Points]  # symbols that several strategies trade
     prices: Mapping[str, Points]
     fills: Mapping[str, tuple[FillMarker, ...]]
     fills_aggregated: Mapping[str, bool]

@@ -289,6 +289,7 @@ class _Replay:
         self.by_symbol: dict[str, list[_Line]] = {}
         self.open = False
         self.prices = {s: Decimator(start_ns, end_ns, buckets) for s in instruments}
+        self.net = {s: Decimator(start_ns, end_ns, buckets) for s in instruments}
         self.markers: dict[str, list[FillMarker]] = {}
 
     # -- structure ------------------------------------------------------------------
@@ -351,6 +352,8 @@ class _Replay:
         for symbol, points in self.prices.items():
             if (mark := self.marks.get(symbol)) is not None:
                 points.add(self.start_ns, float(mark))
+            held = _sum_qty(self.by_symbol.get(symbol, ()), symbol)
+            self.net[symbol].add(self.start_ns, float(held))
 
     def mark(self, ts_ns: int, symbol: str, price: Decimal) -> None:
         if self.marks.get(symbol) == price:
@@ -403,6 +406,7 @@ class _Replay:
             line.maker_quote = _WIDE.add(line.maker_quote, notional)
         if fill.symbol not in self.marked:
             self.prices[fill.symbol].add(ts, float(price_d))
+        self.net[fill.symbol].add(ts, float(_sum_qty(lines, fill.symbol)))
         self.markers.setdefault(fill.symbol, []).append(
             FillMarker(ts, strategy, fill.side, price_d, qty_d, 1, fill.liquidity,
                        fill.fee, fill.fee_asset)
@@ -641,7 +645,12 @@ def _charts(
         equity={s.scope: s.equity_points.points() for s in states},
         drawdown={s.scope: s.drawdown_points.points() for s in states},
         exposure={s.scope: s.exposure_points.points() for s in states},
-        inventory={s.scope: s.inventory_points.points() for s in states if len(s.symbols) == 1},
+        inventory={s.scope: s.inventory_points.points() for s in states if s.scope.kind == "line"},
+        net_inventory={
+            symbol: replay.net[symbol].points()
+            for symbol, lines in replay.by_symbol.items()
+            if len({line.strategy for line in lines}) > 1
+        },
         prices={s: pts for s, p in replay.prices.items() if len(pts := p.points())},
         fills=fills,
         fills_aggregated=aggregated,

@@ -6,7 +6,8 @@ over time from the orders that reached the book (``new``, ``partially_filled``,
 ``filled``, ``canceled``, ``expired``): each lived from ``created_ns`` to its last update
 if it is done, or to the window's end if it is still open, at its last known price (the
 store keeps an order's final price only, so an amended order shows that price for its whole
-life). Pure: no I/O.
+life). An order done at the instant it was placed (one that took liquidity at once) never
+rested and draws nothing. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def quotes_from_orders(
         # One scale per key: prices compared as ints at the highest precision seen.
         precision[key] = max(precision.get(key, 0), order.price_precision)
         gone = order.updated_ns if order.state in DONE_STATES else end_ns
-        gone = max(gone, order.created_ns)
+        if gone <= order.created_ns:
+            continue  # done at the instant it was placed (a taker): it never rested
         out = events.setdefault(key, [])
         out.append(_Edge(order.created_ns, _ADDED, order.side, order.price, order.price_precision))
         out.append(_Edge(gone, _GONE, order.side, order.price, order.price_precision))

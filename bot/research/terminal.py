@@ -22,7 +22,7 @@ from bot.research.fmt import (
     utc,
 )
 
-__all__ = ["render_summary", "table"]
+__all__ = ["activity_rows", "money_rows", "notes", "render_summary", "table"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, left: int = 1) -> list[str]:
@@ -47,7 +47,7 @@ def _inventory(f: Figures) -> str:
     return f"{quantity(f.inventory)} {f.base}"
 
 
-def _money_rows(figures: Sequence[Figures], places: int) -> list[list[str]]:
+def money_rows(figures: Sequence[Figures], places: int) -> list[list[str]]:
     return [
         [
             scope_label(f.scope),
@@ -64,7 +64,7 @@ def _money_rows(figures: Sequence[Figures], places: int) -> list[list[str]]:
     ]
 
 
-def _activity_rows(figures: Sequence[Figures], places: int) -> list[list[str]]:
+def activity_rows(figures: Sequence[Figures], places: int) -> list[list[str]]:
     return [
         [
             scope_label(f.scope),
@@ -81,7 +81,7 @@ def _activity_rows(figures: Sequence[Figures], places: int) -> list[list[str]]:
     ]
 
 
-def _notes(report: Report) -> list[str]:
+def notes(report: Report) -> list[str]:
     """Why a ratio reads n/a (one note per reason and ratio, naming its rows), and fees
     paid in other assets."""
     why: dict[tuple[str, str], list[str]] = {}
@@ -118,16 +118,16 @@ def render_summary(report: Report) -> str:
         out += table(
             [quote, "PnL", "realised", "unrealised", "fees", "volume", "max DD", "Sharpe",
              "Sortino"],
-            _money_rows(figures, places),
+            money_rows(figures, places),
         )  # fmt: skip
         out.append("")
         out += table(
             ["activity", "orders", "fills", "fill ratio", "maker", "inventory", "max exposure",
              "mean exposure", "in market"],
-            _activity_rows(figures, places),
+            activity_rows(figures, places),
         )  # fmt: skip
-    notes = _notes(report)
-    if notes:
+    listed = notes(report)
+    if listed:
         out.append("")
-        out += [f"note: {n}" for n in notes]
+        out += [f"note: {n}" for n in listed]
     return "\n".join(out) + "\n"

@@ -52,3 +52,14 @@ def test_strategies_quote_separately() -> None:
     quotes = quotes_from_orders(orders, end_ns=T0 + 5)
     assert quotes[("a", "XYZ/USD")][0].bid == 100
     assert quotes[("b", "XYZ/USD")][0].bid == 105
+
+
+def test_an_order_done_as_it_was_placed_never_quoted() -> None:
+    orders = [
+        order(UNIT, "buy", "1", "100", state=F, created=T0, updated=T0),  # took at once
+        order(UNIT, "sell", "1", "101", state=N, created=T0 + 1),
+    ]
+    assert quotes_from_orders(orders, end_ns=T0 + 5)[("mm", "XYZ/USD")] == [
+        QuoteSample(T0 + 1, None, D(101)),
+        QuoteSample(T0 + 5, None, None),
+    ]
