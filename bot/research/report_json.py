@@ -17,7 +17,7 @@ from typing import Any, Final
 from bot.research.figures import Figures, Report
 from bot.research.stats import MIN_RETURNS
 
-__all__ = ["FORMAT", "report_to_dict", "report_to_json"]
+__all__ = ["FORMAT", "iso_time", "report_to_dict", "report_to_json"]
 
 FORMAT: Final = "krakenbot.report/1"
 
@@ -26,7 +26,8 @@ def _d(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:f}"  # fixed point: never "0E-9"
 
 
-def _iso(ts_ns: int | None) -> str | None:
+def iso_time(ts_ns: int | None) -> str | None:
+    """``2023-11-14T22:13:20.000000000Z``: UTC, to the nanosecond."""
     if ts_ns is None:
         return None
     seconds, ns = divmod(ts_ns, 1_000_000_000)
@@ -58,9 +59,9 @@ def _figures(f: Figures) -> dict[str, Any]:
         "maker_share": _d(f.maker_share),
         "max_drawdown": _d(f.max_drawdown),
         "max_drawdown_peak_ns": f.drawdown_peak_ns,
-        "max_drawdown_peak": _iso(f.drawdown_peak_ns),
+        "max_drawdown_peak": iso_time(f.drawdown_peak_ns),
         "max_drawdown_trough_ns": f.drawdown_trough_ns,
-        "max_drawdown_trough": _iso(f.drawdown_trough_ns),
+        "max_drawdown_trough": iso_time(f.drawdown_trough_ns),
         "returns": f.returns,
         "sharpe": _d(f.sharpe.value),
         "sharpe_note": f.sharpe.note or None,
@@ -84,9 +85,9 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "meta": dict(sorted(report.meta.items())),
         "window": {
             "start_ns": report.start_ns,
-            "start": _iso(report.start_ns),
+            "start": iso_time(report.start_ns),
             "end_ns": report.end_ns,
-            "end": _iso(report.end_ns),
+            "end": iso_time(report.end_ns),
         },
         "sampling": {
             "bucket": s.name,

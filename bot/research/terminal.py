@@ -25,15 +25,19 @@ from bot.research.fmt import (
 __all__ = ["activity_rows", "money_rows", "notes", "render_summary", "table"]
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, left: int = 1) -> list[str]:
-    """Columns padded to their widest cell; the first ``left`` columns left-aligned."""
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, align: str | None = None
+) -> list[str]:
+    """Columns padded to their widest cell; ``align`` has an ``l`` or ``r`` per column
+    (default: the first left, the others right, as numbers read)."""
+    align = align or "l" + "r" * (len(headers) - 1)
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
         out = [
-            cell.ljust(w) if i < left else cell.rjust(w)
+            cell.ljust(w) if align[i] == "l" else cell.rjust(w)
             for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
         ]
         return "  ".join(out).rstrip()
