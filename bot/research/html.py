@@ -9,7 +9,8 @@ on when it was made, so the same run gives the same bytes.
 Layout: a header (what run, which window, how positions are valued, the ratios' sampling),
 per quote currency the money and activity tables (the terminal summary's, as HTML) and the
 equity, drawdown and exposure charts, then one chart per traded symbol (price with fills
-and quotes, inventory below), then notes and the definitions of every figure.
+and quotes, inventory below), then notes and the definitions of every figure. When every
+chart is drawn the body gets ``data-charts="drawn"`` (``"failed"`` if one could not be).
 """
 
 from __future__ import annotations
@@ -164,12 +165,17 @@ def render_html(report: Report, plotly_js: str | None = None) -> str:
     parts.append('<details class="definitions"><summary>Definitions</summary><ul>')
     parts += [f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in _DEFINITIONS]
     parts.append("</ul></details>")
+    # <body data-charts="drawn"> once every chart is drawn, "failed" if one could not be:
+    # what a test (or a screenshot tool) waits for.
     draw = (
         f"const FIGURES = {_script_json(figures)};\n"
         f"const CONFIG = {_script_json(_PLOT_CONFIG)};\n"
-        "for (const [id, fig] of Object.entries(FIGURES)) {\n"
-        "  Plotly.newPlot(id, fig.data, fig.layout, CONFIG);\n"
-        "}\n"
+        "const failed = (err) => { document.body.dataset.charts = 'failed'; throw err; };\n"
+        "try {\n"
+        "  Promise.all(Object.entries(FIGURES).map(\n"
+        "    ([id, fig]) => Plotly.newPlot(id, fig.data, fig.layout, CONFIG)\n"
+        "  )).then(() => { document.body.dataset.charts = 'drawn'; }, failed);\n"
+        "} catch (err) { failed(err); }\n"
     )
     title = _e(f"krakenbot report: {report.label}")
     return (

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
+from pathlib import Path
 
 from bot.execution.orders import Fill, Order, OrderState
 from bot.kraken.instruments import Instrument
+from bot.store import Store
 
 S = 10**9
 MINUTE = 60 * S
@@ -17,6 +19,7 @@ ETHBTC = Instrument("ETH/BTC", "ETH", "BTC", price_precision=5, qty_precision=8)
 # Whole units: the arithmetic of the examples reads directly.
 UNIT = Instrument("XYZ/USD", "XYZ", "USD", price_precision=0, qty_precision=0)
 
+PREFIX = "ef" * 12  # an id block of "mm" in write_paper_store
 _ids = itertools.count(1)
 
 
@@ -107,3 +110,27 @@ def traded(
     return o, fill(
         inst, side, qty, price, ts=ts, fee=fee, of=o, liquidity=liquidity, fee_asset=fee_asset
     )
+
+
+def write_paper_store(path: Path) -> Store:
+    """A small paper run: mm quotes BTC/USD and ETH/USD, grid trades BTC/USD, one order
+    rejected, one still open, and a fill whose order row was lost (its id block says mm)."""
+    store = Store.open(path)
+    store.add_id_block(PREFIX, "mm", T0)
+    store.set_meta("mode", "paper")
+    trades = [
+        traded(BTC, "buy", "0.01", "30000.0", ts=T0 + 10 * S, fee="0.12"),
+        traded(BTC, "sell", "0.01", "30050.0", ts=T0 + 70 * S, fee="0.12"),
+        traded(ETH, "buy", "0.5", "2000.00", ts=T0 + 80 * S, fee="0.4"),
+        traded(BTC, "sell", "0.02", "30020.0", ts=T0 + 90 * S, strategy="grid", liquidity="t"),
+    ]
+    for o, f in trades:
+        store.save_order(o)
+        store.record_fill(f)
+    store.save_order(order(BTC, "buy", "0.01", "1.0", state=OrderState.REJECTED,
+                           created=T0 + 20 * S, strategy="grid"))  # fmt: skip
+    store.save_order(order(ETH, "sell", "0.5", "2100.00", state=OrderState.NEW,
+                           created=T0 + 100 * S))  # fmt: skip
+    store.record_fill(fill(BTC, "buy", "0.01", "30010.0", ts=T0 + 110 * S,
+                           cl_ord_id=cid(prefix=PREFIX)))  # fmt: skip
+    return store

@@ -15,14 +15,12 @@ import pytest
 
 from bot.cli import main
 from bot.clock import FakeClock
-from bot.execution.orders import OrderState
 from bot.log import reset_logging
 from bot.research.cli import main_report
 from bot.store import Store
-from tests.unit.research.helpers import BTC, ETH, T0, S, cid, fill, order, traded
+from tests.unit.research.helpers import BTC, T0, S, traded, write_paper_store
 
 REPO = Path(__file__).resolve().parents[3]
-PREFIX = "ef" * 12
 
 
 @pytest.fixture(autouse=True)
@@ -31,34 +29,10 @@ def _restore_logging() -> Iterator[None]:
     reset_logging()  # in-process `main` configures logging for its subcommand
 
 
-def write_store(path: Path) -> Store:
-    """A small paper run: mm quotes BTC/USD and ETH/USD, grid trades BTC/USD, one order
-    rejected, one still open, and a fill whose order row was lost (its id block says mm)."""
-    store = Store.open(path)
-    store.add_id_block(PREFIX, "mm", T0)
-    store.set_meta("mode", "paper")
-    trades = [
-        traded(BTC, "buy", "0.01", "30000.0", ts=T0 + 10 * S, fee="0.12"),
-        traded(BTC, "sell", "0.01", "30050.0", ts=T0 + 70 * S, fee="0.12"),
-        traded(ETH, "buy", "0.5", "2000.00", ts=T0 + 80 * S, fee="0.4"),
-        traded(BTC, "sell", "0.02", "30020.0", ts=T0 + 90 * S, strategy="grid", liquidity="t"),
-    ]
-    for o, f in trades:
-        store.save_order(o)
-        store.record_fill(f)
-    store.save_order(order(BTC, "buy", "0.01", "1.0", state=OrderState.REJECTED,
-                           created=T0 + 20 * S, strategy="grid"))  # fmt: skip
-    store.save_order(order(ETH, "sell", "0.5", "2100.00", state=OrderState.NEW,
-                           created=T0 + 100 * S))  # fmt: skip
-    store.record_fill(fill(BTC, "buy", "0.01", "30010.0", ts=T0 + 110 * S,
-                           cl_ord_id=cid(prefix=PREFIX)))  # fmt: skip
-    return store
-
-
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
     path = tmp_path / "krakenbot.db"
-    write_store(path).close()
+    write_paper_store(path).close()
     return path
 
 
@@ -121,7 +95,7 @@ def test_report_since_keeps_positions_held_before_it(
 def test_a_store_being_written_is_read_without_disturbing_the_writer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = write_store(tmp_path / "live.db")
+    store = write_paper_store(tmp_path / "live.db")
     try:
         code, out, _ = run(capsys, "fills", "--store", str(tmp_path / "live.db"), "--json")
         assert code == 0 and len(json.loads(out)) == 5
