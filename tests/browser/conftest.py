@@ -39,9 +39,9 @@ LOAD_TIMEOUT_MS = 30_000
 
 
 def chromium_path() -> str | None:
-    """The system Chromium, or ``None``."""
+    """``$KRAKENBOT_CHROMIUM`` if set (and nothing else then), else the system Chromium."""
     given = os.environ.get("KRAKENBOT_CHROMIUM")
-    for candidate in ([given] if given else []) + ["/usr/bin/chromium", "chromium"]:
+    for candidate in [given] if given else ["/usr/bin/chromium", "chromium"]:
         found = shutil.which(candidate)
         if found:
             return found
@@ -71,7 +71,8 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One headless Chromium (fresh profile) per test module."""
     executable = chromium_path()
     if executable is None:
-        unavailable("no Chromium at /usr/bin/chromium or $KRAKENBOT_CHROMIUM")
+        where = os.environ.get("KRAKENBOT_CHROMIUM") or "/usr/bin/chromium"
+        unavailable(f"no Chromium at {where}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
