@@ -98,7 +98,9 @@ class Ratio:
 
 def _checked(returns: Sequence[Decimal], sampling: Sampling) -> Ratio | None:
     if len(returns) < MIN_RETURNS:
-        return Ratio(None, f"only {len(returns)} {sampling.words} returns ({MIN_RETURNS} needed)")
+        n = len(returns)
+        plural = "" if n == 1 else "s"
+        return Ratio(None, f"only {n} {sampling.words} return{plural} ({MIN_RETURNS} needed)")
     return None
 
 

@@ -86,17 +86,24 @@ def activity_rows(figures: Sequence[Figures], places: int) -> list[list[str]]:
 
 
 def notes(report: Report) -> list[str]:
-    """Why a ratio reads n/a (one note per reason and ratio, naming its rows), and fees
+    """Why a ratio reads n/a (one note per reason, naming the ratios and rows), and fees
     paid in other assets."""
-    why: dict[tuple[str, str], list[str]] = {}
+    why: dict[str, tuple[list[str], list[str]]] = {}
     fees: list[str] = []
     for f in report.figures:
         for name, ratio in (("Sharpe", f.sharpe), ("Sortino", f.sortino)):
             if ratio.value is None and ratio.note:
-                why.setdefault((name, ratio.note), []).append(scope_label(f.scope))
+                names, rows = why.setdefault(ratio.note, ([], []))
+                if name not in names:
+                    names.append(name)
+                if (row := scope_label(f.scope)) not in rows:
+                    rows.append(row)
         for asset, amount in f.other_fees:
             fees.append(f"fees in {asset} ({scope_label(f.scope)}): {quantity(amount)}")
-    ratios = [f"{name} n/a: {note} ({', '.join(rows)})" for (name, note), rows in why.items()]
+    ratios = [
+        f"{' and '.join(names)} n/a: {note} ({', '.join(rows)})"
+        for note, (names, rows) in why.items()
+    ]
     return ratios + fees
 
 
