@@ -58,7 +58,7 @@ def test_terminal_summary_reads_as_in_the_readme(report: Report) -> None:
     # realised 0.2 * 100 - 1.5 * 0.2/0.5 ... the fees: 1.5 + 0.6 = 2.10
     assert "2.10" in total.split()
     assert (
-        "note: Sharpe and Sortino n/a: only 2 one-minute returns (30 needed) (mm BTC/USD," in text
+        "note: Sharpe and Sortino n/a: only 2 one-minute returns (30 needed) (mm ETH/BTC," in text
     )
     assert text.endswith("\n")
 
