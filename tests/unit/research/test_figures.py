@@ -91,11 +91,12 @@ def test_without_marks_the_fill_prices_value_positions() -> None:
 
 
 def test_since_carries_positions_in_at_the_mark_in_force() -> None:
-    o1, f1 = traded(UNIT, "buy", "1", "100", ts=T0)
+    o1, f1 = traded(UNIT, "buy", "1", "100", ts=T0, fee="1")  # a fee before the window
     o2, f2 = traded(UNIT, "sell", "1", "120", ts=T0 + 20 * S)
     record = RunRecord("t", [o1, o2], [f1, f2], since_ns=T0 + 10 * S)
     line = figures(build_report(record), "mm", "XYZ/USD", "USD")
     assert line.realised == 20 and line.unrealised == 0 and line.pnl == 20
+    assert line.fees == 0  # the buy's fee was paid before the window
     assert (line.fills, line.orders) == (1, 1)  # only what happened in the window
     # With a mark of 110 before the window, the window earned 10: 20 realised, and the
     # 10 of unrealised the position started with is gone.

@@ -136,3 +136,11 @@ def test_an_empty_report_renders_everywhere() -> None:
     assert "No orders or fills in this window." in render_summary(report)
     assert "No orders or fills in this window." in render_html(report, plotly_js=FAKE_PLOTLY)
     assert json.loads(report_to_json(report))["figures"] == []
+
+
+def test_names_cannot_break_out_of_the_page_script() -> None:
+    evil = "</script><script>alert(1)</script>"
+    o, f = traded(UNIT, "buy", "1", "100", ts=T0, strategy=evil)
+    page = render_html(build_report(RunRecord(evil, [o], [f])), plotly_js=FAKE_PLOTLY)
+    assert page.count("</script>") == 2  # the plotly.js element and the drawing script
+    assert "alert(1)" in page  # the name is there, escaped

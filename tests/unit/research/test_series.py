@@ -83,3 +83,10 @@ def test_decimator_without_hold_stops_at_the_last_point() -> None:
 def test_decimator_needs_a_bucket() -> None:
     with pytest.raises(ValueError, match="at least one bucket"):
         Decimator(0, 10, buckets=0)
+
+
+def test_values_after_the_window_make_no_bucket() -> None:
+    closes = BucketCloses(start_ns=0, bucket_ns=10, end_ns=35)
+    closes.observe(5, D(1))
+    closes.observe(80, D(9))  # past the end: closes no bucket beyond the third
+    assert closes.returns() == [1, 0, 0]

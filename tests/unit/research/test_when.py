@@ -38,3 +38,18 @@ def test_accepted_forms(text: str, expected: int) -> None:
 def test_anything_else_is_bad_input_naming_the_forms(text: str) -> None:
     with pytest.raises(BadInput, match=r"--since .*not a time; use 30m, 12h or 7d ago"):
         parse_time(text, NOW)
+
+
+def test_a_time_without_a_zone_is_utc_whatever_the_host_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert parse_time("2024-05-01T12:00", NOW) == NOW
+        assert parse_time("2024-05-01", NOW) == NOW - 12 * 3600 * S
+    finally:
+        monkeypatch.undo()
+        time.tzset()
