@@ -259,8 +259,7 @@ class _ScopeState:
             self.inventory_points.add(ts_ns, float(inventory))
 
 
-class _Marks(dict[str, Decimal]):
-    """symbol -> the price its positions are valued at now."""
+_Marks = dict[str, Decimal]  # symbol -> the price its positions are valued at now
 
 
 # ------------------------------------------------------------------------- the replay
@@ -276,14 +275,16 @@ class _Replay:
         end_ns: int,
         sampling: Sampling,
         buckets: int,
+        subtotals: set[tuple[str, str]],
     ) -> None:
         self.instruments = instruments
+        self.subtotals = subtotals  # (strategy, quote) trading several symbols
         self.start_ns, self.end_ns = start_ns, end_ns
         self.sampling, self.buckets = sampling, buckets
         self.clock = FakeClock(start_ns=start_ns)
         self.book = PositionBook(self.clock)
         self.marked = {symbol for symbol, seq in record.marks.items() if seq}
-        self.marks = _Marks()  # what positions are valued at: marks, else fill prices
+        self.marks: _Marks = {}  # what positions are valued at: marks, else fill prices
         self.lines: dict[tuple[str, str], _Line] = {}
         self.scopes: dict[Scope, _ScopeState] = {}
         self.by_symbol: dict[str, list[_Line]] = {}
@@ -301,11 +302,10 @@ class _Replay:
         inst = self.instruments[symbol]
         line = self.lines[(strategy, symbol)] = _Line(strategy, inst)
         self.by_symbol.setdefault(symbol, []).append(line)
-        for scope in (
-            Scope(inst.quote, strategy, symbol),
-            Scope(inst.quote, strategy, None),
-            Scope(inst.quote, None, None),
-        ):
+        scopes = [Scope(inst.quote, strategy, symbol), Scope(inst.quote, None, None)]
+        if (strategy, inst.quote) in self.subtotals:
+            scopes.insert(1, Scope(inst.quote, strategy, None))
+        for scope in scopes:
             state = self.scopes.get(scope)
             if state is None:
                 state = self.scopes[scope] = _ScopeState(
@@ -365,7 +365,8 @@ class _Replay:
         self._revalue(lines, symbol)
         if self.open:
             self.prices[symbol].add(ts_ns, float(price))
-            self._observe(ts_ns, lines)
+            # a flat line's equity and exposure do not move with the price
+            self._observe(ts_ns, [line for line in lines if line.qty])
 
     def fill(self, strategy: str, fill: Fill) -> None:
         ts = fill.ts_ns
@@ -485,8 +486,17 @@ def build_report(
     )
     start, end = _window(record, record.orders, [f for _, f in fills])
     chosen = choose_sampling(end - start, sampling)
+    symbols_of: dict[tuple[str, str], set[str]] = {}
+    for strategy, done_fill in fills:
+        quote = instruments[done_fill.symbol].quote
+        symbols_of.setdefault((strategy, quote), set()).add(done_fill.symbol)
+    for order in record.orders:
+        if start <= order.created_ns <= end:
+            quote = instruments[order.symbol].quote
+            symbols_of.setdefault((order.strategy, quote), set()).add(order.symbol)
     replay = _Replay(
         record,
+        subtotals={key for key, symbols in symbols_of.items() if len(symbols) > 1},
         instruments=instruments,
         start_ns=start,
         end_ns=end,

@@ -148,7 +148,7 @@ class Points:
 class Decimator:
     """First, lowest, highest and last point of each of ``buckets`` slices of the window."""
 
-    __slots__ = ("_last", "_slices", "buckets", "end_ns", "start_ns")
+    __slots__ = ("_kept", "_last", "_slices", "_until", "buckets", "end_ns", "start_ns")
 
     def __init__(self, start_ns: int, end_ns: int, buckets: int = 600) -> None:
         if buckets < 1:
@@ -157,6 +157,8 @@ class Decimator:
         # slice -> [first, lowest, highest, last], each (ts_ns, value)
         self._slices: dict[int, list[tuple[int, float]]] = {}
         self._last: tuple[int, float] | None = None
+        self._kept: list[tuple[int, float]] | None = None  # the slice of the last point...
+        self._until = self.start_ns  # ...which holds the points before this time
 
     def _slice(self, ts_ns: int) -> int:
         span = self.end_ns - self.start_ns
@@ -165,12 +167,21 @@ class Decimator:
         return min((ts_ns - self.start_ns) * self.buckets // span, self.buckets - 1)
 
     def add(self, ts_ns: int, value: float) -> None:
+        """A point; points come in time order (most land in the slice of the one before)."""
         point = (ts_ns, value)
         self._last = point
-        kept = self._slices.get(k := self._slice(ts_ns))
-        if kept is None:
-            self._slices[k] = [point, point, point, point]
-            return
+        kept = self._kept
+        if kept is None or ts_ns >= self._until:
+            k = self._slice(ts_ns)
+            span = self.end_ns - self.start_ns
+            # the first ts of slice k + 1: ceil(start + (k + 1) * span / buckets)
+            self._until = self.start_ns + (-(-(k + 1) * span // self.buckets) if span else 1)
+            kept = self._slices.get(k)
+            if kept is None:
+                kept = self._slices[k] = [point, point, point, point]
+                self._kept = kept
+                return
+            self._kept = kept
         if value < kept[1][1]:
             kept[1] = point
         if value > kept[2][1]:

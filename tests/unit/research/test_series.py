@@ -6,6 +6,8 @@ import math
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.research.series import BucketCloses, Decimator, Drawdown, TimeWeighted
 
@@ -63,9 +65,8 @@ def test_an_empty_window_has_no_share() -> None:
 def test_decimator_keeps_extremes_in_time_order_and_holds_to_the_end() -> None:
     dec = Decimator(0, 1000, buckets=10)
     for t in range(1000):
-        dec.add(t, math.sin(t / 50))
-    dec.add(500, 99.0)  # a spike
-    dec.add(501, -99.0)
+        spikes = {500: 99.0, 501: -99.0}
+        dec.add(t, spikes.get(t, math.sin(t / 50)))
     points = dec.points()
     assert len(points) <= 10 * 4 + 1
     assert list(points.x) == sorted(points.x)
@@ -90,3 +91,27 @@ def test_values_after_the_window_make_no_bucket() -> None:
     closes.observe(5, D(1))
     closes.observe(80, D(9))  # past the end: closes no bucket beyond the third
     assert closes.returns() == [1, 0, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.integers(1, 50),
+    st.lists(st.tuples(st.floats(0, 1), st.floats(-1e6, 1e6)), min_size=1, max_size=200),
+)
+def test_each_slice_keeps_its_first_lowest_highest_and_last(
+    start: int, span: int, buckets: int, raw: list[tuple[float, float]]
+) -> None:
+    dec = Decimator(start, start + span, buckets)
+    points = sorted((start + int(f * span), v) for f, v in raw)
+    by_slice: dict[int, list[tuple[int, float]]] = {}
+    for ts, value in points:
+        dec.add(ts, value)
+        k = min((ts - start) * buckets // span, buckets - 1) if span else 0
+        by_slice.setdefault(k, []).append((ts, value))
+    kept = set(zip(dec.points(hold_to_end=False).x, dec.points(hold_to_end=False).y, strict=True))
+    for group in by_slice.values():
+        values = [v for _, v in group]
+        assert group[0] in kept and group[-1] in kept
+        assert min(values) in {v for _, v in kept} and max(values) in {v for _, v in kept}
