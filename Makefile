@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint run bench clean venv
+.PHONY: test lint run bench clean venv browser
 
 # The editable install also compiles the book's C core in place (setup.py): editing the C
 # source re-runs it, so `make test` never tests a stale build.
@@ -15,6 +15,16 @@ $(STAMP): pyproject.toml setup.py bot/market/_bookcore.c
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The browser tier (tests/browser) drives Debian's chromium package; Playwright (a dev
+# extra) never downloads a browser of its own. Installs chromium when it is missing (as
+# root, or with sudo); elsewhere the tier skips with the reason.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null)"; \
+	else $(SUDO) apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

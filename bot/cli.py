@@ -38,6 +38,9 @@ _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "replay": ("bot.replay", ("run_replay", "main_replay")),
     "bench": ("bench.runner", ("main_bench",)),
     "healthcheck": ("bot.http", ("main_healthcheck",)),
+    "report": ("bot.research.cli", ("main_report",)),
+    "orders": ("bot.research.cli", ("main_orders",)),
+    "fills": ("bot.research.cli", ("main_fills",)),
 }
 
 
@@ -121,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run benchmarks side by side with peers")
     bench.add_argument("suite", nargs="?", choices=BENCH_SUITES, default="all")
+
+    from bot.research.cli import add_arguments as add_store_commands
+
+    add_store_commands(sub)  # report, orders, fills
     return parser
 
 
