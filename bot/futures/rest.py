@@ -209,6 +209,14 @@ class FuturesRestClient:
 
     async def call(self, req: o.FuturesRequest, *, private: bool = True) -> dict[str, Any]:
         """Send ``req`` (signed when ``private``) and return the success body."""
+        body, _ = await self._call(req, private=private)
+        return body
+
+    async def _call(
+        self, req: o.FuturesRequest, *, private: bool = True
+    ) -> tuple[dict[str, Any], bool]:
+        """The success body, and whether an earlier attempt of this write may have acted
+        (its answer was lost and it was retried)."""
         if private and (self._key is None or self._signer is None):
             raise AuthError("authenticationError", "no Futures API key configured")
         query = encode_params(dict(req.params))
@@ -276,7 +284,7 @@ class FuturesRestClient:
 
     async def _with_retries(
         self, endpoint: str, attempt_once: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], bool]:
         attempt, retries, nonce_retried, uncertain = 0, 0, False, False
         while True:
             attempt += 1
@@ -304,7 +312,7 @@ class FuturesRestClient:
                 raise
             ms = round((self._clock.monotonic() - started) * 1000, 1)
             self._log.info("futures_rest_call", endpoint=endpoint, latency_ms=ms, attempt=attempt)
-            return body
+            return body, uncertain
 
     # -- public typed calls -----------------------------------------------------------
 
@@ -346,8 +354,8 @@ class FuturesRestClient:
             reduce_only=reduce_only,
             trigger_signal=trigger_signal,
         )
-        result = o.parse_send(await self.call(req))
-        return _checked(result, check, f"cliOrdId {cli_ord_id}")
+        body, uncertain = await self._call(req)
+        return _checked(o.parse_send(body), check, f"cliOrdId {cli_ord_id}", uncertain)
 
     async def edit_order(
         self,
@@ -370,15 +378,19 @@ class FuturesRestClient:
             stop_price=stop_price,
             qty_mode=qty_mode,
         )
-        result = o.parse_edit(await self.call(req))
-        return _checked(result, check, f"order {order_id or cli_ord_id}")
+        body, uncertain = await self._call(req)
+        return _checked(o.parse_edit(body), check, f"order {order_id or cli_ord_id}", uncertain)
 
     async def cancel_order(
         self, *, order_id: str | None = None, cli_ord_id: str | None = None, check: bool = True
     ) -> o.CancelResult:
+        """``cancelorder``. After a lost answer the cancel is sent again (it converges);
+        if the later answer is ``notFound``/``filled``, the first may have done it: then the
+        outcome is ``OrderStateUnknown`` (reconcile), never a plain rejection."""
         req = o.cancel_order(order_id=order_id, cli_ord_id=cli_ord_id)
-        result = o.parse_cancel(await self.call(req))
-        return _checked(result, check, f"order {order_id or cli_ord_id}")
+        body, uncertain = await self._call(req)
+        what = f"order {order_id or cli_ord_id}"
+        return _checked(o.parse_cancel(body), check, what, uncertain)
 
     async def batch_order(
         self, instructions: Sequence[o.BatchInstruction]
@@ -417,10 +429,13 @@ class FuturesRestClient:
 _R = TypeVar("_R", o.SendResult, o.EditResult, o.CancelResult)
 
 
-def _checked(result: _R, check: bool, what: str) -> _R:
+def _checked(result: _R, check: bool, what: str, uncertain: bool) -> _R:
     if check:
         error = result.error()
         if error is not None:
+            if uncertain:
+                detail = f"{what}: an earlier attempt may have been executed; last: {error}"
+                raise OrderStateUnknown(error.code, detail) from error
             error.detail = what
             raise error
     return result

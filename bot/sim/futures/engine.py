@@ -320,8 +320,17 @@ class FuturesExchange(MarketLiquidity):
         )
         return max(abs(q) - taken, 0)
 
-    def _enter(self, order: FuturesOrder, reduced: int | None, reason: str, fill_type: str) -> str:
-        """Match a live order (new, triggered or edited) and rest what may rest."""
+    def _enter(
+        self,
+        order: FuturesOrder,
+        reduced: int | None,
+        reason: str,
+        fill_type: str,
+        *,
+        announce: bool = True,
+    ) -> str:
+        """Match a live order (new, triggered or edited) and rest what may rest; an edited
+        order (``announce=False``) was already reported by its EDIT event."""
         book = self._books[order.symbol]
         kind = order.kind
         if order.triggered:
@@ -367,8 +376,9 @@ class FuturesExchange(MarketLiquidity):
             self._close(order, "canceled", "ioc_order_failed_because_it_would_not_be_executed")
         else:
             book.rest(order)
-            self._report.events.append(Ev("PLACE", self._snap(order), reduced_quantity=reduced))
-            self._update(order, False, reason)
+            if announce:
+                self._report.events.append(Ev("PLACE", self._snap(order), reduced_quantity=reduced))
+                self._update(order, False, reason)
         self._after_fills()
         return "placed"
 
@@ -469,7 +479,9 @@ class FuturesExchange(MarketLiquidity):
         del account.open_orders[order.txid]
         order.qty, order.price, order.limit_price = new_qty, new_price, new_price
         self._edited(order, old, reduced)
-        status = self._enter(order, None, "edited_by_user", fill_type="takerAfterEdit")
+        status = self._enter(
+            order, None, "edited_by_user", fill_type="takerAfterEdit", announce=False
+        )
         return self._outcome(
             "edited" if status == "placed" else status, order.txid, order.cl_ord_id
         )
