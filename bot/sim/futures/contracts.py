@@ -80,7 +80,12 @@ class Contract:
         return initial, maintenance
 
     def to_json(self) -> dict[str, Any]:
-        """The ``/instruments`` entry (numbers as exact ``Decimal``)."""
+        """The ``/instruments`` entry (numbers as exact ``Decimal``); retail clients get the
+        same schedule as professional ones here."""
+        levels = [
+            {"numNonContractUnits": s, "initialMargin": im, "maintenanceMargin": mm}
+            for s, im, mm in self.margin_levels
+        ]
         return {
             "symbol": self.symbol,
             "type": "flexible_futures",
@@ -90,14 +95,8 @@ class Contract:
             "impactMidSize": Decimal(1),
             "maxPositionSize": self.max_position,
             "openingDate": self.opening_date,
-            "marginLevels": [
-                {"numNonContractUnits": s, "initialMargin": im, "maintenanceMargin": mm}
-                for s, im, mm in self.margin_levels
-            ],
-            "retailMarginLevels": [
-                {"numNonContractUnits": s, "initialMargin": im, "maintenanceMargin": mm}
-                for s, im, mm in self.margin_levels
-            ],
+            "marginLevels": levels,
+            "retailMarginLevels": levels,
             "fundingRateCoefficient": self.funding_rate_coefficient,
             "maxRelativeFundingRate": self.max_relative_funding_rate,
             "contractValueTradePrecision": self.qty_precision,
