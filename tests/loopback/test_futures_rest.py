@@ -298,3 +298,16 @@ async def test_batch_and_the_dead_mans_switch(rig: Rig) -> None:
     assert rig.venue.deadman_fired == [("trader", 1)]
     disarmed = await client.cancel_all_orders_after(0)
     assert not disarmed.armed
+
+
+async def test_a_sendorder_timeout_is_unknown_and_not_resent(rig: Rig) -> None:
+    """A bounded real wait: the simulator answers 0.3 s late, the client gives up at 0.05 s."""
+    impatient = rig.other_client(timeout_s=0.05)
+    delay = await rig.venue.faults.inject(kind="rest_delay", endpoint="sendorder", delay_s=0.3)
+    with pytest.raises(OrderStateUnknown) as info:
+        await impatient.send_order(
+            rig.inst, side="buy", order_type="mkt", size=10, cli_ord_id="slow-1"
+        )
+    assert info.value.code == "EHTTP:Timeout"
+    assert delay.fired == 1  # one attempt only
+    await impatient.close()
