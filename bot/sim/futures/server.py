@@ -1,0 +1,131 @@
+"""The Futures simulator's server: one aiohttp application on its own port, and its life.
+
+Routes (``build_futures_app``)::
+
+    GET|POST /derivatives/api/v3/{endpoint}   rest.futures_rest_handler (REST v3)
+    GET      /ws/v1                            ws.futures_ws_handler (WebSocket v1)
+    *        /admin/...                        admin (X-Admin-Token: faults, timers)
+
+``FuturesSimServer`` listens on a host and port (0: any free port, 127.0.0.1 by default),
+owns the venue's pump task, and on ``close`` stops it, closes the WebSockets and the
+listener. ``running_futures_sim`` wraps that as an async context manager; ``info`` is the
+JSON line ``python -m bot.sim.futures`` prints (URLs, the account's key pair, the admin
+token), as ``krakenbot sim`` does for spot.
+
+This module owns the wiring and the life cycle; every answer is another module's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import structlog
+from aiohttp import web
+
+from bot.sim.futures.admin import admin_routes
+from bot.sim.futures.rest import futures_rest_handler
+from bot.sim.futures.venue import FUTURES_VENUE_KEY, FuturesVenue
+from bot.sim.futures.ws import futures_ws_handler
+
+__all__ = ["FuturesSimServer", "build_futures_app", "running_futures_sim"]
+
+log = structlog.get_logger("sim.futures.server")
+
+_SHUTDOWN_TIMEOUT_S: Final = 1.0
+_CLOSE_CONN_TIMEOUT_S: Final = 1.0
+
+
+def build_futures_app(venue: FuturesVenue) -> web.Application:
+    app = web.Application(client_max_size=1 << 20)
+    app[FUTURES_VENUE_KEY] = venue
+    app.router.add_route("GET", "/derivatives/api/v3/{endpoint:.+}", futures_rest_handler)
+    app.router.add_route("POST", "/derivatives/api/v3/{endpoint:.+}", futures_rest_handler)
+    app.router.add_get("/ws/v1", futures_ws_handler)
+    app.router.add_routes(admin_routes())
+    return app
+
+
+class FuturesSimServer:
+    """A running Futures simulator: ``await FuturesSimServer.start(venue)``, then ``close``."""
+
+    def __init__(self, venue: FuturesVenue, runner: web.AppRunner, host: str, port: int):
+        self.venue = venue
+        self.host = host
+        self.port = port
+        self._runner = runner
+        self._pump: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(
+        cls, venue: FuturesVenue, host: str = "127.0.0.1", port: int = 0, *, pump: bool = True
+    ) -> FuturesSimServer:
+        """Listen on ``host:port`` and (with ``pump``) run the venue's pump as a task owned
+        by this server. The market is stepped once first, so books exist at once."""
+        venue.tick()
+        runner = web.AppRunner(
+            build_futures_app(venue), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0][1] if runner.addresses else port
+        server = cls(venue, runner, host, int(bound))
+        if pump:
+            server._pump = asyncio.create_task(venue.run(), name="futures-sim-pump")
+        log.info("futures_sim_listening", host=host, port=server.port)
+        return server
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws/v1"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.host}:{self.port}/admin"
+
+    def info(self, account: str | None = None, *, secret: bool = True) -> dict[str, Any]:
+        """URLs, the account's key pair (the secret unless ``secret=False``), admin token."""
+        creds = self.venue.credentials(account)
+        return {
+            "venue": "futures",
+            "rest": self.rest_url,
+            "ws": self.ws_url,
+            "admin": self.admin_url,
+            "api_key": creds.api_key,
+            "api_secret": creds.api_secret if secret else None,
+            "admin_token": self.venue.admin_token,
+        }
+
+    async def close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None
+        for conn in list(self.venue.connections.values()):
+            closer = getattr(conn, "close", None) or conn.drop
+            try:
+                await asyncio.wait_for(closer(), _CLOSE_CONN_TIMEOUT_S)
+            except (TimeoutError, ConnectionError) as exc:
+                log.warning("ws_close_failed", conn=conn.conn_id, error=repr(exc))
+        await self._runner.cleanup()
+        log.info("futures_sim_stopped", port=self.port)
+
+
+@contextlib.asynccontextmanager
+async def running_futures_sim(
+    venue: FuturesVenue, host: str = "127.0.0.1", port: int = 0, *, pump: bool = True
+) -> AsyncIterator[FuturesSimServer]:
+    """``async with running_futures_sim(venue) as server:`` it serves inside the block."""
+    server = await FuturesSimServer.start(venue, host, port, pump=pump)
+    try:
+        yield server
+    finally:
+        await server.close()
