@@ -28,7 +28,7 @@ from bot.config import MarketConfig
 from bot.errors import ConfigError
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.kraken.protocol import BookFrame, Parser, Status, TradeFrame, Unparsed
-from bot.market.backoff import Backoff, BackoffPolicy
+from bot.net.backoff import Backoff, BackoffPolicy
 from bot.market.book import Book
 from bot.market.feed import (
     BookInvalid,

@@ -33,7 +33,7 @@ from bot.execution.private_feed import (
 from bot.execution.tokens import TokenKeeper
 from bot.kraken.protocol import ExecutionsFrame
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
-from bot.market.backoff import Backoff, BackoffPolicy
+from bot.net.backoff import Backoff, BackoffPolicy
 from tests.loopback.conftest import SimHandle
 
 WAIT_S = 5.0  # the bound on every wait; scale up on a slow machine
