@@ -555,11 +555,59 @@ async def test_bad_frames_are_counted_and_survived(kraken: FakeKraken) -> None:
         await sink.until(lambda: feed.stats.unparsed == 3)
         seen = len(sink.events)
         await sink.until(lambda: len(sink.events) > seen + 4)
+        # The bad BTC/USD book frame cost that book an update: it is resynced (see below).
+        await sink.until(lambda: sink.validity("BTC/USD")[1:] == ["invalid:bad frame", "valid"])
         assert feed.books["BTC/USD"].valid and feed.books["ETH/USD"].valid
 
     assert [type(e) for e in sink.of(Unparsed)] == [Unparsed] * 3
     assert "not JSON" in sink.of(Unparsed)[0].reason
     assert not sink.of(FeedDisconnected)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        # A checksum that is not a u32: found before any level is applied, yet the book
+        # has missed this update all the same.
+        dumps(
+            {
+                "channel": "book",
+                "type": "update",
+                "data": [
+                    {
+                        "symbol": "BTC/USD",
+                        "bids": [{"price": 1.5, "qty": 1.0}],
+                        "asks": [],
+                        "checksum": -1,
+                        "timestamp": STAMP,
+                    }
+                ],
+            }
+        ),
+        # Cut off in transit: not JSON, but its text names the book channel and the symbol.
+        '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"pri',
+    ],
+    ids=["checksum-not-u32", "cut-off"],
+)
+async def test_a_book_frame_that_cannot_be_parsed_invalidates_and_resyncs_its_book(
+    kraken: FakeKraken, bad: str
+) -> None:
+    sink = Recorder()
+    feed = make_feed(kraken.url, sink)
+    async with running(feed):
+        await sink.until(all_valid(feed, "BTC/USD", "ETH/USD"))
+        before = len(kraken.live.requests)
+        await kraken.inject(bad)
+        await sink.until(
+            lambda: sink.validity("BTC/USD") == ["valid", "invalid:bad frame", "valid"]
+        )
+        await sink.until(lambda: feed.books["BTC/USD"].top() == kraken.book("BTC/USD").top())
+
+    assert sink.validity("ETH/USD") == ["valid"]
+    assert feed.stats.unparsed == 1 and feed.stats.resyncs == 1
+    after = kraken.requests(0)[before:]
+    assert book_requests(after, "unsubscribe") == [(["BTC/USD"], 10)]
+    assert book_requests(after) == [(["BTC/USD"], 10)]
 
 
 def half_bad_update(symbol: str) -> str:
