@@ -193,7 +193,11 @@ class TradeFrame:
 
 @dataclass(frozen=True, slots=True)
 class Ticker:
-    """Top of book and 24 h statistics. Prices and quantities scaled, statistics exact."""
+    """Top of book and 24 h statistics. Prices and quantities scaled, statistics exact.
+
+    ``last``, ``low`` and ``high`` are optional in Kraken's schema (a pair with no trade in
+    24 h has none): None when absent or null.
+    """
 
     symbol: str
     snapshot: bool
@@ -201,11 +205,11 @@ class Ticker:
     bid_qty: int
     ask: int
     ask_qty: int
-    last: int
+    last: int | None
     volume: int  # 24 h, scaled by qty_precision
     vwap: Decimal  # 24 h; more decimals than the price precision
-    low: int
-    high: int
+    low: int | None
+    high: int | None
     change: Decimal
     change_pct: Decimal
     timestamp: str = ""
@@ -610,6 +614,10 @@ def _ticker(item: dict[str, Any], symbol: str, snapshot: bool, scales: _Scales) 
     def num(key: str, precision: int) -> int:
         return _scaled(item.get(key), precision, f"{where}: {key}")
 
+    def opt_num(key: str, precision: int) -> int | None:
+        value = item.get(key)
+        return None if value is None else _scaled(value, precision, f"{where}: {key}")
+
     def dec(key: str) -> Decimal:
         return decimal_of(item.get(key), f"{where}: {key}")
 
@@ -620,11 +628,11 @@ def _ticker(item: dict[str, Any], symbol: str, snapshot: bool, scales: _Scales) 
         bid_qty=num("bid_qty", qp),
         ask=num("ask", pp),
         ask_qty=num("ask_qty", qp),
-        last=num("last", pp),
+        last=opt_num("last", pp),
         volume=num("volume", qp),
         vwap=dec("vwap"),
-        low=num("low", pp),
-        high=num("high", pp),
+        low=opt_num("low", pp),
+        high=opt_num("high", pp),
         change=dec("change"),
         change_pct=dec("change_pct"),
         timestamp=opt_str(item, "timestamp", where) or "",

@@ -28,7 +28,6 @@ from bot.config import MarketConfig
 from bot.errors import ConfigError
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.kraken.protocol import BookFrame, Parser, Status, TradeFrame, Unparsed
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.market.book import Book
 from bot.market.feed import (
     BookInvalid,
@@ -41,6 +40,7 @@ from bot.market.feed import (
     FeedEvent,
     SubscriptionFailed,
 )
+from bot.net.backoff import Backoff, BackoffPolicy
 from tests.loopback.conftest import SimHandle
 
 WAIT_S = 3.0  # the bound on every wait; scale up on a slow machine

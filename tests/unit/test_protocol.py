@@ -389,6 +389,24 @@ def test_ticker_numbers_are_scaled_and_statistics_exact() -> None:
     )
 
 
+def test_ticker_last_low_and_high_are_optional_as_documented() -> None:
+    # A pair with no trade in 24 h: no last, no low, no high (absent, or null).
+    for extra in ("", '"last":null,"low":null,"high":null,'):
+        raw = (
+            '{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","bid":105944.2,'
+            '"bid_qty":2.5,"ask":105944.3,"ask_qty":3.2,' + extra + '"volume":0,"vwap":0,'
+            '"change":0,"change_pct":0}]}'
+        )
+        ticker = one(raw)
+        assert isinstance(ticker, Ticker)
+        assert (ticker.last, ticker.low, ticker.high) == (None, None, None)
+        assert (ticker.bid, ticker.volume) == (1059442, 0)
+    # Present, they are checked like any price: a bad one is still an error.
+    bad = '{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","last":"1"}]}'
+    with pytest.raises(ProtocolError):
+        parser().parse(bad)
+
+
 def test_status_heartbeat_and_pong() -> None:
     # https://docs.kraken.com/api/docs/websocket-v2/status, …/heartbeat, …/ping (§5.2)
     status = (
