@@ -53,6 +53,7 @@ from bot.execution.risk import (
     Transition,
 )
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
+from bot.kraken.system_status import amend_refusal, place_refusal
 from bot.log import get_logger
 from bot.market.book import Book
 from bot.strategy import (
@@ -152,6 +153,9 @@ class Desk:
         self.contexts: dict[str, EngineContext] = {}
         self.balances: dict[str, Decimal] = {}
         self.accepting = True  # False once the daemon stops: places are refused
+        # The exchange's trading state (the public feed's ``status``), set by the daemon;
+        # None: not known here (bot.kraken.system_status).
+        self.exchange_status: Callable[[], str | None] = _no_status
         self.spawn_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] | None = None
         self.pending: set[asyncio.Task[None]] = set()
         self.cancels: set[str] = set()  # cl_ord_ids with a cancel task in flight
@@ -424,6 +428,10 @@ class EngineContext:
         refusal: tuple[str, str] | None = None
         if not desk.accepting or desk.spawn_task is None:
             refusal = ("shutting_down", "the daemon is stopping")
+        # -- issue 10 item 8: an order the exchange's state refuses is not sent
+        elif (why := place_refusal(desk.exchange_status(), order_type, post_only)) is not None:
+            refusal = ("exchange_status", why)
+        # --
         elif not desk.readiness.is_open:
             refusal = ("not_ready", "waiting for: " + ", ".join(desk.readiness.failing()))
         elif not desk.rate_room(symbol, 1.0, opening=1):
@@ -499,6 +507,15 @@ class EngineContext:
         handle = self._own(order)
         if not handle.is_live or handle.order.order_id is None or not self._desk.accepting:
             return False
+        # -- issue 10 item 8: an amend the exchange's state refuses is not sent
+        current = handle.order
+        why = amend_refusal(self._desk.exchange_status(), current.order_type, current.post_only)
+        if why is not None:
+            self._log.info(
+                "amend_rejected", cl_ord_id=handle.cl_ord_id, reason="exchange_status", detail=why
+            )
+            return False
+        # --
         if not self._desk.rate_room(handle.symbol, AMEND_COST_MAX):
             self._log.debug("amend_deferred", cl_ord_id=handle.cl_ord_id, reason="rate_limit")
             return False
@@ -618,6 +635,10 @@ class EngineContext:
 _UNSTAMPED: Final = operator.attrgetter(
     *(f.name for f in fields(Order) if f.name not in ("created_ns", "updated_ns"))
 )
+
+
+def _no_status() -> str | None:
+    return None
 
 
 def _same(a: Order, b: Order) -> bool:

@@ -59,6 +59,7 @@ from bot.execution.private_feed import PrivateFeed
 from bot.execution.risk import RiskGate
 from bot.execution.tokens import TokenKeeper
 from bot.http import HttpServer
+from bot.kraken import system_status
 from bot.kraken.instruments import InstrumentTable, merge_rest_names
 from bot.kraken.protocol import Ticker, TradeFrame
 from bot.kraken.rest import KrakenRestClient
@@ -253,8 +254,10 @@ class Daemon:
         else:  # the in-process simulator starts afresh: the last session's orders are gone
             close_paper_orders(store, clock)
         market = cfg.market.model_copy(update={"symbols": symbols})
+        self._exchange_status(None)  # not ready until the exchange says it trades
         feed = self.feed = Feed(
-            ep.ws_public_url, market, self._on_market, clock=clock, instruments=instruments
+            ep.ws_public_url, market, self._on_market, clock=clock, instruments=instruments,
+            on_status=self._exchange_status,
         )  # the instrument channel stays subscribed: precision changes reach the books
         self.gate.add(rd.BOOKS_VALID, lambda: books_valid(feed, symbols))
         tokens = TokenKeeper(rest, clock)
@@ -275,6 +278,7 @@ class Daemon:
             books=lambda: feed.books, readiness=self.gate, clock=clock, metrics=self.metrics,
             headroom=rest.trading_headroom,
         )  # fmt: skip
+        desk.exchange_status = lambda: feed.exchange_status  # orders the state refuses
         for loaded in self.loaded:
             ctx = desk.context(loaded.name, loaded.symbols)
             runner = StrategyRunner(
@@ -415,6 +419,11 @@ class Daemon:
             self.gate.notify()
             for runner in runners:
                 runner.book_valid(event.symbol)
+
+    def _exchange_status(self, system: str | None) -> None:
+        """The feed's ``status``: the readiness check that names the exchange's state."""
+        ok, detail = system_status.readiness(system)
+        self.gate.set(system_status.READINESS_CHECK, ok, detail if not ok else "")
 
     def _on_private(self, event: Any) -> None:
         assert self.engine is not None

@@ -48,8 +48,9 @@ Liveness and reconnects are the driver's (``bot.net.ws``): a ping after ``stale_
 
 Exchange status. Kraken pushes a ``status`` frame on connect and whenever the trading
 engine's state changes (``online``, ``cancel_only``, ``post_only``, ``limit_only``,
-``maintenance``); ``exchange_status`` is the last one (None before the first), and
-``bot.kraken.system_status`` says which orders it allows.
+``maintenance``); ``exchange_status`` is the last one (None before the first),
+``on_status(system)`` is called with each, and ``bot.kraken.system_status`` says which
+orders it allows.
 
 This module does not own parsing, the book, the private feed, strategy dispatch or the
 metrics exporter (which reads ``stats``, ``frame_age_s()`` and ``books``).
@@ -190,8 +191,10 @@ class Feed:
         healthy_after_s: float = 10.0,
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 2.0,
+        on_status: Callable[[str], None] | None = None,
     ) -> None:
         self.url = url
+        self._on_status = on_status
         self.market = market
         self._sink = sink
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -325,6 +328,8 @@ class Feed:
             if event.system != self.exchange_status:
                 log.info("exchange_status", system=event.system, was=self.exchange_status)
             self.exchange_status = event.system
+            if self._on_status is not None:
+                self._on_status(event.system)
         elif type(event) is UnsubscribeAck and not event.success:
             log.warning("unsubscribe_failed", error=event.error, symbol=event.symbol)
 

@@ -610,6 +610,20 @@ async def test_a_book_frame_that_cannot_be_parsed_invalidates_and_resyncs_its_bo
     assert book_requests(after) == [(["BTC/USD"], 10)]
 
 
+async def test_the_exchange_status_is_kept_and_told(kraken: FakeKraken) -> None:
+    sink = Recorder()
+    told: list[str] = []
+    feed = make_feed(kraken.url, sink, on_status=told.append)
+    assert feed.exchange_status is None
+    async with running(feed):
+        await sink.until(lambda: feed.exchange_status == "online")  # pushed on connect
+        status = {"system": "cancel_only", "api_version": "v2", "connection_id": 7}
+        await kraken.inject(dumps({"channel": "status", "type": "update", "data": [status]}))
+        await sink.until(lambda: feed.exchange_status == "cancel_only")
+    assert told == ["online", "cancel_only"]
+    assert [e.system for e in sink.of(Status)] == ["online", "cancel_only"]
+
+
 def half_bad_update(symbol: str) -> str:
     """A book update whose first level is fine and whose second has no qty."""
     asks = [{"price": 1.5, "qty": 1.0}, {"price": 2.5}]
