@@ -255,10 +255,11 @@ class Daemon:
             close_paper_orders(store, clock)
         market = cfg.market.model_copy(update={"symbols": symbols})
         self._exchange_status(None)  # not ready until the exchange says it trades
+        # The instrument channel stays subscribed: precision changes reach the books.
         feed = self.feed = Feed(
             ep.ws_public_url, market, self._on_market, clock=clock, instruments=instruments,
             on_status=self._exchange_status,
-        )  # the instrument channel stays subscribed: precision changes reach the books
+        )  # fmt: skip
         self.gate.add(rd.BOOKS_VALID, lambda: books_valid(feed, symbols))
         tokens = TokenKeeper(rest, clock)
         private = self.private = PrivateFeed(
@@ -324,9 +325,7 @@ class Daemon:
         while not self._stop.is_set():
             try:
                 pairs = await rest.asset_pairs()
-                ws = await fetch_instrument_snapshot(
-                    self.endpoints.ws_public_url, clock=self.clock
-                )
+                ws = await fetch_instrument_snapshot(self.endpoints.ws_public_url, clock=self.clock)
                 found = merge_rest_names(pairs, ws)
                 break
             except RETRYABLE as exc:
