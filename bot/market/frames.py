@@ -31,20 +31,26 @@ Two layers, both pure (no I/O, no clock: a receive time is passed in, never read
   ``BookInvalid``            a valid book stopped being trustworthy (``checksum
                              mismatch``, ``bad frame``, ``instrument changed``, or the
                              caller's reason in ``invalidate_all``)
-  any other parser event     ``TradeFrame``, ``Ticker``, ``InstrumentFrame``,
-                             ``Status``, acks, ``Unparsed``, ``BookFrame`` of a symbol
-                             with no book, ``Heartbeat``, ``Pong``
+  other parser events        ``TradeFrame``, ``Ticker``, ``InstrumentFrame``,
+                             ``Status``, acks, ``Unparsed`` (a book frame of a symbol
+                             with no book is counted, not passed on; heartbeats are
+                             dropped; a ``Pong`` goes to ``control`` only)
   =========================  =======================================================
 
   ``BookValid`` and ``BookInvalid`` alternate per symbol, starting with ``BookValid``: which
   symbols the sink was told are valid is kept here. A book that needs a fresh snapshot
   (a checksum mismatch, a frame that could not be parsed for it, a precision change) is
-  handed to ``on_resync(symbol, reason)``: the live feed resubscribes it, a replay counts
-  it. A book frame that cannot be parsed is never silently skipped: the book it names (or,
-  if it names none that can be read, every book) is invalidated and resynced. A ``book``
-  subscribe ack with a ``depth`` sets that symbol's depth (a replay learns it from the
-  stream). ``stats`` counts frames, book frames, checksum failures, ignored updates and the
-  receive time of each book's last frame.
+  handed to ``on_resync(symbol, reason, again)``: the live feed resubscribes it, a replay
+  counts it. A book frame that cannot be parsed is never silently skipped: the book it
+  names (or, if it names none that can be read, every book) is invalidated and resynced;
+  a frame that is not even JSON is judged by its text. A ``book`` subscribe ack with a
+  ``depth`` sets that symbol's depth (a replay learns it from the stream). ``stats``
+  counts book frames, checksum failures, ignored updates and the receive time of each
+  book's last frame.
+
+  The signature is the backtester's and the recorder's too: ``push`` takes each recorded
+  frame with the time it was received and needs no clock; the recorder checks checksums
+  as it writes by reading ``on_resync`` (every mismatch and bad frame, with its reason).
 
 This module does not own sockets, subscriptions or reconnects (``bot.market.feed``), the
 wire format (``bot.kraken.protocol``) or the book's rules (``bot.market.book``).
