@@ -379,8 +379,17 @@ class MarketFrames:
             elif kind is not Heartbeat:
                 sink(event)  # type: ignore[arg-type]
 
+    def _count(self, symbol: str, recv_ns: int | None) -> None:
+        stats = self.stats
+        stats.book_frames += 1
+        by_symbol = stats.book_frames_by_symbol
+        by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
+        if recv_ns is not None:
+            stats.last_recv_ns[symbol] = recv_ns
+
     def _on_update(self, book: Book, recv_ns: int | None) -> None:
-        """An update applied to a valid book and verified: the hot path."""
+        """An update applied to a valid book and verified: the hot path (``_count``
+        inlined)."""
         symbol = book.symbol
         stats = self.stats
         stats.book_frames += 1
@@ -398,12 +407,7 @@ class MarketFrames:
     ) -> None:
         """One frame applied to ``book`` (``BookApplied``'s fields)."""
         symbol = book.symbol
-        stats = self.stats
-        stats.book_frames += 1
-        by_symbol = stats.book_frames_by_symbol
-        by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
-        if recv_ns is not None:
-            stats.last_recv_ns[symbol] = recv_ns
+        self._count(symbol, recv_ns)
         if mismatch is not None:
             self._on_mismatch(mismatch, recv_ns)
             return
@@ -414,7 +418,7 @@ class MarketFrames:
                 log.info("book_valid", symbol=symbol)
                 self._sink(BookValid(symbol))
         elif not book.valid:  # an update while waiting for a snapshot: ignored by the book
-            ignored = stats.ignored
+            ignored = self.stats.ignored
             ignored[symbol] = ignored.get(symbol, 0) + 1
             return
         self._sink(BookUpdated(symbol, book, snapshot))
@@ -424,10 +428,7 @@ class MarketFrames:
         if book is not None:
             self._on_book(book, frame.snapshot, book.apply(frame), recv_ns)
             return
-        stats = self.stats  # not ours: counted, not passed on
-        stats.book_frames += 1
-        by_symbol = stats.book_frames_by_symbol
-        by_symbol[frame.symbol] = by_symbol.get(frame.symbol, 0) + 1
+        self._count(frame.symbol, None)  # not ours: counted, not passed on
 
     def _on_mismatch(self, mismatch: BookMismatch, recv_ns: int | None) -> None:
         symbol = mismatch.symbol
