@@ -463,105 +463,93 @@ class Book(_State):
         )
 
 
-def _update_side(  # noqa: PLR0915  # one loop on purpose: no helper call per level
-    book: Book,
-    levels: Any,
-    side: tuple[list[int], dict[int, int], list[bytes]],
-    *,
-    negate: bool,
-    wire: bool,
-) -> bool:
-    """One side of an update: each level in wire order, then the cut to ``depth``.
-
-    ``side`` is ``(prices, qtys, tops)``: the side's sort keys (bid prices negated, so both
-    sides ascend from the best level), the quantity by key, the checksum fragments of the
-    top 10. ``wire``: the levels are orjson's ``{"price": p, "qty": q}`` objects, converted
-    here with the exactness rule (the module docstring); else ``(price, qty)`` scaled ints.
-    Returns whether the top 10 changed.
-    """
-    prices, qtys, tops = side
-    changed = False
-    ps, qs, pi, qi, plim, qlim = book._scales
-    for level in levels:
-        if wire:
-            p = level["price"]
-            q = level["qty"]
-            if type(p) is float and 0.0 < p < plim:
-                n = _round(p * ps)
-                if n / ps != p:
-                    _decode_exactly("price", p)
-                p = n
-            elif type(p) is int and p > 0:
-                p *= pi
-            else:
-                _decode_exactly("price", p)
-            if type(q) is float and 0.0 <= q < qlim:
-                n = _round(q * qs)
-                if n / qs != q:
-                    _decode_exactly("qty", q)
-                q = n
-            elif type(q) is int and q >= 0:
-                q *= qi
-            else:
-                _decode_exactly("qty", q)
-        else:
-            p, q = level
-        k = -p if negate else p
-        if k in qtys:
-            if q:
-                qtys[k] = q
-                i = bisect_left(prices, k, 0, top := len(tops))
-                if i < top:
-                    tops[i] = b"%d%d" % (p, q)
-                    changed = True
-            else:
-                del qtys[k]
-                i = bisect_left(prices, k)
-                del prices[i]
-                if i < _TOP:
-                    del tops[i]
-                    if len(prices) >= _TOP:
-                        n = prices[_TOP - 1]
-                        tops.append(b"%d%d" % (-n if negate else n, qtys[n]))
-                    changed = True
-        elif q:
-            qtys[k] = q
-            i = bisect_left(prices, k)
-            prices.insert(i, k)
-            if i < _TOP:
-                tops.insert(i, b"%d%d" % (p, q))
-                if len(tops) > _TOP:
-                    del tops[_TOP]
-                changed = True
-    depth = book.depth
-    while len(prices) > depth:  # Kraken sends no delete for these: cut to depth
-        del qtys[prices.pop()]
-    return changed
-
-
-def _update_levels(book: Book, bids: Any, asks: Any, wire: bool) -> int:
+# One function on purpose: both sides in one loop, with no helper call per side or level.
+def _update_levels(book: Book, bids: Any, asks: Any, wire: bool) -> int:  # noqa: PLR0915
     """The update rule, once in Python (the C core is its twin): asks then bids, each
-    level in wire order; returns the book's CRC after the message.
+    level in wire order, then each side cut to ``depth``; returns the book's CRC after the
+    message.
 
-    ``Book.apply`` (``BookFrame`` levels) and the fused path's Python core
-    (``Book._apply_wire_update_py``, orjson's levels, ``wire=True``) both come here. An
-    error part-way (``PrecisionLost``, or a malformed level or side on the wire) leaves
-    the levels applied so far and brings the CRC caches in line with them before it
-    propagates. The CRC is recomputed only for a side whose top 10 changed; depth >= 10,
-    so the cut to depth never touches the checksummed top 10.
+    ``Book.apply`` (``BookFrame`` levels: ``(price, qty)`` scaled ints) and the fused path's
+    Python core (``Book._apply_wire_update_py``, ``wire=True``: orjson's ``{"price": p,
+    "qty": q}`` objects, converted here with the exactness rule of the module docstring)
+    both come here. A side's sort keys are its prices, negated for bids so both sides
+    ascend from the best level; ``tops`` are the checksum fragments of its top 10. An error
+    part-way (``PrecisionLost``, or a malformed level or side on the wire) leaves the levels
+    applied so far and brings the CRC caches in line with them before it propagates. The
+    CRC is recomputed only for a side whose top 10 changed; depth >= 10, so the cut to depth
+    never touches the checksummed top 10.
     """
     a_top = b_top = False
     try:
-        if asks:
-            a_side = (book._ap, book._aq, book._at)
-            a_top = _update_side(book, asks, a_side, negate=False, wire=wire)
-        elif wire and type(asks) is not list:
-            _not_a_list("asks", asks)
-        if bids:
-            b_side = (book._bp, book._bq, book._bt)
-            b_top = _update_side(book, bids, b_side, negate=True, wire=wire)
-        elif wire and type(bids) is not list:
-            _not_a_list("bids", bids)
+        for levels, prices, qtys, tops, negate in (
+            (asks, book._ap, book._aq, book._at, False),
+            (bids, book._bp, book._bq, book._bt, True),
+        ):
+            if not levels:
+                if wire and type(levels) is not list:
+                    _not_a_list("bids" if negate else "asks", levels)
+                continue
+            changed = False
+            ps, qs, pi, qi, plim, qlim = book._scales
+            for level in levels:
+                if wire:
+                    p = level["price"]
+                    q = level["qty"]
+                    if type(p) is float and 0.0 < p < plim:
+                        n = _round(p * ps)
+                        if n / ps != p:
+                            _decode_exactly("price", p)
+                        p = n
+                    elif type(p) is int and p > 0:
+                        p *= pi
+                    else:
+                        _decode_exactly("price", p)
+                    if type(q) is float and 0.0 <= q < qlim:
+                        n = _round(q * qs)
+                        if n / qs != q:
+                            _decode_exactly("qty", q)
+                        q = n
+                    elif type(q) is int and q >= 0:
+                        q *= qi
+                    else:
+                        _decode_exactly("qty", q)
+                else:
+                    p, q = level
+                k = -p if negate else p
+                if k in qtys:
+                    if q:
+                        qtys[k] = q
+                        i = bisect_left(prices, k, 0, top := len(tops))
+                        if i < top:
+                            tops[i] = b"%d%d" % (p, q)
+                            changed = True
+                    else:
+                        del qtys[k]
+                        i = bisect_left(prices, k)
+                        del prices[i]
+                        if i < _TOP:
+                            del tops[i]
+                            if len(prices) >= _TOP:
+                                n = prices[_TOP - 1]
+                                tops.append(b"%d%d" % (-n if negate else n, qtys[n]))
+                            changed = True
+                elif q:
+                    qtys[k] = q
+                    i = bisect_left(prices, k)
+                    prices.insert(i, k)
+                    if i < _TOP:
+                        tops.insert(i, b"%d%d" % (p, q))
+                        if len(tops) > _TOP:
+                            del tops[_TOP]
+                        changed = True
+            depth = book.depth
+            while len(prices) > depth:  # Kraken sends no delete for these: cut to depth
+                del qtys[prices.pop()]
+            if changed:
+                if negate:
+                    b_top = True
+                else:
+                    a_top = True
     except BaseException:
         book._recompute()
         raise
