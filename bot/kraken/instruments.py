@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -159,7 +159,9 @@ class Instrument:
     status: str = "online"
     altname: str = ""
     rest_name: str = ""
-    wsname: str = ""  # REST's ``wsname``: the WS v1 name (``XDG/USD``), when known
+    # REST's ``wsname``, the WS v1 name (``XDG/USD``) when known: one more name to find the
+    # pair by, not part of what the pair is (two records of one pair compare equal).
+    wsname: str = field(default="", compare=False)
 
     def price(self, value: float | int | str | Decimal) -> int:
         """A price as received (or typed) to its scaled int."""
