@@ -65,12 +65,13 @@ def test_the_core_is_the_one_the_environment_asks_for() -> None:
 @pytest.mark.skipif(PURE, reason="this process already runs the pure-Python core")
 @pytest.mark.timeout(600)
 def test_book_suites_pass_on_the_pure_core() -> None:
-    """The book, property, protocol and replay tests, with ``KRAKENBOT_PURE_BOOK=1``."""
+    """The book, property, protocol, frames and replay tests, with ``KRAKENBOT_PURE_BOOK=1``."""
     modules = [
         "tests/unit/test_bookcore.py::test_the_core_is_the_one_the_environment_asks_for",
         "tests/unit/test_book.py",
         "tests/unit/test_book_property.py",
         "tests/unit/test_protocol.py",
+        "tests/unit/test_frames.py",
         "tests/replay/test_book_captures.py",
     ]
     env = {**os.environ, "KRAKENBOT_PURE_BOOK": "1"}
