@@ -1,10 +1,13 @@
 """Book benchmark: parse → apply → checksum on every frame, side by side with peers.
 
-Four contenders eat the same pre-generated frames (``bench.book_stream``) in one run:
+Five contenders eat the same pre-generated frames (``bench.book_stream``) in one run:
 
 - ``floor``: ``orjson.loads`` of each frame and nothing else (the parse-only floor);
-- ``krakenbot``: the fused path, ``Parser.parse_into(raw, books)``: decode, apply to the
-  book and verify the checksum on every frame, each result looked at as the feed would;
+- ``krakenbot``: the fused path, ``bot.market.frames.parse_into(parser, raw, books)``:
+  decode, apply to the book and verify the checksum on every frame, each result looked at;
+- ``krakenbot-frames``: ``MarketFrames.push(raw)``, the whole path the live feed, ``krakenbot
+  replay`` and the backtester share: the fused path plus the books' bookkeeping and one
+  ``BookUpdated`` event per frame to a sink that counts them;
 - ``krakenbot-parse-apply``: the two-step path, ``Parser.parse`` then ``Book.apply`` of
   each ``BookFrame``, for comparison (same book, same checksums);
 - ``python-kraken-sdk``: its ``SpotOrderBookClient.on_message`` fed ``json.loads`` of each
@@ -33,8 +36,9 @@ import orjson
 
 from bench.book_stream import StreamSpec, generate_frames
 from bot.kraken.instruments import InstrumentTable
-from bot.kraken.protocol import Parser
-from bot.market.book import CORE, Book, BookApplied, BookFrame
+from bot.kraken.protocol import BookFrame, Parser
+from bot.market.book import CORE, Book, BookApplied
+from bot.market.frames import BookUpdated, MarketEvent, MarketFrames, parse_into
 
 __all__ = ["run_book_bench"]
 
@@ -54,13 +58,33 @@ def _krakenbot(frames: list[bytes], spec: StreamSpec) -> Callable[[], int]:
     def run() -> int:
         parser = Parser(InstrumentTable([spec.instrument]))
         books = {spec.instrument.symbol: Book(spec.instrument, depth=spec.depth)}
-        parse_into = parser.parse_into
         mismatches = 0
         for raw in frames:
-            for event in parse_into(raw, books):
+            for event in parse_into(parser, raw, books):
                 if type(event) is BookApplied and event.mismatch is not None:
                     mismatches += 1
         return mismatches
+
+    return run
+
+
+def _krakenbot_frames(frames: list[bytes], spec: StreamSpec) -> Callable[[], int]:
+    def run() -> int:
+        updated = 0
+
+        def sink(event: MarketEvent) -> None:
+            nonlocal updated
+            if type(event) is BookUpdated:
+                updated += 1
+
+        market = MarketFrames(
+            InstrumentTable([spec.instrument]), sink, depth=spec.depth, stats=None
+        )
+        market.track(spec.instrument.symbol)
+        push = market.push
+        for raw in frames:
+            push(raw)
+        return len(frames) - updated  # frames that did not verify
 
     return run
 
@@ -149,6 +173,7 @@ def run_book_bench(
         contenders: dict[str, Callable[[], int] | None] = {
             "floor": _floor(stream),
             "krakenbot": _krakenbot(stream, spec),
+            "krakenbot-frames": _krakenbot_frames(stream, spec),
             "krakenbot-parse-apply": _krakenbot_two_step(stream, spec),
             "python-kraken-sdk": _kraken_sdk(stream, spec),
         }
@@ -174,10 +199,12 @@ def run_book_bench(
                 "us_per_frame": round(elapsed / len(stream) * 1e6, 3),
             }
         figures["krakenbot"]["checksum_mismatches"] = outcome["krakenbot"]
+        figures["krakenbot-frames"]["frames_not_verified"] = outcome["krakenbot-frames"]
         figures["krakenbot-parse-apply"]["checksum_mismatches"] = outcome["krakenbot-parse-apply"]
         figures["krakenbot"]["peak_rss_growth_kib_over_2_more_runs"] = rss_growth
         ratios = {
             "krakenbot_vs_floor": round(best["krakenbot"] / best["floor"], 2),
+            "frames_vs_floor": round(best["krakenbot-frames"] / best["floor"], 2),
             "parse_apply_vs_floor": round(best["krakenbot-parse-apply"] / best["floor"], 2),
         }
         if "python-kraken-sdk" in best:

@@ -20,7 +20,7 @@ its first ``warmup`` frames not counted:
   POSTed with aiohttp at once; nothing else. ``floor_raw``: the same requests written to a
   kept-alive socket with no HTTP library (what the HTTP client costs).
 - ``krakenbot``: the daemon's own pipeline (``bench.tick_daemon.DaemonPath``): the feed's
-  ``Parser.parse_into`` (JSON decoded straight into the ``Book``, CRC32 verified),
+  ``frames.parse_into`` (JSON decoded straight into the ``Book``, CRC32 verified),
   ``Desk.mark`` and ``Book.view``, ``StrategyRunner.book`` running a strategy that places
   one post-only buy 5 % under the best bid on every frame, the desk's ``EngineContext``
   (intent checks, ``RiskGate.check`` with every limit set in the bot and strategy scopes,

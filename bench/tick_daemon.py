@@ -1,7 +1,7 @@
 """The tick bench's ``krakenbot`` contenders: the daemon's own objects, wired as it wires them.
 
 ``DaemonPath`` builds what ``bot.daemon`` builds for one strategy on one symbol, with real
-objects throughout: the ``Parser``/``Book`` pair the feed uses (``parse_into``), the
+objects throughout: the ``Parser``/``Book`` pair the feed uses (``frames.parse_into``), the
 ``Desk`` with its ``EngineContext`` (intent checks, ``RiskGate.check`` with the desk's
 ``RiskContext``, the task it spawns per order), the ``ExecutionEngine`` (running, with its
 startup reconciliation, on a real SQLite ``Store`` in a temporary directory: id blocks,
@@ -52,6 +52,7 @@ from bot.kraken.protocol import Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book, BookApplied
+from bot.market.frames import parse_into
 from bot.store import Store, run_checkpoints
 from bot.strategy import BookSnapshot, Params, Strategy, floor_price
 from bot.strategy_runner import StrategyRunner
@@ -247,13 +248,13 @@ class DaemonPath:
         pass
 
     async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None:
-        parse_into, book, desk, runner = self.parser.parse_into, self.book, self.desk, self.runner
+        parser, book, desk, runner = self.parser, self.book, self.desk, self.runner
         books, probe, rest, symbol = {self.inst.symbol: book}, self.probe, self.rest, SYMBOL
         seen = 0
         async with book_socket(ws_url) as ws:
             async for raw in ws:
                 wall, t_recv = time.time_ns(), _NOW()
-                events = parse_into(raw, books)  # the feed's path: decoded into the book
+                events = parse_into(parser, raw, books)  # the feed's path: decoded into the book
                 t_parsed = _NOW()
                 for event in events:
                     if type(event) is not BookApplied:

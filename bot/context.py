@@ -58,6 +58,7 @@ from bot.execution.risk import (
     Transition,
 )
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
+from bot.kraken.system_status import amend_refusal, place_refusal
 from bot.log import get_logger
 from bot.market.book import Book
 from bot.refusals import Action, Refusals
@@ -165,6 +166,9 @@ class Desk:
         self.contexts: dict[str, EngineContext] = {}
         self.balances: dict[str, Decimal] = {}
         self.accepting = True  # False once the daemon stops: places are refused
+        # The exchange's trading state (the public feed's ``status``), set by the daemon;
+        # None: not known here (bot.kraken.system_status).
+        self.exchange_status: Callable[[], str | None] = _no_status
         self.spawn_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] | None = None
         self.pending: set[asyncio.Task[None]] = set()
         self.cancels: set[str] = set()  # cl_ord_ids with a cancel task in flight
@@ -455,6 +459,8 @@ class EngineContext:
         refusal: tuple[str, str, str] | None = None  # source, reason, detail
         if not desk.accepting or desk.spawn_task is None:
             refusal = ("desk", "shutting_down", "the daemon is stopping")
+        elif (why := place_refusal(desk.exchange_status(), order_type, post_only)) is not None:
+            refusal = ("desk", "exchange_status", why)  # the exchange's state would refuse it
         elif not desk.readiness.is_open:
             refusal = ("desk", "not_ready", "waiting for: " + ", ".join(desk.readiness.failing()))
         elif not desk.rate_room(symbol, 1.0, opening=1):
@@ -533,6 +539,11 @@ class EngineContext:
         cid, symbol = handle.cl_ord_id, handle.symbol
         if not self._desk.accepting:
             self._refused("amend", "desk", "shutting_down", symbol, cl_ord_id=cid)
+            return False
+        current = handle.order  # the exchange's state would refuse the order as it stands
+        why = amend_refusal(self._desk.exchange_status(), current.order_type, current.post_only)
+        if why is not None:
+            self._refused("amend", "desk", "exchange_status", symbol, cl_ord_id=cid, detail=why)
             return False
         if not self._desk.rate_room(symbol, AMEND_COST_MAX):
             self._refused("amend", "desk", "rate_limit", symbol, cl_ord_id=cid, detail=_RATE_LIMIT)
@@ -678,6 +689,10 @@ class EngineContext:
 _UNSTAMPED: Final = operator.attrgetter(
     *(f.name for f in fields(Order) if f.name not in ("created_ns", "updated_ns"))
 )
+
+
+def _no_status() -> str | None:
+    return None
 
 
 def _same(a: Order, b: Order) -> bool:

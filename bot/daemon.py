@@ -59,12 +59,14 @@ from bot.execution.private_feed import PrivateFeed
 from bot.execution.risk import RiskGate
 from bot.execution.tokens import TokenKeeper
 from bot.http import HttpServer
-from bot.kraken.instruments import InstrumentTable, instruments_from_asset_pairs
+from bot.kraken import system_status
+from bot.kraken.instruments import InstrumentTable, merge_rest_names
 from bot.kraken.protocol import Ticker, TradeFrame
 from bot.kraken.rest import KrakenRestClient
 from bot.log import configure_logging, get_logger
 from bot.market.backoff import Backoff, BackoffPolicy
 from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
+from bot.market.instrument_snapshot import fetch_instrument_snapshot
 from bot.metrics import Metrics
 from bot.paper import Endpoints, live_endpoints, paper_venue
 from bot.store import Store, run_checkpoints
@@ -252,15 +254,18 @@ class Daemon:
         else:  # the in-process simulator starts afresh: the last session's orders are gone
             close_paper_orders(store, clock)
         market = cfg.market.model_copy(update={"symbols": symbols})
+        self._exchange_status(None)  # not ready until the exchange says it trades
+        # The instrument channel stays subscribed: precision changes reach the books.
         feed = self.feed = Feed(
             ep.ws_public_url, market, self._on_market, clock=clock, instruments=instruments,
-            instrument_channel=False,
+            on_status=self._exchange_status,
         )  # fmt: skip
         self.gate.add(rd.BOOKS_VALID, lambda: books_valid(feed, symbols))
         tokens = TokenKeeper(rest, clock)
         private = self.private = PrivateFeed(
-            ep.ws_private_url, tokens, self._on_private, clock=clock
-        )
+            ep.ws_private_url, tokens, self._on_private, clock=clock,
+            trading_counter=rest.trading_counter,  # Kraken's maxratecount and rate counts
+        )  # fmt: skip
         self.gate.add(rd.PRIVATE_SUBSCRIBED, lambda: private.subscribed)
         if cfg.deadman.enabled:
             deadman = self.deadman = DeadmanSwitch(
@@ -274,6 +279,7 @@ class Daemon:
             books=lambda: feed.books, readiness=self.gate, clock=clock, metrics=self.metrics,
             headroom=rest.trading_headroom,
         )  # fmt: skip
+        desk.exchange_status = lambda: feed.exchange_status  # orders the state refuses
         for loaded in self.loaded:
             ctx = desk.context(loaded.name, loaded.symbols)
             runner = StrategyRunner(
@@ -311,12 +317,16 @@ class Daemon:
                 task.cancel()
 
     async def _instruments(self, rest: KrakenRestClient) -> InstrumentTable | None:
+        """REST ``AssetPairs`` mapped onto the WS v2 instrument snapshot: WS v2 names and
+        precisions, REST names for order entry (``bot.kraken.instruments``)."""
         wanted = self.config.symbols
         backoff = Backoff(BackoffPolicy(0.5, 10.0))
-        assert self._stop is not None
+        assert self._stop is not None and self.endpoints is not None
         while not self._stop.is_set():
             try:
-                found = instruments_from_asset_pairs(await rest.asset_pairs())
+                pairs = await rest.asset_pairs()
+                ws = await fetch_instrument_snapshot(self.endpoints.ws_public_url, clock=self.clock)
+                found = merge_rest_names(pairs, ws)
                 break
             except RETRYABLE as exc:
                 delay = backoff.next_delay()
@@ -408,6 +418,11 @@ class Daemon:
             self.gate.notify()
             for runner in runners:
                 runner.book_valid(event.symbol)
+
+    def _exchange_status(self, system: str | None) -> None:
+        """The feed's ``status``: the readiness check that names the exchange's state."""
+        ok, detail = system_status.readiness(system)
+        self.gate.set(system_status.READINESS_CHECK, ok, detail if not ok else "")
 
     def _on_private(self, event: Any) -> None:
         assert self.engine is not None

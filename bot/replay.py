@@ -1,4 +1,9 @@
-"""``krakenbot replay``: a recorded stream through protocol → book, checksums verified.
+"""``krakenbot replay``: a recorded stream through the live feed's own path, checksums verified.
+
+Every frame goes through ``bot.market.frames.MarketFrames.push``, exactly what the live feed
+(and the backtester) run on each message: the fused parse-and-apply in the book's C core,
+the same checks, the same invalidation of a book that missed an update. A book starts at the
+first book frame of a symbol with precisions.
 
 Input is JSON Lines in either of two formats (they may even be mixed):
 
@@ -8,7 +13,8 @@ Input is JSON Lines in either of two formats (they may even be mixed):
       {"recv_ns": 1700000000123456789, "conn": "public", "frame": {...frame as received...}}
 
   ``conn`` is optional (``public`` or ``private``); the frame is embedded verbatim as a
-  JSON value, so Kraken's number text survives the round trip.
+  JSON value, so Kraken's number text survives the round trip. ``recv_ns`` goes to
+  ``push`` with its frame.
 
 Precisions come from ``instrument`` frames in the stream or from ``--instruments`` (a file
 holding one instrument snapshot frame). The depth comes from the book subscribe ack in the
@@ -32,8 +38,9 @@ import structlog
 
 from bot.errors import ProtocolError
 from bot.kraken.instruments import InstrumentTable, instruments_from_ws_frame
-from bot.kraken.protocol import Parser, SubscribeAck, UnknownInstrument, Unparsed
-from bot.market.book import Book, BookFrame
+from bot.kraken.protocol import Event, UnknownInstrument, Unparsed
+from bot.market.book import Book
+from bot.market.frames import BookUpdated, MarketEvent, MarketFrames
 
 __all__ = ["ReplayInputError", "ReplayReport", "replay_lines", "run_replay"]
 
@@ -90,8 +97,9 @@ class ReplayReport:
         }
 
 
-def _frame_bytes(line: bytes) -> bytes | None:
-    """The frame on one line, or None for a blank line. Non-JSON lines pass through."""
+def _frame(line: bytes) -> tuple[bytes, int | None] | None:
+    """The frame on one line and its receive time, or None for a blank line. Lines that
+    are not JSON pass through (they are counted as unparsed)."""
     line = line.strip()
     if not line:
         return None
@@ -99,82 +107,53 @@ def _frame_bytes(line: bytes) -> bytes | None:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
-            return line
+            return line, None
         if isinstance(obj, dict) and "frame" in obj and "recv_ns" in obj:
-            return orjson.dumps(obj["frame"])
-    return line
+            recv_ns = obj["recv_ns"]
+            return orjson.dumps(obj["frame"]), recv_ns if type(recv_ns) is int else None
+    return line, None
 
 
 def replay_lines(
     lines: Iterator[bytes], instruments: InstrumentTable, depth: int | None
 ) -> ReplayReport:
     """Replay frames; raises ``ReplayInputError`` when the input is unusable."""
-    parser = Parser(instruments)
     report = ReplayReport()
-    acked_depth: dict[str, int] = {}
-    json_lines = 0
+
+    def sink(event: MarketEvent) -> None:
+        if type(event) is BookUpdated:
+            report.checksums_verified += 1
+
+    def control(event: Event) -> None:
+        if type(event) is not Unparsed:
+            return
+        if isinstance(event.error, UnknownInstrument):
+            symbol = event.error.symbol
+            raise ReplayInputError(f"no precisions for symbol {symbol!r}") from event.error
+        report.unparsed += 1
+        log.warning("frame_unparsed", frame=report.frames, reason=event.reason)
+
+    market = MarketFrames(instruments, sink, depth=depth or 10, control=control, auto_books=True)
     for line in lines:
-        raw = _frame_bytes(line)
-        if raw is None:
+        framed = _frame(line)
+        if framed is None:
             continue
         report.frames += 1
-        try:
-            events = parser.parse(raw)
-        except UnknownInstrument as exc:
-            raise ReplayInputError(f"no precisions for symbol {exc.symbol!r}") from exc
-        except ProtocolError as exc:
-            events = [Unparsed(exc, raw[:120].decode("utf-8", "replace"))]
-        for event in events:
-            if type(event) is BookFrame:
-                json_lines += 1
-                _apply(report, event, acked_depth.get(event.symbol, depth or 10), parser)
-            elif type(event) is Unparsed:
-                report.unparsed += 1
-                log.warning("frame_unparsed", frame=report.frames, reason=event.reason)
-            else:
-                json_lines += 1
-                if (
-                    type(event) is SubscribeAck
-                    and event.channel == "book"
-                    and event.success
-                    and event.symbol
-                    and event.depth
-                ):
-                    acked_depth[event.symbol] = event.depth
-                    if event.symbol in report.books:
-                        old = report.books[event.symbol]
-                        report.books[event.symbol] = Book(old.instrument, event.depth)
-    if report.frames and not json_lines:
+        market.push(*framed)
+    if report.frames and report.unparsed == report.frames:
         raise ReplayInputError("no line of the input is a Kraken WebSocket frame")
+    stats = market.stats
+    report.books = dict(market.books)
+    report.book_frames = sum(stats.book_frames_by_symbol[s] for s in report.books)
+    report.checksum_mismatches = sum(stats.checksum_failures.values())
+    report.skipped_after_mismatch = sum(stats.ignored.values())
+    for symbol in report.books:
+        report.symbols[symbol] = _SymbolStats(
+            book_frames=stats.book_frames_by_symbol.get(symbol, 0),
+            mismatches=stats.checksum_failures.get(symbol, 0),
+            skipped=stats.ignored.get(symbol, 0),
+        )
     return report
-
-
-def _apply(report: ReplayReport, frame: BookFrame, depth: int, parser: Parser) -> None:
-    book = report.books.get(frame.symbol)
-    stats = report.symbols.setdefault(frame.symbol, _SymbolStats())
-    if book is None:
-        book = report.books[frame.symbol] = Book(parser.instruments[frame.symbol], depth)
-    report.book_frames += 1
-    stats.book_frames += 1
-    if not frame.snapshot and not book.valid:
-        # After a mismatch the book is untrustworthy until the next snapshot (a live
-        # feed resubscribes here); these frames are counted, not verified.
-        report.skipped_after_mismatch += 1
-        stats.skipped += 1
-        return
-    mismatch = book.apply(frame)
-    if mismatch is None:
-        report.checksums_verified += 1
-        return
-    report.checksum_mismatches += 1
-    stats.mismatches += 1
-    log.warning(
-        "checksum_mismatch",
-        symbol=mismatch.symbol,
-        expected=mismatch.expected,
-        computed=mismatch.computed,
-        frame=report.frames,
-    )
 
 
 def load_instruments_file(path: Path) -> InstrumentTable:

@@ -553,18 +553,19 @@ class TradeEvent:
 
 @dataclass(frozen=True, slots=True)
 class TickerEvent:
-    """Top of book and 24 h statistics."""
+    """Top of book and 24 h statistics. ``last``, ``low`` and ``high`` are None when Kraken
+    sends none (a pair with no trade in 24 h)."""
 
     symbol: str
     bid: Decimal
     bid_qty: Decimal
     ask: Decimal
     ask_qty: Decimal
-    last: Decimal
+    last: Decimal | None
     volume: Decimal
     vwap: Decimal
-    low: Decimal
-    high: Decimal
+    low: Decimal | None
+    high: Decimal | None
     change: Decimal
     change_pct: Decimal
     timestamp: str

@@ -95,17 +95,20 @@ def ticker_event(t: Ticker, instrument: InstrumentInfo) -> TickerEvent:
     def qty(n: int) -> Decimal:
         return from_scaled(n, qp)
 
+    def opt_price(n: int | None) -> Decimal | None:  # last/low/high are optional (Kraken)
+        return None if n is None else price(n)
+
     return TickerEvent(
         t.symbol,
         price(t.bid),
         qty(t.bid_qty),
         price(t.ask),
         qty(t.ask_qty),
-        price(t.last),
+        opt_price(t.last),
         qty(t.volume),
         t.vwap,
-        price(t.low),
-        price(t.high),
+        opt_price(t.low),
+        opt_price(t.high),
         t.change,
         t.change_pct,
         t.timestamp,

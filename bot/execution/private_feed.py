@@ -23,6 +23,14 @@ event                      when
                            no event: the connection just closes)
 =========================  ===========================================================
 
+Rate counter. The subscription asks for Kraken's trading rate counter (``ratecounter``).
+The ack's ``maxratecount`` is Kraken's threshold for this account: when it differs from the
+configured tier's, a warning says so, and the stricter of the two is used from then on by
+the client's trading counter (``TradingCounter.adopt_threshold``). A count Kraken streams
+(an execution report's ``ratecount``, for that report's pair) is a floor for the local
+model (``TradingCounter.observe_floor``): the exchange is the truth, and the local model
+never runs below it. Both need ``trading_counter``; without one they are only logged.
+
 Tokens. Every connection starts with a token minted just before it (``TokenSource.fresh``,
 KRAKEN.md §4); a token is never reused. A token or session error (``EAPI:Invalid token``,
 ``ESession:Invalid session``: ``TokenError`` through ``bot.errors``), which Kraken sends as a
@@ -41,14 +49,15 @@ without any frame the watchdog sends a ping (its pong is a frame); after ``stale
 the connection is dead, and a subscription not live ``subscribe_timeout_s`` after the
 connection opened is too: it is closed and a new one opened (with a new token).
 
-Reconnects forever after a capped, jittered backoff (``bot.market.backoff``) that starts
-again from its shortest delay once a connection has lasted ``healthy_after_s``. A failure
-to mint a token counts as a failed connect. Only a malformed URL (``ConfigError``) stops
-the feed; whether to retry is the replaceable ``should_reconnect(error)``.
-
-Errors: websockets and socket exceptions are translated here into ``PrivateConnectionLost``
-(transient) or ``ConfigError``; nothing above this module sees websockets. Internal tasks
-live in one ``TaskGroup`` per connection; ``CancelledError`` propagates.
+The connection's life is ``bot.net.ws.ReconnectingSocket``'s, shared with the public feed:
+reconnects forever after a capped, jittered backoff (``bot.net.backoff``) that starts again
+from its shortest delay once a connection has lasted ``healthy_after_s``; a failure to mint
+a token counts as a failed connect; only a malformed URL (``ConfigError``) stops the feed,
+and whether to retry is the replaceable ``should_reconnect(error)``. websockets and socket
+exceptions become ``PrivateConnectionLost`` (``bot.net.ws.ConnectionLost``) or
+``ConfigError`` there; nothing above sees websockets. This module keeps what is the private
+feed's own: the token per connection, the subscription, its sequence numbers and the rate
+counter.
 
 This module does not own order state, reconciliation or the readiness gate (the engine's);
 it exposes ``subscribed`` and ``stats`` for them and for /metrics.
@@ -56,22 +65,17 @@ it exposes ``subscribed`` and ``stats`` for them and for /metrics.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
-
-import structlog
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from typing import Final, Protocol
 
 from bot.clock import Clock, SystemClock
-from bot.errors import BotError, ConfigError, TokenError, TransientError
+from bot.errors import BotError, TokenError
 from bot.execution.tokens import TokenSource
 from bot.kraken import codec
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import (
+    ExecutionReport,
     ExecutionsFrame,
     Parser,
     Status,
@@ -79,7 +83,14 @@ from bot.kraken.protocol import (
     Unparsed,
 )
 from bot.log import get_logger
-from bot.market.backoff import Backoff
+from bot.net.backoff import Backoff
+from bot.net.ws import (
+    ConnectionLost,
+    ReconnectingSocket,
+    Session,
+    SocketStats,
+    should_reconnect,
+)
 
 __all__ = [
     "ExecutionsSubscribed",
@@ -90,17 +101,20 @@ __all__ = [
     "PrivateFeed",
     "PrivateFeedStats",
     "PrivateSink",
+    "RateCounterSink",
     "SequenceGap",
     "SequenceTracker",
     "TokenRejected",
     "should_reconnect",
 ]
 
-_MAX_MESSAGE: Final = 16 * 2**20
-_LOG_EVERY: Final = 100  # after the first few, log one bad frame in this many
 _CHANNEL: Final = "executions"
+_SYMBOLS_KEPT: Final = 4096  # order_id -> symbol, for sparse reports' rate counts
 
 log = get_logger(component="private_feed")
+
+PrivateConnectionLost = ConnectionLost
+"""The private WebSocket failed to open, closed, went silent or lost its subscription."""
 
 
 # ------------------------------------------------------------------------------ events
@@ -138,48 +152,33 @@ PrivateEvent = (
 PrivateSink = Callable[[PrivateEvent], None]
 
 
+class RateCounterSink(Protocol):
+    """What the feed tells the client's trading counter (``bot.kraken.ratelimit``)."""
+
+    @property
+    def threshold(self) -> float: ...
+
+    def adopt_threshold(self, maximum: float) -> bool: ...
+
+    def observe_floor(self, pair: str | None, value: float, now: float) -> None: ...
+
+
 # ------------------------------------------------------------------------------ errors
 
 
-class PrivateConnectionLost(TransientError):
-    """The private WebSocket failed to open, closed, went silent or lost its subscription."""
-
-    def __init__(self, reason: str, close_code: int | None = None) -> None:
-        self.reason = reason
-        self.close_code = close_code
-        super().__init__("WS:connection lost", reason)
-
-
-class TokenRejected(PrivateConnectionLost):
+class TokenRejected(ConnectionLost):
     """Kraken refused the token (``EAPI:Invalid token``, ``ESession:Invalid session``).
 
     ``after_live``: the subscription had been live on it (revoked or expired mid-session),
-    so a new token is minted at once; otherwise the reconnect waits out the backoff.
+    so a new token is minted at once (``retry_now``); otherwise the reconnect waits out the
+    backoff.
     """
 
     def __init__(self, error: TokenError, *, after_live: bool) -> None:
         self.error = error
         self.after_live = after_live
+        self.retry_now = after_live
         super().__init__(f"token refused: {error.code}")
-
-
-def should_reconnect(error: BotError) -> bool:
-    """The default reconnect decision: retry everything but a configuration error."""
-    return not isinstance(error, ConfigError)
-
-
-def _translate(exc: BaseException) -> BotError:
-    """A websockets or socket exception as ours (the boundary of the library)."""
-    if isinstance(exc, InvalidURI):
-        return ConfigError(f"venue.ws_private_url: {exc}")
-    if isinstance(exc, ConnectionClosed):
-        if exc.rcvd is None:
-            return PrivateConnectionLost(f"connection dropped ({exc})")
-        return PrivateConnectionLost(f"closed by the server ({exc})", exc.rcvd.code)
-    if isinstance(exc, InvalidStatus):
-        return PrivateConnectionLost(f"handshake refused: HTTP {exc.response.status_code}")
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return PrivateConnectionLost(text)
 
 
 # ------------------------------------------------------------------------------ pure parts
@@ -203,32 +202,24 @@ class SequenceTracker:
         return SequenceGap(last + 1, sequence)
 
 
-@dataclass(slots=True)
-class PrivateFeedStats:
+@dataclass
+class PrivateFeedStats(SocketStats):
     """Counters for /metrics. ``last_frame_at`` is on the feed's clock (monotonic)."""
 
-    frames: int = 0
     execution_frames: int = 0
-    unparsed: int = 0
-    connects: int = 0
-    reconnects: int = 0
-    connect_failures: int = 0
     token_failures: int = 0  # minting failed, or Kraken refused a token
     subscriptions: int = 0
     sequence_gaps: int = 0
-    last_frame_at: float | None = None
+    maxratecount: int | None = None  # Kraken's trading threshold, from the last ack
 
 
-class _Session:
-    """What lives and dies with one connection."""
+class _Subscription:
+    """What lives and dies with one connection's subscription."""
 
-    __slots__ = ("last_frame", "live", "opened_at", "probed", "sequence", "ws")
+    __slots__ = ("live", "opened_at", "sequence")
 
-    def __init__(self, ws: ClientConnection, now: float) -> None:
-        self.ws = ws
+    def __init__(self, now: float) -> None:
         self.opened_at = now
-        self.last_frame = now
-        self.probed = -1.0  # the last_frame a watchdog ping was sent for
         self.live = False  # ExecutionsSubscribed sent on this connection
         self.sequence = SequenceTracker()
 
@@ -250,6 +241,8 @@ class PrivateFeed:
         backoff: Backoff | None = None,
         snap_orders: bool = True,
         snap_trades: bool = True,
+        ratecounter: bool = True,
+        trading_counter: RateCounterSink | None = None,
         subscribe_timeout_s: float = 10.0,
         healthy_after_s: float = 10.0,
         open_timeout_s: float = 10.0,
@@ -262,222 +255,193 @@ class PrivateFeed:
         self._tokens = tokens
         self._sink = sink
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._stale_after_s = stale_after_s
-        self._backoff = backoff if backoff is not None else Backoff()
         self._snap_orders = snap_orders
         self._snap_trades = snap_trades
+        self._ratecounter = ratecounter
+        self._trading = trading_counter
         self._subscribe_timeout_s = subscribe_timeout_s
-        self._healthy_after_s = healthy_after_s
-        self._open_timeout_s = open_timeout_s
-        self._close_timeout_s = close_timeout_s
-        self._reconnect = reconnect
         self._parser = Parser(InstrumentTable())  # execution reports need no instruments
-        self._req_ids = itertools.count(1)
-        self._session: _Session | None = None
+        self._req_id = 0
+        self._token: str | None = None
+        self._sub: _Subscription | None = None
+        self._symbols: dict[str, str] = {}  # order_id -> symbol (reports are sparse)
         self.stats = PrivateFeedStats()
+        self._socket = ReconnectingSocket(
+            url,
+            self,
+            name="private_feed",
+            url_key="venue.ws_private_url",
+            clock=self._clock,
+            stats=self.stats,
+            stale_after_s=stale_after_s,
+            backoff=backoff,
+            reconnect=reconnect,
+            healthy_after_s=healthy_after_s,
+            open_timeout_s=open_timeout_s,
+            close_timeout_s=close_timeout_s,
+        )
 
     @property
     def subscribed(self) -> bool:
         """The executions subscription is live (for the readiness gate)."""
-        return self._session is not None and self._session.live
+        return self._sub is not None and self._sub.live
 
     @property
     def connected(self) -> bool:
-        return self._session is not None
+        return self._socket.connected
 
     def frame_age_s(self) -> float | None:
         """Seconds since the last frame, None before the first."""
-        last = self.stats.last_frame_at
-        return None if last is None else self._clock.monotonic() - last
+        return self._socket.frame_age_s()
 
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Mint, connect, subscribe, and do it again after every loss, until cancelled."""
-        task = asyncio.current_task()
-        while True:
-            error, healthy = await self._connect_once()
-            if task is not None and task.cancelling():
-                # A TaskGroup whose children failed as we were cancelled reports their
-                # errors, not the cancellation: never swallow it.
-                raise asyncio.CancelledError
-            if not self._reconnect(error):
-                log.error("private_feed_giving_up", url=self.url, error=str(error))
-                raise error
-            self.stats.reconnects += 1
-            if isinstance(error, TokenRejected) and error.after_live:
-                log.warning("private_feed_reconnecting", reason=str(error), delay_s=0.0)
-                continue  # a token revoked mid-session: a new one at once
-            if healthy:
-                self._backoff.reset()
-            delay = self._backoff.next_delay()
-            log.warning("private_feed_reconnecting", reason=str(error), delay_s=delay)
-            await self._clock.sleep(delay)
+        await self._socket.run()
 
-    async def _connect_once(self) -> tuple[BotError, bool]:
-        """One connection, token first: why it ended, and whether it was healthy."""
-        number = self.stats.connects + 1
-        with structlog.contextvars.bound_contextvars(conn=number):
-            try:
-                token = await self._tokens.fresh()
-            except BotError as exc:
-                self.stats.token_failures += 1
-                self.stats.connect_failures += 1
-                log.warning("private_feed_token_failed", error=str(exc))
-                return exc, False
-            opened_at: float | None = None
-            lost: BotError = PrivateConnectionLost("connection ended")
-            try:
-                async with connect(
-                    self.url,
-                    open_timeout=self._open_timeout_s,
-                    close_timeout=self._close_timeout_s,
-                    ping_interval=None,  # liveness is the watchdog's, on Kraken's heartbeats
-                    max_size=_MAX_MESSAGE,
-                    proxy=None,
-                ) as ws:
-                    opened_at = self._clock.monotonic()
-                    lost = await self._session_on(ws, number, token, opened_at)
-            except (WebSocketException, OSError, TimeoutError) as exc:
-                if opened_at is None:  # the connection never opened
-                    self.stats.connect_failures += 1
-                    failed = _translate(exc)
-                    log.warning("private_feed_connect_failed", url=self.url, error=str(failed))
-                    return failed, False
-                # else: the closing handshake of a connection already lost failed too
-        return lost, self._clock.monotonic() - opened_at >= self._healthy_after_s
+    # -- the driver's hooks (bot.net.ws.SocketHandler) -------------------------------------
 
-    async def _session_on(
-        self, ws: ClientConnection, number: int, token: str, now: float
-    ) -> BotError:
-        self.stats.connects = number
-        log.info("private_feed_connected", url=self.url)
-        session = self._session = _Session(ws, now)
-        lost = PrivateConnectionLost("connection ended")
+    async def prepare(self) -> None:
+        """A fresh token for every connection (KRAKEN.md §4); never reused."""
+        self._token = None
         try:
-            self._sink(PrivateConnected(self.url, number))
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._watch(session))
-                # The reader is the group's body, not a child: the body must be awaiting
-                # when a child fails (Python 3.11's TaskGroup leaks a cancellation request
-                # on its parent if a child fails while __aexit__ waits).
-                await self._read(session, token)
-        except* PrivateConnectionLost as group:  # anything else (a bug, the sink's) propagates
-            lost = _first(group)
-        finally:
-            self._session = None  # shutting down too: not subscribed, but no event
-        log.warning("private_feed_disconnected", url=self.url, reason=lost.reason)
-        self._sink(PrivateDisconnected(lost.reason))
-        return lost
+            self._token = await self._tokens.fresh()
+        except BotError as exc:
+            self.stats.token_failures += 1
+            log.warning("private_feed_token_failed", error=str(exc))
+            raise
 
-    # -- the connection's tasks ----------------------------------------------------------
-
-    async def _read(self, s: _Session, token: str) -> None:
-        request = codec.subscribe_executions(
-            token,
-            req_id=next(self._req_ids),
-            snap_orders=self._snap_orders,
-            snap_trades=self._snap_trades,
+    def on_open(self, session: Session) -> None:
+        self._sub = _Subscription(session.opened_at)
+        self._sink(PrivateConnected(self.url, session.number))
+        token, self._token = self._token, None
+        assert token is not None  # prepare() minted it
+        session.queue(
+            codec.subscribe_executions(
+                token,
+                req_id=self._next_req_id(),
+                snap_orders=self._snap_orders,
+                snap_trades=self._snap_trades,
+                ratecounter=self._ratecounter,
+            )
         )
-        try:
-            await s.ws.send(request, text=True)
-            async for raw in s.ws:
-                self._on_message(s, raw)
-        except ConnectionClosed as exc:
-            raise _translate(exc) from exc
-        code = s.ws.close_code
-        raise PrivateConnectionLost(f"closed by the server (code {code})", code)
+        session.spawn(self._subscribe_deadline(session))
 
-    async def _watch(self, s: _Session) -> None:
-        """Close a connection silent for ``stale_after_s``, or not subscribed in time."""
-        stale = self._stale_after_s
-        while True:
-            now = self._clock.monotonic()
-            if not s.live and now - s.opened_at >= self._subscribe_timeout_s:
-                raise PrivateConnectionLost(
-                    f"not subscribed {self._subscribe_timeout_s:.3g} s after connecting"
-                )
-            last = s.last_frame
-            silent = now - last
-            if silent >= stale:
-                log.warning("private_feed_stale", silent_s=round(silent, 3))
-                raise PrivateConnectionLost(f"no frame for {silent:.3g} s")
-            if silent >= stale / 2 and s.probed != last:
-                s.probed = last
-                await self._send(s, codec.ping(req_id=next(self._req_ids)))
-            wake = last + (stale if s.probed == last else stale / 2)
-            if not s.live:
-                wake = min(wake, s.opened_at + self._subscribe_timeout_s)
-            await self._clock.sleep(max(wake - now, 0.0))
-
-    async def _send(self, s: _Session, request: bytes) -> None:
-        try:
-            await s.ws.send(request, text=True)
-        except ConnectionClosed as exc:
-            raise _translate(exc) from exc
-
-    # -- frames in (synchronous) ---------------------------------------------------------
-
-    def _on_message(self, s: _Session, raw: str | bytes) -> None:
-        now = self._clock.monotonic()
-        stats = self.stats
-        stats.frames += 1
-        stats.last_frame_at = s.last_frame = now
+    def on_message(self, session: Session, raw: str | bytes, now: float) -> None:
+        sub = self._sub
+        assert sub is not None
         for event in self._parser.parse_safe(raw):
             if type(event) is ExecutionsFrame:
-                self._on_executions(s, event)
+                self._on_executions(sub, event, now)
             elif type(event) is SubscribeAck:
-                self._on_subscribe_ack(s, event)
+                self._on_subscribe_ack(sub, event)
             elif type(event) is Unparsed:
-                self._on_unparsed(event)
+                self._socket.note_unparsed(event.reason, event.excerpt)
             elif type(event) is Status:
                 log.info("private_feed_status", system=event.system)
             # heartbeats, pongs and other answers: liveness only
 
-    def _on_subscribe_ack(self, s: _Session, ack: SubscribeAck) -> None:
+    def ping(self, session: Session) -> bytes:
+        return codec.ping(req_id=self._next_req_id())
+
+    def on_close(self, error: BotError | None) -> None:
+        self._sub = None  # shutting down too: not subscribed, but no event
+        if error is not None:
+            reason = error.reason if isinstance(error, ConnectionLost) else str(error)
+            self._sink(PrivateDisconnected(reason))
+
+    # -- the connection's tasks ----------------------------------------------------------
+
+    async def _subscribe_deadline(self, session: Session) -> None:
+        """A subscription not live ``subscribe_timeout_s`` after connecting: reconnect."""
+        await self._clock.sleep(
+            max(session.opened_at + self._subscribe_timeout_s - self._clock.monotonic(), 0.0)
+        )
+        sub = self._sub
+        if sub is not None and not sub.live:
+            raise PrivateConnectionLost(
+                f"not subscribed {self._subscribe_timeout_s:.3g} s after connecting"
+            )
+
+    def _next_req_id(self) -> int:
+        self._req_id += 1
+        return self._req_id
+
+    # -- frames in (synchronous) ---------------------------------------------------------
+
+    def _on_subscribe_ack(self, sub: _Subscription, ack: SubscribeAck) -> None:
         if ack.channel not in (None, _CHANNEL):
             return  # not ours: this socket subscribes to nothing else
         if ack.success:
             log.info("executions_subscribe_ack", maxratecount=ack.maxratecount)
+            if ack.maxratecount is not None:
+                self._on_maxratecount(ack.maxratecount)
             if not (self._snap_orders or self._snap_trades):
-                self._go_live(s, None)  # no snapshot will come
+                self._go_live(sub, None)  # no snapshot will come
             return
         error = ack.exception()
         if isinstance(error, TokenError):
             self.stats.token_failures += 1
-            log.warning("private_feed_token_refused", error=error.code, live=s.live)
-            raise TokenRejected(error, after_live=s.live)
+            log.warning("private_feed_token_refused", error=error.code, live=sub.live)
+            raise TokenRejected(error, after_live=sub.live)
         raise PrivateConnectionLost(f"subscribe refused: {ack.error}")
 
-    def _on_executions(self, s: _Session, frame: ExecutionsFrame) -> None:
+    def _on_maxratecount(self, maximum: int) -> None:
+        """Kraken's trading threshold for this account against the configured tier's."""
+        self.stats.maxratecount = maximum
+        trading = self._trading
+        if trading is None:
+            return
+        configured = trading.threshold
+        if maximum != configured:
+            log.warning(
+                "rate_threshold_differs",
+                kraken=maximum,
+                configured=configured,
+                using=min(maximum, configured),
+                hint="set venue.tier to match the account's verification level",
+            )
+        trading.adopt_threshold(maximum)
+
+    def _on_executions(self, sub: _Subscription, frame: ExecutionsFrame, now: float) -> None:
         self.stats.execution_frames += 1
-        if not s.live:
+        self._note_rate_counts(frame.reports, now)
+        if not sub.live:
             if frame.snapshot:
-                s.sequence.check(frame.sequence)  # the baseline
-                self._go_live(s, frame)
+                sub.sequence.check(frame.sequence)  # the baseline
+                self._go_live(sub, frame)
                 return
-            self._go_live(s, None)  # an update first: no snapshot is coming
-        gap = s.sequence.check(frame.sequence)
+            self._go_live(sub, None)  # an update first: no snapshot is coming
+        gap = sub.sequence.check(frame.sequence)
         if gap is not None:
             self.stats.sequence_gaps += 1
             log.warning("executions_sequence_gap", expected=gap.expected, received=gap.received)
             self._sink(gap)
         self._sink(frame)
 
-    def _go_live(self, s: _Session, snapshot: ExecutionsFrame | None) -> None:
-        s.live = True
+    def _note_rate_counts(self, reports: tuple[ExecutionReport, ...], now: float) -> None:
+        """Remember each order's pair; a streamed ``ratecount`` floors that pair's counter."""
+        symbols = self._symbols
+        for report in reports:
+            order_id = report.order_id
+            symbol = report.symbol
+            if symbol is not None and order_id is not None and order_id not in symbols:
+                if len(symbols) >= _SYMBOLS_KEPT:
+                    del symbols[next(iter(symbols))]
+                symbols[order_id] = symbol
+            count = report.ratecount
+            if count is None:
+                continue
+            if symbol is None and order_id is not None:
+                symbol = symbols.get(order_id)
+            if self._trading is not None and symbol is not None:
+                self._trading.observe_floor(symbol, float(count), now)
+            log.debug("ratecount", symbol=symbol, count=str(count))
+
+    def _go_live(self, sub: _Subscription, snapshot: ExecutionsFrame | None) -> None:
+        sub.live = True
         self.stats.subscriptions += 1
         reports = len(snapshot.reports) if snapshot is not None else None
         log.info("executions_subscribed", snapshot_reports=reports)
         self._sink(ExecutionsSubscribed(snapshot))
-
-    def _on_unparsed(self, event: Unparsed) -> None:
-        self.stats.unparsed += 1
-        n = self.stats.unparsed
-        if n <= 10 or n % _LOG_EVERY == 0:
-            log.warning("frame_unparsed", count=n, error=event.reason, frame=event.excerpt)
-
-
-def _first(group: BaseExceptionGroup[PrivateConnectionLost]) -> PrivateConnectionLost:
-    first = group.exceptions[0]
-    return first if isinstance(first, PrivateConnectionLost) else _first(first)

@@ -14,15 +14,27 @@ not survive the trip, so ``to_scaled`` raises ``PrecisionLost`` and the caller r
 the frame with an exact (text-preserving) decoder.
 
 This module owns: the ``Instrument`` record, parsing it from the WS v2 ``instrument``
-channel and from REST ``AssetPairs`` (KRAKEN.md §5.8, §8.4), and the conversions between
-Kraken's numbers, ``Decimal`` and scaled ints. It does no I/O.
+channel and from REST ``AssetPairs`` (KRAKEN.md §5.8, §8.4), the mapping between the two
+naming schemes, and the conversions between Kraken's numbers, ``Decimal`` and scaled ints.
+It does no I/O.
+
+Names. REST and WS v1 name assets with Kraken's legacy codes (``XXBT``, ``XXDG``, ``ZUSD``;
+``wsname`` ``XBT/USD``, ``XDG/USD``); WS v2 names them ``BTC``, ``DOGE``, ``USD`` (``BTC/USD``,
+``DOGE/USD``). ``ws_names_for_rest_pairs`` maps each REST pair to its WS v2 symbol through the
+assets, never by rewriting text: each REST asset code gets its display name from the pairs'
+own ``wsname`` (``XXDG`` is the ``XDG`` of ``XDG/USD``); a name the WS v2 instrument channel
+lists as an asset is kept, otherwise Kraken's documented alias for it is used
+(``V2_ASSET_ALIASES``: ``XBT`` is ``BTC``, ``XDG`` is ``DOGE``) if the channel lists that;
+the pair is the WS v2 pair of those two assets, if there is one. ``merge_rest_names`` then
+gives each WS v2 instrument (precisions and minimums from the instrument channel) the REST
+names order entry uses (``rest_name``, ``altname``, ``wsname``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -30,6 +42,7 @@ from bot.errors import ProtocolError
 
 __all__ = [
     "MAX_PRECISION",
+    "V2_ASSET_ALIASES",
     "Instrument",
     "InstrumentTable",
     "PrecisionLost",
@@ -39,7 +52,9 @@ __all__ = [
     "instrument_from_ws",
     "instruments_from_asset_pairs",
     "instruments_from_ws_frame",
+    "merge_rest_names",
     "to_scaled",
+    "ws_names_for_rest_pairs",
 ]
 
 MAX_PRECISION: Final = 18
@@ -127,7 +142,8 @@ class Instrument:
     """One spot pair. Increments and minimums are scaled ints; ``cost_min`` is in quote units.
 
     ``symbol`` is the WS v2 name (``BTC/USD``); ``rest_name`` is the REST key
-    (``XXBTZUSD``) and ``altname`` the short REST name (``XBTUSD``) when known.
+    (``XXBTZUSD``), ``altname`` the short REST name (``XBTUSD``) and ``wsname`` the WS v1
+    name (``XBT/USD``) when known.
     """
 
     symbol: str
@@ -143,6 +159,9 @@ class Instrument:
     status: str = "online"
     altname: str = ""
     rest_name: str = ""
+    # REST's ``wsname``, the WS v1 name (``XDG/USD``) when known: one more name to find the
+    # pair by, not part of what the pair is (two records of one pair compare equal).
+    wsname: str = field(default="", compare=False)
 
     def price(self, value: float | int | str | Decimal) -> int:
         """A price as received (or typed) to its scaled int."""
@@ -226,11 +245,25 @@ def instruments_from_ws_frame(frame: Mapping[str, Any]) -> list[Instrument]:
     return [instrument_from_ws(pair) for pair in data.get("pairs", [])]
 
 
+V2_ASSET_ALIASES: Final[Mapping[str, str]] = {"XBT": "BTC", "XDG": "DOGE"}
+"""WS v1 / REST asset names that WS v2 spells otherwise: Kraken's own alias table ("Asset
+Name, Symbol, Alias: Bitcoin XBT BTC; Doge XDG DOGE", https://www.kraken.com/features/
+websocket-api). Only a fallback: the WS v2 instrument channel's assets decide."""
+
+
 def _strip_legacy(code: str) -> str:
     # Kraken's REST asset codes carry an X (crypto) or Z (fiat) prefix on 4-letter codes.
     if len(code) == 4 and code[0] in "XZ":
-        return "BTC" if code[1:] == "XBT" else code[1:]
-    return "BTC" if code == "XBT" else code
+        code = code[1:]
+    return V2_ASSET_ALIASES.get(code, code)
+
+
+def _v2_symbol(wsname: str) -> str:
+    """A WS v1 pair name in WS v2's asset names, asset by asset (``XDG/XBT`` → ``DOGE/BTC``)."""
+    base, sep, quote = wsname.partition("/")
+    if not sep:
+        return wsname
+    return f"{V2_ASSET_ALIASES.get(base, base)}/{V2_ASSET_ALIASES.get(quote, quote)}"
 
 
 def instrument_from_asset_pair(rest_name: str, raw: Mapping[str, Any]) -> Instrument:
@@ -241,8 +274,9 @@ def instrument_from_asset_pair(rest_name: str, raw: Mapping[str, Any]) -> Instru
     wsname = raw.get("wsname")
     base = _strip_legacy(str(_require(raw, "base", where)))
     quote = _strip_legacy(str(_require(raw, "quote", where)))
-    # WS v2 names BTC where v1 and REST say XBT.
-    symbol = f"{base}/{quote}" if wsname is None else str(wsname).replace("XBT", "BTC")
+    # WS v2 names BTC and DOGE where v1 and REST say XBT and XDG (asset by asset). Where the
+    # WS v2 instrument channel is at hand, ``merge_rest_names`` maps through it instead.
+    symbol = f"{base}/{quote}" if wsname is None else _v2_symbol(str(wsname))
     tick = raw.get("tick_size")
     return Instrument(
         symbol=symbol,
@@ -258,6 +292,7 @@ def instrument_from_asset_pair(rest_name: str, raw: Mapping[str, Any]) -> Instru
         status=str(raw.get("status", "online")),
         altname=str(raw.get("altname", "")),
         rest_name=rest_name,
+        wsname="" if wsname is None else str(wsname),
     )
 
 
@@ -271,8 +306,82 @@ def instruments_from_asset_pairs(result: Mapping[str, Any]) -> list[Instrument]:
     ]
 
 
+def _rest_asset_names(asset_pairs: Mapping[str, Any]) -> dict[str, str]:
+    """Each REST asset code (``XXDG``) with its name in the pairs' ``wsname`` (``XDG``)."""
+    names: dict[str, str] = {}
+    for raw in asset_pairs.values():
+        wsname = raw.get("wsname") if isinstance(raw, Mapping) else None
+        if not isinstance(wsname, str) or wsname.count("/") != 1:
+            continue
+        base_name, quote_name = wsname.split("/")
+        for code, name in ((raw.get("base"), base_name), (raw.get("quote"), quote_name)):
+            if isinstance(code, str) and code and name:
+                names.setdefault(code, name)
+    return names
+
+
+def ws_names_for_rest_pairs(
+    asset_pairs: Mapping[str, Any], ws_pairs: Iterable[Instrument]
+) -> dict[str, str]:
+    """REST pair key (``XDGUSD``) → WS v2 symbol (``DOGE/USD``), for each REST pair that
+    has a WS v2 pair (the module docstring says how). ``asset_pairs`` is the ``AssetPairs``
+    result; ``ws_pairs`` the WS v2 instrument channel's pairs."""
+    ws = {(inst.base, inst.quote): inst.symbol for inst in ws_pairs}
+    assets = {asset for pair in ws for asset in pair}
+    names = _rest_asset_names(asset_pairs)
+
+    def v2(code: object) -> str | None:
+        name = names.get(code) if isinstance(code, str) else None
+        if name is None:
+            return None
+        if name in assets:
+            return name
+        alias = V2_ASSET_ALIASES.get(name)
+        return alias if alias in assets else None
+
+    mapping: dict[str, str] = {}
+    for key, raw in asset_pairs.items():
+        if key.endswith(".d") or not isinstance(raw, Mapping):
+            continue  # dark-pool pairs share their assets with the real one
+        base, quote = v2(raw.get("base")), v2(raw.get("quote"))
+        symbol = ws.get((base, quote)) if base is not None and quote is not None else None
+        if symbol is not None:
+            mapping[key] = symbol
+    return mapping
+
+
+def merge_rest_names(
+    asset_pairs: Mapping[str, Any], ws_pairs: Iterable[Instrument]
+) -> list[Instrument]:
+    """The WS v2 instruments that have a REST pair, each with that pair's REST names.
+
+    Names, precisions, increments, minimums and status come from the WS v2 instrument
+    channel (what the books and the order checks must match); ``rest_name``, ``altname``
+    and ``wsname`` from ``AssetPairs`` (what REST order entry and reconciliation read).
+    """
+    by_symbol = {inst.symbol: inst for inst in ws_pairs}
+    merged: list[Instrument] = []
+    for key, symbol in ws_names_for_rest_pairs(asset_pairs, by_symbol.values()).items():
+        raw = asset_pairs[key]
+        wsname = raw.get("wsname")
+        merged.append(
+            replace(
+                by_symbol[symbol],
+                rest_name=key,
+                altname=str(raw.get("altname", "")),
+                wsname="" if wsname is None else str(wsname),
+            )
+        )
+    return merged
+
+
 class InstrumentTable(Mapping[str, Instrument]):
-    """Instruments by WS v2 symbol, also found by REST name and altname."""
+    """Instruments by WS v2 symbol, also found by REST name, altname and WS v1 name.
+
+    An instrument updated without REST names (from the WS v2 instrument channel) keeps
+    those the table already knew for its symbol: a precision change must not cost REST
+    order entry its pair name.
+    """
 
     def __init__(self, instruments: Iterable[Instrument] = ()) -> None:
         self._by_symbol: dict[str, Instrument] = {}
@@ -280,14 +389,20 @@ class InstrumentTable(Mapping[str, Instrument]):
         self.update(instruments)
 
     def update(self, instruments: Iterable[Instrument]) -> None:
-        for inst in instruments:
+        for new in instruments:
+            known = self._by_symbol.get(new.symbol)
+            inst = new
+            if known is not None and not (new.rest_name or new.altname or new.wsname):
+                inst = replace(
+                    new, rest_name=known.rest_name, altname=known.altname, wsname=known.wsname
+                )
             self._by_symbol[inst.symbol] = inst
-            for alias in (inst.rest_name, inst.altname, inst.symbol.replace("/", "")):
+            for alias in (inst.rest_name, inst.altname, inst.wsname, inst.symbol.replace("/", "")):
                 if alias:
                     self._aliases[alias] = inst.symbol
 
     def lookup(self, name: str) -> Instrument | None:
-        """By WS symbol, REST name or altname."""
+        """By WS symbol, REST name, altname or WS v1 name."""
         inst = self._by_symbol.get(name)
         if inst is None and name in self._aliases:
             inst = self._by_symbol.get(self._aliases[name])

@@ -5,8 +5,7 @@
 =====================  ======================================================
 frame                  event(s)
 =====================  ======================================================
-``book``               one ``BookFrame`` per data item (``bot.market.book``), or a
-                       ``BookApplied`` from ``parse_into``
+``book``               one ``BookFrame`` per data item
 ``trade``              ``TradeFrame`` holding every ``Trade`` of the message
 ``ticker``             one ``Ticker`` per data item
 ``instrument``         ``InstrumentFrame`` (and the parser's table is updated)
@@ -35,24 +34,12 @@ the pair's precision, and a field whose type depended on the frame would push an
 ``isinstance`` into every consumer. The order tracker, which knows each order's
 instrument, converts with ``instrument.qty(report.cum_qty)`` (exact or an error).
 
-The fused hot path. ``Parser.parse_into(raw, books)`` is ``parse`` for a driver that
-keeps its books in a ``{symbol: Book}`` mapping: a book item whose symbol has a book there
-is applied to it in place and comes out as a ``BookApplied(book, snapshot, mismatch)``
-(``mismatch`` is what ``Book.apply`` returns) instead of a ``BookFrame``. A one-item update
-whose envelope has the usual shape (``checksum`` a u32, ``timestamp`` a string) goes from the
-decoded dict straight into ``Book.apply_wire_update``, with no ``BookFrame``, no tuples and
-the same exactness rule; every other frame (snapshots, several items, no timestamp, other
-channels, malformed ones) takes the ordinary path and its ``BookFrame``s are then applied, so
-both paths end in the same book state and the same checksum results (tests compare them
-frame by frame on the real capture and on synthetic streams, corrupt frames included). A
-number the fused path cannot prove exact makes it decode the frame exactly and apply that
-``BookFrame`` (applying a message's levels twice is harmless). With the book's C core
-(``bot.market.book.CORE == "c"``), ``_bookcore.fused_update`` does the fused path from the
-decoded dict on; ``_parse_into_py`` is the same path in Python, the fallback and the
-reference the C code is tested against. Where the fused and the ordinary paths differ: a
-frame whose levels turn out malformed after the book applied some of them raises
-``ProtocolError`` and also invalidates that book (``parse`` leaves the book alone, and the
-frame is lost silently to it); and ``books`` is trusted to map each symbol to its own book.
+The book. This module knows the wire, not the book: a ``book`` item becomes a
+``BookFrame`` (scaled ints in wire order, Kraken's checksum, its timestamp) and nothing here
+applies it. ``bot.market.frames`` is the path from a received message to the books (the
+fused parse-and-apply, in the book's C core when it is built); it reuses ``parse_decoded``
+(``parse`` of a message already decoded by orjson) and ``parse_exact`` (the exact decoder)
+for every frame its fast path does not take.
 
 Bad frames. Anything that is not JSON, not an object, of an unknown channel or method, or
 of an unexpected shape raises ``ProtocolError`` (never anything else, whatever the
@@ -61,10 +48,10 @@ count and go on. WS v2 errors are strings; a failed ack or response keeps Kraken
 in ``error`` and ``exception()`` maps it through ``bot.errors.error_from_kraken``.
 
 This module owns the meaning of the channel frames and the dispatch of every frame. It
-builds ``BookFrame`` but not the book. ``codec`` holds the JSON codec, the typed field
-readers, the request builders and the response events (``Pong``, the acks,
-``MethodResponse``), which are re-exported here so that consumers import events from one
-place.
+builds ``BookFrame`` but not the book; it imports nothing from ``bot.market``. ``codec``
+holds the JSON codec, the typed field readers, the request builders and the response
+events (``Pong``, the acks, ``MethodResponse``), which are re-exported here so that
+consumers import events from one place.
 """
 
 from __future__ import annotations
@@ -73,7 +60,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -111,12 +98,12 @@ from bot.kraken.instruments import (
     instruments_from_ws_frame,
     to_scaled,
 )
-from bot.market.book import Book, BookApplied, BookFrame, c_fused_update
 
 __all__ = [
+    "CHECKSUM_MAX",
+    "SHAPE_FAULTS",
     "AddOrderResult",
     "AmendOrderResult",
-    "BookApplied",
     "BookFrame",
     "CancelAfterResult",
     "CancelAllResult",
@@ -139,6 +126,7 @@ __all__ = [
     "UnknownInstrument",
     "Unparsed",
     "UnsubscribeAck",
+    "malformed",
 ]
 
 
@@ -151,6 +139,22 @@ class UnknownInstrument(ProtocolError):
 
 
 # ------------------------------------------------------------------------------ events
+
+
+class BookFrame(NamedTuple):
+    """One WS v2 ``book`` message for one symbol, prices and quantities scaled to ints.
+
+    Immutable like the other events, but a ``NamedTuple`` rather than a frozen dataclass:
+    it is built once per book frame on the two-step path, and a tuple is built in a third
+    of the time a frozen dataclass's ``__init__`` takes.
+    """
+
+    symbol: str
+    snapshot: bool  # True for type == "snapshot"
+    bids: tuple[tuple[int, int], ...]  # (price, qty) in wire order
+    asks: tuple[tuple[int, int], ...]
+    checksum: int  # Kraken's CRC32, unsigned
+    timestamp: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +193,11 @@ class TradeFrame:
 
 @dataclass(frozen=True, slots=True)
 class Ticker:
-    """Top of book and 24 h statistics. Prices and quantities scaled, statistics exact."""
+    """Top of book and 24 h statistics. Prices and quantities scaled, statistics exact.
+
+    ``last``, ``low`` and ``high`` are optional in Kraken's schema (a pair with no trade in
+    24 h has none): None when absent or null.
+    """
 
     symbol: str
     snapshot: bool
@@ -197,11 +205,11 @@ class Ticker:
     bid_qty: int
     ask: int
     ask_qty: int
-    last: int
+    last: int | None
     volume: int  # 24 h, scaled by qty_precision
     vwap: Decimal  # 24 h; more decimals than the price precision
-    low: int
-    high: int
+    low: int | None
+    high: int | None
     change: Decimal
     change_pct: Decimal
     timestamp: str = ""
@@ -257,6 +265,7 @@ class ExecutionReport:
     fees: tuple[Fee, ...] | None = None
     fee_usd_equiv: Decimal | None = None
     fee_ccy_pref: str | None = None
+    ratecount: Decimal | None = None  # the pair's trading rate counter (``ratecounter``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,10 +310,9 @@ _HEARTBEAT: Final = Heartbeat()
 
 _MAX_FAST: Final = 2**50  # see _levels
 _SCALES: Final = tuple(float(10**p) for p in range(MAX_PRECISION + 1))  # all exact
-_CHECKSUM_MAX: Final = 0xFFFFFFFF
 # Fault types a malformed frame can raise from inside a handler (a list indexed by a
 # string, a number where an object was expected, …); each becomes a ProtocolError.
-_SHAPE_FAULTS: Final = (
+SHAPE_FAULTS: Final = (
     KeyError,
     TypeError,
     ValueError,
@@ -316,7 +324,7 @@ _SHAPE_FAULTS: Final = (
 _orjson_loads: Final = orjson.loads
 _round: Final = float.__round__  # round() without the builtin's dispatch: half the cost
 _JSONDecodeError: Final = orjson.JSONDecodeError
-_c_fused_update: Final = c_fused_update  # None without the C core
+CHECKSUM_MAX: Final = 0xFFFFFFFF
 _Scales = tuple[float, float, int, int]  # 10**price_p, 10**qty_p (as floats), the precisions
 
 
@@ -380,11 +388,6 @@ def _levels(levels: list[Any], scales: _Scales) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _book_of(msg: Any, books: Mapping[str, Book]) -> Book:
-    """The book the C core's ``fused_update`` applied ``msg`` to (it read these keys)."""
-    return books[msg["data"][0]["symbol"]]
-
-
 def _not_levels(levels: object, symbol: str) -> ProtocolError:
     return ProtocolError(f"book {symbol}: levels must be a list, got {levels!r}")
 
@@ -427,7 +430,7 @@ class Parser:
             msg = _orjson_loads(raw)
         except _JSONDecodeError as exc:
             raise ProtocolError(f"not JSON ({exc}): {excerpt(raw)}") from None
-        return self._events(msg, raw)
+        return self.parse_decoded(msg, raw)
 
     def parse_safe(self, raw: Raw) -> list[Event]:
         """Like ``parse``, but a bad frame becomes ``[Unparsed(error, excerpt)]``."""
@@ -436,106 +439,9 @@ class Parser:
         except ProtocolError as exc:
             return [Unparsed(exc, excerpt(raw))]
 
-    def parse_into(self, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
-        """``parse``, with every book item whose symbol has a ``Book`` in ``books`` applied
-        to that book in place and reported as a ``BookApplied`` instead of a ``BookFrame``.
-
-        The fused hot path (see the module docstring): a one-item book update goes from
-        the decoded JSON straight into the book, with no ``BookFrame`` in between, in the
-        book's C core when it has one (``_parse_into_py`` otherwise: the class binds one of
-        the two at import). Raises ``ProtocolError`` and nothing else; a frame whose levels
-        turn out to be malformed after the book applied part of it also invalidates that
-        book.
-        """
-        try:
-            msg = _orjson_loads(raw)
-        except _JSONDecodeError as exc:
-            raise ProtocolError(f"not JSON ({exc}): {excerpt(raw)}") from None
-        # The C core takes the common shape whole (exactly the one _parse_into_py takes).
-        try:
-            applied = _c_fused_update(msg, books)  # type: ignore[misc]  # bound only with it
-        except PrecisionLost:
-            return self._exact_into(raw, _book_of(msg, books), books)
-        except _SHAPE_FAULTS as exc:
-            _book_of(msg, books).invalidate()
-            raise _malformed("book", exc, raw) from None
-        if applied is not None:
-            return applied
-        return self._into(self._events(msg, raw), books)
-
-    def _parse_into_py(self, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
-        """``parse_into`` in pure Python: the fallback, and the reference the C core's
-        ``fused_update`` is tested against (it must take and refuse the same shapes)."""
-        try:
-            msg = _orjson_loads(raw)
-        except _JSONDecodeError as exc:
-            raise ProtocolError(f"not JSON ({exc}): {excerpt(raw)}") from None
-        book: Book | None = None
-        try:  # the common shape, read with no checks that a failing subscript makes
-            if msg["channel"] == "book" and msg["type"] == "update":
-                (item,) = msg["data"]
-                checksum = item["checksum"]
-                timestamp = item["timestamp"]
-                if (
-                    type(checksum) is int
-                    and 0 <= checksum <= _CHECKSUM_MAX
-                    and type(timestamp) is str
-                ):
-                    bids = item["bids"]
-                    asks = item["asks"]
-                    book = books[item["symbol"]]
-        except _SHAPE_FAULTS:
-            book = None  # any other shape: the ordinary path decides (or names the fault)
-        if book is None:
-            return self._into(self._events(msg, raw), books)
-        try:
-            return [book._apply_wire_update_py(bids, asks, checksum, timestamp)]
-        except PrecisionLost:
-            return self._exact_into(raw, book, books)
-        except _SHAPE_FAULTS as exc:
-            book.invalidate()
-            raise _malformed("book", exc, raw) from None
-
-    if _c_fused_update is None:  # no C core: the pure-Python path, with no extra call
-        parse_into = _parse_into_py
-
-    def parse_into_safe(self, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
-        """Like ``parse_into``, but a bad frame becomes ``[Unparsed(error, excerpt)]``."""
-        try:
-            return self.parse_into(raw, books)
-        except ProtocolError as exc:
-            return [Unparsed(exc, excerpt(raw))]
-
-    @staticmethod
-    def _into(events: list[Event], books: Mapping[str, Book]) -> list[Event | BookApplied]:
-        """Apply each ``BookFrame`` that has a book in ``books``; pass the rest through."""
-        out: list[Event | BookApplied] = []
-        for event in events:
-            if type(event) is BookFrame:
-                book = books.get(event.symbol)
-                if book is not None:
-                    out.append(BookApplied(book, event.snapshot, book.apply(event)))
-                    continue
-            out.append(event)
-        return out
-
-    def _exact_into(
-        self, raw: Raw, book: Book, books: Mapping[str, Book]
-    ) -> list[Event | BookApplied]:
-        """The fused path gave up on a number: decode exactly and apply the frame again.
-
-        The book may hold part of the message already; applying all of it again ends in
-        the same state (each level at its last value). If the exact decoder refuses the
-        frame, the book has lost a message: it is invalidated.
-        """
-        try:
-            events = self._exact(raw)
-        except ProtocolError:
-            book.invalidate()
-            raise
-        return self._into(events, books)
-
-    def _events(self, msg: Any, raw: Raw) -> list[Event]:
+    def parse_decoded(self, msg: Any, raw: Raw) -> list[Event]:
+        """``parse`` of a message already decoded by ``orjson.loads`` (``raw`` is its text,
+        for the exact decoder and for errors). Raises ``ProtocolError`` and nothing else."""
         try:
             channel = msg.get("channel")  # AttributeError: not an object
         except AttributeError:
@@ -544,24 +450,26 @@ class Parser:
             try:
                 return self._book(msg)
             except PrecisionLost:
-                return self._exact(raw)
+                return self.parse_exact(raw)
             except ProtocolError:
                 raise
-            except _SHAPE_FAULTS as exc:
-                raise _malformed("book", exc, raw) from None
+            except SHAPE_FAULTS as exc:
+                raise malformed("book", exc, raw) from None
         if channel in ("ticker", "executions") or (channel is None and "method" in msg):
             # Frames that keep numbers as Decimal are decoded from the text directly.
-            return self._exact(raw)
+            return self.parse_exact(raw)
         try:
             return self._dispatch(msg)
         except PrecisionLost:
-            return self._exact(raw)
+            return self.parse_exact(raw)
         except ProtocolError:
             raise
-        except _SHAPE_FAULTS as exc:
-            raise _malformed(str(channel), exc, raw) from None
+        except SHAPE_FAULTS as exc:
+            raise malformed(str(channel), exc, raw) from None
 
-    def _exact(self, raw: Raw) -> list[Event]:
+    def parse_exact(self, raw: Raw) -> list[Event]:
+        """``parse`` with the exact decoder (numbers from their text): the fallback for a
+        frame whose floats cannot be proven exact."""
         msg = loads_exact(raw)
         if type(msg) is not dict:
             raise ProtocolError(f"frame is not a JSON object: {excerpt(raw)}")
@@ -569,8 +477,8 @@ class Parser:
             return self._dispatch(msg)
         except ProtocolError:
             raise
-        except _SHAPE_FAULTS as exc:
-            raise _malformed(str(msg.get("channel", msg.get("method"))), exc, raw) from None
+        except SHAPE_FAULTS as exc:
+            raise malformed(str(msg.get("channel", msg.get("method"))), exc, raw) from None
 
     def _dispatch(self, msg: dict[str, Any]) -> list[Event]:
         channel = msg.get("channel")
@@ -629,7 +537,7 @@ class Parser:
                 raise _not_levels(raw, symbol)
             checksum = item["checksum"]
             timestamp = item.get("timestamp", "")  # absent on some real snapshots
-            if type(checksum) is not int or not 0 <= checksum <= _CHECKSUM_MAX:
+            if type(checksum) is not int or not 0 <= checksum <= CHECKSUM_MAX:
                 raise ProtocolError(f"book {symbol}: checksum must be a u32, got {checksum!r}")
             if type(timestamp) is not str:
                 raise ProtocolError(f"book {symbol}: timestamp must be a string")
@@ -706,6 +614,10 @@ def _ticker(item: dict[str, Any], symbol: str, snapshot: bool, scales: _Scales) 
     def num(key: str, precision: int) -> int:
         return _scaled(item.get(key), precision, f"{where}: {key}")
 
+    def opt_num(key: str, precision: int) -> int | None:
+        value = item.get(key)
+        return None if value is None else _scaled(value, precision, f"{where}: {key}")
+
     def dec(key: str) -> Decimal:
         return decimal_of(item.get(key), f"{where}: {key}")
 
@@ -716,18 +628,18 @@ def _ticker(item: dict[str, Any], symbol: str, snapshot: bool, scales: _Scales) 
         bid_qty=num("bid_qty", qp),
         ask=num("ask", pp),
         ask_qty=num("ask_qty", qp),
-        last=num("last", pp),
+        last=opt_num("last", pp),
         volume=num("volume", qp),
         vwap=dec("vwap"),
-        low=num("low", pp),
-        high=num("high", pp),
+        low=opt_num("low", pp),
+        high=opt_num("high", pp),
         change=dec("change"),
         change_pct=dec("change_pct"),
         timestamp=opt_str(item, "timestamp", where) or "",
     )
 
 
-def _malformed(where: str, exc: BaseException, raw: Raw) -> ProtocolError:
+def malformed(where: str, exc: BaseException, raw: Raw) -> ProtocolError:
     detail = f"{type(exc).__name__}: {exc}"
     return ProtocolError(f"malformed {where} frame ({excerpt(detail, 120)}): {excerpt(raw)}")
 

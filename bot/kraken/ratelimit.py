@@ -388,6 +388,28 @@ class TradingCounter:
         """Adopt a count Kraken reported (WS v2 ``executions`` with ``ratecounter: true``)."""
         self._counters.set_value(pair, value, now)
 
+    @property
+    def threshold(self) -> float:
+        """The counter value past which Kraken refuses (the tier's, or a stricter one)."""
+        return self.limits.maximum
+
+    def adopt_threshold(self, maximum: float) -> bool:
+        """Kraken reported its threshold for this account (the executions ack's
+        ``maxratecount``): keep the stricter (lower) of it and ours. True if it changed."""
+        if not maximum > 0 or maximum >= self.limits.maximum - EPSILON:
+            return False
+        self._counters._limits = CounterLimits(maximum, self.limits.decay_per_s)
+        return True
+
+    def observe_floor(self, pair: str | None, value: float, now: float) -> None:
+        """Kraken reported ``value`` for ``pair``'s counter at ``now``: the local model never
+        runs below it (the exchange is the truth). A count booked ahead (``reserve``) keeps
+        its place: the report only raises the level it decays from."""
+        level, at = self._counters.settled(pair, now)
+        floor = value - (at - now) * self.limits.decay_per_s  # the report, decayed to ``at``
+        if floor > level + EPSILON:
+            self._counters.set_value(pair, floor, at)
+
     def try_charge(
         self, pair: str | None, cost: TradingCost, now: float, *, batch: bool = False
     ) -> bool:

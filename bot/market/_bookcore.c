@@ -11,7 +11,7 @@
  *   extension is not built or KRAKENBOT_PURE_BOOK=1, Book subclasses a __slots__ class
  *   with the same member names instead (bot/market/book.py, _PureState).
  * - apply_update(book, bids, asks, checksum, timestamp): Book.apply_wire_update in C.
- * - fused_update(msg, books): the common shape of Parser.parse_into, from the decoded
+ * - fused_update(msg, books): the common shape of frames.parse_into, from the decoded
  *   message to the book ([BookApplied]), or None for any other shape.
  * - crc32(data, value=0, portable=False): this module's CRC-32, for the tests.
  * It does no I/O and keeps no state of its own beyond caches (the key objects below).
@@ -62,9 +62,9 @@
  *   any other iterable side is iterated. Any error after levels were applied first
  *   brings _a_crc and _crc in line with the fragment lists (as the Python code does),
  *   then propagates: the book holds the levels applied so far, exactly as the Python
- *   path leaves it (Parser.parse_into then applies the exactly decoded frame, or
+ *   path leaves it (frames.parse_into then applies the exactly decoded frame, or
  *   invalidates the book).
- * - fused_update takes exactly the messages Parser._parse_into_py takes: a dict with
+ * - fused_update takes exactly the messages frames._parse_into_py takes: a dict with
  *   channel "book", type "update", data a one-item list holding a dict with an int
  *   checksum in 0..2**32-1, a str timestamp, bids, asks and a symbol whose entry in
  *   `books` is a BookCore. Anything else returns None, and a lookup in `books` that
@@ -1088,7 +1088,7 @@ apply_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
 
 /* ------------------------------------------------------------------ the envelope */
 
-/* The exceptions Parser.parse_into treats as "another shape" (its _SHAPE_FAULTS). */
+/* The exceptions frames.parse_into treats as "another shape" (protocol.SHAPE_FAULTS). */
 static int
 is_shape_fault(void)
 {
@@ -1102,7 +1102,7 @@ is_shape_fault(void)
 
 PyDoc_STRVAR(fused_update_doc,
 "fused_update(msg, books, /)\n--\n\n"
-"The common shape of Parser.parse_into: if `msg` (as orjson decoded it) is a one-item\n"
+"The common shape of frames.parse_into: if `msg` (as orjson decoded it) is a one-item\n"
 "book update, checksum an int in 0..2**32-1 and timestamp a str, for a symbol whose\n"
 "book in `books` has the C core, apply it and return [BookApplied]. Any other shape\n"
 "returns None (the caller takes the ordinary path). Errors from the levels propagate\n"

@@ -1,10 +1,10 @@
 """The local L2 order book of one symbol, verified against Kraken's CRC32 on every message.
 
-This module owns: ``BookFrame`` (one WS v2 ``book`` message, already in scaled ints; the
-protocol module builds it), ``Book`` (snapshot, in-order updates, truncation to the
-subscribed depth, checksum verification, and the read-only views a strategy needs),
-``BookView`` (an immutable copy of the top of a book), ``BookMismatch`` and
-``BookApplied`` (one message applied in place, for ``Parser.parse_into``). It is pure:
+This module owns ``Book`` (snapshot, in-order updates, truncation to the subscribed depth,
+checksum verification, and the read-only views a strategy needs), ``BookView`` (an
+immutable copy of the top of a book), ``BookMismatch`` and ``BookApplied`` (one message
+applied in place, for ``bot.market.frames``). ``BookFrame`` (one message in scaled ints) is
+the protocol's (``bot.kraken.protocol``), which knows nothing of the book. It is pure:
 no I/O, no clock, no logging. What to do about a mismatch (unsubscribe, resubscribe,
 count, log) is the feed's business.
 
@@ -21,11 +21,12 @@ Rules (KRAKEN.md §5.3, §5.4):
   (``apply`` returns None and counts them in ``ignored``). A new book is invalid until its
   first snapshot.
 
-Two ways in, one set of rules. ``apply(frame)`` takes a ``BookFrame``. The fused path,
-``apply_wire_update(bids, asks, checksum, timestamp)``, takes the level lists of one
-update exactly as orjson decoded them (``[{"price": 29430.2, "qty": 0.5}, …]``) and
-converts each number inline, so a frame goes from JSON to the book with no tuple or
-``BookFrame`` in between; ``Parser.parse_into`` is its caller. Its conversion is the
+Two ways in, one set of rules, written once in Python (``_update_levels``) and once in C.
+``apply(frame)`` takes a ``BookFrame``. The fused path, ``apply_wire_update(bids, asks,
+checksum, timestamp)``, takes the level lists of one update exactly as orjson decoded them
+(``[{"price": 29430.2, "qty": 0.5}, …]``) and converts each number inline, so a frame goes
+from JSON to the book with no tuple or ``BookFrame`` in between;
+``bot.market.frames.parse_into`` is its caller. Its conversion is the
 protocol's exactness test, restricted: a float ``f`` becomes ``n = round(f·10**p)`` only if
 ``0 < f`` (``0 <= f`` for a qty), ``f·10**p`` is below 2**49 and ``n / 10**p == f``, which
 holds exactly when ``f`` was parsed from the decimal ``n·10**-p`` (``bot.kraken.protocol``
@@ -45,7 +46,7 @@ checksum work and a change to the bids only costs the bids' part.
 
 Two cores, one state. The C extension ``bot.market._bookcore`` (``_bookcore.c``, built by
 ``setup.py``) holds that state in ``BookCore``, the base class of ``Book``, and runs the
-fused path in C: ``apply_wire_update`` and, for ``Parser.parse_into``, the whole common
+fused path in C: ``apply_wire_update`` and, for ``frames.parse_into``, the whole common
 shape from the decoded message on (``c_fused_update``). The Python methods below read and
 write the same members, so snapshots, ``apply`` and the views are shared code. When the
 extension is not built, or ``KRAKENBOT_PURE_BOOK=1`` is in the environment at import,
@@ -53,10 +54,8 @@ extension is not built, or ``KRAKENBOT_PURE_BOOK=1`` is in the environment at im
 is ``_apply_wire_update_py``, the reference the C code is tested against. ``CORE`` says
 which one runs ("c" or "python").
 
-Speed (docs/readme/book.md): with the C core, ``Parser.parse_into`` of a 1-3 level update,
-decode, apply and CRC included, costs about 2× ``orjson.loads`` alone at depth 10 (1.5 µs
-on the development VM when ``orjson.loads`` takes 0.75) and 2.2× at depth 1000; with the
-pure-Python core, about 4×.
+Speed is measured by ``krakenbot bench book``; the figures, with their machine, are in the
+README (*The order book*, *Speed*).
 """
 
 from __future__ import annotations
@@ -74,8 +73,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, NoReturn
 from bot.errors import ChecksumMismatch, ConfigError, ProtocolError
 from bot.kraken.checksum import CHECKSUM_LEVELS
 from bot.kraken.instruments import Instrument, PrecisionLost, from_scaled
+from bot.kraken.protocol import BookFrame
 
-__all__ = ["Book", "BookApplied", "BookFrame", "BookMismatch", "BookView", "Level", "Side"]
+__all__ = ["Book", "BookApplied", "BookMismatch", "BookView", "Level", "Side"]
 
 Level = tuple[int, int]
 """A price level: ``(price, qty)``, both ints scaled by the instrument's precisions."""
@@ -131,22 +131,6 @@ def _wire_scales(instrument: Instrument) -> _WireScales:
         _FAST_LIMIT / price_scale,
         _FAST_LIMIT / qty_scale,
     )
-
-
-class BookFrame(NamedTuple):
-    """One WS v2 ``book`` message for one symbol, prices and quantities scaled to ints.
-
-    Immutable like the other events, but a ``NamedTuple`` rather than a frozen dataclass:
-    it is built once per book frame on the hot path, and a tuple is built in a third of
-    the time a frozen dataclass's ``__init__`` takes.
-    """
-
-    symbol: str
-    snapshot: bool  # True for type == "snapshot"
-    bids: tuple[tuple[int, int], ...]  # (price, qty) in wire order
-    asks: tuple[tuple[int, int], ...]
-    checksum: int  # Kraken's CRC32, unsigned
-    timestamp: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,13 +269,13 @@ class Book(_State):
 
     # -- the hot path ------------------------------------------------------------------
 
-    # One function on purpose: both sides are inlined, with no helper calls per level.
-    def apply(self, frame: BookFrame) -> BookMismatch | None:  # noqa: PLR0915
+    def apply(self, frame: BookFrame) -> BookMismatch | None:
         """Apply one message and verify its checksum.
 
         Returns None when the message verified (or was an update ignored by an invalid
         book), or a ``BookMismatch``, after which the book is invalid until the next
-        snapshot. A frame for another symbol raises ``ProtocolError``.
+        snapshot. A frame for another symbol raises ``ProtocolError``. An update goes
+        through ``_update_levels``, the same function as the fused path's Python core.
         """
         if frame.symbol != self.symbol:
             raise ProtocolError(f"book {self.symbol} got a frame for {frame.symbol}")
@@ -301,86 +285,7 @@ class Book(_State):
             self.ignored += 1
             return None
         else:
-            a_top = b_top = None  # the fragment list of a side whose top 10 changed
-            asks = frame.asks
-            if asks:
-                ap = self._ap
-                aq = self._aq
-                at = self._at
-                for p, q in asks:
-                    if p in aq:
-                        if q:
-                            aq[p] = q
-                            i = bisect_left(ap, p, 0, top := len(at))
-                            if i < top:
-                                at[i] = b"%d%d" % (p, q)
-                                a_top = at
-                        else:
-                            del aq[p]
-                            i = bisect_left(ap, p)
-                            del ap[i]
-                            if i < _TOP:
-                                del at[i]
-                                if len(ap) >= _TOP:
-                                    n = ap[_TOP - 1]
-                                    at.append(b"%d%d" % (n, aq[n]))
-                                a_top = at
-                    elif q:
-                        aq[p] = q
-                        i = bisect_left(ap, p)
-                        ap.insert(i, p)
-                        if i < _TOP:
-                            at.insert(i, b"%d%d" % (p, q))
-                            if len(at) > _TOP:
-                                del at[_TOP]
-                            a_top = at
-                depth = self.depth
-                while len(ap) > depth:  # Kraken sends no delete for these: cut to depth
-                    del aq[ap.pop()]
-            bids = frame.bids
-            if bids:
-                bp = self._bp
-                bq = self._bq
-                bt = self._bt
-                for p, q in bids:
-                    k = -p
-                    if k in bq:
-                        if q:
-                            bq[k] = q
-                            i = bisect_left(bp, k, 0, top := len(bt))
-                            if i < top:
-                                bt[i] = b"%d%d" % (p, q)
-                                b_top = bt
-                        else:
-                            del bq[k]
-                            i = bisect_left(bp, k)
-                            del bp[i]
-                            if i < _TOP:
-                                del bt[i]
-                                if len(bp) >= _TOP:
-                                    n = bp[_TOP - 1]
-                                    bt.append(b"%d%d" % (-n, bq[n]))
-                                b_top = bt
-                    elif q:
-                        bq[k] = q
-                        i = bisect_left(bp, k)
-                        bp.insert(i, k)
-                        if i < _TOP:
-                            bt.insert(i, b"%d%d" % (p, q))
-                            if len(bt) > _TOP:
-                                del bt[_TOP]
-                            b_top = bt
-                depth = self.depth
-                while len(bp) > depth:  # Kraken sends no delete for these: cut to depth
-                    del bq[bp.pop()]
-            # depth >= 10, so truncation never touches the checksummed top 10.
-            if a_top is not None:
-                a_crc = self._a_crc = _crc32(b"".join(a_top))
-                crc = self._crc = _crc32(b"".join(self._bt), a_crc)
-            elif b_top is not None:
-                crc = self._crc = _crc32(b"".join(b_top), self._a_crc)
-            else:
-                crc = self._crc
+            crc = _update_levels(self, frame.bids, frame.asks, False)
         self.timestamp = frame.timestamp
         if crc == frame.checksum:
             if frame.snapshot:
@@ -405,7 +310,7 @@ class Book(_State):
             return _c_apply_update(self, bids, asks, checksum, timestamp)
         return self._apply_wire_update_py(bids, asks, checksum, timestamp)
 
-    def _apply_wire_update_py(  # noqa: PLR0915
+    def _apply_wire_update_py(
         self, bids: list[Any], asks: list[Any], checksum: int, timestamp: str
     ) -> BookApplied:
         """Apply one WS v2 book *update* as decoded by orjson, and verify its checksum.
@@ -427,133 +332,7 @@ class Book(_State):
         if not self._valid:
             self.ignored += 1
             return self._updated
-        a_top = b_top = None
-        try:
-            if asks:
-                ps, qs, pi, qi, plim, qlim = self._scales
-                ap = self._ap
-                aq = self._aq
-                at = self._at
-                for level in asks:
-                    p = level["price"]
-                    q = level["qty"]
-                    if type(p) is float and 0.0 < p < plim:
-                        n = _round(p * ps)
-                        if n / ps != p:
-                            _decode_exactly("price", p)
-                        p = n
-                    elif type(p) is int and p > 0:
-                        p *= pi
-                    else:
-                        _decode_exactly("price", p)
-                    if type(q) is float and 0.0 <= q < qlim:
-                        n = _round(q * qs)
-                        if n / qs != q:
-                            _decode_exactly("qty", q)
-                        q = n
-                    elif type(q) is int and q >= 0:
-                        q *= qi
-                    else:
-                        _decode_exactly("qty", q)
-                    if p in aq:
-                        if q:
-                            aq[p] = q
-                            i = bisect_left(ap, p, 0, top := len(at))
-                            if i < top:
-                                at[i] = b"%d%d" % (p, q)
-                                a_top = at
-                        else:
-                            del aq[p]
-                            i = bisect_left(ap, p)
-                            del ap[i]
-                            if i < _TOP:
-                                del at[i]
-                                if len(ap) >= _TOP:
-                                    n = ap[_TOP - 1]
-                                    at.append(b"%d%d" % (n, aq[n]))
-                                a_top = at
-                    elif q:
-                        aq[p] = q
-                        i = bisect_left(ap, p)
-                        ap.insert(i, p)
-                        if i < _TOP:
-                            at.insert(i, b"%d%d" % (p, q))
-                            if len(at) > _TOP:
-                                del at[_TOP]
-                            a_top = at
-                depth = self.depth
-                while len(ap) > depth:  # Kraken sends no delete for these: cut to depth
-                    del aq[ap.pop()]
-            elif type(asks) is not list:
-                _not_a_list("asks", asks)
-            if bids:
-                ps, qs, pi, qi, plim, qlim = self._scales
-                bp = self._bp
-                bq = self._bq
-                bt = self._bt
-                for level in bids:
-                    p = level["price"]
-                    q = level["qty"]
-                    if type(p) is float and 0.0 < p < plim:
-                        n = _round(p * ps)
-                        if n / ps != p:
-                            _decode_exactly("price", p)
-                        p = n
-                    elif type(p) is int and p > 0:
-                        p *= pi
-                    else:
-                        _decode_exactly("price", p)
-                    if type(q) is float and 0.0 <= q < qlim:
-                        n = _round(q * qs)
-                        if n / qs != q:
-                            _decode_exactly("qty", q)
-                        q = n
-                    elif type(q) is int and q >= 0:
-                        q *= qi
-                    else:
-                        _decode_exactly("qty", q)
-                    k = -p
-                    if k in bq:
-                        if q:
-                            bq[k] = q
-                            i = bisect_left(bp, k, 0, top := len(bt))
-                            if i < top:
-                                bt[i] = b"%d%d" % (p, q)
-                                b_top = bt
-                        else:
-                            del bq[k]
-                            i = bisect_left(bp, k)
-                            del bp[i]
-                            if i < _TOP:
-                                del bt[i]
-                                if len(bp) >= _TOP:
-                                    n = bp[_TOP - 1]
-                                    bt.append(b"%d%d" % (-n, bq[n]))
-                                b_top = bt
-                    elif q:
-                        bq[k] = q
-                        i = bisect_left(bp, k)
-                        bp.insert(i, k)
-                        if i < _TOP:
-                            bt.insert(i, b"%d%d" % (p, q))
-                            if len(bt) > _TOP:
-                                del bt[_TOP]
-                            b_top = bt
-                depth = self.depth
-                while len(bp) > depth:  # Kraken sends no delete for these: cut to depth
-                    del bq[bp.pop()]
-            elif type(bids) is not list:
-                _not_a_list("bids", bids)
-        except BaseException:
-            self._recompute()
-            raise
-        if a_top is not None:
-            a_crc = self._a_crc = _crc32(b"".join(a_top))
-            crc = self._crc = _crc32(b"".join(self._bt), a_crc)
-        elif b_top is not None:
-            crc = self._crc = _crc32(b"".join(b_top), self._a_crc)
-        else:
-            crc = self._crc
+        crc = _update_levels(self, bids, asks, True)
         self.timestamp = timestamp
         if crc == checksum:
             return self._updated
@@ -684,8 +463,106 @@ class Book(_State):
         )
 
 
+# One function on purpose: both sides in one loop, with no helper call per side or level.
+def _update_levels(book: Book, bids: Any, asks: Any, wire: bool) -> int:  # noqa: PLR0915
+    """The update rule, once in Python (the C core is its twin): asks then bids, each
+    level in wire order, then each side cut to ``depth``; returns the book's CRC after the
+    message.
+
+    ``Book.apply`` (``BookFrame`` levels: ``(price, qty)`` scaled ints) and the fused path's
+    Python core (``Book._apply_wire_update_py``, ``wire=True``: orjson's ``{"price": p,
+    "qty": q}`` objects, converted here with the exactness rule of the module docstring)
+    both come here. A side's sort keys are its prices, negated for bids so both sides
+    ascend from the best level; ``tops`` are the checksum fragments of its top 10. An error
+    part-way (``PrecisionLost``, or a malformed level or side on the wire) leaves the levels
+    applied so far and brings the CRC caches in line with them before it propagates. The
+    CRC is recomputed only for a side whose top 10 changed; depth >= 10, so the cut to depth
+    never touches the checksummed top 10.
+    """
+    a_top = b_top = False
+    try:
+        for levels, prices, qtys, tops, negate in (
+            (asks, book._ap, book._aq, book._at, False),
+            (bids, book._bp, book._bq, book._bt, True),
+        ):
+            if not levels:
+                if wire and type(levels) is not list:
+                    _not_a_list("bids" if negate else "asks", levels)
+                continue
+            changed = False
+            ps, qs, pi, qi, plim, qlim = book._scales
+            for level in levels:
+                if wire:
+                    p = level["price"]
+                    q = level["qty"]
+                    if type(p) is float and 0.0 < p < plim:
+                        n = _round(p * ps)
+                        if n / ps != p:
+                            _decode_exactly("price", p)
+                        p = n
+                    elif type(p) is int and p > 0:
+                        p *= pi
+                    else:
+                        _decode_exactly("price", p)
+                    if type(q) is float and 0.0 <= q < qlim:
+                        n = _round(q * qs)
+                        if n / qs != q:
+                            _decode_exactly("qty", q)
+                        q = n
+                    elif type(q) is int and q >= 0:
+                        q *= qi
+                    else:
+                        _decode_exactly("qty", q)
+                else:
+                    p, q = level
+                k = -p if negate else p
+                if k in qtys:
+                    if q:
+                        qtys[k] = q
+                        i = bisect_left(prices, k, 0, top := len(tops))
+                        if i < top:
+                            tops[i] = b"%d%d" % (p, q)
+                            changed = True
+                    else:
+                        del qtys[k]
+                        i = bisect_left(prices, k)
+                        del prices[i]
+                        if i < _TOP:
+                            del tops[i]
+                            if len(prices) >= _TOP:
+                                n = prices[_TOP - 1]
+                                tops.append(b"%d%d" % (-n if negate else n, qtys[n]))
+                            changed = True
+                elif q:
+                    qtys[k] = q
+                    i = bisect_left(prices, k)
+                    prices.insert(i, k)
+                    if i < _TOP:
+                        tops.insert(i, b"%d%d" % (p, q))
+                        if len(tops) > _TOP:
+                            del tops[_TOP]
+                        changed = True
+            depth = book.depth
+            while len(prices) > depth:  # Kraken sends no delete for these: cut to depth
+                del qtys[prices.pop()]
+            if changed:
+                if negate:
+                    b_top = True
+                else:
+                    a_top = True
+    except BaseException:
+        book._recompute()
+        raise
+    if a_top:
+        a_crc = book._a_crc = _crc32(b"".join(book._at))
+        book._crc = _crc32(b"".join(book._bt), a_crc)
+    elif b_top:
+        book._crc = _crc32(b"".join(book._bt), book._a_crc)
+    return book._crc
+
+
 class BookApplied(NamedTuple):
-    """One book message applied to its ``Book`` in place (``Parser.parse_into``).
+    """One book message applied to its ``Book`` in place (``bot.market.frames.parse_into``).
 
     ``mismatch`` is what ``Book.apply`` returns for the message: None when the checksum
     verified or the update was ignored by an invalid book (check ``book.valid``). The
@@ -703,7 +580,7 @@ _c_apply_update: Final[Callable[[Book, list[Any], list[Any], int, str], BookAppl
 c_fused_update: Final[Callable[[Any, Mapping[str, Book]], list[Any] | None] | None] = (
     None if _core is None else _core.fused_update
 )
-"""The C core's ``Parser.parse_into`` for the common shape (``_bookcore.fused_update``):
+"""The C core's ``frames.parse_into`` for the common shape (``_bookcore.fused_update``):
 ``[BookApplied]``, or None for a message of any other shape; None without the C core."""
 _c_levels: Final[Callable[[Book, int], tuple[tuple[Level, ...], tuple[Level, ...]]] | None] = (
     None if _core is None else _core.levels

@@ -10,6 +10,7 @@ shutdown leaves behind on the simulator: no open orders, the dead-man's switch d
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -199,6 +200,52 @@ async def test_a_failing_strategy_is_halted_and_the_daemon_goes_on(tmp_path: Pat
     errors = [e for e in events if e["event"] == "strategy_handler_error"]
     assert len(errors) == 3 and {e["strategy"] for e in errors} == {"boom"}
     assert daemon.exit_code == 0
+
+
+def push_status(daemon: Daemon, system: str) -> None:
+    """The simulator's public connection pushes a ``status`` frame, as Kraken does when its
+    engine changes state (KRAKEN.md §5.2)."""
+    (conn,) = daemon.sim.venue.find_connections(kind="public")
+    data = {"api_version": "v2", "connection_id": 1, "system": system, "version": "2.0.0"}
+    conn.send(json.dumps({"channel": "status", "type": "update", "data": [data]}).encode())
+
+
+async def test_orders_the_exchange_state_refuses_are_not_sent_and_readyz_says_why(
+    tmp_path: Path,
+) -> None:
+    config = default_config(tmp_path)
+    daemon = Daemon(config, load_strategies(config.strategies))
+    with capture_logs() as events:
+        async with running(daemon):
+            assert daemon.desk is not None and daemon.feed is not None
+            ctx = daemon.desk.contexts["mm"]
+            await until(lambda: len(ctx.open_orders()) > 0)
+            resting = ctx.open_orders()[0]
+            push_status(daemon, "post_only")
+            await until(
+                lambda: daemon.feed is not None and daemon.feed.exchange_status == "post_only"
+            )
+            limit = ctx.place("BTC/USD", "buy", Decimal("0.01"), Decimal("1000.0"))
+            assert limit.state == "rejected" and limit.reason == "exchange_status"
+            handle = ctx.place("BTC/USD", "buy", Decimal("0.01"), Decimal("1000.0"), post_only=True)
+            assert handle.reason != "exchange_status"  # a post-only limit order may go
+            assert daemon.gate.snapshot()["checks"]["exchange"] == {"ok": True, "detail": ""}
+            push_status(daemon, "cancel_only")
+            await until(lambda: not daemon.gate.snapshot()["checks"]["exchange"]["ok"])
+            snapshot = daemon.gate.snapshot()
+            assert not snapshot["ready"]
+            assert "cancel_only" in snapshot["checks"]["exchange"]["detail"]
+            paused = ctx.place("BTC/USD", "buy", Decimal("0.01"), Decimal("1000.0"), post_only=True)
+            assert paused.state == "rejected" and paused.reason == "exchange_status"
+            assert ctx.amend(resting, qty=Decimal("0.02")) is False
+            push_status(daemon, "online")
+            await until(lambda: daemon.gate.snapshot()["checks"]["exchange"]["ok"])
+    # Logged with the state (repeats of one reason are logged once per interval).
+    rejected = {e["cl_ord_id"]: e for e in events if e["event"] == "order_rejected"}
+    assert rejected[limit.cl_ord_id]["reason"] == "exchange_status"
+    assert "post_only" in rejected[limit.cl_ord_id]["detail"]
+    amends = [e for e in events if e["event"] == "amend_rejected"]
+    assert any(e["reason"] == "exchange_status" for e in amends)
 
 
 async def test_an_invalid_book_reaches_its_strategies_and_recovers(tmp_path: Path) -> None:

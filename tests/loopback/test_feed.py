@@ -28,7 +28,6 @@ from bot.config import MarketConfig
 from bot.errors import ConfigError
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.kraken.protocol import BookFrame, Parser, Status, TradeFrame, Unparsed
-from bot.market.backoff import Backoff, BackoffPolicy
 from bot.market.book import Book
 from bot.market.feed import (
     BookInvalid,
@@ -41,6 +40,7 @@ from bot.market.feed import (
     FeedEvent,
     SubscriptionFailed,
 )
+from bot.net.backoff import Backoff, BackoffPolicy
 from tests.loopback.conftest import SimHandle
 
 WAIT_S = 3.0  # the bound on every wait; scale up on a slow machine
@@ -555,11 +555,73 @@ async def test_bad_frames_are_counted_and_survived(kraken: FakeKraken) -> None:
         await sink.until(lambda: feed.stats.unparsed == 3)
         seen = len(sink.events)
         await sink.until(lambda: len(sink.events) > seen + 4)
+        # The bad BTC/USD book frame cost that book an update: it is resynced (see below).
+        await sink.until(lambda: sink.validity("BTC/USD")[1:] == ["invalid:bad frame", "valid"])
         assert feed.books["BTC/USD"].valid and feed.books["ETH/USD"].valid
 
     assert [type(e) for e in sink.of(Unparsed)] == [Unparsed] * 3
     assert "not JSON" in sink.of(Unparsed)[0].reason
     assert not sink.of(FeedDisconnected)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        # A checksum that is not a u32: found before any level is applied, yet the book
+        # has missed this update all the same.
+        dumps(
+            {
+                "channel": "book",
+                "type": "update",
+                "data": [
+                    {
+                        "symbol": "BTC/USD",
+                        "bids": [{"price": 1.5, "qty": 1.0}],
+                        "asks": [],
+                        "checksum": -1,
+                        "timestamp": STAMP,
+                    }
+                ],
+            }
+        ),
+        # Cut off in transit: not JSON, but its text names the book channel and the symbol.
+        '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"pri',
+    ],
+    ids=["checksum-not-u32", "cut-off"],
+)
+async def test_a_book_frame_that_cannot_be_parsed_invalidates_and_resyncs_its_book(
+    kraken: FakeKraken, bad: str
+) -> None:
+    sink = Recorder()
+    feed = make_feed(kraken.url, sink)
+    async with running(feed):
+        await sink.until(all_valid(feed, "BTC/USD", "ETH/USD"))
+        before = len(kraken.live.requests)
+        await kraken.inject(bad)
+        await sink.until(
+            lambda: sink.validity("BTC/USD") == ["valid", "invalid:bad frame", "valid"]
+        )
+        await sink.until(lambda: feed.books["BTC/USD"].top() == kraken.book("BTC/USD").top())
+
+    assert sink.validity("ETH/USD") == ["valid"]
+    assert feed.stats.unparsed == 1 and feed.stats.resyncs == 1
+    after = kraken.requests(0)[before:]
+    assert book_requests(after, "unsubscribe") == [(["BTC/USD"], 10)]
+    assert book_requests(after) == [(["BTC/USD"], 10)]
+
+
+async def test_the_exchange_status_is_kept_and_told(kraken: FakeKraken) -> None:
+    sink = Recorder()
+    told: list[str] = []
+    feed = make_feed(kraken.url, sink, on_status=told.append)
+    assert feed.exchange_status is None
+    async with running(feed):
+        await sink.until(lambda: feed.exchange_status == "online")  # pushed on connect
+        status = {"system": "cancel_only", "api_version": "v2", "connection_id": 7}
+        await kraken.inject(dumps({"channel": "status", "type": "update", "data": [status]}))
+        await sink.until(lambda: feed.exchange_status == "cancel_only")
+    assert told == ["online", "cancel_only"]
+    assert [e.system for e in sink.of(Status)] == ["online", "cancel_only"]
 
 
 def half_bad_update(symbol: str) -> str:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -32,8 +33,9 @@ from bot.execution.private_feed import (
 )
 from bot.execution.tokens import TokenKeeper
 from bot.kraken.protocol import ExecutionsFrame
+from bot.kraken.ratelimit import Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
-from bot.market.backoff import Backoff, BackoffPolicy
+from bot.net.backoff import Backoff, BackoffPolicy
 from tests.loopback.conftest import SimHandle
 
 WAIT_S = 5.0  # the bound on every wait; scale up on a slow machine
@@ -312,6 +314,27 @@ async def test_a_failed_token_mint_is_retried(sim: SimHandle) -> None:
     assert sink.kinds()[:2] == ["PrivateConnected", "ExecutionsSubscribed"]  # no connect first
 
 
+async def test_krakens_rate_threshold_is_compared_with_the_tier_and_the_stricter_used(
+    sim: SimHandle,
+) -> None:
+    """The simulator's account is Starter (maxratecount 60); the client was configured Pro
+    (180): the ack's threshold is adopted, with a warning naming both."""
+    clock = SystemClock()
+    keeper = RecordingKeeper(rest_for(sim, clock), clock)
+    counter = TradingCounter(Tier.PRO)
+    feed = PrivateFeed(
+        sim.ws_private_url, keeper, Recorder(), clock=clock, backoff=fast_backoff(),
+        trading_counter=counter,
+    )  # fmt: skip
+    with capture_logs() as logs:
+        async with running(feed):
+            await until(lambda: feed.subscribed, "the subscription")
+    assert feed.stats.maxratecount == 60
+    assert counter.threshold == 60  # stricter than Pro's 180
+    (warning,) = [e for e in logs if e["event"] == "rate_threshold_differs"]
+    assert (warning["kraken"], warning["configured"], warning["using"]) == (60, 180, 60)
+
+
 # ------------------------------------------------------------------------------ in-test server
 
 
@@ -421,3 +444,33 @@ async def test_a_bad_url_stops_the_feed() -> None:
     with pytest.raises(BotError, match="ws_private_url"):
         async with asyncio.timeout(WAIT_S):
             await feed.run()
+
+
+async def test_a_streamed_rate_count_floors_the_local_counter() -> None:
+    """With ``ratecounter`` Kraken streams the pair's count on execution reports; updates are
+    sparse, so the pair of a report without ``symbol`` is the one its order was seen with."""
+    requests: list[dict[str, Any]] = []
+
+    async def script(ws: ServerConnection, msg: dict[str, Any], n: int) -> None:
+        requests.append(msg)
+        result = {"channel": "executions", "maxratecount": 60, "snap_orders": True}
+        ack = {"method": "subscribe", "req_id": msg["req_id"], "result": result, "success": True}
+        await ws.send(frame(ack))
+        new = {"order_id": "O1", "symbol": "BTC/USD", "exec_type": "new", "ratecount": 12.5}
+        await ws.send(frame({"channel": "executions", "type": "snapshot", "data": [new]}))
+        amended = {"order_id": "O1", "exec_type": "amended", "ratecount": 17}  # no symbol
+        await ws.send(frame({"channel": "executions", "type": "update", "data": [amended]}))
+
+    counter = TradingCounter(Tier.STARTER)
+    clock = FakeClock()  # the counter does not decay while the test runs
+    sink = Recorder()
+    async with scripted_server(script) as url:
+        feed = PrivateFeed(
+            url, StaticTokens(), sink, clock=clock, backoff=fast_backoff(),
+            trading_counter=counter,
+        )  # fmt: skip
+        async with running(feed):
+            await until(lambda: len(sink.of(ExecutionsFrame)) == 1, "the update")
+    assert requests[0]["params"]["ratecounter"] is True
+    assert counter.value("BTC/USD", clock.monotonic()) == 17.0
+    assert counter.threshold == 60  # Starter's: Kraken agrees, nothing to adopt

@@ -28,8 +28,9 @@ import pytest
 from bench.book_stream import StreamSpec, generate_frames
 from bot.kraken.checksum import book_checksum_v1
 from bot.kraken.instruments import Instrument, InstrumentTable, instruments_from_ws_frame
-from bot.kraken.protocol import Parser
-from bot.market.book import Book, BookApplied, BookFrame, BookMismatch
+from bot.kraken.protocol import BookFrame, Parser
+from bot.market.book import Book, BookApplied, BookMismatch
+from bot.market.frames import parse_into
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/kraken"
 
@@ -207,7 +208,7 @@ def test_v1_book_1000_capture_verifies_for_ten_pairs() -> None:
     assert max(len(b.bids()) for b in books.values()) > 100  # deep books, not just the top
 
 
-# -- the fused path (Parser.parse_into) against the two-step one (parse, then apply) -------
+# -- the fused path (frames.parse_into) against the two-step one (parse, then apply) ------
 
 
 def snapshot_of(book: Book) -> bytes:
@@ -235,7 +236,7 @@ def run_both(raws: Iterable[bytes], inst: Instrument, depth: int) -> list[BookMi
         (frame,) = plain_parser.parse(raw)
         assert type(frame) is BookFrame
         expected = plain.apply(frame)
-        assert fused_parser.parse_into(raw, {inst.symbol: fused}) == [
+        assert parse_into(fused_parser, raw, {inst.symbol: fused}) == [
             BookApplied(fused, frame.snapshot, expected)
         ]
         assert (fused.checksum, fused.valid, fused.timestamp) == (

@@ -1,7 +1,7 @@
 """The C core on the real Kraken captures, frame by frame against the pure-Python core.
 
-The v2 BTC/USD capture goes through ``Parser.parse_into`` (the C core) and through
-``Parser._parse_into_py`` (the reference) on twin books. The v1 captures (XBT/USD book-10, and
+The v2 BTC/USD capture goes through ``bot.market.frames.parse_into`` (the C core) and
+through ``_parse_into_py`` (the reference) on twin books. The v1 captures (XBT/USD book-10, and
 book-1000 for ten pairs) are rewritten as the v2 frames Kraken would send for them, their
 numbers printed at the pair's v1 decimals (which the v1 checksum is computed at), so the
 C core also meets real deep books, real numbers and several precisions. Every checksum
@@ -17,8 +17,8 @@ import orjson
 import pytest
 
 from bot.kraken.instruments import Instrument, InstrumentTable
-from bot.kraken.protocol import Parser
-from bot.market.book import CORE, Book, BookFrame
+from bot.kraken.protocol import BookFrame, Parser
+from bot.market.book import CORE, Book
 from tests.replay.test_book_captures import DATA, load, v1_stream
 from tests.unit.test_bookcore import check_invariants, parse_both
 

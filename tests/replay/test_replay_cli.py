@@ -130,6 +130,24 @@ def test_bad_frames_are_counted_and_survived(tmp_path: Path) -> None:
     assert "frame_unparsed" in stderr
 
 
+def test_replay_takes_the_feeds_path_a_bad_book_frame_costs_its_book(tmp_path: Path) -> None:
+    """The live feed's rule, replayed: a book frame that cannot be parsed means the book
+    missed an update, so it waits for the next snapshot (the old two-step replay counted
+    the frame and went on verifying a book that was no longer Kraken's)."""
+    frames = _capture_frames()
+    item = {"symbol": "BTC/USD", "bids": [], "asks": [], "checksum": "x", "timestamp": "t"}
+    bad = {"channel": "book", "type": "update", "data": [item]}
+    stream = _write_jsonl(tmp_path / "b.jsonl", [*frames[:100], bad, *frames[100:], frames[0]])
+    code, report, stderr = _replay(stream, "--instruments", INSTRUMENTS)
+    assert code == 0
+    assert report is not None
+    assert report["unparsed"] == 1
+    assert report["skipped_after_mismatch"] == 510 - 100  # every update until the snapshot
+    assert report["checksums_verified"] == 100 + 1  # the last frame is the snapshot again
+    assert report["symbols"]["BTC/USD"]["best_bid"] is not None
+    assert "book_broken_by_bad_frame" in stderr
+
+
 @pytest.mark.parametrize(
     ("content", "needle"),
     [

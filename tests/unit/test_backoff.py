@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.market.backoff import Backoff, BackoffPolicy
+from bot.net.backoff import Backoff, BackoffPolicy
 
 
 def test_without_jitter_the_series_doubles_up_to_the_cap() -> None:

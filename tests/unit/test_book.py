@@ -12,7 +12,8 @@ import pytest
 from bot.errors import ChecksumMismatch, ConfigError, ProtocolError
 from bot.kraken.checksum import book_checksum
 from bot.kraken.instruments import Instrument, PrecisionLost
-from bot.market.book import Book, BookApplied, BookFrame, BookMismatch, BookView
+from bot.kraken.protocol import BookFrame
+from bot.market.book import Book, BookApplied, BookMismatch, BookView
 
 BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 Levels = list[tuple[int, int]]

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from bot.kraken.checksum import book_checksum
 from bot.kraken.instruments import Instrument
-from bot.market.book import Book, BookApplied, BookFrame, BookMismatch
+from bot.kraken.protocol import BookFrame
+from bot.market.book import Book, BookApplied, BookMismatch
 
 INST = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 

@@ -1,8 +1,8 @@
 """The C core of the book (``bot/market/_bookcore.c``) against the pure-Python reference.
 
 Both cores run in this process on twin books: the C functions (``_bookcore.apply_update``,
-``Parser.parse_into``) on one, the reference (``Book._apply_wire_update_py``,
-``Parser._parse_into_py``) on the other, and every observable must agree: the result or the
+``bot.market.frames.parse_into``) on one, the reference (``Book._apply_wire_update_py``,
+``frames._parse_into_py``) on the other, and every observable must agree: the result or the
 exception (type and message), and the whole shared state after it. The tests of
 ``tests/unit/test_book*.py``, ``test_protocol.py`` and the book replays also run once more
 on the pure-Python core, in a subprocess (``test_book_suites_pass_on_the_pure_core``).
@@ -34,9 +34,10 @@ from bench.book_stream import StreamSpec, generate_frames
 from bot.errors import ProtocolError
 from bot.kraken.checksum import book_checksum
 from bot.kraken.instruments import Instrument, InstrumentTable, PrecisionLost
-from bot.kraken.protocol import Parser
+from bot.kraken.protocol import BookFrame, Parser
 from bot.market import book as book_module
-from bot.market.book import CORE, Book, BookApplied, BookFrame
+from bot.market.book import CORE, Book, BookApplied
+from bot.market.frames import _parse_into_py, parse_into
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = os.environ.get("KRAKENBOT_PURE_BOOK", "") not in ("", "0")
@@ -64,12 +65,13 @@ def test_the_core_is_the_one_the_environment_asks_for() -> None:
 @pytest.mark.skipif(PURE, reason="this process already runs the pure-Python core")
 @pytest.mark.timeout(600)
 def test_book_suites_pass_on_the_pure_core() -> None:
-    """The book, property, protocol and replay tests, with ``KRAKENBOT_PURE_BOOK=1``."""
+    """The book, property, protocol, frames and replay tests, with ``KRAKENBOT_PURE_BOOK=1``."""
     modules = [
         "tests/unit/test_bookcore.py::test_the_core_is_the_one_the_environment_asks_for",
         "tests/unit/test_book.py",
         "tests/unit/test_book_property.py",
         "tests/unit/test_protocol.py",
+        "tests/unit/test_frames.py",
         "tests/replay/test_book_captures.py",
     ]
     env = {**os.environ, "KRAKENBOT_PURE_BOOK": "1"}
@@ -517,8 +519,8 @@ def parse_both(
                 out.append(ev)
         return ("returned", *out)
 
-    got = run(lambda: c_parser.parse_into(raw, c_books), c_books)
-    want = run(lambda: py_parser._parse_into_py(raw, py_books), py_books)
+    got = run(lambda: parse_into(c_parser, raw, c_books), c_books)
+    want = run(lambda: _parse_into_py(py_parser, raw, py_books), py_books)
     assert got == want
     compared = c_books
     if only_applied:
@@ -716,7 +718,7 @@ def mixed_stream(depth: int) -> list[bytes]:
 def run_stream(raws: list[bytes], parser: Parser, books: dict[str, Book]) -> None:
     for raw in raws:
         with contextlib.suppress(ProtocolError):
-            parser.parse_into(raw, books)
+            parse_into(parser, raw, books)
 
 
 @needs_c
@@ -764,7 +766,7 @@ def test_refcounts_and_rss_stay_flat_over_300k_frames() -> None:
 
     def rounds(n: int) -> None:
         for _ in range(n):
-            parser.parse_into(raws[0], books)
+            parse_into(parser, raws[0], books)
             for msg in msgs:
                 fused(msg, books)
             assert book.valid and book.mismatches == 0

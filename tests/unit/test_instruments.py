@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from bot.errors import ProtocolError
 from bot.kraken.instruments import (
     MAX_PRECISION,
+    V2_ASSET_ALIASES,
     Instrument,
     InstrumentTable,
     PrecisionLost,
@@ -28,7 +30,9 @@ from bot.kraken.instruments import (
     instrument_from_ws,
     instruments_from_asset_pairs,
     instruments_from_ws_frame,
+    merge_rest_names,
     to_scaled,
+    ws_names_for_rest_pairs,
 )
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/kraken"
@@ -314,6 +318,78 @@ def test_rest_and_ws_captures_agree_on_most_precisions(
         for r, w in both
     )
     assert same / len(both) > 0.9
+
+
+# Pairs of the 2021 REST capture that the later WS v2 snapshot no longer lists (delisted in
+# between): no WS v2 name exists for them, under any spelling of their assets.
+DELISTED: frozenset[str] = frozenset(
+    {"AAVEAUD", "ATOMAUD", "BALETH", "COMPETH", "DOTAUD", "FILAUD", "GNOETH", "GRTAUD"}
+    | {"GRTETH", "KEEPETH", "KSMAUD", "OXTETH", "SNXAUD", "SNXGBP", "STORJETH", "TBTCETH"}
+    | {"XREPXETH", "XXLMZAUD", "YFIAUD", "YFIETH", "YFIGBP"}
+)
+
+
+def test_every_rest_pair_in_both_captures_maps_to_its_ws_v2_name_doge_included(
+    ws_frame: dict[str, Any], asset_pairs: dict[str, Any]
+) -> None:
+    """REST says XDG/USD (wsname), WS v2 says DOGE/USD: mapped through the assets, and so
+    is every pair the two captures share."""
+    ws = instruments_from_ws_frame(ws_frame)
+    mapping = ws_names_for_rest_pairs(asset_pairs, ws)
+    real = {name for name in asset_pairs if not name.endswith(".d")}
+    assert set(mapping) == real - DELISTED and len(mapping) == 293 - 21
+    ws_symbols = {inst.symbol for inst in ws}
+    assert set(mapping.values()) <= ws_symbols
+    assert len(set(mapping.values())) == len(mapping)  # one WS pair per REST pair
+    assert mapping["XDGUSD"] == "DOGE/USD" and asset_pairs["XDGUSD"]["wsname"] == "XDG/USD"
+    assert mapping["XDGEUR"] == "DOGE/EUR" and mapping["XDGUSDT"] == "DOGE/USDT"
+    assert mapping["XXDGXXBT"] == "DOGE/BTC"  # both assets renamed
+    assert mapping["XXBTZUSD"] == "BTC/USD" and mapping["XETHZEUR"] == "ETH/EUR"
+    assert mapping["XXLMZUSD"] == "XLM/USD"  # an X-prefixed code that keeps its name
+    # Each mapped pair trades the same assets on both sides.
+    by_symbol = {inst.symbol: inst for inst in ws}
+    for name, symbol in mapping.items():
+        base, _, quote = asset_pairs[name]["wsname"].partition("/")
+        inst = by_symbol[symbol]
+        assert (V2_ASSET_ALIASES.get(base, base), V2_ASSET_ALIASES.get(quote, quote)) == (
+            inst.base,
+            inst.quote,
+        )
+
+
+def test_merged_instruments_take_ws_precisions_and_rest_names(
+    ws_frame: dict[str, Any], asset_pairs: dict[str, Any]
+) -> None:
+    ws = instruments_from_ws_frame(ws_frame)
+    table = InstrumentTable(merge_rest_names(asset_pairs, ws))
+    doge = table["DOGE/USD"]
+    ws_doge = next(inst for inst in ws if inst.symbol == "DOGE/USD")
+    assert (doge.price_precision, doge.qty_precision, doge.qty_min) == (
+        ws_doge.price_precision,
+        ws_doge.qty_precision,
+        ws_doge.qty_min,
+    )
+    assert (doge.rest_name, doge.altname, doge.wsname) == ("XDGUSD", "XDGUSD", "XDG/USD")
+    # Whatever name a user or a REST answer gives, it is the one pair.
+    for name in ("DOGE/USD", "XDG/USD", "XDGUSD", "DOGEUSD"):
+        assert table.lookup(name) is doge
+    # A later instrument update (WS v2 only: no REST names) keeps the REST names.
+    table.update([replace(ws_doge, price_precision=ws_doge.price_precision + 1)])
+    assert table["DOGE/USD"].rest_name == "XDGUSD" and table.lookup("XDGUSD") is not None
+    assert table["DOGE/USD"].price_precision == ws_doge.price_precision + 1
+
+
+def test_rest_only_names_rename_assets_not_text() -> None:
+    # Without the WS v2 channel (a REST-only table) the symbol is still WS v2's, asset by
+    # asset: XDG is DOGE, XBT is BTC, and no other text is touched.
+    for wsname, symbol in (
+        ("XDG/USD", "DOGE/USD"),
+        ("XDG/XBT", "DOGE/BTC"),
+        ("XBT/USD", "BTC/USD"),
+        ("WBTC/USD", "WBTC/USD"),
+    ):
+        raw = {"wsname": wsname, "base": "X", "quote": "Y", "pair_decimals": 1}
+        assert instrument_from_asset_pair("K", {**raw, "lot_decimals": 8}).symbol == symbol
 
 
 def test_asset_pair_errors() -> None:

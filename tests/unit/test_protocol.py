@@ -57,6 +57,7 @@ from bot.kraken.protocol import (
     UnsubscribeAck,
 )
 from bot.market.book import Book, BookApplied
+from bot.market.frames import parse_into, parse_into_safe
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/kraken"
 
@@ -268,20 +269,20 @@ def test_parse_into_applies_book_items_and_passes_the_rest_through() -> None:
             "data": [{"symbol": "BTC/USD", "bids": bids, "asks": asks, "checksum": 0}],
         }
     )
-    (applied,) = p.parse_into(snapshot, books)
+    (applied,) = parse_into(p, snapshot, books)
     assert type(applied) is BookApplied and applied.book is book and applied.snapshot
     assert applied.mismatch is not None  # checksum 0: learn the true one
     crc = applied.mismatch.computed
     snapshot = snapshot.replace(b'"checksum":0', b'"checksum":%d' % crc)
-    assert p.parse_into(snapshot, books) == [BookApplied(book, True, None)]
+    assert parse_into(p, snapshot, books) == [BookApplied(book, True, None)]
     assert book.valid and book.best_bid() == (294300, 10**8) and book.timestamp == ""
     # A frame for a symbol with no book in ``books`` stays a BookFrame; others pass.
     other = {"channel": "book", "type": "update", "data": [{"symbol": "MATIC/USD", "bids": []}]}
     other["data"][0].update({"asks": [], "checksum": 5, "timestamp": "t"})
-    assert p.parse_into(frame(other), books) == p.parse(frame(other))
-    assert type(p.parse_into(frame(other), books)[0]) is BookFrame
+    assert parse_into(p, frame(other), books) == p.parse(frame(other))
+    assert type(parse_into(p, frame(other), books)[0]) is BookFrame
     for raw in ('{"channel":"heartbeat"}', '{"method":"pong","req_id":7}'):
-        assert p.parse_into(raw, books) == p.parse(raw)
+        assert parse_into(p, raw, books) == p.parse(raw)
     assert book.valid and book.ignored == 0
 
 
@@ -297,7 +298,7 @@ def test_parse_into_falls_back_to_the_exact_decoder_and_ends_in_the_same_state()
     (ev,) = parser().parse(raw)
     assert ev.bids[1] == (294299, 2**53 + 1)
     expected = twin.apply(ev)
-    assert parser().parse_into(raw, {"BTC/USD": book}) == [BookApplied(book, False, expected)]
+    assert parse_into(parser(), raw, {"BTC/USD": book}) == [BookApplied(book, False, expected)]
     assert (book.top(), book.checksum, book.valid) == (twin.top(), twin.checksum, twin.valid)
 
 
@@ -311,7 +312,7 @@ def test_a_bad_level_invalidates_the_book_a_bad_envelope_leaves_it_alone() -> No
         _update([{"price": 29430.0, "qty": 0}], [], checksum=1.0, timestamp="t"),
     ):
         with pytest.raises(ProtocolError):
-            parser().parse_into(raw, {"BTC/USD": book})
+            parse_into(parser(), raw, {"BTC/USD": book})
         assert book.valid and book.top() == before
     # A level (or side) found bad once the book has started on the levels: the book may
     # hold part of the message, so it is invalid until the next snapshot.
@@ -324,9 +325,9 @@ def test_a_bad_level_invalidates_the_book_a_bad_envelope_leaves_it_alone() -> No
         book = loaded_btc_book()
         raw = _update(bids, asks, timestamp="t")  # type: ignore[arg-type]
         with pytest.raises(ProtocolError):
-            parser().parse_into(raw, {"BTC/USD": book})
+            parse_into(parser(), raw, {"BTC/USD": book})
         assert not book.valid
-        (unparsed,) = parser().parse_into_safe(raw, {"BTC/USD": loaded_btc_book()})
+        (unparsed,) = parse_into_safe(parser(), raw, {"BTC/USD": loaded_btc_book()})
         assert isinstance(unparsed, Unparsed) and unparsed.excerpt == codec.excerpt(raw)
 
 
@@ -386,6 +387,24 @@ def test_ticker_numbers_are_scaled_and_statistics_exact() -> None:
         change_pct=Decimal("-0.24"),
         timestamp="2022-12-25T09:30:59.123456Z",
     )
+
+
+def test_ticker_last_low_and_high_are_optional_as_documented() -> None:
+    # A pair with no trade in 24 h: no last, no low, no high (absent, or null).
+    for extra in ("", '"last":null,"low":null,"high":null,'):
+        raw = (
+            '{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","bid":105944.2,'
+            '"bid_qty":2.5,"ask":105944.3,"ask_qty":3.2,' + extra + '"volume":0,"vwap":0,'
+            '"change":0,"change_pct":0}]}'
+        )
+        ticker = one(raw)
+        assert isinstance(ticker, Ticker)
+        assert (ticker.last, ticker.low, ticker.high) == (None, None, None)
+        assert (ticker.bid, ticker.volume) == (1059442, 0)
+    # Present, they are checked like any price: a bad one is still an error.
+    bad = '{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","last":"1"}]}'
+    with pytest.raises(ProtocolError):
+        parser().parse(bad)
 
 
 def test_status_heartbeat_and_pong() -> None:
@@ -844,10 +863,10 @@ def _into_agrees_with_parse(raw: bytes | str, events: list[Event] | None) -> Non
     book, twin = loaded_btc_book(), loaded_btc_book()
     p = parser()
     try:
-        into = p.parse_into(raw, {"BTC/USD": book})
+        into = parse_into(p, raw, {"BTC/USD": book})
     except ProtocolError:
         assert events is None
-        (unparsed,) = p.parse_into_safe(raw, {"BTC/USD": loaded_btc_book()})
+        (unparsed,) = parse_into_safe(p, raw, {"BTC/USD": loaded_btc_book()})
         assert isinstance(unparsed, Unparsed)
         return
     assert events is not None

@@ -392,3 +392,33 @@ def test_admit_refuses_at_the_threshold_and_changes_nothing() -> None:
     assert not counter.admit("BTC/USD", TradingCounter.add_cost(), 0.0)
     assert counter.value("BTC/USD", 0.0) == 60
     assert counter.admit("BTC/USD", TradingCounter.add_cost(), 1.0)  # 1/s decayed
+
+
+def test_trading_adopts_krakens_threshold_only_when_stricter() -> None:
+    counter = TradingCounter("pro")  # threshold 180
+    assert counter.threshold == 180
+    assert counter.adopt_threshold(125)  # Kraken's maxratecount says Intermediate
+    assert counter.threshold == 125 and counter.limits.decay_per_s == 3.75
+    assert not counter.adopt_threshold(180)  # looser: ours stays
+    assert not counter.adopt_threshold(0)
+    assert counter.threshold == 125
+    counter.charge("BTC/USD", 125.0, 0.0)
+    assert counter.wait_time("BTC/USD", 1.0, 0.0) > 0  # the stricter threshold holds
+
+
+def test_trading_observe_floor_never_lets_the_model_run_below_krakens_count() -> None:
+    counter = TradingCounter("starter")  # decay 1/s
+    counter.charge("BTC/USD", 10.0, 0.0)
+    counter.observe_floor("BTC/USD", 4.0, 0.0)  # Kraken counts less: ours stays (stricter)
+    assert counter.value("BTC/USD", 0.0) == 10.0
+    counter.observe_floor("BTC/USD", 30.0, 5.0)  # Kraken counts more: the floor rises
+    assert counter.value("BTC/USD", 5.0) == 30.0 and counter.value("BTC/USD", 10.0) == 25.0
+    # A slot booked ahead keeps its place: the report raises the level it decays from.
+    wait = counter.reserve("ETH/USD", 61.0 - 1.0, 100.0)  # books 60 at once
+    assert wait == 0.0
+    booked = counter.reserve("ETH/USD", 10.0, 100.0)  # waits 10 s: booked at t=110
+    assert booked == 10.0
+    counter.observe_floor("ETH/USD", 70.0, 100.0)  # Kraken: 70 now, 60 at t=110
+    assert counter.value("ETH/USD", 110.0) == 60.0  # the booking (50 + 10) already covers it
+    counter.observe_floor("ETH/USD", 85.0, 100.0)  # 75 at t=110: above the booking
+    assert counter.value("ETH/USD", 110.0) == 75.0
