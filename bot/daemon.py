@@ -67,8 +67,9 @@ from bot.market.backoff import Backoff, BackoffPolicy
 from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
 from bot.metrics import Metrics
 from bot.paper import Endpoints, live_endpoints, paper_venue
+from bot.preflight import load_deployment
 from bot.store import Store, run_checkpoints
-from bot.strategy_loader import LoadedStrategy, load_strategies
+from bot.strategy_loader import LoadedStrategy
 from bot.strategy_runner import StrategyRunner
 from bot.wiring import (
     books_valid,
@@ -495,9 +496,11 @@ async def _amain(daemon: Daemon) -> int:
 def main_run(args: argparse.Namespace) -> int:
     """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML."""
     path = Path(args.config)
-    config = load_config(path)
-    level = getattr(args, "log_level", None) or config.log.level
-    configure_logging(level, getattr(args, "log_format", None) or config.log.format)
-    strategies = load_strategies(config.strategies)
-    daemon = Daemon(config, strategies, config_path=path)
+
+    def logging_from(config: Config) -> None:
+        level = getattr(args, "log_level", None) or config.log.level
+        configure_logging(level, getattr(args, "log_format", None) or config.log.format)
+
+    deployment = load_deployment(path, on_config=logging_from)  # what check-config checks
+    daemon = Daemon(deployment.config, deployment.strategies, config_path=path)
     return asyncio.run(_amain(daemon))
