@@ -37,6 +37,7 @@ from pydantic import (
     Strict,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -44,6 +45,7 @@ from bot.errors import ConfigError
 from bot.log import Secret
 
 __all__ = [
+    "DEFAULT_STORE_PATHS",
     "Config",
     "CredentialsConfig",
     "DeadmanConfig",
@@ -349,8 +351,12 @@ class SimConfig(_Model):
         return Path(self.source.removeprefix("replay:")) if self.source != "synthetic" else None
 
 
+DEFAULT_STORE_PATHS: Final = {"paper": Path("data/paper.db"), "live": Path("data/live.db")}
+"""Each mode's own store when ``store.path`` is not set: paper fills never meet live ones."""
+
+
 class StoreConfig(_Model):
-    path: Path = Path("data/krakenbot.db")
+    path: Path = DEFAULT_STORE_PATHS["paper"]
 
 
 class DeadmanConfig(_Model):
@@ -440,6 +446,19 @@ class Config(_Model):
     risk: Section[RiskConfig] = Field(default_factory=RiskConfig)
     strategies: Annotated[tuple[StrategyConfig, ...], _EMPTY_LIST] = ()
     _source_map: SourceMap | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _store_path_of_the_mode(cls, data: Any) -> Any:
+        """An unset ``store.path`` is the mode's own (``DEFAULT_STORE_PATHS``)."""
+        if not isinstance(data, dict):
+            return data
+        store, mode = data.get("store"), data.get("mode", "paper")
+        store = {} if store is None else store
+        default = DEFAULT_STORE_PATHS.get(mode) if isinstance(mode, str) else None
+        if isinstance(store, dict) and "path" not in store and default is not None:
+            data = {**data, "store": {**store, "path": default}}
+        return data
 
     @property
     def source_map(self) -> SourceMap | None:

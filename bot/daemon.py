@@ -69,6 +69,7 @@ from bot.metrics import Metrics
 from bot.paper import Endpoints, live_endpoints, paper_venue
 from bot.preflight import load_deployment
 from bot.store import Store, run_checkpoints
+from bot.store_owner import StoreOwner, claim
 from bot.strategy_loader import LoadedStrategy
 from bot.strategy_runner import StrategyRunner
 from bot.wiring import (
@@ -207,6 +208,9 @@ class Daemon:
                 stack.push_async_callback(self.http.close)
                 store = Store.open(self.config.store.path)
                 stack.callback(store.close)
+                ep = self.endpoints  # a store made by another mode, venue or key: refused
+                assert ep is not None
+                claim(store, StoreOwner.of(self.config.mode, ep.rest_url, ep.api_key.reveal()))
                 session = await stack.enter_async_context(aiohttp.ClientSession())
                 await self._serve(store, session)
         except BaseExceptionGroup as group:

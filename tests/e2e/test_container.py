@@ -153,7 +153,7 @@ def test_entrypoint_runs_read_only_then_sigterm_exits_0(image: Image, procs: lis
     assert placed
     probe = healthcheck(image, readyz)
     assert probe.returncode == 0, probe.stdout + probe.stderr
-    assert (image.data / "data" / "krakenbot.db").exists()  # the store in the data dir
+    assert (image.data / "data" / "paper.db").exists()  # the store in the data dir
     assert not list(image.lib.rglob("__pycache__"))  # nothing written beside the code
     started = time.monotonic()
     proc.signal(signal.SIGTERM)

@@ -67,7 +67,7 @@ class Recorder(Strategy[Params]):
 def default_yaml(tmp_path: Path, **replace: str) -> Path:
     """``config/default.yaml`` with a temp store, HTTP on port 0, and text replaced."""
     text = default_config_path().read_text()
-    text = text.replace("path: data/krakenbot.db", f"path: {tmp_path / 'bot.db'}")
+    text = text.replace("path: data/paper.db", f"path: {tmp_path / 'bot.db'}")
     text = text.replace("port: 8080", "port: 0")
     for old, new in replace.items():
         assert old in text, old
@@ -298,8 +298,9 @@ async def test_live_mode_on_a_simulator_then_a_bad_key_is_fatal(
             pass
     assert "positions_recovered" in names(events)
     # A key the venue does not know: the daemon stops with the exchange's error (exit 1).
+    # (A store of its own: the first run's store is stamped with the first key's id.)
     wrong = {**env, "SIM_KEY": "K" * 56}
-    config = load_config_text(text, "live.yaml", wrong)
+    config = load_config_text(text.replace("live.db", "other-key.db"), "live.yaml", wrong)
     daemon = Daemon(config, load_strategies(config.strategies))
     with pytest.raises(AuthError):
         async with asyncio.timeout(20):

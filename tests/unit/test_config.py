@@ -54,7 +54,7 @@ def test_empty_mapping_gives_kraken_defaults() -> None:
     assert config.market.book_depth == 10
     assert config.market.channels == ("book", "trade", "ticker")
     assert config.market.stale_after_s == 5.0
-    assert config.store.path == Path("data/krakenbot.db")
+    assert config.store.path == Path("data/paper.db")
     assert config.deadman.timeout_s == 60
     assert config.deadman.refresh_interval_s == 15.0
     assert config.shutdown.cancel_orders is True
@@ -93,7 +93,25 @@ def test_live_example_loads_with_keys_from_the_environment() -> None:
     assert SECRET_KEY not in repr(config) and SECRET_SECRET not in repr(config)
     assert SECRET_KEY not in str(config.model_dump())
     assert config.risk.max_order_qty == Decimal("0.01")
-    assert config.store.path == Path("data/krakenbot.db")  # ${KRAKENBOT_DATA:-data}
+    assert config.store.path == Path("data/live.db")  # ${KRAKENBOT_DATA:-data}
+
+
+def test_each_mode_has_its_own_default_store() -> None:
+    """Paper and live never share a store by default (issue 10 item 9)."""
+    live = load_config_text("mode: live\nstore:\n" + CREDS, "x.yaml", LIVE_ENV)
+    assert live.store.path == Path("data/live.db")
+    assert load_config_text("mode: paper\n", "x.yaml", {}).store.path == Path("data/paper.db")
+    assert Config(mode="live").store.path == Path("data/live.db")
+    chosen = load_config_text("mode: live\nstore: {path: my.db}\n" + CREDS, "x.yaml", LIVE_ENV)
+    assert chosen.store.path == Path("my.db")
+    shipped = {
+        name: load_config(REPO / "config" / name, env=LIVE_ENV).store.path
+        for name in ("default.yaml", "live.example.yaml")
+    }
+    assert shipped == {
+        "default.yaml": Path("data/paper.db"),
+        "live.example.yaml": Path("data/live.db"),
+    }
 
 
 def test_decimals_are_exact_and_sections_may_be_empty() -> None:

@@ -1,0 +1,122 @@
+"""The daemon's start-up checks, in-process against the simulator on 127.0.0.1.
+
+What a start refuses before it trades: a store another deployment made (its owner stamp),
+and an API key that lacks a permission the daemon needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from bot.config import (
+    Config,
+    HttpConfig,
+    StoreConfig,
+    default_config_path,
+    load_config,
+    load_config_text,
+)
+from bot.daemon import Daemon
+from bot.errors import StoreError
+from bot.store import Store
+from bot.store_owner import read_owner
+from bot.strategy_loader import load_strategies
+from tests.loopback.conftest import SimFactory, SimHandle
+
+Events = list[MutableMapping[str, Any]]
+pytestmark = pytest.mark.timeout(60)
+
+
+def paper_config(store: Path) -> Config:
+    config = load_config(default_config_path())
+    return config.model_copy(
+        update={"store": StoreConfig(path=store), "http": HttpConfig(host="127.0.0.1", port=0)}
+    )
+
+
+def live_config(sim: SimHandle, store: Path) -> Config:
+    text = f"""
+mode: live
+venue:
+  rest_url: {sim.base_url}
+  ws_public_url: {sim.ws_public_url}
+  ws_private_url: {sim.ws_private_url}
+credentials:
+  api_key_env: SIM_KEY
+  api_secret_env: SIM_SECRET
+market:
+  symbols: [BTC/USD]
+store:
+  path: {store}
+http:
+  port: 0
+strategies:
+  - name: mm
+    class: strategies.market_maker:MarketMaker
+    symbols: [BTC/USD]
+    params: {{spread_bps: 2, size: 0.01, max_inventory: 0.1}}
+"""
+    return load_config_text(
+        text, "live.yaml", {"SIM_KEY": sim.api_key, "SIM_SECRET": sim.api_secret}
+    )
+
+
+def names(events: Events) -> list[str]:
+    return [str(e["event"]) for e in events]
+
+
+async def run_until(daemon: Daemon, events: Events, event: str, timeout_s: float = 30) -> None:
+    """Run ``daemon`` until ``event`` is logged, then stop it as SIGTERM does."""
+    task = asyncio.create_task(daemon.run())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while event not in names(events):
+                assert not task.done(), names(events)
+                await asyncio.sleep(0.02)
+    finally:
+        daemon.request_stop("test")
+        async with asyncio.timeout(15):
+            await task
+
+
+async def test_a_live_run_refuses_the_store_a_paper_run_made(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Issue 10 item 9: a live run recovered a paper session's fills into its positions."""
+    shared = tmp_path / "shared.db"
+    paper = paper_config(shared)
+    with capture_logs() as events:
+        await run_until(Daemon(paper, load_strategies(paper.strategies)), events, "fill")
+    store = Store.open(shared)
+    assert store.fills_since(0), "the paper session recorded fills"
+    store.close()
+
+    sim = await sim_factory()
+    live = live_config(sim, shared)
+    daemon = Daemon(live, load_strategies(live.strategies))
+    with capture_logs() as events, pytest.raises(StoreError) as caught:
+        async with asyncio.timeout(20):
+            await daemon.run()
+    assert daemon.exit_code == 1  # as for every store the daemon cannot use
+    message = str(caught.value)
+    assert "was made by another deployment (mode=paper venue=simulator key=none)" in message
+    assert f"this one (mode=live venue={sim.base_url}" in message
+    assert "positions_recovered" not in names(events)
+    assert "instruments_loaded" not in names(events)  # refused before it asked the venue
+    assert sim.venue.exchange.open_orders(sim.account) == []
+
+    # Its own store (the mode's default path, here under tmp_path) is stamped live.
+    own = tmp_path / "live.db"
+    live = live_config(sim, own)
+    with capture_logs() as events:
+        await run_until(Daemon(live, load_strategies(live.strategies)), events, "daemon_ready")
+    store = Store.open(own)
+    owner = read_owner(store)
+    store.close()
+    assert owner is not None and (owner.mode, owner.venue) == ("live", sim.base_url)
