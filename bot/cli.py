@@ -197,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command == "run":  # as early as it can be: see bot.signals
+        from bot import signals
+
+        signals.install()
     try:
         if args.command == "check-config":
             return _check_config(args)

@@ -24,7 +24,9 @@ takes exactly this path, and the engine's reconciliation recovers from store and
    signal exits at once (130), the switch left armed. ``reload`` (SIGHUP) validates the
    strategies' params from the YAML and hands them to ``on_params``, or rejects them all.
 
-Exit statuses (``main_run``): 0 clean, 2 bad config (file:line), 1 a fatal ``BotError``.
+Exit statuses (``main_run``): 0 clean, 2 bad config (file:line) or a key without a
+permission the daemon needs, 1 a fatal ``BotError``. Signals before the loop's handlers exist
+and after they are gone are ``bot.signals``' (noted, replayed or logged: never fatal).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from bot import signals
 from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
 from bot.context import Desk
@@ -484,21 +487,26 @@ async def _amain(daemon: Daemon) -> int:
         signal.SIGINT: lambda: daemon.request_stop("SIGINT"),
         signal.SIGHUP: daemon.reload,
     }
-    for sig, handler in handlers.items():
-        loop.add_signal_handler(sig, handler)
+    with signals.blocked():  # no signal between bot.signals' handlers and these
+        for sig, handler in handlers.items():
+            loop.add_signal_handler(sig, handler)
+        signals.replay(handlers)  # those that came during start-up, handled now
     try:
         await daemon.run()
     except BotError as exc:
         log.error("fatal_error", error=str(exc), kind=type(exc).__name__)
         raise
     finally:
-        for sig in handlers:
-            loop.remove_signal_handler(sig)
+        with signals.blocked():
+            for sig in handlers:
+                loop.remove_signal_handler(sig)
+            signals.after_loop()  # a signal from here to the exit is logged, not fatal
     return daemon.exit_code
 
 
 def main_run(args: argparse.Namespace) -> int:
     """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML."""
+    signals.install()  # bot.cli did it already for the real command; tests call this
     path = Path(args.config)
 
     def logging_from(config: Config) -> None:
@@ -507,4 +515,9 @@ def main_run(args: argparse.Namespace) -> int:
 
     deployment = load_deployment(path, on_config=logging_from)  # what check-config checks
     daemon = Daemon(deployment.config, deployment.strategies, config_path=path)
-    return asyncio.run(_amain(daemon))
+    signals.hold("startup")
+    try:
+        return asyncio.run(_amain(daemon))
+    finally:
+        signals.hold("exit")
+        signals.drain()  # signals after the loop: logged, the exit status unchanged

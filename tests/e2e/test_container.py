@@ -167,6 +167,17 @@ def test_entrypoint_runs_read_only_then_sigterm_exits_0(image: Image, procs: lis
     assert "Traceback" not in gone.stderr
 
 
+def test_the_readmes_healthcheck_is_the_dockerfiles() -> None:
+    """The README shows the image's HEALTHCHECK: the same instruction, word for word."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```dockerfile\n(.*?)```", readme, flags=re.DOTALL)
+    shown = [b for b in blocks if "HEALTHCHECK" in b]
+    assert shown, "no HEALTHCHECK snippet in the README"
+    expected = _instruction(DOCKERFILE.read_text(), "HEALTHCHECK")
+    for block in shown:
+        assert _instruction(block, "HEALTHCHECK") == expected
+
+
 def test_compose_file_matches_the_image_and_the_default_config() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     bot, prom = compose["services"]["krakenbot"], compose["services"]["prometheus"]

@@ -10,6 +10,7 @@ shutdown leaves behind on the simulator: no open orders, the dead-man's switch d
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -316,12 +317,15 @@ def test_exit_statuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         .replace("mode: paperr", "mode: paper")
         .replace(str(tmp_path / "bot.db"), str(tmp_path / "store-dir"))
     )
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         assert cli_main(["run", "--config", str(bad)]) == 2  # bad config: file:line
         assert "deploy.yaml:" in capsys.readouterr().err
         assert cli_main(["--log-format", "json", "run", "--config", str(broken)]) == 1
     finally:
         reset_logging()
+        for sig, handler in saved.items():  # `run` installs its own: put pytest's back
+            signal.signal(sig, handler)
     err = capsys.readouterr().err
     assert "krakenbot: store" in err and "Traceback" not in err
     assert '"event":"shutdown_complete"' in err and '"exit_code":1' in err
