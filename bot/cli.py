@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, help="port to listen on, 0 for any (default: sim.port)")
     sim.add_argument("--source", help="'synthetic' or 'replay:PATH' (default: sim.source)")
     sim.add_argument("--seed", type=int, help="random seed (default: sim.seed)")
+    sim.add_argument("--keys", help="YAML/JSON list of extra API keys (account, permissions, ...)")
 
     replay = sub.add_parser(
         "replay", help="rebuild books from a recorded capture, verify checksums"

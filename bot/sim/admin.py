@@ -13,8 +13,12 @@ printed by ``krakenbot sim``); without it the answer is 401. Bodies and answers 
 ``POST /admin/engine/pause``   ``{"duration_s": 5}`` (optional), same as a ``pause_engine``
 ``POST /admin/engine/resume``  resume the engine, end every pause
 ``GET /admin/connections``  the open WebSocket connections
-``GET /admin/accounts``     accounts with their API key (never the secret) and balances
+``GET /admin/accounts``     accounts with their API keys (never a secret) and balances
 ``POST /admin/accounts``    ``{"account": "bob", "balances": {"USD": "1000"}}`` → new key pair
+``POST /admin/keys``        ``{"account": "trader", "permissions": ["query_funds"],
+                            "nonce_window": 0}`` → a new key pair on an existing account
+                            (``permissions``: ids or Kraken's names, see ``keys``; all if
+                            absent)
 ==========================  ==============================================================
 
 This module owns the admin routes; the faults themselves are ``faults``'.
@@ -30,11 +34,12 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from bot.errors import ExchangeError
+from bot.errors import ConfigError, ExchangeError
 from bot.sim.faults import FaultKind, FaultSpec
+from bot.sim.keys import KeySpec
 from bot.sim.rest_common import dumps
 from bot.sim.rest_format import rfc3339
-from bot.sim.venue import VENUE_KEY, SimVenue
+from bot.sim.venue import VENUE_KEY, Credentials, SimVenue
 
 __all__ = ["ADMIN_HEADER", "admin_app"]
 
@@ -155,8 +160,51 @@ async def accounts(request: web.Request) -> web.Response:
     for name in venue.accounts():
         creds = venue.credentials(name)
         balances = venue.exchange.balances(name)
-        out.append({"account": name, "api_key": creds.api_key, "balances": balances})
+        keys = [
+            {
+                "api_key": key.api_key,
+                "permissions": sorted(p.value for p in key.permissions),
+                "nonce_window": key.nonce_window,
+            }
+            for key in venue.keys_of(name)
+        ]
+        out.append({"account": name, "api_key": creds.api_key, "balances": balances, "keys": keys})
     return _json({"accounts": out})
+
+
+def _key_answer(creds: Credentials) -> dict[str, Any]:
+    return {
+        "account": creds.account,
+        "api_key": creds.api_key,
+        "api_secret": creds.api_secret,
+        "permissions": sorted(p.value for p in creds.permissions),
+        "nonce_window": creds.nonce_window,
+    }
+
+
+async def add_key(request: web.Request) -> web.Response:
+    venue = _venue(request)
+    try:
+        body = await _body(request)
+        spec = KeySpec.from_dict({k: v for k, v in body.items() if k != "balances"})
+        if "balances" in body:
+            return _problem(400, "balances: a key opens no account (POST /admin/accounts does)")
+        if spec.account not in venue.accounts():
+            return _problem(404, f"no account {spec.account}")
+        creds = venue.add_key(
+            spec.account,
+            spec.permissions,
+            nonce_window=spec.nonce_window,
+            api_key=spec.api_key,
+            api_secret=spec.api_secret,
+        )
+    except (ValueError, TypeError) as exc:
+        return _problem(400, str(exc))
+    except ExchangeError as exc:
+        return _problem(409, f"{exc.code}: {exc.detail}")
+    except ConfigError as exc:
+        return _problem(400, str(exc))
+    return _json(_key_answer(creds), 201)
 
 
 def _new_account(body: dict[str, Any]) -> tuple[str, dict[str, Decimal] | None]:
@@ -177,10 +225,7 @@ async def add_account(request: web.Request) -> web.Response:
         return _problem(400, str(exc) or "bad balances")
     except ExchangeError as exc:
         return _problem(409, exc.code)
-    return _json(
-        {"account": creds.account, "api_key": creds.api_key, "api_secret": creds.api_secret},
-        201,
-    )
+    return _json(_key_answer(creds), 201)
 
 
 def admin_app(venue: SimVenue) -> web.Application:
@@ -198,4 +243,5 @@ def admin_app(venue: SimVenue) -> web.Application:
     app.router.add_get("/connections", connections)
     app.router.add_get("/accounts", accounts)
     app.router.add_post("/accounts", add_account)
+    app.router.add_post("/keys", add_key)
     return app

@@ -142,10 +142,12 @@ def form_params(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 class Params:
     """Typed reads of one request's parameters (form text or JSON values)."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("caller", "raw")
 
-    def __init__(self, raw: Mapping[str, Any]) -> None:
+    def __init__(self, raw: Mapping[str, Any], *, caller: str = "") -> None:
         self.raw = raw
+        self.caller = caller
+        """The API key of a private call (empty for public calls)."""
 
     def __contains__(self, name: str) -> bool:
         return name in self.raw

@@ -6,9 +6,11 @@ Every request is checked the way Kraken checks it (KRAKEN.md §1, §2.1), in thi
 2. the body holds one canonical ``nonce`` and ``API-Sign`` is the HMAC-SHA512 of the URI
    path and SHA256(nonce + the exact body bytes) under the key's secret, for form and JSON
    bodies alike, else ``EAPI:Invalid nonce`` / ``EAPI:Invalid signature``;
-3. the nonce is above every nonce this key used before (nonce window 0), else
-   ``EAPI:Invalid nonce``;
-4. the key's REST call counter takes the call's cost (1, 2 for history calls, 0 for order
+3. the nonce is above every nonce this key used before (or, with the key's nonce window
+   W, above ``last - W`` and never used), else ``EAPI:Invalid nonce``;
+4. the key holds a permission the method needs (``keys.REST_PERMISSIONS``), else
+   ``EGeneral:Permission denied``;
+5. the key's REST call counter takes the call's cost (1, 2 for history calls, 0 for order
    entry, which the trading counter charges instead), else ``EAPI:Rate limit exceeded``.
 
 Faults act around those steps: a delay or a failure before anything, a forced nonce or
@@ -32,6 +34,7 @@ from bot.errors import AuthError, ExchangeError, NonceError, RateLimitError, Rej
 from bot.kraken.ratelimit import RestCounter
 from bot.kraken.signer import extract_nonce, verify
 from bot.sim.faults import FaultKind
+from bot.sim.keys import ALL_PERMISSIONS, ERR_PERMISSION, REST_PERMISSIONS, Permission, allowed
 from bot.sim.matching import Fill, OrderState
 from bot.sim.rest_common import (
     ERR_UNKNOWN_METHOD,
@@ -45,7 +48,7 @@ from bot.sim.rest_common import (
 )
 from bot.sim.rest_format import asset_code, balance_text, order_info, trade_info
 from bot.sim.rest_trading import TRADING_METHODS
-from bot.sim.venue import VENUE_KEY, SimVenue
+from bot.sim.venue import VENUE_KEY, ApiKey, SimVenue
 
 __all__ = ["PRIVATE_METHODS", "authenticate", "private_handler"]
 
@@ -59,8 +62,8 @@ PAGE: Final = 50
 _NS: Final = 1_000_000_000
 
 
-def authenticate(venue: SimVenue, request: web.Request, body: bytes, method: str) -> str:
-    """The account a signed request acts for, or Kraken's error (see the module docstring)."""
+def authenticate(venue: SimVenue, request: web.Request, body: bytes, method: str) -> ApiKey:
+    """The key a signed request is made with, or Kraken's error (see the module docstring)."""
     key = venue.api_key(request.headers.get("API-Key", ""))
     if key is None:
         raise AuthError(ERR_INVALID_KEY)
@@ -72,15 +75,16 @@ def authenticate(venue: SimVenue, request: web.Request, body: bytes, method: str
         raise AuthError(ERR_INVALID_SIGNATURE)
     if venue.faults.take_rest(FaultKind.INVALID_NONCE, method, private=True) is not None:
         raise NonceError(ERR_INVALID_NONCE, "fault")
-    if nonce <= key.last_nonce:
-        raise NonceError(ERR_INVALID_NONCE, f"{nonce} <= {key.last_nonce}")
-    key.last_nonce = nonce
+    if not key.accept_nonce(nonce):
+        raise NonceError(ERR_INVALID_NONCE, f"{nonce} after {key.last_nonce}")
+    if not allowed(key.permissions, REST_PERMISSIONS.get(method, ())):
+        raise AuthError(ERR_PERMISSION, method)
     forced = venue.faults.take_rest(FaultKind.RATE_LIMIT, method, private=True)
     if forced is not None:
         raise RateLimitError(forced.spec.error or ERR_REST_RATE, "fault")
     if venue.rate_limits and not key.rest.try_charge(RestCounter.cost(method), venue.monotonic()):
         raise RateLimitError(ERR_REST_RATE)
-    return key.account
+    return key
 
 
 # ---------------------------------------------------------------------- account methods
@@ -103,7 +107,9 @@ def balance_ex(venue: SimVenue, account: str, params: Params) -> dict[str, Any]:
 
 
 def get_websockets_token(venue: SimVenue, account: str, params: Params) -> dict[str, Any]:
-    token, expires = venue.tokens.issue(account, venue.monotonic())
+    key = venue.api_key(params.caller) if params.caller else None
+    permissions = key.permissions if key is not None else ALL_PERMISSIONS
+    token, expires = venue.tokens.issue(account, venue.monotonic(), permissions)
     return {"token": token, "expires": expires}
 
 
@@ -218,6 +224,15 @@ def trades_history(venue: SimVenue, account: str, params: Params) -> dict[str, A
     return {"trades": out, "count": len(matching)}
 
 
+def _check_order_statuses(key: ApiKey, result: dict[str, Any]) -> None:
+    """QueryOrders: an open order needs "query open", a closed one "query closed"."""
+    for info in result.values():
+        open_ = info.get("status") in ("pending", "open")
+        needed = Permission.QUERY_OPEN_ORDERS if open_ else Permission.QUERY_CLOSED_ORDERS
+        if needed not in key.permissions:
+            raise AuthError(ERR_PERMISSION, f"QueryOrders needs {needed.label}")
+
+
 PrivateMethod = Callable[[SimVenue, str, Params], dict[str, Any]]
 PRIVATE_METHODS: Final[dict[str, PrivateMethod]] = {
     "Balance": balance,
@@ -243,9 +258,11 @@ async def private_handler(request: web.Request) -> web.Response:
     if early is not None:
         return early
     try:
-        account = authenticate(venue, request, body, method)
-        params = Params(parse_body(body, request.headers.get("Content-Type")))
-        result = fn(venue, account, params)
+        key = authenticate(venue, request, body, method)
+        params = Params(parse_body(body, request.headers.get("Content-Type")), caller=key.api_key)
+        result = fn(venue, key.account, params)
+        if method == "QueryOrders":
+            _check_order_statuses(key, result)
     except ExchangeError as exc:
         log.info("rest_refused", endpoint=method, error=exc.code, detail=exc.detail)
         return error_response(exc.code)

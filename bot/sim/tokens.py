@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.errors import TokenError
+from bot.sim.keys import ALL_PERMISSIONS, Permission
 
 __all__ = ["TOKEN_LIFETIME_S", "TokenRegistry"]
 
@@ -25,6 +26,7 @@ INVALID_TOKEN: Final = "EAPI:Invalid token"
 class _Token:
     account: str
     issued_at: float
+    permissions: frozenset[Permission] = ALL_PERMISSIONS
     live_subscriptions: int = 0
     revoked: bool = False
 
@@ -37,11 +39,19 @@ class TokenRegistry:
         self._nbytes = token_bytes
         self._tokens: dict[str, _Token] = {}
 
-    def issue(self, account: str, now: float) -> tuple[str, int]:
-        """A new token for ``account`` and its ``expires`` in seconds, as REST returns."""
+    def issue(
+        self, account: str, now: float, permissions: frozenset[Permission] = ALL_PERMISSIONS
+    ) -> tuple[str, int]:
+        """A new token for ``account`` and its ``expires`` in seconds, as REST returns; it
+        carries the ``permissions`` of the key that asked for it."""
         token = secrets.token_urlsafe(self._nbytes)
-        self._tokens[token] = _Token(account, now)
+        self._tokens[token] = _Token(account, now, permissions)
         return token, int(self.lifetime_s)
+
+    def permissions(self, token: str) -> frozenset[Permission]:
+        """What the key that asked for ``token`` may do (nothing for an unknown token)."""
+        entry = self._tokens.get(token)
+        return entry.permissions if entry is not None else frozenset()
 
     def check(self, token: str, now: float) -> str:
         """The token's account, or ``TokenError`` if it may not be used now."""

@@ -30,9 +30,9 @@ import binascii
 import random
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 import structlog
 from aiohttp import web
@@ -45,6 +45,7 @@ from bot.sim.accounts import FeeSchedule
 from bot.sim.bus import Bus
 from bot.sim.exchange import Exchange
 from bot.sim.faults import Faults
+from bot.sim.keys import ALL_PERMISSIONS, KeySpec, Permission
 from bot.sim.market_data import MarketAction, MarketSource, SyntheticMarket
 from bot.sim.pairs import default_instruments
 from bot.sim.rest_stats import MarketStats
@@ -115,22 +116,46 @@ class WsConnection(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """An account's API key pair as a client needs it."""
+    """An API key pair as a client needs it, with the account it acts for and what it may do."""
 
     account: str
     api_key: str
     api_secret: str
+    permissions: frozenset[Permission] = ALL_PERMISSIONS
+    nonce_window: int = 0
 
 
 @dataclass(slots=True)
 class ApiKey:
-    """One API key's server-side state: its secret, nonce floor and REST call counter."""
+    """One API key's server-side state: its secret, permissions, nonce sequence (with its
+    optional window) and REST call counter."""
 
     api_key: str
     api_secret: str
     account: str
     rest: RestCounter
+    permissions: frozenset[Permission] = ALL_PERMISSIONS
+    nonce_window: int = 0
     last_nonce: int = -1
+    _window_seen: set[int] = field(default_factory=set)
+
+    def accept_nonce(self, nonce: int) -> bool:
+        """Take ``nonce`` if Kraken would: above every earlier nonce of this key, or, with a
+        nonce window of W, above ``last - W`` and not used before (replays stay refused)."""
+        if nonce > self.last_nonce:
+            if self.nonce_window:
+                self._window_seen.add(nonce)
+                floor = nonce - self.nonce_window
+                if len(self._window_seen) > 64:
+                    self._window_seen = {n for n in self._window_seen if n > floor}
+            self.last_nonce = nonce
+            return True
+        if not self.nonce_window or nonce <= self.last_nonce - self.nonce_window:
+            return False
+        if nonce in self._window_seen:
+            return False
+        self._window_seen.add(nonce)
+        return True
 
 
 class ScaledSource:
@@ -155,6 +180,15 @@ class ScaledSource:
         setter = getattr(self.inner, "set_depth", None)
         if setter is not None:
             setter(symbol, levels)
+
+
+def _check_secret(account: str, secret: str | None) -> None:
+    if secret is None:
+        return
+    try:
+        base64.b64decode(secret, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{account}: the API secret is not valid base64") from None
 
 
 def _new_api_key() -> str:
@@ -215,7 +249,7 @@ class SimVenue(OrderEntry):
         self.admin_token = admin_token or secrets.token_urlsafe(24)
         self.faults: Faults = Faults(self)
         self._keys: dict[str, ApiKey] = {}
-        self._accounts: dict[str, Credentials] = {}
+        self._accounts: dict[str, Credentials] = {}  # account -> its first key
         self._init_order_entry()
         self._ids = random.Random(seed + 1)
         self._last_prune = self.clock.monotonic()
@@ -255,24 +289,85 @@ class SimVenue(OrderEntry):
         *,
         api_key: str | None = None,
         api_secret: str | None = None,
+        permissions: frozenset[Permission] | None = None,
+        nonce_window: int = 0,
     ) -> Credentials:
-        """Open ``account`` with ``balances`` (``DEFAULT_BALANCES`` if None) and one API key
-        pair (generated unless given: a 56-char key and a base64 secret of 64 bytes)."""
+        """Open ``account`` with ``balances`` (``DEFAULT_BALANCES`` if None) and its first API
+        key (see ``add_key``: every permission unless told; the pair generated unless given,
+        a 56-char key and a base64 secret of 64 bytes, like Kraken's)."""
         if account in self._accounts:
             raise RejectedError("EGeneral:Invalid arguments:account", f"{account} exists")
-        creds = Credentials(account, api_key or _new_api_key(), api_secret or _new_api_secret())
-        try:
-            base64.b64decode(creds.api_secret, validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigError(f"{account}: the API secret is not valid base64") from None
+        _check_secret(account, api_secret)
+        if api_key is not None and api_key in self._keys:
+            raise RejectedError("EGeneral:Invalid arguments:api_key", "the key exists")
         for asset, amount in (DEFAULT_BALANCES if balances is None else balances).items():
             self.exchange.deposit(account, asset, amount)
-        self._accounts[account] = creds
-        self._keys[creds.api_key] = ApiKey(
-            creds.api_key, creds.api_secret, account, RestCounter(self.tier)
-        )
         self._trading[account] = TradingCounter(self.tier)
+        self._accounts[account] = Credentials(account, "", "")  # until its key exists
+        creds = self.add_key(
+            account,
+            permissions,
+            nonce_window=nonce_window,
+            api_key=api_key,
+            api_secret=api_secret,
+        )
+        self._accounts[account] = creds
         return creds
+
+    def add_key(
+        self,
+        account: str,
+        permissions: frozenset[Permission] | None = None,
+        *,
+        nonce_window: int = 0,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+    ) -> Credentials:
+        """A new API key on the existing ``account``, with ``permissions`` (all if None), its
+        own nonce sequence (``nonce_window`` 0: strictly increasing) and REST counter."""
+        if account not in self._accounts:
+            raise RejectedError("EGeneral:Invalid arguments:account", f"no account {account}")
+        if nonce_window < 0:
+            raise RejectedError("EGeneral:Invalid arguments:nonce_window", str(nonce_window))
+        _check_secret(account, api_secret)
+        key = api_key or _new_api_key()
+        if key in self._keys:
+            raise RejectedError("EGeneral:Invalid arguments:api_key", "the key exists")
+        granted = ALL_PERMISSIONS if permissions is None else frozenset(permissions)
+        creds = Credentials(account, key, api_secret or _new_api_secret(), granted, nonce_window)
+        self._keys[key] = ApiKey(
+            key,
+            creds.api_secret,
+            account,
+            RestCounter(self.tier),
+            permissions=granted,
+            nonce_window=nonce_window,
+        )
+        return creds
+
+    def add_keys(self, specs: Sequence[KeySpec]) -> list[Credentials]:
+        """The keys a ``--keys`` file declares; an account it names that does not exist is
+        opened with the spec's ``balances`` (and nothing else)."""
+        out = []
+        for spec in specs:
+            options: dict[str, Any] = {
+                "nonce_window": spec.nonce_window,
+                "api_key": spec.api_key,
+                "api_secret": spec.api_secret,
+            }
+            if spec.account in self._accounts:
+                out.append(self.add_key(spec.account, spec.permissions, **options))
+            else:
+                out.append(
+                    self.add_account(
+                        spec.account, spec.balances, permissions=spec.permissions, **options
+                    )
+                )
+        return out
+
+    def keys_of(self, account: str) -> list[ApiKey]:
+        """Every API key of ``account``, oldest first."""
+        return [k for k in self._keys.values() if k.account == account]
 
     def credentials(self, account: str | None = None) -> Credentials:
         """``account``'s key pair (the first account's if None)."""

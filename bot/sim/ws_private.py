@@ -45,6 +45,7 @@ from bot.kraken.codec import dumps, loads_exact
 from bot.kraken.instruments import InstrumentTable, from_scaled, to_scaled
 from bot.kraken.ratelimit import TRADING_LIMITS
 from bot.sim.exchange import Exchange
+from bot.sim.keys import ERR_PERMISSION, WS_PERMISSIONS, allowed
 from bot.sim.matching import ExecEvent, Fill, OrderRequest, OrderState
 from bot.sim.tokens import INVALID_TOKEN
 from bot.sim.ws_common import MAX_QUEUE, WsSession, accept, rfc3339, venue_of
@@ -262,9 +263,15 @@ class PrivateSession(WsSession):
         return True
 
     def _account(
-        self, method: str, params: dict[str, Any], req_id: int | None, time_in: str
+        self,
+        method: str,
+        params: dict[str, Any],
+        req_id: int | None,
+        time_in: str,
+        action: str | None = None,
     ) -> str | None:
-        """The account of the request's token, or None after sending Kraken's error."""
+        """The account of the request's token, or None after sending Kraken's error. The
+        token's key must hold a permission ``action`` (default: ``method``) needs."""
         token = params.get("token")
         if type(token) is not str or not token:
             self.fail(method, ERR_ARGS, req_id, time_in)
@@ -273,10 +280,15 @@ class PrivateSession(WsSession):
             self.fail(method, INVALID_TOKEN, req_id, time_in)
             return None
         try:
-            return self.venue.tokens.check(token, self.venue.monotonic())
+            account = self.venue.tokens.check(token, self.venue.monotonic())
         except TokenError as exc:
             self.fail(method, exc.code, req_id, time_in)
             return None
+        needed = WS_PERMISSIONS.get(action or method, ())
+        if not allowed(self.venue.tokens.permissions(token), needed):
+            self.fail(method, ERR_PERMISSION, req_id, time_in)
+            return None
+        return account
 
     # -- executions -------------------------------------------------------------------------
 
@@ -299,7 +311,7 @@ class PrivateSession(WsSession):
                 self.fail("subscribe", ERR_ARGS, req_id, time_in)
                 return
             flags[name] = value
-        if self._account("subscribe", params, req_id, time_in) is None:
+        if self._account("subscribe", params, req_id, time_in, channel) is None:
             return
         if self.feed is not None:
             self.fail("subscribe", ERR_DUPLICATE, req_id, time_in)

@@ -188,3 +188,54 @@ async def test_replay_market_rebuilds_the_recorded_book(speed: float) -> None:
     assert (bids, asks) == (last.bids(10), last.asks(10))
     book = venue.exchange.book("BTC/USD")
     assert book.level_count("bid") == book.level_count("ask") == 10  # truncated as recorded
+
+
+async def test_sim_command_creates_the_keys_a_keys_file_declares(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(
+        "- account: trader\n"
+        "  permissions: [query_funds, query_open_orders, query_closed_orders]\n"
+        "- account: bob\n"
+        "  permissions: [Funds permissions - Query, websocket]\n"
+        "  nonce_window: 50\n"
+        "  balances: {USD: 250}\n"
+    )
+    proc, info = await start_sim(tmp_path, "--keys", str(keys))
+    try:
+        observer, bob = info["keys"]
+        assert observer["account"] == "trader" and bob["account"] == "bob"
+        assert bob["permissions"] == ["query_funds", "websocket"] and bob["nonce_window"] == 50
+        async with aiohttp.ClientSession() as session:
+            watch = KrakenTestClient(
+                session, info["rest"], observer["api_key"], observer["api_secret"]
+            )
+            assert (await watch.private("Balance")).result["ZUSD"] == "5000.0000"
+            order = {
+                "pair": "XBTUSD",
+                "type": "buy",
+                "ordertype": "limit",
+                "price": "1000",
+                "volume": "0.01",
+            }
+            assert (await watch.private("AddOrder", **order)).error == [
+                "EGeneral:Permission denied"
+            ]
+            client = KrakenTestClient(session, info["rest"], bob["api_key"], bob["api_secret"])
+            assert (await client.private("Balance")).result == {"ZUSD": "250.0000"}
+    finally:
+        status, _ = await stop_sim(proc, signal.SIGTERM)
+    assert status == 0
+
+
+async def test_sim_command_rejects_a_bad_keys_file(tmp_path: Path) -> None:
+    config = tmp_path / "sim.yaml"
+    config.write_text(CONFIG)
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("- account: trader\n  permissions: [trade_everything]\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "sim", "--config", str(config), "--keys", str(keys),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2 and out == b""
+    assert b"trade_everything" in err and b"entry 0" in err
