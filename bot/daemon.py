@@ -70,6 +70,7 @@ from bot.market.backoff import Backoff, BackoffPolicy
 from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
 from bot.metrics import Metrics
 from bot.paper import Endpoints, live_endpoints, paper_venue
+from bot.permissions import PERMISSIONS_CHECK, Missing, missing_error, probe, probes
 from bot.preflight import load_deployment
 from bot.store import Store, run_checkpoints
 from bot.store_owner import StoreOwner, claim
@@ -246,10 +247,13 @@ class Daemon:
         for check in rd.STANDARD_CHECKS:  # all declared first: the gate never opens early
             if check != rd.DEADMAN_ARMED or cfg.deadman.enabled:
                 self.gate.add(check)
+        self.gate.add(PERMISSIONS_CHECK)
         instruments = await self._instruments(rest)
         if instruments is None:
             return  # stopped while loading
         self.gate.set(rd.INSTRUMENTS_LOADED)
+        if not await self._permissions(rest, instruments):
+            return  # stopped while probing
         symbols = tuple(instruments)
         positions = PositionBook(clock)
         risk = RiskGate.from_config(cfg, clock, positions)
@@ -340,6 +344,38 @@ class Daemon:
         result = InstrumentTable([inst for inst in chosen if inst is not None])
         log.info("instruments_loaded", symbols=list(result))
         return result
+
+    async def _permissions(self, rest: KrakenRestClient, instruments: InstrumentTable) -> bool:
+        """Probe each permission the key needs (``bot.permissions``), waiting out transient
+        errors; a missing one closes the gate naming it and raises ``ConfigError`` (exit 2).
+        False if stopped meanwhile."""
+        needed = probes(next(iter(instruments.values())))
+        backoff = Backoff(BackoffPolicy(0.5, 10.0))
+        missing: list[Missing] = []
+        assert self._stop is not None
+        for item in needed:
+            while not self._stop.is_set():
+                try:
+                    found = await probe(rest, item)
+                    break
+                except RETRYABLE as exc:
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "permission_probe_failed", method=item.method, error=str(exc), retry_s=delay
+                    )
+                    await _sleep_or_stop(self.clock, delay, self._stop)
+            else:
+                return False
+            if found is not None:
+                missing.append(found)
+        if missing:
+            self.gate.clear(
+                PERMISSIONS_CHECK, "missing: " + "; ".join(m.describe() for m in missing)
+            )
+            raise missing_error(missing)
+        self.gate.set(PERMISSIONS_CHECK)
+        log.info("permissions_checked", permissions=[n.permission for n in needed])
+        return True
 
     async def _deadman(self) -> None:
         """Arm the switch (retrying), then keep it refreshed."""

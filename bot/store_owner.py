@@ -9,6 +9,8 @@ store stamped by another owner with a ``StoreError`` naming both (exit status 1,
 every store the daemon cannot use). Paper mode's key is the simulator's own, new each run,
 so a paper owner has no key.
 
+A store with no history yet (no order, fill or id block: say the first run stopped at the
+permission check, and the user made a new key) is stamped again by whoever opens it.
 Stores written before stamps existed are claimed by one rule (``claim``): an empty one is
 stamped; one with history is adopted only in live mode and only if every key that signed
 with it is this run's key (a store paper mode ever used holds the simulator's keys too);
@@ -71,22 +73,23 @@ def claim(store: Store, owner: StoreOwner) -> None:
     stamped = read_owner(store)
     if stamped == owner:
         return
+    history = store.history()
+    if not any(history.values()):  # nothing in it is anyone's yet
+        _stamp(store, owner)
+        previous = "none" if stamped is None else stamped.describe()
+        log.info("store_stamped", path=str(store.path), owner=owner.describe(), previous=previous)
+        return
     if stamped is not None:
         raise StoreError(
             f"store {store.path} was made by another deployment ({stamped.describe()}), not"
             f" this one ({owner.describe()}): {_REMEDY}"
         )
-    history = store.history()
-    if not any(history.values()):
-        _stamp(store, owner)
-        log.info("store_stamped", path=str(store.path), **_fields(owner))
-        return
     keys = store.nonce_key_ids()
     if owner.mode == "live" and keys == {owner.key_id}:
         _stamp(store, owner)
         log.warning(
             "store_adopted", path=str(store.path), reason="no owner stamp; only this key signed",
-            **history, **_fields(owner),
+            owner=owner.describe(), **history,
         )  # fmt: skip
         return
     why = (
@@ -105,7 +108,3 @@ def claim(store: Store, owner: StoreOwner) -> None:
 
 def _stamp(store: Store, owner: StoreOwner) -> None:
     store.set_metas(dict(zip(OWNER_KEYS, (owner.mode, owner.venue, owner.key_id), strict=True)))
-
-
-def _fields(owner: StoreOwner) -> dict[str, str]:
-    return {"mode": owner.mode, "venue": owner.venue, "key_id": owner.key_id or "none"}

@@ -1,7 +1,8 @@
 """The daemon's start-up checks, in-process against the simulator on 127.0.0.1.
 
 What a start refuses before it trades: a store another deployment made (its owner stamp),
-and an API key that lacks a permission the daemon needs.
+and an API key that lacks a permission the daemon needs (keys made through the
+simulator's admin API, ``POST /admin/keys``, with Kraken's per-key permissions).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from bot.config import (
     load_config_text,
 )
 from bot.daemon import Daemon
-from bot.errors import StoreError
+from bot.errors import ConfigError, StoreError
+from bot.sim.keys import ALL_PERMISSIONS
 from bot.store import Store
 from bot.store_owner import read_owner
 from bot.strategy_loader import load_strategies
@@ -40,7 +42,7 @@ def paper_config(store: Path) -> Config:
     )
 
 
-def live_config(sim: SimHandle, store: Path) -> Config:
+def live_config(sim: SimHandle, store: Path, key: tuple[str, str] | None = None) -> Config:
     text = f"""
 mode: live
 venue:
@@ -62,9 +64,8 @@ strategies:
     symbols: [BTC/USD]
     params: {{spread_bps: 2, size: 0.01, max_inventory: 0.1}}
 """
-    return load_config_text(
-        text, "live.yaml", {"SIM_KEY": sim.api_key, "SIM_SECRET": sim.api_secret}
-    )
+    api_key, api_secret = key or (sim.api_key, sim.api_secret)
+    return load_config_text(text, "live.yaml", {"SIM_KEY": api_key, "SIM_SECRET": api_secret})
 
 
 def names(events: Events) -> list[str]:
@@ -120,3 +121,78 @@ async def test_a_live_run_refuses_the_store_a_paper_run_made(
     owner = read_owner(store)
     store.close()
     assert owner is not None and (owner.mode, owner.venue) == ("live", sim.base_url)
+
+
+async def new_key(sim: SimHandle, permissions: list[str]) -> tuple[str, str]:
+    """A key on the account with ``permissions``, made through the simulator's admin API."""
+    body = {"account": sim.account, "permissions": permissions}
+    async with sim.session.post(f"{sim.admin_url}/keys", json=body, headers=sim.admin_headers) as r:
+        assert r.status == 201, await r.text()
+        made = await r.json()
+    return made["api_key"], made["api_secret"]
+
+
+@pytest.mark.parametrize(
+    ("lacking", "named"),
+    [
+        (["websocket"], ['"WebSocket interface - On"']),
+        (
+            ["websocket", "query_closed_orders"],  # the old example config's key (issue 10)
+            ['"Orders and trades - Query closed orders & trades"', '"WebSocket interface - On"'],
+        ),
+        (["query_funds"], ['"Funds permissions - Query"']),
+        (
+            ["create_orders", "cancel_orders"],
+            [
+                '"Orders and trades - Create & modify orders"',
+                '"Orders and trades - Cancel & close orders"',
+            ],
+        ),
+    ],
+)
+async def test_a_key_without_a_permission_stops_the_start_naming_it(
+    sim_factory: SimFactory, tmp_path: Path, lacking: list[str], named: list[str]
+) -> None:
+    sim = await sim_factory()
+    everything = [p.value for p in ALL_PERMISSIONS]
+    key = await new_key(sim, [p for p in everything if p not in lacking])
+    config = live_config(sim, tmp_path / "live.db", key)
+    daemon = Daemon(config, load_strategies(config.strategies))
+    with capture_logs() as events, pytest.raises(ConfigError) as caught:
+        async with asyncio.timeout(20):
+            await daemon.run()
+    assert daemon.exit_code == 2  # a configuration error: the key must change
+    problems = caught.value.problems
+    for name in named:
+        assert any(p.startswith(f"the API key lacks the permission {name}") for p in problems)
+    assert problems[-1].startswith("grant ")
+    assert len(problems) == len(named) + 1
+    # /readyz names it (what the HTTP face serves, read from the same gate).
+    assert daemon.http is not None
+    ready = daemon.http.ready()
+    assert ready["ready"] is False and "permissions" in ready["failing"]
+    detail = ready["checks"]["permissions"]["detail"]
+    assert detail.startswith("missing: ") and all(name in detail for name in named)
+    assert key[0] not in detail
+    # Nothing traded, and the feeds never started.
+    assert "engine_recovered" not in names(events) and "daemon_ready" not in names(events)
+    assert sim.venue.exchange.open_orders(sim.account) == []
+    assert sim.venue.deadman_trigger(sim.account) is None
+
+
+async def test_a_key_with_every_permission_the_daemon_needs_starts(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Exactly what the README's live-trading section tells a user to grant, no more."""
+    sim = await sim_factory()
+    granted = [
+        "query_funds", "query_open_orders", "query_closed_orders", "create_orders",
+        "cancel_orders", "websocket",
+    ]  # fmt: skip
+    config = live_config(sim, tmp_path / "live.db", await new_key(sim, granted))
+    daemon = Daemon(config, load_strategies(config.strategies))
+    with capture_logs() as events:
+        await run_until(daemon, events, "order_placed")
+    checked = [e for e in events if e["event"] == "permissions_checked"]
+    assert len(checked) == 1 and len(checked[0]["permissions"]) == len(granted)
+    assert daemon.exit_code == 0

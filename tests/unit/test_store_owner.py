@@ -110,6 +110,20 @@ def test_a_store_made_by_another_is_refused_naming_both(
     store.close()
 
 
+def test_a_stamped_store_with_no_history_yet_is_stamped_again(path: Path) -> None:
+    """A first live start stopped by a missing permission; the user makes a new key."""
+    store = opened(path)
+    claim(store, LIVE)
+    store.set_nonce_floor(key_id(LIVE_KEY), T0)  # its probes signed, nothing more
+    new_key = StoreOwner.of("live", KRAKEN, OTHER_KEY)
+    with capture_logs() as events:
+        claim(store, new_key)
+    assert read_owner(store) == new_key
+    (stamped,) = events
+    assert stamped["event"] == "store_stamped" and stamped["previous"] == LIVE.describe()
+    store.close()
+
+
 def test_an_unstamped_empty_store_is_stamped(path: Path) -> None:
     opened(path).close()  # an older krakenbot created it and never wrote
     store = opened(path)
@@ -126,7 +140,7 @@ def test_an_unstamped_store_only_this_live_key_signed_with_is_adopted(path: Path
     assert read_owner(store) == LIVE
     (adopted,) = [e for e in events if e["event"] == "store_adopted"]
     assert adopted["log_level"] == "warning"
-    assert (adopted["orders"], adopted["fills"], adopted["mode"]) == (1, 1, "live")
+    assert (adopted["orders"], adopted["fills"], adopted["owner"]) == (1, 1, LIVE.describe())
     store.close()
 
 
