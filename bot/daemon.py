@@ -70,9 +70,17 @@ from bot.market.backoff import Backoff, BackoffPolicy
 from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
 from bot.metrics import Metrics
 from bot.paper import Endpoints, live_endpoints, paper_venue
-from bot.permissions import PERMISSIONS_CHECK, Missing, missing_error, probe, probes
+from bot.permissions import (
+    PERMISSIONS_CHECK,
+    Missing,
+    missing_error,
+    probe,
+    probes,
+    recent_pass,
+    record_pass,
+)
 from bot.preflight import load_deployment
-from bot.store import Store, run_checkpoints
+from bot.store import Store, key_id, run_checkpoints
 from bot.store_owner import StoreOwner, claim
 from bot.strategy_loader import LoadedStrategy
 from bot.strategy_runner import StrategyRunner
@@ -252,7 +260,7 @@ class Daemon:
         if instruments is None:
             return  # stopped while loading
         self.gate.set(rd.INSTRUMENTS_LOADED)
-        if not await self._permissions(rest, instruments):
+        if not await self._permissions(rest, store, instruments):
             return  # stopped while probing
         symbols = tuple(instruments)
         positions = PositionBook(clock)
@@ -345,11 +353,20 @@ class Daemon:
         log.info("instruments_loaded", symbols=list(result))
         return result
 
-    async def _permissions(self, rest: KrakenRestClient, instruments: InstrumentTable) -> bool:
+    async def _permissions(
+        self, rest: KrakenRestClient, store: Store, instruments: InstrumentTable
+    ) -> bool:
         """Probe each permission the key needs (``bot.permissions``), waiting out transient
         errors; a missing one closes the gate naming it and raises ``ConfigError`` (exit 2).
         False if stopped meanwhile."""
+        assert self.endpoints is not None
+        kid = key_id(self.endpoints.api_key.reveal())
         needed = probes(next(iter(instruments.values())))
+        age_s = recent_pass(store, kid, self.clock.time_ns())
+        if age_s is not None:
+            self.gate.set(PERMISSIONS_CHECK)
+            log.info("permissions_checked", cached=True, age_s=round(age_s, 1))
+            return True
         backoff = Backoff(BackoffPolicy(0.5, 10.0))
         missing: list[Missing] = []
         assert self._stop is not None
@@ -374,6 +391,7 @@ class Daemon:
             )
             raise missing_error(missing)
         self.gate.set(PERMISSIONS_CHECK)
+        record_pass(store, kid, self.clock.time_ns())
         log.info("permissions_checked", permissions=[n.permission for n in needed])
         return True
 

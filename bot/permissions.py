@@ -33,8 +33,16 @@ denied``: an error about the arguments comes from past the permission check. Tra
 and rate-limit errors are the caller's to wait out; other auth errors (an invalid key, a
 lockout) are raised as they are.
 
-This module owns the table, the probes and their verdicts; it calls the REST client's
-``private(method, params)`` only (a fake with that method tests it) and keeps no state.
+The probes cost 5 on Kraken's REST call counter (ClosedOrders 2; AddOrder and CancelOrder
+go to the trading counter), which Kraken keeps across restarts: on the Starter tier that is
+15 s of its decay. So a start within ``RECHECK_S`` of one whose probes all passed with the
+same key (``recent_pass``: the store's ``meta`` keeps the last pass, ``record_pass``) does
+not probe again: the restarts that come quickly are those after a crash, when the counter
+is fullest and the daemon is needed back soonest. A permission taken away from a key is
+then noticed at the first start past that window.
+
+This module owns the table, the probes, their verdicts and the record of the last pass; it
+calls the REST client's ``private(method, params)`` only (a fake with that method tests it).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from typing import Any, Final, Protocol
 
 from bot.errors import AuthError, ConfigError, ExchangeError, RateLimitError, TransientError
 from bot.kraken.instruments import Instrument, format_scaled
+from bot.store import Store
 
 __all__ = [
     "PERMISSIONS_CHECK",
@@ -58,11 +67,16 @@ __all__ = [
     "missing_error",
     "probe",
     "probes",
+    "recent_pass",
+    "record_pass",
 ]
 
 PERMISSION_DENIED: Final = "EGeneral:Permission denied"
 PERMISSIONS_CHECK: Final = "permissions"
 """The readiness gate's check the probes answer (``/readyz`` names what is missing)."""
+RECHECK_S: Final = 600.0
+"""A start this soon after a passing check with the same key does not probe again."""
+_PASS_KEY: Final = "permissions_passed"  # meta: "<key_id> <unix ns>"
 PROBE_TXID: Final = "KRAKENBOT-PERMISSION-PROBE"
 """The txid the cancel probe names: not Kraken's format (``OXXXXX-XXXXX-XXXXXX``), so no
 order can ever have it."""
@@ -172,6 +186,19 @@ async def probe(caller: PrivateCaller, needed: Needed) -> Missing | None:
             raise  # the key itself (invalid, locked out), not one permission: fatal
         return None  # Kraken judged the arguments: the permission check was behind it
     return None
+
+
+def recent_pass(store: Store, key_id: str, now_ns: int) -> float | None:
+    """Seconds since this key's probes last all passed, if fewer than ``RECHECK_S``."""
+    kid, _, at = (store.get_meta(_PASS_KEY) or "").partition(" ")
+    if kid != key_id or not at.isdigit():
+        return None
+    age_s = (now_ns - int(at)) / 1e9
+    return age_s if 0 <= age_s < RECHECK_S else None  # a clock stepped back: probe
+
+
+def record_pass(store: Store, key_id: str, now_ns: int) -> None:
+    store.set_meta(_PASS_KEY, f"{key_id} {now_ns}")
 
 
 def missing_error(missing: Sequence[Missing]) -> ConfigError:

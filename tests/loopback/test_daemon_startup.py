@@ -196,3 +196,24 @@ async def test_a_key_with_every_permission_the_daemon_needs_starts(
     checked = [e for e in events if e["event"] == "permissions_checked"]
     assert len(checked) == 1 and len(checked[0]["permissions"]) == len(granted)
     assert daemon.exit_code == 0
+
+
+async def test_a_quick_restart_with_the_same_key_does_not_probe_again(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """The probes cost 5 on Kraken's REST counter, which outlives the process: a restart
+    soon after a passing check (after a crash, say) skips them."""
+    sim = await sim_factory(tier="pro")
+    config = live_config(sim, tmp_path / "live.db")
+    runs = []
+    for _ in range(2):
+        daemon = Daemon(config, load_strategies(config.strategies))
+        with capture_logs() as events:
+            await run_until(daemon, events, "daemon_ready")
+        runs.append(events)
+    first, second = ([e for e in run if e["event"] == "permissions_checked"] for run in runs)
+    assert len(first) == 1 and "cached" not in first[0]
+    assert len(second) == 1 and second[0]["cached"] is True
+    probed = [e for e in runs[1] if e.get("method") == "CancelOrder"]  # the cancel probe
+    assert probed == []
+    assert [e for e in runs[0] if e.get("method") == "CancelOrder"]

@@ -29,12 +29,16 @@ from bot.kraken.instruments import Instrument
 from bot.permissions import (
     PERMISSION_DENIED,
     PROBE_TXID,
+    RECHECK_S,
     Missing,
     Needed,
     missing_error,
     probe,
     probes,
+    recent_pass,
+    record_pass,
 )
+from bot.store import Store, key_id
 
 BTC_USD = Instrument(
     "BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8, price_increment=1,
@@ -208,3 +212,23 @@ def test_the_example_live_config_lists_every_permission() -> None:
             group, _, body = body.partition(":")
         listed |= {f"{group.strip()} - {item.strip()}" for item in body.split(",") if item.strip()}
     assert listed == ALL
+
+
+# --------------------------------------------------------------------------- the last pass
+
+T0 = 1_800_000_000_000_000_000
+
+
+def test_a_pass_is_remembered_for_its_key_for_a_while(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "bot.db")
+    try:
+        kid, other = key_id("key-a"), key_id("key-b")
+        assert recent_pass(store, kid, T0) is None  # never checked
+        record_pass(store, kid, T0)
+        assert recent_pass(store, kid, T0 + 30 * 10**9) == 30.0
+        assert recent_pass(store, other, T0 + 30 * 10**9) is None  # another key: probe
+        late = T0 + int(RECHECK_S * 10**9)
+        assert recent_pass(store, kid, late) is None  # too old: probe again
+        assert recent_pass(store, kid, T0 - 10**9) is None  # the clock went back: probe
+    finally:
+        store.close()
