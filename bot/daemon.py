@@ -4,8 +4,11 @@
 takes exactly this path, and the engine's reconciliation recovers from store and exchange):
 
 1. the venue: Kraken (``mode: live``), or the simulator started in-process (``mode: paper``,
-   ``bot.paper``); the store (SQLite) and one aiohttp session; the REST client, with the
-   store's nonce floor; the instruments of every symbol (``AssetPairs``, retried);
+   ``bot.paper``); the store (SQLite), claimed for this mode, venue and key
+   (``bot.store_owner``: another deployment's is refused); one aiohttp session; the REST
+   client, with the store's nonce floor; the instruments of every symbol (``AssetPairs``,
+   retried); the key's permissions, each probed (``bot.permissions``: a missing one is a
+   ``ConfigError``, exit 2);
 2. one ``TaskGroup`` running: the public ``Feed`` (books, trades, tickers), the
    ``PrivateFeed`` (executions, fresh tokens from the ``TokenKeeper``), the
    ``ExecutionEngine`` (reconciliation), the ``DeadmanSwitch`` (armed, then refreshed), one
