@@ -8,21 +8,12 @@ simulator's admin API, ``POST /admin/keys``, with Kraken's per-key permissions).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from bot.config import (
-    Config,
-    HttpConfig,
-    StoreConfig,
-    default_config_path,
-    load_config,
-    load_config_text,
-)
+from bot.config import Config, StoreConfig, load_config_text
 from bot.daemon import Daemon
 from bot.errors import ConfigError, StoreError
 from bot.sim.keys import ALL_PERMISSIONS
@@ -30,46 +21,20 @@ from bot.store import Store
 from bot.store_owner import read_owner
 from bot.strategy_loader import load_strategies
 from tests.loopback.conftest import SimFactory, SimHandle
+from tests.loopback.test_daemon_inprocess import Events, default_config, live_yaml, names
 
-Events = list[MutableMapping[str, Any]]
 pytestmark = pytest.mark.timeout(60)
 
 
 def paper_config(store: Path) -> Config:
-    config = load_config(default_config_path())
-    return config.model_copy(
-        update={"store": StoreConfig(path=store), "http": HttpConfig(host="127.0.0.1", port=0)}
-    )
+    return default_config(store.parent).model_copy(update={"store": StoreConfig(path=store)})
 
 
 def live_config(sim: SimHandle, store: Path, key: tuple[str, str] | None = None) -> Config:
-    text = f"""
-mode: live
-venue:
-  rest_url: {sim.base_url}
-  ws_public_url: {sim.ws_public_url}
-  ws_private_url: {sim.ws_private_url}
-credentials:
-  api_key_env: SIM_KEY
-  api_secret_env: SIM_SECRET
-market:
-  symbols: [BTC/USD]
-store:
-  path: {store}
-http:
-  port: 0
-strategies:
-  - name: mm
-    class: strategies.market_maker:MarketMaker
-    symbols: [BTC/USD]
-    params: {{spread_bps: 2, size: 0.01, max_inventory: 0.1}}
-"""
+    """``test_daemon_inprocess``'s live deployment on ``sim``, with ``store`` and ``key``."""
+    text = live_yaml(sim, store.parent).replace(str(store.parent / "live.db"), str(store))
     api_key, api_secret = key or (sim.api_key, sim.api_secret)
     return load_config_text(text, "live.yaml", {"SIM_KEY": api_key, "SIM_SECRET": api_secret})
-
-
-def names(events: Events) -> list[str]:
-    return [str(e["event"]) for e in events]
 
 
 async def run_until(daemon: Daemon, events: Events, event: str, timeout_s: float = 30) -> None:
