@@ -9,8 +9,9 @@ windows with plain handlers (``install``) that only take note:
 
 - **before the loop**: each signal is kept, and ``replay`` logs it (``signal_received
   phase=starting``) and hands it to the loop's handlers once they are installed: a SIGTERM
-  during start-up stops the daemon as soon as it can (exit 0; a second one: 130), a SIGHUP
-  is ignored (there is nothing to reload yet);
+  during start-up stops the daemon as soon as it can (exit 0), a SIGHUP is ignored (there
+  is nothing to reload yet); a second SIGTERM/SIGINT exits at once with 130 and one raw
+  line on stderr (``FORCED_LINE``), as a second one does while the daemon runs;
 - **after the loop** (``after_loop``): a signal is ignored, so the exit status stays the one
   the run ended with, and ``drain`` (at the end of ``main_run``) logs it
   (``signal_ignored``).
@@ -46,6 +47,9 @@ from bot.log import get_logger
 __all__ = ["HOLD_ENV", "WATCHED", "after_loop", "blocked", "drain", "hold", "install", "replay"]
 
 WATCHED: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_STOPS: Final = (signal.SIGTERM, signal.SIGINT)
+EXIT_FORCED: Final = 130
+FORCED_LINE: Final = b"krakenbot: a second stop signal during start-up: exiting at once (130)\n"
 HOLD_ENV: Final = "KRAKENBOT_TEST_HOLD"
 HOLD_MAX_S: Final = 60.0
 log = get_logger(component="signals")
@@ -65,9 +69,14 @@ _state = _State()
 
 
 def _note(signum: int, _frame: Any) -> None:
-    """The handler: list appends only (atomic under the GIL), never a lock nor a log."""
+    """The handler: list appends only (atomic under the GIL), never a lock nor a log; but a
+    second stop signal during start-up exits at once, as one does while running (a start
+    stuck in a strategy's import can still be interrupted)."""
     sig = signal.Signals(signum)
     if _state.phase == "starting":
+        if sig in _STOPS and any(s in _STOPS for s in _state.pending):
+            os.write(2, FORCED_LINE)  # a raw write: no lock the interrupted code may hold
+            os._exit(EXIT_FORCED)
         _state.pending.append(sig)
     _state.unlogged.append((_state.phase, sig))
 
