@@ -41,7 +41,7 @@ EXPOSE 8080
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["krakenbot", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"]
-# The working directory is the data volume: relative paths in the config (store.path,
-# data/krakenbot.db by default) land on it.
+# The working directory is the data volume: relative paths in the config (store.path:
+# data/paper.db in paper mode, data/live.db in live mode, by default) land on it.
 # Exec form: krakenbot is PID 1's only process and receives SIGTERM itself.
 ENTRYPOINT ["krakenbot", "run"]

@@ -2,9 +2,10 @@
 
 This module owns the command line and exit statuses: 0 success, 1 a runtime ``BotError``,
 2 a usage or configuration error (or a subcommand this build does not have), 130 Ctrl-C.
-``check-config`` lives here; every other subcommand is a lazily imported ``main_*(args)``
-function in the module that owns it, so ``krakenbot --help`` stays fast and one missing
-piece never breaks the others. A ``BotError`` never prints a traceback.
+``check-config`` lives here (it runs ``bot.preflight``, as ``run`` does); every other
+subcommand is a lazily imported ``main_*(args)`` function in the module that owns it, so
+``krakenbot --help`` stays fast and one missing piece never breaks the others. A
+``BotError`` never prints a traceback.
 """
 
 from __future__ import annotations
@@ -132,11 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from bot.config import load_config
+    """Every check ``run`` makes before it starts (``bot.preflight``): the config and the
+    strategies, imported and their params validated. ``ok`` means ``run`` would start."""
+    from bot.preflight import load_deployment
 
     path = resolve_config_path(args.file)
     try:
-        load_config(path)
+        load_deployment(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -202,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command == "run":  # as early as it can be: see bot.signals
+        from bot import signals
+
+        signals.install()
     try:
         if args.command == "check-config":
             return _check_config(args)

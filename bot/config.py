@@ -15,6 +15,8 @@ It never opens a socket, never imports a strategy and never logs a secret.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import os
 import re
@@ -35,6 +37,7 @@ from pydantic import (
     Strict,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -42,6 +45,7 @@ from bot.errors import ConfigError
 from bot.log import Secret
 
 __all__ = [
+    "DEFAULT_STORE_PATHS",
     "Config",
     "CredentialsConfig",
     "DeadmanConfig",
@@ -235,14 +239,27 @@ def _matching(pattern: str, code: str, message: str, upper: bool = False) -> Aft
     return AfterValidator(check)
 
 
+# Bounds no deployment comes near, so that an absurd value (`1e999999999`, whose exact
+# scaled integer has a billion digits) is refused here rather than hanging the risk gate.
+MAX_AMOUNT: Final = Decimal(10) ** 15
+"""The largest price, quantity, notional or balance a config may name."""
+MAX_DECIMAL_PLACES: Final = 18
+MAX_COUNT: Final = 10**9
+MAX_SECONDS: Final = 10.0**9
+_AMOUNT: Final = Field(le=MAX_AMOUNT, decimal_places=MAX_DECIMAL_PLACES, allow_inf_nan=False)
+
 StrictInt = Annotated[int, Strict()]
 StrictBool = Annotated[bool, Strict()]
 Port = Annotated[int, Strict(), Field(ge=0, le=65535)]
-Seconds = Annotated[float, BeforeValidator(_number_only), Field(gt=0)]
-NonNegSeconds = Annotated[float, BeforeValidator(_number_only), Field(ge=0)]
-PosDecimal = Annotated[Decimal, Field(gt=0)]
-NonNegDecimal = Annotated[Decimal, Field(ge=0)]
-PosInt = Annotated[int, Strict(), Field(gt=0)]
+Seconds = Annotated[
+    float, BeforeValidator(_number_only), Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+]
+NonNegSeconds = Annotated[
+    float, BeforeValidator(_number_only), Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+]
+PosDecimal = Annotated[Decimal, Field(gt=0), _AMOUNT]
+NonNegDecimal = Annotated[Decimal, Field(ge=0), _AMOUNT]
+PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_COUNT)]
 _SYMBOL_RE: Final = r"[A-Za-z0-9]{1,16}/[A-Za-z0-9]{1,16}"
 Symbol = Annotated[str, _matching(_SYMBOL_RE, "symbol", "expected BASE/QUOTE like 'BTC/USD'", True)]
 Asset = Annotated[
@@ -334,8 +351,12 @@ class SimConfig(_Model):
         return Path(self.source.removeprefix("replay:")) if self.source != "synthetic" else None
 
 
+DEFAULT_STORE_PATHS: Final = {"paper": Path("data/paper.db"), "live": Path("data/live.db")}
+"""Each mode's own store when ``store.path`` is not set: paper fills never meet live ones."""
+
+
 class StoreConfig(_Model):
-    path: Path = Path("data/krakenbot.db")
+    path: Path = DEFAULT_STORE_PATHS["paper"]
 
 
 class DeadmanConfig(_Model):
@@ -395,7 +416,7 @@ class StrategyConfig(_Model):
     symbols: Annotated[tuple[Symbol, ...], Field(min_length=1)]
     params: Annotated[dict[str, Any], _EMPTY_MAP] = Field(default_factory=dict)
     risk: Annotated[RiskConfig, _EMPTY_MAP] = Field(default_factory=RiskConfig)
-    max_errors: Annotated[int, Strict(), Field(ge=0)] = 10
+    max_errors: Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)] = 10
     enabled: StrictBool = True
     _where: Where | None = PrivateAttr(default=None)
 
@@ -426,6 +447,19 @@ class Config(_Model):
     strategies: Annotated[tuple[StrategyConfig, ...], _EMPTY_LIST] = ()
     _source_map: SourceMap | None = PrivateAttr(default=None)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _store_path_of_the_mode(cls, data: Any) -> Any:
+        """An unset ``store.path`` is the mode's own (``DEFAULT_STORE_PATHS``)."""
+        if not isinstance(data, dict):
+            return data
+        store, mode = data.get("store"), data.get("mode", "paper")
+        store = {} if store is None else store
+        default = DEFAULT_STORE_PATHS.get(mode) if isinstance(mode, str) else None
+        if isinstance(store, dict) and "path" not in store and default is not None:
+            data = {**data, "store": {**store, "path": default}}
+        return data
+
     @property
     def source_map(self) -> SourceMap | None:
         return self._source_map
@@ -453,7 +487,14 @@ _FLOAT_TAG: Final = "tag:yaml.org,2002:float"
 # `$$` | `${NAME}` or `${NAME:-default}` | anything else after `${`
 _REF: Final = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-)([^}]*))?\}|(\{[^}]*\}?))")
 _WHOLE_REF: Final = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
+_INT_TAG: Final = "tag:yaml.org,2002:int"
 _MAX_NODES: Final = 100_000
+_MAX_DEPTH: Final = 32
+_MAX_NUMBER_CHARS: Final = 100
+
+
+def _too_deep(source: str) -> str:
+    return f"{source}: nested too deeply (collections within collections past Python's limit)"
 
 
 def _line(node: yaml.Node) -> int:
@@ -483,6 +524,8 @@ class _Reader:
         source = self.smap.source
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except RecursionError:  # PyYAML composes nested collections recursively
+            raise ConfigError(_too_deep(source)) from None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = f":{mark.line + 1}" if mark is not None else ""
@@ -498,7 +541,10 @@ class _Reader:
                 f"{source}:{_line(node)}: the top level must be a mapping, not {kind}"
             )
         self.smap.value_lines[()] = _line(node)
-        data = self._build(node, ())
+        try:
+            data = self._build(node, ())
+        except RecursionError:  # an alias chain within the depth limit, on a deep stack
+            raise ConfigError(_too_deep(source)) from None
         assert isinstance(data, dict)
         return data
 
@@ -508,6 +554,10 @@ class _Reader:
             raise ConfigError(f"{self.smap.source}: too many values (aliases expanding?)")
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
+        if len(path) >= _MAX_DEPTH:
+            self._problem_at(_line(node), path, f"nested too deeply (over {_MAX_DEPTH} levels)")
+            self.bad_paths.add(path)
+            return None
         if id(node) in self._open:
             self._problem(path, "recursive alias")
             return None
@@ -578,6 +628,12 @@ class _Reader:
         return self._construct(node, path)
 
     def _construct(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
+        if node.tag in (_INT_TAG, _FLOAT_TAG) and len(node.value) > _MAX_NUMBER_CHARS:
+            # int() refuses past 4300 digits (a ValueError PyYAML does not catch); no value
+            # the schema takes is anywhere near this long.
+            self._problem(path, f"number too long ({len(node.value)} characters)")
+            self.bad_paths.add(path)
+            return None
         if node.tag == _FLOAT_TAG:
             try:  # exact: 0.1 stays Decimal("0.1"), never a binary float
                 return Decimal(node.value.replace("_", ""))
@@ -585,7 +641,7 @@ class _Reader:
                 pass
         try:
             return self._loader.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
             problem = getattr(exc, "problem", None) or str(exc)
             self._problem(path, f"cannot read value: {problem}")
             self.bad_paths.add(path)
@@ -652,8 +708,8 @@ class _Resolver:
         if name in creds:
             literal = creds.pop(name)
             var = self.reader.whole_refs.get(path)
-            if var is not None and literal is not None:
-                return self._from_env(path, var)  # `api_key: ${VAR}` is from the environment
+            if var is not None and literal is not None:  # `api_key: ${VAR}`: from the environment
+                return self._checked(name, path, f"${var}", self._from_env(path, var))
             if path not in self.reader.bad_paths:
                 self._literal(path)
             return ""
@@ -663,13 +719,29 @@ class _Resolver:
             self.reader._problem(("credentials", f"{name}_file"), message)
             return ""
         if isinstance(env_name, str):
-            return self._from_env(("credentials", f"{name}_env"), env_name)
+            where: KeyPath = ("credentials", f"{name}_env")
+            return self._checked(name, where, f"${env_name}", self._from_env(where, env_name))
         if isinstance(file_name, str):
-            return self._from_file(("credentials", f"{name}_file"), file_name)
+            where = ("credentials", f"{name}_file")
+            return self._checked(name, where, repr(file_name), self._from_file(where, file_name))
         if env_name is None and file_name is None:
             message = f"{name}: missing (set {name}_env or {name}_file)"
             self.reader._problem(("credentials",), message)
         return ""  # a wrong type: pydantic reports it
+
+    def _checked(self, name: str, path: KeyPath, source: str, value: str) -> str:
+        """``value``, or "" with a problem if it is a secret Kraken could not have issued:
+        API secrets are base64 (the signer decodes them; ``run`` would stop there)."""
+        if name != "api_secret" or not value:
+            return value
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b""
+        if not decoded:  # never echo the value, nor any part of it
+            self.reader._problem(path, f"the API secret in {source} is not valid base64")
+            return ""
+        return value
 
     def _from_env(self, path: KeyPath, var: str) -> str:
         if not re.fullmatch(_ENV_NAME, var):

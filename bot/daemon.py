@@ -4,8 +4,11 @@
 takes exactly this path, and the engine's reconciliation recovers from store and exchange):
 
 1. the venue: Kraken (``mode: live``), or the simulator started in-process (``mode: paper``,
-   ``bot.paper``); the store (SQLite) and one aiohttp session; the REST client, with the
-   store's nonce floor; the instruments of every symbol (``AssetPairs``, retried);
+   ``bot.paper``); the store (SQLite), claimed for this mode, venue and key
+   (``bot.store_owner``: another deployment's is refused); one aiohttp session; the REST
+   client, with the store's nonce floor; the instruments of every symbol (``AssetPairs``,
+   retried); the key's permissions, each probed (``bot.permissions``: a missing one is a
+   ``ConfigError``, exit 2);
 2. one ``TaskGroup`` running: the public ``Feed`` (books, trades, tickers), the
    ``PrivateFeed`` (executions, fresh tokens from the ``TokenKeeper``), the
    ``ExecutionEngine`` (reconciliation), the ``DeadmanSwitch`` (armed, then refreshed), one
@@ -24,7 +27,9 @@ takes exactly this path, and the engine's reconciliation recovers from store and
    signal exits at once (130), the switch left armed. ``reload`` (SIGHUP) validates the
    strategies' params from the YAML and hands them to ``on_params``, or rejects them all.
 
-Exit statuses (``main_run``): 0 clean, 2 bad config (file:line), 1 a fatal ``BotError``.
+Exit statuses (``main_run``): 0 clean, 2 bad config (file:line) or a key without a
+permission the daemon needs, 1 a fatal ``BotError``. Signals before the loop's handlers exist
+and after they are gone are ``bot.signals``' (noted, replayed or logged: never fatal).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from bot import signals
 from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
 from bot.context import Desk
@@ -69,8 +75,19 @@ from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
 from bot.market.instrument_snapshot import fetch_instrument_snapshot
 from bot.metrics import Metrics
 from bot.paper import Endpoints, live_endpoints, paper_venue
-from bot.store import Store, run_checkpoints
-from bot.strategy_loader import LoadedStrategy, load_strategies
+from bot.permissions import (
+    PERMISSIONS_CHECK,
+    Missing,
+    missing_error,
+    probe,
+    probes,
+    recent_pass,
+    record_pass,
+)
+from bot.preflight import load_deployment
+from bot.store import Store, key_id, run_checkpoints
+from bot.store_owner import StoreOwner, claim
+from bot.strategy_loader import LoadedStrategy
 from bot.strategy_runner import StrategyRunner
 from bot.wiring import (
     books_valid,
@@ -208,6 +225,9 @@ class Daemon:
                 stack.push_async_callback(self.http.close)
                 store = Store.open(self.config.store.path)
                 stack.callback(store.close)
+                ep = self.endpoints  # a store made by another mode, venue or key: refused
+                assert ep is not None
+                claim(store, StoreOwner.of(self.config.mode, ep.rest_url, ep.api_key.reveal()))
                 session = await stack.enter_async_context(aiohttp.ClientSession())
                 await self._serve(store, session)
         except BaseExceptionGroup as group:
@@ -240,10 +260,13 @@ class Daemon:
         for check in rd.STANDARD_CHECKS:  # all declared first: the gate never opens early
             if check != rd.DEADMAN_ARMED or cfg.deadman.enabled:
                 self.gate.add(check)
+        self.gate.add(PERMISSIONS_CHECK)
         instruments = await self._instruments(rest)
         if instruments is None:
             return  # stopped while loading
         self.gate.set(rd.INSTRUMENTS_LOADED)
+        if not await self._permissions(rest, store, instruments):
+            return  # stopped while probing
         symbols = tuple(instruments)
         positions = PositionBook(clock)
         risk = RiskGate.from_config(cfg, clock, positions)
@@ -342,6 +365,48 @@ class Daemon:
         result = InstrumentTable([inst for inst in chosen if inst is not None])
         log.info("instruments_loaded", symbols=list(result))
         return result
+
+    async def _permissions(
+        self, rest: KrakenRestClient, store: Store, instruments: InstrumentTable
+    ) -> bool:
+        """Probe each permission the key needs (``bot.permissions``), waiting out transient
+        errors; a missing one closes the gate naming it and raises ``ConfigError`` (exit 2).
+        False if stopped meanwhile."""
+        assert self.endpoints is not None
+        kid = key_id(self.endpoints.api_key.reveal())
+        needed = probes(next(iter(instruments.values())))
+        age_s = recent_pass(store, kid, self.clock.time_ns())
+        if age_s is not None:
+            self.gate.set(PERMISSIONS_CHECK)
+            log.info("permissions_checked", cached=True, age_s=round(age_s, 1))
+            return True
+        backoff = Backoff(BackoffPolicy(0.5, 10.0))
+        missing: list[Missing] = []
+        assert self._stop is not None
+        for item in needed:
+            while not self._stop.is_set():
+                try:
+                    found = await probe(rest, item)
+                    break
+                except RETRYABLE as exc:
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "permission_probe_failed", method=item.method, error=str(exc), retry_s=delay
+                    )
+                    await _sleep_or_stop(self.clock, delay, self._stop)
+            else:
+                return False
+            if found is not None:
+                missing.append(found)
+        if missing:
+            self.gate.clear(
+                PERMISSIONS_CHECK, "missing: " + "; ".join(m.describe() for m in missing)
+            )
+            raise missing_error(missing)
+        self.gate.set(PERMISSIONS_CHECK)
+        record_pass(store, kid, self.clock.time_ns())
+        log.info("permissions_checked", permissions=[n.permission for n in needed])
+        return True
 
     async def _deadman(self) -> None:
         """Arm the switch (retrying), then keep it refreshed."""
@@ -494,25 +559,37 @@ async def _amain(daemon: Daemon) -> int:
         signal.SIGINT: lambda: daemon.request_stop("SIGINT"),
         signal.SIGHUP: daemon.reload,
     }
-    for sig, handler in handlers.items():
-        loop.add_signal_handler(sig, handler)
+    with signals.blocked():  # no signal between bot.signals' handlers and these
+        for sig, handler in handlers.items():
+            loop.add_signal_handler(sig, handler)
+        signals.replay(handlers)  # those that came during start-up, handled now
     try:
         await daemon.run()
     except BotError as exc:
         log.error("fatal_error", error=str(exc), kind=type(exc).__name__)
         raise
     finally:
-        for sig in handlers:
-            loop.remove_signal_handler(sig)
+        with signals.blocked():
+            for sig in handlers:
+                loop.remove_signal_handler(sig)
+            signals.after_loop()  # a signal from here to the exit is logged, not fatal
     return daemon.exit_code
 
 
 def main_run(args: argparse.Namespace) -> int:
     """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML."""
+    signals.install()  # bot.cli did it already for the real command; tests call this
     path = Path(args.config)
-    config = load_config(path)
-    level = getattr(args, "log_level", None) or config.log.level
-    configure_logging(level, getattr(args, "log_format", None) or config.log.format)
-    strategies = load_strategies(config.strategies)
-    daemon = Daemon(config, strategies, config_path=path)
-    return asyncio.run(_amain(daemon))
+
+    def logging_from(config: Config) -> None:
+        level = getattr(args, "log_level", None) or config.log.level
+        configure_logging(level, getattr(args, "log_format", None) or config.log.format)
+
+    deployment = load_deployment(path, on_config=logging_from)  # what check-config checks
+    daemon = Daemon(deployment.config, deployment.strategies, config_path=path)
+    signals.hold("startup")
+    try:
+        return asyncio.run(_amain(daemon))
+    finally:
+        signals.hold("exit")
+        signals.drain()  # signals after the loop: logged, the exit status unchanged

@@ -43,7 +43,11 @@ size fits, and the file reads well in ``sqlite3``. Costs, fees and balances are
 
 Bad files. A file that is not SQLite, is corrupt or truncated, belongs to another program,
 or has a schema newer than this code raises ``StoreError`` from ``Store.open``. The file is
-never replaced, repaired or recreated: a human decides (see docs/readme/store.md).
+never replaced, repaired or recreated: a human decides (README: "State on disk"). Which
+deployment a store belongs to is ``bot.store_owner``'s (a stamp in ``meta``).
+
+Privacy. ``Store.open`` creates the folder 0700 and the file 0600 (SQLite gives ``-wal`` and
+``-shm`` the file's mode); what exists already keeps its modes.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import os
 import re
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -260,12 +265,13 @@ class Store:
         database, belongs to another program, or has a schema newer than this code.
         """
         path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # only its owner may read orders, fills and nonce floors: 0700, then 0600
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"store {path}: cannot create its directory: {exc}") from exc
         if path.exists() and not path.is_file():
             raise StoreError(f"store {path}: not a regular file")
+        _create_private(path)
         try:
             conn = sqlite3.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
@@ -502,12 +508,30 @@ class Store:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._transaction(f"save meta {key}") as conn:
-            conn.execute(
+        self.set_metas({key: value})
+
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        """Set several meta keys in one transaction: all of them, or none."""
+        with self._transaction(f"save meta {', '.join(values)}") as conn:
+            conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
+                list(values.items()),
             )
+
+    def nonce_key_ids(self) -> frozenset[str]:
+        """The ``key_id`` of every API key that has signed with a nonce floor kept here."""
+        with self._errors("read nonce floors"):
+            rows = self._conn.execute("SELECT key_id FROM nonce_floor").fetchall()
+        return frozenset(str(row[0]) for row in rows)
+
+    def history(self) -> dict[str, int]:
+        """How many orders, fills and id blocks the file holds (all zero: a fresh store)."""
+        with self._errors("count history"):
+            return {
+                table: int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                for table in ("orders", "fills", "id_blocks")
+            }
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -536,6 +560,19 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
             with suppress(sqlite3.Error):  # the original error is the one worth raising
                 conn.execute("ROLLBACK")
         raise
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists. SQLite reads an empty file as
+    an empty database, and creates its ``-wal`` and ``-shm`` files with the database
+    file's mode, so nothing of the store is ever readable by another user (SQLite itself
+    would create the file 0644 less the umask)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"store {path}: cannot create: {exc.strerror or exc}") from exc
 
 
 def _check_key_id(value: str) -> None:

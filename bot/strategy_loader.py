@@ -74,7 +74,7 @@ class LoadedStrategy:
         """The strategy instance, bound to ``ctx``; a failing ``__init__`` is a ConfigError."""
         try:
             return self.cls(ctx, self.params)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             message = f"{_qualname(self.cls)}() failed: {type(exc).__name__}: {exc}"
             raise ConfigError(_class_where(self.config).problem(("class",), message)) from exc
 
@@ -150,7 +150,7 @@ def _from_entry_point(name: str) -> object:
     if found:
         try:
             return found[0].load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise ConfigError(
                 f"entry point {name!r} ({found[0].value}) failed to load: "
                 f"{type(exc).__name__}: {exc}"
@@ -176,7 +176,7 @@ def _import_module(name: str) -> ModuleType:
                 f"no module named {name!r} (is it installed, or on PYTHONPATH?)"
             ) from None
         raise ConfigError(f"importing module {name!r} failed: {exc}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # user code: sys.exit on import is a failure too
         raise ConfigError(f"importing module {name!r} failed: {_describe(exc)}") from None
 
 
@@ -198,13 +198,15 @@ def _import_file(source: str) -> ModuleType:
     sys.modules[name] = module  # before running it: pydantic and dataclasses look it up
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         del sys.modules[name]
         raise ConfigError(f"importing file {source!r} failed: {_describe(exc)}") from None
     return module
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} (line {exc.lineno})"
     return f"{type(exc).__name__}: {exc}"

@@ -43,6 +43,7 @@ STARTUP_S = 20.0
 NONCE_ERROR = "EAPI:Invalid nonce"
 NONCE_AHEAD_NS = 60_000_000_000
 RATE_ERROR = "EAPI:Rate limit exceeded"
+RATE_RETRY_S = 3.0
 TIER = "pro"
 
 Record = dict[str, Any]
@@ -207,13 +208,15 @@ class SimProc:
 
         Only while the daemon is stopped or gone: it shares the account's key and nonce."""
         reply = asyncio.run(self._call(method, **params))
-        for _ in range(15):  # the key's REST counter, shared with the daemon, decays 1/s
-            if reply.error != [RATE_ERROR]:
+        for _ in range(15):
+            if self.daemon_gone and reply.error == [NONCE_ERROR]:
+                self._last_nonce = max(self._last_nonce, time.time_ns() + NONCE_AHEAD_NS)
+            elif reply.error == [RATE_ERROR]:  # also after a nonce retry: the same counter
+                # The key's REST counter, shared with the daemon, decays 1/s (Pro) and a
+                # refused call counts too (2 for ClosedOrders): wait for more than it adds.
+                time.sleep(RATE_RETRY_S)
+            else:
                 break
-            time.sleep(1.0)
-            reply = asyncio.run(self._call(method, **params))
-        if self.daemon_gone and reply.error == [NONCE_ERROR]:
-            self._last_nonce = max(self._last_nonce, time.time_ns() + NONCE_AHEAD_NS)
             reply = asyncio.run(self._call(method, **params))
         return reply.result
 

@@ -153,7 +153,7 @@ def test_entrypoint_runs_read_only_then_sigterm_exits_0(image: Image, procs: lis
     assert placed
     probe = healthcheck(image, readyz)
     assert probe.returncode == 0, probe.stdout + probe.stderr
-    assert (image.data / "data" / "krakenbot.db").exists()  # the store in the data dir
+    assert (image.data / "data" / "paper.db").exists()  # the store in the data dir
     assert not list(image.lib.rglob("__pycache__"))  # nothing written beside the code
     started = time.monotonic()
     proc.signal(signal.SIGTERM)
@@ -165,6 +165,17 @@ def test_entrypoint_runs_read_only_then_sigterm_exits_0(image: Image, procs: lis
     gone = healthcheck(image, readyz)
     assert gone.returncode == 1
     assert "Traceback" not in gone.stderr
+
+
+def test_the_readmes_healthcheck_is_the_dockerfiles() -> None:
+    """The README shows the image's HEALTHCHECK: the same instruction, word for word."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```dockerfile\n(.*?)```", readme, flags=re.DOTALL)
+    shown = [b for b in blocks if "HEALTHCHECK" in b]
+    assert shown, "no HEALTHCHECK snippet in the README"
+    expected = _instruction(DOCKERFILE.read_text(), "HEALTHCHECK")
+    for block in shown:
+        assert _instruction(block, "HEALTHCHECK") == expected
 
 
 def test_compose_file_matches_the_image_and_the_default_config() -> None:

@@ -41,7 +41,7 @@ def test_default_deployment_trades_and_stops_cleanly(
     assert daemon.terminate() == 0
     done = daemon.logs.events("shutdown_complete")
     assert done and done[-1]["exit_code"] == 0
-    assert (tmp_path / "data" / "krakenbot.db").exists()  # store relative to the cwd
+    assert (tmp_path / "data" / "paper.db").exists()  # store relative to the cwd
     assert "Traceback" not in daemon.logs.text()
 
 

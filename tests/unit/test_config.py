@@ -54,7 +54,7 @@ def test_empty_mapping_gives_kraken_defaults() -> None:
     assert config.market.book_depth == 10
     assert config.market.channels == ("book", "trade", "ticker")
     assert config.market.stale_after_s == 5.0
-    assert config.store.path == Path("data/krakenbot.db")
+    assert config.store.path == Path("data/paper.db")
     assert config.deadman.timeout_s == 60
     assert config.deadman.refresh_interval_s == 15.0
     assert config.shutdown.cancel_orders is True
@@ -93,7 +93,25 @@ def test_live_example_loads_with_keys_from_the_environment() -> None:
     assert SECRET_KEY not in repr(config) and SECRET_SECRET not in repr(config)
     assert SECRET_KEY not in str(config.model_dump())
     assert config.risk.max_order_qty == Decimal("0.01")
-    assert config.store.path == Path("data/krakenbot.db")  # ${KRAKENBOT_DATA:-data}
+    assert config.store.path == Path("data/live.db")  # ${KRAKENBOT_DATA:-data}
+
+
+def test_each_mode_has_its_own_default_store() -> None:
+    """Paper and live never share a store by default (issue 10 item 9)."""
+    live = load_config_text("mode: live\nstore:\n" + CREDS, "x.yaml", LIVE_ENV)
+    assert live.store.path == Path("data/live.db")
+    assert load_config_text("mode: paper\n", "x.yaml", {}).store.path == Path("data/paper.db")
+    assert Config(mode="live").store.path == Path("data/live.db")
+    chosen = load_config_text("mode: live\nstore: {path: my.db}\n" + CREDS, "x.yaml", LIVE_ENV)
+    assert chosen.store.path == Path("my.db")
+    shipped = {
+        name: load_config(REPO / "config" / name, env=LIVE_ENV).store.path
+        for name in ("default.yaml", "live.example.yaml")
+    }
+    assert shipped == {
+        "default.yaml": Path("data/paper.db"),
+        "live.example.yaml": Path("data/live.db"),
+    }
 
 
 def test_decimals_are_exact_and_sections_may_be_empty() -> None:
@@ -348,7 +366,7 @@ def test_secret_problems(tmp_path: Path) -> None:
     assert "No such file" in found[0]
     assert "deploy.yaml:3: credentials.api_secret_file:" in found[1] and "is empty" in found[1]
     found = problems(
-        "credentials: {api_key_env: A, api_key_file: f, api_secret_env: B}\n", {"B": "bbbbbb"}
+        "credentials: {api_key_env: A, api_key_file: f, api_secret_env: B}\n", {"B": "bbbbbbbb"}
     )
     assert any("set either api_key_env or api_key_file, not both" in p for p in found)
     found = problems("credentials: {api_key_env: A}\n", {"A": "aaaaaa"})
@@ -400,9 +418,9 @@ def test_whole_env_reference_is_a_secret_source_but_a_default_is_literal() -> No
 
 
 def test_loaded_secrets_are_scrubbed_from_logs() -> None:
-    env = {"KRAKEN_API_KEY": "fresh-key-0123456789", "KRAKEN_API_SECRET": "fresh-secret-98765"}
+    env = {"KRAKEN_API_KEY": "fresh-key-0123456789", "KRAKEN_API_SECRET": "ZnJlc2gtOTg3NjU="}
     load_config_text(CREDS, "x.yaml", env)
-    assert scrub_text("boom fresh-secret-98765 boom") == "boom *** boom"
+    assert scrub_text("boom ZnJlc2gtOTg3NjU= boom") == "boom *** boom"
 
 
 def test_secret_values_never_reach_error_messages() -> None:

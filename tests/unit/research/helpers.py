@@ -117,7 +117,7 @@ def write_paper_store(path: Path) -> Store:
     rejected, one still open, and a fill whose order row was lost (its id block says mm)."""
     store = Store.open(path)
     store.add_id_block(PREFIX, "mm", T0)
-    store.set_meta("mode", "paper")
+    store.set_meta("owner_mode", "paper")
     trades = [
         traded(BTC, "buy", "0.01", "30000.0", ts=T0 + 10 * S, fee="0.12"),
         traded(BTC, "sell", "0.01", "30050.0", ts=T0 + 70 * S, fee="0.12"),
