@@ -73,7 +73,7 @@ def _since(args: argparse.Namespace, clock: Clock) -> int | None:
 
 
 def _label(snapshot: StoreSnapshot) -> str:
-    mode = snapshot.meta.get("owner_mode")  # the owner's stamp (bot.store_owner)
+    mode = snapshot.meta.get("mode")  # the owner's stamp (bot.store_owner)
     return f"{mode + ' run' if mode else 'run'} from store {snapshot.path}"
 
 

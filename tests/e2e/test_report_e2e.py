@@ -29,7 +29,7 @@ def test_report_of_a_paper_run_matches_its_store(tmp_path: Path, spawn_daemon: S
     daemon.wait_ready()
     daemon.logs.wait_for("fill", 45, count=2)
     assert daemon.terminate() == 0
-    store = tmp_path / "data" / "krakenbot.db"
+    store = tmp_path / "data" / "paper.db"
     with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as conn:
         n_fills = conn.execute("SELECT count(*) FROM fills").fetchone()[0]
         states = dict(conn.execute("SELECT state, count(*) FROM orders GROUP BY state"))
