@@ -16,8 +16,11 @@ it; it is never echoed). Rate limits follow ``venue.tier``. Logs go to stderr.
 
 ``--keys FILE`` (YAML or JSON) lists extra API keys, each ``{"account", "permissions",
 "nonce_window", "api_key", "api_secret", "balances"}`` (``keys.KeySpec``; an account it
-names that does not exist is opened with ``balances``). The JSON line then has ``"keys"``:
-each key's account, pair (a secret given in the file is printed as null), permissions.
+names that does not exist is opened with ``balances``). The config's ``sim.keys`` list
+declares keys the same way, except that a secret comes from ``api_secret_env`` (the
+environment variable holding it), never from the file itself. The JSON line then has
+``"keys"``: each key's account, pair (a secret the user gave is printed as null),
+permissions.
 
 This module owns the command; the server is ``server``'s, the venue ``venue``'s.
 """
@@ -26,15 +29,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import orjson
 import structlog
 
-from bot.config import Config, load_config
+from bot.config import Config, SimConfig, load_config
 from bot.errors import ConfigError, ExchangeError
 from bot.kraken.instruments import InstrumentTable
 from bot.sim.keys import KeySpec, load_key_specs
@@ -63,6 +67,35 @@ def _replay(path: Path, symbols: tuple[str, ...]) -> tuple[MarketSource, Instrum
     return ReplayMarket.from_file(path, instruments), instruments
 
 
+def config_key_specs(sim: SimConfig, env: Mapping[str, str] | None = None) -> list[KeySpec]:
+    """The keys ``sim.keys`` declares (``KeySpec`` fields, as in a ``--keys`` file). A secret
+    never goes in the config file: ``api_secret_env`` names the environment variable that
+    holds it (without one the secret is generated), and a literal ``api_secret`` is refused."""
+    env = os.environ if env is None else env
+    specs = []
+    for i, entry in enumerate(sim.keys):
+        where = f"sim.keys[{i}]"
+        raw = dict(entry)
+        if "api_secret" in raw:
+            raise ConfigError(
+                f"{where}.api_secret: a literal secret is not allowed in the config file: name"
+                " an environment variable with api_secret_env (or use --keys FILE)"
+            )
+        var = raw.pop("api_secret_env", None)
+        if var is not None:
+            if not isinstance(var, str) or not var:
+                raise ConfigError(f"{where}.api_secret_env: the name of an environment variable")
+            secret = env.get(var)
+            if not secret:
+                raise ConfigError(f"{where}.api_secret_env: environment variable {var} is not set")
+            raw["api_secret"] = secret
+        try:
+            specs.append(KeySpec.from_dict(raw))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return specs
+
+
 def build_venue(
     config: Config,
     *,
@@ -70,9 +103,10 @@ def build_venue(
     seed: int | None = None,
     keys: Sequence[KeySpec] = (),
 ) -> tuple[SimVenue, bool]:
-    """The venue ``krakenbot sim`` serves, and whether its secret was generated. ``keys``
-    are created after the default account (``--keys``)."""
+    """The venue ``krakenbot sim`` serves, and whether its secret was generated. The keys
+    of ``sim.keys`` and then ``keys`` (``--keys``) are created after the default account."""
     sim = config.sim
+    keys = [*config_key_specs(sim), *keys]
     source = source or sim.source
     seed = sim.seed if seed is None else seed
     symbols = tuple(sim.symbols)
@@ -112,12 +146,12 @@ def _add_keys(venue: SimVenue, keys: Sequence[KeySpec]) -> None:
     try:
         venue.add_keys(keys)
     except ExchangeError as exc:
-        raise ConfigError(f"--keys: {exc}") from None
+        raise ConfigError(f"sim.keys / --keys: {exc}") from None
 
 
 def _key_lines(venue: SimVenue, specs: Sequence[KeySpec]) -> list[dict[str, object]]:
     """What the JSON line says of the ``--keys`` keys (a secret the file gave: null)."""
-    given = {s.api_key for s in specs if s.api_secret is not None and s.api_key is not None}
+    given = {s.api_secret for s in specs if s.api_secret is not None}  # never echoed
     extra = [
         key
         for account in venue.accounts()
@@ -127,7 +161,7 @@ def _key_lines(venue: SimVenue, specs: Sequence[KeySpec]) -> list[dict[str, obje
         {
             "account": key.account,
             "api_key": key.api_key,
-            "api_secret": None if key.api_key in given else key.api_secret,
+            "api_secret": None if key.api_secret in given else key.api_secret,
             "permissions": sorted(p.value for p in key.permissions),
             "nonce_window": key.nonce_window,
         }
@@ -172,4 +206,5 @@ def main_sim(args: argparse.Namespace) -> int:
     venue, generated = build_venue(config, source=args.source, seed=args.seed, keys=specs)
     host = args.host or config.sim.host
     port = config.sim.port if args.port is None else args.port
-    return asyncio.run(_serve(venue, host, port, generated, specs))
+    declared = [*config_key_specs(config.sim), *specs]
+    return asyncio.run(_serve(venue, host, port, generated, declared))

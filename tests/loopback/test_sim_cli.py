@@ -229,6 +229,37 @@ async def test_sim_command_creates_the_keys_a_keys_file_declares(tmp_path: Path)
     assert status == 0
 
 
+async def test_sim_command_creates_the_keys_the_config_declares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "b2JzZXJ2ZXItc2VjcmV0LWZyb20tZW52"
+    monkeypatch.setenv("SIM_OBSERVER_SECRET", secret)
+    config = tmp_path / "keys-in-config.yaml"
+    config.write_text(
+        CONFIG + "  keys:\n"
+        "    - account: trader\n"
+        "      api_key: observer-key\n"
+        "      api_secret_env: SIM_OBSERVER_SECRET\n"
+        "      permissions: [query_funds]\n"
+        "    - account: carol\n"
+        "      balances: {EUR: 10}\n"
+    )
+    proc, info = await start_sim(tmp_path, "--config", str(config))
+    try:
+        observer, carol = info["keys"]
+        assert observer["api_key"] == "observer-key" and observer["api_secret"] is None
+        assert observer["permissions"] == ["query_funds"]
+        assert carol["account"] == "carol" and carol["api_secret"]  # generated: printed
+        async with aiohttp.ClientSession() as session:
+            watch = KrakenTestClient(session, info["rest"], "observer-key", secret)
+            assert (await watch.private("Balance")).result["ZUSD"] == "5000.0000"
+            client = KrakenTestClient(session, info["rest"], carol["api_key"], carol["api_secret"])
+            assert (await client.private("Balance")).result == {"ZEUR": "10.0000"}
+    finally:
+        status, _ = await stop_sim(proc, signal.SIGTERM)
+    assert status == 0
+
+
 async def test_sim_command_rejects_a_bad_keys_file(tmp_path: Path) -> None:
     config = tmp_path / "sim.yaml"
     config.write_text(CONFIG)
