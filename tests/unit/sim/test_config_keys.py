@@ -53,7 +53,9 @@ def test_a_secret_comes_from_the_environment_never_from_the_file(
     monkeypatch.setenv("OBSERVER_SECRET", secret)
     cfg = load_config_text(
         config(
-            "    - account: trader\n      api_key: observer-1\n      api_secret_env: OBSERVER_SECRET\n"
+            "    - account: trader\n"
+            "      api_key: observer-1\n"
+            "      api_secret_env: OBSERVER_SECRET\n"
         )
     )
     venue, _ = build_venue(cfg)
