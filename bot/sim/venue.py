@@ -53,8 +53,11 @@ from bot.sim.tokens import TokenRegistry
 from bot.sim.venue_orders import (
     ERR_ORDER_RATE,
     ERR_UNAVAILABLE,
+    MAINTENANCE,
     MAX_CANCEL_AFTER_S,
+    ONLINE,
     REASON_DEADMAN,
+    SYSTEM_STATUSES,
     OrderEntry,
 )
 
@@ -111,6 +114,10 @@ class WsConnection(Protocol):
 
     def revoke_token(self) -> None:
         """Fault: the private subscription's token is now invalid."""
+        ...
+
+    def send_status(self, system: str) -> None:
+        """The system status changed: push Kraken's ``status`` frame with ``system``."""
         ...
 
 
@@ -244,6 +251,7 @@ class SimVenue(OrderEntry):
         self.bus.subscribe_public(self.stats.on_result)
         self.connections: dict[str, WsConnection] = {}
         self.paused = False
+        self.mode = ONLINE
         self.rate_limits = rate_limits
         self.pump_interval_s = pump_interval_s
         self.admin_token = admin_token or secrets.token_urlsafe(24)
@@ -402,15 +410,46 @@ class SimVenue(OrderEntry):
 
     def pause(self) -> None:
         """Stop the matching engine: order entry answers ``EService:Unavailable``, the market
-        pump and the dead-man timers stop until ``resume``."""
+        pump and the dead-man timers stop until ``resume``. The system status reads
+        ``maintenance`` meanwhile, and every connection is told."""
         if not self.paused:
             self.paused = True
             log.warning("engine_paused")
+            self._announce_status()
 
     def resume(self) -> None:
         if self.paused:
             self.paused = False
             log.warning("engine_resumed")
+            self._announce_status()
+
+    @property
+    def system_status(self) -> str:
+        """Kraken's system status: ``maintenance`` while paused, else the mode
+        (``online``, ``cancel_only``, ``post_only`` or ``limit_only``)."""
+        return MAINTENANCE if self.paused else self.mode
+
+    async def set_system_status(self, status: str) -> None:
+        """Put the venue in one of Kraken's system states. ``maintenance`` pauses the engine
+        (a ``pause_engine`` fault with no end); any other state ends every pause and sets
+        what order entry accepts."""
+        if status not in SYSTEM_STATUSES:
+            raise ValueError(f"system status must be one of {', '.join(SYSTEM_STATUSES)}")
+        if status == MAINTENANCE:
+            await self.faults.inject(kind="pause_engine")
+            return
+        before = self.system_status
+        self.mode = status
+        if self.paused:
+            self.faults.resume_engine()  # announces the new status
+        elif self.system_status != before:
+            self._announce_status()
+
+    def _announce_status(self) -> None:
+        status = self.system_status
+        log.warning("system_status", status=status)
+        for conn in tuple(self.connections.values()):
+            conn.send_status(status)
 
     # ------------------------------------------------------------------ connections
     def register(self, conn: WsConnection) -> None:

@@ -14,7 +14,8 @@ and owns the connection's tasks under one ``TaskGroup``:
   second of the venue's clock passed with no other channel message (responses to requests
   do not count).
 
-On connect the session sends Kraken's ``status`` frame. ``ping`` is answered with ``pong``
+On connect the session sends Kraken's ``status`` frame with the venue's system status, and
+another whenever that status changes (``send_status``). ``ping`` is answered with ``pong``
 (``req_id``, ``time_in``, ``time_out``). Requests that are not JSON objects get Kraken's
 ``Malformed request`` error; unknown methods get ``Method not found`` (our wording).
 
@@ -208,14 +209,19 @@ class WsSession:
 
     # -- the connection's life ----------------------------------------------------------------
 
-    def status_frame(self) -> bytes:
+    def status_frame(self, system: str | None = None) -> bytes:
+        """Kraken's ``status`` frame: the venue's system status unless ``system`` is given."""
         data = {
             "api_version": API_VERSION,
             "connection_id": self.connection_id,
-            "system": "online",
+            "system": system or self.venue.system_status,
             "version": SERVER_VERSION,
         }
         return dumps({"channel": "status", "type": "update", "data": [data]})
+
+    def send_status(self, system: str) -> None:
+        """The venue's system status changed (the venue's ``WsConnection`` protocol)."""
+        self.send(self.status_frame(system))
 
     async def serve(self) -> None:
         """Run the connection until the client leaves or a fault drops it."""
