@@ -8,11 +8,14 @@ names ``ESession:Invalid session``). The socket stays open either way.
 
 ``executions`` (KRAKEN.md §5.7): ``subscribe`` with ``snap_orders`` (default true),
 ``snap_trades`` (default false), ``order_status`` (default true: every transition;
-false: only ``new``/``filled``/``canceled``/``expired``) and ``ratecounter`` (accepted;
-no counter is streamed). The ack carries ``maxratecount`` (the venue tier's trading
-limit). Then a snapshot (open orders, then the last 50 fills newest first) and one update
-message per execution report, each numbered by ``sequence`` (1 for the snapshot, +1 per
-message). Reports are sparse, as Kraken's are:
+false: only ``new``/``filled``/``canceled``/``expired``) and ``ratecounter`` (default
+false; true: every execution report, snapshot included, carries ``ratecount``, the
+account's trading counter on the report's pair right after the request that caused it,
+as the v1 ``openOrders`` channel carried it on each order; Kraken's v2 page says only
+that "the rate-limit counter is included in the stream"). The ack carries
+``maxratecount`` (the venue tier's trading limit). Then a snapshot (open orders, then the
+last 50 fills newest first) and one update message per execution report, each numbered by
+``sequence`` (1 for the snapshot, +1 per message). Reports are sparse, as Kraken's are:
 ``pending_new`` carries the whole order, ``new`` little more than ids and status,
 ``trade`` the fill (``exec_id``, ``trade_id``, ``last_qty``, ``last_price``, ``cost``,
 ``liquidity_ind``, ``fees``, ``fee_usd_equiv``) and the order's cumulative figures,
@@ -208,12 +211,13 @@ def execution_report(r: _Reports, event: ExecEvent) -> dict[str, Any]:
 class _Feed:
     """One live ``executions`` subscription."""
 
-    __slots__ = ("account", "order_status", "sequence", "token", "unsubscribe")
+    __slots__ = ("account", "order_status", "ratecounter", "sequence", "token", "unsubscribe")
 
-    def __init__(self, account: str, token: str, order_status: bool) -> None:
+    def __init__(self, account: str, token: str, order_status: bool, ratecounter: bool) -> None:
         self.account = account
         self.token = token
         self.order_status = order_status
+        self.ratecounter = ratecounter
         self.sequence = 0
         self.unsubscribe: Callable[[], None] | None = None
 
@@ -329,7 +333,7 @@ class PrivateSession(WsSession):
             return
         self.account = account
         self.subscribed = True
-        feed = self.feed = _Feed(account, token, flags["order_status"])
+        feed = self.feed = _Feed(account, token, flags["order_status"], flags["ratecounter"])
         result = {
             "channel": "executions",
             "maxratecount": self.maxratecount,
@@ -337,7 +341,11 @@ class PrivateSession(WsSession):
             "snap_trades": flags["snap_trades"],
         }
         self.ack("subscribe", result, req_id, time_in)
-        self._send_feed(feed, self._snapshot(account, flags), snapshot=True)
+        snapshot = self._snapshot(account, flags)
+        if feed.ratecounter:
+            for report in snapshot:
+                report["ratecount"] = self._ratecount(account, report["symbol"])
+        self._send_feed(feed, snapshot, snapshot=True)
         feed.unsubscribe = self.venue.bus.subscribe_private(account, self._on_events)
 
     def _snapshot(self, account: str, flags: dict[str, bool]) -> list[dict[str, Any]]:
@@ -361,7 +369,16 @@ class PrivateSession(WsSession):
         if not feed.order_status:
             events = tuple(e for e in events if e.exec_type in _OPEN_CLOSE)
         for event in events:  # one message per report, as Kraken numbers them
-            self._send_feed(feed, [execution_report(self.reports, event)])
+            report = execution_report(self.reports, event)
+            if feed.ratecounter:
+                report["ratecount"] = self._ratecount(feed.account, event.order.symbol)
+            self._send_feed(feed, [report])
+
+    def _ratecount(self, account: str, symbol: str) -> Decimal:
+        """The account's trading counter on ``symbol`` now, in counts to two decimals
+        (rounded up: a client reading it never under-counts)."""
+        counter = self.venue.trading_counter(account)
+        return Decimal(counter.value_centi(symbol, self.venue.monotonic())).scaleb(-2)
 
     def _send_feed(
         self, feed: _Feed, data: list[dict[str, Any]], *, snapshot: bool = False
