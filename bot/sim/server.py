@@ -11,10 +11,12 @@ Routes (``build_app``)::
 Kraken serves its authenticated WebSocket on a host of its own with the same path,
 ``wss://ws-auth.kraken.com/v2``, so clients that append ``/v2`` to a host can reach it only
 there. The simulator does the same on a second port (``build_private_app``: ``GET /v2`` and
-``GET /v2-auth``), and keeps ``/v2-auth`` on the main port as an alias.
+``GET /v2-auth``), and keeps ``/v2-auth`` on the main port as an alias. A third port serves
+the ``level3`` channel alone at ``/v2`` (``build_level3_app``), as Kraken's
+``wss://ws-l3.kraken.com/v2`` does.
 
 The WebSocket handlers are imported when the app is built; a build without them serves
-REST and admin only. ``SimServer`` starts the apps on a host and two ports (0: any free
+REST and admin only. ``SimServer`` starts the apps on a host and three ports (0: any free
 port), owns the venue's pump task, and on ``close`` stops the pump, closes the WebSockets
 and the listeners. ``running_sim`` wraps that as an async context manager.
 
@@ -87,6 +89,17 @@ def build_private_app(venue: SimVenue) -> web.Application | None:
     return app
 
 
+def build_level3_app(venue: SimVenue) -> web.Application | None:
+    """The level3 WebSocket's own application (Kraken's ``ws-l3``; None without it)."""
+    handler = _ws_handler("bot.sim.ws_level3", "level3_ws_handler")
+    if handler is None:
+        return None
+    app = web.Application(client_max_size=1 << 20)
+    app[VENUE_KEY] = venue
+    app.router.add_get("/v2", handler)
+    return app
+
+
 class SimServer:
     """A running simulator: ``await SimServer.start(venue)``, then ``await close()``."""
 
@@ -96,13 +109,17 @@ class SimServer:
         runners: list[web.AppRunner],
         host: str,
         port: int,
+        *,
         private_port: int | None = None,
+        level3_port: int | None = None,
     ) -> None:
         self.venue = venue
         self.host = host
         self.port = port
         self.private_port = private_port
         """The private WebSocket's own port (None: only the ``/v2-auth`` alias)."""
+        self.level3_port = level3_port
+        """The level3 WebSocket's own port (None: level3 on the private endpoint only)."""
         self._runners = runners
         self._pump: asyncio.Task[None] | None = None
 
@@ -115,26 +132,36 @@ class SimServer:
         *,
         pump: bool = True,
         private_port: int = 0,
+        level3_port: int = 0,
     ) -> SimServer:
-        """Listen on ``host:port`` (REST, public WS, admin) and ``host:private_port`` (the
-        private WS), and (with ``pump``) run the venue's pump as a task owned by this server.
-        The market is stepped once first, so books exist at once."""
+        """Listen on ``host:port`` (REST, public WS, admin), ``host:private_port`` (the
+        private WS) and ``host:level3_port`` (the level3 WS), and (with ``pump``) run the
+        venue's pump as a task owned by this server. The market is stepped once first, so
+        books exist at once."""
         venue.tick()
         runners: list[web.AppRunner] = []
         try:
             bound = await _listen(runners, build_app(venue), host, port)
-            private_app = build_private_app(venue)
-            private_bound = None
-            if private_app is not None:
-                private_bound = await _listen(runners, private_app, host, private_port)
+            extra: list[int | None] = []
+            for app, extra_port in (
+                (build_private_app(venue), private_port),
+                (build_level3_app(venue), level3_port),
+            ):
+                extra.append(None if app is None else await _listen(runners, app, host, extra_port))
         except BaseException:
             for runner in reversed(runners):
                 await runner.cleanup()
             raise
-        server = cls(venue, runners, host, bound, private_bound)
+        server = cls(venue, runners, host, bound, private_port=extra[0], level3_port=extra[1])
         if pump:
             server._pump = asyncio.create_task(venue.run(), name="sim-pump")
-        log.info("sim_listening", host=host, port=server.port, private_port=private_bound)
+        log.info(
+            "sim_listening",
+            host=host,
+            port=server.port,
+            private_port=server.private_port,
+            level3_port=server.level3_port,
+        )
         return server
 
     @property
@@ -158,6 +185,14 @@ class SimServer:
         return f"ws://{self.host}:{self.port}/v2-auth"
 
     @property
+    def ws_level3_url(self) -> str:
+        """Kraken's ``wss://ws-l3.kraken.com/v2``: the level3 port's ``/v2`` (the private
+        endpoint, which serves level3 too, when there is no level3 port)."""
+        if self.level3_port is None:
+            return self.ws_private_url
+        return f"ws://{self.host}:{self.level3_port}/v2"
+
+    @property
     def admin_url(self) -> str:
         return f"http://{self.host}:{self.port}/admin"
 
@@ -168,6 +203,7 @@ class SimServer:
             "rest": self.rest_url,
             "ws_public": self.ws_public_url,
             "ws_private": self.ws_private_url,
+            "ws_l3": self.ws_level3_url,
             "admin": self.admin_url,
             "api_key": creds.api_key,
             "api_secret": creds.api_secret if secret else None,
@@ -209,9 +245,12 @@ async def running_sim(
     *,
     pump: bool = True,
     private_port: int = 0,
+    level3_port: int = 0,
 ) -> AsyncIterator[SimServer]:
     """``async with running_sim(venue) as server:`` the simulator serves inside the block."""
-    server = await SimServer.start(venue, host, port, pump=pump, private_port=private_port)
+    server = await SimServer.start(
+        venue, host, port, pump=pump, private_port=private_port, level3_port=level3_port
+    )
     try:
         yield server
     finally:

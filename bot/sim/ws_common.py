@@ -47,6 +47,7 @@ __all__ = [
     "WsSession",
     "error_frame",
     "rfc3339",
+    "rfc3339_ns",
     "venue_of",
 ]
 
@@ -93,6 +94,13 @@ def rfc3339(ns: int) -> str:
         _second[0] = seconds
         _second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     return f"{_second[1]}.{rest // 1000:06d}Z"
+
+
+def rfc3339_ns(ns: int) -> str:
+    """``2023-10-06T17:35:00.279389650Z``: nanoseconds, as the level3 and ohlc pages print
+    some of their times."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest:09d}Z"
 
 
 def error_frame(

@@ -28,7 +28,9 @@ from tests.loopback.kraken_client import KrakenTestClient
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared/data/kraken"
 V2_CAPTURE = DATA / "python-kraken-sdk_orderbook-v2.json"
-INFO_KEYS = {"rest", "ws_public", "ws_private", "admin", "api_key", "api_secret", "admin_token"}
+INFO_KEYS = {
+    "rest", "ws_public", "ws_private", "ws_l3", "admin", "api_key", "api_secret", "admin_token",
+}  # fmt: skip
 CONFIG = """\
 mode: paper
 sim:
