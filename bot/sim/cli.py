@@ -30,12 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import orjson
 import structlog
 
 from bot.config import Config, SimConfig, load_config
@@ -46,6 +43,7 @@ from bot.sim.market_data import MarketSource
 from bot.sim.pairs import PAIRS, default_instruments
 from bot.sim.replay_source import ReplayMarket, capture_symbols
 from bot.sim.server import SimServer
+from bot.sim.serving import serve_until_signal
 from bot.sim.venue import DEFAULT_ACCOUNT, SimVenue
 
 __all__ = ["build_venue", "main_sim"]
@@ -172,30 +170,17 @@ def _key_lines(venue: SimVenue, specs: Sequence[KeySpec]) -> list[dict[str, obje
 async def _serve(
     venue: SimVenue, host: str, port: int, show_secret: bool, specs: Sequence[KeySpec] = ()
 ) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        server = await SimServer.start(venue, host, port, pump=False)
-    except OSError as exc:
-        raise ConfigError(f"sim: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    try:
-        info = server.info(secret=show_secret)
+    def info(server: SimServer) -> dict[str, object]:
+        line = server.info(secret=show_secret)
         if specs:
-            info["keys"] = _key_lines(venue, specs)
-        sys.stdout.write(orjson.dumps(info).decode() + "\n")
-        sys.stdout.flush()
-        async with asyncio.TaskGroup() as tasks:
-            pump = tasks.create_task(venue.run(), name="sim-pump")
-            await stop.wait()
-            log.info("sim_stopping")
-            pump.cancel()
-    finally:
-        await server.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    return 0
+            line["keys"] = _key_lines(venue, specs)
+        return line
+
+    return await serve_until_signal(
+        lambda: SimServer.start(venue, host, port, pump=False),
+        info,
+        where=f"sim: cannot listen on {host}:{port}",
+    )
 
 
 def main_sim(args: argparse.Namespace) -> int:

@@ -16,16 +16,16 @@ the ``level3`` channel alone at ``/v2`` (``build_level3_app``), as Kraken's
 ``wss://ws-l3.kraken.com/v2`` does.
 
 The WebSocket handlers are imported when the app is built; a build without them serves
-REST and admin only. ``SimServer`` starts the apps on a host and three ports (0: any free
-port), owns the venue's pump task, and on ``close`` stops the pump, closes the WebSockets
-and the listeners. ``running_sim`` wraps that as an async context manager.
+REST and admin only. ``SimServer`` (a ``serving.VenueServer``) starts the apps on a host and
+three ports (0: any free port), owns the venue's pump task, and on ``close`` stops the pump,
+closes the WebSockets and the listeners. ``running_sim`` wraps that as an async context
+manager.
 
 This module owns the wiring and the life cycle; every answer is another module's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 from collections.abc import AsyncIterator
@@ -37,6 +37,7 @@ from aiohttp import web
 from bot.sim.admin import admin_app
 from bot.sim.rest_private import private_handler
 from bot.sim.rest_public import public_handler
+from bot.sim.serving import VenueServer
 from bot.sim.venue import VENUE_KEY, SimVenue
 
 __all__ = ["SimServer", "build_app", "running_sim"]
@@ -47,8 +48,6 @@ _WS_ROUTES: Final = (
     ("/v2", "bot.sim.ws_public", "public_ws_handler"),
     ("/v2-auth", "bot.sim.ws_private", "private_ws_handler"),
 )
-_SHUTDOWN_TIMEOUT_S: Final = 1.0
-_CLOSE_CONN_TIMEOUT_S: Final = 1.0
 
 
 def _ws_handler(module_name: str, name: str) -> Any:
@@ -100,8 +99,10 @@ def build_level3_app(venue: SimVenue) -> web.Application | None:
     return app
 
 
-class SimServer:
+class SimServer(VenueServer):
     """A running simulator: ``await SimServer.start(venue)``, then ``await close()``."""
+
+    venue: SimVenue
 
     def __init__(
         self,
@@ -113,15 +114,11 @@ class SimServer:
         private_port: int | None = None,
         level3_port: int | None = None,
     ) -> None:
-        self.venue = venue
-        self.host = host
-        self.port = port
+        super().__init__(venue, runners, host, port)
         self.private_port = private_port
         """The private WebSocket's own port (None: only the ``/v2-auth`` alias)."""
         self.level3_port = level3_port
         """The level3 WebSocket's own port (None: level3 on the private endpoint only)."""
-        self._runners = runners
-        self._pump: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -138,31 +135,15 @@ class SimServer:
         private WS) and ``host:level3_port`` (the level3 WS), and (with ``pump``) run the
         venue's pump as a task owned by this server. The market is stepped once first, so
         books exist at once."""
-        venue.tick()
-        runners: list[web.AppRunner] = []
-        try:
-            bound = await _listen(runners, build_app(venue), host, port)
-            extra: list[int | None] = []
-            for app, extra_port in (
-                (build_private_app(venue), private_port),
-                (build_level3_app(venue), level3_port),
-            ):
-                extra.append(None if app is None else await _listen(runners, app, host, extra_port))
-        except BaseException:
-            for runner in reversed(runners):
-                await runner.cleanup()
-            raise
-        server = cls(venue, runners, host, bound, private_port=extra[0], level3_port=extra[1])
-        if pump:
-            server._pump = asyncio.create_task(venue.run(), name="sim-pump")
-        log.info(
-            "sim_listening",
-            host=host,
-            port=server.port,
-            private_port=server.private_port,
-            level3_port=server.level3_port,
+        apps = (
+            (build_app(venue), port),
+            (build_private_app(venue), private_port),
+            (build_level3_app(venue), level3_port),
         )
-        return server
+        runners, (bound, private, level3) = await cls.open_apps(venue, host, apps)
+        assert bound is not None
+        server = cls(venue, runners, host, bound, private_port=private, level3_port=level3)
+        return server.own_pump(pump, private_port=private, level3_port=level3)
 
     @property
     def rest_url(self) -> str:
@@ -209,32 +190,6 @@ class SimServer:
             "api_secret": creds.api_secret if secret else None,
             "admin_token": self.venue.admin_token,
         }
-
-    async def close(self) -> None:
-        """Stop the pump, close every WebSocket, stop listening."""
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-            self._pump = None
-        for conn in list(self.venue.connections.values()):
-            closer = getattr(conn, "close", None) or conn.drop
-            try:
-                await asyncio.wait_for(closer(), _CLOSE_CONN_TIMEOUT_S)
-            except (TimeoutError, ConnectionError) as exc:
-                log.warning("ws_close_failed", conn=conn.conn_id, error=repr(exc))
-        for runner in reversed(self._runners):
-            await runner.cleanup()
-        log.info("sim_stopped", port=self.port)
-
-
-async def _listen(runners: list[web.AppRunner], app: web.Application, host: str, port: int) -> int:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
-    await runner.setup()
-    runners.append(runner)
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return int(runner.addresses[0][1]) if runner.addresses else port
 
 
 @contextlib.asynccontextmanager

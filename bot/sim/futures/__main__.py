@@ -24,18 +24,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-import orjson
-
 from bot.errors import ConfigError
-from bot.log import configure_logging, get_logger
+from bot.log import configure_logging
 from bot.sim.futures.contracts import default_contracts
 from bot.sim.futures.server import FuturesSimServer
 from bot.sim.futures.venue import DEFAULT_ACCOUNT, FuturesVenue
+from bot.sim.serving import serve_until_signal
 
 __all__ = ["build_venue", "main", "parse_args", "serve"]
 
@@ -98,27 +96,12 @@ def build_venue(args: argparse.Namespace) -> tuple[FuturesVenue, bool]:
 
 async def serve(venue: FuturesVenue, host: str, port: int, show_secret: bool) -> int:
     """Serve until SIGINT/SIGTERM; print the info line once listening."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        server = await FuturesSimServer.start(venue, host, port, pump=False)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    try:
-        sys.stdout.write(orjson.dumps(server.info(secret=show_secret)).decode() + "\n")
-        sys.stdout.flush()
-        async with asyncio.TaskGroup() as tasks:
-            pump = tasks.create_task(venue.run(), name="futures-sim-pump")
-            await stop.wait()
-            get_logger(component="futures_sim").info("futures_sim_stopping")
-            pump.cancel()
-    finally:
-        await server.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    return 0
+
+    return await serve_until_signal(
+        lambda: FuturesSimServer.start(venue, host, port, pump=False),
+        lambda server: server.info(secret=show_secret),
+        where=f"cannot listen on {host}:{port}",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
