@@ -316,7 +316,9 @@ class FuturesVenue:
         self.fire_deadman()
 
     async def step(self) -> None:
+        """``tick`` plus the faults that became due (dropping a socket awaits)."""
         self.tick()
+        await self.faults.run_due()
 
     async def run(self) -> None:
         """The pump: ``step`` every ``pump_interval_s`` on the venue's clock, until cancelled."""
