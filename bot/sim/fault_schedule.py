@@ -33,9 +33,23 @@ from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 import structlog
 
-__all__ = ["Fault", "FaultSchedule", "FaultSpecLike", "spec_fields"]
+__all__ = [
+    "PRIVATE_ONLY",
+    "REST_KINDS",
+    "Fault",
+    "FaultSchedule",
+    "FaultSpecLike",
+    "checked_fields",
+    "spec_fields",
+]
 
 _HISTORY: Final = 200
+REST_KINDS: Final = frozenset(
+    {"rest_delay", "rest_error", "lose_response", "invalid_nonce", "rate_limit"}
+)
+"""The kinds both simulators have that act on REST requests, one request at a time."""
+PRIVATE_ONLY: Final = frozenset({"invalid_nonce", "rate_limit"})
+"""The REST kinds that act on private requests only."""
 
 
 class FaultSpecLike(Protocol):
@@ -55,6 +69,12 @@ class FaultSpecLike(Protocol):
 
     @property
     def endpoint(self) -> str | None: ...
+
+    @property
+    def status(self) -> int | None: ...
+
+    @property
+    def error(self) -> str | None: ...
 
     def checked(self) -> Any: ...
 
@@ -80,6 +100,27 @@ def spec_fields(
         if seconds and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"{key} must be a number of seconds")
     return dict(raw)
+
+
+def checked_fields(spec: FaultSpecLike, *, unavailable: str) -> dict[str, Any]:
+    """The checks every spec passes (``ValueError`` otherwise) and the defaults it gets: a
+    count of at least 1, no negative seconds, a 5xx ``status``; a REST fault with neither a
+    count nor a duration is good for one use; a ``rest_error`` with neither a status nor an
+    error answers the simulator's ``unavailable`` error."""
+    if spec.count is not None and spec.count < 1:
+        raise ValueError("count must be at least 1")
+    for name in ("duration_s", "after_s", "delay_s", "hold_s"):
+        value = getattr(spec, name, None)
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must not be negative")
+    if spec.status is not None and not 500 <= spec.status <= 599:
+        raise ValueError("status must be a 5xx HTTP status")
+    changes: dict[str, Any] = {}
+    if spec.kind in REST_KINDS and spec.count is None and spec.duration_s is None:
+        changes["count"] = 1
+    if spec.kind == "rest_error" and spec.status is None and spec.error is None:
+        changes["error"] = unavailable
+    return changes
 
 
 @dataclass(slots=True)
@@ -112,12 +153,10 @@ class Fault(Generic[SpecT]):
 
 
 class FaultSchedule(Generic[SpecT]):
-    """One venue's faults (see the module docstring). Subclasses say which kinds are REST
-    kinds, which need a private request, which kind pauses the engine, how a spec is built
-    from fields, what a one-shot fault does (``apply``) and how the engine resumes."""
+    """One venue's faults (see the module docstring). Subclasses say which kind pauses the
+    engine, how a spec is built from fields, what a one-shot fault does (``apply``) and how
+    the engine resumes."""
 
-    rest_kinds: ClassVar[frozenset[StrEnum]] = frozenset()
-    private_only: ClassVar[frozenset[StrEnum]] = frozenset()
     pause_kind: ClassVar[StrEnum | None] = None
     log: ClassVar[Any] = structlog.get_logger("sim.faults")
 
@@ -205,7 +244,7 @@ class FaultSchedule(Generic[SpecT]):
             if fault.state != "scheduled" or fault.starts_at > now:
                 continue
             fault.state = "active"
-            if fault.kind not in self.rest_kinds:
+            if fault.kind not in REST_KINDS:
                 await self.apply(fault)
 
     # ------------------------------------------------------------------ REST
@@ -220,7 +259,7 @@ class FaultSchedule(Generic[SpecT]):
             if fault.ends_at is not None and fault.ends_at <= now:
                 self.finish(fault, "done")
                 continue
-            if kind in self.private_only and not private:
+            if kind in PRIVATE_ONLY and not private:
                 continue
             if fault.spec.endpoint not in (None, endpoint):
                 continue

@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from bot.sim.fault_schedule import Fault, FaultSchedule, spec_fields
+from bot.sim.fault_schedule import REST_KINDS as SHARED_REST_KINDS
+from bot.sim.fault_schedule import Fault, FaultSchedule, checked_fields, spec_fields
 
 if TYPE_CHECKING:
     from bot.sim.venue import SimVenue
@@ -71,16 +72,7 @@ class FaultKind(StrEnum):
 WS_KINDS: Final = frozenset(
     {FaultKind.WS_DROP, FaultKind.WS_SILENCE, FaultKind.WS_CORRUPT_CHECKSUM}
 )
-REST_KINDS: Final = frozenset(
-    {
-        FaultKind.REST_DELAY,
-        FaultKind.REST_ERROR,
-        FaultKind.LOSE_RESPONSE,
-        FaultKind.INVALID_NONCE,
-        FaultKind.RATE_LIMIT,
-    }
-)
-_PRIVATE_ONLY: Final = frozenset({FaultKind.INVALID_NONCE, FaultKind.RATE_LIMIT})
+REST_KINDS: Final = frozenset(k for k in FaultKind if k in SHARED_REST_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,22 +103,10 @@ class FaultSpec:
     def checked(self) -> FaultSpec:
         """This spec with defaults filled in, or ValueError."""
         kind = FaultKind(self.kind)
-        for name in ("duration_s", "after_s", "delay_s", "hold_s"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.count is not None and self.count < 1:
-            raise ValueError("count must be at least 1")
+        changes = checked_fields(self, unavailable="EService:Unavailable")
+        changes["kind"] = kind
         if self.conn_kind not in (None, "public", "private"):
             raise ValueError("conn_kind must be 'public' or 'private'")
-        changes: dict[str, Any] = {"kind": kind}
-        if kind in REST_KINDS and self.count is None and self.duration_s is None:
-            changes["count"] = 1
-        if kind is FaultKind.REST_ERROR:
-            if self.status is not None and not 500 <= self.status <= 599:
-                raise ValueError("status must be a 5xx HTTP status")
-            if self.status is None and self.error is None:
-                changes["error"] = "EService:Unavailable"
         if kind is FaultKind.RATE_LIMIT:
             error = self.error or _RATE_ERRORS[0]
             if error not in _RATE_ERRORS:
@@ -140,8 +120,6 @@ class FaultSpec:
 class Faults(FaultSchedule[FaultSpec]):
     """The venue's fault schedule (one per ``SimVenue``, as ``venue.faults``)."""
 
-    rest_kinds = REST_KINDS
-    private_only = _PRIVATE_ONLY
     pause_kind = FaultKind.PAUSE_ENGINE
     log = log
 

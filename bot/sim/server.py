@@ -146,10 +146,6 @@ class SimServer(VenueServer):
         return server.own_pump(pump, private_port=private, level3_port=level3)
 
     @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
     def ws_public_url(self) -> str:
         return f"ws://{self.host}:{self.port}/v2"
 
@@ -172,10 +168,6 @@ class SimServer(VenueServer):
         if self.level3_port is None:
             return self.ws_private_url
         return f"ws://{self.host}:{self.level3_port}/v2"
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://{self.host}:{self.port}/admin"
 
     def info(self, account: str | None = None, *, secret: bool = True) -> dict[str, Any]:
         """What ``krakenbot sim`` prints: URLs, the account's key pair, the admin token."""

@@ -28,9 +28,11 @@ import orjson
 import structlog
 from aiohttp import web
 
+from bot.clock import Clock
 from bot.errors import ConfigError
+from bot.sim.fault_schedule import FaultSchedule
 
-__all__ = ["Venue", "VenueServer", "listen", "serve_until_signal"]
+__all__ = ["Pumped", "Venue", "VenueServer", "listen", "serve_until_signal"]
 
 log = structlog.get_logger("sim.server")
 
@@ -54,6 +56,30 @@ class Venue(Protocol):
     def tick(self) -> None: ...
 
     async def run(self) -> None: ...
+
+
+class Pumped:
+    """The pump both venues run (a base of each): ``step`` is ``tick`` (the market, timers)
+    plus the faults that came due; ``run`` steps every ``pump_interval_s`` on the venue's
+    clock until cancelled. Tests on a ``FakeClock`` call ``step`` themselves."""
+
+    clock: Clock
+    pump_interval_s: float
+    faults: FaultSchedule[Any]
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    async def step(self) -> None:
+        """``tick`` plus the faults that became due (dropping a socket awaits)."""
+        self.tick()
+        await self.faults.run_due()
+
+    async def run(self) -> None:
+        """The pump: ``step`` every ``pump_interval_s`` on the venue's clock, until cancelled."""
+        while True:
+            await self.step()
+            await self.clock.sleep(self.pump_interval_s)
 
 
 async def listen(runners: list[web.AppRunner], app: web.Application, host: str, port: int) -> int:
@@ -96,6 +122,14 @@ class VenueServer:
                 await runner.cleanup()
             raise
         return runners, ports
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.host}:{self.port}/admin"
 
     def own_pump(self: S, pump: bool, **where: Any) -> S:
         """Run the venue's pump as this server's task (with ``pump``), and log the ports."""

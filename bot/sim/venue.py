@@ -49,6 +49,7 @@ from bot.sim.limits import OPEN_ORDER_LIMITS, RestCounter, Tier, TradingCounter
 from bot.sim.market_data import MarketAction, MarketSource, SyntheticMarket
 from bot.sim.pairs import default_instruments
 from bot.sim.rest_stats import MarketStats
+from bot.sim.serving import Pumped
 from bot.sim.tokens import TokenRegistry
 from bot.sim.venue_orders import (
     ERR_ORDER_RATE,
@@ -206,7 +207,7 @@ def _new_api_secret() -> str:
     return base64.b64encode(secrets.token_bytes(64)).decode()  # 88 chars, as Kraken's
 
 
-class SimVenue(OrderEntry):
+class SimVenue(OrderEntry, Pumped):
     """The simulated Kraken venue (see the module docstring)."""
 
     def __init__(
@@ -487,17 +488,6 @@ class SimVenue(OrderEntry):
         if mono - self._last_prune >= _PRUNE_EVERY_S:
             self._last_prune = mono
             self.prune_order_entry()
-
-    async def step(self) -> None:
-        """``tick`` plus the faults that became due (dropping a socket awaits)."""
-        self.tick()
-        await self.faults.run_due()
-
-    async def run(self) -> None:
-        """The pump: ``step`` every ``pump_interval_s`` on the venue's clock, until cancelled."""
-        while True:
-            await self.step()
-            await self.clock.sleep(self.pump_interval_s)
 
 
 VENUE_KEY: Final = web.AppKey("venue", SimVenue)

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from bot.sim.fault_schedule import Fault, FaultSchedule, spec_fields
+from bot.sim.fault_schedule import REST_KINDS as SHARED_REST_KINDS
+from bot.sim.fault_schedule import Fault, FaultSchedule, checked_fields, spec_fields
 
 if TYPE_CHECKING:
     from bot.sim.futures.venue import FuturesVenue
@@ -59,16 +60,7 @@ class FaultKind(StrEnum):
     PAUSE_ENGINE = "pause_engine"
 
 
-REST_KINDS: Final = frozenset(
-    {
-        FaultKind.REST_DELAY,
-        FaultKind.REST_ERROR,
-        FaultKind.LOSE_RESPONSE,
-        FaultKind.INVALID_NONCE,
-        FaultKind.RATE_LIMIT,
-    }
-)
-_PRIVATE_ONLY: Final = frozenset({FaultKind.INVALID_NONCE, FaultKind.RATE_LIMIT})
+REST_KINDS: Final = frozenset(k for k in FaultKind if k in SHARED_REST_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,28 +85,13 @@ class FaultSpec:
         return cls(**{**fields, "kind": FaultKind(fields["kind"])}).checked()
 
     def checked(self) -> FaultSpec:
-        kind = FaultKind(self.kind)
-        if self.count is not None and self.count < 1:
-            raise ValueError("count must be at least 1")
-        for name in ("duration_s", "after_s", "delay_s", "hold_s"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.status is not None and not 500 <= self.status <= 599:
-            raise ValueError("status must be a 5xx HTTP status")
-        changes: dict[str, Any] = {"kind": kind}
-        if kind in REST_KINDS and self.count is None and self.duration_s is None:
-            changes["count"] = 1
-        if kind is FaultKind.REST_ERROR and self.status is None and self.error is None:
-            changes["error"] = "Unavailable"
-        return dataclasses.replace(self, **changes)
+        changes = checked_fields(self, unavailable="Unavailable")
+        return dataclasses.replace(self, kind=FaultKind(self.kind), **changes)
 
 
 class FuturesFaults(FaultSchedule[FaultSpec]):
     """The venue's fault schedule (``venue.faults``)."""
 
-    rest_kinds = REST_KINDS
-    private_only = _PRIVATE_ONLY
     pause_kind = FaultKind.PAUSE_ENGINE
     log = log
 

@@ -60,16 +60,8 @@ class FuturesSimServer(VenueServer):
         return cls(venue, runners, host, bound).own_pump(pump)
 
     @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}/ws/v1"
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://{self.host}:{self.port}/admin"
 
     def info(self, account: str | None = None, *, secret: bool = True) -> dict[str, Any]:
         """URLs, the account's key pair (the secret unless ``secret=False``), admin token."""
