@@ -1,7 +1,7 @@
 """``krakenbot sim``: the Kraken-compatible simulator as a standalone server.
 
 ``krakenbot sim [--config FILE] [--host H] [--port N] [--source synthetic|replay:FILE]
-[--seed N] [--keys FILE]`` reads the config's ``sim`` section (the flags override it),
+[--seed N] [--keys FILE] [--futures]`` reads the config's ``sim`` section (the flags override it),
 starts the server and prints one JSON line on stdout::
 
     {"rest": "http://127.0.0.1:40321", "ws_public": "ws://127.0.0.1:40321/v2",
@@ -22,7 +22,14 @@ environment variable holding it), never from the file itself. The JSON line then
 ``"keys"``: each key's account, pair (a secret the user gave is printed as null),
 permissions.
 
-This module owns the command; the server is ``server``'s, the venue ``venue``'s.
+``--futures`` serves the Kraken Futures simulator instead (``futures.cli.serve``): its
+three contracts, ``sim.seed``, ``sim.balances``' USD as collateral, ``sim.host`` and
+``sim.port`` (the flags override them); it prints the Futures JSON line (``"venue":
+"futures"``, ``rest``, ``ws``, ``admin``, the key pair, the admin token). ``--keys`` and a
+replay ``--source`` do not apply to it (exit 2).
+
+This module owns the command; the servers are ``server``'s and ``futures.server``'s, the
+venues ``venue``'s and ``futures.venue``'s.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ import structlog
 from bot.config import Config, SimConfig, load_config
 from bot.errors import ConfigError, ExchangeError
 from bot.kraken.instruments import InstrumentTable
+from bot.sim.futures import cli as futures_cli
+from bot.sim.futures.venue import DEFAULT_BALANCE as FUTURES_BALANCE
+from bot.sim.futures.venue import FuturesVenue
 from bot.sim.keys import KeySpec, load_key_specs
 from bot.sim.market_data import MarketSource
 from bot.sim.pairs import PAIRS, default_instruments
@@ -46,7 +56,7 @@ from bot.sim.server import SimServer
 from bot.sim.serving import serve_until_signal
 from bot.sim.venue import DEFAULT_ACCOUNT, SimVenue
 
-__all__ = ["build_venue", "main_sim"]
+__all__ = ["build_futures_venue", "build_venue", "config_key_specs", "main_sim"]
 
 log = structlog.get_logger("sim.cli")
 
@@ -183,9 +193,36 @@ async def _serve(
     )
 
 
+def build_futures_venue(config: Config, *, seed: int | None = None) -> tuple[FuturesVenue, bool]:
+    """The venue ``krakenbot sim --futures`` serves, and whether its secret was generated:
+    the Futures simulator's three contracts, ``sim.seed``, and ``sim.balances``' USD as the
+    account's collateral (100,000 without one). The key pair is generated unless
+    ``KRAKENBOT_FUTURES_SIM_API_KEY``/``_SECRET`` give it, as for ``python -m
+    bot.sim.futures``."""
+    options = futures_cli.parse_args([])
+    options.seed = config.sim.seed if seed is None else seed
+    options.balance = config.sim.balances.get("USD", FUTURES_BALANCE)
+    return futures_cli.build_venue(options)
+
+
+def _main_futures(config: Config, args: argparse.Namespace) -> int:
+    if getattr(args, "keys", None):
+        raise ConfigError("--keys: spot keys; the Futures simulator has one account and key")
+    if config.sim.keys:
+        log.warning("sim_keys_ignored", reason="the Futures simulator has one account and key")
+    if (args.source or config.sim.source) != "synthetic":
+        raise ConfigError("--source: the Futures simulator's market is synthetic only")
+    venue, generated = build_futures_venue(config, seed=args.seed)
+    host = args.host or config.sim.host
+    port = config.sim.port if args.port is None else args.port
+    return asyncio.run(futures_cli.serve(venue, host, port, generated))
+
+
 def main_sim(args: argparse.Namespace) -> int:
     """The ``krakenbot sim`` subcommand (exit 0 after SIGINT/SIGTERM)."""
     config = load_config(args.config)
+    if getattr(args, "futures", False):
+        return _main_futures(config, args)
     keys_file = getattr(args, "keys", None)
     specs = load_key_specs(Path(keys_file)) if keys_file else []
     venue, generated = build_venue(config, source=args.source, seed=args.seed, keys=specs)

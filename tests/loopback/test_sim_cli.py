@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ import aiohttp
 import orjson
 import pytest
 
-from bot.clock import FakeClock
+from bot.clock import FakeClock, SystemClock
+from bot.futures.rest import FuturesRestClient
 from bot.kraken.instruments import InstrumentTable
 from bot.replay import replay_lines
 from bot.sim.pairs import default_instruments
@@ -274,3 +276,44 @@ async def test_sim_command_rejects_a_bad_keys_file(tmp_path: Path) -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 2 and out == b""
     assert b"trade_everything" in err and b"entry 0" in err
+
+
+async def test_sim_futures_serves_the_futures_simulator_from_the_config(tmp_path: Path) -> None:
+    proc, info = await start_sim(tmp_path, "--futures", "--seed", "9")
+    try:
+        assert set(info) == {"venue", "rest", "ws", "admin", "api_key", "api_secret", "admin_token"}
+        assert info["venue"] == "futures" and info["ws"].endswith("/ws/v1")
+        async with FuturesRestClient(
+            info["rest"],
+            clock=SystemClock(),
+            api_key=info["api_key"],
+            api_secret=info["api_secret"],
+        ) as client:
+            accounts = await client.accounts()
+            assert accounts.flex is not None and accounts.flex.balance_value == 5000  # sim.balances
+            symbols = [i.symbol for i in await client.instruments()]
+            assert symbols == ["PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"]
+    finally:
+        status, _ = await stop_sim(proc, signal.SIGINT)
+    assert status == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--keys", "keys.yaml"), b"--keys"),
+        (("--source", "replay:capture.jsonl"), b"synthetic only"),
+    ],
+)
+async def test_sim_futures_refuses_what_does_not_apply(
+    tmp_path: Path, extra: tuple[str, ...], message: bytes
+) -> None:
+    config = tmp_path / "sim.yaml"
+    config.write_text(CONFIG)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "sim", "--config", str(config), "--futures", *extra,
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2 and out == b"" and message in err
