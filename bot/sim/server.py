@@ -76,27 +76,27 @@ def build_app(venue: SimVenue) -> web.Application:
     return app
 
 
-def build_private_app(venue: SimVenue) -> web.Application | None:
-    """The private WebSocket's own application (None without the WS handlers)."""
-    handler = _ws_handler("bot.sim.ws_private", "private_ws_handler")
+def _ws_app(
+    venue: SimVenue, module: str, name: str, paths: tuple[str, ...]
+) -> web.Application | None:
+    handler = _ws_handler(module, name)
     if handler is None:
         return None
     app = web.Application(client_max_size=1 << 20)
     app[VENUE_KEY] = venue
-    app.router.add_get("/v2", handler)
-    app.router.add_get("/v2-auth", handler)
+    for path in paths:
+        app.router.add_get(path, handler)
     return app
+
+
+def build_private_app(venue: SimVenue) -> web.Application | None:
+    """The private WebSocket's own application (None without the WS handlers)."""
+    return _ws_app(venue, "bot.sim.ws_private", "private_ws_handler", ("/v2", "/v2-auth"))
 
 
 def build_level3_app(venue: SimVenue) -> web.Application | None:
     """The level3 WebSocket's own application (Kraken's ``ws-l3``; None without it)."""
-    handler = _ws_handler("bot.sim.ws_level3", "level3_ws_handler")
-    if handler is None:
-        return None
-    app = web.Application(client_max_size=1 << 20)
-    app[VENUE_KEY] = venue
-    app.router.add_get("/v2", handler)
-    return app
+    return _ws_app(venue, "bot.sim.ws_level3", "level3_ws_handler", ("/v2",))
 
 
 class SimServer(VenueServer):
