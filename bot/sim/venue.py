@@ -9,14 +9,17 @@ the exchange goes through ``execute``, which publishes its ``Result`` on the bus
 WebSocket feeds see REST orders, market steps and dead-man cancellations alike.
 
 Order entry (``place_order``, ``amend_order``, ``cancel_order``, ``cancel_all``,
-``cancel_all_after``) is shared by REST and WebSocket: each checks the engine is running
-and charges the trading counter as Kraken counts it, and raises Kraken's error otherwise.
+``cancel_all_after``) is shared by REST and WebSocket: each checks the engine is running and
+what the system status lets in, charges the trading counter as Kraken counts it, and raises
+Kraken's error otherwise. The system status (``system_status``: ``maintenance`` while
+paused, else the mode ``set_system_status`` chose) is pushed to every open connection each
+time it changes.
 
 Time comes from the injected ``Clock``: wall time (``now_ns``) stamps orders and RFC3339
-answers, the monotonic clock drives counters and timers. The pump (``run``) steps the
-market source and fires due timers every ``pump_interval_s`` on that clock; tests with a
-``FakeClock`` call ``step`` themselves. The same seed, clock and calls give the same
-market and the same ids.
+answers, the monotonic clock drives counters and timers. The pump (``run``, from
+``serving.Pumped``) steps the market source and fires due timers every ``pump_interval_s``
+on that clock; tests with a ``FakeClock`` call ``step`` themselves. The same seed, clock
+and calls give the same market and the same ids.
 
 This module owns that per-venue state; order entry's rules are ``venue_orders``' (a mixin
 of ``SimVenue``), wire formats live in ``rest_*``, ``ws_*`` and ``admin``, faults in

@@ -1,7 +1,10 @@
 """Order entry at the simulated venue: the checks Kraken makes around its matching engine.
 
 ``OrderEntry`` is the part of ``SimVenue`` (a mixin) that REST and WebSocket order methods
-share: the engine must be running (else ``EService:Unavailable``), each request is charged
+share: the engine must be running (else ``EService:Unavailable``), the system status must
+let the request in (``cancel_only``: cancels only, ``EService:Market in cancel_only mode``;
+``post_only``: post-only limit orders only; ``limit_only``: no market order), each request
+is charged
 on the account's per-pair trading counter as Kraken counts it (KRAKEN.md §2.2: add +1,
 amend +1 and cancel by the order's age since it was placed or last amended, batch +n/2,
 cancel-all +1 per pair with orders, dead-man's switch +1 account-wide), else
