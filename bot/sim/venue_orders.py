@@ -4,10 +4,9 @@
 share: the engine must be running (else ``EService:Unavailable``), the system status must
 let the request in (``cancel_only``: cancels only, ``EService:Market in cancel_only mode``;
 ``post_only``: post-only limit orders only; ``limit_only``: no market order), each request
-is charged
-on the account's per-pair trading counter as Kraken counts it (KRAKEN.md §2.2: add +1,
-amend +1 and cancel by the order's age since it was placed or last amended, batch +n/2,
-cancel-all +1 per pair with orders, dead-man's switch +1 account-wide), else
+is charged on the account's per-pair trading counter as Kraken counts it (KRAKEN.md §2.2:
+add +1, amend +1 and cancel by the order's age since it was placed or last amended, batch
++n/2, cancel-all +1 per pair with orders, dead-man's switch +1 account-wide), else
 ``EOrder:Rate limit exceeded``; then the exchange call runs through ``execute``, which
 publishes its ``Result`` on the bus. It also keeps the dead-man's switch timers
 (``cancel_all_after``): when one fires, all the account's orders are cancelled and the
