@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--source", help="'synthetic' or 'replay:PATH' (default: sim.source)")
     sim.add_argument("--seed", type=int, help="random seed (default: sim.seed)")
     sim.add_argument("--keys", help="YAML/JSON list of extra API keys (account, permissions, ...)")
+    sim.add_argument(
+        "--futures", action="store_true", help="serve the Kraken Futures simulator instead"
+    )
 
     replay = sub.add_parser(
         "replay", help="rebuild books from a recorded capture, verify checksums"

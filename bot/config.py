@@ -345,6 +345,7 @@ class SimConfig(_Model):
     )
     host: str = "127.0.0.1"
     port: Port = 0
+    keys: list[dict[str, Any]] = Field(default_factory=list)  # bot.sim.keys.KeySpec entries
 
     @property
     def replay_path(self) -> Path | None:

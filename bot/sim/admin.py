@@ -4,7 +4,11 @@ Every request needs the header ``X-Admin-Token: <token>`` (the venue's ``admin_t
 printed by ``krakenbot sim``); without it the answer is 401. Bodies and answers are JSON.
 
 ==========================  ==============================================================
-``GET /admin/status``       engine state, time, counts of connections and live faults
+``GET /admin/status``       engine state, system status, time, counts of connections and
+                            live faults
+``POST /admin/status``      ``{"system": "cancel_only"}``: Kraken's system status, one of
+                            online, maintenance (pauses the engine), cancel_only,
+                            post_only, limit_only; every WebSocket gets a ``status`` frame
 ``GET /admin/faults``       every fault with its state (scheduled/active/done/cancelled)
 ``POST /admin/faults``      inject one: ``{"kind": "rest_error", "error": "EService:Busy",
                             "endpoint": "AddOrder", "count": 2}`` (fields: ``FaultSpec``)
@@ -40,6 +44,7 @@ from bot.sim.keys import KeySpec
 from bot.sim.rest_common import dumps
 from bot.sim.rest_format import rfc3339
 from bot.sim.venue import VENUE_KEY, Credentials, SimVenue
+from bot.sim.venue_orders import SYSTEM_STATUSES
 
 __all__ = ["ADMIN_HEADER", "admin_app"]
 
@@ -87,6 +92,7 @@ async def status(request: web.Request) -> web.Response:
     return _json(
         {
             "paused": venue.paused,
+            "system": venue.system_status,
             "time": rfc3339(venue.now_ns()),
             "tier": str(venue.tier),
             "symbols": list(venue.instruments),
@@ -141,6 +147,20 @@ async def pause(request: web.Request) -> web.Response:
 async def resume(request: web.Request) -> web.Response:
     _venue(request).faults.resume_engine()
     return _json({"paused": False})
+
+
+async def set_status(request: web.Request) -> web.Response:
+    """``POST /admin/status`` with ``{"system": "cancel_only"}``: one of Kraken's states."""
+    venue = _venue(request)
+    try:
+        body = await _body(request)
+    except (ValueError, TypeError) as exc:
+        return _problem(400, str(exc))
+    system = body.get("system")
+    if system not in SYSTEM_STATUSES:
+        return _problem(400, f"system must be one of {', '.join(SYSTEM_STATUSES)}")
+    await venue.set_system_status(system)
+    return _json({"system": venue.system_status, "paused": venue.paused})
 
 
 async def connections(request: web.Request) -> web.Response:
@@ -233,6 +253,7 @@ def admin_app(venue: SimVenue) -> web.Application:
     app = web.Application(middlewares=[_require_token])
     app[VENUE_KEY] = venue
     app.router.add_get("/status", status)
+    app.router.add_post("/status", set_status)
     app.router.add_get("/faults", list_faults)
     app.router.add_post("/faults", add_fault)
     app.router.add_delete("/faults", cancel_faults)

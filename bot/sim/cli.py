@@ -1,7 +1,7 @@
 """``krakenbot sim``: the Kraken-compatible simulator as a standalone server.
 
 ``krakenbot sim [--config FILE] [--host H] [--port N] [--source synthetic|replay:FILE]
-[--seed N] [--keys FILE]`` reads the config's ``sim`` section (the flags override it),
+[--seed N] [--keys FILE] [--futures]`` reads the config's ``sim`` section (the flags override it),
 starts the server and prints one JSON line on stdout::
 
     {"rest": "http://127.0.0.1:40321", "ws_public": "ws://127.0.0.1:40321/v2",
@@ -16,35 +16,47 @@ it; it is never echoed). Rate limits follow ``venue.tier``. Logs go to stderr.
 
 ``--keys FILE`` (YAML or JSON) lists extra API keys, each ``{"account", "permissions",
 "nonce_window", "api_key", "api_secret", "balances"}`` (``keys.KeySpec``; an account it
-names that does not exist is opened with ``balances``). The JSON line then has ``"keys"``:
-each key's account, pair (a secret given in the file is printed as null), permissions.
+names that does not exist is opened with ``balances``). The config's ``sim.keys`` list
+declares keys the same way, except that a secret comes from ``api_secret_env`` (the
+environment variable holding it), never from the file itself. The JSON line then has
+``"keys"``: each key's account, pair (a secret the user gave is printed as null),
+permissions.
 
-This module owns the command; the server is ``server``'s, the venue ``venue``'s.
+``--futures`` serves the Kraken Futures simulator instead (``futures.cli.serve``): its
+three contracts, ``sim.seed``, ``sim.balances``' USD as collateral, ``sim.host`` and
+``sim.port`` (the flags override them); it prints the Futures JSON line (``"venue":
+"futures"``, ``rest``, ``ws``, ``admin``, the key pair, the admin token). ``--keys`` and a
+replay ``--source`` do not apply to it (exit 2).
+
+This module owns the command; the servers are ``server``'s and ``futures.server``'s, the
+venues ``venue``'s and ``futures.venue``'s.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
-import sys
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import orjson
 import structlog
 
-from bot.config import Config, load_config
+from bot.config import Config, SimConfig, load_config
 from bot.errors import ConfigError, ExchangeError
 from bot.kraken.instruments import InstrumentTable
+from bot.sim.futures import cli as futures_cli
+from bot.sim.futures.venue import DEFAULT_BALANCE as FUTURES_BALANCE
+from bot.sim.futures.venue import FuturesVenue
 from bot.sim.keys import KeySpec, load_key_specs
 from bot.sim.market_data import MarketSource
 from bot.sim.pairs import PAIRS, default_instruments
 from bot.sim.replay_source import ReplayMarket, capture_symbols
 from bot.sim.server import SimServer
+from bot.sim.serving import serve_until_signal
 from bot.sim.venue import DEFAULT_ACCOUNT, SimVenue
 
-__all__ = ["build_venue", "main_sim"]
+__all__ = ["build_futures_venue", "build_venue", "config_key_specs", "main_sim"]
 
 log = structlog.get_logger("sim.cli")
 
@@ -63,6 +75,35 @@ def _replay(path: Path, symbols: tuple[str, ...]) -> tuple[MarketSource, Instrum
     return ReplayMarket.from_file(path, instruments), instruments
 
 
+def config_key_specs(sim: SimConfig, env: Mapping[str, str] | None = None) -> list[KeySpec]:
+    """The keys ``sim.keys`` declares (``KeySpec`` fields, as in a ``--keys`` file). A secret
+    never goes in the config file: ``api_secret_env`` names the environment variable that
+    holds it (without one the secret is generated), and a literal ``api_secret`` is refused."""
+    env = os.environ if env is None else env
+    specs = []
+    for i, entry in enumerate(sim.keys):
+        where = f"sim.keys[{i}]"
+        raw = dict(entry)
+        if "api_secret" in raw:
+            raise ConfigError(
+                f"{where}.api_secret: a literal secret is not allowed in the config file: name"
+                " an environment variable with api_secret_env (or use --keys FILE)"
+            )
+        var = raw.pop("api_secret_env", None)
+        if var is not None:
+            if not isinstance(var, str) or not var:
+                raise ConfigError(f"{where}.api_secret_env: the name of an environment variable")
+            secret = env.get(var)
+            if not secret:
+                raise ConfigError(f"{where}.api_secret_env: environment variable {var} is not set")
+            raw["api_secret"] = secret
+        try:
+            specs.append(KeySpec.from_dict(raw))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return specs
+
+
 def build_venue(
     config: Config,
     *,
@@ -70,9 +111,10 @@ def build_venue(
     seed: int | None = None,
     keys: Sequence[KeySpec] = (),
 ) -> tuple[SimVenue, bool]:
-    """The venue ``krakenbot sim`` serves, and whether its secret was generated. ``keys``
-    are created after the default account (``--keys``)."""
+    """The venue ``krakenbot sim`` serves, and whether its secret was generated. The keys
+    of ``sim.keys`` and then ``keys`` (``--keys``) are created after the default account."""
     sim = config.sim
+    keys = [*config_key_specs(sim), *keys]
     source = source or sim.source
     seed = sim.seed if seed is None else seed
     symbols = tuple(sim.symbols)
@@ -112,12 +154,12 @@ def _add_keys(venue: SimVenue, keys: Sequence[KeySpec]) -> None:
     try:
         venue.add_keys(keys)
     except ExchangeError as exc:
-        raise ConfigError(f"--keys: {exc}") from None
+        raise ConfigError(f"sim.keys / --keys: {exc}") from None
 
 
 def _key_lines(venue: SimVenue, specs: Sequence[KeySpec]) -> list[dict[str, object]]:
     """What the JSON line says of the ``--keys`` keys (a secret the file gave: null)."""
-    given = {s.api_key for s in specs if s.api_secret is not None and s.api_key is not None}
+    given = {s.api_secret for s in specs if s.api_secret is not None}  # never echoed
     extra = [
         key
         for account in venue.accounts()
@@ -127,7 +169,7 @@ def _key_lines(venue: SimVenue, specs: Sequence[KeySpec]) -> list[dict[str, obje
         {
             "account": key.account,
             "api_key": key.api_key,
-            "api_secret": None if key.api_key in given else key.api_secret,
+            "api_secret": None if key.api_secret in given else key.api_secret,
             "permissions": sorted(p.value for p in key.permissions),
             "nonce_window": key.nonce_window,
         }
@@ -138,38 +180,53 @@ def _key_lines(venue: SimVenue, specs: Sequence[KeySpec]) -> list[dict[str, obje
 async def _serve(
     venue: SimVenue, host: str, port: int, show_secret: bool, specs: Sequence[KeySpec] = ()
 ) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        server = await SimServer.start(venue, host, port, pump=False)
-    except OSError as exc:
-        raise ConfigError(f"sim: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    try:
-        info = server.info(secret=show_secret)
+    def info(server: SimServer) -> dict[str, object]:
+        line = server.info(secret=show_secret)
         if specs:
-            info["keys"] = _key_lines(venue, specs)
-        sys.stdout.write(orjson.dumps(info).decode() + "\n")
-        sys.stdout.flush()
-        async with asyncio.TaskGroup() as tasks:
-            pump = tasks.create_task(venue.run(), name="sim-pump")
-            await stop.wait()
-            log.info("sim_stopping")
-            pump.cancel()
-    finally:
-        await server.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    return 0
+            line["keys"] = _key_lines(venue, specs)
+        return line
+
+    return await serve_until_signal(
+        lambda: SimServer.start(venue, host, port, pump=False),
+        info,
+        where=f"sim: cannot listen on {host}:{port}",
+    )
+
+
+def build_futures_venue(config: Config, *, seed: int | None = None) -> tuple[FuturesVenue, bool]:
+    """The venue ``krakenbot sim --futures`` serves, and whether its secret was generated:
+    the Futures simulator's three contracts, ``sim.seed``, and ``sim.balances``' USD as the
+    account's collateral (100,000 without one). The key pair is generated unless
+    ``KRAKENBOT_FUTURES_SIM_API_KEY``/``_SECRET`` give it, as for ``python -m
+    bot.sim.futures``."""
+    options = futures_cli.parse_args([])
+    options.seed = config.sim.seed if seed is None else seed
+    options.balance = config.sim.balances.get("USD", FUTURES_BALANCE)
+    return futures_cli.build_venue(options)
+
+
+def _main_futures(config: Config, args: argparse.Namespace) -> int:
+    if getattr(args, "keys", None):
+        raise ConfigError("--keys: spot keys; the Futures simulator has one account and key")
+    if config.sim.keys:
+        log.warning("sim_keys_ignored", reason="the Futures simulator has one account and key")
+    if (args.source or config.sim.source) != "synthetic":
+        raise ConfigError("--source: the Futures simulator's market is synthetic only")
+    venue, generated = build_futures_venue(config, seed=args.seed)
+    host = args.host or config.sim.host
+    port = config.sim.port if args.port is None else args.port
+    return asyncio.run(futures_cli.serve(venue, host, port, generated))
 
 
 def main_sim(args: argparse.Namespace) -> int:
     """The ``krakenbot sim`` subcommand (exit 0 after SIGINT/SIGTERM)."""
     config = load_config(args.config)
+    if getattr(args, "futures", False):
+        return _main_futures(config, args)
     keys_file = getattr(args, "keys", None)
     specs = load_key_specs(Path(keys_file)) if keys_file else []
     venue, generated = build_venue(config, source=args.source, seed=args.seed, keys=specs)
     host = args.host or config.sim.host
     port = config.sim.port if args.port is None else args.port
-    return asyncio.run(_serve(venue, host, port, generated, specs))
+    declared = [*config_key_specs(config.sim), *specs]
+    return asyncio.run(_serve(venue, host, port, generated, declared))

@@ -52,7 +52,25 @@ ERRORS: Final[tuple[SimError, ...]] = (
         f"{_ERRORS_PAGE} (suffix form); ccxt's kraken error map",
     ),
     SimError("EGeneral:Unknown method", "no such REST method", None),
-    SimError("EService:Unavailable", "the engine is paused (fault)", _ERRORS_PAGE),
+    SimError(
+        "EService:Unavailable",
+        "the engine is paused (`pause_engine` fault; system status `maintenance`)",
+        _ERRORS_PAGE,
+    ),
+    SimError(
+        "EService:Market in cancel_only mode",
+        "system status `cancel_only`: a new order, batch, amend or edit",
+        _ERRORS_PAGE,
+    ),
+    SimError(
+        "EService:Market in post_only mode",
+        "system status `post_only`: an order that is not a post-only limit, or an amend to a"
+        " price that would take",
+        _ERRORS_PAGE,
+    ),
+    SimError(
+        "EService:Market in limit_only mode", "system status `limit_only`: a market order", None
+    ),
     SimError("EService:Busy", "a `rest_error` fault that asks for it", "ccxt's kraken error map"),
     SimError("EService:Deadline elapsed", "`deadline` has passed", _ERRORS_PAGE),
     SimError("EQuery:Unknown asset pair", "no such pair", "Kraken support: API error messages"),

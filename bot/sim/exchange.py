@@ -28,14 +28,8 @@ from typing import Final
 from bot.errors import ExchangeError, RejectedError, error_from_kraken
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.sim.accounts import FEE_ACCOUNT, MARKET_ACCOUNT, Accounts, FeeSchedule, PairMath
-from bot.sim.market_data import (
-    MarketAction,
-    MarketAdd,
-    MarketAmend,
-    MarketCancel,
-    MarketSource,
-    MarketTake,
-)
+from bot.sim.market_data import MarketAction, MarketSource
+from bot.sim.market_orders import MarketOrders
 from bot.sim.matching import (
     STP_TYPES,
     Book,
@@ -123,7 +117,9 @@ class Exchange:
         self._open_count: dict[tuple[str, str], int] = {}
         self._expiries: list[tuple[int, int, str]] = []
         self._trade_ids = dict.fromkeys(self._books, 0)
-        self._market_orders: dict[int, Order] = {}
+        self._market_book = MarketOrders(
+            MARKET_ACCOUNT, self._books, market, take=self._market_take, touch=self._touch_book
+        )
         self._seq = 0
         self._now = 0
         self._execs: list[ExecEvent] = []
@@ -284,14 +280,14 @@ class Exchange:
         self._begin(now_ns)
         if self._market is not None:
             for action in self._market.step(now_ns):
-                self._apply_market_action(action)
+                self._market_book.apply(action, self._now)
         return self._finish(None)
 
     def apply_market(self, actions: Sequence[MarketAction], now_ns: int) -> Result:
         """Apply market actions on the market account (no funds checks, no reports)."""
         self._begin(now_ns)
         for action in actions:
-            self._apply_market_action(action)
+            self._market_book.apply(action, self._now)
         return self._finish(None)
 
     # ====================================================================== lookups
@@ -481,8 +477,7 @@ class Exchange:
         order.reason = reason
         account = order.account
         if account == self.market_account:
-            if order.ref is not None:
-                self._market_orders.pop(order.ref, None)
+            self._market_book.forget(order.ref)
             return
         self.accounts.release(order.txid)
         del self._open[account][order.txid]
@@ -553,10 +548,7 @@ class Exchange:
             self._settle_side(taker, "t", price, qty, trade_id=trade_id, pm=pm)
             self._settle_side(maker, "m", price, qty, trade_id=trade_id, pm=pm)
         if maker.account == market:
-            if maker.ref is not None and self._market is not None:
-                self._market.on_fill(symbol, maker.ref, maker.qty - maker.filled)
-            if maker.filled == maker.qty and maker.ref is not None:
-                self._market_orders.pop(maker.ref, None)
+            self._market_book.maker_filled(maker)
         elif maker.filled == maker.qty:
             self._close(maker, "closed", None)
         else:
@@ -609,78 +601,12 @@ class Exchange:
         self._emit("trade", order, fill=fill)
 
     # ====================================================================== market source
-    def _apply_market_action(self, action: MarketAction) -> None:
-        if isinstance(action, MarketTake):
-            self._market_order(
-                action.symbol, action.side, "market", price=None, qty=action.qty, ref=None
-            )
-        elif isinstance(action, MarketAdd):
-            self._market_order(
-                action.symbol,
-                action.side,
-                "limit",
-                price=action.price,
-                qty=action.qty,
-                ref=action.ref,
-            )
-        elif isinstance(action, MarketCancel):
-            order = self._market_orders.pop(action.ref, None)
-            if order is not None:
-                book = self._books[order.symbol]
-                book.unrest(order)
-                self._touched[book.symbol] = book
-        elif isinstance(action, MarketAmend):
-            self._market_amend(action)
+    def _market_take(self, order: Order, book: Book) -> None:
+        """A crossing market order trades (the market account pays no fees)."""
+        self._take(order, book, self.accounts.pair(order.symbol))
 
-    def _market_order(
-        self, symbol: str, side: str, ord_type: str, *, price: int | None, qty: int, ref: int | None
-    ) -> None:
-        book = self._books[symbol]
-        self._seq += 1
-        order = Order(
-            txid=f"M{self._seq}",
-            account=self.market_account,
-            symbol=symbol,
-            side="buy" if side == "buy" else "sell",
-            ord_type=ord_type,
-            price=price,
-            qty=qty,
-            opentm=self._now,
-            time_in_force="GTC" if ord_type == "limit" else "IOC",
-            status="open",
-            ref=ref,
-        )
-        self._rest_market(order, book)
-
-    def _rest_market(self, order: Order, book: Book) -> None:
+    def _touch_book(self, book: Book) -> None:
         self._touched[book.symbol] = book
-        if order.price is None or book.crosses(order.side, order.price):
-            self._take(order, book, self.accounts.pair(order.symbol))
-            if order.ref is not None and order.filled and self._market is not None:
-                self._market.on_fill(order.symbol, order.ref, order.qty - order.filled)
-        if order.price is not None and order.filled < order.qty and order.ref is not None:
-            self._market_orders[order.ref] = order
-            book.rest(order)
-        elif order.ref is not None:
-            self._market_orders.pop(order.ref, None)
-
-    def _market_amend(self, action: MarketAmend) -> None:
-        order = self._market_orders.get(action.ref)
-        if order is None:
-            return
-        book = self._books[order.symbol]
-        self._touched[book.symbol] = book
-        remaining = order.qty - order.filled
-        new_price = order.price if action.price is None else action.price
-        if action.qty <= 0:
-            self._market_orders.pop(action.ref, None)
-            book.unrest(order)
-        elif new_price == order.price and action.qty < remaining:
-            book.shrink(order, order.filled + action.qty)
-        elif new_price != order.price or action.qty != remaining:
-            book.unrest(order)
-            order.qty, order.price = order.filled + action.qty, new_price
-            self._rest_market(order, book)
 
     # ====================================================================== reporting
     def _emit(

@@ -43,6 +43,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
+from bot.sim.fault_schedule import REST_KINDS as SHARED_REST_KINDS
+from bot.sim.fault_schedule import Fault, FaultSchedule, checked_fields, spec_fields
+
 if TYPE_CHECKING:
     from bot.sim.venue import SimVenue
 
@@ -50,7 +53,6 @@ __all__ = ["REST_KINDS", "WS_KINDS", "Fault", "FaultKind", "FaultSpec", "Faults"
 
 log = structlog.get_logger("sim.faults")
 
-_HISTORY: Final = 200
 _RATE_ERRORS: Final = ("EAPI:Rate limit exceeded", "EOrder:Rate limit exceeded")
 
 
@@ -70,16 +72,7 @@ class FaultKind(StrEnum):
 WS_KINDS: Final = frozenset(
     {FaultKind.WS_DROP, FaultKind.WS_SILENCE, FaultKind.WS_CORRUPT_CHECKSUM}
 )
-REST_KINDS: Final = frozenset(
-    {
-        FaultKind.REST_DELAY,
-        FaultKind.REST_ERROR,
-        FaultKind.LOSE_RESPONSE,
-        FaultKind.INVALID_NONCE,
-        FaultKind.RATE_LIMIT,
-    }
-)
-_PRIVATE_ONLY: Final = frozenset({FaultKind.INVALID_NONCE, FaultKind.RATE_LIMIT})
+REST_KINDS: Final = frozenset(k for k in FaultKind if k in SHARED_REST_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,39 +97,16 @@ class FaultSpec:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FaultSpec:
         """A spec from JSON (the admin API); unknown keys and bad values raise ValueError."""
-        if not isinstance(raw, dict) or "kind" not in raw:
-            raise ValueError("a fault needs a 'kind'")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(unknown)}")
-        for key, value in raw.items():
-            if key in ("count", "status") and value is not None and type(value) is not int:
-                raise ValueError(f"{key} must be an integer")
-            seconds = key.endswith("_s") and value is not None
-            if seconds and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise ValueError(f"{key} must be a number of seconds")
-        return cls(**{**raw, "kind": FaultKind(raw["kind"])}).checked()
+        fields = spec_fields(cls, raw)
+        return cls(**{**fields, "kind": FaultKind(fields["kind"])}).checked()
 
     def checked(self) -> FaultSpec:
         """This spec with defaults filled in, or ValueError."""
         kind = FaultKind(self.kind)
-        for name in ("duration_s", "after_s", "delay_s", "hold_s"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.count is not None and self.count < 1:
-            raise ValueError("count must be at least 1")
+        changes = checked_fields(self, unavailable="EService:Unavailable")
+        changes["kind"] = kind
         if self.conn_kind not in (None, "public", "private"):
             raise ValueError("conn_kind must be 'public' or 'private'")
-        changes: dict[str, Any] = {"kind": kind}
-        if kind in REST_KINDS and self.count is None and self.duration_s is None:
-            changes["count"] = 1
-        if kind is FaultKind.REST_ERROR:
-            if self.status is not None and not 500 <= self.status <= 599:
-                raise ValueError("status must be a 5xx HTTP status")
-            if self.status is None and self.error is None:
-                changes["error"] = "EService:Unavailable"
         if kind is FaultKind.RATE_LIMIT:
             error = self.error or _RATE_ERRORS[0]
             if error not in _RATE_ERRORS:
@@ -147,160 +117,41 @@ class FaultSpec:
         return dataclasses.replace(self, **changes)
 
 
-@dataclass(slots=True)
-class Fault:
-    """One scheduled fault and its state: scheduled → active → done (or cancelled)."""
-
-    id: str
-    spec: FaultSpec
-    created_at: float
-    starts_at: float
-    ends_at: float | None
-    remaining: int | None
-    fired: int = 0
-    state: str = "scheduled"
-
-    @property
-    def kind(self) -> FaultKind:
-        return self.spec.kind
-
-    def as_dict(self) -> dict[str, Any]:
-        spec = {k: v for k, v in dataclasses.asdict(self.spec).items() if v is not None}
-        spec["kind"] = str(self.spec.kind)
-        return {
-            "id": self.id,
-            "state": self.state,
-            "fired": self.fired,
-            "remaining": self.remaining,
-            **spec,
-        }
-
-    def matches_rest(self, method: str, private: bool) -> bool:
-        if self.spec.kind in _PRIVATE_ONLY and not private:
-            return False
-        return self.spec.endpoint is None or self.spec.endpoint == method
-
-
-class Faults:
+class Faults(FaultSchedule[FaultSpec]):
     """The venue's fault schedule (one per ``SimVenue``, as ``venue.faults``)."""
 
+    pause_kind = FaultKind.PAUSE_ENGINE
+    log = log
+
     def __init__(self, venue: SimVenue) -> None:
+        super().__init__(venue.monotonic)
         self._venue = venue
-        self._faults: list[Fault] = []
-        self._next = 0
 
-    # ------------------------------------------------------------------ scheduling
-    def schedule(self, spec: FaultSpec) -> Fault:
-        """Record ``spec``; REST faults act from their start, the others act at the next
-        ``run_due`` (the pump calls it; ``inject`` calls it at once)."""
-        spec = spec.checked()
-        now = self._venue.monotonic()
-        self._next += 1
-        starts = now + spec.after_s
-        fault = Fault(
-            id=f"F{self._next}",
-            spec=spec,
-            created_at=now,
-            starts_at=starts,
-            ends_at=starts + spec.duration_s if spec.duration_s is not None else None,
-            remaining=spec.count,
-        )
-        self._faults.append(fault)
-        if len(self._faults) > _HISTORY:
-            finished = [f for f in self._faults if f.state in ("done", "cancelled")]
-            for old in finished[: len(self._faults) - _HISTORY]:
-                self._faults.remove(old)
-        log.info("fault_scheduled", fault=fault.id, **fault.as_dict())
-        return fault
-
-    async def inject(self, spec: FaultSpec | None = None, **fields: Any) -> Fault:
-        """Schedule a fault (a ``FaultSpec``, or its fields: ``inject(kind="ws_drop")``)
-        and apply it now if it is due."""
-        if spec is None:
-            spec = FaultSpec(**{**fields, "kind": FaultKind(fields["kind"])})
-        fault = self.schedule(spec)
-        await self.run_due()
-        return fault
-
-    def cancel(self, fault_id: str | None = None) -> int:
-        """End one fault (or all); a cancelled engine pause resumes the engine."""
-        count = 0
-        for fault in self._faults:
-            if fault.state in ("scheduled", "active") and fault_id in (None, fault.id):
-                self._finish(fault, "cancelled")
-                count += 1
-        return count
-
-    def list(self) -> list[Fault]:
-        return list(self._faults)
-
-    def get(self, fault_id: str) -> Fault | None:
-        return next((f for f in self._faults if f.id == fault_id), None)
+    def build(self, fields: dict[str, Any]) -> FaultSpec:
+        return FaultSpec(**{**fields, "kind": FaultKind(fields["kind"])})
 
     def resume_engine(self) -> None:
         """Resume the engine and end every engine pause."""
-        for fault in self._faults:
-            if fault.kind is FaultKind.PAUSE_ENGINE and fault.state == "active":
-                self._finish(fault, "done")
+        self.end_pauses()
         self._venue.resume()
 
-    # ------------------------------------------------------------------ time passing
-    def expire(self, now: float) -> None:
-        """End the faults whose duration is over (the venue's pump calls this)."""
-        for fault in self._faults:
-            live = fault.state in ("scheduled", "active")
-            if live and fault.ends_at is not None and fault.ends_at <= now:
-                self._finish(fault, "done")
+    def pause_ended(self) -> None:
+        self._venue.resume()
 
-    async def run_due(self) -> None:
-        """Activate faults whose start has come; apply the one-shot (non-REST) kinds."""
-        now = self._venue.monotonic()
-        self.expire(now)
-        for fault in self._faults:
-            if fault.state != "scheduled" or fault.starts_at > now:
-                continue
-            fault.state = "active"
-            if fault.kind not in REST_KINDS:
-                await self._apply(fault)
-
-    # ------------------------------------------------------------------ REST
-    def take_rest(self, kind: FaultKind, method: str, *, private: bool) -> Fault | None:
-        """The first active ``kind`` fault matching ``method``, charged one use."""
-        now = self._venue.monotonic()
-        for fault in self._faults:
-            if fault.kind is not kind or fault.state in ("done", "cancelled"):
-                continue
-            if fault.starts_at > now:
-                continue
-            if fault.ends_at is not None and fault.ends_at <= now:
-                self._finish(fault, "done")
-                continue
-            if not fault.matches_rest(method, private):
-                continue
-            fault.state = "active"
-            self._fired(fault, endpoint=method)
-            if fault.remaining is not None:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._finish(fault, "done")
-            return fault
-        return None
-
-    # ------------------------------------------------------------------ applying
-    async def _apply(self, fault: Fault) -> None:
+    async def apply(self, fault: Fault[FaultSpec]) -> None:
         spec = fault.spec
         venue = self._venue
         if fault.kind is FaultKind.PAUSE_ENGINE:
             venue.pause()
-            self._fired(fault)
+            self.fired(fault)
             return  # stays active until its duration ends or it is cancelled/resumed
         if fault.kind is FaultKind.EXPIRE_TOKEN:
             revoked = venue.tokens.expire(spec.account)
             conns = venue.find_connections(kind="private", account=spec.account)
             for conn in conns:
                 conn.revoke_token()
-            self._fired(fault, tokens=revoked, connections=len(conns))
-            self._finish(fault, "done")
+            self.fired(fault, tokens=revoked, connections=len(conns))
+            self.finish(fault, "done")
             return
         conns = venue.find_connections(
             kind=spec.conn_kind, conn_id=spec.conn_id, account=spec.account
@@ -314,23 +165,7 @@ class Faults:
                 conn.silence(spec.hold_s)
             else:
                 conn.corrupt_checksum(spec.symbol)
-            self._fired(fault, conn=conn.conn_id)
+            self.fired(fault, conn=conn.conn_id)
         if not conns:
             log.warning("fault_no_target", fault=fault.id, kind=str(fault.kind))
-        self._finish(fault, "done")
-
-    def _fired(self, fault: Fault, **context: Any) -> None:
-        fault.fired += 1
-        log.warning("fault_fired", fault=fault.id, kind=str(fault.kind), **context)
-
-    def _finish(self, fault: Fault, state: str) -> None:
-        if fault.state in ("done", "cancelled"):
-            return
-        fault.state = state
-        log.info("fault_ended", fault=fault.id, kind=str(fault.kind), state=state)
-        if fault.kind is FaultKind.PAUSE_ENGINE and fault.fired:
-            still_paused = any(
-                f.kind is FaultKind.PAUSE_ENGINE and f.state == "active" for f in self._faults
-            )
-            if not still_paused:
-                self._venue.resume()
+        self.finish(fault, "done")

@@ -7,10 +7,12 @@ itself. Pinned by the pages' tables and worked examples in ``tests/unit/sim/test
 **REST call counter** (https://docs.kraken.com/api/docs/guides/spot-rest-ratelimits), one
 per API key: "Ledger/trade history calls increase the counter by 2. All other API calls
 increase this counter by 1 (except AddOrder, CancelOrder which operate on a different
-limiter)". Maximum and decay by tier: Starter 15, -0.33/s; Intermediate 20, -0.5/s; Pro 20,
--1/s. Over the maximum: ``EAPI:Rate limit exceeded``; "additional calls will be restricted
-for a few seconds (or possibly longer if calls continue to be made while the rate limits
-are active)", so a refused call is counted too.
+limiter)". So AmendOrder and EditOrder cost 1 (they count on the trading counter as well),
+and AddOrderBatch and CancelOrderBatch, the two exempt calls' batch forms, cost 0. Maximum
+and decay by tier: Starter 15, -0.33/s; Intermediate 20, -0.5/s; Pro 20, -1/s. Over the
+maximum: ``EAPI:Rate limit exceeded``; "additional calls will be restricted for a few
+seconds (or possibly longer if calls continue to be made while the rate limits are
+active)", so a refused call is counted too.
 
 **Trading counter** (https://docs.kraken.com/api/docs/guides/spot-ratelimits), one per
 pair per account, shared by REST, WebSocket and FIX: a fixed count "applied on receipt,
@@ -93,13 +95,14 @@ TRADING_TIERS: Final = {
 OPEN_ORDER_LIMITS: Final = {Tier.STARTER: 60, Tier.INTERMEDIATE: 80, Tier.PRO: 225}
 
 # The methods that cost 2 ("Ledger/trade history"; ClosedOrders and QueryTrades counted with
-# them, as Kraken's CLI and an unconfirmed report do) and 0 (order entry's own limiter).
+# them, as Kraken's CLI and an unconfirmed report do) and 0: only "AddOrder, CancelOrder
+# which operate on a different limiter", and their batch forms (many adds or cancels in one
+# call). AmendOrder and EditOrder are not on the page's list, so they cost 1 here as every
+# other call does (and count on the trading counter too).
 _COSTS_2: Final = frozenset(
     {"Ledgers", "QueryLedgers", "TradesHistory", "QueryTrades", "ClosedOrders"}
 )
-_COSTS_0: Final = frozenset(
-    {"AddOrder", "AddOrderBatch", "AmendOrder", "EditOrder", "CancelOrder", "CancelOrderBatch"}
-)
+_COSTS_0: Final = frozenset({"AddOrder", "AddOrderBatch", "CancelOrder", "CancelOrderBatch"})
 
 # Age bands in seconds and the decaying count (hundredths) for each transaction.
 _BANDS: Final = (5, 10, 15, 45, 90, 300)

@@ -30,7 +30,7 @@ import structlog
 from aiohttp import web
 
 from bot.errors import RejectedError
-from bot.sim.faults import Fault, FaultKind
+from bot.sim.faults import Fault, FaultKind, FaultSpec
 from bot.sim.venue import SimVenue
 
 __all__ = [
@@ -210,10 +210,10 @@ class Params:
 async def rest_faults(venue: SimVenue, method: str, *, private: bool) -> web.Response | None:
     """Apply a pending delay, then a pending failure, to this request (None: go on)."""
     faults = venue.faults
-    delay = faults.take_rest(FaultKind.REST_DELAY, method, private=private)
+    delay = faults.take(FaultKind.REST_DELAY, method, private=private)
     if delay is not None:
         await asyncio.sleep(delay.spec.delay_s)
-    fail = faults.take_rest(FaultKind.REST_ERROR, method, private=private)
+    fail = faults.take(FaultKind.REST_ERROR, method, private=private)
     if fail is None:
         return None
     status = fail.spec.status
@@ -227,7 +227,7 @@ async def rest_faults(venue: SimVenue, method: str, *, private: bool) -> web.Res
     return error_response(fail.spec.error or "EService:Unavailable")
 
 
-async def lose_response(request: web.Request, fault: Fault, method: str) -> web.Response:
+async def lose_response(request: web.Request, fault: Fault[FaultSpec], method: str) -> web.Response:
     """The request was executed; make sure its answer never reaches the client."""
     log.warning("response_lost", fault=fault.id, endpoint=method, mode=fault.spec.mode)
     transport = request.transport

@@ -75,13 +75,13 @@ def authenticate(venue: SimVenue, request: web.Request, body: bytes, method: str
     if not signature_ok(key.api_secret, request.path, nonce_text, body, signature):
         raise AuthError(ERR_INVALID_SIGNATURE)
     nonce = int(nonce_text)
-    if venue.faults.take_rest(FaultKind.INVALID_NONCE, method, private=True) is not None:
+    if venue.faults.take(FaultKind.INVALID_NONCE, method, private=True) is not None:
         raise NonceError(ERR_INVALID_NONCE, "fault")
     if not key.accept_nonce(nonce):
         raise NonceError(ERR_INVALID_NONCE, f"{nonce} after {key.last_nonce}")
     if not allowed(key.permissions, REST_PERMISSIONS.get(method, ())):
         raise AuthError(ERR_PERMISSION, method)
-    forced = venue.faults.take_rest(FaultKind.RATE_LIMIT, method, private=True)
+    forced = venue.faults.take(FaultKind.RATE_LIMIT, method, private=True)
     if forced is not None:
         raise RateLimitError(forced.spec.error or ERR_REST_RATE, "fault")
     if venue.rate_limits and not key.rest.try_charge(rest_cost(method), venue.monotonic()):
@@ -289,7 +289,7 @@ async def private_handler(request: web.Request) -> web.Response:
     except ExchangeError as exc:
         log.info("rest_refused", endpoint=method, error=exc.code, detail=exc.detail)
         return error_response(exc.code)
-    lost = venue.faults.take_rest(FaultKind.LOSE_RESPONSE, method, private=True)
+    lost = venue.faults.take(FaultKind.LOSE_RESPONSE, method, private=True)
     if lost is not None:
         return await lose_response(request, lost, method)
     return ok_response(result)

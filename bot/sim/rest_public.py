@@ -98,7 +98,7 @@ def server_time(venue: SimVenue, params: Params) -> dict[str, Any]:
 
 def system_status(venue: SimVenue, params: Params) -> dict[str, Any]:
     return {
-        "status": "maintenance" if venue.paused else "online",
+        "status": venue.system_status,
         "timestamp": rfc3339(venue.now_ns()),
     }
 

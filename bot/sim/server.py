@@ -11,19 +11,21 @@ Routes (``build_app``)::
 Kraken serves its authenticated WebSocket on a host of its own with the same path,
 ``wss://ws-auth.kraken.com/v2``, so clients that append ``/v2`` to a host can reach it only
 there. The simulator does the same on a second port (``build_private_app``: ``GET /v2`` and
-``GET /v2-auth``), and keeps ``/v2-auth`` on the main port as an alias.
+``GET /v2-auth``), and keeps ``/v2-auth`` on the main port as an alias. A third port serves
+the ``level3`` channel alone at ``/v2`` (``build_level3_app``), as Kraken's
+``wss://ws-l3.kraken.com/v2`` does.
 
 The WebSocket handlers are imported when the app is built; a build without them serves
-REST and admin only. ``SimServer`` starts the apps on a host and two ports (0: any free
-port), owns the venue's pump task, and on ``close`` stops the pump, closes the WebSockets
-and the listeners. ``running_sim`` wraps that as an async context manager.
+REST and admin only. ``SimServer`` (a ``serving.VenueServer``) starts the apps on a host and
+three ports (0: any free port), owns the venue's pump task, and on ``close`` stops the pump,
+closes the WebSockets and the listeners. ``running_sim`` wraps that as an async context
+manager.
 
 This module owns the wiring and the life cycle; every answer is another module's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 from collections.abc import AsyncIterator
@@ -35,6 +37,7 @@ from aiohttp import web
 from bot.sim.admin import admin_app
 from bot.sim.rest_private import private_handler
 from bot.sim.rest_public import public_handler
+from bot.sim.serving import VenueServer
 from bot.sim.venue import VENUE_KEY, SimVenue
 
 __all__ = ["SimServer", "build_app", "running_sim"]
@@ -45,8 +48,6 @@ _WS_ROUTES: Final = (
     ("/v2", "bot.sim.ws_public", "public_ws_handler"),
     ("/v2-auth", "bot.sim.ws_private", "private_ws_handler"),
 )
-_SHUTDOWN_TIMEOUT_S: Final = 1.0
-_CLOSE_CONN_TIMEOUT_S: Final = 1.0
 
 
 def _ws_handler(module_name: str, name: str) -> Any:
@@ -75,20 +76,33 @@ def build_app(venue: SimVenue) -> web.Application:
     return app
 
 
-def build_private_app(venue: SimVenue) -> web.Application | None:
-    """The private WebSocket's own application (None without the WS handlers)."""
-    handler = _ws_handler("bot.sim.ws_private", "private_ws_handler")
+def _ws_app(
+    venue: SimVenue, module: str, name: str, paths: tuple[str, ...]
+) -> web.Application | None:
+    handler = _ws_handler(module, name)
     if handler is None:
         return None
     app = web.Application(client_max_size=1 << 20)
     app[VENUE_KEY] = venue
-    app.router.add_get("/v2", handler)
-    app.router.add_get("/v2-auth", handler)
+    for path in paths:
+        app.router.add_get(path, handler)
     return app
 
 
-class SimServer:
+def build_private_app(venue: SimVenue) -> web.Application | None:
+    """The private WebSocket's own application (None without the WS handlers)."""
+    return _ws_app(venue, "bot.sim.ws_private", "private_ws_handler", ("/v2", "/v2-auth"))
+
+
+def build_level3_app(venue: SimVenue) -> web.Application | None:
+    """The level3 WebSocket's own application (Kraken's ``ws-l3``; None without it)."""
+    return _ws_app(venue, "bot.sim.ws_level3", "level3_ws_handler", ("/v2",))
+
+
+class SimServer(VenueServer):
     """A running simulator: ``await SimServer.start(venue)``, then ``await close()``."""
+
+    venue: SimVenue
 
     def __init__(
         self,
@@ -96,15 +110,15 @@ class SimServer:
         runners: list[web.AppRunner],
         host: str,
         port: int,
+        *,
         private_port: int | None = None,
+        level3_port: int | None = None,
     ) -> None:
-        self.venue = venue
-        self.host = host
-        self.port = port
+        super().__init__(venue, runners, host, port)
         self.private_port = private_port
         """The private WebSocket's own port (None: only the ``/v2-auth`` alias)."""
-        self._runners = runners
-        self._pump: asyncio.Task[None] | None = None
+        self.level3_port = level3_port
+        """The level3 WebSocket's own port (None: level3 on the private endpoint only)."""
 
     @classmethod
     async def start(
@@ -115,31 +129,21 @@ class SimServer:
         *,
         pump: bool = True,
         private_port: int = 0,
+        level3_port: int = 0,
     ) -> SimServer:
-        """Listen on ``host:port`` (REST, public WS, admin) and ``host:private_port`` (the
-        private WS), and (with ``pump``) run the venue's pump as a task owned by this server.
-        The market is stepped once first, so books exist at once."""
-        venue.tick()
-        runners: list[web.AppRunner] = []
-        try:
-            bound = await _listen(runners, build_app(venue), host, port)
-            private_app = build_private_app(venue)
-            private_bound = None
-            if private_app is not None:
-                private_bound = await _listen(runners, private_app, host, private_port)
-        except BaseException:
-            for runner in reversed(runners):
-                await runner.cleanup()
-            raise
-        server = cls(venue, runners, host, bound, private_bound)
-        if pump:
-            server._pump = asyncio.create_task(venue.run(), name="sim-pump")
-        log.info("sim_listening", host=host, port=server.port, private_port=private_bound)
-        return server
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """Listen on ``host:port`` (REST, public WS, admin), ``host:private_port`` (the
+        private WS) and ``host:level3_port`` (the level3 WS), and (with ``pump``) run the
+        venue's pump as a task owned by this server. The market is stepped once first, so
+        books exist at once."""
+        apps = (
+            (build_app(venue), port),
+            (build_private_app(venue), private_port),
+            (build_level3_app(venue), level3_port),
+        )
+        runners, (bound, private, level3) = await cls.open_apps(venue, host, apps)
+        assert bound is not None
+        server = cls(venue, runners, host, bound, private_port=private, level3_port=level3)
+        return server.own_pump(pump, private_port=private, level3_port=level3)
 
     @property
     def ws_public_url(self) -> str:
@@ -158,8 +162,12 @@ class SimServer:
         return f"ws://{self.host}:{self.port}/v2-auth"
 
     @property
-    def admin_url(self) -> str:
-        return f"http://{self.host}:{self.port}/admin"
+    def ws_level3_url(self) -> str:
+        """Kraken's ``wss://ws-l3.kraken.com/v2``: the level3 port's ``/v2`` (the private
+        endpoint, which serves level3 too, when there is no level3 port)."""
+        if self.level3_port is None:
+            return self.ws_private_url
+        return f"ws://{self.host}:{self.level3_port}/v2"
 
     def info(self, account: str | None = None, *, secret: bool = True) -> dict[str, Any]:
         """What ``krakenbot sim`` prints: URLs, the account's key pair, the admin token."""
@@ -168,37 +176,12 @@ class SimServer:
             "rest": self.rest_url,
             "ws_public": self.ws_public_url,
             "ws_private": self.ws_private_url,
+            "ws_l3": self.ws_level3_url,
             "admin": self.admin_url,
             "api_key": creds.api_key,
             "api_secret": creds.api_secret if secret else None,
             "admin_token": self.venue.admin_token,
         }
-
-    async def close(self) -> None:
-        """Stop the pump, close every WebSocket, stop listening."""
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-            self._pump = None
-        for conn in list(self.venue.connections.values()):
-            closer = getattr(conn, "close", None) or conn.drop
-            try:
-                await asyncio.wait_for(closer(), _CLOSE_CONN_TIMEOUT_S)
-            except (TimeoutError, ConnectionError) as exc:
-                log.warning("ws_close_failed", conn=conn.conn_id, error=repr(exc))
-        for runner in reversed(self._runners):
-            await runner.cleanup()
-        log.info("sim_stopped", port=self.port)
-
-
-async def _listen(runners: list[web.AppRunner], app: web.Application, host: str, port: int) -> int:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
-    await runner.setup()
-    runners.append(runner)
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return int(runner.addresses[0][1]) if runner.addresses else port
 
 
 @contextlib.asynccontextmanager
@@ -209,9 +192,12 @@ async def running_sim(
     *,
     pump: bool = True,
     private_port: int = 0,
+    level3_port: int = 0,
 ) -> AsyncIterator[SimServer]:
     """``async with running_sim(venue) as server:`` the simulator serves inside the block."""
-    server = await SimServer.start(venue, host, port, pump=pump, private_port=private_port)
+    server = await SimServer.start(
+        venue, host, port, pump=pump, private_port=private_port, level3_port=level3_port
+    )
     try:
         yield server
     finally:

@@ -9,14 +9,17 @@ the exchange goes through ``execute``, which publishes its ``Result`` on the bus
 WebSocket feeds see REST orders, market steps and dead-man cancellations alike.
 
 Order entry (``place_order``, ``amend_order``, ``cancel_order``, ``cancel_all``,
-``cancel_all_after``) is shared by REST and WebSocket: each checks the engine is running
-and charges the trading counter as Kraken counts it, and raises Kraken's error otherwise.
+``cancel_all_after``) is shared by REST and WebSocket: each checks the engine is running and
+what the system status lets in, charges the trading counter as Kraken counts it, and raises
+Kraken's error otherwise. The system status (``system_status``: ``maintenance`` while
+paused, else the mode ``set_system_status`` chose) is pushed to every open connection each
+time it changes.
 
 Time comes from the injected ``Clock``: wall time (``now_ns``) stamps orders and RFC3339
-answers, the monotonic clock drives counters and timers. The pump (``run``) steps the
-market source and fires due timers every ``pump_interval_s`` on that clock; tests with a
-``FakeClock`` call ``step`` themselves. The same seed, clock and calls give the same
-market and the same ids.
+answers, the monotonic clock drives counters and timers. The pump (``run``, from
+``serving.Pumped``) steps the market source and fires due timers every ``pump_interval_s``
+on that clock; tests with a ``FakeClock`` call ``step`` themselves. The same seed, clock
+and calls give the same market and the same ids.
 
 This module owns that per-venue state; order entry's rules are ``venue_orders``' (a mixin
 of ``SimVenue``), wire formats live in ``rest_*``, ``ws_*`` and ``admin``, faults in
@@ -49,12 +52,16 @@ from bot.sim.limits import OPEN_ORDER_LIMITS, RestCounter, Tier, TradingCounter
 from bot.sim.market_data import MarketAction, MarketSource, SyntheticMarket
 from bot.sim.pairs import default_instruments
 from bot.sim.rest_stats import MarketStats
+from bot.sim.serving import Pumped
 from bot.sim.tokens import TokenRegistry
 from bot.sim.venue_orders import (
     ERR_ORDER_RATE,
     ERR_UNAVAILABLE,
+    MAINTENANCE,
     MAX_CANCEL_AFTER_S,
+    ONLINE,
     REASON_DEADMAN,
+    SYSTEM_STATUSES,
     OrderEntry,
 )
 
@@ -111,6 +118,10 @@ class WsConnection(Protocol):
 
     def revoke_token(self) -> None:
         """Fault: the private subscription's token is now invalid."""
+        ...
+
+    def send_status(self, system: str) -> None:
+        """The system status changed: push Kraken's ``status`` frame with ``system``."""
         ...
 
 
@@ -199,7 +210,7 @@ def _new_api_secret() -> str:
     return base64.b64encode(secrets.token_bytes(64)).decode()  # 88 chars, as Kraken's
 
 
-class SimVenue(OrderEntry):
+class SimVenue(OrderEntry, Pumped):
     """The simulated Kraken venue (see the module docstring)."""
 
     def __init__(
@@ -244,6 +255,7 @@ class SimVenue(OrderEntry):
         self.bus.subscribe_public(self.stats.on_result)
         self.connections: dict[str, WsConnection] = {}
         self.paused = False
+        self.mode = ONLINE
         self.rate_limits = rate_limits
         self.pump_interval_s = pump_interval_s
         self.admin_token = admin_token or secrets.token_urlsafe(24)
@@ -402,15 +414,46 @@ class SimVenue(OrderEntry):
 
     def pause(self) -> None:
         """Stop the matching engine: order entry answers ``EService:Unavailable``, the market
-        pump and the dead-man timers stop until ``resume``."""
+        pump and the dead-man timers stop until ``resume``. The system status reads
+        ``maintenance`` meanwhile, and every connection is told."""
         if not self.paused:
             self.paused = True
             log.warning("engine_paused")
+            self._announce_status()
 
     def resume(self) -> None:
         if self.paused:
             self.paused = False
             log.warning("engine_resumed")
+            self._announce_status()
+
+    @property
+    def system_status(self) -> str:
+        """Kraken's system status: ``maintenance`` while paused, else the mode
+        (``online``, ``cancel_only``, ``post_only`` or ``limit_only``)."""
+        return MAINTENANCE if self.paused else self.mode
+
+    async def set_system_status(self, status: str) -> None:
+        """Put the venue in one of Kraken's system states. ``maintenance`` pauses the engine
+        (a ``pause_engine`` fault with no end); any other state ends every pause and sets
+        what order entry accepts."""
+        if status not in SYSTEM_STATUSES:
+            raise ValueError(f"system status must be one of {', '.join(SYSTEM_STATUSES)}")
+        if status == MAINTENANCE:
+            await self.faults.inject(kind="pause_engine")
+            return
+        before = self.system_status
+        self.mode = status
+        if self.paused:
+            self.faults.resume_engine()  # announces the new status
+        elif self.system_status != before:
+            self._announce_status()
+
+    def _announce_status(self) -> None:
+        status = self.system_status
+        log.warning("system_status", status=status)
+        for conn in tuple(self.connections.values()):
+            conn.send_status(status)
 
     # ------------------------------------------------------------------ connections
     def register(self, conn: WsConnection) -> None:
@@ -448,17 +491,6 @@ class SimVenue(OrderEntry):
         if mono - self._last_prune >= _PRUNE_EVERY_S:
             self._last_prune = mono
             self.prune_order_entry()
-
-    async def step(self) -> None:
-        """``tick`` plus the faults that became due (dropping a socket awaits)."""
-        self.tick()
-        await self.faults.run_due()
-
-    async def run(self) -> None:
-        """The pump: ``step`` every ``pump_interval_s`` on the venue's clock, until cancelled."""
-        while True:
-            await self.step()
-            await self.clock.sleep(self.pump_interval_s)
 
 
 VENUE_KEY: Final = web.AppKey("venue", SimVenue)

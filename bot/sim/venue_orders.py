@@ -1,10 +1,12 @@
 """Order entry at the simulated venue: the checks Kraken makes around its matching engine.
 
 ``OrderEntry`` is the part of ``SimVenue`` (a mixin) that REST and WebSocket order methods
-share: the engine must be running (else ``EService:Unavailable``), each request is charged
-on the account's per-pair trading counter as Kraken counts it (KRAKEN.md §2.2: add +1,
-amend +1 and cancel by the order's age since it was placed or last amended, batch +n/2,
-cancel-all +1 per pair with orders, dead-man's switch +1 account-wide), else
+share: the engine must be running (else ``EService:Unavailable``), the system status must
+let the request in (``cancel_only``: cancels only, ``EService:Market in cancel_only mode``;
+``post_only``: post-only limit orders only; ``limit_only``: no market order), each request
+is charged on the account's per-pair trading counter as Kraken counts it (KRAKEN.md §2.2:
+add +1, amend +1 and cancel by the order's age since it was placed or last amended, batch
++n/2, cancel-all +1 per pair with orders, dead-man's switch +1 account-wide), else
 ``EOrder:Rate limit exceeded``; then the exchange call runs through ``execute``, which
 publishes its ``Result`` on the bus. It also keeps the dead-man's switch timers
 (``cancel_all_after``): when one fires, all the account's orders are cancelled and the
@@ -32,10 +34,19 @@ from bot.sim.matching import OrderRequest, OrderState, Result
 from bot.sim.rest_format import rfc3339
 
 __all__ = [
+    "CANCEL_ONLY",
+    "ERR_CANCEL_ONLY",
+    "ERR_LIMIT_ONLY",
     "ERR_ORDER_RATE",
+    "ERR_POST_ONLY",
     "ERR_UNAVAILABLE",
+    "LIMIT_ONLY",
+    "MAINTENANCE",
     "MAX_CANCEL_AFTER_S",
+    "ONLINE",
+    "POST_ONLY",
     "REASON_DEADMAN",
+    "SYSTEM_STATUSES",
     "OrderEntry",
 ]
 
@@ -43,6 +54,16 @@ log = structlog.get_logger("sim.venue")
 
 ERR_UNAVAILABLE: Final = "EService:Unavailable"
 ERR_ORDER_RATE: Final = "EOrder:Rate limit exceeded"
+ERR_CANCEL_ONLY: Final = "EService:Market in cancel_only mode"
+ERR_POST_ONLY: Final = "EService:Market in post_only mode"
+ERR_LIMIT_ONLY: Final = "EService:Market in limit_only mode"
+ONLINE: Final = "online"
+MAINTENANCE: Final = "maintenance"
+CANCEL_ONLY: Final = "cancel_only"
+POST_ONLY: Final = "post_only"
+LIMIT_ONLY: Final = "limit_only"
+SYSTEM_STATUSES: Final = (ONLINE, MAINTENANCE, CANCEL_ONLY, POST_ONLY, LIMIT_ONLY)
+"""Kraken's system states (SystemStatus, the WS v2 ``status`` channel)."""
 REASON_DEADMAN: Final = "Dead man's switch"
 REASON_EDIT: Final = "Order replaced"
 MAX_CANCEL_AFTER_S: Final = 86400
@@ -56,6 +77,7 @@ class OrderEntry:
     instruments: InstrumentTable
     bus: Bus
     paused: bool
+    mode: str  # the system status while the engine runs: online, cancel_only, post_only, ...
     rate_limits: bool
     _trading: dict[str, TradingCounter]
     _deadman: dict[str, tuple[float, int]]  # account -> (monotonic due, wall ns)
@@ -82,6 +104,29 @@ class OrderEntry:
     def _require_running(self) -> None:
         if self.paused:
             raise TransientError(ERR_UNAVAILABLE, "matching engine paused")
+
+    def _require_new_order(self, req: OrderRequest) -> None:
+        """What the system status lets in: nothing new in ``cancel_only``, post-only limit
+        orders only in ``post_only``, no market order in ``limit_only``."""
+        self._require_running()
+        mode = self.mode
+        if mode == CANCEL_ONLY:
+            raise RejectedError(ERR_CANCEL_ONLY, "new orders are refused")
+        if mode == POST_ONLY and not (req.ord_type == "limit" and req.post_only):
+            raise RejectedError(ERR_POST_ONLY, "only post-only limit orders are accepted")
+        if mode == LIMIT_ONLY and req.ord_type != "limit":
+            raise RejectedError(ERR_LIMIT_ONLY, "only limit orders are accepted")
+
+    def _require_amend(self, order: OrderState | None, limit_price: int | None) -> None:
+        """An amend changes a resting order: refused in ``cancel_only``, and in ``post_only``
+        when its new price would take liquidity."""
+        self._require_running()
+        if self.mode == CANCEL_ONLY:
+            raise RejectedError(ERR_CANCEL_ONLY, "amends are refused")
+        if self.mode == POST_ONLY and order is not None and limit_price is not None:
+            side = "buy" if order.side == "buy" else "sell"
+            if self.exchange.book(order.symbol).crosses(side, limit_price):
+                raise RejectedError(ERR_POST_ONLY, "the amended price would take liquidity")
 
     def trading_allowed(self, account: str, pair: str | None, cost: Cost) -> str | None:
         """Charge ``cost`` on ``account``'s ``pair`` counter; None if it fits, else Kraken's
@@ -117,7 +162,7 @@ class OrderEntry:
 
     def place_order(self, account: str, req: OrderRequest) -> Result:
         """AddOrder (REST or WS): running check, trading counter +1, then the exchange."""
-        self._require_running()
+        self._require_new_order(req)
         self._charge(account, req.symbol, TradingCounter.add())
         result = self.execute(lambda: self.exchange.add_order(account, req, self.now_ns()))
         self._touch(account, result)
@@ -128,7 +173,8 @@ class OrderEntry:
     ) -> list[Result | ExchangeError]:
         """AddOrderBatch: the whole batch is validated first (one bad order rejects it all),
         then each order is placed; an order that fails on placement reports its error."""
-        self._require_running()
+        for req in reqs:
+            self._require_new_order(req)
         if self.rate_limits:
             cost = TradingCounter.batch_add(len(reqs))
             if not self._trading[account].try_charge(
@@ -168,6 +214,7 @@ class OrderEntry:
         """AmendOrder: charged +1 plus the age penalty on the order's pair."""
         self._require_running()
         order = self._lookup_open(account, txid, cl_ord_id, "EOrder:Unknown order")
+        self._require_amend(order, limit_price)
         if order is not None:
             age = self.order_age_s(account, order)
             self._charge(account, order.symbol, TradingCounter.amend(age))
@@ -231,8 +278,6 @@ class OrderEntry:
         of the queue, no ``cl_ord_id``: Kraken's EditOrder does not carry it). Returns the
         cancel's and the new order's ``Result``. The new order is validated first, so a
         refused edit leaves the old order untouched."""
-        self._require_running()
-        self._charge(account, order.symbol, TradingCounter.edit(self.order_age_s(account, order)))
         req = OrderRequest(
             symbol=order.symbol,
             side=order.side,
@@ -247,6 +292,8 @@ class OrderEntry:
             stptype=order.stptype,
             validate=True,
         )
+        self._require_new_order(req)
+        self._charge(account, order.symbol, TradingCounter.edit(self.order_age_s(account, order)))
         now = self.now_ns()
         self.execute(lambda: self.exchange.add_order(account, req, now))  # raises if refused
         if validate:

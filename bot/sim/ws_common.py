@@ -14,7 +14,8 @@ and owns the connection's tasks under one ``TaskGroup``:
   second of the venue's clock passed with no other channel message (responses to requests
   do not count).
 
-On connect the session sends Kraken's ``status`` frame. ``ping`` is answered with ``pong``
+On connect the session sends Kraken's ``status`` frame with the venue's system status, and
+another whenever that status changes (``send_status``). ``ping`` is answered with ``pong``
 (``req_id``, ``time_in``, ``time_out``). Requests that are not JSON objects get Kraken's
 ``Malformed request`` error; unknown methods get ``Method not found`` (our wording).
 
@@ -46,6 +47,7 @@ __all__ = [
     "WsSession",
     "error_frame",
     "rfc3339",
+    "rfc3339_ns",
     "venue_of",
 ]
 
@@ -92,6 +94,13 @@ def rfc3339(ns: int) -> str:
         _second[0] = seconds
         _second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     return f"{_second[1]}.{rest // 1000:06d}Z"
+
+
+def rfc3339_ns(ns: int) -> str:
+    """``2023-10-06T17:35:00.279389650Z``: nanoseconds, as the level3 and ohlc pages print
+    some of their times."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest:09d}Z"
 
 
 def error_frame(
@@ -208,14 +217,19 @@ class WsSession:
 
     # -- the connection's life ----------------------------------------------------------------
 
-    def status_frame(self) -> bytes:
+    def status_frame(self, system: str | None = None) -> bytes:
+        """Kraken's ``status`` frame: the venue's system status unless ``system`` is given."""
         data = {
             "api_version": API_VERSION,
             "connection_id": self.connection_id,
-            "system": "online",
+            "system": system or self.venue.system_status,
             "version": SERVER_VERSION,
         }
         return dumps({"channel": "status", "type": "update", "data": [data]})
+
+    def send_status(self, system: str) -> None:
+        """The venue's system status changed (the venue's ``WsConnection`` protocol)."""
+        self.send(self.status_frame(system))
 
     async def serve(self) -> None:
         """Run the connection until the client leaves or a fault drops it."""

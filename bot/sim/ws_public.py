@@ -1,4 +1,5 @@
-"""The simulator's public WebSocket v2 endpoint, ``/v2``: book, trade, ticker, instrument.
+"""The simulator's public WebSocket v2 endpoint, ``/v2``: book, trade, ticker, ohlc,
+instrument.
 
 ``public_ws_handler`` accepts a connection (``ws_common.WsSession``: status on connect,
 heartbeat, ping) and answers ``subscribe`` / ``unsubscribe`` as Kraken does (KRAKEN.md
@@ -17,7 +18,10 @@ of the venue's ``MarketStats`` tape; ticker frames carry the best bid and ask an
 24 hours from the same tape (``last``, ``volume``, ``vwap``, ``low``, ``high``, ``change``,
 ``change_pct``; ``vwap`` at the price precision, ``change_pct`` to 0.01), pushed on every
 trade (``event_trigger: trades``, the default) or on every change of the best bid or ask
-(``bbo``). The ``instrument`` snapshot lists the venue's pairs and their assets with the
+(``bbo``). ``ohlc`` (https://docs.kraken.com/api/docs/websocket-v2/ohlc; ``interval`` in
+minutes, 1 by default) sends the candles of the same tape (at most ``OHLC_SNAPSHOT``) as its
+snapshot, then the running candle on every trade of the pair; its unsubscribe repeats the
+interval. The ``instrument`` snapshot lists the venue's pairs and their assets with the
 field names and types of a real capture.
 
 This module owns the public channels' subscriptions and frames; it never steps the market
@@ -40,8 +44,8 @@ from bot.sim.bus import Bus
 from bot.sim.exchange import Exchange
 from bot.sim.matching import PublicTrade, Result
 from bot.sim.pairs import ASSET_PRECISION, DISPLAY_DECIMALS
-from bot.sim.rest_stats import MarketStats
-from bot.sim.ws_common import MAX_QUEUE, WsSession, accept, rfc3339, venue_of
+from bot.sim.rest_stats import Candle, MarketStats
+from bot.sim.ws_common import MAX_QUEUE, WsSession, accept, rfc3339, rfc3339_ns, venue_of
 
 if TYPE_CHECKING:
     from bot.sim.venue import SimVenue
@@ -54,9 +58,15 @@ ERR_DEPTH: Final = "Subscription depth not supported"
 ERR_DUPLICATE: Final = "Already subscribed"
 ERR_NOT_FOUND: Final = "Subscription Not Found"
 TRADE_HISTORY: Final = 50
-_CHANNELS: Final = ("book", "trade", "ticker", "instrument")
+_MINUTE_NS: Final = 60_000_000_000
+_CHANNELS: Final = ("book", "trade", "ticker", "ohlc", "instrument")
 _INSTRUMENT: Final = ("instrument", "", 0)
-_SNAPSHOT_DEFAULT: Final = {"book": True, "trade": False, "ticker": True, "instrument": True}
+_SNAPSHOT_DEFAULT: Final = {
+    "book": True, "trade": False, "ticker": True, "ohlc": True, "instrument": True,
+}  # fmt: skip
+OHLC_INTERVALS: Final = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
+OHLC_SNAPSHOT: Final = 720
+"""Candles in an ``ohlc`` snapshot at most (REST OHLC's documented maximum)."""
 
 
 class PublicHub:
@@ -77,6 +87,7 @@ class PublicHub:
         self.books = BookFanout(self.instrument, exchange.depth, rfc3339)
         self._trade_subs: dict[str, dict[int, WsSession]] = {}
         self._ticker_subs: dict[str, dict[int, tuple[WsSession, str]]] = {}
+        self._ohlc_subs: dict[str, dict[tuple[int, int], tuple[WsSession, int]]] = {}
         self._bbo: dict[str, tuple[int, int, int, int]] = {}
         self._instrument_frame: bytes | None = None
         self.unsubscribe_bus = bus.subscribe_public(self.on_result)
@@ -92,7 +103,7 @@ class PublicHub:
         now = self.clock.time_ns()
         if result.book:
             self.books.publish(result.book, now)
-        if not (result.trades or self._ticker_subs):
+        if not (result.trades or self._ticker_subs or self._ohlc_subs):
             return
         timestamp = rfc3339(now)
         if result.trades:
@@ -118,6 +129,13 @@ class PublicHub:
             for session, trigger in tickers.values():
                 if trigger == "trades":
                     session.send(frame)
+        candles = self._ohlc_subs.get(symbol)
+        if candles:
+            frames: dict[int, bytes] = {}
+            for session, interval in candles.values():
+                if interval not in frames:
+                    frames[interval] = self.ohlc_frame(symbol, interval, snapshot=False)
+                session.send(frames[interval])
 
     def _on_book(self, symbol: str, timestamp: str) -> None:
         tickers = self._ticker_subs.get(symbol)
@@ -192,6 +210,17 @@ class PublicHub:
         kind = "snapshot" if snapshot else "update"
         return dumps({"channel": "ticker", "type": kind, "data": [data]})
 
+    def ohlc_frame(self, symbol: str, interval: int, *, snapshot: bool) -> bytes:
+        """The running candle of ``interval`` minutes (``snapshot``: the last
+        ``OHLC_SNAPSHOT`` candles of the day the venue keeps)."""
+        inst = self.instruments[symbol]
+        candles = self.stats.candles(symbol, interval)
+        chosen = candles[-OHLC_SNAPSHOT:] if snapshot else candles[-1:]
+        data = [_candle(inst, c, interval) for c in chosen]
+        kind = "snapshot" if snapshot else "update"
+        now = rfc3339_ns(self.clock.time_ns())
+        return dumps({"channel": "ohlc", "type": kind, "timestamp": now, "data": data})
+
     def instrument_frame(self) -> bytes:
         """The ``instrument`` snapshot, in the recorded capture's field names and types."""
         if self._instrument_frame is None:
@@ -213,10 +242,20 @@ class PublicHub:
     def subscribe_ticker(self, session: WsSession, symbol: str, trigger: str) -> None:
         self._ticker_subs.setdefault(symbol, {})[id(session)] = (session, trigger)
 
+    def subscribe_ohlc(self, session: WsSession, symbol: str, interval: int) -> None:
+        self._ohlc_subs.setdefault(symbol, {})[(id(session), interval)] = (session, interval)
+
     def unsubscribe(self, session: WsSession, channel: str, symbol: str, depth: int) -> bool:
+        """End one subscription (``depth``: the book's depth, the ohlc interval)."""
         key = id(session)
         if channel == "book":
             return self.books.unsubscribe(key, symbol, depth)
+        if channel == "ohlc":
+            candles = self._ohlc_subs.get(symbol, {})
+            found = candles.pop((key, depth), None) is not None
+            if not candles:
+                self._ohlc_subs.pop(symbol, None)
+            return found
         table: dict[str, dict[int, Any]] = (
             self._trade_subs if channel == "trade" else self._ticker_subs
         )
@@ -236,9 +275,35 @@ class PublicHub:
                 subs.pop(key, None)
                 if not subs:
                     del table[symbol]
+        for symbol in list(self._ohlc_subs):
+            candles = self._ohlc_subs[symbol]
+            for sub in [k for k in candles if k[0] == key]:
+                del candles[sub]
+            if not candles:
+                del self._ohlc_subs[symbol]
 
     def recent_trades(self, symbol: str) -> list[PublicTrade]:
         return self.stats.trades(symbol, count=TRADE_HISTORY)
+
+
+def _candle(inst: Instrument, candle: Candle, interval: int) -> dict[str, Any]:
+    """One ``ohlc`` item, in the page's field order; ``timestamp`` is the interval's end."""
+    pp, qp = inst.price_precision, inst.qty_precision
+    vwap = (Decimal(candle.notional) / candle.volume).scaleb(-pp) if candle.volume else Decimal(0)
+    begin_ns = candle.minute * _MINUTE_NS
+    return {
+        "symbol": inst.symbol,
+        "open": from_scaled(candle.open, pp),
+        "high": from_scaled(candle.high, pp),
+        "low": from_scaled(candle.low, pp),
+        "close": from_scaled(candle.close, pp),
+        "trades": candle.count,
+        "volume": from_scaled(candle.volume, qp),
+        "vwap": vwap.quantize(Decimal(1).scaleb(-pp), ROUND_HALF_EVEN),
+        "interval_begin": rfc3339_ns(begin_ns),
+        "interval": interval,
+        "timestamp": rfc3339(begin_ns + interval * _MINUTE_NS),
+    }
 
 
 def _pair(inst: Instrument) -> dict[str, Any]:
@@ -325,7 +390,8 @@ class PublicSession(WsSession):
     def _parse(
         self, method: str, params: dict[str, Any], req_id: int | None, time_in: str
     ) -> tuple[str, list[str], int, bool, str] | None:
-        """(channel, symbols, depth, snapshot, event_trigger), or None after a failure."""
+        """(channel, symbols, depth, snapshot, event_trigger), or None after a failure; for
+        ``ohlc`` the third is the ``interval`` (1 by default)."""
         channel = params.get("channel")
         if type(channel) is not str:
             self.fail(method, ERR_ARGS, req_id, time_in)
@@ -334,9 +400,12 @@ class PublicSession(WsSession):
             self.fail(method, ERR_CHANNEL, req_id, time_in)
             return None
         snapshot = params.get("snapshot", _SNAPSHOT_DEFAULT[channel])
-        depth = params.get("depth", 10)
+        depth = params.get("interval", 1) if channel == "ohlc" else params.get("depth", 10)
         trigger = params.get("event_trigger", "trades")
         if type(snapshot) is not bool or type(depth) is not int or trigger not in ("trades", "bbo"):
+            self.fail(method, ERR_ARGS, req_id, time_in)
+            return None
+        if channel == "ohlc" and depth not in OHLC_INTERVALS:
             self.fail(method, ERR_ARGS, req_id, time_in)
             return None
         if channel == "instrument":
@@ -371,7 +440,7 @@ class PublicSession(WsSession):
                 error = f"Currency pair not supported {symbol}"
                 self.fail("subscribe", error, req_id, time_in, symbol=symbol)
                 continue
-            key = (channel, symbol, depth if channel == "book" else 0)
+            key = (channel, symbol, depth if channel in ("book", "ohlc") else 0)
             if key in self.subscriptions or (
                 channel == "book" and any(s[:2] == key[:2] for s in self.subscriptions)
             ):
@@ -404,10 +473,16 @@ class PublicSession(WsSession):
             return
         if channel == "ticker":
             result["event_trigger"] = trigger
+        if channel == "ohlc":
+            result["interval"] = depth
         result["snapshot"] = snapshot
         result["symbol"] = symbol
         self.ack("subscribe", result, req_id, time_in)
-        if channel == "trade":
+        if channel == "ohlc":
+            hub.subscribe_ohlc(self, symbol, depth)
+            if snapshot:
+                self.send(hub.ohlc_frame(symbol, depth, snapshot=True))
+        elif channel == "trade":
             hub.subscribe_trades(self, symbol)
             if snapshot:
                 recent = hub.recent_trades(symbol)
@@ -430,7 +505,7 @@ class PublicSession(WsSession):
             self.ack("unsubscribe", {"channel": "instrument"}, req_id, time_in)
             return
         for symbol in symbols:
-            key = (channel, symbol, depth if channel == "book" else 0)
+            key = (channel, symbol, depth if channel in ("book", "ohlc") else 0)
             if key not in self.subscriptions:
                 self.fail("unsubscribe", ERR_NOT_FOUND, req_id, time_in, symbol=symbol)
                 continue
@@ -439,6 +514,8 @@ class PublicSession(WsSession):
             result: dict[str, Any] = {"channel": channel}
             if channel == "book":
                 result["depth"] = depth
+            elif channel == "ohlc":
+                result["interval"] = depth
             result["symbol"] = symbol
             self.ack("unsubscribe", result, req_id, time_in)
 

@@ -52,6 +52,11 @@ class Sim:
         """``wss://ws-auth.kraken.com`` for clients that append ``/v2`` themselves."""
         return str(self.info["ws_private"]).removesuffix("/v2")
 
+    @property
+    def ws_l3_host(self) -> str:
+        """``wss://ws-l3.kraken.com`` (the level3 endpoint), for the same clients."""
+        return str(self.info["ws_l3"]).removesuffix("/v2")
+
     def admin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
             f"{self.info['admin']}{path}",

@@ -225,3 +225,87 @@ async def test_websocket_private_executions_and_order_methods(sim: Sim, account:
         assert (await collect.wait_for(answer("cancel_all", 6)))["result"] == {"count": 0}
     finally:
         await client.close()
+
+
+async def test_websocket_ohlc(sim: Sim) -> None:
+    collect = Collector()
+    client = SpotWSClient(callback=collect, rest_url=sim.rest, ws_url=sim.ws_host)
+    await client.start()
+    try:
+        params = {"channel": "ohlc", "symbol": ["BTC/USD"], "interval": 1}
+        await client.subscribe(params=params, req_id=1)
+        ack = await collect.wait_for(answer("subscribe", 1))
+        assert ack["success"] is True
+        assert ack["result"] == {**params, "symbol": "BTC/USD", "snapshot": True}
+        snapshot = await collect.wait_for(lambda m: m.get("channel") == "ohlc")
+        assert snapshot["type"] == "snapshot"
+        update = await collect.wait_for(
+            lambda m: m.get("channel") == "ohlc" and m.get("type") == "update"
+        )
+        (candle,) = update["data"]
+        assert candle["symbol"] == "BTC/USD" and candle["interval"] == 1 and candle["trades"] > 0
+        assert candle["low"] <= candle["close"] <= candle["high"]
+    finally:
+        await client.close()
+
+
+async def test_websocket_balances_and_level3(sim: Sim, account: Account) -> None:
+    collect = Collector()
+    client = SpotWSClient(
+        key=account.api_key,
+        secret=account.api_secret,
+        callback=collect,
+        no_public=True,
+        rest_url=sim.rest,
+        auth_ws_url=sim.ws_auth_host,
+    )
+    await client.start()
+    try:
+        await client.subscribe(params={"channel": "balances"}, req_id=1)
+        ack = await collect.wait_for(answer("subscribe", 1))
+        assert ack["success"] is True and ack["result"] == {"channel": "balances", "snapshot": True}
+        snapshot = await collect.wait_for(lambda m: m.get("channel") == "balances")
+        assert snapshot["type"] == "snapshot" and snapshot["sequence"] == 1
+        assert {a["asset"] for a in snapshot["data"]} >= {"USD", "BTC"}
+        trade = Trade(key=account.api_key, secret=account.api_secret, url=sim.rest)
+        trade.create_order(ordertype="market", side="buy", volume="0.001", pair="XBTUSD")
+        entries = await collect.wait_for(
+            lambda m: m.get("channel") == "balances" and m.get("type") == "update"
+        )
+        assert {e["asset"] for e in entries["data"]} == {"BTC", "USD"}
+        assert all(e["type"] == "trade" and e["ref_id"] for e in entries["data"])
+        # level3 on the authenticated endpoint, as the channel page names it.
+        await client.subscribe(params={"channel": "level3", "symbol": ["BTC/USD"]}, req_id=2)
+        level3 = await collect.wait_for(answer("subscribe", 2))
+        assert level3["success"] is True and level3["result"]["depth"] == 10
+        book = await collect.wait_for(lambda m: m.get("channel") == "level3")
+        assert book["type"] == "snapshot" and book["data"][0]["bids"]
+    finally:
+        await client.close()
+
+
+async def test_websocket_level3_on_its_own_endpoint(sim: Sim, account: Account) -> None:
+    # python-kraken-sdk: "subscribing to level3 requires a separate client instantiated with
+    # auth_ws_url="wss://ws-l3.kraken.com"".
+    collect = Collector()
+    client = SpotWSClient(
+        key=account.api_key,
+        secret=account.api_secret,
+        callback=collect,
+        no_public=True,
+        rest_url=sim.rest,
+        auth_ws_url=sim.ws_l3_host,
+    )
+    await client.start()
+    try:
+        params = {"channel": "level3", "symbol": ["BTC/USD", "ETH/USD"], "depth": 100}
+        await client.subscribe(params=params, req_id=3)
+        acks = [await collect.wait_for(lambda m: m.get("method") == "subscribe")]
+        acks.append(
+            await collect.wait_for(lambda m: m.get("method") == "subscribe" and m is not acks[0])
+        )
+        assert {a["result"]["symbol"] for a in acks} == {"BTC/USD", "ETH/USD"}
+        assert all(a["success"] and a["result"]["depth"] == 100 for a in acks)
+        await collect.wait_for(lambda m: m.get("channel") == "level3" and m.get("type") == "update")
+    finally:
+        await client.close()

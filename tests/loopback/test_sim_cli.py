@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ import aiohttp
 import orjson
 import pytest
 
-from bot.clock import FakeClock
+from bot.clock import FakeClock, SystemClock
+from bot.futures.rest import FuturesRestClient
 from bot.kraken.instruments import InstrumentTable
 from bot.replay import replay_lines
 from bot.sim.pairs import default_instruments
@@ -28,7 +30,9 @@ from tests.loopback.kraken_client import KrakenTestClient
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared/data/kraken"
 V2_CAPTURE = DATA / "python-kraken-sdk_orderbook-v2.json"
-INFO_KEYS = {"rest", "ws_public", "ws_private", "admin", "api_key", "api_secret", "admin_token"}
+INFO_KEYS = {
+    "rest", "ws_public", "ws_private", "ws_l3", "admin", "api_key", "api_secret", "admin_token",
+}  # fmt: skip
 CONFIG = """\
 mode: paper
 sim:
@@ -229,6 +233,37 @@ async def test_sim_command_creates_the_keys_a_keys_file_declares(tmp_path: Path)
     assert status == 0
 
 
+async def test_sim_command_creates_the_keys_the_config_declares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "b2JzZXJ2ZXItc2VjcmV0LWZyb20tZW52"
+    monkeypatch.setenv("SIM_OBSERVER_SECRET", secret)
+    config = tmp_path / "keys-in-config.yaml"
+    config.write_text(
+        CONFIG + "  keys:\n"
+        "    - account: trader\n"
+        "      api_key: observer-key\n"
+        "      api_secret_env: SIM_OBSERVER_SECRET\n"
+        "      permissions: [query_funds]\n"
+        "    - account: carol\n"
+        "      balances: {EUR: 10}\n"
+    )
+    proc, info = await start_sim(tmp_path, "--config", str(config))
+    try:
+        observer, carol = info["keys"]
+        assert observer["api_key"] == "observer-key" and observer["api_secret"] is None
+        assert observer["permissions"] == ["query_funds"]
+        assert carol["account"] == "carol" and carol["api_secret"]  # generated: printed
+        async with aiohttp.ClientSession() as session:
+            watch = KrakenTestClient(session, info["rest"], "observer-key", secret)
+            assert (await watch.private("Balance")).result["ZUSD"] == "5000.0000"
+            client = KrakenTestClient(session, info["rest"], carol["api_key"], carol["api_secret"])
+            assert (await client.private("Balance")).result == {"ZEUR": "10.0000"}
+    finally:
+        status, _ = await stop_sim(proc, signal.SIGTERM)
+    assert status == 0
+
+
 async def test_sim_command_rejects_a_bad_keys_file(tmp_path: Path) -> None:
     config = tmp_path / "sim.yaml"
     config.write_text(CONFIG)
@@ -241,3 +276,44 @@ async def test_sim_command_rejects_a_bad_keys_file(tmp_path: Path) -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 2 and out == b""
     assert b"trade_everything" in err and b"entry 0" in err
+
+
+async def test_sim_futures_serves_the_futures_simulator_from_the_config(tmp_path: Path) -> None:
+    proc, info = await start_sim(tmp_path, "--futures", "--seed", "9")
+    try:
+        assert set(info) == {"venue", "rest", "ws", "admin", "api_key", "api_secret", "admin_token"}
+        assert info["venue"] == "futures" and info["ws"].endswith("/ws/v1")
+        async with FuturesRestClient(
+            info["rest"],
+            clock=SystemClock(),
+            api_key=info["api_key"],
+            api_secret=info["api_secret"],
+        ) as client:
+            accounts = await client.accounts()
+            assert accounts.flex is not None and accounts.flex.balance_value == 5000  # sim.balances
+            symbols = [i.symbol for i in await client.instruments()]
+            assert symbols == ["PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"]
+    finally:
+        status, _ = await stop_sim(proc, signal.SIGINT)
+    assert status == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--keys", "keys.yaml"), b"--keys"),
+        (("--source", "replay:capture.jsonl"), b"synthetic only"),
+    ],
+)
+async def test_sim_futures_refuses_what_does_not_apply(
+    tmp_path: Path, extra: tuple[str, ...], message: bytes
+) -> None:
+    config = tmp_path / "sim.yaml"
+    config.write_text(CONFIG)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "sim", "--config", str(config), "--futures", *extra,
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2 and out == b"" and message in err

@@ -50,6 +50,9 @@ class StandInConnection:
     def revoke_token(self) -> None:
         self.calls.append(("revoke", None))
 
+    def send_status(self, system: str) -> None:
+        self.calls.append(("status", system))
+
 
 def connect(sim: SimHandle) -> tuple[StandInConnection, StandInConnection, StandInConnection]:
     public1 = StandInConnection("p1", "public")

@@ -443,6 +443,25 @@ async def test_rest_counter_refuses_a_starter_burst_then_recovers(fake_sim: SimH
     assert (await client.private("Balance")).error == []
 
 
+async def test_amend_and_edit_count_on_the_rest_counter(sim_factory: SimFactory) -> None:
+    # https://docs.kraken.com/api/docs/guides/spot-rest-ratelimits exempts only "AddOrder,
+    # CancelOrder which operate on a different limiter": an amend or an edit costs 1 (Pro:
+    # 20 calls fill the counter; the trading counter, 180, is nowhere near its threshold).
+    handle = await sim_factory(clock=FakeClock(), tier="pro")
+    client = handle.client
+    txid = await place(handle)
+    for i in range(19):
+        reply = await client.private("AmendOrder", txid=txid, order_qty=f"0.00{2 + i % 2}")
+        assert reply.error == []
+    edited = await client.private("EditOrder", txid=txid, pair="XBTUSD", volume="0.002")
+    assert edited.error == []  # the 20th call: the counter is full now
+    assert (await client.private("Balance")).error == ["EAPI:Rate limit exceeded"]
+    assert (
+        handle.venue.trading_counter(handle.account).value("BTC/USD", handle.clock.monotonic())
+        < 180
+    )
+
+
 async def test_trading_counter_cancel_penalties_then_decay(fake_sim: SimHandle) -> None:
     client, clock = fake_sim.client, fake_sim.clock
     assert isinstance(clock, FakeClock)

@@ -108,6 +108,41 @@ async def test_a_stale_token_is_refused_a_live_one_stays_valid(fake_sim: SimHand
 
 
 # ----------------------------------------------------------------------- executions
+async def test_ratecounter_streams_the_pairs_trading_counter_on_each_report(
+    fake_sim: SimHandle,
+) -> None:
+    # https://docs.kraken.com/api/docs/websocket-v2/executions: with ``ratecounter: true``
+    # "the rate-limit counter is included in the stream"; each report carries ``ratecount``
+    # (the v1 openOrders name), which is what krakenbot's parser reads.
+    bid, _ = best(fake_sim)
+    resting = await add_rest(
+        fake_sim, type="buy", ordertype="limit", price=str(bid - 100), volume="0.01"
+    )  # +1 on BTC/USD
+    counting = await open_private(fake_sim)
+    quiet = await open_private(fake_sim)
+    snapshot = await subscribe(counting, await token_of(fake_sim), ratecounter=True)
+    assert [r.ratecount for r in snapshot.reports] == [Decimal(1)]
+    await subscribe(quiet, await token_of(fake_sim))
+    other = await add_rest(
+        fake_sim, type="buy", ordertype="limit", price=str(bid - 200), volume="0.01"
+    )  # +1: 2
+    assert (await fake_sim.client.private("CancelOrder", txid=other)).error == []  # +8: 10
+    counted = reports(await frames(counting))
+    assert [(r.exec_type, r.ratecount) for r in counted] == [
+        ("pending_new", Decimal(2)),
+        ("new", Decimal(2)),
+        ("canceled", Decimal(10)),
+    ]
+    assert all(r.ratecount is None for r in reports(await frames(quiet)))
+    fake_clock(fake_sim).advance(2.5)  # Starter decays 1 a second: 7.5
+    cancel = await fake_sim.client.private("CancelOrder", txid=resting)  # 2.5 s old: +8
+    assert cancel.error == []
+    (cancelled,) = reports(await frames(counting))
+    assert cancelled.ratecount == Decimal("15.5")
+    await counting.close()
+    await quiet.close()
+
+
 async def test_snapshot_then_every_transition_with_increasing_sequence(
     fake_sim: SimHandle,
 ) -> None:

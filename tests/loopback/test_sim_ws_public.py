@@ -288,6 +288,27 @@ async def test_heartbeat_on_the_real_clock(sim: SimHandle) -> None:
 
 
 # ----------------------------------------------------------------------- channels
+async def test_doge_is_xdg_on_rest_and_doge_on_ws_v2(fake_sim: SimHandle) -> None:
+    # Kraken's split: AssetPairs names the pair XDGUSD / XDG/USD (v1), the WS v2 instrument
+    # channel DOGE/USD (both as the real captures show), so a client must map the names.
+    line = (DATA / "cryptofeed_KRAKEN.0").read_text().splitlines()[0]
+    real = json.loads(line.split(": ", 1)[1])["result"]["XDGUSD"]
+    rest = (await fake_sim.client.public("AssetPairs", pair="DOGE/USD")).result["DOGE/USD"]
+    for key in ("altname", "wsname", "base", "quote", "pair_decimals", "lot_decimals"):
+        assert rest[key] == real[key], key
+    assert rest["wsname"] == "XDG/USD"
+    assert list((await fake_sim.client.public("AssetPairs", pair="XDGUSD")).result) == ["XDGUSD"]
+    capture = json.loads((DATA / "kraken-data-recorder_instrument_snapshot.json").read_text())
+    assert "DOGE" in {a["id"] for a in capture["data"]["assets"]}
+    client = await open_client(fake_sim)
+    await client.send("subscribe", 1, channel="instrument")
+    await client.acks(1)
+    frame = json.loads(await client.raw())
+    (doge,) = [p for p in frame["data"]["pairs"] if p["base"] == "DOGE"]
+    assert (doge["symbol"], doge["quote"]) == ("DOGE/USD", "USD")
+    await client.close()
+
+
 async def test_instrument_snapshot_has_the_real_captures_shape(fake_sim: SimHandle) -> None:
     capture = json.loads((DATA / "kraken-data-recorder_instrument_snapshot.json").read_text())
     real_pair_keys = {frozenset(p) for p in capture["data"]["pairs"]}

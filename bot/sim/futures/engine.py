@@ -140,12 +140,11 @@ class FuturesExchange(MarketLiquidity):
         self._rng = random.Random(seed)
         self._orders: dict[str, FuturesOrder] = {}
         self._triggers: dict[str, dict[str, FuturesOrder]] = {s: {} for s in self.contracts}
-        self._market_orders: dict[int, Order] = {}
-        self._market_seq = 0
         self.last: dict[str, int | None] = dict.fromkeys(self.contracts)
         self._now = 0
         self._report = Report()
         self._touched: dict[str, Book] = {}
+        self._init_liquidity()
 
     # ================================================================ accounts and prices
     def add_account(self, name: str, balance: Decimal) -> Account:
@@ -588,10 +587,8 @@ class FuturesExchange(MarketLiquidity):
                 self._close(maker, "closed", "full_fill")
             else:
                 self._update(maker, False, "partial_fill")
-        elif maker.ref is not None and self.market is not None:
-            self.market.on_fill(symbol, maker.ref, maker.qty - maker.filled)
-            if maker.filled == maker.qty:
-                self._market_orders.pop(maker.ref, None)
+        else:
+            self.market_book.maker_filled(maker)
 
     def _settle(
         self, order: FuturesOrder, price: int, qty: int, fill_type: str, taker_kind: str

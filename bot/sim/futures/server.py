@@ -6,36 +6,31 @@ Routes (``build_futures_app``)::
     GET      /ws/v1                            ws.futures_ws_handler (WebSocket v1)
     *        /admin/...                        admin (X-Admin-Token: faults, timers)
 
-``FuturesSimServer`` listens on a host and port (0: any free port, 127.0.0.1 by default),
-owns the venue's pump task, and on ``close`` stops it, closes the WebSockets and the
-listener. ``running_futures_sim`` wraps that as an async context manager; ``info`` is the
-JSON line ``python -m bot.sim.futures`` prints (URLs, the account's key pair, the admin
-token), as ``krakenbot sim`` does for spot.
+``FuturesSimServer`` (a ``serving.VenueServer``, as the spot server is) listens on a host
+and port (0: any free port, 127.0.0.1 by default), owns the venue's pump task, and on
+``close`` stops it, closes the WebSockets and the listener. ``running_futures_sim`` wraps
+that as an async context manager; ``info`` is the JSON line ``krakenbot sim --futures`` and
+``python -m bot.sim.futures`` print (URLs, the account's key pair, the admin token), as
+``krakenbot sim`` does for spot.
 
 This module owns the wiring and the life cycle; every answer is another module's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, Final
+from typing import Any
 
-import structlog
 from aiohttp import web
 
 from bot.sim.futures.admin import admin_routes
 from bot.sim.futures.rest import futures_rest_handler
 from bot.sim.futures.venue import FUTURES_VENUE_KEY, FuturesVenue
 from bot.sim.futures.ws import futures_ws_handler
+from bot.sim.serving import VenueServer
 
 __all__ = ["FuturesSimServer", "build_futures_app", "running_futures_sim"]
-
-log = structlog.get_logger("sim.futures.server")
-
-_SHUTDOWN_TIMEOUT_S: Final = 1.0
-_CLOSE_CONN_TIMEOUT_S: Final = 1.0
 
 
 def build_futures_app(venue: FuturesVenue) -> web.Application:
@@ -48,15 +43,11 @@ def build_futures_app(venue: FuturesVenue) -> web.Application:
     return app
 
 
-class FuturesSimServer:
+class FuturesSimServer(VenueServer):
     """A running Futures simulator: ``await FuturesSimServer.start(venue)``, then ``close``."""
 
-    def __init__(self, venue: FuturesVenue, runner: web.AppRunner, host: str, port: int):
-        self.venue = venue
-        self.host = host
-        self.port = port
-        self._runner = runner
-        self._pump: asyncio.Task[None] | None = None
+    name = "futures_sim"
+    venue: FuturesVenue
 
     @classmethod
     async def start(
@@ -64,31 +55,13 @@ class FuturesSimServer:
     ) -> FuturesSimServer:
         """Listen on ``host:port`` and (with ``pump``) run the venue's pump as a task owned
         by this server. The market is stepped once first, so books exist at once."""
-        venue.tick()
-        runner = web.AppRunner(
-            build_futures_app(venue), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = runner.addresses[0][1] if runner.addresses else port
-        server = cls(venue, runner, host, int(bound))
-        if pump:
-            server._pump = asyncio.create_task(venue.run(), name="futures-sim-pump")
-        log.info("futures_sim_listening", host=host, port=server.port)
-        return server
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        runners, (bound,) = await cls.open_apps(venue, host, ((build_futures_app(venue), port),))
+        assert bound is not None
+        return cls(venue, runners, host, bound).own_pump(pump)
 
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}/ws/v1"
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://{self.host}:{self.port}/admin"
 
     def info(self, account: str | None = None, *, secret: bool = True) -> dict[str, Any]:
         """URLs, the account's key pair (the secret unless ``secret=False``), admin token."""
@@ -102,21 +75,6 @@ class FuturesSimServer:
             "api_secret": creds.api_secret if secret else None,
             "admin_token": self.venue.admin_token,
         }
-
-    async def close(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-            self._pump = None
-        for conn in list(self.venue.connections.values()):
-            closer = getattr(conn, "close", None) or conn.drop
-            try:
-                await asyncio.wait_for(closer(), _CLOSE_CONN_TIMEOUT_S)
-            except (TimeoutError, ConnectionError) as exc:
-                log.warning("ws_close_failed", conn=conn.conn_id, error=repr(exc))
-        await self._runner.cleanup()
-        log.info("futures_sim_stopped", port=self.port)
 
 
 @contextlib.asynccontextmanager

@@ -38,6 +38,7 @@ from bot.sim.futures.engine import FuturesExchange
 from bot.sim.futures.faults import FuturesFaults
 from bot.sim.futures.records import Report, TradeRec
 from bot.sim.market_data import MarketSource, SyntheticMarket
+from bot.sim.serving import Pumped
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -137,7 +138,7 @@ class _Stats:
         return list(self.trades)
 
 
-class FuturesVenue:
+class FuturesVenue(Pumped):
     """The simulated Kraken Futures venue (see the module docstring)."""
 
     def __init__(
@@ -314,15 +315,6 @@ class FuturesVenue:
             return
         self.execute(lambda: self.exchange.advance(self.now_ns()), lambda r: r)
         self.fire_deadman()
-
-    async def step(self) -> None:
-        self.tick()
-
-    async def run(self) -> None:
-        """The pump: ``step`` every ``pump_interval_s`` on the venue's clock, until cancelled."""
-        while True:
-            await self.step()
-            await self.clock.sleep(self.pump_interval_s)
 
 
 FUTURES_VENUE_KEY: Final = web.AppKey("futures_venue", FuturesVenue)

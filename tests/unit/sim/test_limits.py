@@ -41,6 +41,30 @@ def test_rest_costs() -> None:
     assert rest_cost("AddOrder") == rest_cost("CancelOrder") == 0
 
 
+def test_amend_and_edit_cost_1_only_add_and_cancel_are_exempt() -> None:
+    # The page exempts "AddOrder, CancelOrder which operate on a different limiter" and no
+    # other call: AmendOrder and EditOrder cost 1 like every other call. The batch forms of
+    # the two exempt calls (many adds, many cancels) are exempt with them.
+    assert rest_cost("AmendOrder") == rest_cost("EditOrder") == 1
+    assert rest_cost("AddOrderBatch") == rest_cost("CancelOrderBatch") == 0
+
+
+def test_the_simulators_rest_costs_agree_with_the_clients() -> None:
+    # Two readings of the same page, written apart (bot.sim must not import the client's
+    # model; a test may compare them): they must agree on every method either knows.
+    from bot.kraken.ratelimit import RestCounter as ClientRestCounter
+
+    methods = (
+        "AddOrder", "AddOrderBatch", "AmendOrder", "EditOrder", "CancelOrder",
+        "CancelOrderBatch", "CancelAll", "CancelAllOrdersAfter", "Balance", "BalanceEx",
+        "OpenOrders", "ClosedOrders", "QueryOrders", "TradesHistory", "QueryTrades",
+        "Ledgers", "QueryLedgers", "GetWebSocketsToken",
+    )  # fmt: skip
+    assert {m: rest_cost(m) for m in methods} == {
+        m: int(ClientRestCounter.cost(m)) for m in methods
+    }
+
+
 @pytest.mark.parametrize(("tier", "maximum", "decay"), [("starter", 15, 0.33), ("pro", 20, 1.0)])
 def test_rest_counter_fills_refuses_and_decays(tier: str, maximum: int, decay: float) -> None:
     counter = RestCounter(tier)
