@@ -185,7 +185,11 @@ def capture_paths(given: Iterable[str]) -> list[Path]:
     for text in given:
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.jsonl*") if p.is_file())
+            found = sorted(
+                p
+                for p in path.glob("*.jsonl*")
+                if p.is_file() and p.name != "index.jsonl"  # the recorder's index
+            )
             if not found:
                 raise ReplayInputError(f"{path}: no recording files (*.jsonl, *.jsonl.gz)")
             paths.extend(found)
