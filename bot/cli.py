@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(sim)
     sim.add_argument("--host", help="address to listen on (default: sim.host)")
     sim.add_argument("--port", type=int, help="port to listen on, 0 for any (default: sim.port)")
-    sim.add_argument("--source", help="'synthetic' or 'replay:PATH' (default: sim.source)")
+    sim.add_argument("--source", help="'synthetic', 'live' or 'replay:PATH' (default: sim.source)")
     sim.add_argument("--seed", type=int, help="random seed (default: sim.seed)")
     sim.add_argument("--keys", help="YAML/JSON list of extra API keys (account, permissions, ...)")
 

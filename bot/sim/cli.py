@@ -38,6 +38,8 @@ from bot.config import Config, load_config
 from bot.errors import ConfigError, ExchangeError
 from bot.kraken.instruments import InstrumentTable
 from bot.sim.keys import KeySpec, load_key_specs
+from bot.sim.live_feed import attach_live, live_market
+from bot.sim.live_source import LiveMarket
 from bot.sim.market_data import MarketSource
 from bot.sim.pairs import PAIRS, default_instruments
 from bot.sim.replay_source import ReplayMarket, capture_symbols
@@ -81,8 +83,12 @@ def build_venue(
         market, instruments = "synthetic", default_instruments(symbols or None)
     elif source.startswith("replay:") and len(source) > len("replay:"):
         market, instruments = _replay(Path(source.removeprefix("replay:")), symbols)
+    elif source == "live":  # paper trading on live prices (bot.sim.live_feed)
+        market, instruments = live_market(config)
     else:
-        raise ConfigError(f"--source: expected 'synthetic' or 'replay:PATH', got {source!r}")
+        raise ConfigError(
+            f"--source: expected 'synthetic', 'live' or 'replay:PATH', got {source!r}"
+        )
     unknown = [s for s in symbols if s not in instruments] if source == "synthetic" else []
     if unknown:
         raise ConfigError(f"sim.symbols: the simulator has no pair {', '.join(unknown)}")
@@ -90,9 +96,11 @@ def build_venue(
         instruments=instruments,
         seed=seed,
         market=market,  # type: ignore[arg-type]
-        speed=sim.speed,
+        speed=1.0 if source == "live" else sim.speed,  # live prices run in real time
         tier=config.venue.tier,
     )
+    if isinstance(market, LiveMarket):
+        attach_live(venue, market, config)
     creds = config.credentials if config.mode == "paper" else None
     if creds is not None:
         venue.add_account(

@@ -33,6 +33,8 @@ from bot.sim.market_data import (
     MarketAdd,
     MarketAmend,
     MarketCancel,
+    MarketFill,
+    MarketPrint,
     MarketSource,
     MarketTake,
 )
@@ -327,6 +329,16 @@ class Exchange:
 
     def holds(self, account: str) -> dict[str, Decimal]:
         return self.accounts.holds(account)
+
+    def resting_orders(self, symbol: str) -> list[Order]:
+        """Every user order resting in ``symbol``'s book, oldest first (read them; never
+        change them): what a live source's fill rule watches."""
+        return [
+            order
+            for orders in self._open.values()
+            for order in orders.values()
+            if order.symbol == symbol and order.status == "open" and order.price is not None
+        ]
 
     def book(self, symbol: str) -> Book:
         """The live book of ``symbol`` (read it; never change it)."""
@@ -631,6 +643,58 @@ class Exchange:
                 self._touched[book.symbol] = book
         elif isinstance(action, MarketAmend):
             self._market_amend(action)
+        elif isinstance(action, MarketPrint):
+            symbol = self._instrument(action.symbol).symbol
+            trade_id = self._trade_ids[symbol] + 1
+            self._trade_ids[symbol] = trade_id
+            self._trades.append(
+                PublicTrade(
+                    symbol,
+                    action.side,
+                    action.price,
+                    action.qty,
+                    action.ord_type,
+                    trade_id,
+                    self._now,
+                )
+            )
+        elif isinstance(action, MarketFill):
+            self._market_fill(action)
+
+    def _market_fill(self, action: MarketFill) -> None:
+        """The market trades with a resting user order at its price (``MarketFill``)."""
+        maker = self._orders.get(action.txid)
+        if maker is None or not maker.is_open or maker.price is None:
+            return
+        qty = min(action.qty, maker.remaining)
+        if qty <= 0:
+            return
+        book = self._books[maker.symbol]
+        pm = self.accounts.pair(maker.symbol)
+        self._seq += 1
+        taker = Order(
+            txid=f"M{self._seq}",
+            account=self.market_account,
+            symbol=maker.symbol,
+            side="sell" if maker.side == "buy" else "buy",
+            ord_type="market",
+            price=None,
+            qty=qty,
+            opentm=self._now,
+            time_in_force="IOC",
+            status="open",
+        )
+        book.fill_resting(maker, qty, maker.price)
+        self._touched[book.symbol] = book
+        trade_id = self._trade_ids[maker.symbol] + 1
+        self._trade_ids[maker.symbol] = trade_id
+        taker.filled, taker.cost = qty, qty * maker.price
+        self._settle_side(taker, "t", maker.price, qty, trade_id=trade_id, pm=pm)
+        self._settle_side(maker, "m", maker.price, qty, trade_id=trade_id, pm=pm)
+        if maker.filled == maker.qty:
+            self._close(maker, "closed", None)
+        else:
+            self._rehold(maker, pm)
 
     def _market_order(
         self, symbol: str, side: str, ord_type: str, *, price: int | None, qty: int, ref: int | None

@@ -25,6 +25,7 @@ of ``SimVenue``), wire formats live in ``rest_*``, ``ws_*`` and ``admin``, fault
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import random
@@ -87,6 +88,12 @@ DEFAULT_BALANCES: Final[Mapping[str, Decimal]] = {
     "SOL": Decimal(1000),
 }
 _PRUNE_EVERY_S: Final = 60.0
+
+
+class Upstream(Protocol):
+    """What feeds a live market source (``bot.sim.live_feed.UpstreamMirror``)."""
+
+    async def run(self) -> None: ...
 
 
 @runtime_checkable
@@ -253,6 +260,8 @@ class SimVenue(OrderEntry):
         self._init_order_entry()
         self._ids = random.Random(seed + 1)
         self._last_prune = self.clock.monotonic()
+        self.upstream: Upstream | None = None
+        """A live market source's connection, run beside the pump (``sim.source: live``)."""
 
     @classmethod
     def from_config(
@@ -454,8 +463,23 @@ class SimVenue(OrderEntry):
         self.tick()
         await self.faults.run_due()
 
+    @property
+    def market_ready(self) -> bool:
+        """Whether the market source has valid books to serve (a live source's upstream
+        is up and verified; any other source always)."""
+        return bool(getattr(self.market, "ready", True))
+
     async def run(self) -> None:
-        """The pump: ``step`` every ``pump_interval_s`` on the venue's clock, until cancelled."""
+        """The pump: ``step`` every ``pump_interval_s`` on the venue's clock, until cancelled;
+        with an ``upstream``, that runs beside it."""
+        if self.upstream is None:
+            await self._pump()
+            return
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.upstream.run(), name="sim-upstream")
+            await self._pump()
+
+    async def _pump(self) -> None:
         while True:
             await self.step()
             await self.clock.sleep(self.pump_interval_s)
