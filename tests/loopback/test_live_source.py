@@ -84,9 +84,11 @@ class Client:
         out = []
         for raw in self.raw:
             if b'"channel":"trade"' in raw and b'"type":"update"' in raw:
-                for t in orjson.loads(raw)["data"]:
-                    if t["symbol"] == symbol:
-                        out.append((t["side"], str(t["price"]), str(t["qty"])))
+                out.extend(
+                    (t["side"], str(t["price"]), str(t["qty"]))
+                    for t in orjson.loads(raw)["data"]
+                    if t["symbol"] == symbol
+                )
         return out
 
     def validity(self, symbol: str) -> list[str]:
@@ -145,7 +147,9 @@ async def test_the_paper_venue_serves_the_upstream_book_and_trades_frame_for_fra
                 await until(paper.valid, "the paper client's books")
                 # A paper bid far below the market rests, out of the subscribed depth.
                 async with aiohttp.ClientSession() as http:
-                    client = KrakenTestClient(http, server.rest_url, creds.api_key, creds.api_secret)
+                    client = KrakenTestClient(
+                        http, server.rest_url, creds.api_key, creds.api_secret
+                    )
                     placed = await client.private(
                         "AddOrder",
                         pair="XBTUSD", type="buy", ordertype="limit", volume="0.01",
@@ -153,8 +157,10 @@ async def test_the_paper_venue_serves_the_upstream_book_and_trades_frame_for_fra
                     )  # fmt: skip
                     assert placed.result["txid"], placed.text
                 await until(
-                    lambda: all(len(paper.checksums(s)) >= 40 for s in SYMBOLS)
-                    and len(paper.trades("BTC/USD")) >= 2,
+                    lambda: (
+                        all(len(paper.checksums(s)) >= 40 for s in SYMBOLS)
+                        and len(paper.trades("BTC/USD")) >= 2
+                    ),
                     "paper book frames and trades",
                     timeout_s=30.0,
                 )
