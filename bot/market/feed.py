@@ -52,6 +52,10 @@ engine's state changes (``online``, ``cancel_only``, ``post_only``, ``limit_only
 ``on_status(system)`` is called with each, and ``bot.kraken.system_status`` says which
 orders it allows.
 
+Two hooks serve the recorder and the simulator's live source: ``tap(raw)`` sees every
+message as received, before it is parsed (the recorder writes it), and ``refresh_books()``
+asks a fresh snapshot of every book without invalidating it (a recorder's new file).
+
 This module does not own parsing, the book, the private feed, strategy dispatch or the
 metrics exporter (which reads ``stats``, ``frame_age_s()`` and ``books``).
 """

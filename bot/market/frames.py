@@ -30,7 +30,8 @@ Two layers, both pure (no I/O, no clock: a receive time is passed in, never read
                              it in the callback, or keep ``book.view()``)
   ``BookInvalid``            a valid book stopped being trustworthy (``checksum
                              mismatch``, ``bad frame``, ``instrument changed``, or the
-                             caller's reason in ``invalidate_all``)
+                             caller's reason in ``invalidate_all`` / ``invalidate``: a
+                             recorded gap marker)
   other parser events        ``TradeFrame``, ``Ticker``, ``InstrumentFrame``,
                              ``Status``, acks, ``Unparsed`` (a book frame of a symbol
                              with no book is counted, not passed on; heartbeats are

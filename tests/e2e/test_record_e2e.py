@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.market.capture import CaptureReader
 from bot.research.recorder.index import read_index
-from tests.e2e.conftest import Proc, SimProc, python_env, start
+from tests.e2e.conftest import Proc, SimProc, SpawnDaemon, python_env, start
 
 
 def test_record_stops_on_sigterm_with_its_file_whole_and_replayable(
@@ -64,3 +64,34 @@ def test_record_refuses_an_output_directory_it_cannot_write(tmp_path: Path) -> N
     )  # fmt: skip
     assert result.returncode == 2
     assert "--out: cannot write to" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_paper_mode_on_live_prices_trades_on_the_upstream_market(
+    sim: SimProc, spawn_daemon: SpawnDaemon, tmp_path: Path
+) -> None:
+    """``mode: paper`` + ``sim.source: live``: the daemon's own simulator mirrors an
+    upstream (here a second simulator standing in for Kraken), needs no keys, gets ready,
+    and its market maker's quotes fill from the upstream's prints."""
+    config = {
+        "mode": "paper",
+        "market": {"symbols": ["BTC/USD"], "book_depth": 10},
+        "sim": {"source": "live", "upstream_url": sim.info["ws_public"]},
+        "store": {"path": str(tmp_path / "bot.db")},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "log": {"level": "info", "format": "json"},
+        "strategies": [
+            {
+                "name": "mm",
+                "class": "market_maker",
+                "symbols": ["BTC/USD"],
+                "params": {"spread_bps": 2, "size": "0.01", "max_inventory": "0.1"},
+            }
+        ],
+    }
+    daemon = spawn_daemon(config)
+    (started,) = daemon.logs.wait_for("paper_venue_started", 20)
+    assert started["source"] == "live"
+    daemon.logs.wait_for("upstream_connected", 20)
+    daemon.wait_ready()
+    daemon.logs.wait_for("fill", 60)
+    assert daemon.terminate() == 0
