@@ -38,7 +38,6 @@ from bot.config import Config, load_config
 from bot.errors import ConfigError, ExchangeError
 from bot.kraken.instruments import InstrumentTable
 from bot.sim.keys import KeySpec, load_key_specs
-from bot.sim.live_feed import attach_live, live_market
 from bot.sim.live_source import LiveMarket
 from bot.sim.market_data import MarketSource
 from bot.sim.pairs import PAIRS, default_instruments
@@ -83,7 +82,9 @@ def build_venue(
         market, instruments = "synthetic", default_instruments(symbols or None)
     elif source.startswith("replay:") and len(source) > len("replay:"):
         market, instruments = _replay(Path(source.removeprefix("replay:")), symbols)
-    elif source == "live":  # paper trading on live prices (bot.sim.live_feed)
+    elif source == "live":  # paper trading on live prices: a Kraken client feeds it
+        from bot.paper_live import live_market  # never loaded by the simulator otherwise
+
         market, instruments = live_market(config)
     else:
         raise ConfigError(
@@ -100,6 +101,8 @@ def build_venue(
         tier=config.venue.tier,
     )
     if isinstance(market, LiveMarket):
+        from bot.paper_live import attach_live
+
         attach_live(venue, market, config)
     creds = config.credentials if config.mode == "paper" else None
     if creds is not None:

@@ -91,7 +91,7 @@ _PRUNE_EVERY_S: Final = 60.0
 
 
 class Upstream(Protocol):
-    """What feeds a live market source (``bot.sim.live_feed.UpstreamMirror``)."""
+    """What feeds a live market source (``bot.paper_live.UpstreamMirror``)."""
 
     async def run(self) -> None: ...
 

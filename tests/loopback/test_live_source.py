@@ -23,7 +23,7 @@ from websockets.exceptions import InvalidStatus
 from bot.config import MarketConfig
 from bot.market.feed import BookInvalid, BookValid, Feed, FeedEvent
 from bot.net.backoff import Backoff, BackoffPolicy
-from bot.sim.live_feed import UpstreamMirror
+from bot.paper_live import UpstreamMirror
 from bot.sim.live_source import LiveMarket
 from bot.sim.pairs import default_instruments
 from bot.sim.server import SimServer

@@ -1,4 +1,4 @@
-"""The live market source's connection: the upstream feed driving the simulator's mirror.
+"""Paper trading on live prices: the Kraken client that feeds the simulator's live source.
 
 ``UpstreamMirror(venue, market, url, symbols, depth).run()`` subscribes to an upstream
 Kraken public WS v2 (``sim.upstream_url``: Kraken's by default; in tests a second
@@ -23,7 +23,12 @@ mirror is back). An upstream pair whose precisions differ from the simulator's p
 is refused (logged; its mirror stays invalid), since the two books' checksums could never
 agree.
 
-This module owns that wiring; the rule is ``live_source``'s.
+It lives outside ``bot/sim`` on purpose: it is a Kraken *client* (the daemon's own feed,
+with the client's checksum code), and the simulator itself never loads the client's
+signer, rate limiter or checksum (``tests/unit/sim/test_independence.py``): only a
+simulator asked for ``sim.source: live`` imports this module.
+
+This module owns that wiring; the fill rule is ``bot.sim.live_source``'s.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["UpstreamMirror", "attach_live", "live_market"]
 
-log = get_logger(component="sim.live")
+log = get_logger(component="paper_live")
 
 
 class UpstreamMirror:
