@@ -20,10 +20,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from bot.config import MarketConfig
+from bot.config import MarketConfig, load_config_text
 from bot.market.feed import BookInvalid, BookValid, Feed, FeedEvent
 from bot.net.backoff import Backoff, BackoffPolicy
 from bot.paper_live import UpstreamMirror
+from bot.sim.cli import build_venue
 from bot.sim.live_source import LiveMarket
 from bot.sim.pairs import default_instruments
 from bot.sim.server import SimServer
@@ -205,3 +206,23 @@ async def test_a_lost_upstream_invalidates_the_paper_books_until_the_resync(
     frames = [orjson.loads(raw) for raw in daemon.raw]
     snapshots = [f for f in frames if f.get("channel") == "book" and f["type"] == "snapshot"]
     assert len(snapshots) == 2 * len(SYMBOLS)  # one per connection and symbol
+
+
+async def test_the_config_builds_a_live_venue_on_its_upstream_url(sim: SimHandle) -> None:
+    config = load_config_text(
+        "mode: paper\n"
+        "market: {symbols: [ETH/USD], book_depth: 25}\n"
+        f"sim: {{source: live, upstream_url: '{sim.ws_public_url}', speed: 4.0}}\n"
+    )
+    venue, _ = build_venue(config)
+    assert isinstance(venue.market, LiveMarket)  # not sped up: live prices run in real time
+    assert isinstance(venue.upstream, UpstreamMirror)
+    assert venue.upstream.feed.url == sim.ws_public_url
+    assert venue.upstream.depth == 25 and list(venue.instruments) == ["ETH/USD"]
+    server = await SimServer.start(venue, "127.0.0.1", 0, pump=True)
+    try:
+        await until(lambda: venue.market_ready, "the mirror")
+        bids, asks = venue.exchange.depth("ETH/USD")
+        assert len(bids) == len(asks) == 25
+    finally:
+        await server.close()
