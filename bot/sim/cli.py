@@ -37,6 +37,7 @@ import structlog
 from bot.config import Config, load_config
 from bot.errors import ConfigError, ExchangeError
 from bot.kraken.instruments import InstrumentTable
+from bot.market.capture import CaptureReader
 from bot.sim.keys import KeySpec, load_key_specs
 from bot.sim.live_source import LiveMarket
 from bot.sim.market_data import MarketSource
@@ -52,8 +53,7 @@ log = structlog.get_logger("sim.cli")
 
 def _replay(path: Path, symbols: tuple[str, ...]) -> tuple[MarketSource, InstrumentTable]:
     try:
-        with path.open("rb") as stream:
-            found = capture_symbols(stream)
+        found = capture_symbols(CaptureReader([path]).lines(path))
     except OSError as exc:
         raise ConfigError(f"sim.source: cannot read {path}: {exc.strerror or exc}") from None
     shipped = {inst.symbol for inst in PAIRS}

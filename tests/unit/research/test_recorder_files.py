@@ -13,6 +13,7 @@ import orjson
 from structlog.testing import capture_logs
 
 from bench.book_stream import BTC_USD, StreamSpec, generate_frames
+from bot.config import load_config_text
 from bot.kraken.instruments import InstrumentTable
 from bot.market.capture import (
     CaptureFrame,
@@ -25,6 +26,8 @@ from bot.market.capture import (
 from bot.replay import replay_lines
 from bot.research.recorder.files import HOUR_NS, RotatingWriter
 from bot.research.recorder.index import read_index, recover
+from bot.sim.cli import build_venue
+from bot.sim.replay_source import ReplayMarket
 
 T0 = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 FRAME = b'{"channel":"heartbeat"}'
@@ -266,3 +269,20 @@ def test_replay_of_a_gap_for_another_symbol_leaves_this_book_alone() -> None:
     lines.insert(3, gap_line(T0 + 3, "checksum mismatch", ["ETH/USD"]))
     report = replay_lines(iter(lines), InstrumentTable([BTC_USD]), 10)
     assert (report.gaps, report.checksums_verified, report.skipped_after_mismatch) == (1, 6, 0)
+
+
+def test_the_simulator_replays_a_recording_file(tmp_path: Path) -> None:
+    """``sim.source: replay:FILE`` takes the recorder's gzip files, gap markers and all."""
+    frames = _stream(20)
+    writer = RotatingWriter(tmp_path, flush_bytes=500)
+    for i, frame in enumerate(frames):
+        writer.write_frame(T0 + i, frame)
+        if i == 10:
+            writer.write_gap(T0 + i, "disconnected")
+    writer.close()
+    (path,) = files(tmp_path)
+    market = ReplayMarket.from_file(path, InstrumentTable([BTC_USD]))
+    assert market.remaining == 20
+    config = load_config_text(f"sim: {{source: 'replay:{path}'}}\n")
+    venue, _ = build_venue(config)
+    assert list(venue.instruments) == ["BTC/USD"]
