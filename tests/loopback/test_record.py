@@ -214,14 +214,21 @@ def _metric_values(text: str) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize("channels", [("book",)])
-async def test_a_book_only_recording_still_carries_instruments(
+@pytest.mark.parametrize("channels", [("book",), ("trade", "ticker")])
+async def test_a_recording_of_some_channels_still_carries_instruments(
     sim: SimHandle, tmp_path: Path, channels: tuple[str, ...]
 ) -> None:
     writer = RotatingWriter(tmp_path)
     recorder = Recorder(sim.ws_public_url, market(channels=channels), writer)
     async with recording(recorder):
-        await until(lambda: recorder.books_valid, "books valid")
+        await until(lambda: recorder.feed.connected and recorder.books_valid, "ready")
         await until(lambda: writer.stats.frames > 50, "frames")
     report = replay(recorded(tmp_path))
-    assert report.checksum_mismatches == 0 and report.checksums_verified > 10
+    assert report.checksum_mismatches == report.unparsed == 0
+    frames = [i.raw for i in CaptureReader(recorded(tmp_path)) if type(i) is CaptureFrame]
+    assert any(b'"channel":"instrument"' in raw[:40] for raw in frames)
+    if "book" in channels:
+        assert report.checksums_verified > 10
+    else:
+        assert report.book_frames == 0
+        assert any(b'"channel":"trade"' in raw[:40] for raw in frames)

@@ -103,7 +103,10 @@ class Recorder:
 
     @property
     def books_valid(self) -> bool:
-        """Every book the feed keeps verified its last frame (False before the first)."""
+        """Every book the feed keeps verified its last frame (False before the first;
+        always True when no book is recorded)."""
+        if "book" not in self.feed.market.channels:
+            return True
         books = self.feed.books
         return bool(books) and all(book.valid for book in books.values())
 
