@@ -10,7 +10,7 @@ back after the resync. Every wait is bounded (``WAIT_S``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,18 +31,10 @@ from bot.sim.server import SimServer
 from bot.sim.venue import DEFAULT_ACCOUNT, SimVenue
 from tests.loopback.conftest import SimFactory, SimHandle
 from tests.loopback.kraken_client import KrakenTestClient
+from tests.loopback.waiting import until
 
 WAIT_S = 10.0
 SYMBOLS = ("BTC/USD", "ETH/USD")
-
-
-async def until(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def fast() -> Backoff:

@@ -6,7 +6,7 @@ path. Every wait is bounded (``WAIT_S``); nothing sleeps to pass.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,19 +25,10 @@ from bot.research.recorder.files import RotatingWriter
 from bot.research.recorder.index import read_index
 from bot.research.recorder.recorder import Recorder
 from tests.loopback.conftest import SimHandle
+from tests.loopback.waiting import until
 
 WAIT_S = 10.0
 SYMBOLS = ("BTC/USD", "ETH/USD")
-
-
-async def until(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Wait (bounded) for ``check``; fail naming ``what``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def market(**overrides: Any) -> MarketConfig:
