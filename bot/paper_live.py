@@ -53,6 +53,7 @@ from bot.market.feed import (
     FeedEvent,
 )
 from bot.net.backoff import Backoff, BackoffPolicy
+from bot.net.ws import check_url
 from bot.sim.live_source import LiveMarket, Print
 from bot.sim.market_data import MarketAction
 from bot.sim.pairs import default_instruments
@@ -194,6 +195,7 @@ def live_market(config: Config) -> tuple[LiveMarket, InstrumentTable]:
 
 def attach_live(venue: SimVenue, market: LiveMarket, config: Config) -> UpstreamMirror:
     """Connect ``venue``'s live ``market`` to ``sim.upstream_url`` (run with the venue)."""
+    check_url(config.sim.upstream_url, "sim.upstream_url")
     market.attach(venue.exchange)
     mirror = UpstreamMirror(
         venue,

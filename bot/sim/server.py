@@ -134,6 +134,7 @@ class SimServer:
         server = cls(venue, runners, host, bound, private_bound)
         if pump:
             server._pump = asyncio.create_task(venue.run(), name="sim-pump")
+            server._pump.add_done_callback(_pump_ended)
         log.info("sim_listening", host=host, port=server.port, private_port=private_bound)
         return server
 
@@ -190,6 +191,12 @@ class SimServer:
         for runner in reversed(self._runners):
             await runner.cleanup()
         log.info("sim_stopped", port=self.port)
+
+
+def _pump_ended(task: asyncio.Task[None]) -> None:
+    """A pump that stops unasked (a bug in a market source) is logged, never silent."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("sim_pump_crashed", error=repr(task.exception()), exc_info=task.exception())
 
 
 async def _listen(runners: list[web.AppRunner], app: web.Application, host: str, port: int) -> int:

@@ -17,10 +17,12 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from structlog.testing import capture_logs
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bot.config import MarketConfig, load_config_text
+from bot.errors import ConfigError
 from bot.market.feed import BookInvalid, BookValid, Feed, FeedEvent
 from bot.net.backoff import Backoff, BackoffPolicy
 from bot.paper_live import UpstreamMirror
@@ -218,3 +220,25 @@ async def test_the_config_builds_a_live_venue_on_its_upstream_url(sim: SimHandle
         assert len(bids) == len(asks) == 25
     finally:
         await server.close()
+
+
+async def test_a_bad_upstream_url_stops_at_start_and_a_crashed_upstream_is_logged() -> None:
+    config = load_config_text("sim: {source: live, upstream_url: 'wss://h:port/v2'}\n")
+    with pytest.raises(ConfigError, match=r"sim\.upstream_url: not a usable WebSocket URL"):
+        build_venue(config.model_copy(update={"market": MarketConfig(symbols=("BTC/USD",))}))
+
+    class Broken:
+        async def run(self) -> None:
+            raise RuntimeError("a bug in the upstream")
+
+    venue = SimVenue(instruments=default_instruments(SYMBOLS), seed=1)
+    venue.upstream = Broken()
+    with capture_logs() as logs:
+        server = await SimServer.start(venue, "127.0.0.1", 0, pump=True)
+        try:
+            await until(lambda: any(e["event"] == "sim_pump_crashed" for e in logs), "the log")
+        finally:
+            with pytest.raises(ExceptionGroup):  # closing still reports it
+                await server.close()
+    (crash,) = [e for e in logs if e["event"] == "sim_pump_crashed"]
+    assert "a bug in the upstream" in crash["error"]

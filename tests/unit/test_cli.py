@@ -154,6 +154,21 @@ def test_record_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage:" in capsys.readouterr().err
 
 
+def test_record_refuses_a_bad_url_or_symbol_list_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "rec")
+    assert main(["record", "--symbols", "BTC/USD", "--out", out, "--url", "wss://h:x/v2"]) == 2
+    assert "--url: not a usable WebSocket URL" in capsys.readouterr().err
+    assert main(["record", "--symbols", ",", "--out", out, "--url", "ws://127.0.0.1:9/v2"]) == 2
+    assert "--symbols: give at least one" in capsys.readouterr().err
+    bad = ["record", "--symbols", "BTC/USD", "--channels", "book,ohlc", "--out", out]
+    assert main(bad) == 2
+    assert "--channels: unknown ohlc" in capsys.readouterr().err
+    assert main(["record", "--symbols", "BTCUSD", "--out", out]) == 2
+    assert "--symbols:" in capsys.readouterr().err
+
+
 # Dispatch: the subcommands' modules belong to others; a stand-in module placed in
 # sys.modules under the public dispatch name exercises the CLI's side of the contract.
 

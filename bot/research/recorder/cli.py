@@ -33,6 +33,7 @@ from bot.execution.readiness import ReadinessGate
 from bot.http import HttpServer
 from bot.log import get_logger
 from bot.metrics import Metrics, Sample, Source, feed_source
+from bot.net.ws import check_url
 from bot.research.recorder.args import CHANNELS
 from bot.research.recorder.files import RotatingWriter
 from bot.research.recorder.index import recover
@@ -199,6 +200,7 @@ def main_record(args: argparse.Namespace) -> int:
     config = load_config(Path(args.record_config)) if args.record_config else None
     url = args.url or (config.venue.ws_public_url if config is not None else None)
     url = url or "wss://ws.kraken.com/v2"
+    check_url(url, "--url" if args.url else "venue.ws_public_url")
     market = _market(args, config)
     http = _http_config(args.http, config)
     if args.max_mb <= 0:
