@@ -130,9 +130,13 @@ def recover(out_dir: Path) -> list[FileEntry]:
     for path in found:
         if path.name in known:
             continue
-        entry = scan(path)
-        with (out_dir / INDEX_NAME).open("ab") as index:
-            index.write(entry.line())
+        try:
+            entry = scan(path)
+            with (out_dir / INDEX_NAME).open("ab") as index:
+                index.write(entry.line())
+        except OSError as exc:  # unreadable, or no room: the recording goes on without it
+            log.error("record_recover_failed", file=path.name, error=exc.strerror or str(exc))
+            continue
         log.warning("record_file_recovered", file=path.name, status=entry.status)
         added.append(entry)
     return added
