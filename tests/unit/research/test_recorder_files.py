@@ -286,3 +286,10 @@ def test_the_simulator_replays_a_recording_file(tmp_path: Path) -> None:
     config = load_config_text(f"sim: {{source: 'replay:{path}'}}\n")
     venue, _ = build_venue(config)
     assert list(venue.instruments) == ["BTC/USD"]
+
+
+def test_a_leftover_that_cannot_be_read_does_not_stop_the_recorder(tmp_path: Path) -> None:
+    (tmp_path / "kraken-20240101T00Z-000.jsonl.gz").mkdir()  # named like one, unreadable
+    with capture_logs() as logs:
+        assert recover(tmp_path) == []
+    assert [e["event"] for e in logs] == ["record_recover_failed"]
