@@ -64,8 +64,8 @@ def file_name(prefix: str, recv_ns: int, seq: int) -> str:
 class WriterStats:
     """Counters for /metrics."""
 
-    frames: int = 0  # frame lines written (flushed or buffered)
-    gaps: int = 0  # gap markers written
+    frames: int = 0  # frame lines written (flushed, or buffered to be)
+    gaps: int = 0  # gap markers written (likewise)
     disk_gaps: int = 0  # of which the writer's own, after a disk error
     bytes: int = 0  # compressed bytes written to files
     raw_bytes: int = 0  # line bytes before compression
@@ -118,6 +118,7 @@ class RotatingWriter:
         self._buf: list[bytes] = []
         self._buffered = 0
         self._buffered_lines = 0
+        self._buffered_kinds = [0, 0]  # frames, gaps in the buffer (unwritten if it fails)
         self._failed_at: float | None = None  # the first tick after writing failed
         self._retry_ok = False
         self._gap_due = False  # the next file starts with a disk-error gap marker
@@ -143,6 +144,7 @@ class RotatingWriter:
         entry.frames += 1
         entry.symbols.update(symbols_of(raw if isinstance(raw, bytes) else raw.encode()))
         self.stats.frames += 1
+        self._buffered_kinds[0] += 1
         self._append(line, recv_ns)
         return True
 
@@ -153,6 +155,7 @@ class RotatingWriter:
             return False
         self._entry().gaps += 1
         self.stats.gaps += 1
+        self._buffered_kinds[1] += 1
         self._append(gap_line(recv_ns, reason, symbols), recv_ns)
         return True
 
@@ -161,16 +164,21 @@ class RotatingWriter:
         if self._file is None or not self._buf:
             return
         data = b"".join(self._buf)
-        lines = self._buffered_lines
+        lines, (frames, gaps) = self._buffered_lines, self._buffered_kinds
         self._buf, self._buffered, self._buffered_lines = [], 0, 0
+        self._buffered_kinds = [0, 0]
         compressor = zlib.compressobj(self.level, zlib.DEFLATED, 31)
         member = compressor.compress(data) + compressor.flush()
         f = self._file
         try:
             f.stream.write(member)
             f.stream.flush()
-        except OSError as exc:
+        except OSError as exc:  # the buffer's lines never reached the file
             self.stats.dropped += lines
+            self.stats.frames -= frames
+            self.stats.gaps -= gaps
+            f.entry.frames -= frames
+            f.entry.gaps -= gaps
             self._fail(exc)
             return
         f.good += len(member)
@@ -258,6 +266,7 @@ class RotatingWriter:
             self._file.entry.gaps += 1
             self.stats.gaps += 1
             self.stats.disk_gaps += 1
+            self._buffered_kinds[1] += 1
             self._append(gap_line(recv_ns, "disk error", None), recv_ns)
         if self.on_new_file is not None:
             self.on_new_file(recv_ns)
@@ -297,9 +306,15 @@ class RotatingWriter:
         where = (f.path if f is not None else path) or self.out_dir
         log.error("record_disk_error", path=str(where), error=reason, errno=exc.errno)
         self.stats.dropped += self._buffered_lines
+        frames, gaps = self._buffered_kinds
+        self.stats.frames -= frames
+        self.stats.gaps -= gaps
         self._buf, self._buffered, self._buffered_lines = [], 0, 0
+        self._buffered_kinds = [0, 0]
         if f is None:
             return
+        f.entry.frames -= frames
+        f.entry.gaps -= gaps
         with contextlib.suppress(OSError, ValueError, AttributeError):
             f.stream.truncate(f.good)  # cut a half-written member: the file stays valid
         with contextlib.suppress(OSError, ValueError):

@@ -197,8 +197,10 @@ def test_a_full_disk_is_survived_with_a_clear_error_and_a_gap(tmp_path: Path) ->
     assert frames == [book_frame(n) for n in (*range(10), 22)]
     gap = got[10]
     assert gap == CaptureGap("disk error", None, T0 + 22)  # the new file begins with it
-    assert [e["status"] for e in read_index(tmp_path)] == ["disk error", "complete"]
-    assert stats.disk_gaps == 1
+    index = read_index(tmp_path)
+    assert [e["status"] for e in index] == ["disk error", "complete"]
+    assert [e["frames"] for e in index] == [10, 1]  # what each file holds
+    assert (stats.frames, stats.gaps, stats.disk_gaps) == (11, 1, 1)
 
 
 def test_a_disk_full_when_opening_a_file_is_retried(tmp_path: Path) -> None:
