@@ -37,6 +37,7 @@ _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "run": ("bot.daemon", ("main_run",)),
     "sim": ("bot.sim.cli", ("main_sim",)),
     "replay": ("bot.replay", ("run_replay", "main_replay")),
+    "record": ("bot.research.recorder.cli", ("main_record",)),
     "bench": ("bench.runner", ("main_bench",)),
     "healthcheck": ("bot.http", ("main_healthcheck",)),
     "report": ("bot.research.cli", ("main_report",)),
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(sim)
     sim.add_argument("--host", help="address to listen on (default: sim.host)")
     sim.add_argument("--port", type=int, help="port to listen on, 0 for any (default: sim.port)")
-    sim.add_argument("--source", help="'synthetic' or 'replay:PATH' (default: sim.source)")
+    sim.add_argument("--source", help="'synthetic', 'live' or 'replay:PATH' (default: sim.source)")
     sim.add_argument("--seed", type=int, help="random seed (default: sim.seed)")
     sim.add_argument("--keys", help="YAML/JSON list of extra API keys (account, permissions, ...)")
     sim.add_argument(
@@ -109,14 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser(
         "replay", help="rebuild books from a recorded capture, verify checksums"
     )
-    replay.add_argument("file", metavar="FILE", help="recorded WebSocket capture")
+    replay.add_argument(
+        "file", metavar="FILE", nargs="+", help="capture files (plain or gzip) or a recording dir"
+    )
     replay.add_argument("--instruments", metavar="FILE", help="instrument metadata (JSON)")
     replay.add_argument("--depth", type=int, choices=BOOK_DEPTHS, help="book depth")
 
-    for name, text in (
-        ("record", "record Kraken's public feed to a file"),
-        ("backtest", "run strategies over a recorded capture"),
-    ):
+    from bot.research.recorder.args import add_arguments as add_record_arguments
+
+    record = sub.add_parser("record", help="record Kraken's public feed to files for replay")
+    add_record_arguments(record)
+
+    for name, text in (("backtest", "run strategies over a recorded capture"),):
         sub.add_parser(name, help=f"{text} (not in this version)")
 
     check = sub.add_parser("check-config", help="validate a config file and print every problem")
@@ -204,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        if extra and args.command not in ("record", "backtest"):
+        if extra and args.command != "backtest":
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
@@ -215,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return _check_config(args)
-        if args.command in ("record", "backtest"):
+        if args.command == "backtest":
             return _not_in_this_version(args)
         if "config" in args:
             args.config = resolve_config_path(args.config)

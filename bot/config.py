@@ -268,7 +268,10 @@ Asset = Annotated[
 Symbols = Annotated[tuple[Symbol, ...], _EMPTY_LIST]
 EnvName = Annotated[str, _matching(_ENV_NAME, "env_name", "expected an environment variable name")]
 SimSource = Annotated[
-    str, _matching("synthetic|replay:.+", "sim_source", "expected 'synthetic' or 'replay:PATH'")
+    str,
+    _matching(
+        "synthetic|live|replay:.+", "sim_source", "expected 'synthetic', 'live' or 'replay:PATH'"
+    ),
 ]
 _CLASS_RE: Final = r"[^:\s]+:[A-Za-z_]\w*|[A-Za-z_][\w.-]*"
 _CLASS_MSG: Final = (
@@ -346,10 +349,13 @@ class SimConfig(_Model):
     host: str = "127.0.0.1"
     port: Port = 0
     keys: list[dict[str, Any]] = Field(default_factory=list)  # bot.sim.keys.KeySpec entries
+    upstream_url: WsUrl = "wss://ws.kraken.com/v2"  # the live source's public WS v2
 
     @property
     def replay_path(self) -> Path | None:
-        return Path(self.source.removeprefix("replay:")) if self.source != "synthetic" else None
+        if not self.source.startswith("replay:"):
+            return None
+        return Path(self.source.removeprefix("replay:"))
 
 
 DEFAULT_STORE_PATHS: Final = {"paper": Path("data/paper.db"), "live": Path("data/live.db")}

@@ -123,6 +123,14 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("private_feed_subscribed", "gauge", "1 while the executions subscription is live"),
     _f("private_feed_token_failures", "counter", "WS tokens that failed or were refused"),
     _f("private_feed_sequence_gaps", "counter", "Gaps in the executions sequence"),
+    # the recorder (krakenbot record)
+    _f("record_frames", "counter", "Frames written to the recording"),
+    _f("record_bytes", "counter", "Compressed bytes written to the recording"),
+    _f("record_files", "counter", "Recording files opened"),
+    _f("record_gaps", "counter", "Gap markers written", "reason"),
+    _f("record_disk_errors", "counter", "Writes that failed (a full disk...)"),
+    _f("record_dropped_lines", "counter", "Lines lost while writing was failing"),
+    _f("record_writing", "gauge", "1 while the recording is being written"),
     # books
     _f("book_valid", "gauge", "1 while the book is checksum-valid", "symbol"),
     _f("book_checksum_failures", "counter", "Checksum mismatches", "symbol"),

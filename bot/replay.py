@@ -16,22 +16,32 @@ Input is JSON Lines in either of two formats (they may even be mixed):
   JSON value, so Kraken's number text survives the round trip. ``recv_ns`` goes to
   ``push`` with its frame.
 
+The recorder (``krakenbot record``) also writes gap markers,
+``{"recv_ns": ..., "gap": {"reason": "disconnected", "symbols": null}}``: the books named
+(every book when null) are invalid from there until their next snapshot, exactly as the
+live feed's books are after a drop (``bot.market.capture`` defines both lines). Files may be
+gzip-compressed (told by their first bytes) and several may be given, or a directory of a
+recording (its ``*.jsonl.gz`` files in name order, which is time order); a gzip file cut
+short (a crash) is read to its last whole line.
+
 Precisions come from ``instrument`` frames in the stream or from ``--instruments`` (a file
 holding one instrument snapshot frame). The depth comes from the book subscribe ack in the
 stream, else ``--depth``, else 10. One JSON report goes to stdout; logs go to stderr.
 
 Exit status: 0 when every checksum matched, 1 when any mismatched, 2 for unusable input
 (missing file, no line that is JSON, a book frame for a symbol with no precisions).
+``skipped_after_mismatch`` counts updates a book ignored while it waited for a snapshot
+(after a mismatch or a gap); ``gaps`` counts gap markers, ``truncated`` the files cut short.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 import structlog
@@ -40,9 +50,10 @@ from bot.errors import ProtocolError
 from bot.kraken.instruments import InstrumentTable, instruments_from_ws_frame
 from bot.kraken.protocol import Event, UnknownInstrument, Unparsed
 from bot.market.book import Book
+from bot.market.capture import CaptureFrame, CaptureGap, CaptureItem, CaptureReader, parse_line
 from bot.market.frames import BookUpdated, MarketEvent, MarketFrames
 
-__all__ = ["ReplayInputError", "ReplayReport", "replay_lines", "run_replay"]
+__all__ = ["ReplayInputError", "ReplayReport", "replay_items", "replay_lines", "run_replay"]
 
 log = structlog.get_logger("replay")
 
@@ -68,6 +79,8 @@ class ReplayReport:
     checksum_mismatches: int = 0
     unparsed: int = 0
     skipped_after_mismatch: int = 0
+    gaps: int = 0
+    truncated: list[str] = field(default_factory=list)
     symbols: dict[str, _SymbolStats] = field(default_factory=dict)
     books: dict[str, Book] = field(default_factory=dict)
 
@@ -93,31 +106,25 @@ class ReplayReport:
             "checksum_mismatches": self.checksum_mismatches,
             "unparsed": self.unparsed,
             "skipped_after_mismatch": self.skipped_after_mismatch,
+            "gaps": self.gaps,
+            "truncated": self.truncated,
             "symbols": symbols,
         }
 
 
-def _frame(line: bytes) -> tuple[bytes, int | None] | None:
-    """The frame on one line and its receive time, or None for a blank line. Lines that
-    are not JSON pass through (they are counted as unparsed)."""
-    line = line.strip()
-    if not line:
-        return None
-    if line.startswith(b'{"recv_ns"') or b'"frame"' in line[:200]:
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return line, None
-        if isinstance(obj, dict) and "frame" in obj and "recv_ns" in obj:
-            recv_ns = obj["recv_ns"]
-            return orjson.dumps(obj["frame"]), recv_ns if type(recv_ns) is int else None
-    return line, None
-
-
 def replay_lines(
-    lines: Iterator[bytes], instruments: InstrumentTable, depth: int | None
+    lines: Iterable[bytes], instruments: InstrumentTable, depth: int | None
 ) -> ReplayReport:
-    """Replay frames; raises ``ReplayInputError`` when the input is unusable."""
+    """Replay lines; raises ``ReplayInputError`` when the input is unusable."""
+    items = (item for item in map(parse_line, lines) if item is not None)
+    return replay_items(items, instruments, depth)
+
+
+def replay_items(
+    items: Iterable[CaptureItem], instruments: InstrumentTable, depth: int | None
+) -> ReplayReport:
+    """Replay frames and gap markers; raises ``ReplayInputError`` when the input is
+    unusable."""
     report = ReplayReport()
 
     def sink(event: MarketEvent) -> None:
@@ -134,12 +141,14 @@ def replay_lines(
         log.warning("frame_unparsed", frame=report.frames, reason=event.reason)
 
     market = MarketFrames(instruments, sink, depth=depth or 10, control=control, auto_books=True)
-    for line in lines:
-        framed = _frame(line)
-        if framed is None:
-            continue
-        report.frames += 1
-        market.push(*framed)
+    push = market.push
+    for item in items:
+        if type(item) is CaptureFrame:
+            report.frames += 1
+            push(item.raw, item.recv_ns)
+        elif type(item) is CaptureGap:
+            report.gaps += 1
+            market.invalidate(item.symbols, f"gap: {item.reason}")
     if report.frames and report.unparsed == report.frames:
         raise ReplayInputError("no line of the input is a Kraken WebSocket frame")
     stats = market.stats
@@ -170,23 +179,45 @@ def load_instruments_file(path: Path) -> InstrumentTable:
         raise ReplayInputError(f"instruments file {path}: {exc}") from exc
 
 
-def _lines(stream: BinaryIO) -> Iterator[bytes]:
-    yield from stream
+def capture_paths(given: Iterable[str]) -> list[Path]:
+    """Files as given; a directory stands for its recording files in name order."""
+    paths: list[Path] = []
+    for text in given:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.glob("*.jsonl*")
+                if p.is_file() and p.name != "index.jsonl"  # the recorder's index
+            )
+            if not found:
+                raise ReplayInputError(f"{path}: no recording files (*.jsonl, *.jsonl.gz)")
+            paths.extend(found)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise ReplayInputError(f"cannot read {path}: No such file")
+    return paths
+
+
+def _read(reader: CaptureReader) -> Iterator[CaptureItem]:
+    try:
+        yield from reader
+    except OSError as exc:
+        raise ReplayInputError(f"cannot read: {exc.strerror or exc}") from exc
 
 
 def run_replay(args: argparse.Namespace) -> int:
     """The ``krakenbot replay`` subcommand: report on stdout, status 0, 1 or 2."""
-    path = Path(args.file)
+    given = [args.file] if isinstance(args.file, str) else list(args.file)
     try:
         instruments = (
             load_instruments_file(Path(args.instruments)) if args.instruments else InstrumentTable()
         )
-        try:
-            stream = path.open("rb")
-        except OSError as exc:
-            raise ReplayInputError(f"cannot read {path}: {exc.strerror}") from exc
-        with stream:
-            report = replay_lines(_lines(stream), instruments, args.depth)
+        paths = capture_paths(given)
+        reader = CaptureReader(paths)
+        report = replay_items(_read(reader), instruments, args.depth)
+        report.truncated = [str(p) for p in reader.truncated]
     except ReplayInputError as exc:
         log.error("replay_unusable_input", reason=str(exc))
         print(f"krakenbot replay: {exc}", file=sys.stderr)

@@ -52,6 +52,10 @@ engine's state changes (``online``, ``cancel_only``, ``post_only``, ``limit_only
 ``on_status(system)`` is called with each, and ``bot.kraken.system_status`` says which
 orders it allows.
 
+Two hooks serve the recorder and the simulator's live source: ``tap(raw)`` sees every
+message as received, before it is parsed (the recorder writes it), and ``refresh_books()``
+asks a fresh snapshot of every book without invalidating it (a recorder's new file).
+
 This module does not own parsing, the book, the private feed, strategy dispatch or the
 metrics exporter (which reads ``stats``, ``frame_age_s()`` and ``books``).
 """
@@ -192,9 +196,11 @@ class Feed:
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 2.0,
         on_status: Callable[[str], None] | None = None,
+        tap: Callable[[str | bytes], None] | None = None,
     ) -> None:
         self.url = url
         self._on_status = on_status
+        self._tap = tap
         self.market = market
         self._sink = sink
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -256,6 +262,22 @@ class Feed:
         """Seconds since the last frame (the feed's lag), None before the first."""
         return self._socket.frame_age_s()
 
+    def refresh_books(self) -> None:
+        """Ask a fresh snapshot of every book (unsubscribe, then subscribe again); the books
+        stay valid meanwhile. Nothing to do without a connection (the next one subscribes
+        afresh)."""
+        subs = self._subs
+        if subs is None or "book" not in self.market.channels:
+            return
+        depth = self.market.book_depth
+        for symbol in self._frames.books:
+            sub_id = next(self._req_ids)
+            subs.requests[sub_id] = ("book", (symbol,))
+            subs.session.queue(
+                codec.unsubscribe("book", symbols=[symbol], depth=depth, req_id=next(self._req_ids))
+            )
+            subs.session.queue(codec.subscribe_book([symbol], depth=depth, req_id=sub_id))
+
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -275,6 +297,8 @@ class Feed:
 
     def on_message(self, session: Session, raw: str | bytes, now: float) -> None:
         self._now = now
+        if self._tap is not None:
+            self._tap(raw)
         self._frames.push(raw)
 
     def ping(self, session: Session) -> bytes:

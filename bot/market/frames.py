@@ -30,7 +30,8 @@ Two layers, both pure (no I/O, no clock: a receive time is passed in, never read
                              it in the callback, or keep ``book.view()``)
   ``BookInvalid``            a valid book stopped being trustworthy (``checksum
                              mismatch``, ``bad frame``, ``instrument changed``, or the
-                             caller's reason in ``invalidate_all``)
+                             caller's reason in ``invalidate_all`` / ``invalidate``: a
+                             recorded gap marker)
   other parser events        ``TradeFrame``, ``Ticker``, ``InstrumentFrame``,
                              ``Status``, acks, ``Unparsed`` (a book frame of a symbol
                              with no book is counted, not passed on; heartbeats are
@@ -59,7 +60,7 @@ wire format (``bot.kraken.protocol``) or the book's rules (``bot.market.book``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
@@ -342,6 +343,17 @@ class MarketFrames:
             if reason is not None and symbol in self._valid:
                 self._sink(BookInvalid(symbol, reason))
         self._valid.clear()
+
+    def invalidate(self, symbols: Iterable[str] | None, reason: str) -> None:
+        """The named books (every book if None) wait for a snapshot: a recorded gap.
+        ``BookInvalid(reason)`` for each that was valid; no resync is asked (a recording
+        brings its own snapshots)."""
+        if symbols is None:
+            self.invalidate_all(reason)
+            return
+        for symbol in symbols:
+            if symbol in self._books:
+                self._lose(symbol, reason)
 
     # -- frames in -----------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from typing import Any, Final, Protocol
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.uri import parse_uri
 
 from bot.clock import Clock, SystemClock
 from bot.errors import BotError, ConfigError, TransientError
@@ -69,6 +70,7 @@ __all__ = [
     "SocketHandler",
     "SocketStale",
     "SocketStats",
+    "check_url",
     "should_reconnect",
     "translate",
 ]
@@ -99,6 +101,15 @@ class SocketStale(ConnectionLost):
 def should_reconnect(error: BotError) -> bool:
     """The default reconnect decision: retry everything but a configuration error."""
     return not isinstance(error, ConfigError)
+
+
+def check_url(url: str, url_key: str = "url") -> None:
+    """Raise ``ConfigError`` (naming ``url_key``) unless ``url`` is a usable ws(s):// URL:
+    checked up front, so a bad one stops a command at start, not a driver mid-run."""
+    try:
+        parse_uri(url)
+    except (InvalidURI, ValueError) as exc:
+        raise ConfigError(f"{url_key}: not a usable WebSocket URL ({exc})") from None
 
 
 def translate(exc: BaseException, url_key: str = "url") -> BotError:

@@ -45,10 +45,12 @@ import structlog
 from bot.config import Config, SimConfig, load_config
 from bot.errors import ConfigError, ExchangeError
 from bot.kraken.instruments import InstrumentTable
+from bot.market.capture import CaptureReader
 from bot.sim.futures import cli as futures_cli
 from bot.sim.futures.venue import DEFAULT_BALANCE as FUTURES_BALANCE
 from bot.sim.futures.venue import FuturesVenue
 from bot.sim.keys import KeySpec, load_key_specs
+from bot.sim.live_source import LiveMarket
 from bot.sim.market_data import MarketSource
 from bot.sim.pairs import PAIRS, default_instruments
 from bot.sim.replay_source import ReplayMarket, capture_symbols
@@ -63,8 +65,7 @@ log = structlog.get_logger("sim.cli")
 
 def _replay(path: Path, symbols: tuple[str, ...]) -> tuple[MarketSource, InstrumentTable]:
     try:
-        with path.open("rb") as stream:
-            found = capture_symbols(stream)
+        found = capture_symbols(CaptureReader([path]).lines(path))
     except OSError as exc:
         raise ConfigError(f"sim.source: cannot read {path}: {exc.strerror or exc}") from None
     shipped = {inst.symbol for inst in PAIRS}
@@ -123,8 +124,14 @@ def build_venue(
         market, instruments = "synthetic", default_instruments(symbols or None)
     elif source.startswith("replay:") and len(source) > len("replay:"):
         market, instruments = _replay(Path(source.removeprefix("replay:")), symbols)
+    elif source == "live":  # paper trading on live prices: a Kraken client feeds it
+        from bot.paper_live import live_market  # never loaded by the simulator otherwise
+
+        market, instruments = live_market(config)
     else:
-        raise ConfigError(f"--source: expected 'synthetic' or 'replay:PATH', got {source!r}")
+        raise ConfigError(
+            f"--source: expected 'synthetic', 'live' or 'replay:PATH', got {source!r}"
+        )
     unknown = [s for s in symbols if s not in instruments] if source == "synthetic" else []
     if unknown:
         raise ConfigError(f"sim.symbols: the simulator has no pair {', '.join(unknown)}")
@@ -132,9 +139,13 @@ def build_venue(
         instruments=instruments,
         seed=seed,
         market=market,  # type: ignore[arg-type]
-        speed=sim.speed,
+        speed=1.0 if source == "live" else sim.speed,  # live prices run in real time
         tier=config.venue.tier,
     )
+    if isinstance(market, LiveMarket):
+        from bot.paper_live import attach_live
+
+        attach_live(venue, market, config)
     creds = config.credentials if config.mode == "paper" else None
     if creds is not None:
         venue.add_account(

@@ -28,7 +28,7 @@ from typing import Final
 from bot.errors import ExchangeError, RejectedError, error_from_kraken
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.sim.accounts import FEE_ACCOUNT, MARKET_ACCOUNT, Accounts, FeeSchedule, PairMath
-from bot.sim.market_data import MarketAction, MarketSource
+from bot.sim.market_data import MarketAction, MarketFill, MarketPrint, MarketSource
 from bot.sim.market_orders import MarketOrders
 from bot.sim.matching import (
     STP_TYPES,
@@ -280,14 +280,14 @@ class Exchange:
         self._begin(now_ns)
         if self._market is not None:
             for action in self._market.step(now_ns):
-                self._market_book.apply(action, self._now)
+                self._apply_market(action)
         return self._finish(None)
 
     def apply_market(self, actions: Sequence[MarketAction], now_ns: int) -> Result:
         """Apply market actions on the market account (no funds checks, no reports)."""
         self._begin(now_ns)
         for action in actions:
-            self._market_book.apply(action, self._now)
+            self._apply_market(action)
         return self._finish(None)
 
     # ====================================================================== lookups
@@ -323,6 +323,16 @@ class Exchange:
 
     def holds(self, account: str) -> dict[str, Decimal]:
         return self.accounts.holds(account)
+
+    def resting_orders(self, symbol: str) -> list[Order]:
+        """Every user order resting in ``symbol``'s book, oldest first (read them; never
+        change them): what a live source's fill rule watches."""
+        return [
+            order
+            for orders in self._open.values()
+            for order in orders.values()
+            if order.symbol == symbol and order.status == "open" and order.price is not None
+        ]
 
     def book(self, symbol: str) -> Book:
         """The live book of ``symbol`` (read it; never change it)."""
@@ -604,6 +614,59 @@ class Exchange:
     def _market_take(self, order: Order, book: Book) -> None:
         """A crossing market order trades (the market account pays no fees)."""
         self._take(order, book, self.accounts.pair(order.symbol))
+
+    def _apply_market(self, action: MarketAction) -> None:
+        """The market's orders are ``MarketOrders``'; a live source's prints and fills of
+        resting user orders (``MarketPrint``, ``MarketFill``) are the spot exchange's."""
+        if isinstance(action, MarketPrint):
+            symbol = self._instrument(action.symbol).symbol
+            trade_id = self._trade_ids[symbol] + 1
+            self._trade_ids[symbol] = trade_id
+            self._trades.append(
+                PublicTrade(
+                    symbol, action.side, action.price, action.qty, action.ord_type, trade_id,
+                    self._now,
+                )
+            )  # fmt: skip
+        elif isinstance(action, MarketFill):
+            self._market_fill(action)
+        else:
+            self._market_book.apply(action, self._now)
+
+    def _market_fill(self, action: MarketFill) -> None:
+        """The market trades with a resting user order at its price (``MarketFill``)."""
+        maker = self._orders.get(action.txid)
+        if maker is None or not maker.is_open or maker.price is None:
+            return
+        qty = min(action.qty, maker.remaining)
+        if qty <= 0:
+            return
+        book = self._books[maker.symbol]
+        pm = self.accounts.pair(maker.symbol)
+        self._seq += 1
+        taker = Order(
+            txid=f"ML{self._seq}",  # the live market's side of a fill (MarketOrders has M…)
+            account=self.market_account,
+            symbol=maker.symbol,
+            side="sell" if maker.side == "buy" else "buy",
+            ord_type="market",
+            price=None,
+            qty=qty,
+            opentm=self._now,
+            time_in_force="IOC",
+            status="open",
+        )
+        book.fill_resting(maker, qty, maker.price)
+        self._touched[book.symbol] = book
+        trade_id = self._trade_ids[maker.symbol] + 1
+        self._trade_ids[maker.symbol] = trade_id
+        taker.filled, taker.cost = qty, qty * maker.price
+        self._settle_side(taker, "t", maker.price, qty, trade_id=trade_id, pm=pm)
+        self._settle_side(maker, "m", maker.price, qty, trade_id=trade_id, pm=pm)
+        if maker.filled == maker.qty:
+            self._close(maker, "closed", None)
+        else:
+            self._rehold(maker, pm)
 
     def _touch_book(self, book: Book) -> None:
         self._touched[book.symbol] = book

@@ -36,6 +36,8 @@ __all__ = [
     "MarketAdd",
     "MarketAmend",
     "MarketCancel",
+    "MarketFill",
+    "MarketPrint",
     "MarketSource",
     "MarketTake",
     "SyntheticMarket",
@@ -81,7 +83,31 @@ class MarketTake:
     qty: int
 
 
-MarketAction = MarketAdd | MarketAmend | MarketCancel | MarketTake
+@dataclass(frozen=True, slots=True)
+class MarketPrint:
+    """A trade printed on another venue (a live source's upstream): published as the
+    venue's public trade; the book is not touched (the upstream's book frames carry its
+    effect). ``side`` is the taker's."""
+
+    symbol: str
+    side: str
+    price: int
+    qty: int
+    ord_type: str = "limit"
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFill:
+    """The market trades ``qty`` with user order ``txid`` resting in the book, at the
+    order's price (it is the maker): a live source's fill rule decided it. No public trade
+    (the print that caused it was published)."""
+
+    symbol: str
+    txid: str
+    qty: int
+
+
+MarketAction = MarketAdd | MarketAmend | MarketCancel | MarketTake | MarketPrint | MarketFill
 
 
 class MarketSource(Protocol):

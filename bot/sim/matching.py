@@ -368,6 +368,19 @@ class Book:
         order.qty = new_qty
         self._changes[(idx, order.price)] = level.qty
 
+    def fill_resting(self, order: Order, qty: int, price: int) -> None:
+        """Fill ``qty`` of a resting order where it stands (no taker walks the book: the
+        market traded with it); it leaves the book when done."""
+        assert order.price is not None and 0 < qty <= order.qty - order.filled
+        idx = _BID if order.side == "buy" else _ASK
+        level = self._levels[idx][order.price]
+        order.filled += qty
+        order.cost += qty * price
+        level.qty -= qty
+        if order.filled == order.qty:
+            del level.orders[order.txid]
+        self._after_level_change(idx, level)
+
     def _after_level_change(self, idx: int, level: Level) -> None:
         price = level.price
         self._changes[(idx, price)] = level.qty

@@ -1,7 +1,9 @@
 """A market source that replays a recorded Kraken WS v2 capture into the simulator's books.
 
 Input is the replay format of ``bot/replay.py``: JSON lines, each a bare WS v2 frame or a
-recorder line ``{"recv_ns": ..., "frame": {...}}``. Only ``book`` frames are used: each
+recorder line ``{"recv_ns": ..., "frame": {...}}``, in a plain or gzip file (``krakenbot
+record``'s files; its gap markers are skipped: the next snapshot resets the levels).
+Only ``book`` frames are used: each
 recorded level becomes one resting order of the market account (``MarketAdd``), a changed
 quantity amends it in place (``MarketAmend``), a quantity of 0 cancels it
 (``MarketCancel``), and a snapshot replaces the symbol's levels. After every frame each
@@ -31,6 +33,7 @@ import structlog
 
 from bot.errors import ProtocolError
 from bot.kraken.instruments import Instrument, InstrumentTable
+from bot.market.capture import CaptureReader
 from bot.sim.market_data import MarketAction, MarketAdd, MarketAmend, MarketCancel
 
 __all__ = ["ReplayMarket", "capture_symbols"]
@@ -137,8 +140,8 @@ class ReplayMarket:
 
     @classmethod
     def from_file(cls, path: Path, instruments: InstrumentTable) -> ReplayMarket:
-        with path.open("rb") as stream:
-            return cls.from_lines(stream, instruments)
+        """A capture file, plain or gzip (a recorder's; a cut-short tail is dropped)."""
+        return cls.from_lines(CaptureReader([path]).lines(path), instruments)
 
     @property
     def remaining(self) -> int:

@@ -135,6 +135,7 @@ class VenueServer:
         """Run the venue's pump as this server's task (with ``pump``), and log the ports."""
         if pump:
             self._pump = asyncio.create_task(self.venue.run(), name=f"{self.name}-pump")
+            self._pump.add_done_callback(_pump_ended)
         log.info(f"{self.name}_listening", host=self.host, port=self.port, **where)
         return self
 
@@ -154,6 +155,12 @@ class VenueServer:
         for runner in reversed(self._runners):
             await runner.cleanup()
         log.info(f"{self.name}_stopped", port=self.port)
+
+
+def _pump_ended(task: asyncio.Task[None]) -> None:
+    """A pump that stops unasked (a bug in a market source) is logged, never silent."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("sim_pump_crashed", error=repr(task.exception()), exc_info=task.exception())
 
 
 async def serve_until_signal(

@@ -28,6 +28,7 @@ of ``SimVenue``), wire formats live in ``rest_*``, ``ws_*`` and ``admin``, fault
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import random
@@ -94,6 +95,12 @@ DEFAULT_BALANCES: Final[Mapping[str, Decimal]] = {
     "SOL": Decimal(1000),
 }
 _PRUNE_EVERY_S: Final = 60.0
+
+
+class Upstream(Protocol):
+    """What feeds a live market source (``bot.paper_live.UpstreamMirror``)."""
+
+    async def run(self) -> None: ...
 
 
 @runtime_checkable
@@ -265,6 +272,8 @@ class SimVenue(OrderEntry, Pumped):
         self._init_order_entry()
         self._ids = random.Random(seed + 1)
         self._last_prune = self.clock.monotonic()
+        self.upstream: Upstream | None = None
+        """A live market source's connection, run beside the pump (``sim.source: live``)."""
 
     @classmethod
     def from_config(
@@ -491,6 +500,22 @@ class SimVenue(OrderEntry, Pumped):
         if mono - self._last_prune >= _PRUNE_EVERY_S:
             self._last_prune = mono
             self.prune_order_entry()
+
+    @property
+    def market_ready(self) -> bool:
+        """Whether the market source has valid books to serve (a live source's upstream
+        is up and verified; any other source always)."""
+        return bool(getattr(self.market, "ready", True))
+
+    async def run(self) -> None:
+        """The pump (``Pumped.run``); with an ``upstream`` (a live source's feed), that
+        runs beside it, in one TaskGroup."""
+        if self.upstream is None:
+            await super().run()
+            return
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.upstream.run(), name="sim-upstream")
+            await super().run()
 
 
 VENUE_KEY: Final = web.AppKey("venue", SimVenue)

@@ -523,5 +523,7 @@ class PublicSession(WsSession):
 async def public_ws_handler(request: web.Request) -> web.WebSocketResponse:
     """``GET /v2``: Kraken's public WebSocket v2 on the simulator."""
     venue = venue_of(request)
+    if not venue.market_ready:  # a live source whose upstream is down: no valid book to give
+        raise web.HTTPServiceUnavailable(text="market data unavailable: upstream feed down")
     hub = public_hub(venue)
     return await accept(request, lambda ws: PublicSession(ws, request, venue, hub))

@@ -158,7 +158,7 @@ async def test_sim_command_rejects_a_bad_source(tmp_path: Path) -> None:
     config = tmp_path / "sim.yaml"
     config.write_text(CONFIG)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "sim", "--config", str(config), "--source", "live",
+        sys.executable, "-m", "bot", "sim", "--config", str(config), "--source", "random",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), 20)

@@ -141,10 +141,32 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["record", "backtest"])
+@pytest.mark.parametrize("command", ["backtest"])
 def test_commands_not_in_this_version(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "--out", "x"]) == 2
     assert f"krakenbot {command}: not implemented in this version" in capsys.readouterr().err
+
+
+def test_record_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", "--symbols", "BTC/USD"]) == 2  # --out is required
+    assert main(["record", "--out", "x", "--url", "ws://h/v2", "--config", "c.yaml"]) == 2
+    assert main(["record", "--out", "x", "--depth", "7"]) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_record_refuses_a_bad_url_or_symbol_list_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "rec")
+    assert main(["record", "--symbols", "BTC/USD", "--out", out, "--url", "wss://h:x/v2"]) == 2
+    assert "--url: not a usable WebSocket URL" in capsys.readouterr().err
+    assert main(["record", "--symbols", ",", "--out", out, "--url", "ws://127.0.0.1:9/v2"]) == 2
+    assert "--symbols: give at least one" in capsys.readouterr().err
+    bad = ["record", "--symbols", "BTC/USD", "--channels", "book,ohlc", "--out", out]
+    assert main(bad) == 2
+    assert "--channels: unknown ohlc" in capsys.readouterr().err
+    assert main(["record", "--symbols", "BTCUSD", "--out", out]) == 2
+    assert "--symbols:" in capsys.readouterr().err
 
 
 # Dispatch: the subcommands' modules belong to others; a stand-in module placed in
@@ -193,8 +215,20 @@ def test_other_subcommands_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["bench", "book"]) == 0
     (s,), (r,), (b,) = sim, replay, bench
     assert (s.port, s.seed, s.source, s.host) == (0, 7, "synthetic", None)
-    assert (r.file, r.instruments, r.depth) == ("cap.ws", "i.json", 25)
+    assert (r.file, r.instruments, r.depth) == (["cap.ws"], "i.json", 25)
     assert b.suite == "book"
+    record = install(monkeypatch, "bot.research.recorder.cli", main_record=0)
+    argv = ["record", "--symbols", "BTC/USD", "--out", "d", "--url", "ws://127.0.0.1:1/v2"]
+    assert main([*argv, "--depth", "25", "--http", "off"]) == 0
+    (rec,) = record
+    assert (rec.symbols, rec.out, rec.url, rec.depth, rec.http) == (
+        "BTC/USD",
+        "d",
+        "ws://127.0.0.1:1/v2",
+        25,
+        "off",
+    )
+    assert rec.record_config is None  # not resolved to the daemon's default config
 
 
 def test_missing_module_or_function_is_not_available_yet(

@@ -201,7 +201,8 @@ def test_symbols_union_and_risk_overrides() -> None:
         ("deadman: {timeout_s: 60, refresh_s: 60}\n", "deadman.refresh_s: must be less than"),
         ("venue: {rest_url: 'ftp://x'}\n", "venue.rest_url: expected an http(s):// URL"),
         ("venue: {ws_public_url: 'https://x'}\n", "venue.ws_public_url: expected a ws(s):// URL"),
-        ("sim: {source: random}\n", "sim.source: expected 'synthetic' or 'replay:PATH'"),
+        ("sim: {source: random}\n", "sim.source: expected 'synthetic', 'live' or 'replay:PATH'"),
+        ("sim: {upstream_url: 'https://x'}\n", "sim.upstream_url: expected a ws(s):// URL"),
         ("sim: {balances: {USD: -1}}\n", "sim.balances.USD: Input should be greater than or equal"),
         ("risk: {max_open_orders: 0}\n", "risk.max_open_orders: Input should be greater than 0"),
         ("market: 5\n", "deploy.yaml:1: market: Input should be a valid dictionary"),
@@ -471,3 +472,12 @@ def test_validate_params_errors_are_located() -> None:
     with pytest.raises(ConfigError) as info:
         validate_params(MarketMakerParams, {"size": "x", "spread_bps": 1}, "my.params")
     assert info.value.problems == ["my.params.size: Input should be a valid decimal"]
+
+
+def test_sim_source_live_takes_an_upstream_url_kraken_by_default() -> None:
+    config = load_config_text("sim: {source: live}\n")
+    assert (config.sim.source, config.sim.upstream_url) == ("live", "wss://ws.kraken.com/v2")
+    assert config.sim.replay_path is None
+    other = load_config_text("sim: {source: live, upstream_url: 'ws://127.0.0.1:4000/v2'}\n")
+    assert other.sim.upstream_url == "ws://127.0.0.1:4000/v2"
+    assert load_config_text("sim: {source: 'replay:x.jsonl'}\n").sim.replay_path == Path("x.jsonl")

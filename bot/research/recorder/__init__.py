@@ -1,0 +1,8 @@
+"""``krakenbot record``: Kraken's public WebSocket v2 written to files for replay and backtests.
+
+``recorder`` is the feed with a tap (every frame written as received, checksums verified
+through the daemon's own frames path, gaps marked); ``files`` writes the lines into hourly
+or size-bounded gzip files and survives a full disk; ``index`` lists the files, symbols and
+time ranges; ``cli`` is the command with its ``/metrics`` and ``/healthz``. The line format
+(frames and gap markers) is ``bot.market.capture``'s, which ``krakenbot replay`` reads.
+"""
