@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from structlog.typing import FilteringBoundLogger
 
 from bot.clock import Clock
-from bot.eager import start_eagerly
+from bot.eager import TaskFactory, start_eagerly
 from bot.errors import BotError, RiskError
 from bot.execution import orders as o
 from bot.execution.orders import Fill, Order, OrderState
@@ -152,7 +152,7 @@ class Desk:
         self.contexts: dict[str, EngineContext] = {}
         self.balances: dict[str, Decimal] = {}
         self.accepting = True  # False once the daemon stops: places are refused
-        self.spawn_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] | None = None
+        self.spawn_task: TaskFactory | None = None
         self.pending: set[asyncio.Task[None]] = set()
         self.cancels: set[str] = set()  # cl_ord_ids with a cancel task in flight
         self._open = _OpenHandles()  # open orders' handles, counted by symbol and strategy
@@ -179,11 +179,17 @@ class Desk:
     # -- tasks -----------------------------------------------------------------------------
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> bool:
+        """Run ``coro`` as a task of the daemon's group, its first step now (``bot.eager``:
+        an order's request is written before ``on_book`` returns, and its timeouts and
+        cancellation are the order task's, never the caller's). False: not started (no
+        group yet, or it is closing), ``coro`` closed."""
         if self.spawn_task is None:
             coro.close()
             return False
-        # Started now: an order's request is written before on_book returns (bot.eager).
-        task = start_eagerly(coro, self.spawn_task)
+        try:
+            task = start_eagerly(coro, self.spawn_task)
+        except RuntimeError:  # the TaskGroup is shutting down: nothing was started
+            return False
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
         return True

@@ -32,10 +32,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Final
 
@@ -69,7 +70,8 @@ from bot.metrics import Metrics
 from bot.paper import Endpoints, live_endpoints, paper_venue
 from bot.store import Store, run_checkpoints
 from bot.strategy_loader import LoadedStrategy, load_strategies
-from bot.strategy_runner import StrategyRunner
+from bot.strategy_runner import RunnerState, StrategyRunner
+from bot.supervisor import Supervisor
 from bot.wiring import (
     books_valid,
     cancel_our_orders,
@@ -116,6 +118,7 @@ class Daemon:
         self.feed: Feed | None = None
         self.private: PrivateFeed | None = None
         self.gate = rd.ReadinessGate(clock=self.clock)
+        self.supervisor = Supervisor(self.clock)
         self.runners: dict[str, StrategyRunner] = {}
         self.sim: Any = None  # the in-process SimServer in paper mode
         self.http: HttpServer | None = None
@@ -289,20 +292,28 @@ class Daemon:
             "daemon_starting", mode=cfg.mode, rest_url=ep.rest_url, symbols=list(symbols),
             strategies=[x.name for x in self.loaded], store=str(cfg.store.path),
         )  # fmt: skip
+        keep = self.supervisor.keep  # a component that stops unasked is restarted, loudly
         async with asyncio.TaskGroup() as tg:
             desk.spawn_task = tg.create_task
+            components: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+                "feed": feed.run,
+                "private-feed": private.run,
+                "engine": engine.run,
+                "deadman": self._deadman,
+                "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
+                "balances": functools.partial(self._balances, rest, store),
+                "checkpoints": functools.partial(run_checkpoints, store, clock),
+            }
             tasks = [
-                tg.create_task(feed.run(), name="feed"),
-                tg.create_task(private.run(), name="private-feed"),
-                tg.create_task(engine.run(), name="engine"),
-                tg.create_task(self._deadman(), name="deadman"),
-                tg.create_task(self._every(self.pnl_every_s, desk.periodic), name="pnl"),
-                tg.create_task(self._balances(rest, store), name="balances"),
-                tg.create_task(run_checkpoints(store, clock), name="checkpoints"),
-                tg.create_task(self._start_strategies(), name="start"),
+                tg.create_task(keep(n, run), name=f"keep:{n}") for n, run in components.items()
             ]
+            tasks.append(tg.create_task(self._start_strategies(), name="start"))
             tasks += [
-                tg.create_task(r.run_timers(), name=f"timers-{n}") for n, r in self.runners.items()
+                tg.create_task(
+                    keep(f"timers-{n}", r.run_timers, finished=_runner_ended(r)),
+                    name=f"keep:timers-{n}",
+                )
+                for n, r in self.runners.items()
             ]
             assert self._stop is not None
             await self._stop.wait()
@@ -446,6 +457,11 @@ class Daemon:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _runner_ended(runner: StrategyRunner) -> Callable[[], bool]:
+    """A runner's timers end with it (stopped, or halted after too many errors)."""
+    return lambda: runner.state in (RunnerState.STOPPED, RunnerState.HALTED)
 
 
 async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from bot.kraken.rest import KrakenRestClient
     from bot.market.feed import Feed
     from bot.strategy_runner import StrategyRunner
+    from bot.supervisor import Supervisor
 
 __all__ = [
     "CONTENT_TYPE",
@@ -73,6 +74,7 @@ __all__ = [
     "rest_source",
     "risk_source",
     "runners_source",
+    "supervisor_source",
 ]
 
 NAMESPACE: Final = "krakenbot"
@@ -107,6 +109,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("loop_lag_seconds", "gauge", "How late the event loop's latest lag probe woke"),
     _f("loop_lag_max_seconds", "gauge", "The largest loop lag in the recent window"),
     _f("metrics_source_errors", "counter", "Metric sources that raised during a scrape"),
+    _f("task_restarts", "counter", "Daemon tasks restarted after they stopped unasked", "task"),
     # feeds: public ("public") and private ("private")
     _f("feed_connected", "gauge", "1 while the feed's WebSocket is open", "feed"),
     _f("feed_frames", "counter", "Frames received", "feed"),
@@ -476,6 +479,16 @@ def deadman_source(switch: DeadmanSwitch) -> Source:
         yield Sample("deadman_refreshes", s.refreshes)
         yield Sample("deadman_failures", s.failures)
         yield Sample("deadman_lapses", s.lapses)
+
+    return read
+
+
+def supervisor_source(supervisor: Supervisor) -> Source:
+    """The daemon's supervised tasks: how often each stopped unasked and was restarted."""
+
+    def read() -> Iterator[Sample]:
+        for name, stats in supervisor.stats.items():
+            yield Sample("task_restarts", stats.restarts, (name,))
 
     return read
 

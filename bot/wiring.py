@@ -73,6 +73,7 @@ def metric_sources(daemon: Daemon, rest: KrakenRestClient, tokens: TokenKeeper) 
         m.positions_source(desk.positions),
         m.runners_source(daemon.runners.values()),
         m.orders_source(desk.engine.open_orders),
+        m.supervisor_source(daemon.supervisor),
     ]
     if daemon.deadman is not None:
         sources.append(m.deadman_source(daemon.deadman))

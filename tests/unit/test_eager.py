@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import inspect
 
 import pytest
 
@@ -125,3 +127,108 @@ async def test_sleep_zero_and_nested_tasks_work_as_in_a_task() -> None:
         task = start_eagerly(outer(), tg.create_task)
         assert order == ["start"]
     assert task.result() == 6 and order == ["start", "after sleep(0)"]
+
+
+# -- the eager step runs as the new task (issue 10 item 1) ---------------------------------
+
+
+async def test_during_the_eager_step_the_current_task_is_the_new_one() -> None:
+    caller = asyncio.current_task()
+    seen: list[asyncio.Task[object] | None] = []
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def work() -> None:
+        seen.append(asyncio.current_task())
+        await gate
+        seen.append(asyncio.current_task())
+
+    task = start_eagerly(work(), asyncio.create_task)
+    assert seen == [task] and asyncio.current_task() is caller
+    gate.set_result(None)
+    await task
+    assert seen == [task, task]
+
+
+async def test_a_timeout_entered_eagerly_expires_in_the_new_task_not_the_callers() -> None:
+    """The defect: a request timeout entered in the eager step belonged to the caller (a
+    feed's task), so when it expired the feed was cancelled and the request went on."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()  # never answered: a hung request
+    outcome: list[str] = []
+
+    async def request() -> str:
+        try:
+            async with asyncio.timeout(0.01):
+                return await answer
+        except TimeoutError:
+            outcome.append("timed out")
+            raise
+
+    orders: list[asyncio.Task[str]] = []
+    frame: asyncio.Future[str] = loop.create_future()  # the feed's next frame
+
+    async def feed() -> str:
+        orders.append(start_eagerly(request(), asyncio.create_task))
+        return await frame  # the feed reads on while the order waits for its answer
+
+    reader = asyncio.create_task(feed())
+    await asyncio.sleep(0)  # the feed's step: the order is sent
+    assert orders, "the feed placed its order"
+    done, _ = await asyncio.wait(orders, timeout=5)  # bounded
+    assert orders[0] in done, "the order's own timeout ended it"
+    with pytest.raises(TimeoutError):
+        orders[0].result()
+    assert outcome == ["timed out"] and answer.cancelled()
+    assert not reader.done() and reader.cancelling() == 0  # the feed was left alone
+    frame.set_result("next frame")
+    assert await reader == "next frame"
+
+
+async def test_the_eager_step_runs_in_the_tasks_own_context() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="caller")
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    seen: list[str] = []
+
+    async def work() -> None:
+        var.set("order")
+        await gate
+        seen.append(var.get())
+
+    task = start_eagerly(work(), asyncio.create_task)
+    assert var.get() == "caller"  # nothing leaked into the caller's context
+    gate.set_result(None)
+    await task
+    assert seen == ["order"]  # and the task's later steps see what the first one set
+
+
+async def test_outside_any_task_and_when_no_task_can_be_made() -> None:
+    loop = asyncio.get_running_loop()
+    made: list[asyncio.Task[None]] = []
+    seen: list[object] = []
+
+    async def work() -> None:
+        seen.append(asyncio.current_task())
+        await asyncio.sleep(0)
+
+    def from_a_callback() -> None:  # e.g. a loop callback: no task is running
+        made.append(start_eagerly(work(), asyncio.create_task))
+        seen.append(asyncio.current_task())
+
+    loop.call_soon(from_a_callback)
+    while not made:  # noqa: ASYNC110 (the callback runs on the next round)
+        await asyncio.sleep(0)
+    await made[0]
+    assert seen == [made[0], None]
+
+    ran: list[int] = []
+
+    async def never() -> None:
+        ran.append(1)
+
+    def closed_group(coro: object, *, context: object = None) -> asyncio.Task[None]:
+        raise RuntimeError("TaskGroup is shutting down")
+
+    coro = never()
+    with pytest.raises(RuntimeError):
+        start_eagerly(coro, closed_group)
+    assert ran == [] and inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
