@@ -66,12 +66,11 @@ from bot.errors import (
 from bot.kraken import signer
 from bot.kraken.codec import excerpt, loads_exact
 from bot.kraken.http1 import ConnectFailed, ConnectionLost, Http1Connection
-from bot.kraken.nonce import NonceGenerator
+from bot.kraken.nonce import NonceFloors, NonceGenerator, key_id
 from bot.kraken.ratelimit import RestCounter, Tier, TradingCounter
 from bot.kraken.rest_methods import NEVER_RETRIED, RestMethods, TradingCharge, is_write
 from bot.kraken.turn import Turn
 from bot.log import Secret, get_logger
-from bot.store import Store, key_id
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -187,7 +186,8 @@ class KrakenRestClient(RestMethods):
     """Async client for Kraken's (or the simulator's) Spot REST API; one per API key.
 
     ``base_url``: scheme, host and port only (``https://api.kraken.com``). ``store``: where
-    the nonce floor is kept (``Store.get/set_nonce_floor`` under ``key_id(api_key)``);
+    the nonce floor is kept (a ``NonceFloors``, e.g. ``bot.store.Store``, under
+    ``key_id(api_key)``);
     without one nonces do not survive a restart, unless ``nonces`` is given. ``tier`` sets
     the default counters; ``rest_counter``/``trading_counter`` override them (e.g. with a
     safety margin). ``rng`` draws the backoff jitter.
@@ -201,7 +201,7 @@ class KrakenRestClient(RestMethods):
         api_key: Secret | str | None = None,
         api_secret: Secret | str | None = None,
         session: aiohttp.ClientSession | None = None,
-        store: Store | None = None,
+        store: NonceFloors | None = None,
         nonces: NonceGenerator | None = None,
         tier: Tier | str = Tier.STARTER,
         rest_counter: RestCounter | None = None,

@@ -41,6 +41,7 @@ from bot.errors import (
 )
 from bot.kraken.http1 import ConnectFailed, ConnectionLost
 from bot.kraken.instruments import Instrument
+from bot.kraken.nonce import key_id
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
 from bot.kraken.signer import extract_nonce, verify
@@ -320,6 +321,31 @@ async def test_nonces_never_go_back_across_a_restart_with_the_clock_set_back(
     nonces = [s.nonce for s in fake.seen]
     assert len(nonces) == 3
     assert nonces[0] < nonces[1] < nonces[2]
+
+
+class Floors:
+    """A hand-written ``NonceFloors`` (what the client needs of a store): marks in a dict."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, int] = {}
+
+    def get_nonce_floor(self, key_id: str) -> int:
+        return self.marks.get(key_id, 0)
+
+    def set_nonce_floor(self, key_id: str, value: int) -> None:
+        self.marks[key_id] = value
+
+
+async def test_any_nonce_floors_will_do_for_the_store(fake: FakeKraken) -> None:
+    clock, floors = FakeClock(), Floors()
+    async with client(fake, clock, store=floors) as first:
+        await first.balance()
+    assert list(floors.marks) == [key_id(API_KEY)]
+    clock.set_wall_ns(clock.time_ns() - 3_600 * 10**9)  # an hour back
+    async with client(fake, clock, store=floors) as second:
+        await second.balance()  # FakeKraken refuses a lower nonce
+    first_nonce, second_nonce = (s.nonce for s in fake.seen)
+    assert first_nonce < second_nonce <= floors.marks[key_id(API_KEY)]
 
 
 # --- failures -------------------------------------------------------------------------------
