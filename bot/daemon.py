@@ -270,6 +270,7 @@ class Daemon:
                 rest, clock, timeout_s=cfg.deadman.timeout_s,
                 refresh_s=cfg.deadman.refresh_interval_s,
                 on_lapse=lambda: engine.request_reconcile("deadman lapse"),
+                hold_reads=rest.hold_reads,  # while a refresh is due, it goes first
             )  # fmt: skip
             self.gate.add(rd.DEADMAN_ARMED, lambda: deadman.armed)
         desk = self.desk = Desk(

@@ -42,6 +42,7 @@ latency_ms), ``rest_rate_wait``, ``rest_retry``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -68,7 +69,14 @@ from bot.kraken.codec import excerpt, loads_exact
 from bot.kraken.http1 import ConnectFailed, ConnectionLost, Http1Connection
 from bot.kraken.nonce import NonceFloors, NonceGenerator, key_id
 from bot.kraken.ratelimit import RestCounter, Tier, TradingCounter
-from bot.kraken.rest_methods import NEVER_RETRIED, RestMethods, TradingCharge, is_write
+from bot.kraken.rest_methods import (
+    NEVER_RETRIED,
+    Lane,
+    RestMethods,
+    TradingCharge,
+    is_write,
+    lane,
+)
 from bot.kraken.turn import Turn
 from bot.log import Secret, get_logger
 
@@ -85,6 +93,9 @@ __all__ = [
 ]
 
 DEFAULT_USER_AGENT: Final = "krakenbot/0.1"
+ROOM_KEPT: Final = {Lane.SAFETY: 0.0, Lane.TRADE: 1.0, Lane.READ: 2.0}
+"""REST-counter room a call of each lane leaves for the lanes ahead of it: a read leaves
+room for a switch refresh and a WebSocket token, a token for a refresh."""
 
 
 class BodyFormat(StrEnum):
@@ -248,6 +259,8 @@ class KrakenRestClient(RestMethods):
             else None
         )
         self._lock = Turn()
+        self._reads_open = asyncio.Event()
+        self._reads_open.set()
         self._log = get_logger(component="rest")
 
     # -- lifecycle and state --------------------------------------------------------------
@@ -296,6 +309,19 @@ class KrakenRestClient(RestMethods):
     def clear_lockout(self) -> None:
         """Forget a lockout (a human checked the key); the next call goes to Kraken."""
         self._locked_until = None
+
+    def hold_reads(self, held: bool) -> None:
+        """Hold reads (``Lane.READ``) back until released: a read already sent finishes,
+        none starts. The dead-man's switch holds them while its refresh is due and not yet
+        done, so the refresh gets the line and the REST counter's room first."""
+        if held:
+            self._reads_open.clear()
+        else:
+            self._reads_open.set()
+
+    @property
+    def reads_held(self) -> bool:
+        return not self._reads_open.is_set()
 
     def rest_headroom(self) -> float:
         """How much the REST call counter takes now before it is over its maximum."""
@@ -348,7 +374,8 @@ class KrakenRestClient(RestMethods):
         # A copy, so a caller's later change cannot reach a retry; FormFields are not changed.
         body = params if type(params) is signer.FormFields else dict(params or {})
         return await self._with_retries(
-            method, functools.partial(self._post, method, body, cost, charges, fmt)
+            method,
+            functools.partial(self._post, method, body, cost, charges, fmt, line=lane(method)),
         )
 
     async def _post(
@@ -358,11 +385,13 @@ class KrakenRestClient(RestMethods):
         rest_cost: float,
         trading: tuple[TradingCharge, ...],
         fmt: BodyFormat,
+        *,
+        line: Lane,
     ) -> dict[str, Any]:
         assert self._key is not None and self._signer is not None  # checked by private()
         path = f"/0/private/{method}"
-        if not self._try_admit(rest_cost, trading):
-            await self._admit(rest_cost, trading)
+        if not self._try_admit(rest_cost, trading, line):
+            await self._admit(rest_cost, trading, line)
         try:
             # Held from the nonce until Kraken's answer has begun: see the module docstring.
             nonce = self._nonces.next()
@@ -397,17 +426,22 @@ class KrakenRestClient(RestMethods):
                 status, raw = await self._session_post(method, path, body, headers)
         finally:
             self._lock.release()
-        if status == 429:
-            self.rest_counter.saturate(self._clock.monotonic())
         try:
-            return self._decode(method, status, raw)
+            result = self._decode(method, status, raw)
         except RateLimitError as exc:
-            self._saturate(exc, trading)
+            self._refused(method, exc.code, rest_cost, trading, status)
             raise
         except LockoutError:
             self._locked_until = self._clock.monotonic() + self._lockout_s
             self._log.error("rest_locked_out", method=method, seconds=self._lockout_s)
             raise
+        except ExchangeError as exc:
+            if status == 429:  # a write's 429 is its unknown fate, and still a refusal
+                self._refused(method, exc.code, rest_cost, trading, status)
+            raise
+        if rest_cost > 0:
+            self.rest_counter.accepted()  # Kraken counted it: a streak of refusals is over
+        return result
 
     async def _session_post(
         self, method: str, path: str, body: bytes, headers: dict[str, str]
@@ -427,13 +461,19 @@ class KrakenRestClient(RestMethods):
             response.release()
         return response.status, raw
 
-    def _try_admit(self, rest_cost: float, trading: tuple[TradingCharge, ...]) -> bool:
+    def _try_admit(self, rest_cost: float, trading: tuple[TradingCharge, ...], line: Lane) -> bool:
         """``_admit``'s usual case in a plain call: no lockout, the turn free, at most one
         pair to charge and room for the call now. True: the turn is held, all charged."""
-        if self._locked_until is not None or len(trading) > 1 or not self._lock.try_take():
+        if (
+            self._locked_until is not None
+            or len(trading) > 1
+            or (line is Lane.READ and not self._reads_open.is_set())
+            or not self._lock.try_take()
+        ):
             return False
         now = self._clock.monotonic()
-        rest_fits = rest_cost <= 0 or self.rest_counter.wait_time(rest_cost, now) <= 0
+        needed = rest_cost + ROOM_KEPT[line]
+        rest_fits = rest_cost <= 0 or self.rest_counter.wait_time(needed, now) <= 0
         if rest_fits and (not trading or self.trading_counter.admit(*trading[0], now)):
             if rest_cost > 0:
                 self.rest_counter.charge(rest_cost, now)
@@ -441,31 +481,43 @@ class KrakenRestClient(RestMethods):
         self._lock.release()
         return False
 
-    async def _admit(self, rest_cost: float, trading: tuple[TradingCharge, ...]) -> None:
-        """Wait until the call fits the counters, then return holding the lock, charged."""
+    async def _admit(
+        self, rest_cost: float, trading: tuple[TradingCharge, ...], line: Lane
+    ) -> None:
+        """Wait until the call fits the counters (leaving ``ROOM_KEPT[line]`` on the REST
+        counter) and reads are not held, then return holding the turn (taken by ``line``),
+        charged."""
         while True:
             self._check_lockout()
+            if line is Lane.READ and not self._reads_open.is_set():
+                await self._reads_open.wait()
+                continue
             if self._lock.locked():  # wait for room before queueing behind the holder
-                wait = self._wait_time(rest_cost, trading, self._clock.monotonic())
+                wait = self._wait_time(rest_cost, trading, line, self._clock.monotonic())
                 if wait > 0:
-                    self._log.info("rest_rate_wait", seconds=round(wait, 3))
+                    self._log.info("rest_rate_wait", seconds=round(wait, 3), lane=line.name)
                     await self._clock.sleep(wait)
                     continue
-            await self._lock.take()  # at once when free
+            await self._lock.take(line)  # at once when free
             now = self._clock.monotonic()
-            wait = self._wait_time(rest_cost, trading, now)
-            if self.locked_out_until is None and wait <= 0:
+            wait = self._wait_time(rest_cost, trading, line, now)
+            held = line is Lane.READ and not self._reads_open.is_set()
+            if self.locked_out_until is None and wait <= 0 and not held:
                 self.rest_counter.charge(rest_cost, now)
                 for pair, cost in trading:
                     self.trading_counter.charge(pair, cost, now)
                 return
-            self._lock.release()  # locked out, or no room yet: wait outside the lock
+            self._lock.release()  # locked out, held, or no room yet: wait outside the turn
             if wait > 0:
-                self._log.info("rest_rate_wait", seconds=round(wait, 3))
+                self._log.info("rest_rate_wait", seconds=round(wait, 3), lane=line.name)
                 await self._clock.sleep(wait)
 
-    def _wait_time(self, rest_cost: float, trading: tuple[TradingCharge, ...], now: float) -> float:
-        wait = self.rest_counter.wait_time(rest_cost, now)
+    def _wait_time(
+        self, rest_cost: float, trading: tuple[TradingCharge, ...], line: Lane, now: float
+    ) -> float:
+        wait = (
+            0.0 if rest_cost <= 0 else self.rest_counter.wait_time(rest_cost + ROOM_KEPT[line], now)
+        )
         for pair, cost in trading:
             wait = max(wait, self.trading_counter.wait_time(pair, cost, now))
         return wait
@@ -476,13 +528,27 @@ class KrakenRestClient(RestMethods):
             left = until - self._clock.monotonic()
             raise LockoutError("EGeneral:Temporary lockout", f"locked out for {left:.0f} s more")
 
-    def _saturate(self, exc: RateLimitError, trading: tuple[TradingCharge, ...]) -> None:
+    def _refused(
+        self,
+        method: str,
+        code: str,
+        rest_cost: float,
+        trading: tuple[TradingCharge, ...],
+        status: int,
+    ) -> None:
+        """Kraken refused the call for a rate limit: the pair's trading counter is full, or
+        the REST counter is over its maximum by more after each refusal in a row
+        (``RestCounter.refused``): the next call waits until then, one at a time."""
         now = self._clock.monotonic()
-        if exc.code.startswith("EOrder:") and trading:
+        if code.startswith("EOrder:") and trading:
             for pair, _ in trading:
                 self.trading_counter.saturate(pair, now)
-        else:
-            self.rest_counter.saturate(now)
+            return
+        wait = self.rest_counter.refused(rest_cost, now)
+        self._log.warning(
+            "rest_rate_refused", method=method, code=code, status=status,
+            refusals_in_a_row=self.rest_counter.streak, next_call_in_s=round(wait, 3),
+        )  # fmt: skip
 
     # -- shared -------------------------------------------------------------------------
 
