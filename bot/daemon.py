@@ -50,6 +50,7 @@ from bot.errors import (
     ConfigError,
     ProtocolError,
     RateLimitError,
+    StoreError,
     TransientError,
 )
 from bot.execution import readiness as rd
@@ -61,6 +62,7 @@ from bot.execution.risk import RiskGate
 from bot.execution.tokens import TokenKeeper
 from bot.http import HttpServer
 from bot.kraken.instruments import InstrumentTable, instruments_from_asset_pairs
+from bot.kraken.nonce import key_id
 from bot.kraken.protocol import Ticker, TradeFrame
 from bot.kraken.rest import KrakenRestClient
 from bot.log import configure_logging, get_logger
@@ -73,12 +75,14 @@ from bot.strategy_loader import LoadedStrategy, load_strategies
 from bot.strategy_runner import RunnerState, StrategyRunner
 from bot.supervisor import Supervisor
 from bot.wiring import (
+    assume_rest_counter,
     books_valid,
     cancel_our_orders,
     close_paper_orders,
     http_server,
     metric_sources,
     parse_balances,
+    record_rest_counter,
     replay_fills,
 )
 
@@ -229,11 +233,20 @@ class Daemon:
             session=session, store=store, tier=cfg.venue.tier,
             timeout_s=cfg.venue.request_timeout_s, dedicated=cfg.venue.dedicated_connection,
         )  # fmt: skip
+        # Live: Kraken's REST counter outlives a process; the store says what it may hold.
+        kid = key_id(ep.api_key.reveal()) if cfg.mode == "live" else None
+        if kid is not None:
+            assume_rest_counter(store, rest, clock, kid)
         try:
             await rest.warm()  # the order connection, opened before the first order needs it
             await self._serve_with(store, rest)
         finally:
             await rest.close()  # the dedicated connection; the session is the caller's
+            if kid is not None:  # every call has ended: a clean record for the next start
+                try:
+                    record_rest_counter(store, rest, clock, kid)
+                except StoreError as exc:  # the next start assumes a full counter instead
+                    log.warning("rest_counter_not_recorded", error=str(exc))
 
     async def _serve_with(self, store: Store, rest: KrakenRestClient) -> None:
         cfg, clock, ep = self.config, self.clock, self.endpoints

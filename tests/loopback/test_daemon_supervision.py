@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from structlog.testing import capture_logs
 
 from bot.config import load_config
@@ -41,23 +43,19 @@ class PlaceWhenAsked(Strategy[Params]):
         self.handle = self.ctx.place(symbol, "buy", Decimal("0.001"), price, post_only=True)
 
 
-def only(strategy: str, tmp_path: Path, *, venue: str = "") -> Daemon:
-    """``config/default.yaml`` with ``strategy`` alone on BTC/USD (and ``venue`` keys)."""
+def only(strategy: str, tmp_path: Path, **sections: dict[str, Any]) -> Daemon:
+    """``config/default.yaml`` with ``strategy`` alone on BTC/USD, and ``sections`` merged
+    into the top-level sections of the same names."""
     path = default_yaml(tmp_path)
-    text = path.read_text()
-    text = (
-        text[: text.index("\nstrategies:")]
-        + (f"\nvenue:\n{venue}" if venue else "")
-        + (
-            "\nstrategies:\n"
-            "  - name: placer\n"
-            f"    class: {__name__}:{strategy}\n"
-            "    symbols: [BTC/USD]\n"
-        )
-    )
-    path.write_text(text)
-    config = load_config(path)
-    return Daemon(config, load_strategies(config.strategies), config_path=path)
+    config = yaml.safe_load(path.read_text())
+    for name, values in sections.items():
+        config[name] = {**config.get(name, {}), **values}
+    config["strategies"] = [
+        {"name": "placer", "class": f"{__name__}:{strategy}", "symbols": ["BTC/USD"]}
+    ]
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    loaded = load_config(path)
+    return Daemon(loaded, load_strategies(loaded.strategies), config_path=path)
 
 
 async def test_a_hung_add_order_from_a_feed_callback_times_out_in_its_own_task(
@@ -67,7 +65,7 @@ async def test_a_hung_add_order_from_a_feed_callback_times_out_in_its_own_task(
     it cancelled the feed (books invalid, /readyz 503, nothing logged) and the request ran
     on until the answer came. Now the order's own task times out (``EHTTP:Timeout``), the
     order goes UNKNOWN, the engine resolves it from Kraken, and the feed never notices."""
-    daemon = only("PlaceWhenAsked", tmp_path, venue="  request_timeout_s: 1.0\n")
+    daemon = only("PlaceWhenAsked", tmp_path, venue={"request_timeout_s": 1.0})
     with capture_logs() as events:
         async with running(daemon):
             assert daemon.feed is not None and daemon.engine is not None
@@ -139,3 +137,27 @@ async def test_a_task_that_stops_unasked_is_logged_counted_and_restarted(tmp_pat
     assert 'krakenbot_task_restarts_total{task="feed"} 1.0' in metrics
     assert 'krakenbot_task_restarts_total{task="engine"} 0.0' in metrics
     assert daemon.exit_code == 0
+
+
+async def test_shutdowns_disarm_waits_out_rate_limit_refusals_and_exits_0(tmp_path: Path) -> None:
+    """Issue 10 item 4: the disarm gave up after one rate-limit refusal (exit 1 with most of
+    the grace left, the switch left armed to cancel orders placed by hand later). Now it
+    is tried again as the REST counter allows, within ``shutdown.grace_s``."""
+    # The switch's refresh every 50 s: none falls in the test, the refusals are the disarm's.
+    daemon = only("Quiet", tmp_path, deadman={"timeout_s": 60, "refresh_s": 50})
+    with capture_logs() as events:
+        async with running(daemon) as task:
+            fault = await daemon.sim.venue.faults.inject(
+                kind="rate_limit", endpoint="CancelAllOrdersAfter", count=2
+            )
+            daemon.request_stop("test")
+            async with asyncio.timeout(30):
+                await task
+    got = names(events)
+    retries = [e for e in events if e["event"] == "deadman_disarm_retry"]
+    assert len(retries) == 2 and "Rate limit" in retries[0]["error"]
+    assert fault.state == "done"  # both refusals were the disarm's
+    assert got.index("deadman_disarm_retry") < got.index("deadman_disarmed")
+    assert "shutdown_failed" not in got and daemon.exit_code == 0
+    assert events[-1]["event"] == "shutdown_complete" and events[-1]["exit_code"] == 0
+    assert daemon.sim.venue.deadman_trigger(daemon.sim.venue.credentials().account) is None
