@@ -143,6 +143,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("strategy_risk_state", "gauge", "1 for a strategy's trading state", "strategy", "state"),
     # rate limits and the dead-man's switch
     _f("rest_headroom", "gauge", "REST call counter room before Kraken refuses"),
+    _f("rest_refusals", "counter", "Calls Kraken refused for the REST call counter"),
     _f("trading_headroom", "gauge", "Trading counter room before Kraken refuses", "pair"),
     _f("deadman_armed", "gauge", "1 while the dead-man's switch is armed"),
     _f("deadman_seconds_to_trigger", "gauge", "Seconds until Kraken cancels every order"),
@@ -498,6 +499,7 @@ def rest_source(rest: KrakenRestClient) -> Source:
 
     def read() -> Iterator[Sample]:
         yield Sample("rest_headroom", rest.rest_headroom())
+        yield Sample("rest_refusals", rest.rest_counter.refusals)
         for pair, room in rest.trading_headrooms().items():
             yield Sample("trading_headroom", room, (pair or ACCOUNT_WIDE_PAIR,))
 
