@@ -442,7 +442,9 @@ class EngineContext:
             self._refuse(handle, *refusal)
             return handle
         desk._open.add(handle)
-        desk.spawn(self._send_place(handle, post_only))
+        if not desk.spawn(self._send_place(handle, post_only)):  # the group is closing
+            desk._open.pop(handle.cl_ord_id)
+            self._refuse(handle, "shutting_down", "the daemon is stopping")
         return handle
 
     def _refuse(self, handle: OrderHandle, reason: str, detail: str) -> None:
@@ -530,7 +532,10 @@ class EngineContext:
             )
             return False
         handle.update(o.request_amend(current, now_ns=self.time_ns()))
-        return self._desk.spawn(self._send_amend(handle, q, p))
+        if self._desk.spawn(self._send_amend(handle, q, p)):
+            return True
+        handle.update(current)  # not sent: as it was
+        return False
 
     async def _send_amend(self, handle: OrderHandle, qty: int | None, price: int | None) -> None:
         try:
