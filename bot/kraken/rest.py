@@ -13,13 +13,18 @@ the session instead. A private call, step by step:
 2. **Rate limits.** Its cost on the REST counter (by method) and on the trading counter of
    each pair it touches (``trading``) must fit, else it sleeps on the injected clock until
    they do, before Kraken would refuse. The fit is checked again under the lock and charged
-   then, so the local counters are never charged earlier than Kraken's.
-3. **Nonce, encode, sign, send** under one ``Turn`` (``bot.kraken.turn``), held until the response
-   headers arrive. Kraken refuses a nonce lower than one it has seen; aiohttp has no "bytes
-   flushed" event and two pooled connections can overtake each other, so only Kraken's
-   answer proves it has seen a nonce. Private calls are thus serialised per key: nothing
-   lost at Kraken's rate limits, and ``timeout_s`` bounds how long one request holds the
-   lock. The body is encoded once (form or JSON); those exact bytes are signed and sent.
+   then, so the local counters are never charged earlier than Kraken's. A call leaves
+   ``ROOM_KEPT`` of the REST counter for the lanes ahead of its own (``rest_methods.Lane``:
+   reads leave room for a switch refresh and a WS token), and reads wait while
+   ``hold_reads`` holds them (the switch's refresh is due).
+3. **Nonce, encode, sign, send** under one ``Turn`` (``bot.kraken.turn``), held until the
+   response headers arrive, taken by lane (the switch and cancels, then order entry and
+   the token, then reads) and in arrival order within one. Kraken refuses a nonce lower
+   than one it has seen; aiohttp has no "bytes flushed" event and two pooled connections
+   can overtake each other, so only Kraken's answer proves it has seen a nonce. Private
+   calls are thus serialised per key: nothing lost at Kraken's rate limits, and
+   ``timeout_s`` bounds how long one request holds the lock. The body is encoded once
+   (form or JSON); those exact bytes are signed and sent.
 4. **Map the answer.** Kraken's error strings go through ``error_from_kraken`` (``W…``
    warnings are logged); connection, aiohttp and HTTP failures are translated here,
    ``raise … from``: no connection is ``EHTTP:Connect failed`` (nothing was sent), a lost
@@ -29,15 +34,17 @@ the session instead. A private call, step by step:
 5. **Retry** (``next_retry``, pure): ``EAPI:Invalid nonce`` once with a fresh nonce, for any
    method (a nonce rejection proves that request was not accepted); transient errors with
    capped, jittered backoff for reads and ``CONVERGENT_WRITES`` only, never AddOrder,
-   AddOrderBatch, AmendOrder or EditOrder. A rate-limit error saturates the local counter
-   and is raised at once.
+   AddOrderBatch, AmendOrder or EditOrder. A rate-limit error is raised at once: the pair's
+   trading counter is taken as full, the REST counter as over its maximum by more after
+   each refusal in a row (``RestCounter.refused``), so the next call is a lone probe,
+   later each time; a counted call that passes ends the streak.
 
 Public calls are GETs, retried on transient errors, with no lock, nonce or counter (Kraken
 limits them per IP). Responses are decoded by ``codec.loads_exact``: numbers arrive exact.
 The typed methods live in ``rest_methods``. Key and secret are held as ``Secret`` (and the
 secret, keyed once, in a ``signer.Signer``); neither the signature nor the body is logged.
 Events: ``rest_call`` (method, latency_ms, attempt), ``rest_error`` (method, code,
-latency_ms), ``rest_rate_wait``, ``rest_retry``.
+latency_ms), ``rest_rate_wait`` (seconds, lane), ``rest_rate_refused``, ``rest_retry``.
 """
 
 from __future__ import annotations
