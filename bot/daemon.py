@@ -5,14 +5,17 @@ takes exactly this path, and the engine's reconciliation recovers from store and
 
 1. the venue: Kraken (``mode: live``), or the simulator started in-process (``mode: paper``,
    ``bot.paper``); the store (SQLite) and one aiohttp session; the REST client, with the
-   store's nonce floor; the instruments of every symbol (``AssetPairs``, retried);
+   store's nonce floor and (live) its REST counter as Kraken's may still hold it
+   (``bot.wiring.assume_rest_counter``; recorded again after the last call); the
+   instruments of every symbol (``AssetPairs``, retried);
 2. one ``TaskGroup`` running: the public ``Feed`` (books, trades, tickers), the
    ``PrivateFeed`` (executions, fresh tokens from the ``TokenKeeper``), the
    ``ExecutionEngine`` (reconciliation), the ``DeadmanSwitch`` (armed, then refreshed), one
    timer driver per strategy runner, the ``pnl`` logger, the balance poller, the store's
    checkpoints (``run_checkpoints``: SQLite copies its WAL from a worker thread, never in
    a commit on the loop), the HTTP server (``/healthz``, ``/readyz``, ``/metrics``) when
-   ``bot.http`` is present;
+   ``bot.http`` is present. Each long-lived task runs under ``bot.supervisor``: one that
+   stops unasked is logged, counted and restarted; only fatal errors end the daemon;
 3. the readiness gate (instruments, reconciled, every book valid, switch armed, private
    feed subscribed) opens: leftover orders of our strategies from a previous run are
    canceled, then each strategy's ``on_start`` runs and ``daemon_ready`` is logged. A
@@ -20,8 +23,9 @@ takes exactly this path, and the engine's reconciliation recovers from store and
 4. ``request_stop`` (SIGTERM/SIGINT) shuts down within ``shutdown.grace_s``: strategies'
    ``on_stop``, no new orders, intents in flight drained, open orders canceled (if
    ``shutdown.cancel_orders``) and confirmed, and only then the switch disarmed (timeout
-   0); then the tasks end and the store is closed: ``shutdown_complete``, exit 0. A second
-   signal exits at once (130), the switch left armed. ``reload`` (SIGHUP) validates the
+   0, tried again on rate limits and transient failures within the grace); then the
+   tasks end and the store is closed: ``shutdown_complete``, exit 0. A second signal
+   exits at once (130), the switch left armed. ``reload`` (SIGHUP) validates the
    strategies' params from the YAML and hands them to ``on_params``, or rejects them all.
 
 Exit statuses (``main_run``): 0 clean, 2 bad config (file:line), 1 a fatal ``BotError``.
