@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from structlog.typing import FilteringBoundLogger
 
 from bot.clock import Clock
-from bot.eager import TaskFactory, start_eagerly
+from bot.eager import EagerSpawner, TaskFactory
 from bot.errors import BotError, RiskError
 from bot.execution import orders as o
 from bot.execution.orders import Fill, Order, OrderState
@@ -152,7 +152,8 @@ class Desk:
         self.contexts: dict[str, EngineContext] = {}
         self.balances: dict[str, Decimal] = {}
         self.accepting = True  # False once the daemon stops: places are refused
-        self.spawn_task: TaskFactory | None = None
+        self._spawn_task: TaskFactory | None = None
+        self._spawner: EagerSpawner | None = None
         self.pending: set[asyncio.Task[None]] = set()
         self.cancels: set[str] = set()  # cl_ord_ids with a cancel task in flight
         self._open = _OpenHandles()  # open orders' handles, counted by symbol and strategy
@@ -178,16 +179,31 @@ class Desk:
 
     # -- tasks -----------------------------------------------------------------------------
 
+    @property
+    def spawn_task(self) -> TaskFactory | None:
+        """The daemon's ``TaskGroup.create_task`` once it runs (None before, and after
+        the daemon stopped: then a task kept ready for the next intent is cancelled)."""
+        return self._spawn_task
+
+    @spawn_task.setter
+    def spawn_task(self, create_task: TaskFactory | None) -> None:
+        if self._spawner is not None:
+            self._spawner.close()
+        self._spawn_task = create_task
+        self._spawner = None if create_task is None else EagerSpawner(create_task)
+        if self._spawner is not None:
+            self._spawner.prime()  # the first order's task, made before it is needed
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> bool:
         """Run ``coro`` as a task of the daemon's group, its first step now (``bot.eager``:
         an order's request is written before ``on_book`` returns, and its timeouts and
         cancellation are the order task's, never the caller's). False: not started (no
         group yet, or it is closing), ``coro`` closed."""
-        if self.spawn_task is None:
+        if self._spawner is None:
             coro.close()
             return False
         try:
-            task = start_eagerly(coro, self.spawn_task)
+            task = self._spawner.start(coro)
         except RuntimeError:  # the TaskGroup is shutting down: nothing was started
             return False
         self.pending.add(task)

@@ -336,6 +336,7 @@ class Daemon:
             assert self._stop is not None
             await self._stop.wait()
             await self._shutdown(engine)
+            desk.spawn_task = None  # and the task kept ready for the next intent ends
             for task in [*tasks, *desk.pending]:
                 task.cancel()
 

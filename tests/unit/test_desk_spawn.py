@@ -59,8 +59,9 @@ async def test_an_intent_the_closing_group_cannot_run_is_refused_not_left_pendin
         group = ClosingGroup()
         desk.spawn_task = group.create_task
         ctx = desk.context("s", ("BTC/USD",))
+        assert group.refused == 1  # no task kept ready for the first intent
         handle = ctx.place("BTC/USD", "buy", Decimal("0.001"), Decimal("1000.0"))
-        assert group.refused == 1
+        assert group.refused == 2  # nor one for this intent
         assert handle.state is OrderState.REJECTED and handle.reason == "shutting_down"
         assert ctx.open_orders() == () and not desk.pending
         assert engine.order(handle.cl_ord_id) is None  # never recorded: never sent
