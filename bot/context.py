@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 from structlog.typing import FilteringBoundLogger
 
 from bot.clock import Clock
-from bot.eager import start_eagerly
+from bot.eager import EagerSpawner, TaskFactory
 from bot.errors import BotError, ExchangeError, RiskError
 from bot.execution import orders as o
 from bot.execution.engine import OrderUnavailable
@@ -169,7 +169,8 @@ class Desk:
         # The exchange's trading state (the public feed's ``status``), set by the daemon;
         # None: not known here (bot.kraken.system_status).
         self.exchange_status: Callable[[], str | None] = _no_status
-        self.spawn_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] | None = None
+        self._spawn_task: TaskFactory | None = None
+        self._spawner: EagerSpawner | None = None
         self.pending: set[asyncio.Task[None]] = set()
         self.cancels: set[str] = set()  # cl_ord_ids with a cancel task in flight
         self._open = _OpenHandles()  # open orders' handles, counted by symbol and strategy
@@ -198,12 +199,33 @@ class Desk:
 
     # -- tasks -----------------------------------------------------------------------------
 
+    @property
+    def spawn_task(self) -> TaskFactory | None:
+        """The daemon's ``TaskGroup.create_task`` once it runs (None before, and after
+        the daemon stopped: then a task kept ready for the next intent is cancelled)."""
+        return self._spawn_task
+
+    @spawn_task.setter
+    def spawn_task(self, create_task: TaskFactory | None) -> None:
+        if self._spawner is not None:
+            self._spawner.close()
+        self._spawn_task = create_task
+        self._spawner = None if create_task is None else EagerSpawner(create_task)
+        if self._spawner is not None:
+            self._spawner.prime()  # the first order's task, made before it is needed
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> bool:
-        if self.spawn_task is None:
+        """Run ``coro`` as a task of the daemon's group, its first step now (``bot.eager``:
+        an order's request is written before ``on_book`` returns, and its timeouts and
+        cancellation are the order task's, never the caller's). False: not started (no
+        group yet, or it is closing), ``coro`` closed."""
+        if self._spawner is None:
             coro.close()
             return False
-        # Started now: an order's request is written before on_book returns (bot.eager).
-        task = start_eagerly(coro, self.spawn_task)
+        try:
+            task = self._spawner.start(coro)
+        except RuntimeError:  # the TaskGroup is shutting down: nothing was started
+            return False
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
         return True
@@ -473,7 +495,9 @@ class EngineContext:
             self._refuse(handle, *refusal)
             return handle
         desk._open.add(handle)
-        desk.spawn(self._send_place(handle, post_only))
+        if not desk.spawn(self._send_place(handle, post_only)):  # the group is closing
+            desk._open.pop(handle.cl_ord_id)
+            self._refuse(handle, "desk", "shutting_down", "the daemon is stopping")
         return handle
 
     def _refused(
@@ -576,7 +600,10 @@ class EngineContext:
             self._refused("amend", source, reason, symbol, cl_ord_id=cid, detail=detail)
             return False
         handle.update(o.request_amend(current, now_ns=self.time_ns()))
-        return self._desk.spawn(self._send_amend(handle, q, p))
+        if self._desk.spawn(self._send_amend(handle, q, p)):
+            return True
+        handle.update(current)  # not sent: as it was
+        return False
 
     async def _send_amend(self, handle: OrderHandle, qty: int | None, price: int | None) -> None:
         try:

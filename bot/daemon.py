@@ -6,16 +6,18 @@ takes exactly this path, and the engine's reconciliation recovers from store and
 1. the venue: Kraken (``mode: live``), or the simulator started in-process (``mode: paper``,
    ``bot.paper``); the store (SQLite), claimed for this mode, venue and key
    (``bot.store_owner``: another deployment's is refused); one aiohttp session; the REST
-   client, with the store's nonce floor; the instruments of every symbol (``AssetPairs``,
-   retried); the key's permissions, each probed (``bot.permissions``: a missing one is a
-   ``ConfigError``, exit 2);
+   client, with the store's nonce floor and (live) its REST counter as Kraken's may still
+   hold it (``bot.wiring.assume_rest_counter``; recorded again after the last call); the
+   instruments of every symbol (``AssetPairs``, retried); the key's permissions, each
+   probed (``bot.permissions``: a missing one is a ``ConfigError``, exit 2);
 2. one ``TaskGroup`` running: the public ``Feed`` (books, trades, tickers), the
    ``PrivateFeed`` (executions, fresh tokens from the ``TokenKeeper``), the
    ``ExecutionEngine`` (reconciliation), the ``DeadmanSwitch`` (armed, then refreshed), one
    timer driver per strategy runner, the ``pnl`` logger, the balance poller, the store's
    checkpoints (``run_checkpoints``: SQLite copies its WAL from a worker thread, never in
    a commit on the loop), the HTTP server (``/healthz``, ``/readyz``, ``/metrics``) when
-   ``bot.http`` is present;
+   ``bot.http`` is present. Each long-lived task runs under ``bot.supervisor``: one that
+   stops unasked is logged, counted and restarted; only fatal errors end the daemon;
 3. the readiness gate (instruments, reconciled, every book valid, switch armed, private
    feed subscribed) opens: leftover orders of our strategies from a previous run are
    canceled, then each strategy's ``on_start`` runs and ``daemon_ready`` is logged. A
@@ -23,8 +25,9 @@ takes exactly this path, and the engine's reconciliation recovers from store and
 4. ``request_stop`` (SIGTERM/SIGINT) shuts down within ``shutdown.grace_s``: strategies'
    ``on_stop``, no new orders, intents in flight drained, open orders canceled (if
    ``shutdown.cancel_orders``) and confirmed, and only then the switch disarmed (timeout
-   0); then the tasks end and the store is closed: ``shutdown_complete``, exit 0. A second
-   signal exits at once (130), the switch left armed. ``reload`` (SIGHUP) validates the
+   0, tried again on rate limits and transient failures within the grace); then the
+   tasks end and the store is closed: ``shutdown_complete``, exit 0. A second signal
+   exits at once (130), the switch left armed. ``reload`` (SIGHUP) validates the
    strategies' params from the YAML and hands them to ``on_params``, or rejects them all.
 
 Exit statuses (``main_run``): 0 clean, 2 bad config (file:line) or a key without a
@@ -37,10 +40,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,6 +59,7 @@ from bot.errors import (
     ConfigError,
     ProtocolError,
     RateLimitError,
+    StoreError,
     TransientError,
 )
 from bot.execution import readiness as rd
@@ -67,6 +72,7 @@ from bot.execution.tokens import TokenKeeper
 from bot.http import HttpServer
 from bot.kraken import system_status
 from bot.kraken.instruments import InstrumentTable, merge_rest_names
+from bot.kraken.nonce import key_id
 from bot.kraken.protocol import Ticker, TradeFrame
 from bot.kraken.rest import KrakenRestClient
 from bot.log import configure_logging, get_logger
@@ -85,17 +91,20 @@ from bot.permissions import (
     record_pass,
 )
 from bot.preflight import load_deployment
-from bot.store import Store, key_id, run_checkpoints
+from bot.store import Store, run_checkpoints
 from bot.store_owner import StoreOwner, claim
 from bot.strategy_loader import LoadedStrategy
-from bot.strategy_runner import StrategyRunner
+from bot.strategy_runner import RunnerState, StrategyRunner
+from bot.supervisor import Supervisor
 from bot.wiring import (
+    assume_rest_counter,
     books_valid,
     cancel_our_orders,
     close_paper_orders,
     http_server,
     metric_sources,
     parse_balances,
+    record_rest_counter,
     replay_fills,
 )
 
@@ -135,6 +144,7 @@ class Daemon:
         self.feed: Feed | None = None
         self.private: PrivateFeed | None = None
         self.gate = rd.ReadinessGate(clock=self.clock)
+        self.supervisor = Supervisor(self.clock)
         self.runners: dict[str, StrategyRunner] = {}
         self.sim: Any = None  # the in-process SimServer in paper mode
         self.http: HttpServer | None = None
@@ -248,11 +258,20 @@ class Daemon:
             session=session, store=store, tier=cfg.venue.tier,
             timeout_s=cfg.venue.request_timeout_s, dedicated=cfg.venue.dedicated_connection,
         )  # fmt: skip
+        # Live: Kraken's REST counter outlives a process; the store says what it may hold.
+        kid = key_id(ep.api_key.reveal()) if cfg.mode == "live" else None
+        if kid is not None:
+            assume_rest_counter(store, rest, clock, kid)
         try:
             await rest.warm()  # the order connection, opened before the first order needs it
             await self._serve_with(store, rest)
         finally:
             await rest.close()  # the dedicated connection; the session is the caller's
+            if kid is not None:  # every call has ended: a clean record for the next start
+                try:
+                    record_rest_counter(store, rest, clock, kid)
+                except StoreError as exc:  # the next start assumes a full counter instead
+                    log.warning("rest_counter_not_recorded", error=str(exc))
 
     async def _serve_with(self, store: Store, rest: KrakenRestClient) -> None:
         cfg, clock, ep = self.config, self.clock, self.endpoints
@@ -295,6 +314,7 @@ class Daemon:
                 rest, clock, timeout_s=cfg.deadman.timeout_s,
                 refresh_s=cfg.deadman.refresh_interval_s,
                 on_lapse=lambda: engine.request_reconcile("deadman lapse"),
+                hold_reads=rest.hold_reads,  # while a refresh is due, it goes first
             )  # fmt: skip
             self.gate.add(rd.DEADMAN_ARMED, lambda: deadman.armed)
         desk = self.desk = Desk(
@@ -318,24 +338,33 @@ class Daemon:
             "daemon_starting", mode=cfg.mode, rest_url=ep.rest_url, symbols=list(symbols),
             strategies=[x.name for x in self.loaded], store=str(cfg.store.path),
         )  # fmt: skip
+        keep = self.supervisor.keep  # a component that stops unasked is restarted, loudly
         async with asyncio.TaskGroup() as tg:
             desk.spawn_task = tg.create_task
+            components: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+                "feed": feed.run,
+                "private-feed": private.run,
+                "engine": engine.run,
+                "deadman": self._deadman,
+                "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
+                "balances": functools.partial(self._balances, rest, store),
+                "checkpoints": functools.partial(run_checkpoints, store, clock),
+            }
             tasks = [
-                tg.create_task(feed.run(), name="feed"),
-                tg.create_task(private.run(), name="private-feed"),
-                tg.create_task(engine.run(), name="engine"),
-                tg.create_task(self._deadman(), name="deadman"),
-                tg.create_task(self._every(self.pnl_every_s, desk.periodic), name="pnl"),
-                tg.create_task(self._balances(rest, store), name="balances"),
-                tg.create_task(run_checkpoints(store, clock), name="checkpoints"),
-                tg.create_task(self._start_strategies(), name="start"),
+                tg.create_task(keep(n, run), name=f"keep:{n}") for n, run in components.items()
             ]
+            tasks.append(tg.create_task(self._start_strategies(), name="start"))
             tasks += [
-                tg.create_task(r.run_timers(), name=f"timers-{n}") for n, r in self.runners.items()
+                tg.create_task(
+                    keep(f"timers-{n}", r.run_timers, finished=_runner_ended(r)),
+                    name=f"keep:timers-{n}",
+                )
+                for n, r in self.runners.items()
             ]
             assert self._stop is not None
             await self._stop.wait()
             await self._shutdown(engine)
+            desk.spawn_task = None  # and the task kept ready for the next intent ends
             for task in [*tasks, *desk.pending]:
                 task.cancel()
 
@@ -526,6 +555,11 @@ class Daemon:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _runner_ended(runner: StrategyRunner) -> Callable[[], bool]:
+    """A runner's timers end with it (stopped, or halted after too many errors)."""
+    return lambda: runner.state in (RunnerState.STOPPED, RunnerState.HALTED)
 
 
 async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:

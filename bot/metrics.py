@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from bot.kraken.rest import KrakenRestClient
     from bot.market.feed import Feed
     from bot.strategy_runner import StrategyRunner
+    from bot.supervisor import Supervisor
 
 __all__ = [
     "CONTENT_TYPE",
@@ -74,6 +75,7 @@ __all__ = [
     "rest_source",
     "risk_source",
     "runners_source",
+    "supervisor_source",
 ]
 
 NAMESPACE: Final = "krakenbot"
@@ -108,6 +110,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("loop_lag_seconds", "gauge", "How late the event loop's latest lag probe woke"),
     _f("loop_lag_max_seconds", "gauge", "The largest loop lag in the recent window"),
     _f("metrics_source_errors", "counter", "Metric sources that raised during a scrape"),
+    _f("task_restarts", "counter", "Daemon tasks restarted after they stopped unasked", "task"),
     # feeds: public ("public") and private ("private")
     _f("feed_connected", "gauge", "1 while the feed's WebSocket is open", "feed"),
     _f("feed_frames", "counter", "Frames received", "feed"),
@@ -149,6 +152,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("strategy_risk_state", "gauge", "1 for a strategy's trading state", "strategy", "state"),
     # rate limits and the dead-man's switch
     _f("rest_headroom", "gauge", "REST call counter room before Kraken refuses"),
+    _f("rest_refusals", "counter", "Calls Kraken refused for the REST call counter"),
     _f("trading_headroom", "gauge", "Trading counter room before Kraken refuses", "pair"),
     _f("deadman_armed", "gauge", "1 while the dead-man's switch is armed"),
     _f("deadman_seconds_to_trigger", "gauge", "Seconds until Kraken cancels every order"),
@@ -491,11 +495,22 @@ def deadman_source(switch: DeadmanSwitch) -> Source:
     return read
 
 
+def supervisor_source(supervisor: Supervisor) -> Source:
+    """The daemon's supervised tasks: how often each stopped unasked and was restarted."""
+
+    def read() -> Iterator[Sample]:
+        for name, stats in supervisor.stats.items():
+            yield Sample("task_restarts", stats.restarts, (name,))
+
+    return read
+
+
 def rest_source(rest: KrakenRestClient) -> Source:
     """Rate-limit headroom: the REST call counter and each pair's trading counter."""
 
     def read() -> Iterator[Sample]:
         yield Sample("rest_headroom", rest.rest_headroom())
+        yield Sample("rest_refusals", rest.rest_counter.refusals)
         for pair, room in rest.trading_headrooms().items():
             yield Sample("trading_headroom", room, (pair or ACCOUNT_WIDE_PAIR,))
 

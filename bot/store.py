@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import os
 import re
 import sqlite3
@@ -69,6 +68,7 @@ from bot.clock import Clock
 from bot.errors import StoreError
 from bot.execution.orders import OPEN_STATES, Fill, Order, OrderState
 from bot.kraken.instruments import format_scaled
+from bot.kraken.nonce import key_id  # re-exported: the name of a key's nonce floor
 from bot.log import get_logger
 
 __all__ = [
@@ -197,11 +197,6 @@ _FILL_COLUMNS: Final = (
     "exec_id, trade_id, cl_ord_id, order_id, symbol, side, price, qty, cost, fee, fee_asset, "
     "liquidity, ts_ns"
 )
-
-
-def key_id(api_key: str) -> str:
-    """The name under which a key's nonce floor is stored: never the key itself."""
-    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,15 @@ component (``metric_sources``), the ``HttpServer`` built on the daemon's gate an
 (``http_server``), the shutdown's "cancel our open orders and see them gone"
 (``cancel_our_orders``), the readiness probe of the books (``books_valid``), what a start
 recovers from the store (``replay_fills`` in live mode, ``close_paper_orders`` in paper
-mode), and Kraken's balances with plain asset names (``parse_balances``). It keeps no
-state of its own.
+mode, and what Kraken's REST counter may still hold: ``assume_rest_counter`` at start,
+``record_rest_counter`` after the last call), and Kraken's balances with plain asset
+names (``parse_balances``). It keeps no state of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final
@@ -26,6 +28,7 @@ from bot.execution.pnl import PositionBook
 from bot.execution.tokens import TokenKeeper
 from bot.http import HttpServer
 from bot.kraken.instruments import InstrumentTable
+from bot.kraken.ratelimit import start_value
 from bot.kraken.rest import KrakenRestClient
 from bot.log import get_logger
 from bot.market.feed import Feed
@@ -36,12 +39,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "asset_name",
+    "assume_rest_counter",
     "books_valid",
     "cancel_our_orders",
     "close_paper_orders",
     "http_server",
     "metric_sources",
     "parse_balances",
+    "record_rest_counter",
     "replay_fills",
 ]
 
@@ -73,6 +78,7 @@ def metric_sources(daemon: Daemon, rest: KrakenRestClient, tokens: TokenKeeper) 
         m.positions_source(desk.positions),
         m.runners_source(daemon.runners.values()),
         m.orders_source(desk.engine.open_orders),
+        m.supervisor_source(daemon.supervisor),
     ]
     if daemon.deadman is not None:
         sources.append(m.deadman_source(daemon.deadman))
@@ -127,6 +133,41 @@ async def _cancel(engine: ExecutionEngine, cl_ord_id: str) -> None:
         await engine.cancel(cl_ord_id)
     except BotError as exc:
         log.warning("shutdown_cancel_failed", cl_ord_id=cl_ord_id, error=str(exc))
+
+
+def assume_rest_counter(store: Store, rest: KrakenRestClient, clock: Clock, key: str) -> float:
+    """Before the first private call: start the REST counter from what Kraken's may still
+    hold of the previous process's calls (``ratelimit.start_value``): the value it recorded
+    at a clean stop, else full at its nonce mark (an unclean stop), else empty. The record
+    is replaced by a "running" mark at once, so a crash of this process is seen as one by
+    the next. ``key``: the API key's ``key_id``. Returns the value assumed."""
+    name = f"{_REST_COUNTER}.{key}"
+    saved, raw = None, store.get_meta(name)
+    try:
+        found = json.loads(raw) if raw is not None else None
+        if isinstance(found, dict):
+            saved = (float(found["value"]), int(found["at_ns"]))
+    except (ValueError, KeyError, TypeError):
+        saved = None  # "running", or unreadable: as after an unclean stop
+    store.set_meta(name, "running")
+    mark = store.get_nonce_floor(key) or None
+    value = start_value(
+        rest.rest_counter.limits, clock.time_ns(), saved=saved, last_sent_bound_ns=mark
+    )
+    rest.rest_counter.assume(value, clock.monotonic())
+    why = "clean_stop" if saved is not None else "unclean_stop" if mark else "first_use"
+    log.info("rest_counter_assumed", value=round(value, 2), previous=why)
+    return value
+
+
+def record_rest_counter(store: Store, rest: KrakenRestClient, clock: Clock, key: str) -> None:
+    """After the last private call: what the REST counter holds now, for the next start."""
+    value = rest.rest_counter.value(clock.monotonic())
+    record = {"value": round(value, 6), "at_ns": clock.time_ns()}
+    store.set_meta(f"{_REST_COUNTER}.{key}", json.dumps(record))
+
+
+_REST_COUNTER: Final = "rest_counter"  # meta key prefix, one record per API key (key_id)
 
 
 def books_valid(feed: Feed, symbols: tuple[str, ...]) -> bool:

@@ -14,9 +14,16 @@ order of the account (KRAKEN.md §3.1). ``DeadmanSwitch`` keeps that timer pushe
   (the engine then treats every order as possibly cancelled and reconciles), and the
   refresher keeps trying to re-arm. A watcher task does this on time even while a
   refresh request hangs.
+- While a refresh is due and not yet done, ``hold_reads(True)`` is called (the daemon
+  passes the REST client's): reads that have not started wait, so the refresh is the
+  next request on the key's line and finds room on the REST counter, however many
+  confirmations and history pages are queued. Released when the refresh succeeds, when the
+  switch may have lapsed (nothing left to protect: reconciliation must run), or on disarm.
 - ``disarm()`` sends ``timeout=0``, on a clean shutdown only, after the orders were
-  cancelled. Nothing here disarms on its own: no ``finally``, no ``atexit``. A crash
-  leaves the switch armed, which is its whole point.
+  cancelled; a rate-limit refusal or a transient failure is tried again (waiting as the
+  REST client's counter says, or ``retry_s``) until it succeeds or the caller's deadline
+  (the shutdown grace) ends it. Nothing here disarms on its own: no ``finally``, no
+  ``atexit``. A crash leaves the switch armed, which is its whole point.
 
 The timing decisions are the pure functions at the top (``trigger_delay_s``,
 ``trigger_at``, ``is_lapsed``, ``retry_wait``); the class only sleeps on the injected
@@ -37,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from bot.clock import Clock
-from bot.errors import BotError, ProtocolError
+from bot.errors import BotError, ProtocolError, RateLimitError, TransientError
 from bot.log import get_logger
 
 __all__ = [
@@ -153,6 +160,7 @@ class DeadmanSwitch:
         on_lapse: Callable[[], None] | None = None,
         retry_s: float = DEFAULT_RETRY_S,
         margin_s: float | None = None,
+        hold_reads: Callable[[bool], None] | None = None,
     ) -> None:
         if isinstance(timeout_s, bool) or not 1 <= timeout_s <= MAX_TIMEOUT_S:
             raise ValueError(f"timeout_s must be 1..{MAX_TIMEOUT_S}, got {timeout_s!r}")
@@ -171,6 +179,8 @@ class DeadmanSwitch:
         self.retry_s = retry_s
         self.margin_s = margin
         self._on_lapse = on_lapse
+        self._hold_reads = hold_reads
+        self._holding = False
         self._trigger_at: float | None = None
         self._next_at = 0.0  # when the refresher calls next
         self._lapse_reported = False
@@ -219,10 +229,27 @@ class DeadmanSwitch:
         )
 
     async def disarm(self) -> None:
-        """``timeout=0``: clean shutdown only, after the orders were cancelled."""
+        """``timeout=0``: clean shutdown only, after the orders were cancelled. Retried on
+        a rate limit or a transient failure until it succeeds: bound it (the shutdown's
+        grace); any other error is raised."""
         self._generation += 1
         self._wanted.clear()
-        await self._rest.cancel_all_orders_after(0)
+        self._hold(False)
+        attempt = 0
+        while True:
+            try:
+                await self._rest.cancel_all_orders_after(0)
+                break
+            except (RateLimitError, TransientError) as exc:
+                attempt += 1
+                # The REST client waits for its counter's room itself: after a refusal the
+                # next call goes when the counter has decayed; a transient failure waits
+                # retry_s.
+                wait = 0.0 if isinstance(exc, RateLimitError) else self.retry_s
+                log.warning(
+                    "deadman_disarm_retry", error=str(exc), attempt=attempt, retry_in_s=wait
+                )
+                await self._clock.sleep(wait)
         self._trigger_at = None
         self._lapse_reported = False
         self._changed.set()
@@ -230,9 +257,12 @@ class DeadmanSwitch:
 
     async def run(self) -> None:
         """Refresh while armed, and watch for a lapse, until cancelled."""
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._watch())
-            await self._refresh_loop()  # the body: see bot.market.feed on 3.11's TaskGroup
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._watch())
+                await self._refresh_loop()  # the body: see bot.market.feed on 3.11's TaskGroup
+        finally:
+            self._hold(False)  # stopped (or restarted): never leave the reads held
 
     # -- the tasks -----------------------------------------------------------------------
 
@@ -246,6 +276,7 @@ class DeadmanSwitch:
             if now < self._next_at:
                 await clock.sleep(self._next_at - now)
                 continue  # arm() or a refresh may have moved _next_at meanwhile
+            self._hold(not self._lapse_reported)  # due: reads wait (until it may have lapsed)
             await self._refresh()
 
     async def _refresh(self) -> None:
@@ -272,6 +303,7 @@ class DeadmanSwitch:
         if generation != self._generation:
             return  # disarmed while this was in flight
         self._record(started, trigger, result)
+        self._hold(False)
 
     async def _watch(self) -> None:
         """Call ``on_lapse`` once when the trigger may have passed with no refresh since."""
@@ -287,6 +319,7 @@ class DeadmanSwitch:
                 await clock.sleep(trigger - self.margin_s - now)
                 continue  # a refresh may have moved the trigger meanwhile
             self._lapse_reported = True
+            self._hold(False)  # nothing left to protect: the reconciliation must run
             self.stats.lapses += 1
             log.error(
                 "deadman_lapsed",
@@ -295,6 +328,12 @@ class DeadmanSwitch:
             )
             if self._on_lapse is not None:
                 self._on_lapse()
+
+    def _hold(self, held: bool) -> None:
+        if held != self._holding:
+            self._holding = held
+            if self._hold_reads is not None:
+                self._hold_reads(held)
 
     def _record(self, started: float, trigger: float, result: Mapping[str, Any]) -> None:
         self._trigger_at = trigger

@@ -129,6 +129,7 @@ class ExecutionEngine:
         self._reasons: list[str] = []
         self._lock = asyncio.Lock()
         self._feed_live = False
+        self._recovered = False  # the store's open orders loaded (once per process)
 
     def new_cl_ord_id(self, strategy: str = "") -> str:
         """A fresh ``cl_ord_id`` for one order of ``strategy``, from a recorded block."""
@@ -154,13 +155,12 @@ class ExecutionEngine:
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
             try:
-                now = self._clock.time_ns()
-                for order in self._store.load_orders(open_only=True):
-                    self._book.put(order)
-                    if order.state is S.PENDING_NEW:  # sent or not: the crash hid which
-                        self._put(o.mark_unknown(order, "restart", now_ns=now))
-                log.info("engine_recovered", open_orders=len(self._book.orders))
-                await self._reconcile_until_done("startup")
+                # Once per process: a run restarted by the daemon's supervisor finds the
+                # orders in memory (some maybe in flight) and only reconciles them.
+                reason = "engine restarted" if self._recovered else "startup"
+                if not self._recovered:
+                    self._recover()
+                await self._reconcile_until_done(reason)
                 while True:
                     await self._wake.wait()
                     self._wake.clear()
@@ -169,6 +169,16 @@ class ExecutionEngine:
             finally:
                 self._tg = None
                 self.readiness.clear(RECONCILED, "engine stopped")
+
+    def _recover(self) -> None:
+        """The store's open orders into memory; a PENDING_NEW one becomes UNKNOWN."""
+        now = self._clock.time_ns()
+        for order in self._store.load_orders(open_only=True):
+            self._book.put(order)
+            if order.state is S.PENDING_NEW:  # sent or not: the crash hid which
+                self._put(o.mark_unknown(order, "restart", now_ns=now))
+        self._recovered = True
+        log.info("engine_recovered", open_orders=len(self._book.orders))
 
     def request_reconcile(self, reason: str) -> None:
         """Reconcile soon (a reconnect, a gap, a dead-man lapse); no order leaves until then."""

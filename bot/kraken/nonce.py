@@ -19,21 +19,37 @@ mind: it only asks for increase. A crash loop advances by at most ``reserve`` pe
 The generator is synchronous and pure apart from the injected ``clock`` and ``persist``. It
 takes no lock: the async REST client holds one ``asyncio.Lock`` around next-nonce, sign and
 send, so that nonces reach Kraken in the order they were drawn. This module owns only the
-numbers; storing the mark is the store's job, through ``persist``.
+numbers; storing the mark is the store's job, through ``persist``. ``NonceFloors`` is what
+the REST client needs of a store (``bot.store.Store`` has it), and ``key_id`` the name a
+key's mark is kept under: ``bot.kraken`` imports nothing from the store.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 from bot.clock import Clock
 from bot.errors import StoreError
 from bot.kraken.signer import MAX_NONCE
 
-__all__ = ["DEFAULT_RESERVE_NS", "MAX_NONCE", "NonceGenerator"]
+__all__ = ["DEFAULT_RESERVE_NS", "MAX_NONCE", "NonceFloors", "NonceGenerator", "key_id"]
 
 DEFAULT_RESERVE_NS: Final = 10_000_000_000  # 10 s of nanosecond nonces per persisted block
+
+
+def key_id(api_key: str) -> str:
+    """The name under which a key's nonce floor is stored: never the key itself."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+class NonceFloors(Protocol):
+    """Where each key's persisted mark is kept (``bot.store.Store``), by ``key_id``."""
+
+    def get_nonce_floor(self, key_id: str) -> int: ...
+
+    def set_nonce_floor(self, key_id: str, value: int) -> None: ...
 
 
 class NonceGenerator:

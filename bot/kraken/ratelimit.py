@@ -27,6 +27,22 @@ and a ``now`` earlier than the last stamp never makes a counter decay. Counters 
 (they are not prices or sizes); every comparison allows ``EPSILON`` so the float sums of
 Kraken's decimal rates (0.33, 2.34, ...) do not flip a decision.
 
+What the client does when Kraken's REST counter is not what it thinks (KRAKEN.md §2.1:
+"calls made while the rate limits are active" prolong the restriction, so a refused call
+counts on Kraken's side):
+
+- **After a refusal** (``refused``) the counter is known to be over its maximum, by an
+  unknown amount: each refusal in a row doubles the excess the client assumes (``maximum``,
+  then ``+cost``, ``+3·cost``, ``+7·cost``..., at most ``+maximum``), so probes come
+  ever further apart and Kraken's counter, which a probe refused every ``cost/decay``
+  seconds would keep level for ever, really decays. A call that passes (``accepted``)
+  ends the streak.
+- **At start** (``start_value``) the previous process's calls may still be on Kraken's
+  counter: after a clean stop the value it recorded, decayed since; after an unclean one
+  (a crash, SIGKILL) a full counter at the last moment that process could have sent, its
+  persisted nonce mark (nonces are wall-clock nanoseconds, and every nonce issued is
+  below the mark); never used before: empty.
+
 This module owns the arithmetic only: no clock, no sleeping; a refusal is a ``False``, which
 the caller turns into Kraken's error string.
 """
@@ -49,6 +65,7 @@ __all__ = [
     "Tier",
     "TradingCost",
     "TradingCounter",
+    "start_value",
 ]
 
 EPSILON: Final = 1e-9
@@ -211,10 +228,12 @@ class RestCounter:
 
     ``limits`` overrides the tier's (e.g. a lower maximum for a safety margin). On the server,
     ``refused_calls_count`` makes a refused call still add its cost, as Kraken warns that
-    calls made while limited prolong the restriction.
+    calls made while limited prolong the restriction. On the client, ``refused`` and
+    ``accepted`` track Kraken's refusals (see the module docstring); ``streak`` counts the
+    refusals in a row and ``refusals`` all of them.
     """
 
-    __slots__ = ("_counters", "_refused_calls_count", "tier")
+    __slots__ = ("_counters", "_refused_calls_count", "refusals", "streak", "tier")
 
     def __init__(
         self,
@@ -226,6 +245,8 @@ class RestCounter:
         self.tier = Tier(tier)
         self._counters: _Counters[None] = _Counters(limits or REST_LIMITS[self.tier])
         self._refused_calls_count = refused_calls_count
+        self.streak = 0
+        self.refusals = 0
 
     @property
     def limits(self) -> CounterLimits:
@@ -264,8 +285,28 @@ class RestCounter:
         return self._counters.reserve(None, cost, now)
 
     def saturate(self, now: float) -> None:
-        """Kraken said ``EAPI:Rate limit exceeded``: assume the counter is full now."""
+        """Assume the counter is full now (at least)."""
         self._counters.set_value(None, max(self.value(now), self.limits.maximum), now)
+
+    def assume(self, value: float, now: float) -> None:
+        """Start from ``value`` at ``now`` (``start_value``: what a new process assumes)."""
+        self._counters.set_value(None, value, now)
+
+    def refused(self, cost: float, now: float) -> float:
+        """Kraken refused a call of ``cost`` (``EAPI:Rate limit exceeded``, HTTP 429): its
+        counter is over the maximum, by more after each refusal in a row (the module
+        docstring). Returns the seconds until a call of ``cost`` fits again: the probe."""
+        self.streak += 1
+        self.refusals += 1
+        maximum = self.limits.maximum
+        step = max(cost, 1.0)
+        excess = min(step * (2 ** min(self.streak - 1, 32) - 1), maximum)
+        self._counters.set_value(None, max(self.value(now), maximum + excess), now)
+        return self.wait_time(step, now)
+
+    def accepted(self) -> None:
+        """Kraken accepted a call that counts: a streak of refusals is over."""
+        self.streak = 0
 
     def try_charge(self, cost: float, now: float) -> bool:
         """Server side: accept (and charge) a call that fits, refuse one that does not."""
@@ -275,6 +316,32 @@ class RestCounter:
         if self._refused_calls_count:
             self._counters.charge(None, cost, now)
         return False
+
+
+def start_value(
+    limits: CounterLimits,
+    now_ns: int,
+    *,
+    saved: tuple[float, int] | None = None,
+    last_sent_bound_ns: int | None = None,
+) -> float:
+    """What a new process assumes Kraken's REST counter holds at wall time ``now_ns``.
+
+    ``saved``: ``(value, at_ns)`` recorded by the previous process as it stopped cleanly
+    (after its last call): that value, decayed since. Else ``last_sent_bound_ns``: a wall
+    time no call of any earlier process was sent after (its persisted nonce mark): a full
+    counter then, decayed since (full now if that time is still ahead). Neither: 0, no call
+    was ever made with this key here.
+    """
+    if saved is not None:
+        value, at_ns = saved
+        start, at = max(value, 0.0), at_ns
+    elif last_sent_bound_ns is not None:
+        start, at = limits.maximum, last_sent_bound_ns
+    else:
+        return 0.0
+    elapsed = max(now_ns - at, 0) / 1e9
+    return max(start - elapsed * limits.decay_per_s, 0.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,18 @@ the session instead. A private call, step by step:
 2. **Rate limits.** Its cost on the REST counter (by method) and on the trading counter of
    each pair it touches (``trading``) must fit, else it sleeps on the injected clock until
    they do, before Kraken would refuse. The fit is checked again under the lock and charged
-   then, so the local counters are never charged earlier than Kraken's.
-3. **Nonce, encode, sign, send** under one ``Turn`` (``bot.kraken.turn``), held until the response
-   headers arrive. Kraken refuses a nonce lower than one it has seen; aiohttp has no "bytes
-   flushed" event and two pooled connections can overtake each other, so only Kraken's
-   answer proves it has seen a nonce. Private calls are thus serialised per key: nothing
-   lost at Kraken's rate limits, and ``timeout_s`` bounds how long one request holds the
-   lock. The body is encoded once (form or JSON); those exact bytes are signed and sent.
+   then, so the local counters are never charged earlier than Kraken's. A call leaves
+   ``ROOM_KEPT`` of the REST counter for the lanes ahead of its own (``rest_methods.Lane``:
+   reads leave room for a switch refresh and a WS token), and reads wait while
+   ``hold_reads`` holds them (the switch's refresh is due).
+3. **Nonce, encode, sign, send** under one ``Turn`` (``bot.kraken.turn``), held until the
+   response headers arrive, taken by lane (the switch and cancels, then order entry and
+   the token, then reads) and in arrival order within one. Kraken refuses a nonce lower
+   than one it has seen; aiohttp has no "bytes flushed" event and two pooled connections
+   can overtake each other, so only Kraken's answer proves it has seen a nonce. Private
+   calls are thus serialised per key: nothing lost at Kraken's rate limits, and
+   ``timeout_s`` bounds how long one request holds the lock. The body is encoded once
+   (form or JSON); those exact bytes are signed and sent.
 4. **Map the answer.** Kraken's error strings go through ``error_from_kraken`` (``W…``
    warnings are logged); connection, aiohttp and HTTP failures are translated here,
    ``raise … from``: no connection is ``EHTTP:Connect failed`` (nothing was sent), a lost
@@ -29,19 +34,22 @@ the session instead. A private call, step by step:
 5. **Retry** (``next_retry``, pure): ``EAPI:Invalid nonce`` once with a fresh nonce, for any
    method (a nonce rejection proves that request was not accepted); transient errors with
    capped, jittered backoff for reads and ``CONVERGENT_WRITES`` only, never AddOrder,
-   AddOrderBatch, AmendOrder or EditOrder. A rate-limit error saturates the local counter
-   and is raised at once.
+   AddOrderBatch, AmendOrder or EditOrder. A rate-limit error is raised at once: the pair's
+   trading counter is taken as full, the REST counter as over its maximum by more after
+   each refusal in a row (``RestCounter.refused``), so the next call is a lone probe,
+   later each time; a counted call that passes ends the streak.
 
 Public calls are GETs, retried on transient errors, with no lock, nonce or counter (Kraken
 limits them per IP). Responses are decoded by ``codec.loads_exact``: numbers arrive exact.
 The typed methods live in ``rest_methods``. Key and secret are held as ``Secret`` (and the
 secret, keyed once, in a ``signer.Signer``); neither the signature nor the body is logged.
 Events: ``rest_call`` (method, latency_ms, attempt), ``rest_error`` (method, code,
-latency_ms), ``rest_rate_wait``, ``rest_retry``.
+latency_ms), ``rest_rate_wait`` (seconds, lane), ``rest_rate_refused``, ``rest_retry``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -66,12 +74,18 @@ from bot.errors import (
 from bot.kraken import signer
 from bot.kraken.codec import excerpt, loads_exact
 from bot.kraken.http1 import ConnectFailed, ConnectionLost, Http1Connection
-from bot.kraken.nonce import NonceGenerator
+from bot.kraken.nonce import NonceFloors, NonceGenerator, key_id
 from bot.kraken.ratelimit import RestCounter, Tier, TradingCounter
-from bot.kraken.rest_methods import NEVER_RETRIED, RestMethods, TradingCharge, is_write
+from bot.kraken.rest_methods import (
+    NEVER_RETRIED,
+    Lane,
+    RestMethods,
+    TradingCharge,
+    is_write,
+    lane,
+)
 from bot.kraken.turn import Turn
 from bot.log import Secret, get_logger
-from bot.store import Store, key_id
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -86,6 +100,9 @@ __all__ = [
 ]
 
 DEFAULT_USER_AGENT: Final = "krakenbot/0.1"
+ROOM_KEPT: Final = {Lane.SAFETY: 0.0, Lane.TRADE: 1.0, Lane.READ: 2.0}
+"""REST-counter room a call of each lane leaves for the lanes ahead of it: a read leaves
+room for a switch refresh and a WebSocket token, a token for a refresh."""
 
 
 class BodyFormat(StrEnum):
@@ -187,7 +204,8 @@ class KrakenRestClient(RestMethods):
     """Async client for Kraken's (or the simulator's) Spot REST API; one per API key.
 
     ``base_url``: scheme, host and port only (``https://api.kraken.com``). ``store``: where
-    the nonce floor is kept (``Store.get/set_nonce_floor`` under ``key_id(api_key)``);
+    the nonce floor is kept (a ``NonceFloors``, e.g. ``bot.store.Store``, under
+    ``key_id(api_key)``);
     without one nonces do not survive a restart, unless ``nonces`` is given. ``tier`` sets
     the default counters; ``rest_counter``/``trading_counter`` override them (e.g. with a
     safety margin). ``rng`` draws the backoff jitter.
@@ -201,7 +219,7 @@ class KrakenRestClient(RestMethods):
         api_key: Secret | str | None = None,
         api_secret: Secret | str | None = None,
         session: aiohttp.ClientSession | None = None,
-        store: Store | None = None,
+        store: NonceFloors | None = None,
         nonces: NonceGenerator | None = None,
         tier: Tier | str = Tier.STARTER,
         rest_counter: RestCounter | None = None,
@@ -248,6 +266,8 @@ class KrakenRestClient(RestMethods):
             else None
         )
         self._lock = Turn()
+        self._reads_open = asyncio.Event()
+        self._reads_open.set()
         self._log = get_logger(component="rest")
 
     # -- lifecycle and state --------------------------------------------------------------
@@ -296,6 +316,19 @@ class KrakenRestClient(RestMethods):
     def clear_lockout(self) -> None:
         """Forget a lockout (a human checked the key); the next call goes to Kraken."""
         self._locked_until = None
+
+    def hold_reads(self, held: bool) -> None:
+        """Hold reads (``Lane.READ``) back until released: a read already sent finishes,
+        none starts. The dead-man's switch holds them while its refresh is due and not yet
+        done, so the refresh gets the line and the REST counter's room first."""
+        if held:
+            self._reads_open.clear()
+        else:
+            self._reads_open.set()
+
+    @property
+    def reads_held(self) -> bool:
+        return not self._reads_open.is_set()
 
     def rest_headroom(self) -> float:
         """How much the REST call counter takes now before it is over its maximum."""
@@ -348,7 +381,8 @@ class KrakenRestClient(RestMethods):
         # A copy, so a caller's later change cannot reach a retry; FormFields are not changed.
         body = params if type(params) is signer.FormFields else dict(params or {})
         return await self._with_retries(
-            method, functools.partial(self._post, method, body, cost, charges, fmt)
+            method,
+            functools.partial(self._post, method, body, cost, charges, fmt, line=lane(method)),
         )
 
     async def _post(
@@ -358,11 +392,13 @@ class KrakenRestClient(RestMethods):
         rest_cost: float,
         trading: tuple[TradingCharge, ...],
         fmt: BodyFormat,
+        *,
+        line: Lane,
     ) -> dict[str, Any]:
         assert self._key is not None and self._signer is not None  # checked by private()
         path = f"/0/private/{method}"
-        if not self._try_admit(rest_cost, trading):
-            await self._admit(rest_cost, trading)
+        if not self._try_admit(rest_cost, trading, line):
+            await self._admit(rest_cost, trading, line)
         try:
             # Held from the nonce until Kraken's answer has begun: see the module docstring.
             nonce = self._nonces.next()
@@ -397,17 +433,22 @@ class KrakenRestClient(RestMethods):
                 status, raw = await self._session_post(method, path, body, headers)
         finally:
             self._lock.release()
-        if status == 429:
-            self.rest_counter.saturate(self._clock.monotonic())
         try:
-            return self._decode(method, status, raw)
+            result = self._decode(method, status, raw)
         except RateLimitError as exc:
-            self._saturate(exc, trading)
+            self._refused(method, exc.code, rest_cost, trading, status)
             raise
         except LockoutError:
             self._locked_until = self._clock.monotonic() + self._lockout_s
             self._log.error("rest_locked_out", method=method, seconds=self._lockout_s)
             raise
+        except ExchangeError as exc:
+            if status == 429:  # a write's 429 is its unknown fate, and still a refusal
+                self._refused(method, exc.code, rest_cost, trading, status)
+            raise
+        if rest_cost > 0:
+            self.rest_counter.accepted()  # Kraken counted it: a streak of refusals is over
+        return result
 
     async def _session_post(
         self, method: str, path: str, body: bytes, headers: dict[str, str]
@@ -427,13 +468,19 @@ class KrakenRestClient(RestMethods):
             response.release()
         return response.status, raw
 
-    def _try_admit(self, rest_cost: float, trading: tuple[TradingCharge, ...]) -> bool:
+    def _try_admit(self, rest_cost: float, trading: tuple[TradingCharge, ...], line: Lane) -> bool:
         """``_admit``'s usual case in a plain call: no lockout, the turn free, at most one
         pair to charge and room for the call now. True: the turn is held, all charged."""
-        if self._locked_until is not None or len(trading) > 1 or not self._lock.try_take():
+        if (
+            self._locked_until is not None
+            or len(trading) > 1
+            or (line is Lane.READ and not self._reads_open.is_set())
+            or not self._lock.try_take()
+        ):
             return False
         now = self._clock.monotonic()
-        rest_fits = rest_cost <= 0 or self.rest_counter.wait_time(rest_cost, now) <= 0
+        needed = rest_cost + ROOM_KEPT[line]
+        rest_fits = rest_cost <= 0 or self.rest_counter.wait_time(needed, now) <= 0
         if rest_fits and (not trading or self.trading_counter.admit(*trading[0], now)):
             if rest_cost > 0:
                 self.rest_counter.charge(rest_cost, now)
@@ -441,31 +488,43 @@ class KrakenRestClient(RestMethods):
         self._lock.release()
         return False
 
-    async def _admit(self, rest_cost: float, trading: tuple[TradingCharge, ...]) -> None:
-        """Wait until the call fits the counters, then return holding the lock, charged."""
+    async def _admit(
+        self, rest_cost: float, trading: tuple[TradingCharge, ...], line: Lane
+    ) -> None:
+        """Wait until the call fits the counters (leaving ``ROOM_KEPT[line]`` on the REST
+        counter) and reads are not held, then return holding the turn (taken by ``line``),
+        charged."""
         while True:
             self._check_lockout()
+            if line is Lane.READ and not self._reads_open.is_set():
+                await self._reads_open.wait()
+                continue
             if self._lock.locked():  # wait for room before queueing behind the holder
-                wait = self._wait_time(rest_cost, trading, self._clock.monotonic())
+                wait = self._wait_time(rest_cost, trading, line, self._clock.monotonic())
                 if wait > 0:
-                    self._log.info("rest_rate_wait", seconds=round(wait, 3))
+                    self._log.info("rest_rate_wait", seconds=round(wait, 3), lane=line.name)
                     await self._clock.sleep(wait)
                     continue
-            await self._lock.take()  # at once when free
+            await self._lock.take(line)  # at once when free
             now = self._clock.monotonic()
-            wait = self._wait_time(rest_cost, trading, now)
-            if self.locked_out_until is None and wait <= 0:
+            wait = self._wait_time(rest_cost, trading, line, now)
+            held = line is Lane.READ and not self._reads_open.is_set()
+            if self.locked_out_until is None and wait <= 0 and not held:
                 self.rest_counter.charge(rest_cost, now)
                 for pair, cost in trading:
                     self.trading_counter.charge(pair, cost, now)
                 return
-            self._lock.release()  # locked out, or no room yet: wait outside the lock
+            self._lock.release()  # locked out, held, or no room yet: wait outside the turn
             if wait > 0:
-                self._log.info("rest_rate_wait", seconds=round(wait, 3))
+                self._log.info("rest_rate_wait", seconds=round(wait, 3), lane=line.name)
                 await self._clock.sleep(wait)
 
-    def _wait_time(self, rest_cost: float, trading: tuple[TradingCharge, ...], now: float) -> float:
-        wait = self.rest_counter.wait_time(rest_cost, now)
+    def _wait_time(
+        self, rest_cost: float, trading: tuple[TradingCharge, ...], line: Lane, now: float
+    ) -> float:
+        wait = (
+            0.0 if rest_cost <= 0 else self.rest_counter.wait_time(rest_cost + ROOM_KEPT[line], now)
+        )
         for pair, cost in trading:
             wait = max(wait, self.trading_counter.wait_time(pair, cost, now))
         return wait
@@ -476,13 +535,27 @@ class KrakenRestClient(RestMethods):
             left = until - self._clock.monotonic()
             raise LockoutError("EGeneral:Temporary lockout", f"locked out for {left:.0f} s more")
 
-    def _saturate(self, exc: RateLimitError, trading: tuple[TradingCharge, ...]) -> None:
+    def _refused(
+        self,
+        method: str,
+        code: str,
+        rest_cost: float,
+        trading: tuple[TradingCharge, ...],
+        status: int,
+    ) -> None:
+        """Kraken refused the call for a rate limit: the pair's trading counter is full, or
+        the REST counter is over its maximum by more after each refusal in a row
+        (``RestCounter.refused``): the next call waits until then, one at a time."""
         now = self._clock.monotonic()
-        if exc.code.startswith("EOrder:") and trading:
+        if code.startswith("EOrder:") and trading:
             for pair, _ in trading:
                 self.trading_counter.saturate(pair, now)
-        else:
-            self.rest_counter.saturate(now)
+            return
+        wait = self.rest_counter.refused(rest_cost, now)
+        self._log.warning(
+            "rest_rate_refused", method=method, code=code, status=status,
+            refusals_in_a_row=self.rest_counter.streak, next_call_in_s=round(wait, 3),
+        )  # fmt: skip
 
     # -- shared -------------------------------------------------------------------------
 

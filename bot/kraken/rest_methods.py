@@ -20,7 +20,8 @@ amended: the caller knows it, Kraken does not say), CancelAll +1 on each pair pa
 CancelAllOrdersAfter +1 account-wide.
 
 Which methods are writes, and which of those may be retried, is declared here too
-(``WRITE_METHODS``, ``NEVER_RETRIED``, ``CONVERGENT_WRITES``); ``rest`` acts on it.
+(``WRITE_METHODS``, ``NEVER_RETRIED``, ``CONVERGENT_WRITES``), and which ``Lane`` each
+takes on the key's serialised request line (``lane``); ``rest`` acts on both.
 
 This module owns the catalogue of methods: their parameter shapes, trading costs and
 safety class. Signing, nonces, limits and retries are ``rest``'s.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from enum import IntEnum
 from typing import Any, Final, TypeAlias
 
 from bot.kraken.instruments import Instrument, format_scaled
@@ -40,12 +42,14 @@ __all__ = [
     "CONVERGENT_WRITES",
     "NEVER_RETRIED",
     "WRITE_METHODS",
+    "Lane",
     "Number",
     "Pair",
     "RestMethods",
     "TradingCharge",
     "counter_key",
     "is_write",
+    "lane",
     "wire_pair",
 ]
 
@@ -73,6 +77,36 @@ WRITE_METHODS: Final = NEVER_RETRIED | CONVERGENT_WRITES
 
 def is_write(method: str) -> bool:
     return method in WRITE_METHODS
+
+
+class Lane(IntEnum):
+    """Who goes first on a key's request line (lower first; in arrival order within one).
+
+    Private calls are serialised per key (the nonce rule), so a line forms whenever the
+    daemon is busy: while the private feed is down every write is followed by a read, and
+    a reconciliation reads pages of history. What takes risk off must not wait behind
+    them: the dead-man's switch refresh (a lapse cancels every order) and cancels. Order
+    entry and the WebSocket token (which brings the private feed, and the end of those
+    reads, back) come next; reads last. Reads also leave room on the REST counter for the
+    calls ahead of them (``bot.kraken.rest``).
+    """
+
+    SAFETY = 0  # CancelAllOrdersAfter, CancelOrder, CancelOrderBatch, CancelAll
+    TRADE = 1  # AddOrder, AddOrderBatch, AmendOrder, EditOrder, GetWebSocketsToken
+    READ = 2  # everything else: queries, history, balances
+
+
+_SAFETY: Final = frozenset({"CancelAllOrdersAfter", "CancelOrder", "CancelOrderBatch", "CancelAll"})
+_TRADE: Final = frozenset(
+    {"AddOrder", "AddOrderBatch", "AmendOrder", "EditOrder", "GetWebSocketsToken"}
+)
+
+
+def lane(method: str) -> Lane:
+    """The lane of a private method (an unknown one is a read)."""
+    if method in _SAFETY:
+        return Lane.SAFETY
+    return Lane.TRADE if method in _TRADE else Lane.READ
 
 
 def wire_pair(pair: Pair) -> str:

@@ -252,10 +252,10 @@ class SimProc:
         return asyncio.run(go())
 
 
-def start_sim(tmp: Path, seed: int, procs: list[Proc]) -> SimProc:
+def start_sim(tmp: Path, seed: int, procs: list[Proc], *, tier: str = TIER) -> SimProc:
     config = tmp / "sim.yaml"
     config.write_text(
-        f"venue:\n  tier: {TIER}\nsim:\n  balances: {{USD: 100000, BTC: 1, ETH: 10}}\n"
+        f"venue:\n  tier: {tier}\nsim:\n  balances: {{USD: 100000, BTC: 1, ETH: 10}}\n"
     )
     proc = start(
         [sys.executable, "-m", "bot", "--log-format", "json", "sim", "--config", str(config),
@@ -286,6 +286,7 @@ def live_config(
     strategies: list[dict[str, Any]] | None = None,
     deadman_s: int = 3,
     risk: dict[str, Any] | None = None,
+    tier: str = TIER,
 ) -> dict[str, Any]:
     """A ``mode: live`` deployment on the simulator ``sim``, store in ``tmp``."""
     if strategies is None:
@@ -303,7 +304,7 @@ def live_config(
             "rest_url": sim.info["rest"],
             "ws_public_url": sim.info["ws_public"],
             "ws_private_url": sim.info["ws_private"],
-            "tier": TIER,
+            "tier": tier,
         },
         "credentials": {"api_key_env": KEY_ENV, "api_secret_env": SECRET_ENV},
         "market": {"symbols": list(symbols), "book_depth": 10},

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, SimProc, SpawnDaemon, by_cl_ord_id, live_config
+from tests.e2e.conftest import (
+    REPO,
+    STARTUP_S,
+    Proc,
+    SimProc,
+    SpawnDaemon,
+    by_cl_ord_id,
+    live_config,
+    start_sim,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -139,6 +148,34 @@ def test_sigstop_past_the_switch_then_recovery(
     assert all(orders[r["order_id"]]["cl_ord_id"] == r["cl_ord_id"] for r in before + after)
     assert sim.open_orders() == {}
     assert "Traceback" not in daemon.logs.text()
+
+
+@pytest.mark.timeout(150)
+def test_quick_sigkill_restarts_on_starter_then_ready_within_a_minute(
+    tmp_path: Path, procs: list[Proc], spawn_daemon: SpawnDaemon
+) -> None:
+    """Issue 10 item 2: Kraken's REST counter outlives each process (here a separate
+    ``krakenbot sim`` at the Starter tier, 15 calls, -0.33/s, refused calls counted too).
+    Each new process used to start its own counter at zero: three SIGKILL restarts in about
+    ten seconds and the fourth start spent minutes refused. Now a start after an unclean
+    stop assumes a full counter, and refusals back off: the fourth is ready within a minute
+    (a bounded wait, not a measure of speed) and is barely refused, if at all."""
+    sim = start_sim(tmp_path, 17, procs, tier="starter")
+    config = live_config(sim, tmp_path, deadman_s=60, tier="starter")
+    for n in range(3):
+        daemon = spawn_daemon(config, sim=sim)
+        daemon.logs.wait_for("daemon_starting", STARTUP_S)  # its tasks are starting
+        time.sleep(3.0)  # the scenario: a crash loop restarts it within seconds
+        daemon.proc.signal(signal.SIGKILL)
+        assert daemon.proc.wait(10) == -signal.SIGKILL
+        assumed = daemon.logs.events("rest_counter_assumed")
+        assert assumed[0]["previous"] == ("first_use" if n == 0 else "unclean_stop")
+    fourth = spawn_daemon(config, sim=sim)
+    fourth.wait_ready(60)
+    assert fourth.logs.events("rest_counter_assumed")[0]["previous"] == "unclean_stop"
+    assert len(fourth.logs.events("rest_rate_refused")) <= 2
+    assert fourth.terminate() == 0
+    assert "Traceback" not in fourth.logs.text()
 
 
 # --------------------------------------------------------------------------- bad input

@@ -12,12 +12,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from bot.clock import Clock, FakeClock, SystemClock
 from bot.execution.deadman import DeadmanSwitch
+from bot.execution.engine import ExecutionEngine
+from bot.execution.orders import OrderState
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
+from bot.store import Store
 from tests.loopback.conftest import SimFactory, SimHandle
 
 WAIT_S = 5.0  # the bound on every wait; scale up on a slow machine
@@ -218,3 +223,71 @@ async def test_real_clock_orders_cancelled_once_the_refresher_stops(sim: SimHand
     assert sim.venue.deadman_trigger(sim.account) is not None  # still armed: no disarm
     await until(lambda: sim.venue.deadman_trigger(sim.account) is None, "the venue's timer")
     assert await open_ids(rest) == set()
+
+
+# --- the refresh before queued reads (issue 10 item 3) ------------------------------------
+
+
+async def test_with_the_private_feed_down_the_refresh_goes_before_queued_reads(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """The engine runs with no private feed (every write is confirmed by a QueryOrders,
+    as while the feed is down) and reconciles again and again: far more reads than the
+    Starter REST counter allows queue up on the key's line. The switch (timeout 20 s,
+    refreshed every 5 s) holds them back while its refresh is due, goes first on the
+    line, and never lapses: the order it protects stays on the book throughout."""
+    clock = FakeClock()
+    sim = await sim_factory(clock=clock, market=None, tier="starter")
+    store = Store.open(tmp_path / "bot.db")
+    rest = rest_for(sim, clock)
+    engine = ExecutionEngine(rest, store, sim.venue.instruments, clock)
+    switch = DeadmanSwitch(
+        rest, clock, timeout_s=20, refresh_s=5.0, hold_reads=rest.hold_reads,
+        on_lapse=lambda: engine.request_reconcile("deadman lapse"),
+    )  # fmt: skip
+    btc = sim.venue.instruments["BTC/USD"]
+    price, qty = btc.price(Decimal("1000.0")), btc.qty(Decimal("0.001"))
+
+    async def drive(seconds: float, until: Callable[[], bool] = lambda: False) -> float:
+        """Fake time on in 0.1 s steps, the venue's timers fired, a real moment for the
+        loopback round trips; returns the fake seconds it took."""
+        start = clock.monotonic()
+        for _ in range(round(seconds / 0.1)):
+            if until():
+                break
+            clock.advance(0.1)
+            await sim.venue.step()
+            await asyncio.sleep(0.002)
+        return clock.monotonic() - start
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(engine.run())]
+            await drive(30, until=lambda: engine.readiness.is_open)
+            assert engine.readiness.is_open
+            await switch.arm()
+            tasks.append(tg.create_task(switch.run()))
+            protected = await engine.place("BTC/USD", "buy", qty, price, post_only=True)
+            assert protected.state is OrderState.NEW
+            # The flood: orders placed and cancelled (each confirmed by a read), and
+            # reconciliations asked for again and again.
+            flood = [
+                tg.create_task(engine.place("BTC/USD", "buy", qty, price, post_only=True))
+                for _ in range(12)
+            ]
+            await drive(60, until=lambda: all(f.done() for f in flood))
+            cancels = [tg.create_task(engine.cancel(f.result().cl_ord_id)) for f in flood]
+            for n in range(6):
+                engine.request_reconcile(f"test {n}")
+            took = await drive(240, until=lambda: all(c.done() for c in cancels))
+            assert all(c.done() for c in cancels)
+            await drive(30)  # and the reconciliations after them
+            for task in tasks:
+                task.cancel()
+    finally:
+        store.close()
+    assert took > 20  # the reads really did wait for the counter: longer than the timeout
+    assert switch.stats.lapses == 0 and switch.stats.failures == 0
+    assert switch.stats.refreshes >= took / 5  # on time, every 5 s, throughout
+    on_book = {o.cl_ord_id for o in sim.venue.exchange.open_orders(sim.account)}
+    assert protected.cl_ord_id in on_book  # the switch never fired

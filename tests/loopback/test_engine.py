@@ -676,3 +676,37 @@ async def test_adoption_paging_is_bounded_and_says_so(
     assert len(recovered) == 50 and recovered <= set(cids)  # the newest 50: one page
     (truncated,) = [e for e in logs if e["event"] == "closed_orders_truncated"]
     assert (truncated["pages"], truncated["read"]) == (1, 50)
+
+
+async def test_a_restarted_run_reconciles_what_it_holds_without_loading_the_store_again(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """The daemon's supervisor runs ``engine.run()`` again after it stopped unasked: an
+    order still in flight (its PENDING_NEW row in the store) must not be marked UNKNOWN
+    as after a crash, and the open orders are reconciled, not reloaded."""
+    sim = await fake_venue(sim_factory)
+    async with running(sim, tmp_path / "bot.db") as rig:
+        inst = btc(sim)
+        resting = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        assert resting.state is S.NEW
+        stale = new_order(
+            cl_ord_id="in-flight-1", instrument=inst, side="buy", order_type="limit",
+            qty=inst.qty("0.01"), price=inst.price("40000"), strategy="",
+            now_ns=sim.clock.time_ns(),
+        )  # fmt: skip
+        rig.store.save_order(stale)  # a row a reload would turn UNKNOWN("restart")
+        (first,) = [
+            t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "ExecutionEngine.run"
+        ]  # type: ignore[union-attr]
+        first.cancel()  # it stopped (the supervisor sees a task cancelled by another)
+        await asyncio.wait([first])
+        assert not rig.engine.readiness.is_open  # closed while it is not running
+        with capture_logs() as events:
+            again = asyncio.create_task(rig.engine.run())
+            await until(lambda: rig.engine.readiness.is_open)
+            again.cancel()
+            await asyncio.wait([again])
+        got = [e["event"] for e in events]
+        assert "reconciled" in got and "engine_recovered" not in got
+        assert state(rig.engine, resting.cl_ord_id) is S.NEW
+        assert rig.store.get_order("in-flight-1").state is S.PENDING_NEW  # type: ignore[union-attr]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import itertools
 import json
 import random
 import socket
@@ -41,6 +43,7 @@ from bot.errors import (
 )
 from bot.kraken.http1 import ConnectFailed, ConnectionLost
 from bot.kraken.instruments import Instrument
+from bot.kraken.nonce import key_id
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
 from bot.kraken.signer import extract_nonce, verify
@@ -322,6 +325,31 @@ async def test_nonces_never_go_back_across_a_restart_with_the_clock_set_back(
     assert nonces[0] < nonces[1] < nonces[2]
 
 
+class Floors:
+    """A hand-written ``NonceFloors`` (what the client needs of a store): marks in a dict."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, int] = {}
+
+    def get_nonce_floor(self, key_id: str) -> int:
+        return self.marks.get(key_id, 0)
+
+    def set_nonce_floor(self, key_id: str, value: int) -> None:
+        self.marks[key_id] = value
+
+
+async def test_any_nonce_floors_will_do_for_the_store(fake: FakeKraken) -> None:
+    clock, floors = FakeClock(), Floors()
+    async with client(fake, clock, store=floors) as first:
+        await first.balance()
+    assert list(floors.marks) == [key_id(API_KEY)]
+    clock.set_wall_ns(clock.time_ns() - 3_600 * 10**9)  # an hour back
+    async with client(fake, clock, store=floors) as second:
+        await second.balance()  # FakeKraken refuses a lower nonce
+    first_nonce, second_nonce = (s.nonce for s in fake.seen)
+    assert first_nonce < second_nonce <= floors.marks[key_id(API_KEY)]
+
+
 # --- failures -------------------------------------------------------------------------------
 
 
@@ -537,9 +565,115 @@ async def test_the_client_waits_before_kraken_would_refuse(fake: FakeKraken) -> 
     async with client(fake, clock, tier=Tier.STARTER) as kraken:
         for _ in range(20):
             await kraken.balance()  # FakeKraken would answer EAPI:Rate limit exceeded
-    assert len(fake.seen) == 20
-    waited = clock.monotonic() - start
-    assert waited == pytest.approx(5 / 0.33, rel=1e-6)
+        assert len(fake.seen) == 20
+        # Reads keep 2 of the 15 free (a switch refresh, a WS token): 13 at once, then one
+        # per decay step; the kept room is there for a refresh at once.
+        waited = clock.monotonic() - start
+        assert waited == pytest.approx(7 / 0.33, rel=1e-6)
+        await kraken.cancel_all_orders_after(60)
+        assert clock.monotonic() - start == pytest.approx(waited)
+
+
+class RecordingCounter(RestCounter):
+    """The fake Kraken's counter, recording when each call came and whether it passed."""
+
+    def __init__(self, tier: Tier) -> None:
+        super().__init__(tier)
+        self.calls: list[tuple[float, bool]] = []
+
+    def try_charge(self, cost: float, now: float) -> bool:
+        ok = super().try_charge(cost, now)
+        self.calls.append((now, ok))
+        return ok
+
+
+async def until(cond: Callable[[], bool], within_s: float = 5.0) -> None:
+    """A bounded wait for loopback round trips (real time)."""
+    async with asyncio.timeout(within_s):
+        while not cond():  # noqa: ASYNC110 (the client's tasks change it)
+            await asyncio.sleep(0.002)
+
+
+async def run_until(clock: FakeClock, done: Callable[[], bool], *, limit_s: float) -> None:
+    """Move fake time on in 0.1 s steps (each with a real moment for loopback round trips)
+    until ``done``; at most ``limit_s`` of fake time."""
+    for _ in range(round(limit_s / 0.1)):
+        if done():
+            return
+        clock.advance(0.1)
+        await asyncio.sleep(0.002)
+    assert done(), f"not done within {limit_s} s of fake time"
+
+
+async def test_kraken_over_its_limit_after_restarts_is_probed_one_call_at_a_time(
+    fake: FakeKraken,
+) -> None:
+    """Issue 10 item 2: Kraken's counter left over its maximum by earlier processes (its
+    refused calls count too). Five callers that retry at once (the switch's arm, which
+    keeps no room for others): one probe goes at a time, further apart after each refusal,
+    until the counter has really decayed; then all pass. Probing every decay step, as the
+    client did, kept Kraken's counter where it was for ever."""
+    clock = FakeClock()
+    kraken_side = RecordingCounter(Tier.STARTER)
+    kraken_side.assume(15 + 10, clock.monotonic())
+    fake.counter, fake.clock = kraken_side, clock
+    async with client(fake, clock, tier=Tier.STARTER) as kraken:
+
+        async def caller() -> None:
+            while True:
+                with contextlib.suppress(RateLimitError):
+                    await kraken.cancel_all_orders_after(60)
+                    return
+
+        callers = [asyncio.create_task(caller()) for _ in range(5)]
+        await run_until(clock, lambda: all(c.done() for c in callers), limit_s=300)
+        await asyncio.gather(*callers)
+    refused = [t for t, ok in kraken_side.calls if not ok]
+    assert 1 <= len(refused) <= 5
+    gaps = [b - a for a, b in itertools.pairwise(refused)]
+    assert all(later > earlier for earlier, later in itertools.pairwise(gaps))  # backing off
+    assert kraken.rest_counter.streak == 0 and kraken.rest_counter.refusals == len(refused)
+
+
+async def test_a_refresh_or_a_cancel_goes_before_reads_queued_earlier(fake: FakeKraken) -> None:
+    """Issue 10 item 3: reads waiting on the key's line no longer keep the dead-man's
+    switch refresh (or a cancel) waiting behind them."""
+    fake.script("QueryOrders", Reply(body={"error": [], "result": {}}, stall=True))
+    async with client(fake, FakeClock(), tier=Tier.STARTER) as kraken:
+        first = asyncio.create_task(kraken.query_orders(["O-0"]))
+        await until(lambda: len(fake.seen) == 1)  # in flight, holding the line
+        reads = [asyncio.create_task(kraken.query_orders([f"O-{i}"])) for i in range(1, 4)]
+        await asyncio.sleep(0.01)
+        refresh = asyncio.create_task(kraken.cancel_all_orders_after(60))
+        cancel = asyncio.create_task(kraken.cancel_order(BTC, order_age_s=400, txid="O-9"))
+        add = asyncio.create_task(
+            kraken.add_order(BTC, "buy", "limit", 100_000, 275_000, cl_ord_id="c1")
+        )
+        await asyncio.sleep(0.01)
+        fake.release.set()
+        await asyncio.gather(first, *reads, refresh, cancel, add)
+    assert [x.method for x in fake.seen] == [
+        "QueryOrders", "CancelAllOrdersAfter", "CancelOrder", "AddOrder",
+        "QueryOrders", "QueryOrders", "QueryOrders",
+    ]  # fmt: skip
+
+
+async def test_held_reads_wait_and_keep_room_for_the_refresh(fake: FakeKraken) -> None:
+    clock = FakeClock()
+    fake.counter, fake.clock = RestCounter(Tier.STARTER), clock
+    async with client(fake, clock, tier=Tier.STARTER) as kraken:
+        reads = [asyncio.create_task(kraken.open_orders()) for _ in range(16)]
+        await until(lambda: len(fake.seen) == 13)  # reads leave 2 of 15: 3 wait for room
+        kraken.hold_reads(True)  # the switch's refresh is due
+        clock.advance(30)  # room for all three: still none may go while held
+        await asyncio.sleep(0.05)
+        assert len(fake.seen) == 13 and kraken.reads_held
+        await kraken.cancel_all_orders_after(60)  # not a read: at once
+        kraken.hold_reads(False)
+        await run_until(clock, lambda: all(r.done() for r in reads), limit_s=60)
+        await asyncio.gather(*reads)
+    methods = [x.method for x in fake.seen]
+    assert methods[13] == "CancelAllOrdersAfter" and methods.count("OpenOrders") == 16
 
 
 async def test_amends_cost_one_on_the_rest_counter_adds_and_cancels_nothing(
@@ -731,9 +865,9 @@ async def test_sim_a_starter_burst_waits_instead_of_being_refused(
     sim = await sim_factory(clock=clock, tier="starter")
     start = clock.monotonic()
     async with sim_client(sim, tier="starter") as kraken:
-        for _ in range(15):
+        for _ in range(13):
             await kraken.balance()
-        assert clock.monotonic() == start  # the first 15 fit at once
+        assert clock.monotonic() == start  # 13 reads fit at once (2 of 15 kept for others)
         burst = await asyncio.gather(*(kraken.open_orders() for _ in range(10)))
         assert len(burst) == 10
         assert clock.monotonic() - start == pytest.approx(10 / 0.33)

@@ -7,6 +7,7 @@ position book, a strategy runner from the test harness), so a renamed attribute 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -39,9 +40,11 @@ from bot.metrics import (
     rest_source,
     risk_source,
     runners_source,
+    supervisor_source,
 )
 from bot.strategy import BookSnapshot, Params, Strategy, StrategyError
 from bot.strategy_testing import StrategyHarness
+from bot.supervisor import Supervisor
 
 BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 Values = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -260,11 +263,46 @@ def test_rest_source_reports_rest_and_per_pair_headroom() -> None:
     full = rest.rest_headroom()
     rest.rest_counter.charge(2, clock.monotonic())
     rest.trading_counter.charge("BTC/USD", 3, clock.monotonic())
+    rest.rest_counter.refused(1, clock.monotonic())
+    rest.rest_counter.refused(1, clock.monotonic())
     metrics = Metrics(process=False)
     metrics.add_source(rest_source(rest))
     v = exposition(metrics)
-    assert value(v, "rest_headroom") == full - 2
+    assert value(v, "rest_headroom") == rest.rest_headroom() <= 0  # full after the refusals
+    assert value(v, "rest_refusals_total") == 2
     assert value(v, "trading_headroom", pair="BTC/USD") == rest.trading_headroom("BTC/USD")
+    assert full == 15
+
+
+async def test_supervisor_source_counts_restarts_by_task() -> None:
+    supervisor = Supervisor(FakeClock(auto_advance=True))
+    metrics = Metrics(process=False)
+    metrics.add_source(supervisor_source(supervisor))
+    runs = 0
+    forever = asyncio.Event()
+
+    async def returns_twice() -> None:
+        nonlocal runs
+        runs += 1
+        if runs > 2:
+            await forever.wait()
+
+    async def steady() -> None:
+        await forever.wait()
+
+    tasks = [
+        asyncio.create_task(supervisor.keep("feed", returns_twice)),
+        asyncio.create_task(supervisor.keep("engine", steady)),
+    ]
+    async with asyncio.timeout(5):
+        while runs < 3:  # noqa: ASYNC110 (the supervisor's restarts)
+            await asyncio.sleep(0)
+    v = exposition(metrics)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert value(v, "task_restarts_total", task="feed") == 2
+    assert value(v, "task_restarts_total", task="engine") == 0
 
 
 def test_risk_and_positions_sources() -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
+import bot.kraken
+from bot import store as store_module
 from bot.clock import FakeClock
 from bot.errors import StoreError
-from bot.kraken.nonce import NonceGenerator
+from bot.kraken.nonce import NonceGenerator, key_id
 from bot.kraken.signer import MAX_NONCE
 
 START = 1_700_000_000_000_000_000
@@ -150,3 +155,23 @@ def test_the_u64_space_ends_with_an_error_not_a_wrap() -> None:
     assert gen.mark == MAX_NONCE
     with pytest.raises(StoreError):
         gen.next()
+
+
+def test_the_kraken_layer_imports_nothing_from_the_store() -> None:
+    """The REST client takes a ``NonceFloors`` (issue 12 §5): no module of ``bot.kraken``
+    imports ``bot.store``, and the store names keys with the kraken layer's ``key_id``."""
+    package = Path(bot.kraken.__file__).parent
+    offenders = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("bot.store")]
+    assert offenders == []
+    assert store_module.key_id is key_id
+    assert key_id("k") == key_id("k") != key_id("other") and "k" not in key_id("k")

@@ -19,6 +19,7 @@ from bot.kraken.ratelimit import (
     Tier,
     TradingCost,
     TradingCounter,
+    start_value,
 )
 
 # --- REST call counter ------------------------------------------------------------------
@@ -164,6 +165,75 @@ def test_rest_waiting_always_fits(calls: list[tuple[float, float]], tier: Tier) 
         client.charge(cost, now)
         assert server.try_charge(cost, now)
         assert client.value(now) <= client.limits.maximum + 1e-6
+
+
+# --- after refusals, and at start (issue 10 item 2) --------------------------------------
+
+
+def test_rest_refusals_in_a_row_double_the_excess_assumed_and_a_pass_ends_them() -> None:
+    counter = RestCounter(Tier.STARTER)  # max 15, decay 0.33/s
+    waits = [counter.refused(1, 0.0) for _ in range(7)]
+    # Over the maximum by 0, 1, 3, 7, 15, then capped at the maximum: the next call of 1
+    # fits 1/0.33, 2/0.33, 4/0.33, 8/0.33, 16/0.33 s later.
+    assert waits == pytest.approx([n / 0.33 for n in (1, 2, 4, 8, 16, 16, 16)])
+    assert counter.streak == 7 and counter.refusals == 7
+    counter.accepted()
+    assert counter.streak == 0 and counter.refusals == 7
+    assert counter.refused(1, 1000.0) == pytest.approx(1 / 0.33)  # a new streak
+    # A refusal never lowers what the counter already holds.
+    counter.charge(25, 1000.0)
+    assert counter.refused(2, 1000.0) == pytest.approx(counter.wait_time(2, 1000.0))
+    assert counter.value(1000.0) >= 15 + 25
+
+
+def probe_until_accepted(server: RestCounter, client: RestCounter, *, old: bool) -> int:
+    """A client that probes with calls of 1 whenever its counter says one fits, against a
+    server that counts refused calls (as Kraken does): how many refusals until one passes.
+    ``old``: the policy before issue 10 (assume exactly full, wait one decay step)."""
+    now, refusals = 0.0, 0
+    while refusals < 200:
+        now += client.wait_time(1, now)
+        client.charge(1, now)
+        if server.try_charge(1, now):
+            client.accepted()
+            return refusals
+        refusals += 1
+        if old:
+            client.saturate(now)
+        else:
+            client.refused(1, now)
+    return refusals
+
+
+@pytest.mark.parametrize("tier", list(Tier))
+def test_rest_probes_get_through_however_far_over_kraken_is(tier: Tier) -> None:
+    """The lockout seen after quick restarts: Kraken's counter over its maximum (refused
+    calls count too), the client probing at the decay rate kept it there for ever. Backing
+    off as the refusals go on lets it decay: a handful of refusals, whatever the excess."""
+    limits = REST_LIMITS[tier]
+    for excess in (0.5, 1, 3, 6, 10, 15, 20, 30):
+        server = RestCounter(tier)
+        server.assume(limits.maximum + excess, 0.0)
+        refusals = probe_until_accepted(server, RestCounter(tier), old=False)
+        assert refusals <= 6, (excess, refusals)
+    stuck = RestCounter(Tier.STARTER)
+    stuck.assume(15 + 10, 0.0)
+    assert probe_until_accepted(stuck, RestCounter(Tier.STARTER), old=True) == 200  # never
+
+
+def test_rest_start_value_after_a_clean_stop_an_unclean_one_and_never() -> None:
+    starter, s = REST_LIMITS[Tier.STARTER], 10**9
+    now = 1_000_000 * s
+    # Clean stop: the value recorded, decayed since (0.33/s).
+    assert start_value(starter, now, saved=(10.0, now - 10 * s)) == pytest.approx(10 - 3.3)
+    assert start_value(starter, now, saved=(10.0, now - 100 * s)) == 0.0
+    # Unclean: full at the last moment a call could have left (the nonce mark).
+    assert start_value(starter, now, last_sent_bound_ns=now - 3 * s) == pytest.approx(15 - 0.99)
+    assert start_value(starter, now, last_sent_bound_ns=now + 9 * s) == 15.0  # mark ahead
+    assert start_value(starter, now, last_sent_bound_ns=now - 60 * s) == 0.0
+    # The clean record wins over the mark; nothing known: never used here.
+    assert start_value(starter, now, saved=(0.0, now), last_sent_bound_ns=now) == 0.0
+    assert start_value(starter, now) == 0.0
 
 
 # --- trading counter --------------------------------------------------------------------

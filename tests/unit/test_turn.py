@@ -94,3 +94,42 @@ async def test_a_waiter_cancelled_after_the_handover_passes_the_turn_on() -> Non
     assert turn.locked()
     turn.release()
     assert not turn.locked()
+
+
+def in_line(turn: Turn, order: list[str], name: str, priority: int) -> asyncio.Task[None]:
+    """A task that waits for the turn at ``priority``, notes its turn and passes it on."""
+
+    async def worker() -> None:
+        await turn.take(priority)
+        order.append(name)
+        turn.release()
+
+    return asyncio.create_task(worker())
+
+
+async def test_a_lower_priority_number_goes_first_then_arrival_order() -> None:
+    """Issue 10 item 3: a dead-man's switch refresh (0) no longer waits behind reads (2)
+    that came first; cancels (0) and order entry (1) neither."""
+    turn, order = Turn(), []
+    assert turn.try_take()
+    line = [("read-1", 2), ("read-2", 2), ("add", 1), ("read-3", 2), ("refresh", 0)]
+    line += [("cancel", 0)]
+    tasks = [in_line(turn, order, n, p) for n, p in line]
+    await asyncio.sleep(0)  # all in line, in this order
+    assert turn.waiting() == len(line)
+    turn.release()
+    await asyncio.gather(*tasks)
+    assert order == ["refresh", "cancel", "add", "read-1", "read-2", "read-3"]
+
+
+async def test_a_cancelled_waiter_of_any_priority_leaves_the_line() -> None:
+    turn, order = Turn(), []
+    assert turn.try_take()
+    urgent, read = in_line(turn, order, "urgent", 0), in_line(turn, order, "read", 2)
+    await asyncio.sleep(0)
+    urgent.cancel()
+    await asyncio.sleep(0)
+    assert turn.waiting() == 1
+    turn.release()
+    await read
+    assert order == ["read"] and urgent.cancelled() and not turn.locked()
