@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from bot import metrics as m
 from bot.clock import Clock
@@ -38,14 +36,12 @@ if TYPE_CHECKING:
     from bot.daemon import Daemon
 
 __all__ = [
-    "asset_name",
     "assume_rest_counter",
     "books_valid",
     "cancel_our_orders",
     "close_paper_orders",
     "http_server",
     "metric_sources",
-    "parse_balances",
     "record_rest_counter",
     "replay_fills",
 ]
@@ -56,20 +52,11 @@ CONFIRM_POLL_S: Final = 0.1
 RECONCILE_EVERY: Final = 10  # polls between REST reconciliations while confirming cancels
 
 
-def asset_name(code: str) -> str:
-    """``XXBT``/``XBT`` → ``BTC``, ``ZUSD`` → ``USD``, ``XETH`` → ``ETH``, ``USDT`` as is."""
-    code = code.upper()
-    if code in _ASSETS:
-        return _ASSETS[code]
-    if len(code) == 4 and code[0] in "XZ" and code not in ("ZEUS",):
-        return _ASSETS.get(code[1:], code[1:])
-    return code
-
-
 def metric_sources(daemon: Daemon, rest: KrakenRestClient, tokens: TokenKeeper) -> list[m.Source]:
     """One scrape-time source per component the daemon runs."""
-    desk = daemon.desk
-    assert desk is not None and daemon.feed is not None and daemon.private is not None
+    desk, engine = daemon.desk, daemon.engine
+    assert desk is not None and engine is not None
+    assert daemon.feed is not None and daemon.private is not None
     sources = [
         m.feed_source(daemon.feed),
         m.private_feed_source(daemon.private),
@@ -77,7 +64,7 @@ def metric_sources(daemon: Daemon, rest: KrakenRestClient, tokens: TokenKeeper) 
         m.risk_source(desk.risk, [x.name for x in daemon.loaded]),
         m.positions_source(desk.positions),
         m.runners_source(daemon.runners.values()),
-        m.orders_source(desk.engine.open_orders),
+        m.orders_source(engine.open_orders),
         m.supervisor_source(daemon.supervisor),
     ]
     if daemon.deadman is not None:
@@ -206,15 +193,3 @@ def close_paper_orders(store: Store, clock: Clock) -> None:
         )
     if left:
         log.info("paper_orders_expired", count=len(left))
-
-
-def parse_balances(raw: Mapping[str, Any]) -> dict[str, Decimal]:
-    out: dict[str, Decimal] = {}
-    for name, value in raw.items():
-        try:
-            amount = Decimal(str(value))
-        except InvalidOperation:
-            continue
-        asset = asset_name(str(name))
-        out[asset] = out.get(asset, Decimal(0)) + amount
-    return out
