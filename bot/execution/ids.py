@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.store import Store
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "IdBlocks"]

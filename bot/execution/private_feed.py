@@ -33,7 +33,7 @@ never runs below it. Both need ``trading_counter``; without one they are only lo
 
 Tokens. Every connection starts with a token minted just before it (``TokenSource.fresh``,
 KRAKEN.md §4); a token is never reused. A token or session error (``EAPI:Invalid token``,
-``ESession:Invalid session``: ``TokenError`` through ``bot.errors``), which Kraken sends as a
+``ESession:Invalid session``: ``TokenError`` through ``bot.core.errors``), which Kraken sends as a
 failed ``subscribe`` without closing the socket, ends the connection: the feed closes it,
 mints a new token and subscribes again on a new one. If the token failed after the
 subscription had been live (revoked or expired mid-session), that happens at once; a
@@ -69,8 +69,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from bot.clock import Clock, SystemClock
-from bot.errors import BotError, TokenError
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import BotError, TokenError
+from bot.core.log import get_logger
 from bot.execution.tokens import TokenSource
 from bot.kraken import codec
 from bot.kraken.instruments import InstrumentTable
@@ -82,7 +83,6 @@ from bot.kraken.protocol import (
     SubscribeAck,
     Unparsed,
 )
-from bot.log import get_logger
 from bot.net.backoff import Backoff
 from bot.net.ws import (
     ConnectionLost,

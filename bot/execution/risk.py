@@ -70,8 +70,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from bot.clock import Clock
-from bot.errors import RiskError
+from bot.core.clock import Clock
+from bot.core.errors import RiskError
 from bot.execution.pnl import NS_PER_DAY, PositionBook, Side
 from bot.execution.risk_fast import FastPlan, build_plan, position_units
 from bot.kraken.instruments import Instrument

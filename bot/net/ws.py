@@ -58,9 +58,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 from websockets.uri import parse_uri
 
-from bot.clock import Clock, SystemClock
-from bot.errors import BotError, ConfigError, TransientError
-from bot.log import get_logger
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import BotError, ConfigError, TransientError
+from bot.core.log import get_logger
 from bot.net.backoff import Backoff
 
 __all__ = [

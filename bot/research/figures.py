@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Final, Literal
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.execution.orders import Fill, Order
 from bot.execution.pnl import PositionBook
 from bot.kraken.instruments import Instrument, from_scaled

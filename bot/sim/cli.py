@@ -43,9 +43,9 @@ from pathlib import Path
 import structlog
 
 from bot.config import Config, SimConfig, load_config
-from bot.errors import ConfigError, ExchangeError
+from bot.core.errors import ConfigError, ExchangeError
+from bot.kraken.capture import CaptureReader
 from bot.kraken.instruments import InstrumentTable
-from bot.market.capture import CaptureReader
 from bot.sim.futures import cli as futures_cli
 from bot.sim.futures.venue import DEFAULT_BALANCE as FUTURES_BALANCE
 from bot.sim.futures.venue import FuturesVenue
@@ -125,7 +125,7 @@ def build_venue(
     elif source.startswith("replay:") and len(source) > len("replay:"):
         market, instruments = _replay(Path(source.removeprefix("replay:")), symbols)
     elif source == "live":  # paper trading on live prices: a Kraken client feeds it
-        from bot.paper_live import live_market  # never loaded by the simulator otherwise
+        from bot.service.paper_live import live_market  # never loaded by the simulator otherwise
 
         market, instruments = live_market(config)
     else:
@@ -143,7 +143,7 @@ def build_venue(
         tier=config.venue.tier,
     )
     if isinstance(market, LiveMarket):
-        from bot.paper_live import attach_live
+        from bot.service.paper_live import attach_live
 
         attach_live(venue, market, config)
     creds = config.credentials if config.mode == "paper" else None

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkab
 import structlog
 from aiohttp import web
 
-from bot.clock import Clock, SystemClock
-from bot.errors import ConfigError, RejectedError
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import ConfigError, RejectedError
 from bot.kraken.instruments import InstrumentTable
 from bot.sim.accounts import FeeSchedule
 from bot.sim.bus import Bus
@@ -98,7 +98,7 @@ _PRUNE_EVERY_S: Final = 60.0
 
 
 class Upstream(Protocol):
-    """What feeds a live market source (``bot.paper_live.UpstreamMirror``)."""
+    """What feeds a live market source (``bot.service.paper_live.UpstreamMirror``)."""
 
     async def run(self) -> None: ...
 

@@ -23,9 +23,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from bench.book_stream import StreamSpec, generate_frames
-from bot.clock import FakeClock
 from bot.config import MarketConfig
-from bot.errors import ConfigError
+from bot.core.clock import FakeClock
+from bot.core.errors import ConfigError
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.kraken.protocol import BookFrame, Parser, Status, TradeFrame, Unparsed
 from bot.market.book import Book

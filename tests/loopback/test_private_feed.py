@@ -20,8 +20,8 @@ from structlog.testing import capture_logs
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from bot.clock import Clock, FakeClock, SystemClock
-from bot.errors import BotError
+from bot.core.clock import Clock, FakeClock, SystemClock
+from bot.core.errors import BotError
 from bot.execution.private_feed import (
     ExecutionsSubscribed,
     PrivateConnected,

@@ -1,4 +1,4 @@
-"""Capped exponential backoff with jitter (bot.market.backoff): pure, no clock."""
+"""Capped exponential backoff with jitter (bot.net.backoff): pure, no clock."""
 
 from __future__ import annotations
 

@@ -4,5 +4,5 @@
 through the daemon's own frames path, gaps marked); ``files`` writes the lines into hourly
 or size-bounded gzip files and survives a full disk; ``index`` lists the files, symbols and
 time ranges; ``cli`` is the command with its ``/metrics`` and ``/healthz``. The line format
-(frames and gap markers) is ``bot.market.capture``'s, which ``krakenbot replay`` reads.
+(frames and gap markers) is ``bot.kraken.capture``'s, which ``krakenbot replay`` reads.
 """

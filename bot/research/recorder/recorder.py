@@ -31,10 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from bot.clock import Clock, SystemClock
 from bot.config import MarketConfig
-from bot.errors import BotError
-from bot.log import get_logger
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import BotError
+from bot.core.log import get_logger
 from bot.market.feed import (
     BookInvalid,
     Feed,

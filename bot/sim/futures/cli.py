@@ -31,8 +31,8 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from bot.errors import ConfigError
-from bot.log import configure_logging
+from bot.core.errors import ConfigError
+from bot.core.log import configure_logging
 from bot.sim.futures.contracts import default_contracts
 from bot.sim.futures.server import FuturesSimServer
 from bot.sim.futures.venue import DEFAULT_ACCOUNT, FuturesVenue

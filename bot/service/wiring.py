@@ -1,7 +1,7 @@
 """Small pieces of the daemon's wiring: metrics sources, the HTTP face, shutdown cancels.
 
-This module owns helpers ``bot.daemon`` composes: which ``bot.metrics`` sources read which
-component (``metric_sources``), the ``HttpServer`` built on the daemon's gate and metrics
+This module owns helpers ``bot.service.daemon`` composes: which ``bot.service.metrics`` sources
+read which component (``metric_sources``), the ``HttpServer`` built on the daemon's gate and metrics
 (``http_server``), the shutdown's "cancel our open orders and see them gone"
 (``cancel_our_orders``), the readiness probe of the books (``books_valid``), what a start
 recovers from the store (``replay_fills`` in live mode, ``close_paper_orders`` in paper
@@ -18,24 +18,24 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final
 
-from bot import metrics as m
-from bot.clock import Clock
-from bot.errors import BotError
+from bot.core.clock import Clock
+from bot.core.errors import BotError
+from bot.core.log import get_logger
 from bot.execution import orders as o
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import OrderState
 from bot.execution.pnl import PositionBook
 from bot.execution.tokens import TokenKeeper
-from bot.http import HttpServer
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.ratelimit import start_value
 from bot.kraken.rest import KrakenRestClient
-from bot.log import get_logger
 from bot.market.feed import Feed
+from bot.service import metrics as m
+from bot.service.http import HttpServer
 from bot.store import Store
 
 if TYPE_CHECKING:
-    from bot.daemon import Daemon
+    from bot.service.daemon import Daemon
 
 __all__ = [
     "asset_name",

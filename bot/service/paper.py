@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.config import Config
-from bot.errors import ConfigError
-from bot.log import Secret, get_logger
+from bot.core.errors import ConfigError
+from bot.core.log import Secret, get_logger
 from bot.sim.cli import build_venue
 from bot.sim.server import SimServer
 

@@ -11,7 +11,7 @@ This module owns ``Desk`` (one per daemon) and ``EngineContext`` (one per strate
   ``rate_limit`` when the pair's trading counter must keep room to cancel the open orders
   (``rate_room``; an amend then returns False). Every refusal, of a place, an amend or a
   cancel, by the desk, the risk gate, Kraken or the engine, goes through one ``Refusals``
-  (``bot.refusals``): counted by source and reason (``krakenbot_rejections_total``) and
+  (``bot.strategy.refusals``): counted by source and reason (``krakenbot_rejections_total``) and
   logged at most once per interval with the count of repeats. An accepted intent becomes a
   task in the daemon's ``TaskGroup`` that awaits the ``ExecutionEngine``.
 - **Handles.** Every order of ours has one ``OrderHandle``; the engine's ``on_order``
@@ -41,9 +41,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from structlog.typing import FilteringBoundLogger
 
-from bot.clock import Clock
-from bot.eager import EagerSpawner, TaskFactory
-from bot.errors import BotError, ExchangeError, RiskError
+from bot.core.clock import Clock
+from bot.core.eager import EagerSpawner, TaskFactory
+from bot.core.errors import BotError, ExchangeError, RiskError
+from bot.core.log import get_logger
 from bot.execution import orders as o
 from bot.execution.engine import OrderUnavailable
 from bot.execution.orders import Fill, Order, OrderState
@@ -59,9 +60,7 @@ from bot.execution.risk import (
 )
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.kraken.system_status import amend_refusal, place_refusal
-from bot.log import get_logger
 from bot.market.book import Book
-from bot.refusals import Action, Refusals
 from bot.strategy import (
     BookSnapshot,
     InstrumentInfo,
@@ -73,11 +72,12 @@ from bot.strategy import (
     amend_intent,
     checked_order,
 )
-from bot.strategy_runner import StrategyRunner, Timers
+from bot.strategy.refusals import Action, Refusals
+from bot.strategy.runner import StrategyRunner, Timers
 
 if TYPE_CHECKING:
     from bot.execution.engine import ExecutionEngine
-    from bot.metrics import Metrics
+    from bot.service.metrics import Metrics
 
 __all__ = ["Desk", "EngineContext"]
 
@@ -215,7 +215,7 @@ class Desk:
             self._spawner.prime()  # the first order's task, made before it is needed
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> bool:
-        """Run ``coro`` as a task of the daemon's group, its first step now (``bot.eager``:
+        """Run ``coro`` as a task of the daemon's group, its first step now (``bot.core.eager``:
         an order's request is written before ``on_book`` returns, and its timeouts and
         cancellation are the order task's, never the caller's). False: not started (no
         group yet, or it is closing), ``coro`` closed."""

@@ -37,12 +37,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.clock import Clock
 from bot.config import Config, MarketConfig
-from bot.errors import ConfigError
+from bot.core.clock import Clock
+from bot.core.errors import ConfigError
+from bot.core.log import get_logger
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import TradeFrame
-from bot.log import get_logger
 from bot.market.feed import (
     BookInvalid,
     BookUpdated,
