@@ -37,10 +37,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.clock import Clock
 from bot.core.errors import AuthError, ConfigError, StoreError
 from bot.core.log import get_logger
-from bot.net.backoff import Backoff, BackoffPolicy
 
 __all__ = ["FATAL", "Supervisor", "TaskStats"]
 

@@ -45,6 +45,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.clock import Clock
 from bot.core.errors import (
     BotError,
@@ -65,7 +66,6 @@ from bot.execution.reconcile import ExchangeOrder, ExchangeTrade, OrderIndex, Pl
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled, to_scaled
 from bot.kraken.protocol import ExecutionReport, ExecutionsFrame
 from bot.kraken.rest import KrakenRestClient
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.store import Store
 
 __all__ = ["EngineConfig", "ExecutionEngine", "OrderUnavailable"]

@@ -50,7 +50,7 @@ the connection is dead, and a subscription not live ``subscribe_timeout_s`` afte
 connection opened is too: it is closed and a new one opened (with a new token).
 
 The connection's life is ``bot.net.ws.ReconnectingSocket``'s, shared with the public feed:
-reconnects forever after a capped, jittered backoff (``bot.net.backoff``) that starts again
+reconnects forever after a capped, jittered backoff (``bot.core.backoff``) that starts again
 from its shortest delay once a connection has lasted ``healthy_after_s``; a failure to mint
 a token counts as a failed connect; only a malformed URL (``ConfigError``) stops the feed,
 and whether to retry is the replaceable ``should_reconnect(error)``. websockets and socket
@@ -69,6 +69,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from bot.core.backoff import Backoff
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import BotError, TokenError
 from bot.core.log import get_logger
@@ -83,7 +84,6 @@ from bot.kraken.protocol import (
     SubscribeAck,
     Unparsed,
 )
-from bot.net.backoff import Backoff
 from bot.net.ws import (
     ConnectionLost,
     ReconnectingSocket,

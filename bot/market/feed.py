@@ -68,6 +68,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.config import MarketConfig
+from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import BotError, RejectedError
 from bot.core.log import get_logger
@@ -84,7 +85,6 @@ from bot.kraken.protocol import (
 )
 from bot.market.book import Book
 from bot.market.frames import BookInvalid, BookUpdated, BookValid, FrameStats, MarketFrames
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.net.ws import (
     ConnectionLost,
     ReconnectingSocket,

@@ -51,6 +51,7 @@ from typing import Any, Final
 import aiohttp
 
 from bot.config import Config, load_config
+from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import (
     BotError,
@@ -76,7 +77,6 @@ from bot.kraken.protocol import Ticker, TradeFrame
 from bot.kraken.rest import KrakenRestClient
 from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
 from bot.market.instrument_snapshot import fetch_instrument_snapshot
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.service import signals
 from bot.service.http import HttpServer
 from bot.service.metrics import Metrics

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.config import Config, MarketConfig
+from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.clock import Clock
 from bot.core.errors import ConfigError
 from bot.core.log import get_logger
@@ -52,7 +53,6 @@ from bot.market.feed import (
     FeedDisconnected,
     FeedEvent,
 )
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.net.ws import check_url
 from bot.sim.live_source import LiveMarket, Print
 from bot.sim.market_data import MarketAction

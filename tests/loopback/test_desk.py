@@ -165,9 +165,9 @@ async def test_on_fill_comes_first_on_the_private_feeds_path(
 ) -> None:
     """The daemon's usual path: the simulator's executions feed reports the trade and the
     state change in one report."""
+    from bot.core.backoff import Backoff, BackoffPolicy
     from bot.execution.private_feed import PrivateFeed
     from bot.execution.tokens import TokenKeeper
-    from bot.net.backoff import Backoff, BackoffPolicy
 
     clock = SystemClock()
     sim = await sim_factory(clock=clock, market=None)

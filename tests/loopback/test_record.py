@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from bot.config import HttpConfig, MarketConfig
+from bot.core.backoff import Backoff, BackoffPolicy
 from bot.kraken.capture import CaptureFrame, CaptureGap, CaptureReader
 from bot.kraken.instruments import InstrumentTable
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.research.recorder.cli import http_server, run_recorder
 from bot.research.recorder.files import RotatingWriter
 from bot.research.recorder.index import read_index

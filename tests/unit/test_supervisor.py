@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from bot.core.backoff import BackoffPolicy
 from bot.core.clock import FakeClock
 from bot.core.errors import AuthError, ConfigError, TransientError
 from bot.core.supervisor import Supervisor
-from bot.net.backoff import BackoffPolicy
 
 
 def supervisor(clock: FakeClock | None = None) -> Supervisor:

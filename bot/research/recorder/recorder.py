@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from bot.config import MarketConfig
+from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import BotError
 from bot.core.log import get_logger
@@ -43,7 +44,6 @@ from bot.market.feed import (
     SubscriptionFailed,
     should_reconnect,
 )
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.research.recorder.files import RotatingWriter
 
 __all__ = ["Recorder", "RecorderStats"]
