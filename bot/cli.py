@@ -37,7 +37,7 @@ _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "run": ("bot.service.daemon", ("main_run",)),
     "sim": ("bot.sim.cli", ("main_sim",)),
     "replay": ("bot.research.replay", ("run_replay", "main_replay")),
-    "record": ("bot.research.recorder.cli", ("main_record",)),
+    "record": ("bot.service.recorder", ("main_record",)),
     "bench": ("bench.runner", ("main_bench",)),
     "healthcheck": ("bot.service.http", ("main_healthcheck",)),
     "report": ("bot.research.cli", ("main_report",)),

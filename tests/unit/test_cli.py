@@ -217,7 +217,7 @@ def test_other_subcommands_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.port, s.seed, s.source, s.host) == (0, 7, "synthetic", None)
     assert (r.file, r.instruments, r.depth) == (["cap.ws"], "i.json", 25)
     assert b.suite == "book"
-    record = install(monkeypatch, "bot.research.recorder.cli", main_record=0)
+    record = install(monkeypatch, "bot.service.recorder", main_record=0)
     argv = ["record", "--symbols", "BTC/USD", "--out", "d", "--url", "ws://127.0.0.1:1/v2"]
     assert main([*argv, "--depth", "25", "--http", "off"]) == 0
     (rec,) = record

@@ -12,7 +12,7 @@ closes the current file whole (its last buffer flushed, its index line written) 
 0. A bad argument or an output directory it cannot write exits 2 with the reason.
 
 This module owns the command and ``recorder_source`` (its metrics); the recording itself
-is ``recorder``'s and ``files``'.
+is ``bot.research.recorder``'s (``recorder`` and ``files``).
 """
 
 from __future__ import annotations
