@@ -35,7 +35,7 @@ BENCH_SUITES: Final = ("book", "sim", "sim_ws", "sim_rest", "tick", "all")
 # subcommand -> (module, function names tried in order)
 _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "run": ("bot.service.daemon", ("main_run",)),
-    "sim": ("bot.sim.cli", ("main_sim",)),
+    "sim": ("bot.service.simulator", ("main_sim",)),
     "replay": ("bot.research.replay", ("run_replay", "main_replay")),
     "record": ("bot.service.recorder", ("main_record",)),
     "bench": ("bench.runner", ("main_bench",)),

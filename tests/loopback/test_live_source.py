@@ -26,7 +26,7 @@ from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.errors import ConfigError
 from bot.market.feed import BookInvalid, BookValid, Feed, FeedEvent
 from bot.service.paper_live import UpstreamMirror
-from bot.sim.cli import build_venue
+from bot.service.simulator import build_venue
 from bot.sim.live_source import LiveMarket
 from bot.sim.pairs import default_instruments
 from bot.sim.server import SimServer

@@ -207,7 +207,7 @@ def test_run_dispatches_with_a_resolved_config_path(monkeypatch: pytest.MonkeyPa
 
 
 def test_other_subcommands_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
-    sim = install(monkeypatch, "bot.sim.cli", main_sim=0)
+    sim = install(monkeypatch, "bot.service.simulator", main_sim=0)
     replay = install(monkeypatch, "bot.research.replay", run_replay=3)
     bench = install(monkeypatch, "bench.runner", main_bench=0)
     assert main(["sim", "--port", "0", "--seed", "7", "--source", "synthetic"]) == 0

@@ -22,7 +22,8 @@ then its gap marker; ``krakenbot replay`` finds the same mismatch. Every new fil
 with the latest instrument snapshot, and the recorder asks fresh book snapshots when it
 rotates (``Feed.refresh_books``), so any one file replays on its own.
 
-This module owns that wiring and its counters; files are ``files``', the command ``cli``'s.
+This module owns that wiring and its counters; files are ``files``', the command
+``bot.service.recorder``'s.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from bot.kraken.instruments import InstrumentTable
 from bot.research.recorder.files import HOUR_NS, RotatingWriter
 from bot.research.recorder.index import read_index, recover
 from bot.research.replay import replay_lines
-from bot.sim.cli import build_venue
+from bot.service.simulator import build_venue
 from bot.sim.replay_source import ReplayMarket
 
 T0 = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z

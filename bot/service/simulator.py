@@ -28,8 +28,10 @@ three contracts, ``sim.seed``, ``sim.balances``' USD as collateral, ``sim.host``
 "futures"``, ``rest``, ``ws``, ``admin``, the key pair, the admin token). ``--keys`` and a
 replay ``--source`` do not apply to it (exit 2).
 
-This module owns the command; the servers are ``server``'s and ``futures.server``'s, the
-venues ``venue``'s and ``futures.venue``'s.
+This module owns the command: reading a ``Config`` into a venue is composition, the service
+layer's (``bot.sim`` takes plain parameters and never imports the config, nor the live
+source's Kraken client, ``bot.service.paper_live``). The servers are ``bot.sim.server``'s and
+``bot.sim.futures.server``'s, the venues ``bot.sim.venue``'s and ``bot.sim.futures.venue``'s.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def build_venue(
     elif source.startswith("replay:") and len(source) > len("replay:"):
         market, instruments = _replay(Path(source.removeprefix("replay:")), symbols)
     elif source == "live":  # paper trading on live prices: a Kraken client feeds it
-        from bot.service.paper_live import live_market  # never loaded by the simulator otherwise
+        from bot.service.paper_live import live_market  # a Kraken client: only for live
 
         market, instruments = live_market(config)
     else:
