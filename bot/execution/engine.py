@@ -60,13 +60,13 @@ from bot.execution import orders as o
 from bot.execution import private_feed as pf
 from bot.execution import reconcile as rc
 from bot.execution.ids import IdBlocks
+from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
 from bot.execution.readiness import RECONCILED, ReadinessGate
 from bot.execution.reconcile import ExchangeOrder, ExchangeTrade, OrderIndex, Plan, Recorded
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled, to_scaled
 from bot.kraken.protocol import ExecutionReport, ExecutionsFrame
 from bot.kraken.rest import KrakenRestClient
-from bot.store import Store
 
 __all__ = ["EngineConfig", "ExecutionEngine", "OrderUnavailable"]
 
@@ -102,7 +102,7 @@ class ExecutionEngine:
     def __init__(
         self,
         rest: KrakenRestClient,
-        store: Store,
+        store: OrderJournal,
         instruments: InstrumentTable,
         clock: Clock,
         *,
