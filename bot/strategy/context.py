@@ -37,7 +37,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import fields
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from structlog.typing import FilteringBoundLogger
 
@@ -77,9 +77,8 @@ from bot.strategy.runner import StrategyRunner, Timers
 
 if TYPE_CHECKING:
     from bot.execution.engine import ExecutionEngine
-    from bot.service.metrics import Metrics
 
-__all__ = ["Desk", "EngineContext"]
+__all__ = ["Desk", "DeskMetrics", "EngineContext"]
 
 log = get_logger(component="desk")
 _RECENT_DONE: Final = 1000  # done handles kept for ``ctx.order`` after they leave the book
@@ -88,6 +87,25 @@ CANCEL_RESERVE: Final = 8.0  # trading-counter points kept free per open order: 
 # An amend costs 1 on the REST call counter too (only AddOrder and CancelOrder are exempt):
 # it leaves room for this many other calls (a dead-man's switch refresh, a confirmation).
 REST_RESERVE: Final = 2.0
+
+
+class DeskMetrics(Protocol):
+    """What the desk counts (``bot.service.metrics.Metrics`` implements it: the service
+    layer's registry sits above the strategy layer, so the desk names what it pushes)."""
+
+    def rejection(self, source: str, strategy: str, action: str, reason: str) -> None: ...
+
+    def order_finished(self, state: OrderState | str) -> None: ...
+
+    def fill(self, fill: Fill, strategy: str = "") -> None: ...
+
+    def strategy_gauge(
+        self, strategy: str, name: str, value: Decimal | float, symbol: str | None = None
+    ) -> None: ...
+
+    def strategy_count(
+        self, strategy: str, name: str, n: int = 1, symbol: str | None = None
+    ) -> None: ...
 
 
 def _dec(value: Decimal) -> str:
@@ -151,7 +169,7 @@ class Desk:
         books: Callable[[], Mapping[str, Book]],
         readiness: ReadinessGate,
         clock: Clock,
-        metrics: Metrics | None = None,
+        metrics: DeskMetrics | None = None,
         headroom: Callable[[str], float] | None = None,
         refusals: Refusals | None = None,
     ) -> None:
