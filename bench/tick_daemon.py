@@ -1,19 +1,19 @@
 """The tick bench's ``krakenbot`` contenders: the daemon's own objects, wired as it wires them.
 
-``DaemonPath`` builds what ``bot.daemon`` builds for one strategy on one symbol, with real
-objects throughout: the ``Parser``/``Book`` pair the feed uses (``frames.parse_into``), the
-``Desk`` with its ``EngineContext`` (the request checked, the ``PlaceOrder`` command), the
-``ExecutionEngine`` with its pre-trade stage (readiness, the exchange's state, the rate
-room, ``RiskGate.check`` with the engine's open-order counts and the desk's mids) and the
-desk's eager task per command (running, with its startup reconciliation, on a real SQLite
-``Store`` in a temporary directory: id blocks, order rows; its WAL checkpointed from a
-worker thread by ``run_checkpoints``), the executions feed (``PrivateFeed``, as the daemon
-runs it) and the venue port over the ``KrakenRestClient`` with its dedicated connection (or
-aiohttp's session for the ``krakenbot_aiohttp`` contender).
-Per book frame it does what the feed and ``Daemon._on_market`` do: ``desk.mark``,
-``book.view()``, ``runner.book(view)``; then it waits for the order's answer
-(``desk.drain``) before it reads the next frame, as the floors do, so only one order is
-ever in flight.
+``DaemonPath`` builds what ``bot.service.daemon`` builds for one strategy on one symbol,
+with real objects throughout: the ``Parser``/``Book`` pair the feed uses
+(``frames.parse_into``), the ``Desk`` with its ``EngineContext`` (the request checked, the
+``PlaceOrder`` command), the ``ExecutionEngine`` with its pre-trade stage (readiness, the
+exchange's state, the rate room, ``RiskGate.check`` with the engine's open-order counts and
+the desk's mids) and the desk's eager task per command (running, with its startup
+reconciliation, on a real SQLite ``Store`` in a temporary directory: id blocks, order rows;
+its WAL checkpointed from a worker thread by ``run_checkpoints``), the executions feed
+(``PrivateFeed``, as the daemon runs it) and the venue port over the ``KrakenRestClient``
+with its dedicated connection (or aiohttp's session for the ``krakenbot_aiohttp``
+contender). Per book frame it does what the feed and ``Daemon._on_market`` do:
+``desk.marks.mark``, ``book.view()``, ``runner.book(view)``; then it waits for the order's
+answer (``desk.tasks.drain``) before it reads the next frame, as the floors do, so only one
+order is ever in flight.
 
 Timing points (``perf_counter_ns``), on top of ``recv``/``post``/``written``
 (``bench.tick_floor``): ``risk_in``/``risk_out`` around ``RiskGate.check`` (a proxy of the
@@ -21,8 +21,8 @@ stage's gate) and ``sent_in`` when the venue calls ``add_order`` (a subclass of 
 client). Stages: ``parse`` (``parse_into``: decode, apply, checksum), ``book`` (mark and
 view), ``strategy`` (runner, ``on_book``, ``Context.place`` and the pre-trade stage up to
 the risk call), ``risk``, ``engine`` (the rest of ``ExecutionEngine.submit``, the eager
-start of the command's task (``bot.eager``), the engine's bookkeeping: id, order, index,
-and the venue's ``place``), ``sign`` (``add_order`` until the transport is called) and
+start of the command's task (``bot.core.eager``), the engine's bookkeeping: id, order,
+index, and the venue's ``place``), ``sign`` (``add_order`` until the transport is called) and
 ``send``: consecutive clock points, so the stages add up to the total. The request is
 written before ``runner.book`` returns.
 """
@@ -40,10 +40,8 @@ from typing import Any, Final, cast
 import aiohttp
 
 from bench.tick_floor import DEPTH, SYMBOL, Probe, Samples, book_socket, frame_time_ns
-from bot.clock import SystemClock
-from bot.context import EngineContext
-from bot.desk import Desk
-from bot.errors import ExchangeError
+from bot.core.clock import SystemClock
+from bot.core.errors import ExchangeError
 from bot.execution.engine import ExecutionEngine
 from bot.execution.pnl import PositionBook
 from bot.execution.pretrade import PreTrade
@@ -53,16 +51,18 @@ from bot.execution.readiness import PRIVATE_SUBSCRIBED, ReadinessGate
 from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
 from bot.execution.tokens import TokenKeeper
 from bot.execution.venue_rest import KrakenRestVenue
-from bot.kraken.http1 import Http1Connection
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book, BookApplied
 from bot.market.frames import parse_into
+from bot.net.http1 import Http1Connection
 from bot.store import Store, run_checkpoints
 from bot.strategy import BookSnapshot, Params, Strategy, floor_price
-from bot.strategy_runner import StrategyRunner
+from bot.strategy.context import EngineContext
+from bot.strategy.desk import Desk
+from bot.strategy.runner import StrategyRunner
 
 __all__ = ["STAGES", "DaemonPath"]
 

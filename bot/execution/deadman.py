@@ -42,10 +42,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from bot.clock import Clock
-from bot.errors import BotError, ProtocolError, RateLimitError, TransientError
+from bot.core.clock import Clock
+from bot.core.errors import BotError, ProtocolError, RateLimitError, TransientError
+from bot.core.log import get_logger
 from bot.execution.venue import CancelAfter
-from bot.log import get_logger
 
 __all__ = [
     "CancelAfterApi",

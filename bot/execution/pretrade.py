@@ -1,13 +1,14 @@
 """The pre-trade stage: one decision per command, before anything is recorded or sent.
 
 ``PreTrade.check(command, orders)`` returns ``None`` (accepted) or a ``Refusal``
-(``source``, ``reason``, ``detail``: what ``bot.refusals`` counts and logs). The engine runs
-it once per command (``ExecutionEngine.submit`` and ``place``): nothing before it checks
-readiness, rate room or risk, and nothing after it checks again. It is pure: no I/O, no
-``await``; it reads, as they are at this instant, the readiness gate, the exchange's state
-(``bot.kraken.system_status``), the venue's rate-limit room (``RateRoom``) and the risk gate
-(whose rate windows count an accepted order), with ``orders`` (the engine's open orders,
-counted) for the room and the risk gate's open-order limits.
+(``source``, ``reason``, ``detail``: what ``bot.strategy.refusals`` counts and logs). The
+engine runs it once per command (``ExecutionEngine.submit`` and ``place``): nothing before
+it checks readiness, rate room or risk, and nothing after it checks again. It is pure: no
+I/O, no ``await``; it reads, as they are at this instant, the readiness gate, the
+exchange's state (``bot.kraken.system_status``), the venue's rate-limit room
+(``RateRoom``) and the risk gate (whose rate windows count an accepted order), with
+``orders`` (the engine's open orders, counted) for the room and the risk gate's open-order
+limits.
 
 Checks, in order; the first that fails is the refusal:
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.execution.orders import canonical_cl_ord_id
 from bot.execution.venue import CancelAfter, ExchangeOrder, ExchangeTrade
 from bot.kraken.instruments import InstrumentTable

@@ -30,13 +30,13 @@ pairs with open orders, for venues that charge per pair) and returns how many.
 ``order_age_s`` is the seconds since the venue acknowledged or last amended the order, for
 venues whose rate limits charge by it (Kraken spot); others ignore it.
 
-**Errors, by remedy** (``bot.errors``), translated at the implementation's boundary (no
+**Errors, by remedy** (``bot.core.errors``), translated at the implementation's boundary (no
 library exception passes): ``OrderStateUnknown`` when a write's answer was lost (a timeout,
 a dropped connection, a 5xx, an answer without an order id): the engine looks the order up
 by ``cl_ord_id`` and never resends; ``RejectedError`` (``InsufficientFunds``...) when the
 venue refused it: nothing happened, never retried; ``RateLimitError``; ``TransientError``
 (a read may be retried); ``AuthError`` (stop trading); ``ProtocolError`` for an answer that
-cannot be trusted. A venue error missing from ``bot.errors``' table is a plain
+cannot be trusted. A venue error missing from ``bot.core.errors``' table is a plain
 ``ExchangeError``, never data. ``code`` is the venue's own error string.
 
 **Queries.** ``open_orders`` (all of them, or the one with ``cl_ord_id``);

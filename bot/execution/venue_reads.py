@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from bot.core.log import get_logger
 from bot.execution import reconcile as rc
 from bot.execution.orders import Order
 from bot.execution.venue import ExchangeOrder, ExchangeTrade, Venue
-from bot.log import get_logger
 
 __all__ = ["VenueReads"]
 

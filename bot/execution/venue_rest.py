@@ -4,7 +4,7 @@
 Kraken's: ``add_order(pair, side, ordertype, volume, ...)``) to ``bot.execution.venue.Venue``:
 the engine's ``Order`` and scaled ints out, ``ExchangeOrder``/``ExchangeTrade`` values in
 (``bot.execution.rest_answers`` reads Kraken's results), errors as the client raises them
-(``bot.errors`` by remedy; the client never retries AddOrder or AmendOrder, and a lost
+(``bot.core.errors`` by remedy; the client never retries AddOrder or AmendOrder, and a lost
 answer is ``OrderStateUnknown``). What Kraken's REST needs and the port does not say is
 here: an order is named by its txid, else its ``cl_ord_id``; QueryOrders takes 50 txids a
 call and refuses the whole batch for one it does not know (``EOrder:Invalid order``), so
@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Final
 
-from bot.errors import OrderStateUnknown, ProtocolError, RejectedError
+from bot.core.errors import OrderStateUnknown, ProtocolError, RejectedError
+from bot.core.log import get_logger
 from bot.execution import rest_answers as answers
 from bot.execution.orders import Order
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.kraken.rest import KrakenRestClient
-from bot.log import get_logger
 
 __all__ = ["QUERY_BATCH", "KrakenRestVenue"]
 

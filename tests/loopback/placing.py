@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.execution.commands import PlaceOrder
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import new_order

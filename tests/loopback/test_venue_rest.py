@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.errors import InsufficientFunds, OrderStateUnknown, RejectedError
+from bot.core.clock import FakeClock
+from bot.core.errors import InsufficientFunds, OrderStateUnknown, RejectedError
 from bot.execution.orders import Order, new_order
 from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue

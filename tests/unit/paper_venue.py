@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
-from bot.errors import ExchangeError, OrderStateUnknown, RejectedError
+from bot.core.errors import ExchangeError, OrderStateUnknown, RejectedError
 from bot.execution.orders import Order
 from bot.execution.venue import (
     CancelAfter,

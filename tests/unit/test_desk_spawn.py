@@ -16,9 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.clock import FakeClock
-from bot.context import EngineContext
-from bot.desk import Desk
+from bot.core.clock import FakeClock
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import OrderState
 from bot.execution.pnl import PositionBook
@@ -30,6 +28,8 @@ from bot.kraken.instruments import InstrumentTable
 from bot.kraken.rest import KrakenRestClient
 from bot.sim.pairs import default_instruments
 from bot.store import Store
+from bot.strategy.context import EngineContext
+from bot.strategy.desk import Desk
 
 
 class ClosingGroup:

@@ -1,4 +1,4 @@
-"""``bot.desk_handles``: one handle per order, found again by ``cl_ord_id``; the open
+"""``bot.strategy.handles``: one handle per order, found again by ``cl_ord_id``; the open
 orders' counts the pre-trade stage reads are the engine's (``OrderIndex``, tested in
 ``test_reconcile``)."""
 
@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.desk_handles import HandleIndex, same
 from bot.execution.orders import Order, OrderState, new_order
 from bot.kraken.instruments import Instrument
 from bot.strategy import OrderHandle
+from bot.strategy.handles import HandleIndex, same
 
 BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 ETH = Instrument("ETH/USD", "ETH", "USD", price_precision=2, qty_precision=8)

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.execution.commands import AmendOrder, CancelOrder, PlaceOrder
 from bot.execution.orders import OrderState, new_order
 from bot.execution.pnl import PositionBook

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.errors import InsufficientFunds, RejectedError, RiskError
+from bot.core.clock import FakeClock
+from bot.core.errors import InsufficientFunds, RejectedError, RiskError
 from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import EngineConfig, ExecutionEngine

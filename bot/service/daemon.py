@@ -1,0 +1,643 @@
+"""``krakenbot run``: the trading daemon, every component wired under one TaskGroup.
+
+``Daemon(config, strategies).run()`` does, in order (crash-only: a restart after a crash
+takes exactly this path, and the engine's reconciliation recovers from store and exchange):
+
+1. the venue: Kraken (``mode: live``), or the simulator started in-process (``mode: paper``,
+   ``bot.service.paper``); the store (SQLite), claimed for this mode, venue and key
+   (``bot.store.owner``: another deployment's is refused); one aiohttp session; the REST
+   client, with the store's nonce floor and (live) its REST counter as Kraken's may still
+   hold it (``bot.service.wiring.assume_rest_counter``; recorded again after the last call); the
+   instruments of every symbol (``AssetPairs``, retried); the key's permissions, each
+   probed (``bot.service.permissions``: a missing one is a ``ConfigError``, exit 2);
+2. one ``TaskGroup`` running: the public ``Feed`` (books, trades, tickers), the
+   ``PrivateFeed`` (executions, fresh tokens from the ``TokenKeeper``), the
+   ``ExecutionEngine`` (reconciliation), the ``DeadmanSwitch`` (armed, then refreshed), one
+   timer driver per strategy runner, the ``pnl`` logger, the balance poller, the store's
+   checkpoints (``run_checkpoints``: SQLite copies its WAL from a worker thread, never in
+   a commit on the loop), the HTTP server (``/healthz``, ``/readyz``, ``/metrics``) when
+   ``bot.service.http`` is present. Each long-lived task runs under ``bot.core.supervisor``: one
+   that stops unasked is logged, counted and restarted; only fatal errors end the daemon;
+3. the readiness gate (instruments, reconciled, every book valid, switch armed, private
+   feed subscribed) opens: leftover orders of our strategies from a previous run are
+   canceled, then each strategy's ``on_start`` runs and ``daemon_ready`` is logged. A
+   place while the gate is closed is refused (REJECTED, reason ``not_ready``), never queued;
+4. ``request_stop`` (SIGTERM/SIGINT) shuts down within ``shutdown.grace_s``: strategies'
+   ``on_stop``, no new orders, intents in flight drained, open orders canceled (if
+   ``shutdown.cancel_orders``) and confirmed, and only then the switch disarmed (timeout
+   0, tried again on rate limits and transient failures within the grace); then the
+   tasks end and the store is closed: ``shutdown_complete``, exit 0. A second signal
+   exits at once (130), the switch left armed. ``reload`` (SIGHUP) validates the
+   strategies' params from the YAML and hands them to ``on_params``, or rejects them all.
+
+Exit statuses (``main_run``): 0 clean, 2 bad config (file:line) or a key without a
+permission the daemon needs, 1 a fatal ``BotError``. Signals before the loop's handlers exist
+and after they are gone are ``bot.service.signals``' (noted, replayed or logged: never fatal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+
+from bot.config import Config, load_config
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import (
+    BotError,
+    ConfigError,
+    ProtocolError,
+    RateLimitError,
+    StoreError,
+    TransientError,
+)
+from bot.core.log import configure_logging, get_logger
+from bot.core.supervisor import Supervisor
+from bot.execution import readiness as rd
+from bot.execution.deadman import DeadmanSwitch
+from bot.execution.engine import ExecutionEngine
+from bot.execution.pnl import PositionBook
+from bot.execution.pretrade import PreTrade
+from bot.execution.private_feed import PrivateFeed
+from bot.execution.rate_room import RateRoom
+from bot.execution.risk import RiskGate
+from bot.execution.tokens import TokenKeeper
+from bot.execution.venue_rest import KrakenRestVenue
+from bot.kraken import system_status
+from bot.kraken.instruments import InstrumentTable, merge_rest_names
+from bot.kraken.nonce import key_id
+from bot.kraken.protocol import Ticker, TradeFrame
+from bot.kraken.rest import KrakenRestClient
+from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
+from bot.market.instrument_snapshot import fetch_instrument_snapshot
+from bot.service import signals
+from bot.service.http import HttpServer
+from bot.service.metrics import Metrics
+from bot.service.paper import Endpoints, live_endpoints, paper_venue
+from bot.service.permissions import (
+    PERMISSIONS_CHECK,
+    Missing,
+    missing_error,
+    probe,
+    probes,
+    recent_pass,
+    record_pass,
+)
+from bot.service.preflight import load_deployment
+from bot.service.wiring import (
+    assume_rest_counter,
+    books_valid,
+    cancel_our_orders,
+    close_paper_orders,
+    http_server,
+    metric_sources,
+    record_rest_counter,
+    replay_fills,
+)
+from bot.store import Store, run_checkpoints
+from bot.store.owner import StoreOwner, claim
+from bot.strategy.context import EngineContext
+from bot.strategy.desk import Desk
+from bot.strategy.loader import LoadedStrategy
+from bot.strategy.runner import RunnerState, StrategyRunner
+
+__all__ = ["EXIT_FORCED", "Daemon", "main_run"]
+
+EXIT_FORCED: Final = 130
+RETRYABLE: Final = (TransientError, RateLimitError, ProtocolError)
+"""Errors start-up and pollers wait out; any other (a bad key, a lockout) is fatal: exit 1."""
+PNL_EVERY_S: Final = 5.0
+BALANCES_EVERY_S: Final = 30.0
+log = get_logger(component="daemon")
+
+
+class Daemon:
+    """The daemon; see the module docstring. ``clock`` is injectable for tests."""
+
+    def __init__(
+        self,
+        config: Config,
+        strategies: list[LoadedStrategy] | None = None,
+        *,
+        config_path: Path | None = None,
+        clock: Clock | None = None,
+        pnl_every_s: float = PNL_EVERY_S,
+    ) -> None:
+        self.config = config
+        self.loaded = list(strategies) if strategies is not None else []
+        self.config_path = config_path
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.pnl_every_s = pnl_every_s
+        self.metrics = Metrics()
+        self.exit_code = 0
+        self.endpoints: Endpoints | None = None
+        self.desk: Desk | None = None
+        self.engine: ExecutionEngine | None = None
+        self.deadman: DeadmanSwitch | None = None
+        self.feed: Feed | None = None
+        self.private: PrivateFeed | None = None
+        self.gate = rd.ReadinessGate(clock=self.clock)
+        self.supervisor = Supervisor(self.clock)
+        self.runners: dict[str, StrategyRunner] = {}
+        self.sim: Any = None  # the in-process SimServer in paper mode
+        self.http: HttpServer | None = None
+        self._stop: asyncio.Event | None = None
+        self._stopping = False
+        self._started = asyncio.Event()
+
+    # -- control ---------------------------------------------------------------------------
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Begin a graceful shutdown (SIGTERM/SIGINT). A second call while stopping exits
+        the process at once (``force_exit``), leaving the switch armed."""
+        if self._stopping:
+            self.force_exit(reason)
+            return
+        self._stopping = True
+        log.info("shutdown_requested", reason=reason)
+        if self._stop is not None:
+            self._stop.set()
+
+    def force_exit(self, reason: str) -> None:
+        log.warning("shutdown_forced", reason=reason, exit_code=EXIT_FORCED)
+        sys.stderr.flush()
+        os._exit(EXIT_FORCED)
+
+    async def wait_started(self) -> None:
+        """Until the gate has opened and the strategies have started."""
+        await self._started.wait()
+
+    def reload(self) -> bool:
+        """Reload strategies' params from ``config_path``: all valid, or none applied."""
+        if self.config_path is None:
+            log.warning("reload_rejected", problems=["no config file to reload"])
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload_rejected", problems=exc.problems)
+            return False
+        by_name = {s.name: s for s in new.strategies if s.enabled}
+        problems: list[str] = []
+        updates: list[LoadedStrategy] = []
+        for loaded in self.loaded:
+            fresh = by_name.pop(loaded.name, None)
+            if fresh is None:
+                problems.append(f"strategy {loaded.name!r} removed or disabled: restart to apply")
+                continue
+            if fresh.class_ != loaded.config.class_ or fresh.symbols != loaded.config.symbols:
+                problems.append(f"strategy {loaded.name!r}: class or symbols changed: restart")
+                continue
+            try:
+                params = loaded.check_params(fresh.params, fresh.where)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            updates.append(LoadedStrategy(fresh, loaded.cls, params))
+        problems += [f"strategy {name!r} added: restart to apply" for name in by_name]
+        if problems:
+            log.error("reload_rejected", problems=problems)
+            return False
+        changed = []
+        for old, fresh_loaded in zip(self.loaded, updates, strict=True):
+            if fresh_loaded.params != old.params:
+                changed.append(old.name)
+                runner = self.runners.get(old.name)
+                if runner is not None:
+                    runner.update_params(fresh_loaded.params)
+        self.loaded = updates
+        log.info("reload_applied", changed=changed)
+        return True
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until ``request_stop``; raises the first fatal ``BotError``."""
+        self._stop = asyncio.Event()
+        if self._stopping:
+            self._stop.set()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if self.config.mode == "paper":
+                    self.endpoints, self.sim = await stack.enter_async_context(
+                        paper_venue(self.config)
+                    )
+                else:
+                    self.endpoints = live_endpoints(self.config)
+                self.http = await http_server(self)
+                stack.push_async_callback(self.http.close)
+                store = Store.open(self.config.store.path)
+                stack.callback(store.close)
+                ep = self.endpoints  # a store made by another mode, venue or key: refused
+                assert ep is not None
+                claim(store, StoreOwner.of(self.config.mode, ep.rest_url, ep.api_key.reveal()))
+                session = await stack.enter_async_context(aiohttp.ClientSession())
+                await self._serve(store, session)
+        except BaseExceptionGroup as group:
+            error = _first_bot_error(group)
+            self.exit_code = 2 if isinstance(error, ConfigError) else 1
+            raise error from None
+        except BotError as error:
+            self.exit_code = 2 if isinstance(error, ConfigError) else 1
+            raise
+        finally:
+            log.info("shutdown_complete", exit_code=self.exit_code)
+
+    async def _serve(self, store: Store, session: aiohttp.ClientSession) -> None:
+        cfg, clock, ep = self.config, self.clock, self.endpoints
+        assert ep is not None
+        rest = KrakenRestClient(
+            ep.rest_url, clock=clock, api_key=ep.api_key, api_secret=ep.api_secret,
+            session=session, store=store, tier=cfg.venue.tier,
+            timeout_s=cfg.venue.request_timeout_s, dedicated=cfg.venue.dedicated_connection,
+        )  # fmt: skip
+        # Live: Kraken's REST counter outlives a process; the store says what it may hold.
+        kid = key_id(ep.api_key.reveal()) if cfg.mode == "live" else None
+        if kid is not None:
+            assume_rest_counter(store, rest, clock, kid)
+        try:
+            await rest.warm()  # the order connection, opened before the first order needs it
+            await self._serve_with(store, rest)
+        finally:
+            await rest.close()  # the dedicated connection; the session is the caller's
+            if kid is not None:  # every call has ended: a clean record for the next start
+                try:
+                    record_rest_counter(store, rest, clock, kid)
+                except StoreError as exc:  # the next start assumes a full counter instead
+                    log.warning("rest_counter_not_recorded", error=str(exc))
+
+    async def _serve_with(self, store: Store, rest: KrakenRestClient) -> None:
+        cfg, clock, ep = self.config, self.clock, self.endpoints
+        assert ep is not None
+        for check in rd.STANDARD_CHECKS:  # all declared first: the gate never opens early
+            if check != rd.DEADMAN_ARMED or cfg.deadman.enabled:
+                self.gate.add(check)
+        self.gate.add(PERMISSIONS_CHECK)
+        instruments = await self._instruments(rest)
+        if instruments is None:
+            return  # stopped while loading
+        self.gate.set(rd.INSTRUMENTS_LOADED)
+        if not await self._permissions(rest, store, instruments):
+            return  # stopped while probing
+        symbols = tuple(instruments)
+        positions = PositionBook(clock)
+        risk = RiskGate.from_config(cfg, clock, positions)
+        venue = KrakenRestVenue(rest, instruments)  # the venue port: Kraken spot over REST
+        desk = self.desk = Desk(
+            risk=risk, positions=positions, instruments=instruments,
+            books=lambda: feed.books, clock=clock, metrics=self.metrics,
+        )  # fmt: skip
+        pretrade = PreTrade(
+            self.gate, risk=risk, mids=desk.marks.mids,
+            room=RateRoom(venue.trading_headroom, venue.rest_headroom),
+            exchange_status=lambda: feed.exchange_status,  # orders the state refuses
+            on_transitions=desk.router.apply_transitions,
+        )  # fmt: skip
+        engine = self.engine = ExecutionEngine(
+            venue, store, instruments, clock, readiness=self.gate, pretrade=pretrade,
+            spawn=desk.tasks.spawn, on_order=desk.router.on_order,
+            on_fill=desk.router.on_fill, on_refused=desk.router.on_refused,
+        )  # fmt: skip
+        engine.prepare_ids(x.name for x in self.loaded)  # id blocks on record before trading
+        if cfg.mode == "live":
+            replay_fills(store, engine, positions, instruments)
+        else:  # the in-process simulator starts afresh: the last session's orders are gone
+            close_paper_orders(store, clock)
+        market = cfg.market.model_copy(update={"symbols": symbols})
+        self._exchange_status(None)  # not ready until the exchange says it trades
+        # The instrument channel stays subscribed: precision changes reach the books.
+        feed = self.feed = Feed(
+            ep.ws_public_url, market, self._on_market, clock=clock, instruments=instruments,
+            on_status=self._exchange_status,
+        )  # fmt: skip
+        self.gate.add(rd.BOOKS_VALID, lambda: books_valid(feed, symbols))
+        tokens = TokenKeeper(venue, clock)
+        private = self.private = PrivateFeed(
+            ep.ws_private_url, tokens, self._on_private, clock=clock,
+            trading_counter=rest.trading_counter,  # Kraken's maxratecount and rate counts
+        )  # fmt: skip
+        self.gate.add(rd.PRIVATE_SUBSCRIBED, lambda: private.subscribed)
+        if cfg.deadman.enabled:
+            deadman = self.deadman = DeadmanSwitch(
+                venue, clock, timeout_s=cfg.deadman.timeout_s,
+                refresh_s=cfg.deadman.refresh_interval_s,
+                on_lapse=lambda: engine.request_reconcile("deadman lapse"),
+                hold_reads=rest.hold_reads,  # while a refresh is due, it goes first
+            )  # fmt: skip
+            self.gate.add(rd.DEADMAN_ARMED, lambda: deadman.armed)
+        for loaded in self.loaded:
+            ctx = EngineContext(engine, desk, loaded.name, loaded.symbols)
+            desk.add_context(ctx)
+            runner = StrategyRunner(
+                loaded.create(ctx), timers=ctx.timers, clock=clock,
+                max_errors=loaded.config.max_errors,
+                observe=self.metrics.handler_observer(loaded.name),
+            )  # fmt: skip
+            self.runners[loaded.name] = runner
+            desk.add_runner(runner)
+        for source in metric_sources(self, rest, tokens):
+            self.metrics.add_source(source)
+        log.info(
+            "daemon_starting", mode=cfg.mode, rest_url=ep.rest_url, symbols=list(symbols),
+            strategies=[x.name for x in self.loaded], store=str(cfg.store.path),
+        )  # fmt: skip
+        keep = self.supervisor.keep  # a component that stops unasked is restarted, loudly
+        async with asyncio.TaskGroup() as tg:
+            desk.tasks.spawn_task = tg.create_task
+            components: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+                "feed": feed.run,
+                "private-feed": private.run,
+                "engine": engine.run,
+                "deadman": self._deadman,
+                "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
+                "balances": functools.partial(self._balances, venue, store),
+                "checkpoints": functools.partial(run_checkpoints, store, clock),
+            }
+            tasks = [
+                tg.create_task(keep(n, run), name=f"keep:{n}") for n, run in components.items()
+            ]
+            tasks.append(tg.create_task(self._start_strategies(), name="start"))
+            tasks += [
+                tg.create_task(
+                    keep(f"timers-{n}", r.run_timers, finished=_runner_ended(r)),
+                    name=f"keep:timers-{n}",
+                )
+                for n, r in self.runners.items()
+            ]
+            assert self._stop is not None
+            await self._stop.wait()
+            await self._shutdown(engine)
+            desk.tasks.spawn_task = None  # and the task kept ready for the next command ends
+            for task in [*tasks, *desk.tasks.pending]:
+                task.cancel()
+
+    async def _instruments(self, rest: KrakenRestClient) -> InstrumentTable | None:
+        """REST ``AssetPairs`` mapped onto the WS v2 instrument snapshot: WS v2 names and
+        precisions, REST names for order entry (``bot.kraken.instruments``)."""
+        wanted = self.config.symbols
+        backoff = Backoff(BackoffPolicy(0.5, 10.0))
+        assert self._stop is not None and self.endpoints is not None
+        while not self._stop.is_set():
+            try:
+                pairs = await rest.asset_pairs()
+                ws = await fetch_instrument_snapshot(self.endpoints.ws_public_url, clock=self.clock)
+                found = merge_rest_names(pairs, ws)
+                break
+            except RETRYABLE as exc:
+                delay = backoff.next_delay()
+                log.warning("instruments_failed", error=str(exc), retry_s=delay)
+                await _sleep_or_stop(self.clock, delay, self._stop)
+        else:
+            return None
+        table = InstrumentTable(found)
+        chosen = [table.lookup(s) for s in wanted]
+        missing = [s for s, inst in zip(wanted, chosen, strict=True) if inst is None]
+        if missing:
+            raise ConfigError(f"market.symbols: not traded on the venue: {', '.join(missing)}")
+        result = InstrumentTable([inst for inst in chosen if inst is not None])
+        log.info("instruments_loaded", symbols=list(result))
+        return result
+
+    async def _permissions(
+        self, rest: KrakenRestClient, store: Store, instruments: InstrumentTable
+    ) -> bool:
+        """Probe each permission the key needs (``bot.service.permissions``), waiting out transient
+        errors; a missing one closes the gate naming it and raises ``ConfigError`` (exit 2).
+        False if stopped meanwhile."""
+        assert self.endpoints is not None
+        kid = key_id(self.endpoints.api_key.reveal())
+        needed = probes(next(iter(instruments.values())))
+        age_s = recent_pass(store, kid, self.clock.time_ns())
+        if age_s is not None:
+            self.gate.set(PERMISSIONS_CHECK)
+            log.info("permissions_checked", cached=True, age_s=round(age_s, 1))
+            return True
+        backoff = Backoff(BackoffPolicy(0.5, 10.0))
+        missing: list[Missing] = []
+        assert self._stop is not None
+        for item in needed:
+            while not self._stop.is_set():
+                try:
+                    found = await probe(rest, item)
+                    break
+                except RETRYABLE as exc:
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "permission_probe_failed", method=item.method, error=str(exc), retry_s=delay
+                    )
+                    await _sleep_or_stop(self.clock, delay, self._stop)
+            else:
+                return False
+            if found is not None:
+                missing.append(found)
+        if missing:
+            self.gate.clear(
+                PERMISSIONS_CHECK, "missing: " + "; ".join(m.describe() for m in missing)
+            )
+            raise missing_error(missing)
+        self.gate.set(PERMISSIONS_CHECK)
+        record_pass(store, kid, self.clock.time_ns())
+        log.info("permissions_checked", permissions=[n.permission for n in needed])
+        return True
+
+    async def _deadman(self) -> None:
+        """Arm the switch (retrying), then keep it refreshed."""
+        if self.deadman is None:
+            return
+        backoff = Backoff(BackoffPolicy(0.5, 10.0))
+        while True:
+            try:
+                await self.deadman.arm()
+                break
+            except RETRYABLE as exc:
+                delay = backoff.next_delay()
+                log.warning("deadman_arm_failed", error=str(exc), retry_s=delay)
+                await self.clock.sleep(delay)
+        await self.deadman.run()
+
+    async def _start_strategies(self) -> None:
+        await self.gate.wait()
+        assert self.desk is not None
+        assert self.engine is not None
+        adopted = self.desk.adopt(self.engine.open_orders())
+        leftovers = [h for h in adopted if h.order.strategy in self.runners]
+        if leftovers:
+            log.warning("leftover_orders_canceled", count=len(leftovers))
+            for handle in leftovers:
+                self.desk.contexts[handle.order.strategy].cancel(handle)
+        if self._stopping:
+            return
+        for runner in self.runners.values():
+            runner.start()
+        self._started.set()
+        log.info(
+            "daemon_ready", mode=self.config.mode, strategies=list(self.runners),
+            symbols=list(self.config.symbols),
+            http=None if self.http is None or self.http.port is None else self.http.url,
+        )  # fmt: skip
+
+    async def _every(self, seconds: float, action: Callable[[], None]) -> None:
+        while True:
+            await self.clock.sleep(seconds)
+            if self._started.is_set():
+                action()
+
+    async def _balances(self, venue: KrakenRestVenue, store: Store) -> None:
+        assert self.desk is not None
+        while True:
+            try:
+                self.desk.balances = dict(await venue.balances())
+                store.save_balances(self.desk.balances, self.clock.time_ns())
+            except RETRYABLE as exc:
+                log.warning("balances_failed", error=str(exc))
+            await self.clock.sleep(BALANCES_EVERY_S)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _on_market(self, event: object) -> None:
+        runners = self.runners.values()
+        if isinstance(event, BookUpdated):
+            assert self.desk is not None
+            self.desk.marks.mark(event.symbol, event.book)
+            view = event.book.view()
+            for runner in runners:
+                runner.book(view)
+        elif isinstance(event, TradeFrame):
+            for runner in runners:
+                runner.trades(event)
+        elif isinstance(event, Ticker):
+            for runner in runners:
+                runner.ticker(event)
+        elif isinstance(event, BookInvalid):
+            self.gate.notify()
+            for runner in runners:
+                runner.book_invalid(event.symbol)
+        elif isinstance(event, BookValid):
+            self.gate.notify()
+            for runner in runners:
+                runner.book_valid(event.symbol)
+
+    def _exchange_status(self, system: str | None) -> None:
+        """The feed's ``status``: the readiness check that names the exchange's state."""
+        ok, detail = system_status.readiness(system)
+        self.gate.set(system_status.READINESS_CHECK, ok, detail if not ok else "")
+
+    def _on_private(self, event: Any) -> None:
+        assert self.engine is not None
+        self.engine.on_private(event)
+        self.gate.notify()
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    async def _shutdown(self, engine: ExecutionEngine) -> None:
+        cfg, desk = self.config, self.desk
+        assert desk is not None
+        log.info("shutdown_started", grace_s=cfg.shutdown.grace_s)
+        clean = False
+        try:
+            async with asyncio.timeout(cfg.shutdown.grace_s):
+                for runner in self.runners.values():
+                    runner.stop()
+                desk.accepting = False
+                await desk.tasks.drain()
+                left = (
+                    await cancel_our_orders(engine, self.clock)
+                    if cfg.shutdown.cancel_orders
+                    else []
+                )
+                if left:
+                    log.error("orders_left_open", cl_ord_ids=left, deadman="left armed")
+                elif self.deadman is not None:
+                    await self.deadman.disarm()
+                clean = not left
+        except TimeoutError:
+            log.error("shutdown_timeout", grace_s=cfg.shutdown.grace_s, deadman="left armed")
+        except BotError as exc:
+            log.error("shutdown_failed", error=str(exc), deadman="left armed")
+        desk.pnl.log()
+        self.exit_code = 0 if clean else 1
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _runner_ended(runner: StrategyRunner) -> Callable[[], bool]:
+    """A runner's timers end with it (stopped, or halted after too many errors)."""
+    return lambda: runner.state in (RunnerState.STOPPED, RunnerState.HALTED)
+
+
+async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    """Sleep ``seconds`` on ``clock``, or less if ``stop`` is set meanwhile."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        stopper.cancel()
+        await asyncio.wait((sleeper, stopper))
+
+
+def _first_bot_error(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The first ``BotError`` inside ``group`` (else the group): what ``main_run`` reports."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            inner = _first_bot_error(exc)
+            if isinstance(inner, BotError):
+                return inner
+        elif isinstance(exc, BotError):
+            return exc
+    return group
+
+
+async def _amain(daemon: Daemon) -> int:
+    loop = asyncio.get_running_loop()
+    handlers: dict[signal.Signals, Callable[[], object]] = {
+        signal.SIGTERM: lambda: daemon.request_stop("SIGTERM"),
+        signal.SIGINT: lambda: daemon.request_stop("SIGINT"),
+        signal.SIGHUP: daemon.reload,
+    }
+    with signals.blocked():  # no signal between bot.service.signals' handlers and these
+        for sig, handler in handlers.items():
+            loop.add_signal_handler(sig, handler)
+        signals.replay(handlers)  # those that came during start-up, handled now
+    try:
+        await daemon.run()
+    except BotError as exc:
+        log.error("fatal_error", error=str(exc), kind=type(exc).__name__)
+        raise
+    finally:
+        with signals.blocked():
+            for sig in handlers:
+                loop.remove_signal_handler(sig)
+            signals.after_loop()  # a signal from here to the exit is logged, not fatal
+    return daemon.exit_code
+
+
+def main_run(args: argparse.Namespace) -> int:
+    """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML."""
+    signals.install()  # bot.cli did it already for the real command; tests call this
+    path = Path(args.config)
+
+    def logging_from(config: Config) -> None:
+        level = getattr(args, "log_level", None) or config.log.level
+        configure_logging(level, getattr(args, "log_format", None) or config.log.format)
+
+    deployment = load_deployment(path, on_config=logging_from)  # what check-config checks
+    daemon = Daemon(deployment.config, deployment.strategies, config_path=path)
+    signals.hold("startup")
+    try:
+        return asyncio.run(_amain(daemon))
+    finally:
+        signals.hold("exit")
+        signals.drain()  # signals after the loop: logged, the exit status unchanged

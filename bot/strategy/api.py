@@ -1,0 +1,764 @@
+"""The strategy plugin API: what a user's strategy sees and may do.
+
+This module owns the public surface a strategy is written against: the ``Strategy`` base
+class and its handlers, the ``Context`` protocol it acts through, ``Params`` (the base of
+every strategy's typed parameters), the ``OrderHandle`` view of one of its orders, the
+Decimal views of market data (``BookSnapshot``, ``TradeEvent``, ``TickerEvent``,
+``FillEvent``) and of a pair (``InstrumentInfo``), ``OrderState`` and ``Side``, and the
+pure checks that turn a strategy's Decimals into exact scaled ints or a clear
+``InvalidIntent`` (``checked_order``, ``checked_amend``: what every context runs before it
+builds a command, ``bot.execution.commands``).
+
+It is pure: no I/O, no clock. It does not run handlers (``runner``), load classes
+(``loader``), or send, risk-check or track orders (``Context``'s commands go to the
+engine: ``context``; or to the harness: ``testing``). A strategy's numbers are
+``Decimal`` (precisions are counts of decimals), everywhere in this API; inside the daemon
+they are scaled ints. A strategy imports only
+``bot.strategy`` (and ``bot.strategy.testing`` in its tests).
+"""
+
+from __future__ import annotations
+
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from structlog.typing import FilteringBoundLogger
+
+from bot.core.errors import BotError, ProtocolError
+from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
+from bot.execution.orders import (
+    DONE_STATES,
+    Order,
+    OrderState,
+    new_order,
+    request_amend,
+    request_cancel,
+)
+from bot.kraken.instruments import Instrument, from_scaled
+from bot.market.book import BookView
+
+# fmt: off
+__all__ = [
+    "HANDLERS",
+    "BookSnapshot",
+    "Context",
+    "FillEvent",
+    "InstrumentInfo",
+    "InvalidIntent",
+    "OrderHandle",
+    "OrderState",
+    "OrderType",
+    "Params",
+    "PriceLevel",
+    "Side",
+    "Strategy",
+    "StrategyError",
+    "TickerEvent",
+    "TimeInForce",
+    "TradeEvent",
+    "ceil_price",
+    "check_price",
+    "check_qty",
+    "checked_amend",
+    "checked_order",
+    "floor_price",
+    "floor_qty",
+    "params_class_of",
+]
+# fmt: on
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market"]
+TimeInForce = Literal["GTC", "IOC"]
+Number = Decimal | int
+
+
+class StrategyError(BotError):
+    """A strategy used the API wrongly (a bug in the strategy; the runner counts it)."""
+
+
+class InvalidIntent(StrategyError):
+    """An order intent that can never be valid: refused before the risk gate, never sent.
+
+    ``reason`` is a short stable code (``price_tick``, ``qty_lot``, ``qty_min``, ...).
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}")
+
+
+class Params(BaseModel):
+    """Base of a strategy's parameters: frozen, unknown keys are errors.
+
+    Subclass it with typed fields; the YAML's ``params:`` are validated against it at load
+    time and problems name the file line. Use ``Decimal`` for prices and sizes.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+P = TypeVar("P", bound=Params)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInfo:
+    """One pair as a strategy sees it (``ctx.instrument(symbol)``): every number a
+    ``Decimal`` in the pair's own units, like every other number of this API.
+
+    ``price_increment`` is the tick and ``qty_increment`` the lot; ``qty_min`` is the
+    smallest order (base units) and ``cost_min`` the smallest cost (quote units);
+    ``price_precision``/``qty_precision`` count the decimals Kraken accepts. Round with
+    ``floor_price``, ``ceil_price`` and ``floor_qty``. ``status`` is Kraken's
+    (``online``, ``cancel_only``, ``post_only``, ``limit_only``, ``reduce_only``).
+    """
+
+    symbol: str
+    base: str
+    quote: str
+    price_precision: int
+    qty_precision: int
+    price_increment: Decimal
+    qty_increment: Decimal
+    qty_min: Decimal
+    cost_min: Decimal
+    status: str = "online"
+    # The increments scaled by their precisions, for the rounding helpers (not a strategy's).
+    _steps: tuple[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        steps = (
+            int(self.price_increment.scaleb(self.price_precision)),
+            int(self.qty_increment.scaleb(self.qty_precision)),
+        )
+        object.__setattr__(self, "_steps", steps)
+
+    @classmethod
+    def of(cls, instrument: Instrument) -> InstrumentInfo:
+        """The view of the daemon's ``Instrument`` (scaled ints) in Decimals."""
+        price, qty = instrument.price_decimal, instrument.qty_decimal
+        return cls(
+            instrument.symbol, instrument.base, instrument.quote,
+            instrument.price_precision, instrument.qty_precision,
+            price(instrument.price_increment), qty(instrument.qty_increment),
+            qty(instrument.qty_min), instrument.cost_min, instrument.status,
+        )  # fmt: skip
+
+
+Pair = InstrumentInfo | Instrument  # what the rounding helpers take
+
+
+def _step(instrument: Pair, price: bool) -> tuple[int, int]:
+    """(precision, increment scaled by it) of the price (or the quantity)."""
+    if isinstance(instrument, InstrumentInfo):
+        steps = instrument._steps
+        if price:
+            return instrument.price_precision, steps[0]
+        return instrument.qty_precision, steps[1]
+    if price:
+        return instrument.price_precision, instrument.price_increment
+    return instrument.qty_precision, instrument.qty_increment
+
+
+def _scale(instrument: Instrument, value: object, what: str, precision: int) -> int:
+    """``value`` as an int scaled by ``precision``, or ``InvalidIntent`` saying why not."""
+    sym = instrument.symbol
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise InvalidIntent(what, f"{sym}: {what} must be a Decimal, got {type(value).__name__}")
+    scaled = Decimal(value).scaleb(precision)
+    if not scaled.is_finite() or scaled != scaled.to_integral_value():
+        detail = f"{sym}: {what} {value} has more than {precision} decimals"
+        raise InvalidIntent(f"{what}_precision", detail)
+    if scaled <= 0:
+        raise InvalidIntent(what, f"{sym}: {what} must be positive, got {value}")
+    return int(scaled)
+
+
+def check_price(instrument: Instrument, price: object) -> int:
+    """A positive price on the instrument's tick, as a scaled int."""
+    n, sym = _scale(instrument, price, "price", instrument.price_precision), instrument.symbol
+    if n % instrument.price_increment:
+        tick = instrument.price_decimal(instrument.price_increment)
+        raise InvalidIntent("price_tick", f"{sym}: price {price} is off the tick {tick}")
+    return n
+
+
+def check_qty(instrument: Instrument, qty: object) -> int:
+    """A positive quantity on the instrument's lot, at least its minimum, as a scaled int."""
+    n, sym = _scale(instrument, qty, "qty", instrument.qty_precision), instrument.symbol
+    if n % instrument.qty_increment:
+        lot = instrument.qty_decimal(instrument.qty_increment)
+        raise InvalidIntent("qty_lot", f"{sym}: qty {qty} is off the lot {lot}")
+    if n < instrument.qty_min:
+        least = instrument.qty_decimal(instrument.qty_min)
+        raise InvalidIntent("qty_min", f"{sym}: qty {qty} is below the minimum {least}")
+    return n
+
+
+def _round(instrument: Pair, value: Decimal, rounding: str, price: bool) -> Decimal:
+    precision, step = _step(instrument, price)
+    steps = (Decimal(value).scaleb(precision) / step).to_integral_value(rounding)
+    return from_scaled(int(steps) * step, precision)
+
+
+def floor_price(instrument: Pair, price: Decimal) -> Decimal:
+    """``price`` rounded down to the instrument's tick (for a bid)."""
+    return _round(instrument, price, ROUND_FLOOR, price=True)
+
+
+def ceil_price(instrument: Pair, price: Decimal) -> Decimal:
+    """``price`` rounded up to the instrument's tick (for an ask)."""
+    return _round(instrument, price, ROUND_CEILING, price=True)
+
+
+def floor_qty(instrument: Pair, qty: Decimal) -> Decimal:
+    """``qty`` rounded down to the instrument's lot."""
+    return _round(instrument, qty, ROUND_FLOOR, price=False)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def checked_order(
+    instrument: Instrument,
+    side: str,
+    qty: object,
+    price: object = None,
+    *,
+    order_type: str = "limit",
+    time_in_force: str = "GTC",
+    post_only: bool = False,
+) -> tuple[int, int | None]:
+    """A place's checks (``InvalidIntent`` if one fails): side, time in force, the quantity
+    on the lot and above the minimum, a limit order's price on the tick and its cost above
+    the minimum, a market order with no price. The quantity and price as scaled ints."""
+    sym = instrument.symbol
+    if side not in ("buy", "sell"):
+        raise InvalidIntent("side", f"{sym}: side must be 'buy' or 'sell', got {side!r}")
+    if time_in_force not in ("GTC", "IOC"):
+        raise InvalidIntent("time_in_force", f"{sym}: time_in_force must be GTC or IOC")
+    q, p = check_qty(instrument, qty), None
+    if order_type == "limit":
+        if price is None:
+            raise InvalidIntent("price", f"{sym}: a limit order needs a price")
+        p = check_price(instrument, price)
+        least = instrument.cost_min
+        # cost = p·q at price + qty precision: compared as an int with the minimum scaled
+        # alike (exact either way; the Decimal only to say why).
+        if p * q < least.scaleb(instrument.price_precision + instrument.qty_precision):
+            cost = instrument.cost(p, q)
+            detail = f"{sym}: cost {cost.normalize():f} is below the minimum {least}"
+            raise InvalidIntent("cost_min", detail)
+    elif order_type != "market":
+        raise InvalidIntent("order_type", f"{sym}: order_type must be limit or market")
+    elif price is not None or post_only:
+        raise InvalidIntent("price", f"{sym}: a market order takes no price nor post_only")
+    return q, p
+
+
+def checked_amend(
+    order: Order, instrument: Instrument, qty: object, price: object
+) -> tuple[int | None, int | None]:
+    """An amend's checks (``InvalidIntent`` if one fails): ``qty``, the new total, above what
+    already filled; a price only for a limit order. The new qty and price as scaled ints
+    (``None``: unchanged)."""
+    sym = instrument.symbol
+    if qty is None and price is None:
+        raise InvalidIntent("amend", f"{order.cl_ord_id}: amend needs a qty or a price")
+    q = None if qty is None else check_qty(instrument, qty)
+    if q is not None and q <= order.filled_qty:
+        filled = instrument.qty_decimal(order.filled_qty)
+        raise InvalidIntent("qty", f"{sym}: amended qty {qty} must exceed the filled {filled}")
+    if price is not None and order.price is None:
+        raise InvalidIntent("price", f"{sym}: a market order has no price to amend")
+    p = None if price is None else check_price(instrument, price)
+    return q, p
+
+
+# --------------------------------------------------------------------------- views
+
+
+class OrderHandle:
+    """A live view of one of the strategy's orders, updated as the order changes.
+
+    The context returns it from ``place`` and passes the same object to ``on_order`` and
+    ``on_fill``: its fields always show the latest state. Read them, never assign them;
+    only the engine calls ``update``. ``qty`` is the total (filled included).
+    """
+
+    __slots__ = ("cl_ord_id", "order", "order_type", "reason", "side", "state", "symbol")
+
+    order: Order  # the engine's record, in scaled ints
+    cl_ord_id: str
+    symbol: str
+    side: str
+    order_type: str
+    state: OrderState
+    reason: str  # why it was rejected, canceled or expired, when known
+
+    def __init__(self, order: Order) -> None:
+        self.cl_ord_id = order.cl_ord_id
+        self.update(order)
+
+    def update(self, order: Order) -> None:
+        """The engine's new knowledge of this order (same ``cl_ord_id``)."""
+        if order.cl_ord_id != self.cl_ord_id:
+            raise ProtocolError(f"handle {self.cl_ord_id} updated with {order.cl_ord_id}")
+        self.order, self.symbol, self.side = order, order.symbol, order.side
+        self.order_type, self.state, self.reason = order.order_type, order.state, order.reason
+
+    # The numbers are read from the order when asked for: most updates are never read.
+
+    @property
+    def qty(self) -> Decimal:
+        """The total quantity, filled included."""
+        return from_scaled(self.order.qty, self.order.qty_precision)
+
+    @property
+    def price(self) -> Decimal | None:
+        """The limit price (None for a market order)."""
+        o = self.order
+        return None if o.price is None else from_scaled(o.price, o.price_precision)
+
+    @property
+    def filled(self) -> Decimal:
+        return from_scaled(self.order.filled_qty, self.order.qty_precision)
+
+    @property
+    def remaining(self) -> Decimal:
+        return from_scaled(self.order.remaining_qty, self.order.qty_precision)
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return self.order.avg_price
+
+    @property
+    def is_open(self) -> bool:
+        """Might still trade: pending, unknown, new or partially filled."""
+        return self.order.is_open
+
+    @property
+    def is_done(self) -> bool:
+        """Filled, canceled, expired, rejected or lost: it will not trade again."""
+        return self.order.state in DONE_STATES
+
+    @property
+    def is_live(self) -> bool:
+        """On the book (NEW or PARTIALLY_FILLED) with no cancel or amend in flight."""
+        o = self.order
+        live = o.state in (OrderState.NEW, OrderState.PARTIALLY_FILLED)
+        return live and not o.cancel_pending and not o.amend_pending
+
+    @property
+    def pending(self) -> bool:
+        """A cancel or an amend is in flight."""
+        return self.order.cancel_pending or self.order.amend_pending
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderHandle({self.cl_ord_id} {self.side} {self.qty} {self.symbol} "
+            f"@ {self.price} {self.state})"
+        )
+
+
+class PriceLevel(NamedTuple):
+    price: Decimal
+    qty: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """The top of one book at one moment, in Decimal (wraps ``bot.market.book.BookView``).
+
+    Check ``valid`` first: while the feed resyncs, the view shows the last state applied.
+    Every method returns None on an empty side. ``instrument`` is the pair's
+    ``InstrumentInfo``.
+    """
+
+    view: BookView
+    instrument: InstrumentInfo
+
+    @property
+    def symbol(self) -> str:
+        return self.view.symbol
+
+    @property
+    def valid(self) -> bool:
+        return self.view.valid
+
+    @property
+    def timestamp(self) -> str:
+        return self.view.timestamp
+
+    def _level(self, level: tuple[int, int]) -> PriceLevel:
+        inst = self.instrument
+        return PriceLevel(
+            from_scaled(level[0], inst.price_precision), from_scaled(level[1], inst.qty_precision)
+        )
+
+    def best_bid(self) -> PriceLevel | None:
+        return self._level(self.view.bids[0]) if self.view.bids else None
+
+    def best_ask(self) -> PriceLevel | None:
+        return self._level(self.view.asks[0]) if self.view.asks else None
+
+    def mid(self) -> Decimal | None:
+        """(best bid + best ask) / 2, exact."""
+        return self.view.mid()
+
+    def microprice(self) -> Decimal | None:
+        """The size-weighted mid: (bid·ask_qty + ask·bid_qty) / (bid_qty + ask_qty)."""
+        return self.view.microprice()
+
+    def spread(self) -> Decimal | None:
+        spread = self.view.spread()
+        return None if spread is None else from_scaled(spread, self.instrument.price_precision)
+
+    def spread_bps(self) -> Decimal | None:
+        spread, mid = self.spread(), self.mid()
+        return None if spread is None or not mid else spread / mid * 10_000
+
+    def bids(self, n: int | None = None) -> tuple[PriceLevel, ...]:
+        """The best ``n`` bids (all in the view if None), highest first."""
+        return tuple(map(self._level, self.view.bids[:n]))
+
+    def asks(self, n: int | None = None) -> tuple[PriceLevel, ...]:
+        """The best ``n`` asks (all in the view if None), lowest first."""
+        return tuple(map(self._level, self.view.asks[:n]))
+
+    def top(self, n: int = 10) -> tuple[tuple[PriceLevel, ...], tuple[PriceLevel, ...]]:
+        """``(bids, asks)``, the best ``n`` of each side."""
+        return self.bids(n), self.asks(n)
+
+    def size_to_price(self, side: Literal["bid", "ask"], price: Decimal) -> Decimal:
+        """Quantity on ``side`` at ``price`` or better, within the view's depth."""
+        pp, qp = self.instrument.price_precision, self.instrument.qty_precision
+        if side == "bid":
+            levels = [q for p, q in self.view.bids if from_scaled(p, pp) >= price]
+        elif side == "ask":
+            levels = [q for p, q in self.view.asks if from_scaled(p, pp) <= price]
+        else:
+            raise StrategyError(f"side must be 'bid' or 'ask', got {side!r}")
+        return from_scaled(sum(levels), qp)
+
+    def is_crossed(self) -> bool:
+        return self.view.is_crossed()
+
+
+@dataclass(frozen=True, slots=True)
+class TradeEvent:
+    """One public trade; ``side`` is the taker's. ``snapshot`` trades are history."""
+
+    symbol: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    ord_type: str
+    trade_id: int
+    timestamp: str
+    snapshot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TickerEvent:
+    """Top of book and 24 h statistics. ``last``, ``low`` and ``high`` are None when Kraken
+    sends none (a pair with no trade in 24 h)."""
+
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    last: Decimal | None
+    volume: Decimal
+    vwap: Decimal
+    low: Decimal | None
+    high: Decimal | None
+    change: Decimal
+    change_pct: Decimal
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class FillEvent:
+    """One execution of one of the strategy's orders. ``fee`` is in ``fee_asset``."""
+
+    exec_id: str
+    cl_ord_id: str
+    symbol: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    cost: Decimal
+    fee: Decimal
+    fee_asset: str
+    maker: bool
+    ts_ns: int
+
+
+# --------------------------------------------------------------------------- context
+
+
+class Context(ABC):
+    """What a strategy acts through: the daemon's ``EngineContext``, or the test harness's
+    ``FakeContext`` (``bot.strategy.testing``).
+
+    Every method returns at once: ``place``, ``amend`` and ``cancel`` check the request and
+    submit one command (``bot.execution.commands``) that the engine's pre-trade stage and
+    the venue carry out; what becomes of it arrives later through ``on_order`` and
+    ``on_fill``. Prices and quantities are ``Decimal``. The README's "The context" section
+    describes each method. Those three are written once, here, for every context: an
+    implementation provides the views below and the ``_`` members at the end.
+    """
+
+    # The strategy's name (bound in every log line and metric), the symbols it may trade,
+    # and a structlog logger with ``strategy=<name>`` bound.
+    @property
+    @abstractmethod
+    def name(self) -> str: ...
+    @property
+    @abstractmethod
+    def symbols(self) -> tuple[str, ...]: ...
+    @property
+    @abstractmethod
+    def log(self) -> FilteringBoundLogger: ...
+
+    # The daemon's clocks (a fake clock in tests): monotonic seconds, wall-clock ns.
+    @abstractmethod
+    def monotonic(self) -> float: ...
+    @abstractmethod
+    def time_ns(self) -> int: ...
+
+    def place(
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None = None,
+        *,
+        order_type: OrderType = "limit",
+        time_in_force: TimeInForce = "GTC",
+        post_only: bool = False,
+    ) -> OrderHandle:
+        """Place an order; returns its handle, PENDING_NEW with its ``cl_ord_id``.
+
+        Raises ``InvalidIntent`` for a request that can never be valid (price off the tick,
+        qty off the lot or below the minimum, a symbol not the strategy's). A refusal by the
+        risk gate or the exchange is not raised: the order turns REJECTED with a ``reason``.
+        """
+        inst = self._instrument(symbol)
+        try:
+            q, p = checked_order(
+                inst, side, qty, price,
+                order_type=order_type, time_in_force=time_in_force, post_only=post_only,
+            )  # fmt: skip
+        except InvalidIntent as exc:
+            self._invalid("place", exc, symbol, side=side)
+            raise
+        order = new_order(
+            cl_ord_id=self._next_cl_ord_id(), instrument=inst, side=side,
+            order_type=order_type, qty=q, price=p, strategy=self.name, now_ns=self.time_ns(),
+            time_in_force=time_in_force, post_only=post_only,
+        )  # fmt: skip
+        handle = OrderHandle(order)
+        self._track(handle)
+        self._submit(PlaceOrder(order, inst))  # refused: the handle turns REJECTED
+        return handle
+
+    def amend(
+        self, order: OrderHandle | str, *, qty: Decimal | None = None, price: Decimal | None = None
+    ) -> bool:
+        """Amend a live order in place (``qty`` is the new total). False, and nothing sent,
+        when the order is not live (pending, done, or a cancel or amend in flight), or
+        when the amend is refused (counted, like every refusal)."""
+        handle = self._own(order)
+        if not handle.is_live or handle.order.order_id is None:
+            return False
+        inst = self._instrument(handle.symbol)
+        current = handle.order
+        try:
+            q, p = checked_amend(current, inst, qty, price)
+        except InvalidIntent as exc:
+            self._invalid("amend", exc, handle.symbol, cl_ord_id=handle.cl_ord_id)
+            raise
+        handle.update(request_amend(current, now_ns=self.time_ns()))
+        return self._submit(AmendOrder(current, inst, q, p))  # refused: the flag undone
+
+    def cancel(self, order: OrderHandle | str) -> bool:
+        """Cancel an order. False when it is done or a cancel is already in flight."""
+        handle = self._own(order)
+        current, cid = handle.order, handle.cl_ord_id
+        if not handle.is_open or current.cancel_pending or self._cancelling(cid):
+            return False
+        if current.state is not OrderState.PENDING_NEW or current.order_id:
+            handle.update(request_cancel(current, now_ns=self.time_ns()))
+        return self._submit(CancelOrder(current))
+
+    def cancel_all(self, symbol: str | None = None) -> int:
+        """Cancel this strategy's open orders (on ``symbol``), never another's: how many."""
+        return sum(self.cancel(h) for h in self.open_orders(symbol))
+
+    # Read-only views. ``open_orders``: this strategy's, oldest first. ``order``: one of
+    # its orders, open or recently done. ``position``: its net base position from its own
+    # fills (sells negative). ``balance``: the account's, shared by every strategy.
+    # ``book``: the latest, None before the first snapshot. ``instrument``: tick, lot,
+    # minimums, as Decimals (``InstrumentInfo``).
+    @abstractmethod
+    def open_orders(self, symbol: str | None = None) -> tuple[OrderHandle, ...]: ...
+    @abstractmethod
+    def order(self, cl_ord_id: str) -> OrderHandle | None: ...
+    @abstractmethod
+    def position(self, symbol: str) -> Decimal: ...
+    @abstractmethod
+    def positions(self) -> Mapping[str, Decimal]: ...
+    @abstractmethod
+    def balance(self, asset: str) -> Decimal: ...
+    @abstractmethod
+    def balances(self) -> Mapping[str, Decimal]: ...
+    @abstractmethod
+    def book(self, symbol: str) -> BookSnapshot | None: ...
+    @abstractmethod
+    def instrument(self, symbol: str) -> InstrumentInfo: ...
+
+    # Timers: ``on_timer(name)`` after ``delay_s`` (every ``delay_s`` if ``repeat``); a
+    # name set again is replaced; ``cancel_timer`` is False if there was none.
+    @abstractmethod
+    def set_timer(self, name: str, delay_s: float, repeat: bool = False) -> None: ...
+    @abstractmethod
+    def cancel_timer(self, name: str) -> bool: ...
+
+    # Custom metrics, labelled with the strategy (and ``symbol`` if given): ``metric``
+    # sets a gauge, ``count`` adds ``n`` to a counter.
+    @abstractmethod
+    def metric(self, name: str, value: Decimal | float, *, symbol: str | None = None) -> None: ...
+    @abstractmethod
+    def count(self, name: str, n: int = 1, *, symbol: str | None = None) -> None: ...
+
+    # -- what an implementation provides (not for strategies) --------------------------
+
+    @abstractmethod
+    def _instrument(self, symbol: str) -> Instrument:
+        """The scaled ``Instrument`` of one of the strategy's symbols; ``InvalidIntent``
+        for any other symbol."""
+
+    @abstractmethod
+    def _next_cl_ord_id(self) -> str:
+        """A fresh ``cl_ord_id`` for a new order of this strategy."""
+
+    @abstractmethod
+    def _track(self, handle: OrderHandle) -> None:
+        """A new order's handle, kept before its command is submitted."""
+
+    @abstractmethod
+    def _submit(self, command: Command) -> bool:
+        """Hand ``command`` on; False: refused (the handle already shows it)."""
+
+    @abstractmethod
+    def _cancelling(self, cl_ord_id: str) -> bool:
+        """A cancel of this order was submitted and has not finished."""
+
+    @abstractmethod
+    def _invalid(self, action: str, error: InvalidIntent, symbol: str, **fields: Any) -> None:
+        """An ``InvalidIntent`` about to be raised to the strategy (the daemon counts it)."""
+
+    def _own(self, order: OrderHandle | str) -> OrderHandle:
+        cid = order if isinstance(order, str) else order.cl_ord_id
+        handle = self.order(cid)
+        if handle is None:
+            why = f"{cid!r} is not one of this strategy's orders ({self.name})"
+            raise InvalidIntent("order", why)
+        return handle
+
+
+# --------------------------------------------------------------------------- strategy
+
+
+class Strategy(Generic[P]):
+    """Base of every strategy. Subclass as ``class Mine(Strategy[MyParams])``.
+
+    Handlers are plain methods called one at a time on the event loop: they must return
+    quickly and never block or sleep (use ``ctx.set_timer``). One that raises is logged
+    with its traceback and counted; at ``max_errors`` the strategy is halted and its orders
+    canceled. Every handler is optional; the defaults do nothing.
+    """
+
+    params_class: ClassVar[type[Params] | None] = None
+    """The params model; inferred from ``Strategy[MyParams]`` when not set."""
+
+    def __init__(self, ctx: Context, params: P) -> None:
+        self.ctx = ctx
+        self.params = params
+
+    @property
+    def log(self) -> FilteringBoundLogger:
+        return self.ctx.log
+
+    def on_start(self) -> None:
+        """Once, before any other handler, when the daemon is ready to trade."""
+
+    def on_book(self, symbol: str, book: BookSnapshot) -> None:
+        """After every book message of one of the strategy's symbols."""
+
+    def on_trade(self, symbol: str, trade: TradeEvent) -> None:
+        """For every public trade of one of the strategy's symbols."""
+
+    def on_ticker(self, symbol: str, ticker: TickerEvent) -> None:
+        """For every ticker update of one of the strategy's symbols."""
+
+    def on_order(self, order: OrderHandle) -> None:
+        """After every state change of one of the strategy's orders."""
+
+    def on_fill(self, order: OrderHandle, fill: FillEvent) -> None:
+        """For every execution of one of the strategy's orders, before the ``on_order`` of
+        the state change it brings (``order`` already shows the fill). ``fill.price`` is
+        exact as Kraken reported it: for a taker order across levels, an average that may
+        have more decimals than the pair's prices."""
+
+    def on_timer(self, name: str) -> None:
+        """When a timer set with ``ctx.set_timer(name, ...)`` is due."""
+
+    def on_book_invalid(self, symbol: str) -> None:
+        """The book of ``symbol`` cannot be trusted (feed gap, checksum mismatch)."""
+
+    def on_book_valid(self, symbol: str) -> None:
+        """The book of ``symbol`` is trusted again (a fresh snapshot verified)."""
+
+    def on_params(self, params: P) -> None:
+        """New validated params (config reload); the default replaces ``self.params``."""
+        self.params = params
+
+    def on_stop(self) -> None:
+        """Once, on a clean shutdown; the daemon cancels orders afterwards if configured."""
+
+
+HANDLERS: Final = tuple(name for name in vars(Strategy) if name.startswith("on_"))
+"""Every handler a strategy may override; all are plain ``def``, never ``async def``."""
+
+
+def params_class_of(cls: type[Strategy[Any]]) -> type[Params]:
+    """The params model of a strategy class: ``params_class``, else X of ``Strategy[X]``,
+    else ``Params`` (no keys allowed). ``StrategyError`` if it does not subclass ``Params``.
+    """
+    found = cls.params_class or next(
+        (
+            args[0]
+            for klass in cls.__mro__
+            for base in getattr(klass, "__orig_bases__", ())
+            if isinstance(origin := typing.get_origin(base), type) and issubclass(origin, Strategy)
+            if (args := typing.get_args(base)) and isinstance(args[0], type)
+        ),
+        Params,
+    )
+    if not (isinstance(found, type) and issubclass(found, Params)):
+        raise StrategyError(
+            f"{cls.__name__}'s params class {found!r} must subclass bot.strategy.Params"
+        )
+    return found
