@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, TypeVar
@@ -29,7 +29,9 @@ from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, TypeVar
 from pydantic import BaseModel, ConfigDict
 from structlog.typing import FilteringBoundLogger
 
+from bot.core.clock import Clock
 from bot.core.errors import BotError, ProtocolError
+from bot.core.log import get_logger
 from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.orders import (
     DONE_STATES,
@@ -515,27 +517,35 @@ class Context(ABC):
     submit one command (``bot.execution.commands``) that the engine's pre-trade stage and
     the venue carry out; what becomes of it arrives later through ``on_order`` and
     ``on_fill``. Prices and quantities are ``Decimal``. The README's "The context" section
-    describes each method. Those three are written once, here, for every context: an
-    implementation provides the views below and the ``_`` members at the end.
+    describes each method. Those three are written once, here, for every context, with the
+    name, symbols, logger and clocks: an implementation provides the views below and the
+    ``_`` members at the end.
     """
+
+    def __init__(self, name: str, symbols: Iterable[str], clock: Clock) -> None:
+        self._name, self._symbols, self._clock = name, tuple(symbols), clock
+        self._log: FilteringBoundLogger = get_logger(strategy=name)
 
     # The strategy's name (bound in every log line and metric), the symbols it may trade,
     # and a structlog logger with ``strategy=<name>`` bound.
     @property
-    @abstractmethod
-    def name(self) -> str: ...
+    def name(self) -> str:
+        return self._name
+
     @property
-    @abstractmethod
-    def symbols(self) -> tuple[str, ...]: ...
+    def symbols(self) -> tuple[str, ...]:
+        return self._symbols
+
     @property
-    @abstractmethod
-    def log(self) -> FilteringBoundLogger: ...
+    def log(self) -> FilteringBoundLogger:
+        return self._log
 
     # The daemon's clocks (a fake clock in tests): monotonic seconds, wall-clock ns.
-    @abstractmethod
-    def monotonic(self) -> float: ...
-    @abstractmethod
-    def time_ns(self) -> int: ...
+    def monotonic(self) -> float:
+        return self._clock.monotonic()
+
+    def time_ns(self) -> int:
+        return self._clock.time_ns()
 
     def place(
         self,

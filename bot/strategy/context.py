@@ -22,9 +22,6 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
-from structlog.typing import FilteringBoundLogger
-
-from bot.core.log import get_logger
 from bot.execution.commands import CancelOrder, Command, PlaceOrder
 from bot.execution.engine import ExecutionEngine
 from bot.execution.pretrade import Refusal
@@ -44,28 +41,10 @@ class EngineContext(Context):
     def __init__(
         self, engine: ExecutionEngine, desk: Desk, name: str, symbols: tuple[str, ...]
     ) -> None:
-        self._engine, self._desk, self._name, self._symbols = engine, desk, name, tuple(symbols)
-        self._log: FilteringBoundLogger = get_logger(strategy=name)
+        super().__init__(name, symbols, desk.clock)
+        self._engine, self._desk = engine, desk
         self.timers = Timers(desk.clock)
         self._infos: dict[str, tuple[Instrument, InstrumentInfo]] = {}  # views, per symbol
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return self._symbols
-
-    @property
-    def log(self) -> FilteringBoundLogger:
-        return self._log
-
-    def monotonic(self) -> float:
-        return self._desk.clock.monotonic()
-
-    def time_ns(self) -> int:
-        return self._desk.clock.time_ns()
 
     # -- what ``Context``'s commands use -------------------------------------------------
 

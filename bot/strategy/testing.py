@@ -30,11 +30,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, Generic, Literal, TypeVar
 
-from structlog.typing import FilteringBoundLogger
-
 from bot.config import validate_params
 from bot.core.clock import FakeClock
-from bot.core.log import get_logger
 from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.orders import Fill, OrderState, fill_price, new_cl_ord_id, transition
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
@@ -101,13 +98,11 @@ class FakeContext(Context):
         balances: Mapping[str, Num] | None = None,
         seed: int = 0,
     ) -> None:
-        self._name = name
-        self._symbols = tuple(symbols)
         self._instruments = InstrumentTable(instruments)
         self._infos: dict[str, InstrumentInfo] = {}
         self.clock = clock or FakeClock()
+        super().__init__(name, symbols, self.clock)
         self.timers = Timers(self.clock)
-        self._log = get_logger(strategy=name)
         self._random = random.Random(seed)
         self.handles: dict[str, OrderHandle] = {}
         self.commands: list[Command] = []
@@ -121,24 +116,6 @@ class FakeContext(Context):
             self.scaled_instrument(symbol)
 
     # -- Context --------------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return self._symbols
-
-    @property
-    def log(self) -> FilteringBoundLogger:
-        return self._log
-
-    def monotonic(self) -> float:
-        return self.clock.monotonic()
-
-    def time_ns(self) -> int:
-        return self.clock.time_ns()
 
     def _instrument(self, symbol: str) -> Instrument:
         if symbol not in self._symbols:
