@@ -3,7 +3,9 @@ second implementation of it written by hand (``tests.unit.paper_venue``), passed
 their constructors: no network, no Kraken wire format, a real SQLite store, a fake clock.
 
 What the engine asks of a venue is pinned call by call, so a venue that answers as the
-contract says (``bot.execution.venue``) needs no change to the engine."""
+contract says (``bot.execution.venue``) needs no change to the engine. The last test puts
+the daemon's strategy context on such an engine beside the test harness's context, and
+finds the same commands in both."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from bot.core.errors import InsufficientFunds, RejectedError, RiskError
 from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import EngineConfig, ExecutionEngine
-from bot.execution.orders import Fill, Order, OrderState
+from bot.execution.orders import Fill, Order, OrderState, transition
 from bot.execution.pnl import PositionBook
 from bot.execution.pretrade import PreTrade, Refusal
 from bot.execution.readiness import ReadinessGate
@@ -34,6 +36,10 @@ from bot.kraken.instruments import InstrumentTable
 from bot.kraken.rest import KrakenRestClient
 from bot.sim.pairs import default_instruments
 from bot.store import Store
+from bot.strategy import OrderHandle
+from bot.strategy.context import EngineContext
+from bot.strategy.desk import Desk
+from bot.strategy.testing import FakeContext
 from tests.loopback.placing import command
 from tests.unit.paper_venue import PaperVenue
 
@@ -261,3 +267,82 @@ async def test_the_switch_and_the_keeper_through_the_port() -> None:
     token = await keeper.fresh()
     assert token.startswith("token-") and keeper.stats.last_expires_s == 900
     assert venue.calls == ["cancel_after", "cancel_after", "ws_token"]
+
+
+class RecordingEngine(ExecutionEngine):
+    """The real engine, keeping each command it is submitted."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.submitted: list[Command] = []
+
+    def submit(self, command: Command) -> bool:
+        self.submitted.append(command)
+        return super().submit(command)
+
+
+def what(commands: list[Command]) -> list[tuple[Any, ...]]:
+    """Each command as what it asks, ids replaced by the place they refer to."""
+    ids = [c.cl_ord_id for c in commands if isinstance(c, PlaceOrder)]
+    out: list[tuple[Any, ...]] = []
+    for c in commands:
+        if isinstance(c, PlaceOrder):
+            fields = (c.order_type, c.time_in_force, c.post_only)
+            out.append(("place", c.strategy, c.symbol, c.side, c.qty, c.price, *fields))
+        elif isinstance(c, AmendOrder):
+            out.append(("amend", ids.index(c.cl_ord_id), c.qty, c.price))
+        else:
+            out.append(("cancel", ids.index(c.cl_ord_id)))
+    return out
+
+
+async def test_the_harness_records_the_commands_the_daemon_submits(tmp_path: Path) -> None:
+    """The same calls on the daemon's context (its engine on a venue) and on the test
+    harness's: the same commands, field for field (ids aside, which each issues)."""
+    clock = FakeClock(auto_advance=True)
+    store = Store.open(tmp_path / "bot.db")
+    positions = PositionBook(clock)
+    desk = Desk(risk=RiskGate(clock, positions), positions=positions, instruments=TABLE,
+                books=dict, clock=clock)  # fmt: skip
+    engine = RecordingEngine(
+        PaperVenue(), store, TABLE, clock, spawn=desk.tasks.spawn,
+        on_order=desk.router.on_order, on_fill=desk.router.on_fill,
+        on_refused=desk.router.on_refused,
+    )  # fmt: skip
+    task = asyncio.create_task(engine.run())
+    try:
+        async with asyncio.timeout(5):
+            await engine.readiness.wait()
+        desk.tasks.spawn_task = asyncio.get_running_loop().create_task
+        daemon = EngineContext(engine, desk, "s", ("BTC/USD",))
+        harness = FakeContext("s", ("BTC/USD",), [BTC], clock=clock)
+        for ctx in (daemon, harness):
+            bid = ctx.place("BTC/USD", "buy", D("0.01"), D("50000"), post_only=True)
+            ask = ctx.place("BTC/USD", "sell", D("0.02"), D("51000.5"), time_in_force="IOC")
+            cancelled_early = ctx.cancel(ask)  # still PENDING_NEW: a cancel all the same
+            if ctx is daemon:
+                await desk.tasks.drain()
+            else:
+                for handle in (bid, ask):  # the harness plays the exchange: acknowledged
+                    harness_ack(harness, handle)
+            assert cancelled_early and bid.is_live
+            assert ctx.amend(bid, qty=D("0.03"), price=D("49999.9"))
+            assert ctx.cancel_all() == 1  # the bid; the ask's cancel is in flight or done
+        await desk.tasks.drain()
+        assert what(engine.submitted) == what(harness.commands)
+        assert [type(c) for c in harness.commands] == [
+            PlaceOrder, PlaceOrder, CancelOrder, AmendOrder, CancelOrder
+        ]  # fmt: skip
+    finally:
+        desk.tasks.spawn_task = None
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        store.close()
+
+
+def harness_ack(ctx: FakeContext, handle: OrderHandle) -> None:
+    """The exchange's acknowledgement, as the harness plays it (``StrategyHarness.ack``)."""
+    order = handle.order
+    if order.state is S.PENDING_NEW:
+        handle.update(transition(order, S.NEW, now_ns=0, order_id=f"O{order.cl_ord_id[:6]}"))
