@@ -42,13 +42,18 @@ cannot be trusted. A venue error missing from ``bot.core.errors``' table is a pl
 **Queries.** ``open_orders`` (all of them, or the one with ``cl_ord_id``);
 ``query_orders(order_ids)`` (any number; ids the venue does not know are left out);
 ``closed_orders`` and ``trades`` in pages (since ``start_s``, from ``offset``, newest first,
-with the venue's total ``count`` so the engine can bound its reading); ``balances`` by plain
-asset name (``BTC``, ``USD``).
+with the venue's total ``count`` so the engine can bound its reading; a venue that does not
+say how many it has, or pages by time rather than offset, answers ``offset`` plus the
+page's length, plus one while more may follow); ``balances`` by plain asset name (``BTC``,
+``USD``).
 
 **The switch and the token.** ``cancel_after(timeout_s)`` sets the venue's dead-man's
 switch (0 disarms it) and answers with the delay until it fires as the venue counts it
 (``CancelAfter``). ``ws_token()`` mints a token for one private WebSocket connection; it is
-never logged (``WsToken`` hides it from ``repr``).
+never logged (``WsToken`` hides it from ``repr``). It is only asked of a venue whose
+private stream takes a token (Kraken spot): the daemon wires a token keeper for such a
+feed alone, so a venue whose stream signs a challenge (Kraken Futures) or needs nothing
+(the in-process simulator) may raise ``ProtocolError`` there.
 
 **Room.** ``trading_headroom(symbol)`` and ``rest_headroom()``: what the venue's rate
 limits (as the implementation models them) take now, read by the pre-trade stage's rate
