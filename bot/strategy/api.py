@@ -574,8 +574,8 @@ class Context(ABC):
             self._invalid("place", exc, symbol, side=side)
             raise
         order = new_order(
-            cl_ord_id=self._next_cl_ord_id(), instrument=inst, side=side,
-            order_type=order_type, qty=q, price=p, strategy=self.name, now_ns=self.time_ns(),
+            cl_ord_id=self._next_cl_ord_id(), instrument=inst, side=side, order_type=order_type,
+            qty=q, price=p, strategy=self._name, now_ns=self._clock.time_ns(),
             time_in_force=time_in_force, post_only=post_only,
         )  # fmt: skip
         handle = OrderHandle(order)
