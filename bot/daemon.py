@@ -91,6 +91,8 @@ from bot.permissions import (
     record_pass,
 )
 from bot.preflight import load_deployment
+from bot.service.observe import Parts
+from bot.service.view import TraderView
 from bot.store import Store, run_checkpoints
 from bot.store_owner import StoreOwner, claim
 from bot.strategy_loader import LoadedStrategy
@@ -148,6 +150,7 @@ class Daemon:
         self.runners: dict[str, StrategyRunner] = {}
         self.sim: Any = None  # the in-process SimServer in paper mode
         self.http: HttpServer | None = None
+        self.view = TraderView(config, self.clock, self.metrics, self.gate)
         self._stop: asyncio.Event | None = None
         self._stopping = False
         self._started = asyncio.Event()
@@ -176,14 +179,18 @@ class Daemon:
 
     def reload(self) -> bool:
         """Reload strategies' params from ``config_path``: all valid, or none applied."""
+        return not self.reload_params()
+
+    def reload_params(self) -> list[str]:
+        """``reload``, returning the problems that rejected it (empty: applied)."""
         if self.config_path is None:
             log.warning("reload_rejected", problems=["no config file to reload"])
-            return False
+            return ["no config file to reload"]
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:
             log.error("reload_rejected", problems=exc.problems)
-            return False
+            return list(exc.problems)
         by_name = {s.name: s for s in new.strategies if s.enabled}
         problems: list[str] = []
         updates: list[LoadedStrategy] = []
@@ -204,7 +211,7 @@ class Daemon:
         problems += [f"strategy {name!r} added: restart to apply" for name in by_name]
         if problems:
             log.error("reload_rejected", problems=problems)
-            return False
+            return problems
         changed = []
         for old, fresh_loaded in zip(self.loaded, updates, strict=True):
             if fresh_loaded.params != old.params:
@@ -214,7 +221,7 @@ class Daemon:
                     runner.update_params(fresh_loaded.params)
         self.loaded = updates
         log.info("reload_applied", changed=changed)
-        return True
+        return []
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -264,7 +271,8 @@ class Daemon:
             assume_rest_counter(store, rest, clock, kid)
         try:
             await rest.warm()  # the order connection, opened before the first order needs it
-            await self._serve_with(store, rest)
+            async with self.view.serving(session, self.supervisor.keep, lambda: self.exit_code):
+                await self._serve_with(store, rest)
         finally:
             await rest.close()  # the dedicated connection; the session is the caller's
             if kid is not None:  # every call has ended: a clean record for the next start
@@ -334,6 +342,7 @@ class Daemon:
             desk.add_runner(runner)
         for source in metric_sources(self, rest, tokens):
             self.metrics.add_source(source)
+        self.view.attach(Parts(desk, engine, store, self.runners.values, symbols))
         log.info(
             "daemon_starting", mode=cfg.mode, rest_url=ep.rest_url, symbols=list(symbols),
             strategies=[x.name for x in self.loaded], store=str(cfg.store.path),
@@ -349,6 +358,7 @@ class Daemon:
                 "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
                 "balances": functools.partial(self._balances, rest, store),
                 "checkpoints": functools.partial(run_checkpoints, store, clock),
+                "view": self.view.run,  # the dashboard's pictures and the notification rules
             }
             tasks = [
                 tg.create_task(keep(n, run), name=f"keep:{n}") for n, run in components.items()
@@ -470,6 +480,9 @@ class Daemon:
             symbols=list(self.config.symbols),
             http=None if self.http is None or self.http.port is None else self.http.url,
         )  # fmt: skip
+        self.view.started({
+            "strategies": ", ".join(self.runners), "symbols": ", ".join(self.config.symbols),
+        })  # fmt: skip
 
     async def _every(self, seconds: float, action: Callable[[], None]) -> None:
         while True:

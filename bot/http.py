@@ -1,4 +1,4 @@
-"""The daemon's HTTP face: /healthz, /readyz, /metrics and a one-page status view at /.
+"""The daemon's HTTP face: /healthz, /readyz, /metrics and a plain status page at /status.
 
 This module owns ``HttpServer`` (an aiohttp app on ``http.host:http.port``; port 0 picks a
 free port, ``port`` tells which), ``LoopLagProbe`` (how late a periodic sleep wakes: the
@@ -10,14 +10,17 @@ event loop's responsiveness), ``render_status`` (the HTML page, pure) and
 * ``/readyz``: the readiness gate's ``snapshot()``; 200 when open, 503 with every check
   and why it fails when not.
 * ``/metrics``: ``Metrics.render()`` in Prometheus' text format.
-* ``/``: HTML for a human, refreshed by ``<meta http-equiv="refresh">``, no JavaScript:
+* ``/status`` (and ``/`` unless another page took it, as the daemon's live dashboard
+  does: ``bot.service.dashboard``): HTML for a human, refreshed by ``<meta
+  http-equiv="refresh">``, no JavaScript:
   readiness, loop health, feeds, books, orders, fills, rejections, strategies, the dead-man's
   switch and rate-limit headroom, all read from the same ``Metrics.snapshot()`` as
   /metrics; plus whatever facts ``status_source()`` returns (mode, venue, version...).
   Every value is HTML-escaped and scrubbed of registered secrets.
 
 It reads components only through ``Metrics``, the ``ReadinessGate`` and ``status_source``;
-it never changes them. There is no authentication: it listens on 127.0.0.1 by default.
+it never changes them. Routes added to ``app`` before ``start()`` are served beside these
+(the dashboard, the control API). It listens on 127.0.0.1 by default.
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ class HttpServer:
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)
-        self.app.router.add_get("/", self._status)
+        self.app.router.add_get("/status", self._status)
 
     @property
     def url(self) -> str:
@@ -178,6 +181,8 @@ class HttpServer:
             return
         if self._runner is not None:
             return
+        if not any(r.canonical == "/" for r in self.app.router.resources()):
+            self.app.router.add_get("/", self._status)  # no dashboard: the plain page
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         try:

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from bot.execution.orders import Fill, Order
     from bot.execution.pnl import PositionBook
     from bot.execution.private_feed import PrivateFeed
+    from bot.execution.readiness import ReadinessGate
     from bot.execution.risk import RiskGate
     from bot.kraken.rest import KrakenRestClient
     from bot.market.feed import Feed
@@ -72,6 +73,7 @@ __all__ = [
     "orders_source",
     "positions_source",
     "private_feed_source",
+    "readiness_source",
     "rest_source",
     "risk_source",
     "runners_source",
@@ -111,6 +113,8 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("loop_lag_max_seconds", "gauge", "The largest loop lag in the recent window"),
     _f("metrics_source_errors", "counter", "Metric sources that raised during a scrape"),
     _f("task_restarts", "counter", "Daemon tasks restarted after they stopped unasked", "task"),
+    _f("ready", "gauge", "1 while the readiness gate is open (orders may leave)"),
+    _f("readiness_check", "gauge", "1 while the readiness check passes", "check"),
     # feeds: public ("public") and private ("private")
     _f("feed_connected", "gauge", "1 while the feed's WebSocket is open", "feed"),
     _f("feed_frames", "counter", "Frames received", "feed"),
@@ -171,6 +175,12 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("strategy_position", "gauge", "Net position, base units", "strategy", "symbol"),
     _f("strategy_metric", "gauge", "A strategy's own gauge", "strategy", "name", "symbol"),
     _f("strategy_counter", "counter", "A strategy's own counter", "strategy", "name", "symbol"),
+    # the trader's view: notifications, the control API, the dashboard's live streams
+    _f("notify_sent", "counter", "Notifications delivered", "notifier"),
+    _f("notify_dropped", "counter", "Notifications given up on", "notifier", "reason"),
+    _f("notify_queued", "gauge", "Notifications waiting to be sent", "notifier"),
+    _f("control_calls", "counter", "Control API calls by outcome", "action", "outcome"),
+    _f("dashboard_streams", "gauge", "Dashboards connected to the live stream"),
 )  # fmt: skip
 
 _BY_NAME: Final = {f.name: f for f in FAMILIES}
@@ -475,6 +485,18 @@ def private_feed_source(feed: PrivateFeed, name: str = "private") -> Source:
         age = feed.frame_age_s()
         if age is not None:
             yield Sample("feed_frame_age_seconds", age, f)
+
+    return read
+
+
+def readiness_source(gate: ReadinessGate) -> Source:
+    """The readiness gate: open or not, and each check (what an alert on "not ready for
+    N minutes" reads)."""
+
+    def read() -> Iterator[Sample]:
+        yield Sample("ready", _flag(gate.is_open))
+        for name in gate.names:
+            yield Sample("readiness_check", _flag(gate.passes((name,))), (name,))
 
     return read
 

@@ -2,12 +2,12 @@
 
 This module owns helpers ``bot.daemon`` composes: which ``bot.metrics`` sources read which
 component (``metric_sources``), the ``HttpServer`` built on the daemon's gate and metrics
-(``http_server``), the shutdown's "cancel our open orders and see them gone"
-(``cancel_our_orders``), the readiness probe of the books (``books_valid``), what a start
-recovers from the store (``replay_fills`` in live mode, ``close_paper_orders`` in paper
-mode, and what Kraken's REST counter may still hold: ``assume_rest_counter`` at start,
-``record_rest_counter`` after the last call), and Kraken's balances with plain asset
-names (``parse_balances``). It keeps no state of its own.
+with the trader's view (dashboard, control API) on it (``http_server``), the shutdown's
+"cancel our open orders and see them gone" (``cancel_our_orders``), the readiness probe
+of the books (``books_valid``), what a start recovers from the store (``replay_fills`` in
+live mode, ``close_paper_orders`` in paper mode, and what Kraken's REST counter may still
+hold: ``assume_rest_counter`` at start, ``record_rest_counter`` after the last call), and
+Kraken's balances with plain asset names (``parse_balances``). It keeps no state of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from bot.kraken.ratelimit import start_value
 from bot.kraken.rest import KrakenRestClient
 from bot.log import get_logger
 from bot.market.feed import Feed
+from bot.service.control import Controls
 from bot.store import Store
 
 if TYPE_CHECKING:
@@ -99,6 +100,9 @@ async def http_server(daemon: Daemon) -> HttpServer:
         }
 
     server = HttpServer(daemon.config.http, daemon.metrics, daemon.gate, facts, daemon.clock)
+    controls = Controls(lambda: daemon.desk, daemon.reload_params)
+    daemon.view.install(server, controls)  # the dashboard at /, the control API
+    daemon.metrics.add_source(m.readiness_source(daemon.gate))
     await server.start()
     return server
 
