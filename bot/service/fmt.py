@@ -17,7 +17,7 @@ from typing import Final
 
 from bot.kraken.instruments import Instrument
 
-__all__ = ["Places", "fixed", "money", "plain", "signed", "utc"]
+__all__ = ["Places", "at_least", "fixed", "money", "plain", "signed", "utc"]
 
 _MIN_MONEY_PLACES: Final = 2
 _NS: Final = 1_000_000_000
@@ -29,6 +29,13 @@ def fixed(value: Decimal, places: int, *, group: bool = False) -> str:
     if rounded == 0:
         rounded = abs(rounded)
     return f"{rounded:,.{places}f}" if group else f"{rounded:.{places}f}"
+
+
+def at_least(value: Decimal, places: int) -> str:
+    """``value`` exactly, with at least ``places`` decimals (a mid: half a tick finer)."""
+    exponent = value.normalize().as_tuple().exponent
+    finer = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return fixed(value, max(places, finer))
 
 
 def money(value: Decimal, places: int) -> str:

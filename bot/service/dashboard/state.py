@@ -17,7 +17,7 @@ from typing import Any, Final
 from bot.kraken.instruments import from_scaled
 from bot.log import scrub_text
 from bot.service.dashboard.figures import distance, equity, held
-from bot.service.fmt import Places, fixed, money, plain, signed, utc
+from bot.service.fmt import Places, at_least, fixed, money, plain, signed, utc
 from bot.service.observe import FillSeen, Observation, Snapshot
 
 __all__ = ["SCHEMA_VERSION", "build_status"]
@@ -119,7 +119,7 @@ def _positions(obs: Observation, places: Places) -> list[Row]:
             "qty": signed(fixed(pos.qty, qty_places)),
             "flat": pos.is_flat,
             "avg_price": None if pos.avg_price is None else fixed(pos.avg_price, price_places),
-            "mark": None if pos.mark is None else fixed(pos.mark, price_places),
+            "mark": None if pos.mark is None else at_least(pos.mark, price_places),
             "unrealised": signed(money(pos.unrealised, n)),
             "realised": signed(money(pos.realised, n)),
             "fees": money(pos.fees, n),
@@ -349,7 +349,7 @@ def _book(obs: Observation, m: _Metrics, s: str) -> Row:
         shown_mid, shown_spread = _num(m.get("book_mid", s), 10), _num(spread, 10)
     else:  # the spread is a whole number of ticks: exact again at the pair's precision
         pp = inst.price_precision
-        shown_mid = None if mid is None else fixed(mid, pp + 1)
+        shown_mid = None if mid is None else at_least(mid, pp)
         shown_spread = None if spread is None else fixed(Decimal(repr(spread)), pp)
     return {
         "symbol": s,
