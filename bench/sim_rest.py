@@ -166,7 +166,7 @@ def run_sim_rest_bench(orders: int = 2000, warmup: int = 200, seed: int = 7) -> 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(_ROOT))
-    from bot.log import configure_logging
+    from bot.core.log import configure_logging
 
     configure_logging("warning")
     print(json.dumps(run_sim_rest_bench(), indent=2))

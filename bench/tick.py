@@ -27,7 +27,7 @@ its first ``warmup`` frames not counted:
   the send started eagerly), a running ``ExecutionEngine`` on a real SQLite store (id
   block, order index; the order's row follows the request), ``KrakenRestClient.add_order``
   (counters, lock, nonce, form encoding, HMAC-SHA512 ``API-Sign``) and the client's
-  dedicated kept-alive HTTP/1.1 connection (``bot.kraken.http1``): the daemon's defaults.
+  dedicated kept-alive HTTP/1.1 connection (``bot.net.http1``): the daemon's defaults.
 - ``krakenbot_aiohttp``: the same, with ``dedicated=False``: the request goes through
   aiohttp's ``ClientSession.post`` as the floor's does (what the dedicated connection saves).
 
@@ -76,12 +76,12 @@ from bench.tick_floor import (
     run_floor_block,
     run_raw_block,
 )
-from bot.clock import SystemClock
+from bot.core.clock import SystemClock
+from bot.core.log import configure_logging
 from bot.execution.orders import new_cl_ord_id, new_order
 from bot.kraken.nonce import NonceGenerator
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
-from bot.log import configure_logging
 
 __all__ = ["run_tick_bench"]
 

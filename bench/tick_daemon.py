@@ -1,6 +1,6 @@
 """The tick bench's ``krakenbot`` contenders: the daemon's own objects, wired as it wires them.
 
-``DaemonPath`` builds what ``bot.daemon`` builds for one strategy on one symbol, with real
+``DaemonPath`` builds what ``bot.service.daemon`` builds for one strategy on one symbol, with real
 objects throughout: the ``Parser``/``Book`` pair the feed uses (``frames.parse_into``), the
 ``Desk`` with its ``EngineContext`` (intent checks, ``RiskGate.check`` with the desk's
 ``RiskContext``, the task it spawns per order), the ``ExecutionEngine`` (running, with its
@@ -19,7 +19,7 @@ desk's gate) and ``sent_in`` when the engine calls ``add_order`` (a subclass of 
 client). Stages: ``parse`` (``parse_into``: decode, apply, checksum), ``book`` (mark and
 view), ``strategy`` (runner, ``on_book``, ``EngineContext.place`` up to the risk call),
 ``risk``, ``engine`` (the rest of ``EngineContext.place``, its eager start of the send
-(``bot.eager``) and ``ExecutionEngine.place``'s bookkeeping: id, order, index), ``sign``
+(``bot.core.eager``) and ``ExecutionEngine.place``'s bookkeeping: id, order, index), ``sign``
 (``add_order`` until the transport is called) and ``send``: consecutive clock points, so
 the stages add up to the total. The request is written before ``runner.book`` returns.
 """
@@ -37,25 +37,25 @@ from typing import Any, Final, cast
 import aiohttp
 
 from bench.tick_floor import DEPTH, SYMBOL, Probe, Samples, book_socket, frame_time_ns
-from bot.clock import SystemClock
-from bot.context import Desk
-from bot.errors import ExchangeError
+from bot.core.clock import SystemClock
+from bot.core.errors import ExchangeError
 from bot.execution.engine import ExecutionEngine
 from bot.execution.pnl import PositionBook
 from bot.execution.private_feed import PrivateFeed
 from bot.execution.readiness import PRIVATE_SUBSCRIBED
 from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
 from bot.execution.tokens import TokenKeeper
-from bot.kraken.http1 import Http1Connection
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book, BookApplied
 from bot.market.frames import parse_into
+from bot.net.http1 import Http1Connection
 from bot.store import Store, run_checkpoints
 from bot.strategy import BookSnapshot, Params, Strategy, floor_price
-from bot.strategy_runner import StrategyRunner
+from bot.strategy.context import Desk
+from bot.strategy.runner import StrategyRunner
 
 __all__ = ["STAGES", "DaemonPath"]
 

@@ -2,7 +2,7 @@
 
 This module owns the command line and exit statuses: 0 success, 1 a runtime ``BotError``,
 2 a usage or configuration error (or a subcommand this build does not have), 130 Ctrl-C.
-``check-config`` lives here (it runs ``bot.preflight``, as ``run`` does); every other
+``check-config`` lives here (it runs ``bot.service.preflight``, as ``run`` does); every other
 subcommand is a lazily imported ``main_*(args)`` function in the module that owns it, so
 ``krakenbot --help`` stays fast and one missing piece never breaks the others. A
 ``BotError`` never prints a traceback.
@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final
 
-from bot.errors import BotError, ConfigError
+from bot.core.errors import BotError, ConfigError
 
 __all__ = ["build_parser", "main", "resolve_config_path"]
 
@@ -37,12 +37,12 @@ BENCH_SUITES: Final = ("book", "sim", "sim_ws", "sim_rest", "tick", "all")
 
 # subcommand -> (module, function names tried in order)
 _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
-    "run": ("bot.daemon", ("main_run",)),
-    "sim": ("bot.sim.cli", ("main_sim",)),
-    "replay": ("bot.replay", ("run_replay", "main_replay")),
-    "record": ("bot.research.recorder.cli", ("main_record",)),
+    "run": ("bot.service.daemon", ("main_run",)),
+    "sim": ("bot.service.simulator", ("main_sim",)),
+    "replay": ("bot.research.replay", ("run_replay", "main_replay")),
+    "record": ("bot.service.recorder", ("main_record",)),
     "bench": ("bench.runner", ("main_bench",)),
-    "healthcheck": ("bot.http", ("main_healthcheck",)),
+    "healthcheck": ("bot.service.http", ("main_healthcheck",)),
     "report": ("bot.research.cli", ("main_report",)),
     "orders": ("bot.research.cli", ("main_orders",)),
     "fills": ("bot.research.cli", ("main_fills",)),
@@ -144,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    """Every check ``run`` makes before it starts (``bot.preflight``): the config and the
+    """Every check ``run`` makes before it starts (``bot.service.preflight``): the config and the
     strategies, imported and their params validated. ``ok`` means ``run`` would start."""
-    from bot.preflight import load_deployment
+    from bot.service.preflight import load_deployment
 
     path = resolve_config_path(args.file)
     try:
@@ -199,7 +199,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _report(exc: BotError) -> int:
-    from bot.log import scrub_text
+    from bot.core.log import scrub_text
 
     problems = exc.problems if isinstance(exc, ConfigError) else [str(exc) or type(exc).__name__]
     for line in problems:
@@ -216,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if args.command == "run":  # as early as it can be: see bot.signals
-        from bot import signals
+    if args.command == "run":  # as early as it can be: see bot.service.signals
+        from bot.service import signals
 
         signals.install()
     try:
@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _not_in_this_version(args)
         if "config" in args:
             args.config = resolve_config_path(args.config)
-        from bot.log import configure_logging
+        from bot.core.log import configure_logging
 
         configure_logging(args.log_level or "info", args.log_format or "auto")
         status = _dispatch(args)
@@ -245,7 +245,7 @@ def _hold_on_config_error() -> None:
     """With ``KRAKENBOT_ON_CONFIG_ERROR=wait``: say so, then wait for SIGTERM/SIGINT."""
     if os.environ.get(ON_CONFIG_ERROR_ENV, "").lower() != "wait":
         return
-    from bot import signals
+    from bot.service import signals
 
     print(
         f"krakenbot: configuration error: waiting for a stop signal ({ON_CONFIG_ERROR_ENV}="

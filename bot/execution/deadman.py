@@ -43,9 +43,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from bot.clock import Clock
-from bot.errors import BotError, ProtocolError, RateLimitError, TransientError
-from bot.log import get_logger
+from bot.core.clock import Clock
+from bot.core.errors import BotError, ProtocolError, RateLimitError, TransientError
+from bot.core.log import get_logger
 
 __all__ = [
     "CancelAfterApi",

@@ -45,8 +45,9 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from bot.clock import Clock
-from bot.errors import (
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock
+from bot.core.errors import (
     BotError,
     ExchangeError,
     OrderStateUnknown,
@@ -54,19 +55,18 @@ from bot.errors import (
     RejectedError,
     RiskError,
 )
+from bot.core.log import get_logger
 from bot.execution import orders as o
 from bot.execution import private_feed as pf
 from bot.execution import reconcile as rc
 from bot.execution.ids import IdBlocks
+from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
 from bot.execution.readiness import RECONCILED, ReadinessGate
 from bot.execution.reconcile import ExchangeOrder, ExchangeTrade, OrderIndex, Plan, Recorded
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled, to_scaled
 from bot.kraken.protocol import ExecutionReport, ExecutionsFrame
 from bot.kraken.rest import KrakenRestClient
-from bot.log import get_logger
-from bot.market.backoff import Backoff, BackoffPolicy
-from bot.store import Store
 
 __all__ = ["EngineConfig", "ExecutionEngine", "OrderUnavailable"]
 
@@ -102,7 +102,7 @@ class ExecutionEngine:
     def __init__(
         self,
         rest: KrakenRestClient,
-        store: Store,
+        store: OrderJournal,
         instruments: InstrumentTable,
         clock: Clock,
         *,
@@ -300,7 +300,8 @@ class ExecutionEngine:
             self._sent(cid)
             self._inflight.discard(cid)
             if (current := self._book.orders[cid]).state is S.PENDING_NEW:
-                # The desk logs it, with the strategy (bot.refusals): here only for debugging.
+                # The desk logs it, with the strategy (bot.strategy.refusals): here only for
+                # debugging.
                 log.debug("add_order_refused", cl_ord_id=cid, code=exc.code, detail=exc.detail)
                 now = self._clock.time_ns()
                 self._put(o.transition(current, S.REJECTED, now_ns=now, reason=exc.code))

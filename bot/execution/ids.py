@@ -29,8 +29,8 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from bot.clock import Clock
-from bot.store import Store
+from bot.core.clock import Clock
+from bot.execution.journal import IdBlockStore
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "IdBlocks"]
 
@@ -44,7 +44,7 @@ class IdBlocks:
 
     def __init__(
         self,
-        store: Store,
+        store: IdBlockStore,
         clock: Clock,
         *,
         block_size: int = DEFAULT_BLOCK_SIZE,

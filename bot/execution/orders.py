@@ -3,7 +3,7 @@
 This module owns what an order *is* and which state changes are possible. It is pure: no
 I/O, no clock (every function that stamps takes ``now_ns``), no randomness except through
 an injected source. It does not send, persist or reconcile anything: the engine does, and
-the store (``bot/store.py``) persists what this module returns. Exchange reports arrive as
+the store (``bot/store/db.py``) persists what this module returns. Exchange reports arrive as
 ``bot.kraken.protocol.ExecutionReport`` (sparse, every number a ``Decimal``); this module
 scales them with each order's own precisions.
 
@@ -71,7 +71,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from bot.errors import BotError, ProtocolError
+from bot.core.errors import BotError, ProtocolError
 from bot.kraken.instruments import Instrument, to_scaled
 from bot.kraken.protocol import ExecutionReport, Fee
 

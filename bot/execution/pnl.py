@@ -58,7 +58,7 @@ from decimal import (
 )
 from typing import Final, Literal
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.kraken.instruments import Instrument, from_scaled
 
 __all__ = ["NS_PER_DAY", "Position", "PositionBook", "Side", "utc_day"]

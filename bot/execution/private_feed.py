@@ -33,7 +33,7 @@ never runs below it. Both need ``trading_counter``; without one they are only lo
 
 Tokens. Every connection starts with a token minted just before it (``TokenSource.fresh``,
 KRAKEN.md §4); a token is never reused. A token or session error (``EAPI:Invalid token``,
-``ESession:Invalid session``: ``TokenError`` through ``bot.errors``), which Kraken sends as a
+``ESession:Invalid session``: ``TokenError`` through ``bot.core.errors``), which Kraken sends as a
 failed ``subscribe`` without closing the socket, ends the connection: the feed closes it,
 mints a new token and subscribes again on a new one. If the token failed after the
 subscription had been live (revoked or expired mid-session), that happens at once; a
@@ -50,7 +50,7 @@ the connection is dead, and a subscription not live ``subscribe_timeout_s`` afte
 connection opened is too: it is closed and a new one opened (with a new token).
 
 The connection's life is ``bot.net.ws.ReconnectingSocket``'s, shared with the public feed:
-reconnects forever after a capped, jittered backoff (``bot.net.backoff``) that starts again
+reconnects forever after a capped, jittered backoff (``bot.core.backoff``) that starts again
 from its shortest delay once a connection has lasted ``healthy_after_s``; a failure to mint
 a token counts as a failed connect; only a malformed URL (``ConfigError``) stops the feed,
 and whether to retry is the replaceable ``should_reconnect(error)``. websockets and socket
@@ -69,8 +69,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from bot.clock import Clock, SystemClock
-from bot.errors import BotError, TokenError
+from bot.core.backoff import Backoff
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import BotError, TokenError
+from bot.core.log import get_logger
 from bot.execution.tokens import TokenSource
 from bot.kraken import codec
 from bot.kraken.instruments import InstrumentTable
@@ -82,8 +84,6 @@ from bot.kraken.protocol import (
     SubscribeAck,
     Unparsed,
 )
-from bot.log import get_logger
-from bot.net.backoff import Backoff
 from bot.net.ws import (
     ConnectionLost,
     ReconnectingSocket,

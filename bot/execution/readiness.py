@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.clock import Clock, SystemClock
-from bot.errors import BotError
-from bot.log import get_logger
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import BotError
+from bot.core.log import get_logger
 
 __all__ = [
     "BOOKS_VALID",

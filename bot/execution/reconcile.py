@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.execution.orders import (
     Fill,
     Order,

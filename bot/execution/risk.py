@@ -70,14 +70,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from bot.clock import Clock
-from bot.errors import RiskError
+from bot.core.clock import Clock
+from bot.core.errors import RiskError
 from bot.execution.pnl import NS_PER_DAY, PositionBook, Side
 from bot.execution.risk_fast import FastPlan, build_plan, position_units
+from bot.execution.risk_limits import RiskLimits
 from bot.kraken.instruments import Instrument
 
 if TYPE_CHECKING:
-    from bot.config import Config, RiskConfig
+    from bot.config import Config
 
 __all__ = [
     "RATE_WINDOW_S",
@@ -125,35 +126,6 @@ class Reason(StrEnum):
 
 
 REASONS: Final = tuple(r.value for r in Reason)
-
-
-@dataclass(frozen=True, slots=True)
-class RiskLimits:
-    """One set of limits; ``None`` (or an asset missing from ``max_position``) is unlimited.
-
-    Quantities are base units, notional and loss the order's quote currency, the band a
-    percentage of the mid.
-    """
-
-    max_order_qty: Decimal | None = None
-    max_order_notional: Decimal | None = None
-    max_position: Mapping[str, Decimal] = field(default_factory=dict)
-    max_open_orders: int | None = None
-    price_band_pct: Decimal | None = None
-    max_orders_per_minute: int | None = None
-    daily_loss_limit: Decimal | None = None
-
-    @classmethod
-    def from_config(cls, risk: RiskConfig) -> RiskLimits:
-        return cls(
-            max_order_qty=risk.max_order_qty,
-            max_order_notional=risk.max_order_notional,
-            max_position=dict(risk.max_position),
-            max_open_orders=risk.max_open_orders,
-            price_band_pct=risk.price_band_pct,
-            max_orders_per_minute=risk.max_orders_per_minute,
-            daily_loss_limit=risk.daily_loss_limit,
-        )
 
 
 # -- intents -----------------------------------------------------------------------------

@@ -32,12 +32,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from decimal import Context, Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import Final, NamedTuple
 
+from bot.execution.risk_limits import RiskLimits
 from bot.kraken.instruments import Instrument
-
-if TYPE_CHECKING:
-    from bot.execution.risk import RiskLimits
 
 __all__ = ["EXACT_DIGITS", "FastPlan", "build_plan", "position_units"]
 

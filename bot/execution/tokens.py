@@ -6,11 +6,11 @@ on each connection". ``TokenKeeper.fresh()`` therefore always mints: it is calle
 before every connect of the private socket and after every token or session error
 (``TokenError``: ``EAPI:Invalid token``, ``ESession:Invalid session``), never cached.
 
-Errors are ``bot.errors``' as the REST client raises them (transient, rate limit, auth);
+Errors are ``bot.core.errors``' as the REST client raises them (transient, rate limit, auth);
 a response without a token string is a ``ProtocolError``. A token authorises private
 WebSocket requests (order entry included) while it lives, so it never reaches a log line
 or an exception message: neither this module nor the feed logs tokens or requests. It is
-not registered with ``bot.log.register_secret``: one token per reconnect, for weeks, would
+not registered with ``bot.core.log.register_secret``: one token per reconnect, for weeks, would
 grow the scrubber's pattern without bound.
 
 ``TokenSource`` is what the private feed needs of a keeper (``fresh``), so a test can
@@ -25,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.clock import Clock
-from bot.errors import BotError, ProtocolError
+from bot.core.clock import Clock
+from bot.core.errors import BotError, ProtocolError
+from bot.core.log import get_logger
 from bot.kraken.rest import KrakenRestClient
-from bot.log import get_logger
 
 __all__ = ["TokenKeeper", "TokenSource", "TokenStats"]
 

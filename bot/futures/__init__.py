@@ -9,7 +9,7 @@ is the client's side of those formats, pure where it can be:
   and signed.
 - ``nonce_floor``: where a key's nonce high-water mark is kept across restarts.
 - ``error_codes``: Kraken Futures' error codes and order statuses, mapped by remedy onto
-  ``bot.errors``.
+  ``bot.core.errors``.
 - ``instruments``: ``/instruments`` as exact scaled numbers (tick, contract size and value
   precision, maximum position, the margin schedule).
 - ``ratelimit``: the ``/derivatives`` cost budget (500 per 10 s) as a pure counter.
@@ -20,6 +20,6 @@ is the client's side of those formats, pure where it can be:
   dataclasses, requests out as bytes, the handshake, and the book keeper that reports a
   sequence gap or a crossed book as the resync signal (Futures sends no checksum).
 
-It imports only ``bot.errors``, ``bot.clock``, ``bot.log`` and pure helpers of
+It imports only ``bot.core.errors``, ``bot.core.clock``, ``bot.core.log`` and pure helpers of
 ``bot.kraken`` (the nonce generator, the exact JSON codec, scaled-number formatting).
 """

@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Final
 from urllib.parse import quote
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 
 __all__ = [
     "DERIVATIVES_PREFIX",

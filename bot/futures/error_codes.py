@@ -1,4 +1,4 @@
-"""Kraken Futures' error codes and order statuses, mapped by remedy onto ``bot.errors``.
+"""Kraken Futures' error codes and order statuses, mapped by remedy onto ``bot.core.errors``.
 
 Kraken Futures answers ``{"result": "error", "error": "<code>", "serverTime": …}`` when it
 refuses a request, and ``{"result": "success", …}`` otherwise, where **success does not
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.errors import (
+from bot.core.errors import (
     AuthError,
     ExchangeError,
     InsufficientFunds,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.kraken.codec import as_object, decimal_of, opt_bool, opt_str, req_str
 
 __all__ = [

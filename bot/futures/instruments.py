@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.kraken.codec import as_object, decimal_of
 from bot.kraken.instruments import MAX_PRECISION, format_scaled, from_scaled, to_scaled
 

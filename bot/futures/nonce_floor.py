@@ -23,8 +23,8 @@ import re
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
-from bot.clock import Clock
-from bot.errors import StoreError
+from bot.core.clock import Clock
+from bot.core.errors import StoreError
 from bot.kraken.nonce import DEFAULT_RESERVE_NS, MAX_NONCE, NonceGenerator
 
 __all__ = ["FileNonceFloor", "MemoryNonceFloor", "NonceFloor", "nonce_generator"]

@@ -16,7 +16,7 @@ leave as exact decimal text):
 
 Answers: ``{"result": "success", …}`` is not "done": ``parse_send`` and its siblings read
 ``sendStatus``/``editStatus``/``cancelStatus``/``batchStatus`` into frozen dataclasses whose
-``ok`` says whether the status is a success and ``error()`` gives the ``bot.errors``
+``ok`` says whether the status is a success and ``error()`` gives the ``bot.core.errors``
 exception for one that is not (``error_codes``). Order events (PLACE, EXECUTION, EDIT,
 CANCEL, REJECT, and the trigger variants) are parsed into ``OrderEvent``.
 
@@ -32,7 +32,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-from bot.errors import ExchangeError, ProtocolError
+from bot.core.errors import ExchangeError, ProtocolError
 from bot.futures.error_codes import SUCCESS_STATUSES, status_error
 from bot.futures.fields import (
     as_object,

@@ -44,8 +44,8 @@ from typing import Any, Final, TypeVar
 import aiohttp
 from yarl import URL
 
-from bot.clock import Clock
-from bot.errors import (
+from bot.core.clock import Clock
+from bot.core.errors import (
     AuthError,
     ExchangeError,
     NonceError,
@@ -54,6 +54,7 @@ from bot.errors import (
     RateLimitError,
     TransientError,
 )
+from bot.core.log import Secret, get_logger
 from bot.futures import orders as o
 from bot.futures import queries as q
 from bot.futures.auth import FuturesSigner, encode_params
@@ -64,7 +65,6 @@ from bot.futures.ratelimit import FuturesBudget
 from bot.kraken.codec import excerpt, loads_exact
 from bot.kraken.nonce import NonceGenerator
 from bot.kraken.turn import Turn
-from bot.log import Secret, get_logger
 
 __all__ = [
     "DEFAULT_USER_AGENT",

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
+from bot.core.log import Secret
 from bot.futures.auth import FuturesSigner
 from bot.futures.ws_protocol import PRIVATE_FEEDS, ChallengeIssued
 from bot.kraken.codec import dumps
-from bot.log import Secret
 
 __all__ = ["ChallengeHandshake"]
 

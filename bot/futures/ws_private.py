@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.futures.fields import (
     as_object,
     list_of_objects,

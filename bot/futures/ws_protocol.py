@@ -18,7 +18,7 @@ of ``ws_private``. Numbers are exact ``Decimal``. A frame that is not JSON, is n
 object, names no known event or feed, or has a field of the wrong type raises
 ``ProtocolError``, and nothing else does.
 
-``WsError.exception()`` and ``Alert.exception()`` map Kraken's texts onto ``bot.errors``
+``WsError.exception()`` and ``Alert.exception()`` map Kraken's texts onto ``bot.core.errors``
 (``Invalid product id``/``Invalid feed``/``Json Error``: rejected; ``Failed to subscribe to
 authenticated feed``: an auth problem).
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from bot.errors import AuthError, ExchangeError, ProtocolError, RejectedError
+from bot.core.errors import AuthError, ExchangeError, ProtocolError, RejectedError
 from bot.futures import ws_private as private
 from bot.futures.fields import (
     as_object,

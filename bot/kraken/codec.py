@@ -41,7 +41,7 @@ from typing import Any, Final
 
 import orjson
 
-from bot.errors import ExchangeError, ProtocolError, error_from_kraken
+from bot.core.errors import ExchangeError, ProtocolError, error_from_kraken
 from bot.kraken.instruments import Instrument, PrecisionLost
 
 __all__ = [
@@ -568,7 +568,7 @@ class _Ack:
     result: Mapping[str, Any] | None = None  # the raw ``result`` object, numbers exact
 
     def exception(self) -> ExchangeError | None:
-        """Kraken's error as an exception from ``bot.errors``; None when it succeeded."""
+        """Kraken's error as an exception from ``bot.core.errors``; None when it succeeded."""
         return None if self.success else _error(self.error)
 
 
@@ -643,7 +643,7 @@ class MethodResponse:
     time_out: str = ""
 
     def exception(self) -> ExchangeError | None:
-        """Kraken's error as an exception from ``bot.errors``; None when it succeeded."""
+        """Kraken's error as an exception from ``bot.core.errors``; None when it succeeded."""
         return None if self.success else _error(self.error)
 
 

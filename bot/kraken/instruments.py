@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 
 __all__ = [
     "MAX_PRECISION",

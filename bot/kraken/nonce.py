@@ -30,8 +30,8 @@ import hashlib
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from bot.clock import Clock
-from bot.errors import StoreError
+from bot.core.clock import Clock
+from bot.core.errors import StoreError
 from bot.kraken.signer import MAX_NONCE
 
 __all__ = ["DEFAULT_RESERVE_NS", "MAX_NONCE", "NonceFloors", "NonceGenerator", "key_id"]

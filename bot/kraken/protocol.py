@@ -45,7 +45,7 @@ Bad frames. Anything that is not JSON, not an object, of an unknown channel or m
 of an unexpected shape raises ``ProtocolError`` (never anything else, whatever the
 input). ``parse_safe`` returns ``[Unparsed(error, excerpt)]`` instead, so a driver can log,
 count and go on. WS v2 errors are strings; a failed ack or response keeps Kraken's text
-in ``error`` and ``exception()`` maps it through ``bot.errors.error_from_kraken``.
+in ``error`` and ``exception()`` maps it through ``bot.core.errors.error_from_kraken``.
 
 This module owns the meaning of the channel frames and the dispatch of every frame. It
 builds ``BookFrame`` but not the book; it imports nothing from ``bot.market``. ``codec``
@@ -64,7 +64,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.kraken.codec import (
     AddOrderResult,
     AmendOrderResult,

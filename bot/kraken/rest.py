@@ -3,7 +3,7 @@
 One ``KrakenRestClient`` per API key and process. Public calls go over one
 ``aiohttp.ClientSession``: inject the daemon's (never closed here), or let the client make
 its own on first use and close it in ``close()`` / ``async with``. Private calls go over
-the client's own kept-alive HTTP/1.1 connection (``bot.kraken.http1``, ``dedicated=True``,
+the client's own kept-alive HTTP/1.1 connection (``bot.net.http1``, ``dedicated=True``,
 the default; ``warm()`` opens it ahead of the first order), which writes a request in a
 few µs where aiohttp's ``post`` takes a few hundred; ``dedicated=False`` sends them through
 the session instead. A private call, step by step:
@@ -59,8 +59,8 @@ from typing import Any, Final
 
 import aiohttp
 
-from bot.clock import Clock
-from bot.errors import (
+from bot.core.clock import Clock
+from bot.core.errors import (
     AuthError,
     ExchangeError,
     LockoutError,
@@ -71,9 +71,9 @@ from bot.errors import (
     TransientError,
     error_from_kraken,
 )
+from bot.core.log import Secret, get_logger
 from bot.kraken import signer
 from bot.kraken.codec import excerpt, loads_exact
-from bot.kraken.http1 import ConnectFailed, ConnectionLost, Http1Connection
 from bot.kraken.nonce import NonceFloors, NonceGenerator, key_id
 from bot.kraken.ratelimit import RestCounter, Tier, TradingCounter
 from bot.kraken.rest_methods import (
@@ -85,7 +85,7 @@ from bot.kraken.rest_methods import (
     lane,
 )
 from bot.kraken.turn import Turn
-from bot.log import Secret, get_logger
+from bot.net.http1 import ConnectFailed, ConnectionLost, Http1Connection
 
 __all__ = [
     "DEFAULT_USER_AGENT",

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, quote_plus
 
 import orjson
 
-from bot.errors import ConfigError, NonceError, RejectedError
+from bot.core.errors import ConfigError, NonceError, RejectedError
 
 __all__ = [
     "FORM_CONTENT_TYPE",

@@ -70,7 +70,7 @@ from fractions import Fraction
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, NoReturn
 
-from bot.errors import ChecksumMismatch, ConfigError, ProtocolError
+from bot.core.errors import ChecksumMismatch, ConfigError, ProtocolError
 from bot.kraken.checksum import CHECKSUM_LEVELS
 from bot.kraken.instruments import Instrument, PrecisionLost, from_scaled
 from bot.kraken.protocol import BookFrame

@@ -67,9 +67,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from bot.clock import Clock, SystemClock
 from bot.config import MarketConfig
-from bot.errors import BotError, RejectedError
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import BotError, RejectedError
+from bot.core.log import get_logger
 from bot.kraken import codec
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import (
@@ -81,10 +83,8 @@ from bot.kraken.protocol import (
     Unparsed,
     UnsubscribeAck,
 )
-from bot.log import get_logger
 from bot.market.book import Book
 from bot.market.frames import BookInvalid, BookUpdated, BookValid, FrameStats, MarketFrames
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.net.ws import (
     ConnectionLost,
     ReconnectingSocket,

@@ -67,7 +67,8 @@ from typing import Any, Final
 
 import orjson
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
+from bot.core.log import get_logger
 from bot.kraken.codec import Pong, Raw, SubscribeAck, UnsubscribeAck, excerpt
 from bot.kraken.instruments import Instrument, InstrumentTable, PrecisionLost
 from bot.kraken.protocol import (
@@ -82,7 +83,6 @@ from bot.kraken.protocol import (
     Unparsed,
     malformed,
 )
-from bot.log import get_logger
 from bot.market.book import Book, BookApplied, BookMismatch, c_fused_update
 
 __all__ = [

@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-from bot.clock import Clock
-from bot.errors import BotError, TransientError
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock
+from bot.core.errors import BotError, TransientError
 from bot.kraken import codec
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.kraken.protocol import InstrumentFrame, Parser, SubscribeAck
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.net.ws import ReconnectingSocket, Session
 
 __all__ = ["fetch_instrument_snapshot"]

@@ -2,7 +2,7 @@
 
 ``ReconnectingSocket(url, handler, ...).run()`` keeps one connection open until it is
 cancelled: connect, hand every message to the handler, watch for silence, and after any
-loss wait a capped, jittered backoff (``bot.net.backoff``) and connect again. What the
+loss wait a capped, jittered backoff (``bot.core.backoff``) and connect again. What the
 connection is *for* (subscriptions, books, tokens, sequences, a recorder's file) is the
 handler's, through five hooks, all called on the event loop in this order:
 
@@ -58,10 +58,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 from websockets.uri import parse_uri
 
-from bot.clock import Clock, SystemClock
-from bot.errors import BotError, ConfigError, TransientError
-from bot.log import get_logger
-from bot.net.backoff import Backoff
+from bot.core.backoff import Backoff
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import BotError, ConfigError, TransientError
+from bot.core.log import get_logger
 
 __all__ = [
     "ConnectionLost",

@@ -13,13 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from bot.research.record import QuoteSample
+from bot.research.scope import Scope
 from bot.research.series import Decimator, Points
-
-if TYPE_CHECKING:
-    from bot.research.figures import Scope
 
 __all__ = ["MAX_FILL_MARKERS", "Charts", "FillMarker", "aggregate_fills", "quote_points"]
 

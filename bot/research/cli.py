@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.clock import Clock
+    from bot.core.clock import Clock
     from bot.research.listing import Filters
     from bot.research.store_reader import StoreSnapshot
 
@@ -61,7 +61,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _clock(clock: Clock | None) -> Clock:
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
 
     return clock or SystemClock()
 
@@ -73,7 +73,7 @@ def _since(args: argparse.Namespace, clock: Clock) -> int | None:
 
 
 def _label(snapshot: StoreSnapshot) -> str:
-    mode = snapshot.meta.get("mode")  # the owner's stamp (bot.store_owner)
+    mode = snapshot.meta.get("mode")  # the owner's stamp (bot.store.owner)
     return f"{mode + ' run' if mode else 'run'} from store {snapshot.path}"
 
 

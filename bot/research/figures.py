@@ -50,9 +50,9 @@ import heapq
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import Final, Literal
+from typing import Final
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.execution.orders import Fill, Order
 from bot.execution.pnl import PositionBook
 from bot.kraken.instruments import Instrument, from_scaled
@@ -72,6 +72,7 @@ from bot.research.record import (
     instruments_of,
     rescale,
 )
+from bot.research.scope import Scope
 from bot.research.series import BucketCloses, Decimator, Drawdown, TimeWeighted
 from bot.research.stats import Ratio, Sampling, choose_sampling, sharpe, sortino
 
@@ -90,26 +91,6 @@ _WIDE: Final = Context(prec=200, rounding=ROUND_HALF_EVEN)
 _RATIO: Final = Context(prec=28, rounding=ROUND_HALF_EVEN)
 _RATIO_PLACES: Final = Decimal("0.000001")  # ratios and shares, 1e-6
 _MEAN_PLACES: Final = Decimal("0.00000001")  # the time-weighted mean exposure, 1e-8
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """A line (``strategy`` and ``symbol``), a strategy's subtotal (``symbol=None``) or the
-    total (both ``None``), in one quote currency."""
-
-    quote: str
-    strategy: str | None
-    symbol: str | None
-
-    @property
-    def kind(self) -> Literal["line", "strategy", "total"]:
-        if self.strategy is None:
-            return "total"
-        return "strategy" if self.symbol is None else "line"
-
-    def sort_key(self) -> tuple[str, int, str, str]:
-        rank = {"line": 0, "strategy": 1, "total": 2}[self.kind]
-        return (self.quote, rank, self.strategy or "", self.symbol or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Final, Protocol, TextIO
 
-from bot.clock import Clock
-from bot.log import get_logger
+from bot.core.clock import Clock
+from bot.core.log import get_logger
 
 __all__ = [
     "NULL_PROGRESS",

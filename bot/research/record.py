@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.execution.orders import Fill, Order
 from bot.kraken.instruments import Instrument
 

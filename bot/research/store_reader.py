@@ -23,11 +23,11 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import StoreError
+from bot.core.errors import StoreError
 from bot.execution.orders import Fill, Order
 from bot.research.record import BadInput
 from bot.store import LATEST_VERSION, Store
-from bot.store_owner import OWNER_KEYS
+from bot.store.owner import OWNER_KEYS
 
 __all__ = ["StoreSnapshot", "read_store"]
 
@@ -94,7 +94,7 @@ def read_store(path: str | Path, *, since_ns: int = 0) -> StoreSnapshot:
             fills = tuple(store.fills_since(since_ns))
             owners = store.id_blocks() if "id_blocks" in tables else {}
             stamp = dict(conn.execute("SELECT key, value FROM meta"))
-            # Whose run it is (bot.store_owner's stamp), under plain names: mode, venue, key_id.
+            # Whose run it is (bot.store.owner's stamp), under plain names: mode, venue, key_id.
             meta = {k.removeprefix("owner_"): str(stamp[k]) for k in OWNER_KEYS if k in stamp}
             conn.execute("ROLLBACK")
         except sqlite3.Error as exc:

@@ -31,10 +31,10 @@ from typing import Final
 import orjson
 from aiohttp import web
 
-from bot.clock import Clock
-from bot.log import Secret, get_logger
-from bot.metrics import Sample
+from bot.core.clock import Clock
+from bot.core.log import Secret, get_logger
 from bot.service.control import Controls, Outcome
+from bot.service.metrics import Sample
 
 __all__ = [
     "NONCE_HEADER",

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Protocol
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.execution.orders import Fill, Order
 from bot.execution.pnl import Position, PositionBook
 from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import RiskGate
 from bot.kraken.instruments import Instrument
-from bot.metrics import Metrics
+from bot.service.metrics import Metrics
 
 __all__ = [
     "RECENT_FILLS",

@@ -1,6 +1,6 @@
 """The trader's view of the daemon in one object: pictures, dashboard, notices, control.
 
-``TraderView`` is what the daemon wires (``bot.daemon``, ``bot.wiring``):
+``TraderView`` is what the daemon wires (``bot.service.daemon``, ``bot.service.wiring``):
 
 * ``install(server, controls)``: the dashboard's routes and the control API on the HTTP
   server, before it listens; their metrics sources;
@@ -25,15 +25,15 @@ from typing import Any, Final
 
 import aiohttp
 
-from bot.clock import Clock
 from bot.config import Config
-from bot.errors import BotError
+from bot.core.clock import Clock
+from bot.core.errors import BotError
 from bot.execution.readiness import ReadinessGate
-from bot.http import HttpServer
-from bot.metrics import Metrics
 from bot.service.control import Controls
 from bot.service.control_api import ControlApi
 from bot.service.dashboard.server import Dashboard, StatusInputs
+from bot.service.http import HttpServer
+from bot.service.metrics import Metrics
 from bot.service.notify.notice import Level, notice
 from bot.service.notify.rules import NoticeRules
 from bot.service.notify.sender import Notifier

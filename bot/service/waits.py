@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 
 __all__ = ["wait_event"]
 

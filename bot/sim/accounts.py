@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from bot.errors import InsufficientFunds, RejectedError
+from bot.core.errors import InsufficientFunds, RejectedError
 from bot.kraken.instruments import Instrument, from_scaled
 from bot.sim.pairs import ASSET_PRECISION
 

@@ -38,7 +38,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from bot.errors import ConfigError, ExchangeError
+from bot.core.errors import ConfigError, ExchangeError
 from bot.sim.faults import FaultKind, FaultSpec
 from bot.sim.keys import KeySpec
 from bot.sim.rest_common import dumps

@@ -27,7 +27,7 @@ import re
 from typing import Final
 from urllib.parse import parse_qsl
 
-from bot.errors import NonceError, RejectedError
+from bot.core.errors import NonceError, RejectedError
 
 __all__ = ["ERR_INVALID_NONCE", "MAX_NONCE", "api_sign", "nonce_in_body", "signature_ok"]
 

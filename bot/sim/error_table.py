@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from bot.errors import RejectedError
+from bot.core.errors import RejectedError
 from bot.kraken.instruments import Instrument
 
 __all__ = ["ERRORS", "SimError", "markdown_table", "price_decimals"]

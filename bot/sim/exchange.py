@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
-from bot.errors import ExchangeError, RejectedError, error_from_kraken
+from bot.core.errors import ExchangeError, RejectedError, error_from_kraken
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.sim.accounts import FEE_ACCOUNT, MARKET_ACCOUNT, Accounts, FeeSchedule, PairMath
 from bot.sim.market_data import MarketAction, MarketFill, MarketPrint, MarketSource

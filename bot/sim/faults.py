@@ -30,26 +30,36 @@ WebSocket faults on ``conn_kind`` (``public``/``private``), ``conn_id`` and ``ac
 Each fault is logged when scheduled, each time it acts, and when it ends; ``Faults.list``
 (and ``GET /admin/faults``) shows them all with their state.
 
-This module owns the schedule and the applying of faults; it calls the venue's public
-methods and the ``WsConnection`` protocol, nothing else.
+This module owns the schedule and the applying of faults; it acts on the venue through
+``FaultTarget`` and on its sockets through ``FaultSocket`` (``SimVenue`` and its
+``WsConnection`` implement them), nothing else: the venue imports this module, not the
+other way round.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import structlog
 
 from bot.sim.fault_schedule import REST_KINDS as SHARED_REST_KINDS
 from bot.sim.fault_schedule import Fault, FaultSchedule, checked_fields, spec_fields
+from bot.sim.tokens import TokenRegistry
 
-if TYPE_CHECKING:
-    from bot.sim.venue import SimVenue
-
-__all__ = ["REST_KINDS", "WS_KINDS", "Fault", "FaultKind", "FaultSpec", "Faults"]
+__all__ = [
+    "REST_KINDS",
+    "WS_KINDS",
+    "Fault",
+    "FaultKind",
+    "FaultSocket",
+    "FaultSpec",
+    "FaultTarget",
+    "Faults",
+]
 
 log = structlog.get_logger("sim.faults")
 
@@ -117,13 +127,45 @@ class FaultSpec:
         return dataclasses.replace(self, **changes)
 
 
+class FaultSocket(Protocol):
+    """One open WebSocket as a fault acts on it (``bot.sim.venue.WsConnection``)."""
+
+    @property
+    def conn_id(self) -> str: ...
+
+    async def drop(self) -> None: ...
+
+    def silence(self, seconds: float) -> None: ...
+
+    def corrupt_checksum(self, symbol: str | None = None) -> None: ...
+
+    def revoke_token(self) -> None: ...
+
+
+class FaultTarget(Protocol):
+    """The venue as the schedule acts on it (``bot.sim.venue.SimVenue``)."""
+
+    @property
+    def tokens(self) -> TokenRegistry: ...
+
+    def monotonic(self) -> float: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def find_connections(
+        self, *, kind: str | None = None, conn_id: str | None = None, account: str | None = None
+    ) -> Sequence[FaultSocket]: ...
+
+
 class Faults(FaultSchedule[FaultSpec]):
     """The venue's fault schedule (one per ``SimVenue``, as ``venue.faults``)."""
 
     pause_kind = FaultKind.PAUSE_ENGINE
     log = log
 
-    def __init__(self, venue: SimVenue) -> None:
+    def __init__(self, venue: FaultTarget) -> None:
         super().__init__(venue.monotonic)
         self._venue = venue
 

@@ -43,7 +43,7 @@ from typing import Any, Final
 
 import yaml
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 
 __all__ = [
     "ALL_PERMISSIONS",

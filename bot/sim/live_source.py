@@ -1,7 +1,7 @@
 """The simulator's live market source: an upstream book mirrored, and the paper fill rule.
 
 ``LiveMarket`` (pure: upstream events in, market actions out) keeps the simulator's books
-equal to an upstream venue's (Kraken's public WS v2, through ``bot.paper_live``) and
+equal to an upstream venue's (Kraken's public WS v2, through ``bot.service.paper_live``) and
 decides when the paper account's resting orders fill. Its rules:
 
 * **Mirror.** Each upstream level is one resting order of the market account. A verified
@@ -32,8 +32,9 @@ sends a level's book change before the print that caused it, that print counts o
 cancel too (an order may move up by at most that print's size too early); upstream frames
 apply as they arrive, the venue adds no latency of its own.
 
-This module owns the mirror's state and the fill rule; the connection is ``bot.paper_live``'s,
-the matching engine ``exchange``'s (read here only through ``resting_orders``).
+This module owns the mirror's state and the fill rule; the connection is
+``bot.service.paper_live``'s, the matching engine ``exchange``'s (read here only through
+``resting_orders``).
 """
 
 from __future__ import annotations

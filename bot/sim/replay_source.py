@@ -1,6 +1,6 @@
 """A market source that replays a recorded Kraken WS v2 capture into the simulator's books.
 
-Input is the replay format of ``bot/replay.py``: JSON lines, each a bare WS v2 frame or a
+Input is the replay format of ``bot/research/replay.py``: JSON lines, each a bare WS v2 frame or a
 recorder line ``{"recv_ns": ..., "frame": {...}}``, in a plain or gzip file (``krakenbot
 record``'s files; its gap markers are skipped: the next snapshot resets the levels).
 Only ``book`` frames are used: each
@@ -31,9 +31,9 @@ from typing import Any
 import orjson
 import structlog
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
+from bot.kraken.capture import CaptureReader
 from bot.kraken.instruments import Instrument, InstrumentTable
-from bot.market.capture import CaptureReader
 from bot.sim.market_data import MarketAction, MarketAdd, MarketAmend, MarketCancel
 
 __all__ = ["ReplayMarket", "capture_symbols"]

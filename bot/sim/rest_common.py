@@ -29,7 +29,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from bot.errors import RejectedError
+from bot.core.errors import RejectedError
 from bot.sim.faults import Fault, FaultKind, FaultSpec
 from bot.sim.venue import SimVenue
 

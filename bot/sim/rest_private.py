@@ -31,7 +31,7 @@ from typing import Any, Final
 import structlog
 from aiohttp import web
 
-from bot.errors import AuthError, ExchangeError, NonceError, RateLimitError, RejectedError
+from bot.core.errors import AuthError, ExchangeError, NonceError, RateLimitError, RejectedError
 from bot.sim.auth import nonce_in_body, signature_ok
 from bot.sim.faults import FaultKind
 from bot.sim.keys import ALL_PERMISSIONS, ERR_PERMISSION, REST_PERMISSIONS, Permission, allowed

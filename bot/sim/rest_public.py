@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot.errors import ExchangeError, RejectedError
+from bot.core.errors import ExchangeError, RejectedError
 from bot.kraken.instruments import Instrument
 from bot.sim.pairs import ASSET_PRECISION, DISPLAY_DECIMALS
 from bot.sim.rest_common import (

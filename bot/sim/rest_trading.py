@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from bot.errors import ExchangeError, ProtocolError, RejectedError, TransientError
+from bot.core.errors import ExchangeError, ProtocolError, RejectedError, TransientError
 from bot.kraken.instruments import Instrument, to_scaled
 from bot.sim.error_table import price_decimals
 from bot.sim.matching import OrderRequest, OrderState

@@ -28,8 +28,8 @@ import orjson
 import structlog
 from aiohttp import web
 
-from bot.clock import Clock
-from bot.errors import ConfigError
+from bot.core.clock import Clock
+from bot.core.errors import ConfigError
 from bot.sim.fault_schedule import FaultSchedule
 
 __all__ = ["Pumped", "Venue", "VenueServer", "listen", "serve_until_signal"]

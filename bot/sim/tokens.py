@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from bot.errors import TokenError
+from bot.core.errors import TokenError
 from bot.sim.keys import ALL_PERMISSIONS, Permission
 
 __all__ = ["TOKEN_LIFETIME_S", "TokenRegistry"]

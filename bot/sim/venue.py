@@ -36,13 +36,13 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import structlog
 from aiohttp import web
 
-from bot.clock import Clock, SystemClock
-from bot.errors import ConfigError, RejectedError
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import ConfigError, RejectedError
 from bot.kraken.instruments import InstrumentTable
 from bot.sim.accounts import FeeSchedule
 from bot.sim.bus import Bus
@@ -65,9 +65,6 @@ from bot.sim.venue_orders import (
     SYSTEM_STATUSES,
     OrderEntry,
 )
-
-if TYPE_CHECKING:
-    from bot.config import SimConfig
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -98,7 +95,7 @@ _PRUNE_EVERY_S: Final = 60.0
 
 
 class Upstream(Protocol):
-    """What feeds a live market source (``bot.paper_live.UpstreamMirror``)."""
+    """What feeds a live market source (``bot.service.paper_live.UpstreamMirror``)."""
 
     async def run(self) -> None: ...
 
@@ -274,33 +271,6 @@ class SimVenue(OrderEntry, Pumped):
         self._last_prune = self.clock.monotonic()
         self.upstream: Upstream | None = None
         """A live market source's connection, run beside the pump (``sim.source: live``)."""
-
-    @classmethod
-    def from_config(
-        cls,
-        sim: SimConfig,
-        *,
-        tier: Tier | str = Tier.STARTER,
-        clock: Clock | None = None,
-        market: MarketSource | Literal["synthetic"] | None = "synthetic",
-        instruments: InstrumentTable | None = None,
-        **kwargs: object,
-    ) -> SimVenue:
-        """A venue for ``sim`` (seed, symbols, speed), with one account funded from
-        ``sim.balances`` (credentials generated; see ``add_account``)."""
-        if instruments is None:
-            instruments = default_instruments(tuple(sim.symbols) or None)
-        venue = cls(
-            instruments=instruments,
-            clock=clock,
-            seed=sim.seed,
-            market=market,
-            speed=sim.speed,
-            tier=tier,
-            **kwargs,  # type: ignore[arg-type]
-        )
-        venue.add_account(DEFAULT_ACCOUNT, sim.balances)
-        return venue
 
     # ------------------------------------------------------------------ accounts and keys
     def add_account(

@@ -24,8 +24,8 @@ from typing import Final
 
 import structlog
 
-from bot.clock import Clock
-from bot.errors import ExchangeError, RateLimitError, RejectedError, TransientError
+from bot.core.clock import Clock
+from bot.core.errors import ExchangeError, RateLimitError, RejectedError, TransientError
 from bot.kraken.instruments import InstrumentTable
 from bot.sim.bus import Bus
 from bot.sim.exchange import Exchange

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from bot.errors import TokenError
+from bot.core.errors import TokenError
 from bot.sim.keys import ERR_PERMISSION, WS_PERMISSIONS, allowed
 from bot.sim.tokens import INVALID_TOKEN
 from bot.sim.ws_common import WsSession

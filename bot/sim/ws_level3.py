@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.sim.book_stream import BookSink
 from bot.sim.bus import Bus

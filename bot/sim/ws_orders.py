@@ -19,7 +19,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Final
 
-from bot.errors import ExchangeError, ProtocolError
+from bot.core.errors import ExchangeError, ProtocolError
 from bot.kraken.codec import loads_exact
 from bot.kraken.instruments import Instrument, to_scaled
 from bot.sim.error_table import price_decimals

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.kraken.codec import dumps
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.sim.book_stream import BOOK_DEPTHS, BookFanout, format_number

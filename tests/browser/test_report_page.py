@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.log import reset_logging
+from bot.core.log import reset_logging
 from bot.research.figures import build_report
 from bot.research.html import render_html
 from bot.research.record import Mark, RunRecord

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.market.capture import CaptureReader
+from bot.kraken.capture import CaptureReader
 from bot.research.recorder.index import read_index
 from tests.e2e.conftest import Proc, SimProc, SpawnDaemon, python_env, start
 

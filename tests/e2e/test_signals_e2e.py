@@ -3,7 +3,7 @@
 Before the event loop's handlers exist and after they are gone, a signal used to take its
 default action: the process ended by signal, with no log line. Those windows are
 milliseconds wide, so each test opens one deterministically with the test hook of
-``bot.signals`` (``KRAKENBOT_TEST_HOLD=POINT:FILE``: the daemon logs ``test_hold`` at POINT
+``bot.service.signals`` (``KRAKENBOT_TEST_HOLD=POINT:FILE``: the daemon logs ``test_hold`` at POINT
 and waits there until FILE exists), sends its signals while the daemon waits, then lets it
 go on and checks the exit status and the log.
 """

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.clock import Clock, FakeClock, SystemClock
+from bot.core.clock import Clock, FakeClock, SystemClock
 from bot.sim.server import SimServer
 from bot.sim.venue import DEFAULT_ACCOUNT, SimVenue
 from tests.loopback.kraken_client import KrakenTestClient

@@ -31,12 +31,12 @@ from bot.config import (
     load_config,
     load_config_text,
 )
-from bot.daemon import Daemon
-from bot.errors import AuthError
-from bot.log import reset_logging
+from bot.core.errors import AuthError
+from bot.core.log import reset_logging
+from bot.service.daemon import Daemon
 from bot.sim.venue import DEFAULT_ACCOUNT
 from bot.strategy import BookSnapshot, OrderHandle, Params, Strategy
-from bot.strategy_loader import load_strategies
+from bot.strategy.loader import load_strategies
 from tests.loopback.conftest import SimFactory, SimHandle
 
 Events = list[MutableMapping[str, Any]]

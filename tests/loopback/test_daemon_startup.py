@@ -14,12 +14,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot.config import Config, StoreConfig, load_config_text
-from bot.daemon import Daemon
-from bot.errors import ConfigError, StoreError
+from bot.core.errors import ConfigError, StoreError
+from bot.service.daemon import Daemon
 from bot.sim.keys import ALL_PERMISSIONS
 from bot.store import Store
-from bot.store_owner import read_owner
-from bot.strategy_loader import load_strategies
+from bot.store.owner import read_owner
+from bot.strategy.loader import load_strategies
 from tests.loopback.conftest import SimFactory, SimHandle
 from tests.loopback.test_daemon_inprocess import Events, default_config, live_yaml, names
 

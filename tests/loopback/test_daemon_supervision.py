@@ -19,10 +19,10 @@ import yaml
 from structlog.testing import capture_logs
 
 from bot.config import load_config
-from bot.daemon import Daemon
 from bot.execution.orders import OrderState
+from bot.service.daemon import Daemon
 from bot.strategy import BookSnapshot, OrderHandle, Params, Strategy
-from bot.strategy_loader import load_strategies
+from bot.strategy.loader import load_strategies
 from tests.loopback.test_daemon_inprocess import default_yaml, names, running, until
 
 pytestmark = pytest.mark.timeout(60)

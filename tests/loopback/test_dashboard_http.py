@@ -12,12 +12,12 @@ import aiohttp
 import orjson
 import pytest
 
-from bot.clock import FakeClock
 from bot.config import HttpConfig
+from bot.core.clock import FakeClock
 from bot.execution.readiness import ReadinessGate
-from bot.http import HttpServer
-from bot.metrics import Metrics
 from bot.service.dashboard.server import PLOTLY_ASSET, Dashboard, StatusInputs
+from bot.service.http import HttpServer
+from bot.service.metrics import Metrics
 from bot.service.observe import Observation
 from tests.unit.service.helpers import T0, fill, picture
 

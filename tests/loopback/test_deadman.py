@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import Clock, FakeClock, SystemClock
+from bot.core.clock import Clock, FakeClock, SystemClock
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import OrderState

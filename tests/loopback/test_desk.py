@@ -23,19 +23,19 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from bot.clock import SystemClock
-from bot.context import Desk, EngineContext
+from bot.core.clock import SystemClock
 from bot.execution.engine import EngineConfig, ExecutionEngine
 from bot.execution.pnl import PositionBook
 from bot.execution.risk import RiskGate, RiskLimits
-from bot.http import render_status
 from bot.kraken.protocol import ExecutionsFrame, Parser
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
-from bot.metrics import Metrics
+from bot.service.http import render_status
+from bot.service.metrics import Metrics
+from bot.service.wiring import replay_fills
 from bot.store import Store
 from bot.strategy import FillEvent, OrderHandle, OrderState, Params, Strategy
-from bot.strategy_runner import StrategyRunner
-from bot.wiring import replay_fills
+from bot.strategy.context import Desk, EngineContext
+from bot.strategy.runner import StrategyRunner
 from tests.loopback.conftest import SimFactory, SimHandle
 from tests.loopback.test_engine import fake_venue, until
 
@@ -165,9 +165,9 @@ async def test_on_fill_comes_first_on_the_private_feeds_path(
 ) -> None:
     """The daemon's usual path: the simulator's executions feed reports the trade and the
     state change in one report."""
+    from bot.core.backoff import Backoff, BackoffPolicy
     from bot.execution.private_feed import PrivateFeed
     from bot.execution.tokens import TokenKeeper
-    from bot.market.backoff import Backoff, BackoffPolicy
 
     clock = SystemClock()
     sim = await sim_factory(clock=clock, market=None)

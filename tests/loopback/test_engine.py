@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from bot.clock import Clock, FakeClock, SystemClock
-from bot.errors import RiskError
+from bot.core.clock import Clock, FakeClock, SystemClock
+from bot.core.errors import RiskError
 from bot.execution.engine import EngineConfig, ExecutionEngine, OrderUnavailable
 from bot.execution.orders import Fill, Order, OrderState, new_order
 from bot.execution.private_feed import SequenceGap
@@ -392,9 +392,9 @@ async def test_no_order_leaves_before_reconciliation(
 async def test_the_private_feed_drives_states_and_fills_once(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
+    from bot.core.backoff import Backoff, BackoffPolicy
     from bot.execution.private_feed import PrivateFeed
     from bot.execution.tokens import TokenKeeper
-    from bot.market.backoff import Backoff, BackoffPolicy
 
     clock: Clock = SystemClock()
     sim = await sim_factory(clock=clock, market=None)

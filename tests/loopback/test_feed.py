@@ -23,9 +23,10 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from bench.book_stream import StreamSpec, generate_frames
-from bot.clock import FakeClock
 from bot.config import MarketConfig
-from bot.errors import ConfigError
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import FakeClock
+from bot.core.errors import ConfigError
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.kraken.protocol import BookFrame, Parser, Status, TradeFrame, Unparsed
 from bot.market.book import Book
@@ -40,7 +41,6 @@ from bot.market.feed import (
     FeedEvent,
     SubscriptionFailed,
 )
-from bot.net.backoff import Backoff, BackoffPolicy
 from tests.loopback.conftest import SimHandle
 
 WAIT_S = 3.0  # the bound on every wait; scale up on a slow machine

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.errors import (
+from bot.core.clock import FakeClock
+from bot.core.errors import (
     AuthError,
     InsufficientFunds,
     NonceError,

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.clock import SystemClock
+from bot.core.clock import SystemClock
 from bot.futures.rest import FuturesRestClient
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.futures import ws_private as p
 from bot.futures import ws_protocol as w
 from bot.futures.book import FuturesBook

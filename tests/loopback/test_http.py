@@ -1,4 +1,4 @@
-"""bot.http on 127.0.0.1 port 0: /healthz, /readyz, /metrics, the status page, healthcheck.
+"""bot.service.http on 127.0.0.1 port 0: /healthz, /readyz, /metrics, the status page, healthcheck.
 
 Every wait is bounded by ``WAIT_S``. The loop-lag test blocks the event loop on purpose
 (``time.sleep``, a fraction of a second): that is the fault under test, not a wait.
@@ -19,15 +19,15 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import HttpConfig, MarketConfig
-from bot.errors import BotError, ConfigError
+from bot.core.clock import Clock, FakeClock, SystemClock
+from bot.core.errors import BotError, ConfigError
+from bot.core.log import Secret, is_sensitive_key
 from bot.execution.readiness import BOOKS_VALID, DEADMAN_ARMED, INSTRUMENTS_LOADED, ReadinessGate
-from bot.http import HttpServer, main_healthcheck
 from bot.kraken.rest import KrakenRestClient
-from bot.log import Secret, is_sensitive_key
 from bot.market.feed import Feed
-from bot.metrics import Metrics, Sample, feed_source, rest_source
+from bot.service.http import HttpServer, main_healthcheck
+from bot.service.metrics import Metrics, Sample, feed_source, rest_source
 from tests.loopback.conftest import SimHandle
 
 WAIT_S = 5.0

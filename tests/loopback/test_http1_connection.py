@@ -17,7 +17,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from bot.kraken.http1 import ConnectFailed, ConnectionLost, Http1Connection
+from bot.net.http1 import ConnectFailed, ConnectionLost, Http1Connection
 
 Answer = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]
 """Given a request (head + body), write an answer; return False to hang up afterwards."""
@@ -275,7 +275,7 @@ async def test_one_request_at_a_time() -> None:
 
 
 def test_base_urls_are_checked() -> None:
-    from bot.errors import ConfigError
+    from bot.core.errors import ConfigError
 
     for url in ("ftp://h", "http://", "https://api.kraken.com/0/private", "http://h/?a=1"):
         with pytest.raises(ConfigError):

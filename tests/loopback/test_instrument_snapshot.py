@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from bot.errors import ConfigError, TransientError
+from bot.core.errors import ConfigError, TransientError
 from bot.kraken.instruments import InstrumentTable, merge_rest_names
 from bot.market.instrument_snapshot import fetch_instrument_snapshot
 from tests.loopback.conftest import SimHandle

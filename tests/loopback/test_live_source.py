@@ -22,11 +22,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bot.config import MarketConfig, load_config_text
-from bot.errors import ConfigError
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.errors import ConfigError
 from bot.market.feed import BookInvalid, BookValid, Feed, FeedEvent
-from bot.net.backoff import Backoff, BackoffPolicy
-from bot.paper_live import UpstreamMirror
-from bot.sim.cli import build_venue
+from bot.service.paper_live import UpstreamMirror
+from bot.service.simulator import build_venue
 from bot.sim.live_source import LiveMarket
 from bot.sim.pairs import default_instruments
 from bot.sim.server import SimServer

@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.clock import FakeClock
 from bot.config import NotifierConfig, NotifyConfig
-from bot.log import Secret
+from bot.core.clock import FakeClock
+from bot.core.log import Secret
 from bot.service.notify.notice import Notice, notice
 from bot.service.notify.sender import Bucket, Notifier
 from tests.loopback.waiting import until

@@ -20,8 +20,9 @@ from structlog.testing import capture_logs
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from bot.clock import Clock, FakeClock, SystemClock
-from bot.errors import BotError
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock, FakeClock, SystemClock
+from bot.core.errors import BotError
 from bot.execution.private_feed import (
     ExecutionsSubscribed,
     PrivateConnected,
@@ -35,7 +36,6 @@ from bot.execution.tokens import TokenKeeper
 from bot.kraken.protocol import ExecutionsFrame
 from bot.kraken.ratelimit import Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
-from bot.net.backoff import Backoff, BackoffPolicy
 from tests.loopback.conftest import SimHandle
 
 WAIT_S = 5.0  # the bound on every wait; scale up on a slow machine

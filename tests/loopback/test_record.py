@@ -16,14 +16,14 @@ import orjson
 import pytest
 
 from bot.config import HttpConfig, MarketConfig
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.kraken.capture import CaptureFrame, CaptureGap, CaptureReader
 from bot.kraken.instruments import InstrumentTable
-from bot.market.capture import CaptureFrame, CaptureGap, CaptureReader
-from bot.net.backoff import Backoff, BackoffPolicy
-from bot.replay import ReplayReport, replay_items
-from bot.research.recorder.cli import http_server, run_recorder
 from bot.research.recorder.files import RotatingWriter
 from bot.research.recorder.index import read_index
 from bot.research.recorder.recorder import Recorder
+from bot.research.replay import ReplayReport, replay_items
+from bot.service.recorder import http_server, run_recorder
 from tests.loopback.conftest import SimHandle
 from tests.loopback.waiting import until
 

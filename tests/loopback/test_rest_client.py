@@ -29,8 +29,8 @@ import pytest
 from aiohttp import web
 from structlog.testing import capture_logs
 
-from bot.clock import FakeClock, SystemClock
-from bot.errors import (
+from bot.core.clock import FakeClock, SystemClock
+from bot.core.errors import (
     ConfigError,
     ExchangeError,
     LockoutError,
@@ -41,12 +41,12 @@ from bot.errors import (
     RejectedError,
     TransientError,
 )
-from bot.kraken.http1 import ConnectFailed, ConnectionLost
 from bot.kraken.instruments import Instrument
 from bot.kraken.nonce import key_id
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
 from bot.kraken.signer import extract_nonce, verify
+from bot.net.http1 import ConnectFailed, ConnectionLost
 from bot.sim.faults import FaultKind, FaultSpec
 from bot.store import Store
 from tests.loopback.conftest import SimFactory, SimHandle

@@ -1,7 +1,7 @@
 """``krakenbot sim`` as a real subprocess, and the replay market source.
 
 The replay tests use the real WS v2 capture (``../shared/data/kraken``, KRAKEN.md §7),
-written to a temporary JSON-lines file in the replay format of ``bot/replay.py``.
+written to a temporary JSON-lines file in the replay format of ``bot/research/replay.py``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import aiohttp
 import orjson
 import pytest
 
-from bot.clock import FakeClock, SystemClock
+from bot.core.clock import FakeClock, SystemClock
 from bot.futures.rest import FuturesRestClient
 from bot.kraken.instruments import InstrumentTable
-from bot.replay import replay_lines
+from bot.research.replay import replay_lines
 from bot.sim.pairs import default_instruments
 from bot.sim.replay_source import ReplayMarket
 from bot.sim.venue import SimVenue

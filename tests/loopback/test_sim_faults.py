@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from bot.clock import FakeClock
-from bot.errors import TokenError
+from bot.core.clock import FakeClock
+from bot.core.errors import TokenError
 from bot.sim.faults import FaultKind, FaultSpec
 from bot.sim.venue import WsConnection
 from tests.loopback.conftest import SimHandle

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.kraken.instruments import instruments_from_asset_pairs
 from bot.sim.matching import ExecEvent
 from tests.loopback.conftest import SimFactory, SimHandle

@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import (
     BookFrame,

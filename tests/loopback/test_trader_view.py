@@ -23,11 +23,11 @@ from aiohttp import web
 from structlog.testing import capture_logs
 
 from bot.config import load_config
-from bot.daemon import Daemon
 from bot.execution.risk import TradingState
 from bot.service.control_api import NONCE_HEADER, ROUTES, TIME_HEADER
+from bot.service.daemon import Daemon
 from bot.sim.venue import DEFAULT_ACCOUNT
-from bot.strategy_loader import load_strategies
+from bot.strategy.loader import load_strategies
 
 pytestmark = pytest.mark.timeout(90)
 Events = list[MutableMapping[str, Any]]

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from bot.errors import BotError, ConfigError, TransientError
-from bot.net.backoff import Backoff, BackoffPolicy
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.errors import BotError, ConfigError, TransientError
 from bot.net.ws import ConnectionLost, ReconnectingSocket, Session, SocketStale
 
 WAIT_S = 3.0

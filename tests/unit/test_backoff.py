@@ -1,4 +1,4 @@
-"""Capped exponential backoff with jitter (bot.market.backoff): pure, no clock."""
+"""Capped exponential backoff with jitter (bot.core.backoff): pure, no clock."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.net.backoff import Backoff, BackoffPolicy
+from bot.core.backoff import Backoff, BackoffPolicy
 
 
 def test_without_jitter_the_series_doubles_up_to_the_cap() -> None:

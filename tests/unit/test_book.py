@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ChecksumMismatch, ConfigError, ProtocolError
+from bot.core.errors import ChecksumMismatch, ConfigError, ProtocolError
 from bot.kraken.checksum import book_checksum
 from bot.kraken.instruments import Instrument, PrecisionLost
 from bot.kraken.protocol import BookFrame

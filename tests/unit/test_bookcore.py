@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.book_stream import StreamSpec, generate_frames
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.kraken.checksum import book_checksum
 from bot.kraken.instruments import Instrument, InstrumentTable, PrecisionLost
 from bot.kraken.protocol import BookFrame, Parser

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.kraken.checksum import (
     book_checksum,
     book_checksum_decimal,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.errors import ConfigError, RiskError
-from bot.log import reset_logging
+from bot.core.errors import ConfigError, RiskError
+from bot.core.log import reset_logging
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "cli-test-key-AAAAAAAAAAAAAAAAAAAAAAAA"
@@ -193,7 +193,7 @@ def install(
 
 
 def test_run_dispatches_with_a_resolved_config_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = install(monkeypatch, "bot.daemon", main_run=0)
+    calls = install(monkeypatch, "bot.service.daemon", main_run=0)
     monkeypatch.delenv("KRAKENBOT_CONFIG", raising=False)
     assert main(["run"]) == 0
     assert main(["--log-level", "debug", "run", "--config", "my.yaml"]) == 0
@@ -207,8 +207,8 @@ def test_run_dispatches_with_a_resolved_config_path(monkeypatch: pytest.MonkeyPa
 
 
 def test_other_subcommands_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
-    sim = install(monkeypatch, "bot.sim.cli", main_sim=0)
-    replay = install(monkeypatch, "bot.replay", run_replay=3)
+    sim = install(monkeypatch, "bot.service.simulator", main_sim=0)
+    replay = install(monkeypatch, "bot.research.replay", run_replay=3)
     bench = install(monkeypatch, "bench.runner", main_bench=0)
     assert main(["sim", "--port", "0", "--seed", "7", "--source", "synthetic"]) == 0
     assert main(["replay", "cap.ws", "--instruments", "i.json", "--depth", "25"]) == 3
@@ -217,7 +217,7 @@ def test_other_subcommands_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.port, s.seed, s.source, s.host) == (0, 7, "synthetic", None)
     assert (r.file, r.instruments, r.depth) == (["cap.ws"], "i.json", 25)
     assert b.suite == "book"
-    record = install(monkeypatch, "bot.research.recorder.cli", main_record=0)
+    record = install(monkeypatch, "bot.service.recorder", main_record=0)
     argv = ["record", "--symbols", "BTC/USD", "--out", "d", "--url", "ws://127.0.0.1:1/v2"]
     assert main([*argv, "--depth", "25", "--http", "off"]) == 0
     (rec,) = record
@@ -234,10 +234,10 @@ def test_other_subcommands_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_module_or_function_is_not_available_yet(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "bot.daemon", None)  # import fails: not built yet
+    monkeypatch.setitem(sys.modules, "bot.service.daemon", None)  # import fails: not built yet
     assert main(["run"]) == 2
     assert "krakenbot run: not available yet" in capsys.readouterr().err
-    install(monkeypatch, "bot.daemon")  # module without main_run
+    install(monkeypatch, "bot.service.daemon")  # module without main_run
     assert main(["run"]) == 2
     assert "not available yet" in capsys.readouterr().err
 
@@ -257,7 +257,7 @@ def test_errors_from_subcommands_map_to_exit_statuses(
     status: int,
     message: str,
 ) -> None:
-    install(monkeypatch, "bot.daemon", main_run=raised)
+    install(monkeypatch, "bot.service.daemon", main_run=raised)
     assert main(["run"]) == status
     assert message in capsys.readouterr().err
 
@@ -265,10 +265,12 @@ def test_errors_from_subcommands_map_to_exit_statuses(
 def test_error_messages_are_scrubbed_of_secrets(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.log import register_secret
+    from bot.core.log import register_secret
 
     register_secret("cli-leaky-secret-123")
-    install(monkeypatch, "bot.daemon", main_run=RiskError("bad", "key cli-leaky-secret-123"))
+    install(
+        monkeypatch, "bot.service.daemon", main_run=RiskError("bad", "key cli-leaky-secret-123")
+    )
     assert main(["run"]) == 1
     err = capsys.readouterr().err
     assert "cli-leaky-secret-123" not in err and "key ***" in err

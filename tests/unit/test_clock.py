@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.clock import Clock, FakeClock, SystemClock
+from bot.core.clock import Clock, FakeClock, SystemClock
 
 
 def test_both_clocks_satisfy_the_protocol() -> None:

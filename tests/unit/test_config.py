@@ -17,8 +17,8 @@ from bot.config import (
     load_config_text,
     validate_params,
 )
-from bot.errors import ConfigError
-from bot.log import scrub_text
+from bot.core.errors import ConfigError
+from bot.core.log import scrub_text
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_KEY = "kKeyAbCdEfGh1234567890+/secretish=="

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.errors import ProtocolError, TransientError
+from bot.core.clock import FakeClock
+from bot.core.errors import ProtocolError, TransientError
 from bot.execution.deadman import (
     DeadmanSwitch,
     default_margin_s,

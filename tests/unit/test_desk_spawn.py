@@ -15,8 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.clock import FakeClock
-from bot.context import Desk
+from bot.core.clock import FakeClock
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import OrderState
 from bot.execution.pnl import PositionBook
@@ -26,6 +25,7 @@ from bot.kraken.instruments import InstrumentTable
 from bot.kraken.rest import KrakenRestClient
 from bot.sim.pairs import default_instruments
 from bot.store import Store
+from bot.strategy.context import Desk
 
 
 class ClosingGroup:

@@ -1,4 +1,4 @@
-"""``bot.eager.start_eagerly``: the first step now, the rest in a task, as a task would."""
+"""``bot.core.eager.start_eagerly``: the first step now, the rest in a task, as a task would."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Coroutine
 
 import pytest
 
-import bot.eager
-from bot.eager import EagerSpawner, start_eagerly
+import bot.core.eager
+from bot.core.eager import EagerSpawner, start_eagerly
 
 
 async def test_runs_synchronously_up_to_the_first_wait_then_finishes_in_the_task() -> None:
@@ -138,9 +138,9 @@ async def test_sleep_zero_and_nested_tasks_work_as_in_a_task() -> None:
 def swap(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways the task is made current: asyncio's map (3.11 to 3.13), or its calls."""
     if request.param == "enter/leave calls":
-        monkeypatch.setattr(bot.eager, "_CURRENT", None)
+        monkeypatch.setattr(bot.core.eager, "_CURRENT", None)
     else:
-        assert bot.eager._CURRENT is not None
+        assert bot.core.eager._CURRENT is not None
     return str(request.param)
 
 

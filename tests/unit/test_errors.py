@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import errors
-from bot.errors import (
+from bot.core import errors
+from bot.core.errors import (
     AuthError,
     BotError,
     ExchangeError,

@@ -1,4 +1,4 @@
-"""``bot.kraken.http1.ResponseParser``: HTTP/1.1 answers in every framing, in any split."""
+"""``bot.net.http1.ResponseParser``: HTTP/1.1 answers in every framing, in any split."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.kraken.http1 import ConnectionLost, HttpProtocolError, ResponseParser
+from bot.net.http1 import ConnectionLost, HttpProtocolError, ResponseParser
 
 
 def parse_whole(data: bytes) -> ResponseParser:

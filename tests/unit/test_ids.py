@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.errors import StoreError
+from bot.core.clock import FakeClock
+from bot.core.errors import StoreError
 from bot.execution.ids import IdBlocks
 from bot.execution.orders import is_valid_cl_ord_id
 from bot.store import Store

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.kraken.instruments import (
     MAX_PRECISION,
     V2_ASSET_ALIASES,

@@ -1,4 +1,4 @@
-"""bot.log: JSON lines on stderr, console in a terminal, ISO UTC stamps, secrets redacted."""
+"""bot.core.log: JSON lines on stderr, console in a terminal, ISO UTC stamps, secrets redacted."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import structlog
 from pydantic import BaseModel
 
-from bot.errors import ConfigError
-from bot.log import (
+from bot.core.errors import ConfigError
+from bot.core.log import (
     Secret,
     configure_logging,
     get_logger,

@@ -1,4 +1,4 @@
-"""bot.metrics: the family table, pushed counters, scrape-time sources, the exposition.
+"""bot.service.metrics: the family table, pushed counters, scrape-time sources, the exposition.
 
 Sources are fed by the real components (a Feed that never connects, a DeadmanSwitch armed
 through a fake ``CancelAfterApi``, a REST client that sends nothing, the risk gate, the
@@ -16,8 +16,10 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.clock import FakeClock
 from bot.config import MarketConfig
+from bot.core.clock import FakeClock
+from bot.core.log import Secret, is_sensitive_key
+from bot.core.supervisor import Supervisor
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.orders import Fill, OrderState, new_order
 from bot.execution.pnl import PositionBook
@@ -25,9 +27,8 @@ from bot.execution.private_feed import PrivateFeed
 from bot.execution.risk import NewOrder, RiskGate
 from bot.kraken.instruments import Instrument
 from bot.kraken.rest import KrakenRestClient
-from bot.log import Secret, is_sensitive_key
 from bot.market.feed import Feed
-from bot.metrics import (
+from bot.service.metrics import (
     FAMILIES,
     MAX_CUSTOM_SERIES,
     Metrics,
@@ -43,8 +44,7 @@ from bot.metrics import (
     supervisor_source,
 )
 from bot.strategy import BookSnapshot, Params, Strategy, StrategyError
-from bot.strategy_testing import StrategyHarness
-from bot.supervisor import Supervisor
+from bot.strategy.testing import StrategyHarness
 
 BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 Values = dict[tuple[str, tuple[tuple[str, str], ...]], float]

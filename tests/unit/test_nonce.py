@@ -9,8 +9,8 @@ import pytest
 
 import bot.kraken
 from bot import store as store_module
-from bot.clock import FakeClock
-from bot.errors import StoreError
+from bot.core.clock import FakeClock
+from bot.core.errors import StoreError
 from bot.kraken.nonce import NonceGenerator, key_id
 from bot.kraken.signer import MAX_NONCE
 

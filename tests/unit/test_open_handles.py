@@ -1,11 +1,11 @@
-"""``bot.context._OpenHandles``: the desk's open orders, counted as they come and go."""
+"""``bot.strategy.context._OpenHandles``: the desk's open orders, counted as they come and go."""
 
 from __future__ import annotations
 
-from bot.context import _OpenHandles
 from bot.execution.orders import new_order
 from bot.kraken.instruments import Instrument
 from bot.strategy import OrderHandle
+from bot.strategy.context import _OpenHandles
 
 BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 ETH = Instrument("ETH/USD", "ETH", "USD", price_precision=2, qty_precision=8)
@@ -45,8 +45,8 @@ def test_counts_follow_adds_and_pops_and_match_a_scan() -> None:
 def test_same_ignores_only_the_stamps() -> None:
     import dataclasses
 
-    from bot.context import _same
     from bot.execution.orders import Order, OrderState
+    from bot.strategy.context import _same
 
     base = handle("a", BTC, "mm").order
     assert _same(base, base)

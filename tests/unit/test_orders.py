@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.errors import BotError, ProtocolError
+from bot.core.errors import BotError, ProtocolError
 from bot.execution.orders import (
     DONE_STATES,
     OPEN_STATES,

@@ -1,4 +1,5 @@
-"""bot.permissions: each permission's probe and its verdict, with a hand-written fake client.
+"""bot.service.permissions: each permission's probe and its verdict, with a hand-written fake
+client.
 
 ``FakeKraken`` answers ``private(method, params)`` as Kraken would for a key holding
 ``granted`` (Kraken's permission names): ``EGeneral:Permission denied`` for a method none
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import (
+from bot.core.errors import (
     AuthError,
     ExchangeError,
     LockoutError,
@@ -26,7 +27,7 @@ from bot.errors import (
     error_from_kraken,
 )
 from bot.kraken.instruments import Instrument
-from bot.permissions import (
+from bot.service.permissions import (
     PERMISSION_DENIED,
     PROBE_TXID,
     RECHECK_S,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.execution.pnl import NS_PER_DAY, PositionBook, utc_day
 from bot.kraken.instruments import Instrument
 

@@ -1,4 +1,4 @@
-"""check-config runs every check ``run`` runs before it starts (``bot.preflight``).
+"""check-config runs every check ``run`` runs before it starts (``bot.service.preflight``).
 
 Each case below is a deployment ``run`` refuses. ``check-config`` must refuse it too, with
 exit status 2 and a message naming the problem (no traceback), and ``run`` must refuse it
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.log import reset_logging
+from bot.core.log import reset_logging
 
 GOOD_STRATEGY = """\
 from bot.strategy import Params, Strategy
@@ -181,8 +181,8 @@ def test_check_config_ok_means_the_strategies_loaded(
 def test_a_strategy_that_exits_in_its_constructor_is_an_error(tmp_path: Path) -> None:
     """Not at import but when the daemon builds it: a ConfigError, never a silent exit."""
     from bot.config import load_config
-    from bot.errors import ConfigError
-    from bot.strategy_loader import load_strategies
+    from bot.core.errors import ConfigError
+    from bot.strategy.loader import load_strategies
 
     body = GOOD_STRATEGY + "\n    def __init__(self, ctx, params):\n        raise SystemExit(0)\n"
     path = tmp_path / "deploy.yaml"

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import (
+from bot.core.errors import (
     ExchangeError,
     InsufficientFunds,
     ProtocolError,

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
-from bot.clock import FakeClock
-from bot.errors import ProtocolError
+from bot.core.clock import FakeClock
+from bot.core.errors import ProtocolError
 from bot.execution.readiness import (
     BOOKS_VALID,
     DEADMAN_ARMED,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.execution.orders import Fill, Order, OrderState, apply_execution, new_order
 from bot.execution.reconcile import (
     ExchangeOrder,

@@ -1,13 +1,13 @@
-"""bot.refusals: every refusal counted by source and reason, each kind logged once per
+"""bot.strategy.refusals: every refusal counted by source and reason, each kind logged once per
 interval with the count of its repeats."""
 
 from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from bot.clock import FakeClock
-from bot.log import get_logger
-from bot.refusals import Refusals
+from bot.core.clock import FakeClock
+from bot.core.log import get_logger
+from bot.strategy.refusals import Refusals
 
 
 def make(every_s: float = 5.0) -> tuple[FakeClock, Refusals, list[tuple[str, ...]]]:

@@ -2,7 +2,7 @@
 whether the previous process stopped cleanly (its recorded value) or not (its nonce mark).
 
 A real SQLite store in a temporary file and a real ``KrakenRestClient`` (it sends nothing
-here) on a ``FakeClock``; ``bot.wiring`` reads and writes the store's meta records.
+here) on a ``FakeClock``; ``bot.service.wiring`` reads and writes the store's meta records.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.kraken.nonce import key_id
 from bot.kraken.rest import KrakenRestClient
+from bot.service.wiring import assume_rest_counter, record_rest_counter
 from bot.store import Store
-from bot.wiring import assume_rest_counter, record_rest_counter
 
 KEY = "an-api-key"
 SECRET = base64.b64encode(bytes(64)).decode()

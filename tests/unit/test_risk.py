@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import FakeClock
 from bot.config import load_config_text
-from bot.errors import RiskError
+from bot.core.clock import FakeClock
+from bot.core.errors import RiskError
 from bot.execution.pnl import NS_PER_DAY, PositionBook, utc_day
 from bot.execution.risk import (
     REASONS,

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.execution.pnl import NS_PER_DAY, PositionBook, Side, utc_day
 from bot.execution.risk import (
     AmendOrder,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import ConfigError, NonceError, RejectedError
+from bot.core.errors import ConfigError, NonceError, RejectedError
 from bot.kraken.signer import (
     FORM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,

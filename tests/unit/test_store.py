@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import StoreError
+from bot.core.errors import StoreError
 from bot.execution.orders import Fill, Order, OrderState, new_order, transition
 from bot.kraken.instruments import Instrument
 from bot.store import LATEST_VERSION, Store, key_id

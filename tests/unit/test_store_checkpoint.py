@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.errors import StoreError
+from bot.core.clock import FakeClock
+from bot.core.errors import StoreError
 from bot.store import Store, run_checkpoints
 from tests.unit.test_store import make_order
 

@@ -1,4 +1,4 @@
-"""A store knows whose it is (bot.store_owner), and only its owner can read it (file modes).
+"""A store knows whose it is (bot.store.owner), and only its owner can read it (file modes).
 
 Real SQLite files in ``tmp_path``. A store "from an older krakenbot" is one opened without
 ``claim``: the schema and the data, no stamp.
@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from bot.errors import StoreError
+from bot.core.errors import StoreError
 from bot.execution.orders import Fill, new_order
 from bot.kraken.instruments import Instrument
 from bot.store import Store, key_id
-from bot.store_owner import PAPER_VENUE, StoreOwner, claim, read_owner
+from bot.store.owner import PAPER_VENUE, StoreOwner, claim, read_owner
 
 BTC_USD = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 T0 = 1_700_000_000_000_000_000

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import StoreError
+from bot.core.errors import StoreError
 from bot.execution.orders import OrderState, transition
 from bot.store import Store
 from tests.unit.test_store import REPO, T0, make_fill, make_order

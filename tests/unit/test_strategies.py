@@ -1,4 +1,4 @@
-"""The bundled strategies, driven by the public harness (bot.strategy_testing)."""
+"""The bundled strategies, driven by the public harness (bot.strategy.testing)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.execution.orders import OrderState
 from bot.strategy import AmendIntent, CancelIntent, OrderHandle, PlaceIntent
-from bot.strategy_testing import StrategyHarness
+from bot.strategy.testing import StrategyHarness
 from strategies.ema_cross import EmaCross
 from strategies.grid import GridTrader
 from strategies.market_maker import MarketMaker

@@ -1,4 +1,4 @@
-"""bot.strategy, bot.strategy_runner, bot.strategy_testing: the plugin API, safe dispatch,
+"""bot.strategy, bot.strategy.runner, bot.strategy.testing: the plugin API, safe dispatch,
 halting, timers, latency, and the harness users drive their own strategies with."""
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 import bot.strategy
-from bot.clock import FakeClock
-from bot.errors import BotError, ConfigError
+from bot.core.clock import FakeClock
+from bot.core.errors import BotError, ConfigError
+from bot.core.log import configure_logging, reset_logging
 from bot.execution.orders import OrderState, new_order
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import Trade, TradeFrame
-from bot.log import configure_logging, reset_logging
 from bot.market.book import BookView
 from bot.strategy import (
     HANDLERS,
@@ -50,8 +50,8 @@ from bot.strategy import (
     params_class_of,
     place_intent,
 )
-from bot.strategy_runner import RunnerState, StrategyRunner, Timers, check_metric_name
-from bot.strategy_testing import DEFAULT_INSTRUMENTS, FakeContext, StrategyHarness
+from bot.strategy.runner import RunnerState, StrategyRunner, Timers, check_metric_name
+from bot.strategy.testing import DEFAULT_INSTRUMENTS, FakeContext, StrategyHarness
 
 D = Decimal
 BTC = DEFAULT_INSTRUMENTS[0]

@@ -1,4 +1,4 @@
-"""bot.strategy_loader: the three ways to name a strategy, and every loading error, located.
+"""bot.strategy.loader: the three ways to name a strategy, and every loading error, located.
 
 Users' strategy files are written into ``tmp_path`` (outside the package) and loaded by
 path; entry points come from a real ``.dist-info`` put on ``sys.path``.
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import StrategyConfig, load_config, load_config_text
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.strategy import Strategy
-from bot.strategy_loader import (
+from bot.strategy.loader import (
     BUNDLED,
     ENTRY_POINT_GROUP,
     available_strategies,
@@ -26,7 +26,7 @@ from bot.strategy_loader import (
     load_strategy,
     resolve_class,
 )
-from bot.strategy_testing import FakeContext, StrategyHarness
+from bot.strategy.testing import FakeContext, StrategyHarness
 from strategies.ema_cross import EmaCross
 from strategies.grid import GridTrader
 from strategies.market_maker import MarketMaker, MarketMakerParams

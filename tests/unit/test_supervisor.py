@@ -1,4 +1,4 @@
-"""``bot.supervisor.Supervisor``: a task that stops unasked is logged, counted, restarted.
+"""``bot.core.supervisor.Supervisor``: a task that stops unasked is logged, counted, restarted.
 
 The supervisor waits on a ``FakeClock`` that advances itself (``auto_advance``), so every
 restart's backoff passes at once; the runs are plain coroutines that say how they end.
@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from bot.clock import FakeClock
-from bot.errors import AuthError, ConfigError, TransientError
-from bot.market.backoff import BackoffPolicy
-from bot.supervisor import Supervisor
+from bot.core.backoff import BackoffPolicy
+from bot.core.clock import FakeClock
+from bot.core.errors import AuthError, ConfigError, TransientError
+from bot.core.supervisor import Supervisor
 
 
 def supervisor(clock: FakeClock | None = None) -> Supervisor:

@@ -1,6 +1,6 @@
 """The recording's files: rotation by UTC hour and size, gzip members, a full disk survived.
 
-``RotatingWriter`` takes lines (``bot.market.capture``'s frame lines and gap markers) with
+``RotatingWriter`` takes lines (``bot.kraken.capture``'s frame lines and gap markers) with
 their receive time and writes them to ``DIR/<prefix>-<YYYYmmddTHH>Z-<seq>.jsonl.gz``:
 
 * **Rotation.** A line whose UTC hour differs from the open file's, or that comes after the
@@ -37,8 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from bot.log import get_logger
-from bot.market.capture import frame_line, gap_line
+from bot.core.log import get_logger
+from bot.kraken.capture import frame_line, gap_line
 from bot.research.recorder.index import INDEX_NAME, FileEntry, symbols_of
 
 __all__ = ["HOUR_NS", "Opener", "RotatingWriter", "WriterStats", "file_name"]

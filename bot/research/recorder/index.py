@@ -26,8 +26,8 @@ from typing import Any, Final
 
 import orjson
 
-from bot.log import get_logger
-from bot.market.capture import CaptureFrame, CaptureGap, CaptureReader
+from bot.core.log import get_logger
+from bot.kraken.capture import CaptureFrame, CaptureGap, CaptureReader
 
 __all__ = ["INDEX_NAME", "FileEntry", "iso_ns", "read_index", "recover"]
 

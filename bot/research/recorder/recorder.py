@@ -22,7 +22,8 @@ then its gap marker; ``krakenbot replay`` finds the same mismatch. Every new fil
 with the latest instrument snapshot, and the recorder asks fresh book snapshots when it
 rotates (``Feed.refresh_books``), so any one file replays on its own.
 
-This module owns that wiring and its counters; files are ``files``', the command ``cli``'s.
+This module owns that wiring and its counters; files are ``files``', the command
+``bot.service.recorder``'s.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from bot.clock import Clock, SystemClock
 from bot.config import MarketConfig
-from bot.errors import BotError
-from bot.log import get_logger
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import BotError
+from bot.core.log import get_logger
 from bot.market.feed import (
     BookInvalid,
     Feed,
@@ -43,7 +45,6 @@ from bot.market.feed import (
     SubscriptionFailed,
     should_reconnect,
 )
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.research.recorder.files import RotatingWriter
 
 __all__ = ["Recorder", "RecorderStats"]

@@ -29,10 +29,10 @@ import orjson
 import plotly
 from aiohttp import web
 
-from bot.clock import Clock
-from bot.metrics import Sample
+from bot.core.clock import Clock
 from bot.service.dashboard.history import History
 from bot.service.dashboard.state import build_status
+from bot.service.metrics import Sample
 from bot.service.observe import Observation
 from bot.service.waits import wait_event
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+from bot.core.log import scrub_text
 from bot.kraken.instruments import from_scaled
-from bot.log import scrub_text
 from bot.service.dashboard.figures import distance, equity, held
 from bot.service.fmt import Places, at_least, fixed, money, plain, signed, utc
 from bot.service.observe import FillSeen, Observation, Snapshot

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from bot.log import scrub_text
+from bot.core.log import scrub_text
 
 __all__ = ["LEVELS", "Level", "Notice", "notice"]
 

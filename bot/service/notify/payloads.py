@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from bot.config import NotifierConfig
-from bot.log import scrub_text
+from bot.core.log import scrub_text
 from bot.service.fmt import utc
 from bot.service.notify.notice import Notice
 

@@ -25,11 +25,11 @@ from typing import Final
 
 import aiohttp
 
-from bot.clock import Clock
 from bot.config import NotifierConfig, NotifyConfig
-from bot.log import get_logger, scrub_text
-from bot.metrics import Sample
-from bot.net.backoff import Backoff, BackoffPolicy
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock
+from bot.core.log import get_logger, scrub_text
+from bot.service.metrics import Sample
 from bot.service.notify.notice import Notice
 from bot.service.notify.payloads import Request, request_for
 from bot.service.waits import wait_event

@@ -16,7 +16,7 @@ pair is generated, unless ``KRAKENBOT_FUTURES_SIM_API_KEY`` and
 ``KRAKENBOT_FUTURES_SIM_API_SECRET`` are set: then those are used and ``api_secret`` is
 printed as null (the user has it; it is never echoed). Logs go to stderr.
 
-``krakenbot sim --futures`` builds the same venue from the config (``bot.sim.cli``) and
+``krakenbot sim --futures`` builds the same venue from the config (``bot.service.simulator``) and
 serves it with ``serve``.
 
 This module owns the command line; the server is ``server``'s, the venue ``venue``'s.
@@ -31,8 +31,8 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from bot.errors import ConfigError
-from bot.log import configure_logging
+from bot.core.errors import ConfigError
+from bot.core.log import configure_logging
 from bot.sim.futures.contracts import default_contracts
 from bot.sim.futures.server import FuturesSimServer
 from bot.sim.futures.venue import DEFAULT_ACCOUNT, FuturesVenue

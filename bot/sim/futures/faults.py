@@ -25,25 +25,33 @@ once on the matching connections when they come due; ``after_s`` delays a fault'
 
 REST faults match on ``endpoint`` (``sendorder``; None: any); WebSocket faults on
 ``conn_id`` and ``account``. Each fault is logged when scheduled, when it acts and when it
-ends. This module owns the schedule; the handlers ask it (``take``) and act.
+ends. This module owns the schedule; the handlers ask it (``take``) and act. It acts on
+the venue through ``FaultTarget`` and its sockets through ``FaultSocket`` (``FuturesVenue``
+and its ``Session`` implement them): the venue imports this module, not the other way round.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import structlog
 
 from bot.sim.fault_schedule import REST_KINDS as SHARED_REST_KINDS
 from bot.sim.fault_schedule import Fault, FaultSchedule, checked_fields, spec_fields
 
-if TYPE_CHECKING:
-    from bot.sim.futures.venue import FuturesVenue
-
-__all__ = ["REST_KINDS", "Fault", "FaultKind", "FaultSpec", "FuturesFaults"]
+__all__ = [
+    "REST_KINDS",
+    "Fault",
+    "FaultKind",
+    "FaultSocket",
+    "FaultSpec",
+    "FaultTarget",
+    "FuturesFaults",
+]
 
 log = structlog.get_logger("sim.futures.faults")
 
@@ -89,13 +97,40 @@ class FaultSpec:
         return dataclasses.replace(self, kind=FaultKind(self.kind), **changes)
 
 
+class FaultSocket(Protocol):
+    """One open WebSocket as a fault acts on it (``bot.sim.futures.venue.Session``)."""
+
+    @property
+    def conn_id(self) -> str: ...
+
+    @property
+    def account(self) -> str | None: ...
+
+    async def drop(self) -> None: ...
+
+    def silence(self, seconds: float) -> None: ...
+
+    def skip_book_delta(self, symbol: str | None) -> None: ...
+
+
+class FaultTarget(Protocol):
+    """The venue as the schedule acts on it (``bot.sim.futures.venue.FuturesVenue``)."""
+
+    paused: bool
+
+    @property
+    def connections(self) -> Mapping[str, FaultSocket]: ...
+
+    def monotonic(self) -> float: ...
+
+
 class FuturesFaults(FaultSchedule[FaultSpec]):
     """The venue's fault schedule (``venue.faults``)."""
 
     pause_kind = FaultKind.PAUSE_ENGINE
     log = log
 
-    def __init__(self, venue: FuturesVenue) -> None:
+    def __init__(self, venue: FaultTarget) -> None:
         super().__init__(venue.monotonic)
         self._venue = venue
 

@@ -31,7 +31,7 @@ from typing import Final, Literal, Protocol, TypeVar
 import structlog
 from aiohttp import web
 
-from bot.clock import Clock, SystemClock
+from bot.core.clock import Clock, SystemClock
 from bot.sim.futures.auth import NonceWindow
 from bot.sim.futures.contracts import Contract, default_contracts
 from bot.sim.futures.engine import FuturesExchange

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.sim.futures.server import FuturesSimServer
 from bot.sim.futures.venue import FuturesVenue
 

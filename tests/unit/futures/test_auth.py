@@ -16,7 +16,7 @@ import urllib.parse
 
 import pytest
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.futures.auth import (
     FuturesSigner,
     authent,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.futures.book import FuturesBook, Resync
 from bot.futures.instruments import FuturesInstrument
 from bot.futures.ws_protocol import BookDelta, BookSnapshot

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.futures.instruments import (
     FuturesInstrumentTable,
     instrument_from_json,

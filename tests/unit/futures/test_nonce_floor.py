@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.errors import StoreError
+from bot.core.clock import FakeClock
+from bot.core.errors import StoreError
 from bot.futures.nonce_floor import FileNonceFloor, MemoryNonceFloor, nonce_generator
 
 

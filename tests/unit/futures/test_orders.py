@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.errors import InsufficientFunds, RejectedError
+from bot.core.errors import InsufficientFunds, RejectedError
 from bot.futures import orders as o
 from bot.futures.auth import encode_params
 from bot.futures.instruments import FuturesInstrument

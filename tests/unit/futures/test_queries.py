@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.futures import queries as q
 from bot.kraken.codec import loads_exact
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
 from bot.futures.ws_auth import ChallengeHandshake
 from bot.futures.ws_protocol import ChallengeIssued
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.errors import AuthError, ProtocolError, RejectedError
+from bot.core.errors import AuthError, ProtocolError, RejectedError
 from bot.futures import ws_private as p
 from bot.futures import ws_protocol as w
 

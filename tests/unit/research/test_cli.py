@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.clock import FakeClock
-from bot.log import reset_logging
+from bot.core.clock import FakeClock
+from bot.core.log import reset_logging
 from bot.research.cli import main_report
 from bot.store import Store
 from tests.unit.research.helpers import BTC, T0, S, traded, write_paper_store
@@ -153,7 +153,7 @@ def test_since_relative_to_an_injected_clock(
     store_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from bot.cli import build_parser
-    from bot.log import configure_logging
+    from bot.core.log import configure_logging
 
     configure_logging("info", "json")  # as `main` does: logs on stderr, never stdout
     args = build_parser().parse_args(["report", "--store", str(store_path), "--since", "1m",

@@ -6,7 +6,7 @@ import io
 
 from structlog.testing import capture_logs
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.research.progress import LogProgress, TerminalProgress, progress_for
 
 

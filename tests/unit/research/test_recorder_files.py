@@ -14,8 +14,7 @@ from structlog.testing import capture_logs
 
 from bench.book_stream import BTC_USD, StreamSpec, generate_frames
 from bot.config import load_config_text
-from bot.kraken.instruments import InstrumentTable
-from bot.market.capture import (
+from bot.kraken.capture import (
     CaptureFrame,
     CaptureGap,
     CaptureReader,
@@ -23,10 +22,11 @@ from bot.market.capture import (
     gap_line,
     parse_line,
 )
-from bot.replay import replay_lines
+from bot.kraken.instruments import InstrumentTable
 from bot.research.recorder.files import HOUR_NS, RotatingWriter
 from bot.research.recorder.index import read_index, recover
-from bot.sim.cli import build_venue
+from bot.research.replay import replay_lines
+from bot.service.simulator import build_venue
 from bot.sim.replay_source import ReplayMarket
 
 T0 = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z

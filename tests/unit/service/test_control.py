@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
+from bot.core.log import Secret
 from bot.execution.pnl import PositionBook
 from bot.execution.risk import RiskGate, TradingState, Transition
-from bot.log import Secret
 from bot.service.control import Controls
 from bot.service.control_api import NONCE_HEADER, TIME_HEADER, RequestGuard
 from tests.unit.service.helpers import T0

@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
+from bot.core.log import Secret
 from bot.execution.orders import OrderState
 from bot.execution.pnl import PositionBook
-from bot.log import Secret
 from bot.service.dashboard.figures import distance, equity, held, our_quotes
 from bot.service.dashboard.state import build_status
 from bot.service.fmt import Places, at_least, fixed, money, plain, signed

@@ -1,5 +1,5 @@
 """deploy/grafana: the Grafana dashboard and the Prometheus alert rules parse, ask only for
-series the daemon exports (the names derived from ``bot.metrics.FAMILIES``, plus the
+series the daemon exports (the names derived from ``bot.service.metrics.FAMILIES``, plus the
 standard ``process_*`` ones its registry carries), and, with Debian's ``promtool``
 installed (``make promtool``; ``.ci/run`` requires it), pass ``promtool check rules``, the
 rules' own unit tests (``promtool test rules``) and a PromQL syntax check of every
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.metrics import FAMILIES, NAMESPACE, Metrics
+from bot.service.metrics import FAMILIES, NAMESPACE, Metrics
 
 REPO = Path(__file__).resolve().parents[3]
 GRAFANA = REPO / "deploy" / "grafana"

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.execution.pnl import PositionBook
 from bot.service.dashboard.history import History, sample
 from bot.service.observe import Observation

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.config import NotifyConfig
+from bot.core.log import Secret
 from bot.execution.orders import OrderState
-from bot.log import Secret
 from bot.service.notify.notice import notice
 from bot.service.notify.payloads import DISCORD_MAX, request_for
 from bot.service.notify.rules import NoticeRules

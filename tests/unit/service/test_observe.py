@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.execution.orders import Fill, Order
 from bot.execution.pnl import PositionBook
 from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import RiskGate
 from bot.kraken.instruments import Instrument
-from bot.metrics import Metrics
+from bot.service.metrics import Metrics
 from bot.service.observe import RECENT_FILLS, Observer, Parts
 from bot.store import Store
-from bot.strategy_runner import HandlerStats, RunnerState
+from bot.strategy.runner import HandlerStats, RunnerState
 from tests.unit.service.helpers import BTC, ETH, T0, fill, order
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import MIN_TOKEN_CHARS, Config, load_config_text
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
+from bot.core.log import scrub_text
 from bot.execution.readiness import ReadinessGate
-from bot.log import scrub_text
-from bot.metrics import FAMILIES, Metrics, readiness_source
+from bot.service.metrics import FAMILIES, Metrics, readiness_source
 from bot.store import Store
 from tests.unit.service.helpers import T0, fill
 

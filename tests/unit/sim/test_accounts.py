@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.errors import InsufficientFunds
+from bot.core.errors import InsufficientFunds
 from bot.sim.accounts import MARKET_ACCOUNT, Accounts, FeeSchedule
 from bot.sim.pairs import PAIRS, instrument
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bot.errors import NonceError, RejectedError
+from bot.core.errors import NonceError, RejectedError
 from bot.sim.auth import MAX_NONCE, api_sign, nonce_in_body, signature_ok
 
 DOC_SECRET = (

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from bot.config import load_config_text
-from bot.errors import ConfigError
-from bot.sim.cli import build_venue, config_key_specs
+from bot.core.errors import ConfigError
+from bot.service.simulator import build_venue, config_key_specs
 from bot.sim.keys import Permission
 from bot.sim.venue import DEFAULT_ACCOUNT
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.errors import InsufficientFunds, RejectedError
+from bot.core.errors import InsufficientFunds, RejectedError
 from bot.kraken.instruments import Instrument
 from bot.sim.accounts import FEE_ACCOUNT, MARKET_ACCOUNT, FeeSchedule
 from bot.sim.exchange import (

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.sim.faults import FaultKind as SpotKind
 from bot.sim.faults import FaultSpec as SpotSpec
 from bot.sim.futures.faults import FaultKind as FuturesKind

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.sim.keys import (
     ALL_PERMISSIONS,
     REST_PERMISSIONS,

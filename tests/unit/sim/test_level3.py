@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.sim.level3 import l3_checksum, l3_checksum_text, l3_order_id
 from bot.sim.market_data import MarketAdd, MarketAmend, MarketCancel, MarketTake
 from bot.sim.matching import OrderRequest

@@ -30,7 +30,7 @@ def q(text: str) -> int:
 
 
 class Venue:
-    """An exchange driven by a ``LiveMarket``, as ``bot.paper_live`` drives it."""
+    """An exchange driven by a ``LiveMarket``, as ``bot.service.paper_live`` drives it."""
 
     def __init__(self) -> None:
         instruments = default_instruments(("BTC/USD",))

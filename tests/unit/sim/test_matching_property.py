@@ -13,7 +13,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import RejectedError
+from bot.core.errors import RejectedError
 from bot.sim.exchange import Exchange
 from bot.sim.market_data import MarketAdd, MarketCancel, MarketTake
 from bot.sim.matching import Book, Order, OrderRequest, Result

@@ -1,44 +1,53 @@
 """Small pieces of the daemon's wiring: metrics sources, the HTTP face, shutdown cancels.
 
-This module owns helpers ``bot.daemon`` composes: which ``bot.metrics`` sources read which
-component (``metric_sources``), the ``HttpServer`` built on the daemon's gate and metrics
-with the trader's view (dashboard, control API) on it (``http_server``), the shutdown's
-"cancel our open orders and see them gone" (``cancel_our_orders``), the readiness probe
-of the books (``books_valid``), what a start recovers from the store (``replay_fills`` in
-live mode, ``close_paper_orders`` in paper mode, and what Kraken's REST counter may still
-hold: ``assume_rest_counter`` at start, ``record_rest_counter`` after the last call), and
-Kraken's balances with plain asset names (``parse_balances``). It keeps no state of its own.
+This module owns helpers ``bot.service.daemon`` composes: which ``bot.service.metrics``
+sources read which component (``metric_sources``), the ``HttpServer`` built on the daemon's
+gate and metrics with the trader's view (dashboard, control API) on it (``http_server``),
+the shutdown's "cancel our open orders and see them gone" (``cancel_our_orders``), the
+readiness probe of the books (``books_valid``), what a start recovers from the store
+(``replay_fills`` in live mode, ``close_paper_orders`` in paper mode, and what Kraken's
+REST counter may still hold: ``assume_rest_counter`` at start, ``record_rest_counter``
+after the last call), and Kraken's balances with plain asset names (``parse_balances``).
+It keeps no state of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
-from bot import metrics as m
-from bot.clock import Clock
-from bot.errors import BotError
+from bot.config import Config
+from bot.core.clock import Clock
+from bot.core.errors import BotError
+from bot.core.log import get_logger
+from bot.core.supervisor import Supervisor
 from bot.execution import orders as o
+from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import OrderState
 from bot.execution.pnl import PositionBook
+from bot.execution.private_feed import PrivateFeed
+from bot.execution.readiness import ReadinessGate
 from bot.execution.tokens import TokenKeeper
-from bot.http import HttpServer
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.ratelimit import start_value
 from bot.kraken.rest import KrakenRestClient
-from bot.log import get_logger
 from bot.market.feed import Feed
+from bot.service import metrics as m
 from bot.service.control import Controls
+from bot.service.http import HttpServer
+from bot.service.paper import Endpoints
+from bot.service.view import TraderView
 from bot.store import Store
-
-if TYPE_CHECKING:
-    from bot.daemon import Daemon
+from bot.strategy.context import Desk
+from bot.strategy.loader import LoadedStrategy
+from bot.strategy.runner import StrategyRunner
 
 __all__ = [
+    "DaemonView",
     "asset_name",
     "assume_rest_counter",
     "books_valid",
@@ -67,7 +76,42 @@ def asset_name(code: str) -> str:
     return code
 
 
-def metric_sources(daemon: Daemon, rest: KrakenRestClient, tokens: TokenKeeper) -> list[m.Source]:
+class DaemonView(Protocol):
+    """The running daemon as these helpers read it (``bot.service.daemon.Daemon``): named
+    here so that this module, which the daemon composes, does not import the daemon."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def metrics(self) -> m.Metrics: ...
+    @property
+    def gate(self) -> ReadinessGate: ...
+    @property
+    def supervisor(self) -> Supervisor: ...
+    @property
+    def endpoints(self) -> Endpoints | None: ...
+    @property
+    def loaded(self) -> Sequence[LoadedStrategy]: ...
+    @property
+    def runners(self) -> Mapping[str, StrategyRunner]: ...
+    @property
+    def desk(self) -> Desk | None: ...
+    @property
+    def feed(self) -> Feed | None: ...
+    @property
+    def private(self) -> PrivateFeed | None: ...
+    @property
+    def deadman(self) -> DeadmanSwitch | None: ...
+    @property
+    def view(self) -> TraderView: ...
+    def reload_params(self) -> list[str]: ...
+
+
+def metric_sources(
+    daemon: DaemonView, rest: KrakenRestClient, tokens: TokenKeeper
+) -> list[m.Source]:
     """One scrape-time source per component the daemon runs."""
     desk = daemon.desk
     assert desk is not None and daemon.feed is not None and daemon.private is not None
@@ -87,7 +131,7 @@ def metric_sources(daemon: Daemon, rest: KrakenRestClient, tokens: TokenKeeper) 
     return sources
 
 
-async def http_server(daemon: Daemon) -> HttpServer:
+async def http_server(daemon: DaemonView) -> HttpServer:
     """The HTTP face on ``http:``, listening (unless ``http.enabled`` is false)."""
 
     def facts() -> dict[str, object]:

@@ -37,12 +37,13 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.clock import Clock
 from bot.config import Config, MarketConfig
-from bot.errors import ConfigError
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock
+from bot.core.errors import ConfigError
+from bot.core.log import get_logger
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import TradeFrame
-from bot.log import get_logger
 from bot.market.feed import (
     BookInvalid,
     BookUpdated,
@@ -52,7 +53,6 @@ from bot.market.feed import (
     FeedDisconnected,
     FeedEvent,
 )
-from bot.net.backoff import Backoff, BackoffPolicy
 from bot.net.ws import check_url
 from bot.sim.live_source import LiveMarket, Print
 from bot.sim.market_data import MarketAction

@@ -44,7 +44,7 @@ size fits, and the file reads well in ``sqlite3``. Costs, fees and balances are
 Bad files. A file that is not SQLite, is corrupt or truncated, belongs to another program,
 or has a schema newer than this code raises ``StoreError`` from ``Store.open``. The file is
 never replaced, repaired or recreated: a human decides (README: "State on disk"). Which
-deployment a store belongs to is ``bot.store_owner``'s (a stamp in ``meta``).
+deployment a store belongs to is ``bot.store.owner``'s (a stamp in ``meta``).
 
 Privacy. ``Store.open`` creates the folder 0700 and the file 0600 (SQLite gives ``-wal`` and
 ``-shm`` the file's mode); what exists already keeps its modes.
@@ -64,12 +64,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
-from bot.clock import Clock
-from bot.errors import StoreError
+from bot.core.clock import Clock
+from bot.core.errors import StoreError
+from bot.core.log import get_logger
 from bot.execution.orders import OPEN_STATES, Fill, Order, OrderState
 from bot.kraken.instruments import format_scaled
 from bot.kraken.nonce import key_id  # re-exported: the name of a key's nonce floor
-from bot.log import get_logger
 
 __all__ = [
     "CHECKPOINT_EVERY_S",

@@ -41,8 +41,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bot.errors import ConfigError
-from bot.log import Secret
+from bot.core.errors import ConfigError
+from bot.core.log import Secret
 
 __all__ = [
     "DEFAULT_STORE_PATHS",
@@ -984,7 +984,7 @@ def default_config_path() -> Path:
     data (``bot/data/default.yaml``), then under the working directory. When none exists the
     first candidate is returned, so the error names a sensible path.
     """
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the bot package (this is bot/config/)
     candidates = (
         here.parent / "config" / "default.yaml",
         here / "data" / "default.yaml",

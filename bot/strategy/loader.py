@@ -32,7 +32,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from bot.config import StrategyConfig, Where, validate_params
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.strategy import HANDLERS, Context, Params, Strategy, StrategyError, params_class_of
 
 __all__ = [

@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from bot.errors import StoreError
-from bot.log import get_logger
+from bot.core.errors import StoreError
+from bot.core.log import get_logger
 from bot.store import Store, key_id
 
 __all__ = ["OWNER_KEYS", "PAPER_VENUE", "StoreOwner", "claim", "read_owner"]

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
-from bot.errors import AuthError, ConfigError, ExchangeError, RateLimitError, TransientError
+from bot.core.errors import AuthError, ConfigError, ExchangeError, RateLimitError, TransientError
 from bot.kraken.instruments import Instrument, format_scaled
 from bot.store import Store
 

@@ -19,7 +19,7 @@ Input is JSON Lines in either of two formats (they may even be mixed):
 The recorder (``krakenbot record``) also writes gap markers,
 ``{"recv_ns": ..., "gap": {"reason": "disconnected", "symbols": null}}``: the books named
 (every book when null) are invalid from there until their next snapshot, exactly as the
-live feed's books are after a drop (``bot.market.capture`` defines both lines). Files may be
+live feed's books are after a drop (``bot.kraken.capture`` defines both lines). Files may be
 gzip-compressed (told by their first bytes) and several may be given, or a directory of a
 recording (its ``*.jsonl.gz`` files in name order, which is time order); a gzip file cut
 short (a crash) is read to its last whole line.
@@ -46,11 +46,11 @@ from typing import Any
 import orjson
 import structlog
 
-from bot.errors import ProtocolError
+from bot.core.errors import ProtocolError
+from bot.kraken.capture import CaptureFrame, CaptureGap, CaptureItem, CaptureReader, parse_line
 from bot.kraken.instruments import InstrumentTable, instruments_from_ws_frame
 from bot.kraken.protocol import Event, UnknownInstrument, Unparsed
 from bot.market.book import Book
-from bot.market.capture import CaptureFrame, CaptureGap, CaptureItem, CaptureReader, parse_line
 from bot.market.frames import BookUpdated, MarketEvent, MarketFrames
 
 __all__ = ["ReplayInputError", "ReplayReport", "replay_items", "replay_lines", "run_replay"]

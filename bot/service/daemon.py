@@ -4,20 +4,20 @@
 takes exactly this path, and the engine's reconciliation recovers from store and exchange):
 
 1. the venue: Kraken (``mode: live``), or the simulator started in-process (``mode: paper``,
-   ``bot.paper``); the store (SQLite), claimed for this mode, venue and key
-   (``bot.store_owner``: another deployment's is refused); one aiohttp session; the REST
+   ``bot.service.paper``); the store (SQLite), claimed for this mode, venue and key
+   (``bot.store.owner``: another deployment's is refused); one aiohttp session; the REST
    client, with the store's nonce floor and (live) its REST counter as Kraken's may still
-   hold it (``bot.wiring.assume_rest_counter``; recorded again after the last call); the
+   hold it (``bot.service.wiring.assume_rest_counter``; recorded again after the last call); the
    instruments of every symbol (``AssetPairs``, retried); the key's permissions, each
-   probed (``bot.permissions``: a missing one is a ``ConfigError``, exit 2);
+   probed (``bot.service.permissions``: a missing one is a ``ConfigError``, exit 2);
 2. one ``TaskGroup`` running: the public ``Feed`` (books, trades, tickers), the
    ``PrivateFeed`` (executions, fresh tokens from the ``TokenKeeper``), the
    ``ExecutionEngine`` (reconciliation), the ``DeadmanSwitch`` (armed, then refreshed), one
    timer driver per strategy runner, the ``pnl`` logger, the balance poller, the store's
    checkpoints (``run_checkpoints``: SQLite copies its WAL from a worker thread, never in
    a commit on the loop), the HTTP server (``/healthz``, ``/readyz``, ``/metrics``) when
-   ``bot.http`` is present. Each long-lived task runs under ``bot.supervisor``: one that
-   stops unasked is logged, counted and restarted; only fatal errors end the daemon;
+   ``bot.service.http`` is present. Each long-lived task runs under ``bot.core.supervisor``: one
+   that stops unasked is logged, counted and restarted; only fatal errors end the daemon;
 3. the readiness gate (instruments, reconciled, every book valid, switch armed, private
    feed subscribed) opens: leftover orders of our strategies from a previous run are
    canceled, then each strategy's ``on_start`` runs and ``daemon_ready`` is logged. A
@@ -32,7 +32,7 @@ takes exactly this path, and the engine's reconciliation recovers from store and
 
 Exit statuses (``main_run``): 0 clean, 2 bad config (file:line) or a key without a
 permission the daemon needs, 1 a fatal ``BotError``. Signals before the loop's handlers exist
-and after they are gone are ``bot.signals``' (noted, replayed or logged: never fatal).
+and after they are gone are ``bot.service.signals``' (noted, replayed or logged: never fatal).
 """
 
 from __future__ import annotations
@@ -50,11 +50,10 @@ from typing import Any, Final
 
 import aiohttp
 
-from bot import signals
-from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
-from bot.context import Desk
-from bot.errors import (
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import (
     BotError,
     ConfigError,
     ProtocolError,
@@ -62,6 +61,8 @@ from bot.errors import (
     StoreError,
     TransientError,
 )
+from bot.core.log import configure_logging, get_logger
+from bot.core.supervisor import Supervisor
 from bot.execution import readiness as rd
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
@@ -69,19 +70,19 @@ from bot.execution.pnl import PositionBook
 from bot.execution.private_feed import PrivateFeed
 from bot.execution.risk import RiskGate
 from bot.execution.tokens import TokenKeeper
-from bot.http import HttpServer
 from bot.kraken import system_status
 from bot.kraken.instruments import InstrumentTable, merge_rest_names
 from bot.kraken.nonce import key_id
 from bot.kraken.protocol import Ticker, TradeFrame
 from bot.kraken.rest import KrakenRestClient
-from bot.log import configure_logging, get_logger
-from bot.market.backoff import Backoff, BackoffPolicy
 from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
 from bot.market.instrument_snapshot import fetch_instrument_snapshot
-from bot.metrics import Metrics
-from bot.paper import Endpoints, live_endpoints, paper_venue
-from bot.permissions import (
+from bot.service import signals
+from bot.service.http import HttpServer
+from bot.service.metrics import Metrics
+from bot.service.observe import Parts
+from bot.service.paper import Endpoints, live_endpoints, paper_venue
+from bot.service.permissions import (
     PERMISSIONS_CHECK,
     Missing,
     missing_error,
@@ -90,15 +91,9 @@ from bot.permissions import (
     recent_pass,
     record_pass,
 )
-from bot.preflight import load_deployment
-from bot.service.observe import Parts
+from bot.service.preflight import load_deployment
 from bot.service.view import TraderView
-from bot.store import Store, run_checkpoints
-from bot.store_owner import StoreOwner, claim
-from bot.strategy_loader import LoadedStrategy
-from bot.strategy_runner import RunnerState, StrategyRunner
-from bot.supervisor import Supervisor
-from bot.wiring import (
+from bot.service.wiring import (
     assume_rest_counter,
     books_valid,
     cancel_our_orders,
@@ -109,6 +104,11 @@ from bot.wiring import (
     record_rest_counter,
     replay_fills,
 )
+from bot.store import Store, run_checkpoints
+from bot.store.owner import StoreOwner, claim
+from bot.strategy.context import Desk
+from bot.strategy.loader import LoadedStrategy
+from bot.strategy.runner import RunnerState, StrategyRunner
 
 __all__ = ["EXIT_FORCED", "Daemon", "main_run"]
 
@@ -408,7 +408,7 @@ class Daemon:
     async def _permissions(
         self, rest: KrakenRestClient, store: Store, instruments: InstrumentTable
     ) -> bool:
-        """Probe each permission the key needs (``bot.permissions``), waiting out transient
+        """Probe each permission the key needs (``bot.service.permissions``), waiting out transient
         errors; a missing one closes the gate naming it and raises ``ConfigError`` (exit 2).
         False if stopped meanwhile."""
         assert self.endpoints is not None
@@ -606,7 +606,7 @@ async def _amain(daemon: Daemon) -> int:
         signal.SIGINT: lambda: daemon.request_stop("SIGINT"),
         signal.SIGHUP: daemon.reload,
     }
-    with signals.blocked():  # no signal between bot.signals' handlers and these
+    with signals.blocked():  # no signal between bot.service.signals' handlers and these
         for sig, handler in handlers.items():
             loop.add_signal_handler(sig, handler)
         signals.replay(handlers)  # those that came during start-up, handled now

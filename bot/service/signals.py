@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from bot.log import get_logger
+from bot.core.log import get_logger
 
 __all__ = [
     "HOLD_ENV",

@@ -6,13 +6,13 @@
 The URL is ``--url``, else the config's ``venue.ws_public_url`` (Kraken's by default);
 symbols are ``--symbols``, else the config's. The ``instrument`` channel is always
 recorded (replay needs its precisions). It serves ``/healthz``, ``/readyz`` and ``/metrics``
-like the daemon (``bot.http.HttpServer``): ``/readyz`` is open while the feed is connected,
+like the daemon (``bot.service.http.HttpServer``): ``/readyz`` is open while the feed is connected,
 every book verified and the disk writable. It records until SIGTERM or SIGINT, then
 closes the current file whole (its last buffer flushed, its index line written) and exits
 0. A bad argument or an output directory it cannot write exits 2 with the reason.
 
 This module owns the command and ``recorder_source`` (its metrics); the recording itself
-is ``recorder``'s and ``files``'.
+is ``bot.research.recorder``'s (``recorder`` and ``files``).
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from bot.clock import Clock, SystemClock
 from bot.config import Config, HttpConfig, MarketConfig, load_config
-from bot.errors import BotError, ConfigError
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import BotError, ConfigError
+from bot.core.log import get_logger
 from bot.execution.readiness import ReadinessGate
-from bot.http import HttpServer
-from bot.log import get_logger
-from bot.metrics import Metrics, Sample, Source, feed_source
 from bot.net.ws import check_url
 from bot.research.recorder.args import CHANNELS
 from bot.research.recorder.files import RotatingWriter
 from bot.research.recorder.index import recover
 from bot.research.recorder.recorder import Recorder
+from bot.service.http import HttpServer
+from bot.service.metrics import Metrics, Sample, Source, feed_source
 
 __all__ = ["http_server", "main_record", "recorder_source", "run_recorder"]
 

@@ -37,10 +37,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.clock import Clock
-from bot.errors import AuthError, ConfigError, StoreError
-from bot.log import get_logger
-from bot.market.backoff import Backoff, BackoffPolicy
+from bot.core.backoff import Backoff, BackoffPolicy
+from bot.core.clock import Clock
+from bot.core.errors import AuthError, ConfigError, StoreError
+from bot.core.log import get_logger
 
 __all__ = ["FATAL", "Supervisor", "TaskStats"]
 

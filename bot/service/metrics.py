@@ -9,16 +9,16 @@ This module owns ``FAMILIES`` (the table of every metric: name, kind, help, labe
   their own plain counters (``Feed.stats``, ``DeadmanSwitch.stats``, ``RiskGate``...), so
   nothing on a hot path knows about metrics. A source that raises is logged and counted
   (``metrics_source_errors``); it never breaks a scrape.
-* **Pushed by events.** Fills, refused intents (``bot.refusals``), finished orders, handler
+* **Pushed by events.** Fills, refused intents (``bot.strategy.refusals``), finished orders, handler
   latencies and strategies' custom metrics are counted as they happen
   (``metrics.fill(...)``...): one dict update each, no lock (everything runs on the one
   event loop).
 
 ``samples()`` is the merged view both ``/metrics`` (``render()``) and the status page read.
 Secrets never appear: no label is named like a secret (checked on the table), a custom
-metric may not be named like one, and every label value goes through ``bot.log.scrub_text``.
+metric may not be named like one, and every label value goes through ``bot.core.log.scrub_text``.
 Values are floats at this edge only (Prometheus has no other number); the daemon's exact
-numbers stay exact. The module never opens a socket (``bot.http`` serves it).
+numbers stay exact. The module never opens a socket (``bot.service.http`` serves it).
 """
 
 from __future__ import annotations
@@ -41,13 +41,14 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.utils import floatToGoString
 
+from bot.core.log import get_logger, is_sensitive_key, scrub_text
 from bot.execution.orders import OrderState
 from bot.execution.risk import TradingState
-from bot.log import get_logger, is_sensitive_key, scrub_text
 from bot.strategy import StrategyError
-from bot.strategy_runner import RunnerState, check_metric_name
+from bot.strategy.runner import RunnerState, check_metric_name
 
 if TYPE_CHECKING:
+    from bot.core.supervisor import Supervisor
     from bot.execution.deadman import DeadmanSwitch
     from bot.execution.orders import Fill, Order
     from bot.execution.pnl import PositionBook
@@ -56,8 +57,7 @@ if TYPE_CHECKING:
     from bot.execution.risk import RiskGate
     from bot.kraken.rest import KrakenRestClient
     from bot.market.feed import Feed
-    from bot.strategy_runner import StrategyRunner
-    from bot.supervisor import Supervisor
+    from bot.strategy.runner import StrategyRunner
 
 __all__ = [
     "CONTENT_TYPE",

@@ -11,7 +11,7 @@ This module owns ``Desk`` (one per daemon) and ``EngineContext`` (one per strate
   ``rate_limit`` when the pair's trading counter must keep room to cancel the open orders
   (``rate_room``; an amend then returns False). Every refusal, of a place, an amend or a
   cancel, by the desk, the risk gate, Kraken or the engine, goes through one ``Refusals``
-  (``bot.refusals``): counted by source and reason (``krakenbot_rejections_total``) and
+  (``bot.strategy.refusals``): counted by source and reason (``krakenbot_rejections_total``) and
   logged at most once per interval with the count of repeats. An accepted intent becomes a
   task in the daemon's ``TaskGroup`` that awaits the ``ExecutionEngine``.
 - **Handles.** Every order of ours has one ``OrderHandle``; the engine's ``on_order``
@@ -37,13 +37,14 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import fields
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from structlog.typing import FilteringBoundLogger
 
-from bot.clock import Clock
-from bot.eager import EagerSpawner, TaskFactory
-from bot.errors import BotError, ExchangeError, RiskError
+from bot.core.clock import Clock
+from bot.core.eager import EagerSpawner, TaskFactory
+from bot.core.errors import BotError, ExchangeError, RiskError
+from bot.core.log import get_logger
 from bot.execution import orders as o
 from bot.execution.engine import OrderUnavailable
 from bot.execution.orders import Fill, Order, OrderState
@@ -59,9 +60,7 @@ from bot.execution.risk import (
 )
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.kraken.system_status import amend_refusal, place_refusal
-from bot.log import get_logger
 from bot.market.book import Book
-from bot.refusals import Action, Refusals
 from bot.strategy import (
     BookSnapshot,
     InstrumentInfo,
@@ -73,13 +72,13 @@ from bot.strategy import (
     amend_intent,
     checked_order,
 )
-from bot.strategy_runner import StrategyRunner, Timers
+from bot.strategy.refusals import Action, Refusals
+from bot.strategy.runner import StrategyRunner, Timers
 
 if TYPE_CHECKING:
     from bot.execution.engine import ExecutionEngine
-    from bot.metrics import Metrics
 
-__all__ = ["Desk", "EngineContext"]
+__all__ = ["Desk", "DeskMetrics", "EngineContext"]
 
 log = get_logger(component="desk")
 _RECENT_DONE: Final = 1000  # done handles kept for ``ctx.order`` after they leave the book
@@ -88,6 +87,25 @@ CANCEL_RESERVE: Final = 8.0  # trading-counter points kept free per open order: 
 # An amend costs 1 on the REST call counter too (only AddOrder and CancelOrder are exempt):
 # it leaves room for this many other calls (a dead-man's switch refresh, a confirmation).
 REST_RESERVE: Final = 2.0
+
+
+class DeskMetrics(Protocol):
+    """What the desk counts (``bot.service.metrics.Metrics`` implements it: the service
+    layer's registry sits above the strategy layer, so the desk names what it pushes)."""
+
+    def rejection(self, source: str, strategy: str, action: str, reason: str) -> None: ...
+
+    def order_finished(self, state: OrderState | str) -> None: ...
+
+    def fill(self, fill: Fill, strategy: str = "") -> None: ...
+
+    def strategy_gauge(
+        self, strategy: str, name: str, value: Decimal | float, symbol: str | None = None
+    ) -> None: ...
+
+    def strategy_count(
+        self, strategy: str, name: str, n: int = 1, symbol: str | None = None
+    ) -> None: ...
 
 
 def _dec(value: Decimal) -> str:
@@ -151,7 +169,7 @@ class Desk:
         books: Callable[[], Mapping[str, Book]],
         readiness: ReadinessGate,
         clock: Clock,
-        metrics: Metrics | None = None,
+        metrics: DeskMetrics | None = None,
         headroom: Callable[[str], float] | None = None,
         refusals: Refusals | None = None,
     ) -> None:
@@ -215,7 +233,7 @@ class Desk:
             self._spawner.prime()  # the first order's task, made before it is needed
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> bool:
-        """Run ``coro`` as a task of the daemon's group, its first step now (``bot.eager``:
+        """Run ``coro`` as a task of the daemon's group, its first step now (``bot.core.eager``:
         an order's request is written before ``on_book`` returns, and its timeouts and
         cancellation are the order task's, never the caller's). False: not started (no
         group yet, or it is closing), ``coro`` closed."""

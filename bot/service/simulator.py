@@ -28,8 +28,10 @@ three contracts, ``sim.seed``, ``sim.balances``' USD as collateral, ``sim.host``
 "futures"``, ``rest``, ``ws``, ``admin``, the key pair, the admin token). ``--keys`` and a
 replay ``--source`` do not apply to it (exit 2).
 
-This module owns the command; the servers are ``server``'s and ``futures.server``'s, the
-venues ``venue``'s and ``futures.venue``'s.
+This module owns the command: reading a ``Config`` into a venue is composition, the service
+layer's (``bot.sim`` takes plain parameters and never imports the config, nor the live
+source's Kraken client, ``bot.service.paper_live``). The servers are ``bot.sim.server``'s and
+``bot.sim.futures.server``'s, the venues ``bot.sim.venue``'s and ``bot.sim.futures.venue``'s.
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ from pathlib import Path
 import structlog
 
 from bot.config import Config, SimConfig, load_config
-from bot.errors import ConfigError, ExchangeError
+from bot.core.errors import ConfigError, ExchangeError
+from bot.kraken.capture import CaptureReader
 from bot.kraken.instruments import InstrumentTable
-from bot.market.capture import CaptureReader
 from bot.sim.futures import cli as futures_cli
 from bot.sim.futures.venue import DEFAULT_BALANCE as FUTURES_BALANCE
 from bot.sim.futures.venue import FuturesVenue
@@ -125,7 +127,7 @@ def build_venue(
     elif source.startswith("replay:") and len(source) > len("replay:"):
         market, instruments = _replay(Path(source.removeprefix("replay:")), symbols)
     elif source == "live":  # paper trading on live prices: a Kraken client feeds it
-        from bot.paper_live import live_market  # never loaded by the simulator otherwise
+        from bot.service.paper_live import live_market  # a Kraken client: only for live
 
         market, instruments = live_market(config)
     else:
@@ -143,7 +145,7 @@ def build_venue(
         tier=config.venue.tier,
     )
     if isinstance(market, LiveMarket):
-        from bot.paper_live import attach_live
+        from bot.service.paper_live import attach_live
 
         attach_live(venue, market, config)
     creds = config.credentials if config.mode == "paper" else None

@@ -42,12 +42,12 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from bot.clock import Clock, SystemClock
 from bot.config import HttpConfig
-from bot.errors import ConfigError
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import ConfigError
+from bot.core.log import get_logger, scrub_text
 from bot.execution.readiness import ReadinessGate
-from bot.log import get_logger, scrub_text
-from bot.metrics import Metrics, Sample
+from bot.service.metrics import Metrics, Sample
 
 __all__ = [
     "DEFAULT_HEALTH_URL",

@@ -21,7 +21,7 @@ gzip members; a file whose last member was cut short (a crash, a full disk) is r
 its last whole line, and ``CaptureReader.truncated`` says so.
 
 This module owns the line format and reading it (``parse_line``, ``read_capture``); writing
-files is the recorder's (``bot.research.recorder``), replaying them ``bot.replay``'s.
+files is the recorder's (``bot.research.recorder``), replaying them ``bot.research.replay``'s.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import BinaryIO, Final
 
 import orjson
 
-from bot.log import get_logger
+from bot.core.log import get_logger
 
 __all__ = [
     "CaptureFrame",

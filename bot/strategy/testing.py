@@ -30,8 +30,9 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 from structlog.typing import FilteringBoundLogger
 
-from bot.clock import FakeClock
 from bot.config import validate_params
+from bot.core.clock import FakeClock
+from bot.core.log import get_logger
 from bot.execution.orders import (
     Fill,
     OrderState,
@@ -44,7 +45,6 @@ from bot.execution.orders import (
 )
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.kraken.protocol import Ticker, Trade
-from bot.log import get_logger
 from bot.market.book import BookView
 from bot.strategy import (
     AmendIntent,
@@ -66,7 +66,7 @@ from bot.strategy import (
     checked_place,
     params_class_of,
 )
-from bot.strategy_runner import StrategyRunner, Timers, check_metric_name
+from bot.strategy.runner import StrategyRunner, Timers, check_metric_name
 
 __all__ = ["DEFAULT_INSTRUMENTS", "FakeContext", "StrategyHarness"]
 

@@ -12,7 +12,7 @@ It is pure: no I/O, no clock. It does not run handlers (``strategy_runner``), lo
 (``strategy_loader``), or send, risk-check or track orders (the engine implements
 ``Context``). A strategy's numbers are ``Decimal`` (precisions are counts of decimals),
 everywhere in this API; inside the daemon they are scaled ints. A strategy imports only
-this module (and ``bot.strategy_testing`` in its tests).
+this module (and ``bot.strategy.testing`` in its tests).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, Protocol,
 from pydantic import BaseModel, ConfigDict
 from structlog.typing import FilteringBoundLogger
 
-from bot.errors import BotError, ProtocolError
+from bot.core.errors import BotError, ProtocolError
 from bot.execution.orders import DONE_STATES, Order, OrderState
 from bot.kraken.instruments import Instrument, from_scaled
 from bot.market.book import BookView

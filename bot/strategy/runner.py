@@ -28,7 +28,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.execution.orders import Fill
 from bot.kraken.instruments import from_scaled
 from bot.kraken.protocol import Ticker, Trade, TradeFrame

@@ -8,7 +8,8 @@ ways to get them: ``live_endpoints(config)`` reads ``venue:`` and ``credentials:
 config's credentials if it has any, else a generated pair) and yields the endpoints that
 point at it. Paper trading thus runs the daemon's real wire code and needs no keys.
 
-It does not build the venue (``bot.sim.cli.build_venue``) nor serve it (``bot.sim.server``).
+It does not build the venue (``bot.service.simulator.build_venue``) nor serve it
+(``bot.sim.server``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.config import Config
-from bot.errors import ConfigError
-from bot.log import Secret, get_logger
-from bot.sim.cli import build_venue
+from bot.core.errors import ConfigError
+from bot.core.log import Secret, get_logger
+from bot.service.simulator import build_venue
 from bot.sim.server import SimServer
 
 __all__ = ["Endpoints", "live_endpoints", "paper_venue"]

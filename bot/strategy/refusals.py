@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 
 from structlog.typing import FilteringBoundLogger
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 
 __all__ = ["EVENTS", "LOG_EVERY_S", "SOURCES", "Action", "Refusals"]
 

@@ -31,7 +31,7 @@ import structlog
 from pydantic_core import core_schema
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 
 __all__ = [
     "REDACTED",

@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, cast
 from urllib.parse import urlsplit
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 
 __all__ = [
     "ConnectFailed",

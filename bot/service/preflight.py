@@ -2,7 +2,7 @@
 
 ``load_deployment(path)`` reads the config (YAML, schema, environment, secrets, bounds:
 ``bot.config``) and loads every enabled strategy (imported, checked to be a ``Strategy``
-with plain handlers, its params validated against its own class: ``bot.strategy_loader``),
+with plain handlers, its params validated against its own class: ``bot.strategy.loader``),
 raising one ``ConfigError`` with every problem. ``krakenbot run`` and ``krakenbot
 check-config`` both call it, so check-config cannot say ``ok`` to a file that run refuses
 before it starts. What needs the exchange or the host (the API key's permissions, the
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config, load_config
-from bot.strategy_loader import LoadedStrategy, load_strategies
+from bot.strategy.loader import LoadedStrategy, load_strategies
 
 __all__ = ["Deployment", "load_deployment"]
 
