@@ -63,6 +63,7 @@ from bot.core.errors import (
 )
 from bot.core.log import configure_logging, get_logger
 from bot.core.supervisor import Supervisor
+from bot.core.waits import wait_event
 from bot.execution import readiness as rd
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
@@ -393,7 +394,7 @@ class Daemon:
             except RETRYABLE as exc:
                 delay = backoff.next_delay()
                 log.warning("instruments_failed", error=str(exc), retry_s=delay)
-                await _sleep_or_stop(self.clock, delay, self._stop)
+                await wait_event(self._stop, self.clock, delay)
         else:
             return None
         table = InstrumentTable(found)
@@ -432,7 +433,7 @@ class Daemon:
                     log.warning(
                         "permission_probe_failed", method=item.method, error=str(exc), retry_s=delay
                     )
-                    await _sleep_or_stop(self.clock, delay, self._stop)
+                    await wait_event(self._stop, self.clock, delay)
             else:
                 return False
             if found is not None:
@@ -573,18 +574,6 @@ class Daemon:
 def _runner_ended(runner: StrategyRunner) -> Callable[[], bool]:
     """A runner's timers end with it (stopped, or halted after too many errors)."""
     return lambda: runner.state in (RunnerState.STOPPED, RunnerState.HALTED)
-
-
-async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
-    """Sleep ``seconds`` on ``clock``, or less if ``stop`` is set meanwhile."""
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        stopper.cancel()
-        await asyncio.wait((sleeper, stopper))
 
 
 def _first_bot_error(group: BaseExceptionGroup[Any]) -> BaseException:

@@ -47,7 +47,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.errors import ConfigError
 from bot.core.log import get_logger, scrub_text
 from bot.execution.readiness import ReadinessGate
-from bot.service.metrics import Metrics, Sample
+from bot.service.metrics import Metrics, Sample, Snapshot, SnapshotView
 
 __all__ = [
     "DEFAULT_HEALTH_URL",
@@ -60,7 +60,6 @@ __all__ = [
 ]
 
 StatusSource = Callable[[], Mapping[str, object]]
-Snapshot = Mapping[str, Sequence[tuple[tuple[str, ...], float]]]
 
 DEFAULT_HEALTH_URL: Final = "http://127.0.0.1:8080/healthz"
 _NO_STORE: Final = {"Cache-Control": "no-store"}
@@ -337,39 +336,10 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-class _View:
-    """Lookups over a ``Metrics.snapshot()``."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-
-    def series(self, name: str) -> Sequence[tuple[tuple[str, ...], float]]:
-        return self.snap.get(name, ())
-
-    def get(self, name: str, *labels: str) -> float | None:
-        return next((v for lab, v in self.series(name) if lab == labels), None)
-
-    def keys(self, names: Iterable[str], index: int = 0) -> list[str]:
-        """Distinct values of label ``index`` across families ``names``, sorted."""
-        return sorted({lab[index] for n in names for lab, _ in self.series(n) if len(lab) > index})
-
-    def where(self, name: str, first: str) -> list[tuple[tuple[str, ...], float]]:
-        """Series of ``name`` whose first label is ``first``."""
-        return [(lab, v) for lab, v in self.series(name) if lab[:1] == (first,)]
-
-    def state(self, name: str, *labels: str) -> str | None:
-        """The ``state`` label of the one-hot ``name`` series set to 1."""
-        n = len(labels)
-        for lab, v in self.series(name):
-            if lab[:n] == labels and v == 1:
-                return lab[n]
-        return None
-
-
 _NOT_RUNNING: Final = '<p class="none">not running</p>'
 
 
-def _feeds(v: _View) -> str:
+def _feeds(v: SnapshotView) -> str:
     rows = [
         (
             f,
@@ -394,7 +364,7 @@ def _feeds(v: _View) -> str:
     return out
 
 
-def _books(v: _View) -> str:
+def _books(v: SnapshotView) -> str:
     rows = [
         (
             s,
@@ -408,13 +378,13 @@ def _books(v: _View) -> str:
     return _table(("symbol", "valid", "mid", "spread", "checksum failures"), rows)
 
 
-def _orders(v: _View) -> str:
+def _orders(v: SnapshotView) -> str:
     states = v.keys(("orders", "orders_finished"))
     rows = [(s, v.get("orders", s), v.get("orders_finished", s)) for s in states]
     return _table(("state", "now", "finished"), rows)
 
 
-def _listing(v: _View, name: str, headers: Sequence[str]) -> str:
+def _listing(v: SnapshotView, name: str, headers: Sequence[str]) -> str:
     return _table(headers, [(*lab, val) for lab, val in sorted(v.series(name))])
 
 
@@ -429,7 +399,7 @@ _STRATEGY_FAMILIES: Final = (
 )
 
 
-def _strategies(v: _View) -> str:
+def _strategies(v: SnapshotView) -> str:
     def per(name: str, strategy: str) -> str | None:
         """``1.5 USD; -2 EUR``: the strategy's series of ``name`` with their second label."""
         parts = [f"{_num(val)} {lab[1]}" for lab, val in sorted(v.where(name, strategy))]
@@ -464,14 +434,14 @@ def _strategies(v: _View) -> str:
     return out
 
 
-def _risk(v: _View) -> str:
+def _risk(v: SnapshotView) -> str:
     state = v.state("risk_state")
     if state is None:
         return _NOT_RUNNING
     return _table(("bot trading state",), [(_yes(state == "active", state, state),)])
 
 
-def _switch(v: _View) -> str:
+def _switch(v: SnapshotView) -> str:
     armed = v.get("deadman_armed")
     if armed is None:
         return _NOT_RUNNING
@@ -485,7 +455,7 @@ def _switch(v: _View) -> str:
     return _table(("armed", "seconds to trigger", "refreshes", "failures", "lapses"), [row])
 
 
-def _headroom(v: _View) -> str:
+def _headroom(v: SnapshotView) -> str:
     rows: list[tuple[object, ...]] = []
     rest = v.get("rest_headroom")
     if rest is not None:
@@ -494,7 +464,7 @@ def _headroom(v: _View) -> str:
     return _table(("counter", "pair", "headroom"), rows)
 
 
-_SECTIONS: Final[tuple[tuple[str, Callable[[_View], str]], ...]] = (
+_SECTIONS: Final[tuple[tuple[str, Callable[[SnapshotView], str]], ...]] = (
     ("Feeds", _feeds),
     ("Books", _books),
     ("Orders", _orders),
@@ -552,7 +522,7 @@ def render_status(
             ],
         ),
     ]
-    view = _View(snap)
+    view = SnapshotView(snap)
     parts += (f"<h2>{html.escape(name)}</h2>{section(view)}" for name, section in _SECTIONS)
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -24,7 +24,7 @@ numbers stay exact. The module never opens a socket (``bot.service.http`` serves
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import metadata
@@ -67,6 +67,8 @@ __all__ = [
     "Family",
     "Metrics",
     "Sample",
+    "Snapshot",
+    "SnapshotView",
     "Source",
     "deadman_source",
     "feed_source",
@@ -196,6 +198,39 @@ class Sample(NamedTuple):
 
 Source = Callable[[], Iterable[Sample]]
 _Key = tuple[str, tuple[str, ...]]
+
+
+Snapshot = Mapping[str, Sequence[tuple[tuple[str, ...], float]]]
+"""``Metrics.snapshot()``: family name → (label values, value) pairs."""
+
+
+class SnapshotView:
+    """Lookups over a ``Metrics.snapshot()`` (the status page's and the dashboard's)."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def series(self, name: str) -> Sequence[tuple[tuple[str, ...], float]]:
+        return self.snap.get(name, ())
+
+    def get(self, name: str, *labels: str) -> float | None:
+        return next((v for lab, v in self.series(name) if lab == labels), None)
+
+    def keys(self, names: Iterable[str], index: int = 0) -> list[str]:
+        """Distinct values of label ``index`` across families ``names``, sorted."""
+        return sorted({lab[index] for n in names for lab, _ in self.series(n) if len(lab) > index})
+
+    def where(self, name: str, first: str) -> list[tuple[tuple[str, ...], float]]:
+        """Series of ``name`` whose first label is ``first``."""
+        return [(lab, v) for lab, v in self.series(name) if lab[:1] == (first,)]
+
+    def state(self, name: str, *labels: str) -> str | None:
+        """The ``state`` label of the one-hot ``name`` series set to 1."""
+        n = len(labels)
+        for lab, v in self.series(name):
+            if lab[:n] == labels and v == 1:
+                return lab[n]
+        return None
 
 
 class _Histogram:

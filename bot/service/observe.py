@@ -23,7 +23,7 @@ from bot.execution.pnl import Position, PositionBook
 from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import RiskGate
 from bot.kraken.instruments import Instrument
-from bot.service.metrics import Metrics
+from bot.service.metrics import Metrics, Snapshot
 
 __all__ = [
     "RECENT_FILLS",
@@ -32,11 +32,9 @@ __all__ = [
     "Observer",
     "Parts",
     "Pnl",
-    "Snapshot",
     "StrategyView",
 ]
 
-Snapshot = Mapping[str, Sequence[tuple[tuple[str, ...], float]]]
 RECENT_FILLS: Final = 50
 _STRATEGY_CACHE: Final = 5000  # cl_ord_id -> strategy of recent fills' orders
 

@@ -19,6 +19,7 @@ from bot.core.clock import FakeClock
 from bot.core.log import Secret
 from bot.service.notify.notice import Notice, notice
 from bot.service.notify.sender import Bucket, Notifier
+from tests.loopback.local_server import local_server
 from tests.loopback.waiting import until
 
 pytestmark = pytest.mark.timeout(30)
@@ -57,15 +58,9 @@ def telegram_429(retry_after: int) -> Reply:
 
 @asynccontextmanager
 async def listening(server: Server) -> AsyncIterator[str]:
-    runner = web.AppRunner(server.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield server.url
-    finally:
-        await runner.cleanup()
+    async with local_server(server.app) as url:
+        server.url = url
+        yield url
 
 
 @asynccontextmanager
@@ -167,29 +162,24 @@ async def test_publish_never_waits_a_full_queue_drops_and_levels_filter() -> Non
 
     app = web.Application()
     app.router.add_post("/h", stuck)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/h"
-    try:
+    async with local_server(app) as base:
+        url = base + "/h"
         settings = NotifyConfig(
             notifiers=(hook(url), hook(url, min_level="critical", name="pager")),
             queue_size=2, timeout_s=60,
         )  # fmt: skip
         notifier = Notifier(settings, FakeClock())
-        async with delivering(notifier):
-            for k in range(5):  # the endpoint hangs: these return at once all the same
-                notifier.publish(item(f"n{k}", level="info"))
-            notifier.publish(item("page me", level="critical"))
-            found = counts(notifier)
-            assert found[("notify_queued", "ops")] == 2
-            assert found[("notify_dropped", "ops", "queue_full")] == 4
-            assert found[("notify_queued", "pager")] == 1  # only the critical one
-            hang.set()
-    finally:
-        hang.set()
-        await runner.cleanup()
+        try:
+            async with delivering(notifier):
+                for k in range(5):  # the endpoint hangs: these return at once all the same
+                    notifier.publish(item(f"n{k}", level="info"))
+                notifier.publish(item("page me", level="critical"))
+                found = counts(notifier)
+                assert found[("notify_queued", "ops")] == 2
+                assert found[("notify_dropped", "ops", "queue_full")] == 4
+                assert found[("notify_queued", "pager")] == 1  # only the critical one
+        finally:
+            hang.set()  # the server's handler ends: the server can close
 
 
 async def test_the_drain_delivers_what_it_can_and_counts_the_rest_unsent() -> None:

@@ -28,6 +28,7 @@ from bot.service.control_api import NONCE_HEADER, ROUTES, TIME_HEADER
 from bot.service.daemon import Daemon
 from bot.sim.venue import DEFAULT_ACCOUNT
 from bot.strategy.loader import load_strategies
+from tests.loopback.local_server import local_server
 
 pytestmark = pytest.mark.timeout(90)
 Events = list[MutableMapping[str, Any]]
@@ -243,14 +244,8 @@ class Hook:
 
 @asynccontextmanager
 async def serving(hook: Hook) -> AsyncIterator[str]:
-    runner = web.AppRunner(hook.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}{HOOK}"
-    finally:
-        await runner.cleanup()
+    async with local_server(hook.app) as base:
+        yield base + HOOK
 
 
 async def test_a_webhook_hears_start_fills_a_halt_and_the_stop(tmp_path: Path) -> None:

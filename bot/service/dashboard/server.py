@@ -30,11 +30,11 @@ import plotly
 from aiohttp import web
 
 from bot.core.clock import Clock
+from bot.core.waits import wait_event
 from bot.service.dashboard.history import History
 from bot.service.dashboard.state import build_status
 from bot.service.metrics import Sample
 from bot.service.observe import Observation
-from bot.service.waits import wait_event
 
 __all__ = ["KEEPALIVE_S", "Dashboard", "StatusInputs"]
 

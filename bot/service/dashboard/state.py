@@ -10,7 +10,7 @@ README's "The dashboard's JSON" section lists the keys.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
@@ -18,36 +18,14 @@ from bot.core.log import scrub_text
 from bot.kraken.instruments import from_scaled
 from bot.service.dashboard.figures import distance, equity, held
 from bot.service.fmt import Places, at_least, fixed, money, plain, signed, utc
-from bot.service.observe import FillSeen, Observation, Snapshot
+from bot.service.metrics import SnapshotView
+from bot.service.observe import FillSeen, Observation
 
 __all__ = ["SCHEMA_VERSION", "build_status"]
 
 SCHEMA_VERSION: Final = 1
 _NS_PER_S: Final = 1e9
 Row = dict[str, Any]
-
-
-class _Metrics:
-    """Lookups over a ``Metrics.snapshot()``."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-
-    def series(self, name: str) -> Sequence[tuple[tuple[str, ...], float]]:
-        return self.snap.get(name, ())
-
-    def get(self, name: str, *labels: str) -> float | None:
-        return next((v for lab, v in self.series(name) if lab == labels), None)
-
-    def keys(self, *names: str) -> list[str]:
-        return sorted({lab[0] for n in names for lab, _ in self.series(n) if lab})
-
-    def one_hot(self, name: str, *labels: str) -> str | None:
-        n = len(labels)
-        return next((lab[n] for lab, v in self.series(name) if lab[:n] == labels and v == 1), None)
-
-    def total(self, name: str, first: str) -> float:
-        return sum(v for lab, v in self.series(name) if lab[:1] == (first,))
 
 
 def _num(value: float | None, digits: int = 6) -> float | None:
@@ -63,7 +41,7 @@ def build_status(
     control: bool,
 ) -> dict[str, Any]:
     """The whole ``/api/status`` body; ``ready`` and ``health`` as /readyz and /healthz."""
-    m = _Metrics(obs.metrics)
+    m = SnapshotView(obs.metrics)
     places = Places.of(obs.instruments)
     now = obs.at_ns
     return {
@@ -76,7 +54,7 @@ def build_status(
         "facts": {k: scrub_text(v) for k, v in facts.items()},
         "ready": bool(ready.get("ready")),
         "failing": list(ready.get("failing", ())),
-        "risk": obs.risk_state or m.one_hot("risk_state") or "",
+        "risk": obs.risk_state or m.state("risk_state") or "",
         "control": {"enabled": control},
         "money": _money(obs, places),
         "positions": _positions(obs, places),
@@ -204,7 +182,7 @@ def _balances(obs: Observation, places: Places) -> dict[str, Any]:
     }
 
 
-def _strategies(obs: Observation, m: _Metrics, places: Places) -> list[Row]:
+def _strategies(obs: Observation, m: SnapshotView, places: Places) -> list[Row]:
     fills: dict[str, float] = {}
     for lab, value in m.series("fills"):
         fills[lab[0]] = fills.get(lab[0], 0.0) + value
@@ -247,7 +225,7 @@ def _strategies(obs: Observation, m: _Metrics, places: Places) -> list[Row]:
     return rows
 
 
-def _rejections(m: _Metrics) -> dict[str, Any]:
+def _rejections(m: SnapshotView) -> dict[str, Any]:
     counted = sorted(
         ((int(v), r, s, st, a) for (s, st, a, r), v in m.series("rejections")),
         key=lambda row: (-row[0], *row[1:]),
@@ -264,7 +242,7 @@ def _rejections(m: _Metrics) -> dict[str, Any]:
 
 
 def _health(
-    obs: Observation, m: _Metrics, ready: Mapping[str, Any], health: Mapping[str, Any]
+    obs: Observation, m: SnapshotView, ready: Mapping[str, Any], health: Mapping[str, Any]
 ) -> dict[str, Any]:
     checks = [
         {"check": name, "ok": bool(c.get("ok")), "detail": scrub_text(str(c.get("detail", "")))}
@@ -297,8 +275,8 @@ def _health(
             "limit_s": health.get("max_loop_lag_s"),
             "uptime_s": health.get("uptime_s"),
         },
-        "feeds": _rows(m, m.keys("feed_connected", "feed_frames"), _feed),
-        "books": [_book(obs, m, s) for s in m.keys("book_valid", "book_checksum_failures")],
+        "feeds": [_feed(m, f) for f in m.keys(("feed_connected", "feed_frames"))],
+        "books": [_book(obs, m, s) for s in m.keys(("book_valid", "book_checksum_failures"))],
         "switch": switch,
         "headroom": headroom,
         "orders_by_state": [
@@ -307,7 +285,7 @@ def _health(
                 "now": int(m.get("orders", s) or 0),
                 "finished": int(m.get("orders_finished", s) or 0),
             }
-            for s in m.keys("orders", "orders_finished")
+            for s in m.keys(("orders", "orders_finished"))
         ],
         "tasks": [
             {"task": lab[0], "restarts": int(v)} for lab, v in sorted(m.series("task_restarts"))
@@ -316,20 +294,16 @@ def _health(
             {
                 "notifier": n,
                 "sent": int(m.get("notify_sent", n) or 0),
-                "dropped": int(m.total("notify_dropped", n)),
+                "dropped": int(sum(v for _, v in m.where("notify_dropped", n))),
                 "queued": int(m.get("notify_queued", n) or 0),
             }
-            for n in m.keys("notify_sent", "notify_queued")
+            for n in m.keys(("notify_sent", "notify_queued"))
         ],
         "observed": utc(obs.at_ns),
     }
 
 
-def _rows(m: _Metrics, keys: Iterable[str], row: Callable[[_Metrics, str], Row]) -> list[Row]:
-    return [row(m, key) for key in keys]
-
-
-def _feed(m: _Metrics, f: str) -> Row:
+def _feed(m: SnapshotView, f: str) -> Row:
     return {
         "feed": f,
         "connected": m.get("feed_connected", f) == 1,
@@ -341,7 +315,7 @@ def _feed(m: _Metrics, f: str) -> Row:
     }
 
 
-def _book(obs: Observation, m: _Metrics, s: str) -> Row:
+def _book(obs: Observation, m: SnapshotView, s: str) -> Row:
     inst, mid, spread = obs.instrument(s), obs.mids.get(s), m.get("book_spread", s)
     shown_mid: str | float | None
     shown_spread: str | float | None

@@ -33,8 +33,9 @@ from bot.config import NotifyConfig
 from bot.execution.orders import OrderState
 from bot.kraken.instruments import from_scaled
 from bot.service.fmt import fixed
+from bot.service.metrics import Snapshot
 from bot.service.notify.notice import Level, Notice, notice
-from bot.service.observe import FillSeen, Observation, Snapshot
+from bot.service.observe import FillSeen, Observation
 
 __all__ = ["NoticeRules"]
 

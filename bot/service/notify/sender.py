@@ -29,10 +29,10 @@ from bot.config import NotifierConfig, NotifyConfig
 from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.clock import Clock
 from bot.core.log import get_logger, scrub_text
+from bot.core.waits import wait_event
 from bot.service.metrics import Sample
 from bot.service.notify.notice import Notice
 from bot.service.notify.payloads import Request, request_for
-from bot.service.waits import wait_event
 
 __all__ = ["RETRY_POLICY", "Bucket", "Channel", "Notifier"]
 

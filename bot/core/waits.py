@@ -1,8 +1,9 @@
-"""One bounded wait for the trader's view: until an event is set or time passes on a Clock.
+"""One bounded wait: until an ``asyncio.Event`` is set or time passes on a ``Clock``.
 
-The live stream waits for the next picture (or its keepalive), the notifier for work (or
-its rate limit), the drain at shutdown for the queues to empty (or its deadline): each
-with the injected clock, so tests never sleep on a real one.
+The daemon's start-up retries (a stop request cuts their sleep short), the dashboard's
+stream (the next picture, or its keepalive), the notifier (work, or its rate limit) and
+its drain at shutdown all wait this way, on the injected clock, so tests never sleep on a
+real one.
 """
 
 from __future__ import annotations
