@@ -144,3 +144,26 @@ async def test_an_idle_stream_sends_keepalives_on_the_clock_and_ends_with_the_se
             await asyncio.wait_for(closing, WAIT_S)
     assert rest.strip() == b""  # the stream ended with the server
     assert {s.name: s.value for s in board.samples()} == {"dashboard_streams": 0}
+
+
+async def test_the_status_is_built_only_when_read() -> None:
+    """Pictures every second cost the trading loop only their chart sample while no
+    dashboard is open: the status (readiness, health, formatting) waits for a reader."""
+    async with serving() as (server, board, session):
+        reads: list[int] = []
+        ready = server.ready
+
+        def counted() -> dict[str, Any]:
+            reads.append(1)
+            return ready()
+
+        assert board._inputs is not None
+        board._inputs = StatusInputs(counted, server.health, server.facts, board._inputs.fallback)
+        for k in range(3):
+            board.publish(picture(at_ns=T0 + k * 10**9))
+        assert reads == [] and len(board.history) == 3
+        async with session.get(server.url + "/api/status") as reply:
+            assert (await reply.json())["phase"] == "running"
+        async with session.get(server.url + "/api/status") as reply:
+            await reply.read()
+        assert reads == [1]  # built once for the latest picture, then reused

@@ -11,10 +11,11 @@ Routes (all GET, all read-only):
   "status", "point", "fills"}``, the status as ``/api/status`` has it, the new chart point
   and fills. A client that sees ``seq`` skip, or ``epoch`` change, fetches the history again.
 
-``publish(observation)`` builds the status once and hands the same bytes to every stream;
-a slow client skips to the latest picture rather than queueing. On the server's shutdown
-every stream ends at once. Pages carry a Content-Security-Policy that allows scripts and
-connections to this server only.
+``publish(observation)`` samples the charts; the status is built once, when a stream or
+``/api/status`` first reads it (with no dashboard open, never), and the same bytes go to
+every stream; a slow client skips to the latest picture rather than queueing. On the
+server's shutdown every stream ends at once. Pages carry a Content-Security-Policy that
+allows scripts and connections to this server only.
 """
 
 from __future__ import annotations
@@ -65,11 +66,34 @@ class StatusInputs:
     fallback: Callable[[], Observation]
 
 
-@dataclass(frozen=True, slots=True)
 class _Message:
-    seq: int
-    status: bytes  # the /api/status body
-    event: bytes  # the whole SSE event
+    """One picture's status and SSE event, built when first read (nobody watching: never)."""
+
+    __slots__ = ("_build", "_event", "_status", "epoch", "obs", "seq", "tail")
+
+    def __init__(
+        self, seq: int, epoch: int, obs: Observation, tail: bytes, build: Callable[..., bytes]
+    ) -> None:
+        self.seq, self.epoch, self.obs, self.tail = seq, epoch, obs, tail
+        self._build = build
+        self._status: bytes | None = None
+        self._event: bytes | None = None
+
+    @property
+    def status(self) -> bytes:
+        """The /api/status body."""
+        if self._status is None:
+            self._status = self._build(self.obs)
+        return self._status
+
+    @property
+    def event(self) -> bytes:
+        """The whole SSE event: ``{"seq", "epoch", "status", "point", "fills"}``."""
+        if self._event is None:
+            head = b'{"seq":%d,"epoch":%d,"status":' % (self.seq, self.epoch)
+            data = head + self.status + b"," + self.tail[1:]
+            self._event = b"id: %d\nevent: status\ndata: " % self.seq + data + b"\n\n"
+        return self._event
 
 
 def _static(name: str) -> bytes:
@@ -136,16 +160,16 @@ class Dashboard:
         )  # fmt: skip
 
     def publish(self, obs: Observation) -> None:
-        """A new picture: the status, the history's new point and fills, to every stream."""
-        status = orjson.dumps(self.status(obs))
+        """A new picture: the history's new point and fills now; the status (the costly
+        part) when a stream or ``/api/status`` first reads it."""
         point, fills = self.history.add(obs)
         self._seq += 1
-        head = b'{"seq":%d,"epoch":%d,"status":' % (self._seq, self.history.epoch)
         tail = orjson.dumps({"point": None if point is None else point.json(), "fills": fills})
-        data = head + status + b"," + tail[1:]
-        event = b"id: %d\nevent: status\ndata: " % self._seq + data + b"\n\n"
-        self._message = _Message(self._seq, status, event)
+        self._message = _Message(self._seq, self.history.epoch, obs, tail, self._encode)
         self._wake()
+
+    def _encode(self, obs: Observation) -> bytes:
+        return orjson.dumps(self.status(obs))
 
     def _wake(self) -> None:
         self._changed.set()
