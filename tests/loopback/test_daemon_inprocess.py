@@ -299,11 +299,13 @@ async def test_reload_applies_valid_params_and_rejects_invalid(tmp_path: Path) -
     assert any("spread_bps" in p and "deploy.yaml:" in p for p in rejected[0]["problems"])
 
 
-def live_yaml(sim: SimHandle, tmp_path: Path) -> str:
-    """``mode: live`` on the simulator ``sim`` (its key pair from the environment)."""
+def live_yaml(sim: SimHandle, tmp_path: Path, tier: str = "starter") -> str:
+    """``mode: live`` on the simulator ``sim`` (its key pair from the environment), the
+    daemon's rate limits modelled at ``tier`` (give the simulator's)."""
     return f"""
 mode: live
 venue:
+  tier: {tier}
   rest_url: {sim.base_url}
   ws_public_url: {sim.ws_public_url}
   ws_private_url: {sim.ws_private_url}
@@ -331,7 +333,7 @@ async def test_live_mode_on_a_simulator_then_a_bad_key_is_fatal(
     # 10 item 2's (Kraken's counter outlives the process, so a restart starts from what the
     # last run left on it: on Starter's 0.33/s, a start then takes about half a minute).
     sim = await sim_factory(tier="pro")
-    text = live_yaml(sim, tmp_path).replace("venue:\n", "venue:\n  tier: pro\n")
+    text = live_yaml(sim, tmp_path, tier="pro")
     env = {"SIM_KEY": sim.api_key, "SIM_SECRET": sim.api_secret}
     config = load_config_text(text, "live.yaml", env)
     daemon = Daemon(config, load_strategies(config.strategies))

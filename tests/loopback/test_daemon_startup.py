@@ -30,9 +30,12 @@ def paper_config(store: Path) -> Config:
     return default_config(store.parent).model_copy(update={"store": StoreConfig(path=store)})
 
 
-def live_config(sim: SimHandle, store: Path, key: tuple[str, str] | None = None) -> Config:
-    """``test_daemon_inprocess``'s live deployment on ``sim``, with ``store`` and ``key``."""
-    text = live_yaml(sim, store.parent).replace(str(store.parent / "live.db"), str(store))
+def live_config(
+    sim: SimHandle, store: Path, key: tuple[str, str] | None = None, tier: str = "starter"
+) -> Config:
+    """``test_daemon_inprocess``'s live deployment on ``sim``, with ``store`` and ``key``,
+    its rate limits modelled at ``tier`` (give the simulator's)."""
+    text = live_yaml(sim, store.parent, tier).replace(str(store.parent / "live.db"), str(store))
     api_key, api_secret = key or (sim.api_key, sim.api_secret)
     return load_config_text(text, "live.yaml", {"SIM_KEY": api_key, "SIM_SECRET": api_secret})
 
@@ -174,7 +177,7 @@ async def test_a_quick_restart_with_the_same_key_does_not_probe_again(
     """The probes cost 5 on Kraken's REST counter, which outlives the process: a restart
     soon after a passing check (after a crash, say) skips them."""
     sim = await sim_factory(tier="pro")
-    config = live_config(sim, tmp_path / "live.db")
+    config = live_config(sim, tmp_path / "live.db", tier="pro")
     runs = []
     for _ in range(2):
         daemon = Daemon(config, load_strategies(config.strategies))
