@@ -271,3 +271,29 @@ async def test_a_webhook_hears_start_fills_a_halt_and_the_stop(tmp_path: Path) -
         assert any(t.startswith("🚨 krakenbot paper: risk state active → HALTED") for t in texts)
         assert not any(TOKEN in t or "not-a-real-secret" in t for t in texts)
         assert not any(HOOK in str(e) for e in events)  # the URL is scrubbed from every log
+
+
+async def test_a_fatal_error_is_told_before_the_daemon_exits(tmp_path: Path) -> None:
+    """The last words on the way out: the error (scrubbed), delivered within drain_s."""
+    from bot.core.clock import SystemClock
+    from bot.core.errors import AuthError
+    from bot.core.log import Secret
+    from bot.core.supervisor import Supervisor
+    from bot.execution.readiness import ReadinessGate
+    from bot.service.metrics import Metrics
+    from bot.service.view import TraderView
+
+    hook = Hook()
+    secret = Secret("a-key-that-leaked-into-an-error")
+    async with serving(hook) as hook_url:
+        notify = "notify:\n  notifiers:\n    - kind: webhook\n      url_env: TEST_HOOK_URL\n"
+        config = load_config(deploy_yaml(tmp_path, notify=notify), env={"TEST_HOOK_URL": hook_url})
+        clock = SystemClock()
+        view = TraderView(config, clock, Metrics(process=False), ReadinessGate())
+        with pytest.raises(AuthError):
+            async with (
+                aiohttp.ClientSession() as session,
+                view.serving(session, Supervisor(clock).keep, lambda: 1),
+            ):
+                raise AuthError(f"EAPI:Invalid key {secret.reveal()}")
+    assert hook.texts() == ["🚨 krakenbot paper: STOPPED on an error: EAPI:Invalid key ***"]
