@@ -23,9 +23,16 @@ from aiohttp import web
 from structlog.testing import capture_logs
 
 from bot.config import load_config
+from bot.core.clock import SystemClock
+from bot.core.errors import AuthError
+from bot.core.log import Secret
+from bot.core.supervisor import Supervisor
+from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import TradingState
 from bot.service.control_api import NONCE_HEADER, ROUTES, TIME_HEADER
 from bot.service.daemon import Daemon
+from bot.service.metrics import Metrics
+from bot.service.view import TraderView
 from bot.sim.venue import DEFAULT_ACCOUNT
 from bot.strategy.loader import load_strategies
 from tests.loopback.local_server import local_server
@@ -275,14 +282,6 @@ async def test_a_webhook_hears_start_fills_a_halt_and_the_stop(tmp_path: Path) -
 
 async def test_a_fatal_error_is_told_before_the_daemon_exits(tmp_path: Path) -> None:
     """The last words on the way out: the error (scrubbed), delivered within drain_s."""
-    from bot.core.clock import SystemClock
-    from bot.core.errors import AuthError
-    from bot.core.log import Secret
-    from bot.core.supervisor import Supervisor
-    from bot.execution.readiness import ReadinessGate
-    from bot.service.metrics import Metrics
-    from bot.service.view import TraderView
-
     hook = Hook()
     secret = Secret("a-key-that-leaked-into-an-error")
     async with serving(hook) as hook_url:
