@@ -55,7 +55,7 @@ class RunnerState(Protocol):
 
 
 class DeskControl(Protocol):
-    """What the actions use of the desk (``bot.context.Desk``)."""
+    """What the actions use of the desk (``bot.strategy.context.Desk``)."""
 
     @property
     def risk(self) -> RiskGate: ...

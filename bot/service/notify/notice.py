@@ -3,7 +3,7 @@
 ``Notice`` is what the rules make and the sender delivers; ``LEVELS`` orders the levels
 (a notifier with ``min_level: warning`` gets warnings and criticals). ``Notice.text``
 is built from the daemon's figures and names only, and is scrubbed of every registered
-secret (``bot.log.scrub_text``) when it is made and again when it is sent.
+secret (``bot.core.log.scrub_text``) when it is made and again when it is sent.
 """
 
 from __future__ import annotations
