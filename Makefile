@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint run bench clean venv browser
+.PHONY: test lint run bench clean venv browser promtool
 
 # The editable install also compiles the book's C core in place (setup.py): editing the C
 # source re-runs it, so `make test` never tests a stale build.
@@ -25,6 +25,16 @@ browser:
 	@if [ -x "$(CHROMIUM)" ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null)"; \
 	else $(SUDO) apt-get update -qq \
 	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
+
+# promtool checks deploy/grafana's alert rules, runs their unit tests and parses the Grafana
+# dashboard's queries (tests/unit/service/test_deploy.py; without it those tests skip).
+# It comes with Debian's prometheus package, which also brings the server: on a machine
+# with systemd, `systemctl disable --now prometheus` if you do not want one running.
+promtool:
+	@if command -v promtool >/dev/null; then promtool --version 2>&1 | head -1; \
+	else $(SUDO) apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	       --no-install-recommends prometheus; fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

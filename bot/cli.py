@@ -29,6 +29,9 @@ EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 
 CONFIG_ENV: Final = "KRAKENBOT_CONFIG"
+ON_CONFIG_ERROR_ENV: Final = "KRAKENBOT_ON_CONFIG_ERROR"
+"""``wait``: ``run`` waits for a stop signal after a configuration error (exit 2) instead of
+exiting, so a container restarted on exit is not restarted in a loop (docker-compose.yml)."""
 BOOK_DEPTHS: Final = (10, 25, 100, 500, 1000)
 BENCH_SUITES: Final = ("book", "sim", "sim_ws", "sim_rest", "tick", "all")
 
@@ -227,9 +230,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.core.log import configure_logging
 
         configure_logging(args.log_level or "info", args.log_format or "auto")
-        return _dispatch(args)
+        status = _dispatch(args)
     except BotError as exc:
-        return _report(exc)
+        status = _report(exc)
     except KeyboardInterrupt:
         print("krakenbot: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if args.command == "run" and status == EXIT_USAGE:
+        _hold_on_config_error()
+    return status
+
+
+def _hold_on_config_error() -> None:
+    """With ``KRAKENBOT_ON_CONFIG_ERROR=wait``: say so, then wait for SIGTERM/SIGINT."""
+    if os.environ.get(ON_CONFIG_ERROR_ENV, "").lower() != "wait":
+        return
+    from bot.service import signals
+
+    print(
+        f"krakenbot: configuration error: waiting for a stop signal ({ON_CONFIG_ERROR_ENV}="
+        "wait), not exiting, so that the container is not restarted in a loop; fix the "
+        "config, then restart it",
+        file=sys.stderr,
+        flush=True,
+    )
+    signals.wait_for_stop()

@@ -53,6 +53,8 @@ __all__ = [
     "KeyPath",
     "LogConfig",
     "MarketConfig",
+    "NotifierConfig",
+    "NotifyConfig",
     "RiskConfig",
     "Secret",
     "ShutdownConfig",
@@ -148,7 +150,7 @@ class Where:
         return self.source_map.problem(full, message, line=line)
 
 
-_HIDDEN_FIELDS: Final = frozenset({"api_key", "api_secret"})
+_HIDDEN_FIELDS: Final = frozenset({"api_key", "api_secret", "control_token", "url", "token"})
 
 
 def _schema_keys(model: Any) -> set[str]:
@@ -384,9 +386,58 @@ class ShutdownConfig(_Model):
 
 
 class HttpConfig(_Model):
+    """The HTTP face (health, metrics, dashboard) and its control API, off without a token.
+
+    ``control_token_env`` names the environment variable holding the control API's bearer
+    token; the loader resolves it into ``control_token`` (a ``Secret``, at least
+    ``MIN_TOKEN_CHARS`` long). Without it, nothing served changes the daemon's state.
+    """
+
     enabled: StrictBool = True
     host: str = "127.0.0.1"
     port: Port = 8080
+    control_token_env: EnvName | None = None
+    control_token: Secret | None = Field(default=None, repr=False)
+
+    @property
+    def control_enabled(self) -> bool:
+        return self.control_token is not None
+
+
+class NotifierConfig(_Model):
+    """One notification channel. ``webhook``: a JSON POST to the URL in ``url_env`` (a
+    secret: Slack's and Discord's URLs carry their token), in ``format``'s shape. ``telegram``:
+    the Bot API's ``sendMessage`` at ``api_url`` with the token in ``token_env``."""
+
+    kind: Literal["webhook", "telegram"]
+    name: StrategyName | None = None
+    format: Literal["slack", "discord", "mattermost", "json"] = "slack"
+    url_env: EnvName | None = None
+    token_env: EnvName | None = None
+    chat_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    api_url: HttpUrl = "https://api.telegram.org"
+    min_level: Literal["info", "warning", "critical"] = "info"
+    url: Secret | None = Field(default=None, repr=False)
+    token: Secret | None = Field(default=None, repr=False)
+
+    def label(self, index: int) -> str:
+        """The name in logs and metrics: ``name``, else ``webhook-1``, ``telegram-2``..."""
+        return self.name or f"{self.kind}-{index + 1}"
+
+
+class NotifyConfig(_Model):
+    """Notifications: which fills to send (``off``, ``each`` one, or a ``batch`` summary
+    every ``fills_every_s``), how many messages a notifier may send per minute, how many
+    may wait (``queue_size``; more are dropped and counted), and how delivery retries."""
+
+    notifiers: Annotated[tuple[NotifierConfig, ...], _EMPTY_LIST] = ()
+    fills: Literal["off", "each", "batch"] = "batch"
+    fills_every_s: Seconds = 60.0
+    max_per_minute: PosInt = 20
+    queue_size: PosInt = 100
+    attempts: PosInt = 5
+    timeout_s: Seconds = 10.0
+    drain_s: NonNegSeconds = 5.0
 
 
 class LogConfig(_Model):
@@ -449,6 +500,7 @@ class Config(_Model):
     deadman: Section[DeadmanConfig] = Field(default_factory=DeadmanConfig)
     shutdown: Section[ShutdownConfig] = Field(default_factory=ShutdownConfig)
     http: Section[HttpConfig] = Field(default_factory=HttpConfig)
+    notify: Section[NotifyConfig] = Field(default_factory=NotifyConfig)
     log: Section[LogConfig] = Field(default_factory=LogConfig)
     risk: Section[RiskConfig] = Field(default_factory=RiskConfig)
     strategies: Annotated[tuple[StrategyConfig, ...], _EMPTY_LIST] = ()
@@ -679,6 +731,8 @@ class _Reader:
         return _REF.sub(one, text), tuple(names), errors
 
 
+MIN_TOKEN_CHARS: Final = 16
+"""The shortest control API token accepted (``openssl rand -hex 32`` makes 64)."""
 _CREDENTIAL_KEYS: Final = {f"api_{k}_{s}" for k in ("key", "secret") for s in ("env", "file")}
 _SECRETISH: Final = re.compile(r"key|secret|token|passw|private|otp|sign", re.IGNORECASE)
 
@@ -773,6 +827,74 @@ class _Resolver:
             return ""
         return value
 
+    def env_secrets(self, data: dict[str, Any]) -> None:
+        """``http.control_token_env`` and each notifier's ``url_env`` / ``token_env``: the
+        environment variables they name, resolved into ``Secret`` values (a literal value
+        in the YAML is refused, as an API key is); each notifier's keys for its kind."""
+        http = data.get("http")
+        if isinstance(http, dict):
+            self._env_secret(http, ("http",), "control_token", min_chars=MIN_TOKEN_CHARS)
+        notify = data.get("notify")
+        listed = notify.get("notifiers") if isinstance(notify, dict) else None
+        for index, item in enumerate(listed if isinstance(listed, list) else []):
+            if isinstance(item, dict):
+                self._notifier(item, ("notify", "notifiers", index))
+
+    def _notifier(self, item: dict[str, Any], path: KeyPath) -> None:
+        kind = item.get("kind")
+        if isinstance(item.get("chat_id"), int) and not isinstance(item["chat_id"], bool):
+            item["chat_id"] = str(item["chat_id"])  # Telegram's ids are numbers in YAML
+        own = {"webhook": ("url_env", "format"), "telegram": ("token_env", "chat_id", "api_url")}
+        for other, keys in own.items():
+            for key in keys:
+                if kind in own and kind != other and key in item:
+                    self.reader._problem((*path, key), f"only for kind {other}", key=True)
+        if kind == "webhook":
+            self._env_secret(item, path, "url", required=True, url=True)
+        elif kind == "telegram":
+            self._env_secret(item, path, "token", required=True)
+            if item.get("chat_id") is None:
+                self.reader._problem(path, "chat_id: required for kind telegram")
+
+    def _env_secret(
+        self,
+        section: dict[str, Any],
+        path: KeyPath,
+        name: str,
+        *,
+        required: bool = False,
+        min_chars: int = 1,
+        url: bool = False,
+    ) -> None:
+        """``section[name]``: a ``Secret`` from the variable ``section[name + "_env"]``
+        names; its value is never echoed in a problem."""
+        reader = self.reader
+        if name in section:
+            section.pop(name)
+            message = f"a literal secret is not allowed in the config file: set {name}_env"
+            reader._problem((*path, name), message, key=True)
+            reader.bad_paths.add((*path, name))
+            return
+        var = section.get(f"{name}_env")
+        where: KeyPath = (*path, f"{name}_env")
+        if var is None:
+            if required:
+                reader._problem(path, f"{name}_env: required (the environment variable to read)")
+            return
+        if not isinstance(var, str):
+            return  # pydantic says it is not a variable name
+        value = self._from_env(where, var)
+        if not value:
+            return
+        if len(value) < min_chars:
+            message = f"${var} is shorter than {min_chars} characters: use a long random value"
+            reader._problem(where, message)
+            return
+        if url and not re.fullmatch(r"https?://[^/?#\s]+\S*", value):
+            reader._problem(where, f"${var} is not an http(s):// URL")
+            return
+        section[name] = Secret(value)
+
     def cross_checks(self, data: dict[str, Any]) -> None:
         """Checks that span keys; they read the raw data, so they run beside type errors."""
         reader = self.reader
@@ -823,6 +945,7 @@ def load_config_text(
     data = reader.read(text)
     resolver = _Resolver(reader)
     resolver.credentials(data)
+    resolver.env_secrets(data)
     resolver.cross_checks(data)
     problems = list(reader.problems)
     config: Config | None = None

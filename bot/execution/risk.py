@@ -277,6 +277,10 @@ class RiskGate:
         own = self._strategy_state.get(strategy, TradingState.ACTIVE)
         return max(self._state, own, key=_STRICTNESS.__getitem__)
 
+    def own_state(self, strategy: str) -> TradingState:
+        """``strategy``'s own state, without the bot's (a strategy paused on its own)."""
+        return self._strategy_state.get(strategy, TradingState.ACTIVE)
+
     def halt(
         self, reason: str, detail: str = "", *, strategy: str | None = None, cancel: bool = True
     ) -> Transition:

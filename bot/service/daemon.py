@@ -44,7 +44,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -63,6 +63,7 @@ from bot.core.errors import (
 )
 from bot.core.log import configure_logging, get_logger
 from bot.core.supervisor import Supervisor
+from bot.core.waits import wait_event
 from bot.execution import readiness as rd
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
@@ -78,11 +79,13 @@ from bot.kraken.instruments import InstrumentTable, merge_rest_names
 from bot.kraken.nonce import key_id
 from bot.kraken.protocol import Ticker, TradeFrame
 from bot.kraken.rest import KrakenRestClient
+from bot.market.book import Book
 from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
 from bot.market.instrument_snapshot import fetch_instrument_snapshot
 from bot.service import signals
 from bot.service.http import HttpServer
 from bot.service.metrics import Metrics
+from bot.service.observe import Parts
 from bot.service.paper import Endpoints, live_endpoints, paper_venue
 from bot.service.permissions import (
     PERMISSIONS_CHECK,
@@ -94,6 +97,7 @@ from bot.service.permissions import (
     record_pass,
 )
 from bot.service.preflight import load_deployment
+from bot.service.view import TraderView
 from bot.service.wiring import (
     assume_rest_counter,
     books_valid,
@@ -151,6 +155,7 @@ class Daemon:
         self.runners: dict[str, StrategyRunner] = {}
         self.sim: Any = None  # the in-process SimServer in paper mode
         self.http: HttpServer | None = None
+        self.view = TraderView(config, self.clock, self.metrics, self.gate)
         self._stop: asyncio.Event | None = None
         self._stopping = False
         self._started = asyncio.Event()
@@ -179,14 +184,18 @@ class Daemon:
 
     def reload(self) -> bool:
         """Reload strategies' params from ``config_path``: all valid, or none applied."""
+        return not self.reload_params()
+
+    def reload_params(self) -> list[str]:
+        """``reload``, returning the problems that rejected it (empty: applied)."""
         if self.config_path is None:
             log.warning("reload_rejected", problems=["no config file to reload"])
-            return False
+            return ["no config file to reload"]
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:
             log.error("reload_rejected", problems=exc.problems)
-            return False
+            return list(exc.problems)
         by_name = {s.name: s for s in new.strategies if s.enabled}
         problems: list[str] = []
         updates: list[LoadedStrategy] = []
@@ -207,7 +216,7 @@ class Daemon:
         problems += [f"strategy {name!r} added: restart to apply" for name in by_name]
         if problems:
             log.error("reload_rejected", problems=problems)
-            return False
+            return problems
         changed = []
         for old, fresh_loaded in zip(self.loaded, updates, strict=True):
             if fresh_loaded.params != old.params:
@@ -217,7 +226,7 @@ class Daemon:
                     runner.update_params(fresh_loaded.params)
         self.loaded = updates
         log.info("reload_applied", changed=changed)
-        return True
+        return []
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -267,7 +276,8 @@ class Daemon:
             assume_rest_counter(store, rest, clock, kid)
         try:
             await rest.warm()  # the order connection, opened before the first order needs it
-            await self._serve_with(store, rest)
+            async with self.view.serving(session, self.supervisor.keep, lambda: self.exit_code):
+                await self._serve_with(store, rest)
         finally:
             await rest.close()  # the dedicated connection; the session is the caller's
             if kid is not None:  # every call has ended: a clean record for the next start
@@ -290,27 +300,11 @@ class Daemon:
         if not await self._permissions(rest, store, instruments):
             return  # stopped while probing
         symbols = tuple(instruments)
-        positions = PositionBook(clock)
-        risk = RiskGate.from_config(cfg, clock, positions)
         venue = KrakenRestVenue(rest, instruments)  # the venue port: Kraken spot over REST
-        desk = self.desk = Desk(
-            risk=risk, positions=positions, instruments=instruments,
-            books=lambda: feed.books, clock=clock, metrics=self.metrics,
-        )  # fmt: skip
-        pretrade = PreTrade(
-            self.gate, risk=risk, mids=desk.marks.mids,
-            room=RateRoom(venue.trading_headroom, venue.rest_headroom),
-            exchange_status=lambda: feed.exchange_status,  # orders the state refuses
-            on_transitions=desk.router.apply_transitions,
-        )  # fmt: skip
-        engine = self.engine = ExecutionEngine(
-            venue, store, instruments, clock, readiness=self.gate, pretrade=pretrade,
-            spawn=desk.tasks.spawn, on_order=desk.router.on_order,
-            on_fill=desk.router.on_fill, on_refused=desk.router.on_refused,
-        )  # fmt: skip
+        desk, engine = self._order_path(store, venue, instruments)
         engine.prepare_ids(x.name for x in self.loaded)  # id blocks on record before trading
         if cfg.mode == "live":
-            replay_fills(store, engine, positions, instruments)
+            replay_fills(store, engine, desk.positions, instruments)
         else:  # the in-process simulator starts afresh: the last session's orders are gone
             close_paper_orders(store, clock)
         market = cfg.market.model_copy(update={"symbols": symbols})
@@ -347,6 +341,7 @@ class Daemon:
             desk.add_runner(runner)
         for source in metric_sources(self, rest, tokens):
             self.metrics.add_source(source)
+        self.view.attach(Parts(desk, engine, store, self.runners.values, symbols))
         log.info(
             "daemon_starting", mode=cfg.mode, rest_url=ep.rest_url, symbols=list(symbols),
             strategies=[x.name for x in self.loaded], store=str(cfg.store.path),
@@ -362,6 +357,7 @@ class Daemon:
                 "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
                 "balances": functools.partial(self._balances, venue, store),
                 "checkpoints": functools.partial(run_checkpoints, store, clock),
+                "view": self.view.run,  # the dashboard's pictures and the notification rules
             }
             tasks = [
                 tg.create_task(keep(n, run), name=f"keep:{n}") for n, run in components.items()
@@ -381,6 +377,38 @@ class Daemon:
             for task in [*tasks, *desk.tasks.pending]:
                 task.cancel()
 
+    def _order_path(
+        self, store: Store, venue: KrakenRestVenue, instruments: InstrumentTable
+    ) -> tuple[Desk, ExecutionEngine]:
+        """The desk and the engine, wired once: the engine's pre-trade stage, the spawner
+        of its commands' tasks and its callbacks are the desk's (nothing is assigned to
+        either afterwards). The feed is read when asked: it is built after them."""
+        cfg, clock = self.config, self.clock
+        positions = PositionBook(clock)
+        risk = RiskGate.from_config(cfg, clock, positions)
+        desk = self.desk = Desk(
+            risk=risk, positions=positions, instruments=instruments, books=self._books,
+            clock=clock, metrics=self.metrics,
+        )  # fmt: skip
+        pretrade = PreTrade(
+            self.gate, risk=risk, mids=desk.marks.mids,
+            room=RateRoom(venue.trading_headroom, venue.rest_headroom),
+            exchange_status=self._trading_state,  # orders the exchange's state refuses
+            on_transitions=desk.router.apply_transitions,
+        )  # fmt: skip
+        engine = self.engine = ExecutionEngine(
+            venue, store, instruments, clock, readiness=self.gate, pretrade=pretrade,
+            spawn=desk.tasks.spawn, on_order=desk.router.on_order,
+            on_fill=desk.router.on_fill, on_refused=desk.router.on_refused,
+        )  # fmt: skip
+        return desk, engine
+
+    def _books(self) -> Mapping[str, Book]:
+        return {} if self.feed is None else self.feed.books
+
+    def _trading_state(self) -> str | None:
+        return None if self.feed is None else self.feed.exchange_status
+
     async def _instruments(self, rest: KrakenRestClient) -> InstrumentTable | None:
         """REST ``AssetPairs`` mapped onto the WS v2 instrument snapshot: WS v2 names and
         precisions, REST names for order entry (``bot.kraken.instruments``)."""
@@ -396,7 +424,7 @@ class Daemon:
             except RETRYABLE as exc:
                 delay = backoff.next_delay()
                 log.warning("instruments_failed", error=str(exc), retry_s=delay)
-                await _sleep_or_stop(self.clock, delay, self._stop)
+                await wait_event(self._stop, self.clock, delay)
         else:
             return None
         table = InstrumentTable(found)
@@ -435,7 +463,7 @@ class Daemon:
                     log.warning(
                         "permission_probe_failed", method=item.method, error=str(exc), retry_s=delay
                     )
-                    await _sleep_or_stop(self.clock, delay, self._stop)
+                    await wait_event(self._stop, self.clock, delay)
             else:
                 return False
             if found is not None:
@@ -485,6 +513,9 @@ class Daemon:
             symbols=list(self.config.symbols),
             http=None if self.http is None or self.http.port is None else self.http.url,
         )  # fmt: skip
+        self.view.started({
+            "strategies": ", ".join(self.runners), "symbols": ", ".join(self.config.symbols),
+        })  # fmt: skip
 
     async def _every(self, seconds: float, action: Callable[[], None]) -> None:
         while True:
@@ -574,18 +605,6 @@ class Daemon:
 def _runner_ended(runner: StrategyRunner) -> Callable[[], bool]:
     """A runner's timers end with it (stopped, or halted after too many errors)."""
     return lambda: runner.state in (RunnerState.STOPPED, RunnerState.HALTED)
-
-
-async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
-    """Sleep ``seconds`` on ``clock``, or less if ``stop`` is set meanwhile."""
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        stopper.cancel()
-        await asyncio.wait((sleeper, stopper))
 
 
 def _first_bot_error(group: BaseExceptionGroup[Any]) -> BaseException:

@@ -1,4 +1,4 @@
-"""The daemon's HTTP face: /healthz, /readyz, /metrics and a one-page status view at /.
+"""The daemon's HTTP face: /healthz, /readyz, /metrics and a plain status page at /status.
 
 This module owns ``HttpServer`` (an aiohttp app on ``http.host:http.port``; port 0 picks a
 free port, ``port`` tells which), ``LoopLagProbe`` (how late a periodic sleep wakes: the
@@ -10,14 +10,17 @@ event loop's responsiveness), ``render_status`` (the HTML page, pure) and
 * ``/readyz``: the readiness gate's ``snapshot()``; 200 when open, 503 with every check
   and why it fails when not.
 * ``/metrics``: ``Metrics.render()`` in Prometheus' text format.
-* ``/``: HTML for a human, refreshed by ``<meta http-equiv="refresh">``, no JavaScript:
+* ``/status`` (and ``/`` unless another page took it, as the daemon's live dashboard
+  does: ``bot.service.dashboard``): HTML for a human, refreshed by ``<meta
+  http-equiv="refresh">``, no JavaScript:
   readiness, loop health, feeds, books, orders, fills, rejections, strategies, the dead-man's
   switch and rate-limit headroom, all read from the same ``Metrics.snapshot()`` as
   /metrics; plus whatever facts ``status_source()`` returns (mode, venue, version...).
   Every value is HTML-escaped and scrubbed of registered secrets.
 
 It reads components only through ``Metrics``, the ``ReadinessGate`` and ``status_source``;
-it never changes them. There is no authentication: it listens on 127.0.0.1 by default.
+it never changes them. Routes added to ``app`` before ``start()`` are served beside these
+(the dashboard, the control API). It listens on 127.0.0.1 by default.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.errors import ConfigError
 from bot.core.log import get_logger, scrub_text
 from bot.execution.readiness import ReadinessGate
-from bot.service.metrics import Metrics, Sample
+from bot.service.metrics import Metrics, Sample, Snapshot, SnapshotView
 
 __all__ = [
     "DEFAULT_HEALTH_URL",
@@ -57,7 +60,6 @@ __all__ = [
 ]
 
 StatusSource = Callable[[], Mapping[str, object]]
-Snapshot = Mapping[str, Sequence[tuple[tuple[str, ...], float]]]
 
 DEFAULT_HEALTH_URL: Final = "http://127.0.0.1:8080/healthz"
 _NO_STORE: Final = {"Cache-Control": "no-store"}
@@ -161,7 +163,7 @@ class HttpServer:
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)
-        self.app.router.add_get("/", self._status)
+        self.app.router.add_get("/status", self._status)
 
     @property
     def url(self) -> str:
@@ -178,6 +180,8 @@ class HttpServer:
             return
         if self._runner is not None:
             return
+        if not any(r.canonical == "/" for r in self.app.router.resources()):
+            self.app.router.add_get("/", self._status)  # no dashboard: the plain page
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         try:
@@ -332,39 +336,10 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-class _View:
-    """Lookups over a ``Metrics.snapshot()``."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-
-    def series(self, name: str) -> Sequence[tuple[tuple[str, ...], float]]:
-        return self.snap.get(name, ())
-
-    def get(self, name: str, *labels: str) -> float | None:
-        return next((v for lab, v in self.series(name) if lab == labels), None)
-
-    def keys(self, names: Iterable[str], index: int = 0) -> list[str]:
-        """Distinct values of label ``index`` across families ``names``, sorted."""
-        return sorted({lab[index] for n in names for lab, _ in self.series(n) if len(lab) > index})
-
-    def where(self, name: str, first: str) -> list[tuple[tuple[str, ...], float]]:
-        """Series of ``name`` whose first label is ``first``."""
-        return [(lab, v) for lab, v in self.series(name) if lab[:1] == (first,)]
-
-    def state(self, name: str, *labels: str) -> str | None:
-        """The ``state`` label of the one-hot ``name`` series set to 1."""
-        n = len(labels)
-        for lab, v in self.series(name):
-            if lab[:n] == labels and v == 1:
-                return lab[n]
-        return None
-
-
 _NOT_RUNNING: Final = '<p class="none">not running</p>'
 
 
-def _feeds(v: _View) -> str:
+def _feeds(v: SnapshotView) -> str:
     rows = [
         (
             f,
@@ -389,7 +364,7 @@ def _feeds(v: _View) -> str:
     return out
 
 
-def _books(v: _View) -> str:
+def _books(v: SnapshotView) -> str:
     rows = [
         (
             s,
@@ -403,13 +378,13 @@ def _books(v: _View) -> str:
     return _table(("symbol", "valid", "mid", "spread", "checksum failures"), rows)
 
 
-def _orders(v: _View) -> str:
+def _orders(v: SnapshotView) -> str:
     states = v.keys(("orders", "orders_finished"))
     rows = [(s, v.get("orders", s), v.get("orders_finished", s)) for s in states]
     return _table(("state", "now", "finished"), rows)
 
 
-def _listing(v: _View, name: str, headers: Sequence[str]) -> str:
+def _listing(v: SnapshotView, name: str, headers: Sequence[str]) -> str:
     return _table(headers, [(*lab, val) for lab, val in sorted(v.series(name))])
 
 
@@ -424,7 +399,7 @@ _STRATEGY_FAMILIES: Final = (
 )
 
 
-def _strategies(v: _View) -> str:
+def _strategies(v: SnapshotView) -> str:
     def per(name: str, strategy: str) -> str | None:
         """``1.5 USD; -2 EUR``: the strategy's series of ``name`` with their second label."""
         parts = [f"{_num(val)} {lab[1]}" for lab, val in sorted(v.where(name, strategy))]
@@ -459,14 +434,14 @@ def _strategies(v: _View) -> str:
     return out
 
 
-def _risk(v: _View) -> str:
+def _risk(v: SnapshotView) -> str:
     state = v.state("risk_state")
     if state is None:
         return _NOT_RUNNING
     return _table(("bot trading state",), [(_yes(state == "active", state, state),)])
 
 
-def _switch(v: _View) -> str:
+def _switch(v: SnapshotView) -> str:
     armed = v.get("deadman_armed")
     if armed is None:
         return _NOT_RUNNING
@@ -480,7 +455,7 @@ def _switch(v: _View) -> str:
     return _table(("armed", "seconds to trigger", "refreshes", "failures", "lapses"), [row])
 
 
-def _headroom(v: _View) -> str:
+def _headroom(v: SnapshotView) -> str:
     rows: list[tuple[object, ...]] = []
     rest = v.get("rest_headroom")
     if rest is not None:
@@ -489,7 +464,7 @@ def _headroom(v: _View) -> str:
     return _table(("counter", "pair", "headroom"), rows)
 
 
-_SECTIONS: Final[tuple[tuple[str, Callable[[_View], str]], ...]] = (
+_SECTIONS: Final[tuple[tuple[str, Callable[[SnapshotView], str]], ...]] = (
     ("Feeds", _feeds),
     ("Books", _books),
     ("Orders", _orders),
@@ -547,7 +522,7 @@ def render_status(
             ],
         ),
     ]
-    view = _View(snap)
+    view = SnapshotView(snap)
     parts += (f"<h2>{html.escape(name)}</h2>{section(view)}" for name, section in _SECTIONS)
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -24,7 +24,7 @@ numbers stay exact. The module never opens a socket (``bot.service.http`` serves
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import metadata
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from bot.execution.orders import Fill, Order
     from bot.execution.pnl import PositionBook
     from bot.execution.private_feed import PrivateFeed
+    from bot.execution.readiness import ReadinessGate
     from bot.execution.risk import RiskGate
     from bot.kraken.rest import KrakenRestClient
     from bot.market.feed import Feed
@@ -66,12 +67,15 @@ __all__ = [
     "Family",
     "Metrics",
     "Sample",
+    "Snapshot",
+    "SnapshotView",
     "Source",
     "deadman_source",
     "feed_source",
     "orders_source",
     "positions_source",
     "private_feed_source",
+    "readiness_source",
     "rest_source",
     "risk_source",
     "runners_source",
@@ -111,6 +115,8 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("loop_lag_max_seconds", "gauge", "The largest loop lag in the recent window"),
     _f("metrics_source_errors", "counter", "Metric sources that raised during a scrape"),
     _f("task_restarts", "counter", "Daemon tasks restarted after they stopped unasked", "task"),
+    _f("ready", "gauge", "1 while the readiness gate is open (orders may leave)"),
+    _f("readiness_check", "gauge", "1 while the readiness check passes", "check"),
     # feeds: public ("public") and private ("private")
     _f("feed_connected", "gauge", "1 while the feed's WebSocket is open", "feed"),
     _f("feed_frames", "counter", "Frames received", "feed"),
@@ -171,6 +177,12 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("strategy_position", "gauge", "Net position, base units", "strategy", "symbol"),
     _f("strategy_metric", "gauge", "A strategy's own gauge", "strategy", "name", "symbol"),
     _f("strategy_counter", "counter", "A strategy's own counter", "strategy", "name", "symbol"),
+    # the trader's view: notifications, the control API, the dashboard's live streams
+    _f("notify_sent", "counter", "Notifications delivered", "notifier"),
+    _f("notify_dropped", "counter", "Notifications given up on", "notifier", "reason"),
+    _f("notify_queued", "gauge", "Notifications waiting to be sent", "notifier"),
+    _f("control_calls", "counter", "Control API calls by outcome", "action", "outcome"),
+    _f("dashboard_streams", "gauge", "Dashboards connected to the live stream"),
 )  # fmt: skip
 
 _BY_NAME: Final = {f.name: f for f in FAMILIES}
@@ -186,6 +198,39 @@ class Sample(NamedTuple):
 
 Source = Callable[[], Iterable[Sample]]
 _Key = tuple[str, tuple[str, ...]]
+
+
+Snapshot = Mapping[str, Sequence[tuple[tuple[str, ...], float]]]
+"""``Metrics.snapshot()``: family name → (label values, value) pairs."""
+
+
+class SnapshotView:
+    """Lookups over a ``Metrics.snapshot()`` (the status page's and the dashboard's)."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def series(self, name: str) -> Sequence[tuple[tuple[str, ...], float]]:
+        return self.snap.get(name, ())
+
+    def get(self, name: str, *labels: str) -> float | None:
+        return next((v for lab, v in self.series(name) if lab == labels), None)
+
+    def keys(self, names: Iterable[str], index: int = 0) -> list[str]:
+        """Distinct values of label ``index`` across families ``names``, sorted."""
+        return sorted({lab[index] for n in names for lab, _ in self.series(n) if len(lab) > index})
+
+    def where(self, name: str, first: str) -> list[tuple[tuple[str, ...], float]]:
+        """Series of ``name`` whose first label is ``first``."""
+        return [(lab, v) for lab, v in self.series(name) if lab[:1] == (first,)]
+
+    def state(self, name: str, *labels: str) -> str | None:
+        """The ``state`` label of the one-hot ``name`` series set to 1."""
+        n = len(labels)
+        for lab, v in self.series(name):
+            if lab[:n] == labels and v == 1:
+                return lab[n]
+        return None
 
 
 class _Histogram:
@@ -475,6 +520,18 @@ def private_feed_source(feed: PrivateFeed, name: str = "private") -> Source:
         age = feed.frame_age_s()
         if age is not None:
             yield Sample("feed_frame_age_seconds", age, f)
+
+    return read
+
+
+def readiness_source(gate: ReadinessGate) -> Source:
+    """The readiness gate: open or not, and each check (what an alert on "not ready for
+    N minutes" reads)."""
+
+    def read() -> Iterator[Sample]:
+        yield Sample("ready", _flag(gate.is_open))
+        for name in gate.names:
+            yield Sample("readiness_check", _flag(gate.passes((name,))), (name,))
 
     return read
 

@@ -44,7 +44,17 @@ from typing import Any, Final
 
 from bot.core.log import get_logger
 
-__all__ = ["HOLD_ENV", "WATCHED", "after_loop", "blocked", "drain", "hold", "install", "replay"]
+__all__ = [
+    "HOLD_ENV",
+    "WATCHED",
+    "after_loop",
+    "blocked",
+    "drain",
+    "hold",
+    "install",
+    "replay",
+    "wait_for_stop",
+]
 
 WATCHED: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _STOPS: Final = (signal.SIGTERM, signal.SIGINT)
@@ -125,6 +135,20 @@ def after_loop() -> None:
     _state.phase = "stopped"
     for sig in WATCHED:
         signal.signal(sig, _note)
+
+
+def wait_for_stop() -> signal.Signals:
+    """Block until SIGTERM or SIGINT arrives (one noted already counts at once) and return
+    it; SIGHUP meanwhile is noted, never acted on. ``krakenbot run`` waits here after a
+    configuration error when told to (``bot.cli``): a supervisor then sees a process that
+    stays up, unhealthy, rather than one to restart in a loop."""
+    with blocked():
+        noted = [*_state.pending, *(sig for _, sig in _state.unlogged)]
+        stop: signal.Signals | None = next((sig for sig in noted if sig in _STOPS), None)
+        if stop is None:
+            stop = signal.Signals(signal.sigwait(set(_STOPS)))
+    drain()
+    return stop
 
 
 def hold(point: str) -> None:

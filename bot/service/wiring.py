@@ -1,12 +1,13 @@
 """Small pieces of the daemon's wiring: metrics sources, the HTTP face, shutdown cancels.
 
-This module owns helpers ``bot.service.daemon`` composes: which ``bot.service.metrics`` sources
-read which component (``metric_sources``), the ``HttpServer`` built on the daemon's gate and metrics
-(``http_server``), the shutdown's "cancel our open orders and see them gone"
-(``cancel_our_orders``), the readiness probe of the books (``books_valid``), what a start
-recovers from the store (``replay_fills`` in live mode, ``close_paper_orders`` in paper
-mode, and what Kraken's REST counter may still hold: ``assume_rest_counter`` at start,
-``record_rest_counter`` after the last call). It keeps no state of its own.
+This module owns helpers ``bot.service.daemon`` composes: which ``bot.service.metrics``
+sources read which component (``metric_sources``), the ``HttpServer`` built on the daemon's
+gate and metrics with the trader's view (dashboard, control API) on it (``http_server``),
+the shutdown's "cancel our open orders and see them gone" (``cancel_our_orders``), the
+readiness probe of the books (``books_valid``), what a start recovers from the store
+(``replay_fills`` in live mode, ``close_paper_orders`` in paper mode, and what Kraken's
+REST counter may still hold: ``assume_rest_counter`` at start, ``record_rest_counter``
+after the last call). It keeps no state of its own.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from bot.kraken.ratelimit import start_value
 from bot.kraken.rest import KrakenRestClient
 from bot.market.feed import Feed
 from bot.service import metrics as m
+from bot.service.control import Controls
 from bot.service.http import HttpServer
 from bot.service.paper import Endpoints
+from bot.service.view import TraderView
 from bot.store import Store
 from bot.strategy.desk import Desk
 from bot.strategy.loader import LoadedStrategy
@@ -88,6 +91,9 @@ class DaemonView(Protocol):
     def deadman(self) -> DeadmanSwitch | None: ...
     @property
     def engine(self) -> ExecutionEngine | None: ...
+    @property
+    def view(self) -> TraderView: ...
+    def reload_params(self) -> list[str]: ...
 
 
 def metric_sources(
@@ -126,6 +132,9 @@ async def http_server(daemon: DaemonView) -> HttpServer:
         }
 
     server = HttpServer(daemon.config.http, daemon.metrics, daemon.gate, facts, daemon.clock)
+    controls = Controls(lambda: daemon.desk, daemon.reload_params)
+    daemon.view.install(server, controls)  # the dashboard at /, the control API
+    daemon.metrics.add_source(m.readiness_source(daemon.gate))
     await server.start()
     return server
 

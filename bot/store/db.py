@@ -429,6 +429,15 @@ class Store:
             ).fetchall()
         return [_fill(row) for row in rows]
 
+    def recent_fills(self, limit: int) -> list[Fill]:
+        """The newest ``limit`` fills, oldest first (the dashboard's "last fills")."""
+        with self._errors("read fills"):
+            rows = self._conn.execute(
+                f"SELECT {_FILL_COLUMNS} FROM fills ORDER BY ts_ns DESC, exec_id DESC LIMIT ?",
+                (max(limit, 0),),
+            ).fetchall()
+        return [_fill(row) for row in reversed(rows)]
+
     # -- nonce floors --------------------------------------------------------------------
 
     def get_nonce_floor(self, key_id: str) -> int:

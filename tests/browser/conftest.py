@@ -5,7 +5,9 @@ Playwright (from PyPI) drives Debian's ``chromium`` package (``/usr/bin/chromium
 fresh user-data directory and the flags below: no sandbox (CI runs as root), no GPU, no
 QUIC, no first-run, background networking, component updates or sync, so it talks to
 nothing but the pages a test opens. Every request a page makes other than ``file:`` and
-``data:`` is refused and counted as an error: a page that works here works offline.
+``data:`` (and, for a page a server on loopback serves, that server's own origin:
+``open_page(url, same_origin=True)``) is refused and counted as an error: a page that works
+here works offline.
 
 ``open_page(url)`` opens a page and records its console errors, uncaught page errors and
 refused requests; a test that leaves any fails at teardown, whatever it asserted.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,24 +95,30 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             context.close()
 
 
-OpenPage = Callable[[str], PageProbe]
+OpenPage = Callable[..., PageProbe]
 
 
 @pytest.fixture
 def open_page(browser_context: Any) -> Iterator[OpenPage]:
-    """``open_page(url)``: the loaded page; the test fails on any console or page error."""
+    """``open_page(url, same_origin=False)``: the loaded page; the test fails on any console
+    or page error. ``same_origin``: the page's own loopback server may be asked too."""
     probes: list[PageProbe] = []
+    allowed: list[str] = ["file:", "data:"]
 
     def route(route: Any) -> None:
         url = route.request.url
-        if url.startswith(("file:", "data:")):
+        if url.startswith(tuple(allowed)):
             route.continue_()
         else:
             for probe in probes:
                 probe.errors.append(f"request refused (the page must work offline): {url}")
             route.abort()
 
-    def open_url(url: str) -> PageProbe:
+    def open_url(url: str, same_origin: bool = False) -> PageProbe:
+        if same_origin:
+            parts = urllib.parse.urlsplit(url)
+            assert parts.hostname in ("127.0.0.1", "localhost", "::1"), url
+            allowed.append(f"{parts.scheme}://{parts.netloc}/")
         page = browser_context.new_page()
         probe = PageProbe(page)
         probes.append(probe)

@@ -21,12 +21,14 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bot.config import load_config
 from tests.e2e.conftest import REPO, Proc, python_env, start
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
@@ -153,6 +155,13 @@ def test_entrypoint_runs_read_only_then_sigterm_exits_0(image: Image, procs: lis
     assert placed
     probe = healthcheck(image, readyz)
     assert probe.returncode == 0, probe.stdout + probe.stderr
+    base = readyz.removesuffix("/readyz")
+    with urllib.request.urlopen(base + "/", timeout=10) as page:  # the dashboard, its files
+        assert b"/assets/dashboard.js" in page.read()  # read from the read-only package
+    with urllib.request.urlopen(base + "/assets/dashboard.js", timeout=10) as script:
+        assert b"EventSource" in script.read()
+    with urllib.request.urlopen(base + "/api/status", timeout=10) as status:
+        assert json.loads(status.read())["mode"] == "paper"
     assert (image.data / "data" / "paper.db").exists()  # the store in the data dir
     assert not list(image.lib.rglob("__pycache__"))  # nothing written beside the code
     started = time.monotonic()
@@ -192,5 +201,60 @@ def test_compose_file_matches_the_image_and_the_default_config() -> None:
     mount = next(v for v in prom["volumes"] if v.endswith("prometheus.yml:ro"))
     scrape = yaml.safe_load((REPO / mount.split(":")[0]).read_text())
     targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
-    http = yaml.safe_load((REPO / "config" / "default.yaml").read_text())["http"]
-    assert targets == [f"{http['host']}:{http['port']}"]
+    http = load_config(REPO / "config" / "default.yaml", env={}).http
+    assert targets == [f"{http.host}:{http.port}"]
+
+
+def test_compose_publishes_on_loopback_mounts_strategies_and_provisions_grafana() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    bot, prom, grafana = services["krakenbot"], services["prometheus"], services["grafana"]
+    env = bot["environment"]
+    # Every published port on the host's loopback; the dashboard among them, reachable
+    # because the bot listens on the container's every address (default.yaml reads it).
+    assert bot["ports"] and all(p.startswith("127.0.0.1:") for p in bot["ports"])
+    assert "127.0.0.1:8080:8080" in bot["ports"] and "127.0.0.1:3000:3000" in bot["ports"]
+    shipped = load_config(REPO / "config" / "default.yaml", env={"KRAKENBOT_HTTP_HOST": "x"})
+    assert env["KRAKENBOT_HTTP_HOST"] == "0.0.0.0" and shipped.http.host == "x"
+    assert any(v.endswith(":/strategies:ro") for v in bot["volumes"])
+    assert (REPO / "deploy" / "strategies").is_dir()
+    # A configuration error waits instead of exiting, so unless-stopped never loops on it.
+    assert bot["restart"] == "unless-stopped" and env["KRAKENBOT_ON_CONFIG_ERROR"] == "wait"
+    assert "KRAKENBOT_CONTROL_TOKEN" in env  # empty unless the user sets it
+    rules = next(v for v in prom["volumes"] if v.endswith(":/etc/prometheus/alerts.yml:ro"))
+    assert (REPO / rules.split(":")[0]).is_file()
+    assert grafana["network_mode"] == "service:krakenbot"
+    for volume in grafana["volumes"]:
+        source = volume.split(":")[0]
+        if source.startswith("./"):
+            assert (REPO / source).exists(), volume
+    dashboards = next(v for v in grafana["volumes"] if "dashboards" in v).split(":")[1]
+    assert grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"].startswith(
+        dashboards
+    )
+
+
+def test_a_configuration_error_waits_for_a_stop_signal_when_told_to(
+    tmp_path: Path, procs: list[Proc]
+) -> None:
+    """What docker compose relies on: exit 2's problems printed, then no exit until a stop
+    signal, so a container restarted on exit never restarts in a loop."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("mode: paper\nmarket:\n  depht: 10\n")
+    argv = [sys.executable, "-m", "bot", "run", "--config", str(bad)]
+    quick = subprocess.run(argv, env=python_env(), cwd=tmp_path, capture_output=True,
+                           text=True, timeout=60, check=False)  # fmt: skip
+    assert quick.returncode == 2 and "market.depht: unknown key" in quick.stderr
+    proc = start(argv, cwd=tmp_path, env=python_env(KRAKENBOT_ON_CONFIG_ERROR="wait"),
+                 name="held")  # fmt: skip
+    procs.append(proc)
+    deadline = time.monotonic() + 60
+    while "waiting for a stop signal" not in proc.logs.text():
+        assert proc.popen.poll() is None, proc.logs.text()
+        assert time.monotonic() < deadline, proc.logs.text()
+        time.sleep(0.05)
+    assert "market.depht: unknown key" in proc.logs.text()
+    assert proc.popen.poll() is None  # still up: a supervisor sees it unhealthy, not exited
+    proc.signal(signal.SIGHUP)  # not a stop: ignored
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(15) == 2
