@@ -1,27 +1,30 @@
 """The tick bench's ``krakenbot`` contenders: the daemon's own objects, wired as it wires them.
 
-``DaemonPath`` builds what ``bot.service.daemon`` builds for one strategy on one symbol, with real
-objects throughout: the ``Parser``/``Book`` pair the feed uses (``frames.parse_into``), the
-``Desk`` with its ``EngineContext`` (intent checks, ``RiskGate.check`` with the desk's
-``RiskContext``, the task it spawns per order), the ``ExecutionEngine`` (running, with its
-startup reconciliation, on a real SQLite ``Store`` in a temporary directory: id blocks,
-order rows; its WAL checkpointed from a worker thread by ``run_checkpoints``), the
-executions feed (``PrivateFeed``, as the daemon runs it) and the ``KrakenRestClient`` with
-its dedicated connection (or aiohttp's session for the ``krakenbot_aiohttp`` contender).
-Per book frame it does what the feed and ``Daemon._on_market`` do: ``desk.mark``,
-``book.view()``, ``runner.book(view)``; then it waits for the order's answer
-(``desk.drain``) before it reads the next frame, as the floors do, so only one order is
-ever in flight.
+``DaemonPath`` builds what ``bot.service.daemon`` builds for one strategy on one symbol,
+with real objects throughout: the ``Parser``/``Book`` pair the feed uses
+(``frames.parse_into``), the ``Desk`` with its ``EngineContext`` (the request checked, the
+``PlaceOrder`` command), the ``ExecutionEngine`` with its pre-trade stage (readiness, the
+exchange's state, the rate room, ``RiskGate.check`` with the engine's open-order counts and
+the desk's mids) and the desk's eager task per command (running, with its startup
+reconciliation, on a real SQLite ``Store`` in a temporary directory: id blocks, order rows;
+its WAL checkpointed from a worker thread by ``run_checkpoints``), the executions feed
+(``PrivateFeed``, as the daemon runs it) and the venue port over the ``KrakenRestClient``
+with its dedicated connection (or aiohttp's session for the ``krakenbot_aiohttp``
+contender). Per book frame it does what the feed and ``Daemon._on_market`` do:
+``desk.marks.mark``, ``book.view()``, ``runner.book(view)``; then it waits for the order's
+answer (``desk.tasks.drain``) before it reads the next frame, as the floors do, so only one
+order is ever in flight.
 
 Timing points (``perf_counter_ns``), on top of ``recv``/``post``/``written``
 (``bench.tick_floor``): ``risk_in``/``risk_out`` around ``RiskGate.check`` (a proxy of the
-desk's gate) and ``sent_in`` when the engine calls ``add_order`` (a subclass of the REST
+stage's gate) and ``sent_in`` when the venue calls ``add_order`` (a subclass of the REST
 client). Stages: ``parse`` (``parse_into``: decode, apply, checksum), ``book`` (mark and
-view), ``strategy`` (runner, ``on_book``, ``EngineContext.place`` up to the risk call),
-``risk``, ``engine`` (the rest of ``EngineContext.place``, its eager start of the send
-(``bot.core.eager``) and ``ExecutionEngine.place``'s bookkeeping: id, order, index), ``sign``
-(``add_order`` until the transport is called) and ``send``: consecutive clock points, so
-the stages add up to the total. The request is written before ``runner.book`` returns.
+view), ``strategy`` (runner, ``on_book``, ``Context.place`` and the pre-trade stage up to
+the risk call), ``risk``, ``engine`` (the rest of ``ExecutionEngine.submit``, the eager
+start of the command's task (``bot.core.eager``), the engine's bookkeeping: id, order,
+index, and the venue's ``place``), ``sign`` (``add_order`` until the transport is called) and
+``send``: consecutive clock points, so the stages add up to the total. The request is
+written before ``runner.book`` returns.
 """
 
 from __future__ import annotations
@@ -41,10 +44,13 @@ from bot.core.clock import SystemClock
 from bot.core.errors import ExchangeError
 from bot.execution.engine import ExecutionEngine
 from bot.execution.pnl import PositionBook
+from bot.execution.pretrade import PreTrade
 from bot.execution.private_feed import PrivateFeed
-from bot.execution.readiness import PRIVATE_SUBSCRIBED
+from bot.execution.rate_room import RateRoom
+from bot.execution.readiness import PRIVATE_SUBSCRIBED, ReadinessGate
 from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
 from bot.execution.tokens import TokenKeeper
+from bot.execution.venue_rest import KrakenRestVenue
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
@@ -54,7 +60,8 @@ from bot.market.frames import parse_into
 from bot.net.http1 import Http1Connection
 from bot.store import Store, run_checkpoints
 from bot.strategy import BookSnapshot, Params, Strategy, floor_price
-from bot.strategy.context import Desk
+from bot.strategy.context import EngineContext
+from bot.strategy.desk import Desk
 from bot.strategy.runner import StrategyRunner
 
 __all__ = ["STAGES", "DaemonPath"]
@@ -94,7 +101,7 @@ def limits() -> RiskLimits:
 
 
 class _TimedRisk:
-    """The desk's ``RiskGate``, with ``check`` stamped (everything else passed through)."""
+    """The stage's ``RiskGate``, with ``check`` stamped (everything else passed through)."""
 
     def __init__(self, gate: RiskGate, probe: Probe) -> None:
         self._gate, self._probe = gate, probe
@@ -189,11 +196,28 @@ class DaemonPath:
         table = InstrumentTable([inst])
         self.parser = Parser(table)
         self.book = Book(inst, DEPTH)
-        self.engine = ExecutionEngine(rest, self.store, table, clock)
+        venue = KrakenRestVenue(rest, table)
+        positions = PositionBook(clock)
+        self.risk = _TimedRisk(RiskGate(clock, positions, limits(), {self.name: limits()}), probe)
+        risk = cast(RiskGate, self.risk)
+        books = {inst.symbol: self.book}
+        self.desk = desk = Desk(
+            risk=risk, positions=positions, instruments=table, books=lambda: books, clock=clock
+        )
+        gate = ReadinessGate(clock=clock)
+        pretrade = PreTrade(
+            gate, risk=risk, mids=desk.marks.mids,
+            room=RateRoom(venue.trading_headroom, venue.rest_headroom),
+            exchange_status=lambda: "online", on_transitions=desk.router.apply_transitions,
+        )  # fmt: skip
+        self.engine = ExecutionEngine(
+            venue, self.store, table, clock, readiness=gate, pretrade=pretrade,
+            spawn=desk.tasks.spawn, on_order=desk.router.on_order,
+            on_fill=desk.router.on_fill, on_refused=desk.router.on_refused,
+        )  # fmt: skip
         self.engine.prepare_ids([self.name])
         # The executions feed, as the daemon runs it: it drives the orders' state, and while
         # it is live the engine does not confirm each write by QueryOrders.
-        gate = self.engine.readiness
         gate.add(PRIVATE_SUBSCRIBED, lambda: self.private.subscribed)
 
         def on_private(event: object) -> None:  # as Daemon._on_private
@@ -201,17 +225,10 @@ class DaemonPath:
             gate.notify()
 
         self.private = PrivateFeed(
-            config["ws_private_url"], TokenKeeper(rest, clock), on_private, clock=clock
+            config["ws_private_url"], TokenKeeper(venue, clock), on_private, clock=clock
         )
-        positions = PositionBook(clock)
-        self.risk = _TimedRisk(RiskGate(clock, positions, limits(), {self.name: limits()}), probe)
-        books = {inst.symbol: self.book}
-        self.desk = Desk(
-            engine=self.engine, risk=cast(RiskGate, self.risk), positions=positions,
-            instruments=table, books=lambda: books, readiness=self.engine.readiness,
-            clock=clock, headroom=rest.trading_headroom,
-        )  # fmt: skip
-        ctx = self.desk.context(self.name, (inst.symbol,))
+        ctx = EngineContext(self.engine, desk, self.name, (inst.symbol,))
+        desk.add_context(ctx)
         strategy = EveryFrameBuyer(ctx, BuyerParams())
         self.runner = StrategyRunner(strategy, timers=ctx.timers, clock=clock, max_errors=1)
         self.desk.add_runner(self.runner)
@@ -228,7 +245,7 @@ class DaemonPath:
         self._checkpoint_task = asyncio.create_task(run_checkpoints(self.store, self._clock))
         async with asyncio.timeout(10):
             await self.engine.readiness.wait()  # reconciled, and the executions subscribed
-        self.desk.spawn_task = asyncio.get_running_loop().create_task
+        self.desk.tasks.spawn_task = asyncio.get_running_loop().create_task
         self.runner.start()
         await self.rest.warm()
 
@@ -262,13 +279,13 @@ class DaemonPath:
                     if event.mismatch is not None:
                         self.mismatches += 1
                         continue
-                    desk.mark(symbol, book)  # what Daemon._on_market does with BookUpdated
+                    desk.marks.mark(symbol, book)  # what Daemon._on_market does
                     view = book.view()
                     t_booked = _NOW()
                     probe.arm()
                     placed_before = rest.placed
                     runner.book(view)  # the order is written before this returns (eager)
-                    await desk.drain()  # the order's answer: one in flight at a time
+                    await desk.tasks.drain()  # the order's answer: one in flight at a time
                     if event.snapshot:
                         continue
                     if seen >= warmup and probe.written:

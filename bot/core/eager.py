@@ -4,7 +4,7 @@
 loop's next round. For an order that is the difference between writing the request while
 the strategy's ``on_book`` is still on the stack and writing it after every other ready
 callback has run (tens of µs on the development VM). Python 3.12 has eager tasks for this;
-this module is the 3.11 equivalent, for the one place that needs it (``Desk.spawn``).
+this module is the 3.11 equivalent, for the one place that needs it (``OrderTasks.spawn``).
 
 The coroutine's first step runs synchronously, up to its first suspension (an awaited
 future, or a bare ``yield`` from ``asyncio.sleep(0)``), **as its task**: during that step

@@ -1,4 +1,4 @@
-"""Kraken's dead-man's switch (``CancelAllOrdersAfter``): armed, refreshed, watched.
+"""The venue's dead-man's switch (Kraken's ``CancelAllOrdersAfter``): armed, refreshed, watched.
 
 If the daemon goes silent for ``timeout_s`` (60 s by default), Kraken cancels every open
 order of the account (KRAKEN.md §3.1). ``DeadmanSwitch`` keeps that timer pushed back:
@@ -8,12 +8,12 @@ order of the account (KRAKEN.md §3.1). ``DeadmanSwitch`` keeps that timer pushe
   cancelled. A failed refresh is retried after ``retry_s`` (1 s), never later than the
   moment the switch may lapse, and again and again until one succeeds.
 - The trigger time is tracked on the monotonic clock: the start of the request that set
-  it plus Kraken's ``triggerTime - currentTime`` (never later than Kraken's own, since
-  Kraken received the request after it started). When ``now >= trigger - margin_s`` with
-  no successful refresh since, the switch may have fired: ``on_lapse()`` is called once
-  (the engine then treats every order as possibly cancelled and reconciles), and the
-  refresher keeps trying to re-arm. A watcher task does this on time even while a
-  refresh request hangs.
+  it plus the venue's delay (Kraken's ``triggerTime - currentTime``; never later than
+  Kraken's own, since Kraken received the request after it started). When ``now >=
+  trigger - margin_s`` with no successful refresh since, the switch may have fired:
+  ``on_lapse()`` is called once (the engine then treats every order as possibly
+  cancelled and reconciles), and the refresher keeps trying to re-arm. A watcher task
+  does this on time even while a refresh request hangs.
 - While a refresh is due and not yet done, ``hold_reads(True)`` is called (the daemon
   passes the REST client's): reads that have not started wait, so the refresh is the
   next request on the key's line and finds room on the REST counter, however many
@@ -25,27 +25,27 @@ order of the account (KRAKEN.md §3.1). ``DeadmanSwitch`` keeps that timer pushe
   (the shutdown grace) ends it. Nothing here disarms on its own: no ``finally``, no
   ``atexit``. A crash leaves the switch armed, which is its whole point.
 
-The timing decisions are the pure functions at the top (``trigger_delay_s``,
-``trigger_at``, ``is_lapsed``, ``retry_wait``); the class only sleeps on the injected
-``Clock`` and calls REST. ``armed``, ``trigger_at_monotonic``, ``seconds_to_trigger()`` and
-``stats`` are for the readiness gate and /metrics.
+The timing decisions are the pure functions at the top (``trigger_at``, ``is_lapsed``,
+``retry_wait``); the class only sleeps on the injected ``Clock`` and calls the venue
+port's ``cancel_after`` (``bot.execution.venue``; Kraken's RFC 3339 times become the delay
+in ``bot.execution.rest_answers``). ``armed``, ``trigger_at_monotonic``,
+``seconds_to_trigger()`` and ``stats`` are for the readiness gate and /metrics.
 
 This module owns the switch's schedule. It does not cancel orders or reconcile (the
-engine's), and it calls nothing but ``CancelAllOrdersAfter``.
+engine's), and it calls nothing but ``cancel_after``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from bot.core.clock import Clock
 from bot.core.errors import BotError, ProtocolError, RateLimitError, TransientError
 from bot.core.log import get_logger
+from bot.execution.venue import CancelAfter
 
 __all__ = [
     "CancelAfterApi",
@@ -53,17 +53,12 @@ __all__ = [
     "DeadmanSwitch",
     "default_margin_s",
     "is_lapsed",
-    "parse_rfc3339",
     "retry_wait",
     "trigger_at",
-    "trigger_delay_s",
 ]
 
 MAX_TIMEOUT_S: Final = 86399
 DEFAULT_RETRY_S: Final = 1.0
-_RFC3339: Final = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):(\d\d))"
-)
 
 log = get_logger(component="deadman")
 
@@ -71,40 +66,10 @@ log = get_logger(component="deadman")
 # ------------------------------------------------------------------------------ pure
 
 
-def parse_rfc3339(text: str) -> float:
-    """Seconds since the epoch for Kraken's ``2023-03-24T17:41:56Z`` (fraction optional)."""
-    match = _RFC3339.fullmatch(text.strip())
-    if match is None:
-        raise ProtocolError(f"not an RFC3339 timestamp: {text[:40]!r}")
-    y, mo, d, h, mi, s, frac, zulu, sign, oh, om = match.groups()
-    offset = dt.timedelta(0)
-    if not zulu:
-        offset = dt.timedelta(hours=int(oh), minutes=int(om)) * (1 if sign == "+" else -1)
-    try:
-        stamp = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=dt.UTC)
-    except ValueError as exc:
-        raise ProtocolError(f"not an RFC3339 timestamp: {text[:40]!r} ({exc})") from None
-    seconds = (stamp - offset).timestamp()
-    return seconds + (int(frac) / 10 ** len(frac) if frac else 0.0)
-
-
-def trigger_delay_s(result: Mapping[str, Any]) -> float | None:
-    """``triggerTime - currentTime`` of a ``CancelAllOrdersAfter`` result, in seconds;
-    None when the switch is off (``triggerTime`` ``"0"``, or not after ``currentTime``)."""
-    current = result.get("currentTime")
-    trigger = result.get("triggerTime")
-    if not isinstance(current, str) or not isinstance(trigger, str):
-        raise ProtocolError(f"CancelAllOrdersAfter: unexpected result {dict(result)!r:.200}")
-    if trigger.strip() in ("0", ""):
-        return None
-    delay = parse_rfc3339(trigger) - parse_rfc3339(current)
-    return delay if delay > 0 else None
-
-
-def trigger_at(request_started: float, result: Mapping[str, Any]) -> float | None:
-    """When the switch fires on the local monotonic clock: the request's start plus
-    Kraken's delay (Kraken received it later, so this is never late). None: off."""
-    delay = trigger_delay_s(result)
+def trigger_at(request_started: float, answer: CancelAfter) -> float | None:
+    """When the switch fires on the local monotonic clock: the request's start plus the
+    venue's delay (the venue received it later, so this is never late). None: off."""
+    delay = answer.delay_s
     return None if delay is None else request_started + delay
 
 
@@ -131,9 +96,9 @@ def default_margin_s(timeout_s: int) -> float:
 
 
 class CancelAfterApi(Protocol):
-    """What the switch needs of the REST client (``KrakenRestClient`` has it)."""
+    """What the switch needs of the venue (``bot.execution.venue.Venue`` has it)."""
 
-    async def cancel_all_orders_after(self, timeout_s: int) -> dict[str, Any]: ...
+    async def cancel_after(self, timeout_s: int) -> CancelAfter: ...
 
 
 @dataclass(slots=True)
@@ -144,7 +109,7 @@ class DeadmanStats:
     failures: int = 0
     lapses: int = 0
     last_refresh_at: float | None = None
-    last_trigger_time: str | None = None  # Kraken's ``triggerTime`` text
+    last_trigger_time: str | None = None  # the venue's trigger time, as it wrote it
 
 
 class DeadmanSwitch:
@@ -152,7 +117,7 @@ class DeadmanSwitch:
 
     def __init__(
         self,
-        rest: CancelAfterApi,
+        venue: CancelAfterApi,
         clock: Clock,
         *,
         timeout_s: int = 60,
@@ -172,7 +137,7 @@ class DeadmanSwitch:
         margin = default_margin_s(timeout_s) if margin_s is None else margin_s
         if not 0 <= margin < timeout_s:
             raise ValueError(f"margin_s must be within [0, {timeout_s}), got {margin}")
-        self._rest = rest
+        self._venue = venue
         self._clock = clock
         self.timeout_s = timeout_s
         self.refresh_s = refresh
@@ -215,16 +180,16 @@ class DeadmanSwitch:
         """Set the timer (before the first order); raises the REST client's error."""
         generation = self._generation
         started = self._clock.monotonic()
-        result = await self._rest.cancel_all_orders_after(self.timeout_s)
-        trigger = _armed_trigger(started, result)
+        answer = await self._venue.cancel_after(self.timeout_s)
+        trigger = _armed_trigger(started, answer)
         if generation != self._generation:
             return  # disarmed meanwhile: the disarm wins
         self._wanted.set()
-        self._record(started, trigger, result)
+        self._record(started, trigger, answer)
         log.info(
             "deadman_armed",
             timeout_s=self.timeout_s,
-            trigger_time=result.get("triggerTime"),
+            trigger_time=answer.trigger_time,
             seconds_to_trigger=round(trigger - self._clock.monotonic(), 3),
         )
 
@@ -238,7 +203,7 @@ class DeadmanSwitch:
         attempt = 0
         while True:
             try:
-                await self._rest.cancel_all_orders_after(0)
+                await self._venue.cancel_after(0)
                 break
             except (RateLimitError, TransientError) as exc:
                 attempt += 1
@@ -283,8 +248,8 @@ class DeadmanSwitch:
         generation = self._generation
         started = self._clock.monotonic()
         try:
-            result = await self._rest.cancel_all_orders_after(self.timeout_s)
-            trigger = _armed_trigger(started, result)
+            answer = await self._venue.cancel_after(self.timeout_s)
+            trigger = _armed_trigger(started, answer)
         except BotError as exc:
             if generation != self._generation:
                 return
@@ -302,7 +267,7 @@ class DeadmanSwitch:
             return
         if generation != self._generation:
             return  # disarmed while this was in flight
-        self._record(started, trigger, result)
+        self._record(started, trigger, answer)
         self._hold(False)
 
     async def _watch(self) -> None:
@@ -335,21 +300,21 @@ class DeadmanSwitch:
             if self._hold_reads is not None:
                 self._hold_reads(held)
 
-    def _record(self, started: float, trigger: float, result: Mapping[str, Any]) -> None:
+    def _record(self, started: float, trigger: float, answer: CancelAfter) -> None:
         self._trigger_at = trigger
         self._next_at = started + self.refresh_s
         stats = self.stats
         stats.refreshes += 1
         stats.last_refresh_at = started
-        stats.last_trigger_time = str(result.get("triggerTime"))
+        stats.last_trigger_time = answer.trigger_time
         if self._lapse_reported:
             self._lapse_reported = False
             log.warning("deadman_rearmed", seconds_to_trigger=round(trigger - started, 3))
         self._changed.set()
 
 
-def _armed_trigger(started: float, result: Mapping[str, Any]) -> float:
-    trigger = trigger_at(started, result)
+def _armed_trigger(started: float, answer: CancelAfter) -> float:
+    trigger = trigger_at(started, answer)
     if trigger is None:
-        raise ProtocolError(f"CancelAllOrdersAfter did not arm: triggerTime {result!r:.200}")
+        raise ProtocolError(f"the switch did not arm: trigger time {answer.trigger_time!r:.100}")
     return trigger

@@ -1,38 +1,47 @@
-"""The execution engine: place, amend, cancel; every order's fate learned, never guessed.
+"""The execution engine: commands carried out, every order's fate learned, never guessed.
 
-``ExecutionEngine`` turns intents into Kraken REST calls, and Kraken's answers (REST replies,
-the private feed's reports, reconciliation) into ``Order`` states in the store; it tells the
-strategies through ``on_fill(fill)`` then ``on_order(order)``: when one change brings both,
-each new fill first (``order(cl_ord_id)`` already shows it), then the order, the order the
-strategy API promises (``Strategy.on_fill``).
+``ExecutionEngine`` turns commands (``bot.execution.commands``: ``PlaceOrder``,
+``AmendOrder``, ``CancelOrder``) into requests to the venue (``bot.execution.venue``: the
+port; Kraken's REST today), and the venue's answers and events (replies, execution
+reports, reconciliation) into ``Order`` states in the store. It tells the strategy side
+through the callbacks given to its constructor: ``on_order(order)`` for every change,
+``on_fill(fill, order)`` for every new fill (the order already showing it, and before that
+change's ``on_order``: the order the strategy API promises, ``Strategy.on_fill``), and
+``on_refused(command, refusal, order)`` for a command not carried out that no order state
+shows (``order``: the engine's record now, None for a place never recorded).
 
-- **One cl_ord_id per intent, saved before it is sent**, never reused: no duplicates by
+- **One stage, once.** ``submit(command)`` runs the pre-trade stage
+  (``bot.execution.pretrade``: readiness, the exchange's state, rate room, risk) once;
+  refused, nothing is recorded or sent and ``on_refused`` says why; accepted, the
+  command's work starts at once as a task (``spawn``: the daemon's group, its first step
+  eagerly, so a place's request is written before ``submit`` returns). ``place(command)``
+  is the same for a caller that awaits the outcome (a refusal raises ``RiskError``).
+- **One cl_ord_id per order, saved before it is sent**, never reused: no duplicates by
   construction (Kraken refuses a duplicate open id too).
-- **Unknown fate is resolved, never resent.** A timeout, dropped connection or 5xx on
-  AddOrder (``OrderStateUnknown``) makes the order UNKNOWN; a resolver looks it up by
-  ``cl_ord_id`` (OpenOrders, ClosedOrders; reports resolve it too) until Kraken shows it, or
-  it is still absent ``grace_s`` after it was sent: LOST, and ``on_order`` tells the
-  strategy, which may place a *new* order. ``amend``/``cancel`` of an UNKNOWN order wait
-  for its fate (``resolve_wait_s``), else raise ``OrderUnavailable``.
-- **Refusals are recorded.** Any other ``ExchangeError`` on AddOrder means "not placed":
-  REJECTED with Kraken's string as ``reason``, returned (not raised).
+- **Unknown fate is resolved, never resent.** A lost answer (``OrderStateUnknown``) makes
+  the order UNKNOWN; a resolver looks it up by ``cl_ord_id`` (open, then closed orders;
+  reports resolve it too) until the venue shows it, or it is still absent ``grace_s`` after
+  it was sent: LOST, and ``on_order`` tells the strategy, which may place a *new* order.
+  ``amend``/``cancel`` of an UNKNOWN order wait for its fate (``resolve_wait_s``), else
+  raise ``OrderUnavailable``.
+- **Refusals are recorded.** Any other ``ExchangeError`` on a place means "not placed":
+  REJECTED with the venue's string as ``reason`` (``on_order``).
 - **The exchange is the truth.** Startup and crash recovery are one path (``run``): load
   open orders, mark leftover PENDING_NEW as UNKNOWN("restart"), adopt our orders whose rows a
-  machine crash lost (ClosedOrders read page after page, bounded), reconcile, set the
+  machine crash lost (closed orders read page after page, bounded), reconcile, set the
   readiness check ``reconciled``. ``ExecutionsSubscribed`` (each private (re)connect),
   ``SequenceGap`` and ``request_reconcile`` (a dead-man lapse) close it and reconcile again:
-  OpenOrders, QueryOrders by txid, recent ClosedOrders, Open/ClosedOrders by ``cl_ord_id``,
-  missed fills from TradesHistory (rules: ``bot.execution.reconcile``). Fills are recorded
-  (idempotent by ``exec_id``) before the order showing them is saved, both before the
-  callbacks. Orders that are not ours are logged, never adopted.
-- **Reports drive state.** ``on_private`` (the ``PrivateFeed``'s sink) merges sparse reports
-  by ``cl_ord_id`` or txid; a UUID ``cl_ord_id`` in either of Kraken's forms
-  (``orders.canonical_cl_ord_id``), in reports as in OpenOrders/QueryOrders/ClosedOrders.
-  While the feed is down (or with ``confirm_via_rest``) each write is followed by a
-  QueryOrders.
-- **Rate limits.** Changes use AmendOrder (cheaper than cancel-and-replace, keeps queue
-  priority); amends and cancels pass ``order_age_s`` so the REST client charges Kraken's
-  penalty and waits in time.
+  open orders, orders by venue id, recent closed orders, open/closed orders by
+  ``cl_ord_id``, missed fills from the trade history (rules: ``bot.execution.reconcile``).
+  Fills are recorded (idempotent by ``exec_id``) before the order showing them is saved,
+  both before the callbacks. Orders that are not ours are logged, never adopted.
+- **Events drive state.** ``on_private`` (the venue's event sink: the ``PrivateFeed``'s
+  today) merges sparse reports by ``cl_ord_id`` or venue id; a UUID ``cl_ord_id`` in either
+  of Kraken's forms (``orders.canonical_cl_ord_id``). While no executions come (or with
+  ``confirm_via_rest``) each write is followed by a query.
+- **Rate limits.** Changes use amends (cheaper than cancel-and-replace, keeps queue
+  priority); amends and cancels pass the order's age so the venue charges Kraken's penalty
+  and waits in time.
 
 ``run`` owns a ``TaskGroup`` for background work (reconciliations, resolvers, follow-up
 reads) until cancelled; ``CancelledError`` is never swallowed.
@@ -41,7 +50,7 @@ reads) until cancelled; ``CancelledError`` is never swallowed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -57,23 +66,31 @@ from bot.core.errors import (
 )
 from bot.core.log import get_logger
 from bot.execution import orders as o
-from bot.execution import private_feed as pf
 from bot.execution import reconcile as rc
+from bot.execution import venue as v
+from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.ids import IdBlocks
 from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
+from bot.execution.pretrade import PreTrade, Refusal
 from bot.execution.readiness import RECONCILED, ReadinessGate
-from bot.execution.reconcile import ExchangeOrder, ExchangeTrade, OrderIndex, Plan, Recorded
+from bot.execution.reconcile import OrderIndex, Plan, Recorded
+from bot.execution.venue import ExchangeOrder, ExchangeTrade, Venue
+from bot.execution.venue_reads import VenueReads
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled, to_scaled
 from bot.kraken.protocol import ExecutionReport, ExecutionsFrame
-from bot.kraken.rest import KrakenRestClient
 
-__all__ = ["EngineConfig", "ExecutionEngine", "OrderUnavailable"]
+__all__ = ["EngineConfig", "ExecutionEngine", "OrderUnavailable", "Spawn"]
 
 S = OrderState
 _NS: Final = 1_000_000_000
 _UNSETTLED: Final = frozenset({S.UNKNOWN, S.PENDING_NEW})
+_STOPPING: Final = Refusal("desk", "shutting_down", "the daemon is stopping")
 log = get_logger(component="engine")
+
+Spawn = Callable[[Coroutine[Any, Any, None]], bool]
+"""Runs a command's coroutine as a task now (False, the coroutine closed: it cannot, the
+group is closing)."""
 
 
 class OrderUnavailable(BotError):
@@ -101,25 +118,44 @@ class ExecutionEngine:
 
     def __init__(
         self,
-        rest: KrakenRestClient,
+        venue: Venue,
         store: OrderJournal,
         instruments: InstrumentTable,
         clock: Clock,
         *,
         on_order: Callable[[Order], None] | None = None,
-        on_fill: Callable[[Fill], None] | None = None,
+        on_fill: Callable[[Fill, Order], None] | None = None,
+        on_refused: Callable[[Command, Refusal, Order | None], None] | None = None,
         readiness: ReadinessGate | None = None,
+        pretrade: PreTrade | None = None,
+        spawn: Spawn | None = None,
         config: EngineConfig | None = None,
         ids: IdBlocks | None = None,
     ) -> None:
-        self._rest, self._store, self._instruments, self._clock = rest, store, instruments, clock
-        self.on_order, self.on_fill = on_order, on_fill
+        """``pretrade``: the stage every command passes (default: the readiness gate
+        alone); its gate is ``readiness``. ``spawn``: where submitted commands run
+        (default: the engine's own group while it runs, not eagerly)."""
+        self._venue, self._store, self._instruments, self._clock = venue, store, instruments, clock
+        self._on_order, self._on_fill, self._on_refused = on_order, on_fill, on_refused
         self._cfg = config or EngineConfig()
         self._ids = ids if ids is not None else IdBlocks(store, clock)
         self._unsaved: set[str] = set()  # placed, row not written yet (its block is on record)
-        self.readiness = readiness if readiness is not None else ReadinessGate(clock=clock)
+        if readiness is None:
+            readiness = pretrade.readiness if pretrade is not None else ReadinessGate(clock=clock)
+        if pretrade is None:
+            pretrade = PreTrade(readiness)
+        elif pretrade.readiness is not readiness:
+            raise ValueError("the pre-trade stage must read the engine's readiness gate")
+        self.readiness, self.pretrade = readiness, pretrade
         if RECONCILED not in self.readiness.names:
             self.readiness.add(RECONCILED)
+        self._spawn_command: Spawn = spawn if spawn is not None else self._spawn
+        self._cancelling: set[str] = set()  # submitted cancels not finished yet
+        cfg = self._cfg
+        self._reads = VenueReads(
+            venue, closed_orders_from=cfg.closed_orders_from, fills_margin_s=cfg.fills_margin_s,
+            max_history_pages=cfg.max_history_pages,
+        )  # fmt: skip
         self._book = OrderIndex()
         self._inflight: set[str] = set()  # AddOrder sent, no answer yet
         self._resolving: set[str] = set()
@@ -146,9 +182,9 @@ class ExecutionEngine:
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return self._book.open(symbol)
 
-    def rest_headroom(self) -> float:
-        """The REST call counter's room now (an amend costs 1 there: the desk asks)."""
-        return self._rest.rest_headroom()
+    def cancelling(self, cl_ord_id: str) -> bool:
+        """A cancel of this order was submitted and has not finished."""
+        return cl_ord_id in self._cancelling
 
     async def run(self) -> None:
         """Recover, reconcile, open ``reconciled``; then reconcile on request, until cancelled."""
@@ -201,18 +237,19 @@ class ExecutionEngine:
         if not self._wake.is_set():
             self.readiness.set(RECONCILED)
 
-    def on_private(self, event: pf.PrivateEvent) -> None:
-        """The private feed's sink: merge reports; reconcile after a (re)subscribe or a gap."""
+    def on_private(self, event: object) -> None:
+        """The venue's event sink (``venue.VenueEvent``; others are ignored): merge reports;
+        reconcile after a (re)subscribe or a gap."""
         if isinstance(event, ExecutionsFrame):
             self._on_reports(event.reports)
-        elif isinstance(event, pf.ExecutionsSubscribed):
+        elif isinstance(event, v.ExecutionsSubscribed):
             self._feed_live = True
             if event.snapshot is not None:
                 self._on_reports(event.snapshot.reports)
             self.request_reconcile("subscribed")
-        elif isinstance(event, pf.SequenceGap):
+        elif isinstance(event, v.SequenceGap):
             self.request_reconcile(f"sequence gap {event.expected}->{event.received}")
-        elif isinstance(event, pf.PrivateDisconnected):
+        elif isinstance(event, v.PrivateDisconnected):
             self._feed_live = False
 
     def _on_reports(self, reports: Iterable[ExecutionReport]) -> None:
@@ -238,48 +275,89 @@ class ExecutionEngine:
                     log.error("lost_order_revived", cl_ord_id=cid, state=str(new.state))
                 self._put(new, fresh)
             elif fresh:
-                self._emit_fill(fresh[0])
+                self._emit_fill(fresh[0], old)
 
-    async def place(
-        self,
-        symbol: str,
-        side: str,
-        qty: int,
-        price: int | None = None,
-        *,
-        order_type: str = "limit",
-        time_in_force: str = "GTC",
-        post_only: bool = False,
-        strategy: str = "",
-        cl_ord_id: str | None = None,
-        prepared: Order | None = None,
-        gate_asked: bool = False,
-    ) -> Order:
-        """Place one order: NEW (or as Kraken already says), REJECTED (Kraken's reason) or
-        UNKNOWN (see ``wait_settled``). ``RiskError("not_ready")`` while the gate is closed.
+    # -- commands ------------------------------------------------------------------------
 
-        ``prepared``: the PENDING_NEW ``Order`` the caller already built from these same
-        arguments (``EngineContext`` does, for its handle), used as it is. ``gate_asked``:
-        the caller found the readiness gate open in this same step, with no ``await``
-        since (``EngineContext``, whose send starts eagerly), so it is not asked again."""
-        if (not gate_asked and not self.readiness.is_open) or self._tg is None:
+    def submit(self, command: Command) -> bool:
+        """Run the pre-trade stage on ``command`` once; accepted (True), its work starts now
+        as a task (``spawn``), a place's request written before this returns when the
+        spawn is eager; refused (False), nothing is recorded or sent and ``on_refused``
+        says why (``shutting_down`` when no task can start). What happens later is told
+        by ``on_order`` and ``on_fill``, and ``on_refused`` for an amend or a cancel the
+        venue or the engine refused, or a place never recorded."""
+        refusal = self.pretrade.check(command, self._book)
+        if refusal is None:
+            cancel = type(command) is not PlaceOrder and type(command) is not AmendOrder
+            if cancel:
+                self._cancelling.add(command.cl_ord_id)
+            if self._spawn_command(self._carry_out(command)):
+                return True
+            if cancel:
+                self._cancelling.discard(command.cl_ord_id)
+            refusal = _STOPPING
+        self._refused(command, refusal)
+        return False
+
+    async def place(self, command: PlaceOrder) -> Order:
+        """``submit`` for a caller that awaits the outcome: the pre-trade stage (a refusal
+        raises ``RiskError`` with its reason), then ``command``'s order sent. Returns it
+        NEW (or as the venue already says), REJECTED (the venue's reason) or UNKNOWN (see
+        ``wait_settled``)."""
+        refusal = self.pretrade.check(command, self._book)
+        if refusal is not None:
+            raise RiskError(refusal.reason, refusal.detail)
+        return await self._send_place(command)
+
+    async def _carry_out(self, command: Command) -> None:
+        """A submitted command's task: its work, and ``on_refused`` if it was not done."""
+        cid = command.cl_ord_id
+        try:
+            if type(command) is PlaceOrder:
+                await self._send_place(command)
+            elif type(command) is AmendOrder:
+                await self.amend(cid, qty=command.new_qty, price=command.new_price)
+            else:
+                await self.cancel(cid)
+        except RiskError as exc:  # a place that could not go (the engine stopped)
+            refusal = Refusal("desk", exc.reason, str(exc))
+        except ExchangeError as exc:  # the venue refused an amend or a cancel
+            refusal = Refusal("exchange", exc.code, str(exc))
+        except OrderUnavailable as exc:
+            refusal = Refusal("engine", "unavailable", str(exc))
+        except BotError as exc:
+            if type(command) is PlaceOrder:
+                log.error("order_place_failed", cl_ord_id=cid, error=str(exc))
+            refusal = Refusal("engine", "error", str(exc))
+        else:
+            return
+        finally:
+            if type(command) is not PlaceOrder and type(command) is not AmendOrder:
+                self._cancelling.discard(cid)
+        if type(command) is not PlaceOrder or self._book.get(cid) is None:
+            self._refused(command, refusal)  # a place recorded is told by ``on_order``
+
+    def _refused(self, command: Command, refusal: Refusal) -> None:
+        if self._on_refused is None:
+            return
+        cid = command.cl_ord_id
+        known = self._book.get(cid)
+        if known is None and type(command) is not PlaceOrder:
+            known = self._store.get_order(cid)
+        self._call(self._on_refused, command, refusal, known)
+
+    async def _send_place(self, command: PlaceOrder) -> Order:
+        order = command.order
+        cid, symbol = order.cl_ord_id, order.symbol
+        if self._tg is None:
             failing = ", ".join(self.readiness.failing()) or "engine not running"
             raise RiskError("not_ready", f"waiting for: {failing}")
-        inst = self._instrument(symbol)
-        cid = o.canonical_cl_ord_id(cl_ord_id) if cl_ord_id else self._ids.next(strategy)
+        if order.state is not S.PENDING_NEW:
+            raise ProtocolError(f"{cid}: a place carries a new order, not one {order.state}")
+        self._instrument(symbol)
         fresh = self._ids.fresh(cid)  # issued here from a recorded block: provably unused
         if self._book.get(cid) is not None or (not fresh and self.order(cid) is not None):
-            raise ProtocolError(f"cl_ord_id {cid} was used before: one id per intent")
-        order = prepared
-        if order is None or (
-            (order.cl_ord_id, order.symbol, order.side, order.qty, order.price, order.state)
-            != (cid, symbol, side, qty, price, S.PENDING_NEW)
-        ):  # not prepared, or not from these arguments: built here
-            order = o.new_order(
-                cl_ord_id=cid, instrument=inst, side=side, order_type=order_type, qty=qty,
-                price=price, strategy=strategy, now_ns=self._clock.time_ns(),
-                time_in_force=time_in_force, post_only=post_only,
-            )  # fmt: skip
+            raise ProtocolError(f"cl_ord_id {cid} was used before: one id per order")
         if self._ids.owner(cid) is None:
             self._put(order)  # durable before it is sent: nothing else would prove it ours
         else:  # its block is on record (bot.execution.ids): the row can follow the request
@@ -288,11 +366,7 @@ class ExecutionEngine:
         self._inflight.add(cid)
         self._book.sent[cid] = self._clock.monotonic()
         try:
-            result = await self._rest.add_order(
-                inst, side, order_type, qty, price, cl_ord_id=cid,
-                oflags="post" if post_only else None,
-                timeinforce=None if time_in_force == "GTC" else time_in_force,
-            )  # fmt: skip
+            order_id = await self._venue.place(order, command.instrument)
         except OrderStateUnknown as exc:
             self._sent(cid)
             return self._went_unknown(cid, exc.code)
@@ -311,17 +385,14 @@ class ExecutionEngine:
             self._went_unknown(cid, "interrupted")
             raise
         self._sent(cid)
-        txids = result.get("txid")
-        if not (isinstance(txids, list) and len(txids) == 1 and isinstance(txids[0], str)):
-            return self._went_unknown(cid, "no txid in AddOrder's answer")
         self._inflight.discard(cid)
         self._book.touched[cid] = self._clock.monotonic()
         current = self._book.orders[cid]
-        if (acked := o.acknowledge(current, txids[0], now_ns=self._clock.time_ns())) is current:
+        if (acked := o.acknowledge(current, order_id, now_ns=self._clock.time_ns())) is current:
             self._wake_waiter(cid)  # a report got there first
         else:
             self._put(acked)
-        log.debug("order_acked", cl_ord_id=cid, order_id=txids[0])  # the desk logs it placed
+        log.debug("order_acked", cl_ord_id=cid, order_id=order_id)  # the desk logs it placed
         if self._confirming():
             await self._refresh([cid])
         return self._book.orders[cid]
@@ -338,10 +409,9 @@ class ExecutionEngine:
         age = self._age(self._book.touched.get(cl_ord_id), order.updated_ns)
         self._put(o.request_amend(order, now_ns=self._clock.time_ns()))
         try:
-            await self._rest.amend_order(
-                self._instrument(order.symbol), order_age_s=age, txid=order.order_id,
-                order_qty=qty, limit_price=price,
-            )  # fmt: skip
+            await self._venue.amend(
+                order, self._instrument(order.symbol), qty=qty, price=price, order_age_s=age
+            )
         except OrderStateUnknown as exc:  # amended or not: Kraken's numbers will say
             log.warning("amend_unknown", cl_ord_id=cl_ord_id, code=exc.code)
             self._spawn(self._refresh([cl_ord_id]))
@@ -369,10 +439,9 @@ class ExecutionEngine:
             return order
         age = self._age(self._book.touched.get(cl_ord_id), order.updated_ns)
         self._put(o.request_cancel(order, now_ns=self._clock.time_ns()))
-        ids = {"txid": order.order_id} if order.order_id else {"cl_ord_id": order.cl_ord_id}
         ask, unknown = self._confirming(), False
         try:
-            await self._rest.cancel_order(self._instrument(order.symbol), order_age_s=age, **ids)
+            await self._venue.cancel(order, self._instrument(order.symbol), order_age_s=age)
             log.info("cancel_sent", cl_ord_id=cl_ord_id)
         except OrderStateUnknown as exc:
             log.warning("cancel_unknown", cl_ord_id=cl_ord_id, code=exc.code)
@@ -399,16 +468,16 @@ class ExecutionEngine:
             if not order.cancel_pending:
                 self._put(o.request_cancel(order, now_ns=self._clock.time_ns()))
         try:
-            result = await self._rest.cancel_all([self._instrument(p) for p in pairs])
+            count = await self._venue.cancel_all([self._instrument(p) for p in pairs])
         except ExchangeError as exc:
             for order in self.open_orders():
                 self._put(o.cancel_failed(order, exc.code, now_ns=self._clock.time_ns()))
             self.request_reconcile("cancel_all failed")
             raise
-        log.info("cancel_all_sent", count=result.get("count"))
+        log.info("cancel_all_sent", count=count)
         if self._confirming():
             await self.reconcile()
-        return int(result.get("count", 0))
+        return count
 
     async def wait_settled(self, cl_ord_id: str, timeout_s: float | None = None) -> Order:
         """The order once it is neither in flight nor UNKNOWN; ``OrderUnavailable`` if it is
@@ -456,7 +525,7 @@ class ExecutionEngine:
                     break  # place() has it, and will hand it back
                 result: Plan | None = None
                 try:
-                    result = await self._settle([cid], await self._fetch([order], full=False))
+                    result = await self._settle([cid], await self._reads.fetch([order], full=False))
                 except (ExchangeError, ProtocolError) as exc:
                     log.warning("resolve_failed", cl_ord_id=cid, error=str(exc))
                 if result is not None and cid in result.waiting:
@@ -471,7 +540,7 @@ class ExecutionEngine:
         """Reconcile every open local order with the exchange, and recover missed fills."""
         async with self._lock:
             local = [x for x in self.open_orders() if x.cl_ord_id not in self._inflight]
-            found = await self._fetch(local, full=True)
+            found = await self._reads.fetch(local, full=True)
             cids = [x.cl_ord_id for x in local]
             for ex in rc.match_orders(local, found).unmatched:
                 stored = self._recall(ex.cl_ord_id) if ex.is_open else None
@@ -491,41 +560,10 @@ class ExecutionEngine:
         """Learn these orders' state from the exchange now; on failure, reconcile later."""
         try:
             local = [self._book.orders[c] for c in cids]
-            await self._settle(cids, await self._fetch(local, full=False))
+            await self._settle(cids, await self._reads.fetch(local, full=False))
         except (ExchangeError, ProtocolError) as exc:
             log.warning("refresh_failed", cl_ord_ids=list(cids), error=str(exc))
             self.request_reconcile("refresh failed")
-
-    async def _fetch(self, local: Sequence[Order], *, full: bool) -> list[ExchangeOrder]:
-        """Kraken's view of ``local`` (with ``full``, and of every open order)."""
-        inst, rest = self._instruments, self._rest
-        found: list[ExchangeOrder] = []
-        if full:
-            found += rc.parse_orders((await rest.open_orders()).get("open", {}), inst)
-        txids = [x.order_id for x in rc.unseen(local, found, txid=True) if x.order_id]
-        for i in range(0, len(txids), 50):
-            found += await self._query(txids[i : i + 50])
-        blind = rc.unseen(local, found, txid=False)
-        if full and len(blind) >= self._cfg.closed_orders_from:
-            start = min(x.created_ns for x in blind) // _NS - int(self._cfg.fills_margin_s)
-            found += await self._closed_since(max(start, 0), pages=1)
-        for order in blind:
-            if not full:
-                opened = await rest.open_orders(cl_ord_id=order.cl_ord_id)
-                found += rc.parse_orders(opened.get("open", {}), inst)
-            if order in rc.unseen(local, found, txid=False):  # ClosedOrders takes a cl_ord_id
-                closed = await rest.closed_orders(cl_ord_id=order.cl_ord_id)
-                found += rc.parse_orders(closed.get("closed", {}), inst)
-        return found
-
-    async def _query(self, txids: list[str]) -> list[ExchangeOrder]:
-        try:
-            return rc.parse_orders(await self._rest.query_orders(txids), self._instruments)
-        except RejectedError as exc:  # one unknown txid fails the batch: ask one by one
-            if len(txids) == 1:
-                log.error("order_unknown_to_kraken", order_id=txids[0], code=exc.code)
-                return []
-            return [x for txid in txids for x in await self._query([txid])]
 
     async def _settle(self, cids: Sequence[str], found: list[ExchangeOrder]) -> Plan:
         """Apply the pure plan for ``cids``; missed fills are fetched, then recorded first."""
@@ -533,9 +571,9 @@ class ExecutionEngine:
         fills: list[Fill] = []
         if short := result.short_of_fills:
             known = self._recorded(short)
-            trades = await self._trades(short, known.last_ns)
+            trades = await self._reads.trades(short, known.last_ns)
             if known.last_ns and rc.still_short(short, known, self._fills(trades, short, known)):
-                trades += await self._trades(short, {})  # a fill older than the last known
+                trades += await self._reads.trades(short, {})  # a fill older than the last known
             result = self._plan(cids, found)  # on the orders as they are now
             fills = self._fills(trades, result.short_of_fills, known)
         fresh: dict[str, list[Fill]] = {}
@@ -545,9 +583,10 @@ class ExecutionEngine:
                 fresh.setdefault(fill.cl_ord_id, []).append(fill)
         for order in result.changed:
             self._put(order, fresh.pop(order.cl_ord_id, ()))
-        for rest in fresh.values():  # fills of orders that showed them already
-            for fill in rest:
-                self._emit_fill(fill)
+        for cid, rest in fresh.items():  # fills of orders that showed them already
+            if (shown := self._recall(cid)) is not None:
+                for fill in rest:
+                    self._emit_fill(fill, shown)
         for cid in result.lost:
             log.warning("order_lost", cl_ord_id=cid)
         for cid in result.vanished:
@@ -571,19 +610,6 @@ class ExecutionEngine:
         since = min(x.created_ns for x in orders) - int(self._cfg.fills_margin_s * _NS)
         return rc.recorded(self._store.fills_since(max(since, 0)), orders)
 
-    async def _trades(self, of: Sequence[Order], last: Mapping[str, int]) -> list[ExchangeTrade]:
-        margin = int(self._cfg.fills_margin_s * _NS)
-        start = rc.trades_start_ns(of, last, margin_ns=margin) // _NS
-        trades: list[ExchangeTrade] = []
-        for _ in range(self._cfg.max_history_pages):
-            page = await self._rest.trades_history(start=start, ofs=len(trades))
-            batch = rc.parse_trades(page)
-            trades += batch
-            if not batch or len(trades) >= int(page.get("count", 0)):
-                return trades
-        log.warning("trades_history_truncated", pages=self._cfg.max_history_pages)
-        return trades
-
     def _fills(
         self, trades: list[ExchangeTrade], of: Sequence[Order], known: Recorded
     ) -> list[Fill]:
@@ -603,9 +629,9 @@ class ExecutionEngine:
         if not self._unsettled(order.cl_ord_id):
             self._wake_waiter(order.cl_ord_id)
         for fill in fills:
-            self._emit_fill(fill)
-        if self.on_order is not None:
-            self._call(self.on_order, order)
+            self._emit_fill(fill, order)
+        if self._on_order is not None:
+            self._call(self._on_order, order)
         if held:
             self._on_reports(held)
 
@@ -642,28 +668,10 @@ class ExecutionEngine:
         if since is None:
             return
         start = max(since // _NS - int(self._cfg.fills_margin_s), 0)
-        closed = await self._closed_since(start, pages=self._cfg.max_closed_pages)
+        closed = await self._reads.closed_since(start, pages=self._cfg.max_closed_pages)
         adopted = [x.cl_ord_id for ex in closed if (x := self._adopt(ex)) is not None]
         if adopted:
             await self._settle(adopted, closed)
-
-    async def _closed_since(self, start: int, *, pages: int) -> list[ExchangeOrder]:
-        """ClosedOrders since ``start`` (seconds), newest first, page after page (``ofs``,
-        50 a page) until Kraken's ``count`` is covered or a page comes back empty, at most
-        ``pages`` pages (each costs 2 on the REST counter). An order that closes meanwhile
-        shifts the pages by one: the order it pushes across a boundary is read twice and
-        kept once (by txid), none is skipped."""
-        found: dict[str, ExchangeOrder] = {}
-        read = 0
-        for _ in range(pages):
-            reply = await self._rest.closed_orders(start=start, ofs=read)
-            page = rc.parse_orders(reply.get("closed", {}), self._instruments)
-            found.update((ex.order_id, ex) for ex in page)
-            read += len(page)
-            if not page or read >= int(reply.get("count", 0)):
-                return list(found.values())
-        log.warning("closed_orders_truncated", pages=pages, read=read, since_s=start)
-        return list(found.values())
 
     def _sent(self, cid: str) -> None:
         """After AddOrder's request went out (whatever came back): the order's first row,
@@ -685,15 +693,15 @@ class ExecutionEngine:
         if (event := self._waiters.pop(cid, None)) is not None:
             event.set()
 
-    def _emit_fill(self, fill: Fill) -> None:
+    def _emit_fill(self, fill: Fill, order: Order) -> None:
         log.info("fill", cl_ord_id=fill.cl_ord_id, exec_id=fill.exec_id, qty=fill.qty)
-        if self.on_fill is not None:
-            self._call(self.on_fill, fill)
+        if self._on_fill is not None:
+            self._call(self._on_fill, fill, order)
 
     @staticmethod
-    def _call(callback: Callable[[Any], None], arg: Order | Fill) -> None:
+    def _call(callback: Callable[..., None], *args: Any) -> None:
         try:
-            callback(arg)
+            callback(*args)
         except Exception:  # a strategy's bug must not stop the engine: log it, go on
             log.exception("callback_failed", callback=getattr(callback, "__name__", "?"))
 

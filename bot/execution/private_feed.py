@@ -74,6 +74,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.errors import BotError, TokenError
 from bot.core.log import get_logger
 from bot.execution.tokens import TokenSource
+from bot.execution.venue import ExecutionsSubscribed, PrivateDisconnected, SequenceGap
 from bot.kraken import codec
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import (
@@ -126,24 +127,8 @@ class PrivateConnected:
     connection: int  # 1 for the first connection, then counting
 
 
-@dataclass(frozen=True, slots=True)
-class PrivateDisconnected:
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionsSubscribed:
-    """The executions subscription is live; reconcile against ``snapshot``."""
-
-    snapshot: ExecutionsFrame | None
-
-
-@dataclass(frozen=True, slots=True)
-class SequenceGap:
-    """Update ``received`` arrived where ``expected`` was due: reconcile over REST."""
-
-    expected: int
-    received: int
+# ``PrivateDisconnected``, ``ExecutionsSubscribed`` and ``SequenceGap`` are the venue
+# port's events (``bot.execution.venue``): what any venue tells the engine.
 
 
 PrivateEvent = (

@@ -16,8 +16,8 @@ and is logged; it never breaks the gate. Open/closed changes are logged
 (``readiness_open``, ``readiness_closed`` with the failing checks) when they are noticed.
 
 This module owns the gate only; what each check means belongs to its owner (feed, deadman,
-private feed, engine). Refusing an order while the gate is closed is the engine's
-(``RiskError("not_ready")``).
+private feed, engine). Refusing an order while the gate is closed is the pre-trade
+stage's (``bot.execution.pretrade``: ``not_ready``, the failing checks named).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Reconciliation as pure functions: what Kraken's REST answers say about our orders.
+"""Reconciliation as pure functions: what the venue's answers say about our orders.
 
-The engine fetches (OpenOrders, QueryOrders, ClosedOrders, TradesHistory); this module
-decides. It turns Kraken's REST order and trade objects into values (``ExchangeOrder``,
-``ExchangeTrade``), matches them with the local orders, and returns the new local orders
+The engine fetches through the venue port (open, queried and closed orders, trade
+history: ``ExchangeOrder`` and ``ExchangeTrade`` values, ``bot.execution.venue``); this
+module decides. It matches them with the local orders, and returns the new local orders
 (``Plan``) and the fills that were missed (``missed_fills``). No I/O, no clock (the caller
-passes ``now_ns`` and each order's age), no store.
+passes ``now_ns`` and each order's age), no store, no venue's wire format.
 
 The rules
 =========
@@ -16,7 +16,7 @@ The rules
 2. **Matching** is by ``order_id`` (Kraken's txid) first, then by ``cl_ord_id`` for an order
    whose txid we never learned (AddOrder's answer was lost). Never by anything fuzzier; a
    UUID ``cl_ord_id`` is compared as the 128-bit number Kraken keeps, whichever form it
-   prints (``orders.canonical_cl_ord_id``, applied as each REST order is parsed).
+   prints (``orders.canonical_cl_ord_id``, applied by the venue as it reads each order).
 3. **Absent is not lost until proven.** A local order the exchange does not show:
 
    - with no ``order_id``, UNKNOWN or PENDING_NEW (sent, fate unknown): LOST once it is at
@@ -52,35 +52,28 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Final
 
-from bot.core.errors import ProtocolError
 from bot.execution.orders import (
     Fill,
     Order,
     OrderState,
     apply_execution,
-    canonical_cl_ord_id,
     fill_price,
     mark_unknown,
     transition,
 )
+from bot.execution.venue import ExchangeOrder, ExchangeTrade
 from bot.kraken.instruments import InstrumentTable, to_scaled
 from bot.kraken.protocol import ExecutionReport
 
 __all__ = [
-    "ExchangeOrder",
-    "ExchangeTrade",
     "Match",
     "OrderIndex",
     "Plan",
     "Recorded",
     "match_orders",
     "missed_fills",
-    "parse_order",
-    "parse_orders",
-    "parse_trades",
     "plan",
     "recorded",
     "report_for",
@@ -90,8 +83,6 @@ __all__ = [
 ]
 
 S = OrderState
-_NS: Final = 1_000_000_000
-_OPEN_STATUSES: Final = frozenset({"pending", "open"})
 _STATUS: Final[Mapping[str, str]] = {
     "pending": "pending_new",
     "closed": "filled",
@@ -99,144 +90,6 @@ _STATUS: Final[Mapping[str, str]] = {
     "expired": "expired",
 }
 _UNSENT_OR_UNKNOWN: Final = frozenset({S.UNKNOWN, S.PENDING_NEW})
-
-
-# ------------------------------------------------------------------------- parsing
-
-
-def _dec(value: Any, what: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ProtocolError(f"{what}: expected a decimal number, got {value!r}")
-    try:
-        out = Decimal(value)
-    except InvalidOperation:
-        raise ProtocolError(f"{what}: expected a decimal number, got {value!r}") from None
-    if not out.is_finite():
-        raise ProtocolError(f"{what}: not a finite number: {value!r}")
-    return out
-
-
-def _seconds_ns(value: Any, what: str) -> int:
-    return int(_dec(value, what).scaleb(9))
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeOrder:
-    """One order as Kraken's OpenOrders / QueryOrders / ClosedOrders show it."""
-
-    order_id: str
-    cl_ord_id: str | None
-    status: str  # pending | open | closed | canceled | expired
-    pair: str  # descr.pair as Kraken wrote it (an altname)
-    symbol: str | None  # the WS symbol, when the pair is one of ours
-    side: str
-    order_type: str
-    qty: Decimal  # vol
-    filled: Decimal  # vol_exec
-    cost: Decimal
-    avg_price: Decimal | None  # None until something filled
-    limit_price: Decimal | None
-    reason: str
-    opened_ns: int
-    closed_ns: int | None
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in _OPEN_STATUSES
-
-
-def parse_order(
-    order_id: str, raw: Mapping[str, Any], instruments: InstrumentTable
-) -> ExchangeOrder:
-    """One REST order object (``result["open"][txid]`` and the like)."""
-    where = f"order {order_id}"
-    if not isinstance(raw, Mapping):
-        raise ProtocolError(f"{where}: not an object")
-    descr = raw.get("descr")
-    if not isinstance(descr, Mapping):
-        raise ProtocolError(f"{where}: no descr")
-    status = raw.get("status")
-    if status not in ("pending", "open", "closed", "canceled", "expired"):
-        raise ProtocolError(f"{where}: unknown status {status!r}")
-    pair = str(descr.get("pair", ""))
-    inst = instruments.lookup(pair)
-    filled = _dec(raw.get("vol_exec", "0"), f"{where} vol_exec")
-    order_type = str(descr.get("ordertype", ""))
-    limit = descr.get("price")
-    limit_price = _dec(limit, f"{where} descr.price") if order_type == "limit" else None
-    closed = raw.get("closetm")
-    cl_ord_id = raw.get("cl_ord_id")
-    return ExchangeOrder(
-        order_id=order_id,
-        cl_ord_id=canonical_cl_ord_id(str(cl_ord_id)) if cl_ord_id else None,
-        status=str(status),
-        pair=pair,
-        symbol=inst.symbol if inst is not None else None,
-        side=str(descr.get("type", "")),
-        order_type=order_type,
-        qty=_dec(raw.get("vol"), f"{where} vol"),
-        filled=filled,
-        cost=_dec(raw.get("cost", "0"), f"{where} cost"),
-        avg_price=_dec(raw.get("price"), f"{where} price") if filled > 0 else None,
-        limit_price=limit_price,
-        reason=str(raw.get("reason") or ""),
-        opened_ns=_seconds_ns(raw.get("opentm", 0), f"{where} opentm"),
-        closed_ns=_seconds_ns(closed, f"{where} closetm") if closed else None,
-    )
-
-
-def parse_orders(orders: Mapping[str, Any], instruments: InstrumentTable) -> list[ExchangeOrder]:
-    """Every order of ``{txid: order}`` (OpenOrders' ``open``, ClosedOrders' ``closed``, or
-    QueryOrders' whole result)."""
-    if not isinstance(orders, Mapping):
-        raise ProtocolError("orders: not an object")
-    return [parse_order(str(txid), raw, instruments) for txid, raw in orders.items()]
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeTrade:
-    """One fill as Kraken's TradesHistory shows it (keyed there by its trade id)."""
-
-    exec_id: str
-    order_id: str  # ordertxid
-    pair: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    cost: Decimal
-    fee: Decimal  # in the quote currency
-    ts_ns: int
-    trade_id: str
-    maker: bool | None
-
-
-def parse_trades(result: Mapping[str, Any]) -> list[ExchangeTrade]:
-    """The trades of one TradesHistory page (``{"trades": {id: trade}, "count": n}``)."""
-    trades = result.get("trades")
-    if not isinstance(trades, Mapping):
-        raise ProtocolError("TradesHistory: no trades object")
-    out: list[ExchangeTrade] = []
-    for exec_id, raw in trades.items():
-        where = f"trade {exec_id}"
-        if not isinstance(raw, Mapping):
-            raise ProtocolError(f"{where}: not an object")
-        maker = raw.get("maker")
-        out.append(
-            ExchangeTrade(
-                exec_id=str(exec_id),
-                order_id=str(raw.get("ordertxid", "")),
-                pair=str(raw.get("pair", "")),
-                side=str(raw.get("type", "")),
-                price=_dec(raw.get("price"), f"{where} price"),
-                qty=_dec(raw.get("vol"), f"{where} vol"),
-                cost=_dec(raw.get("cost", "0"), f"{where} cost"),
-                fee=_dec(raw.get("fee", "0"), f"{where} fee"),
-                ts_ns=_seconds_ns(raw.get("time", 0), f"{where} time"),
-                trade_id=str(raw.get("trade_id", "")),
-                maker=maker if isinstance(maker, bool) else None,
-            )
-        )
-    return out
 
 
 # ------------------------------------------------------------------------- orders
@@ -455,11 +308,17 @@ class OrderIndex:
     order either way. A report naming a txid not yet known (it overtook AddOrder's answer)
     is ``hold``-ed, and ``put`` hands it back when an order gains that txid. Done orders
     beyond the newest ``max_done`` are forgotten (the store keeps them). ``touched`` and
-    ``sent`` keep monotonic times per order (ack or last amend; AddOrder sent).
+    ``sent`` keep monotonic times per order (ack or last amend; AddOrder sent). The open
+    orders are counted per symbol and per strategy as they change (``open_per_symbol``,
+    ``open_per_strategy``, ``open_total``: what the pre-trade stage reads on every command,
+    with no scan).
     """
 
     def __init__(self, *, max_done: int = 2000, max_held: int = 512) -> None:
         self.orders: dict[str, Order] = {}
+        self.open_per_symbol: dict[str, int] = {}
+        self.open_per_strategy: dict[str, int] = {}
+        self.open_total = 0
         self.touched: dict[str, float] = {}
         self.sent: dict[str, float] = {}
         self._by_txid: dict[str, str] = {}
@@ -487,7 +346,10 @@ class OrderIndex:
 
     def put(self, order: Order) -> list[ExecutionReport]:
         """Store ``order``; returns the held reports its txid now makes ours."""
+        old = self.orders.get(order.cl_ord_id)
         self.orders[order.cl_ord_id] = order
+        if (old is not None and old.is_open) is not order.is_open:
+            self._count(order, 1 if order.is_open else -1)
         held: list[ExecutionReport] = []
         txid = order.order_id
         if txid is not None and self._by_txid.get(txid) != order.cl_ord_id:
@@ -506,3 +368,15 @@ class OrderIndex:
             self._by_txid.pop(order.order_id or "", None)
             self.touched.pop(cid, None)
             self.sent.pop(cid, None)
+
+    def _count(self, order: Order, step: int) -> None:
+        self.open_total += step
+        for counts, key in (
+            (self.open_per_symbol, order.symbol),
+            (self.open_per_strategy, order.strategy),
+        ):
+            n = counts.get(key, 0) + step
+            if n:
+                counts[key] = n
+            else:
+                del counts[key]

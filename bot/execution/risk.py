@@ -51,7 +51,7 @@ UTC day and returns a ``Transition`` with ``cancel_orders=True``. The halt is la
 holds across midnight until a human calls ``resume`` or ``reduce_only``, and after such a
 call the same day's loss does not halt again (the human decided); the next day's does.
 
-The fast path. A ``NewOrder`` is first offered to ``_accept_fast``, which decides the
+The fast path. A ``PlaceOrder`` is first offered to ``_accept_fast``, which decides the
 common case with integers from a ``FastPlan`` (``bot.execution.risk_fast``: each scope's
 limits in the instrument's units, built once per strategy and symbol): it accepts only when
 every check above would pass (every state ACTIVE, no loss-limit transition, each limit
@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 
 from bot.core.clock import Clock
 from bot.core.errors import RiskError
+from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.pnl import NS_PER_DAY, PositionBook, Side
 from bot.execution.risk_fast import FastPlan, build_plan, position_units
 from bot.execution.risk_limits import RiskLimits
@@ -83,10 +84,6 @@ if TYPE_CHECKING:
 __all__ = [
     "RATE_WINDOW_S",
     "REASONS",
-    "AmendOrder",
-    "CancelOrder",
-    "Intent",
-    "NewOrder",
     "Reason",
     "RiskContext",
     "RiskDecision",
@@ -126,55 +123,6 @@ class Reason(StrEnum):
 
 
 REASONS: Final = tuple(r.value for r in Reason)
-
-
-# -- intents -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NewOrder:
-    """A new order: ``qty`` and ``price`` scaled by ``instrument``; ``price=None``: market."""
-
-    strategy: str
-    instrument: Instrument
-    side: Side
-    qty: int
-    price: int | None = None
-
-    @property
-    def symbol(self) -> str:
-        return self.instrument.symbol
-
-
-@dataclass(frozen=True, slots=True)
-class AmendOrder:
-    """A change to an open order: its current ``qty``/``price`` and the new ones (``None``:
-    unchanged). ``filled_qty`` is what it has filled so far (the rest is its exposure)."""
-
-    strategy: str
-    instrument: Instrument
-    side: Side
-    qty: int
-    price: int | None
-    new_qty: int | None = None
-    new_price: int | None = None
-    filled_qty: int = 0
-
-    @property
-    def symbol(self) -> str:
-        return self.instrument.symbol
-
-
-@dataclass(frozen=True, slots=True)
-class CancelOrder:
-    """A cancel; it always passes. Empty ``symbol``/``cl_ord_id`` mean "all"."""
-
-    strategy: str
-    symbol: str = ""
-    cl_ord_id: str = ""
-
-
-Intent = NewOrder | AmendOrder | CancelOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +173,7 @@ class RiskDecision:
     (log; cancel where ``cancel_orders``) whatever the decision.
     """
 
-    intent: Intent
+    command: Command
     error: RiskError | None = None
     is_reduce: bool = False
     transitions: tuple[Transition, ...] = ()
@@ -243,12 +191,12 @@ class RiskDecision:
             raise self.error
 
 
-# The fast path builds its ``RiskDecision(intent, None, is_reduce, ())`` by setting the
+# The fast path builds its ``RiskDecision(command, None, is_reduce, ())`` by setting the
 # slots directly: the frozen dataclass's ``__init__`` (four ``object.__setattr__``) costs
 # about twice as much on a cold cache.
 _new = object.__new__
-_SET_INTENT, _SET_ERROR, _SET_IS_REDUCE, _SET_TRANSITIONS = (
-    RiskDecision.__dict__[name].__set__ for name in ("intent", "error", "is_reduce", "transitions")
+_SET_COMMAND, _SET_ERROR, _SET_IS_REDUCE, _SET_TRANSITIONS = (
+    RiskDecision.__dict__[name].__set__ for name in ("command", "error", "is_reduce", "transitions")
 )
 
 
@@ -395,12 +343,12 @@ class RiskGate:
 
     # -- the check -------------------------------------------------------------------
 
-    def check(self, intent: Intent, context: RiskContext | None = None) -> RiskDecision:
-        """Accept or reject one intent; never raises for a rejection (see ``RiskDecision``)."""
-        if isinstance(intent, CancelOrder):
+    def check(self, command: Command, context: RiskContext | None = None) -> RiskDecision:
+        """Accept or reject one command; never raises for a rejection (see ``RiskDecision``)."""
+        if isinstance(command, CancelOrder):
             self._accepted += 1
             self._exact_accepted += 1
-            return RiskDecision(intent)
+            return RiskDecision(command)
         ctx = context if context is not None else RiskContext()
         evaluated = self._evaluated
         if (
@@ -411,27 +359,28 @@ class RiskGate:
             transitions: tuple[Transition, ...] = ()  # evaluate's first test, inlined
         else:
             transitions = self.evaluate()
-        if not transitions and self._fast_path and type(intent) is NewOrder:
-            decision = self._accept_fast(intent, ctx)
+        if not transitions and self._fast_path and type(command) is PlaceOrder:
+            decision = self._accept_fast(command, ctx)
             if decision is not None:
                 return decision
         is_reduce = False
-        scopes = self._scopes(intent.strategy)
+        strategy = command.order.strategy
+        scopes = self._scopes(strategy)
         try:
             for t in transitions:
-                if t.strategy in (None, intent.strategy):
+                if t.strategy in (None, strategy):
                     raise _reject(Reason.DAILY_LOSS, t.detail)
-            is_reduce = self._check_order(intent, ctx, scopes)
+            is_reduce = self._check_order(command, ctx, scopes)
         except RiskError as error:
-            self._rejections[(intent.strategy, error.reason)] += 1
-            return RiskDecision(intent, error, is_reduce, transitions)
+            self._rejections[(strategy, error.reason)] += 1
+            return RiskDecision(command, error, is_reduce, transitions)
         now = self._clock.monotonic()
         for scope, limits in scopes:
             if limits.max_orders_per_minute is not None:
                 self._window(scope).append(now)
         self._accepted += 1
         self._exact_accepted += 1
-        return RiskDecision(intent, None, is_reduce, transitions)
+        return RiskDecision(command, None, is_reduce, transitions)
 
     def _scopes(self, strategy: str) -> _Scopes:
         """The bot's limits, then the strategy's own if it has any."""
@@ -449,21 +398,22 @@ class RiskGate:
         return window
 
     def _accept_fast(  # noqa: PLR0915 (one frame on purpose: each call costs, cold)
-        self, intent: NewOrder, ctx: RiskContext
+        self, command: PlaceOrder, ctx: RiskContext
     ) -> RiskDecision | None:
-        """Accept ``intent`` when the exact path certainly would, counted as it counts, or
+        """Accept ``command`` when the exact path certainly would, counted as it counts, or
         return None, having changed nothing that the exact path's decision depends on (it
         may prune a rate window as the exact path would, or refresh the plan's positions)."""
-        strategy = intent.strategy
+        order = command.order
+        strategy = order.strategy
         if self._state is not _ACTIVE or self._strategy_state.get(strategy, _ACTIVE) is not _ACTIVE:
             return None
-        inst = intent.instrument
+        inst = command.instrument
         plan = self._last_plan
         if plan is None or plan[0] is not strategy or plan[1] is not inst:
             plan = self._plan(strategy, inst)
         (_, _, enabled, qty_max, notional_max, band, needs_price, cap_bot, cap_strategy,
          open_bot, open_strategy, rates, held) = plan  # fmt: skip
-        qty, price, side = intent.qty, intent.price, intent.side
+        qty, price, side = order.qty, order.price, order.side
         if not enabled or type(qty) is not int or not 0 < qty <= qty_max:
             return None
         if side not in ("buy", "sell"):
@@ -527,8 +477,8 @@ class RiskGate:
             for window, _ in rates:
                 window.append(now)
         self._accepted += 1
-        decision: RiskDecision = _new(RiskDecision)  # RiskDecision(intent, None, reduces, ())
-        _SET_INTENT(decision, intent)
+        decision: RiskDecision = _new(RiskDecision)  # RiskDecision(command, None, reduces, ())
+        _SET_COMMAND(decision, command)
         _SET_ERROR(decision, None)
         _SET_IS_REDUCE(decision, reduces)
         _SET_TRANSITIONS(decision, ())
@@ -544,12 +494,12 @@ class RiskGate:
         return plan
 
     def _check_order(
-        self, intent: NewOrder | AmendOrder, ctx: RiskContext, scopes: _Scopes
+        self, command: PlaceOrder | AmendOrder, ctx: RiskContext, scopes: _Scopes
     ) -> bool:
-        order = _normalise(intent)
+        order = _normalise(command)
         book = self._positions
         base = order.inst.base
-        before = {s: book.asset_position(base, s) for s in (None, intent.strategy)}
+        before = {s: book.asset_position(base, s) for s in (None, order.strategy)}
         reduces = {s: _reduces(pos, order.delta) for s, pos in before.items()}
         self._check_state(order, before, reduces)
         _check_size_and_price(order, scopes, ctx.mids.get(order.inst.symbol))
@@ -563,7 +513,7 @@ class RiskGate:
                     f"{_label(scope)}: {base} position would be {after} (now {pos}), "
                     f"max_position {cap}",
                 )
-        if isinstance(intent, NewOrder):
+        if isinstance(command, PlaceOrder):
             _check_open_orders(scopes, ctx)
         self._check_rate(scopes)
         return reduces[None]
@@ -604,7 +554,7 @@ class RiskGate:
 
     @property
     def accepted(self) -> int:
-        """Intents accepted (cancels included)."""
+        """Commands accepted (cancels included)."""
         return self._accepted
 
     @property
@@ -645,24 +595,25 @@ class _Order(NamedTuple):
     delta: Decimal  # signed change of the base position if all of it fills
 
 
-def _normalise(intent: NewOrder | AmendOrder) -> _Order:
-    if isinstance(intent, NewOrder):
-        qty, price, exposure = intent.qty, intent.price, intent.qty
+def _normalise(command: PlaceOrder | AmendOrder) -> _Order:
+    order = command.order
+    if isinstance(command, PlaceOrder):
+        qty, price, exposure = order.qty, order.price, order.qty
         band_price = price
     else:
-        qty = intent.new_qty if intent.new_qty is not None else intent.qty
-        price = intent.new_price if intent.new_price is not None else intent.price
-        exposure = qty - intent.filled_qty
-        band_price = price if price != intent.price else None
+        qty = command.new_qty if command.new_qty is not None else order.qty
+        price = command.new_price if command.new_price is not None else order.price
+        exposure = qty - order.filled_qty
+        band_price = price if price != order.price else None
     if qty <= 0 or exposure <= 0 or (price is not None and price <= 0):
         raise _reject(Reason.INVALID, f"qty {qty} (open {exposure}), price {price}")
-    if intent.side not in ("buy", "sell"):
-        raise _reject(Reason.INVALID, f"side {intent.side!r}")
-    sign = 1 if intent.side == "buy" else -1
-    delta = intent.instrument.qty_decimal(sign * exposure)
-    return _Order(
-        intent.strategy, intent.instrument, intent.side, qty, price, band_price, exposure, delta
-    )
+    side = order.side
+    if side not in ("buy", "sell"):
+        raise _reject(Reason.INVALID, f"side {side!r}")
+    sign = 1 if side == "buy" else -1
+    inst = command.instrument
+    delta = inst.qty_decimal(sign * exposure)
+    return _Order(order.strategy, inst, side, qty, price, band_price, exposure, delta)  # type: ignore[arg-type]
 
 
 def _check_size_and_price(order: _Order, scopes: _Scopes, mid: Decimal | None) -> None:

@@ -2,7 +2,7 @@
 
 This module owns ``FastPlan`` and ``build_plan``: the limits of a strategy's scopes (the
 bot's, then its own) turned once into integers in the instrument's own units, so that
-``RiskGate`` can decide the common case (a priced ``NewOrder`` well inside every limit,
+``RiskGate`` can decide the common case (a priced ``PlaceOrder`` well inside every limit,
 every state ACTIVE, no loss-limit transition) with a few integer comparisons: no
 ``Decimal`` built, no dict per call. It decides nothing by itself and holds no state but
 two caches: the positions the plan reads (per revision of the ``PositionBook``) and the

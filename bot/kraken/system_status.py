@@ -17,7 +17,7 @@ Kraken pushes ``status`` on every public connection and whenever the engine's st
 =================  ========================================================================
 
 ``place_refusal`` and ``amend_refusal`` say why a new order or an amend would be refused in
-a state (None: it may go); the strategy context asks them before anything is sent, so an
+a state (None: it may go); the pre-trade stage asks them before anything is sent, so an
 order Kraken would refuse is refused locally with reason ``exchange_status``. An amend
 changes a resting order, so it needs a state that accepts that order: none in
 ``cancel_only`` or ``maintenance``, only a post-only limit order in ``post_only``, only a

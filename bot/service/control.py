@@ -54,8 +54,15 @@ class RunnerState(Protocol):
     def halted(self) -> bool: ...
 
 
+class TransitionSink(Protocol):
+    """Logs a risk state change and cancels the orders of a scope that must stop (the
+    desk's router, ``bot.strategy.router.Router``)."""
+
+    def apply_transitions(self, transitions: tuple[Transition, ...]) -> None: ...
+
+
 class DeskControl(Protocol):
-    """What the actions use of the desk (``bot.strategy.context.Desk``)."""
+    """What the actions use of the desk (``bot.strategy.desk.Desk``)."""
 
     @property
     def risk(self) -> RiskGate: ...
@@ -63,7 +70,8 @@ class DeskControl(Protocol):
     def contexts(self) -> Mapping[str, CanCancel]: ...
     @property
     def runners(self) -> Mapping[str, RunnerState]: ...
-    def apply_transitions(self, transitions: tuple[Transition, ...]) -> None: ...
+    @property
+    def router(self) -> TransitionSink: ...
 
 
 _NOT_RUNNING: Final = Outcome(503, "the daemon is not trading yet (starting or stopping)")
@@ -84,7 +92,7 @@ class Controls:
             return _NOT_RUNNING
         if desk.risk.state is TradingState.HALTED:
             return Outcome(200, "already halted", {"risk": "halted"})
-        desk.apply_transitions((desk.risk.halt(OPERATOR, detail or "halted from the API"),))
+        desk.router.apply_transitions((desk.risk.halt(OPERATOR, detail or "halted from the API"),))
         return Outcome(200, "halted: open orders are being canceled", {"risk": "halted"})
 
     def resume(self) -> Outcome:
@@ -93,7 +101,7 @@ class Controls:
             return _NOT_RUNNING
         if desk.risk.state is TradingState.ACTIVE:
             return Outcome(200, "already active", {"risk": "active"})
-        desk.apply_transitions((desk.risk.resume(OPERATOR, "resumed from the API"),))
+        desk.router.apply_transitions((desk.risk.resume(OPERATOR, "resumed from the API"),))
         return Outcome(200, "resumed: trading is active", {"risk": "active"})
 
     def cancel_all(self) -> Outcome:
@@ -111,7 +119,7 @@ class Controls:
         if desk.risk.own_state(strategy) is TradingState.HALTED:
             return Outcome(200, f"{strategy} already paused", {"risk": "halted"})
         t = desk.risk.halt(OPERATOR, f"{strategy} paused from the API", strategy=strategy)
-        desk.apply_transitions((t,))
+        desk.router.apply_transitions((t,))
         return Outcome(200, f"{strategy} paused: its orders are being canceled", {"risk": "halted"})
 
     def resume_strategy(self, strategy: str) -> Outcome:
@@ -121,7 +129,7 @@ class Controls:
         t = desk.risk.resume(OPERATOR, f"{strategy} resumed from the API", strategy=strategy)
         if t.from_state is t.to_state:
             return Outcome(200, f"{strategy} already active", {"risk": str(t.to_state)})
-        desk.apply_transitions((t,))
+        desk.router.apply_transitions((t,))
         in_force = desk.risk.strategy_state(strategy)
         return Outcome(200, f"{strategy} resumed (risk state in force: {in_force})",
                        {"risk": str(in_force)})  # fmt: skip

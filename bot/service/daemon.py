@@ -44,7 +44,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -68,14 +68,18 @@ from bot.execution import readiness as rd
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
 from bot.execution.pnl import PositionBook
+from bot.execution.pretrade import PreTrade
 from bot.execution.private_feed import PrivateFeed
+from bot.execution.rate_room import RateRoom
 from bot.execution.risk import RiskGate
 from bot.execution.tokens import TokenKeeper
+from bot.execution.venue_rest import KrakenRestVenue
 from bot.kraken import system_status
 from bot.kraken.instruments import InstrumentTable, merge_rest_names
 from bot.kraken.nonce import key_id
 from bot.kraken.protocol import Ticker, TradeFrame
 from bot.kraken.rest import KrakenRestClient
+from bot.market.book import Book
 from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
 from bot.market.instrument_snapshot import fetch_instrument_snapshot
 from bot.service import signals
@@ -101,13 +105,13 @@ from bot.service.wiring import (
     close_paper_orders,
     http_server,
     metric_sources,
-    parse_balances,
     record_rest_counter,
     replay_fills,
 )
 from bot.store import Store, run_checkpoints
 from bot.store.owner import StoreOwner, claim
-from bot.strategy.context import Desk
+from bot.strategy.context import EngineContext
+from bot.strategy.desk import Desk
 from bot.strategy.loader import LoadedStrategy
 from bot.strategy.runner import RunnerState, StrategyRunner
 
@@ -296,12 +300,11 @@ class Daemon:
         if not await self._permissions(rest, store, instruments):
             return  # stopped while probing
         symbols = tuple(instruments)
-        positions = PositionBook(clock)
-        risk = RiskGate.from_config(cfg, clock, positions)
-        engine = self.engine = ExecutionEngine(rest, store, instruments, clock, readiness=self.gate)
+        venue = KrakenRestVenue(rest, instruments)  # the venue port: Kraken spot over REST
+        desk, engine = self._order_path(store, venue, instruments)
         engine.prepare_ids(x.name for x in self.loaded)  # id blocks on record before trading
         if cfg.mode == "live":
-            replay_fills(store, engine, positions, instruments)
+            replay_fills(store, engine, desk.positions, instruments)
         else:  # the in-process simulator starts afresh: the last session's orders are gone
             close_paper_orders(store, clock)
         market = cfg.market.model_copy(update={"symbols": symbols})
@@ -312,7 +315,7 @@ class Daemon:
             on_status=self._exchange_status,
         )  # fmt: skip
         self.gate.add(rd.BOOKS_VALID, lambda: books_valid(feed, symbols))
-        tokens = TokenKeeper(rest, clock)
+        tokens = TokenKeeper(venue, clock)
         private = self.private = PrivateFeed(
             ep.ws_private_url, tokens, self._on_private, clock=clock,
             trading_counter=rest.trading_counter,  # Kraken's maxratecount and rate counts
@@ -320,20 +323,15 @@ class Daemon:
         self.gate.add(rd.PRIVATE_SUBSCRIBED, lambda: private.subscribed)
         if cfg.deadman.enabled:
             deadman = self.deadman = DeadmanSwitch(
-                rest, clock, timeout_s=cfg.deadman.timeout_s,
+                venue, clock, timeout_s=cfg.deadman.timeout_s,
                 refresh_s=cfg.deadman.refresh_interval_s,
                 on_lapse=lambda: engine.request_reconcile("deadman lapse"),
                 hold_reads=rest.hold_reads,  # while a refresh is due, it goes first
             )  # fmt: skip
             self.gate.add(rd.DEADMAN_ARMED, lambda: deadman.armed)
-        desk = self.desk = Desk(
-            engine=engine, risk=risk, positions=positions, instruments=instruments,
-            books=lambda: feed.books, readiness=self.gate, clock=clock, metrics=self.metrics,
-            headroom=rest.trading_headroom,
-        )  # fmt: skip
-        desk.exchange_status = lambda: feed.exchange_status  # orders the state refuses
         for loaded in self.loaded:
-            ctx = desk.context(loaded.name, loaded.symbols)
+            ctx = EngineContext(engine, desk, loaded.name, loaded.symbols)
+            desk.add_context(ctx)
             runner = StrategyRunner(
                 loaded.create(ctx), timers=ctx.timers, clock=clock,
                 max_errors=loaded.config.max_errors,
@@ -350,14 +348,14 @@ class Daemon:
         )  # fmt: skip
         keep = self.supervisor.keep  # a component that stops unasked is restarted, loudly
         async with asyncio.TaskGroup() as tg:
-            desk.spawn_task = tg.create_task
+            desk.tasks.spawn_task = tg.create_task
             components: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
                 "feed": feed.run,
                 "private-feed": private.run,
                 "engine": engine.run,
                 "deadman": self._deadman,
                 "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
-                "balances": functools.partial(self._balances, rest, store),
+                "balances": functools.partial(self._balances, venue, store),
                 "checkpoints": functools.partial(run_checkpoints, store, clock),
                 "view": self.view.run,  # the dashboard's pictures and the notification rules
             }
@@ -375,9 +373,41 @@ class Daemon:
             assert self._stop is not None
             await self._stop.wait()
             await self._shutdown(engine)
-            desk.spawn_task = None  # and the task kept ready for the next intent ends
-            for task in [*tasks, *desk.pending]:
+            desk.tasks.spawn_task = None  # and the task kept ready for the next command ends
+            for task in [*tasks, *desk.tasks.pending]:
                 task.cancel()
+
+    def _order_path(
+        self, store: Store, venue: KrakenRestVenue, instruments: InstrumentTable
+    ) -> tuple[Desk, ExecutionEngine]:
+        """The desk and the engine, wired once: the engine's pre-trade stage, the spawner
+        of its commands' tasks and its callbacks are the desk's (nothing is assigned to
+        either afterwards). The feed is read when asked: it is built after them."""
+        cfg, clock = self.config, self.clock
+        positions = PositionBook(clock)
+        risk = RiskGate.from_config(cfg, clock, positions)
+        desk = self.desk = Desk(
+            risk=risk, positions=positions, instruments=instruments, books=self._books,
+            clock=clock, metrics=self.metrics,
+        )  # fmt: skip
+        pretrade = PreTrade(
+            self.gate, risk=risk, mids=desk.marks.mids,
+            room=RateRoom(venue.trading_headroom, venue.rest_headroom),
+            exchange_status=self._trading_state,  # orders the exchange's state refuses
+            on_transitions=desk.router.apply_transitions,
+        )  # fmt: skip
+        engine = self.engine = ExecutionEngine(
+            venue, store, instruments, clock, readiness=self.gate, pretrade=pretrade,
+            spawn=desk.tasks.spawn, on_order=desk.router.on_order,
+            on_fill=desk.router.on_fill, on_refused=desk.router.on_refused,
+        )  # fmt: skip
+        return desk, engine
+
+    def _books(self) -> Mapping[str, Book]:
+        return {} if self.feed is None else self.feed.books
+
+    def _trading_state(self) -> str | None:
+        return None if self.feed is None else self.feed.exchange_status
 
     async def _instruments(self, rest: KrakenRestClient) -> InstrumentTable | None:
         """REST ``AssetPairs`` mapped onto the WS v2 instrument snapshot: WS v2 names and
@@ -466,7 +496,9 @@ class Daemon:
     async def _start_strategies(self) -> None:
         await self.gate.wait()
         assert self.desk is not None
-        leftovers = [h for h in self.desk.adopt_open_orders() if h.order.strategy in self.runners]
+        assert self.engine is not None
+        adopted = self.desk.adopt(self.engine.open_orders())
+        leftovers = [h for h in adopted if h.order.strategy in self.runners]
         if leftovers:
             log.warning("leftover_orders_canceled", count=len(leftovers))
             for handle in leftovers:
@@ -491,12 +523,11 @@ class Daemon:
             if self._started.is_set():
                 action()
 
-    async def _balances(self, rest: KrakenRestClient, store: Store) -> None:
+    async def _balances(self, venue: KrakenRestVenue, store: Store) -> None:
         assert self.desk is not None
         while True:
             try:
-                raw = await rest.balance()
-                self.desk.balances = parse_balances(raw)
+                self.desk.balances = dict(await venue.balances())
                 store.save_balances(self.desk.balances, self.clock.time_ns())
             except RETRYABLE as exc:
                 log.warning("balances_failed", error=str(exc))
@@ -508,7 +539,7 @@ class Daemon:
         runners = self.runners.values()
         if isinstance(event, BookUpdated):
             assert self.desk is not None
-            self.desk.mark(event.symbol, event.book)
+            self.desk.marks.mark(event.symbol, event.book)
             view = event.book.view()
             for runner in runners:
                 runner.book(view)
@@ -549,7 +580,7 @@ class Daemon:
                 for runner in self.runners.values():
                     runner.stop()
                 desk.accepting = False
-                await desk.drain()
+                await desk.tasks.drain()
                 left = (
                     await cancel_our_orders(engine, self.clock)
                     if cfg.shutdown.cancel_orders
@@ -564,7 +595,7 @@ class Daemon:
             log.error("shutdown_timeout", grace_s=cfg.shutdown.grace_s, deadman="left armed")
         except BotError as exc:
             log.error("shutdown_failed", error=str(exc), deadman="left armed")
-        desk.log_pnl()
+        desk.pnl.log()
         self.exit_code = 0 if clean else 1
 
 

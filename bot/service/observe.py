@@ -39,6 +39,12 @@ RECENT_FILLS: Final = 50
 _STRATEGY_CACHE: Final = 5000  # cl_ord_id -> strategy of recent fills' orders
 
 
+class MidsLike(Protocol):
+    """Each valid book's mid (the desk's ``bot.strategy.marks.Marks``)."""
+
+    def mids(self) -> dict[str, Decimal]: ...
+
+
 class DeskLike(Protocol):
     """What the observer reads of the desk."""
 
@@ -50,7 +56,8 @@ class DeskLike(Protocol):
     def balances(self) -> Mapping[str, Decimal]: ...
     @property
     def instruments(self) -> Mapping[str, Instrument]: ...
-    def mids(self) -> dict[str, Decimal]: ...
+    @property
+    def marks(self) -> MidsLike: ...
 
 
 class EngineLike(Protocol):
@@ -206,7 +213,7 @@ class Observer:
             instruments={
                 s: inst for s in parts.symbols if (inst := desk.instruments.get(s)) is not None
             },
-            mids=desk.mids(),
+            mids=desk.marks.mids(),
             positions=tuple(p for s in book.strategies() for p in book.positions(s)),
             totals=tuple(book.positions()),
             pnl={q: _pnl(book, q, None) for q in quotes},

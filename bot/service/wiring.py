@@ -7,8 +7,7 @@ the shutdown's "cancel our open orders and see them gone" (``cancel_our_orders``
 readiness probe of the books (``books_valid``), what a start recovers from the store
 (``replay_fills`` in live mode, ``close_paper_orders`` in paper mode, and what Kraken's
 REST counter may still hold: ``assume_rest_counter`` at start, ``record_rest_counter``
-after the last call), and Kraken's balances with plain asset names (``parse_balances``).
-It keeps no state of its own.
+after the last call). It keeps no state of its own.
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from bot.config import Config
 from bot.core.clock import Clock
@@ -42,38 +40,25 @@ from bot.service.http import HttpServer
 from bot.service.paper import Endpoints
 from bot.service.view import TraderView
 from bot.store import Store
-from bot.strategy.context import Desk
+from bot.strategy.desk import Desk
 from bot.strategy.loader import LoadedStrategy
 from bot.strategy.runner import StrategyRunner
 
 __all__ = [
     "DaemonView",
-    "asset_name",
     "assume_rest_counter",
     "books_valid",
     "cancel_our_orders",
     "close_paper_orders",
     "http_server",
     "metric_sources",
-    "parse_balances",
     "record_rest_counter",
     "replay_fills",
 ]
 
 log = get_logger(component="daemon")
-_ASSETS: Final = {"XXBT": "BTC", "XBT": "BTC", "XXDG": "DOGE", "XDG": "DOGE"}
 CONFIRM_POLL_S: Final = 0.1
 RECONCILE_EVERY: Final = 10  # polls between REST reconciliations while confirming cancels
-
-
-def asset_name(code: str) -> str:
-    """``XXBT``/``XBT`` → ``BTC``, ``ZUSD`` → ``USD``, ``XETH`` → ``ETH``, ``USDT`` as is."""
-    code = code.upper()
-    if code in _ASSETS:
-        return _ASSETS[code]
-    if len(code) == 4 and code[0] in "XZ" and code not in ("ZEUS",):
-        return _ASSETS.get(code[1:], code[1:])
-    return code
 
 
 class DaemonView(Protocol):
@@ -105,6 +90,8 @@ class DaemonView(Protocol):
     @property
     def deadman(self) -> DeadmanSwitch | None: ...
     @property
+    def engine(self) -> ExecutionEngine | None: ...
+    @property
     def view(self) -> TraderView: ...
     def reload_params(self) -> list[str]: ...
 
@@ -113,8 +100,9 @@ def metric_sources(
     daemon: DaemonView, rest: KrakenRestClient, tokens: TokenKeeper
 ) -> list[m.Source]:
     """One scrape-time source per component the daemon runs."""
-    desk = daemon.desk
-    assert desk is not None and daemon.feed is not None and daemon.private is not None
+    desk, engine = daemon.desk, daemon.engine
+    assert desk is not None and engine is not None
+    assert daemon.feed is not None and daemon.private is not None
     sources = [
         m.feed_source(daemon.feed),
         m.private_feed_source(daemon.private),
@@ -122,7 +110,7 @@ def metric_sources(
         m.risk_source(desk.risk, [x.name for x in daemon.loaded]),
         m.positions_source(desk.positions),
         m.runners_source(daemon.runners.values()),
-        m.orders_source(desk.engine.open_orders),
+        m.orders_source(engine.open_orders),
         m.supervisor_source(daemon.supervisor),
     ]
     if daemon.deadman is not None:
@@ -254,15 +242,3 @@ def close_paper_orders(store: Store, clock: Clock) -> None:
         )
     if left:
         log.info("paper_orders_expired", count=len(left))
-
-
-def parse_balances(raw: Mapping[str, Any]) -> dict[str, Decimal]:
-    out: dict[str, Decimal] = {}
-    for name, value in raw.items():
-        try:
-            amount = Decimal(str(value))
-        except InvalidOperation:
-            continue
-        asset = asset_name(str(name))
-        out[asset] = out.get(asset, Decimal(0)) + amount
-    return out

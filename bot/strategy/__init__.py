@@ -1,25 +1,21 @@
 """The strategy plugin API and what runs it: the public types (``api``, re-exported here, so
 ``from bot.strategy import Strategy, OrderState, Side, ...`` is all a strategy needs), the
-context a strategy acts through (``context``, ``refusals``), the runner, the loader and the
-test harness (``testing``).
+context a strategy acts through (``context``) and the desk the strategies share (``desk``:
+``tasks``, ``handles``, ``marks``, ``pnl_lines``, ``router``, ``refusals``), the runner,
+the loader and the test harness (``testing``).
 """
 
 from bot.strategy.api import (
     HANDLERS,
-    AmendIntent,
     BookSnapshot,
-    CancelAllIntent,
-    CancelIntent,
     Context,
     FillEvent,
     InstrumentInfo,
-    Intent,
     InvalidIntent,
     OrderHandle,
     OrderState,
     OrderType,
     Params,
-    PlaceIntent,
     PriceLevel,
     Side,
     Strategy,
@@ -27,34 +23,27 @@ from bot.strategy.api import (
     TickerEvent,
     TimeInForce,
     TradeEvent,
-    amend_intent,
     ceil_price,
     check_price,
     check_qty,
+    checked_amend,
     checked_order,
-    checked_place,
     floor_price,
     floor_qty,
     params_class_of,
-    place_intent,
 )
 
 __all__ = [
     "HANDLERS",
-    "AmendIntent",
     "BookSnapshot",
-    "CancelAllIntent",
-    "CancelIntent",
     "Context",
     "FillEvent",
     "InstrumentInfo",
-    "Intent",
     "InvalidIntent",
     "OrderHandle",
     "OrderState",
     "OrderType",
     "Params",
-    "PlaceIntent",
     "PriceLevel",
     "Side",
     "Strategy",
@@ -62,14 +51,12 @@ __all__ = [
     "TickerEvent",
     "TimeInForce",
     "TradeEvent",
-    "amend_intent",
     "ceil_price",
     "check_price",
     "check_qty",
+    "checked_amend",
     "checked_order",
-    "checked_place",
     "floor_price",
     "floor_qty",
     "params_class_of",
-    "place_intent",
 ]

@@ -5,49 +5,57 @@ class and its handlers, the ``Context`` protocol it acts through, ``Params`` (th
 every strategy's typed parameters), the ``OrderHandle`` view of one of its orders, the
 Decimal views of market data (``BookSnapshot``, ``TradeEvent``, ``TickerEvent``,
 ``FillEvent``) and of a pair (``InstrumentInfo``), ``OrderState`` and ``Side``, and the
-intents a context records (``PlaceIntent`` ...), with the pure checks that turn a
-strategy's Decimals into exact scaled ints or a clear ``InvalidIntent``.
+pure checks that turn a strategy's Decimals into exact scaled ints or a clear
+``InvalidIntent`` (``checked_order``, ``checked_amend``: what every context runs before it
+builds a command, ``bot.execution.commands``).
 
-It is pure: no I/O, no clock. It does not run handlers (``strategy_runner``), load classes
-(``strategy_loader``), or send, risk-check or track orders (the engine implements
-``Context``). A strategy's numbers are ``Decimal`` (precisions are counts of decimals),
-everywhere in this API; inside the daemon they are scaled ints. A strategy imports only
-this module (and ``bot.strategy.testing`` in its tests).
+It is pure: no I/O, no clock. It does not run handlers (``runner``), load classes
+(``loader``), or send, risk-check or track orders (``Context``'s commands go to the
+engine: ``context``; or to the harness: ``testing``). A strategy's numbers are
+``Decimal`` (precisions are counts of decimals), everywhere in this API; inside the daemon
+they are scaled ints. A strategy imports only
+``bot.strategy`` (and ``bot.strategy.testing`` in its tests).
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from structlog.typing import FilteringBoundLogger
 
+from bot.core.clock import Clock
 from bot.core.errors import BotError, ProtocolError
-from bot.execution.orders import DONE_STATES, Order, OrderState
+from bot.core.log import get_logger
+from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
+from bot.execution.orders import (
+    DONE_STATES,
+    Order,
+    OrderState,
+    new_order,
+    request_amend,
+    request_cancel,
+)
 from bot.kraken.instruments import Instrument, from_scaled
 from bot.market.book import BookView
 
 # fmt: off
 __all__ = [
     "HANDLERS",
-    "AmendIntent",
     "BookSnapshot",
-    "CancelAllIntent",
-    "CancelIntent",
     "Context",
     "FillEvent",
     "InstrumentInfo",
-    "Intent",
     "InvalidIntent",
     "OrderHandle",
     "OrderState",
     "OrderType",
     "Params",
-    "PlaceIntent",
     "PriceLevel",
     "Side",
     "Strategy",
@@ -55,16 +63,14 @@ __all__ = [
     "TickerEvent",
     "TimeInForce",
     "TradeEvent",
-    "amend_intent",
     "ceil_price",
     "check_price",
     "check_qty",
+    "checked_amend",
     "checked_order",
-    "checked_place",
     "floor_price",
     "floor_qty",
     "params_class_of",
-    "place_intent",
 ]
 # fmt: on
 
@@ -220,96 +226,7 @@ def floor_qty(instrument: Pair, qty: Decimal) -> Decimal:
     return _round(instrument, qty, ROUND_FLOOR, price=False)
 
 
-# --------------------------------------------------------------------------- intents
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceIntent:
-    """A new order, checked: ``instrument.qty(intent.qty)`` is exact and on the lot."""
-
-    strategy: str
-    cl_ord_id: str
-    symbol: str
-    side: Side
-    order_type: OrderType
-    qty: Decimal
-    price: Decimal | None
-    time_in_force: TimeInForce
-    post_only: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AmendIntent:
-    """Change a live order in place (keeps its queue priority); ``None`` keeps a field."""
-
-    strategy: str
-    cl_ord_id: str
-    symbol: str
-    qty: Decimal | None
-    price: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class CancelIntent:
-    strategy: str
-    cl_ord_id: str
-    symbol: str
-
-
-@dataclass(frozen=True, slots=True)
-class CancelAllIntent:
-    """Cancel every open order of one strategy (on one symbol, or all): never other's."""
-
-    strategy: str
-    symbol: str | None
-    cl_ord_ids: tuple[str, ...]
-
-
-Intent = PlaceIntent | AmendIntent | CancelIntent | CancelAllIntent
-
-
-def place_intent(
-    *,
-    strategy: str,
-    cl_ord_id: str,
-    instrument: Instrument,
-    side: str,
-    qty: object,
-    price: object = None,
-    order_type: str = "limit",
-    time_in_force: str = "GTC",
-    post_only: bool = False,
-) -> PlaceIntent:
-    """Check a place request (a context calls this first); raise ``InvalidIntent``."""
-    return checked_place(
-        strategy=strategy, cl_ord_id=cl_ord_id, instrument=instrument, side=side, qty=qty,
-        price=price, order_type=order_type, time_in_force=time_in_force, post_only=post_only,
-    )[0]  # fmt: skip
-
-
-def checked_place(
-    *,
-    strategy: str,
-    cl_ord_id: str,
-    instrument: Instrument,
-    side: str,
-    qty: object,
-    price: object = None,
-    order_type: str = "limit",
-    time_in_force: str = "GTC",
-    post_only: bool = False,
-) -> tuple[PlaceIntent, int, int | None]:
-    """``place_intent``, with the quantity and the price it checked as scaled ints (what
-    the engine takes), so that a context does not convert them a second time."""
-    q, p = checked_order(
-        instrument, side, qty, price,
-        order_type=order_type, time_in_force=time_in_force, post_only=post_only,
-    )  # fmt: skip
-    price_dec = None if p is None else instrument.price_decimal(p)
-    qty_dec = instrument.qty_decimal(q)
-    sym = instrument.symbol
-    args = (strategy, cl_ord_id, sym, side, order_type, qty_dec, price_dec, time_in_force)
-    return PlaceIntent(*args, post_only), q, p  # type: ignore[arg-type]  # literals checked
+# --------------------------------------------------------------------------- checks
 
 
 def checked_order(
@@ -322,8 +239,9 @@ def checked_order(
     time_in_force: str = "GTC",
     post_only: bool = False,
 ) -> tuple[int, int | None]:
-    """``place_intent``'s checks alone (``InvalidIntent`` if one fails): the scaled qty and
-    price, for a context that needs no ``PlaceIntent`` (the order path)."""
+    """A place's checks (``InvalidIntent`` if one fails): side, time in force, the quantity
+    on the lot and above the minimum, a limit order's price on the tick and its cost above
+    the minimum, a market order with no price. The quantity and price as scaled ints."""
     sym = instrument.symbol
     if side not in ("buy", "sell"):
         raise InvalidIntent("side", f"{sym}: side must be 'buy' or 'sell', got {side!r}")
@@ -348,10 +266,12 @@ def checked_order(
     return q, p
 
 
-def amend_intent(
-    *, strategy: str, order: Order, instrument: Instrument, qty: object, price: object
-) -> AmendIntent:
-    """Check an amend of ``order``: ``qty`` is the new total, above what already filled."""
+def checked_amend(
+    order: Order, instrument: Instrument, qty: object, price: object
+) -> tuple[int | None, int | None]:
+    """An amend's checks (``InvalidIntent`` if one fails): ``qty``, the new total, above what
+    already filled; a price only for a limit order. The new qty and price as scaled ints
+    (``None``: unchanged)."""
     sym = instrument.symbol
     if qty is None and price is None:
         raise InvalidIntent("amend", f"{order.cl_ord_id}: amend needs a qty or a price")
@@ -362,9 +282,7 @@ def amend_intent(
     if price is not None and order.price is None:
         raise InvalidIntent("price", f"{sym}: a market order has no price to amend")
     p = None if price is None else check_price(instrument, price)
-    qty_dec = None if q is None else instrument.qty_decimal(q)
-    price_dec = None if p is None else instrument.price_decimal(p)
-    return AmendIntent(strategy, order.cl_ord_id, sym, qty_dec, price_dec)
+    return q, p
 
 
 # --------------------------------------------------------------------------- views
@@ -591,26 +509,43 @@ class FillEvent:
 # --------------------------------------------------------------------------- context
 
 
-class Context(Protocol):
-    """What a strategy acts through; the execution engine (or the test harness) implements it.
+class Context(ABC):
+    """What a strategy acts through: the daemon's ``EngineContext``, or the test harness's
+    ``FakeContext`` (``bot.strategy.testing``).
 
-    Every method returns at once: intents are queued for the risk gate and the engine, and
-    what becomes of them arrives later through ``on_order`` and ``on_fill``. Prices and
-    quantities are ``Decimal``; docs/readme/strategies.md describes each method.
+    Every method returns at once: ``place``, ``amend`` and ``cancel`` check the request and
+    submit one command (``bot.execution.commands``) that the engine's pre-trade stage and
+    the venue carry out; what becomes of it arrives later through ``on_order`` and
+    ``on_fill``. Prices and quantities are ``Decimal``. The README's "The context" section
+    describes each method. Those three are written once, here, for every context, with the
+    name, symbols, logger and clocks: an implementation provides the views below and the
+    ``_`` members at the end.
     """
+
+    def __init__(self, name: str, symbols: Iterable[str], clock: Clock) -> None:
+        self._name, self._symbols, self._clock = name, tuple(symbols), clock
+        self._log: FilteringBoundLogger = get_logger(strategy=name)
 
     # The strategy's name (bound in every log line and metric), the symbols it may trade,
     # and a structlog logger with ``strategy=<name>`` bound.
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        return self._name
+
     @property
-    def symbols(self) -> tuple[str, ...]: ...
+    def symbols(self) -> tuple[str, ...]:
+        return self._symbols
+
     @property
-    def log(self) -> FilteringBoundLogger: ...
+    def log(self) -> FilteringBoundLogger:
+        return self._log
 
     # The daemon's clocks (a fake clock in tests): monotonic seconds, wall-clock ns.
-    def monotonic(self) -> float: ...
-    def time_ns(self) -> int: ...
+    def monotonic(self) -> float:
+        return self._clock.monotonic()
+
+    def time_ns(self) -> int:
+        return self._clock.time_ns()
 
     def place(
         self,
@@ -629,43 +564,128 @@ class Context(Protocol):
         qty off the lot or below the minimum, a symbol not the strategy's). A refusal by the
         risk gate or the exchange is not raised: the order turns REJECTED with a ``reason``.
         """
-        ...
+        inst = self._instrument(symbol)
+        try:
+            q, p = checked_order(
+                inst, side, qty, price,
+                order_type=order_type, time_in_force=time_in_force, post_only=post_only,
+            )  # fmt: skip
+        except InvalidIntent as exc:
+            self._invalid("place", exc, symbol, side=side)
+            raise
+        order = new_order(
+            cl_ord_id=self._next_cl_ord_id(), instrument=inst, side=side, order_type=order_type,
+            qty=q, price=p, strategy=self._name, now_ns=self._clock.time_ns(),
+            time_in_force=time_in_force, post_only=post_only,
+        )  # fmt: skip
+        handle = OrderHandle(order)
+        self._track(handle)
+        self._submit(PlaceOrder(order, inst))  # refused: the handle turns REJECTED
+        return handle
 
     def amend(
         self, order: OrderHandle | str, *, qty: Decimal | None = None, price: Decimal | None = None
     ) -> bool:
         """Amend a live order in place (``qty`` is the new total). False, and nothing sent,
-        when the order is not live (pending, done, or a cancel or amend in flight)."""
-        ...
+        when the order is not live (pending, done, or a cancel or amend in flight), or
+        when the amend is refused (counted, like every refusal)."""
+        handle = self._own(order)
+        if not handle.is_live or handle.order.order_id is None:
+            return False
+        inst = self._instrument(handle.symbol)
+        current = handle.order
+        try:
+            q, p = checked_amend(current, inst, qty, price)
+        except InvalidIntent as exc:
+            self._invalid("amend", exc, handle.symbol, cl_ord_id=handle.cl_ord_id)
+            raise
+        handle.update(request_amend(current, now_ns=self.time_ns()))
+        return self._submit(AmendOrder(current, inst, q, p))  # refused: the flag undone
 
-    # ``cancel`` is False when the order is done or a cancel is already in flight;
-    # ``cancel_all`` cancels this strategy's open orders (on ``symbol``), never another's.
-    def cancel(self, order: OrderHandle | str) -> bool: ...
-    def cancel_all(self, symbol: str | None = None) -> int: ...
+    def cancel(self, order: OrderHandle | str) -> bool:
+        """Cancel an order. False when it is done or a cancel is already in flight."""
+        handle = self._own(order)
+        current, cid = handle.order, handle.cl_ord_id
+        if not handle.is_open or current.cancel_pending or self._cancelling(cid):
+            return False
+        if current.state is not OrderState.PENDING_NEW or current.order_id:
+            handle.update(request_cancel(current, now_ns=self.time_ns()))
+        return self._submit(CancelOrder(current))
+
+    def cancel_all(self, symbol: str | None = None) -> int:
+        """Cancel this strategy's open orders (on ``symbol``), never another's: how many."""
+        return sum(self.cancel(h) for h in self.open_orders(symbol))
 
     # Read-only views. ``open_orders``: this strategy's, oldest first. ``order``: one of
     # its orders, open or recently done. ``position``: its net base position from its own
     # fills (sells negative). ``balance``: the account's, shared by every strategy.
     # ``book``: the latest, None before the first snapshot. ``instrument``: tick, lot,
     # minimums, as Decimals (``InstrumentInfo``).
+    @abstractmethod
     def open_orders(self, symbol: str | None = None) -> tuple[OrderHandle, ...]: ...
+    @abstractmethod
     def order(self, cl_ord_id: str) -> OrderHandle | None: ...
+    @abstractmethod
     def position(self, symbol: str) -> Decimal: ...
+    @abstractmethod
     def positions(self) -> Mapping[str, Decimal]: ...
+    @abstractmethod
     def balance(self, asset: str) -> Decimal: ...
+    @abstractmethod
     def balances(self) -> Mapping[str, Decimal]: ...
+    @abstractmethod
     def book(self, symbol: str) -> BookSnapshot | None: ...
+    @abstractmethod
     def instrument(self, symbol: str) -> InstrumentInfo: ...
 
     # Timers: ``on_timer(name)`` after ``delay_s`` (every ``delay_s`` if ``repeat``); a
     # name set again is replaced; ``cancel_timer`` is False if there was none.
+    @abstractmethod
     def set_timer(self, name: str, delay_s: float, repeat: bool = False) -> None: ...
+    @abstractmethod
     def cancel_timer(self, name: str) -> bool: ...
 
     # Custom metrics, labelled with the strategy (and ``symbol`` if given): ``metric``
     # sets a gauge, ``count`` adds ``n`` to a counter.
+    @abstractmethod
     def metric(self, name: str, value: Decimal | float, *, symbol: str | None = None) -> None: ...
+    @abstractmethod
     def count(self, name: str, n: int = 1, *, symbol: str | None = None) -> None: ...
+
+    # -- what an implementation provides (not for strategies) --------------------------
+
+    @abstractmethod
+    def _instrument(self, symbol: str) -> Instrument:
+        """The scaled ``Instrument`` of one of the strategy's symbols; ``InvalidIntent``
+        for any other symbol."""
+
+    @abstractmethod
+    def _next_cl_ord_id(self) -> str:
+        """A fresh ``cl_ord_id`` for a new order of this strategy."""
+
+    @abstractmethod
+    def _track(self, handle: OrderHandle) -> None:
+        """A new order's handle, kept before its command is submitted."""
+
+    @abstractmethod
+    def _submit(self, command: Command) -> bool:
+        """Hand ``command`` on; False: refused (the handle already shows it)."""
+
+    @abstractmethod
+    def _cancelling(self, cl_ord_id: str) -> bool:
+        """A cancel of this order was submitted and has not finished."""
+
+    @abstractmethod
+    def _invalid(self, action: str, error: InvalidIntent, symbol: str, **fields: Any) -> None:
+        """An ``InvalidIntent`` about to be raised to the strategy (the daemon counts it)."""
+
+    def _own(self, order: OrderHandle | str) -> OrderHandle:
+        cid = order if isinstance(order, str) else order.cl_ord_id
+        handle = self.order(cid)
+        if handle is None:
+            why = f"{cid!r} is not one of this strategy's orders ({self.name})"
+            raise InvalidIntent("order", why)
+        return handle
 
 
 # --------------------------------------------------------------------------- strategy

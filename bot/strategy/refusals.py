@@ -1,7 +1,8 @@
-"""Refused intents: every refusal counted by who refused and why, and logged sparingly.
+"""Refused commands: every refusal counted by who refused and why, and logged sparingly.
 
 This module owns ``Refusals``, the one mechanism through which the desk reports each
-place, amend or cancel of a strategy that was not carried out: it counts the refusal by
+place, amend or cancel of a strategy that was not carried out (the pre-trade stage's
+``Refusal`` and the engine's, told to the desk's router; a context's own): it counts the refusal by
 ``(source, strategy, action, reason)`` (``krakenbot_rejections_total`` and the status page
 read these counts) and logs it, at most once per ``every_s`` for the same strategy, action,
 source, reason and symbol. Repeats inside that interval are counted, not logged: the next
@@ -12,8 +13,10 @@ storm of 500 refusals is a few lines with their counts, not 500 lines.
 Sources (who refused), with their reasons:
 
 ==============  ==========================================================================
-``desk``        ``not_ready`` (a readiness check fails), ``shutting_down``, ``rate_limit``
-                (the holdback that keeps room on the pair's trading counter to cancel)
+``desk``        the pre-trade stage's own checks (``bot.execution.pretrade``):
+                ``not_ready`` (a readiness check fails), ``exchange_status``,
+                ``rate_limit`` (the holdback that keeps room on the pair's trading counter
+                to cancel); and ``shutting_down``
 ``risk``        the risk gate's code (``max_notional``, ``price_band``, ``order_rate``...)
 ``exchange``    Kraken's error code (``EOrder:Insufficient funds``...)
 ``engine``      ``unavailable`` (the order is not live, or its fate is being resolved),

@@ -1,10 +1,12 @@
-"""A test harness for strategies: drive one with market data and fills, inspect its intents.
+"""A test harness for strategies: drive one with market data and fills, inspect its commands.
 
 This module owns ``FakeContext`` (a complete in-memory ``Context``: orders, positions,
-balances, books, timers and metrics, with no engine, risk gate or exchange behind it) and
-``StrategyHarness``, which runs a strategy on it through the real ``StrategyRunner`` and
-plays the exchange: it acknowledges, amends, cancels and fills orders. Use it in your own
-unit tests; it needs no event loop, no network and no mock::
+balances, books, timers and metrics, with no engine, risk gate or exchange behind it; its
+``place``, ``amend`` and ``cancel`` are ``Context``'s own, so it records the very commands
+the daemon submits, ``bot.execution.commands``) and ``StrategyHarness``, which runs a
+strategy on it through the real ``StrategyRunner`` and plays the exchange: it
+acknowledges, amends, cancels and fills orders. Use it in your own unit tests; it needs no
+event loop, no network and no mock::
 
     h = StrategyHarness(MyStrategy, {"size": "0.01"}, symbols=("BTC/USD",))
     h.quote("30000", "30010")            # a one-level book: on_book
@@ -28,42 +30,22 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, Generic, Literal, TypeVar
 
-from structlog.typing import FilteringBoundLogger
-
 from bot.config import validate_params
 from bot.core.clock import FakeClock
-from bot.core.log import get_logger
-from bot.execution.orders import (
-    Fill,
-    OrderState,
-    fill_price,
-    new_cl_ord_id,
-    new_order,
-    request_amend,
-    request_cancel,
-    transition,
-)
+from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
+from bot.execution.orders import Fill, OrderState, fill_price, new_cl_ord_id, transition
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.kraken.protocol import Ticker, Trade
 from bot.market.book import BookView
 from bot.strategy import (
-    AmendIntent,
     BookSnapshot,
-    CancelAllIntent,
-    CancelIntent,
+    Context,
     InstrumentInfo,
-    Intent,
     InvalidIntent,
     OrderHandle,
-    OrderType,
     Params,
-    PlaceIntent,
-    Side,
     Strategy,
     StrategyError,
-    TimeInForce,
-    amend_intent,
-    checked_place,
     params_class_of,
 )
 from bot.strategy.runner import StrategyRunner, Timers, check_metric_name
@@ -93,16 +75,17 @@ DEFAULT_INSTRUMENTS: Final = (
 """BTC/USD (tick 0.1, lot 1e-8, minimum 0.0001) and ETH/USD (tick 0.01, minimum 0.001)."""
 
 Num = Decimal | int | str
-OrderRef = OrderHandle | PlaceIntent | str
+OrderRef = OrderHandle | PlaceOrder | str
 S = TypeVar("S", bound=Strategy[Any])
 _MAX_SETTLE_ROUNDS: Final = 1000
 
 
-class FakeContext:
+class FakeContext(Context):
     """An in-memory ``Context`` for one strategy; the harness plays the exchange on it.
 
-    Everything the strategy asked for is in ``intents``; ``gauges`` and ``counters`` hold
-    its custom metrics by ``(name, symbol)``; ``requests`` holds what awaits the exchange.
+    Every command the strategy submitted is in ``commands``; ``gauges`` and ``counters``
+    hold its custom metrics by ``(name, symbol)``; ``requests`` holds the commands that
+    await the exchange (the harness answers them).
     """
 
     def __init__(
@@ -115,17 +98,15 @@ class FakeContext:
         balances: Mapping[str, Num] | None = None,
         seed: int = 0,
     ) -> None:
-        self._name = name
-        self._symbols = tuple(symbols)
         self._instruments = InstrumentTable(instruments)
         self._infos: dict[str, InstrumentInfo] = {}
         self.clock = clock or FakeClock()
+        super().__init__(name, symbols, self.clock)
         self.timers = Timers(self.clock)
-        self._log = get_logger(strategy=name)
         self._random = random.Random(seed)
         self.handles: dict[str, OrderHandle] = {}
-        self.intents: list[Intent] = []
-        self.requests: list[Intent] = []
+        self.commands: list[Command] = []
+        self.requests: list[Command] = []
         self._positions = {symbol: Decimal(0) for symbol in self._symbols}
         self._balances = {k: Decimal(v) for k, v in (balances or {}).items()}
         self.books: dict[str, BookSnapshot] = {}
@@ -136,97 +117,28 @@ class FakeContext:
 
     # -- Context --------------------------------------------------------------------------
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return self._symbols
-
-    @property
-    def log(self) -> FilteringBoundLogger:
-        return self._log
-
-    def monotonic(self) -> float:
-        return self.clock.monotonic()
-
-    def time_ns(self) -> int:
-        return self.clock.time_ns()
-
-    def place(
-        self,
-        symbol: str,
-        side: Side,
-        qty: Decimal,
-        price: Decimal | None = None,
-        *,
-        order_type: OrderType = "limit",
-        time_in_force: TimeInForce = "GTC",
-        post_only: bool = False,
-    ) -> OrderHandle:
+    def _instrument(self, symbol: str) -> Instrument:
         if symbol not in self._symbols:
             mine = ", ".join(self._symbols)
             raise InvalidIntent("symbol", f"{symbol!r} is not one of this strategy's ({mine})")
-        inst = self.scaled_instrument(symbol)
-        intent, q, p = checked_place(
-            strategy=self._name,
-            cl_ord_id=new_cl_ord_id(self._random.randbytes),
-            instrument=inst,
-            side=side,
-            qty=qty,
-            price=price,
-            order_type=order_type,
-            time_in_force=time_in_force,
-            post_only=post_only,
-        )
-        order = new_order(
-            cl_ord_id=intent.cl_ord_id,
-            instrument=inst,
-            side=side,
-            order_type=order_type,
-            qty=q,
-            price=p,
-            strategy=self._name,
-            now_ns=self.clock.time_ns(),
-            time_in_force=time_in_force,
-            post_only=post_only,
-        )
-        handle = self.handles[order.cl_ord_id] = OrderHandle(order)
-        self._record(intent)
-        return handle
+        return self.scaled_instrument(symbol)
 
-    def amend(
-        self, order: OrderHandle | str, *, qty: Decimal | None = None, price: Decimal | None = None
-    ) -> bool:
-        handle = self.handle(order)
-        if not handle.is_live:
-            return False
-        inst = self.scaled_instrument(handle.symbol)
-        intent = amend_intent(
-            strategy=self._name, order=handle.order, instrument=inst, qty=qty, price=price
-        )
-        handle.update(request_amend(handle.order, now_ns=self.clock.time_ns()))
-        self._record(intent)
+    def _next_cl_ord_id(self) -> str:
+        return new_cl_ord_id(self._random.randbytes)
+
+    def _track(self, handle: OrderHandle) -> None:
+        self.handles[handle.cl_ord_id] = handle
+
+    def _submit(self, command: Command) -> bool:
+        self.commands.append(command)
+        self.requests.append(command)
         return True
 
-    def cancel(self, order: OrderHandle | str) -> bool:
-        handle = self.handle(order)
-        if not handle.is_open or handle.order.cancel_pending:
-            return False
-        handle.update(request_cancel(handle.order, now_ns=self.clock.time_ns()))
-        self._record(CancelIntent(self._name, handle.cl_ord_id, handle.symbol))
-        return True
+    def _cancelling(self, cl_ord_id: str) -> bool:
+        return any(type(c) is CancelOrder and c.cl_ord_id == cl_ord_id for c in self.requests)
 
-    def cancel_all(self, symbol: str | None = None) -> int:
-        ids = []
-        for handle in self.open_orders(symbol):
-            if not handle.order.cancel_pending:
-                handle.update(request_cancel(handle.order, now_ns=self.clock.time_ns()))
-                ids.append(handle.cl_ord_id)
-        self.intents.append(CancelAllIntent(self._name, symbol, tuple(ids)))
-        self.requests.extend(CancelIntent(self._name, i, self.handles[i].symbol) for i in ids)
-        return len(ids)
+    def _invalid(self, action: str, error: InvalidIntent, symbol: str, **fields: Any) -> None:
+        pass  # raised to the strategy: the harness counts nothing
 
     def open_orders(self, symbol: str | None = None) -> tuple[OrderHandle, ...]:
         return tuple(h for h in self.handles.values() if h.is_open and symbol in (None, h.symbol))
@@ -283,7 +195,7 @@ class FakeContext:
     # -- the exchange's side --------------------------------------------------------------
 
     def handle(self, order: OrderRef) -> OrderHandle:
-        """One of this strategy's orders, by handle, ``cl_ord_id`` or the ``PlaceIntent``."""
+        """One of this strategy's orders, by handle, ``cl_ord_id`` or its ``PlaceOrder``."""
         key = order if isinstance(order, str) else order.cl_ord_id
         handle = self.handles.get(key)
         if handle is None:
@@ -298,10 +210,6 @@ class FakeContext:
         self._positions[fill.symbol] = self.position(fill.symbol) + sign * qty
         self._balances[inst.base] = self.balance(inst.base) + sign * qty
         self._balances[inst.quote] = self.balance(inst.quote) - sign * cost - fill.fee
-
-    def _record(self, intent: Intent) -> None:
-        self.intents.append(intent)
-        self.requests.append(intent)
 
 
 class StrategyHarness(Generic[S]):
@@ -452,15 +360,13 @@ class StrategyHarness(Generic[S]):
             if not self.ctx.requests:
                 return
             requests, self.ctx.requests = self.ctx.requests, []
-            for intent in requests:
-                if isinstance(intent, CancelAllIntent):
-                    continue  # its orders' cancels are queued one by one
-                handle = self.ctx.handle(intent.cl_ord_id)
-                if isinstance(intent, PlaceIntent) and handle.state is OrderState.PENDING_NEW:
+            for command in requests:
+                handle = self.ctx.handle(command.cl_ord_id)
+                if type(command) is PlaceOrder and handle.state is OrderState.PENDING_NEW:
                     self.ack(handle)
-                elif isinstance(intent, AmendIntent) and handle.order.amend_pending:
-                    self.confirm_amend(handle, intent)
-                elif isinstance(intent, CancelIntent) and handle.order.cancel_pending:
+                elif type(command) is AmendOrder and handle.order.amend_pending:
+                    self.confirm_amend(handle, command)
+                elif type(command) is CancelOrder and handle.is_open:
                     self.confirm_cancel(handle)
         raise StrategyError(f"the strategy kept sending orders for {_MAX_SETTLE_ROUNDS} rounds")
 
@@ -495,21 +401,21 @@ class StrategyHarness(Generic[S]):
         """The order expired (e.g. an IOC order's unfilled rest): EXPIRED, ``on_order``."""
         self._move(self.ctx.handle(order), OrderState.EXPIRED, reason="expired")
 
-    def confirm_amend(self, order: OrderRef, intent: AmendIntent | None = None) -> None:
-        """Apply the order's last amend request: ``on_order``, same state, new price/qty."""
+    def confirm_amend(self, order: OrderRef, command: AmendOrder | None = None) -> None:
+        """Apply the order's last amend (or ``command``): ``on_order``, same state, new
+        price/qty."""
         handle = self.ctx.handle(order)
-        if intent is None:
-            intent = next(
-                i
-                for i in reversed(self.ctx.intents)
-                if isinstance(i, AmendIntent) and i.cl_ord_id == handle.cl_ord_id
+        if command is None:
+            command = next(
+                c
+                for c in reversed(self.ctx.commands)
+                if type(c) is AmendOrder and c.cl_ord_id == handle.cl_ord_id
             )
-        inst = self.ctx.scaled_instrument(handle.symbol)
         changes: dict[str, Any] = {"amend_pending": False}
-        if intent.qty is not None:
-            changes["qty"] = inst.qty(intent.qty)
-        if intent.price is not None:
-            changes["price"] = inst.price(intent.price)
+        if command.new_qty is not None:
+            changes["qty"] = command.new_qty
+        if command.new_price is not None:
+            changes["price"] = command.new_price
         self._move(handle, handle.state, **changes)
 
     def fill(
@@ -571,21 +477,21 @@ class StrategyHarness(Generic[S]):
     # -- inspection -----------------------------------------------------------------------
 
     @property
-    def intents(self) -> list[Intent]:
-        """Everything the strategy asked for, in order."""
-        return self.ctx.intents
+    def commands(self) -> list[Command]:
+        """Every command the strategy submitted, in order: what the daemon would submit."""
+        return self.ctx.commands
 
-    def placed(self) -> list[PlaceIntent]:
-        return [i for i in self.ctx.intents if isinstance(i, PlaceIntent)]
+    def placed(self) -> list[PlaceOrder]:
+        return [c for c in self.ctx.commands if type(c) is PlaceOrder]
 
-    def amended(self) -> list[AmendIntent]:
-        return [i for i in self.ctx.intents if isinstance(i, AmendIntent)]
+    def amended(self) -> list[AmendOrder]:
+        return [c for c in self.ctx.commands if type(c) is AmendOrder]
 
-    def canceled(self) -> list[CancelIntent | CancelAllIntent]:
-        return [i for i in self.ctx.intents if isinstance(i, CancelIntent | CancelAllIntent)]
+    def canceled(self) -> list[CancelOrder]:
+        return [c for c in self.ctx.commands if type(c) is CancelOrder]
 
-    def clear_intents(self) -> None:
-        self.ctx.intents.clear()
+    def clear_commands(self) -> None:
+        self.ctx.commands.clear()
 
     def open_orders(
         self, symbol: str | None = None, side: Literal["buy", "sell"] | None = None

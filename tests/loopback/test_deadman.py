@@ -21,9 +21,11 @@ from bot.core.clock import Clock, FakeClock, SystemClock
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import OrderState
+from bot.execution.venue_rest import KrakenRestVenue
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
 from bot.store import Store
 from tests.loopback.conftest import SimFactory, SimHandle
+from tests.loopback.placing import command
 
 WAIT_S = 5.0  # the bound on every wait; scale up on a slow machine
 
@@ -48,6 +50,11 @@ def rest_for(sim: SimHandle, clock: Clock, tier: str = "starter") -> KrakenRestC
         tier=tier,
         retry=RetryPolicy(max_attempts=1),  # a failure reaches the switch at once
     )
+
+
+def venue_of(rest: KrakenRestClient, sim: SimHandle) -> KrakenRestVenue:
+    """The venue port over ``rest``: what the switch talks to."""
+    return KrakenRestVenue(rest, sim.venue.instruments)
 
 
 async def resting_order(rest: KrakenRestClient) -> str:
@@ -104,7 +111,7 @@ def clock(fake_sim: SimHandle) -> FakeClock:
 
 
 async def test_arm_sets_the_venues_timer(fake_sim: SimHandle, clock: FakeClock) -> None:
-    switch = DeadmanSwitch(rest_for(fake_sim, clock), clock, timeout_s=60)
+    switch = DeadmanSwitch(venue_of(rest_for(fake_sim, clock), fake_sim), clock, timeout_s=60)
     assert fake_sim.venue.deadman_trigger(fake_sim.account) is None
     start = clock.monotonic()
     await switch.arm()
@@ -118,7 +125,7 @@ async def test_refresh_keeps_orders_alive_until_the_heartbeat_stops(
     fake_sim: SimHandle, clock: FakeClock
 ) -> None:
     rest = rest_for(fake_sim, clock)
-    switch = DeadmanSwitch(rest, clock, timeout_s=60)
+    switch = DeadmanSwitch(venue_of(rest, fake_sim), clock, timeout_s=60)
     drive = Driver(fake_sim, switch)
     await switch.arm()
     order = await resting_order(rest)
@@ -140,7 +147,7 @@ async def test_disarm_turns_the_timer_off_and_orders_stay(
     fake_sim: SimHandle, clock: FakeClock
 ) -> None:
     rest = rest_for(fake_sim, clock)
-    switch = DeadmanSwitch(rest, clock, timeout_s=60)
+    switch = DeadmanSwitch(venue_of(rest, fake_sim), clock, timeout_s=60)
     drive = Driver(fake_sim, switch)
     await switch.arm()
     order = await resting_order(rest)
@@ -159,7 +166,7 @@ async def test_a_failed_refresh_is_retried_within_a_second(
     fake_sim: SimHandle, clock: FakeClock
 ) -> None:
     rest = rest_for(fake_sim, clock)
-    switch = DeadmanSwitch(rest, clock, timeout_s=60)
+    switch = DeadmanSwitch(venue_of(rest, fake_sim), clock, timeout_s=60)
     drive = Driver(fake_sim, switch)
     await switch.arm()
     await fake_sim.venue.faults.inject(
@@ -185,7 +192,10 @@ async def test_refreshes_failing_past_the_trigger_call_on_lapse_once(
     rest = rest_for(fake_sim, clock, tier="pro")
     lapses: list[float] = []
     switch = DeadmanSwitch(
-        rest, clock, timeout_s=60, on_lapse=lambda: lapses.append(clock.monotonic())
+        venue_of(rest, fake_sim),
+        clock,
+        timeout_s=60,
+        on_lapse=lambda: lapses.append(clock.monotonic()),
     )
     drive = Driver(fake_sim, switch)
     await switch.arm()
@@ -214,7 +224,7 @@ async def test_refreshes_failing_past_the_trigger_call_on_lapse_once(
 async def test_real_clock_orders_cancelled_once_the_refresher_stops(sim: SimHandle) -> None:
     clock = SystemClock()
     rest = rest_for(sim, clock)
-    switch = DeadmanSwitch(rest, clock, timeout_s=1, refresh_s=0.2)
+    switch = DeadmanSwitch(venue_of(rest, sim), clock, timeout_s=1, refresh_s=0.2)
     await switch.arm()
     order = await resting_order(rest)
     async with running(switch):
@@ -240,9 +250,10 @@ async def test_with_the_private_feed_down_the_refresh_goes_before_queued_reads(
     sim = await sim_factory(clock=clock, market=None, tier="starter")
     store = Store.open(tmp_path / "bot.db")
     rest = rest_for(sim, clock)
-    engine = ExecutionEngine(rest, store, sim.venue.instruments, clock)
+    venue = venue_of(rest, sim)
+    engine = ExecutionEngine(venue, store, sim.venue.instruments, clock)
     switch = DeadmanSwitch(
-        rest, clock, timeout_s=20, refresh_s=5.0, hold_reads=rest.hold_reads,
+        venue, clock, timeout_s=20, refresh_s=5.0, hold_reads=rest.hold_reads,
         on_lapse=lambda: engine.request_reconcile("deadman lapse"),
     )  # fmt: skip
     btc = sim.venue.instruments["BTC/USD"]
@@ -267,12 +278,16 @@ async def test_with_the_private_feed_down_the_refresh_goes_before_queued_reads(
             assert engine.readiness.is_open
             await switch.arm()
             tasks.append(tg.create_task(switch.run()))
-            protected = await engine.place("BTC/USD", "buy", qty, price, post_only=True)
+            protected = await engine.place(
+                command(engine, clock, btc, "buy", qty, price, post_only=True)
+            )
             assert protected.state is OrderState.NEW
             # The flood: orders placed and cancelled (each confirmed by a read), and
             # reconciliations asked for again and again.
             flood = [
-                tg.create_task(engine.place("BTC/USD", "buy", qty, price, post_only=True))
+                tg.create_task(
+                    engine.place(command(engine, clock, btc, "buy", qty, price, post_only=True))
+                )
                 for _ in range(12)
             ]
             await drive(60, until=lambda: all(f.done() for f in flood))

@@ -26,7 +26,11 @@ from structlog.testing import capture_logs
 from bot.core.clock import SystemClock
 from bot.execution.engine import EngineConfig, ExecutionEngine
 from bot.execution.pnl import PositionBook
+from bot.execution.pretrade import PreTrade
+from bot.execution.rate_room import RateRoom
+from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import RiskGate, RiskLimits
+from bot.execution.venue_rest import KrakenRestVenue
 from bot.kraken.protocol import ExecutionsFrame, Parser
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
 from bot.service.http import render_status
@@ -34,7 +38,8 @@ from bot.service.metrics import Metrics
 from bot.service.wiring import replay_fills
 from bot.store import Store
 from bot.strategy import FillEvent, OrderHandle, OrderState, Params, Strategy
-from bot.strategy.context import Desk, EngineContext
+from bot.strategy.context import EngineContext
+from bot.strategy.desk import Desk
 from bot.strategy.runner import StrategyRunner
 from tests.loopback.conftest import SimFactory, SimHandle
 from tests.loopback.test_engine import fake_venue, until
@@ -65,6 +70,7 @@ class Rig:
     sim: SimHandle
     store: Store
     rest: KrakenRestClient
+    venue: KrakenRestVenue
     engine: ExecutionEngine
     desk: Desk
     ctx: EngineContext
@@ -89,16 +95,27 @@ async def desk_on(
         session=sim.session, store=store, retry=FAST, rng=random.Random(3), tier="starter",
     )  # fmt: skip
     instruments = sim.venue.instruments
-    engine = ExecutionEngine(rest, store, instruments, sim.clock, config=EngineConfig(grace_s=5.0))
-    engine.prepare_ids(["rec"])
+    venue = KrakenRestVenue(rest, instruments)
     positions = PositionBook(sim.clock)
     metrics = Metrics(process=False)
+    risk = RiskGate(sim.clock, positions, limits)
     desk = Desk(
-        engine=engine, risk=RiskGate(sim.clock, positions, limits), positions=positions,
-        instruments=instruments, books=dict, readiness=engine.readiness, clock=sim.clock,
-        metrics=metrics, headroom=headroom or rest.trading_headroom,
+        risk=risk, positions=positions, instruments=instruments, books=dict, clock=sim.clock,
+        metrics=metrics,
     )  # fmt: skip
-    ctx = desk.context("rec", ("BTC/USD",))
+    stage = PreTrade(
+        ReadinessGate(clock=sim.clock), risk=risk, mids=desk.marks.mids,
+        room=RateRoom(headroom or venue.trading_headroom, venue.rest_headroom),
+        on_transitions=desk.router.apply_transitions,
+    )  # fmt: skip
+    engine = ExecutionEngine(
+        venue, store, instruments, sim.clock, config=EngineConfig(grace_s=5.0), pretrade=stage,
+        spawn=desk.tasks.spawn, on_order=desk.router.on_order, on_fill=desk.router.on_fill,
+        on_refused=desk.router.on_refused,
+    )  # fmt: skip
+    engine.prepare_ids(["rec"])
+    ctx = EngineContext(engine, desk, "rec", ("BTC/USD",))
+    desk.add_context(ctx)
     strategy = Recorder(ctx, Params())
     runner = StrategyRunner(strategy, timers=ctx.timers, clock=sim.clock)
     desk.add_runner(runner)
@@ -106,11 +123,11 @@ async def desk_on(
     try:
         async with asyncio.timeout(10):
             await engine.readiness.wait()
-        desk.spawn_task = asyncio.get_running_loop().create_task
+        desk.tasks.spawn_task = asyncio.get_running_loop().create_task
         runner.start()
-        yield Rig(sim, store, rest, engine, desk, ctx, strategy, metrics)
+        yield Rig(sim, store, rest, venue, engine, desk, ctx, strategy, metrics)
         async with asyncio.timeout(10):
-            await desk.drain()
+            await desk.tasks.drain()
     finally:
         engine_task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -173,7 +190,7 @@ async def test_on_fill_comes_first_on_the_private_feeds_path(
     sim = await sim_factory(clock=clock, market=None)
     async with desk_on(sim, tmp_path / "bot.db") as rig:
         feed = PrivateFeed(
-            sim.ws_private_url, TokenKeeper(rig.rest, clock), rig.engine.on_private, clock=clock,
+            sim.ws_private_url, TokenKeeper(rig.venue, clock), rig.engine.on_private, clock=clock,
             backoff=Backoff(BackoffPolicy(0.01, 0.05), random.Random(1).random),
         )  # fmt: skip
         feed_task = asyncio.create_task(feed.run())
@@ -246,7 +263,8 @@ async def test_a_taker_average_price_finer_than_the_pair_is_kept_exact_end_to_en
     store = Store.open(db)  # a restart: positions come back from the stored fills, exact
     try:
         again = PositionBook(sim.clock)
-        engine = ExecutionEngine(rest, store, sim.venue.instruments, sim.clock)
+        venue = KrakenRestVenue(rest, sim.venue.instruments)
+        engine = ExecutionEngine(venue, store, sim.venue.instruments, sim.clock)
         replay_fills(store, engine, again, sim.venue.instruments)
         pos = again.position("BTC/USD", "rec")
         assert pos is not None and pos.cost_basis == D("600.0005")
@@ -341,6 +359,6 @@ async def test_a_cancel_the_desk_cannot_send_is_counted(
     sim = await fake_venue(sim_factory)
     async with desk_on(sim, tmp_path / "bot.db") as rig:
         bid = await placed(rig, "60000")
-        rig.desk.spawn_task = None  # the daemon's task group is gone: nothing can be sent
+        rig.desk.tasks.spawn_task = None  # the daemon's task group is gone: nothing can be sent
         assert not rig.ctx.cancel(bid)
         assert rejections(rig) == {("desk", "rec", "cancel", "shutting_down"): 1}

@@ -29,6 +29,7 @@ from bot.execution.engine import EngineConfig, ExecutionEngine, OrderUnavailable
 from bot.execution.orders import Fill, Order, OrderState, new_order
 from bot.execution.private_feed import SequenceGap
 from bot.execution.readiness import RECONCILED
+from bot.execution.venue_rest import KrakenRestVenue
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import ExecutionsFrame, Parser
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
@@ -36,6 +37,7 @@ from bot.sim.faults import FaultKind, FaultSpec
 from bot.store import Store
 from tests.loopback.conftest import SimFactory, SimHandle
 from tests.loopback.kraken_client import KrakenTestClient
+from tests.loopback.placing import command
 
 S = OrderState
 FAST = RetryPolicy(max_attempts=3, base_delay_s=0.2, max_delay_s=1.0)
@@ -48,6 +50,7 @@ class Rig:
     store: Store
     rest: KrakenRestClient
     engine: ExecutionEngine
+    engine_venue: KrakenRestVenue = field(init=False)  # the venue port over ``rest``
     orders: list[Order] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
 
@@ -56,6 +59,15 @@ class Rig:
 
     def on_sim(self) -> list[Any]:
         return self.sim.venue.exchange.open_orders(self.sim.account)
+
+    async def place(
+        self, symbol: str, side: str, qty: int, price: int | None = None, **fields: Any
+    ) -> Order:
+        """A ``PlaceOrder`` for the engine, as the strategy context builds one."""
+        inst = self.sim.venue.instruments[symbol]
+        return await self.engine.place(
+            command(self.engine, self.sim.clock, inst, side, qty, price, **fields)
+        )
 
 
 @asynccontextmanager
@@ -73,9 +85,11 @@ async def running(
         session=sim.session, store=store, retry=FAST, rng=random.Random(3), tier="starter",
     )  # fmt: skip
     rig = Rig(sim, store, rest, None)  # type: ignore[arg-type]
+    rig.engine_venue = KrakenRestVenue(rest, sim.venue.instruments)
     rig.engine = ExecutionEngine(
-        rest, store, sim.venue.instruments, sim.clock, config=config,
-        on_order=rig.orders.append, on_fill=rig.fills.append, **engine_kwargs,
+        rig.engine_venue, store, sim.venue.instruments, sim.clock,
+        config=config, on_order=rig.orders.append,
+        on_fill=lambda fill, order: rig.fills.append(fill), **engine_kwargs,
     )  # fmt: skip
     task = asyncio.create_task(rig.engine.run())
     try:
@@ -125,10 +139,10 @@ async def resting_and_to_fill(rig: Rig) -> tuple[Order, Order]:
     """Two bids: strategy ``mm``'s far under the market, ``grid``'s at the best bid (a
     market sell of 0.01 fills it)."""
     inst = btc(rig.sim)
-    resting = await rig.engine.place(
+    resting = await rig.place(
         "BTC/USD", "buy", inst.qty("0.01"), inst.price("40000"), strategy="mm"
     )
-    filled = await rig.engine.place(
+    filled = await rig.place(
         "BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"), strategy="grid"
     )
     return resting, filled
@@ -163,7 +177,7 @@ async def test_a_lost_addorder_answer_is_resolved_to_the_one_order_placed(
         lose = faults.schedule(FaultSpec(kind=FaultKind.LOSE_RESPONSE, endpoint="AddOrder"))
         for endpoint in ("OpenOrders", "QueryOrders"):  # and the lookups fail, for now
             faults.schedule(FaultSpec(kind=FaultKind.REST_ERROR, endpoint=endpoint, count=10**6))
-        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        order = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
         cid = order.cl_ord_id
         assert lose.fired == 1
         assert order.state is S.UNKNOWN and order.order_id is None
@@ -193,7 +207,7 @@ async def test_a_failed_addorder_that_never_placed_becomes_lost(
     async with running(sim, tmp_path / "bot.db") as rig:
         inst, clock = btc(sim), sim.clock
         start = clock.monotonic()
-        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        order = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
         assert order.state is S.UNKNOWN
         lost = await rig.engine.wait_settled(order.cl_ord_id)
         assert lost.state is S.LOST
@@ -202,7 +216,7 @@ async def test_a_failed_addorder_that_never_placed_becomes_lost(
         assert rig.states(order.cl_ord_id)[-1] is S.LOST  # the strategy is told
         assert rig.store.get_order(order.cl_ord_id) == lost
         # The strategy may place it again, under a new cl_ord_id: one order results.
-        again = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        again = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
         assert again.state is S.NEW and again.cl_ord_id != order.cl_ord_id
         assert [o.cl_ord_id for o in rig.on_sim()] == [again.cl_ord_id]
 
@@ -257,7 +271,7 @@ async def test_a_restart_finds_fills_made_while_down_and_records_each_once(
     sim = await fake_venue(sim_factory)
     inst, db, other = btc(sim), tmp_path / "bot.db", taker(sim)
     async with running(sim, db) as rig:
-        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"))
+        order = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"))
         assert order.state is S.NEW
     cid = order.cl_ord_id
     await market_sell(other, "0.004")  # while the bot is down
@@ -291,7 +305,7 @@ async def test_a_burst_of_amends_waits_instead_of_being_refused(
     inst, clock = btc(sim), sim.clock
     counter = sim.venue.trading_counter(sim.account)
     async with running(sim, tmp_path / "bot.db") as rig:
-        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        order = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
         start = clock.monotonic()
         with capture_logs() as logs:
             for i in range(40):  # 40 young-order amends: +4 each, 160 > Starter's 60
@@ -313,7 +327,7 @@ async def test_amend_keeps_the_order_id_and_changes_price_and_qty(
     sim = await fake_venue(sim_factory)
     inst = btc(sim)
     async with running(sim, tmp_path / "bot.db") as rig:
-        placed = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        placed = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
         amended = await rig.engine.amend(
             placed.cl_ord_id, qty=inst.qty("0.02"), price=inst.price("50100.5")
         )
@@ -336,12 +350,12 @@ async def test_cancel_all_leaves_no_open_orders(sim_factory: SimFactory, tmp_pat
     async with running(sim, tmp_path / "bot.db") as rig:
         engine = rig.engine
         for price in ("50000", "50001", "50002"):
-            await engine.place("BTC/USD", "buy", btc_.qty("0.01"), btc_.price(price))
-        await engine.place("ETH/USD", "sell", eth.qty("0.5"), eth.price("9000"))
+            await rig.place("BTC/USD", "buy", btc_.qty("0.01"), btc_.price(price))
+        await rig.place("ETH/USD", "sell", eth.qty("0.5"), eth.price("9000"))
         assert await engine.cancel_all("BTC/USD") == 3
         assert [o.symbol for o in rig.on_sim()] == ["ETH/USD"]
         assert [o.symbol for o in engine.open_orders()] == ["ETH/USD"]
-        one = await engine.place("BTC/USD", "buy", btc_.qty("0.01"), btc_.price("50000"))
+        one = await rig.place("BTC/USD", "buy", btc_.qty("0.01"), btc_.price("50000"))
         assert await engine.cancel_all() == 2
         assert rig.on_sim() == [] and engine.open_orders() == []
         assert rig.store.load_orders(open_only=True) == []
@@ -360,7 +374,7 @@ async def test_a_refused_order_is_rejected_with_krakens_reason(
             (inst.qty("0.00001"), "EOrder:Order minimum not met"),
         ]
         for qty, reason in cases:
-            order = await rig.engine.place("BTC/USD", "buy", qty, inst.price("50000"))
+            order = await rig.place("BTC/USD", "buy", qty, inst.price("50000"))
             assert (order.state, order.reason) == (S.REJECTED, reason)
             stored = rig.store.get_order(order.cl_ord_id)
             assert stored is not None and (stored.state, stored.reason) == (S.REJECTED, reason)
@@ -378,9 +392,10 @@ async def test_no_order_leaves_before_reconciliation(
     store = Store.open(tmp_path / "bot.db")
     rest = KrakenRestClient(sim.base_url, clock=sim.clock, api_key=sim.api_key,
                             api_secret=sim.api_secret, session=sim.session)  # fmt: skip
-    engine = ExecutionEngine(rest, store, sim.venue.instruments, sim.clock)
+    venue = KrakenRestVenue(rest, sim.venue.instruments)
+    engine = ExecutionEngine(venue, store, sim.venue.instruments, sim.clock)
     with pytest.raises(RiskError, match="reconciled"):
-        await engine.place("BTC/USD", "buy", 10**6, 500000)
+        await engine.place(command(engine, sim.clock, btc(sim), "buy", 10**6, 500000))
     assert engine.readiness.snapshot()["checks"][RECONCILED]["ok"] is False
     assert store.load_orders(open_only=False) == []
     store.close()
@@ -402,13 +417,14 @@ async def test_the_private_feed_drives_states_and_fills_once(
     async with running(sim, tmp_path / "bot.db") as rig:
         engine = rig.engine
         feed = PrivateFeed(
-            sim.ws_private_url, TokenKeeper(rig.rest, clock), engine.on_private, clock=clock,
+            sim.ws_private_url, TokenKeeper(rig.engine_venue, clock), engine.on_private,
+            clock=clock,
             backoff=Backoff(BackoffPolicy(0.01, 0.05), random.Random(1).random),
         )  # fmt: skip
         feed_task = asyncio.create_task(feed.run())
         try:
             await until(lambda: feed.subscribed and engine.readiness.is_open)
-            order = await engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"))
+            order = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"))
             cid = order.cl_ord_id
             await market_sell(other, "0.01")
             await until(lambda: state(engine, cid) is S.FILLED)
@@ -420,7 +436,7 @@ async def test_the_private_feed_drives_states_and_fills_once(
             await engine.reconcile()
             assert [f.cl_ord_id for f in rig.fills] == [cid]  # still once
             assert len(rig.store.fills_since(0)) == 1
-            second = await engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+            second = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
             await engine.cancel(second.cl_ord_id)
             await until(lambda: state(engine, second.cl_ord_id) is S.CANCELED)  # by the feed
         finally:
@@ -435,12 +451,12 @@ async def test_a_sequence_gap_closes_the_gate_and_reconciles_over_rest(
     sim = await fake_venue(sim_factory)
     inst, other = btc(sim), taker(sim)
     async with running(sim, tmp_path / "bot.db") as rig:
-        order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"))
+        order = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("60000"))
         await market_sell(other, "0.01")  # the report that said so was lost
         rig.engine.on_private(SequenceGap(expected=7, received=9))
         assert not rig.engine.readiness.is_open  # no order leaves until reconciled
         with pytest.raises(RiskError, match="not_ready"):
-            await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("1000"))
+            await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("1000"))
         async with asyncio.timeout(10):
             await rig.engine.readiness.wait()
         assert state(rig.engine, order.cl_ord_id) is S.FILLED
@@ -468,7 +484,7 @@ async def test_foreign_orders_are_logged_and_left_alone(
     with capture_logs() as logs:
         async with running(sim, tmp_path / "bot.db") as rig:
             assert rig.engine.open_orders() == [] and rig.orders == []
-            ours = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("40002"))
+            ours = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("40002"))
             assert await rig.engine.cancel_all("BTC/USD") == 1  # ours only
             assert state(rig.engine, ours.cl_ord_id) is S.CANCELED
             assert len(rig.on_sim()) == 2
@@ -564,7 +580,7 @@ async def test_a_lost_answer_is_resolved_when_kraken_echoes_the_id_in_its_other_
     with capture_logs() as logs:
         async with running(sim, tmp_path / "bot.db", rest_cls=OtherFormKraken) as rig:
             inst = btc(sim)
-            order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+            order = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
             assert order.state is S.UNKNOWN
             settled = await rig.engine.wait_settled(order.cl_ord_id, timeout_s=10)
             assert settled.state is S.NEW
@@ -607,9 +623,9 @@ async def test_reports_match_our_orders_in_either_uuid_form(
     sim = await fake_venue(sim_factory)
     inst = btc(sim)
     async with running(sim, tmp_path / "bot.db") as rig:
-        ours = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        ours = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
         long_id = "6D1B345E-2821-40E2-AD83-4ECB18A06876"
-        given = await rig.engine.place(
+        given = await rig.place(
             "BTC/USD", "buy", inst.qty("0.01"), inst.price("50001"), cl_ord_id=long_id
         )
         assert given.cl_ord_id == "6d1b345e282140e2ad834ecb18a06876" and given.state is S.NEW
@@ -639,7 +655,7 @@ async def _crash_after_closing(sim: SimHandle, db: Path, n: int) -> list[str]:
         cids = []
         for i in range(n):
             price = inst.price("40000") + i
-            order = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), price, strategy="mm")
+            order = await rig.place("BTC/USD", "buy", inst.qty("0.01"), price, strategy="mm")
             cids.append(order.cl_ord_id)
         assert await rig.engine.cancel_all() == n
     lose_every_row(db)
@@ -687,7 +703,7 @@ async def test_a_restarted_run_reconciles_what_it_holds_without_loading_the_stor
     sim = await fake_venue(sim_factory)
     async with running(sim, tmp_path / "bot.db") as rig:
         inst = btc(sim)
-        resting = await rig.engine.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
+        resting = await rig.place("BTC/USD", "buy", inst.qty("0.01"), inst.price("50000"))
         assert resting.state is S.NEW
         stale = new_order(
             cl_ord_id="in-flight-1", instrument=inst, side="buy", order_type="limit",

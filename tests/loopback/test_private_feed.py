@@ -33,6 +33,8 @@ from bot.execution.private_feed import (
     SequenceTracker,
 )
 from bot.execution.tokens import TokenKeeper
+from bot.execution.venue_rest import KrakenRestVenue
+from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import ExecutionsFrame
 from bot.kraken.ratelimit import Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
@@ -86,7 +88,7 @@ class RecordingKeeper(TokenKeeper):
     """The real keeper, remembering each token, and holding a mint while ``hold`` is set."""
 
     def __init__(self, rest: KrakenRestClient, clock: Clock) -> None:
-        super().__init__(rest, clock)
+        super().__init__(KrakenRestVenue(rest, InstrumentTable()), clock)
         self.tokens: list[str] = []
         self.hold: asyncio.Event | None = None
         self.waiting = False
@@ -273,7 +275,7 @@ async def test_lost_frames_show_as_a_sequence_gap(fake_sim: SimHandle) -> None:
     sink = Recorder()
     feed = PrivateFeed(
         fake_sim.ws_private_url,
-        TokenKeeper(rest, clock),
+        TokenKeeper(KrakenRestVenue(rest, InstrumentTable()), clock),
         sink,
         clock=SystemClock(),  # the feed's watchdog on real time; the venue on fake time
         backoff=fast_backoff(),

@@ -1,6 +1,8 @@
-"""The dead-man's switch's timing (bot.execution.deadman): the pure decisions, then the
-driver on a FakeClock with a scripted stand-in for ``CancelAllOrdersAfter`` (injected
-through the constructor), so every refresh, retry and lapse happens at an exact time."""
+"""The dead-man's switch's timing (bot.execution.deadman): the pure decisions (and how
+Kraken's answer becomes the switch's delay, bot.execution.rest_answers), then the driver on
+a FakeClock with a scripted stand-in for the venue's ``cancel_after`` (Kraken's
+``CancelAllOrdersAfter``, injected through the constructor), so every refresh, retry and
+lapse happens at an exact time."""
 
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from bot.execution.deadman import (
     DeadmanSwitch,
     default_margin_s,
     is_lapsed,
-    parse_rfc3339,
     retry_wait,
     trigger_at,
-    trigger_delay_s,
 )
+from bot.execution.rest_answers import cancel_after, parse_rfc3339, trigger_delay_s
+from bot.execution.venue import CancelAfter
 
 EPOCH_2023 = 1679679716.0  # 2023-03-24T17:41:56Z
 
@@ -52,8 +54,9 @@ def test_trigger_delay_is_trigger_minus_current_and_none_when_off() -> None:
 
 def test_trigger_at_counts_from_the_request_start() -> None:
     result = {"currentTime": "2023-03-24T17:41:56Z", "triggerTime": "2023-03-24T17:42:56Z"}
-    assert trigger_at(1000.0, result) == 1060.0
-    assert trigger_at(1000.0, {"currentTime": "2023-03-24T17:41:56Z", "triggerTime": "0"}) is None
+    assert trigger_at(1000.0, cancel_after(result)) == 1060.0
+    off = {"currentTime": "2023-03-24T17:41:56Z", "triggerTime": "0"}
+    assert trigger_at(1000.0, cancel_after(off)) is None
 
 
 def test_is_lapsed_at_the_trigger_minus_the_margin() -> None:
@@ -97,7 +100,8 @@ def rfc3339(ns: int) -> str:
 
 
 class ScriptedKraken:
-    """``CancelAllOrdersAfter`` on the fake clock's wall time, failing or hanging on demand."""
+    """``CancelAllOrdersAfter`` on the fake clock's wall time, failing or hanging on demand,
+    read as the REST venue reads it."""
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
@@ -105,7 +109,7 @@ class ScriptedKraken:
         self.failing = False
         self.hold: asyncio.Event | None = None
 
-    async def cancel_all_orders_after(self, timeout_s: int) -> dict[str, Any]:
+    async def cancel_after(self, timeout_s: int) -> CancelAfter:
         self.calls.append((self.clock.monotonic(), timeout_s))
         if self.hold is not None:
             await self.hold.wait()
@@ -113,7 +117,7 @@ class ScriptedKraken:
             raise TransientError("EService:Unavailable")
         now = self.clock.time_ns()
         trigger = "0" if timeout_s == 0 else rfc3339(now + timeout_s * 1_000_000_000)
-        return {"currentTime": rfc3339(now), "triggerTime": trigger}
+        return cancel_after({"currentTime": rfc3339(now), "triggerTime": trigger})
 
 
 async def settle() -> None:
@@ -289,8 +293,8 @@ async def test_failed_arm_raises_and_leaves_it_unarmed(
 
 async def test_a_result_that_does_not_arm_is_a_protocol_error(clock: FakeClock) -> None:
     class Off(ScriptedKraken):
-        async def cancel_all_orders_after(self, timeout_s: int) -> dict[str, Any]:
-            return {"currentTime": rfc3339(self.clock.time_ns()), "triggerTime": "0"}
+        async def cancel_after(self, timeout_s: int) -> CancelAfter:
+            return cancel_after({"currentTime": rfc3339(self.clock.time_ns()), "triggerTime": "0"})
 
     with pytest.raises(ProtocolError):
         await DeadmanSwitch(Off(clock), clock, timeout_s=60).arm()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 import prometheus_client
 import pytest
@@ -24,7 +23,9 @@ from bot.execution.deadman import DeadmanSwitch
 from bot.execution.orders import Fill, OrderState, new_order
 from bot.execution.pnl import PositionBook
 from bot.execution.private_feed import PrivateFeed
-from bot.execution.risk import NewOrder, RiskGate
+from bot.execution.rest_answers import cancel_after
+from bot.execution.risk import RiskGate
+from bot.execution.venue import CancelAfter
 from bot.kraken.instruments import Instrument
 from bot.kraken.rest import KrakenRestClient
 from bot.market.feed import Feed
@@ -45,6 +46,7 @@ from bot.service.metrics import (
 )
 from bot.strategy import BookSnapshot, Params, Strategy, StrategyError
 from bot.strategy.testing import StrategyHarness
+from tests.unit.risk_commands import place_cmd
 
 BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
 Values = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -235,10 +237,12 @@ def test_private_feed_source() -> None:
 
 
 class _Kraken:
-    """``CancelAfterApi``: Kraken's answer for a 60 s timer."""
+    """``CancelAfterApi``: Kraken's answer for a 60 s timer, read as the REST venue does."""
 
-    async def cancel_all_orders_after(self, timeout_s: int) -> dict[str, Any]:
-        return {"currentTime": "2024-01-01T00:00:00Z", "triggerTime": "2024-01-01T00:01:00Z"}
+    async def cancel_after(self, timeout_s: int) -> CancelAfter:
+        return cancel_after(
+            {"currentTime": "2024-01-01T00:00:00Z", "triggerTime": "2024-01-01T00:01:00Z"}
+        )
 
 
 async def test_deadman_source_counts_down_to_the_trigger() -> None:
@@ -313,7 +317,7 @@ def test_risk_and_positions_sources() -> None:
     book.mark("BTC/USD", Decimal("32000"))
     risk = RiskGate(clock, book)
     risk.halt("test")
-    assert not risk.check(NewOrder("mm", BTC, "buy", 1_000, 300_000)).accepted
+    assert not risk.check(place_cmd("mm", BTC, "buy", 1_000, 300_000)).accepted
     metrics = Metrics(process=False)
     metrics.add_source(risk_source(risk, ["mm"]))
     metrics.add_source(positions_source(book))

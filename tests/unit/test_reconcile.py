@@ -16,13 +16,9 @@ import pytest
 from bot.core.errors import ProtocolError
 from bot.execution.orders import Fill, Order, OrderState, apply_execution, new_order
 from bot.execution.reconcile import (
-    ExchangeOrder,
     OrderIndex,
     match_orders,
     missed_fills,
-    parse_order,
-    parse_orders,
-    parse_trades,
     plan,
     recorded,
     report_for,
@@ -30,6 +26,8 @@ from bot.execution.reconcile import (
     trades_start_ns,
     unseen,
 )
+from bot.execution.rest_answers import parse_order, parse_orders, parse_trades
+from bot.execution.venue import ExchangeOrder
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import ExecutionReport
 from bot.sim.pairs import default_instruments
@@ -383,3 +381,30 @@ def test_the_index_bounds_held_reports_and_done_orders() -> None:
     index.touched[done[1].cl_ord_id] = 1.0
     index.put(local("5" * 32, state=S.FILLED))
     assert done[1].cl_ord_id not in index.touched
+
+
+def test_the_index_counts_open_orders_by_symbol_and_strategy_as_they_change() -> None:
+    """What the pre-trade stage reads on every command: kept in step with each ``put``
+    (open to done and back, a LOST order revived), never a scan."""
+    index = OrderIndex(max_done=1)
+
+    def counts() -> tuple[dict[str, int], dict[str, int], int]:
+        return dict(index.open_per_symbol), dict(index.open_per_strategy), index.open_total
+
+    a = dataclasses.replace(local("a" * 32, state=S.NEW), strategy="mm")
+    b = dataclasses.replace(local("b" * 32), strategy="grid", symbol="ETH/USD")
+    index.put(a)
+    index.put(b)
+    index.put(dataclasses.replace(a, state=S.PARTIALLY_FILLED))  # open to open: no change
+    assert counts() == ({"BTC/USD": 1, "ETH/USD": 1}, {"mm": 1, "grid": 1}, 2)
+    index.put(dataclasses.replace(a, state=S.FILLED))
+    assert counts() == ({"ETH/USD": 1}, {"grid": 1}, 1)
+    lost = dataclasses.replace(b, state=S.LOST)
+    index.put(lost)
+    assert counts() == ({}, {}, 0)
+    index.put(dataclasses.replace(lost, state=S.NEW))  # the exchange had it after all
+    assert counts() == ({"ETH/USD": 1}, {"grid": 1}, 1)
+    scan: dict[str, int] = {}
+    for order in index.open():
+        scan[order.symbol] = scan.get(order.symbol, 0) + 1
+    assert scan == index.open_per_symbol and len(index.open()) == index.open_total

@@ -9,12 +9,10 @@ import pytest
 from bot.config import load_config_text
 from bot.core.clock import FakeClock
 from bot.core.errors import RiskError
+from bot.execution.commands import PlaceOrder
 from bot.execution.pnl import NS_PER_DAY, PositionBook, utc_day
 from bot.execution.risk import (
     REASONS,
-    AmendOrder,
-    CancelOrder,
-    NewOrder,
     RiskContext,
     RiskDecision,
     RiskGate,
@@ -22,6 +20,7 @@ from bot.execution.risk import (
     TradingState,
 )
 from bot.kraken.instruments import Instrument
+from tests.unit.risk_commands import amend_cmd, cancel_cmd, place_cmd
 
 D = Decimal
 BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
@@ -45,8 +44,8 @@ def order(
     price: str | None = "50000.0",
     strategy: str = "mm",
     inst: Instrument = BTC,
-) -> NewOrder:
-    return NewOrder(
+) -> PlaceOrder:
+    return place_cmd(
         strategy,
         inst,
         side,  # type: ignore[arg-type]
@@ -171,19 +170,17 @@ def test_order_rate_window_slides() -> None:
 
 def test_cancels_do_not_count_towards_the_rate() -> None:
     _, _, gate = make_gate(RiskLimits(max_orders_per_minute=1))
-    assert gate.check(CancelOrder("mm"), MID).accepted
+    assert gate.check(cancel_cmd("mm"), MID).accepted
     assert gate.check(order(), MID).accepted
-    assert gate.check(CancelOrder("mm", "BTC/USD", "abc"), MID).accepted
+    assert gate.check(cancel_cmd("mm", "BTC/USD", "abc"), MID).accepted
 
 
 def test_amends_count_towards_the_rate() -> None:
     _, _, gate = make_gate(RiskLimits(max_orders_per_minute=2))
     price = BTC.price("50000.0")
     assert gate.check(order(), MID).accepted
-    assert gate.check(AmendOrder("mm", BTC, "buy", 1, price, new_qty=2), MID).accepted
-    assert rejected(
-        gate.check(AmendOrder("mm", BTC, "buy", 2, price, new_qty=3), MID), "order_rate"
-    )
+    assert gate.check(amend_cmd("mm", BTC, "buy", 1, price, new_qty=2), MID).accepted
+    assert rejected(gate.check(amend_cmd("mm", BTC, "buy", 2, price, new_qty=3), MID), "order_rate")
 
 
 # -- per-strategy and global limits ------------------------------------------------------
@@ -249,7 +246,7 @@ def test_reducing_passes_only_reducing_orders() -> None:
     assert rejected(gate.check(order("sell", "1.00000001"), MID), "reducing_only")  # flips
     assert rejected(gate.check(order("buy", "0.1"), MID), "reducing_only")
     assert rejected(gate.check(order("buy", "1", inst=ETH, price="2000.00"), MID), "reducing_only")
-    assert gate.check(CancelOrder("mm"), MID).accepted
+    assert gate.check(cancel_cmd("mm"), MID).accepted
     gate.resume()
     decision = gate.check(order("buy", "0.1"), MID)
     assert decision.accepted and not decision.is_reduce
@@ -276,9 +273,9 @@ def test_halted_passes_only_cancels() -> None:
     assert t.to_state is TradingState.HALTED and t.cancel_orders
     assert t.log_fields()["scope"] == "*"
     assert rejected(gate.check(order("sell", "0.5"), MID), "halted")  # even reducing
-    amend = AmendOrder("mm", BTC, "buy", BTC.qty("0.01"), BTC.price("50000.0"), new_qty=1)
+    amend = amend_cmd("mm", BTC, "buy", BTC.qty("0.01"), BTC.price("50000.0"), new_qty=1)
     assert rejected(gate.check(amend, MID), "halted")
-    assert gate.check(CancelOrder("mm"), MID).accepted
+    assert gate.check(cancel_cmd("mm"), MID).accepted
     t = gate.resume("manual")
     assert (t.from_state, t.to_state) == ("halted", "active")
     assert gate.check(order(), MID).accepted
@@ -313,7 +310,7 @@ def test_realised_loss_past_the_limit_halts_and_asks_for_cancels() -> None:
     assert t.reason == "daily_loss" and "-100.0001" in t.detail
     assert gate.state is TradingState.HALTED
     assert rejected(gate.check(order(), MID), "halted")
-    assert gate.check(CancelOrder("mm"), MID).accepted
+    assert gate.check(cancel_cmd("mm"), MID).accepted
 
 
 def test_unrealised_loss_from_a_mark_move_halts() -> None:
@@ -379,16 +376,16 @@ def test_amends_are_checked_with_their_new_qty_and_price() -> None:
     _, _, gate = make_gate(limits)
     ctx = RiskContext(MID.mids, {"mm": 1})  # at the open-order limit: amends add none
     far = BTC.price("40000.0")
-    base = AmendOrder("mm", BTC, "buy", BTC.qty("0.01"), far)
+    base = amend_cmd("mm", BTC, "buy", BTC.qty("0.01"), far)
     assert gate.check(base, ctx).accepted  # price unchanged: the band is not re-checked
-    assert gate.check(AmendOrder("mm", BTC, "buy", 1, far, new_qty=BTC.qty("0.1")), ctx).accepted
-    amend = AmendOrder("mm", BTC, "buy", 1, far, new_qty=BTC.qty("0.10000001"))
+    assert gate.check(amend_cmd("mm", BTC, "buy", 1, far, new_qty=BTC.qty("0.1")), ctx).accepted
+    amend = amend_cmd("mm", BTC, "buy", 1, far, new_qty=BTC.qty("0.10000001"))
     assert rejected(gate.check(amend, ctx), "max_order_qty")
-    amend = AmendOrder("mm", BTC, "buy", 1, far, new_price=BTC.price("52500.1"))
+    amend = amend_cmd("mm", BTC, "buy", 1, far, new_price=BTC.price("52500.1"))
     assert rejected(gate.check(amend, ctx), "price_band")
-    amend = AmendOrder("mm", BTC, "buy", 1, far, new_price=BTC.price("52500.0"))
+    amend = amend_cmd("mm", BTC, "buy", 1, far, new_price=BTC.price("52500.0"))
     assert gate.check(amend, ctx).accepted
-    filled = AmendOrder("mm", BTC, "buy", 10, far, new_qty=5, filled_qty=5)
+    filled = amend_cmd("mm", BTC, "buy", 10, far, new_qty=5, filled_qty=5)
     assert rejected(gate.check(filled, ctx), "invalid")
 
 
@@ -397,9 +394,9 @@ def test_amend_in_reducing_counts_only_what_is_left_to_fill() -> None:
     fill(book, "buy", "1", "50000.0")
     gate.reduce_only("manual")
     price = BTC.price("50000.0")
-    amend = AmendOrder("mm", BTC, "sell", BTC.qty("1"), price, new_qty=BTC.qty("1.5"))
+    amend = amend_cmd("mm", BTC, "sell", BTC.qty("1"), price, new_qty=BTC.qty("1.5"))
     assert rejected(gate.check(amend, MID), "reducing_only")
-    partly = AmendOrder(
+    partly = amend_cmd(
         "mm", BTC, "sell", BTC.qty("1"), price, new_qty=BTC.qty("1.5"), filled_qty=BTC.qty("0.5")
     )
     assert gate.check(partly, MID).accepted
@@ -407,9 +404,9 @@ def test_amend_in_reducing_counts_only_what_is_left_to_fill() -> None:
 
 def test_invalid_intents() -> None:
     _, _, gate = make_gate()
-    assert rejected(gate.check(NewOrder("mm", BTC, "buy", 0, 1), MID), "invalid")
-    assert rejected(gate.check(NewOrder("mm", BTC, "buy", 1, 0), MID), "invalid")
-    assert rejected(gate.check(NewOrder("mm", BTC, "hold", 1, 1), MID), "invalid")  # type: ignore[arg-type]
+    assert rejected(gate.check(place_cmd("mm", BTC, "buy", 0, 1), MID), "invalid")
+    assert rejected(gate.check(place_cmd("mm", BTC, "buy", 1, 0), MID), "invalid")
+    assert rejected(gate.check(place_cmd("mm", BTC, "hold", 1, 1), MID), "invalid")  # type: ignore[arg-type]
 
 
 def test_rejections_are_errors_to_return_or_raise() -> None:

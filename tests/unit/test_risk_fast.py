@@ -18,18 +18,16 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from bot.core.clock import FakeClock
+from bot.execution.commands import Command, PlaceOrder
 from bot.execution.pnl import NS_PER_DAY, PositionBook, Side, utc_day
 from bot.execution.risk import (
-    AmendOrder,
-    CancelOrder,
-    Intent,
-    NewOrder,
     RiskContext,
     RiskDecision,
     RiskGate,
     RiskLimits,
 )
 from bot.kraken.instruments import Instrument
+from tests.unit.risk_commands import amend_cmd, cancel_cmd, place_cmd
 
 D = Decimal
 BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
@@ -60,14 +58,14 @@ def make_world(
     return World(clock, book, RiskGate(clock, book, limits, per_strategy, fast_path=fast))
 
 
-def outcome(gate: RiskGate, intent: Intent, ctx: RiskContext | None) -> tuple[Any, ...]:
+def outcome(gate: RiskGate, intent: Command, ctx: RiskContext | None) -> tuple[Any, ...]:
     """What a check returns (or raises), as a value to compare."""
     try:
         d = gate.check(intent, ctx)
     except Exception as exc:  # both paths must fail alike on inputs the gate cannot take
         return ("raised", type(exc).__name__, str(exc))
     error = None if d.error is None else (d.error.reason, d.error.detail, str(d.error))
-    return ("decided", d.intent is intent, d.accepted, d.reason, error, d.is_reduce, d.transitions)
+    return ("decided", d.command is intent, d.accepted, d.reason, error, d.is_reduce, d.transitions)
 
 
 def observe(world: World) -> tuple[Any, ...]:
@@ -187,22 +185,22 @@ def quantities(draw: st.DrawFn) -> int:
 
 
 @st.composite
-def intents(draw: st.DrawFn) -> Intent:
+def intents(draw: st.DrawFn) -> Command:
     strategy = draw(st.sampled_from(STRATEGIES))
     inst = draw(st.sampled_from(INSTRUMENTS))
     side = draw(st.sampled_from(["buy", "buy", "buy", "sell", "sell", "sell", "hold"]))
     qty, price = draw(quantities()), draw(prices_near(inst))
     kind = draw(st.integers(0, 9))
     if kind == 0:
-        return CancelOrder(strategy)
+        return cancel_cmd(strategy)
     if kind == 1:
-        return AmendOrder(
+        return amend_cmd(
             strategy, inst, side, qty, price,  # type: ignore[arg-type]
             new_qty=draw(st.one_of(st.none(), quantities())),
             new_price=draw(st.one_of(st.none(), prices_near(inst))),
             filled_qty=draw(st.sampled_from([0, 0, 1_000_000])),
         )  # fmt: skip
-    return NewOrder(strategy, inst, side, qty, price)  # type: ignore[arg-type]
+    return place_cmd(strategy, inst, side, qty, price)  # type: ignore[arg-type]
 
 
 @st.composite
@@ -330,7 +328,7 @@ def sharp_checks(
     if prices:
         price = draw(st.sampled_from(prices))
     event(f"sharp check on {focus}: {'edges' if qtys or prices else 'none in force'}")
-    return ("check", NewOrder(strategy, inst, side, qty, price), ctx)
+    return ("check", place_cmd(strategy, inst, side, qty, price), ctx)
 
 
 @settings(max_examples=200, deadline=None)
@@ -371,8 +369,8 @@ ALL = RiskLimits(
 
 def new(
     side: str = "buy", qty: str = "0.01", price: str | None = "50000.0", strategy: str = "mm"
-) -> NewOrder:
-    return NewOrder(
+) -> PlaceOrder:
+    return place_cmd(
         strategy,
         BTC,
         side,  # type: ignore[arg-type]
@@ -385,7 +383,7 @@ def pair(limits: RiskLimits | None = None, **own: RiskLimits) -> tuple[World, Wo
     return make_world(limits, own, fast=True), make_world(limits, own, fast=False)
 
 
-def both(worlds: tuple[World, World], intent: Intent, ctx: RiskContext | None = MID) -> Any:
+def both(worlds: tuple[World, World], intent: Command, ctx: RiskContext | None = MID) -> Any:
     """Check on both gates; the same outcome; return the fast gate's."""
     fast, exact = worlds
     before = fast.gate.fast_accepted

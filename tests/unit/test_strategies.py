@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from bot.core.errors import ConfigError
+from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.orders import OrderState
-from bot.strategy import AmendIntent, CancelIntent, OrderHandle, PlaceIntent
+from bot.strategy import OrderHandle
 from bot.strategy.testing import StrategyHarness
 from strategies.ema_cross import EmaCross
 from strategies.grid import GridTrader
@@ -19,6 +20,15 @@ from strategies.market_maker import MarketMaker
 
 D = Decimal
 MM = {"spread_bps": 20, "size": "0.01", "max_inventory": "0.02", "skew_bps": 10}
+
+
+def asked(command: Command) -> tuple[Any, ...]:
+    """What a command asks, as a value to compare: (kind, strategy, cl_ord_id, symbol, and
+    an amend's new qty and price)."""
+    told = (command.strategy, command.cl_ord_id, command.symbol)
+    if isinstance(command, AmendOrder):
+        return ("amend", *told, command.qty, command.price)
+    return ("cancel" if isinstance(command, CancelOrder) else "place", *told)
 
 
 def quotes(h: StrategyHarness[Any]) -> dict[str, tuple[Decimal | None, Decimal]]:
@@ -97,7 +107,9 @@ def test_market_maker_cuts_a_quote_to_stay_within_max_inventory() -> None:
     # Long 0.01 of 0.02: the bid is cut from 0.015 to 0.01 (amended to 0.02 in total).
     assert (bid.remaining, bid.qty) == (D("0.01"), D("0.02"))
     amends = [a for a in h.amended() if a.cl_ord_id == bid.cl_ord_id]
-    assert amends == [AmendIntent("test", bid.cl_ord_id, "BTC/USD", D("0.02"), D("29960.0"))]
+    assert [asked(a) for a in amends] == [
+        ("amend", "test", bid.cl_ord_id, "BTC/USD", D("0.02"), D("29960.0"))
+    ]
     (ask,) = h.open_orders(side="sell")
     assert ask.remaining == D("0.015")
 
@@ -106,16 +118,16 @@ def test_market_maker_amends_instead_of_cancel_and_replace() -> None:
     h = StrategyHarness(MarketMaker, MM)
     h.quote("30000", "30010")
     bid, ask = h.open_orders()
-    h.clear_intents()
+    h.clear_commands()
     h.quote("30000.5", "30010.5")  # 0.17 bps: below requote_bps, nothing sent
-    assert h.intents == []
+    assert h.commands == []
     h.quote("30100", "30110")
-    assert h.intents == [
-        AmendIntent("test", bid.cl_ord_id, "BTC/USD", None, D("30074.8")),
-        AmendIntent("test", ask.cl_ord_id, "BTC/USD", None, D("30135.2")),
+    assert [asked(c) for c in h.commands] == [
+        ("amend", "test", bid.cl_ord_id, "BTC/USD", None, D("30074.8")),
+        ("amend", "test", ask.cl_ord_id, "BTC/USD", None, D("30135.2")),
     ]
     assert h.open_orders() == [bid, ask] and (bid.price, ask.price) == (D("30074.8"), D("30135.2"))
-    assert not any(isinstance(i, CancelIntent | PlaceIntent) for i in h.intents)
+    assert not any(isinstance(i, CancelOrder | PlaceOrder) for i in h.commands)
     assert h.ctx.counters[("quotes_amended", "BTC/USD")] == 2
 
 
@@ -123,26 +135,26 @@ def test_market_maker_waits_for_acknowledgements_before_amending() -> None:
     h = StrategyHarness(MarketMaker, MM, auto_settle=False)
     h.quote("30000", "30010")
     h.quote("30030", "30040")
-    assert len(h.intents) == 2  # both quotes still PENDING_NEW: nothing to amend yet
+    assert len(h.commands) == 2  # both quotes still PENDING_NEW: nothing to amend yet
     h.settle()
     h.quote("30030", "30040")
-    assert [type(i) for i in h.intents[2:]] == [AmendIntent, AmendIntent]
+    assert [type(i) for i in h.commands[2:]] == [AmendOrder, AmendOrder]
     h.quote("30060", "30070")  # amends in flight: wait for them
-    assert len(h.intents) == 4
+    assert len(h.commands) == 4
     h.settle()
     h.quote("30060", "30070")
-    assert len(h.intents) == 6
+    assert len(h.commands) == 6
 
 
 def test_market_maker_pulls_quotes_on_an_invalid_book() -> None:
     h = StrategyHarness(MarketMaker, MM)
     h.quote("30000", "30010")
     bid, ask = h.open_orders()
-    h.clear_intents()
+    h.clear_commands()
     h.book_invalid()
-    assert h.intents == [
-        CancelIntent("test", bid.cl_ord_id, "BTC/USD"),
-        CancelIntent("test", ask.cl_ord_id, "BTC/USD"),
+    assert [asked(c) for c in h.commands] == [
+        ("cancel", "test", bid.cl_ord_id, "BTC/USD"),
+        ("cancel", "test", ask.cl_ord_id, "BTC/USD"),
     ]
     assert h.open_orders() == [] and bid.state is OrderState.CANCELED
     assert h.ctx.counters[("quotes_pulled", "BTC/USD")] == 2
@@ -162,7 +174,7 @@ def test_market_maker_pulls_quotes_on_a_volatility_spike_and_resumes_later() -> 
     h.advance(1)
     h.quote("30200", "30210")  # +65 bps within the window: pull
     assert h.open_orders() == []
-    assert [type(i) for i in h.intents[-2:]] == [CancelIntent, CancelIntent]
+    assert [type(i) for i in h.commands[-2:]] == [CancelOrder, CancelOrder]
     h.advance(6)  # the spike has left the window, but the cooldown holds
     h.quote("30200", "30210")
     assert h.open_orders() == []
@@ -246,7 +258,7 @@ def feed(h: StrategyHarness[Any], prices: list[int], snapshot: bool = False) -> 
 def test_ema_cross_buys_on_an_upward_crossover_with_an_ioc_limit() -> None:
     h = StrategyHarness(EmaCross, EMA)
     feed(h, FLAT + DOWN)  # warm-up, then the fast average below the slow one
-    assert h.intents == []
+    assert h.commands == []
     feed(h, UP[:1])  # 30030: fast crosses above slow
     (buy,) = h.placed()
     assert (buy.side, buy.qty, buy.time_in_force) == ("buy", D("0.01"), "IOC")
@@ -325,13 +337,13 @@ def test_handles_in_the_harness_are_the_strategy_handles() -> None:
 def test_market_maker_backs_off_after_a_rejected_quote_and_resets_once_live() -> None:
     h = StrategyHarness(MarketMaker, MM, auto_settle=False)
 
-    def bids() -> list[PlaceIntent]:
+    def bids() -> list[PlaceOrder]:
         return [i for i in h.placed() if i.side == "buy"]
 
     h.quote("30000", "30010")
     (first,) = bids()
     h.reject(first.cl_ord_id)
-    h.clear_intents()
+    h.clear_commands()
     for _ in range(20):  # without the backoff, every book update re-sends the bid
         h.quote("30000", "30010")
     assert bids() == []
@@ -339,7 +351,7 @@ def test_market_maker_backs_off_after_a_rejected_quote_and_resets_once_live() ->
     h.quote("30000", "30010")
     (second,) = bids()
     h.reject(second.cl_ord_id)  # a second refusal doubles the wait to 2 s
-    h.clear_intents()
+    h.clear_commands()
     h.advance(1.5)
     h.quote("30000", "30010")
     assert bids() == []

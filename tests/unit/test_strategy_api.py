@@ -20,35 +20,32 @@ import bot.strategy
 from bot.core.clock import FakeClock
 from bot.core.errors import BotError, ConfigError
 from bot.core.log import configure_logging, reset_logging
+from bot.execution.commands import AmendOrder, CancelOrder, PlaceOrder
 from bot.execution.orders import OrderState, new_order
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import Trade, TradeFrame
 from bot.market.book import BookView
 from bot.strategy import (
     HANDLERS,
-    AmendIntent,
     BookSnapshot,
-    CancelAllIntent,
-    CancelIntent,
     FillEvent,
     InstrumentInfo,
     InvalidIntent,
     OrderHandle,
     Params,
-    PlaceIntent,
     PriceLevel,
     Strategy,
     StrategyError,
     TickerEvent,
     TradeEvent,
-    amend_intent,
     ceil_price,
     check_price,
     check_qty,
+    checked_amend,
+    checked_order,
     floor_price,
     floor_qty,
     params_class_of,
-    place_intent,
 )
 from bot.strategy.runner import RunnerState, StrategyRunner, Timers, check_metric_name
 from bot.strategy.testing import DEFAULT_INSTRUMENTS, FakeContext, StrategyHarness
@@ -106,18 +103,20 @@ def test_rounding_to_the_tick_and_the_lot() -> None:
     assert ceil_price(BTC, D("29974.901")) == D("29975.0")
 
 
-def test_place_intent_rules() -> None:
-    intent = place_intent(
-        strategy="s", cl_ord_id="c1", instrument=BTC, side="buy", qty=D("0.01"), price=D(30000)
-    )
-    assert intent == PlaceIntent(
-        "s", "c1", "BTC/USD", "buy", "limit", D("0.01"), D(30000), "GTC", False
-    )
-    assert BTC.qty(intent.qty) == 1_000_000
-    market = place_intent(
-        strategy="s", cl_ord_id="c2", instrument=BTC, side="sell", qty=1, order_type="market"
-    )
-    assert market.price is None and market.qty == 1
+def test_place_rules() -> None:
+    assert checked_order(BTC, "buy", D("0.01"), D(30000)) == (1_000_000, 300_000)
+    ctx = FakeContext("s", ("BTC/USD",))  # the command a context builds from it
+    handle = ctx.place("BTC/USD", "buy", D("0.01"), D(30000))
+    (place,) = ctx.commands
+    assert isinstance(place, PlaceOrder) and place.cl_ord_id == handle.cl_ord_id
+    assert (place.strategy, place.symbol, place.side, place.order_type) == (
+        "s", "BTC/USD", "buy", "limit"
+    )  # fmt: skip
+    assert (place.qty, place.price, place.time_in_force, place.post_only) == (
+        D("0.01"), D(30000), "GTC", False
+    )  # fmt: skip
+    q, p = checked_order(BTC, "sell", 1, order_type="market")
+    assert p is None and q == BTC.qty(1)
     bad: list[tuple[dict[str, Any], str]] = [
         ({"side": "long"}, "side must be 'buy' or 'sell'"),
         ({"price": None}, "a limit order needs a price"),
@@ -129,22 +128,20 @@ def test_place_intent_rules() -> None:
     for change, text in bad:
         args: dict[str, Any] = {"side": "buy", "qty": D("0.01"), "price": D(30000)} | change
         with pytest.raises(InvalidIntent, match=re.escape(text)):
-            place_intent(strategy="s", cl_ord_id="c", instrument=BTC, **args)
+            checked_order(BTC, **args)
 
 
-def test_amend_intent_rules() -> None:
+def test_amend_rules() -> None:
     order = new_order(
         cl_ord_id="c1", instrument=BTC, side="buy", order_type="limit", qty=2_000_000,
         price=300_000, strategy="s", now_ns=0,
     )  # fmt: skip
-    assert amend_intent(
-        strategy="s", order=order, instrument=BTC, qty=None, price=D("30001.5")
-    ) == (AmendIntent("s", "c1", "BTC/USD", None, D("30001.5")))
+    assert checked_amend(order, BTC, None, D("30001.5")) == (None, BTC.price("30001.5"))
     with pytest.raises(InvalidIntent, match="amend needs a qty or a price"):
-        amend_intent(strategy="s", order=order, instrument=BTC, qty=None, price=None)
+        checked_amend(order, BTC, None, None)
     filled = dataclasses.replace(order, filled_qty=1_000_000)
     with pytest.raises(InvalidIntent, match=r"amended qty 0\.01 must exceed the filled 0\.01"):
-        amend_intent(strategy="s", order=filled, instrument=BTC, qty=D("0.01"), price=None)
+        checked_amend(filled, BTC, D("0.01"), None)
 
 
 # --------------------------------------------------------------------------- views
@@ -420,7 +417,9 @@ def test_max_errors_halts_the_strategy_cancels_its_orders_and_stops_dispatch() -
         assert not h.halted
         h.quote("30000", "30011")
     assert h.halted and h.runner.halt_reason == "2 handler errors (max_errors 2)"
-    assert h.intents[-1] == CancelAllIntent("test", None, (a.cl_ord_id, b.cl_ord_id))
+    assert [(type(c), c.cl_ord_id) for c in h.commands[-2:]] == [
+        (CancelOrder, a.cl_ord_id), (CancelOrder, b.cl_ord_id)
+    ]  # fmt: skip
     assert a.state is OrderState.CANCELED and b.state is OrderState.CANCELED
     halted = [e for e in logs if e["event"] == "strategy_halted"]
     assert halted and halted[0]["canceled"] == 2 and halted[0]["log_level"] == "error"
@@ -615,7 +614,7 @@ def test_fake_context_rules() -> None:
             check_metric_name(bad)
     with pytest.raises(StrategyError, match="n must be an int >= 0"):
         ctx.count("quotes", -1)
-    assert [type(i) for i in h.intents] == [PlaceIntent, AmendIntent, CancelIntent]
+    assert [type(i) for i in h.commands] == [PlaceOrder, AmendOrder, CancelOrder]
 
 
 def test_rejections_expiry_and_fills_move_orders_positions_and_balances() -> None:

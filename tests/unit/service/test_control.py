@@ -41,6 +41,10 @@ class Desk:
     runners: dict[str, Runner] = field(default_factory=lambda: {"mm": Runner(), "grid": Runner()})
     applied: list[Transition] = field(default_factory=list)
 
+    @property
+    def router(self) -> Desk:  # the desk's router: applies transitions
+        return self
+
     def apply_transitions(self, transitions: tuple[Transition, ...]) -> None:
         self.applied.extend(transitions)
         for t in transitions:  # as the real desk does: a halting scope's orders go

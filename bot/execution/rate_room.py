@@ -1,0 +1,51 @@
+"""The rate room: whether a place or an amend leaves the venue's counters room to cancel.
+
+Kraken spot charges every order write on the pair's trading counter, and an amend or a
+cancel of a young order costs up to 8 points there (KRAKEN.md §2.2). A market maker that
+quotes as fast as the counter allows would leave no room for the cancels of a pull or a
+shutdown, which would then wait behind its own quotes. So the pre-trade stage holds a
+place or an amend back (``rate_limit``) unless the pair's counter takes it *and* still has
+room to cancel every open order on the pair (``CANCEL_RESERVE`` each, the youngest order's
+penalty), and an amend also needs room on the REST call counter, which it spends too (only
+AddOrder and CancelOrder are exempt there), beyond ``REST_RESERVE`` calls kept for the
+dead-man's switch's refresh and a confirmation. A held-back amend is refused rather than
+queued: its price would be stale by the time it left.
+
+``RateRoom`` reads the room from two callables (the venue port's ``trading_headroom`` and
+``rest_headroom``, or a test's); it is pure arithmetic on what they say now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+__all__ = ["AMEND_COST_MAX", "CANCEL_RESERVE", "REST_RESERVE", "RateRoom"]
+
+AMEND_COST_MAX: Final = 4.0  # an amend of a young order: 1 + Kraken's largest amend penalty
+CANCEL_RESERVE: Final = 8.0  # trading-counter points kept free per open order: its cancel
+REST_RESERVE: Final = 2.0  # REST calls kept free beside an amend's: the switch, a confirmation
+
+
+class RateRoom:
+    """Room on the trading counter of each pair (``trading(symbol)``) and on the REST call
+    counter (``rest()``), as points or calls that can be spent now."""
+
+    __slots__ = ("_rest", "_trading")
+
+    def __init__(self, trading: Callable[[str], float], rest: Callable[[], float]) -> None:
+        self._trading, self._rest = trading, rest
+
+    def place_fits(self, symbol: str, open_on_symbol: int) -> bool:
+        """A new order on ``symbol`` (cost 1), and room left to cancel it and the
+        ``open_on_symbol`` orders already there."""
+        return self._trading(symbol) >= 1.0 + CANCEL_RESERVE * (open_on_symbol + 1)
+
+    def amend_fits(self, symbol: str, open_on_symbol: int) -> bool:
+        """An amend on ``symbol`` at its largest cost, and room left to cancel the
+        ``open_on_symbol`` orders there (the amended one among them)."""
+        return self._trading(symbol) >= AMEND_COST_MAX + CANCEL_RESERVE * open_on_symbol
+
+    def rest_fits(self, calls: float = 1.0) -> bool:
+        """``calls`` on the REST call counter, and ``REST_RESERVE`` left."""
+        return self._rest() >= calls + REST_RESERVE

@@ -1,0 +1,56 @@
+"""Marks: each book's mid, the price positions are marked at and the risk gate reads.
+
+``Marks.mark(symbol, book)`` runs on every book change (``Daemon._on_market``): it takes
+the book's mid (exact, ``Decimal``), marks the positions in ``symbol`` at it
+(``PositionBook.mark``) and keeps it with the book state it came from (timestamp and
+checksum), so that ``mids()``, which the pre-trade stage reads on every command, computes
+a mid again only for a book that changed since. An invalid book has no mid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+
+from bot.execution.pnl import PositionBook
+from bot.market.book import Book
+
+__all__ = ["Marks"]
+
+
+class Marks:
+    """See the module docstring; ``books`` reads the public feed's books."""
+
+    __slots__ = ("_books", "_cache", "_positions")
+
+    def __init__(self, books: Callable[[], Mapping[str, Book]], positions: PositionBook) -> None:
+        self._books, self._positions = books, positions
+        # symbol -> (timestamp, checksum, mid) of the book state ``mark`` last saw
+        self._cache: dict[str, tuple[str, int, Decimal]] = {}
+
+    def book(self, symbol: str) -> Book | None:
+        return self._books().get(symbol)
+
+    def mark(self, symbol: str, book: Book) -> None:
+        """A book changed: its mid is the mark of positions in ``symbol``."""
+        mid = book.mid() if book.valid else None
+        if mid is not None:
+            self._cache[symbol] = (book.timestamp, book.checksum, mid)
+            if mid > 0:
+                self._positions.mark(symbol, mid)
+
+    def mids(self) -> dict[str, Decimal]:
+        """The mid of every valid book (from ``mark``'s cache while a book is unchanged)."""
+        mids: dict[str, Decimal] = {}
+        cache = self._cache
+        for symbol, book in self._books().items():
+            if not book.valid:
+                continue
+            seen = cache.get(symbol)
+            if seen is not None and seen[0] == book.timestamp and seen[1] == book.checksum:
+                mid: Decimal | None = seen[2]
+            else:
+                mid = book.mid()
+            if mid is not None:
+                mids[symbol] = mid
+        return mids

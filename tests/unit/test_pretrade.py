@@ -1,0 +1,169 @@
+"""The pre-trade stage (bot.execution.pretrade), the rate room it reads
+(bot.execution.rate_room) and the commands it judges (bot.execution.commands): pure, no
+loop, no engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from bot.core.clock import FakeClock
+from bot.execution.commands import AmendOrder, CancelOrder, PlaceOrder
+from bot.execution.orders import OrderState, new_order
+from bot.execution.pnl import PositionBook
+from bot.execution.pretrade import RATE_LIMIT, REST_LIMIT, PreTrade, Refusal
+from bot.execution.rate_room import AMEND_COST_MAX, CANCEL_RESERVE, REST_RESERVE, RateRoom
+from bot.execution.readiness import ReadinessGate
+from bot.execution.reconcile import OrderIndex
+from bot.execution.risk import RiskGate, RiskLimits, Transition
+from bot.kraken.instruments import Instrument
+
+D = Decimal
+BTC = Instrument("BTC/USD", "BTC", "USD", price_precision=1, qty_precision=8)
+CID = "0123456789abcdef0123456789abcdef"
+
+
+def placing(qty: str = "0.01", *, post_only: bool = False) -> PlaceOrder:
+    order = new_order(
+        cl_ord_id=CID, instrument=BTC, side="buy", order_type="limit", qty=BTC.qty(qty),
+        price=BTC.price("50000"), strategy="mm", now_ns=0, post_only=post_only,
+    )  # fmt: skip
+    return PlaceOrder(order, BTC)
+
+
+def amending(price: str = "50000.1") -> AmendOrder:
+    live = replace(placing().order, state=OrderState.NEW, order_id="O1")
+    return AmendOrder(live, BTC, None, BTC.price(price))
+
+
+class Room:
+    """The venue's counters as the test sets them."""
+
+    def __init__(self) -> None:
+        self.trading, self.rest = 1000.0, 15.0
+
+    def room(self) -> RateRoom:
+        return RateRoom(lambda symbol: self.trading, lambda: self.rest)
+
+
+class World:
+    """A stage whose every input the test controls."""
+
+    def __init__(self, limits: RiskLimits | None = None) -> None:
+        self.clock = FakeClock()
+        self.gate = ReadinessGate(["books"], clock=self.clock)
+        self.gate.set("books")
+        self.status: str | None = "online"
+        self.counters = Room()
+        self.positions = PositionBook(self.clock)
+        self.risk = RiskGate(self.clock, self.positions, limits)
+        self.transitions: list[tuple[Transition, ...]] = []
+        self.stage = PreTrade(
+            self.gate, risk=self.risk, mids=lambda: {"BTC/USD": D("50000.0")},
+            room=self.counters.room(), exchange_status=lambda: self.status,
+            on_transitions=self.transitions.append,
+        )  # fmt: skip
+        self.orders = OrderIndex()
+
+
+def test_a_place_passes_each_check_in_order() -> None:
+    w = World(RiskLimits(max_order_qty=D("0.05")))
+    command = placing("0.1")  # over the size limit
+    w.status, w.counters.trading = "cancel_only", 0.0
+    w.gate.clear("books", "resyncing")
+    refusal = w.stage.check(command, w.orders)
+    assert refusal == Refusal("desk", "exchange_status", "cancel_only: no new orders, cancels only")
+    w.status = "online"
+    assert w.stage.check(command, w.orders) == Refusal("desk", "not_ready", "waiting for: books")
+    w.gate.set("books")
+    assert w.stage.check(command, w.orders) == Refusal("desk", "rate_limit", RATE_LIMIT)
+    w.counters.trading = 1000.0
+    refusal = w.stage.check(command, w.orders)
+    assert refusal is not None and (refusal.source, refusal.reason) == ("risk", "max_order_qty")
+    assert w.risk.accepted == 0  # nothing counted before the risk gate's turn
+    assert w.stage.check(placing(), w.orders) is None
+    assert w.risk.accepted == 1
+
+
+def test_a_post_only_place_passes_the_post_only_state() -> None:
+    w = World()
+    w.status = "post_only"
+    assert w.stage.check(placing(post_only=True), w.orders) is None
+    refusal = w.stage.check(placing(), w.orders)
+    assert refusal is not None and refusal.reason == "exchange_status"
+
+
+def test_the_place_room_keeps_a_cancel_for_each_open_order_and_the_new_one() -> None:
+    w = World()
+    for n in range(3):  # three open orders on the pair
+        other = replace(placing().order, cl_ord_id=f"{n:032x}")
+        w.orders.put(other)
+    w.counters.trading = 1.0 + CANCEL_RESERVE * 4  # exactly enough: the boundary passes
+    assert w.stage.check(placing(), w.orders) is None
+    w.counters.trading -= 0.01
+    assert w.stage.check(placing(), w.orders) == Refusal("desk", "rate_limit", RATE_LIMIT)
+
+
+def test_an_amend_needs_trading_room_then_rest_room_then_the_risk_gate() -> None:
+    w = World(RiskLimits(price_band_pct=D(1)))
+    w.orders.put(amending().order)
+    w.gate.clear("books", "resyncing")  # amends do not wait for readiness
+    w.counters.trading = AMEND_COST_MAX + CANCEL_RESERVE - 0.01
+    assert w.stage.check(amending(), w.orders) == Refusal("desk", "rate_limit", RATE_LIMIT)
+    w.counters.trading += 0.01
+    w.counters.rest = 1.0 + REST_RESERVE - 0.01
+    assert w.stage.check(amending(), w.orders) == Refusal("desk", "rate_limit", REST_LIMIT)
+    w.counters.rest += 0.01
+    refusal = w.stage.check(amending("51000.0"), w.orders)  # 2 % from the mid
+    assert refusal is not None and (refusal.source, refusal.reason) == ("risk", "price_band")
+    assert w.stage.check(amending(), w.orders) is None
+    w.status = "post_only"  # the order as it stands is not post-only
+    refusal = w.stage.check(amending(), w.orders)
+    assert refusal is not None and refusal.reason == "exchange_status"
+
+
+def test_a_cancel_always_passes() -> None:
+    w = World(RiskLimits(max_orders_per_minute=0))
+    w.status, w.counters.trading, w.counters.rest = "maintenance", 0.0, 0.0
+    w.gate.clear("books")
+    w.risk.halt("manual")
+    assert w.stage.check(CancelOrder(amending().order), w.orders) is None
+    assert w.risk.accepted == 0  # the risk gate is not asked: cancels count nowhere
+
+
+def test_a_loss_limit_transition_is_handed_on_whatever_the_decision() -> None:
+    w = World(RiskLimits(daily_loss_limit=D(10)))
+    w.positions.apply_fill("BTC/USD", BTC, "buy", BTC.qty("1"), BTC.price("50000.0"), fee=D(11),
+                           fee_asset="USD", strategy="mm")  # fmt: skip
+    refusal = w.stage.check(placing(), w.orders)
+    assert refusal is not None and refusal.reason == "daily_loss"
+    ((halt,),) = w.transitions
+    assert halt.cancel_orders and halt.to_state == "halted"
+
+
+def test_without_risk_or_room_only_readiness_and_the_state_decide() -> None:
+    gate = ReadinessGate(["books"], clock=FakeClock())
+    stage = PreTrade(gate)
+    assert stage.check(placing(), OrderIndex()) == Refusal(
+        "desk", "not_ready", "waiting for: books"
+    )
+    gate.set("books")
+    assert stage.check(placing(), OrderIndex()) is None
+    assert stage.check(amending(), OrderIndex()) is None
+    with pytest.raises(TypeError):
+        stage.check(placing().order, OrderIndex())  # type: ignore[arg-type]
+
+
+def test_commands_show_their_numbers_in_the_pairs_units() -> None:
+    place = placing("0.015")
+    assert (place.cl_ord_id, place.strategy, place.symbol, place.side) == (CID, "mm", "BTC/USD",
+                                                                            "buy")  # fmt: skip
+    assert (place.qty, place.price, place.order_type) == (D("0.015"), D("50000.0"), "limit")
+    assert (place.time_in_force, place.post_only) == ("GTC", False)
+    amend = AmendOrder(place.order, BTC, BTC.qty("0.02"), None)
+    assert (amend.qty, amend.price, amend.new_qty) == (D("0.02"), None, 2_000_000)
+    assert CancelOrder(place.order).cl_ord_id == CID
+    with pytest.raises(AttributeError):
+        place.order = amend.order  # type: ignore[misc]  # frozen
