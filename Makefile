@@ -43,6 +43,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check bot strategies tests bench
 	$(BIN)/ruff format --check bot strategies tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layers contract: [tool.importlinter] in pyproject.toml
 	$(BIN)/hadolint Dockerfile
 
 run: $(STAMP)
@@ -53,4 +54,4 @@ bench: $(STAMP)
 	$(BIN)/krakenbot bench all
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .grimp_cache

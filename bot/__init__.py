@@ -1,0 +1,7 @@
+"""krakenbot: an asyncio trading daemon for Kraken, and a Kraken-compatible simulator.
+
+The packages are layers; each imports only the layers below it, and ``make lint`` checks
+it (``[tool.importlinter]`` in pyproject.toml): ``cli`` → ``service`` → ``research`` →
+``strategy`` → ``store`` → ``market`` | ``execution`` | ``sim`` → ``config`` → ``futures``
+→ ``kraken`` → ``net`` → ``core``. The README's development section has the map.
+"""

@@ -1,20 +1,36 @@
 """Every error krakenbot raises, grouped by what the caller should do about it.
 
 This module owns the exception tree and the one table that maps Kraken's error strings
-onto it. Nothing above the wire layer (``rest.py``, ``feed.py``) ever sees an aiohttp or
+onto it. Nothing above the wire layer (``bot.net``, ``bot.kraken.rest``) sees an aiohttp or
 websockets exception: they are translated into these at the boundary, ``raise ... from``.
 
-The tree, by remedy::
+The tree, by remedy (every subclass of ``BotError`` in ``bot/``, wherever it is defined;
+``tests/unit/test_errors.py`` fails if one is missing or misplaced here)::
 
     BotError
     ├── ConfigError             stop and tell the human (exit status 2)
+    │   └── BadInput            a report's input is unusable (research.record)
     ├── StoreError              the database is unusable: stop, never silently replace it
     ├── ProtocolError           a frame or response we cannot trust: log, count, resync
-    │   └── ChecksumMismatch    a local book diverged from Kraken's: drop it, resubscribe
+    │   ├── ChecksumMismatch    a local book diverged from Kraken's: drop it, resubscribe
+    │   ├── PrecisionLost       a float cannot carry the decimal: decode exactly, retry
+    │   │                       (kraken.instruments)
+    │   ├── UnknownInstrument   a frame names a symbol with no instrument (kraken.protocol)
+    │   └── ReplayInputError    a capture cannot be replayed at all: exit 2 (research.replay)
     ├── RiskError               refused locally by the risk gate: never sent, tell the strategy
+    ├── StrategyError           a strategy used the API wrongly: its runner counts it
+    │   └── InvalidIntent       an intent that can never be valid: refused, never sent
+    │                           (both strategy.api)
+    ├── IllegalTransition       our code asked for a move the order table forbids: a bug
+    │                           (execution.orders)
+    ├── OrderUnavailable        not amendable or cancellable now (execution.engine)
     └── ExchangeError           Kraken said no (``code`` holds its exact string)
         ├── TransientError      retry with backoff, where retrying is safe
-        │   └── OrderStateUnknown   a write may or may not have happened: reconcile, never resend
+        │   ├── OrderStateUnknown   a write may or may not have happened: reconcile, never resend
+        │   └── ConnectionLost  a WebSocket dropped or went silent: reconnect (net.ws)
+        │       ├── SocketStale     no frame for ``stale_after_s`` (net.ws)
+        │       └── TokenRejected   Kraken refused the WS token: mint one, reconnect
+        │                           (execution.private_feed)
         ├── RateLimitError      wait as Kraken says, then retry
         ├── RejectedError       the request is wrong for the market: never retry
         │   └── InsufficientFunds

@@ -1,12 +1,12 @@
 """Kraken WebSocket v2 on the wire: the exact JSON codec, requests out, responses in.
 
-Decoding comes in two speeds. ``loads`` is orjson: under a microsecond for a book
-update, but it hands JSON numbers over as ``float``, which is only a carrier of the decimal
-Kraken printed (``to_scaled`` recovers it exactly, or raises ``PrecisionLost``).
-``loads_exact`` is the standard library with ``parse_float=Decimal``: every number is
-exactly the text on the wire. The protocol uses the fast one for book and trade frames
-and the exact one for anything that keeps numbers as ``Decimal`` (ticker statistics,
-executions, method results), and for any frame ``to_scaled`` gave up on.
+Decoding comes in two speeds. ``loads`` is orjson: the fast one (the README's *Benchmarks*:
+the parse-only floor), but it hands JSON numbers over as ``float``, which is only a carrier
+of the decimal Kraken printed (``to_scaled`` recovers it exactly, or raises
+``PrecisionLost``). ``loads_exact`` is the standard library with ``parse_float=Decimal``:
+every number is exactly the text on the wire. The protocol uses the fast one for book and
+trade frames and the exact one for anything that keeps numbers as ``Decimal`` (ticker
+statistics, executions, method results), and for any frame ``to_scaled`` gave up on.
 
 Both raise only ``ProtocolError``. The exact decoder also refuses numbers no market ever
 prints (more than 40 characters or 28 significant digits, or an exponent beyond ±40), so a

@@ -2,11 +2,11 @@
 
 One ``KrakenRestClient`` per API key and process. Public calls go over one
 ``aiohttp.ClientSession``: inject the daemon's (never closed here), or let the client make
-its own on first use and close it in ``close()`` / ``async with``. Private calls go over
-the client's own kept-alive HTTP/1.1 connection (``bot.net.http1``, ``dedicated=True``,
-the default; ``warm()`` opens it ahead of the first order), which writes a request in a
-few µs where aiohttp's ``post`` takes a few hundred; ``dedicated=False`` sends them through
-the session instead. A private call, step by step:
+its own on first use and close it in ``close()`` / ``async with``. Private calls go over the
+client's own kept-alive HTTP/1.1 connection (``bot.net.http1``, ``dedicated=True``, the
+default; ``warm()`` opens it ahead of the first order), which writes a request far sooner
+than aiohttp's ``post`` (``bot.net.http1``); ``dedicated=False`` sends them through the
+session instead. A private call, step by step:
 
 1. **Lockout.** After ``EGeneral:Temporary lockout`` private calls fail fast with
    ``LockoutError`` until ``locked_out_until`` (monotonic seconds) has passed.
@@ -632,7 +632,7 @@ class _translate:  # lower case: used like a function, ``with _translate(method)
     """aiohttp's exceptions become ours here, at the boundary, ``raise ... from``.
 
     A class rather than a ``contextlib.contextmanager``: it is entered on every request's
-    way to the wire, and a generator-based one costs three times as much (0.9 µs, not 0.3).
+    way to the wire, and a generator-based one costs three times as much.
     """
 
     __slots__ = ("_method",)

@@ -1,13 +1,13 @@
 """One kept-alive HTTP/1.1 connection for private REST calls: the order path's transport.
 
-Why not aiohttp here. ``aiohttp.ClientSession.post`` spends about 250 µs (p50, on the
-development VM, measured by ``krakenbot bench tick``) between the call and its write of
-the request, against about 2 µs for the same bytes written to a kept-alive socket: on the
-way to an AddOrder that is most of the tick-to-trade time. Private calls are serialised per
-API key anyway (the nonce rule, see ``bot.kraken.rest``), so one connection per key is all
-they need, and the request is always the same shape: a POST with a few headers and a small
-body. ``Http1Connection`` writes that request as one ``transport.write`` of pre-formatted
-bytes and reads the answer with ``ResponseParser``. Public calls stay on aiohttp.
+Why not aiohttp here. ``aiohttp.ClientSession.post`` spends far longer between the call and
+its write of the request than writing the same bytes to a kept-alive socket does (the
+README's *Benchmarks* has the figures, dated): on the way to an AddOrder that is most of the
+tick-to-trade time. Private calls are serialised per API key anyway (the nonce rule, see
+``bot.kraken.rest``), so one connection per key is all they need, and the request is always
+the same shape: a POST with a few headers and a small body. ``Http1Connection`` writes that
+request as one ``transport.write`` of pre-formatted bytes and reads the answer with
+``ResponseParser``. Public calls stay on aiohttp.
 
 Two parts, as everywhere in krakenbot:
 

@@ -22,12 +22,12 @@ Two connections, one WAL. Every method runs on the first connection, at
 ``synchronous=FULL``; the second, on the same file at ``synchronous=NORMAL``, runs only
 ``save_order(sync=False)``, so no write toggles the pragma (a PRAGMA is compiled again on
 every run). In WAL mode FULL adds to NORMAL only a sync of the WAL file after each commit
-(sqlite.org/pragma.html#pragma_synchronous). There is one WAL file, so that sync also
-covers the frames the other connection appended before it: a synced write makes the
-earlier unsynced ones durable. Each connection sees the other's commits from its next
-statement on. The price of two page caches: the first statement on one connection after
-the other wrote reads its pages again (some 10-25 µs). ``close()`` closes the second
-first, so the first is the last to close and checkpoints the WAL into the file.
+(sqlite.org/pragma.html#pragma_synchronous). There is one WAL file, so that sync also covers
+the frames the other connection appended before it: a synced write makes the earlier
+unsynced ones durable. Each connection sees the other's commits from its next statement on.
+The price of two page caches: the first statement on one connection after the other wrote
+reads its pages again (the README's *Benchmarks* has the figure). ``close()`` closes the
+second first, so the first is the last to close and checkpoints the WAL into the file.
 
 Order history. Each connection installs two TEMP triggers on ``orders`` that append the
 ``order_events`` row, with the row's state before the write as ``prev_state`` (a TEMP

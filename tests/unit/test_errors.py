@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
+
 import pytest
 
+import bot
 from bot.core import errors
 from bot.core.errors import (
     AuthError,
@@ -77,3 +82,41 @@ def test_checksum_mismatch_carries_its_numbers() -> None:
     err = errors.ChecksumMismatch("BTC/USD", 1, 2)
     assert (err.symbol, err.expected, err.computed) == ("BTC/USD", 1, 2)
     assert isinstance(err, errors.ProtocolError)
+
+
+def printed_tree(doc: str) -> set[tuple[str, str]]:
+    """``(class, parent)`` for every branch of the tree drawn in ``doc`` (continuation lines,
+    which carry no branch, are skipped)."""
+    lines = doc[doc.index("    BotError\n") :].split("\n\n", maxsplit=1)[0].splitlines()[1:]
+    pairs, stack = set(), ["BotError"]
+    for line in lines:
+        match = re.match(r"^ {4}([│ ]*)[├└]── (\w+)", line)
+        if match is None:
+            continue
+        depth = len(match.group(1)) // 4
+        del stack[depth + 1 :]
+        pairs.add((match.group(2), stack[depth]))
+        stack.append(match.group(2))
+    return pairs
+
+
+def defined_tree() -> set[tuple[str, str]]:
+    """``(class, parent)`` for every subclass of ``BotError`` defined anywhere in ``bot/``."""
+    for info in pkgutil.walk_packages(bot.__path__, "bot."):
+        if info.name != "bot.__main__":
+            importlib.import_module(info.name)
+    pairs, todo = set(), [BotError]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub.__module__.startswith("bot."):
+                pairs.add((sub.__name__, cls.__name__))
+                todo.append(sub)
+    return pairs
+
+
+def test_every_bot_error_in_bot_is_in_the_printed_tree_under_its_parent() -> None:
+    defined, printed = defined_tree(), printed_tree(errors.__doc__ or "")
+    assert len(defined) > 20
+    assert defined - printed == set(), "defined but not printed in bot/core/errors.py"
+    assert printed - defined == set(), "printed but not defined (or under another parent)"

@@ -1,0 +1,53 @@
+"""Checks that span keys (live mode needs credentials, the switch refreshes before it
+expires, unique strategy names, strategies' symbols within ``market.symbols``).
+
+They read the raw data, so they run beside the schema's type errors and all are reported
+together, each at its line.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from bot.config.reader import Reader
+
+__all__ = ["cross_checks"]
+
+
+def cross_checks(reader: Reader, data: dict[str, Any]) -> None:
+    """Checks that span keys; they read the raw data, so they run beside type errors."""
+    if data.get("mode") == "live" and data.get("credentials") is None:
+        reader.problem_at(
+            reader.smap.line_of(("mode",)) or 0,
+            ("credentials",),
+            "required in live mode (api_key_env and api_secret_env, or *_file)",
+        )
+    deadman = _dict(data.get("deadman"))
+    timeout, refresh = deadman.get("timeout_s", 60), deadman.get("refresh_s")
+    if _is_number(timeout) and _is_number(refresh) and refresh >= timeout:
+        reader.problem(("deadman", "refresh_s"), f"must be less than timeout_s ({timeout})")
+    listed = _dict(data.get("market")).get("symbols")
+    allowed = {str(s).upper() for s in listed} if isinstance(listed, list) else set()
+    strategies = data.get("strategies")
+    first: dict[str, int] = {}
+    for index, strategy in enumerate(strategies if isinstance(strategies, list) else []):
+        name, symbols = _dict(strategy).get("name"), _dict(strategy).get("symbols")
+        if isinstance(name, str) and name in first:
+            line = reader.smap.line_of(("strategies", first[name], "name"))
+            message = f"duplicate strategy name {name!r} (first at line {line})"
+            reader.problem(("strategies", index, "name"), message)
+        elif isinstance(name, str):
+            first[name] = index
+        for pos, symbol in enumerate(symbols if allowed and isinstance(symbols, list) else []):
+            if isinstance(symbol, str) and symbol.upper() not in allowed:
+                message = f"{symbol!r} is not in market.symbols"
+                reader.problem(("strategies", index, "symbols", pos), message)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
