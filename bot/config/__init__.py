@@ -35,10 +35,12 @@ from bot.config.schema import (
     StrategyConfig,
     VenueConfig,
 )
+from bot.config.secrets import MIN_TOKEN_CHARS
 from bot.core.log import Secret
 
 __all__ = [
     "DEFAULT_STORE_PATHS",
+    "MIN_TOKEN_CHARS",
     "Config",
     "CredentialsConfig",
     "DeadmanConfig",
