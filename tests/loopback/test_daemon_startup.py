@@ -156,7 +156,7 @@ async def test_a_key_without_a_permission_stops_the_start_naming_it(
 async def test_a_key_with_every_permission_the_daemon_needs_starts(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
-    """Exactly what the README's live-trading section tells a user to grant, no more."""
+    """Exactly what docs/users/live-trading.md tells a user to grant, no more."""
     sim = await sim_factory()
     granted = [
         "query_funds", "query_open_orders", "query_closed_orders", "create_orders",
