@@ -113,6 +113,15 @@ async def test_ws_order_faults_through_the_admin_api(fake_sim: SimHandle) -> Non
                 break
             await asyncio.sleep(0.01)
         assert exchange.open_orders(account) == []
+        # A ping's pong overtakes the held answer (it would follow it otherwise).
+        await raw.send_str(json.dumps({"method": "ping", "req_id": 999}))
+        before_pong = []
+        for _ in range(100):
+            frame = json.loads((await raw.receive(timeout=5)).data)
+            if frame.get("method") == "pong":
+                break
+            before_pong.append(frame.get("req_id"))
+        assert ws.req_id not in before_pong
         fake_sim.clock.advance(3.0)  # type: ignore[attr-defined]
         for _ in range(100):
             frame = json.loads((await raw.receive(timeout=5)).data)
