@@ -74,6 +74,7 @@ DEFAULT_ACK_TIMEOUT_S: Final = 10.0
 log = get_logger(component="venue")
 
 Charge = tuple[str | None, TradingCost]
+_ADD_COST: Final = TradingCounter.add_cost()
 
 
 class OrderLinkDown(TransientError):
@@ -97,11 +98,18 @@ class OrderLink(Protocol):
 
 
 class _Waiter:
+    """A request's answer, awaited: ``done`` is made once the request has left (nothing
+    can answer it before), and set by the link's callbacks."""
+
     __slots__ = ("done", "pending")
 
     def __init__(self, pending: wr.Pending) -> None:
         self.pending = pending
-        self.done = asyncio.Event()
+        self.done: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        if self.done is not None:
+            self.done.set()
 
 
 class WsOrderEntry:
@@ -149,13 +157,13 @@ class WsOrderEntry:
             return
         waiter = self._waiting.get(done.req_id)
         if waiter is not None:
-            waiter.done.set()
+            waiter.wake()
 
     def _on_lost(self, reason: str) -> None:
         for pending in self._requests.lose_all(reason):
             waiter = self._waiting.get(pending.req_id)
             if waiter is not None:
-                waiter.done.set()
+                waiter.wake()
 
     # -- one request ---------------------------------------------------------------------
 
@@ -207,13 +215,16 @@ class WsOrderEntry:
             raise wr.lost_error(method, "EWS:Connection lost", str(exc)) from exc
         if not sent:
             raise OrderLinkDown
-        if waiter.pending.done:
+        if waiter.pending.done:  # answered (or lost) while the send was awaited
             return True
-        return await wait_event(waiter.done, self._clock, self._timeout_s)
+        done = waiter.done = asyncio.Event()
+        return await wait_event(done, self._clock, self._timeout_s)
 
     async def _admit(self, charges: Sequence[Charge]) -> None:
         """Wait until every charge fits its pair's trading counter, then charge them all."""
         trading, clock = self._trading, self._clock
+        if len(charges) == 1 and trading.admit(*charges[0], clock.monotonic()):
+            return  # the usual case: one pair, room now (checked and charged at once)
         while True:
             now = clock.monotonic()
             wait = max((trading.wait_time(p, c, now) for p, c in charges), default=0.0)
@@ -228,15 +239,11 @@ class WsOrderEntry:
 
     async def add_order(self, order: Order, instrument: Instrument) -> str:
         """``add_order``: Kraken's order id."""
-        fields = wr.order_fields(order, instrument)
-        fields["symbol"] = instrument.symbol
 
         def build(token: str, req_id: int) -> bytes:
-            params = {**fields, "token": token}
-            return codec.dumps({"method": "add_order", "params": params, "req_id": req_id})
+            return wr.add_order_frame(order, instrument, token=token, req_id=req_id)
 
-        charge = (instrument.symbol, TradingCounter.add_cost())
-        (answer,) = await self._request("add_order", build, [charge])
+        (answer,) = await self._request("add_order", build, ((instrument.symbol, _ADD_COST),))
         order_id = _result_str(answer, "order_id")
         if not order_id:
             raise OrderStateUnknown("EWS:No order id", "add_order's answer has no order_id")

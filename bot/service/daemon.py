@@ -104,6 +104,7 @@ from bot.service.wiring import (
     books_valid,
     cancel_our_orders,
     close_paper_orders,
+    freeze_startup_heap,
     http_server,
     metric_sources,
     order_venue,
@@ -350,6 +351,7 @@ class Daemon:
             strategies=[x.name for x in self.loaded], store=str(cfg.store.path),
         )  # fmt: skip
         keep = self.supervisor.keep  # a component that stops unasked is restarted, loudly
+        freeze_startup_heap()  # what lives as long as the daemon: no collection walks it again
         async with asyncio.TaskGroup() as tg:
             desk.tasks.spawn_task = tg.create_task
             components: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {

@@ -7,13 +7,15 @@ the shutdown's "cancel our open orders and see them gone" (``cancel_our_orders``
 readiness probe of the books (``books_valid``), what a start recovers from the store
 (``replay_fills`` in live mode, ``close_paper_orders`` in paper mode, and what Kraken's
 REST counter may still hold: ``assume_rest_counter`` at start, ``record_rest_counter``
-after the last call), and the venue the order path writes through (``order_venue``:
-``venue.order_entry``). It keeps no state of its own.
+after the last call), the venue the order path writes through (``order_venue``:
+``venue.order_entry``), and the start-up heap frozen before trading
+(``freeze_startup_heap``). It keeps no state of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
@@ -54,6 +56,7 @@ __all__ = [
     "books_valid",
     "cancel_our_orders",
     "close_paper_orders",
+    "freeze_startup_heap",
     "http_server",
     "metric_sources",
     "order_venue",
@@ -187,6 +190,18 @@ def order_venue(config: Config, rest: KrakenRestVenue, private: PrivateFeed, clo
     )
     log.info("order_entry", via="websocket", fallback="rest")
     return KrakenWsVenue(rest, entry)
+
+
+def freeze_startup_heap() -> int:
+    """Collect, then move every object alive now (modules, instruments, the wired
+    components) out of the collector's sight (``gc.freeze``): they live as long as the
+    daemon, and a full collection on the order path would otherwise walk them all. Returns
+    how many were frozen."""
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    log.info("startup_heap_frozen", objects=frozen)
+    return frozen
 
 
 def assume_rest_counter(store: Store, rest: KrakenRestClient, clock: Clock, key: str) -> float:

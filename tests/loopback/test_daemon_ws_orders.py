@@ -1,10 +1,12 @@
 """The daemon in paper mode with ``venue.order_entry: websocket``: the bundled market maker
 quotes, amends and cancels over the private WebSocket (no order write over REST once the
-gate is open), and a clean stop still leaves no order and the switch disarmed."""
+gate is open), and a clean stop still leaves no order and the switch disarmed. The
+start-up heap is frozen (``gc.freeze``) before trading."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 
 import pytest
@@ -27,9 +29,11 @@ async def test_paper_daemon_trades_over_the_websocket(tmp_path: Path) -> None:
     config = load_config(path)
     assert config.venue.order_entry == "websocket"
     daemon = Daemon(config, load_strategies(config.strategies), pnl_every_s=1.0)
+    gc.unfreeze()  # whatever an earlier test froze: this daemon's start must freeze its own
     with capture_logs() as events:
         async with running(daemon) as task:
             await until(lambda: {"order_filled", "order_amended"} <= set(names(events)))
+            assert gc.get_freeze_count() > 0  # the start-up heap, frozen before trading
             daemon.request_stop("test")
             async with asyncio.timeout(15):
                 await task

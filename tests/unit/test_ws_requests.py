@@ -21,6 +21,7 @@ from bot.core.errors import (
 )
 from bot.execution import ws_requests as wr
 from bot.execution.orders import new_order
+from bot.kraken.codec import dumps, loads_exact
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import MethodResponse
 from bot.kraken.rest import kraken_failure
@@ -131,3 +132,33 @@ def test_frames_carry_exact_numbers_the_cl_ord_id_and_the_token() -> None:
     assert cancel["params"] == {"orders": ["O1"], "cl_ord_id": ["c2"], "token": "t"}
     with pytest.raises(ValueError, match="Kraken's id"):
         wr.edit_order(order, BTC, qty=None, price=1, token="t", req_id=3)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("limit", "50000.5", "GTC", True, "c1", "abc+/="),
+        ("limit", "0.1", "IOC", False, "6d1b345e-2821-40e2-ad83-4ecb18a06876", "t"),
+        ("market", None, "GTC", False, "c3", "t"),
+        ("limit", "1", "GTC", False, 'needs "escaping"', "t"),  # the general way
+        ("limit", "1", "GTC", False, "c4", "tok\\en"),
+        ("stop-loss", "1", "GTD", False, "c5", "t"),
+    ],
+)
+def test_the_one_pass_add_order_frame_is_the_general_one(
+    case: tuple[str, str | None, str, bool, str, str],
+) -> None:
+    order_type, price, tif, post_only, cl_ord_id, token = case
+    order = new_order(
+        cl_ord_id="c0", instrument=BTC, side="sell", order_type=order_type,
+        qty=BTC.qty("0.00012345"), price=None if price is None else BTC.price(price),
+        strategy="s", now_ns=0, time_in_force=tif, post_only=post_only,
+    )  # fmt: skip
+    order = replace(order, cl_ord_id=cl_ord_id)
+    fast = wr.add_order_frame(order, BTC, token=token, req_id=1 << 20)
+    general = {
+        "method": "add_order",
+        "params": {**wr.order_fields(order, BTC), "symbol": "BTC/USD", "token": token},
+        "req_id": 1 << 20,
+    }
+    assert loads_exact(fast) == loads_exact(dumps(general))
