@@ -369,6 +369,9 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
             over_ws,
             floor_ws,
         ]
+        gc.collect()
+        gc.freeze()  # as the daemon does once wired (bot.service.wiring.freeze_startup_heap)
+        frozen = gc.get_freeze_count()
         samples = {c.name: Samples(c.stages) for c in contenders}
         cancelled = dict.fromkeys(samples, 0)
         rounds = math.ceil(frames / block)
@@ -397,6 +400,7 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
         "checksum_mismatches": sum(p.mismatches for p in paths),
         "strategy_errors": sum(p.runner.errors for p in paths),
         "connects": bot.rest.connection.connects if bot.rest.connection else 0,
+        "heap_frozen": frozen,
         "store_save_ns": _store_save_ns(min(frames, 500)),
         "store_save_unsynced_ns": _store_save_ns(min(frames, 500), sync=False),
     }
@@ -540,6 +544,7 @@ def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]
         "warmup_per_block": config["warmup"],
         "rate_hz": config["rate_hz"],
         "log_level": config["log_level"],
+        "heap_frozen_objects": result.get("heap_frozen"),
         "sim": result["sim"],
         "machine": _machine(),
     }

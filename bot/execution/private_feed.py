@@ -59,6 +59,12 @@ exceptions become ``PrivateConnectionLost`` (``bot.net.ws.ConnectionLost``) or
 feed's own: the token per connection, the subscription, its sequence numbers and the rate
 counter.
 
+Order entry. With ``venue.order_entry: websocket`` the orders share this connection
+(``bot.execution.venue_ws``): ``attach_orders`` routes Kraken's answers to order requests
+(``MethodResponse``) there and tells it when the connection ends; ``send_order`` sends a
+request built with this connection's token while the subscription is live (the token is
+kept for the connection's life, in memory only), and ``order_ready`` says whether it is.
+
 This module does not own order state, reconciliation or the readiness gate (the engine's);
 it exposes ``subscribed`` and ``stats`` for them and for /metrics.
 """
