@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +31,8 @@ from bot.core.errors import (
     RejectedError,
 )
 from bot.execution.deadman import DeadmanSwitch
-from bot.execution.orders import Order, new_order
+from bot.execution.engine import EngineConfig, ExecutionEngine
+from bot.execution.orders import Order, OrderState, new_order
 from bot.execution.private_feed import PrivateEvent, PrivateFeed
 from bot.execution.tokens import TokenKeeper
 from bot.execution.venue import CancelAfter, Venue
@@ -38,7 +40,9 @@ from bot.execution.venue_rest import KrakenRestVenue
 from bot.execution.venue_ws import KrakenWsVenue, WsOrderEntry
 from bot.kraken.instruments import Instrument
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
+from bot.store import Store
 from tests.loopback.conftest import SimFactory, SimHandle
+from tests.loopback.placing import command
 
 pytestmark = pytest.mark.timeout(60)
 WAIT_S = 10.0
@@ -96,6 +100,7 @@ class Harness:
     feed: PrivateFeed
     keeper: HeldKeeper
     clock: Clock
+    listeners: list[Callable[[PrivateEvent], None]]
 
     @property
     def inst(self) -> Instrument:
@@ -135,9 +140,14 @@ async def harness(
     )  # fmt: skip
     rest = CountingRest(client, sim)
     keeper = HeldKeeper(rest, clock)
-    events: list[PrivateEvent] = []
+    listeners: list[Callable[[PrivateEvent], None]] = []
+
+    def sink(event: PrivateEvent) -> None:
+        for listener in listeners:
+            listener(event)
+
     feed = PrivateFeed(
-        sim.ws_private_url, keeper, events.append, clock=clock,
+        sim.ws_private_url, keeper, sink, clock=clock,
         backoff=Backoff(BackoffPolicy(initial_s=0.01, max_s=0.05)),
         trading_counter=client.trading_counter,
     )  # fmt: skip
@@ -146,7 +156,7 @@ async def harness(
     task = asyncio.create_task(feed.run())
     try:
         await until(lambda: entry.ready, "the order link")
-        yield Harness(sim, venue, entry, rest, feed, keeper, clock)
+        yield Harness(sim, venue, entry, rest, feed, keeper, clock, listeners)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -279,6 +289,39 @@ async def test_a_lost_ack_is_unknown_and_resolved_by_lookup_without_a_duplicate(
         assert found.order_id == h.on_sim_with(order.cl_ord_id)[0].txid
         await until(lambda: h.entry.ready, "the link back")
         assert h.rest.writes == []
+
+
+async def test_the_engine_resolves_a_lost_answer_to_the_one_order_placed(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    async with harness(sim_factory) as h:
+        store = Store.open(tmp_path / "bot.db")
+        engine = ExecutionEngine(
+            h.venue, store, h.sim.venue.instruments, h.clock,
+            config=EngineConfig(grace_s=5.0, resolve_wait_s=0.3),
+        )  # fmt: skip
+        h.listeners.append(engine.on_private)
+        task = asyncio.create_task(engine.run())
+        try:
+            async with asyncio.timeout(WAIT_S):
+                await engine.readiness.wait()
+            await h.sim.venue.faults.inject(kind="ws_lose_ack", endpoint="add_order")
+            inst = h.inst
+            placed = await engine.place(
+                command(engine, h.clock, inst, "buy", inst.qty("0.01"), inst.price("50000"))
+            )
+            cid = placed.cl_ord_id
+            assert placed.state is OrderState.UNKNOWN and placed.order_id is None
+            settled = await engine.wait_settled(cid, timeout_s=WAIT_S)
+            assert settled.state is OrderState.NEW and settled.order_id is not None
+            (on_sim,) = h.on_sim_with(cid)  # exactly one: never resent, by either path
+            assert on_sim.txid == settled.order_id
+            assert h.rest.writes == []
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            store.close()
 
 
 async def test_a_disconnect_mid_batch_leaves_every_order_once(sim_factory: SimFactory) -> None:
