@@ -64,6 +64,8 @@ Order entry. With ``venue.order_entry: websocket`` the orders share this connect
 (``MethodResponse``) there and tells it when the connection ends; ``send_order`` sends a
 request built with this connection's token while the subscription is live (the token is
 kept for the connection's life, in memory only), and ``order_ready`` says whether it is.
+An order refused for its token ends the connection like a refused subscribe: a fresh
+token, a new subscription, at once.
 
 This module does not own order state, reconciliation or the readiness gate (the engine's);
 it exposes ``subscribed`` and ``stats`` for them and for /metrics.
@@ -359,8 +361,7 @@ class PrivateFeed:
             elif type(event) is Unparsed:
                 self._socket.note_unparsed(event.reason, event.excerpt)
             elif type(event) is MethodResponse:
-                if self._on_answer is not None:
-                    self._on_answer(event)
+                self._on_method_answer(sub, event)
             elif type(event) is Status:
                 log.info("private_feed_status", system=event.system)
             # heartbeats, pongs and other answers: liveness only
@@ -413,6 +414,19 @@ class PrivateFeed:
             log.warning("private_feed_token_refused", error=error.code, live=sub.live)
             raise TokenRejected(error, after_live=sub.live)
         raise PrivateConnectionLost(f"subscribe refused: {ack.error}")
+
+    def _on_method_answer(self, sub: _Subscription, answer: MethodResponse) -> None:
+        """An answer to an order request: order entry's. One refused for its token
+        (revoked or expired while the subscription lived on) ends the connection too: a new
+        token is minted and the subscription made again at once, as after a refused
+        subscribe, so that the next orders go over the socket again."""
+        if self._on_answer is not None:
+            self._on_answer(answer)
+        error = answer.exception()
+        if isinstance(error, TokenError):
+            self.stats.token_failures += 1
+            log.warning("private_feed_token_refused", error=error.code, method=answer.method)
+            raise TokenRejected(error, after_live=sub.live)
 
     def _on_maxratecount(self, maximum: int) -> None:
         """Kraken's trading threshold for this account against the configured tier's."""

@@ -268,6 +268,11 @@ async def test_a_refused_token_sends_the_write_over_rest(sim_factory: SimFactory
         txid = await h.venue.place(order, h.inst)  # Kraken did not act on it: REST may
         assert h.rest.writes == ["place"]
         assert [o.txid for o in h.on_sim_with(order.cl_ord_id)] == [txid]
+        # The feed takes a fresh token on a new connection, and orders go over it again.
+        await until(lambda: h.keeper.stats.minted == 2 and h.entry.ready, "a fresh token")
+        again = h.bid("49000")
+        await h.venue.place(again, h.inst)
+        assert h.rest.writes == ["place"] and len(h.on_sim_with(again.cl_ord_id)) == 1
 
 
 # ------------------------------------------------------------------------------ lost answers
