@@ -30,6 +30,13 @@ its first ``warmup`` frames not counted:
   dedicated kept-alive HTTP/1.1 connection (``bot.net.http1``): the daemon's defaults.
 - ``krakenbot_aiohttp``: the same, with ``dedicated=False``: the request goes through
   aiohttp's ``ClientSession.post`` as the floor's does (what the dedicated connection saves).
+- ``krakenbot_ws``: the same pipeline with ``venue.order_entry: websocket``: the order goes
+  as an ``add_order`` on the executions connection (``bot.execution.venue_ws``); its
+  ``sign`` stage is the WebSocket order entry, ``send`` the frame's encoding, and
+  ``written`` is taken just before websockets' ``send``.
+- ``floor_ws`` (``bench.tick_floor_ws``): websockets receive → a pre-built ``add_order``
+  frame sent at once on a private connection: the limit of the WebSocket order path.
+  ``ws_targets`` holds issue 14's targets for ``krakenbot_ws`` against ``floor``.
 
 The clients' rate counters have limits too high to ever wait; the simulator's are off.
 Every contender sends real orders: each is accepted and rests (post-only, far from the

@@ -25,6 +25,12 @@ start of the command's task (``bot.core.eager``), the engine's bookkeeping: id, 
 index, and the venue's ``place``), ``sign`` (``add_order`` until the transport is called) and
 ``send``: consecutive clock points, so the stages add up to the total. The request is
 written before ``runner.book`` returns.
+
+With ``order_entry="websocket"`` (the ``krakenbot_ws`` contender) the venue is
+``KrakenWsVenue`` on the executions feed's connection, as ``bot.service.wiring.order_venue``
+builds it: ``sent_in`` is stamped when ``WsOrderEntry.add_order`` is called, ``post`` when
+the request is handed to the link, ``written`` when its frame is built (just before
+websockets' ``send``); ``sign`` is then the order entry and ``send`` the encoding.
 """
 
 from __future__ import annotations
