@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from bot.core.clock import Clock
 from bot.core.errors import (
@@ -73,6 +73,7 @@ __all__ = [
 DEFAULT_ACK_TIMEOUT_S: Final = 10.0
 log = get_logger(component="venue")
 
+T = TypeVar("T")
 Charge = tuple[str | None, TradingCost]
 _ADD_COST: Final = TradingCounter.add_cost()
 
@@ -403,13 +404,23 @@ class KrakenWsVenue:
 
     # -- order entry ---------------------------------------------------------------------
 
-    async def place(self, order: Order, instrument: Instrument) -> str:
+    async def _write(
+        self, over_ws: Callable[[], Awaitable[T]], over_rest: Callable[[], Awaitable[T]]
+    ) -> T:
+        """One write, over the WebSocket while it is up, else (or when Kraken did not act
+        on it: the link was down, the token refused) over REST."""
         if self._route():
             try:
-                return await self.ws.add_order(order, instrument)
-            except (OrderLinkDown, TokenError) as exc:  # not acted on: REST may send it
+                return await over_ws()
+            except (OrderLinkDown, TokenError) as exc:
                 self._fell_back(exc)
-        return await self.rest.place(order, instrument)
+        return await over_rest()
+
+    async def place(self, order: Order, instrument: Instrument) -> str:
+        return await self._write(
+            lambda: self.ws.add_order(order, instrument),
+            lambda: self.rest.place(order, instrument),
+        )
 
     async def amend(
         self,
@@ -420,42 +431,30 @@ class KrakenWsVenue:
         price: int | None,
         order_age_s: float,
     ) -> None:
-        if self._route():
-            try:
-                await self.ws.amend_order(
-                    order, instrument, qty=qty, price=price, order_age_s=order_age_s
-                )
-            except (OrderLinkDown, TokenError) as exc:
-                self._fell_back(exc)
-            else:
-                return
-        await self.rest.amend(order, instrument, qty=qty, price=price, order_age_s=order_age_s)
+        await self._write(
+            lambda: self.ws.amend_order(
+                order, instrument, qty=qty, price=price, order_age_s=order_age_s
+            ),
+            lambda: self.rest.amend(
+                order, instrument, qty=qty, price=price, order_age_s=order_age_s
+            ),
+        )
 
     async def cancel(self, order: Order, instrument: Instrument, *, order_age_s: float) -> None:
-        if self._route():
-            try:
-                await self.ws.cancel_order(order, instrument, order_age_s=order_age_s)
-            except (OrderLinkDown, TokenError) as exc:
-                self._fell_back(exc)
-            else:
-                return
-        await self.rest.cancel(order, instrument, order_age_s=order_age_s)
+        await self._write(
+            lambda: self.ws.cancel_order(order, instrument, order_age_s=order_age_s),
+            lambda: self.rest.cancel(order, instrument, order_age_s=order_age_s),
+        )
 
     async def cancel_all(self, instruments: Sequence[Instrument]) -> int:
-        if self._route():
-            try:
-                return await self.ws.cancel_all(instruments)
-            except (OrderLinkDown, TokenError) as exc:
-                self._fell_back(exc)
-        return await self.rest.cancel_all(instruments)
+        return await self._write(
+            lambda: self.ws.cancel_all(instruments), lambda: self.rest.cancel_all(instruments)
+        )
 
     async def cancel_after(self, timeout_s: int) -> CancelAfter:
-        if self._route():
-            try:
-                return await self.ws.cancel_after(timeout_s)
-            except (OrderLinkDown, TokenError) as exc:
-                self._fell_back(exc)
-        return await self.rest.cancel_after(timeout_s)
+        return await self._write(
+            lambda: self.ws.cancel_after(timeout_s), lambda: self.rest.cancel_after(timeout_s)
+        )
 
     # -- what the venue knows: REST ------------------------------------------------------
 
