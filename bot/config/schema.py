@@ -157,6 +157,9 @@ class VenueConfig(_Model):
     tier: Literal["starter", "intermediate", "pro"] = "starter"
     request_timeout_s: Seconds = 10.0
     dedicated_connection: bool = True  # private calls on krakenbot's own kept-alive HTTP/1.1
+    # Order writes over the private WebSocket (REST while it is down), or REST only.
+    order_entry: Literal["websocket", "rest"] = "rest"
+    ack_timeout_s: Seconds = 10.0  # a WebSocket order answer not there by then: unknown
 
 
 class CredentialsConfig(_Model):
