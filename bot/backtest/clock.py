@@ -78,6 +78,11 @@ class SimClock:
     def next_due_ns(self) -> int | None:
         return self._agenda[0][0] if self._agenda else None
 
+    def move_to(self, when_ns: int) -> None:
+        """Stand at ``when_ns`` without running the agenda (a pure test's driver, which
+        runs nothing scheduled); never back in time."""
+        self._now_ns = max(self._now_ns, when_ns)
+
     async def run_until(self, when_ns: int) -> None:
         """Run everything due up to ``when_ns`` in time order, then stand at ``when_ns``."""
         agenda = self._agenda

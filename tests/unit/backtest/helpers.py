@@ -51,3 +51,29 @@ def write_capture(path: Path, frames: list[dict[str, Any]] | None = None) -> Pat
 def write_config(path: Path, text: str = MM_CONFIG) -> Path:
     path.write_text(text)
     return path
+
+
+def recorder_lines(frames: list[dict[str, Any]]) -> list[bytes]:
+    """The frames as recorder lines, each at its own timestamp (a snapshot, which has none,
+    at the next frame's)."""
+    from bot.backtest.data import _frame_time
+
+    raws = [orjson.dumps(f) for f in frames]
+    times = [_frame_time(r) for r in raws]
+    out: list[bytes] = []
+    for i, raw in enumerate(raws):
+        at = next(t for t in times[i:] if t is not None)
+        out.append(b'{"recv_ns":%d,"conn":"public","frame":%s}' % (at, raw))
+    return out
+
+
+def gap_line(at_ns: int) -> bytes:
+    return b'{"recv_ns":%d,"gap":{"reason":"disconnected","symbols":null}}' % at_ns
+
+
+def write_synthetic(path: Path, frames: int, seed: int = 42) -> Path:
+    """``bench.book_stream``'s moving BTC/USD book (correct checksums), one frame a line."""
+    from bench.book_stream import StreamSpec, generate_frames
+
+    path.write_bytes(b"".join(f + b"\n" for f in generate_frames(StreamSpec(frames, seed=seed))))
+    return path
