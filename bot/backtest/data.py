@@ -38,7 +38,7 @@ from bot.kraken.capture import CaptureFrame, CaptureGap, CaptureReader
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.sim.ws_common import rfc3339
 
-__all__ = ["BadData", "Frame", "Gap", "Item", "data_paths", "open_data"]
+__all__ = ["BadData", "Frame", "Gap", "Item", "data_paths", "open_data", "trade_only_symbols"]
 
 _NS: Final = 1_000_000_000
 _TIMESTAMP: Final = re.compile(rb'"timestamp":"([0-9T:.\-]+Z)"')
@@ -108,6 +108,15 @@ def open_data(
     if len(streams) == 1:
         return streams[0]
     return heapq.merge(*streams, key=lambda item: item.at_ns)
+
+
+def trade_only_symbols(
+    paths: Sequence[Path], instruments: InstrumentTable, symbols: Sequence[str]
+) -> frozenset[str]:
+    """The symbols fed by trade CSVs alone (no recorder file in ``paths``): no book."""
+    if any(not _is_csv(p) for p in paths):
+        return frozenset()
+    return frozenset(_csv_instrument(p, instruments, symbols).symbol for p in paths)
 
 
 def _is_csv(path: Path) -> bool:

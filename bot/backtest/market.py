@@ -16,6 +16,14 @@ A gap marker invalidates the books it names as a lost connection does live: the 
 emptied (nothing trades on stale prices), the strategies see ``book_invalid``, the
 readiness gate closes and orders are refused until the next snapshot.
 
+**Trade-driven symbols** (``trade_only``: data with trades and no book, Kraken's trade
+CSV): the strategies see the trades and no book. The matching engine's book holds what
+the prints prove was there: after a buy print at P of Q, an ask of Q at P (after a sell
+print, a bid), the other side's level dropped when it would cross it; so a taker meets the
+last traded price on its side, a resting order at that price queues behind the print's
+size, and prints through it fill it, by the same fill rule. Positions and the pre-trade
+stage's mid are marked at the last print (``last_prices``).
+
 Marks (the mid of each book, at most one per ``mark_every_ns``) are kept for the report.
 """
 
@@ -54,6 +62,7 @@ class BacktestMarket:
         clock: SimClock,
         *,
         depth: int,
+        trade_only: frozenset[str] = frozenset(),
         mark_every_ns: int = MARK_EVERY_NS,
     ) -> None:
         self.live, self.venue, self.clock, self.depth = live, venue, clock, depth
@@ -65,15 +74,23 @@ class BacktestMarket:
         self.frame_count = 0
         self._mark_every = mark_every_ns
         self._next_mark: dict[str, int] = {}
+        self.trade_only = trade_only
+        self.last_prices: dict[str, Decimal] = {}
+        self._tops: dict[str, list[tuple[int, int] | None]] = {}  # symbol -> [bid, ask]
 
     def attach(self, desk: Desk, gate: ReadinessGate) -> None:
         """The desk and gate the market's events reach (built after the market)."""
         self.desk, self.gate = desk, gate
 
     def books_valid(self, symbols: Sequence[str]) -> bool:
-        """Every symbol's book is valid (the readiness gate's ``books`` check)."""
-        frames = self.frames
-        return all(frames.is_valid(s) for s in symbols)
+        """Every symbol's book is valid (the readiness gate's ``books`` check); a
+        trade-driven symbol has none to wait for."""
+        frames, trade_only = self.frames, self.trade_only
+        return all(s in trade_only or frames.is_valid(s) for s in symbols)
+
+    def mids(self) -> dict[str, Decimal]:
+        """The last print of each trade-driven symbol (the pre-trade stage's mid there)."""
+        return dict(self.last_prices)
 
     def push(self, item: Item) -> None:
         if type(item) is Frame:
@@ -99,6 +116,9 @@ class BacktestMarket:
             if not frame.snapshot:
                 prints = [Print(t.symbol, t.side, t.price, t.qty, t.ord_type) for t in frame.trades]
                 self._apply(self.live.on_prints(prints))
+                for p in prints:
+                    if p.symbol in self.trade_only:
+                        self._proven(p)
         elif kind is BookInvalid:
             invalid: BookInvalid = event  # type: ignore[assignment]
             self._apply(self.live.on_invalid(invalid.symbol, clear=True))
@@ -109,6 +129,29 @@ class BacktestMarket:
         if actions:
             venue = self.venue
             venue.publish(venue.exchange.apply_market(actions, self.clock.time_ns()))
+
+    def _proven(self, p: Print) -> None:
+        """A print of a trade-driven symbol: the level it proves, marks at its price."""
+        top = self._tops.setdefault(p.symbol, [None, None])
+        if p.side == "buy":  # an ask was there; a bid at or above it could not have been
+            top[1] = (p.price, p.qty)
+            if top[0] is not None and top[0][0] >= p.price:
+                top[0] = None
+        else:
+            top[0] = (p.price, p.qty)
+            if top[1] is not None and top[1][0] <= p.price:
+                top[1] = None
+        bids = [top[0]] if top[0] is not None else []
+        asks = [top[1]] if top[1] is not None else []
+        self._apply(self.live.on_book(p.symbol, bids, asks))
+        inst = self.frames.instruments[p.symbol]
+        price = inst.price_decimal(p.price)
+        self.last_prices[p.symbol] = price
+        if self.desk is not None:
+            self.desk.positions.mark(p.symbol, price)
+        now = self.clock.time_ns()
+        if now >= self._next_mark.get(p.symbol, 0):
+            self._mark(p.symbol, now, price)
 
     def _mark(self, symbol: str, now: int, mid: Decimal | None) -> None:
         if mid is None:

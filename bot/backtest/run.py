@@ -36,7 +36,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from bot.backtest.clock import SimClock, settle
-from bot.backtest.data import BadData, Frame, Item, data_paths, open_data
+from bot.backtest.data import (
+    BadData,
+    Frame,
+    Item,
+    data_paths,
+    open_data,
+    trade_only_symbols,
+)
 from bot.backtest.fees import fees_for_volume
 from bot.backtest.market import BacktestMarket
 from bot.backtest.venue import BacktestVenue
@@ -138,7 +145,8 @@ async def run_backtest_async(spec: BacktestSpec) -> BacktestResult:
         raise BadData("the data holds no frame")
     store_path = _store_path(spec)
     run = _Run(
-        spec, config, strategies, instruments, symbols=symbols, start_ns=first.at_ns,
+        spec, config, strategies, instruments, symbols=symbols,
+        trade_only=trade_only_symbols(paths, instruments, symbols), start_ns=first.at_ns,
         store_path=store_path,
     )  # fmt: skip
     try:
@@ -162,6 +170,7 @@ class _Run:
         instruments: InstrumentTable,
         *,
         symbols: tuple[str, ...],
+        trade_only: frozenset[str],
         start_ns: int,
         store_path: Path,
     ) -> None:
@@ -182,7 +191,9 @@ class _Run:
             exchange.deposit(venue.account, asset, amount)
         exchange.accounts.set_fees(venue.account, fees)
         depth = config.market.book_depth
-        self.market = market = BacktestMarket(instruments, live, venue, clock, depth=depth)
+        self.market = market = BacktestMarket(
+            instruments, live, venue, clock, depth=depth, trade_only=trade_only
+        )
         self.gate = gate = rd.ReadinessGate(clock=clock)
         gate.add(rd.INSTRUMENTS_LOADED)
         gate.set(rd.INSTRUMENTS_LOADED)
@@ -192,6 +203,7 @@ class _Run:
         self.desk, self.engine = build_order_path(
             config, clock, gate, store=store, venue=venue, instruments=instruments,
             books=lambda: market.frames.books, exchange_status=lambda: None, ids=ids,
+            extra_mids=market.mids if trade_only else None,
         )  # fmt: skip
         venue.sink = self._on_private
         market.attach(self.desk, gate)

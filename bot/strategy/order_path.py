@@ -12,6 +12,7 @@ backtest's orders take the very path a live order takes; neither forks it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 
 from bot.config import Config
 from bot.core.clock import Clock
@@ -47,17 +48,23 @@ def build_order_path(
     metrics: DeskMetrics | None = None,
     engine_config: EngineConfig | None = None,
     ids: IdBlocks | None = None,
+    extra_mids: Callable[[], Mapping[str, Decimal]] | None = None,
 ) -> tuple[Desk, ExecutionEngine]:
     """The desk and the engine, wired once: nothing is assigned to either afterwards.
-    ``books`` and ``exchange_status`` are read when asked (a feed may be built later)."""
+    ``books`` and ``exchange_status`` are read when asked (a feed may be built later).
+    ``extra_mids``: mids of symbols with no book (a trade-driven backtest's last prints)."""
     positions = PositionBook(clock)
     risk = RiskGate.from_config(config, clock, positions)
     desk = Desk(
         risk=risk, positions=positions, instruments=instruments, books=books, clock=clock,
         metrics=metrics,
     )  # fmt: skip
+    mids = desk.marks.mids
+    if extra_mids is not None:
+        book_mids, more = desk.marks.mids, extra_mids
+        mids = lambda: {**more(), **book_mids()}  # noqa: E731
     pretrade = PreTrade(
-        gate, risk=risk, mids=desk.marks.mids,
+        gate, risk=risk, mids=mids,
         room=RateRoom(venue.trading_headroom, venue.rest_headroom),
         exchange_status=exchange_status,  # orders the exchange's state refuses
         on_transitions=desk.router.apply_transitions,
