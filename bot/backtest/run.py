@@ -194,6 +194,7 @@ class _Run:
         self.market = market = BacktestMarket(
             instruments, live, venue, clock, depth=depth, trade_only=trade_only
         )
+        venue.on_arrival = market.sync
         self.gate = gate = rd.ReadinessGate(clock=clock)
         gate.add(rd.INSTRUMENTS_LOADED)
         gate.set(rd.INSTRUMENTS_LOADED)
