@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.backtest import BacktestSpec, run_backtest
 from bot.research.store_reader import read_store
-from tests.unit.backtest.helpers import write_capture, write_config
+from tests.unit.backtest.helpers import write_capture, write_config, write_synthetic
 
 
 def test_market_maker_quotes_through_the_engine_into_a_real_store(tmp_path: Path) -> None:
@@ -45,3 +45,20 @@ def test_it_runs_again_in_the_same_process_with_other_params(tmp_path: Path) -> 
     bids = [o.price for o in read_store(second.store_path).orders if o.side == "buy"]
     firsts = [o.price for o in read_store(first.store_path).orders if o.side == "buy"]
     assert max(bids) < min(firsts)  # 40 bp wide: the bid sits lower
+
+
+def test_from_and_to_bound_the_trading_window(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "mm.yaml")
+    data = (write_synthetic(tmp_path / "book.jsonl", 3000),)
+    whole = run_backtest(BacktestSpec(config=config, data=data, store_path=tmp_path / "a.db"))
+    start, end = whole.start_ns, whole.end_ns
+    from_ns, to_ns = start + (end - start) // 3, start + 2 * (end - start) // 3
+    part = run_backtest(
+        BacktestSpec(config=config, data=data, store_path=tmp_path / "b.db",
+                     from_ns=from_ns, to_ns=to_ns)
+    )  # fmt: skip
+    orders = read_store(part.store_path).orders
+    assert orders and part.frames < whole.frames
+    assert min(o.created_ns for o in orders) >= from_ns  # the books warmed up before it
+    assert max(o.created_ns for o in orders) < to_ns
+    assert part.end_ns < to_ns
