@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.backtest import BacktestSpec, run_backtest
 from bot.research.store_reader import read_store
 from tests.unit.backtest.helpers import write_capture, write_config, write_synthetic
@@ -62,3 +64,15 @@ def test_from_and_to_bound_the_trading_window(tmp_path: Path) -> None:
     assert min(o.created_ns for o in orders) >= from_ns  # the books warmed up before it
     assert max(o.created_ns for o in orders) < to_ns
     assert part.end_ns < to_ns
+
+
+@pytest.mark.timeout(60)
+def test_a_cancel_slower_than_the_flush_is_left_open_not_waited_for(tmp_path: Path) -> None:
+    # 10 s each way: the shutdown's cancels cannot come back within the 5 s flush.
+    spec = BacktestSpec(
+        config=write_config(tmp_path / "mm.yaml"), data=(write_capture(tmp_path / "b.jsonl"),),
+        store_path=tmp_path / "slow.db", latency_ms=10_000,
+    )  # fmt: skip
+    result = run_backtest(spec)  # returns: nothing waits on a clock that stopped
+    left = [o for o in read_store(result.store_path).orders if o.is_open]
+    assert left and all(o.cancel_pending for o in left)  # as the store last knew them
