@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,21 @@ def test_a_cancel_slower_than_the_flush_is_left_open_not_waited_for(tmp_path: Pa
     result = run_backtest(spec)  # returns: nothing waits on a clock that stopped
     left = [o for o in read_store(result.store_path).orders if o.is_open]
     assert left and all(o.cancel_pending for o in left)  # as the store last knew them
+
+
+def test_it_runs_in_worker_processes_and_its_result_comes_back(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "mm.yaml")
+    data = (write_capture(tmp_path / "btc.jsonl"),)
+    specs = [
+        BacktestSpec(config=config, data=data, store_path=tmp_path / f"w{bps}.db",
+                     params={"mm": {"spread_bps": bps}})
+        for bps in (2, 40)
+    ]  # fmt: skip
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a pool's worker
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        narrow, wide = pool.map(run_backtest, specs)
+    assert narrow.orders >= 2 and wide.orders >= 2
+    assert json.loads(narrow.report_json)["figures"][0]["strategy"] == "mm"
+    bids = [[o.price for o in read_store(r.store_path).orders if o.side == "buy"]
+            for r in (narrow, wide)]  # fmt: skip
+    assert max(bids[1]) < min(bids[0])  # each worker ran with its own params
