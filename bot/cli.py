@@ -46,6 +46,7 @@ _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "report": ("bot.research.cli", ("main_report",)),
     "orders": ("bot.research.cli", ("main_orders",)),
     "fills": ("bot.research.cli", ("main_fills",)),
+    "backtest": ("bot.backtest.cli", ("main_backtest",)),
 }
 
 
@@ -124,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     record = sub.add_parser("record", help="record Kraken's public feed to files for replay")
     add_record_arguments(record)
 
-    for name, text in (("backtest", "run strategies over a recorded capture"),):
-        sub.add_parser(name, help=f"{text} (not in this version)")
+    from bot.backtest.cli import add_arguments as add_backtest_arguments
+
+    add_backtest_arguments(sub)
 
     check = sub.add_parser("check-config", help="validate a config file and print every problem")
     check.add_argument("file", metavar="FILE", nargs="?", help="config file (default as for run)")
@@ -159,11 +161,6 @@ def _check_config(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print("ok")
     return EXIT_OK
-
-
-def _not_in_this_version(args: argparse.Namespace) -> int:
-    print(f"krakenbot {args.command}: not implemented in this version", file=sys.stderr)
-    return EXIT_USAGE
 
 
 def _import_target(module_name: str) -> ModuleType | None:
@@ -211,9 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return the exit status."""
     parser = build_parser()
     try:
-        args, extra = parser.parse_known_args(argv)
-        if extra and args.command != "backtest":
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command == "run":  # as early as it can be: see bot.service.signals
@@ -223,8 +218,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return _check_config(args)
-        if args.command == "backtest":
-            return _not_in_this_version(args)
         if "config" in args:
             args.config = resolve_config_path(args.config)
         from bot.core.log import configure_logging

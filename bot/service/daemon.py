@@ -67,20 +67,15 @@ from bot.core.waits import wait_event
 from bot.execution import readiness as rd
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
-from bot.execution.pnl import PositionBook
-from bot.execution.pretrade import PreTrade
 from bot.execution.private_feed import PrivateFeed
-from bot.execution.rate_room import RateRoom
-from bot.execution.risk import RiskGate
 from bot.execution.tokens import TokenKeeper
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.kraken import system_status
 from bot.kraken.instruments import InstrumentTable, merge_rest_names
 from bot.kraken.nonce import key_id
-from bot.kraken.protocol import Ticker, TradeFrame
 from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book
-from bot.market.feed import BookInvalid, BookUpdated, BookValid, Feed
+from bot.market.feed import Feed
 from bot.market.instrument_snapshot import fetch_instrument_snapshot
 from bot.service import signals
 from bot.service.http import HttpServer
@@ -113,6 +108,7 @@ from bot.store.owner import StoreOwner, claim
 from bot.strategy.context import EngineContext
 from bot.strategy.desk import Desk
 from bot.strategy.loader import LoadedStrategy
+from bot.strategy.order_path import build_order_path, route_market
 from bot.strategy.runner import RunnerState, StrategyRunner
 
 __all__ = ["EXIT_FORCED", "Daemon", "main_run"]
@@ -380,28 +376,13 @@ class Daemon:
     def _order_path(
         self, store: Store, venue: KrakenRestVenue, instruments: InstrumentTable
     ) -> tuple[Desk, ExecutionEngine]:
-        """The desk and the engine, wired once: the engine's pre-trade stage, the spawner
-        of its commands' tasks and its callbacks are the desk's (nothing is assigned to
-        either afterwards). The feed is read when asked: it is built after them."""
-        cfg, clock = self.config, self.clock
-        positions = PositionBook(clock)
-        risk = RiskGate.from_config(cfg, clock, positions)
-        desk = self.desk = Desk(
-            risk=risk, positions=positions, instruments=instruments, books=self._books,
-            clock=clock, metrics=self.metrics,
+        """The desk and the engine, wired once (``bot.strategy.order_path``, the backtest's
+        too). The feed is read when asked: it is built after them."""
+        self.desk, self.engine = build_order_path(
+            self.config, self.clock, self.gate, store=store, venue=venue, instruments=instruments,
+            books=self._books, exchange_status=self._trading_state, metrics=self.metrics,
         )  # fmt: skip
-        pretrade = PreTrade(
-            self.gate, risk=risk, mids=desk.marks.mids,
-            room=RateRoom(venue.trading_headroom, venue.rest_headroom),
-            exchange_status=self._trading_state,  # orders the exchange's state refuses
-            on_transitions=desk.router.apply_transitions,
-        )  # fmt: skip
-        engine = self.engine = ExecutionEngine(
-            venue, store, instruments, clock, readiness=self.gate, pretrade=pretrade,
-            spawn=desk.tasks.spawn, on_order=desk.router.on_order,
-            on_fill=desk.router.on_fill, on_refused=desk.router.on_refused,
-        )  # fmt: skip
-        return desk, engine
+        return self.desk, self.engine
 
     def _books(self) -> Mapping[str, Book]:
         return {} if self.feed is None else self.feed.books
@@ -536,27 +517,8 @@ class Daemon:
     # -- events ----------------------------------------------------------------------------
 
     def _on_market(self, event: object) -> None:
-        runners = self.runners.values()
-        if isinstance(event, BookUpdated):
-            assert self.desk is not None
-            self.desk.marks.mark(event.symbol, event.book)
-            view = event.book.view()
-            for runner in runners:
-                runner.book(view)
-        elif isinstance(event, TradeFrame):
-            for runner in runners:
-                runner.trades(event)
-        elif isinstance(event, Ticker):
-            for runner in runners:
-                runner.ticker(event)
-        elif isinstance(event, BookInvalid):
-            self.gate.notify()
-            for runner in runners:
-                runner.book_invalid(event.symbol)
-        elif isinstance(event, BookValid):
-            self.gate.notify()
-            for runner in runners:
-                runner.book_valid(event.symbol)
+        assert self.desk is not None
+        route_market(self.desk, self.gate, event)
 
     def _exchange_status(self, system: str | None) -> None:
         """The feed's ``status``: the readiness check that names the exchange's state."""

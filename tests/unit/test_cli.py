@@ -141,10 +141,12 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["backtest"])
-def test_commands_not_in_this_version(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([command, "--out", "x"]) == 2
-    assert f"krakenbot {command}: not implemented in this version" in capsys.readouterr().err
+def test_backtest_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "--out", "x"]) == 2  # --data is required
+    assert "usage:" in capsys.readouterr().err
+    missing = str(tmp_path / "nothing.jsonl")
+    assert main(["backtest", "--data", missing, "--out", str(tmp_path / "o")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
 
 
 def test_record_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
