@@ -12,7 +12,7 @@ train window only; the best parameters are then run once on the test window. Two
 * ``--train T --test S`` (durations): rolling folds, train ``T`` then test ``S``, moved on
   by ``S`` each time, as many as fit; the test windows tile the end of the range.
 
-Each fold is its own search (``bot.research.optimize.study``), so no fold's choice is made
+Each fold is its own search (``bot.optimize.study``), so no fold's choice is made
 on data another fold reports as out-of-sample for it. Windows are half-open in
 nanoseconds; a train window ends where its test window starts (``train.end ==
 test.start``), never after. Pure: numbers in, windows out.

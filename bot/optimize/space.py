@@ -19,7 +19,7 @@ bound and every choice is validated against the field itself (its type and const
 ``gt=0``, ``le=50``...), and every problem is a located line ``space.yaml:LINE: key.path:
 message``, all of them at once, as ``check-config`` does (``ConfigError``: exit 2).
 Constraints between fields (EMA's ``fast < slow``) can only be checked per trial: such a
-trial is infeasible and recorded so (``bot.research.optimize.study``).
+trial is infeasible and recorded so (``bot.optimize.study``).
 
 ``Space.suggest`` asks a ``Suggester`` (an Optuna trial has that shape) for one value per
 dimension, named ``strategy.param``, and returns them as the params each strategy gets.

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from bot.core.errors import ConfigError
-from bot.research.optimize.space import Choice, Range, parse_space
+from bot.optimize.space import Choice, Range, parse_space
 from strategies.ema_cross import EmaCrossParams
 from strategies.grid import GridParams
 from strategies.market_maker import MarketMakerParams

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.errors import ConfigError
-from bot.research.optimize.walkforward import MAX_FOLDS, Fold, Window, anchored, data_range, rolling
+from bot.optimize.walkforward import MAX_FOLDS, Fold, Window, anchored, data_range, rolling
 
 NS = st.integers(min_value=0, max_value=10**19)
 
