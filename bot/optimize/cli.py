@@ -110,7 +110,8 @@ def main_optimize(args: argparse.Namespace) -> int:
 
     from bot.core.clock import SystemClock
     from bot.core.log import configure_logging
-    from bot.optimize.results import walk_forward, write_outputs
+    from bot.optimize.outputs import write_outputs
+    from bot.optimize.results import walk_forward
     from bot.optimize.study import JOURNAL_PREFIX, open_storage, run_workers
     from bot.optimize.trial import Search, load
     from bot.research.progress import progress_for

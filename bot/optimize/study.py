@@ -49,6 +49,7 @@ __all__ = [
     "finished_trials",
     "open_storage",
     "open_study",
+    "run_fold",
     "run_workers",
     "study_name",
     "work",
@@ -118,7 +119,7 @@ def _run_trial(loaded: Loaded, study: optuna.Study, fold: Fold, trial: optuna.Tr
     trial.set_user_attr("seed", seed)
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     trial.set_user_attr("fold", fold.index)
-    trial.set_user_attr("window", asdict(fold.train))
+    trial.set_user_attr("window", asdict(fold.train))  # the only data the trial is given
     refused = check_values(loaded, values)
     if refused is not None:
         trial.set_user_attr("note", f"infeasible: {refused}")
@@ -126,6 +127,7 @@ def _run_trial(loaded: Loaded, study: optuna.Study, fold: Fold, trial: optuna.Tr
         return
     started = time.perf_counter()
     result = backtest(loaded, values, fold.train, seed)
+    trial.set_user_attr("last_frame_ns", result.end_ns)  # the latest data it read
     trial.set_user_attr("wall_s", round(time.perf_counter() - started, 3))
     trial.set_user_attr("figures", summary(result.report))
     got = score(result.report, search.objective)
@@ -153,21 +155,29 @@ def work(search: Search, worker: int = 0, on_trial: Callable[[], None] | None = 
     storage = open_storage(search.storage)
     ran = 0
     for fold in search.folds:
-        study = open_study(search, fold, storage, worker)
-        while len(study.get_trials(deepcopy=False)) < search.trials:
-            trial = study.ask()
-            if trial.number >= search.trials:  # another worker took the last one
-                trial.set_user_attr("surplus", True)
-                study.tell(trial, state=TrialState.FAIL)
-                break
-            try:
-                _run_trial(loaded, study, fold, trial)
-            except BaseException:
-                study.tell(trial, state=TrialState.FAIL)
-                raise
-            ran += 1
-            if on_trial is not None:
-                on_trial()
+        ran += run_fold(loaded, open_study(search, fold, storage, worker), fold, on_trial)
+    return ran
+
+
+def run_fold(
+    loaded: Loaded, study: optuna.Study, fold: Fold, on_trial: Callable[[], None] | None = None
+) -> int:
+    """Trials of ``fold`` until ``study`` holds ``--trials`` of them; how many ran here."""
+    limit, ran = loaded.search.trials, 0
+    while len(study.get_trials(deepcopy=False)) < limit:
+        trial = study.ask()
+        if trial.number >= limit:  # another worker took the last one meanwhile
+            trial.set_user_attr("surplus", True)
+            study.tell(trial, state=TrialState.FAIL)
+            break
+        try:
+            _run_trial(loaded, study, fold, trial)
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        ran += 1
+        if on_trial is not None:
+            on_trial()
     return ran
 
 
