@@ -3,7 +3,8 @@
 ``walk_forward(loaded, storage)`` takes each fold's best trial (chosen on its train
 window), runs it once on the fold's test window with the trial's own seed, and pairs the
 in-sample figure with the out-of-sample one. ``diverges`` says when they disagree enough
-to warn: out-of-sample of the other sign, or below half of a positive in-sample figure.
+to warn: out-of-sample of the other sign, below half of a positive in-sample figure, or
+more than twice a negative one.
 """
 
 from __future__ import annotations
@@ -44,13 +45,15 @@ class FoldResult:
 
 
 def diverges(in_sample: float | None, out_of_sample: float | None) -> str | None:
-    """Why the two figures disagree enough to warn, or ``None``."""
+    """Why the two figures disagree enough to warn, or ``None`` (see the module)."""
     if in_sample is None or out_of_sample is None:
         return None
-    if (in_sample > 0) != (out_of_sample > 0) and (in_sample != 0 or out_of_sample < 0):
+    if out_of_sample < 0 <= in_sample or out_of_sample <= 0 < in_sample:
         return "out-of-sample has the other sign: the best parameters may be fitted to noise"
     if in_sample > 0 and out_of_sample < in_sample / 2:
         return "out-of-sample is under half of in-sample: expect less than the search says"
+    if in_sample < 0 and out_of_sample < 2 * in_sample:
+        return "out-of-sample loses over twice what in-sample did"
     return None
 
 

@@ -121,10 +121,10 @@ class Fixed:
 
 def test_decimal_values_are_exact_multiples_of_the_step() -> None:
     space = parse_space(
-        "strategies:\n  mm:\n    spread_bps: {low: 0.5, high: 3.5, step: 0.1}\n", "s", PARAMS
+        "strategies:\n  mm:\n    spread_bps: {low: 0.1, high: 3.5, step: 0.1}\n", "s", PARAMS
     )
-    # 0.1 steps in binary floating point: 0.5 + 27 * 0.1 = 3.2000000000000006
-    assert space.suggest(Fixed("x", 0.5 + 27 * 0.1)) == {"mm": {"spread_bps": Decimal("3.2")}}
+    assert 0.1 + 0.2 == 0.30000000000000004  # what a float step gives
+    assert space.suggest(Fixed("x", 0.1 + 0.2)) == {"mm": {"spread_bps": Decimal("0.3")}}
     assert space.suggest(Fixed("high")) == {"mm": {"spread_bps": Decimal("3.5")}}
 
 
