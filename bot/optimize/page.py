@@ -5,8 +5,8 @@ inlined from the ``plotly`` package, the figures' data as JSON in the page. The 
 puts each fold's in-sample figure (its best trial, on the train window) beside its
 out-of-sample one (the same params once on the test window) and flags the folds where
 they diverge (``bot.optimize.results.diverges``). Then, per fold, Optuna's standard plots
-(``optuna.visualization``): the optimisation history, the parameter importances (fANOVA,
-from two completed trials and two parameters on), a slice plot, and a contour plot when
+(``optuna.visualization``): the optimisation history, the parameter importances (Optuna's
+default evaluator, from two completed trials and two parameters on), a slice plot, and a contour plot when
 there are two parameters or more. A plot Optuna cannot draw (too few trials) is named
 with the reason instead. ``<body data-charts="drawn">`` once all are drawn (``failed`` if
 one could not be), for tests and screenshot tools.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -66,7 +67,7 @@ def _plots(result: FoldResult) -> list[tuple[str, Callable[[Any], Any], str | No
     two = None if len(complete) >= 2 and len(names) >= 2 else _NEEDS_TWO
     return [
         ("Optimisation history", vis.plot_optimization_history, one),
-        ("Parameter importances (fANOVA)", vis.plot_param_importances, two),
+        ("Parameter importances", vis.plot_param_importances, two),
         ("Slice", vis.plot_slice, one),
         ("Contour", vis.plot_contour, two),
     ]
@@ -141,7 +142,10 @@ def render_page(loaded: Loaded, results: Sequence[FoldResult], plotly_js: str | 
             why = cannot
             if why is None:
                 try:
-                    figures[f"fold{r.fold.index}-plot{i}"] = json.loads(plot(r.study).to_json())
+                    with warnings.catch_warnings():  # "importances will be equal": shown as such
+                        warnings.simplefilter("ignore", UserWarning)
+                        figure = plot(r.study)
+                    figures[f"fold{r.fold.index}-plot{i}"] = json.loads(figure.to_json())
                 except (ValueError, RuntimeError) as exc:  # Optuna: cannot compute it
                     why = str(exc)
                 else:
