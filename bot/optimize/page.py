@@ -6,8 +6,8 @@ puts each fold's in-sample figure (its best trial, on the train window) beside i
 out-of-sample one (the same params once on the test window) and flags the folds where
 they diverge (``bot.optimize.results.diverges``). Then, per fold, Optuna's standard plots
 (``optuna.visualization``): the optimisation history, the parameter importances (Optuna's
-default evaluator, from two completed trials and two parameters on), a slice plot, and a contour plot when
-there are two parameters or more. A plot Optuna cannot draw (too few trials) is named
+default evaluator, from two completed trials and two parameters on), a slice plot, and a
+contour plot when there are two parameters or more. A plot Optuna cannot draw (too few trials) is named
 with the reason instead. ``<body data-charts="drawn">`` once all are drawn (``failed`` if
 one could not be), for tests and screenshot tools.
 """
