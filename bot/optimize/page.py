@@ -5,11 +5,11 @@ inlined from the ``plotly`` package, the figures' data as JSON in the page. The 
 puts each fold's in-sample figure (its best trial, on the train window) beside its
 out-of-sample one (the same params once on the test window) and flags the folds where
 they diverge (``bot.optimize.results.diverges``). Then, per fold, Optuna's standard plots
-(``optuna.visualization``): the optimisation history, the parameter importances (Optuna's
-default evaluator, from two completed trials and two parameters on), a slice plot, and a
-contour plot when there are two parameters or more. A plot Optuna cannot draw (too few trials) is named
-with the reason instead. ``<body data-charts="drawn">`` once all are drawn (``failed`` if
-one could not be), for tests and screenshot tools.
+(``optuna.visualization``): the optimisation history, the parameter importances
+(Optuna's default evaluator; from two completed trials and two parameters on), a slice
+plot, and a contour plot from two parameters on. A plot Optuna cannot draw is named with
+the reason instead. ``<body data-charts="drawn">`` once all are drawn (``failed`` if one
+could not be), for tests and screenshot tools.
 """
 
 from __future__ import annotations
