@@ -17,6 +17,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "sim_ws": ("bench.sim_ws", "run_sim_ws_bench"),
     "sim_rest": ("bench.sim_rest", "run_sim_rest_bench"),
     "tick": ("bench.tick", "run_tick_bench"),
+    "backtest": ("bench.backtest", "run_backtest_bench"),
 }
 
 

@@ -70,7 +70,9 @@ Quote = tuple[Decimal, Decimal]  # price, qty
 class MarketMaker(Strategy[MarketMakerParams]):
     def on_start(self) -> None:
         self.quotes: dict[tuple[str, str], OrderHandle] = {}
-        self.mids: dict[str, deque[tuple[float, Decimal]]] = {s: deque() for s in self.ctx.symbols}
+        # The window's candidates for its low and its high (monotonic deques, oldest first).
+        self.lows: dict[str, deque[tuple[float, Decimal]]] = {s: deque() for s in self.ctx.symbols}
+        self.highs: dict[str, deque[tuple[float, Decimal]]] = {s: deque() for s in self.ctx.symbols}
         self.paused_until: dict[str, float] = {}
         self.invalid: set[str] = set()
         self.retry_at: dict[tuple[str, str], float] = {}
@@ -123,13 +125,24 @@ class MarketMaker(Strategy[MarketMakerParams]):
     # -- logic --------------------------------------------------------------------------
 
     def volatile(self, symbol: str, now: float, mid: Decimal) -> bool:
-        """Record ``mid``; True if the mids within the window span more than the limit."""
-        window = self.mids[symbol]
-        window.append((now, mid))
-        while window[0][0] < now - self.params.vol_window_s:
-            window.popleft()
-        low = min(m for _, m in window)
-        high = max(m for _, m in window)
+        """Record ``mid``; True if the mids within the window span more than the limit.
+
+        The window's low and high are kept as they change (a mid that a later, lower one
+        can never outlast as the low is dropped at once; so for the high): constant time
+        per book, however many books the window holds."""
+        lows, highs = self.lows[symbol], self.highs[symbol]
+        while lows and lows[-1][1] >= mid:
+            lows.pop()
+        lows.append((now, mid))
+        while highs and highs[-1][1] <= mid:
+            highs.pop()
+        highs.append((now, mid))
+        cutoff = now - self.params.vol_window_s
+        while lows[0][0] < cutoff:
+            lows.popleft()
+        while highs[0][0] < cutoff:
+            highs.popleft()
+        low, high = lows[0][1], highs[0][1]
         return (high - low) / low * _BPS > self.params.vol_limit_bps
 
     def targets(self, symbol: str, book: BookSnapshot) -> tuple[Quote | None, Quote | None]:

@@ -3,7 +3,8 @@
 ``krakenbot backtest --config deploy.yaml --data PATH... [--from T --to T] [--latency-ms N]
 [--out DIR] [--seed N] [--params NAME.KEY=VALUE...] [--instruments FILE] [--fee-volume USD]``
 
-Progress goes to stderr (a bar on a terminal, periodic log lines otherwise); then the
+Progress goes to stderr (a bar on a terminal, otherwise a ``progress`` log line every 10 s
+and ``progress_done``, logged as warnings so the default level shows them); then the
 report's terminal summary goes to stdout, and ``DIR/report.json``, ``DIR/report.html`` and
 the run's store ``DIR/backtest.db`` (``krakenbot report --store`` reads it) are written.
 ``--out`` defaults to ``backtest-<UTC time now>`` in the working directory; a directory
@@ -58,9 +59,9 @@ def main_backtest(args: argparse.Namespace) -> int:
     from bot.backtest.data import BadData
     from bot.backtest.run import BacktestSpec, run_backtest
     from bot.core.clock import SystemClock
-    from bot.core.log import configure_logging
+    from bot.core.log import configure_logging, get_logger
     from bot.research.html import render_html
-    from bot.research.progress import progress_for
+    from bot.research.progress import LogProgress, progress_for
     from bot.research.terminal import render_summary
     from bot.research.when import parse_time
 
@@ -84,6 +85,8 @@ def main_backtest(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadData(f"--out {out}: exists and is not a directory")
     bar = progress_for(sys.stderr, clock)
+    if isinstance(bar, LogProgress):  # shown at the default level, which hides order lines
+        bar = LogProgress(clock, logger=_Shown(get_logger(component="progress")))
     bar.start("backtest (frames)", None)
     done = [0]
 
@@ -108,6 +111,17 @@ def main_backtest(args: argparse.Namespace) -> int:
     )
     sys.stdout.write(render_summary(result.report))
     return 0
+
+
+class _Shown:
+    """A logger whose ``info`` lines are logged as warnings: the progress lines of a run
+    whose logs are at ``warning`` (``LogProgress`` logs at info)."""
+
+    def __init__(self, log: object) -> None:
+        self._log = log
+
+    def info(self, event: str, **fields: object) -> None:
+        self._log.warning(event, **fields)  # type: ignore[attr-defined]
 
 
 def _params(items: list[str]) -> dict[str, dict[str, object]]:

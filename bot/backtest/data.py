@@ -143,13 +143,21 @@ def _timed(items: Iterable[CaptureFrame | CaptureGap]) -> Iterator[Item]:
     waiting: list[CaptureFrame | CaptureGap] = []
     for item in items:
         at = item.recv_ns
+        if at is not None and not waiting and last is not None:  # the recorder's lines
+            if at > last:  # noqa: PLR1730 (a max() call costs more, per frame)
+                last = at  # never back in time
+            if type(item) is CaptureFrame:
+                yield Frame(last, item.raw)
+            else:
+                yield _item(item, last)
+            continue
         if at is None and type(item) is CaptureFrame:
             at = _frame_time(item.raw)
         if at is None and last is None:
             waiting.append(item)
             continue
         if at is not None:
-            last = at if last is None else max(last, at)  # never back in time
+            last = at if last is None else max(last, at)
         assert last is not None
         for early in waiting:
             yield _item(early, last)

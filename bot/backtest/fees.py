@@ -1,8 +1,9 @@
 """Kraken's spot fees by 30-day volume tier, as the backtest's matching engine charges them.
 
 ``fees_for_volume(usd)`` is the maker/taker schedule of Kraken Pro's spot tiers for a
-trailing 30-day volume in USD (Kraken's published table, KRAKEN.md); the tier is chosen
-once per run (``BacktestSpec.fee_volume_usd``), it does not climb with the backtest's own
+trailing 30-day volume in USD (kraken.com/features/fee-schedule, spot, from 2024: 0.25 %
+maker / 0.40 % taker up to $10,000, down to 0 % / 0.10 % above $10M). The tier is chosen
+once per run (``BacktestSpec.fee_volume_usd``); it does not climb with the backtest's own
 volume. Stablecoin and FX pairs have their own, lower schedule on Kraken: not modelled.
 """
 

@@ -25,6 +25,13 @@ size, and prints through it fill it, by the same fill rule. Positions and the pr
 stage's mid are marked at the last print (``last_prices``).
 
 Marks (the mid of each book, at most one per ``mark_every_ns``) are kept for the report.
+
+The mirror is kept only while it can matter: while the account has an order resting in
+the symbol or a write on its way to the matching engine (``BacktestVenue`` calls
+``sync`` as a write arrives). Otherwise frames only update the recorded books, and the
+next write first brings the mirror to the current book in one step: the same state the
+mirror would have reached frame by frame (it follows the recorded levels, never the
+account's), so this changes no fill, only the cost of frames when nothing is working.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ class BacktestMarket:
         self.trade_only = trade_only
         self.last_prices: dict[str, Decimal] = {}
         self._tops: dict[str, list[tuple[int, int] | None]] = {}  # symbol -> [bid, ask]
+        self._mirrored: set[str] = set()  # symbols whose mirror follows every frame
 
     def attach(self, desk: Desk, gate: ReadinessGate) -> None:
         """The desk and gate the market's events reach (built after the market)."""
@@ -107,7 +115,10 @@ class BacktestMarket:
         if kind is BookUpdated:
             updated: BookUpdated = event  # type: ignore[assignment]
             book, symbol = updated.book, updated.symbol
-            self._apply(self.live.on_book(symbol, book.bids(self.depth), book.asks(self.depth)))
+            if symbol in self._mirrored:
+                self._apply(self.live.on_book(symbol, book.bids(self.depth), book.asks(self.depth)))
+                if not self._working(symbol):
+                    self._mirrored.discard(symbol)
             now = self.clock.time_ns()
             if now >= self._next_mark.get(symbol, 0):
                 self._mark(symbol, now, book.mid())
@@ -124,6 +135,21 @@ class BacktestMarket:
             self._apply(self.live.on_invalid(invalid.symbol, clear=True))
         if self.desk is not None and self.gate is not None:
             route_market(self.desk, self.gate, event)
+
+    def sync(self, symbol: str) -> None:
+        """A write reaches the matching engine: the mirror of ``symbol`` is brought to the
+        current recorded book first, and follows every frame while it matters."""
+        if symbol in self._mirrored or symbol in self.trade_only:
+            return
+        self._mirrored.add(symbol)
+        book = self.frames.books.get(symbol)
+        if book is not None and self.frames.is_valid(symbol):
+            self._apply(self.live.on_book(symbol, book.bids(self.depth), book.asks(self.depth)))
+
+    def _working(self, symbol: str) -> bool:
+        return bool(self.venue.in_flight.get(symbol)) or bool(
+            self.venue.exchange.resting_orders(symbol)
+        )
 
     def _apply(self, actions: list[MarketAction]) -> None:
         if actions:

@@ -76,6 +76,8 @@ STORE_NAME: Final = "backtest.db"
 BACKTEST_VENUE: Final = "backtest"
 _FLUSH_S: Final = 5.0  # after the data: how long in-flight orders get to finish
 _INSTRUMENT_SCAN: Final = 50  # leading items searched for an instrument snapshot
+_PROGRESS_EVERY: Final = 1000
+_NEVER: Final = 2**63
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ class _Run:
         self.market = market = BacktestMarket(
             instruments, live, venue, clock, depth=depth, trade_only=trade_only
         )
+        venue.on_arrival = market.sync
         self.gate = gate = rd.ReadinessGate(clock=clock)
         gate.add(rd.INSTRUMENTS_LOADED)
         gate.set(rd.INSTRUMENTS_LOADED)
@@ -239,17 +242,24 @@ class _Run:
             self._on_private(ExecutionsSubscribed(None))  # the venue's executions are live
             self.gate.set(rd.PRIVATE_SUBSCRIBED)
             await settle()
-            run_until, push = clock.run_until, market.push
+            run_until, push, next_due = clock.run_until, market.push, clock.next_due_ns
+            ready: Any = getattr(asyncio.get_running_loop(), "_ready", True)  # see settle
+            end = to_ns if to_ns is not None else _NEVER
             for count, item in enumerate(items, 1):
                 at = item.at_ns
-                if to_ns is not None and at >= to_ns:
+                if at >= end:
                     break
-                await run_until(at)
+                due = next_due()
+                if due is not None and due <= at:
+                    await run_until(at)
+                else:
+                    clock.move_to(at)
                 push(item)
-                await settle()
+                if ready:  # something was started: let it run (else nothing to wait for)
+                    await settle()
                 if not self.started and at >= from_ns and self.gate.is_open:
                     self._start()
-                if progress is not None and type(item) is Frame and count % 1000 == 0:
+                if progress is not None and not count % _PROGRESS_EVERY:
                     progress(count)
             self.end_ns = clock.time_ns()
             await self._stop()

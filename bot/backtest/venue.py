@@ -70,6 +70,8 @@ class BacktestVenue:
         self.sink: EventSink | None = None
         self.switch_s = 0
         self.writes = 0
+        self.in_flight: dict[str, int] = {}  # writes sent, answer not back, per symbol
+        self.on_arrival: Callable[[str], None] | None = None  # the market's ``sync``
         self._reports = Reports(exchange, instruments)
         self._parser = Parser(instruments)
 
@@ -81,7 +83,8 @@ class BacktestVenue:
             price=order.price, time_in_force=order.time_in_force, post_only=order.post_only,
             cl_ord_id=order.cl_ord_id,
         )  # fmt: skip
-        result = await self._write(lambda now: self.exchange.add_order(self.account, req, now))
+        add = self.exchange.add_order
+        result = await self._write(instrument.symbol, lambda now: add(self.account, req, now))
         assert result.order is not None
         return result.order.txid
 
@@ -95,18 +98,20 @@ class BacktestVenue:
         order_age_s: float,
     ) -> None:
         await self._write(
+            instrument.symbol,
             lambda now: self.exchange.amend_order(
                 self.account, now, **_target(order), order_qty=qty, limit_price=price
-            )
+            ),
         )
 
     async def cancel(self, order: Order, instrument: Instrument, *, order_age_s: float) -> None:
         await self._write(
-            lambda now: self.exchange.cancel_order(self.account, now, **_target(order))
+            instrument.symbol,
+            lambda now: self.exchange.cancel_order(self.account, now, **_target(order)),
         )
 
     async def cancel_all(self, instruments: Sequence[Instrument]) -> int:
-        result = await self._write(lambda now: self.exchange.cancel_all(self.account, now))
+        result = await self._write(None, lambda now: self.exchange.cancel_all(self.account, now))
         return result.count
 
     async def cancel_after(self, timeout_s: int) -> CancelAfter:
@@ -182,14 +187,20 @@ class BacktestVenue:
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _write(self, call: Callable[[int], Result]) -> Result:
-        """``call`` at the matching engine one latency from now; its answer (or error) and
-        its reports back here one latency later."""
+    async def _write(self, symbol: str | None, call: Callable[[int], Result]) -> Result:
+        """``call`` at the matching engine one latency from now (on ``symbol``; None: every
+        symbol); its answer (or error) and its reports back here one latency later."""
         self.writes += 1
         answer: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         clock, latency = self.clock, self.latency_ns
+        symbols = tuple(self.instruments) if symbol is None else (symbol,)
+        for s in symbols:
+            self.in_flight[s] = self.in_flight.get(s, 0) + 1
 
         def arrive() -> None:
+            if self.on_arrival is not None:
+                for s in symbols:
+                    self.on_arrival(s)
             try:
                 result = call(clock.time_ns())
             except ExchangeError as exc:
@@ -206,7 +217,11 @@ class BacktestVenue:
             clock.at(clock.time_ns() + latency, back)
 
         clock.at(clock.time_ns() + latency, arrive)
-        return await answer
+        try:
+            return await answer
+        finally:
+            for s in symbols:
+                self.in_flight[s] -= 1
 
     def _frame(self, events: Sequence[ExecEvent]) -> ExecutionsFrame:
         data = [execution_report(self._reports, e) for e in events]

@@ -49,6 +49,7 @@ class Rig:
         self.exchange.accounts.set_fees(ACCOUNT, fees)
         self.venue = BacktestVenue(self.exchange, TABLE, self.clock, latency_ns=latency_ns)
         self.market = BacktestMarket(TABLE, self.live, self.venue, self.clock, depth=10)
+        self.venue.on_arrival = self.market.sync
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
         self.trade_id = 0
@@ -95,6 +96,7 @@ class Rig:
             symbol="BTC/USD", side=side, ord_type="limit", qty=qty(size), price=px(price),
             post_only=post_only,
         )  # fmt: skip
+        self.market.sync("BTC/USD")  # as the venue does when a write arrives
         result = self.exchange.add_order(ACCOUNT, req, self.now)
         self.venue.publish(result)
         assert result.order is not None
@@ -102,6 +104,7 @@ class Rig:
 
     def market_order(self, side: str, size: str) -> OrderState:
         req = OrderRequest(symbol="BTC/USD", side=side, ord_type="market", qty=qty(size))
+        self.market.sync("BTC/USD")
         result = self.exchange.add_order(ACCOUNT, req, self.now)
         assert result.order is not None
         return result.order

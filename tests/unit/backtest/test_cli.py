@@ -23,6 +23,7 @@ def test_backtest_writes_the_report_and_prints_the_summary(
     assert "krakenbot report: backtest of mm" in captured.out
     assert "mm BTC/USD" in captured.out
     assert "510 frames" in captured.err
+    assert "progress_done" in captured.err  # stderr is no terminal here: log lines
     report = json.loads((out / "report.json").read_text())
     assert report["meta"]["latency_ms"] == "2"
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")

@@ -74,11 +74,14 @@ def test_a_taker_walks_the_recorded_book_at_its_levels(rig: Rig) -> None:
     # What it took stays gone until the recording changes the level (the backtest's orders
     # never move the recorded market).
     book = rig.exchange.book("BTC/USD")
-    assert book.depth("sell") == [(BTC.price("102.0"), BTC.qty("0.5"))]
+    assert book.depth("ask") == [(BTC.price("102.0"), BTC.qty("0.5"))]
     rig.update(bids={"99.0": "4"})  # another level moved: the taken one stays taken
     assert book.best_ask() == BTC.price("102.0")
     rig.update(asks={"101.0": "2"})
-    assert book.depth("sell")[0] == (BTC.price("101.0"), BTC.qty("2"))
+    rig.market.sync("BTC/USD")  # the next order's arrival brings the mirror up to date
+    assert book.depth("ask")[0] == (BTC.price("101.0"), BTC.qty("2"))
+    assert book.depth("bid")[:2] == [(BTC.price("100.0"), BTC.qty("5")),
+                                     (BTC.price("99.0"), BTC.qty("4"))]  # fmt: skip
 
 
 def test_a_limit_crossing_the_book_takes_then_rests_the_rest(rig: Rig) -> None:
