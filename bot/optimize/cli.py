@@ -91,14 +91,18 @@ def _folds(args: argparse.Namespace, start_ns: int, end_ns: int) -> list[Fold]:
 
 def _data_range(search: Search) -> tuple[int, int]:
     """The data's ``[first, last + 1)``: one backtest whose strategies never start."""
+    import tempfile
+    from pathlib import Path
+
     from bot.backtest import BacktestSpec, run_backtest
     from bot.optimize.walkforward import data_range
 
-    spec = BacktestSpec(
-        config=search.config, data=search.data, from_ns=2**63 - 1, latency_ms=0,
-        instruments=search.instruments,
-    )  # fmt: skip
-    result = run_backtest(spec)
+    with tempfile.TemporaryDirectory(prefix="krakenbot-optimize-") as tmp:
+        spec = BacktestSpec(
+            config=search.config, data=search.data, from_ns=2**63 - 1, latency_ms=0,
+            instruments=search.instruments, store_path=Path(tmp) / "probe.db",
+        )  # fmt: skip
+        result = run_backtest(spec)
     return data_range([(result.start_ns, result.end_ns)])
 
 

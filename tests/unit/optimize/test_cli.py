@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,13 @@ def test_in_and_out_of_sample_diverging_is_warned() -> None:
     assert "under half" in str(diverges(2.0, 0.9))
     assert "twice" in str(diverges(-1.0, -2.5))
     assert diverges(None, 1.0) is None
+
+
+def test_no_backtest_leaves_a_store_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config, space, data = files(tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert run("-c", str(config), "--data", str(data), "--space", str(space), "--trials", "3",
+               "--out", str(tmp_path / "out")) == 0  # fmt: skip
+    assert list(scratch.iterdir()) == []  # the probe's, the trials' and the test runs' stores
