@@ -6,25 +6,12 @@ from pathlib import Path
 
 from bot.optimize.trial import Search
 from bot.optimize.walkforward import anchored
-from tests.unit.backtest.helpers import write_capture
+from tests.unit.backtest.helpers import MM_CONFIG, write_capture
 
 # The real BTC/USD capture (51 s of depth-10 book, July 2023). A grid centred away from
 # the market crosses the book on one side and pays taker fees on every level it crosses:
 # 29300 is a bad start (the market is near 29430), centres near the market cross nothing.
-GRID_CONFIG = """\
-mode: paper
-market:
-  symbols: [BTC/USD]
-  book_depth: 10
-sim:
-  balances: {USD: 100000, BTC: 1}
-risk:
-  max_order_notional: 5000
-  max_position: {BTC: 2}
-  max_open_orders: 20
-  price_band_pct: 5
-  max_orders_per_minute: 1000
-  daily_loss_limit: 1000
+GRID_CONFIG = MM_CONFIG.split("strategies:")[0] + """\
 strategies:
   - name: grid
     class: strategies.grid:GridTrader
