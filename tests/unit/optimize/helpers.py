@@ -11,13 +11,16 @@ from tests.unit.backtest.helpers import MM_CONFIG, write_capture
 # The real BTC/USD capture (51 s of depth-10 book, July 2023). A grid centred away from
 # the market crosses the book on one side and pays taker fees on every level it crosses:
 # 29300 is a bad start (the market is near 29430), centres near the market cross nothing.
-GRID_CONFIG = MM_CONFIG.split("strategies:")[0] + """\
+GRID_CONFIG = (
+    MM_CONFIG.split("strategies:")[0]
+    + """\
 strategies:
   - name: grid
     class: strategies.grid:GridTrader
     symbols: [BTC/USD]
     params: {size: 0.01, levels: 3, spacing_bps: 1, center: 29300}
 """
+)
 SPACE = """\
 strategies:
   grid:

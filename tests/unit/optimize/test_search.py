@@ -103,3 +103,10 @@ def test_a_worker_that_draws_past_the_last_trial_runs_nothing(tmp_path: Path) ->
     assert (taken.number, taken.state) == (0, TrialState.RUNNING)  # the other worker's
     assert (surplus.number, surplus.state) == (1, TrialState.FAIL)
     assert surplus.user_attrs == {"surplus": True}
+
+
+def test_an_rdb_url_is_a_storage_too(tmp_path: Path) -> None:
+    s = search(tmp_path, trials=2, storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert work(s) == 2
+    assert [t.state for t in _trials(s, s.folds[0])] == [TrialState.COMPLETE] * 2
+    assert (tmp_path / "study.db").stat().st_size > 0
