@@ -9,7 +9,8 @@ The tree, by remedy (every subclass of ``BotError`` in ``bot/``, wherever it is 
 
     BotError
     ├── ConfigError             stop and tell the human (exit status 2)
-    │   └── BadInput            a report's input is unusable (research.record)
+    │   ├── BadInput            a report's input is unusable (research.record)
+    │   └── BadData             a backtest's data is unusable (backtest.data)
     ├── StoreError              the database is unusable: stop, never silently replace it
     ├── ProtocolError           a frame or response we cannot trust: log, count, resync
     │   ├── ChecksumMismatch    a local book diverged from Kraken's: drop it, resubscribe

@@ -37,7 +37,7 @@ from tests.unit.backtest.helpers import capture_frames, recorder_lines
 pytestmark = pytest.mark.timeout(120)
 
 SPEED = 2.0
-LEAD_IN_NS = 8_000_000_000  # the snapshot, 8 s of capture time before the first update
+LEAD_IN_NS = 16_000_000_000  # the snapshot, 16 s of capture time before the first update
 UNTIL_NS = 20_000_000_000  # the capture's first 20 s: its first change of best ask
 TOLERANCE_NS = 1_000_000_000
 STEP = Decimal("1.0")
@@ -135,6 +135,7 @@ async def test_paper_mode_and_the_backtest_make_the_same_orders_and_fills(
     task = asyncio.create_task(daemon.run())
     async with asyncio.timeout(60):
         await daemon.wait_started()
+        ready_ns = daemon.clock.time_ns()
         replay = daemon.sim.venue.market.inner  # ScaledSource around the ReplayMarket
         while replay.remaining:  # noqa: ASYNC110 (the simulator's pump drains it)
             await asyncio.sleep(0.1)
@@ -144,6 +145,8 @@ async def test_paper_mode_and_the_backtest_make_the_same_orders_and_fills(
         await task
     assert daemon.exit_code == 0
     paper_origin = replay._origin[0]  # the wall time the replay's first frame was due
+    # A precondition, not a result: the paper daemon was trading before the first update.
+    assert ready_ns < paper_origin + LEAD_IN_NS / SPEED, "lead-in too short for this load"
     paper = _events(tmp_path / "paper.db", paper_origin, SPEED)
 
     # Backtest: the same file, the same strategy, in simulated time.
