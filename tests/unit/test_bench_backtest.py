@@ -7,9 +7,18 @@ benchmark's report, not to tests.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from bench.backtest import run_backtest_bench
+from bot.core.log import reset_logging
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    yield
+    reset_logging()  # the run configures logging (warning) for the whole process
 
 
 @pytest.mark.timeout(120)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from bot.core.log import reset_logging
 from tests.unit.backtest.helpers import write_capture, write_config
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    yield
+    reset_logging()  # the run configures logging (warning) for the whole process
 
 
 def test_backtest_writes_the_report_and_prints_the_summary(
