@@ -47,6 +47,7 @@ _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "orders": ("bot.research.cli", ("main_orders",)),
     "fills": ("bot.research.cli", ("main_fills",)),
     "backtest": ("bot.backtest.cli", ("main_backtest",)),
+    "optimize": ("bot.optimize.cli", ("main_optimize",)),
 }
 
 
@@ -128,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.backtest.cli import add_arguments as add_backtest_arguments
 
     add_backtest_arguments(sub)
+
+    from bot.optimize.cli import add_arguments as add_optimize_arguments
+
+    add_optimize_arguments(sub)
 
     check = sub.add_parser("check-config", help="validate a config file and print every problem")
     check.add_argument("file", metavar="FILE", nargs="?", help="config file (default as for run)")

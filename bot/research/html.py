@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from bot.research.charts import Figure, equity_figures, symbol_figure
@@ -25,7 +25,7 @@ from bot.research.figures import Report
 from bot.research.fmt import duration, money_places, utc
 from bot.research.terminal import activity_rows, money_rows, notes
 
-__all__ = ["ACTIVITY_HEADERS", "MONEY_HEADERS", "render_html"]
+__all__ = ["ACTIVITY_HEADERS", "MONEY_HEADERS", "draw_script", "render_html"]
 
 MONEY_HEADERS: Final = (
     "", "PnL", "realised", "unrealised", "fees", "volume", "max DD", "Sharpe", "Sortino",
@@ -115,6 +115,22 @@ def _script_json(value: Any) -> str:
     return text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+def draw_script(figures: Mapping[str, Any]) -> str:
+    """The script that draws ``figures`` (div id → Plotly figure) and then sets
+    ``<body data-charts="drawn">`` (``"failed"`` if one could not be drawn): what a test,
+    or a screenshot tool, waits for."""
+    return (
+        f"const FIGURES = {_script_json(figures)};\n"
+        f"const CONFIG = {_script_json(_PLOT_CONFIG)};\n"
+        "const failed = (err) => { document.body.dataset.charts = 'failed'; throw err; };\n"
+        "try {\n"
+        "  Promise.all(Object.entries(FIGURES).map(\n"
+        "    ([id, fig]) => Plotly.newPlot(id, fig.data, fig.layout, CONFIG)\n"
+        "  )).then(() => { document.body.dataset.charts = 'drawn'; }, failed);\n"
+        "} catch (err) { failed(err); }\n"
+    )
+
+
 def render_html(report: Report, plotly_js: str | None = None) -> str:
     """The whole page. ``plotly_js`` defaults to the ``plotly`` package's bundled file."""
     if plotly_js is None:
@@ -167,16 +183,7 @@ def render_html(report: Report, plotly_js: str | None = None) -> str:
     parts.append("</ul></details>")
     # <body data-charts="drawn"> once every chart is drawn, "failed" if one could not be:
     # what a test (or a screenshot tool) waits for.
-    draw = (
-        f"const FIGURES = {_script_json(figures)};\n"
-        f"const CONFIG = {_script_json(_PLOT_CONFIG)};\n"
-        "const failed = (err) => { document.body.dataset.charts = 'failed'; throw err; };\n"
-        "try {\n"
-        "  Promise.all(Object.entries(FIGURES).map(\n"
-        "    ([id, fig]) => Plotly.newPlot(id, fig.data, fig.layout, CONFIG)\n"
-        "  )).then(() => { document.body.dataset.charts = 'drawn'; }, failed);\n"
-        "} catch (err) { failed(err); }\n"
-    )
+    draw = draw_script(figures)
     title = _e(f"krakenbot report: {report.label}")
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
