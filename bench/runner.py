@@ -1,4 +1,4 @@
-"""``krakenbot bench [book|sim|tick|all]``: run benchmarks and print their figures as JSON."""
+"""``krakenbot bench [book|sim|sim_ws|sim_rest|tick|scale|all]``: run benchmarks and print their figures as JSON."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "sim_ws": ("bench.sim_ws", "run_sim_ws_bench"),
     "sim_rest": ("bench.sim_rest", "run_sim_rest_bench"),
     "tick": ("bench.tick", "run_tick_bench"),
+    "scale": ("bench.scale", "run_scale_bench"),
 }
 
 

@@ -1,0 +1,336 @@
+"""Scale benchmark: every pair on one daemon, book frames at an aggregate rate stepped up.
+
+How it measures. This process serves Kraken's public WS v2 ``book`` channel for N symbols
+(10, 100, 300: about every Kraken USD pair) on 127.0.0.1; the daemon's side runs in a child
+process (``bench.scale_daemon``: one ``Feed`` per connection of ``bench.scale_plan.spread``,
+the books, the ``Desk`` and a do-nothing strategy on every symbol), so each has a core.
+
+The server is a lean one, not ``bot.sim``: the frames are generated before each step by
+``bench.book_stream`` (a deterministic depth-10 stream per symbol with correct checksums,
+one to three changed levels a frame) and written as pre-built WebSocket frames, round-robin
+over the symbols, paced to the step's aggregate rate: every ``_TICK_S`` the frames due are
+written, one ``write`` per connection, each frame's ``timestamp`` replaced by the wall
+clock at that write (``bench.scale_plan.stamp``). The simulator's synthetic market steps
+every 50 ms and costs more per frame than a book frame does to consume, so it cannot pace
+20,000 frames/s over 300 books on this machine; what is measured here is the daemon, and
+the server's own CPU is reported so a step the server could not produce is visible.
+
+Per step (N symbols, a rate, ``seconds`` long) the figures are the daemon's: lag p50/p99/max
+(the stamp to when the strategy's ``on_book`` ran, wall clock, both processes on one
+machine), frames seen against frames sent, checksum failures, CPU (its share of a core and
+µs per frame, from ``/proc``) and RSS (sampled every ``_RSS_EVERY_S``). A step keeps up when
+every frame was seen and lag p99 is under 10 ms; the steps for one N stop at the first that
+does not. ``highest_kept_rate`` is per N; ``target_met`` compares 300 symbols against the
+issue's target (10,000 frames/s, p99 under 10 ms, memory flat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import WSMsgType, web
+
+from bench.book_stream import BTC_USD, StreamSpec, generate_frames
+from bench.scale_plan import (
+    KEEPS_UP_P99_US,
+    MAX_SYMBOLS_PER_CONNECTION,
+    STAMP_LEN,
+    highest_kept,
+    instruments,
+    spread,
+    stamp,
+)
+
+__all__ = ["run_scale_bench"]
+
+SYMBOL_COUNTS: Final = (10, 100, 300)
+RATES: Final = (2_500, 5_000, 10_000, 15_000, 20_000)
+TARGET_RATE: Final = 10_000
+TARGET_SYMBOLS: Final = 300
+RSS_FLAT_MB: Final = 5.0  # RSS may move this much over a run and still count as flat
+_TICK_S: Final = 0.0005
+_MAX_WRITE: Final = 4_000  # frames per tick at most, if the server fell behind
+_RSS_EVERY_S: Final = 0.1
+_READY_S: Final = 120.0
+_ROOT: Final = Path(__file__).resolve().parents[1]
+_TS_KEY: Final = b'"timestamp":"'
+
+
+def _ws_header(length: int) -> bytes:
+    """An unmasked final text frame's header (server to client)."""
+    if length < 126:
+        return bytes((0x81, length))
+    return bytes((0x81, 126)) + length.to_bytes(2, "big")
+
+
+class _Streams:
+    """Each symbol's frames: its snapshot, then updates split around the timestamp, as
+    (WebSocket header + head, tail) pairs ready to write with a stamp between them."""
+
+    def __init__(self, symbols: tuple[str, ...], seed: int) -> None:
+        self.symbols = symbols
+        self._gens = [
+            generate_frames(
+                StreamSpec(frames=10**9, seed=seed + i, instrument=BTC_USD, symbol_override=s)
+            )
+            for i, s in enumerate(symbols)
+        ]
+        self.snapshots = [next(gen) for gen in self._gens]
+        self.updates: list[list[tuple[bytes, bytes]]] = [[] for _ in symbols]
+        self.next = 0  # the next update frame of the round-robin, over all symbols
+
+    def prepare(self, frames: int) -> None:
+        """Generate what the next ``frames`` update frames need (outside the timed part)."""
+        per_symbol = -(-(self.next + frames) // len(self.symbols))
+        for gen, updates in zip(self._gens, self.updates, strict=True):
+            updates.extend(_split(next(gen)) for _ in range(per_symbol - len(updates)))
+
+    def release(self) -> None:
+        """Drop the frames sent (the generators keep each book's state)."""
+        done = self.next // len(self.symbols)
+        for updates in self.updates:
+            del updates[:done]
+        self.next -= done * len(self.symbols)
+
+
+def _split(frame: bytes) -> tuple[bytes, bytes]:
+    at = frame.rindex(_TS_KEY) + len(_TS_KEY)
+    head, tail = frame[:at], frame[at + STAMP_LEN :]
+    return _ws_header(len(head) + STAMP_LEN + len(tail)) + head, tail
+
+
+class _Server:
+    """The lean book server: subscribe (acks and snapshots), ping, and ``stream``."""
+
+    def __init__(self, streams: _Streams) -> None:
+        self.streams = streams
+        self.index = {symbol: i for i, symbol in enumerate(streams.symbols)}
+        self.owner: list[asyncio.WriteTransport | None] = [None] * len(streams.symbols)
+        self.connections = 0
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/v2", self._handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"ws://127.0.0.1:{port}/v2"
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False, max_msg_size=0)
+        await ws.prepare(request)
+        self.connections += 1
+        transport = request.transport
+        assert transport is not None
+        async for msg in ws:
+            if msg.type is not WSMsgType.TEXT:
+                continue
+            request_ = json.loads(msg.data)
+            now = stamp(time.time_ns())
+            req_id = request_.get("req_id")
+            if request_.get("method") == "ping":
+                pong = {"method": "pong", "req_id": req_id, "time_in": now, "time_out": now}
+                await ws.send_str(json.dumps(pong))
+            elif request_.get("method") == "subscribe":
+                params = request_["params"]
+                for symbol in params["symbol"]:
+                    result = {"channel": "book", "depth": params.get("depth", 10),
+                              "snapshot": True, "symbol": symbol}  # fmt: skip
+                    ack = {"method": "subscribe", "req_id": req_id, "result": result,
+                           "success": True, "time_in": now, "time_out": now}  # fmt: skip
+                    await ws.send_str(json.dumps(ack))
+                    i = self.index[symbol]
+                    await ws.send_bytes(self.streams.snapshots[i])
+                    self.owner[i] = transport  # type: ignore[assignment]
+        return ws
+
+    async def stream(self, frames: int, rate: float, sample: Callable[[], None]) -> float:
+        """Write ``frames`` update frames at ``rate`` frames/s; returns the seconds taken."""
+        streams, owner = self.streams, self.owner
+        count = len(streams.symbols)
+        updates = streams.updates
+        first = streams.next
+        sent = 0
+        start = time.perf_counter()
+        next_sample = start
+        while sent < frames:
+            await asyncio.sleep(_TICK_S)
+            now = time.perf_counter()
+            if now >= next_sample:
+                sample()
+                next_sample = now + _RSS_EVERY_S
+            due = min(frames, int((now - start) * rate) + 1) - sent
+            if due <= 0:
+                continue
+            due = min(due, _MAX_WRITE)
+            mark = stamp(time.time_ns()).encode()
+            parts: dict[asyncio.WriteTransport, list[bytes]] = {}
+            for k in range(first + sent, first + sent + due):
+                i = k % count
+                head, tail = updates[i][k // count]
+                transport = owner[i]
+                assert transport is not None, streams.symbols[i]
+                batch = parts.get(transport)
+                if batch is None:
+                    batch = parts[transport] = []
+                batch += (head, mark, tail)
+            for transport, batch in parts.items():
+                transport.write(b"".join(batch))
+            sent += due
+        streams.next = first + sent
+        return time.perf_counter() - start
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of process ``pid`` (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _sample_rss(samples: list[float], pid: int) -> None:
+    samples.append(_proc_rss_mb(pid))
+
+
+async def _run_symbols(
+    count: int, rates: tuple[int, ...], seconds: float, seed: int, per_connection: int
+) -> dict[str, Any]:
+    """Every rate step for ``count`` symbols on one daemon process."""
+    symbols = tuple(inst.symbol for inst in instruments(count, BTC_USD))
+    streams = _Streams(symbols, seed)
+    server = _Server(streams)
+    await server.start()
+    capacity = sum(int(rate * seconds) for rate in rates)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.scale_daemon",
+        server.url, str(count), str(capacity), str(per_connection),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_ROOT,
+        env={**os.environ, "PYTHONPATH": str(_ROOT)},
+    )  # fmt: skip
+    assert child.stdin is not None and child.stdout is not None
+    steps: list[dict[str, Any]] = []
+    rss: list[float] = []
+    try:
+        ready = (await asyncio.wait_for(child.stdout.readline(), _READY_S)).decode().strip()
+        if ready != "ready":
+            raise RuntimeError(f"scale daemon for {count} symbols: {ready or 'exited'}")
+        child.stdin.write(b"reset\n")
+        sent_total = 0
+        for rate in rates:
+            frames = int(rate * seconds)
+            streams.prepare(frames)
+            step_rss: list[float] = []
+            sample = partial(_sample_rss, step_rss, child.pid)
+            cpu0, wall0, own0 = _proc_cpu_s(child.pid), time.perf_counter(), time.process_time()
+            took = await server.stream(frames, rate, sample)
+            server_cpu = time.process_time() - own0
+            sent_total += frames
+            child.stdin.write(f"mark {sent_total}\n".encode())
+            report = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
+            wall = time.perf_counter() - wall0
+            cpu = _proc_cpu_s(child.pid) - cpu0
+            step_rss.append(_proc_rss_mb(child.pid))
+            rss.extend(step_rss)
+            streams.release()
+            seen = report["frames_seen"] - (sent_total - frames)
+            steps.append({
+                "rate_asked": rate,
+                "rate": round(frames / took),
+                "frames_sent": frames,
+                "frames_seen": seen,
+                "p50_us": report["p50_us"],
+                "p99_us": report["p99_us"],
+                "max_us": report["max_us"],
+                "checksum_failures": report["checksum_failures"],
+                "daemon_cpu_pct": round(100 * cpu / wall, 1),
+                "daemon_cpu_us_per_frame": round(cpu / frames * 1e6, 1),
+                "server_cpu_pct": round(100 * server_cpu / took, 1),
+                "daemon_rss_mb": round(max(step_rss), 1),
+            })  # fmt: skip
+            if seen != frames or report["p99_us"] >= KEEPS_UP_P99_US:
+                break  # higher rates will not keep up either
+        books_valid = report["books_valid"] if steps else 0
+        child.stdin.write(b"quit\n")
+        await asyncio.wait_for(child.wait(), 30)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        await server.close()
+    return {
+        "symbols": count,
+        "connections": len(spread(symbols, per_connection)),
+        "server_connections": server.connections,
+        "books_valid": books_valid,
+        "steps": steps,
+        "highest_kept_rate": highest_kept(steps),
+        "rss_first_mb": round(rss[0], 1) if rss else 0.0,
+        "rss_last_mb": round(rss[-1], 1) if rss else 0.0,
+        "rss_max_mb": round(max(rss), 1) if rss else 0.0,
+    }
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "python": sys.version.split()[0],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def run_scale_bench(
+    symbol_counts: tuple[int, ...] = SYMBOL_COUNTS,
+    rates: tuple[int, ...] = RATES,
+    seconds: float = 3.0,
+    seed: int = 11,
+    per_connection: int = MAX_SYMBOLS_PER_CONNECTION,
+) -> dict[str, Any]:
+    """Run every symbol count through the rate steps; the figures, and the target's verdict
+    for ``TARGET_SYMBOLS`` symbols when that count was run. ``per_connection`` caps the
+    symbols on one connection (Kraken's documented 200; lower only to test the spread)."""
+    machine = _machine()
+    runs = [
+        asyncio.run(_run_symbols(count, rates, seconds, seed, per_connection))
+        for count in symbol_counts
+    ]
+    result: dict[str, Any] = {"machine": machine, "seconds_per_step": seconds, "runs": runs}
+    for run in runs:
+        if run["symbols"] == TARGET_SYMBOLS:
+            flat = run["rss_last_mb"] - run["rss_first_mb"] <= RSS_FLAT_MB
+            result["target"] = {
+                "symbols": TARGET_SYMBOLS,
+                "rate": TARGET_RATE,
+                "p99_under_us": KEEPS_UP_P99_US,
+                "highest_kept_rate": run["highest_kept_rate"],
+                "memory_flat": flat,
+                "met": run["highest_kept_rate"] >= TARGET_RATE and flat,
+            }
+    result["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_scale_bench(), indent=2))
