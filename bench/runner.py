@@ -1,4 +1,4 @@
-"""``krakenbot bench [book|sim|sim_ws|sim_rest|tick|scale|all]``: run benchmarks and print their figures as JSON."""
+"""``krakenbot bench [SUITE]``: run benchmarks (book, sim, tick, scale...), print JSON."""
 
 from __future__ import annotations
 

@@ -49,9 +49,7 @@ def test_spread_uses_the_fewest_connections_and_keeps_them_even(
     assert [len(g) for g in spread(SYMBOLS[:count], cap)] == sizes
 
 
-def test_spread_refuses_a_symbol_twice_a_zero_cap_and_more_connections_than_kraken_allows() -> (
-    None
-):
+def test_spread_refuses_a_symbol_twice_a_zero_cap_and_too_many_connections() -> None:
     with pytest.raises(ValueError, match="each symbol once"):
         spread(("BTC/USD", "BTC/USD"))
     with pytest.raises(ValueError, match="at least 1"):
