@@ -156,7 +156,7 @@ class _Server:
                            "success": True, "time_in": now, "time_out": now}  # fmt: skip
                     await ws.send_str(json.dumps(ack))
                     i = self.index[symbol]
-                    await ws.send_bytes(self.streams.snapshots[i])
+                    await ws.send_str(self.streams.snapshots[i].decode())
                     self.owner[i] = transport  # type: ignore[assignment]
         return ws
 
@@ -203,6 +203,12 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _proc_wait_s(pid: int) -> float:
+    """Seconds process ``pid``'s main thread waited on a run queue for a CPU (Linux
+    ``/proc/PID/schedstat``): time it was ready to run and another process had the core."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def _proc_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -215,16 +221,22 @@ def _sample_rss(samples: list[float], pid: int) -> None:
 
 
 async def _run_symbols(
-    count: int, rates: tuple[int, ...], seconds: float, seed: int, per_connection: int
+    contender: str,
+    count: int,
+    rates: tuple[int, ...],
+    *,
+    seconds: float,
+    seed: int,
+    per_connection: int,
 ) -> dict[str, Any]:
-    """Every rate step for ``count`` symbols on one daemon process."""
+    """Every rate step for ``count`` symbols on one process of ``contender``."""
     symbols = tuple(inst.symbol for inst in instruments(count, BTC_USD))
     streams = _Streams(symbols, seed)
     server = _Server(streams)
     await server.start()
     capacity = sum(int(rate * seconds) for rate in rates)
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.scale_daemon",
+        sys.executable, "-m", "bench.scale_daemon", contender,
         server.url, str(count), str(capacity), str(per_connection),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_ROOT,
         env={**os.environ, "PYTHONPATH": str(_ROOT)},
@@ -235,7 +247,7 @@ async def _run_symbols(
     try:
         ready = (await asyncio.wait_for(child.stdout.readline(), _READY_S)).decode().strip()
         if ready != "ready":
-            raise RuntimeError(f"scale daemon for {count} symbols: {ready or 'exited'}")
+            raise RuntimeError(f"scale {contender} for {count} symbols: {ready or 'exited'}")
         child.stdin.write(b"reset\n")
         sent_total = 0
         for rate in rates:
@@ -243,7 +255,8 @@ async def _run_symbols(
             streams.prepare(frames)
             step_rss: list[float] = []
             sample = partial(_sample_rss, step_rss, child.pid)
-            cpu0, wall0, own0 = _proc_cpu_s(child.pid), time.perf_counter(), time.process_time()
+            cpu0, wait0 = _proc_cpu_s(child.pid), _proc_wait_s(child.pid)
+            wall0, own0 = time.perf_counter(), time.process_time()
             took = await server.stream(frames, rate, sample)
             server_cpu = time.process_time() - own0
             sent_total += frames
@@ -251,6 +264,7 @@ async def _run_symbols(
             report = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
             wall = time.perf_counter() - wall0
             cpu = _proc_cpu_s(child.pid) - cpu0
+            waited = _proc_wait_s(child.pid) - wait0
             step_rss.append(_proc_rss_mb(child.pid))
             rss.extend(step_rss)
             streams.release()
@@ -264,10 +278,11 @@ async def _run_symbols(
                 "p99_us": report["p99_us"],
                 "max_us": report["max_us"],
                 "checksum_failures": report["checksum_failures"],
-                "daemon_cpu_pct": round(100 * cpu / wall, 1),
-                "daemon_cpu_us_per_frame": round(cpu / frames * 1e6, 1),
+                "cpu_pct": round(100 * cpu / wall, 1),
+                "cpu_us_per_frame": round(cpu / frames * 1e6, 1),
+                "runqueue_wait_pct": round(100 * waited / wall, 1),
                 "server_cpu_pct": round(100 * server_cpu / took, 1),
-                "daemon_rss_mb": round(max(step_rss), 1),
+                "rss_mb": round(max(step_rss), 1),
             })  # fmt: skip
             if seen != frames or report["p99_us"] >= KEEPS_UP_P99_US:
                 break  # higher rates will not keep up either
@@ -280,6 +295,7 @@ async def _run_symbols(
             await child.wait()
         await server.close()
     return {
+        "contender": contender,
         "symbols": count,
         "connections": len(spread(symbols, per_connection)),
         "server_connections": server.connections,
@@ -301,6 +317,16 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _ratios(floor: dict[str, Any], bot: dict[str, Any]) -> dict[str, Any]:
+    """krakenbot's lag p99 over the floor's, at each rate both ran."""
+    floors = {step["rate_asked"]: step for step in floor["steps"]}
+    return {
+        str(step["rate_asked"]): round(step["p99_us"] / max(1, floors[rate]["p99_us"]), 2)
+        for step in bot["steps"]
+        if (rate := step["rate_asked"]) in floors
+    }
+
+
 def run_scale_bench(
     symbol_counts: tuple[int, ...] = SYMBOL_COUNTS,
     rates: tuple[int, ...] = RATES,
@@ -308,25 +334,36 @@ def run_scale_bench(
     seed: int = 11,
     per_connection: int = MAX_SYMBOLS_PER_CONNECTION,
 ) -> dict[str, Any]:
-    """Run every symbol count through the rate steps; the figures, and the target's verdict
-    for ``TARGET_SYMBOLS`` symbols when that count was run. ``per_connection`` caps the
-    symbols on one connection (Kraken's documented 200; lower only to test the spread)."""
+    """Run every symbol count through the rate steps, the floor then krakenbot; the
+    figures, and the target's verdict for ``TARGET_SYMBOLS`` symbols when that count was
+    run. ``per_connection`` caps the symbols on one connection (Kraken's documented 200;
+    lower only to test the spread)."""
     machine = _machine()
-    runs = [
-        asyncio.run(_run_symbols(count, rates, seconds, seed, per_connection))
-        for count in symbol_counts
-    ]
+    options: dict[str, Any] = {"seconds": seconds, "seed": seed, "per_connection": per_connection}
+    runs = []
+    for count in symbol_counts:
+        both = {
+            contender: asyncio.run(_run_symbols(contender, count, rates, **options))
+            for contender in ("floor", "krakenbot")
+        }
+        runs.append({
+            "symbols": count,
+            **both,
+            "p99_ratio_to_floor": _ratios(both["floor"], both["krakenbot"]),
+        })  # fmt: skip
     result: dict[str, Any] = {"machine": machine, "seconds_per_step": seconds, "runs": runs}
     for run in runs:
+        bot = run["krakenbot"]
         if run["symbols"] == TARGET_SYMBOLS:
-            flat = run["rss_last_mb"] - run["rss_first_mb"] <= RSS_FLAT_MB
+            flat = bot["rss_last_mb"] - bot["rss_first_mb"] <= RSS_FLAT_MB
             result["target"] = {
                 "symbols": TARGET_SYMBOLS,
                 "rate": TARGET_RATE,
                 "p99_under_us": KEEPS_UP_P99_US,
-                "highest_kept_rate": run["highest_kept_rate"],
+                "highest_kept_rate": bot["highest_kept_rate"],
+                "floor_highest_kept_rate": run["floor"]["highest_kept_rate"],
                 "memory_flat": flat,
-                "met": run["highest_kept_rate"] >= TARGET_RATE and flat,
+                "met": bot["highest_kept_rate"] >= TARGET_RATE and flat,
             }
     result["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     return result

@@ -1,23 +1,29 @@
-"""The scale bench's daemon side, run in its own process: every symbol's feed, book and desk.
+"""The scale bench's contenders, each run in its own process: the daemon's side, and a floor.
 
-``python -m bench.scale_daemon URL SYMBOLS CAPACITY PER_CONNECTION`` builds what
-``bot.service.daemon`` builds on the market-data path, with real objects: one ``Feed`` per
-connection of ``bench.scale_plan.spread`` (at most ``PER_CONNECTION`` symbols each; book
-channel, depth 10, the instruments known up front), the
-``Desk`` (its ``marks`` take every book's mid, as the daemon's do) and one ``StrategyRunner``
-whose strategy trades every symbol and does nothing but note when it saw each book. The
-sink does for ``BookUpdated`` what ``Daemon._on_market`` does: ``desk.marks.mark``,
-``book.view()``, ``runner.book(view)`` for each runner. The start-up heap is frozen as the
-daemon freezes it (``freeze_startup_heap``).
+``python -m bench.scale_daemon CONTENDER URL SYMBOLS CAPACITY PER_CONNECTION`` connects to
+the bench's server with the symbols spread over connections by ``bench.scale_plan.spread``
+(at most ``PER_CONNECTION`` each), and runs one contender:
 
-The lag of a frame is the wall clock when ``on_book`` runs minus the stamp the server wrote
-into the frame's ``timestamp`` as it sent it (``bench.scale_plan``); lags go into a
-preallocated array of ``CAPACITY`` entries, so recording them allocates nothing.
+- ``krakenbot`` (``ScaleDaemon``): what ``bot.service.daemon`` builds on the market-data
+  path, with real objects: one ``Feed`` per connection (book channel, depth 10, the
+  instruments known up front), the books, the ``Desk`` (its ``marks`` take every book's mid,
+  as the daemon's do) and one ``StrategyRunner`` whose strategy trades every symbol and
+  does nothing but note when it saw each book. The sink does for ``BookUpdated`` what
+  ``Daemon._on_market`` does: ``desk.marks.mark``, ``book.view()``, ``runner.book(view)``.
+- ``floor`` (``FloorReader``): the same connections read by the same WebSocket library,
+  each update's stamp cut from its text: the lag of the transport, the scheduler and the
+  machine, with no parse, book or desk on top.
 
-Lines on stdin and stdout drive it: it prints ``ready`` once every book verified its
-snapshot; ``reset`` forgets the lags so far; ``mark N`` waits (up to ``_MARK_WAIT_S``) until
-``N`` update frames were seen since ``reset``, then prints one JSON line: frames seen, the
-lags' summary since the last mark, checksum failures, books valid; ``quit`` ends it.
+The start-up heap is frozen as the daemon freezes it (``freeze_startup_heap``). The lag of a
+frame is the wall clock when it is seen (the strategy's ``on_book``; the floor's read)
+minus the stamp the server wrote into its ``timestamp`` as it sent it; lags go into a
+preallocated array of ``CAPACITY`` entries (``Lags``), so noting them allocates nothing.
+
+Lines on stdin and stdout drive it: it prints ``ready`` once every book's snapshot arrived
+(verified, for ``krakenbot``); ``reset`` forgets the lags so far; ``mark N`` waits (up to
+``_MARK_WAIT_S``) until ``N`` update frames were seen since ``reset``, then prints one JSON
+line: frames seen, the lags' summary since the last mark, checksum failures, books valid;
+``quit`` (or end of input) ends it.
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ import json
 import sys
 import time
 from array import array
+from collections.abc import Coroutine
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
+
+from websockets.asyncio.client import connect
 
 from bench.book_stream import BTC_USD
 from bench.scale_plan import (
     DAY_US,
-    MAX_SYMBOLS_PER_CONNECTION,
     instruments,
     lag_us,
     spread,
@@ -45,6 +53,7 @@ from bot.core.clock import SystemClock
 from bot.core.log import configure_logging
 from bot.execution.pnl import PositionBook
 from bot.execution.risk import RiskGate, RiskLimits
+from bot.kraken import codec
 from bot.kraken.instruments import InstrumentTable
 from bot.market.book import Book
 from bot.market.feed import BookUpdated, BookValid, Feed, FeedEvent
@@ -54,10 +63,35 @@ from bot.strategy.desk import Desk
 from bot.strategy.runner import StrategyRunner
 from bot.strategy.testing import FakeContext
 
-__all__ = ["LagProbe", "ScaleDaemon"]
+__all__ = ["CONTENDERS", "FloorReader", "LagProbe", "Lags", "ScaleDaemon"]
 
 _MARK_WAIT_S: Final = 30.0
 _NAME: Final = "scale"
+
+
+class Lags:
+    """Each timed frame's lag in microseconds, in a preallocated array (``capacity``)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.values = array("q", bytes(8 * capacity))
+        self.count = 0
+        self.unstamped = 0
+
+    def note(self, text: str) -> None:
+        """A frame stamped ``text`` is seen now."""
+        now_us = time.time_ns() // 1000
+        try:
+            stamped = stamp_us_of_day(text)
+        except ValueError:  # a snapshot sent before the run: not a timed frame
+            self.unstamped += 1
+            return
+        if self.count < len(self.values):
+            self.values[self.count] = lag_us(now_us % DAY_US, stamped)
+        self.count += 1
+
+    def report(self, start: int) -> dict[str, int]:
+        end = min(self.count, len(self.values))
+        return {"frames_seen": self.count, **summary(self.values[start:end])}
 
 
 class _NoParams(Params):
@@ -65,30 +99,18 @@ class _NoParams(Params):
 
 
 class LagProbe(Strategy[_NoParams]):
-    """Does nothing with a book but note how late it saw it (``lags``, microseconds)."""
+    """Does nothing with a book but note how late it saw it."""
 
-    lags: array[int]
-    count = 0
-    unstamped = 0
+    lags: Lags
 
     def on_book(self, symbol: str, book: BookSnapshot) -> None:
-        now_us = time.time_ns() // 1000
-        try:
-            stamped = stamp_us_of_day(book.timestamp)
-        except ValueError:  # a snapshot sent before the run: not a timed frame
-            self.unstamped += 1
-            return
-        if self.count < len(self.lags):
-            self.lags[self.count] = lag_us(now_us % DAY_US, stamped)
-        self.count += 1
+        self.lags.note(book.timestamp)
 
 
 class ScaleDaemon:
     """The feeds, books, desk and strategy for ``count`` symbols on ``url``."""
 
-    def __init__(
-        self, url: str, count: int, capacity: int, per_connection: int = MAX_SYMBOLS_PER_CONNECTION
-    ) -> None:
+    def __init__(self, url: str, count: int, lags: Lags, per_connection: int) -> None:
         self.table = InstrumentTable(instruments(count, BTC_USD))
         symbols = tuple(self.table)
         clock = SystemClock()
@@ -104,12 +126,11 @@ class ScaleDaemon:
         # A do-nothing strategy commands nothing: its context needs no engine behind it.
         ctx = FakeContext(_NAME, symbols, list(self.table.values()))
         self.probe = LagProbe(ctx, _NoParams())
-        self.probe.lags = array("q", bytes(8 * capacity))
+        self.probe.lags = self.lags = lags
         runner = StrategyRunner(self.probe, timers=ctx.timers, clock=clock)
         self.desk.add_runner(runner)
         self.runners = self.desk.runners.values()
         self.valid: set[str] = set()
-        self.symbols = symbols
         self.feeds = [
             Feed(
                 url,
@@ -135,46 +156,78 @@ class ScaleDaemon:
         elif isinstance(event, BookValid):
             self.valid.add(event.symbol)
 
-    def report(self, start: int) -> dict[str, object]:
-        probe = self.probe
-        end = min(probe.count, len(probe.lags))
-        failures = sum(sum(feed.stats.checksum_failures.values()) for feed in self.feeds)
-        return {
-            "frames_seen": probe.count,
-            **summary(probe.lags[start:end]),
-            "checksum_failures": failures,
-            "books_valid": len(self.valid),
-        }
+    def tasks(self) -> list[Coroutine[Any, Any, None]]:
+        return [feed.run() for feed in self.feeds]
+
+    def checksum_failures(self) -> int:
+        return sum(sum(feed.stats.checksum_failures.values()) for feed in self.feeds)
 
 
-async def _main(url: str, count: int, capacity: int, per_connection: int) -> None:
+class FloorReader:
+    """The floor: the same connections read by websockets alone, each update's stamp cut
+    from its text (the last 31 to 4 characters) and noted; no parse, no book, no desk."""
+
+    def __init__(self, url: str, count: int, lags: Lags, per_connection: int) -> None:
+        self.url, self.lags = url, lags
+        symbols = tuple(inst.symbol for inst in instruments(count, BTC_USD))
+        self.groups = spread(symbols, per_connection)
+        self.valid: set[str] = set()  # symbols whose snapshot arrived
+
+    def tasks(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._read(group) for group in self.groups]
+
+    def checksum_failures(self) -> int:
+        return 0  # nothing is checked
+
+    async def _read(self, group: tuple[str, ...]) -> None:
+        note = self.lags.note
+        async with connect(self.url, ping_interval=None, max_size=None) as ws:
+            await ws.send(codec.subscribe_book(group, depth=10, req_id=1).decode())
+            async for raw in ws:
+                text = raw if isinstance(raw, str) else raw.decode()
+                if text.startswith(_UPDATE):
+                    note(text[-31:-4])
+                elif text.startswith(_SNAPSHOT):
+                    self.valid.update(x for x in group if f'"symbol":"{x}"' in text[:80])
+
+
+_UPDATE: Final = '{"channel":"book","type":"update"'
+_SNAPSHOT: Final = '{"channel":"book","type":"snapshot"'
+CONTENDERS: Final = {"krakenbot": ScaleDaemon, "floor": FloorReader}
+
+
+async def _main(contender: str, url: str, count: int, capacity: int, per_connection: int) -> None:
     configure_logging("warning", "json")  # to stderr: stdout carries the replies
-    daemon = ScaleDaemon(url, count, capacity, per_connection)
+    lags = Lags(capacity)
+    side = CONTENDERS[contender](url, count, lags, per_connection)
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     async with asyncio.TaskGroup() as group:
-        feeds = [group.create_task(feed.run()) for feed in daemon.feeds]
+        tasks = [group.create_task(run) for run in side.tasks()]
         deadline = loop.time() + _MARK_WAIT_S
-        while len(daemon.valid) < count and loop.time() < deadline:  # noqa: ASYNC110
+        while len(side.valid) < count and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         freeze_startup_heap()
-        print("ready" if len(daemon.valid) == count else "not ready", flush=True)
+        print("ready" if len(side.valid) == count else "not ready", flush=True)
         marked = 0
         while line := (await stdin.readline()).decode().split():
             if line[0] == "reset":
-                daemon.probe.count = marked = 0
+                lags.count = marked = 0
             elif line[0] == "mark":
                 deadline = loop.time() + _MARK_WAIT_S
-                while daemon.probe.count < int(line[1]) and loop.time() < deadline:  # noqa: ASYNC110
+                while lags.count < int(line[1]) and loop.time() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.002)
-                print(json.dumps(daemon.report(marked)), flush=True)
-                marked = min(daemon.probe.count, capacity)
+                report = {**lags.report(marked), "checksum_failures": side.checksum_failures(),
+                          "books_valid": len(side.valid)}  # fmt: skip
+                print(json.dumps(report), flush=True)
+                marked = min(lags.count, capacity)
             else:
                 break
-        for task in feeds:
+        for task in tasks:
             task.cancel()
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+    contender, url, count, capacity, per_connection = sys.argv[1:6]
+    asyncio.run(_main(contender, url, int(count), int(capacity), int(per_connection)))

@@ -130,14 +130,17 @@ def test_the_stand_in_pairs_are_distinct_with_btc_usd_precisions() -> None:
 def test_a_smoke_run_sees_every_frame_sent_over_two_connections() -> None:
     result = run_scale_bench((3,), (300,), seconds=1.0, per_connection=2)
 
-    (run,) = result["runs"]
-    assert run["symbols"] == 3
-    assert run["connections"] == run["server_connections"] == 2
-    assert run["books_valid"] == 3
-    (step,) = run["steps"]
-    assert step["frames_sent"] == 300
-    assert step["frames_seen"] == 300
-    assert step["checksum_failures"] == 0
-    assert 0 < step["p50_us"] <= step["p99_us"] <= step["max_us"]
-    assert run["rss_first_mb"] > 0
+    (both,) = result["runs"]
+    assert both["symbols"] == 3
+    for name in ("floor", "krakenbot"):
+        run = both[name]
+        assert run["connections"] == run["server_connections"] == 2, name
+        assert run["books_valid"] == 3, name
+        (step,) = run["steps"]
+        assert step["frames_sent"] == 300, name
+        assert step["frames_seen"] == 300, name
+        assert step["checksum_failures"] == 0, name
+        assert 0 < step["p50_us"] <= step["p99_us"] <= step["max_us"], name
+        assert run["rss_first_mb"] > 0, name
+    assert set(both["p99_ratio_to_floor"]) == {"300"}
     assert result["machine"]["cpus"] >= 1
