@@ -60,7 +60,7 @@ from bench.scale_plan import (
 __all__ = ["run_scale_bench"]
 
 SYMBOL_COUNTS: Final = (10, 100, 300)
-RATES: Final = (2_500, 5_000, 10_000, 15_000, 20_000)
+RATES: Final = (2_500, 5_000, 10_000, 15_000, 20_000, 30_000, 40_000)  # past 20k: headroom
 TARGET_RATE: Final = 10_000
 TARGET_SYMBOLS: Final = 300
 RSS_FLAT_MB: Final = 5.0  # RSS may move this much over a run and still count as flat
@@ -359,7 +359,7 @@ def _ratios(floor: dict[str, Any], bot: dict[str, Any]) -> dict[str, Any]:
 def run_scale_bench(
     symbol_counts: tuple[int, ...] = SYMBOL_COUNTS,
     rates: tuple[int, ...] = RATES,
-    seconds: float = 3.0,
+    seconds: float = 2.0,
     seed: int = 11,
     per_connection: int = MAX_SYMBOLS_PER_CONNECTION,
 ) -> dict[str, Any]:

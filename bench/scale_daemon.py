@@ -73,7 +73,7 @@ class Lags:
     """Each timed frame's lag in microseconds, in a preallocated array (``capacity``)."""
 
     def __init__(self, capacity: int) -> None:
-        self.values = array("q", bytes(8 * capacity))
+        self.values = array("q", [0]) * capacity  # written now: RSS holds it from the start
         self.count = 0
         self.unstamped = 0
 
