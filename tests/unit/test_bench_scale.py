@@ -92,6 +92,8 @@ def test_percentiles_are_nearest_rank_and_the_summary_counts_every_lag() -> None
     assert percentile(sorted(lags), 50) == 50
     assert percentile(sorted(lags), 99) == 99
     assert percentile([7], 99) == 7
+    assert percentile([1, 2, 3], 50) == 2  # rank ceil(1.5) = 2
+    assert percentile(list(range(1, 11)), 99) == 10  # rank ceil(9.9) = 10: the worst of 10
     assert summary(lags) == {"count": 100, "p50_us": 50, "p99_us": 99, "max_us": 100}
     assert summary([]) == {"count": 0, "p50_us": 0, "p99_us": 0, "max_us": 0}
     with pytest.raises(ValueError):
