@@ -166,7 +166,7 @@ class _Server:
                     await ws.send_str(json.dumps(ack))
                     i = self.index[symbol]
                     await ws.send_str(self.streams.snapshots[i].decode())
-                    self.owner[i] = transport  # type: ignore[assignment]
+                    self.owner[i] = transport
         return ws
 
     async def stream(self, frames: int, rate: float, sample: Callable[[], None]) -> float:
@@ -369,7 +369,7 @@ def run_scale_bench(
     lower only to test the spread)."""
     machine = _machine()
     options: dict[str, Any] = {"seconds": seconds, "seed": seed, "per_connection": per_connection}
-    runs = []
+    runs: list[dict[str, Any]] = []
     for count in symbol_counts:
         both = {
             contender: asyncio.run(_run_symbols(contender, count, rates, **options))

@@ -193,7 +193,10 @@ class FloorReader:
 
 _UPDATE: Final = '{"channel":"book","type":"update"'
 _SNAPSHOT: Final = '{"channel":"book","type":"snapshot"'
-CONTENDERS: Final = {"krakenbot": ScaleDaemon, "floor": FloorReader}
+CONTENDERS: Final[dict[str, type[ScaleDaemon | FloorReader]]] = {
+    "krakenbot": ScaleDaemon,
+    "floor": FloorReader,
+}
 
 
 async def _main(contender: str, url: str, count: int, capacity: int, per_connection: int) -> None:
