@@ -1,4 +1,4 @@
-"""``krakenbot bench [book|sim|tick|all]``: run benchmarks and print their figures as JSON."""
+"""``krakenbot bench [SUITE]``: run benchmarks (book, sim, tick, scale...), print JSON."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "sim_rest": ("bench.sim_rest", "run_sim_rest_bench"),
     "tick": ("bench.tick", "run_tick_bench"),
     "backtest": ("bench.backtest", "run_backtest_bench"),
+    "scale": ("bench.scale", "run_scale_bench"),
 }
 
 

@@ -33,7 +33,7 @@ ON_CONFIG_ERROR_ENV: Final = "KRAKENBOT_ON_CONFIG_ERROR"
 """``wait``: ``run`` waits for a stop signal after a configuration error (exit 2) instead of
 exiting, so a container restarted on exit is not restarted in a loop (docker-compose.yml)."""
 BOOK_DEPTHS: Final = (10, 25, 100, 500, 1000)
-BENCH_SUITES: Final = ("book", "sim", "sim_ws", "sim_rest", "tick", "backtest", "all")
+BENCH_SUITES: Final = ("book", "sim", "sim_ws", "sim_rest", "tick", "backtest", "scale", "all")
 
 # subcommand -> (module, function names tried in order)
 _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
