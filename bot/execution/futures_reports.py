@@ -22,10 +22,10 @@ keeps only the sizes of the orders it has seen (bounded); no I/O, no clock.
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
+from bot.futures.times import rfc3339_ms
 from bot.futures.ws_private import (
     FillsFrame,
     OpenOrderGone,
@@ -36,18 +36,11 @@ from bot.futures.ws_private import (
 )
 from bot.kraken.protocol import ExecutionReport, ExecutionsFrame, Fee
 
-__all__ = ["MAX_REMEMBERED", "FuturesReports", "rfc3339_ms"]
+__all__ = ["MAX_REMEMBERED", "FuturesReports"]
 
 MAX_REMEMBERED: Final = 10_000  # order sizes kept for fills' cum_qty
 FULL_FILL: Final = "full_fill"
 _LIQUIDITY: Final = {"maker": "m", "taker": "t"}
-
-
-def rfc3339_ms(ms: int) -> str:
-    """Epoch milliseconds as ``2024-01-02T03:04:05.678Z`` (exact: no float)."""
-    seconds, millis = divmod(ms, 1000)
-    whole = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{whole}.{millis:03d}Z"
 
 
 class FuturesReports:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.execution.futures_reports import FuturesReports, rfc3339_ms
+from bot.execution.futures_reports import FuturesReports
 from bot.execution.orders import timestamp_ns
+from bot.futures.times import rfc3339_ms
 from bot.futures.ws_private import FillsFrame, OpenOrderGone, OpenOrderUpdate, WsFill, WsOrder
 
 
