@@ -115,9 +115,10 @@ def futures_order_type(order: Order) -> str:
 
 class FuturesRestVenue:
     """See the module docstring. ``contracts``: the deployment's Futures instruments;
-    ``known_qty``: an order's size as we sent it, by its order id (None: not ours)."""
+    ``known_qty``: an order's size as we sent it, by its order id (None: not ours);
+    ``reduce_only``: whether Kraken is to be told an order may only reduce the position."""
 
-    __slots__ = ("_clock", "_contracts", "_known_qty", "rest")
+    __slots__ = ("_clock", "_contracts", "_known_qty", "_reduce_only", "rest")
 
     def __init__(
         self,
@@ -126,11 +127,13 @@ class FuturesRestVenue:
         clock: Clock,
         *,
         known_qty: Callable[[str], Decimal | None] | None = None,
+        reduce_only: Callable[[Order], bool] | None = None,
     ) -> None:
         self.rest = rest
         self._contracts = contracts
         self._clock = clock
         self._known_qty = known_qty or (lambda order_id: None)
+        self._reduce_only = reduce_only or (lambda order: False)
 
     def _contract(self, symbol: str) -> FuturesInstrument:
         fi = self._contracts.lookup(symbol)
@@ -145,6 +148,7 @@ class FuturesRestVenue:
         result = await self.rest.send_order(
             fi, side=order.side, order_type=futures_order_type(order), size=order.qty,
             cli_ord_id=order.cl_ord_id, limit_price=order.price,
+            reduce_only=self._reduce_only(order),
         )  # fmt: skip
         if result.order_id is None:
             raise OrderStateUnknown("noOrderId", f"sendStatus {result.status} without order_id")

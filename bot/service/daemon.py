@@ -73,6 +73,7 @@ from bot.execution.private_feed import PrivateFeed
 from bot.execution.rate_room import RateRoom
 from bot.execution.risk import RiskGate
 from bot.execution.tokens import TokenKeeper
+from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.kraken import system_status
 from bot.kraken.instruments import InstrumentTable, merge_rest_names
@@ -378,14 +379,14 @@ class Daemon:
                 task.cancel()
 
     def _order_path(
-        self, store: Store, venue: KrakenRestVenue, instruments: InstrumentTable
+        self, store: Store, venue: Venue, instruments: InstrumentTable
     ) -> tuple[Desk, ExecutionEngine]:
         """The desk and the engine, wired once: the engine's pre-trade stage, the spawner
         of its commands' tasks and its callbacks are the desk's (nothing is assigned to
         either afterwards). The feed is read when asked: it is built after them."""
-        cfg, clock = self.config, self.clock
+        clock = self.clock
         positions = PositionBook(clock)
-        risk = RiskGate.from_config(cfg, clock, positions)
+        risk = self._risk_gate(positions)
         desk = self.desk = Desk(
             risk=risk, positions=positions, instruments=instruments, books=self._books,
             clock=clock, metrics=self.metrics,
@@ -402,6 +403,10 @@ class Daemon:
             on_fill=desk.router.on_fill, on_refused=desk.router.on_refused,
         )  # fmt: skip
         return desk, engine
+
+    def _risk_gate(self, positions: PositionBook) -> RiskGate:
+        """The pre-trade risk gate on ``positions`` (a venue's daemon may add its limits)."""
+        return RiskGate.from_config(self.config, self.clock, positions)
 
     def _books(self) -> Mapping[str, Book]:
         return {} if self.feed is None else self.feed.books
@@ -523,7 +528,7 @@ class Daemon:
             if self._started.is_set():
                 action()
 
-    async def _balances(self, venue: KrakenRestVenue, store: Store) -> None:
+    async def _balances(self, venue: Venue, store: Store) -> None:
         assert self.desk is not None
         while True:
             try:
@@ -653,7 +658,12 @@ def main_run(args: argparse.Namespace) -> int:
         configure_logging(level, getattr(args, "log_format", None) or config.log.format)
 
     deployment = load_deployment(path, on_config=logging_from)  # what check-config checks
-    daemon = Daemon(deployment.config, deployment.strategies, config_path=path)
+    kind = Daemon
+    if deployment.config.futures is not None:  # a Kraken Futures deployment
+        from bot.service.futures_daemon import FuturesDaemon  # noqa: PLC0415 (it imports this)
+
+        kind = FuturesDaemon
+    daemon = kind(deployment.config, deployment.strategies, config_path=path)
     signals.hold("startup")
     try:
         return asyncio.run(_amain(daemon))
