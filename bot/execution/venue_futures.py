@@ -68,6 +68,7 @@ __all__ = [
 
 FILLS_PAGE: Final = 100  # fills per ``fills`` answer (Kraken's page)
 ORDER_COST: Final = 10.0  # sendorder, editorder, cancelorder
+_ENGINE_TYPES: Final = {"lmt": "limit", "post": "limit", "ioc": "limit", "mkt": "market"}
 log = get_logger(component="venue")
 
 
@@ -261,7 +262,8 @@ class FuturesRestVenue:
         return ExchangeOrder(
             order_id=x.order_id, cl_ord_id=_cid(x.cli_ord_id),
             status="open", pair=x.symbol, symbol=fi.symbol if fi else None, side=x.side,
-            order_type=x.order_type, qty=qty, filled=x.filled_size,
+            order_type=_ENGINE_TYPES.get(x.order_type, x.order_type), qty=qty,
+            filled=x.filled_size,
             cost=Decimal(0) if price is None else x.filled_size * price,
             avg_price=None, limit_price=price, reason="",
             opened_ns=_ns(x.received_time), closed_ns=None,

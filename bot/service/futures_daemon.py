@@ -51,6 +51,7 @@ from bot.execution.futures_risk import (
     LIQUIDATION_CHECK,
     DerivativesLimits,
     FuturesRiskGate,
+    liquidation_distance,
     liquidation_ok,
 )
 from bot.execution.orders import Order
@@ -254,6 +255,7 @@ class FuturesDaemon(Daemon):
                 "balances": functools.partial(self._balances, venue, store),
                 "checkpoints": functools.partial(run_checkpoints, store, self.clock),
                 "view": self.view.run,
+                "account": functools.partial(self._every, self.pnl_every_s, self._log_account),
             }
             tasks = [
                 tg.create_task(keep(n, run), name=f"keep:{n}") for n, run in components.items()
@@ -272,6 +274,29 @@ class FuturesDaemon(Daemon):
             desk.tasks.spawn_task = None
             for task in [*tasks, *desk.tasks.pending]:
                 task.cancel()
+
+    def _log_account(self) -> None:
+        """Kraken's side of the books: each position with its funding (apart from the
+        desk's ``pnl`` lines, which count fills and fees) and the margin account."""
+        private = self.futures_private
+        if private is None:
+            return
+        for pos in private.positions.values():
+            distance = liquidation_distance(pos)
+            log.info(
+                "futures_position", symbol=pos.symbol, size=str(pos.size),
+                entry_price=str(pos.entry_price), unrealized_pnl=_text(pos.unrealized_pnl),
+                unrealized_funding=_text(pos.unrealized_funding),
+                liquidation_distance=_text(distance),
+            )  # fmt: skip
+        margin = private.margin
+        if margin is not None:
+            log.info(
+                "futures_margin", equity=str(margin.margin_equity),
+                available=str(margin.available_margin),
+                maintenance=str(margin.maintenance_margin),
+                unrealized_funding=str(margin.unrealized_funding),
+            )  # fmt: skip
 
     def _engine_orders(self) -> list[Order]:
         return [] if self.engine is None else self.engine.open_orders()
@@ -336,3 +361,7 @@ class FuturesDaemon(Daemon):
             )
         log.info("instruments_loaded", symbols=[fi.symbol for fi in chosen])
         return FuturesInstrumentTable(chosen)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
