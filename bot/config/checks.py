@@ -20,11 +20,8 @@ def cross_checks(reader: Reader, data: dict[str, Any]) -> None:
     futures = data.get("futures")
     if data.get("mode") == "live" and isinstance(futures, dict):
         if futures.get("credentials") is None:
-            reader.problem_at(
-                reader.smap.line_of(("futures",)) or 0,
-                ("futures", "credentials"),
-                "required in live mode (api_key_env and api_secret_env, or *_file)",
-            )
+            message = "credentials: required in live mode (api_key_env and api_secret_env)"
+            reader.problem(("futures",), message, key=True)
     elif data.get("mode") == "live" and data.get("credentials") is None:
         reader.problem_at(
             reader.smap.line_of(("mode",)) or 0,

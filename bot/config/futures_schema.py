@@ -34,7 +34,7 @@ __all__ = [
     "FuturesSimConfig",
 ]
 
-FUTURES_SYMBOL_RE: Final = r"(?:PF|PI|FF|FI)_[A-Za-z0-9]{3,24}(?:_[0-9]{6})?"
+FUTURES_SYMBOL_RE: Final = r"(?i:(?:PF|PI|FF|FI)_[A-Z0-9]{3,24}(?:_[0-9]{6})?)"
 """A Kraken Futures contract: perpetual (``PF_``/``PI_``) or fixed-maturity (``FF_``/``FI_``,
 with its ``_YYMMDD``)."""
 _MAX: Final = Decimal(10) ** 15
