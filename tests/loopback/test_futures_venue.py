@@ -76,7 +76,7 @@ class Rig:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path) -> AsyncIterator[Rig]:
+async def running(tmp_path: Path, *, reducing: bool = False) -> AsyncIterator[Rig]:
     clock = FakeClock(auto_advance=True)
     sim = FuturesVenue(clock=clock, seed=5, market=None)
     creds = sim.add_account("trader")
@@ -96,7 +96,10 @@ async def running(tmp_path: Path) -> AsyncIterator[Rig]:
         def open_orders() -> list[Order]:
             return [] if engine is None else engine.open_orders()
 
-        venue = FuturesRestVenue(rest, contracts, clock, known_qty=sizes_of(open_orders))
+        venue = FuturesRestVenue(
+            rest, contracts, clock, known_qty=sizes_of(open_orders),
+            reduce_only=lambda order: reducing,
+        )  # fmt: skip
         engine = ExecutionEngine(
             venue, store, table, clock, config=CONFIG, on_order=orders.append,
             on_fill=lambda fill, order: fills.append(fill),
@@ -198,3 +201,14 @@ async def test_reads_balances_and_no_token(tmp_path: Path) -> None:
         with pytest.raises(ProtocolError):
             await rig.venue.ws_token()
         assert 0 < rig.venue.rest_headroom() <= 50
+
+
+async def test_orders_are_reduce_only_on_kraken_while_the_gate_is_reducing(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, reducing=True) as rig:
+        bid = rig.index()
+        order = await rig.place("buy", rig.inst.qty("0.01"), bid - 100)
+        # Kraken refuses a reduce-only order that cannot reduce (no position here).
+        assert order.state is S.REJECTED and "wouldNotReducePosition" in order.reason
+        assert rig.on_sim() == []
