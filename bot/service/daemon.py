@@ -648,8 +648,11 @@ async def _amain(daemon: Daemon) -> int:
     return daemon.exit_code
 
 
-def main_run(args: argparse.Namespace) -> int:
-    """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML."""
+def main_run(
+    args: argparse.Namespace, choose: Callable[[Config], type[Daemon]] | None = None
+) -> int:
+    """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML;
+    ``choose``: the daemon class for the loaded config (default ``Daemon``, spot)."""
     signals.install()  # bot.cli did it already for the real command; tests call this
     path = Path(args.config)
 
@@ -658,11 +661,7 @@ def main_run(args: argparse.Namespace) -> int:
         configure_logging(level, getattr(args, "log_format", None) or config.log.format)
 
     deployment = load_deployment(path, on_config=logging_from)  # what check-config checks
-    kind = Daemon
-    if deployment.config.futures is not None:  # a Kraken Futures deployment
-        from bot.service.futures_daemon import FuturesDaemon  # noqa: PLC0415 (it imports this)
-
-        kind = FuturesDaemon
+    kind = Daemon if choose is None else choose(deployment.config)
     daemon = kind(deployment.config, deployment.strategies, config_path=path)
     signals.hold("startup")
     try:
