@@ -136,7 +136,9 @@ class FuturesDaemon(Daemon):
                 )
                 claim(store, owner)
                 session = await stack.enter_async_context(aiohttp.ClientSession())
-                await self._serve_futures(store, session)
+                # The notifiers' task around the run, and their last words after it.
+                async with self.view.serving(session, self.supervisor.keep, lambda: self.exit_code):
+                    await self._serve_futures(store, session)
         except BaseExceptionGroup as group:
             error = _first_bot_error(group)
             self.exit_code = 2 if isinstance(error, ConfigError) else 1
