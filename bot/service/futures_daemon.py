@@ -29,19 +29,18 @@ module owns that wiring and nothing else.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 
 from bot.config import Config
 from bot.config.futures_schema import FuturesConfig
 from bot.core.backoff import Backoff, BackoffPolicy
-from bot.core.errors import BotError, ConfigError
+from bot.core.errors import ConfigError
 from bot.core.log import get_logger
 from bot.core.waits import wait_event
 from bot.execution import readiness as rd
@@ -65,13 +64,13 @@ from bot.kraken.nonce import NonceGenerator, key_id
 from bot.market.book import Book
 from bot.market.futures_feed import FuturesMarketFeed
 from bot.service import metrics as m
-from bot.service.daemon import RETRYABLE, Daemon, _first_bot_error, _runner_ended
+from bot.service.daemon import RETRYABLE, Components, Daemon
 from bot.service.futures_paper import futures_paper_venue
 from bot.service.observe import Parts
 from bot.service.paper import Endpoints
-from bot.service.wiring import close_paper_orders, http_server, replay_fills
+from bot.service.wiring import close_paper_orders, replay_fills
 from bot.store import Store, run_checkpoints
-from bot.store.owner import StoreOwner, claim
+from bot.store.owner import StoreOwner
 from bot.strategy.futures_context import FuturesContext
 from bot.strategy.runner import StrategyRunner
 
@@ -111,43 +110,22 @@ class FuturesDaemon(Daemon):
         assert self.config.futures is not None
         return self.config.futures
 
-    async def run(self) -> None:
-        self._stop = asyncio.Event()
-        if self._stopping:
-            self._stop.set()
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                if self.config.mode == "paper":
-                    self.endpoints, self.sim = await stack.enter_async_context(
-                        futures_paper_venue(self.config)
-                    )
-                else:
-                    self.endpoints = live_futures_endpoints(self.futures)
-                self.http = await http_server(self)
-                stack.push_async_callback(self.http.close)
-                store = Store.open(self.config.store.path)
-                stack.callback(store.close)
-                ep = self.endpoints
-                assert ep is not None
-                owner = (
-                    StoreOwner("paper", PAPER_FUTURES_VENUE)
-                    if self.config.mode == "paper"
-                    else StoreOwner.of("live", ep.rest_url, ep.api_key.reveal())
-                )
-                claim(store, owner)
-                session = await stack.enter_async_context(aiohttp.ClientSession())
-                # The notifiers' task around the run, and their last words after it.
-                async with self.view.serving(session, self.supervisor.keep, lambda: self.exit_code):
-                    await self._serve_futures(store, session)
-        except BaseExceptionGroup as group:
-            error = _first_bot_error(group)
-            self.exit_code = 2 if isinstance(error, ConfigError) else 1
-            raise error from None
-        except BotError as error:
-            self.exit_code = 2 if isinstance(error, ConfigError) else 1
-            raise
-        finally:
-            log.info("shutdown_complete", exit_code=self.exit_code)
+    async def _venue(self, stack: contextlib.AsyncExitStack) -> Endpoints:
+        if self.config.mode == "paper":
+            endpoints, self.sim = await stack.enter_async_context(futures_paper_venue(self.config))
+            return endpoints
+        return live_futures_endpoints(self.futures)
+
+    def _store_owner(self, ep: Endpoints) -> StoreOwner:
+        """A Futures store is never a spot one: paper claims the Futures simulator."""
+        if self.config.mode == "paper":
+            return StoreOwner("paper", PAPER_FUTURES_VENUE)
+        return StoreOwner.of("live", ep.rest_url, ep.api_key.reveal())
+
+    async def _serve(self, store: Store, session: aiohttp.ClientSession) -> None:
+        # The notifiers' task around the run, and their last words after it.
+        async with self.view.serving(session, self.supervisor.keep, lambda: self.exit_code):
+            await self._serve_futures(store, session)
 
     async def _serve_futures(self, store: Store, session: aiohttp.ClientSession) -> None:
         cfg, clock, ep = self.config, self.clock, self.endpoints
@@ -245,37 +223,18 @@ class FuturesDaemon(Daemon):
         market, private = self.market_feed, self.futures_private
         assert desk is not None and engine is not None
         assert market is not None and private is not None
-        keep = self.supervisor.keep
-        async with asyncio.TaskGroup() as tg:
-            desk.tasks.spawn_task = tg.create_task
-            components: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
-                "feed": market.run,
-                "private-feed": private.run,
-                "engine": engine.run,
-                "deadman": self._deadman,
-                "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
-                "balances": functools.partial(self._balances, venue, store),
-                "checkpoints": functools.partial(run_checkpoints, store, self.clock),
-                "view": self.view.run,
-                "account": functools.partial(self._every, self.pnl_every_s, self._log_account),
-            }
-            tasks = [
-                tg.create_task(keep(n, run), name=f"keep:{n}") for n, run in components.items()
-            ]
-            tasks.append(tg.create_task(self._start_strategies(), name="start"))
-            tasks += [
-                tg.create_task(
-                    keep(f"timers-{n}", r.run_timers, finished=_runner_ended(r)),
-                    name=f"keep:timers-{n}",
-                )
-                for n, r in self.runners.items()
-            ]
-            assert self._stop is not None
-            await self._stop.wait()
-            await self._shutdown(engine)
-            desk.tasks.spawn_task = None
-            for task in [*tasks, *desk.tasks.pending]:
-                task.cancel()
+        components: Components = {
+            "feed": market.run,
+            "private-feed": private.run,
+            "engine": engine.run,
+            "deadman": self._deadman,
+            "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
+            "balances": functools.partial(self._balances, venue, store),
+            "checkpoints": functools.partial(run_checkpoints, store, self.clock),
+            "view": self.view.run,
+            "account": functools.partial(self._every, self.pnl_every_s, self._log_account),
+        }
+        await self._run_components(components, desk, engine)
 
     def _log_account(self) -> None:
         """Kraken's side of the books: each position with its funding (apart from the
