@@ -269,7 +269,9 @@ def test_error_messages_are_scrubbed_of_secrets(
 
     register_secret("cli-leaky-secret-123")
     install(
-        monkeypatch, "bot.service.run_command", main_run=RiskError("bad", "key cli-leaky-secret-123")
+        monkeypatch,
+        "bot.service.run_command",
+        main_run=RiskError("bad", "key cli-leaky-secret-123"),
     )
     assert main(["run"]) == 1
     err = capsys.readouterr().err
