@@ -105,6 +105,10 @@ class FuturesPrivateFeed:
     def connected(self) -> bool:
         return self._socket.connected
 
+    def frame_age_s(self) -> float | None:
+        """Seconds since the last frame (the feed's lag), None before the first."""
+        return self._socket.frame_age_s()
+
     async def run(self) -> None:
         await self._socket.run()
 

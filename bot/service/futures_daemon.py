@@ -65,6 +65,7 @@ from bot.market.book import Book
 from bot.market.futures_feed import FuturesMarketFeed
 from bot.service import metrics as m
 from bot.service.daemon import RETRYABLE, Components, Daemon
+from bot.service.futures_metrics import futures_source
 from bot.service.futures_paper import futures_paper_venue
 from bot.service.observe import Parts
 from bot.service.paper import Endpoints
@@ -206,6 +207,7 @@ class FuturesDaemon(Daemon):
             m.supervisor_source(self.supervisor),
         ):
             self.metrics.add_source(source)
+        self.metrics.add_source(futures_source(market, private, venue))
         if self.deadman is not None:
             self.metrics.add_source(m.deadman_source(self.deadman))
         self.view.attach(Parts(desk, engine, store, self.runners.values, tuple(table)))

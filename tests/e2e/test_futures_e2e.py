@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,14 @@ def test_the_paper_config_trades_out_of_the_box(tmp_path: Path, spawn_daemon: Sp
     daemon.logs.wait_for("order_placed", 15, where=lambda r: "order_id" in r)
     daemon.logs.wait_for("fill", 30)
     daemon.logs.wait_for("futures_margin", 15)
+    metrics = urllib.request.urlopen(ready["http"] + "/metrics", timeout=5).read().decode()
+    for line in (
+        'feed_connected{feed="futures_public"} 1',
+        'feed_connected{feed="futures_private"} 1',
+        f'book_valid{{symbol="{P}"}} 1',
+        "private_feed_subscribed 1",
+    ):
+        assert line in metrics, line
     assert daemon.terminate() == 0
     assert (tmp_path / "data" / "futures-paper.db").exists()
     assert "Traceback" not in daemon.logs.text()
