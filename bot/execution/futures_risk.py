@@ -8,8 +8,9 @@ before spot's checks so a refused order is never counted in its rate windows:
 
 - ``max_contracts``: the position per contract after the order plus the resting orders on
   the same side, in contracts (``max_contracts``);
-- ``max_notional``: the position's value after the order, in the settlement currency
-  (USD), at the order's price (market orders: the mid) (``max_notional``);
+- ``max_notional``: the position's value after the order in USD, at the order's price
+  (market orders: the mid): contracts x contract size x price for linear contracts, and
+  contracts x contract size for inverse ones (their size is in USD) (``max_notional``);
 - ``max_leverage``: the account's open notional after the order over its margin equity
   (the private feed's ``balances``); no margin state yet refuses (``no_margin_state``);
 - ``min_liquidation_distance``: an order that grows a position whose liquidation price
@@ -35,6 +36,7 @@ from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.futures_feed import MarginState, PositionState
 from bot.execution.pnl import PositionBook
 from bot.execution.risk import RiskContext, RiskDecision, RiskGate, RiskLimits
+from bot.futures.instruments import FuturesInstrument
 from bot.kraken.instruments import from_scaled
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "derivatives_refusal",
     "liquidation_distance",
     "liquidation_ok",
+    "usd_value",
 ]
 
 LIQUIDATION_CHECK: Final = "liquidation_distance"
@@ -91,6 +94,14 @@ def liquidation_ok(positions: Mapping[str, PositionState], limit: Decimal) -> bo
     return True
 
 
+def usd_value(contract: FuturesInstrument | None, size: Decimal, price: Decimal) -> Decimal:
+    """``size`` contracts' value in USD at ``price``: ``size x contractSize x price`` for a
+    linear contract; ``size x contractSize`` for an inverse one, whose contract size is
+    in USD already (PI_XBTUSD: 1 USD a contract)."""
+    units = size * (contract.contract_size if contract is not None else Decimal(1))
+    return units if contract is not None and not contract.linear else units * price
+
+
 def _reduces(position: Decimal, delta: Decimal) -> bool:
     after = position + delta
     return abs(after) < abs(position) and (after == 0 or (after > 0) == (position > 0))
@@ -105,9 +116,12 @@ def derivatives_refusal(
     positions: Mapping[str, PositionState],
     margin: MarginState | None,
     limits: DerivativesLimits,
+    contracts: Mapping[str, FuturesInstrument] | None = None,
 ) -> RiskError | None:
     """Why an order changing ``symbol``'s position by ``delta`` contracts at ``price``
-    may not be sent (None: it may). Contract size 1 (linear perpetuals)."""
+    may not be sent (None: it may). ``contracts`` value positions (``usd_value``); a
+    contract missing there is taken as linear with contract size 1."""
+    specs = contracts or {}
     held = positions.get(symbol)
     position = held.size if held is not None else _ZERO
     if delta == 0 or _reduces(position, delta):
@@ -122,7 +136,7 @@ def derivatives_refusal(
         if limits.max_notional is not None or limits.max_leverage is not None:
             return RiskError("no_mid", f"{symbol}: no price to value the position at")
         price = _ZERO
-    notional = abs(after) * price
+    notional = usd_value(specs.get(symbol), abs(after), price)
     if limits.max_notional is not None and notional > limits.max_notional:
         return RiskError(
             "max_notional", f"{symbol}: position value {notional}, max {limits.max_notional}"
@@ -132,7 +146,7 @@ def derivatives_refusal(
             return RiskError("no_margin_state", "the margin account is not known yet")
         others = sum(
             (
-                abs(p.size) * (p.mark_price or p.entry_price)
+                usd_value(specs.get(s), abs(p.size), p.mark_price or p.entry_price)
                 for s, p in positions.items()
                 if s != symbol
             ),
@@ -164,8 +178,10 @@ class FuturesRiskGate(RiskGate):
         derivatives: DerivativesLimits,
         state: FuturesState,
         resting: Callable[[str, str], Decimal],
+        contracts: Mapping[str, FuturesInstrument] | None = None,
     ) -> None:
         super().__init__(clock, positions, limits, strategy_limits)
+        self._contracts = dict(contracts or {})
         self.derivatives = derivatives
         self._futures = state
         self._resting = resting
@@ -198,4 +214,5 @@ class FuturesRiskGate(RiskGate):
             symbol=order.symbol, delta=delta, price=price,
             resting_same_side=self._resting(order.symbol, order.side),
             positions=self._futures.positions, margin=self._futures.margin, limits=self.derivatives,
+            contracts=self._contracts,
         )  # fmt: skip

@@ -105,6 +105,7 @@ class FuturesDaemon(Daemon):
 
     market_feed: FuturesMarketFeed | None = None
     futures_private: FuturesPrivateFeed | None = None
+    contracts: FuturesInstrumentTable | None = None
 
     @property
     def futures(self) -> FuturesConfig:
@@ -159,6 +160,7 @@ class FuturesDaemon(Daemon):
         """The feeds, the venue port, the desk and engine, the switch, the strategies."""
         cfg, clock, ep = self.config, self.clock, self.endpoints
         assert ep is not None
+        self.contracts = contracts
         table = InstrumentTable([as_instrument(fi) for fi in contracts.values()])
         private = self.futures_private = FuturesPrivateFeed(
             ep.ws_private_url, ep.api_key, ep.api_secret, self._on_private, clock=clock
@@ -289,7 +291,7 @@ class FuturesDaemon(Daemon):
             self.clock, positions, RiskLimits.from_config(cfg.risk),
             {s.name: RiskLimits.from_config(cfg.strategy_risk(s)) for s in cfg.strategies},
             derivatives=DerivativesLimits.from_config(self.futures.risk), state=private,
-            resting=self._resting,
+            resting=self._resting, contracts=self.contracts,
         )  # fmt: skip
 
     def _books(self) -> Mapping[str, Book]:

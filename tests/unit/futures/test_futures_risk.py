@@ -13,10 +13,12 @@ from bot.execution.futures_risk import (
     FuturesRiskGate,
     derivatives_refusal,
     liquidation_ok,
+    usd_value,
 )
 from bot.execution.orders import new_order
 from bot.execution.pnl import PositionBook
 from bot.execution.risk import RiskContext
+from bot.futures.instruments import FuturesInstrument
 from bot.kraken.instruments import Instrument
 
 D = Decimal
@@ -79,6 +81,32 @@ def test_liquidation_distance_blocks_growth_and_readiness() -> None:
     assert not liquidation_ok({P: pos("0.05", liq="47500")}, D("0.1"))
     assert liquidation_ok({P: pos("0.05", liq="40000")}, D("0.1"))
     assert liquidation_ok({P: pos("0", liq="49999")}, D("0.1"))  # no position, no risk
+
+
+def contract(kind: str, size: str) -> FuturesInstrument:
+    return FuturesInstrument(
+        symbol=P, kind=kind, base="XBT", quote="USD", tick_size=D("0.5"), price_precision=1,
+        price_increment=5, contract_size=D(size), contract_value_precision=4, qty_precision=4,
+        qty_increment=1,
+    )  # fmt: skip
+
+
+def test_inverse_contracts_are_valued_by_their_usd_size() -> None:
+    linear, inverse = contract("flexible_futures", "1"), contract("futures_inverse", "1")
+    assert usd_value(linear, D(2), D(50000)) == D(100000)
+    assert usd_value(inverse, D(2000), D(50000)) == D(2000)  # 2000 contracts of 1 USD
+    caps = DerivativesLimits(max_notional=D(5000))
+
+    def why(spec: FuturesInstrument, delta: str) -> str | None:
+        error = derivatives_refusal(
+            symbol=P, delta=D(delta), price=D(50000), resting_same_side=D(0), positions={},
+            margin=margin("10000"), limits=caps, contracts={P: spec},
+        )  # fmt: skip
+        return None if error is None else error.reason
+
+    assert why(inverse, "4000") is None  # 4000 USD
+    assert why(inverse, "6000") == "max_notional"
+    assert why(linear, "0.2") == "max_notional"  # 10000 USD
 
 
 @dataclass
