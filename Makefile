@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint run bench clean venv browser promtool
+.PHONY: test lint docs run bench clean venv browser promtool
 
 # The editable install also compiles the book's C core in place (setup.py): editing the C
 # source re-runs it, so `make test` never tests a stale build.
@@ -40,11 +40,16 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot strategies tests bench
-	$(BIN)/ruff format --check bot strategies tests bench
+	$(BIN)/ruff check bot strategies tests bench docs/_hooks
+	$(BIN)/ruff format --check bot strategies tests bench docs/_hooks
 	$(BIN)/mypy
 	$(BIN)/lint-imports  # the layers contract: [tool.importlinter] in pyproject.toml
 	$(BIN)/hadolint Dockerfile
+
+# The documentation site (mkdocs.yml): --strict turns every warning into a failure, so a broken
+# link or anchor, a nav entry without its page, or a page left out of the nav fails the build.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 run: $(STAMP)
 	$(BIN)/krakenbot run
@@ -54,4 +59,4 @@ bench: $(STAMP)
 	$(BIN)/krakenbot bench all
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .grimp_cache
+	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .grimp_cache

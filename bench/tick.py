@@ -30,6 +30,13 @@ its first ``warmup`` frames not counted:
   dedicated kept-alive HTTP/1.1 connection (``bot.net.http1``): the daemon's defaults.
 - ``krakenbot_aiohttp``: the same, with ``dedicated=False``: the request goes through
   aiohttp's ``ClientSession.post`` as the floor's does (what the dedicated connection saves).
+- ``krakenbot_ws``: the same pipeline with ``venue.order_entry: websocket``: the order goes
+  as an ``add_order`` on the executions connection (``bot.execution.venue_ws``); its
+  ``sign`` stage is the WebSocket order entry, ``send`` the frame's encoding, and
+  ``written`` is taken just before websockets' ``send``.
+- ``floor_ws`` (``bench.tick_floor_ws``): websockets receive → a pre-built ``add_order``
+  frame sent at once on a private connection: the limit of the WebSocket order path.
+  ``ws_targets`` holds issue 14's targets for ``krakenbot_ws`` against ``floor``.
 
 The clients' rate counters have limits too high to ever wait; the simulator's are off.
 Every contender sends real orders: each is accepted and rests (post-only, far from the
@@ -76,6 +83,7 @@ from bench.tick_floor import (
     run_floor_block,
     run_raw_block,
 )
+from bench.tick_floor_ws import WsFloor
 from bot.core.clock import SystemClock
 from bot.core.log import configure_logging
 from bot.execution.orders import new_cl_ord_id, new_order
@@ -93,7 +101,12 @@ _TARGET_ADDED_P50_US: Final = 50.0
 _TARGET_P99_RATIO: Final = 1.5
 _MAX_QUEUED_PCT: Final = 5.0  # frames older than one interval on arrival: queueing, not latency
 _UNLIMITED: Final = CounterLimits(1e15, 1e15)
-_ACCOUNTS: Final = ("floor", "krakenbot", "krakenbot_aiohttp")  # one API key each
+_ACCOUNTS: Final = (  # one API key each
+    "floor", "krakenbot", "krakenbot_aiohttp", "floor_ws", "krakenbot_ws",
+)  # fmt: skip
+_WS_TARGETS: Final = {"p50_ratio_max": 0.35, "p99_ratio_max": 0.5, "p99_9_over_p99_max": 1.3}
+"""Issue 14's targets for krakenbot over the WebSocket order path, against the aiohttp
+floor of the same run (and its own p99 for the tail)."""
 
 
 # ============================================================== the simulator's side
@@ -347,14 +360,25 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
         via_aiohttp = DaemonPath(
             config, session, probe, dedicated=False, account="krakenbot_aiohttp"
         )
+        over_ws = DaemonPath(
+            config, session, probe, account="krakenbot_ws", order_entry="websocket"
+        )
+        floor_ws = WsFloor(config, raw_session)
         await bot.start()
         await via_aiohttp.start()
+        await over_ws.start()
+        await floor_ws.start()
         contenders: list[_Contender] = [
             floor,
             bot,
             via_aiohttp,
             _RawFloor(floor, conn, f"{host}:{port}"),
+            over_ws,
+            floor_ws,
         ]
+        gc.collect()
+        gc.freeze()  # as the daemon does once wired (bot.service.wiring.freeze_startup_heap)
+        frozen = gc.get_freeze_count()
         samples = {c.name: Samples(c.stages) for c in contenders}
         cancelled = dict.fromkeys(samples, 0)
         rounds = math.ceil(frames / block)
@@ -372,15 +396,18 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
                 if r >= 0:
                     cancelled[contender.name] += count
     conn.close()
-    await bot.stop()
-    await via_aiohttp.stop()
+    paths = (bot, via_aiohttp, over_ws)
+    for path in paths:
+        await path.stop()
+    await floor_ws.stop()
     return {
         "samples": {name: s.as_dict() for name, s in samples.items()},
         "cancelled": cancelled,
-        "risk_rejected": bot.risk.rejected + via_aiohttp.risk.rejected,
-        "checksum_mismatches": bot.mismatches + via_aiohttp.mismatches,
-        "strategy_errors": bot.runner.errors + via_aiohttp.runner.errors,
+        "risk_rejected": sum(p.risk.rejected for p in paths),
+        "checksum_mismatches": sum(p.mismatches for p in paths),
+        "strategy_errors": sum(p.runner.errors for p in paths),
         "connects": bot.rest.connection.connects if bot.rest.connection else 0,
+        "heap_frozen": frozen,
         "store_save_ns": _store_save_ns(min(frames, 500)),
         "store_save_unsynced_ns": _store_save_ns(min(frames, 500), sync=False),
     }
@@ -431,6 +458,25 @@ def _versus(bot: Mapping[str, Any], floor: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ws_targets(
+    over_ws: Mapping[str, Any], floor: Mapping[str, Any], over_rest: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Issue 14's targets for the WebSocket order path, from one run's figures."""
+    p50 = over_ws["p50_us"] / floor["p50_us"]
+    p99 = over_ws["p99_us"] / floor["p99_us"]
+    tail = over_ws["p99_9_us"] / over_ws["p99_us"]
+    return {
+        **_WS_TARGETS,
+        "p50_ratio": round(p50, 2),
+        "p50_ratio_met": p50 <= _WS_TARGETS["p50_ratio_max"],
+        "p99_ratio": round(p99, 2),
+        "p99_ratio_met": p99 <= _WS_TARGETS["p99_ratio_max"],
+        "p99_9_over_p99": round(tail, 2),
+        "p99_9_over_p99_met": tail <= _WS_TARGETS["p99_9_over_p99_max"],
+        "vs_rest_path_p50_ratio": round(over_ws["p50_us"] / over_rest["p50_us"], 2),
+    }
+
+
 def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     interval_ns = 1e9 / config["rate_hz"]
     out = {name: _contender(raw, interval_ns) for name, raw in result["samples"].items()}
@@ -444,6 +490,17 @@ def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]
         via_aiohttp = out.get("krakenbot_aiohttp")
         if via_aiohttp and via_aiohttp["samples"]:
             out["krakenbot_aiohttp_vs_floor"] = _versus(via_aiohttp, floor)
+        over_ws, floor_ws = out.get("krakenbot_ws"), out.get("floor_ws")
+        if over_ws and over_ws["samples"]:
+            out["krakenbot_ws_vs_floor"] = _versus(over_ws, floor)
+            out["ws_targets"] = _ws_targets(over_ws, floor, bot)
+        if over_ws and floor_ws and over_ws["samples"] and floor_ws["samples"]:
+            out["krakenbot_ws_vs_floor_ws"] = {
+                "added_p50_us": round(over_ws["p50_us"] - floor_ws["p50_us"], 1),
+                "added_p99_us": round(over_ws["p99_us"] - floor_ws["p99_us"], 1),
+                "p50_ratio": round(over_ws["p50_us"] / floor_ws["p50_us"], 2),
+                "p99_ratio": round(over_ws["p99_us"] / floor_ws["p99_us"], 2),
+            }
         stages, fstages = bot["stages_p50_us"], floor["stages_p50_us"]
         http = stages["sign"] + stages["send"]
         queued = {
@@ -494,6 +551,7 @@ def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]
         "warmup_per_block": config["warmup"],
         "rate_hz": config["rate_hz"],
         "log_level": config["log_level"],
+        "heap_frozen_objects": result.get("heap_frozen"),
         "sim": result["sim"],
         "machine": _machine(),
     }

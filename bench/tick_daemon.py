@@ -25,6 +25,12 @@ start of the command's task (``bot.core.eager``), the engine's bookkeeping: id, 
 index, and the venue's ``place``), ``sign`` (``add_order`` until the transport is called) and
 ``send``: consecutive clock points, so the stages add up to the total. The request is
 written before ``runner.book`` returns.
+
+With ``order_entry="websocket"`` (the ``krakenbot_ws`` contender) the venue is
+``KrakenWsVenue`` on the executions feed's connection, as ``bot.service.wiring.order_venue``
+builds it: ``sent_in`` is stamped when ``WsOrderEntry.add_order`` is called, ``post`` when
+the request is handed to the link, ``written`` when its frame is built (just before
+websockets' ``send``); ``sign`` is then the order entry and ``send`` the encoding.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, cast
@@ -50,9 +56,11 @@ from bot.execution.rate_room import RateRoom
 from bot.execution.readiness import PRIVATE_SUBSCRIBED, ReadinessGate
 from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
 from bot.execution.tokens import TokenKeeper
+from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
-from bot.kraken.instruments import InstrumentTable
-from bot.kraken.protocol import Parser
+from bot.execution.venue_ws import KrakenWsVenue, OrderLink, WsOrderEntry
+from bot.kraken.instruments import Instrument, InstrumentTable
+from bot.kraken.protocol import MethodResponse, Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book, BookApplied
@@ -137,6 +145,55 @@ class _TimedRest(KrakenRestClient):
         return reply
 
 
+class _TimedWsEntry(WsOrderEntry):
+    """WebSocket order entry, with ``add_order``'s entry stamped and its outcomes counted."""
+
+    probe: Probe
+    placed = 0
+    refused = 0
+
+    async def add_order(self, order: Any, instrument: Instrument) -> str:
+        if not self.probe.sent_in:
+            self.probe.sent_in = _NOW()
+        try:
+            order_id = await super().add_order(order, instrument)
+        except ExchangeError:
+            self.refused += 1
+            raise
+        self.placed += 1
+        return order_id
+
+
+class _TimedLink:
+    """The private feed as the order link, with ``post`` stamped when a request is handed
+    to it and ``written`` when its frame is built, just before websockets' ``send``."""
+
+    def __init__(self, feed: PrivateFeed, probe: Probe) -> None:
+        self._feed, self._probe = feed, probe
+
+    @property
+    def order_ready(self) -> bool:
+        return self._feed.order_ready
+
+    def attach_orders(
+        self, on_answer: Callable[[MethodResponse], None], on_lost: Callable[[str], None]
+    ) -> None:
+        self._feed.attach_orders(on_answer, on_lost)
+
+    async def send_order(self, build: Callable[[str], bytes]) -> bool:
+        probe = self._probe
+        if not probe.post:
+            probe.post = _NOW()
+
+        def timed(token: str) -> bytes:
+            frame = build(token)
+            if not probe.written:
+                probe.written = _NOW()
+            return frame
+
+        return await self._feed.send_order(timed)
+
+
 def _trace(conn: Http1Connection, probe: Probe) -> None:
     """Stamp ``post`` when the client hands a request to the dedicated connection and
     ``written`` just before its write: the points aiohttp's are taken at."""
@@ -168,10 +225,11 @@ class DaemonPath:
         *,
         dedicated: bool = True,
         account: str = "krakenbot",
+        order_entry: str = "rest",
     ) -> None:
         from bot.sim.pairs import default_instruments
 
-        self.name = "krakenbot" if dedicated else "krakenbot_aiohttp"
+        self.name = account
         self.inst = inst = default_instruments((SYMBOL,))[SYMBOL]
         self.probe = probe
         clock = SystemClock()
@@ -196,7 +254,22 @@ class DaemonPath:
         table = InstrumentTable([inst])
         self.parser = Parser(table)
         self.book = Book(inst, DEPTH)
-        venue = KrakenRestVenue(rest, table)
+        reads = KrakenRestVenue(rest, table)
+        self.orders: _TimedRest | _TimedWsEntry = rest
+
+        def on_private(event: object) -> None:  # as Daemon._on_private
+            self.engine.on_private(event)
+            gate.notify()
+
+        self.private = PrivateFeed(
+            config["ws_private_url"], TokenKeeper(reads, clock), on_private, clock=clock
+        )
+        venue: Venue = reads
+        if order_entry == "websocket":  # venue.order_entry: websocket, as wiring builds it
+            link = cast(OrderLink, _TimedLink(self.private, probe))
+            entry = self.orders = _TimedWsEntry(link, rest.trading_counter, clock)
+            entry.probe = probe
+            venue = KrakenWsVenue(reads, entry)
         positions = PositionBook(clock)
         self.risk = _TimedRisk(RiskGate(clock, positions, limits(), {self.name: limits()}), probe)
         risk = cast(RiskGate, self.risk)
@@ -219,14 +292,6 @@ class DaemonPath:
         # The executions feed, as the daemon runs it: it drives the orders' state, and while
         # it is live the engine does not confirm each write by QueryOrders.
         gate.add(PRIVATE_SUBSCRIBED, lambda: self.private.subscribed)
-
-        def on_private(event: object) -> None:  # as Daemon._on_private
-            self.engine.on_private(event)
-            gate.notify()
-
-        self.private = PrivateFeed(
-            config["ws_private_url"], TokenKeeper(venue, clock), on_private, clock=clock
-        )
         ctx = EngineContext(self.engine, desk, self.name, (inst.symbol,))
         desk.add_context(ctx)
         strategy = EveryFrameBuyer(ctx, BuyerParams())
@@ -266,7 +331,7 @@ class DaemonPath:
 
     async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None:
         parser, book, desk, runner = self.parser, self.book, self.desk, self.runner
-        books, probe, rest, symbol = {self.inst.symbol: book}, self.probe, self.rest, SYMBOL
+        books, probe, rest, symbol = {self.inst.symbol: book}, self.probe, self.orders, SYMBOL
         seen = 0
         async with book_socket(ws_url) as ws:
             async for raw in ws:

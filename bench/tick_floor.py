@@ -9,7 +9,7 @@ updates from heartbeats and acks.
 A second floor (``floor_raw``) writes the same pre-built requests, as whole HTTP/1.1 bytes,
 straight to a kept-alive TCP connection (``RawHttp``: one ``transport.write`` per request,
 a minimal response reader): what sending costs without an HTTP client library, the figure
-behind the fix proposed in docs/readme/bench-tick.md.
+behind the fix proposed in docs/contributors/bench-tick.md.
 
 Where the clocks are read (``time.perf_counter_ns``), the same for every contender:
 

@@ -5,5 +5,5 @@
 - ``ema_cross``: ``strategies.ema_cross:EmaCross``
 
 Name them in the config by their short name or as ``module:Class``; see
-docs/readme/strategies.md. Importing this package imports none of them.
+docs/users/strategies.md. Importing this package imports none of them.
 """

@@ -127,6 +127,15 @@ StrategyName = Annotated[
 ]
 
 
+HostName = Annotated[
+    str,
+    _matching(
+        r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\]",
+        "host",
+        "expected a host name or an address, without a port",
+    ),
+]
+"""A name the browser-facing pages answer to (``http.allowed_hosts``): DNS rebinding guard."""
 HttpUrl = Annotated[str, _matching(r"https?://[^/?#\s]+\S*", "url", "expected an http(s):// URL")]
 WsUrl = Annotated[str, _matching(r"wss?://[^/?#\s]+\S*", "url", "expected a ws(s):// URL")]
 Channel = Literal["book", "trade", "ticker"]
@@ -154,6 +163,9 @@ class VenueConfig(_Model):
     tier: Literal["starter", "intermediate", "pro"] = "starter"
     request_timeout_s: Seconds = 10.0
     dedicated_connection: bool = True  # private calls on krakenbot's own kept-alive HTTP/1.1
+    # Order writes over the private WebSocket (REST while it is down), or REST only.
+    order_entry: Literal["websocket", "rest"] = "rest"
+    ack_timeout_s: Seconds = 10.0  # a WebSocket order answer not there by then: unknown
 
 
 class CredentialsConfig(_Model):
@@ -230,6 +242,10 @@ class HttpConfig(_Model):
     ``control_token_env`` names the environment variable holding the control API's bearer
     token; the loader resolves it into ``control_token`` (a ``Secret``, at least
     ``MIN_TOKEN_CHARS`` long). Without it, nothing served changes the daemon's state.
+
+    ``allowed_hosts``: the names, besides loopback's and ``host``, that the pages a browser
+    reads (the dashboard, its API, the control API) answer to; any other ``Host`` header is
+    refused, so a web page elsewhere cannot read them through DNS rebinding.
     """
 
     enabled: StrictBool = True
@@ -237,6 +253,7 @@ class HttpConfig(_Model):
     port: Port = 8080
     control_token_env: EnvName | None = None
     control_token: Secret | None = Field(default=None, repr=False)
+    allowed_hosts: Annotated[tuple[HostName, ...], _EMPTY_LIST] = ()
 
     @property
     def control_enabled(self) -> bool:

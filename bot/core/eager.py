@@ -3,7 +3,7 @@
 ``asyncio.create_task`` runs nothing now: the coroutine's first step waits for the event
 loop's next round. For an order that is the difference between writing the request while
 the strategy's ``on_book`` is still on the stack and writing it after every other ready
-callback has run (see the README's *Benchmarks*). Python 3.12 has eager tasks for this;
+callback has run (see docs/contributors/benchmarks.md). Python 3.12 has eager tasks for this;
 this module is the 3.11 equivalent, for the one place that needs it (``OrderTasks.spawn``).
 
 The coroutine's first step runs synchronously, up to its first suspension (an awaited
@@ -19,8 +19,8 @@ step, through ``_enter_task`` / ``_leave_task``), and the caller's is put back a
 whatever the step did.
 
 The task must exist before the step, and making one is costly on a cold path (between two
-book frames the caches go cold, and every object made and every call counts; the README's
-*Benchmarks* has the figures): before the request's write, that is tick-to-trade. So
+book frames the caches go cold, and every object made and every call counts; docs/contributors/
+benchmarks.md has the figures): before the request's write, that is tick-to-trade. So
 ``EagerSpawner`` keeps one task made ahead of time (a *spare*, waiting for a coroutine, with
 everything the step needs already made), hands it the coroutine after the step, and makes
 the next spare only then, after the write. What is left on the way to the write is a dict

@@ -27,6 +27,8 @@ The tree, by remedy (every subclass of ``BotError`` in ``bot/``, wherever it is 
     └── ExchangeError           Kraken said no (``code`` holds its exact string)
         ├── TransientError      retry with backoff, where retrying is safe
         │   ├── OrderStateUnknown   a write may or may not have happened: reconcile, never resend
+        │   ├── OrderLinkDown   the order socket is down, nothing was sent: send it over REST
+        │   │                   (execution.venue_ws)
         │   └── ConnectionLost  a WebSocket dropped or went silent: reconnect (net.ws)
         │       ├── SocketStale     no frame for ``stale_after_s`` (net.ws)
         │       └── TokenRejected   Kraken refused the WS token: mint one, reconnect

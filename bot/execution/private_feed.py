@@ -59,6 +59,14 @@ exceptions become ``PrivateConnectionLost`` (``bot.net.ws.ConnectionLost``) or
 feed's own: the token per connection, the subscription, its sequence numbers and the rate
 counter.
 
+Order entry. With ``venue.order_entry: websocket`` the orders share this connection
+(``bot.execution.venue_ws``): ``attach_orders`` routes Kraken's answers to order requests
+(``MethodResponse``) there and tells it when the connection ends; ``send_order`` sends a
+request built with this connection's token while the subscription is live (the token is
+kept for the connection's life, in memory only), and ``order_ready`` says whether it is.
+An order refused for its token ends the connection like a refused subscribe: a fresh
+token, a new subscription, at once.
+
 This module does not own order state, reconciliation or the readiness gate (the engine's);
 it exposes ``subscribed`` and ``stats`` for them and for /metrics.
 """
@@ -80,6 +88,7 @@ from bot.kraken.instruments import InstrumentTable
 from bot.kraken.protocol import (
     ExecutionReport,
     ExecutionsFrame,
+    MethodResponse,
     Parser,
     Status,
     SubscribeAck,
@@ -248,6 +257,9 @@ class PrivateFeed:
         self._parser = Parser(InstrumentTable())  # execution reports need no instruments
         self._req_id = 0
         self._token: str | None = None
+        self._link_token: str | None = None  # this connection's: order requests carry it
+        self._on_answer: Callable[[MethodResponse], None] | None = None
+        self._on_link_lost: Callable[[str], None] | None = None
         self._sub: _Subscription | None = None
         self._symbols: dict[str, str] = {}  # order_id -> symbol (reports are sparse)
         self.stats = PrivateFeedStats()
@@ -279,6 +291,30 @@ class PrivateFeed:
         """Seconds since the last frame, None before the first."""
         return self._socket.frame_age_s()
 
+    # -- order entry on this connection (bot.execution.venue_ws) -------------------------
+
+    def attach_orders(
+        self, on_answer: Callable[[MethodResponse], None], on_lost: Callable[[str], None]
+    ) -> None:
+        """Order entry shares this connection: answers to its requests go to
+        ``on_answer``, and ``on_lost(reason)`` is called when the connection ends."""
+        self._on_answer, self._on_link_lost = on_answer, on_lost
+
+    @property
+    def order_ready(self) -> bool:
+        """Orders can be sent now: connected and the executions subscription live (the
+        subscription is what keeps the connection's token valid, KRAKEN.md §4)."""
+        return self._link_token is not None and self.subscribed
+
+    async def send_order(self, build: Callable[[str], bytes]) -> bool:
+        """Send ``build(token)`` on the live connection; False (nothing sent) when there is
+        none. A connection that closes during the send raises ``ConnectionLost``."""
+        session, token = self._socket.session, self._link_token
+        if session is None or token is None or not self.subscribed:
+            return False
+        await session.send(build(token))
+        return True
+
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -302,6 +338,7 @@ class PrivateFeed:
         self._sink(PrivateConnected(self.url, session.number))
         token, self._token = self._token, None
         assert token is not None  # prepare() minted it
+        self._link_token = token
         session.queue(
             codec.subscribe_executions(
                 token,
@@ -323,6 +360,8 @@ class PrivateFeed:
                 self._on_subscribe_ack(sub, event)
             elif type(event) is Unparsed:
                 self._socket.note_unparsed(event.reason, event.excerpt)
+            elif type(event) is MethodResponse:
+                self._on_method_answer(sub, event)
             elif type(event) is Status:
                 log.info("private_feed_status", system=event.system)
             # heartbeats, pongs and other answers: liveness only
@@ -332,9 +371,13 @@ class PrivateFeed:
 
     def on_close(self, error: BotError | None) -> None:
         self._sub = None  # shutting down too: not subscribed, but no event
+        self._link_token = None
+        reason = "shutting down"
         if error is not None:
             reason = error.reason if isinstance(error, ConnectionLost) else str(error)
             self._sink(PrivateDisconnected(reason))
+        if self._on_link_lost is not None:
+            self._on_link_lost(reason)  # order requests still waiting lost their answers
 
     # -- the connection's tasks ----------------------------------------------------------
 
@@ -371,6 +414,19 @@ class PrivateFeed:
             log.warning("private_feed_token_refused", error=error.code, live=sub.live)
             raise TokenRejected(error, after_live=sub.live)
         raise PrivateConnectionLost(f"subscribe refused: {ack.error}")
+
+    def _on_method_answer(self, sub: _Subscription, answer: MethodResponse) -> None:
+        """An answer to an order request: order entry's. One refused for its token
+        (revoked or expired while the subscription lived on) ends the connection too: a new
+        token is minted and the subscription made again at once, as after a refused
+        subscribe, so that the next orders go over the socket again."""
+        if self._on_answer is not None:
+            self._on_answer(answer)
+        error = answer.exception()
+        if isinstance(error, TokenError):
+            self.stats.token_failures += 1
+            log.warning("private_feed_token_refused", error=error.code, method=answer.method)
+            raise TokenRejected(error, after_live=sub.live)
 
     def _on_maxratecount(self, maximum: int) -> None:
         """Kraken's trading threshold for this account against the configured tier's."""

@@ -1,6 +1,6 @@
 """Kraken WebSocket v2 on the wire: the exact JSON codec, requests out, responses in.
 
-Decoding comes in two speeds. ``loads`` is orjson: the fast one (the README's *Benchmarks*:
+Decoding comes in two speeds. ``loads`` is orjson: the fast one (docs/contributors/benchmarks.md:
 the parse-only floor), but it hands JSON numbers over as ``float``, which is only a carrier
 of the decimal Kraken printed (``to_scaled`` recovers it exactly, or raises
 ``PrecisionLost``). ``loads_exact`` is the standard library with ``parse_float=Decimal``:

@@ -55,7 +55,7 @@ is ``_apply_wire_update_py``, the reference the C code is tested against. ``CORE
 which one runs ("c" or "python").
 
 Speed is measured by ``krakenbot bench book``; the figures, with their machine, are in the
-README (*The order book*, *Speed*).
+docs/contributors/book.md (*Speed*).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """One kept-alive HTTP/1.1 connection for private REST calls: the order path's transport.
 
 Why not aiohttp here. ``aiohttp.ClientSession.post`` spends far longer between the call and
-its write of the request than writing the same bytes to a kept-alive socket does (the
-README's *Benchmarks* has the figures, dated): on the way to an AddOrder that is most of the
-tick-to-trade time. Private calls are serialised per API key anyway (the nonce rule, see
+its write of the request than writing the same bytes to a kept-alive socket does
+(docs/contributors/benchmarks.md has the figures, dated): on the way to an AddOrder that is
+most of the tick-to-trade time. Private calls are serialised per API key anyway (the nonce rule, see
 ``bot.kraken.rest``), so one connection per key is all they need, and the request is always
 the same shape: a POST with a few headers and a small body. ``Http1Connection`` writes that
 request as one ``transport.write`` of pre-formatted bytes and reads the answer with

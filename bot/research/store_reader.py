@@ -101,7 +101,7 @@ def read_store(path: str | Path, *, since_ns: int = 0) -> StoreSnapshot:
             raise StoreError(f"store {path}: read: {exc}") from exc
     except (sqlite3.Error, StoreError) as exc:
         # Corrupt pages, rows this code cannot decode, a file locked away from us: the
-        # human decides (the store's README section says how), nothing is changed here.
+        # human decides (docs/contributors/store.md says how), nothing is changed here.
         raise BadInput(f"store {path}: unreadable: {exc}") from exc
     finally:
         conn.close()

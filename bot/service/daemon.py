@@ -104,8 +104,10 @@ from bot.service.wiring import (
     books_valid,
     cancel_our_orders,
     close_paper_orders,
+    freeze_startup_heap,
     http_server,
     metric_sources,
+    order_venue,
     record_rest_counter,
     replay_fills,
 )
@@ -308,7 +310,13 @@ class Daemon:
         if not await self._permissions(rest, store, instruments):
             return  # stopped while probing
         symbols = tuple(instruments)
-        venue = KrakenRestVenue(rest, instruments)  # the venue port: Kraken spot over REST
+        reads = KrakenRestVenue(rest, instruments)  # the venue port: Kraken spot over REST
+        tokens = TokenKeeper(reads, clock)
+        private = self.private = PrivateFeed(
+            ep.ws_private_url, tokens, self._on_private, clock=clock,
+            trading_counter=rest.trading_counter,  # Kraken's maxratecount and rate counts
+        )  # fmt: skip
+        venue = order_venue(cfg, reads, private, clock)  # venue.order_entry: websocket | rest
         desk, engine = self._order_path(store, venue, instruments)
         engine.prepare_ids(x.name for x in self.loaded)  # id blocks on record before trading
         if cfg.mode == "live":
@@ -323,11 +331,6 @@ class Daemon:
             on_status=self._exchange_status,
         )  # fmt: skip
         self.gate.add(rd.BOOKS_VALID, lambda: books_valid(feed, symbols))
-        tokens = TokenKeeper(venue, clock)
-        private = self.private = PrivateFeed(
-            ep.ws_private_url, tokens, self._on_private, clock=clock,
-            trading_counter=rest.trading_counter,  # Kraken's maxratecount and rate counts
-        )  # fmt: skip
         self.gate.add(rd.PRIVATE_SUBSCRIBED, lambda: private.subscribed)
         if cfg.deadman.enabled:
             deadman = self.deadman = DeadmanSwitch(
@@ -360,7 +363,7 @@ class Daemon:
             "engine": engine.run,
             "deadman": self._deadman,
             "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
-            "balances": functools.partial(self._balances, venue, store),
+            "balances": functools.partial(self._balances, reads, store),
             "checkpoints": functools.partial(run_checkpoints, store, clock),
             "view": self.view.run,  # the dashboard's pictures and the notification rules
         }
@@ -372,6 +375,7 @@ class Daemon:
         """Every component, the strategies' start and their timers under one
         ``TaskGroup`` until ``request_stop``; then the shutdown, and the tasks end."""
         keep = self.supervisor.keep  # a component that stops unasked is restarted, loudly
+        freeze_startup_heap()  # what lives as long as the daemon: no collection walks it again
         async with asyncio.TaskGroup() as tg:
             desk.tasks.spawn_task = tg.create_task
             tasks = [

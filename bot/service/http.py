@@ -18,6 +18,11 @@ event loop's responsiveness), ``render_status`` (the HTML page, pure) and
   /metrics; plus whatever facts ``status_source()`` returns (mode, venue, version...).
   Every value is HTML-escaped and scrubbed of registered secrets.
 
+Every page a browser reads answers only to the names in ``allowed_hosts`` (loopback's,
+``http.host`` unless it is a wildcard, and ``http.allowed_hosts``): another ``Host`` header
+gets 421, so a web page elsewhere cannot read the dashboard or call the control API through
+DNS rebinding. /healthz, /readyz and /metrics answer to any name (probes, Prometheus).
+
 It reads components only through ``Metrics``, the ``ReadinessGate`` and ``status_source``;
 it never changes them. Routes added to ``app`` before ``start()`` are served beside these
 (the dashboard, the control API). It listens on 127.0.0.1 by default.
@@ -55,6 +60,9 @@ __all__ = [
     "LoopLagProbe",
     "StatusSource",
     "add_healthcheck_arguments",
+    "allowed_hosts",
+    "host_allowed",
+    "host_guard",
     "main_healthcheck",
     "render_status",
 ]
@@ -127,6 +135,52 @@ class LoopLagProbe:
 # --------------------------------------------------------------------------- server
 
 
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_WILDCARDS: Final = frozenset({"", "0.0.0.0", "::", "[::]"})
+_ANY_HOST_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def allowed_hosts(config: HttpConfig) -> frozenset[str]:
+    """The names (no port, lower case) the browser-facing pages answer to."""
+    names = set(_LOOPBACK_NAMES)
+    host = config.host.lower()
+    if host not in _WILDCARDS:
+        names.add(f"[{host}]" if ":" in host and not host.startswith("[") else host)
+    names.update(name.lower() for name in config.allowed_hosts)
+    return frozenset(names)
+
+
+def host_allowed(header: str | None, allowed: frozenset[str]) -> bool:
+    """Whether a request's ``Host`` header (``name[:port]``) names an allowed host."""
+    if not header:
+        return False
+    name = header.strip().lower()
+    if name.startswith("["):  # [::1]:8080
+        end = name.find("]")
+        name = name[: end + 1] if end > 0 else name
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    return name in allowed
+
+
+def host_guard(allowed: frozenset[str]) -> Any:
+    """An aiohttp middleware refusing (421) a page request whose ``Host`` is not allowed."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path not in _ANY_HOST_PATHS and not host_allowed(request.host, allowed):
+            log.warning("http_host_refused", path=request.path)
+            text = (
+                "421 Misdirected Request: this daemon does not answer to that host name."
+                " Add it to http.allowed_hosts if you reach the daemon by that name.\n"
+            )
+            return web.Response(status=421, text=text)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return guard
+
+
 class HttpServer:
     """Serves the four routes on ``config.host:config.port``; see the module docstring.
 
@@ -159,7 +213,7 @@ class HttpServer:
         self._runner: web.AppRunner | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self.port: int | None = None
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[host_guard(allowed_hosts(config))])
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)

@@ -208,6 +208,6 @@ def missing_error(missing: Sequence[Missing]) -> ConfigError:
         "grant "
         + ", ".join(f'"{m.needed.permission}"' for m in missing)
         + " to the key (kraken.com: Settings > API > edit the key), or make a key with every"
-        " permission listed in the README's 'Live trading' section"
+        " permission listed in docs/users/live-trading.md"
     )
     return ConfigError(lines)

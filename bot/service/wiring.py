@@ -7,12 +7,15 @@ the shutdown's "cancel our open orders and see them gone" (``cancel_our_orders``
 readiness probe of the books (``books_valid``), what a start recovers from the store
 (``replay_fills`` in live mode, ``close_paper_orders`` in paper mode, and what Kraken's
 REST counter may still hold: ``assume_rest_counter`` at start, ``record_rest_counter``
-after the last call). It keeps no state of its own.
+after the last call), the venue the order path writes through (``order_venue``:
+``venue.order_entry``), and the start-up heap frozen before trading
+(``freeze_startup_heap``). It keeps no state of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
@@ -30,6 +33,9 @@ from bot.execution.pnl import PositionBook
 from bot.execution.private_feed import PrivateFeed
 from bot.execution.readiness import ReadinessGate
 from bot.execution.tokens import TokenKeeper
+from bot.execution.venue import Venue
+from bot.execution.venue_rest import KrakenRestVenue
+from bot.execution.venue_ws import KrakenWsVenue, WsOrderEntry
 from bot.kraken.instruments import InstrumentTable
 from bot.kraken.ratelimit import start_value
 from bot.kraken.rest import KrakenRestClient
@@ -50,8 +56,10 @@ __all__ = [
     "books_valid",
     "cancel_our_orders",
     "close_paper_orders",
+    "freeze_startup_heap",
     "http_server",
     "metric_sources",
+    "order_venue",
     "record_rest_counter",
     "replay_fills",
 ]
@@ -169,6 +177,31 @@ async def _cancel(engine: ExecutionEngine, cl_ord_id: str) -> None:
         await engine.cancel(cl_ord_id)
     except BotError as exc:
         log.warning("shutdown_cancel_failed", cl_ord_id=cl_ord_id, error=str(exc))
+
+
+def order_venue(config: Config, rest: KrakenRestVenue, private: PrivateFeed, clock: Clock) -> Venue:
+    """The venue the engine and the switch write through: ``venue.order_entry: rest``, the
+    REST venue itself; ``websocket``, writes on the private feed's connection (REST's
+    while it is down; reads stay REST's), charged on REST's trading counter."""
+    if config.venue.order_entry == "rest":
+        return rest
+    entry = WsOrderEntry(
+        private, rest.rest.trading_counter, clock, ack_timeout_s=config.venue.ack_timeout_s
+    )
+    log.info("order_entry", via="websocket", fallback="rest")
+    return KrakenWsVenue(rest, entry)
+
+
+def freeze_startup_heap() -> int:
+    """Collect, then move every object alive now (modules, instruments, the wired
+    components) out of the collector's sight (``gc.freeze``): they live as long as the
+    daemon, and a full collection on the order path would otherwise walk them all. Returns
+    how many were frozen."""
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    log.info("startup_heap_frozen", objects=frozen)
+    return frozen
 
 
 def assume_rest_counter(store: Store, rest: KrakenRestClient, clock: Clock, key: str) -> float:

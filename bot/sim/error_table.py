@@ -1,8 +1,9 @@
 """Every error string the simulator sends, with where Kraken's docs or public reports show
-it, or a mark that no source confirms it (pure data; printed in the README).
+it, or a mark that no source confirms it (pure data; docs/contributors/simulator/server.md
+prints it).
 
 A test checks that every Kraken-style string literal in ``bot/sim`` (``E<Category>:...``, and
-the WS v2 subscription errors) is in ``ERRORS``, and that the README prints this table.
+the WS v2 subscription errors) is in ``ERRORS``, and that the docs print this table.
 ``price_decimals`` builds the one string with parameters Kraken fills in.
 """
 
@@ -123,7 +124,7 @@ def price_decimals(inst: Instrument) -> RejectedError:
 
 
 def markdown_table() -> str:
-    """The table as the README prints it."""
+    """The table as docs/contributors/simulator/server.md prints it."""
     lines = ["| Error | When | Source |", "|---|---|---|"]
     for e in ERRORS:
         source = e.source if e.source is not None else "**unconfirmed** (the simulator's own)"

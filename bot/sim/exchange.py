@@ -58,7 +58,8 @@ __all__ = [
     "Exchange",
 ]
 
-# Kraken's strings where known (KRAKEN.md §1.5, §8.3); ours otherwise (see the README).
+# Kraken's strings where known (KRAKEN.md §1.5, §8.3); ours otherwise
+# (docs/contributors/simulator/server.md).
 REASON_USER: Final = "User requested"
 REASON_POST_ONLY: Final = "Post only order"
 REASON_IOC: Final = "Unfilled IOC order"

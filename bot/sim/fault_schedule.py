@@ -6,9 +6,10 @@ own kinds) turned into a ``Fault`` record with an id and a state: scheduled → 
 a ``duration_s``, or both; a REST fault with neither is good for one use. ``after_s``
 delays its start.
 
-- REST faults act from their start, one request at a time: a handler asks ``take(kind,
-  endpoint, private=...)`` for the first active fault of that kind matching the endpoint
-  (None: any), which charges it one use.
+- REST faults (and the spot simulator's WebSocket order faults, ``WS_ORDER_KINDS``) act
+  from their start, one request at a time: a handler asks ``take(kind, endpoint,
+  private=...)`` for the first active fault of that kind matching the endpoint (a REST
+  method or a WebSocket method name; None: any), which charges it one use.
 - The others (WebSocket faults, engine pauses, token expiries) act once, when they come
   due: ``run_due`` (the pump calls it; ``inject`` calls it at once) hands them to the
   simulator's ``apply``.
@@ -34,8 +35,10 @@ from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 import structlog
 
 __all__ = [
+    "PER_REQUEST_KINDS",
     "PRIVATE_ONLY",
     "REST_KINDS",
+    "WS_ORDER_KINDS",
     "Fault",
     "FaultSchedule",
     "FaultSpecLike",
@@ -48,6 +51,10 @@ REST_KINDS: Final = frozenset(
     {"rest_delay", "rest_error", "lose_response", "invalid_nonce", "rate_limit"}
 )
 """The kinds both simulators have that act on REST requests, one request at a time."""
+WS_ORDER_KINDS: Final = frozenset({"ws_order_delay", "ws_order_error", "ws_lose_ack"})
+"""The spot simulator's kinds that act on WebSocket order requests, one request at a time."""
+PER_REQUEST_KINDS: Final = REST_KINDS | WS_ORDER_KINDS
+"""Kinds taken one request at a time (``take``), never applied by ``run_due``."""
 PRIVATE_ONLY: Final = frozenset({"invalid_nonce", "rate_limit"})
 """The REST kinds that act on private requests only."""
 
@@ -116,9 +123,9 @@ def checked_fields(spec: FaultSpecLike, *, unavailable: str) -> dict[str, Any]:
     if spec.status is not None and not 500 <= spec.status <= 599:
         raise ValueError("status must be a 5xx HTTP status")
     changes: dict[str, Any] = {}
-    if spec.kind in REST_KINDS and spec.count is None and spec.duration_s is None:
+    if spec.kind in PER_REQUEST_KINDS and spec.count is None and spec.duration_s is None:
         changes["count"] = 1
-    if spec.kind == "rest_error" and spec.status is None and spec.error is None:
+    if spec.kind in ("rest_error", "ws_order_error") and spec.status is None and spec.error is None:
         changes["error"] = unavailable
     return changes
 
@@ -244,7 +251,7 @@ class FaultSchedule(Generic[SpecT]):
             if fault.state != "scheduled" or fault.starts_at > now:
                 continue
             fault.state = "active"
-            if fault.kind not in REST_KINDS:
+            if fault.kind not in PER_REQUEST_KINDS:
                 await self.apply(fault)
 
     # ------------------------------------------------------------------ REST

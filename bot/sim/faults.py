@@ -23,10 +23,19 @@ its start. Kinds:
 ``invalid_nonce``        matching private requests answer ``EAPI:Invalid nonce``
 ``rate_limit``           matching private requests answer ``error`` (``EAPI:Rate limit
                          exceeded`` by default, or ``EOrder:Rate limit exceeded``)
+``ws_order_error``       matching WebSocket order requests are refused with Kraken's
+                         ``error`` (``EService:Unavailable`` by default): not executed
+``ws_order_delay``       matching WebSocket order requests are executed at once, their
+                         answer sent ``delay_s`` late (the reports they cause follow it)
+``ws_lose_ack``          matching WebSocket order requests are executed (an order is
+                         placed and rests) and the connection is dropped before their
+                         answer is sent
 =======================  ===============================================================
 
-REST faults match on ``endpoint`` (a method name such as ``AddOrder``; None: any); the
-WebSocket faults on ``conn_kind`` (``public``/``private``), ``conn_id`` and ``account``.
+REST faults match on ``endpoint`` (a method name such as ``AddOrder``; None: any), the
+WebSocket order faults on ``endpoint`` too (a WS method such as ``add_order``); the
+other WebSocket faults on ``conn_kind`` (``public``/``private``), ``conn_id`` and
+``account``.
 Each fault is logged when scheduled, each time it acts, and when it ends; ``Faults.list``
 (and ``GET /admin/faults``) shows them all with their state.
 
@@ -47,12 +56,14 @@ from typing import Any, Final, Protocol
 import structlog
 
 from bot.sim.fault_schedule import REST_KINDS as SHARED_REST_KINDS
+from bot.sim.fault_schedule import WS_ORDER_KINDS as SHARED_WS_ORDER_KINDS
 from bot.sim.fault_schedule import Fault, FaultSchedule, checked_fields, spec_fields
 from bot.sim.tokens import TokenRegistry
 
 __all__ = [
     "REST_KINDS",
     "WS_KINDS",
+    "WS_ORDER_KINDS",
     "Fault",
     "FaultKind",
     "FaultSocket",
@@ -77,12 +88,16 @@ class FaultKind(StrEnum):
     LOSE_RESPONSE = "lose_response"
     INVALID_NONCE = "invalid_nonce"
     RATE_LIMIT = "rate_limit"
+    WS_ORDER_ERROR = "ws_order_error"
+    WS_ORDER_DELAY = "ws_order_delay"
+    WS_LOSE_ACK = "ws_lose_ack"
 
 
 WS_KINDS: Final = frozenset(
     {FaultKind.WS_DROP, FaultKind.WS_SILENCE, FaultKind.WS_CORRUPT_CHECKSUM}
 )
 REST_KINDS: Final = frozenset(k for k in FaultKind if k in SHARED_REST_KINDS)
+WS_ORDER_KINDS: Final = frozenset(k for k in FaultKind if k in SHARED_WS_ORDER_KINDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,19 @@ https://docs.kraken.com/api/docs/websocket-v2/). A connection's own ``add_order`
 prices are read exactly (``codec.loads_exact``) and scaled by the pair's precisions; a
 price with too many decimals gets REST's ``EOrder:Invalid price`` error.
 
+Faults (``bot.sim.faults``, matched on the method as ``endpoint``), as REST's: a
+``ws_order_error`` refuses the request with its ``error`` before anything is done; a
+``ws_order_delay`` executes it at once and sends its answer (and the frames it caused)
+``delay_s`` later on the venue's clock; a ``ws_lose_ack`` executes it and drops the
+connection before the answer leaves.
+
 This module owns the methods (``OrderMethods``, a base of ``ws_private.PrivateSession``);
 the checks are the venue's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Any, Final
@@ -23,6 +30,7 @@ from bot.core.errors import ExchangeError, ProtocolError
 from bot.kraken.codec import loads_exact
 from bot.kraken.instruments import Instrument, to_scaled
 from bot.sim.error_table import price_decimals
+from bot.sim.faults import FaultKind
 from bot.sim.matching import OrderRequest, OrderState
 from bot.sim.ws_auth import ERR_ARGS, AuthSession
 
@@ -50,10 +58,51 @@ _STP: Final = {
 class OrderMethods(AuthSession):
     """The order methods of an authenticated connection (see the module docstring)."""
 
+    _delayed: set[asyncio.Task[None]] | None = None
+
     def order_method(
         self, method: str, params: dict[str, Any], req_id: int | None, time_in: str, raw: str
     ) -> None:
-        """Answer one of ``ORDER_METHODS`` (``raw``: the request's text)."""
+        """Answer one of ``ORDER_METHODS`` (``raw``: the request's text), faults applied."""
+        faults = self.venue.faults
+        refuse = faults.take(FaultKind.WS_ORDER_ERROR, method, private=True)
+        if refuse is not None:
+            self.fail(method, refuse.spec.error or "EService:Unavailable", req_id, time_in)
+            return
+        delay = faults.take(FaultKind.WS_ORDER_DELAY, method, private=True)
+        lose = faults.take(FaultKind.WS_LOSE_ACK, method, private=True)
+        queue = self._queue
+        mark = len(queue)
+        self._answer(method, params, req_id, time_in, raw)
+        if lose is not None:  # executed; the answer never leaves
+            self.closed = True
+            queue.clear()
+            self._abort()
+            return
+        if delay is not None:
+            frames = [queue.pop() for _ in range(len(queue) - mark)][::-1]
+            self._send_later(frames, delay.spec.delay_s)
+
+    def _send_later(self, frames: list[bytes], delay_s: float) -> None:
+        async def later() -> None:
+            await self.clock.sleep(delay_s)
+            for frame in frames:
+                self.send(frame)
+
+        if self._delayed is None:
+            self._delayed = set()
+        task = asyncio.get_running_loop().create_task(later())
+        self._delayed.add(task)
+        task.add_done_callback(self._delayed.discard)
+
+    def cancel_delayed(self) -> None:
+        """The connection ended: answers still held back are never sent."""
+        for task in list(self._delayed or ()):
+            task.cancel()
+
+    def _answer(
+        self, method: str, params: dict[str, Any], req_id: int | None, time_in: str, raw: str
+    ) -> None:
         if method in _EXACT:
             # Quantities and prices must arrive exactly: decode the request's text again.
             try:

@@ -285,6 +285,7 @@ class PrivateSession(OrderMethods):
         self.level3.revoke()
 
     def release(self) -> None:
+        self.cancel_delayed()
         self._stop("executions")
         self._stop("balances")
         self.level3.release()

@@ -26,7 +26,7 @@ every run). In WAL mode FULL adds to NORMAL only a sync of the WAL file after ea
 the frames the other connection appended before it: a synced write makes the earlier
 unsynced ones durable. Each connection sees the other's commits from its next statement on.
 The price of two page caches: the first statement on one connection after the other wrote
-reads its pages again (the README's *Benchmarks* has the figure). ``close()`` closes the
+reads its pages again (docs/contributors/benchmarks.md has the figure). ``close()`` closes the
 second first, so the first is the last to close and checkpoints the WAL into the file.
 
 Order history. Each connection installs two TEMP triggers on ``orders`` that append the
@@ -43,7 +43,7 @@ size fits, and the file reads well in ``sqlite3``. Costs, fees and balances are
 
 Bad files. A file that is not SQLite, is corrupt or truncated, belongs to another program,
 or has a schema newer than this code raises ``StoreError`` from ``Store.open``. The file is
-never replaced, repaired or recreated: a human decides (README: "State on disk"). Which
+never replaced, repaired or recreated: a human decides (docs/contributors/store.md). Which
 deployment a store belongs to is ``bot.store.owner``'s (a stamp in ``meta``).
 
 Privacy. ``Store.open`` creates the folder 0700 and the file 0600 (SQLite gives ``-wal`` and

@@ -14,7 +14,7 @@ permission check, and the user made a new key) is stamped again by whoever opens
 Stores written before stamps existed are claimed by one rule (``claim``): an empty one is
 stamped; one with history is adopted only in live mode and only if every key that signed
 with it is this run's key (a store paper mode ever used holds the simulator's keys too);
-any other is refused, and the human decides (README: "State on disk: the store").
+any other is refused, and the human decides (docs/contributors/store.md).
 
 This module owns the stamp's meta keys and that rule; the file itself is ``bot.store``'s.
 """
@@ -35,8 +35,8 @@ OWNER_KEYS: Final = ("owner_mode", "owner_venue", "owner_key_id")
 """The ``meta`` keys of the stamp."""
 _REMEDY: Final = (
     "give this deployment a store of its own (store.path; by default data/paper.db in paper"
-    " mode, data/live.db in live mode), or move this file aside: see the README, 'State on"
-    " disk: the store'"
+    " mode, data/live.db in live mode), or move this file aside: see"
+    " docs/contributors/store.md"
 )
 log = get_logger(component="store")
 

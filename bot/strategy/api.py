@@ -547,7 +547,7 @@ class Context(ABC):
     Every method returns at once: ``place``, ``amend`` and ``cancel`` check the request and
     submit one command (``bot.execution.commands``) that the engine's pre-trade stage and
     the venue carry out; what becomes of it arrives later through ``on_order`` and
-    ``on_fill``. Prices and quantities are ``Decimal``. The README's "The context" section
+    ``on_fill``. Prices and quantities are ``Decimal``. docs/users/strategy-api.md ("The context")
     describes each method. Those three are written once, here, for every context, with the
     name, symbols, logger and clocks: an implementation provides the views below and the
     ``_`` members at the end.

@@ -176,12 +176,17 @@ def test_entrypoint_runs_read_only_then_sigterm_exits_0(image: Image, procs: lis
     assert "Traceback" not in gone.stderr
 
 
-def test_the_readmes_healthcheck_is_the_dockerfiles() -> None:
-    """The README shows the image's HEALTHCHECK: the same instruction, word for word."""
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```dockerfile\n(.*?)```", readme, flags=re.DOTALL)
+def test_the_docs_healthcheck_is_the_dockerfiles() -> None:
+    """The docs show the image's HEALTHCHECK: the same instruction, word for word, wherever
+    it is shown (the README and every page under docs/)."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    blocks = [
+        block
+        for page in pages
+        for block in re.findall(r"```dockerfile\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    ]
     shown = [b for b in blocks if "HEALTHCHECK" in b]
-    assert shown, "no HEALTHCHECK snippet in the README"
+    assert shown, "no HEALTHCHECK snippet in the docs"
     expected = _instruction(DOCKERFILE.read_text(), "HEALTHCHECK")
     for block in shown:
         assert _instruction(block, "HEALTHCHECK") == expected

@@ -156,7 +156,7 @@ async def test_a_key_without_a_permission_stops_the_start_naming_it(
 async def test_a_key_with_every_permission_the_daemon_needs_starts(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
-    """Exactly what the README's live-trading section tells a user to grant, no more."""
+    """Exactly what docs/users/live-trading.md tells a user to grant, no more."""
     sim = await sim_factory()
     granted = [
         "query_funds", "query_open_orders", "query_closed_orders", "create_orders",
@@ -192,3 +192,28 @@ async def test_a_quick_restart_with_the_same_key_does_not_probe_again(
     probed = [e for e in before_ready(runs[1]) if e.get("method") == "CancelOrder"]
     assert probed == []
     assert [e for e in before_ready(runs[0]) if e.get("method") == "CancelOrder"]
+
+
+async def test_a_live_run_keeps_the_instrument_channel_subscribed(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Issue 10 item 6: live mode turned the instrument channel off, so a precision change
+    never reached its books and WS v2 names came from REST's. It stays subscribed, first."""
+    sim = await sim_factory(tier="pro")
+    config = live_config(sim, tmp_path / "live.db", tier="pro")
+    daemon = Daemon(config, load_strategies(config.strategies))
+    with capture_logs() as events:
+        task = asyncio.create_task(daemon.run())
+        try:
+            async with asyncio.timeout(30):
+                while "daemon_ready" not in names(events):
+                    assert not task.done(), names(events)
+                    await asyncio.sleep(0.02)
+            (public,) = sim.venue.find_connections(kind="public")
+            channels = {channel for channel, _symbol, _depth in public.subscriptions}
+            assert {"instrument", "book"} <= channels, channels
+        finally:
+            daemon.request_stop("test")
+            async with asyncio.timeout(15):
+                await task
+    assert daemon.exit_code == 0

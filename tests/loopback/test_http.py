@@ -353,3 +353,39 @@ async def test_main_healthcheck_exit_codes(capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 3
+
+
+async def _get_as(session: aiohttp.ClientSession, url: str, host: str) -> int:
+    async with session.get(url, headers={"Host": host}) as response:
+        await response.read()
+        return response.status
+
+
+async def test_pages_refuse_a_foreign_host_name_but_probes_answer_any() -> None:
+    """DNS rebinding: a page elsewhere whose name now resolves to 127.0.0.1 sends its own
+    name as Host; the browser-facing pages refuse it (421), the probes do not care."""
+    async with serving() as (server, session):
+        base = server.url
+        for name in ("127.0.0.1", f"127.0.0.1:{server.port}", "localhost:1", "[::1]:8080"):
+            assert await _get_as(session, base + "/status", name) == 200, name
+        for name in ("evil.example", f"evil.example:{server.port}", "127.0.0.1.evil.example"):
+            assert await _get_as(session, base + "/status", name) == 421, name
+            assert await _get_as(session, base + "/", name) == 421, name
+        for path in ("/healthz", "/metrics"):
+            assert await _get_as(session, base + path, "evil.example") == 200, path
+        assert await _get_as(session, base + "/readyz", "evil.example") == 200  # no checks: open
+
+
+async def test_allowed_hosts_lets_a_named_host_in() -> None:
+    config = HttpConfig(host="0.0.0.0", port=0, allowed_hosts=("Bot.Lan",))
+    server = HttpServer(config, Metrics(), ReadinessGate(), None, FakeClock())
+    await server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/status"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT_S)) as session:
+            assert await _get_as(session, url, f"bot.lan:{server.port}") == 200
+            assert await _get_as(session, url, "localhost") == 200
+            assert await _get_as(session, url, "0.0.0.0") == 421  # a wildcard is not a name
+            assert await _get_as(session, url, "other.lan") == 421
+    finally:
+        await server.close()

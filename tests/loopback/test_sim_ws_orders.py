@@ -5,6 +5,7 @@ EditOrder (https://docs.kraken.com/api/docs/websocket-v2/batch_add, .../batch_ca
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -70,3 +71,88 @@ async def test_batch_add_batch_cancel_and_edit(fake_sim: SimHandle) -> None:
         assert cancelled["success"] is True and cancelled["result"] == {"count": 2}
     open_ = (await fake_sim.client.private("OpenOrders")).result["open"]
     assert list(open_) == [new_id] and open_[new_id]["descr"]["price"] == "50003.0"
+
+
+# ------------------------------------------------------------------------------ faults
+
+
+async def _fault(sim: SimHandle, **spec: Any) -> dict[str, Any]:
+    async with sim.session.post(
+        sim.admin_url + "/faults", json=spec, headers=sim.admin_headers
+    ) as reply:
+        body: dict[str, Any] = await reply.json()
+        assert reply.status == 201, body
+        return body["fault"]
+
+
+async def test_ws_order_faults_through_the_admin_api(fake_sim: SimHandle) -> None:
+    """Refused before anything happens; answered late (the order rests at once); executed
+    with the connection dropped before the answer: as REST's rest_error, rest_delay and
+    lose_response."""
+    token = (await fake_sim.client.private("GetWebSocketsToken")).result["token"]
+    exchange, account = fake_sim.venue.exchange, fake_sim.account
+    async with fake_sim.session.ws_connect(fake_sim.ws_private_url) as raw:
+        await raw.receive(timeout=5)  # status
+        ws = Ws(raw, token)
+        await _fault(fake_sim, kind="ws_order_error", endpoint="add_order", error="EService:Busy")
+        refused = await ws.call("add_order", symbol="BTC/USD", **limit(50000, cl_ord_id="f-1"))
+        assert (refused["success"], refused["error"]) == (False, "EService:Busy")
+        assert exchange.open_orders(account) == []
+        # One use only: the next add_order goes through.
+        placed = await ws.call("add_order", symbol="BTC/USD", **limit(50000, cl_ord_id="f-2"))
+        assert placed["success"] is True
+
+        fault = await _fault(fake_sim, kind="ws_order_delay", endpoint="cancel_order", delay_s=3)
+        assert fault["remaining"] == 1
+        ws.req_id += 1
+        body = {"method": "cancel_order", "req_id": ws.req_id,
+                "params": {"cl_ord_id": ["f-2"], "token": token}}  # fmt: skip
+        await raw.send_str(json.dumps(body))
+        for _ in range(100):  # bounded: executed at once, the answer held back
+            if not exchange.open_orders(account):
+                break
+            await asyncio.sleep(0.01)
+        assert exchange.open_orders(account) == []
+        # A ping's pong overtakes the held answer (it would follow it otherwise).
+        await raw.send_str(json.dumps({"method": "ping", "req_id": 999}))
+        before_pong = []
+        for _ in range(100):
+            frame = json.loads((await raw.receive(timeout=5)).data)
+            if frame.get("method") == "pong":
+                break
+            before_pong.append(frame.get("req_id"))
+        assert ws.req_id not in before_pong
+        fake_sim.clock.advance(3.0)  # type: ignore[attr-defined]
+        for _ in range(100):
+            frame = json.loads((await raw.receive(timeout=5)).data)
+            if frame.get("req_id") == ws.req_id:
+                break
+        assert frame["method"] == "cancel_order" and frame["success"] is True
+
+        await _fault(fake_sim, kind="ws_lose_ack", endpoint="add_order")
+        ws.req_id += 1
+        params = {"symbol": "BTC/USD", **limit(49000, cl_ord_id="f-3"), "token": token}
+        body = {"method": "add_order", "req_id": ws.req_id, "params": params}
+        await raw.send_str(json.dumps(body))
+        answers = []
+        for _ in range(100):  # bounded: the connection ends without the answer
+            msg = await raw.receive(timeout=5)
+            if msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.ERROR,
+            ):
+                break
+            answers.append(json.loads(msg.data).get("req_id"))
+        assert ws.req_id not in answers
+    (rests,) = exchange.open_orders(account)  # executed all the same
+    assert rests.cl_ord_id == "f-3"
+    async with fake_sim.session.get(
+        fake_sim.admin_url + "/faults", headers=fake_sim.admin_headers
+    ) as reply:
+        faults = (await reply.json())["faults"]
+    assert [(f["kind"], f["state"]) for f in faults] == [
+        ("ws_order_error", "done"),
+        ("ws_order_delay", "done"),
+        ("ws_lose_ack", "done"),
+    ]

@@ -20,7 +20,14 @@ STAGES = {"parse", "book", "strategy", "risk", "engine", "sign", "send"}
 def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None:
     result = run_tick_bench(FRAMES, block=BLOCK, warmup=WARMUP, rate_hz=500)
 
-    for name in ("floor", "krakenbot", "krakenbot_aiohttp", "floor_raw"):
+    for name in (
+        "floor",
+        "krakenbot",
+        "krakenbot_aiohttp",
+        "floor_raw",
+        "krakenbot_ws",
+        "floor_ws",
+    ):
         figures = result[name]
         assert figures["samples"] == FRAMES, name
         assert figures["orders_placed"] == FRAMES, name
@@ -28,10 +35,11 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
         assert 0 < figures["p50_us"] <= figures["p99_us"] <= figures["p99_9_us"], name
         assert figures["p99_9_us"] <= figures["max_us"], name
     bot = result["krakenbot"]
-    for name in ("krakenbot", "krakenbot_aiohttp"):
+    for name in ("krakenbot", "krakenbot_aiohttp", "krakenbot_ws"):
         assert set(result[name]["stages_p50_us"]) == STAGES
         assert all(result[name]["stages_p50_us"][stage] > 0 for stage in STAGES)
     assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
+    assert set(result["floor_ws"]["stages_p50_us"]) == {"ws_send"}
 
     # Every order reached the simulator and rested there: each block's CancelAll removed
     # the timed orders and the warm-up ones (krakenbot also buys on the snapshot).
@@ -42,8 +50,12 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
         "floor_raw": blocks * (BLOCK + WARMUP),
         "krakenbot": blocks * (BLOCK + WARMUP + 1),
         "krakenbot_aiohttp": blocks * (BLOCK + WARMUP + 1),
+        "krakenbot_ws": blocks * (BLOCK + WARMUP + 1),
+        "floor_ws": blocks * (BLOCK + WARMUP),
     }
-    assert checks["resting_after"] == {"floor": 0, "krakenbot": 0, "krakenbot_aiohttp": 0}
+    assert checks["resting_after"] == dict.fromkeys(
+        ("floor", "krakenbot", "krakenbot_aiohttp", "floor_ws", "krakenbot_ws"), 0
+    )
     assert checks["dedicated_connects"] == 1  # warmed once, kept alive through every block
     assert checks["checksum_mismatches"] == 0
     assert checks["risk_rejected"] == 0
@@ -66,12 +78,25 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     assert via_aiohttp["added_p50_us"] == pytest.approx(
         result["krakenbot_aiohttp"]["p50_us"] - result["floor"]["p50_us"], abs=0.11
     )
+    over_ws = result["krakenbot_ws_vs_floor"]
+    assert over_ws["p50_ratio"] == pytest.approx(
+        result["krakenbot_ws"]["p50_us"] / result["floor"]["p50_us"], abs=0.01
+    )
+    assert result["krakenbot_ws_vs_floor_ws"]["added_p50_us"] == pytest.approx(
+        result["krakenbot_ws"]["p50_us"] - result["floor_ws"]["p50_us"], abs=0.11
+    )
+    ws_targets = result["ws_targets"]
+    assert ws_targets["p50_ratio_met"] == (ws_targets["p50_ratio"] <= 0.35)
+    assert ws_targets["p99_ratio_met"] == (ws_targets["p99_ratio"] <= 0.5)
+    assert ws_targets["p99_9_over_p99_met"] == (ws_targets["p99_9_over_p99"] <= 1.3)
     targets = result["targets"]
     assert targets["added_p50_max_us"] == 50.0 and targets["p99_ratio_max"] == 1.5
     assert targets["added_p50_met"] == (vs["added_p50_us"] <= 50.0)
     assert targets["p99_ratio_met"] == (vs["p99_ratio"] <= 1.5)
     queued = targets["queued_pct"]
-    assert set(queued) == {"floor", "krakenbot", "krakenbot_aiohttp", "floor_raw"}
+    assert set(queued) == {
+        "floor", "krakenbot", "krakenbot_aiohttp", "floor_raw", "krakenbot_ws", "floor_ws"
+    }  # fmt: skip
     assert queued == {
         name: result[name]["frame_age_at_recv"]["older_than_frame_interval_pct"] for name in queued
     }

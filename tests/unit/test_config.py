@@ -190,6 +190,10 @@ def test_symbols_union_and_risk_overrides() -> None:
         ("mode: demo\n", "deploy.yaml:1: mode: Input should be 'paper' or 'live' (got 'demo')"),
         ("venue: {tier: gold}\n", "venue.tier: Input should be 'starter', 'intermediate' or 'pro'"),
         (
+            "venue:\n  order_entry: fix\n",
+            "deploy.yaml:2: venue.order_entry: Input should be 'websocket' or 'rest' (got 'fix')",
+        ),
+        (
             "market: {book_depth: 20}\n",
             "market.book_depth: Input should be 10, 25, 100, 500 or 1000",
         ),

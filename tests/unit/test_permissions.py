@@ -179,27 +179,27 @@ async def test_what_is_not_a_verdict_is_raised(answer: ExchangeError) -> None:
 REPO = Path(__file__).resolve().parents[2]
 
 
-def readme_section(title: str) -> str:
-    text = (REPO / "README.md").read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.index("\n## ", start + 1)
-    return text[start:end]
+def live_trading_page() -> str:
+    """The user's page on live trading (the README's former 'Live trading' section)."""
+    text = (REPO / "docs/users/live-trading.md").read_text()
+    assert text.startswith("# Live trading\n")
+    return text
 
 
-def test_the_readme_tells_a_new_user_exactly_which_permissions_to_grant() -> None:
-    section = readme_section("Live trading")
+def test_the_live_trading_page_tells_a_new_user_exactly_which_permissions_to_grant() -> None:
+    section = live_trading_page()
     rows = re.findall(r"^\| ([^|*]+): \*\*([^*]+)\*\* \|", section, flags=re.MULTILINE)
     assert {f"{group} - {item}" for group, item in rows} == ALL
 
 
-def test_the_readme_shows_what_the_check_prints() -> None:
-    """The README's example is the check's own output for the issue's key."""
+def test_the_live_trading_page_shows_what_the_check_prints() -> None:
+    """The page's example is the check's own output for the issue's key."""
     by_method = {n.method: n for n in probes(BTC_USD)}
     error = missing_error(
         [Missing(by_method[m], PERMISSION_DENIED) for m in ("ClosedOrders", "GetWebSocketsToken")]
     )
     printed = "\n".join(f"krakenbot: {line}" for line in error.problems)
-    assert f"```\n{printed}\n```" in readme_section("Live trading")
+    assert f"```\n{printed}\n```" in live_trading_page()
 
 
 def test_the_example_live_config_lists_every_permission() -> None:

@@ -152,7 +152,7 @@ def test_entry_points_are_found_and_win_over_bundled_names(
 def test_the_documented_example_loads_and_runs_as_printed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    doc = (REPO / "README.md").read_text()
+    doc = (REPO / "docs/users/strategies.md").read_text()
 
     def block(marker: str) -> str:
         found = re.search(

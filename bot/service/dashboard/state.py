@@ -5,7 +5,7 @@ stream pushes. Numbers are display strings at their instrument's or currency's p
 (``bot.service.fmt``), except counts, seconds and ages, which are JSON numbers.
 Times are UTC (``time``) with their age in seconds at ``now_ms``. Every label that came
 from outside (a reason, a readiness detail) is scrubbed of registered secrets. The
-README's "The dashboard's JSON" section lists the keys.
+section "The dashboard's JSON" of docs/users/dashboard.md lists the keys.
 """
 
 from __future__ import annotations

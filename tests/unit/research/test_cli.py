@@ -78,6 +78,33 @@ def test_report_json_on_stdout_is_report_json(
     assert json.loads(out)["label"].startswith("paper run")
 
 
+def test_a_live_runs_store_reports_the_same_figures_under_its_own_label(
+    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Paper and live alike: the same rows in a store a live run stamped give the same
+    figures; only the label and the meta (mode, venue, key id) say whose run it was."""
+    live_path = tmp_path / "live.db"
+    live = write_paper_store(live_path)
+    for key, value in (("owner_mode", "live"), ("owner_venue", "https://api.kraken.com"),
+                       ("owner_key_id", "k-1f2e3d")):  # fmt: skip
+        live.set_meta(key, value)
+    live.close()
+    docs = {}
+    for name, path in (("paper", store_path), ("live", live_path)):
+        code, out, err = run(capsys, "report", "--store", str(path), "--json",
+                             "--out", str(tmp_path / name))  # fmt: skip
+        assert code == 0, err
+        docs[name] = json.loads(out)
+    assert docs["live"]["label"].startswith("live run")
+    assert docs["paper"]["label"].startswith("paper run")
+    assert docs["live"]["meta"]["mode"] == "live"
+    assert docs["live"]["meta"]["key_id"] == "k-1f2e3d"
+    assert docs["live"]["figures"] == docs["paper"]["figures"]
+    code, out, _ = run(capsys, "report", "--store", str(live_path), "--out", str(tmp_path / "t"))
+    assert code == 0 and out.startswith(f"krakenbot report: live run from store {live_path}\n")
+    assert "mode     live" in out
+
+
 def test_report_since_keeps_positions_held_before_it(
     store_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

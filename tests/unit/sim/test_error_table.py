@@ -1,5 +1,5 @@
 """The simulator's error table (``bot.sim.error_table``) covers every error string the
-simulator can send, and the README prints it."""
+simulator can send, and docs/contributors/simulator/server.md prints it."""
 
 from __future__ import annotations
 
@@ -41,5 +41,5 @@ def test_each_row_has_a_source_or_says_unconfirmed() -> None:
     assert table.count("**unconfirmed**") == sum(1 for e in ERRORS if e.source is None)
 
 
-def test_the_readme_prints_the_table() -> None:
-    assert markdown_table() in (ROOT / "README.md").read_text()
+def test_the_simulator_page_prints_the_table() -> None:
+    assert markdown_table() in (ROOT / "docs/contributors/simulator/server.md").read_text()

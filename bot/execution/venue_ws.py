@@ -1,0 +1,509 @@
+"""Kraken spot order entry over the authenticated WebSocket v2, REST while the socket is down.
+
+Two parts:
+
+- ``WsOrderEntry``: the order methods of ``ws-auth`` (``add_order``, ``amend_order``,
+  ``edit_order``, ``cancel_order``, ``cancel_all``, ``cancel_all_orders_after``,
+  ``batch_add``, ``batch_cancel``) on an ``OrderLink``: the private feed's own connection
+  (``PrivateFeed.attach_orders``). Kraken's token "does not expire once a successful
+  Websockets connection and private subscription has been made and is maintained"
+  (KRAKEN.md §4): the executions subscription is what keeps a token alive, so orders go on
+  the connection that holds it, with its token, rather than on a second socket whose token
+  would lapse after 15 minutes without a subscription of its own. Kraken also answers a
+  connection's ``add_order`` before the execution reports it causes there.
+- ``KrakenWsVenue``: the venue port (``bot.execution.venue``) with writes over
+  ``WsOrderEntry`` while the link is up and over ``KrakenRestVenue`` while it is down;
+  every read (open, closed and queried orders, trades, balances, the WebSocket token) is
+  REST's. A write goes over REST when, at the moment it is sent, the executions
+  subscription is not live (``order_entry_fallback`` is logged once per switch), and over
+  the WebSocket again as soon as a new connection's subscription is live
+  (``order_entry_websocket``). A write that the WebSocket refused for its token
+  (``EAPI:Invalid token``: Kraken did not act on it) goes over REST at once.
+
+The idempotency policy is REST's: every order carries its ``cl_ord_id``; each request is
+sent once and never resent. Requests are correlated by ``req_id``
+(``bot.execution.ws_requests``); Kraken's errors mean what they mean on REST (the same
+string, the same class); an answer lost to a disconnect or not there within
+``ack_timeout_s`` is ``OrderStateUnknown`` (the engine resolves it by lookup, over REST).
+
+Rate limits. Kraken's trading counter is per pair and shared by REST and WebSocket
+(KRAKEN.md §2.2): every write is charged on the REST client's own ``TradingCounter``, with
+the same costs, waiting (on the injected clock) until it fits, as REST does; an
+``EOrder:Rate limit exceeded`` answer fills the pair's counter. A WebSocket write spends no
+REST call, so ``rest_headroom`` is unlimited while the link is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Final, Protocol, TypeVar
+
+from bot.core.clock import Clock
+from bot.core.errors import (
+    ExchangeError,
+    OrderStateUnknown,
+    ProtocolError,
+    RateLimitError,
+    TokenError,
+    TransientError,
+)
+from bot.core.log import get_logger
+from bot.core.waits import wait_event
+from bot.execution import rest_answers
+from bot.execution import ws_requests as wr
+from bot.execution.orders import Order, canonical_cl_ord_id
+from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
+from bot.execution.venue_rest import KrakenRestVenue
+from bot.kraken import codec
+from bot.kraken.instruments import Instrument
+from bot.kraken.protocol import MethodResponse
+from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter
+
+__all__ = [
+    "DEFAULT_ACK_TIMEOUT_S",
+    "KrakenWsVenue",
+    "OrderLink",
+    "OrderLinkDown",
+    "WsOrderEntry",
+]
+
+DEFAULT_ACK_TIMEOUT_S: Final = 10.0
+log = get_logger(component="venue")
+
+T = TypeVar("T")
+Charge = tuple[str | None, TradingCost]
+_ADD_COST: Final = TradingCounter.add_cost()
+
+
+class OrderLinkDown(TransientError):
+    """The order socket is down and nothing was sent: send the request over REST."""
+
+    def __init__(self, detail: str = "the private WebSocket is not subscribed") -> None:
+        super().__init__("EWS:Not connected", detail)
+
+
+class OrderLink(Protocol):
+    """The connection order requests go on (``bot.execution.private_feed.PrivateFeed``)."""
+
+    @property
+    def order_ready(self) -> bool: ...
+
+    async def send_order(self, build: Callable[[str], bytes]) -> bool: ...
+
+    def attach_orders(
+        self, on_answer: Callable[[MethodResponse], None], on_lost: Callable[[str], None]
+    ) -> None: ...
+
+
+class _Waiter:
+    """A request's answer, awaited: ``done`` is made once the request has left (nothing
+    can answer it before), and set by the link's callbacks."""
+
+    __slots__ = ("done", "pending")
+
+    def __init__(self, pending: wr.Pending) -> None:
+        self.pending = pending
+        self.done: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        if self.done is not None:
+            self.done.set()
+
+
+class WsOrderEntry:
+    """Kraken's WebSocket order methods on ``link`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        link: OrderLink,
+        trading: TradingCounter,
+        clock: Clock,
+        *,
+        ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
+    ) -> None:
+        if ack_timeout_s <= 0:
+            raise ValueError("ack_timeout_s must be positive")
+        self._link = link
+        self._trading = trading
+        self._clock = clock
+        self._timeout_s = ack_timeout_s
+        self._requests = wr.Correlator()
+        self._waiting: dict[int, _Waiter] = {}
+        link.attach_orders(self._on_answer, self._on_lost)
+
+    @property
+    def ready(self) -> bool:
+        return self._link.order_ready
+
+    @property
+    def in_flight(self) -> int:
+        """Requests waiting for their answer (for /metrics and tests)."""
+        return len(self._requests)
+
+    # -- the link's callbacks (synchronous, on the reader) -------------------------------
+
+    def _on_answer(self, response: MethodResponse) -> None:
+        try:
+            done = self._requests.answer(response)
+        except ProtocolError as exc:
+            log.error("ws_order_answer_mismatch", error=str(exc))
+            return
+        if done is None:
+            req_id = response.req_id
+            if req_id is not None and req_id >= wr.FIRST_REQ_ID and req_id not in self._waiting:
+                log.warning("ws_order_late_answer", method=response.method, req_id=req_id)
+            return
+        waiter = self._waiting.get(done.req_id)
+        if waiter is not None:
+            waiter.wake()
+
+    def _on_lost(self, reason: str) -> None:
+        for pending in self._requests.lose_all(reason):
+            waiter = self._waiting.get(pending.req_id)
+            if waiter is not None:
+                waiter.wake()
+
+    # -- one request ---------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        build: Callable[[str, int], bytes],
+        charges: Sequence[Charge],
+        *,
+        expected: int = 1,
+    ) -> list[MethodResponse]:
+        """Charge the trading counter, send once, and wait for the answer(s); Kraken's
+        refusal is raised as REST raises it, a lost answer as ``OrderStateUnknown``."""
+        if not self._link.order_ready:
+            raise OrderLinkDown
+        await self._admit(charges)
+        pending = self._requests.open(method, expected=expected)
+        req_id = pending.req_id
+        waiter = self._waiting[req_id] = _Waiter(pending)
+        try:
+            answered = await self._send_and_wait(method, build, waiter)
+        finally:
+            del self._waiting[req_id]
+            if not pending.done:
+                self._requests.forget(req_id)  # a late answer then matches nothing
+        if not answered:
+            raise wr.lost_error(method, "EWS:Timeout", f"no answer in {self._timeout_s:g} s")
+        if pending.lost is not None:
+            raise wr.lost_error(method, "EWS:Connection lost", pending.lost)
+        for answer in pending.answers:
+            error = wr.answer_error(answer)
+            if error is not None:
+                if isinstance(error, RateLimitError) and error.code.startswith("EOrder:"):
+                    now = self._clock.monotonic()
+                    for pair, _ in charges:
+                        self._trading.saturate(pair, now)
+                raise error
+        return pending.answers
+
+    async def _send_and_wait(
+        self, method: str, build: Callable[[str, int], bytes], waiter: _Waiter
+    ) -> bool:
+        """Send the request; False if no answer came within the timeout. ``OrderLinkDown``
+        when nothing was sent; a connection closing under the send loses the answer."""
+        req_id = waiter.pending.req_id
+        try:
+            sent = await self._link.send_order(lambda token: build(token, req_id))
+        except TransientError as exc:  # the connection closed under the send
+            raise wr.lost_error(method, "EWS:Connection lost", str(exc)) from exc
+        if not sent:
+            raise OrderLinkDown
+        if waiter.pending.done:  # answered (or lost) while the send was awaited
+            return True
+        done = waiter.done = asyncio.Event()
+        return await wait_event(done, self._clock, self._timeout_s)
+
+    async def _admit(self, charges: Sequence[Charge]) -> None:
+        """Wait until every charge fits its pair's trading counter, then charge them all."""
+        trading, clock = self._trading, self._clock
+        if len(charges) == 1 and trading.admit(*charges[0], clock.monotonic()):
+            return  # the usual case: one pair, room now (checked and charged at once)
+        while True:
+            now = clock.monotonic()
+            wait = max((trading.wait_time(p, c, now) for p, c in charges), default=0.0)
+            if wait <= 0:
+                for pair, cost in charges:
+                    trading.charge(pair, cost, now)
+                return
+            log.info("ws_rate_wait", seconds=round(wait, 3))
+            await clock.sleep(wait)
+
+    # -- the methods ---------------------------------------------------------------------
+
+    async def add_order(self, order: Order, instrument: Instrument) -> str:
+        """``add_order``: Kraken's order id."""
+
+        def build(token: str, req_id: int) -> bytes:
+            return wr.add_order_frame(order, instrument, token=token, req_id=req_id)
+
+        (answer,) = await self._request("add_order", build, ((instrument.symbol, _ADD_COST),))
+        order_id = _result_str(answer, "order_id")
+        if not order_id:
+            raise OrderStateUnknown("EWS:No order id", "add_order's answer has no order_id")
+        return order_id
+
+    async def amend_order(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> None:
+        """``amend_order`` in place; ``qty`` is the new total (Kraken requires one: the
+        order's own when only the price changes)."""
+        order_id, cl_ord_id = _ids(order)
+
+        def build(token: str, req_id: int) -> bytes:
+            return codec.amend_order(
+                instrument, token=token, req_id=req_id, order_id=order_id, cl_ord_id=cl_ord_id,
+                qty=order.qty if qty is None else qty, limit_price=price,
+            )  # fmt: skip
+
+        charge = (instrument.symbol, TradingCounter.amend_cost(order_age_s))
+        await self._request("amend_order", build, [charge])
+
+    async def edit_order(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> str:
+        """``edit_order`` (cancel-and-replace): the new order's id."""
+
+        def build(token: str, req_id: int) -> bytes:
+            return wr.edit_order(
+                order, instrument, qty=qty, price=price, token=token, req_id=req_id
+            )
+
+        charge = (instrument.symbol, TradingCounter.edit_cost(order_age_s))
+        (answer,) = await self._request("edit_order", build, [charge])
+        order_id = _result_str(answer, "order_id")
+        if not order_id:
+            raise OrderStateUnknown("EWS:No order id", "edit_order's answer has no order_id")
+        return order_id
+
+    async def cancel_order(
+        self, order: Order, instrument: Instrument, *, order_age_s: float
+    ) -> None:
+        """``cancel_order`` of one order, by Kraken's id, else ours."""
+        order_id, cl_ord_id = _ids(order)
+
+        def build(token: str, req_id: int) -> bytes:
+            return codec.cancel_order(
+                token=token, req_id=req_id, order_ids=[order_id] if order_id else (),
+                cl_ord_ids=[cl_ord_id] if cl_ord_id else (),
+            )  # fmt: skip
+
+        charge = (instrument.symbol, TradingCounter.cancel_cost(order_age_s))
+        await self._request("cancel_order", build, [charge])
+
+    async def cancel_all(self, instruments: Sequence[Instrument]) -> int:
+        """``cancel_all``: how many Kraken cancelled."""
+        charges = [(i.symbol, TradingCounter.cancel_all_cost()) for i in instruments]
+        (answer,) = await self._request(
+            "cancel_all",
+            lambda token, req_id: codec.cancel_all(token=token, req_id=req_id),
+            charges,
+        )
+        return _result_int(answer, "count")
+
+    async def cancel_after(self, timeout_s: int) -> CancelAfter:
+        """``cancel_all_orders_after`` (the dead-man's switch; 0 disarms it)."""
+
+        def build(token: str, req_id: int) -> bytes:
+            return codec.cancel_all_orders_after(timeout_s, token=token, req_id=req_id)
+
+        charge = (ACCOUNT_WIDE, TradingCounter.cancel_all_orders_after_cost())
+        (answer,) = await self._request("cancel_all_orders_after", build, [charge])
+        raw = answer.raw_result
+        if not isinstance(raw, Mapping):
+            raise ProtocolError("cancel_all_orders_after: the answer has no result")
+        return rest_answers.cancel_after(raw)
+
+    async def batch_add(
+        self, orders: Sequence[Order], instrument: Instrument
+    ) -> list[str | ExchangeError]:
+        """``batch_add`` (2 to 15 orders, one pair): each order's id, or its refusal."""
+
+        def build(token: str, req_id: int) -> bytes:
+            return wr.batch_add(orders, instrument, token=token, req_id=req_id)
+
+        charge = (instrument.symbol, TradingCounter.batch_add_cost(len(orders)))
+        (answer,) = await self._request("batch_add", build, [charge])
+        raw = answer.raw_result
+        if not isinstance(raw, list) or len(raw) != len(orders):
+            raise OrderStateUnknown("EWS:Bad batch answer", "batch_add: one result per order")
+        out: list[str | ExchangeError] = []
+        for order, entry in zip(orders, raw, strict=True):
+            if isinstance(entry, Mapping) and isinstance(entry.get("error"), str):
+                out.append(wr.batch_error("batch_add", entry["error"]))
+                continue
+            order_id = entry.get("order_id") if isinstance(entry, Mapping) else None
+            echoed = entry.get("cl_ord_id") if isinstance(entry, Mapping) else None
+            if not isinstance(order_id, str) or not order_id:
+                raise OrderStateUnknown("EWS:No order id", f"batch_add: {order.cl_ord_id}")
+            if isinstance(echoed, str) and canonical_cl_ord_id(echoed) != order.cl_ord_id:
+                raise ProtocolError(f"batch_add: results out of order at {order.cl_ord_id}")
+            out.append(order_id)
+        return out
+
+    async def batch_cancel(
+        self, orders: Sequence[Order], instrument: Instrument, *, ages_s: Sequence[float]
+    ) -> int:
+        """``batch_cancel`` (2 to 50 orders, by Kraken's id, else ours): how many."""
+        order_ids = [o.order_id for o in orders if o.order_id]
+        cl_ord_ids = [o.cl_ord_id for o in orders if not o.order_id]
+
+        def build(token: str, req_id: int) -> bytes:
+            return wr.batch_cancel(
+                order_ids=order_ids, cl_ord_ids=cl_ord_ids, token=token, req_id=req_id
+            )
+
+        charge = (instrument.symbol, TradingCounter.batch_cancel_cost(ages_s))
+        (answer,) = await self._request("batch_cancel", build, [charge])
+        return _result_int(answer, "count")
+
+
+class KrakenWsVenue:
+    """The venue port with writes over the WebSocket while it is up (module docstring)."""
+
+    __slots__ = ("_over_ws", "rest", "ws")
+
+    def __init__(self, rest: KrakenRestVenue, ws: WsOrderEntry) -> None:
+        self.rest = rest
+        self.ws = ws
+        self._over_ws: bool | None = None  # how the last write went (None: none yet)
+
+    def _route(self) -> bool:
+        """Whether this write goes over the WebSocket; logs each switch."""
+        over_ws = self.ws.ready
+        if over_ws != self._over_ws:
+            if over_ws:
+                log.info("order_entry_websocket")
+            else:
+                log.warning("order_entry_fallback", to="rest", reason="socket down")
+            self._over_ws = over_ws
+        return over_ws
+
+    def _fell_back(self, exc: ExchangeError) -> None:
+        log.warning("order_entry_fallback", to="rest", reason=exc.code)
+        self._over_ws = False
+
+    # -- order entry ---------------------------------------------------------------------
+
+    async def _write(
+        self, over_ws: Callable[[], Awaitable[T]], over_rest: Callable[[], Awaitable[T]]
+    ) -> T:
+        """One write, over the WebSocket while it is up, else (or when Kraken did not act
+        on it: the link was down, the token refused) over REST."""
+        if self._route():
+            try:
+                return await over_ws()
+            except (OrderLinkDown, TokenError) as exc:
+                self._fell_back(exc)
+        return await over_rest()
+
+    async def place(self, order: Order, instrument: Instrument) -> str:
+        return await self._write(
+            lambda: self.ws.add_order(order, instrument),
+            lambda: self.rest.place(order, instrument),
+        )
+
+    async def amend(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> None:
+        await self._write(
+            lambda: self.ws.amend_order(
+                order, instrument, qty=qty, price=price, order_age_s=order_age_s
+            ),
+            lambda: self.rest.amend(
+                order, instrument, qty=qty, price=price, order_age_s=order_age_s
+            ),
+        )
+
+    async def cancel(self, order: Order, instrument: Instrument, *, order_age_s: float) -> None:
+        await self._write(
+            lambda: self.ws.cancel_order(order, instrument, order_age_s=order_age_s),
+            lambda: self.rest.cancel(order, instrument, order_age_s=order_age_s),
+        )
+
+    async def cancel_all(self, instruments: Sequence[Instrument]) -> int:
+        return await self._write(
+            lambda: self.ws.cancel_all(instruments), lambda: self.rest.cancel_all(instruments)
+        )
+
+    async def cancel_after(self, timeout_s: int) -> CancelAfter:
+        return await self._write(
+            lambda: self.ws.cancel_after(timeout_s), lambda: self.rest.cancel_after(timeout_s)
+        )
+
+    # -- what the venue knows: REST ------------------------------------------------------
+
+    async def open_orders(self, *, cl_ord_id: str | None = None) -> list[ExchangeOrder]:
+        return await self.rest.open_orders(cl_ord_id=cl_ord_id)
+
+    async def query_orders(self, order_ids: Sequence[str]) -> list[ExchangeOrder]:
+        return await self.rest.query_orders(order_ids)
+
+    async def closed_orders(
+        self, *, start_s: int | None = None, offset: int = 0, cl_ord_id: str | None = None
+    ) -> OrdersPage:
+        return await self.rest.closed_orders(start_s=start_s, offset=offset, cl_ord_id=cl_ord_id)
+
+    async def trades(self, *, start_s: int, offset: int = 0) -> TradesPage:
+        return await self.rest.trades(start_s=start_s, offset=offset)
+
+    async def balances(self) -> Mapping[str, Decimal]:
+        return await self.rest.balances()
+
+    async def ws_token(self) -> WsToken:
+        return await self.rest.ws_token()
+
+    # -- room ----------------------------------------------------------------------------
+
+    def trading_headroom(self, symbol: str) -> float:
+        return self.rest.trading_headroom(symbol)  # one counter per pair, REST's and ours
+
+    def rest_headroom(self) -> float:
+        return math.inf if self.ws.ready else self.rest.rest_headroom()
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _ids(order: Order) -> tuple[str | None, str | None]:
+    """(order_id, cl_ord_id): Kraken's id, else (its answer was lost) ours."""
+    return (order.order_id, None) if order.order_id else (None, order.cl_ord_id)
+
+
+def _result_str(answer: MethodResponse, key: str) -> str | None:
+    raw = answer.raw_result
+    value = raw.get(key) if isinstance(raw, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def _result_int(answer: MethodResponse, key: str) -> int:
+    raw = answer.raw_result
+    value = raw.get(key) if isinstance(raw, Mapping) else None
+    if type(value) is not int:
+        raise ProtocolError(f"{answer.method}: {key} must be an integer, got {value!r}")
+    return value

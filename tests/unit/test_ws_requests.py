@@ -1,0 +1,164 @@
+"""WebSocket order requests matched to their answers, and what the answers mean
+(bot.execution.ws_requests): the same Kraken string gives the same error as over REST."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from bot.core.errors import (
+    ExchangeError,
+    InsufficientFunds,
+    OrderStateUnknown,
+    ProtocolError,
+    RateLimitError,
+    RejectedError,
+    TokenError,
+    TransientError,
+)
+from bot.execution import ws_requests as wr
+from bot.execution.orders import new_order
+from bot.kraken.codec import dumps, loads_exact
+from bot.kraken.instruments import Instrument
+from bot.kraken.protocol import MethodResponse
+from bot.kraken.rest import kraken_failure
+
+BTC = Instrument(symbol="BTC/USD", base="BTC", quote="USD", price_precision=1, qty_precision=8)
+
+
+def refused(method: str, error: str, req_id: int | None = None) -> MethodResponse:
+    return MethodResponse(method=method, success=False, req_id=req_id, error=error)
+
+
+def ok(method: str, req_id: int) -> MethodResponse:
+    return MethodResponse(method=method, success=True, req_id=req_id, raw_result={})
+
+
+def test_answers_are_matched_by_req_id_whatever_their_order() -> None:
+    c = wr.Correlator()
+    first, second = c.open("add_order"), c.open("cancel_order")
+    assert first.req_id == wr.FIRST_REQ_ID and second.req_id == first.req_id + 1
+    assert c.answer(ok("cancel_order", second.req_id)) is second
+    assert c.answer(ok("add_order", first.req_id)) is first
+    assert len(c) == 0
+    assert c.answer(ok("add_order", first.req_id)) is None  # a repeat matches nothing
+    assert c.answer(ok("add_order", 7)) is None  # nor a foreign req_id
+
+
+def test_a_request_answered_several_times_is_done_at_its_last_answer() -> None:
+    c = wr.Correlator()
+    p = c.open("cancel_order", expected=2)
+    assert c.answer(ok("cancel_order", p.req_id)) is None
+    assert c.answer(ok("cancel_order", p.req_id)) is p and len(p.answers) == 2
+
+
+def test_forgotten_and_lost_requests() -> None:
+    c = wr.Correlator()
+    late, lost = c.open("add_order"), c.open("amend_order")
+    c.forget(late.req_id)
+    assert c.answer(ok("add_order", late.req_id)) is None and not late.done
+    assert c.lose_all("closed") == [lost] and lost.done and lost.lost == "closed"
+    assert len(c) == 0
+
+
+def test_an_answer_for_another_method_is_not_trusted() -> None:
+    c = wr.Correlator()
+    p = c.open("add_order")
+    with pytest.raises(ProtocolError):
+        c.answer(ok("cancel_order", p.req_id))
+
+
+@pytest.mark.parametrize(
+    ("method", "error", "cls"),
+    [
+        ("add_order", "EOrder:Insufficient funds", InsufficientFunds),
+        ("add_order", "EService:Unavailable", OrderStateUnknown),  # a write's transient
+        ("amend_order", "EService:Busy", OrderStateUnknown),
+        ("cancel_order", "EGeneral:Internal error", OrderStateUnknown),
+        ("cancel_order", "EOrder:Unknown order", RejectedError),
+        ("add_order", "EOrder:Rate limit exceeded", RateLimitError),
+        ("add_order", "EAPI:Invalid token", TokenError),
+        (
+            "batch_add",
+            "EOrder:Invalid price:BTC/USD price can only be specified up to 1 decimals",
+            RejectedError,
+        ),
+        ("cancel_all", "EGeneral:Unknown", ExchangeError),
+    ],
+)
+def test_refusals_are_rests_errors_for_the_twin_method(
+    method: str, error: str, cls: type[ExchangeError]
+) -> None:
+    got = wr.answer_error(refused(method, error))
+    assert type(got) is cls and got is not None and got.code == error
+    rest = kraken_failure(wr.REST_TWIN[method], error)
+    assert type(rest) is type(got) and rest.code == got.code
+
+
+def test_success_is_no_error_and_a_missing_error_string_is_still_one() -> None:
+    assert wr.answer_error(ok("add_order", 1)) is None
+    assert type(wr.answer_error(refused("add_order", ""))) is ExchangeError
+
+
+def test_a_lost_answer_is_unknown_for_writes() -> None:
+    for method in wr.REST_TWIN:
+        lost = wr.lost_error(method, "EWS:Connection lost", "dropped")
+        assert type(lost) is OrderStateUnknown, method
+    assert type(wr.lost_error("ping", "EWS:Timeout", "")) is TransientError
+
+
+def test_frames_carry_exact_numbers_the_cl_ord_id_and_the_token() -> None:
+    order = new_order(
+        cl_ord_id="c1", instrument=BTC, side="buy", order_type="limit", qty=BTC.qty("0.01"),
+        price=BTC.price("50000.5"), strategy="s", now_ns=0, time_in_force="IOC", post_only=True,
+    )  # fmt: skip
+    fields = wr.order_fields(order, BTC)
+    assert fields == {
+        "order_type": "limit", "side": "buy", "order_qty": Decimal("0.01"),
+        "limit_price": Decimal("50000.5"), "time_in_force": "ioc", "post_only": True,
+        "cl_ord_id": "c1",
+    }  # fmt: skip
+    two = [order, replace(order, cl_ord_id="c2")]
+    frame = json.loads(wr.batch_add(two, BTC, token="t", req_id=9))
+    assert frame["req_id"] == 9 and frame["params"]["token"] == "t"
+    assert [o["cl_ord_id"] for o in frame["params"]["orders"]] == ["c1", "c2"]
+    assert b'"order_qty":0.01' in wr.batch_add(two, BTC, token="t", req_id=9)
+    with pytest.raises(ValueError, match="2 to 15"):
+        wr.batch_add([order], BTC, token="t", req_id=1)
+    cancel = json.loads(wr.batch_cancel(order_ids=["O1"], cl_ord_ids=["c2"], token="t", req_id=2))
+    assert cancel["params"] == {"orders": ["O1"], "cl_ord_id": ["c2"], "token": "t"}
+    with pytest.raises(ValueError, match="Kraken's id"):
+        wr.edit_order(order, BTC, qty=None, price=1, token="t", req_id=3)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("limit", "50000.5", "GTC", True, "c1", "abc+/="),
+        ("limit", "0.1", "IOC", False, "6d1b345e-2821-40e2-ad83-4ecb18a06876", "t"),
+        ("market", None, "GTC", False, "c3", "t"),
+        ("limit", "1", "GTC", False, 'needs "escaping"', "t"),  # the general way
+        ("limit", "1", "GTC", False, "c4", "tok\\en"),
+        ("stop-loss", "1", "GTD", False, "c5", "t"),
+    ],
+)
+def test_the_one_pass_add_order_frame_is_the_general_one(
+    case: tuple[str, str | None, str, bool, str, str],
+) -> None:
+    order_type, price, tif, post_only, cl_ord_id, token = case
+    order = new_order(
+        cl_ord_id="c0", instrument=BTC, side="sell", order_type=order_type,
+        qty=BTC.qty("0.00012345"), price=None if price is None else BTC.price(price),
+        strategy="s", now_ns=0, time_in_force=tif, post_only=post_only,
+    )  # fmt: skip
+    order = replace(order, cl_ord_id=cl_ord_id)
+    fast = wr.add_order_frame(order, BTC, token=token, req_id=1 << 20)
+    general = {
+        "method": "add_order",
+        "params": {**wr.order_fields(order, BTC), "symbol": "BTC/USD", "token": token},
+        "req_id": 1 << 20,
+    }
+    assert loads_exact(fast) == loads_exact(dumps(general))
