@@ -37,7 +37,7 @@ BENCH_SUITES: Final = ("book", "sim", "sim_ws", "sim_rest", "tick", "backtest", 
 
 # subcommand -> (module, function names tried in order)
 _DISPATCH: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
-    "run": ("bot.service.daemon", ("main_run",)),
+    "run": ("bot.service.run_command", ("main_run",)),
     "sim": ("bot.service.simulator", ("main_sim",)),
     "replay": ("bot.research.replay", ("run_replay", "main_replay")),
     "record": ("bot.service.recorder", ("main_record",)),

@@ -17,7 +17,12 @@ __all__ = ["cross_checks"]
 
 def cross_checks(reader: Reader, data: dict[str, Any]) -> None:
     """Checks that span keys; they read the raw data, so they run beside type errors."""
-    if data.get("mode") == "live" and data.get("credentials") is None:
+    futures = data.get("futures")
+    if data.get("mode") == "live" and isinstance(futures, dict):
+        if futures.get("credentials") is None:
+            message = "credentials: required in live mode (api_key_env and api_secret_env)"
+            reader.problem(("futures",), message, key=True)
+    elif data.get("mode") == "live" and data.get("credentials") is None:
         reader.problem_at(
             reader.smap.line_of(("mode",)) or 0,
             ("credentials",),

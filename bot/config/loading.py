@@ -32,6 +32,7 @@ def load_config_text(
     data = reader.read(text)
     resolver = CredentialResolver(reader)
     resolver.credentials(data)
+    resolver.futures_credentials(data)
     resolver.env_secrets(data)
     cross_checks(reader, data)
     problems = list(reader.problems)

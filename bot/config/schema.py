@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from bot.config.futures_schema import FUTURES_SYMBOL_RE, FuturesConfig
 from bot.config.locations import SourceMap, Where
 from bot.core.log import Secret
 
@@ -96,8 +97,13 @@ NonNegSeconds = Annotated[
 PosDecimal = Annotated[Decimal, Field(gt=0), _AMOUNT]
 NonNegDecimal = Annotated[Decimal, Field(ge=0), _AMOUNT]
 PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_COUNT)]
-_SYMBOL_RE: Final = r"[A-Za-z0-9]{1,16}/[A-Za-z0-9]{1,16}"
-Symbol = Annotated[str, _matching(_SYMBOL_RE, "symbol", "expected BASE/QUOTE like 'BTC/USD'", True)]
+_SYMBOL_RE: Final = rf"[A-Za-z0-9]{{1,16}}/[A-Za-z0-9]{{1,16}}|{FUTURES_SYMBOL_RE}"
+Symbol = Annotated[
+    str,
+    _matching(
+        _SYMBOL_RE, "symbol", "expected BASE/QUOTE like 'BTC/USD' (Futures: 'PF_XBTUSD')", True
+    ),
+]
 Asset = Annotated[
     str, _matching(r"[A-Za-z0-9.]{1,16}", "asset", "expected an asset like 'BTC'", True)
 ]
@@ -354,6 +360,7 @@ class Config(_Model):
     log: Section[LogConfig] = Field(default_factory=LogConfig)
     risk: Section[RiskConfig] = Field(default_factory=RiskConfig)
     strategies: Annotated[tuple[StrategyConfig, ...], _EMPTY_LIST] = ()
+    futures: FuturesConfig | None = None  # a Kraken Futures deployment (bot.config.futures_schema)
     _source_map: SourceMap | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")

@@ -45,6 +45,20 @@ class CredentialResolver:
         for name in ("api_key", "api_secret"):
             creds[name] = Secret(self._one_secret(creds, name))  # registered for log scrubbing
 
+    def futures_credentials(self, data: dict[str, Any]) -> None:
+        """``futures.credentials``: the Futures key pair, resolved as ``credentials`` is."""
+        futures = data.get("futures")
+        creds = futures.get("credentials") if isinstance(futures, dict) else None
+        if not isinstance(creds, dict):
+            return
+        root: KeyPath = ("futures", "credentials")
+        for key in list(creds):
+            if key not in _CREDENTIAL_KEYS and key not in HIDDEN_FIELDS and _SECRETISH.search(key):
+                creds.pop(key)
+                self._literal((*root, key))
+        for name in ("api_key", "api_secret"):
+            creds[name] = Secret(self._one_secret(creds, name, root))
+
     def env_secrets(self, data: dict[str, Any]) -> None:
         """``http.control_token_env`` and each notifier's ``url_env`` / ``token_env``: the
         environment variables they name, resolved into ``Secret`` values (a literal value
@@ -123,8 +137,10 @@ class CredentialResolver:
         )
         self.reader.bad_paths.add(path)
 
-    def _one_secret(self, creds: dict[str, Any], name: str) -> str:
-        path: KeyPath = ("credentials", name)
+    def _one_secret(
+        self, creds: dict[str, Any], name: str, root: KeyPath = ("credentials",)
+    ) -> str:
+        path: KeyPath = (*root, name)
         if name in creds:
             literal = creds.pop(name)
             var = self.reader.whole_refs.get(path)
@@ -136,17 +152,17 @@ class CredentialResolver:
         env_name, file_name = creds.get(f"{name}_env"), creds.get(f"{name}_file")
         if env_name is not None and file_name is not None:
             message = f"set either {name}_env or {name}_file, not both"
-            self.reader.problem(("credentials", f"{name}_file"), message)
+            self.reader.problem((*root, f"{name}_file"), message)
             return ""
         if isinstance(env_name, str):
-            where: KeyPath = ("credentials", f"{name}_env")
+            where: KeyPath = (*root, f"{name}_env")
             return self._checked(name, where, f"${env_name}", self._from_env(where, env_name))
         if isinstance(file_name, str):
-            where = ("credentials", f"{name}_file")
+            where = (*root, f"{name}_file")
             return self._checked(name, where, repr(file_name), self._from_file(where, file_name))
         if env_name is None and file_name is None:
             message = f"{name}: missing (set {name}_env or {name}_file)"
-            self.reader.problem(("credentials",), message)
+            self.reader.problem(root, message)
         return ""  # a wrong type: pydantic reports it
 
     def _checked(self, name: str, path: KeyPath, source: str, value: str) -> str:

@@ -8,8 +8,9 @@ so a new one needs no change to it:
 - ``bot.execution.venue_rest.KrakenRestVenue``: Kraken spot over signed REST (the first);
 - Kraken's WebSocket v2 order entry (requests correlated by ``req_id``, REST while the
   socket is down), the in-process simulator of a backtest (a simulated clock, orders
-  reaching its matching engine after a latency), and Kraken Futures (REST v3, WS v1),
-  next.
+  reaching its matching engine after a latency), next;
+- ``bot.execution.venue_futures.FuturesRestVenue``: Kraken Futures over REST v3 (its
+  executions come from the WS v1 private feed, ``bot.execution.futures_feed``).
 
 The contract
 ============

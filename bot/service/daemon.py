@@ -67,7 +67,9 @@ from bot.core.waits import wait_event
 from bot.execution import readiness as rd
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
+from bot.execution.pnl import PositionBook
 from bot.execution.private_feed import PrivateFeed
+from bot.execution.risk import RiskGate
 from bot.execution.tokens import TokenKeeper
 from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
@@ -117,6 +119,8 @@ from bot.strategy.runner import RunnerState, StrategyRunner
 __all__ = ["EXIT_FORCED", "Daemon", "main_run"]
 
 EXIT_FORCED: Final = 130
+Components = dict[str, Callable[[], Coroutine[Any, Any, None]]]
+"""The daemon's long-lived tasks by name, each run under the supervisor."""
 RETRYABLE: Final = (TransientError, RateLimitError, ProtocolError)
 """Errors start-up and pollers wait out; any other (a bad key, a lockout) is fatal: exit 1."""
 PNL_EVERY_S: Final = 5.0
@@ -236,19 +240,13 @@ class Daemon:
             self._stop.set()
         try:
             async with contextlib.AsyncExitStack() as stack:
-                if self.config.mode == "paper":
-                    self.endpoints, self.sim = await stack.enter_async_context(
-                        paper_venue(self.config)
-                    )
-                else:
-                    self.endpoints = live_endpoints(self.config)
+                self.endpoints = await self._venue(stack)
                 self.http = await http_server(self)
                 stack.push_async_callback(self.http.close)
                 store = Store.open(self.config.store.path)
                 stack.callback(store.close)
-                ep = self.endpoints  # a store made by another mode, venue or key: refused
-                assert ep is not None
-                claim(store, StoreOwner.of(self.config.mode, ep.rest_url, ep.api_key.reveal()))
+                # A store made by another mode, venue or key: refused.
+                claim(store, self._store_owner(self.endpoints))
                 session = await stack.enter_async_context(aiohttp.ClientSession())
                 await self._serve(store, session)
         except BaseExceptionGroup as group:
@@ -260,6 +258,17 @@ class Daemon:
             raise
         finally:
             log.info("shutdown_complete", exit_code=self.exit_code)
+
+    async def _venue(self, stack: contextlib.AsyncExitStack) -> Endpoints:
+        """Where to trade: the simulator started in-process (paper, kept running by
+        ``stack``) or Kraken (live)."""
+        if self.config.mode == "paper":
+            endpoints, self.sim = await stack.enter_async_context(paper_venue(self.config))
+            return endpoints
+        return live_endpoints(self.config)
+
+    def _store_owner(self, ep: Endpoints) -> StoreOwner:
+        return StoreOwner.of(self.config.mode, ep.rest_url, ep.api_key.reveal())
 
     async def _serve(self, store: Store, session: aiohttp.ClientSession) -> None:
         cfg, clock, ep = self.config, self.clock, self.endpoints
@@ -346,20 +355,27 @@ class Daemon:
             "daemon_starting", mode=cfg.mode, rest_url=ep.rest_url, symbols=list(symbols),
             strategies=[x.name for x in self.loaded], store=str(cfg.store.path),
         )  # fmt: skip
+        components: Components = {
+            "feed": feed.run,
+            "private-feed": private.run,
+            "engine": engine.run,
+            "deadman": self._deadman,
+            "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
+            "balances": functools.partial(self._balances, reads, store),
+            "checkpoints": functools.partial(run_checkpoints, store, clock),
+            "view": self.view.run,  # the dashboard's pictures and the notification rules
+        }
+        await self._run_components(components, desk, engine)
+
+    async def _run_components(
+        self, components: Components, desk: Desk, engine: ExecutionEngine
+    ) -> None:
+        """Every component, the strategies' start and their timers under one
+        ``TaskGroup`` until ``request_stop``; then the shutdown, and the tasks end."""
         keep = self.supervisor.keep  # a component that stops unasked is restarted, loudly
         freeze_startup_heap()  # what lives as long as the daemon: no collection walks it again
         async with asyncio.TaskGroup() as tg:
             desk.tasks.spawn_task = tg.create_task
-            components: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
-                "feed": feed.run,
-                "private-feed": private.run,
-                "engine": engine.run,
-                "deadman": self._deadman,
-                "pnl": functools.partial(self._every, self.pnl_every_s, desk.periodic),
-                "balances": functools.partial(self._balances, reads, store),
-                "checkpoints": functools.partial(run_checkpoints, store, clock),
-                "view": self.view.run,  # the dashboard's pictures and the notification rules
-            }
             tasks = [
                 tg.create_task(keep(n, run), name=f"keep:{n}") for n, run in components.items()
             ]
@@ -386,8 +402,13 @@ class Daemon:
         self.desk, self.engine = build_order_path(
             self.config, self.clock, self.gate, store=store, venue=venue, instruments=instruments,
             books=self._books, exchange_status=self._trading_state, metrics=self.metrics,
+            risk_gate=self._risk_gate,
         )  # fmt: skip
         return self.desk, self.engine
+
+    def _risk_gate(self, positions: PositionBook) -> RiskGate:
+        """The pre-trade risk gate on ``positions`` (a venue's daemon may add its limits)."""
+        return RiskGate.from_config(self.config, self.clock, positions)
 
     def _books(self) -> Mapping[str, Book]:
         return {} if self.feed is None else self.feed.books
@@ -509,7 +530,7 @@ class Daemon:
             if self._started.is_set():
                 action()
 
-    async def _balances(self, venue: KrakenRestVenue, store: Store) -> None:
+    async def _balances(self, venue: Venue, store: Store) -> None:
         assert self.desk is not None
         while True:
             try:
@@ -610,8 +631,11 @@ async def _amain(daemon: Daemon) -> int:
     return daemon.exit_code
 
 
-def main_run(args: argparse.Namespace) -> int:
-    """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML."""
+def main_run(
+    args: argparse.Namespace, choose: Callable[[Config], type[Daemon]] | None = None
+) -> int:
+    """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML;
+    ``choose``: the daemon class for the loaded config (default ``Daemon``, spot)."""
     signals.install()  # bot.cli did it already for the real command; tests call this
     path = Path(args.config)
 
@@ -620,7 +644,8 @@ def main_run(args: argparse.Namespace) -> int:
         configure_logging(level, getattr(args, "log_format", None) or config.log.format)
 
     deployment = load_deployment(path, on_config=logging_from)  # what check-config checks
-    daemon = Daemon(deployment.config, deployment.strategies, config_path=path)
+    kind = Daemon if choose is None else choose(deployment.config)
+    daemon = kind(deployment.config, deployment.strategies, config_path=path)
     signals.hold("startup")
     try:
         return asyncio.run(_amain(daemon))

@@ -49,9 +49,11 @@ __all__ = [
     "HANDLERS",
     "BookSnapshot",
     "Context",
+    "DerivativesPosition",
     "FillEvent",
     "InstrumentInfo",
     "InvalidIntent",
+    "MarginInfo",
     "OrderHandle",
     "OrderState",
     "OrderType",
@@ -109,6 +111,35 @@ P = TypeVar("P", bound=Params)
 
 
 # --------------------------------------------------------------------------- numbers
+
+
+@dataclass(frozen=True, slots=True)
+class DerivativesPosition:
+    """A Kraken Futures position as the exchange last reported it (``ctx.derivatives``):
+    ``size`` signed, in contracts; prices in the quote currency; ``unrealized_funding``
+    apart from ``unrealized_pnl``; ``liquidation_price`` None when Kraken gives none."""
+
+    symbol: str
+    size: Decimal
+    entry_price: Decimal
+    mark_price: Decimal | None
+    liquidation_price: Decimal | None
+    unrealized_pnl: Decimal | None
+    unrealized_funding: Decimal | None
+    effective_leverage: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarginInfo:
+    """The Kraken Futures margin account (USD) as last reported (``ctx.margin``)."""
+
+    portfolio_value: Decimal
+    margin_equity: Decimal
+    initial_margin: Decimal
+    maintenance_margin: Decimal
+    available_margin: Decimal
+    unrealized_pnl: Decimal
+    unrealized_funding: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -637,6 +668,14 @@ class Context(ABC):
     def book(self, symbol: str) -> BookSnapshot | None: ...
     @abstractmethod
     def instrument(self, symbol: str) -> InstrumentInfo: ...
+
+    # Derivatives (Kraken Futures deployments): the exchange's position in ``symbol`` and
+    # the margin account, as last reported; None on spot, or before the first report.
+    def derivatives(self, symbol: str) -> DerivativesPosition | None:
+        return None
+
+    def margin(self) -> MarginInfo | None:
+        return None
 
     # Timers: ``on_timer(name)`` after ``delay_s`` (every ``delay_s`` if ``repeat``); a
     # name set again is replaced; ``cancel_timer`` is False if there was none.

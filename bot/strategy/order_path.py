@@ -49,12 +49,18 @@ def build_order_path(
     engine_config: EngineConfig | None = None,
     ids: IdBlocks | None = None,
     extra_mids: Callable[[], Mapping[str, Decimal]] | None = None,
+    risk_gate: Callable[[PositionBook], RiskGate] | None = None,
 ) -> tuple[Desk, ExecutionEngine]:
     """The desk and the engine, wired once: nothing is assigned to either afterwards.
     ``books`` and ``exchange_status`` are read when asked (a feed may be built later).
-    ``extra_mids``: mids of symbols with no book (a trade-driven backtest's last prints)."""
+    ``extra_mids``: mids of symbols with no book (a trade-driven backtest's last prints).
+    ``risk_gate``: the pre-trade risk gate on the desk's positions (default: the config's
+    ``RiskGate``; a venue may add its own limits, as Kraken Futures' daemon does)."""
     positions = PositionBook(clock)
-    risk = RiskGate.from_config(config, clock, positions)
+    if risk_gate is None:
+        risk = RiskGate.from_config(config, clock, positions)
+    else:
+        risk = risk_gate(positions)
     desk = Desk(
         risk=risk, positions=positions, instruments=instruments, books=books, clock=clock,
         metrics=metrics,

@@ -195,7 +195,7 @@ def install(
 
 
 def test_run_dispatches_with_a_resolved_config_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = install(monkeypatch, "bot.service.daemon", main_run=0)
+    calls = install(monkeypatch, "bot.service.run_command", main_run=0)
     monkeypatch.delenv("KRAKENBOT_CONFIG", raising=False)
     assert main(["run"]) == 0
     assert main(["--log-level", "debug", "run", "--config", "my.yaml"]) == 0
@@ -236,10 +236,10 @@ def test_other_subcommands_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_module_or_function_is_not_available_yet(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "bot.service.daemon", None)  # import fails: not built yet
+    monkeypatch.setitem(sys.modules, "bot.service.run_command", None)  # import fails: not built yet
     assert main(["run"]) == 2
     assert "krakenbot run: not available yet" in capsys.readouterr().err
-    install(monkeypatch, "bot.service.daemon")  # module without main_run
+    install(monkeypatch, "bot.service.run_command")  # module without main_run
     assert main(["run"]) == 2
     assert "not available yet" in capsys.readouterr().err
 
@@ -259,7 +259,7 @@ def test_errors_from_subcommands_map_to_exit_statuses(
     status: int,
     message: str,
 ) -> None:
-    install(monkeypatch, "bot.service.daemon", main_run=raised)
+    install(monkeypatch, "bot.service.run_command", main_run=raised)
     assert main(["run"]) == status
     assert message in capsys.readouterr().err
 
@@ -271,7 +271,9 @@ def test_error_messages_are_scrubbed_of_secrets(
 
     register_secret("cli-leaky-secret-123")
     install(
-        monkeypatch, "bot.service.daemon", main_run=RiskError("bad", "key cli-leaky-secret-123")
+        monkeypatch,
+        "bot.service.run_command",
+        main_run=RiskError("bad", "key cli-leaky-secret-123"),
     )
     assert main(["run"]) == 1
     err = capsys.readouterr().err

@@ -1,0 +1,326 @@
+"""Kraken Futures over REST v3: the venue port (``bot.execution.venue``) for derivatives.
+
+``FuturesRestVenue`` adapts ``bot.futures.rest.FuturesRestClient`` to ``Venue``, so the
+engine, its reconciliation and the dead-man's switch drive Futures exactly as they drive
+spot. What the port needs and Kraken Futures says differently is decided here:
+
+- **Numbers.** The engine's scaled ints are the contract's (``as_instrument`` gives the
+  engine an ``Instrument`` with the ``FuturesInstrument``'s precisions), so a size or a
+  price crosses unchanged; sizes are contracts.
+- **Order types.** ``limit`` is ``lmt``, ``limit`` + post-only is ``post``, ``limit`` + IOC
+  is ``ioc``, ``market`` is ``mkt``. Every order carries its ``cl_ord_id`` as ``cliOrdId``
+  (saved by the engine before it is sent). ``result: success`` is not "placed": the client
+  reads ``sendStatus.status`` and raises the mapped rejection; a success without an
+  ``order_id`` is ``OrderStateUnknown``, as is a lost answer: the engine looks the order up
+  by ``cl_ord_id`` (``open_orders`` then ``closed_orders``) and never resends.
+- **Reads.** Kraken Futures keeps no order history a REST call can page through (the
+  ``orders/status`` endpoint only remembers the last 5 seconds), so what the port calls
+  closed orders is built from ``fills`` (the newest 100): an order with fills that is not
+  open is ``closed`` (its total shown as what filled, the only number Kraken still
+  prints); an order the engine names by id (it was acknowledged) that is neither open nor
+  in the fills has left the book unfilled: ``canceled``. That deduction holds while the
+  fills page reaches back to the order; ``futures_fills_page_full`` is logged when a page
+  is full, the case where it might not. Kraken no longer prints a closed order's size, so
+  the venue asks ``known_qty`` (the engine's record of the order it sent, by order id):
+  with it, an order filled short of its size and gone is ``canceled`` with its true size;
+  without it, an order gone unfilled is left out (the engine reports it ``vanished``) and
+  one with fills is shown at the size that filled.
+- **Balances** are the multi-collateral account's currencies (``accounts``).
+- **The switch** is ``cancelallordersafter``; **tokens** do not exist (the private feed
+  signs a challenge): ``ws_token`` raises ``ProtocolError``.
+- **Room.** Futures charges one budget (500 per 10 s) for every private call; both
+  headrooms are what is left of it, in calls of the dearest order-entry cost (10).
+
+Executions come from the private feed (``bot.execution.futures_feed``), not from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Final
+
+from bot.core.clock import Clock
+from bot.core.errors import OrderStateUnknown, ProtocolError, RejectedError
+from bot.core.log import get_logger
+from bot.execution.orders import Order, canonical_cl_ord_id, timestamp_ns
+from bot.execution.venue import (
+    CancelAfter,
+    ExchangeOrder,
+    ExchangeTrade,
+    OrdersPage,
+    TradesPage,
+    WsToken,
+)
+from bot.futures import queries as q
+from bot.futures.instruments import FuturesInstrument, FuturesInstrumentTable
+from bot.futures.rest import FuturesRestClient
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
+
+__all__ = [
+    "FILLS_PAGE",
+    "FuturesRestVenue",
+    "as_instrument",
+    "as_instrument_table",
+    "futures_order_type",
+    "sizes_of",
+]
+
+FILLS_PAGE: Final = 100  # fills per ``fills`` answer (Kraken's page)
+ORDER_COST: Final = 10.0  # sendorder, editorder, cancelorder
+_ENGINE_TYPES: Final = {"lmt": "limit", "post": "limit", "ioc": "limit", "mkt": "market"}
+log = get_logger(component="venue")
+
+
+def as_instrument(fi: FuturesInstrument) -> Instrument:
+    """The engine's view of a contract: the same precisions and increments (sizes in
+    contracts), so scaled ints mean the same number on either side."""
+    return Instrument(
+        symbol=fi.symbol, base=fi.base, quote=fi.quote,
+        price_precision=fi.price_precision, qty_precision=fi.qty_precision,
+        price_increment=fi.price_increment, qty_increment=fi.qty_increment,
+        qty_min=fi.qty_increment, status="online" if fi.tradeable else "cancel_only",
+        altname=fi.symbol, rest_name=fi.symbol,
+    )  # fmt: skip
+
+
+def as_instrument_table(table: Iterable[FuturesInstrument]) -> InstrumentTable:
+    return InstrumentTable([as_instrument(fi) for fi in table])
+
+
+def sizes_of(orders: Callable[[], Iterable[Order]]) -> Callable[[str], Decimal | None]:
+    """``known_qty`` from the engine's open orders (``ExecutionEngine.open_orders``): the
+    orders a reconciliation asks the venue about are the ones we still hold open."""
+
+    def known_qty(order_id: str) -> Decimal | None:
+        for order in orders():
+            if order.order_id == order_id:
+                return from_scaled(order.qty, order.qty_precision)
+        return None
+
+    return known_qty
+
+
+def futures_order_type(order: Order) -> str:
+    """The ``orderType`` Kraken Futures takes for the engine's order."""
+    if order.order_type == "market":
+        return "mkt"
+    if order.order_type != "limit":
+        raise RejectedError("invalidArgument", f"order type {order.order_type!r} on Futures")
+    if order.post_only:
+        return "post"
+    if order.time_in_force == "IOC":
+        return "ioc"
+    return "lmt"
+
+
+class FuturesRestVenue:
+    """See the module docstring. ``contracts``: the deployment's Futures instruments;
+    ``known_qty``: an order's size as we sent it, by its order id (None: not ours);
+    ``reduce_only``: whether Kraken is to be told an order may only reduce the position."""
+
+    __slots__ = ("_clock", "_contracts", "_known_qty", "_reduce_only", "rest")
+
+    def __init__(
+        self,
+        rest: FuturesRestClient,
+        contracts: FuturesInstrumentTable,
+        clock: Clock,
+        *,
+        known_qty: Callable[[str], Decimal | None] | None = None,
+        reduce_only: Callable[[Order], bool] | None = None,
+    ) -> None:
+        self.rest = rest
+        self._contracts = contracts
+        self._clock = clock
+        self._known_qty = known_qty or (lambda order_id: None)
+        self._reduce_only = reduce_only or (lambda order: False)
+
+    def _contract(self, symbol: str) -> FuturesInstrument:
+        fi = self._contracts.lookup(symbol)
+        if fi is None:
+            raise RejectedError("invalidArgument", f"{symbol}: not a configured Futures contract")
+        return fi
+
+    # -- order entry ---------------------------------------------------------------------
+
+    async def place(self, order: Order, instrument: Instrument) -> str:
+        fi = self._contract(order.symbol)
+        result = await self.rest.send_order(
+            fi, side=order.side, order_type=futures_order_type(order), size=order.qty,
+            cli_ord_id=order.cl_ord_id, limit_price=order.price,
+            reduce_only=self._reduce_only(order),
+        )  # fmt: skip
+        if result.order_id is None:
+            raise OrderStateUnknown("noOrderId", f"sendStatus {result.status} without order_id")
+        return result.order_id
+
+    async def amend(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> None:
+        order_id, cl_ord_id = _ids(order)
+        await self.rest.edit_order(
+            self._contract(order.symbol), order_id=order_id, cli_ord_id=cl_ord_id,
+            size=qty, limit_price=price,
+        )  # fmt: skip
+
+    async def cancel(self, order: Order, instrument: Instrument, *, order_age_s: float) -> None:
+        order_id, cl_ord_id = _ids(order)
+        await self.rest.cancel_order(order_id=order_id, cli_ord_id=cl_ord_id)
+
+    async def cancel_all(self, instruments: Sequence[Instrument]) -> int:
+        return len((await self.rest.cancel_all_orders()).cancelled)
+
+    async def cancel_after(self, timeout_s: int) -> CancelAfter:
+        status = await self.rest.cancel_all_orders_after(timeout_s)
+        if status.trigger_time is None:
+            return CancelAfter(None, "0")
+        delay = (timestamp_ns(status.trigger_time) - timestamp_ns(status.current_time)) / 1e9
+        return CancelAfter(max(delay, 0.0), status.trigger_time)
+
+    # -- what the venue knows ------------------------------------------------------------
+
+    async def open_orders(self, *, cl_ord_id: str | None = None) -> list[ExchangeOrder]:
+        found = [self._open(x) for x in await self.rest.open_orders()]
+        if cl_ord_id is None:
+            return found
+        wanted = canonical_cl_ord_id(cl_ord_id)
+        return [x for x in found if x.cl_ord_id == wanted]
+
+    async def query_orders(self, order_ids: Sequence[str]) -> list[ExchangeOrder]:
+        if not order_ids:
+            return []
+        resting = {x.order_id: x for x in await self.open_orders()}
+        closed = {x.order_id: x for x in self._closed(await self._fills())}
+        found: list[ExchangeOrder] = []
+        for oid in order_ids:
+            ex = resting.get(oid) or closed.get(oid)
+            if ex is None:
+                size = self._known_qty(oid)
+                if size is None:
+                    continue  # neither open nor filled, size unknown: the engine reports it
+                ex = _left_unfilled(oid, size)
+            found.append(ex)
+        return found
+
+    async def closed_orders(
+        self, *, start_s: int | None = None, offset: int = 0, cl_ord_id: str | None = None
+    ) -> OrdersPage:
+        orders = self._closed(await self._fills())
+        resting = {x.order_id for x in await self.open_orders()}
+        orders = [x for x in orders if x.order_id not in resting]
+        if cl_ord_id is not None:
+            wanted = canonical_cl_ord_id(cl_ord_id)
+            orders = [x for x in orders if x.cl_ord_id == wanted]
+        if start_s is not None:
+            orders = [x for x in orders if x.opened_ns >= start_s * 1_000_000_000]
+        return OrdersPage(tuple(orders[offset:]), len(orders))
+
+    async def trades(self, *, start_s: int, offset: int = 0) -> TradesPage:
+        since = start_s * 1_000_000_000
+        listed = [self._trade(f) for f in await self._fills()]
+        listed = [t for t in listed if t.ts_ns >= since]
+        return TradesPage(tuple(listed[offset:]), len(listed))
+
+    async def balances(self) -> Mapping[str, Decimal]:
+        accounts = await self.rest.accounts()
+        found = dict(accounts.cash)
+        if accounts.flex is not None:
+            found.update(accounts.flex.currencies)
+        return {asset.upper(): amount for asset, amount in found.items()}
+
+    async def ws_token(self) -> WsToken:
+        raise ProtocolError("Kraken Futures' private feed signs a challenge: no token")
+
+    # -- room ----------------------------------------------------------------------------
+
+    def trading_headroom(self, symbol: str) -> float:
+        return self.rest_headroom()
+
+    def rest_headroom(self) -> float:
+        budget = self.rest.budget
+        return budget.headroom(self._clock.monotonic()) / ORDER_COST
+
+    # -- reading Kraken's answers ----------------------------------------------------------
+
+    async def _fills(self) -> tuple[q.Fill, ...]:
+        fills = await self.rest.fills()
+        if len(fills) >= FILLS_PAGE:
+            log.warning("futures_fills_page_full", fills=len(fills))
+        return fills
+
+    def _open(self, x: q.OpenOrder) -> ExchangeOrder:
+        qty = x.unfilled_size + x.filled_size
+        price = x.limit_price
+        fi = self._contracts.lookup(x.symbol)
+        return ExchangeOrder(
+            order_id=x.order_id, cl_ord_id=_cid(x.cli_ord_id),
+            status="open", pair=x.symbol, symbol=fi.symbol if fi else None, side=x.side,
+            order_type=_ENGINE_TYPES.get(x.order_type, x.order_type), qty=qty,
+            filled=x.filled_size,
+            cost=Decimal(0) if price is None else x.filled_size * price,
+            avg_price=None, limit_price=price, reason="",
+            opened_ns=_ns(x.received_time), closed_ns=None,
+        )  # fmt: skip
+
+    def _closed(self, fills: Sequence[q.Fill]) -> list[ExchangeOrder]:
+        """One closed order per order id in ``fills`` (newest first, as Kraken lists)."""
+        by_order: dict[str, list[q.Fill]] = {}
+        for f in fills:
+            by_order.setdefault(f.order_id, []).append(f)
+        found = []
+        for oid, mine in by_order.items():
+            first, last = mine[-1], mine[0]
+            filled = sum((f.size for f in mine), Decimal(0))
+            cost = sum((f.size * f.price for f in mine), Decimal(0))
+            fi = self._contracts.lookup(first.symbol)
+            size = self._known_qty(oid)
+            short = size is not None and filled < size
+            found.append(ExchangeOrder(
+                order_id=oid, cl_ord_id=_cid(first.cli_ord_id),
+                status="canceled" if short else "closed",
+                pair=first.symbol, symbol=fi.symbol if fi else None, side=first.side,
+                order_type="limit", qty=size if size is not None else filled, filled=filled,
+                cost=cost,
+                avg_price=cost / filled if filled else None, limit_price=None, reason="",
+                opened_ns=_ns(first.fill_time), closed_ns=_ns(last.fill_time),
+            ))  # fmt: skip
+        return found
+
+    def _trade(self, f: q.Fill) -> ExchangeTrade:
+        return ExchangeTrade(
+            exec_id=f.fill_id, order_id=f.order_id, pair=f.symbol, side=f.side,
+            price=f.price, qty=f.size, cost=f.price * f.size, fee=Decimal(0),
+            ts_ns=_ns(f.fill_time), trade_id=f.fill_id,
+            maker=True if f.fill_type == "maker" else False if f.fill_type == "taker" else None,
+        )  # fmt: skip
+
+
+def _left_unfilled(order_id: str, size: Decimal) -> ExchangeOrder:
+    """An acknowledged order that is neither open nor in the fills: it left the book
+    unfilled (cancelled by us, by the switch, or by Kraken)."""
+    return ExchangeOrder(
+        order_id=order_id, cl_ord_id=None, status="canceled", pair="", symbol=None, side="",
+        order_type="", qty=size, filled=Decimal(0), cost=Decimal(0), avg_price=None,
+        limit_price=None, reason="not open, no fill", opened_ns=0, closed_ns=None,
+    )  # fmt: skip
+
+
+def _cid(value: str | None) -> str | None:
+    return None if value is None else canonical_cl_ord_id(value)
+
+
+def _ns(value: str | None) -> int:
+    return 0 if value is None else timestamp_ns(value)
+
+
+def _ids(order: Order) -> tuple[str | None, str | None]:
+    """(order_id, cliOrdId): Kraken is told the order's id, else (the sendorder answer was
+    lost) its ``cl_ord_id``."""
+    return (order.order_id, None) if order.order_id else (None, order.cl_ord_id)
