@@ -36,6 +36,7 @@ from pydantic import Field
 from bot.strategy import (
     BookSnapshot,
     FillEvent,
+    InstrumentInfo,
     OrderHandle,
     OrderState,
     Params,
@@ -77,6 +78,7 @@ class MarketMaker(Strategy[MarketMakerParams]):
         self.invalid: set[str] = set()
         self.retry_at: dict[tuple[str, str], float] = {}
         self.retry_delay: dict[tuple[str, str], float] = {}
+        self.known_targets: dict[str, tuple[object, tuple[Quote | None, Quote | None]]] = {}
 
     # -- events ---------------------------------------------------------------------------
 
@@ -146,12 +148,28 @@ class MarketMaker(Strategy[MarketMakerParams]):
         return (high - low) / low * _BPS > self.params.vol_limit_bps
 
     def targets(self, symbol: str, book: BookSnapshot) -> tuple[Quote | None, Quote | None]:
-        """The bid and the ask this book and the inventory call for (None: no quote)."""
-        p, inst = self.params, self.ctx.instrument(symbol)
+        """The bid and the ask this book and the inventory call for (None: no quote).
+
+        They depend only on the params, the instrument, the best bid and ask and the
+        inventory (its exact Decimal, exponent included), so the last answer per symbol is
+        kept and made again only when one of those changed: most books change a deeper
+        level only."""
+        p, inst, view = self.params, self.ctx.instrument(symbol), book.view
+        inventory = self.ctx.position(symbol)
+        key = (p, inst, view.price_precision, view.bids[:1], view.asks[:1], str(inventory))
+        known = self.known_targets.get(symbol)
+        if known is not None and known[0] == key:
+            return known[1]
+        answer = self._targets(p, inst, book, inventory)
+        self.known_targets[symbol] = (key, answer)
+        return answer
+
+    def _targets(
+        self, p: MarketMakerParams, inst: InstrumentInfo, book: BookSnapshot, inventory: Decimal
+    ) -> tuple[Quote | None, Quote | None]:
         micro, best_bid, best_ask = book.microprice(), book.best_bid(), book.best_ask()
         if micro is None or best_bid is None or best_ask is None:
             return None, None
-        inventory = self.ctx.position(symbol)
         ratio = max(min(inventory / p.max_inventory, Decimal(1)), Decimal(-1))
         centre = micro * (1 - p.skew_bps / _BPS * ratio)
         half = p.spread_bps / 2 / _BPS
