@@ -151,12 +151,15 @@ class LiveMarket:
         old = self._levels[symbol]
         new: dict[Key, int] = {("buy", p): q for p, q in bids}
         new.update((("sell", p), q) for p, q in asks)
+        # Only the levels whose quantity changed (a frame changes one or two of the 20),
+        # in the order of their keys.
+        changed = [key for key, qty in new.items() if old.get(key, 0) != qty]
+        changed += [key for key, qty in old.items() if qty and key not in new]
+        changed.sort()
         falls: list[MarketAction] = []
         rises: list[MarketAction] = []
-        for key in sorted(old.keys() | new.keys()):
+        for key in changed:
             before, after = old.get(key, 0), new.get(key, 0)
-            if before == after:
-                continue
             self._queue_on_level(symbol, key, before, after)
             action = self._mirror(symbol, key, after)
             if action is not None:
