@@ -78,6 +78,7 @@ class MarketMaker(Strategy[MarketMakerParams]):
         self.invalid: set[str] = set()
         self.retry_at: dict[tuple[str, str], float] = {}
         self.retry_delay: dict[tuple[str, str], float] = {}
+        self.held: dict[tuple[str, str], tuple[object, Quote, MarketMakerParams]] = {}
         self.known_targets: dict[str, tuple[object, tuple[Quote | None, Quote | None]]] = {}
 
     # -- events ---------------------------------------------------------------------------
@@ -213,9 +214,15 @@ class MarketMaker(Strategy[MarketMakerParams]):
         if not order.is_live or order.price is None:
             return  # not acknowledged yet, or a cancel or amend in flight: wait for it
         self.retry_delay.pop(key, None)
-        moved = abs(order.price - price) / price * _BPS > self.params.requote_bps
+        record, params = order.order, self.params
+        held = self.held.get(key)  # this very order state already matched this target
+        if held is not None and held[0] is record and held[1] == target and held[2] is params:
+            return
+        moved = abs(order.price - price) / price * _BPS > params.requote_bps
         resized = order.remaining != qty
-        if moved or resized:
+        if not (moved or resized):
+            self.held[key] = (record, target, params)
+        else:
             new_price = price if moved else None
             new_qty = order.filled + qty if resized else None
             if self.ctx.amend(order, price=new_price, qty=new_qty):
