@@ -210,9 +210,16 @@ def test_a_frame_changes_only_the_changed_levels_in_key_order_falls_first() -> N
     live = LiveMarket(default_instruments(("BTC/USD",)))
     old: dict[tuple[str, int], int] = {}
     refs: dict[tuple[str, int], int] = {}
-    for _ in range(400):
-        bids = {px("100.0") - i * 10: rng.choice((0, 1, 2, 3)) * q("1") for i in range(6)}
-        asks = {px("100.1") + i * 10: rng.choice((0, 1, 2, 3)) * q("1") for i in range(6)}
+    bids: dict[int, int] = {}
+    asks: dict[int, int] = {}
+    for step in range(600):
+        if step % 3 != 1 or not bids:  # one side in three frames is as it was
+            bids = {px("100.0") - i * 10: rng.choice((0, 1, 2, 3)) * q("1") for i in range(6)}
+        if step % 3 != 2 or not asks:
+            asks = {px("100.1") + i * 10: rng.choice((0, 1, 2, 3)) * q("1") for i in range(6)}
+        if step % 50 == 49:
+            live.on_invalid("BTC/USD", clear=True)  # the mirror emptied: all is new again
+            old, refs = {}, {}
         bid_levels = [(p, x) for p, x in sorted(bids.items(), reverse=True) if x]
         ask_levels = [(p, x) for p, x in sorted(asks.items()) if x]
         new = {("buy", p): x for p, x in bid_levels} | {("sell", p): x for p, x in ask_levels}
