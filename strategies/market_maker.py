@@ -36,6 +36,7 @@ from pydantic import Field
 from bot.strategy import (
     BookSnapshot,
     FillEvent,
+    InstrumentInfo,
     OrderHandle,
     OrderState,
     Params,
@@ -77,6 +78,8 @@ class MarketMaker(Strategy[MarketMakerParams]):
         self.invalid: set[str] = set()
         self.retry_at: dict[tuple[str, str], float] = {}
         self.retry_delay: dict[tuple[str, str], float] = {}
+        self.held: dict[tuple[str, str], tuple[object, Quote, MarketMakerParams]] = {}
+        self.known_targets: dict[str, tuple[object, tuple[Quote | None, Quote | None]]] = {}
 
     # -- events ---------------------------------------------------------------------------
 
@@ -146,12 +149,28 @@ class MarketMaker(Strategy[MarketMakerParams]):
         return (high - low) / low * _BPS > self.params.vol_limit_bps
 
     def targets(self, symbol: str, book: BookSnapshot) -> tuple[Quote | None, Quote | None]:
-        """The bid and the ask this book and the inventory call for (None: no quote)."""
-        p, inst = self.params, self.ctx.instrument(symbol)
+        """The bid and the ask this book and the inventory call for (None: no quote).
+
+        They depend only on the params, the instrument, the best bid and ask and the
+        inventory (its exact Decimal, exponent included), so the last answer per symbol is
+        kept and made again only when one of those changed: most books change a deeper
+        level only."""
+        p, inst, view = self.params, self.ctx.instrument(symbol), book.view
+        inventory = self.ctx.position(symbol)
+        key = (p, inst, view.price_precision, view.bids[:1], view.asks[:1], str(inventory))
+        known = self.known_targets.get(symbol)
+        if known is not None and known[0] == key:
+            return known[1]
+        answer = self._targets(p, inst, book, inventory)
+        self.known_targets[symbol] = (key, answer)
+        return answer
+
+    def _targets(
+        self, p: MarketMakerParams, inst: InstrumentInfo, book: BookSnapshot, inventory: Decimal
+    ) -> tuple[Quote | None, Quote | None]:
         micro, best_bid, best_ask = book.microprice(), book.best_bid(), book.best_ask()
         if micro is None or best_bid is None or best_ask is None:
             return None, None
-        inventory = self.ctx.position(symbol)
         ratio = max(min(inventory / p.max_inventory, Decimal(1)), Decimal(-1))
         centre = micro * (1 - p.skew_bps / _BPS * ratio)
         half = p.spread_bps / 2 / _BPS
@@ -195,9 +214,15 @@ class MarketMaker(Strategy[MarketMakerParams]):
         if not order.is_live or order.price is None:
             return  # not acknowledged yet, or a cancel or amend in flight: wait for it
         self.retry_delay.pop(key, None)
-        moved = abs(order.price - price) / price * _BPS > self.params.requote_bps
+        record, params = order.order, self.params
+        held = self.held.get(key)  # this very order state already matched this target
+        if held is not None and held[0] is record and held[1] == target and held[2] is params:
+            return
+        moved = abs(order.price - price) / price * _BPS > params.requote_bps
         resized = order.remaining != qty
-        if moved or resized:
+        if not (moved or resized):
+            self.held[key] = (record, target, params)
+        else:
             new_price = price if moved else None
             new_qty = order.filled + qty if resized else None
             if self.ctx.amend(order, price=new_price, qty=new_qty):

@@ -373,6 +373,13 @@ class PositionBook:
         ]
         return self._position(strategy, symbol, lots) if lots else None
 
+    def strategy_qty(self, symbol: str, strategy: str) -> Decimal | None:
+        """``position(symbol, strategy).qty`` without the rest of the ``Position`` (None:
+        never traded): what a strategy reads on every book."""
+        self._roll()
+        lot = self._lots.get((strategy, symbol))
+        return None if lot is None else lot.instrument.qty_decimal(lot.qty)
+
     def positions(self, strategy: str | None = None) -> list[Position]:
         """Every position ever traded (flat ones too), per strategy or, with ``None``, total."""
         self._roll()

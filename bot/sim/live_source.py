@@ -99,6 +99,7 @@ class LiveMarket:
         self.stats = LiveStats()
         self._exchange: Exchange | None = None
         self._levels: dict[str, dict[Key, int]] = {s: {} for s in instruments}
+        self._sides: dict[str, tuple[Levels, Levels]] = {}  # each symbol's last frame's
         self._refs: dict[str, dict[Key, int]] = {s: {} for s in instruments}
         self._printed: dict[str, dict[Key, int]] = {s: {} for s in instruments}
         self._spots: dict[str, dict[str, _Spot]] = {s: {} for s in instruments}
@@ -148,20 +149,30 @@ class LiveMarket:
         self.stats.book_frames += 1
         self._valid.add(symbol)
         self._sync(symbol)
-        old = self._levels[symbol]
-        new: dict[Key, int] = {("buy", p): q for p, q in bids}
-        new.update((("sell", p), q) for p, q in asks)
+        levels = self._levels[symbol]
+        # Only the levels whose quantity changed (a frame changes one or two of the 20),
+        # in the order of their keys; a side equal to its last frame's has none.
+        last, sides = self._sides.get(symbol), (tuple(bids), tuple(asks))
+        changed: list[tuple[Key, int]] = []
+        if last is None or sides[0] != last[0]:
+            changed += _changes("buy", levels, bids)
+        if last is None or sides[1] != last[1]:
+            changed += _changes("sell", levels, asks)
+        self._sides[symbol] = sides
+        changed.sort()
         falls: list[MarketAction] = []
         rises: list[MarketAction] = []
-        for key in sorted(old.keys() | new.keys()):
-            before, after = old.get(key, 0), new.get(key, 0)
-            if before == after:
-                continue
+        for key, after in changed:
+            before = levels.get(key, 0)
             self._queue_on_level(symbol, key, before, after)
             action = self._mirror(symbol, key, after)
             if action is not None:
                 (falls if after < before else rises).append(action)
-        self._levels[symbol] = new
+        for key, after in changed:
+            if after:
+                levels[key] = after
+            else:
+                del levels[key]
         return falls + rises
 
     def on_prints(self, prints: Iterable[Print]) -> list[MarketAction]:
@@ -189,6 +200,7 @@ class LiveMarket:
         out: list[MarketAction] = [MarketCancel(symbol, ref) for ref in self._refs[symbol].values()]
         self._refs[symbol] = {}
         self._levels[symbol] = {}
+        self._sides.pop(symbol, None)
         self._printed[symbol] = {}
         return out
 
@@ -291,3 +303,11 @@ class LiveMarket:
         self.stats.fills += 1
         self.stats.filled_qty[symbol] = self.stats.filled_qty.get(symbol, 0) + qty
         return qty
+
+
+def _changes(side: str, levels: dict[Key, int], frame: Levels) -> list[tuple[Key, int]]:
+    """The levels of ``side`` whose mirrored quantity ``frame`` changes: (key, new qty)."""
+    new = dict(frame)
+    out = [((side, p), q) for p, q in new.items() if levels.get((side, p), 0) != q]
+    out += [(key, 0) for key in levels if key[0] == side and key[1] not in new]
+    return out

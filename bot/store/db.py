@@ -287,6 +287,18 @@ class Store:
             finally:
                 self._conn.close()
 
+    def skip_fsync(self) -> None:
+        """Stop syncing commits and checkpoints to disk (``synchronous=OFF``, both
+        connections).
+
+        For a store whose every row is made again by running the same input once more (a
+        backtest's: deterministic, rebuilt from its data): each write stays one atomic
+        transaction and survives a crash of the process, not of the machine. A daemon's
+        store never calls this (see Durability above)."""
+        with self._errors("skip fsync"):
+            for conn in (self._conn, self._unsynced):
+                conn.execute("PRAGMA synchronous=OFF")
+
     @property
     def schema_version(self) -> int:
         with self._errors("read schema version"):

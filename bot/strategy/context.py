@@ -82,8 +82,8 @@ class EngineContext(Context):
         return handle if handle is not None and handle.order.strategy == self._name else None
 
     def position(self, symbol: str) -> Decimal:
-        pos = self._desk.positions.position(symbol, self._name)
-        return Decimal(0) if pos is None else pos.qty
+        qty = self._desk.positions.strategy_qty(symbol, self._name)
+        return Decimal(0) if qty is None else qty
 
     def positions(self) -> Mapping[str, Decimal]:
         return MappingProxyType(

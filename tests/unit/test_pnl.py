@@ -189,6 +189,24 @@ def test_per_strategy_and_total() -> None:
     assert book.position("BTC/USD", "nobody") is None
 
 
+def test_strategy_qty_is_the_positions_qty_to_the_digit() -> None:
+    """A strategy reads its position on every book through ``strategy_qty``: the same
+    Decimal as ``position(symbol, strategy).qty``, exponent included."""
+    _, book = make_book()
+    assert book.strategy_qty("BTC/USD", "a") is None
+    steps = [("a", "buy", "1", "100.0"), ("b", "sell", "0.25", "110.0")]
+    steps += [("a", "sell", "1", "120.0"), ("a", "sell", "0.00000001", "121.0")]
+    steps += [("b", "buy", "0.5", "90.0")]
+    for strategy, side, qty, price in steps:
+        fill(book, BTC, side, qty, price, strategy=strategy)
+        for name in ("a", "b"):
+            pos = book.position("BTC/USD", name)
+            got = book.strategy_qty("BTC/USD", name)
+            assert repr(got) == repr(None if pos is None else pos.qty)
+    assert book.strategy_qty("BTC/USD", "a") == D("-0.00000001")
+    assert book.strategy_qty("ETH/BTC", "a") is None
+
+
 def test_bad_fills_are_refused() -> None:
     _, book = make_book()
     with pytest.raises(ValueError):

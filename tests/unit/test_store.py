@@ -488,3 +488,23 @@ def test_an_unsynced_save_is_readable_and_synchronous_is_full_again(tmp_path: Pa
     pragma = s._conn.execute("PRAGMA synchronous").fetchone()[0]
     assert pragma == 2  # FULL: only that one transaction skipped the fsync
     s.close()
+
+
+def test_a_store_told_to_skip_fsync_syncs_nothing_and_keeps_every_row(tmp_path: Path) -> None:
+    """A backtest's store: no fsync on either connection; the rows are all there after."""
+    s = Store.open(tmp_path / "scratch.db")
+    connections = (s._conn, s._unsynced)
+    assert [c.execute("PRAGMA synchronous").fetchone()[0] for c in connections] == [2, 1]
+    s.skip_fsync()
+    assert [c.execute("PRAGMA synchronous").fetchone()[0] for c in connections] == [0, 0]
+    order = new_order(
+        cl_ord_id="d" * 32, instrument=BTC_USD, side="buy", order_type="limit", qty=100_000,
+        price=294_302, strategy="mm", now_ns=1,
+    )  # fmt: skip
+    s.save_order(order)
+    s.save_order(transition(order, OrderState.NEW, now_ns=2, order_id="OX"), sync=False)
+    s.close()
+    again = Store.open(tmp_path / "scratch.db")
+    saved = again.get_order(order.cl_ord_id)
+    assert saved is not None and saved.state is OrderState.NEW
+    again.close()

@@ -7,12 +7,14 @@ orders. Each case says when a resting paper order fills, and when it must not.
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
 import pytest
 
 from bot.sim.exchange import Exchange
 from bot.sim.live_source import LiveMarket, Print
+from bot.sim.market_data import MarketAdd, MarketAmend, MarketCancel
 from bot.sim.matching import OrderRequest, OrderState
 from bot.sim.pairs import default_instruments, instrument
 
@@ -198,3 +200,47 @@ def test_an_upstream_level_at_the_paper_price_trades_with_it_as_maker(v: Venue) 
     (fill,) = v.ex.trades(ME)
     assert (fill.price, fill.liquidity) == (px("100.1"), "m")
     assert v.depth()[1][0] == (px("100.2"), q("2"))  # the seller's order was used up
+
+
+def test_a_frame_changes_only_the_changed_levels_in_key_order_falls_first() -> None:
+    """The mirror's actions for a frame, against the plain rule: every level of the old or
+    the new book whose quantity differs, visited in (side, price) order, falls (a level
+    shrinking or gone) before rises, each with its ref."""
+    rng = random.Random(5)
+    live = LiveMarket(default_instruments(("BTC/USD",)))
+    old: dict[tuple[str, int], int] = {}
+    refs: dict[tuple[str, int], int] = {}
+    bids: dict[int, int] = {}
+    asks: dict[int, int] = {}
+    for step in range(600):
+        if step % 3 != 1 or not bids:  # one side in three frames is as it was
+            bids = {px("100.0") - i * 10: rng.choice((0, 1, 2, 3)) * q("1") for i in range(6)}
+        if step % 3 != 2 or not asks:
+            asks = {px("100.1") + i * 10: rng.choice((0, 1, 2, 3)) * q("1") for i in range(6)}
+        if step % 50 == 49:
+            live.on_invalid("BTC/USD", clear=True)  # the mirror emptied: all is new again
+            old, refs = {}, {}
+        bid_levels = [(p, x) for p, x in sorted(bids.items(), reverse=True) if x]
+        ask_levels = [(p, x) for p, x in sorted(asks.items()) if x]
+        new = {("buy", p): x for p, x in bid_levels} | {("sell", p): x for p, x in ask_levels}
+        falls: list[tuple[str, int, int]] = []
+        rises: list[tuple[str, int, int]] = []
+        for key in sorted(old.keys() | new.keys()):
+            before, after = old.get(key, 0), new.get(key, 0)
+            if before != after:
+                (falls if after < before else rises).append((key[0], key[1], after))
+        actions = live.on_book("BTC/USD", bid_levels, ask_levels)
+        seen = []
+        for action in actions:
+            if isinstance(action, MarketAdd):
+                refs[(action.side, action.price)] = action.ref
+                seen.append((action.side, action.price, action.qty))
+            else:
+                key = next(k for k, r in refs.items() if r == action.ref)
+                assert isinstance(action, MarketAmend | MarketCancel)
+                qty = action.qty if isinstance(action, MarketAmend) else 0
+                if qty == 0:
+                    del refs[key]
+                seen.append((key[0], key[1], qty))
+        assert seen == falls + rises
+        old = new
