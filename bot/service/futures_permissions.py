@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from bot.core.errors import AuthError, ConfigError
+from bot.core.errors import AuthError, ConfigError, ExchangeError, RateLimitError, TransientError
 
 __all__ = [
     "FULL_ACCESS",
@@ -112,10 +112,12 @@ async def probe(caller: FuturesCaller, item: Probe) -> Refused | None:
             await caller.accounts()
         else:  # answered notFound: nothing is cancelled
             await caller.cancel_order(order_id=PROBE_ORDER_ID, check=False)
-    except AuthError as exc:
-        if exc.code == NOT_ALLOWED:
+    except ExchangeError as exc:
+        if isinstance(exc, AuthError) and exc.code == NOT_ALLOWED:
             return Refused(item, exc.code)
-        raise
+        if isinstance(exc, TransientError | RateLimitError | AuthError):
+            raise  # unknown yet (the caller waits), or the account itself: fatal
+        return None  # Kraken judged the arguments: the access check was behind it
     return None
 
 

@@ -130,3 +130,24 @@ async def test_a_full_access_key_starts(fsim: FuturesSimServer, tmp_path: Path) 
     assert [e["permissions"] for e in checked] == [["General API: Full Access"]]
     assert names(events).index("permissions_checked") < names(events).index("daemon_ready")
     assert daemon.exit_code == 0
+
+
+async def test_the_admin_api_refuses_a_bad_key_request(fsim: FuturesSimServer) -> None:
+    url, headers = f"{fsim.admin_url}/keys", {"X-Admin-Token": fsim.venue.admin_token}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json={"general": "read_only"}) as r:
+            assert r.status == 401  # no admin token
+        for body, said in [
+            ({"general": "trade"}, "unknown access level 'trade'"),
+            ({"withdrawal": "read_only"}, "No Access or Full Access"),
+            ({"general": "full", "spot": True}, "unknown field(s) spot"),
+            ({"account": "nobody"}, "no account 'nobody'"),
+            (["full"], "expected a JSON object"),
+        ]:
+            async with session.post(url, json=body, headers=headers) as r:
+                assert r.status == 400 and said in (await r.json())["error"], body
+        async with session.post(url, json={"withdrawal": "Full Access"}, headers=headers) as r:
+            made = await r.json()
+    assert r.status == 201 and (made["general"], made["withdrawal"]) == ("full", "full")
+    state = fsim.venue.key(made["api_key"])
+    assert state is not None and state.account == DEFAULT_ACCOUNT
