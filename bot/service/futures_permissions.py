@@ -128,8 +128,9 @@ def missing_error(refused: Sequence[Refused]) -> ConfigError:
         for r in refused
     ]
     lines.append(
-        'on Kraken\'s Futures API key page, set "General API" to "Full Access" (leave'
-        ' "Withdrawal API" at "No Access": krakenbot never withdraws), or create a key so;'
-        " then put it in futures.credentials (see docs/futures.md, Live trading)"
+        'make a Futures API key with "General API" set to "Full Access" and "Withdrawal API"'
+        ' left at "No Access" (krakenbot never withdraws) on Kraken\'s Futures API key page'
+        " (Settings > API), put it in futures.credentials and start again (docs/futures.md,"
+        " Live trading)"
     )
     return ConfigError(lines)

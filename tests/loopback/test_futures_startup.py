@@ -96,8 +96,8 @@ async def test_a_key_without_full_access_stops_the_start_naming_it(
     assert problems[0].startswith("the Futures API key lacks General API: Full Access")
     assert refused in problems[0]
     assert "Read Only" in problems[0] if general == "read_only" else "No Access" in problems[0]
-    assert '"General API" to "Full Access"' in problems[1]
-    assert '"Withdrawal API" at "No Access"' in problems[1]
+    assert '"General API" set to "Full Access"' in problems[1]
+    assert '"Withdrawal API" left at "No Access"' in problems[1]
     # /readyz names it (the HTTP face reads the same gate), without the key.
     assert daemon.http is not None
     ready = daemon.http.ready()

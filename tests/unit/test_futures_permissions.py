@@ -107,7 +107,10 @@ def test_the_message_names_the_level_and_what_to_set() -> None:
     first, last = error.problems
     assert first.startswith("the Futures API key lacks General API: Full Access (needed for")
     assert "cancelorder answered authenticationError" in first and "Read Only" in first
-    assert '"General API" to "Full Access"' in last and '"Withdrawal API" at "No Access"' in last
+    assert (
+        '"General API" set to "Full Access"' in last
+        and '"Withdrawal API" left at "No Access"' in last
+    )
     read = missing_error([Refused(READ, "authenticationError")]).problems[0]
     assert "No Access, or the key or secret is wrong" in read
 
