@@ -24,6 +24,7 @@ from bot.service.futures_daemon import FuturesDaemon
 from bot.sim.futures.server import FuturesSimServer, running_futures_sim
 from bot.sim.futures.venue import DEFAULT_ACCOUNT, FuturesVenue
 from bot.strategy.loader import load_strategies
+from tests.loopback.test_daemon_startup import run_until
 
 pytestmark = pytest.mark.timeout(60)
 P = "PF_XBTUSD"
@@ -116,16 +117,7 @@ async def test_a_full_access_key_starts(fsim: FuturesSimServer, tmp_path: Path) 
     config = live_config(fsim, tmp_path, await new_key(fsim, general="full", withdrawal="none"))
     daemon = FuturesDaemon(config, load_strategies(config.strategies))
     with capture_logs() as events:
-        task = asyncio.create_task(daemon.run())
-        try:
-            async with asyncio.timeout(30):
-                while "daemon_ready" not in names(events):
-                    assert not task.done(), names(events)
-                    await asyncio.sleep(0.02)
-        finally:
-            daemon.request_stop("test")
-            async with asyncio.timeout(15):
-                await task
+        await run_until(daemon, events, "daemon_ready")
     checked = [e for e in events if e["event"] == "permissions_checked"]
     assert [e["permissions"] for e in checked] == [["General API: Full Access"]]
     assert names(events).index("permissions_checked") < names(events).index("daemon_ready")
