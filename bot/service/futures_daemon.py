@@ -8,7 +8,9 @@ the switch's disarm, signals, reload) with Futures parts where spot's talk to Kr
    ``futures.credentials``) or the Futures simulator started in-process (``mode: paper``,
    ``bot.service.futures_paper``); the store claimed for it (a Futures store is never a
    spot one); the REST v3 client with the store's nonce floor; the contracts
-   (``/instruments``, retried; a symbol Kraken does not list is a ``ConfigError``);
+   (``/instruments``, retried; a symbol Kraken does not list is a ``ConfigError``); the
+   key's General API access, probed (``bot.service.futures_permissions``: anything but
+   Full Access is a ``ConfigError``, exit 2, and ``/readyz`` names it);
 2. the venue port ``FuturesRestVenue``, the desk and the engine; in live mode the
    recorded fills replayed into positions (paper mode: the last session's orders expired
    with its simulator);
@@ -67,8 +69,10 @@ from bot.service import metrics as m
 from bot.service.daemon import RETRYABLE, Components, Daemon
 from bot.service.futures_metrics import futures_source
 from bot.service.futures_paper import futures_paper_venue
+from bot.service.futures_permissions import FULL_ACCESS, PROBES, missing_error, probe
 from bot.service.observe import Parts
 from bot.service.paper import Endpoints
+from bot.service.permissions import PERMISSIONS_CHECK
 from bot.service.wiring import close_paper_orders, replay_fills
 from bot.store import Store, run_checkpoints
 from bot.store.owner import StoreOwner
@@ -145,10 +149,13 @@ class FuturesDaemon(Daemon):
             for check in rd.STANDARD_CHECKS:
                 if check != rd.DEADMAN_ARMED or cfg.deadman.enabled:
                     self.gate.add(check)
+            self.gate.add(PERMISSIONS_CHECK)
             contracts = await self._contracts(rest)
             if contracts is None:
                 return  # stopped while loading
             self.gate.set(rd.INSTRUMENTS_LOADED)
+            if not await self._access(rest):
+                return  # stopped while probing
             venue = self._wire(store, rest, contracts)
             await self._run_tasks(store, venue)
         finally:
@@ -296,6 +303,33 @@ class FuturesDaemon(Daemon):
 
     def _books(self) -> Mapping[str, Book]:
         return {} if self.market_feed is None else self.market_feed.books
+
+    async def _access(self, rest: FuturesRestClient) -> bool:
+        """Probe the key's General API access (``bot.service.futures_permissions``), waiting
+        out transient errors; a refusal closes the gate naming it and raises
+        ``ConfigError`` (exit 2). False if stopped meanwhile."""
+        backoff = Backoff(BackoffPolicy(0.5, 10.0))
+        assert self._stop is not None
+        for item in PROBES:
+            while not self._stop.is_set():
+                try:
+                    refused = await probe(rest, item)
+                    break
+                except RETRYABLE as exc:
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "permission_probe_failed", endpoint=item.endpoint, error=str(exc),
+                        retry_s=delay,
+                    )  # fmt: skip
+                    await wait_event(self._stop, self.clock, delay)
+            else:
+                return False
+            if refused is not None:  # a read refused: the write would be too; say one thing
+                self.gate.clear(PERMISSIONS_CHECK, f"missing {FULL_ACCESS}: {refused.describe()}")
+                raise missing_error([refused])
+        self.gate.set(PERMISSIONS_CHECK)
+        log.info("permissions_checked", permissions=[FULL_ACCESS])
+        return True
 
     async def _contracts(self, rest: FuturesRestClient) -> FuturesInstrumentTable | None:
         """``/instruments``, retried; only the deployment's contracts are kept."""

@@ -20,6 +20,7 @@ from bot.futures.book import FuturesBook
 from bot.futures.instruments import FuturesInstrumentTable
 from bot.futures.rest import FuturesRestClient
 from bot.futures.ws_auth import ChallengeHandshake
+from bot.sim.futures.access import KeyAccess, Level
 from bot.sim.futures.server import FuturesSimServer
 from bot.sim.futures.venue import FuturesVenue
 
@@ -117,6 +118,25 @@ async def test_a_wrong_secret_gets_the_auth_alert(env: Any) -> None:
         alert = await conn.until(w.Alert)
         assert alert.message == w.AUTH_FAILED
         assert alert.exception().__class__.__name__ == "AuthError"
+
+
+@pytest.mark.parametrize(("general", "ok"), [(Level.READ_ONLY, True), (Level.NONE, False)])
+async def test_a_private_feed_needs_general_api_access(env: Any, general: Level, ok: bool) -> None:
+    """Kraken Futures' General API level (``bot.sim.futures.access``): the private feeds
+    are reads, so Read Only subscribes and No Access gets the auth alert."""
+    venue, server, _, (session, _) = env
+    creds = venue.add_key("trader", KeyAccess(general))
+    async with session.ws_connect(server.ws_url) as ws:
+        conn = Conn(ws)
+        hs = ChallengeHandshake(creds.api_key, creds.api_secret)
+        await conn.send(hs.request())
+        hs.accept(await conn.until(w.ChallengeIssued))
+        await conn.send(hs.subscribe("open_orders"))
+        if ok:
+            ack = await conn.until(w.SubscriptionChange)
+            assert ack.ok and ack.feed == "open_orders"
+        else:
+            assert (await conn.until(w.Alert)).message == w.AUTH_FAILED
 
 
 async def test_the_book_keeper_resyncs_after_a_gap(env: Any) -> None:

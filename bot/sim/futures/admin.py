@@ -6,6 +6,10 @@
 - ``GET /admin/deadman``: which accounts have the dead-man's switch armed and how often
   it fired.
 - ``POST /admin/step``: one pump step now (for a simulator started without its pump).
+- ``POST /admin/keys`` with ``{"account", "general", "withdrawal"}`` (Kraken Futures' two
+  access settings, ``bot.sim.futures.access``: ``full``/``read_only``/``none`` or Kraken's
+  names; defaults Full Access and No Access; ``account`` defaults to the first): a new key
+  pair on that account, answered 201 with ``api_key``, ``api_secret`` and the levels.
 
 A missing or wrong token is HTTP 401. This module owns only these routes.
 """
@@ -16,6 +20,7 @@ import hmac
 
 from aiohttp import web
 
+from bot.sim.futures.access import KeyAccess
 from bot.sim.futures.faults import FaultSpec
 from bot.sim.futures.venue import FUTURES_VENUE_KEY, FuturesVenue
 
@@ -64,6 +69,32 @@ async def _step(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+def _key_request(body: object) -> tuple[str | None, KeyAccess]:
+    """``POST /admin/keys``'s body → (account or None, access); ``ValueError`` otherwise."""
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")  # noqa: TRY004 (answered as a 400)
+    unknown = set(body) - {"account", "general", "withdrawal"}
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    account = body.get("account")
+    if account is not None and (not isinstance(account, str) or not account):
+        raise ValueError("account must be a name")
+    return account, KeyAccess.from_dict(body)
+
+
+async def _new_key(request: web.Request) -> web.Response:
+    venue = _venue(request)
+    try:
+        account, access = _key_request(await request.json())
+        creds = venue.add_key(account or venue.credentials().account, access)
+    except KeyError:
+        return web.json_response({"error": f"no account {account!r}"}, status=400)
+    except ValueError as exc:  # a JSON error too
+        return web.json_response({"error": str(exc)}, status=400)
+    made = {"account": creds.account, "api_key": creds.api_key, "api_secret": creds.api_secret}
+    return web.json_response({**made, **access.as_dict()}, status=201)
+
+
 def admin_routes() -> list[web.RouteDef]:
     return [
         web.get("/admin/faults", _list),
@@ -72,4 +103,5 @@ def admin_routes() -> list[web.RouteDef]:
         web.delete("/admin/faults/{fault_id}", _cancel),
         web.get("/admin/deadman", _deadman),
         web.post("/admin/step", _step),
+        web.post("/admin/keys", _new_key),
     ]

@@ -25,7 +25,9 @@ https://docs.kraken.com/api/docs/futures-api/trading/ documents it:
 
 Parameters are read from the query string and a form body alike. A private request is
 checked in Kraken's order: the key and ``Authent`` (``authenticationError``), the nonce
-(``nonceDuplicate``, ``nonceBelowThreshold``), the budget (``apiLimitExceeded``, the
+(``nonceDuplicate``, ``nonceBelowThreshold``), the key's General API level
+(``authenticationError`` for a write by a Read Only key, for anything by a No Access key:
+``access``), the budget (``apiLimitExceeded``, the
 simulator's own copy of Kraken's cost table); then faults, then the endpoint. A
 ``lose_response`` fault lets the request act and then drops the connection.
 
@@ -46,6 +48,7 @@ import structlog
 from aiohttp import web
 
 from bot.kraken.codec import dumps
+from bot.sim.futures.access import NOT_ALLOWED
 from bot.sim.futures.auth import authent_matches
 from bot.sim.futures.contracts import Contract
 from bot.sim.futures.engine import Outcome, SendRequest
@@ -526,6 +529,8 @@ def _admit(
 ) -> tuple[KeyState, dict[str, str]]:
     """Key, ``Authent``, nonce and budget, in Kraken's order; ``_Refused`` otherwise."""
     key = _authenticate(venue, request, raw_query + body.decode("utf-8", "replace"))
+    if not key.access.allows(write=endpoint in _WRITES):
+        raise _Refused(NOT_ALLOWED)  # the key's General API level (``access``)
     params = _params(raw_query, body)
     if venue.rate_limits and not key.budget.spend(_cost(endpoint, params), venue.monotonic()):
         raise _Refused("apiLimitExceeded")

@@ -32,6 +32,7 @@ import structlog
 from aiohttp import web
 
 from bot.core.clock import Clock, SystemClock
+from bot.sim.futures.access import FULL, KeyAccess
 from bot.sim.futures.auth import NonceWindow
 from bot.sim.futures.contracts import Contract, default_contracts
 from bot.sim.futures.engine import FuturesExchange
@@ -121,6 +122,7 @@ class KeyState:
     account: str
     nonces: NonceWindow
     budget: Budget
+    access: KeyAccess = FULL
 
 
 @dataclass(slots=True)
@@ -229,6 +231,28 @@ class FuturesVenue(Pumped):
         self._accounts[account] = creds
         self._keys[key] = KeyState(key, secret, account, NonceWindow(self.nonce_window), Budget())
         return creds
+
+    def add_key(
+        self,
+        account: str,
+        access: KeyAccess = FULL,
+        *,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+    ) -> Credentials:
+        """Another key pair on an open ``account``, with ``access`` (Kraken Futures' General
+        API and Withdrawal API levels, ``bot.sim.futures.access``); ``KeyError`` if the
+        account is not open, ``ValueError`` if the key exists or the secret is not base64."""
+        if account not in self._accounts:
+            raise KeyError(account)
+        key = api_key or base64.b64encode(secrets.token_bytes(42)).decode()
+        secret = api_secret or base64.b64encode(secrets.token_bytes(64)).decode()
+        base64.b64decode(secret, validate=True)
+        if key in self._keys:
+            raise ValueError("that API key exists")
+        state = KeyState(key, secret, account, NonceWindow(self.nonce_window), Budget(), access)
+        self._keys[key] = state
+        return Credentials(account, key, secret)
 
     def credentials(self, account: str | None = None) -> Credentials:
         if account is None:

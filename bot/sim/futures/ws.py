@@ -207,6 +207,7 @@ class FuturesWsSession:
             and isinstance(signed, str)
             and challenge_matches(key.api_secret, self.challenge, signed)
             and self.account in (None, key.account)
+            and key.access.allows(write=False)  # a No Access key reads nothing (``access``)
         )
         if not valid or key is None:
             log.warning("ws_auth_failed", conn=self.conn_id, feed=feed)
