@@ -34,6 +34,7 @@ from typing import Final
 import orjson
 
 from bot.core.errors import ConfigError
+from bot.core.frozen import maker
 from bot.kraken.capture import CaptureFrame, CaptureGap, CaptureReader
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.sim.ws_common import rfc3339
@@ -54,6 +55,9 @@ class Frame:
 
     at_ns: int
     raw: bytes
+
+
+_frame: Final = maker(Frame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +151,7 @@ def _timed(items: Iterable[CaptureFrame | CaptureGap]) -> Iterator[Item]:
             if at > last:  # noqa: PLR1730 (a max() call costs more, per frame)
                 last = at  # never back in time
             if type(item) is CaptureFrame:
-                yield Frame(last, item.raw)
+                yield _frame(last, item.raw)  # Frame(...), for less: once per line
             else:
                 yield _item(item, last)
             continue

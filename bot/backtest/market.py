@@ -36,7 +36,8 @@ account's), so this changes no fill, only the cost of frames when nothing is wor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -85,10 +86,13 @@ class BacktestMarket:
         self.last_prices: dict[str, Decimal] = {}
         self._tops: dict[str, list[tuple[int, int] | None]] = {}  # symbol -> [bid, ask]
         self._mirrored: set[str] = set()  # symbols whose mirror follows every frame
+        self._route: Callable[[MarketEvent], None] | None = None  # route_market, bound
+        self._push = self.frames.push
 
     def attach(self, desk: Desk, gate: ReadinessGate) -> None:
         """The desk and gate the market's events reach (built after the market)."""
         self.desk, self.gate = desk, gate
+        self._route = functools.partial(route_market, desk, gate)
 
     def books_valid(self, symbols: Sequence[str]) -> bool:
         """Every symbol's book is valid (the readiness gate's ``books`` check); a
@@ -103,7 +107,7 @@ class BacktestMarket:
     def push(self, item: Item) -> None:
         if type(item) is Frame:
             self.frame_count += 1
-            self.frames.push(item.raw, item.at_ns)
+            self._push(item.raw, item.at_ns)
         elif type(item) is Gap:
             self.gaps += 1
             self.frames.invalidate(item.symbols, f"gap: {item.reason}")
@@ -133,8 +137,9 @@ class BacktestMarket:
         elif kind is BookInvalid:
             invalid: BookInvalid = event  # type: ignore[assignment]
             self._apply(self.live.on_invalid(invalid.symbol, clear=True))
-        if self.desk is not None and self.gate is not None:
-            route_market(self.desk, self.gate, event)
+        route = self._route
+        if route is not None:
+            route(event)
 
     def sync(self, symbol: str) -> None:
         """A write reaches the matching engine: the mirror of ``symbol`` is brought to the

@@ -71,6 +71,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, NoReturn
 
 from bot.core.errors import ChecksumMismatch, ConfigError, ProtocolError
+from bot.core.frozen import maker
 from bot.kraken.checksum import CHECKSUM_LEVELS
 from bot.kraken.instruments import Instrument, PrecisionLost, from_scaled
 from bot.kraken.protocol import BookFrame
@@ -400,6 +401,13 @@ class Book(_State):
             return self._ap[0] + self._bp[0]
         return None
 
+    def top_prices(self) -> tuple[int, int] | None:
+        """(best bid, best ask) as scaled prices, None while a side is empty: all that
+        ``mid`` depends on, so a caller can tell cheaply whether the mid moved."""
+        if self._ap and self._bp:
+            return -self._bp[0], self._ap[0]
+        return None
+
     def mid(self) -> Decimal | None:
         """(best bid + best ask) / 2 in price units, exact (one decimal past the price's)."""
         if self._ap and self._bp:
@@ -458,7 +466,7 @@ class Book(_State):
             bq, aq = self._bq, self._aq
             bids = tuple([(-k, bq[k]) for k in self._bp[:n]])
             asks = tuple([(p, aq[p]) for p in self._ap[:n]])
-        return BookView(
+        return _book_view(  # BookView(...) at half the cost (one per book message)
             self.symbol, self._valid, self.timestamp, self.instrument.price_precision, bids, asks
         )
 
@@ -622,3 +630,6 @@ class BookView:
 
     def is_crossed(self) -> bool:
         return bool(self.bids and self.asks) and self.bids[0][0] >= self.asks[0][0]
+
+
+_book_view: Final = maker(BookView)

@@ -104,8 +104,10 @@ class EngineContext(Context):
 
     def instrument(self, symbol: str) -> InstrumentInfo:
         """The pair in Decimals (``InstrumentInfo``), built again only when it changed."""
+        known = self._infos.get(symbol)  # only the strategy's own symbols are kept here
+        if known is not None and known[0] is self._desk.instruments.lookup(symbol):
+            return known[1]  # the common case, once per book message: no checks to repeat
         inst = self._instrument(symbol)
-        known = self._infos.get(symbol)
         if known is None or known[0] is not inst:
             known = self._infos[symbol] = (inst, InstrumentInfo.of(inst))
         return known[1]

@@ -2,9 +2,12 @@
 
 ``Marks.mark(symbol, book)`` runs on every book change (``Daemon._on_market``): it takes
 the book's mid (exact, ``Decimal``), marks the positions in ``symbol`` at it
-(``PositionBook.mark``) and keeps it with the book state it came from (timestamp and
-checksum), so that ``mids()``, which the pre-trade stage reads on every command, computes
-a mid again only for a book that changed since. An invalid book has no mid.
+(``PositionBook.mark``) and keeps it with the top of book it came from (best bid and ask,
+the instrument), so that ``mids()``, which the pre-trade stage reads on every command,
+computes a mid again only for a book whose top moved since. A book change that leaves the
+top where it was (most of them) marks nothing: the mid and so the positions' mark are the
+same (``PositionBook.mark`` at an unchanged price changes no figure). An invalid book has
+no mid.
 """
 
 from __future__ import annotations
@@ -25,17 +28,25 @@ class Marks:
 
     def __init__(self, books: Callable[[], Mapping[str, Book]], positions: PositionBook) -> None:
         self._books, self._positions = books, positions
-        # symbol -> (timestamp, checksum, mid) of the book state ``mark`` last saw
-        self._cache: dict[str, tuple[str, int, Decimal]] = {}
+        # symbol -> (top prices, instrument, mid) of the book state ``mark`` last saw
+        self._cache: dict[str, tuple[tuple[int, int], object, Decimal]] = {}
 
     def book(self, symbol: str) -> Book | None:
         return self._books().get(symbol)
 
     def mark(self, symbol: str, book: Book) -> None:
         """A book changed: its mid is the mark of positions in ``symbol``."""
-        mid = book.mid() if book.valid else None
+        if not book.valid:
+            return
+        top = book.top_prices()
+        if top is None:
+            return
+        seen = self._cache.get(symbol)
+        if seen is not None and seen[0] == top and seen[1] is book.instrument:
+            return  # the same mid as the last mark: nothing to do
+        mid = book.mid()
         if mid is not None:
-            self._cache[symbol] = (book.timestamp, book.checksum, mid)
+            self._cache[symbol] = (top, book.instrument, mid)
             if mid > 0:
                 self._positions.mark(symbol, mid)
 
@@ -47,7 +58,7 @@ class Marks:
             if not book.valid:
                 continue
             seen = cache.get(symbol)
-            if seen is not None and seen[0] == book.timestamp and seen[1] == book.checksum:
+            if seen is not None and seen[0] == book.top_prices() and seen[1] is book.instrument:
                 mid: Decimal | None = seen[2]
             else:
                 mid = book.mid()
