@@ -279,7 +279,7 @@ class DaemonPath:
         )
         gate = ReadinessGate(clock=clock)
         pretrade = PreTrade(
-            gate, risk=risk, mids=desk.marks.mids,
+            gate, risk=risk, mids=desk.marks.live,
             room=RateRoom(venue.trading_headroom, venue.rest_headroom),
             exchange_status=lambda: "online", on_transitions=desk.router.apply_transitions,
         )  # fmt: skip

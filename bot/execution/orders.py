@@ -350,9 +350,12 @@ def new_order(
 ) -> Order:
     """A PENDING_NEW order, to be saved to the store before it is sent; a UUID
     ``cl_ord_id`` is kept in its canonical form (``canonical_cl_ord_id``)."""
-    if not is_valid_cl_ord_id(cl_ord_id):
+    if len(cl_ord_id) == 32 and _HEX32.fullmatch(cl_ord_id):  # the engine's own ids: once
+        cl_ord_id = cl_ord_id.lower()
+    elif not is_valid_cl_ord_id(cl_ord_id):
         raise ProtocolError(f"not a valid Kraken cl_ord_id: {cl_ord_id!r}")
-    cl_ord_id = canonical_cl_ord_id(cl_ord_id)
+    else:
+        cl_ord_id = canonical_cl_ord_id(cl_ord_id)
     if side not in ("buy", "sell"):
         raise ProtocolError(f"{cl_ord_id}: side must be 'buy' or 'sell', got {side!r}")
     if qty <= 0:

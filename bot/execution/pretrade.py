@@ -141,7 +141,8 @@ class PreTrade:
         risk = self.risk
         if risk is None:
             return None
-        context = RiskContext(self._mids(), dict(orders.open_per_strategy), orders.open_total)
+        # The engine's counts as they are, not a copy: the gate reads them within this call.
+        context = RiskContext(self._mids(), orders.open_per_strategy, orders.open_total)
         decision = risk.check(command, context)
         if decision.transitions and self._on_transitions is not None:
             self._on_transitions(decision.transitions)

@@ -166,7 +166,11 @@ class ReadinessGate:
 
     @property
     def is_open(self) -> bool:
-        is_open = self.passes()
+        is_open = True
+        for check in self._checks.values():  # ``passes()``, without a generator: per order
+            if not check.passes():
+                is_open = False
+                break
         if is_open is not self._was_open:
             self._note(is_open)
         return is_open

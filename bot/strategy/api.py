@@ -206,7 +206,7 @@ def _scale(instrument: Instrument, value: object, what: str, precision: int) -> 
     sym = instrument.symbol
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
         raise InvalidIntent(what, f"{sym}: {what} must be a Decimal, got {type(value).__name__}")
-    scaled = Decimal(value).scaleb(precision)
+    scaled = (value if type(value) is Decimal else Decimal(value)).scaleb(precision)
     if not scaled.is_finite() or scaled != scaled.to_integral_value():
         detail = f"{sym}: {what} {value} has more than {precision} decimals"
         raise InvalidIntent(f"{what}_precision", detail)

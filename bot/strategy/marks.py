@@ -3,33 +3,38 @@
 ``Marks.mark(symbol, book)`` runs on every book change (``Daemon._on_market``): it takes
 the book's mid (exact, ``Decimal``), marks the positions in ``symbol`` at it
 (``PositionBook.mark``) and keeps it with the top of book it came from (best bid and ask,
-the instrument), so that ``mids()``, which the pre-trade stage reads on every command,
-computes a mid again only for a book whose top moved since. A book change that leaves the
-top where it was (most of them) marks nothing: the mid and so the positions' mark are the
-same (``PositionBook.mark`` at an unchanged price changes no figure). An invalid book has
-no mid.
+the instrument), so that ``mids()`` computes a mid again only for a book whose top moved
+since. A book change that leaves the top where it was (most of them) marks nothing: the mid
+and so the positions' mark are the same (``PositionBook.mark`` at an unchanged price changes
+no figure). An invalid book has no mid. ``live()`` is the same mids as a read-only mapping
+that reads a symbol's book only when that symbol is asked for: the pre-trade stage reads it
+on every command, and a command asks for one symbol's mid, whatever the number of books.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
+from typing import TypeVar, overload
 
 from bot.execution.pnl import PositionBook
 from bot.market.book import Book
 
-__all__ = ["Marks"]
+__all__ = ["LiveMids", "Marks"]
+
+T = TypeVar("T")
 
 
 class Marks:
     """See the module docstring; ``books`` reads the public feed's books."""
 
-    __slots__ = ("_books", "_cache", "_positions")
+    __slots__ = ("_books", "_cache", "_live", "_positions")
 
     def __init__(self, books: Callable[[], Mapping[str, Book]], positions: PositionBook) -> None:
         self._books, self._positions = books, positions
         # symbol -> (top prices, instrument, mid) of the book state ``mark`` last saw
         self._cache: dict[str, tuple[tuple[int, int], object, Decimal]] = {}
+        self._live = LiveMids(self)
 
     def book(self, symbol: str) -> Book | None:
         return self._books().get(symbol)
@@ -50,6 +55,21 @@ class Marks:
             if mid > 0:
                 self._positions.mark(symbol, mid)
 
+    def mid(self, symbol: str) -> Decimal | None:
+        """``mids()``'s entry for ``symbol`` (None: no book, or not valid), reading only
+        that book."""
+        book = self._books().get(symbol)
+        if book is None or not book.valid:
+            return None
+        seen = self._cache.get(symbol)
+        if seen is not None and seen[0] == book.top_prices() and seen[1] is book.instrument:
+            return seen[2]
+        return book.mid()
+
+    def live(self) -> Mapping[str, Decimal]:
+        """``mids()`` as a mapping read when asked (the same object every time)."""
+        return self._live
+
     def mids(self) -> dict[str, Decimal]:
         """The mid of every valid book (from ``mark``'s cache while a book is unchanged)."""
         mids: dict[str, Decimal] = {}
@@ -65,3 +85,36 @@ class Marks:
             if mid is not None:
                 mids[symbol] = mid
         return mids
+
+
+class LiveMids(Mapping[str, Decimal]):
+    """``Marks.mids()`` as a mapping: ``get`` and ``[]`` read one book, as they are now;
+    iterating builds ``mids()``."""
+
+    __slots__ = ("_marks",)
+
+    def __init__(self, marks: Marks) -> None:
+        self._marks = marks
+
+    @overload
+    def get(self, key: str, /) -> Decimal | None: ...
+    @overload
+    def get(self, key: str, /, default: Decimal | T) -> Decimal | T: ...
+    def get(self, key: str, /, default: object = None) -> object:
+        mid = self._marks.mid(key)
+        return default if mid is None else mid
+
+    def __getitem__(self, key: str) -> Decimal:
+        mid = self._marks.mid(key)
+        if mid is None:
+            raise KeyError(key)
+        return mid
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._marks.mid(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._marks.mids())
+
+    def __len__(self) -> int:
+        return len(self._marks.mids())

@@ -65,7 +65,7 @@ def build_order_path(
         risk=risk, positions=positions, instruments=instruments, books=books, clock=clock,
         metrics=metrics,
     )  # fmt: skip
-    mids = desk.marks.mids
+    mids: Callable[[], Mapping[str, Decimal]] = desk.marks.live  # one book read per command
     if extra_mids is not None:
         book_mids, more = desk.marks.mids, extra_mids
         mids = lambda: {**more(), **book_mids()}  # noqa: E731
