@@ -40,13 +40,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import enum
 import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import aiohttp
 
@@ -74,7 +75,7 @@ from bot.execution.tokens import TokenKeeper
 from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.kraken import system_status
-from bot.kraken.instruments import InstrumentTable, merge_rest_names
+from bot.kraken.instruments import Instrument, InstrumentTable, merge_rest_names
 from bot.kraken.nonce import key_id
 from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book
@@ -122,6 +123,15 @@ EXIT_FORCED: Final = 130
 Components = dict[str, Callable[[], Coroutine[Any, Any, None]]]
 """The daemon's long-lived tasks by name, each run under the supervisor."""
 RETRYABLE: Final = (TransientError, RateLimitError, ProtocolError)
+T = TypeVar("T")
+
+
+class Stopped(enum.Enum):
+    """What ``Daemon._retried`` answers when a stop came before the call did."""
+
+    STOPPED = "stopped"
+
+
 """Errors start-up and pollers wait out; any other (a bad key, a lockout) is fatal: exit 1."""
 PNL_EVERY_S: Final = 5.0
 BALANCES_EVERY_S: Final = 30.0
@@ -420,19 +430,16 @@ class Daemon:
         """REST ``AssetPairs`` mapped onto the WS v2 instrument snapshot: WS v2 names and
         precisions, REST names for order entry (``bot.kraken.instruments``)."""
         wanted = self.config.symbols
-        backoff = Backoff(BackoffPolicy(0.5, 10.0))
-        assert self._stop is not None and self.endpoints is not None
-        while not self._stop.is_set():
-            try:
-                pairs = await rest.asset_pairs()
-                ws = await fetch_instrument_snapshot(self.endpoints.ws_public_url, clock=self.clock)
-                found = merge_rest_names(pairs, ws)
-                break
-            except RETRYABLE as exc:
-                delay = backoff.next_delay()
-                log.warning("instruments_failed", error=str(exc), retry_s=delay)
-                await wait_event(self._stop, self.clock, delay)
-        else:
+        endpoints = self.endpoints
+        assert endpoints is not None
+
+        async def load() -> list[Instrument]:
+            pairs = await rest.asset_pairs()
+            ws = await fetch_instrument_snapshot(endpoints.ws_public_url, clock=self.clock)
+            return merge_rest_names(pairs, ws)
+
+        found = await self._retried(load, Backoff(BackoffPolicy(0.5, 10.0)), "instruments_failed")
+        if found is Stopped.STOPPED:
             return None
         table = InstrumentTable(found)
         chosen = [table.lookup(s) for s in wanted]
@@ -442,6 +449,21 @@ class Daemon:
         result = InstrumentTable([inst for inst in chosen if inst is not None])
         log.info("instruments_loaded", symbols=list(result))
         return result
+
+    async def _retried(
+        self, call: Callable[[], Awaitable[T]], backoff: Backoff, event: str, **fields: object
+    ) -> T | Stopped:
+        """``call()``'s answer, the transient errors (``RETRYABLE``) waited out with
+        ``backoff`` and logged as ``event``; ``Stopped.STOPPED`` if a stop came first."""
+        assert self._stop is not None
+        while not self._stop.is_set():
+            try:
+                return await call()
+            except RETRYABLE as exc:
+                delay = backoff.next_delay()
+                log.warning(event, **fields, error=str(exc), retry_s=delay)
+                await wait_event(self._stop, self.clock, delay)
+        return Stopped.STOPPED
 
     async def _permissions(
         self, rest: KrakenRestClient, store: Store, instruments: InstrumentTable
@@ -459,19 +481,12 @@ class Daemon:
             return True
         backoff = Backoff(BackoffPolicy(0.5, 10.0))
         missing: list[Missing] = []
-        assert self._stop is not None
         for item in needed:
-            while not self._stop.is_set():
-                try:
-                    found = await probe(rest, item)
-                    break
-                except RETRYABLE as exc:
-                    delay = backoff.next_delay()
-                    log.warning(
-                        "permission_probe_failed", method=item.method, error=str(exc), retry_s=delay
-                    )
-                    await wait_event(self._stop, self.clock, delay)
-            else:
+            found = await self._retried(
+                functools.partial(probe, rest, item), backoff, "permission_probe_failed",
+                method=item.method,
+            )  # fmt: skip
+            if found is Stopped.STOPPED:
                 return False
             if found is not None:
                 missing.append(found)

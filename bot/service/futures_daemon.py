@@ -44,7 +44,6 @@ from bot.config.futures_schema import FuturesConfig
 from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.errors import ConfigError
 from bot.core.log import get_logger
-from bot.core.waits import wait_event
 from bot.execution import readiness as rd
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.futures_feed import FuturesPrivateFeed
@@ -66,7 +65,7 @@ from bot.kraken.nonce import NonceGenerator, key_id
 from bot.market.book import Book
 from bot.market.futures_feed import FuturesMarketFeed
 from bot.service import metrics as m
-from bot.service.daemon import RETRYABLE, Components, Daemon
+from bot.service.daemon import Components, Daemon, Stopped
 from bot.service.futures_metrics import futures_source
 from bot.service.futures_paper import futures_paper_venue
 from bot.service.futures_permissions import FULL_ACCESS, PROBES, missing_error, probe
@@ -309,20 +308,12 @@ class FuturesDaemon(Daemon):
         out transient errors; a refusal closes the gate naming it and raises
         ``ConfigError`` (exit 2). False if stopped meanwhile."""
         backoff = Backoff(BackoffPolicy(0.5, 10.0))
-        assert self._stop is not None
         for item in PROBES:
-            while not self._stop.is_set():
-                try:
-                    refused = await probe(rest, item)
-                    break
-                except RETRYABLE as exc:
-                    delay = backoff.next_delay()
-                    log.warning(
-                        "permission_probe_failed", endpoint=item.endpoint, error=str(exc),
-                        retry_s=delay,
-                    )  # fmt: skip
-                    await wait_event(self._stop, self.clock, delay)
-            else:
+            refused = await self._retried(
+                functools.partial(probe, rest, item), backoff, "permission_probe_failed",
+                endpoint=item.endpoint,
+            )  # fmt: skip
+            if refused is Stopped.STOPPED:
                 return False
             if refused is not None:  # a read refused: the write would be too; say one thing
                 self.gate.clear(PERMISSIONS_CHECK, f"missing {FULL_ACCESS}: {refused.describe()}")
@@ -334,18 +325,12 @@ class FuturesDaemon(Daemon):
     async def _contracts(self, rest: FuturesRestClient) -> FuturesInstrumentTable | None:
         """``/instruments``, retried; only the deployment's contracts are kept."""
         wanted = futures_symbols(self.config)
-        backoff = Backoff(BackoffPolicy(0.5, 10.0))
-        assert self._stop is not None
-        while not self._stop.is_set():
-            try:
-                found = FuturesInstrumentTable(await rest.instruments())
-                break
-            except RETRYABLE as exc:
-                delay = backoff.next_delay()
-                log.warning("instruments_failed", error=str(exc), retry_s=delay)
-                await wait_event(self._stop, self.clock, delay)
-        else:
+        listed = await self._retried(
+            rest.instruments, Backoff(BackoffPolicy(0.5, 10.0)), "instruments_failed"
+        )
+        if listed is Stopped.STOPPED:
             return None
+        found = FuturesInstrumentTable(listed)
         chosen: list[FuturesInstrument] = []
         missing = []
         for symbol in wanted:
