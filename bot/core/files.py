@@ -4,7 +4,8 @@
 rename stays on one file system) and renames it into place with ``os.replace``, which
 POSIX makes atomic. If anything fails on the way (a full disk, text that cannot be
 encoded, an interrupt), the temporary file is removed and the old file is left as it was.
-The reports of ``krakenbot backtest`` and ``krakenbot report --out`` are written this way.
+The reports of ``krakenbot backtest``, ``krakenbot report --out`` and ``krakenbot
+optimize`` are written this way.
 It does not fsync: a report can be written again; a crash of the machine itself may lose
 the newest one (the nonce floor, which must survive that, fsyncs on its own).
 """
