@@ -16,10 +16,6 @@ Unusable input (a missing file, a bad time, a bad config) exits 2 with its reaso
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 # Only the standard library at import time: ``bot.cli`` imports this module to build its
 # parser, and ``krakenbot --help`` must stay fast. The rest is imported on use.
@@ -59,6 +55,7 @@ def main_backtest(args: argparse.Namespace) -> int:
     from bot.backtest.data import BadData
     from bot.backtest.run import BacktestSpec, run_backtest
     from bot.core.clock import SystemClock
+    from bot.core.files import write_atomic
     from bot.core.log import configure_logging, get_logger
     from bot.research.html import render_html
     from bot.research.progress import LogProgress, progress_for
@@ -102,8 +99,8 @@ def main_backtest(args: argparse.Namespace) -> int:
     )  # fmt: skip
     result = run_backtest(spec)
     bar.finish()
-    _write(out / "report.json", result.report_json)
-    _write(out / "report.html", render_html(result.report))
+    write_atomic(out / "report.json", result.report_json)
+    write_atomic(out / "report.html", render_html(result.report))
     print(
         f"krakenbot: {result.frames} frames in {result.wall_s:.1f} s; wrote "
         f"{out / 'report.json'}, {out / 'report.html'} and {result.store_path}",
@@ -141,19 +138,3 @@ def _params(items: list[str]) -> dict[str, dict[str, object]]:
         except yaml.YAMLError as exc:
             raise BadData(f"--params {item!r}: {exc}") from None
     return out
-
-
-def _write(path: Path, text: str) -> None:
-    """Whole or not at all: a temporary file renamed into place."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -31,6 +31,10 @@ Rate limits. Kraken's trading counter is per pair and shared by REST and WebSock
 the same costs, waiting (on the injected clock) until it fits, as REST does; an
 ``EOrder:Rate limit exceeded`` answer fills the pair's counter. A WebSocket write spends no
 REST call, so ``rest_headroom`` is unlimited while the link is up.
+
+Counting (``WsOrderEntry.stats``, ``bot.execution.ws_order_stats``, read by ``/metrics``):
+each request's outcome and ack latency once it ends, late answers, and each switch of
+route; nothing is counted before a request's frame is written.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from bot.execution import ws_requests as wr
 from bot.execution.orders import Order, canonical_cl_ord_id
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
 from bot.execution.venue_rest import KrakenRestVenue
+from bot.execution.ws_order_stats import WsOrderStats
 from bot.kraken import codec
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import MethodResponse
@@ -100,13 +105,14 @@ class OrderLink(Protocol):
 
 class _Waiter:
     """A request's answer, awaited: ``done`` is made once the request has left (nothing
-    can answer it before), and set by the link's callbacks."""
+    can answer it before), and set by the link's callbacks; ``sent_at``: when it left."""
 
-    __slots__ = ("done", "pending")
+    __slots__ = ("done", "pending", "sent_at")
 
     def __init__(self, pending: wr.Pending) -> None:
         self.pending = pending
         self.done: asyncio.Event | None = None
+        self.sent_at = 0.0
 
     def wake(self) -> None:
         if self.done is not None:
@@ -132,6 +138,7 @@ class WsOrderEntry:
         self._timeout_s = ack_timeout_s
         self._requests = wr.Correlator()
         self._waiting: dict[int, _Waiter] = {}
+        self.stats = WsOrderStats()
         link.attach_orders(self._on_answer, self._on_lost)
 
     @property
@@ -154,6 +161,7 @@ class WsOrderEntry:
         if done is None:
             req_id = response.req_id
             if req_id is not None and req_id >= wr.FIRST_REQ_ID and req_id not in self._waiting:
+                self.stats.late_answers += 1
                 log.warning("ws_order_late_answer", method=response.method, req_id=req_id)
             return
         waiter = self._waiting.get(done.req_id)
@@ -190,18 +198,24 @@ class WsOrderEntry:
             del self._waiting[req_id]
             if not pending.done:
                 self._requests.forget(req_id)  # a late answer then matches nothing
+        stats = self.stats.of(method)
         if not answered:
+            stats.timeouts += 1
             raise wr.lost_error(method, "EWS:Timeout", f"no answer in {self._timeout_s:g} s")
         if pending.lost is not None:
+            stats.lost += 1
             raise wr.lost_error(method, "EWS:Connection lost", pending.lost)
+        now = self._clock.monotonic()
+        stats.ack.observe(now - waiter.sent_at)
         for answer in pending.answers:
             error = wr.answer_error(answer)
             if error is not None:
+                self.stats.refused(method, error)
                 if isinstance(error, RateLimitError) and error.code.startswith("EOrder:"):
-                    now = self._clock.monotonic()
                     for pair, _ in charges:
                         self._trading.saturate(pair, now)
                 raise error
+        stats.ok += 1
         return pending.answers
 
     async def _send_and_wait(
@@ -213,9 +227,11 @@ class WsOrderEntry:
         try:
             sent = await self._link.send_order(lambda token: build(token, req_id))
         except TransientError as exc:  # the connection closed under the send
+            self.stats.of(method).lost += 1
             raise wr.lost_error(method, "EWS:Connection lost", str(exc)) from exc
         if not sent:
             raise OrderLinkDown
+        waiter.sent_at = self._clock.monotonic()
         if waiter.pending.done:  # answered (or lost) while the send was awaited
             return True
         done = waiter.done = asyncio.Event()
@@ -388,18 +404,23 @@ class KrakenWsVenue:
         self._over_ws: bool | None = None  # how the last write went (None: none yet)
 
     def _route(self) -> bool:
-        """Whether this write goes over the WebSocket; logs each switch."""
+        """Whether this write goes over the WebSocket; logs and counts each switch."""
         over_ws = self.ws.ready
         if over_ws != self._over_ws:
             if over_ws:
                 log.info("order_entry_websocket")
+                if self._over_ws is False:
+                    self.ws.stats.to_websocket += 1
             else:
                 log.warning("order_entry_fallback", to="rest", reason="socket down")
+                self.ws.stats.to_rest["socket_down"] += 1
             self._over_ws = over_ws
         return over_ws
 
     def _fell_back(self, exc: ExchangeError) -> None:
         log.warning("order_entry_fallback", to="rest", reason=exc.code)
+        reason = "token_refused" if isinstance(exc, TokenError) else "socket_down"
+        self.ws.stats.to_rest[reason] += 1
         self._over_ws = False
 
     # -- order entry ---------------------------------------------------------------------

@@ -13,8 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -22,11 +20,12 @@ from typing import Any
 
 import yaml
 
+from bot.core.files import write_atomic
 from bot.optimize.page import render_page
 from bot.optimize.results import FoldResult
 from bot.optimize.trial import Loaded
 
-__all__ = ["best_yaml", "trial_rows", "write_outputs", "write_whole"]
+__all__ = ["best_yaml", "trial_rows", "write_outputs"]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -124,18 +123,6 @@ def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def write_whole(path: Path, text: str) -> None:
-    """``text`` to ``path`` through a temporary file renamed into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_outputs(loaded: Loaded, results: Sequence[FoldResult], out: Path) -> list[Path]:
     """Every output file in ``out`` (see the module); the paths written."""
     out.mkdir(parents=True, exist_ok=True)
@@ -143,10 +130,10 @@ def write_outputs(loaded: Loaded, results: Sequence[FoldResult], out: Path) -> l
     written = []
     snippet = best_yaml(loaded, results)
     if snippet is not None:
-        write_whole(out / "best.yaml", snippet)
+        write_atomic(out / "best.yaml", snippet)
         written.append(out / "best.yaml")
-    write_whole(out / "trials.csv", _csv(rows))
-    write_whole(out / "trials.json", json.dumps(rows, indent=1, default=str) + "\n")
-    write_whole(out / "report.html", render_page(loaded, results))
+    write_atomic(out / "trials.csv", _csv(rows))
+    write_atomic(out / "trials.json", json.dumps(rows, indent=1, default=str) + "\n")
+    write_atomic(out / "report.html", render_page(loaded, results))
     written += [out / "trials.csv", out / "trials.json", out / "report.html"]
     return written

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,18 +75,6 @@ def _label(snapshot: StoreSnapshot) -> str:
     return f"{mode + ' run' if mode else 'run'} from store {snapshot.path}"
 
 
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (temporary file, then rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _out_dir(text: str) -> Path:
     from bot.research.record import BadInput
 
@@ -125,10 +111,11 @@ def main_report(args: argparse.Namespace, clock: Clock | None = None) -> int:
     report = build_report(record, sampling=args.sampling, progress=progress_for(sys.stderr, clock))
     text = report_to_json(report)
     if out is not None:
+        from bot.core.files import write_atomic
         from bot.research.html import render_html
 
-        _write(out / "report.json", text)
-        _write(out / "report.html", render_html(report))
+        write_atomic(out / "report.json", text)
+        write_atomic(out / "report.html", render_html(report))
         print(f"krakenbot: wrote {out / 'report.json'} and {out / 'report.html'}", file=sys.stderr)
     sys.stdout.write(text if args.json else render_summary(report))
     return 0

@@ -358,7 +358,7 @@ class Daemon:
             )  # fmt: skip
             self.runners[loaded.name] = runner
             desk.add_runner(runner)
-        for source in metric_sources(self, rest, tokens):
+        for source in metric_sources(self, rest, tokens, venue):
             self.metrics.add_source(source)
         self.view.attach(Parts(desk, engine, store, self.runners.values, symbols))
         log.info(

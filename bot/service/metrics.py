@@ -4,7 +4,8 @@ This module owns ``FAMILIES`` (the table of every metric: name, kind, help, labe
 ``Metrics`` (its own ``CollectorRegistry``, never the global default one) and the small
 *sources* that read the daemon's components at scrape time. Two ways in:
 
-* **Pulled at scrape time.** A source is a plain callable returning ``Sample``s; the daemon
+* **Pulled at scrape time.** A source is a plain callable returning ``Sample``s (and
+  ``HistogramSample``s: a component's own ``bot.core.histogram.Histogram``); the daemon
   registers one per component (``metrics.add_source(feed_source(feed))``). Components keep
   their own plain counters (``Feed.stats``, ``DeadmanSwitch.stats``, ``RiskGate``...), so
   nothing on a hot path knows about metrics. A source that raises is logged and counted
@@ -23,7 +24,6 @@ numbers stay exact. The module never opens a socket (``bot.service.http`` serves
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -41,6 +41,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.utils import floatToGoString
 
+from bot.core.histogram import Histogram
 from bot.core.log import get_logger, is_sensitive_key, scrub_text
 from bot.execution.orders import OrderState
 from bot.execution.risk import TradingState
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from bot.execution.private_feed import PrivateFeed
     from bot.execution.readiness import ReadinessGate
     from bot.execution.risk import RiskGate
+    from bot.execution.venue_ws import KrakenWsVenue
     from bot.kraken.rest import KrakenRestClient
     from bot.market.feed import Feed
     from bot.strategy.runner import StrategyRunner
@@ -65,6 +67,7 @@ __all__ = [
     "HANDLER_BUCKETS",
     "NAMESPACE",
     "Family",
+    "HistogramSample",
     "Metrics",
     "Sample",
     "Snapshot",
@@ -80,6 +83,7 @@ __all__ = [
     "risk_source",
     "runners_source",
     "supervisor_source",
+    "ws_orders_source",
 ]
 
 NAMESPACE: Final = "krakenbot"
@@ -165,6 +169,14 @@ FAMILIES: Final[tuple[Family, ...]] = (
     _f("deadman_refreshes", "counter", "Successful CancelAllOrdersAfter calls"),
     _f("deadman_failures", "counter", "Failed CancelAllOrdersAfter calls"),
     _f("deadman_lapses", "counter", "Times the switch may have fired"),
+    # order entry over the WebSocket (venue.order_entry: websocket)
+    _f("order_entry_path", "gauge", "1 for the path a write takes now", "path"),
+    _f("order_entry_fallbacks", "counter", "Switches of the writes to REST", "reason"),
+    _f("order_entry_returns", "counter", "Switches of the writes back to the WebSocket"),
+    _f("ws_order_requests", "counter", "WebSocket order requests", "method", "outcome", "error"),
+    _f("ws_order_ack_seconds", "histogram", "WebSocket order request sent to its answer", "method"),
+    _f("ws_order_late_answers", "counter", "Answers after the ack timeout (ignored)"),
+    _f("ws_order_token_refusals", "counter", "WebSocket writes refused for the token"),
     # strategies
     _f("strategy_state", "gauge", "1 for the strategy runner's state", "strategy", "state"),
     _f("strategy_handler_calls", "counter", "Handler calls", "strategy", "handler"),
@@ -196,7 +208,15 @@ class Sample(NamedTuple):
     labels: tuple[str, ...] = ()
 
 
-Source = Callable[[], Iterable[Sample]]
+class HistogramSample(NamedTuple):
+    """One series of histogram family ``name``: a component's own bucket counts."""
+
+    name: str
+    labels: tuple[str, ...]
+    histogram: Histogram
+
+
+Source = Callable[[], Iterable[Sample | HistogramSample]]
 _Key = tuple[str, tuple[str, ...]]
 
 
@@ -233,30 +253,6 @@ class SnapshotView:
         return None
 
 
-class _Histogram:
-    """Bucket counts of one series (``le`` bounds ascending; the last bucket is +Inf)."""
-
-    __slots__ = ("bounds", "counts", "total")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
-
-    def buckets(self) -> list[tuple[str, float]]:
-        out, running = [], 0
-        for bound, count in zip(
-            (*map(floatToGoString, self.bounds), "+Inf"), self.counts, strict=True
-        ):
-            running += count
-            out.append((bound, float(running)))
-        return out
-
-
 class Metrics:
     """The daemon's metrics. See the module docstring."""
 
@@ -271,7 +267,7 @@ class Metrics:
         self._sources: list[Source] = []
         self._counters: dict[_Key, float] = {}
         self._gauges: dict[_Key, float] = {}
-        self._histograms: dict[tuple[str, ...], _Histogram] = {}
+        self._histograms: dict[tuple[str, ...], Histogram] = {}  # strategy_handler_seconds
         self._custom: dict[str, int] = {}  # strategy -> custom series
         self._buckets = tuple(sorted(buckets))
         self._source_errors = 0
@@ -319,7 +315,7 @@ class Metrics:
         """One handler call took ``seconds``."""
         hist = self._histograms.get((strategy, handler))
         if hist is None:
-            hist = self._histograms[strategy, handler] = _Histogram(self._buckets)
+            hist = self._histograms[strategy, handler] = Histogram(self._buckets)
         hist.observe(seconds)
 
     def handler_observer(self, strategy: str) -> Callable[[str, float], None]:
@@ -365,8 +361,16 @@ class Metrics:
     def samples(self) -> list[Sample]:
         """Every value now: pushed ones, then each source's (counters with one key add up,
         gauges: the last wins). Histograms are not included (``render`` has them)."""
+        return self._collect()[0]
+
+    def _collect(self) -> tuple[list[Sample], list[HistogramSample]]:
+        """``samples()``, and every histogram series (the handlers', then the sources')."""
         counters = dict(self._counters)
         gauges = dict(self._gauges)
+        hists = [
+            HistogramSample("strategy_handler_seconds", key, hist)
+            for key, hist in self._histograms.items()
+        ]
         for source in tuple(self._sources):
             try:
                 produced = list(source())
@@ -376,10 +380,14 @@ class Metrics:
                 continue
             for sample in produced:
                 family = _BY_NAME.get(sample.name)
-                if family is None or family.kind == "histogram":
+                is_hist = isinstance(sample, HistogramSample)
+                if family is None or (family.kind == "histogram") != is_hist:
                     problem = f"unknown metric family {sample.name!r}"
                 elif len(sample.labels) != len(family.labels):
                     problem = f"{sample.name}: labels {family.labels}, got {sample.labels}"
+                elif isinstance(sample, HistogramSample):
+                    hists.append(sample)
+                    continue
                 else:
                     key = (sample.name, sample.labels)
                     if family.kind == "counter":
@@ -392,7 +400,7 @@ class Metrics:
         counters["metrics_source_errors", ()] = float(self._source_errors)
         out = [Sample(name, value, labels) for (name, labels), value in gauges.items()]
         out += (Sample(name, value, labels) for (name, labels), value in counters.items())
-        return out
+        return out, hists
 
     def snapshot(self) -> dict[str, list[tuple[tuple[str, ...], float]]]:
         """``samples()`` by family name, label values scrubbed (the status page's input)."""
@@ -404,7 +412,7 @@ class Metrics:
 
     def handler_latency(self) -> dict[tuple[str, ...], tuple[int, float]]:
         """``(strategy, handler)`` → ``(calls observed, total seconds)``."""
-        return {k: (sum(h.counts), h.total) for k, h in self._histograms.items()}
+        return {k: (h.count, h.total) for k, h in self._histograms.items()}
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """The registry's exposition and its content type, in the format an ``Accept``
@@ -413,8 +421,9 @@ class Metrics:
         return encode(self.registry), content_type
 
     def _families(self) -> Iterator[Metric]:
+        samples, hists = self._collect()
         by_name: dict[str, list[Sample]] = {}
-        for sample in self.samples():
+        for sample in samples:
             by_name.setdefault(sample.name, []).append(sample)
         for family in FAMILIES:
             full = f"{NAMESPACE}_{family.name}"
@@ -422,9 +431,10 @@ class Metrics:
             metric: CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
             if family.kind == "histogram":
                 metric = HistogramMetricFamily(full, family.help, labels=labels)
-                for hkey, hist in self._histograms.items():
-                    scrubbed = [scrub_text(v) for v in hkey]
-                    metric.add_metric(scrubbed, hist.buckets(), hist.total)
+                for h in hists:
+                    if h.name == family.name:
+                        scrubbed = [scrub_text(v) for v in h.labels]
+                        metric.add_metric(scrubbed, _buckets(h.histogram), h.histogram.total)
                 yield metric
                 continue
             if family.kind == "counter":
@@ -458,6 +468,12 @@ def _version() -> str:
 
 def _name_of(source: Source) -> str:
     return getattr(source, "__qualname__", None) or type(source).__name__
+
+
+def _buckets(hist: Histogram) -> list[tuple[str, float]]:
+    """``le`` bound → cumulative count, as ``HistogramMetricFamily`` takes them."""
+    bounds = (*map(floatToGoString, hist.bounds), "+Inf")
+    return [(le, float(n)) for le, n in zip(bounds, hist.cumulative(), strict=True)]
 
 
 def _flag(ok: bool) -> float:
@@ -640,5 +656,28 @@ def orders_source(orders: Callable[[], Iterable[Order]]) -> Source:
             counts[order.state] += 1
         for state, n in counts.items():
             yield Sample("orders", n, (state.value,))
+
+    return read
+
+
+def ws_orders_source(venue: KrakenWsVenue) -> Source:
+    """The WebSocket order entry (``venue.order_entry: websocket``): the path writes take
+    now, its switches, each method's requests by outcome and ack latency, late answers and
+    token refusals (``bot.execution.ws_order_stats``)."""
+
+    def read() -> Iterator[Sample | HistogramSample]:
+        s = venue.ws.stats
+        over_ws = venue.ws.ready
+        yield Sample("order_entry_path", _flag(over_ws), ("websocket",))
+        yield Sample("order_entry_path", _flag(not over_ws), ("rest",))
+        for reason, n in s.to_rest.items():
+            yield Sample("order_entry_fallbacks", n, (reason,))
+        yield Sample("order_entry_returns", s.to_websocket)
+        yield Sample("ws_order_late_answers", s.late_answers)
+        yield Sample("ws_order_token_refusals", s.token_refusals)
+        for method, st in s.methods.items():
+            for outcome, error, n in st.outcomes():
+                yield Sample("ws_order_requests", n, (method, outcome, error))
+            yield HistogramSample("ws_order_ack_seconds", (method,), st.ack)
 
     return read

@@ -105,9 +105,10 @@ class DaemonView(Protocol):
 
 
 def metric_sources(
-    daemon: DaemonView, rest: KrakenRestClient, tokens: TokenKeeper
+    daemon: DaemonView, rest: KrakenRestClient, tokens: TokenKeeper, venue: Venue
 ) -> list[m.Source]:
-    """One scrape-time source per component the daemon runs."""
+    """One scrape-time source per component the daemon runs (``venue``: the one orders
+    are written through; its WebSocket order entry's, when it has one)."""
     desk, engine = daemon.desk, daemon.engine
     assert desk is not None and engine is not None
     assert daemon.feed is not None and daemon.private is not None
@@ -123,6 +124,8 @@ def metric_sources(
     ]
     if daemon.deadman is not None:
         sources.append(m.deadman_source(daemon.deadman))
+    if isinstance(venue, KrakenWsVenue):
+        sources.append(m.ws_orders_source(venue))
     del tokens  # token stats are not exported yet
     return sources
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_VERSION",
+    "EVERY_CONNECTION",
     "MAX_QUEUE",
     "SERVER_VERSION",
     "WsSession",
@@ -57,6 +58,8 @@ MAX_QUEUE: Final = 200_000
 HEARTBEAT_S: Final = 1.0
 ERR_MALFORMED: Final = "Malformed request"
 ERR_METHOD: Final = "Method not found"
+# what every connection serves, whatever its endpoint (the rest is each endpoint's own)
+EVERY_CONNECTION: Final = ("status", "heartbeat", "ping")
 _HEARTBEAT: Final = b'{"channel":"heartbeat"}'
 _C: Final = ord("c")
 _ENDS: Final = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
@@ -328,7 +331,7 @@ class WsSession:
         req_id = msg.get("req_id")
         if type(req_id) is not int:
             req_id = None
-        if method == "ping":
+        if method == "ping":  # one of EVERY_CONNECTION
             pong: dict[str, Any] = {"method": "pong"}
             if req_id is not None:
                 pong["req_id"] = req_id

@@ -54,11 +54,11 @@ from bot.sim.ws_reports import Reports, execution_report, fill_report, order_rep
 if TYPE_CHECKING:
     from bot.sim.venue import SimVenue
 
-__all__ = ["PrivateSession", "private_ws_handler"]
+__all__ = ["CHANNELS", "PrivateSession", "private_ws_handler"]
 
 SNAP_TRADES: Final = 50
 _OPEN_CLOSE: Final = frozenset({"new", "filled", "canceled", "expired"})
-_CHANNELS: Final = ("executions", "balances", "level3")
+CHANNELS: Final = ("executions", "balances", "level3")
 
 
 class _Feed:
@@ -107,7 +107,7 @@ class PrivateSession(OrderMethods):
         if method not in ("subscribe", "unsubscribe"):
             return False
         channel = params.get("channel")
-        if channel not in _CHANNELS:
+        if channel not in CHANNELS:
             self.fail(method, ERR_CHANNEL if type(channel) is str else ERR_ARGS, req_id, time_in)
         elif channel == "level3":
             if method == "subscribe":

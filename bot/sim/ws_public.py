@@ -50,7 +50,7 @@ from bot.sim.ws_common import MAX_QUEUE, WsSession, accept, rfc3339, rfc3339_ns,
 if TYPE_CHECKING:
     from bot.sim.venue import SimVenue
 
-__all__ = ["PublicHub", "PublicSession", "public_hub", "public_ws_handler"]
+__all__ = ["CHANNELS", "PublicHub", "PublicSession", "public_hub", "public_ws_handler"]
 
 ERR_ARGS: Final = "EGeneral:Invalid arguments"
 ERR_CHANNEL: Final = "Subscription name invalid"
@@ -59,7 +59,7 @@ ERR_DUPLICATE: Final = "Already subscribed"
 ERR_NOT_FOUND: Final = "Subscription Not Found"
 TRADE_HISTORY: Final = 50
 _MINUTE_NS: Final = 60_000_000_000
-_CHANNELS: Final = ("book", "trade", "ticker", "ohlc", "instrument")
+CHANNELS: Final = ("book", "trade", "ticker", "ohlc", "instrument")
 _INSTRUMENT: Final = ("instrument", "", 0)
 _SNAPSHOT_DEFAULT: Final = {
     "book": True, "trade": False, "ticker": True, "ohlc": True, "instrument": True,
@@ -396,7 +396,7 @@ class PublicSession(WsSession):
         if type(channel) is not str:
             self.fail(method, ERR_ARGS, req_id, time_in)
             return None
-        if channel not in _CHANNELS:
+        if channel not in CHANNELS:
             self.fail(method, ERR_CHANNEL, req_id, time_in)
             return None
         snapshot = params.get("snapshot", _SNAPSHOT_DEFAULT[channel])

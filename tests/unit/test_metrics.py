@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import MarketConfig
 from bot.core.clock import FakeClock
+from bot.core.histogram import Histogram
 from bot.core.log import Secret, is_sensitive_key
 from bot.core.supervisor import Supervisor
 from bot.execution.deadman import DeadmanSwitch
@@ -32,6 +33,7 @@ from bot.market.feed import Feed
 from bot.service.metrics import (
     FAMILIES,
     MAX_CUSTOM_SERIES,
+    HistogramSample,
     Metrics,
     Sample,
     deadman_source,
@@ -190,6 +192,30 @@ def test_a_failing_source_or_a_bad_sample_is_counted_and_the_rest_still_served()
     assert value(v, "rest_headroom") == 12
     metrics.remove_source(broken)
     assert value(exposition(metrics), "metrics_source_errors_total") == 5  # 3 + the 2 bad
+
+
+def test_a_source_serves_its_own_histogram_and_a_misplaced_one_is_counted() -> None:
+    metrics = Metrics(process=False)
+    hist = Histogram((0.001, 0.01))
+    for seconds in (0.0005, 0.002, 3.0):
+        hist.observe(seconds)
+    metrics.add_source(lambda: [HistogramSample("ws_order_ack_seconds", ("add_order",), hist)])
+    metrics.add_source(
+        lambda: [
+            HistogramSample("rest_headroom", (), hist),  # a gauge's name
+            HistogramSample("ws_order_ack_seconds", (), hist),  # its label missing
+            Sample("ws_order_ack_seconds", 1, ("add_order",)),  # a histogram as a value
+        ]
+    )
+    v = exposition(metrics)
+    labels = {"method": "add_order"}
+    assert value(v, "ws_order_ack_seconds_bucket", le="0.001", **labels) == 1
+    assert value(v, "ws_order_ack_seconds_bucket", le="0.01", **labels) == 2
+    assert value(v, "ws_order_ack_seconds_bucket", le="+Inf", **labels) == 3
+    assert value(v, "ws_order_ack_seconds_count", **labels) == 3
+    assert value(v, "ws_order_ack_seconds_sum", **labels) == pytest.approx(3.0025)
+    assert value(v, "metrics_source_errors_total") == 3
+    assert all(s.name != "ws_order_ack_seconds" for s in metrics.samples())
 
 
 def test_feed_source_reports_frames_lag_reconnects_and_books() -> None:
