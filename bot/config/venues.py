@@ -82,7 +82,8 @@ def futures_part(config: Config) -> Config:
     """The Futures side of a two-venue config: its Futures strategies, its own store."""
     mine = tuple(s for s in config.strategies if venue_of(config, s) == "futures")
     store = StoreConfig(path=futures_store_path(config))
-    return config.model_copy(update={"strategies": mine, "store": store})
+    market = config.market.model_copy(update={"symbols": ()})  # market.symbols: spot's
+    return config.model_copy(update={"strategies": mine, "store": store, "market": market})
 
 
 # --------------------------------------------------------------------------- raw checks
