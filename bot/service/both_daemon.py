@@ -18,7 +18,8 @@ theirs), run side by side under one ``TaskGroup`` on one event loop, and around 
 * availability: each side waits out its own venue's outages and starts its strategies when
   ITS gate opens, so one venue down never holds the other's strategies; a fatal error of
   one side (a key's permission, the store) stops the other cleanly, then ends the process
-  with that error's exit status (2 for a config error, else 1).
+  with that error's exit status (2 for a config error, else 1);
+* ONE log: every line a side (and any task it starts) logs carries ``venue``.
 
 This module owns that composition and nothing else.
 """
@@ -28,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+
+import structlog
 
 from bot.config import Config
 from bot.config.venues import VENUES, futures_part, spot_part, venue_of
@@ -141,7 +144,8 @@ class BothDaemon:
         """One venue's run; its fatal error stops the other side cleanly, then is raised by
         ``run`` (a bug's exception is not caught: the group cancels both)."""
         try:
-            await side.run()
+            with structlog.contextvars.bound_contextvars(venue=venue):  # its every log line
+                await side.run()
         except BotError as exc:
             log.error("venue_failed", venue=venue, error=str(exc), kind=type(exc).__name__)
             if self._error is None:

@@ -1,0 +1,186 @@
+"""Spot and Futures in one process (``bot.service.both_daemon``), in-process: both
+simulators on 127.0.0.1 (paper mode, ``config/both.paper.yaml`` with temporary stores and
+the HTTP face on port 0), real sockets.
+
+What a trader relies on: each venue's strategy places and fills orders; the one /readyz
+names a venue while it is down (its simulator stopped), the other venue keeps trading
+meanwhile, and the deployment gets back to ready by itself once the venue is back; a stop
+cancels both venues' orders and disarms both switches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
+
+from bot.config import Config, load_config_text
+from bot.service.both_daemon import BothDaemon
+from bot.service.daemon import Daemon
+from bot.sim.futures.server import FuturesSimServer
+from bot.sim.venue import DEFAULT_ACCOUNT
+from bot.strategy.loader import load_strategies
+from tests.loopback.waiting import until
+
+pytestmark = pytest.mark.timeout(180)
+REPO = Path(__file__).resolve().parents[2]
+PAPER_ACCOUNT = "paper"  # the Futures paper account (bot.service.futures_paper)
+
+
+def both_config(tmp: Path, **replace: str) -> Config:
+    text = (REPO / "config" / "both.paper.yaml").read_text()
+    for old, new in {
+        "path: data/paper.db": f"path: {tmp / 'spot.db'}",
+        "store_path: data/futures-paper.db": f"store_path: {tmp / 'futures.db'}",
+        "port: 8080": "port: 0",
+        **replace,
+    }.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return load_config_text(text, "both.yaml", {})
+
+
+def fills(side: Daemon) -> float:
+    """The side's fills so far (its own metrics: ``krakenbot_<venue>_fills_total``)."""
+    return sum(v for _, v in side.metrics.snapshot().get("fills", ()))
+
+
+async def readyz(daemon: BothDaemon) -> dict[str, Any]:
+    assert daemon.http is not None
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(daemon.http.url + "/readyz") as r,
+    ):
+        body: dict[str, Any] = json.loads(await r.text())
+        assert (r.status == 200) is body["ready"]
+        return body
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout_s: float = 45.0) -> None:
+    """``until`` for an async check (polled, bounded; fails naming ``what``)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await check():  # noqa: ASYNC110 (the daemon's tasks change it)
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+@asynccontextmanager
+async def running(daemon: BothDaemon) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(daemon.run())
+    try:
+        started = asyncio.ensure_future(daemon.wait_started())
+        async with asyncio.timeout(40):
+            await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if task.done():
+            task.result()  # raise why it stopped
+        yield task
+    finally:
+        if not task.done():
+            daemon.request_stop("test")
+            async with asyncio.timeout(30):
+                await task
+
+
+async def test_both_venues_trade_and_one_venue_down_leaves_the_other_trading(
+    tmp_path: Path,
+) -> None:
+    config = both_config(tmp_path)
+    daemon = BothDaemon(config, load_strategies(config.strategies))
+    restarted: FuturesSimServer | None = None
+    with capture_logs(processors=[merge_contextvars]) as events:  # each line's venue
+        try:
+            async with running(daemon) as task:
+                body = await readyz(daemon)
+                assert body["ready"] is True
+                assert {n.split(".")[0] for n in body["checks"]} == {"spot", "futures"}
+                assert "spot.books" in body["checks"] and "futures.deadman" in body["checks"]
+                # Each venue's strategy places and fills on its own simulator.
+                await until(lambda: fills(daemon.spot) > 0, "a spot fill", 45)
+                await until(lambda: fills(daemon.futures) > 0, "a Futures fill", 45)
+                fsim = daemon.futures.sim
+                assert isinstance(fsim, FuturesSimServer)
+                venue, port = fsim.venue, fsim.port
+                # Futures down: its simulator stops listening, its sockets close.
+                await fsim.close()
+
+                async def futures_named() -> bool:
+                    body = await readyz(daemon)
+                    failing = body["failing"]
+                    return bool(failing) and all(n.startswith("futures.") for n in failing)
+
+                await eventually(futures_named, "/readyz naming the Futures venue")
+                # Spot keeps trading meanwhile: its gate open, new fills.
+                spot_before = fills(daemon.spot)
+                await until(
+                    lambda: fills(daemon.spot) > spot_before, "spot fills in the outage", 45
+                )
+                assert daemon.spot.gate.is_open and not daemon.futures.gate.is_open
+                assert not (await readyz(daemon))["ready"]
+                # Futures back on the same port: ready again by itself, trading again.
+                restarted = await FuturesSimServer.start(venue, "127.0.0.1", port, pump=True)
+
+                async def ready() -> bool:
+                    return bool((await readyz(daemon))["ready"])
+
+                await eventually(ready, "ready again")
+                futures_before = fills(daemon.futures)
+                await until(lambda: fills(daemon.futures) > futures_before, "Futures fills", 45)
+                daemon.request_stop("test")
+                async with asyncio.timeout(30):
+                    await task
+            assert daemon.exit_code == 0
+            # Both venues' orders cancelled, both switches disarmed.
+            spot_sim = daemon.spot.sim
+            assert spot_sim.venue.exchange.open_orders(DEFAULT_ACCOUNT) == []
+            assert spot_sim.venue.deadman_trigger(DEFAULT_ACCOUNT) is None
+            assert venue.exchange.open_orders(PAPER_ACCOUNT) == []
+            assert not venue.deadman_armed(PAPER_ACCOUNT)
+        finally:
+            if restarted is not None:
+                await restarted.close()
+    ready_by = {e.get("venue") for e in events if e["event"] == "daemon_ready"}
+    assert ready_by == {"spot", "futures"}
+    disarmed = [
+        e["venue"]
+        for e in events
+        if e["event"] == "deadman_disarmed" and e.get("component") == "deadman"  # not a sim's
+    ]
+    assert sorted(disarmed) == ["futures", "spot"]
+
+
+async def test_metrics_tell_the_venues_apart_on_one_face(tmp_path: Path) -> None:
+    config = both_config(tmp_path)
+    daemon = BothDaemon(config, load_strategies(config.strategies))
+    async with running(daemon):
+        await until(lambda: fills(daemon.spot) > 0 and fills(daemon.futures) > 0, "fills", 45)
+        assert daemon.http is not None
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(daemon.http.url + "/metrics") as r,
+        ):
+            text = await r.text()
+    lines = text.splitlines()
+    for wanted in (
+        "krakenbot_ready 1.0",
+        'krakenbot_readiness_check{check="spot.books"} 1.0',
+        'krakenbot_readiness_check{check="futures.private_feed"} 1.0',
+        'krakenbot_spot_feed_connected{feed="public"} 1.0',
+        'krakenbot_futures_feed_connected{feed="futures_public"} 1.0',
+    ):
+        assert wanted in lines, wanted
+    assert any(ln.startswith("krakenbot_spot_fills_total{") for ln in lines)
+    assert any(ln.startswith("krakenbot_futures_fills_total{") for ln in lines)
+    assert any(ln.startswith("process_resident_memory_bytes") for ln in lines)
+    assert not any(ln.startswith("krakenbot_spot_process") for ln in lines)
+    assert daemon.exit_code == 0
