@@ -71,10 +71,14 @@ def test_the_live_two_venue_example_needs_both_key_pairs() -> None:
 
 
 def test_live_two_venues_without_spot_credentials_is_named() -> None:
-    text = both().replace("mode: paper", "mode: live").replace(
-        "  symbols: [PF_XBTUSD]\n",
-        "  symbols: [PF_XBTUSD]\n  credentials:\n    api_key_env: K\n    api_secret_env: S\n",
-        1,
+    text = (
+        both()
+        .replace("mode: paper", "mode: live")
+        .replace(
+            "  symbols: [PF_XBTUSD]\n",
+            "  symbols: [PF_XBTUSD]\n  credentials:\n    api_key_env: K\n    api_secret_env: S\n",
+            1,
+        )
     )
     (problem,) = problems(text, {"K": "k" * 20, "S": "c2VjcmV0"})
     assert problem.startswith("deploy.yaml:1") and "credentials: required in live mode" in problem
