@@ -23,11 +23,14 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from bot.config import Config, load_config_text
+from bot.core.errors import ConfigError
 from bot.service.both_daemon import BothDaemon
 from bot.service.daemon import Daemon
 from bot.sim.futures.server import FuturesSimServer
 from bot.sim.venue import DEFAULT_ACCOUNT
 from bot.strategy.loader import load_strategies
+from tests.loopback.conftest import SimHandle
+from tests.loopback.test_futures_startup import fsim, new_key  # noqa: F401 (the fixture)
 from tests.loopback.waiting import until
 
 pytestmark = pytest.mark.timeout(180)
@@ -184,3 +187,49 @@ async def test_metrics_tell_the_venues_apart_on_one_face(tmp_path: Path) -> None
     assert any(ln.startswith("process_resident_memory_bytes") for ln in lines)
     assert not any(ln.startswith("krakenbot_spot_process") for ln in lines)
     assert daemon.exit_code == 0
+
+
+async def test_a_fatal_error_of_one_venue_stops_the_other_cleanly_exit_2(
+    tmp_path: Path,
+    sim: SimHandle,
+    fsim: FuturesSimServer,  # noqa: F811 (the imported fixture)
+) -> None:
+    """Live on both simulators; the Futures key is Read Only: a human must act, so the
+    deployment ends (exit 2) naming it, after the spot side stopped the graceful way."""
+    fkey = await new_key(fsim, general="read_only")
+    data = {
+        "mode": "live",
+        "venue": {
+            "rest_url": sim.base_url, "ws_public_url": sim.ws_public_url,
+            "ws_private_url": sim.ws_private_url, "tier": "pro",
+        },
+        "credentials": {"api_key_env": "SKEY", "api_secret_env": "SSECRET"},
+        "futures": {
+            "rest_url": fsim.rest_url, "ws_url": fsim.ws_url, "symbols": ["PF_XBTUSD"],
+            "credentials": {"api_key_env": "FKEY", "api_secret_env": "FSECRET"},
+            "store_path": str(tmp_path / "futures.db"),
+        },
+        "store": {"path": str(tmp_path / "spot.db")},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "strategies": [
+            {"name": "spot", "class": "market_maker", "venue": "spot", "symbols": ["BTC/USD"],
+             "params": {"spread_bps": 2, "size": "0.01", "max_inventory": "0.1"}},
+            {"name": "perp", "class": "market_maker", "symbols": ["PF_XBTUSD"],
+             "params": {"spread_bps": 2, "size": "0.01", "max_inventory": "0.05"}},
+        ],
+    }  # fmt: skip
+    env = {"SKEY": sim.api_key, "SSECRET": sim.api_secret, "FKEY": fkey[0], "FSECRET": fkey[1]}
+    config = load_config_text(json.dumps(data), "both.yaml", env)
+    daemon = BothDaemon(config, load_strategies(config.strategies))
+    with capture_logs(processors=[merge_contextvars]) as events, pytest.raises(ConfigError):
+        async with asyncio.timeout(40):
+            await daemon.run()
+    assert daemon.exit_code == 2
+    failed = [e for e in events if e["event"] == "venue_failed"]
+    assert [e["venue"] for e in failed] == ["futures"]
+    assert "General API: Full Access" in failed[0]["error"]
+    # The spot side was asked to stop and stopped by itself, leaving nothing open.
+    stopped = [e for e in events if e["event"] == "venue_shutdown_complete"]
+    assert {e["venue"] for e in stopped} == {"spot", "futures"}
+    assert sim.venue.exchange.open_orders(sim.account) == []
+    assert sim.venue.deadman_trigger(sim.account) is None
