@@ -10,8 +10,9 @@ theirs), run side by side under one ``TaskGroup`` on one event loop, and around 
 * ONE HTTP face: ``/healthz``, ``/readyz`` (``bot.service.joint.JointGate``: each venue's
   checks named ``spot.*`` / ``futures.*``, ready only while both are), ``/metrics`` (the
   process and loop families once, each venue's as ``krakenbot_spot_*`` /
-  ``krakenbot_futures_*``), the status page; the dashboard and the control API are the
-  spot side's (halt, pause, cancel-all act on spot's desk; reload on both);
+  ``krakenbot_futures_*``), the status page, the dashboard (``bot.service.joint_view``:
+  both venues' strategies, positions, orders and fills in one picture) and the control API
+  (``JointControls``: halt, resume and cancel-all on both venues, pause on the strategy's);
 * ONE signal handling (``bot.service.daemon.main_run``): SIGTERM stops both sides, each
   cancelling its orders and disarming its switch (exit 0 when both did); a second signal
   exits at once; SIGHUP reloads both sides' params;
@@ -37,12 +38,14 @@ from bot.config.venues import VENUES, futures_part, spot_part, venue_of
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import BotError, ConfigError
 from bot.core.log import get_logger
+from bot.core.supervisor import Supervisor
 from bot.service import metrics as m
-from bot.service.control import Controls
 from bot.service.daemon import PNL_EVERY_S, Daemon
 from bot.service.futures_daemon import FuturesDaemon, futures_symbols
 from bot.service.http import HttpServer
-from bot.service.joint import JointGate, VenueCollector
+from bot.service.joint import JointControls, JointGate, VenueCollector
+from bot.service.joint_view import JointObserver, VenueView
+from bot.service.view import TraderView
 from bot.strategy.loader import LoadedStrategy
 
 __all__ = ["BothDaemon"]
@@ -80,6 +83,13 @@ class BothDaemon:
             self.metrics.registry.register(VenueCollector(side.metrics, venue))
         self.gate = JointGate({v: s.gate for v, s in self.sides.items()}, clock=self.clock)
         self.metrics.add_source(m.readiness_source(self.gate))
+        self.supervisor = Supervisor(self.clock)  # the face's one task: the dashboard's view
+        self.metrics.add_source(m.supervisor_source(self.supervisor))
+        venues = {v: VenueView(s.view.observer, s.metrics, s.gate) for v, s in self.sides.items()}
+        observer = JointObserver(self.clock, self.metrics, self.gate, venues)
+        self.view = TraderView(
+            config, self.clock, self.metrics, self.gate, observer=observer, notify=False
+        )
         self.http: HttpServer | None = None
         self.exit_code = 0
         self._stopping = False
@@ -126,9 +136,13 @@ class BothDaemon:
                         tg.create_task(self._side(v, s), name=f"venue:{v}")
                         for v, s in self.sides.items()
                     ]
-                    ready = tg.create_task(self._announce(), name="announce")
+                    face = [
+                        tg.create_task(self._announce(), name="announce"),
+                        tg.create_task(self.supervisor.keep("view", self.view.run), name="view"),
+                    ]
                     await asyncio.wait(sides)
-                    ready.cancel()  # a side that ended before its start: nothing to say
+                    for task in face:  # the announcement too, if a side ended before it
+                        task.cancel()
             error = self._error
             if error is not None:
                 self.exit_code = 2 if isinstance(error, ConfigError) else 1
@@ -160,9 +174,11 @@ class BothDaemon:
         )  # fmt: skip
 
     async def _face(self) -> HttpServer:
-        """The one HTTP face: the joint gate, the face's metrics, spot's dashboard."""
+        """The one HTTP face: the joint gate, the face's metrics, the joint dashboard and
+        control API."""
         server = HttpServer(self.config.http, self.metrics, self.gate, self._facts, self.clock)
-        self.spot.view.install(server, Controls(lambda: self.spot.desk, self.reload_params))
+        desks = {v: (lambda s=s: s.desk) for v, s in self.sides.items()}
+        self.view.install(server, JointControls(desks, self.reload_params))
         await server.start()
         return server
 

@@ -1,4 +1,5 @@
-"""The views one HTTP face shows of a deployment's venues: readiness and metrics.
+"""What one HTTP face reads and does across a deployment's venues: readiness, metrics and
+the control API's actions.
 
 A deployment that trades spot and Futures (``bot.service.both_daemon``) runs one daemon
 per venue, each with its own readiness gate and metrics; its one HTTP face reads them
@@ -11,23 +12,27 @@ through:
   own gate still guards that venue's orders and starts that venue's strategies;
 * ``VenueCollector``: a venue's metric families on the face's registry, renamed
   ``krakenbot_<venue>_*`` (``krakenbot_spot_fills_total``,
-  ``krakenbot_futures_feed_connected``), so one scrape tells the venues apart.
+  ``krakenbot_futures_feed_connected``), so one scrape tells the venues apart;
+* ``JointControls``: the control API on every venue's desk: halt, resume and cancel-all act
+  on all venues (the answer says each one's outcome), pause and resume-strategy on the venue
+  the strategy trades, reload once (the deployment's, which reloads every venue).
 
-This module owns those two readings and nothing else.
+This module owns those and nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import Metric
 
 from bot.core.clock import Clock
 from bot.execution.readiness import CheckState, ReadinessGate
+from bot.service.control import Controls, DeskControl, Outcome
 from bot.service.metrics import NAMESPACE, Metrics
 
-__all__ = ["STARTING", "JointGate", "VenueCollector"]
+__all__ = ["STARTING", "JointControls", "JointGate", "VenueCollector"]
 
 STARTING = "starting"
 """The check a venue fails while it has declared none of its own yet."""
@@ -106,3 +111,51 @@ class VenueCollector:
                 s._replace(name=new + s.name.removeprefix(old)) for s in metric.samples
             ]
             yield renamed
+
+
+class JointControls(Controls):
+    """The control API's actions across venues; see the module docstring. ``desks``: venue
+    name → that venue's desk (None while it starts)."""
+
+    def __init__(
+        self,
+        desks: Mapping[str, Callable[[], DeskControl | None]],
+        reload: Callable[[], list[str]],
+    ) -> None:
+        self._venues = {v: Controls(desk, reload) for v, desk in desks.items()}
+        super().__init__(lambda: self._any_desk(desks), reload)
+
+    @staticmethod
+    def _any_desk(desks: Mapping[str, Callable[[], DeskControl | None]]) -> DeskControl | None:
+        return next((d for d in (get() for get in desks.values()) if d is not None), None)
+
+    def halt(self, detail: str = "") -> Outcome:
+        return _joint({v: c.halt(detail) for v, c in self._venues.items()})
+
+    def resume(self) -> Outcome:
+        return _joint({v: c.resume() for v, c in self._venues.items()})
+
+    def cancel_all(self) -> Outcome:
+        return _joint({v: c.cancel_all() for v, c in self._venues.items()})
+
+    def pause(self, strategy: str) -> Outcome:
+        return self._owner(strategy).pause(strategy)
+
+    def resume_strategy(self, strategy: str) -> Outcome:
+        return self._owner(strategy).resume_strategy(strategy)
+
+    def _owner(self, strategy: str) -> Controls:
+        """The venue's controls whose desk runs ``strategy`` (else the first: it answers
+        404 or 503 as a one-venue daemon would)."""
+        for controls in self._venues.values():
+            desk = controls._desk()
+            if desk is not None and strategy in desk.runners:
+                return controls
+        return next(iter(self._venues.values()))
+
+
+def _joint(outcomes: Mapping[str, Outcome]) -> Outcome:
+    """Every venue's outcome in one: the worst status, each venue's result named."""
+    status = max(o.status for o in outcomes.values())
+    result = "; ".join(f"{v}: {o.result}" for v, o in outcomes.items())
+    return Outcome(status, result, {v: dict(o.details) for v, o in outcomes.items()})

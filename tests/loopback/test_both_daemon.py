@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ from structlog.testing import capture_logs
 from bot.config import Config, load_config_text
 from bot.core.errors import ConfigError
 from bot.service.both_daemon import BothDaemon
+from bot.service.control_api import NONCE_HEADER, TIME_HEADER
 from bot.service.daemon import Daemon
 from bot.sim.futures.server import FuturesSimServer
 from bot.sim.venue import DEFAULT_ACCOUNT
@@ -38,7 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 PAPER_ACCOUNT = "paper"  # the Futures paper account (bot.service.futures_paper)
 
 
-def both_config(tmp: Path, **replace: str) -> Config:
+def both_config(tmp: Path, env: dict[str, str] | None = None, **replace: str) -> Config:
     text = (REPO / "config" / "both.paper.yaml").read_text()
     for old, new in {
         "path: data/paper.db": f"path: {tmp / 'spot.db'}",
@@ -48,7 +51,7 @@ def both_config(tmp: Path, **replace: str) -> Config:
     }.items():
         assert text.count(old) == 1, old
         text = text.replace(old, new)
-    return load_config_text(text, "both.yaml", {})
+    return load_config_text(text, "both.yaml", env or {})
 
 
 def fills(side: Daemon) -> float:
@@ -162,18 +165,37 @@ async def test_both_venues_trade_and_one_venue_down_leaves_the_other_trading(
     assert sorted(disarmed) == ["futures", "spot"]
 
 
-async def test_metrics_tell_the_venues_apart_on_one_face(tmp_path: Path) -> None:
-    config = both_config(tmp_path)
+async def test_one_face_shows_both_venues_and_its_controls_act_on_both(tmp_path: Path) -> None:
+    """/metrics tells the venues apart; the dashboard's status shows both venues'
+    strategies, orders and balances; the control API halts both, pauses the strategy's."""
+    token = {"port: 8080": "port: 0\n  control_token_env: KB_TOKEN"}
+    config = both_config(tmp_path, {"KB_TOKEN": TOKEN}, **token)
     daemon = BothDaemon(config, load_strategies(config.strategies))
-    async with running(daemon):
+    async with running(daemon), aiohttp.ClientSession() as session:
         await until(lambda: fills(daemon.spot) > 0 and fills(daemon.futures) > 0, "fills", 45)
         assert daemon.http is not None
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(daemon.http.url + "/metrics") as r,
-        ):
-            text = await r.text()
-    lines = text.splitlines()
+        url = daemon.http.url
+        async with session.get(url + "/metrics") as r:
+            lines = (await r.text()).splitlines()
+        status: dict[str, Any] = {}
+
+        async def both_shown() -> bool:  # the dashboard's next picture after both attached
+            nonlocal status
+            async with session.get(url + "/api/status") as r:
+                status = await r.json()
+            return len(status.get("strategies", ())) == 2
+
+        await eventually(both_shown, "the dashboard showing both venues")
+        # The control API: a strategy paused on its own venue; a halt reaches both.
+        code, body = await post(session, url + "/api/strategies/mm-perp/pause")
+        assert code == 200 and "mm-perp paused" in body["result"], body
+        assert daemon.futures.desk is not None and daemon.spot.desk is not None
+        assert str(daemon.futures.desk.risk.own_state("mm-perp")) == "halted"
+        assert str(daemon.spot.desk.risk.own_state("mm-spot")) == "active"
+        code, body = await post(session, url + "/api/halt")
+        assert code == 200 and body["result"].startswith("spot: halted"), body
+        assert "futures: halted" in body["result"]
+        assert str(daemon.spot.desk.risk.state) == str(daemon.futures.desk.risk.state) == "halted"
     for wanted in (
         "krakenbot_ready 1.0",
         'krakenbot_readiness_check{check="spot.books"} 1.0',
@@ -186,7 +208,25 @@ async def test_metrics_tell_the_venues_apart_on_one_face(tmp_path: Path) -> None
     assert any(ln.startswith("krakenbot_futures_fills_total{") for ln in lines)
     assert any(ln.startswith("process_resident_memory_bytes") for ln in lines)
     assert not any(ln.startswith("krakenbot_spot_process") for ln in lines)
+    # One dashboard, both venues.
+    assert {s["name"] for s in status["strategies"]} == {"mm-spot", "mm-perp"}
+    assert {o["symbol"] for o in status["orders"]} <= {"BTC/USD", "PF_XBTUSD"}
+    assets = {row["asset"] for row in status["balances"]["rows"]}
+    assert "USD" in assets and "futures:USD" in assets, assets
     assert daemon.exit_code == 0
+
+
+TOKEN = "a-long-enough-control-token-0123456789"
+
+
+async def post(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        TIME_HEADER: str(time.time_ns() // 1_000_000),
+        NONCE_HEADER: uuid.uuid4().hex,
+    }
+    async with session.post(url, headers=headers) as reply:
+        return reply.status, await reply.json()
 
 
 async def test_a_fatal_error_of_one_venue_stops_the_other_cleanly_exit_2(
