@@ -14,8 +14,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from bot.sim.futures.server import FuturesSimServer
 from bot.sim.venue import DEFAULT_ACCOUNT
 from bot.strategy.loader import load_strategies
 from tests.loopback.conftest import SimHandle
+from tests.loopback.test_daemon_inprocess import running  # any daemon: run, started, stop
 from tests.loopback.test_futures_startup import fsim, new_key  # noqa: F401 (the fixture)
 from tests.loopback.waiting import until
 
@@ -78,24 +78,6 @@ async def eventually(check: Callable[[], Any], what: str, timeout_s: float = 45.
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
-
-
-@asynccontextmanager
-async def running(daemon: BothDaemon) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(daemon.run())
-    try:
-        started = asyncio.ensure_future(daemon.wait_started())
-        async with asyncio.timeout(40):
-            await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
-        started.cancel()
-        if task.done():
-            task.result()  # raise why it stopped
-        yield task
-    finally:
-        if not task.done():
-            daemon.request_stop("test")
-            async with asyncio.timeout(30):
-                await task
 
 
 async def test_both_venues_trade_and_one_venue_down_leaves_the_other_trading(
