@@ -4,15 +4,19 @@ reload of both venues' params (``bot.service.both_daemon``, ``bot.service.joint`
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from bot.config import Config, load_config, load_config_text
 from bot.core.clock import FakeClock
 from bot.execution.readiness import ReadinessGate
+from bot.kraken.instruments import Instrument
 from bot.service.both_daemon import BothDaemon
 from bot.service.daemon import Daemon
 from bot.service.futures_daemon import FuturesDaemon
 from bot.service.joint import JointGate
+from bot.service.joint_view import merge
+from bot.service.observe import Observation, Pnl
 from bot.service.run_command import daemon_class
 from bot.strategy.loader import load_strategies
 
@@ -82,3 +86,36 @@ def test_sighup_reloads_each_venues_params_from_the_one_file(tmp_path: Path) -> 
     path.write_text(changed.replace("spread_bps: 2", "spread_bps: lots", 1))
     problems = daemon.reload_params()
     assert problems and all("spread_bps" in p for p in problems)
+
+
+def test_the_dashboards_picture_sums_pnl_and_keeps_each_venues_assets_apart() -> None:
+    def picture(balances: dict[str, str], realised: str, **more: object) -> Observation:
+        return Observation(
+            at_ns=1, running=True, ready=True, failing=(), metrics={"ready": [((), 1.0)]},
+            pnl={"USD": Pnl(Decimal(realised), Decimal(1), Decimal(0))},
+            balances={a: Decimal(v) for a, v in balances.items()}, balances_at_ns=5,
+            **more,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    spot_pair = Instrument("BTC/USD", "BTC", "USD", 1, 8)
+    perp = Instrument("PF_XBTUSD", "XBT", "USD", 1, 4)
+    merged = merge(
+        {
+            "spot": picture({"USD": "100"}, "2", risk_state="active",
+                            instruments={"BTC/USD": spot_pair}),
+            "futures": picture({"USD": "50"}, "-0.5", risk_state="halted",
+                               instruments={"PF_XBTUSD": perp}),
+        },
+        at_ns=9, ready=False, failing=("futures.books",), face={"loop_lag_seconds": [((), 0.0)]},
+    )  # fmt: skip
+    assert merged.pnl == {"USD": Pnl(Decimal("1.5"), Decimal(2), Decimal(0))}
+    assert merged.balances == {"USD": Decimal(100), "futures:USD": Decimal(50)}
+    assert merged.instruments["BTC/USD"] == spot_pair  # spot's as it is
+    assert (merged.instruments["PF_XBTUSD"].base, merged.instruments["PF_XBTUSD"].quote) == (
+        "futures:XBT", "futures:USD",
+    )  # fmt: skip
+    assert merged.risk_state == "spot: active, futures: halted"
+    assert merged.failing == ("futures.books",) and not merged.ready
+    assert (
+        merged.metrics["ready"] == [((), 1.0), ((), 1.0)] and "loop_lag_seconds" in merged.metrics
+    )
