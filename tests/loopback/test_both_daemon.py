@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -29,8 +30,10 @@ from bot.service.both_daemon import BothDaemon
 from bot.service.control_api import NONCE_HEADER, TIME_HEADER
 from bot.service.daemon import Daemon
 from bot.sim.futures.server import FuturesSimServer
+from bot.sim.futures.venue import FuturesVenue
 from bot.sim.venue import DEFAULT_ACCOUNT
 from bot.strategy.loader import load_strategies
+from bot.strategy.runner import RunnerState
 from tests.loopback.conftest import SimHandle
 from tests.loopback.test_daemon_inprocess import running  # any daemon: run, started, stop
 from tests.loopback.test_futures_startup import fsim, new_key  # noqa: F401 (the fixture)
@@ -255,3 +258,76 @@ async def test_a_fatal_error_of_one_venue_stops_the_other_cleanly_exit_2(
     assert {e["venue"] for e in stopped} == {"spot", "futures"}
     assert sim.venue.exchange.open_orders(sim.account) == []
     assert sim.venue.deadman_trigger(sim.account) is None
+
+
+async def test_a_venue_down_at_the_start_holds_only_its_own_strategies(
+    tmp_path: Path, sim: SimHandle
+) -> None:
+    """Live on both; Kraken Futures unreachable as the daemon starts. Spot's strategies
+    start when spot's gate opens; /readyz names only Futures; once Futures answers, the
+    deployment is ready by itself and the Futures strategy starts."""
+    with socket.socket() as probe:  # a free port, where Futures will answer later
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    venue = FuturesVenue(seed=3)
+    creds = venue.add_account(DEFAULT_ACCOUNT)
+    config = load_config_text(json.dumps(live_both(tmp_path, sim, port)), "both.yaml", {
+        "SKEY": sim.api_key, "SSECRET": sim.api_secret,
+        "FKEY": creds.api_key, "FSECRET": creds.api_secret,
+    })  # fmt: skip
+    daemon = BothDaemon(config, load_strategies(config.strategies))
+    task = asyncio.create_task(daemon.run())
+    futures: FuturesSimServer | None = None
+    try:
+        async with asyncio.timeout(30):
+            await daemon.spot.wait_started()
+        assert daemon.spot.runners["spot"].state is RunnerState.RUNNING
+        assert daemon.futures.runners == {} or all(
+            r.state is RunnerState.NEW for r in daemon.futures.runners.values()
+        )
+        body = await readyz(daemon)
+        assert not body["ready"] and body["failing"]
+        assert all(n.startswith("futures.") for n in body["failing"]), body["failing"]
+        futures = await FuturesSimServer.start(venue, "127.0.0.1", port, pump=True)
+
+        async def ready() -> bool:
+            return bool((await readyz(daemon))["ready"])
+
+        await eventually(ready, "ready once Futures answers", 60)
+        assert daemon.futures.runners["perp"].state is RunnerState.RUNNING
+        daemon.request_stop("test")
+        async with asyncio.timeout(30):
+            await task
+        assert daemon.exit_code == 0
+    finally:
+        if not task.done():
+            daemon.request_stop("test")
+            async with asyncio.timeout(30):
+                await task
+        if futures is not None:
+            await futures.close()
+
+
+def live_both(tmp: Path, sim: SimHandle, futures_port: int) -> dict[str, Any]:
+    return {
+        "mode": "live",
+        "venue": {
+            "rest_url": sim.base_url, "ws_public_url": sim.ws_public_url,
+            "ws_private_url": sim.ws_private_url, "tier": "pro",
+        },
+        "credentials": {"api_key_env": "SKEY", "api_secret_env": "SSECRET"},
+        "futures": {
+            "rest_url": f"http://127.0.0.1:{futures_port}",
+            "ws_url": f"ws://127.0.0.1:{futures_port}/ws/v1", "symbols": ["PF_XBTUSD"],
+            "credentials": {"api_key_env": "FKEY", "api_secret_env": "FSECRET"},
+            "store_path": str(tmp / "futures.db"),
+        },
+        "store": {"path": str(tmp / "spot.db")},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "strategies": [
+            {"name": "spot", "class": "market_maker", "venue": "spot", "symbols": ["BTC/USD"],
+             "params": {"spread_bps": 2, "size": "0.01", "max_inventory": "0.1"}},
+            {"name": "perp", "class": "market_maker", "symbols": ["PF_XBTUSD"],
+             "params": {"spread_bps": 2, "size": "0.01", "max_inventory": "0.05"}},
+        ],
+    }  # fmt: skip
