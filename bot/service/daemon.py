@@ -190,7 +190,9 @@ class Daemon:
         self.runners: dict[str, StrategyRunner] = {}
         self.sim: Any = None  # the in-process SimServer in paper mode
         self.http: HttpServer | None = None
-        self.view = TraderView(config, self.clock, self.metrics, self.gate)
+        # One venue of a deployment says which in its notices ("krakenbot paper futures").
+        label = None if serve_http else f"krakenbot {config.mode} {self.VENUE}"
+        self.view = TraderView(config, self.clock, self.metrics, self.gate, label=label)
         self._stop: asyncio.Event | None = None
         self._stopping = False
         self._started = asyncio.Event()

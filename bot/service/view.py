@@ -62,10 +62,11 @@ class TraderView:
         tick_s: float = TICK_S,
         observer: Observer | None = None,
         notify: bool = True,
+        label: str | None = None,
     ) -> None:
         self.config, self._clock, self._metrics = config, clock, metrics
         self.tick_s = tick_s
-        self.label = f"krakenbot {config.mode}"
+        self.label = label or f"krakenbot {config.mode}"  # starts every notice
         self.observer = observer if observer is not None else Observer(clock, metrics, gate)
         self.dashboard = Dashboard(clock, control=config.http.control_enabled)
         self.notify = notify  # False: pictures for the dashboard only, no notices

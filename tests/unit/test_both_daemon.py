@@ -41,6 +41,10 @@ def test_each_side_gets_its_venues_strategies_and_store() -> None:
     assert daemon.futures.config.store.path == Path("data/futures-paper.db")
     assert not daemon.spot.serve_http and not daemon.futures.serve_http
     assert daemon.spot.metrics is not daemon.futures.metrics is not daemon.metrics
+    # Each venue's notices say which venue they are about.
+    assert daemon.spot.view.rules.label == "krakenbot paper spot"
+    assert daemon.futures.view.rules.label == "krakenbot paper futures"
+    assert Daemon(config).view.rules.label == "krakenbot paper"  # a one-venue daemon's
 
 
 def test_the_joint_gate_names_each_venues_checks_and_opens_only_with_both() -> None:
