@@ -222,27 +222,7 @@ async def test_a_fatal_error_of_one_venue_stops_the_other_cleanly_exit_2(
     """Live on both simulators; the Futures key is Read Only: a human must act, so the
     deployment ends (exit 2) naming it, after the spot side stopped the graceful way."""
     fkey = await new_key(fsim, general="read_only")
-    data = {
-        "mode": "live",
-        "venue": {
-            "rest_url": sim.base_url, "ws_public_url": sim.ws_public_url,
-            "ws_private_url": sim.ws_private_url, "tier": "pro",
-        },
-        "credentials": {"api_key_env": "SKEY", "api_secret_env": "SSECRET"},
-        "futures": {
-            "rest_url": fsim.rest_url, "ws_url": fsim.ws_url, "symbols": ["PF_XBTUSD"],
-            "credentials": {"api_key_env": "FKEY", "api_secret_env": "FSECRET"},
-            "store_path": str(tmp_path / "futures.db"),
-        },
-        "store": {"path": str(tmp_path / "spot.db")},
-        "http": {"host": "127.0.0.1", "port": 0},
-        "strategies": [
-            {"name": "spot", "class": "market_maker", "venue": "spot", "symbols": ["BTC/USD"],
-             "params": {"spread_bps": 2, "size": "0.01", "max_inventory": "0.1"}},
-            {"name": "perp", "class": "market_maker", "symbols": ["PF_XBTUSD"],
-             "params": {"spread_bps": 2, "size": "0.01", "max_inventory": "0.05"}},
-        ],
-    }  # fmt: skip
+    data = live_both(tmp_path, sim, fsim.port)
     env = {"SKEY": sim.api_key, "SSECRET": sim.api_secret, "FKEY": fkey[0], "FSECRET": fkey[1]}
     config = load_config_text(json.dumps(data), "both.yaml", env)
     daemon = BothDaemon(config, load_strategies(config.strategies))
