@@ -1,5 +1,6 @@
-"""Checks that span keys (live mode needs credentials, the switch refreshes before it
-expires, unique strategy names, strategies' symbols within ``market.symbols``).
+"""Checks that span keys (live mode needs each traded venue's credentials, the switch
+refreshes before it expires, unique strategy names, spot strategies' symbols within
+``market.symbols``, and the venue rules of ``bot.config.venues``).
 
 They read the raw data, so they run beside the schema's type errors and all are reported
 together, each at its line.
@@ -11,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config.reader import Reader
+from bot.config.venues import venue_checks
 
 __all__ = ["cross_checks"]
 
@@ -18,11 +20,12 @@ __all__ = ["cross_checks"]
 def cross_checks(reader: Reader, data: dict[str, Any]) -> None:
     """Checks that span keys; they read the raw data, so they run beside type errors."""
     futures = data.get("futures")
-    if data.get("mode") == "live" and isinstance(futures, dict):
-        if futures.get("credentials") is None:
-            message = "credentials: required in live mode (api_key_env and api_secret_env)"
-            reader.problem(("futures",), message, key=True)
-    elif data.get("mode") == "live" and data.get("credentials") is None:
+    live = data.get("mode") == "live"
+    if live and isinstance(futures, dict) and futures.get("credentials") is None:
+        message = "credentials: required in live mode (api_key_env and api_secret_env)"
+        reader.problem(("futures",), message, key=True)
+    spot = not isinstance(futures, dict) or _trades_spot(data)
+    if live and spot and data.get("credentials") is None:
         reader.problem_at(
             reader.smap.line_of(("mode",)) or 0,
             ("credentials",),
@@ -44,10 +47,30 @@ def cross_checks(reader: Reader, data: dict[str, Any]) -> None:
             reader.problem(("strategies", index, "name"), message)
         elif isinstance(name, str):
             first[name] = index
-        for pos, symbol in enumerate(symbols if allowed and isinstance(symbols, list) else []):
+        spot = _venue(data, strategy) == "spot"  # market.symbols: spot's subscriptions
+        for pos, symbol in enumerate(
+            symbols if spot and allowed and isinstance(symbols, list) else []
+        ):
             if isinstance(symbol, str) and symbol.upper() not in allowed:
                 message = f"{symbol!r} is not in market.symbols"
                 reader.problem(("strategies", index, "symbols", pos), message)
+    venue_checks(reader, data)
+
+
+def _venue(data: dict[str, Any], strategy: Any) -> object:
+    venue = _dict(strategy).get("venue")
+    if venue is None:
+        return "futures" if isinstance(data.get("futures"), dict) else "spot"
+    return venue
+
+
+def _trades_spot(data: dict[str, Any]) -> bool:
+    """Whether a config with ``futures:`` also trades spot (a spot strategy enabled)."""
+    strategies = data.get("strategies")
+    return any(
+        _venue(data, s) == "spot" and _dict(s).get("enabled", True) is not False
+        for s in (strategies if isinstance(strategies, list) else [])
+    )
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Kraken Futures is a separate exchange with its own key pair, URLs and contracts
 - ``credentials``: ``api_key_env`` / ``api_secret_env`` (or ``*_file``), as spot's
   ``credentials:``, resolved by ``bot.config.secrets``; required in live mode;
 - ``symbols``: the contracts traded (default: the strategies' symbols);
+- ``store_path``: the Futures side's own store (``bot.config.venues.futures_store_path``);
 - ``sim``: the paper simulator's seed, collateral and funding;
 - ``risk``: the derivatives limits (``FuturesRiskConfig``).
 
@@ -111,6 +112,7 @@ class FuturesConfig(_Model):
         tuple[FuturesSymbol, ...], BeforeValidator(lambda v: [] if v is None else v)
     ] = ()
     request_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    store_path: Path | None = None  # unset: bot.config.venues.futures_store_path
     sim: Annotated[FuturesSimConfig, BeforeValidator(_empty)] = Field(
         default_factory=FuturesSimConfig
     )

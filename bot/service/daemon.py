@@ -47,11 +47,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, Protocol, TypeVar
 
 import aiohttp
 
 from bot.config import Config, load_config
+from bot.config.venues import Venue as VenueName
+from bot.config.venues import venue_of
 from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import (
@@ -117,7 +119,7 @@ from bot.strategy.loader import LoadedStrategy
 from bot.strategy.order_path import build_order_path, route_market
 from bot.strategy.runner import RunnerState, StrategyRunner
 
-__all__ = ["EXIT_FORCED", "Daemon", "main_run"]
+__all__ = ["EXIT_FORCED", "Daemon", "Runnable", "main_run"]
 
 EXIT_FORCED: Final = 130
 Components = dict[str, Callable[[], Coroutine[Any, Any, None]]]
@@ -138,8 +140,25 @@ BALANCES_EVERY_S: Final = 30.0
 log = get_logger(component="daemon")
 
 
+class Runnable(Protocol):
+    """What ``main_run`` runs: one venue's ``Daemon``, or both venues'
+    (``bot.service.both_daemon.BothDaemon``)."""
+
+    exit_code: int
+
+    def request_stop(self, reason: str = "requested") -> None: ...
+    def reload(self) -> bool: ...
+    async def run(self) -> None: ...
+
+
 class Daemon:
-    """The daemon; see the module docstring. ``clock`` is injectable for tests."""
+    """The daemon; see the module docstring. ``clock`` is injectable for tests.
+
+    ``metrics`` and ``serve_http`` are for a deployment that runs this daemon as one venue's
+    side beside another (``bot.service.both_daemon``): its own metrics, and no HTTP face of
+    its own (the deployment serves one for both)."""
+
+    VENUE: ClassVar[VenueName] = "spot"
 
     def __init__(
         self,
@@ -149,13 +168,16 @@ class Daemon:
         config_path: Path | None = None,
         clock: Clock | None = None,
         pnl_every_s: float = PNL_EVERY_S,
+        metrics: Metrics | None = None,
+        serve_http: bool = True,
     ) -> None:
         self.config = config
+        self.serve_http = serve_http
         self.loaded = list(strategies) if strategies is not None else []
         self.config_path = config_path
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.pnl_every_s = pnl_every_s
-        self.metrics = Metrics()
+        self.metrics = metrics if metrics is not None else Metrics()
         self.exit_code = 0
         self.endpoints: Endpoints | None = None
         self.desk: Desk | None = None
@@ -168,7 +190,9 @@ class Daemon:
         self.runners: dict[str, StrategyRunner] = {}
         self.sim: Any = None  # the in-process SimServer in paper mode
         self.http: HttpServer | None = None
-        self.view = TraderView(config, self.clock, self.metrics, self.gate)
+        # One venue of a deployment says which in its notices ("krakenbot paper futures").
+        label = None if serve_http else f"krakenbot {config.mode} {self.VENUE}"
+        self.view = TraderView(config, self.clock, self.metrics, self.gate, label=label)
         self._stop: asyncio.Event | None = None
         self._stopping = False
         self._started = asyncio.Event()
@@ -185,6 +209,11 @@ class Daemon:
         log.info("shutdown_requested", reason=reason)
         if self._stop is not None:
             self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested (a second ``request_stop`` would force the exit)."""
+        return self._stopping
 
     def force_exit(self, reason: str) -> None:
         log.warning("shutdown_forced", reason=reason, exit_code=EXIT_FORCED)
@@ -209,7 +238,9 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload_rejected", problems=exc.problems)
             return list(exc.problems)
-        by_name = {s.name: s for s in new.strategies if s.enabled}
+        by_name = {
+            s.name: s for s in new.strategies if s.enabled and venue_of(new, s) == self.VENUE
+        }
         problems: list[str] = []
         updates: list[LoadedStrategy] = []
         for loaded in self.loaded:
@@ -251,8 +282,9 @@ class Daemon:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 self.endpoints = await self._venue(stack)
-                self.http = await http_server(self)
-                stack.push_async_callback(self.http.close)
+                if self.serve_http:
+                    self.http = await http_server(self)
+                    stack.push_async_callback(self.http.close)
                 store = Store.open(self.config.store.path)
                 stack.callback(store.close)
                 # A store made by another mode, venue or key: refused.
@@ -267,7 +299,10 @@ class Daemon:
             self.exit_code = 2 if isinstance(error, ConfigError) else 1
             raise
         finally:
-            log.info("shutdown_complete", exit_code=self.exit_code)
+            if self.serve_http:
+                log.info("shutdown_complete", exit_code=self.exit_code)
+            else:  # one venue of a deployment, which says shutdown_complete
+                log.info("venue_shutdown_complete", venue=self.VENUE, exit_code=self.exit_code)
 
     async def _venue(self, stack: contextlib.AsyncExitStack) -> Endpoints:
         """Where to trade: the simulator started in-process (paper, kept running by
@@ -531,7 +566,7 @@ class Daemon:
             runner.start()
         self._started.set()
         log.info(
-            "daemon_ready", mode=self.config.mode, strategies=list(self.runners),
+            "daemon_ready", mode=self.config.mode, venue=self.VENUE, strategies=list(self.runners),
             symbols=list(self.config.symbols),
             http=None if self.http is None or self.http.port is None else self.http.url,
         )  # fmt: skip
@@ -622,7 +657,7 @@ def _first_bot_error(group: BaseExceptionGroup[Any]) -> BaseException:
     return group
 
 
-async def _amain(daemon: Daemon) -> int:
+async def _amain(daemon: Runnable) -> int:
     loop = asyncio.get_running_loop()
     handlers: dict[signal.Signals, Callable[[], object]] = {
         signal.SIGTERM: lambda: daemon.request_stop("SIGTERM"),
@@ -647,7 +682,7 @@ async def _amain(daemon: Daemon) -> int:
 
 
 def main_run(
-    args: argparse.Namespace, choose: Callable[[Config], type[Daemon]] | None = None
+    args: argparse.Namespace, choose: Callable[[Config], Callable[..., Runnable]] | None = None
 ) -> int:
     """The ``krakenbot run`` subcommand: ``args.config`` (a Path) names the YAML;
     ``choose``: the daemon class for the loaded config (default ``Daemon``, spot)."""

@@ -106,6 +106,7 @@ def live_futures_endpoints(futures: FuturesConfig) -> Endpoints:
 class FuturesDaemon(Daemon):
     """See the module docstring."""
 
+    VENUE = "futures"
     market_feed: FuturesMarketFeed | None = None
     futures_private: FuturesPrivateFeed | None = None
     contracts: FuturesInstrumentTable | None = None

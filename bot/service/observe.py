@@ -174,6 +174,11 @@ class Observer:
     def attached(self) -> bool:
         return self._parts is not None
 
+    @property
+    def parts(self) -> Parts | None:
+        """The components attached (None until the daemon runs)."""
+        return self._parts
+
     def attach(self, parts: Parts) -> None:
         self._parts = parts
 

@@ -12,6 +12,10 @@
   ``stopped`` or the fatal error), delivered within ``notify.drain_s``;
 * ``started()``: the ``started`` notice, once the readiness gate first opened.
 
+A deployment with two venues (``bot.service.both_daemon``) makes one more, for its one
+dashboard: with a joint ``observer`` (``bot.service.joint_view``) and ``notify=False`` (each
+venue's own view sends that venue's notices).
+
 It reads the daemon and changes it only through the control API's actions.
 """
 
@@ -56,17 +60,22 @@ class TraderView:
         gate: ReadinessGate,
         *,
         tick_s: float = TICK_S,
+        observer: Observer | None = None,
+        notify: bool = True,
+        label: str | None = None,
     ) -> None:
         self.config, self._clock, self._metrics = config, clock, metrics
         self.tick_s = tick_s
-        self.label = f"krakenbot {config.mode}"
-        self.observer = Observer(clock, metrics, gate)
+        self.label = label or f"krakenbot {config.mode}"  # starts every notice
+        self.observer = observer if observer is not None else Observer(clock, metrics, gate)
         self.dashboard = Dashboard(clock, control=config.http.control_enabled)
+        self.notify = notify  # False: pictures for the dashboard only, no notices
         self.rules = NoticeRules(config.notify, self.label)
         self.notifier = Notifier(config.notify, clock)
         self.control: ControlApi | None = None
         metrics.add_source(self.dashboard.samples)
-        metrics.add_source(self.notifier.samples)
+        if notify:
+            metrics.add_source(self.notifier.samples)
 
     def install(self, server: HttpServer, controls: Controls) -> None:
         """The dashboard and the control API on ``server`` (before it starts)."""
@@ -83,6 +92,8 @@ class TraderView:
         """One picture: to the dashboard, then through the rules to the notifiers."""
         obs = self.observer.observe()
         self.dashboard.publish(obs)
+        if not self.notify:
+            return
         for item in self.rules.step(obs):
             self.notifier.publish(item)
 

@@ -67,6 +67,27 @@ def file_named(tmp_path: Path, body: str) -> Path:
     return path
 
 
+def two_venues(spot_venue: str = "spot", spot_symbol: str = "BTC/USD", tail: str = "") -> str:
+    """Spot and Futures in one deployment (``bot.config.venues``)."""
+    return f"""\
+mode: paper
+http:
+  port: 0
+futures:
+  symbols: [PF_XBTUSD]
+strategies:
+  - name: s1
+    class: market_maker
+    venue: {spot_venue}
+    symbols: [{spot_symbol}]
+    params: {{spread_bps: 2, size: 0.01}}
+  - name: s2
+    class: market_maker
+    symbols: [PF_XBTUSD]
+    params: {{spread_bps: 2, size: 0.01}}
+{tail}"""
+
+
 Case = Callable[[Path, pytest.MonkeyPatch], tuple[str, str]]
 """(tmp_path, monkeypatch) -> (the YAML text, a piece of the message expected)."""
 
@@ -132,6 +153,18 @@ CASES: dict[str, Case] = {
     "an absurd limit": lambda t, m: (
         deployment("market_maker", head="mode: paper\nrisk:\n  max_order_notional: 1e999999999"),
         ":3: risk.max_order_notional: Input should be less than or equal to 1000000000000000",
+    ),
+    "a bad venue": lambda t, m: (
+        two_venues("margin"),
+        ":9: strategies[0].venue: Input should be 'spot' or 'futures'",
+    ),
+    "a symbol on the wrong venue": lambda t, m: (
+        two_venues(spot_symbol="PF_ETHUSD"),
+        ":10: strategies[0].symbols[0]: 'PF_ETHUSD' is a Kraken Futures contract, not traded",
+    ),
+    "two venues sharing a store": lambda t, m: (
+        two_venues(tail="store:\n  path: data/futures-paper.db\n"),
+        ":17: store.path: spot and Futures share the store 'data/futures-paper.db'",
     ),
     "a limit with absurd precision": lambda t, m: (
         deployment("market_maker", head="mode: paper\nrisk:\n  max_order_qty: 1e-999999999"),

@@ -1,0 +1,149 @@
+"""The dashboard's picture of a deployment with two venues: both venues in one ``Observation``.
+
+``JointObserver`` is the ``Observer`` of the deployment's one dashboard
+(``bot.service.both_daemon``): each ``observe()`` takes one picture per venue, through an
+observer of its own on that venue's components (attached once the venue runs; the venue's
+own view keeps its observer, and with it its notifications' fills), and merges them:
+
+* readiness from the joint gate (``spot.books``...), metrics from the face and both venues
+  (series of one family side by side: feeds, books, strategies and symbols differ);
+* strategies, positions, open orders, fills (the newest ``RECENT_FILLS``) side by side;
+  instruments and mids together (the venues' symbols differ); PnL summed per quote currency;
+* balances: spot's as they are, every other venue's assets named ``<venue>:<asset>``
+  (``futures:USD``), and its contracts' base and quote named the same way, so what its
+  orders hold is counted against its own collateral, never against spot's.
+
+It reads the venues and changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from bot.core.clock import Clock
+from bot.execution.readiness import ReadinessGate
+from bot.kraken.instruments import Instrument
+from bot.service.metrics import Metrics, Snapshot
+from bot.service.observe import RECENT_FILLS, Observation, Observer, Pnl
+
+__all__ = ["JointObserver", "VenueView", "merge"]
+
+SPOT = "spot"
+
+
+class VenueView(NamedTuple):
+    """One venue as the joint observer reads it: the observer its components are attached
+    to (its own view's), its metrics and its readiness gate."""
+
+    observer: Observer
+    metrics: Metrics
+    gate: ReadinessGate
+
+
+class JointObserver(Observer):
+    """See the module docstring. ``metrics`` and ``gate``: the face's."""
+
+    def __init__(
+        self, clock: Clock, metrics: Metrics, gate: ReadinessGate, venues: Mapping[str, VenueView]
+    ) -> None:
+        super().__init__(clock, metrics, gate)
+        self._venues = {v: view.observer for v, view in venues.items()}
+        self._mine = {v: Observer(clock, view.metrics, view.gate) for v, view in venues.items()}
+
+    @property
+    def attached(self) -> bool:
+        return any(o.attached for o in self._mine.values())
+
+    def observe(self) -> Observation:
+        for venue, theirs in self._venues.items():
+            mine = self._mine[venue]
+            if not mine.attached and theirs.parts is not None:
+                mine.attach(theirs.parts)
+        return self._merged({v: o.observe() for v, o in self._mine.items()})
+
+    def starting(self) -> Observation:
+        return self._merged({v: o.starting() for v, o in self._mine.items()})
+
+    def _merged(self, pictures: Mapping[str, Observation]) -> Observation:
+        gate = self._gate
+        return merge(
+            pictures, self._clock.time_ns(), gate.is_open, gate.failing(), self._metrics.snapshot()
+        )
+
+
+def merge(
+    pictures: Mapping[str, Observation],
+    at_ns: int,
+    ready: bool,
+    failing: tuple[str, ...],
+    face: Snapshot,
+) -> Observation:
+    """One ``Observation`` of ``pictures`` (venue → its picture); see the module docstring."""
+    shown = {v: _own_assets(v, o) for v, o in pictures.items()}
+    views = list(shown.values())
+    metrics: dict[str, list[tuple[tuple[str, ...], float]]] = {}
+    for snap in (face, *(o.metrics for o in views)):
+        for family, series in snap.items():
+            metrics.setdefault(family, []).extend(series)
+    states = {v: o.risk_state for v, o in shown.items() if o.risk_state}
+    risk = next(iter(states.values())) if len(set(states.values())) == 1 else ""
+    if len(set(states.values())) > 1:
+        risk = ", ".join(f"{v}: {s}" for v, s in states.items())
+    fills = sorted((f for o in views for f in o.fills), key=lambda f: f.fill.ts_ns)
+    stamps = [o.balances_at_ns for o in views if o.balances_at_ns is not None]
+    return Observation(
+        at_ns=at_ns,
+        running=any(o.running for o in views),
+        ready=ready,
+        failing=failing,
+        metrics=metrics,
+        risk_state=risk,
+        strategies=tuple(s for o in views for s in o.strategies),
+        instruments={k: i for o in views for k, i in o.instruments.items()},
+        mids={k: m for o in views for k, m in o.mids.items()},
+        positions=tuple(p for o in views for p in o.positions),
+        totals=tuple(p for o in views for p in o.totals),
+        pnl=_summed(o.pnl for o in views),
+        strategy_pnl={k: p for o in views for k, p in o.strategy_pnl.items()},
+        open_orders=tuple(
+            sorted(
+                (x for o in views for x in o.open_orders), key=lambda x: (x.created_ns, x.cl_ord_id)
+            )
+        ),
+        balances={a: b for o in views for a, b in o.balances.items()},
+        balances_at_ns=max(stamps) if stamps else None,
+        fills=tuple(fills[-RECENT_FILLS:]),
+        new_fills=tuple(f for o in views for f in o.new_fills),
+    )
+
+
+def _own_assets(venue: str, obs: Observation) -> Observation:
+    """Spot's picture as it is; another venue's balances and contracts' assets renamed."""
+    if venue == SPOT:
+        return obs
+    return dataclasses.replace(
+        obs,
+        balances={f"{venue}:{a}": b for a, b in obs.balances.items()},
+        instruments={s: _renamed(venue, i) for s, i in obs.instruments.items()},
+    )
+
+
+def _renamed(venue: str, inst: Instrument) -> Instrument:
+    return dataclasses.replace(inst, base=f"{venue}:{inst.base}", quote=f"{venue}:{inst.quote}")
+
+
+def _summed(pnls: Iterable[Mapping[str, Pnl]]) -> dict[str, Pnl]:
+    out: dict[str, Pnl] = {}
+    for by_quote in pnls:
+        for quote, p in by_quote.items():
+            was = out.get(quote)
+            out[quote] = (
+                p
+                if was is None
+                else Pnl(
+                    was.realised + p.realised, was.unrealised + p.unrealised, was.today + p.today
+                )
+            )
+    return out
