@@ -62,6 +62,21 @@ class FuturesSim:
 
         return asyncio.run(go())
 
+    def open_ids(self) -> list[str]:
+        """Every account's open orders, read over the admin API (no key, no nonce)."""
+
+        async def go() -> list[str]:
+            headers = {"X-Admin-Token": self.info["admin_token"]}
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(self.info["admin"] + "/orders", headers=headers) as r,
+            ):
+                assert r.status == 200, await r.text()
+                body = await r.json()
+            return [oid for ids in body["open"].values() for oid in ids]
+
+        return asyncio.run(go())
+
     def get(self, endpoint: str) -> dict[str, Any]:
         """A signed read, only once the daemon is gone (it shares the key)."""
 
@@ -156,10 +171,21 @@ def test_the_dead_mans_switch_fires_under_sigstop_then_recovery(
     daemon = spawn_daemon(config, sim=fsim)  # type: ignore[arg-type]  # its key pair
     daemon.wait_ready()
     before = daemon.logs.wait_for("order_placed", 15, where=lambda r: "order_id" in r, count=2)
-    daemon.proc.signal(signal.SIGSTOP)
+    # Stopped at a moment with orders resting (the maker may be between a cancel and its
+    # next quote: then it is let go on until its next order and stopped again).
+    for _ in range(3):
+        mark = daemon.logs.mark()
+        daemon.proc.signal(signal.SIGSTOP)
+        if fsim.open_ids():
+            break
+        daemon.proc.signal(signal.SIGCONT)
+        daemon.logs.wait_for("order_placed", 15, since=mark, where=lambda r: "order_id" in r)
+    else:
+        pytest.fail("no order resting at any of three stops")
     try:
         fired = fsim.proc.logs.wait_for("deadman_fired", 10)
         assert fired[0]["cancelled"] >= 1
+        assert fsim.open_ids() == []  # the switch took every order, the daemon still stopped
         since = daemon.logs.mark()
     finally:
         daemon.proc.signal(signal.SIGCONT)

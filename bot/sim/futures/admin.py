@@ -5,6 +5,8 @@
   ``DELETE /admin/faults`` (or ``/admin/faults/{id}``) cancels them.
 - ``GET /admin/deadman``: which accounts have the dead-man's switch armed and how often
   it fired.
+- ``GET /admin/orders``: each account's open orders' ids (what a test reads while the
+  account's own key is busy, e.g. held by a stopped daemon whose nonces it must not pass).
 - ``POST /admin/step``: one pump step now (for a simulator started without its pump).
 - ``POST /admin/keys`` with ``{"account", "general", "withdrawal"}`` (Kraken Futures' two
   access settings, ``bot.sim.futures.access``: ``full``/``read_only``/``none`` or Kraken's
@@ -63,6 +65,12 @@ async def _deadman(request: web.Request) -> web.Response:
     return web.json_response({"armed": armed, "fired": fired})
 
 
+async def _orders(request: web.Request) -> web.Response:
+    venue = _venue(request)
+    accounts = venue.exchange.accounts
+    return web.json_response({"open": {a: list(accounts[a].open_orders) for a in accounts}})
+
+
 async def _step(request: web.Request) -> web.Response:
     venue = _venue(request)
     await venue.step()
@@ -102,6 +110,7 @@ def admin_routes() -> list[web.RouteDef]:
         web.delete("/admin/faults", _cancel),
         web.delete("/admin/faults/{fault_id}", _cancel),
         web.get("/admin/deadman", _deadman),
+        web.get("/admin/orders", _orders),
         web.post("/admin/step", _step),
         web.post("/admin/keys", _new_key),
     ]
