@@ -25,6 +25,11 @@ spot. What the port needs and Kraken Futures says differently is decided here:
   with it, an order filled short of its size and gone is ``canceled`` with its true size;
   without it, an order gone unfilled is left out (the engine reports it ``vanished``) and
   one with fills is shown at the size that filled.
+- **Batches** (``bot.execution.batch.BatchVenue``) go in one ``batchorder``: sends
+  (each tagged by its place in the call, ``order_tag``, and carrying its ``cliOrdId``) or
+  cancels, contracts mixed, one status per instruction: a send ``placed`` with its id is
+  acknowledged, one with another status is refused with it (``postWouldExecute``...), one
+  missing or without an id is ``OrderStateUnknown``. A lost answer raises for the call.
 - **Balances** are the multi-collateral account's currencies (``accounts``).
 - **The switch** is ``cancelallordersafter``; **tokens** do not exist (the private feed
   signs a challenge): ``ws_token`` raises ``ProtocolError``.
@@ -41,8 +46,9 @@ from decimal import Decimal
 from typing import Final
 
 from bot.core.clock import Clock
-from bot.core.errors import OrderStateUnknown, ProtocolError, RejectedError
+from bot.core.errors import ExchangeError, OrderStateUnknown, ProtocolError, RejectedError
 from bot.core.log import get_logger
+from bot.execution.batch import FUTURES_LIMITS, BatchLimits, PlaceAnswer
 from bot.execution.orders import Order, canonical_cl_ord_id, timestamp_ns
 from bot.execution.venue import (
     CancelAfter,
@@ -52,7 +58,9 @@ from bot.execution.venue import (
     TradesPage,
     WsToken,
 )
+from bot.futures import orders as fo
 from bot.futures import queries as q
+from bot.futures.error_codes import status_error
 from bot.futures.instruments import FuturesInstrument, FuturesInstrumentTable
 from bot.futures.rest import FuturesRestClient
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
@@ -154,6 +162,42 @@ class FuturesRestVenue:
         if result.order_id is None:
             raise OrderStateUnknown("noOrderId", f"sendStatus {result.status} without order_id")
         return result.order_id
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        return FUTURES_LIMITS
+
+    async def place_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument]
+    ) -> list[PlaceAnswer]:
+        sends = [
+            fo.BatchSend(
+                order_tag=str(i), inst=self._contract(x.symbol), side=x.side,
+                order_type=futures_order_type(x), size=x.qty, cli_ord_id=x.cl_ord_id,
+                limit_price=x.price, reduce_only=self._reduce_only(x),
+            )
+            for i, x in enumerate(orders)
+        ]  # fmt: skip
+        by_tag = {r.order_tag: r for r in await self.rest.batch_order(sends)}
+        out: list[PlaceAnswer] = []
+        for i, x in enumerate(orders):
+            r = by_tag.get(str(i))
+            if r is not None and r.ok and r.order_id is not None:
+                out.append(r.order_id)
+            elif r is not None and not r.ok:
+                out.append(status_error(r.status, f"cliOrdId {x.cl_ord_id}"))
+            else:
+                out.append(OrderStateUnknown("noOrderId", f"batchStatus: {x.cl_ord_id}"))
+        return out
+
+    async def cancel_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
+    ) -> list[ExchangeError | None]:
+        cancels = [fo.BatchCancel(*_ids(x)) for x in orders]
+        results = await self.rest.batch_order(cancels)
+        if len(results) != len(orders):
+            raise OrderStateUnknown("batchStatus", "one status per cancel")
+        return [None if r.ok else status_error(r.status) for r in results]
 
     async def amend(
         self,
