@@ -204,6 +204,18 @@ def test_amends_are_not_batched_and_blocks_nest() -> None:
     assert len(ctx.batches) == 2 and len(ctx.batches[1]) == 2
 
 
+def test_a_block_sends_its_cancels_before_its_places() -> None:
+    h = StrategyHarness(Ladder, {}, symbols=("BTC/USD",))
+    h.start()
+    h.quote("30000", "30010")
+    ctx = h.ctx
+    (old, *_) = ctx.open_orders()
+    with ctx.batch():
+        ctx.place("BTC/USD", "buy", D("0.01"), D("29000"))  # placed first in the block
+        ctx.cancel(old)
+    assert [type(c) for c in ctx.batches[-1]] == [CancelOrder, PlaceOrder]
+
+
 def test_a_block_that_raises_sends_nothing() -> None:
     h = StrategyHarness(Ladder, {}, symbols=("BTC/USD",))
     h.start()
