@@ -15,11 +15,14 @@ single-order rules unchanged:
   two tasks, each started at once, so both requests are written before ``submit_batch``
   returns when the spawn is eager.
 - **Fates as for one order.** A call whose answer was lost makes every order of it
-  UNKNOWN, each resolved by lookup by its ``cl_ord_id``, never resent; a call refused as a
-  whole makes each of its orders REJECTED with Kraken's reason; otherwise each order gets
-  its own answer: acknowledged with its id, REJECTED with its reason (recorded), or
-  UNKNOWN. A cancel refused for one order is recorded on it (``cancel_failed``) and the
-  order looked up, as a single cancel is.
+  UNKNOWN, each resolved by lookup by its ``cl_ord_id``, never resent; a call Kraken
+  refused as a whole (``RejectedError``: it validates the whole batch, and one invalid
+  order refuses them all) placed nothing, so each of its orders is sent alone, meeting the
+  fate it would have met unbatched (a strategy's decisions do not depend on the grouping);
+  a call refused for another remedy (rate limit, auth) makes each order REJECTED with
+  that reason; otherwise each order gets its own answer: acknowledged with its id,
+  REJECTED with its reason (recorded), or UNKNOWN. A cancel refused for one order is
+  recorded on it (``cancel_failed``) and the order looked up, as a single cancel is.
 """
 
 from __future__ import annotations
@@ -207,7 +210,15 @@ async def _place_call(e: EngineParts, call: Sequence[PlaceOrder]) -> None:
     answers: list[PlaceAnswer]
     try:
         answers = await _venue_place(e, call)
-    except (ExchangeError, ProtocolError) as exc:  # the whole call: lost, or refused
+    except RejectedError as exc:
+        if len(call) == 1:
+            answers = [exc]
+        else:  # refused whole: nothing placed, so each order goes alone, as if unbatched
+            log.info("batch_refused_whole", orders=len(call), code=exc.code)
+            for command in call:
+                await _place_call(e, [command])
+            return
+    except (ExchangeError, ProtocolError) as exc:  # the whole call: lost, or not taken
         whole = exc if isinstance(exc, ExchangeError) else OrderStateUnknown("protocol", str(exc))
         answers = [whole] * len(call)
     except BaseException:  # cancelled, or a bug: the request may have left

@@ -121,6 +121,26 @@ async def test_refusals_in_a_batch_the_stage_leaves_one_out_and_kraken_refuses_o
         assert len(rig.on_sim()) == 3
 
 
+async def test_a_batch_refused_whole_is_sent_order_by_order_each_meeting_its_fate(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Kraken validates a batch as a whole: one order it cannot take refuses them all, and
+    nothing is placed. Each order then goes alone, as it would have unbatched (a market
+    maker's bid is not lost to its unfunded ask)."""
+    sim = await fake_venue(sim_factory, balances={"USD": "100000", "BTC": "0"})
+    async with running(sim, tmp_path / "bot.db", rest_cls=CountingClient) as rig:
+        inst = sim.venue.instruments["BTC/USD"]
+        bid = command(rig.engine, sim.clock, inst, "buy", inst.qty("0.01"), inst.price("30000"))
+        ask = command(rig.engine, sim.clock, inst, "sell", inst.qty("0.01"), inst.price("31000"))
+        out = await rig.engine.place_batch([bid, ask])
+        assert client(rig).writes() == [("AddOrderBatch", 2), ("AddOrder", 0), ("AddOrder", 0)]
+        placed, refused = out
+        assert isinstance(placed, Order) and placed.state is S.NEW
+        assert isinstance(refused, Order) and refused.state is S.REJECTED
+        assert refused.reason == "EOrder:Insufficient funds"
+        assert [o.cl_ord_id for o in rig.on_sim()] == [bid.cl_ord_id]
+
+
 async def test_a_lost_batch_answer_is_resolved_order_by_order_never_resent(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
