@@ -206,7 +206,6 @@ async def _place_batch(e: EngineParts, commands: Sequence[PlaceOrder]) -> None:
 
 
 async def _place_call(e: EngineParts, call: Sequence[PlaceOrder]) -> None:
-    cids = [c.cl_ord_id for c in call]
     answers: list[PlaceAnswer]
     try:
         answers = await _venue_place(e, call)
@@ -222,12 +221,18 @@ async def _place_call(e: EngineParts, call: Sequence[PlaceOrder]) -> None:
         whole = exc if isinstance(exc, ExchangeError) else OrderStateUnknown("protocol", str(exc))
         answers = [whole] * len(call)
     except BaseException:  # cancelled, or a bug: the request may have left
-        for cid in cids:
-            e._sent(cid)
-            e._went_unknown(cid, "interrupted")
+        _interrupted(e, call)
         raise
+    await _apply_places(e, call, answers)
+
+
+async def _apply_places(
+    e: EngineParts, call: Sequence[PlaceOrder], answers: Sequence[PlaceAnswer]
+) -> None:
+    """Each order's answer onto it (its request has left)."""
     acked = []
-    for cid, answer in zip(cids, answers, strict=True):
+    for command, answer in zip(call, answers, strict=True):
+        cid = command.cl_ord_id
         e._sent(cid)
         if isinstance(answer, str):
             _acked(e, cid, answer)
@@ -251,6 +256,12 @@ async def _venue_place(e: EngineParts, call: Sequence[PlaceOrder]) -> list[Place
     if len(answers) != len(call):
         raise ProtocolError(f"{len(answers)} answers to a batch of {len(call)}")
     return answers
+
+
+def _interrupted(e: EngineParts, call: Sequence[PlaceOrder]) -> None:
+    for command in call:
+        e._sent(command.cl_ord_id)
+        e._went_unknown(command.cl_ord_id, "interrupted")
 
 
 def _acked(e: EngineParts, cid: str, order_id: str) -> None:
@@ -277,18 +288,9 @@ def _rejected(e: EngineParts, cid: str, exc: ExchangeError) -> None:
 
 
 async def _cancel_batch(e: EngineParts, commands: Sequence[CancelOrder]) -> None:
-    """Cancels of live orders in as few calls as the venue takes; an order still
-    unsettled is waited for first (``wait_settled``), one done is left as it is."""
+    """Cancels of live orders in as few calls as the venue takes."""
     try:
-        live: list[CancelOrder] = []
-        for command in commands:
-            try:
-                order = await e.wait_settled(command.cl_ord_id)
-            except BotError as exc:  # OrderUnavailable: unknown still, or not ours
-                e._refused(command, Refusal("engine", "unavailable", str(exc)))
-                continue
-            if order.is_open and not order.cancel_pending:
-                live.append(CancelOrder(order))
+        live = await _live(e, commands)
         venue = e._venue
         if isinstance(venue, BatchVenue):
             limits = venue.batch_limits
@@ -302,19 +304,47 @@ async def _cancel_batch(e: EngineParts, commands: Sequence[CancelOrder]) -> None
             e._cancelling.discard(command.cl_ord_id)
 
 
+async def _live(e: EngineParts, commands: Sequence[CancelOrder]) -> list[CancelOrder]:
+    """The cancels still to make: an order still unsettled is waited for first
+    (``wait_settled``), one done or already being cancelled is left as it is."""
+    live: list[CancelOrder] = []
+    for command in commands:
+        try:
+            order = await e.wait_settled(command.cl_ord_id)
+        except BotError as exc:  # OrderUnavailable: unknown still, or not ours
+            e._refused(command, Refusal("engine", "unavailable", str(exc)))
+            continue
+        if order.is_open and not order.cancel_pending:
+            live.append(CancelOrder(order))
+    return live
+
+
 async def _cancel_call(e: EngineParts, call: Sequence[CancelOrder]) -> None:
+    orders, ages = _request_cancels(e, call)
+    answers: list[ExchangeError | None]
+    try:
+        answers = await _venue_cancel(e, orders, ages)
+    except ExchangeError as exc:  # the whole call: lost, or refused
+        answers = [exc] * len(call)
+    await _apply_cancels(e, call, answers)
+
+
+def _request_cancels(
+    e: EngineParts, call: Sequence[CancelOrder]
+) -> tuple[list[Order], list[float]]:
+    """The orders as sent (and their ages, for the rate counter), marked cancelling."""
     orders = [c.order for c in call]
     ages = [e._age(e._book.touched.get(x.cl_ord_id), x.updated_ns) for x in orders]
     now = e._clock.time_ns()
     for x in orders:
         e._put(o.request_cancel(x, now_ns=now))
-    answers: list[ExchangeError | None]
-    try:
-        answers = await _venue_cancel(e, orders, ages)
-    except OrderStateUnknown as exc:
-        answers = [exc] * len(call)
-    except ExchangeError as exc:  # the whole call refused
-        answers = [exc] * len(call)
+    return orders, ages
+
+
+async def _apply_cancels(
+    e: EngineParts, call: Sequence[CancelOrder], answers: Sequence[ExchangeError | None]
+) -> None:
+    """Each cancel's answer onto its order; the ones in doubt looked up."""
     ask: list[str] = []
     unknown: list[str] = []
     for command, answer in zip(call, answers, strict=True):
