@@ -18,7 +18,9 @@ the engine, so every venue stays correct). ``BatchLimits`` says what one call ma
 does not tell; any other: Kraken refused it, nothing placed). A whole call that failed
 raises as ``place`` does (``OrderStateUnknown``: every order of it is unknown).
 ``cancel_batch`` answers one entry per order: None (asked; the executions or a query tell
-the end) or the ``ExchangeError`` Kraken gave for that order.
+the end) or the ``ExchangeError`` Kraken gave for that order. A venue that also takes
+cancels and places in one request (Kraken Futures' ``batchorder``) implements
+``MixedBatchVenue``: ``mixed_batch`` answers both lists, the cancels carried out first.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "SPOT_LIMITS",
     "BatchLimits",
     "BatchVenue",
+    "MixedBatchVenue",
     "PlaceAnswer",
     "chunks",
     "split",
@@ -85,6 +88,19 @@ class BatchVenue(Protocol):
     async def cancel_batch(
         self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
     ) -> list[ExchangeError | None]: ...
+
+
+@runtime_checkable
+class MixedBatchVenue(Protocol):
+    """A ``BatchVenue`` whose one request may carry cancels and places (at most
+    ``batch_limits.max_place`` in all), the cancels first."""
+
+    @property
+    def batch_limits(self) -> BatchLimits: ...
+
+    async def mixed_batch(
+        self, cancels: Sequence[Order], places: Sequence[Order], *, ages_s: Sequence[float]
+    ) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]: ...
 
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:

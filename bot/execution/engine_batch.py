@@ -13,7 +13,8 @@ single-order rules unchanged:
   call); a call of one is a plain ``place``/``cancel``; a venue without ``BatchVenue`` gets
   one call per order. Cancels are sent before places (a re-quote frees its room first):
   two tasks, each started at once, so both requests are written before ``submit_batch``
-  returns when the spawn is eager.
+  returns when the spawn is eager; a venue that takes both in one request
+  (``MixedBatchVenue``: Kraken Futures) gets one request, cancels first, when they fit.
 - **Fates as for one order.** A call whose answer was lost makes every order of it
   UNKNOWN, each resolved by lookup by its ``cl_ord_id``, never resent; a call Kraken
   refused as a whole (``RejectedError``: it validates the whole batch, and one invalid
@@ -41,7 +42,7 @@ from bot.core.errors import (
 )
 from bot.core.log import get_logger
 from bot.execution import orders as o
-from bot.execution.batch import BatchVenue, PlaceAnswer, split
+from bot.execution.batch import BatchVenue, MixedBatchVenue, PlaceAnswer, split
 from bot.execution.commands import CancelOrder, Command, PlaceOrder
 from bot.execution.ids import IdBlocks
 from bot.execution.orders import Fill, Order, OrderState
@@ -120,6 +121,20 @@ class BatchOrders:
             if refusal is not None:
                 e._refused(command, refusal)
             accepted.append(refusal is None)
+        venue = e._venue
+        if (
+            cancels
+            and places
+            and isinstance(venue, MixedBatchVenue)
+            and len(cancels) + len(places) <= venue.batch_limits.max_place
+        ):  # one request for both (Kraken Futures' batchorder)
+            if not e._spawn_command(_mixed_batch(e, cancels, places)):
+                for command in cancels:
+                    e._cancelling.discard(command.cl_ord_id)
+                    e._refused(command, _STOPPING)
+                for command in places:
+                    _never_sent(e, command.cl_ord_id, "shutting_down")
+            return accepted
         if cancels and not e._spawn_command(_cancel_batch(e, cancels)):
             for command in cancels:
                 e._cancelling.discard(command.cl_ord_id)
@@ -282,6 +297,53 @@ def _rejected(e: EngineParts, cid: str, exc: ExchangeError) -> None:
         e._put(o.transition(current, S.REJECTED, now_ns=now, reason=exc.code))
     else:
         e._wake_waiter(cid)
+
+
+async def _mixed_batch(
+    e: EngineParts, cancels: Sequence[CancelOrder], places: Sequence[PlaceOrder]
+) -> None:
+    """Cancels and places in one request (a ``MixedBatchVenue``), the cancels first; each
+    answer applied as a call of its own kind would apply it."""
+    try:
+        live = await _live(e, cancels)
+        if not live:
+            await _place_batch(e, places)
+            return
+        orders, ages = _request_cancels(e, live)
+        cancelled: list[ExchangeError | None]
+        placed: list[PlaceAnswer]
+        try:
+            cancelled, placed = await _venue_mixed(e, orders, places, ages)
+        except RejectedError as exc:  # refused whole: nothing done; the places go alone
+            await _apply_cancels(e, live, [exc] * len(live))
+            for command in places:
+                await _place_call(e, [command])
+            return
+        except (ExchangeError, ProtocolError) as exc:
+            whole = (
+                exc if isinstance(exc, ExchangeError) else OrderStateUnknown("protocol", str(exc))
+            )
+            cancelled, placed = [whole] * len(live), [whole] * len(places)
+        except BaseException:
+            _interrupted(e, places)
+            raise
+        log.info("batch_mixed", cancels=len(live), places=len(places))
+        await _apply_places(e, places, placed)
+        await _apply_cancels(e, live, cancelled)
+    finally:
+        for cancel in cancels:
+            e._cancelling.discard(cancel.cl_ord_id)
+
+
+async def _venue_mixed(
+    e: EngineParts, orders: Sequence[Order], places: Sequence[PlaceOrder], ages: Sequence[float]
+) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]:
+    venue = e._venue
+    assert isinstance(venue, MixedBatchVenue)
+    cancelled, placed = await venue.mixed_batch(orders, [c.order for c in places], ages_s=ages)
+    if len(cancelled) != len(orders) or len(placed) != len(places):
+        raise ProtocolError("the batch's answers do not match its instructions")
+    return cancelled, placed
 
 
 # -- cancels ---------------------------------------------------------------------------

@@ -25,9 +25,9 @@ spot. What the port needs and Kraken Futures says differently is decided here:
   with it, an order filled short of its size and gone is ``canceled`` with its true size;
   without it, an order gone unfilled is left out (the engine reports it ``vanished``) and
   one with fills is shown at the size that filled.
-- **Batches** (``bot.execution.batch.BatchVenue``) go in one ``batchorder``: sends
-  (each tagged by its place in the call, ``order_tag``, and carrying its ``cliOrdId``) or
-  cancels, contracts mixed, one status per instruction: a send ``placed`` with its id is
+- **Batches** (``bot.execution.batch.MixedBatchVenue``) go in one ``batchorder``:
+  cancels, then sends (each tagged by its place in the call, ``order_tag``, and carrying
+  its ``cliOrdId``), contracts mixed, one status per instruction: a send ``placed`` with its id is
   acknowledged, one with another status is refused with it (``postWouldExecute``...), one
   missing or without an id is ``OrderStateUnknown``. A lost answer raises for the call.
 - **Balances** are the multi-collateral account's currencies (``accounts``).
@@ -170,34 +170,41 @@ class FuturesRestVenue:
     async def place_batch(
         self, orders: Sequence[Order], instruments: Sequence[Instrument]
     ) -> list[PlaceAnswer]:
+        return (await self.mixed_batch((), orders, ages_s=()))[1]
+
+    async def cancel_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
+    ) -> list[ExchangeError | None]:
+        return (await self.mixed_batch(orders, (), ages_s=ages_s))[0]
+
+    async def mixed_batch(
+        self, cancels: Sequence[Order], places: Sequence[Order], *, ages_s: Sequence[float]
+    ) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]:
+        """One ``batchorder``: the cancels, then the sends (each tagged by its place)."""
         sends = [
             fo.BatchSend(
                 order_tag=str(i), inst=self._contract(x.symbol), side=x.side,
                 order_type=futures_order_type(x), size=x.qty, cli_ord_id=x.cl_ord_id,
                 limit_price=x.price, reduce_only=self._reduce_only(x),
             )
-            for i, x in enumerate(orders)
+            for i, x in enumerate(places)
         ]  # fmt: skip
-        by_tag = {r.order_tag: r for r in await self.rest.batch_order(sends)}
-        out: list[PlaceAnswer] = []
-        for i, x in enumerate(orders):
+        items: list[fo.BatchInstruction] = [fo.BatchCancel(*_ids(x)) for x in cancels]
+        results = await self.rest.batch_order([*items, *sends])
+        if len(results) != len(items) + len(sends):
+            raise OrderStateUnknown("batchStatus", "one status per instruction")
+        cancelled = [None if r.ok else status_error(r.status) for r in results[: len(cancels)]]
+        by_tag = {r.order_tag: r for r in results[len(cancels) :]}
+        placed: list[PlaceAnswer] = []
+        for i, x in enumerate(places):
             r = by_tag.get(str(i))
             if r is not None and r.ok and r.order_id is not None:
-                out.append(r.order_id)
+                placed.append(r.order_id)
             elif r is not None and not r.ok:
-                out.append(status_error(r.status, f"cliOrdId {x.cl_ord_id}"))
+                placed.append(status_error(r.status, f"cliOrdId {x.cl_ord_id}"))
             else:
-                out.append(OrderStateUnknown("noOrderId", f"batchStatus: {x.cl_ord_id}"))
-        return out
-
-    async def cancel_batch(
-        self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
-    ) -> list[ExchangeError | None]:
-        cancels = [fo.BatchCancel(*_ids(x)) for x in orders]
-        results = await self.rest.batch_order(cancels)
-        if len(results) != len(orders):
-            raise OrderStateUnknown("batchStatus", "one status per cancel")
-        return [None if r.ok else status_error(r.status) for r in results]
+                placed.append(OrderStateUnknown("noOrderId", f"batchStatus: {x.cl_ord_id}"))
+        return cancelled, placed
 
     async def amend(
         self,

@@ -2,7 +2,8 @@
 port) against the Futures simulator, over real sockets on 127.0.0.1: one call per batch
 with each order open under its id, a pre-trade refusal left out, Kraken's per-order
 refusal recorded, a lost batch answer resolved by ``cliOrdId`` without a duplicate, a batch
-cancel, and a batch larger than a call split into legal calls.
+cancel, a batch larger than a call split into legal calls, and cancels with places in one
+``batchorder``.
 
 ``CountingClient`` names every write the Futures REST client sends and how many
 instructions it held; the simulator's own order list is the proof of what exists.
@@ -10,6 +11,7 @@ instructions it held; the simulator's own order list is the proof of what exists
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 
 from bot.core.clock import Clock, FakeClock
 from bot.execution import batch as b
+from bot.execution.commands import CancelOrder
 from bot.execution.orders import Order, OrderState
 from bot.execution.pnl import PositionBook
 from bot.execution.pretrade import PreTrade, Refusal
@@ -146,3 +149,30 @@ async def test_a_batch_over_the_call_limit_is_split_evenly(tmp_path: Path) -> No
         assert writes(rig) == [("batchorder", half), ("batchorder", n - half)]
         assert all(isinstance(x, Order) and x.state is S.NEW for x in out)
         assert len(rig.on_sim()) == n
+
+
+async def test_cancels_and_places_together_go_in_one_batchorder(tmp_path: Path) -> None:
+    """A re-quote on Futures: the old quotes' cancels and the new quotes in one call,
+    the cancels first; each order's own status applied to it."""
+    async with running(tmp_path, rest_cls=CountingClient) as rig:
+        old = [x for x in await rig.engine.place_batch(bids(rig, 2)) if isinstance(x, Order)]
+        new = bids(rig, 2, below=300)
+        accepted = rig.engine.submit_batch([*(CancelOrder(x) for x in old), *new])
+        assert accepted == [True] * 4
+        cids = [x.cl_ord_id for x in old] + [c.cl_ord_id for c in new]
+        async with asyncio.timeout(10):
+            while any(not settled(rig, cid) for cid in cids):  # noqa: ASYNC110 (the engine's tasks)
+                await asyncio.sleep(0.01)
+        assert writes(rig) == [("batchorder", 2), ("batchorder", 4)]
+        assert [state(rig, x.cl_ord_id) for x in old] == [S.CANCELED] * 2
+        assert [state(rig, c.cl_ord_id) for c in new] == [S.NEW] * 2
+        assert {o.cli_ord_id for o in rig.on_sim()} == {c.cl_ord_id for c in new}
+
+
+def state(rig: Rig, cl_ord_id: str) -> OrderState | None:
+    order = rig.engine.order(cl_ord_id)
+    return None if order is None else order.state
+
+
+def settled(rig: Rig, cl_ord_id: str) -> bool:
+    return state(rig, cl_ord_id) in (S.NEW, S.CANCELED) and not rig.engine.cancelling(cl_ord_id)
