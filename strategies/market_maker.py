@@ -9,6 +9,8 @@ book it computes one bid and one ask around the microprice (the size-weighted mi
   strategy's position past ``max_inventory`` either way; at the limit that side is pulled;
 - **inventory skew**: the centre moves against the position, by up to ``skew_bps`` at
   ``max_inventory``: long, both quotes drop (sell sooner, buy later), short, they rise;
+- **both sides at once**: new quotes (and pulls) of both sides go in one venue call
+  (``ctx.batch()``: Kraken's AddOrderBatch, half the rate counter of two AddOrders);
 - **amend, not cancel-and-replace**: a live quote is amended in place (keeping its queue
   priority) when its target price moves more than ``requote_bps`` or its size changes;
   quotes not yet acknowledged, or with an amend in flight, are left alone until they are;
@@ -187,8 +189,9 @@ class MarketMaker(Strategy[MarketMakerParams]):
 
     def requote(self, symbol: str, book: BookSnapshot) -> None:
         bid, ask = self.targets(symbol, book)
-        self.quote(symbol, "buy", bid)
-        self.quote(symbol, "sell", ask)
+        with self.ctx.batch():  # new quotes on both sides: one venue call
+            self.quote(symbol, "buy", bid)
+            self.quote(symbol, "sell", ask)
 
     def quote(self, symbol: str, side: Literal["buy", "sell"], target: Quote | None) -> None:
         """Bring one side's quote to ``target``: place, amend, cancel, or wait."""
@@ -240,10 +243,11 @@ class MarketMaker(Strategy[MarketMakerParams]):
     def pull(self, symbol: str, why: str) -> None:
         """Cancel both quotes of ``symbol``."""
         pulled = 0
-        for side in ("buy", "sell"):
-            order = self.quotes.get((symbol, side))
-            if order is not None and self.ctx.cancel(order):
-                pulled += 1
+        with self.ctx.batch():  # both cancels in one venue call
+            for side in ("buy", "sell"):
+                order = self.quotes.get((symbol, side))
+                if order is not None and self.ctx.cancel(order):
+                    pulled += 1
         if pulled:
             self.ctx.count("quotes_pulled", pulled, symbol=symbol)
             self.log.info("quotes_pulled", symbol=symbol, reason=why)

@@ -12,6 +12,9 @@ docstring) over one account of ``bot.sim.exchange.Exchange``, on a ``SimClock``:
   entry (``bot.sim.ws_reports``, the simulator's own writer) and read back by the client's
   parser (``bot.kraken.protocol``): the engine gets exactly what a paper or live daemon
   gets. Refusals are the exchange's ``ExchangeError``s, with Kraken's codes.
+- **Batches** (``bot.execution.batch.BatchVenue``, Kraken spot's limits): one write
+  carrying every order of the call, each placed (or cancelled) in turn when it arrives,
+  each with its own answer: a batch meets the market as one request does.
 - **Reads** (open, queried, closed orders, trades, balances) answer at once from the
   exchange: only the engine's reconciliation asks them.
 - **No rate limits, no dead-man's switch** (headroom is infinite; ``cancel_after`` only
@@ -28,6 +31,7 @@ from typing import Any, Final
 
 from bot.backtest.clock import SimClock
 from bot.core.errors import ExchangeError, ProtocolError
+from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
 from bot.execution.orders import Order
 from bot.execution.venue import (
     CancelAfter,
@@ -78,15 +82,57 @@ class BacktestVenue:
     # -- order entry ---------------------------------------------------------------------
 
     async def place(self, order: Order, instrument: Instrument) -> str:
-        req = OrderRequest(
-            symbol=instrument.symbol, side=order.side, ord_type=order.order_type, qty=order.qty,
-            price=order.price, time_in_force=order.time_in_force, post_only=order.post_only,
-            cl_ord_id=order.cl_ord_id,
-        )  # fmt: skip
+        req = _request(order, instrument)
         add = self.exchange.add_order
         result = await self._write(instrument.symbol, lambda now: add(self.account, req, now))
         assert result.order is not None
         return result.order.txid
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        return SPOT_LIMITS
+
+    async def place_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument]
+    ) -> list[PlaceAnswer]:
+        reqs = [_request(x, inst) for x, inst in zip(orders, instruments, strict=True)]
+        answers: list[PlaceAnswer] = []
+
+        def add_each(now: int) -> Result:
+            events: list[ExecEvent] = []
+            for req in reqs:
+                try:
+                    result = self.exchange.add_order(self.account, req, now)
+                except ExchangeError as exc:
+                    answers.append(exc)
+                    continue
+                assert result.order is not None
+                answers.append(result.order.txid)
+                events += result.executions
+            return Result(executions=tuple(events))
+
+        await self._write(instruments[0].symbol, add_each)
+        return answers
+
+    async def cancel_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
+    ) -> list[ExchangeError | None]:
+        answers: list[ExchangeError | None] = []
+
+        def cancel_each(now: int) -> Result:
+            events: list[ExecEvent] = []
+            for x in orders:
+                try:
+                    result = self.exchange.cancel_order(self.account, now, **_target(x))
+                except ExchangeError as exc:
+                    answers.append(exc)
+                    continue
+                answers.append(None)
+                events += result.executions
+            return Result(executions=tuple(events))
+
+        await self._write(instruments[0].symbol, cancel_each)
+        return answers
 
     async def amend(
         self,
@@ -255,6 +301,14 @@ class BacktestVenue:
 
     def _qty(self, symbol: str, n: int) -> Decimal:
         return from_scaled(n, self.instruments[symbol].qty_precision)
+
+
+def _request(order: Order, instrument: Instrument) -> OrderRequest:
+    return OrderRequest(
+        symbol=instrument.symbol, side=order.side, ord_type=order.order_type, qty=order.qty,
+        price=order.price, time_in_force=order.time_in_force, post_only=order.post_only,
+        cl_ord_id=order.cl_ord_id,
+    )  # fmt: skip
 
 
 def _target(order: Order) -> dict[str, Any]:

@@ -39,6 +39,9 @@ shows (``order``: the engine's record now, None for a place never recorded).
   today) merges sparse reports by ``cl_ord_id`` or venue id; a UUID ``cl_ord_id`` in either
   of Kraken's forms (``orders.canonical_cl_ord_id``). While no executions come (or with
   ``confirm_via_rest``) each write is followed by a query.
+- **Batches** (``submit_batch``, ``place_batch``, ``cancel_batch``: the base class
+  ``bot.execution.engine_batch.BatchOrders``): the same stage and rules, order by order,
+  the accepted orders in as few venue calls as the venue takes.
 - **Rate limits.** Changes use amends (cheaper than cancel-and-replace, keeps queue
   priority); amends and cancels pass the order's age so the venue charges Kraken's penalty
   and waits in time.
@@ -69,6 +72,7 @@ from bot.execution import orders as o
 from bot.execution import reconcile as rc
 from bot.execution import venue as v
 from bot.execution.commands import AmendOrder, Command, PlaceOrder
+from bot.execution.engine_batch import BatchOrders
 from bot.execution.ids import IdBlocks
 from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
@@ -113,7 +117,7 @@ class EngineConfig:
     backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(1.0, 30.0))
 
 
-class ExecutionEngine:
+class ExecutionEngine(BatchOrders):
     """See the module docstring. Prices and quantities are scaled ints."""
 
     def __init__(

@@ -25,6 +25,11 @@ spot. What the port needs and Kraken Futures says differently is decided here:
   with it, an order filled short of its size and gone is ``canceled`` with its true size;
   without it, an order gone unfilled is left out (the engine reports it ``vanished``) and
   one with fills is shown at the size that filled.
+- **Batches** (``bot.execution.batch.MixedBatchVenue``) go in one ``batchorder``:
+  cancels, then sends (each tagged by its place in the call, ``order_tag``, and carrying
+  its ``cliOrdId``), contracts mixed, one status per instruction: a send ``placed`` with its id is
+  acknowledged, one with another status is refused with it (``postWouldExecute``...), one
+  missing or without an id is ``OrderStateUnknown``. A lost answer raises for the call.
 - **Balances** are the multi-collateral account's currencies (``accounts``).
 - **The switch** is ``cancelallordersafter``; **tokens** do not exist (the private feed
   signs a challenge): ``ws_token`` raises ``ProtocolError``.
@@ -41,8 +46,9 @@ from decimal import Decimal
 from typing import Final
 
 from bot.core.clock import Clock
-from bot.core.errors import OrderStateUnknown, ProtocolError, RejectedError
+from bot.core.errors import ExchangeError, OrderStateUnknown, ProtocolError, RejectedError
 from bot.core.log import get_logger
+from bot.execution.batch import FUTURES_LIMITS, BatchLimits, PlaceAnswer
 from bot.execution.orders import Order, canonical_cl_ord_id, timestamp_ns
 from bot.execution.venue import (
     CancelAfter,
@@ -52,7 +58,9 @@ from bot.execution.venue import (
     TradesPage,
     WsToken,
 )
+from bot.futures import orders as fo
 from bot.futures import queries as q
+from bot.futures.error_codes import status_error
 from bot.futures.instruments import FuturesInstrument, FuturesInstrumentTable
 from bot.futures.rest import FuturesRestClient
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
@@ -154,6 +162,49 @@ class FuturesRestVenue:
         if result.order_id is None:
             raise OrderStateUnknown("noOrderId", f"sendStatus {result.status} without order_id")
         return result.order_id
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        return FUTURES_LIMITS
+
+    async def place_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument]
+    ) -> list[PlaceAnswer]:
+        return (await self.mixed_batch((), orders, ages_s=()))[1]
+
+    async def cancel_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
+    ) -> list[ExchangeError | None]:
+        return (await self.mixed_batch(orders, (), ages_s=ages_s))[0]
+
+    async def mixed_batch(
+        self, cancels: Sequence[Order], places: Sequence[Order], *, ages_s: Sequence[float]
+    ) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]:
+        """One ``batchorder``: the cancels, then the sends (each tagged by its place)."""
+        sends = [
+            fo.BatchSend(
+                order_tag=str(i), inst=self._contract(x.symbol), side=x.side,
+                order_type=futures_order_type(x), size=x.qty, cli_ord_id=x.cl_ord_id,
+                limit_price=x.price, reduce_only=self._reduce_only(x),
+            )
+            for i, x in enumerate(places)
+        ]  # fmt: skip
+        items: list[fo.BatchInstruction] = [fo.BatchCancel(*_ids(x)) for x in cancels]
+        results = await self.rest.batch_order([*items, *sends])
+        if len(results) != len(items) + len(sends):
+            raise OrderStateUnknown("batchStatus", "one status per instruction")
+        cancelled = [None if r.ok else status_error(r.status) for r in results[: len(cancels)]]
+        by_tag = {r.order_tag: r for r in results[len(cancels) :]}
+        placed: list[PlaceAnswer] = []
+        for i, x in enumerate(places):
+            r = by_tag.get(str(i))
+            if r is not None and r.ok and r.order_id is not None:
+                placed.append(r.order_id)
+            elif r is not None and not r.ok:
+                placed.append(status_error(r.status, f"cliOrdId {x.cl_ord_id}"))
+            else:
+                placed.append(OrderStateUnknown("noOrderId", f"batchStatus: {x.cl_ord_id}"))
+        return cancelled, placed
 
     async def amend(
         self,

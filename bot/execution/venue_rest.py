@@ -10,6 +10,11 @@ here: an order is named by its txid, else its ``cl_ord_id``; QueryOrders takes 5
 call and refuses the whole batch for one it does not know (``EOrder:Invalid order``), so
 the batch is asked again id by id and the unknown one left out (``order_unknown_to_kraken``);
 an AddOrder answer without exactly one txid is ``OrderStateUnknown``: the order may exist.
+Batches (``bot.execution.batch.BatchVenue``): AddOrderBatch (2 to 15 orders, one pair,
+Kraken validating the whole batch: one invalid order refuses it all) answers one entry
+per order, in order: a scalar ``txid`` or that order's ``error``; an entry with neither is
+``OrderStateUnknown`` for that order. CancelOrderBatch (up to 50, by txid, else by
+``cl_ord_id``) answers a count only: the executions or a query tell each order's end.
 Executions do not come from here: the ``PrivateFeed`` (WS v2) delivers them to the engine.
 """
 
@@ -19,13 +24,14 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Final
 
-from bot.core.errors import OrderStateUnknown, ProtocolError, RejectedError
+from bot.core.errors import ExchangeError, OrderStateUnknown, ProtocolError, RejectedError
 from bot.core.log import get_logger
 from bot.execution import rest_answers as answers
+from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
 from bot.execution.orders import Order
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
-from bot.kraken.instruments import Instrument, InstrumentTable
-from bot.kraken.rest import KrakenRestClient
+from bot.kraken.instruments import Instrument, InstrumentTable, format_scaled
+from bot.kraken.rest import KrakenRestClient, kraken_failure
 
 __all__ = ["QUERY_BATCH", "KrakenRestVenue"]
 
@@ -55,6 +61,31 @@ class KrakenRestVenue:
         if not (isinstance(txids, list) and len(txids) == 1 and isinstance(txids[0], str)):
             raise OrderStateUnknown("no txid in AddOrder's answer")
         return txids[0]
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        return SPOT_LIMITS
+
+    async def place_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument]
+    ) -> list[PlaceAnswer]:
+        result = await self.rest.add_order_batch(
+            instruments[0], [_batch_entry(order, instruments[0]) for order in orders]
+        )
+        entries = result.get("orders")
+        if not isinstance(entries, list) or len(entries) != len(orders):
+            raise OrderStateUnknown("EGeneral:Bad batch answer", "AddOrderBatch: one per order")
+        return [_batch_answer(order, entry) for order, entry in zip(orders, entries, strict=True)]
+
+    async def cancel_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
+    ) -> list[ExchangeError | None]:
+        await self.rest.cancel_order_batch(
+            instruments[0], ages_s=ages_s,
+            txids=[x.order_id for x in orders if x.order_id],
+            cl_ord_ids=[x.cl_ord_id for x in orders if not x.order_id],
+        )  # fmt: skip
+        return [None] * len(orders)
 
     async def amend(
         self,
@@ -134,6 +165,32 @@ class KrakenRestVenue:
 
     def rest_headroom(self) -> float:
         return self.rest.rest_headroom()
+
+
+def _batch_entry(order: Order, instrument: Instrument) -> dict[str, object]:
+    """One order of an AddOrderBatch, in Kraken's fields (numbers as exact strings)."""
+    entry: dict[str, object] = {
+        "ordertype": order.order_type, "type": order.side,
+        "volume": format_scaled(order.qty, instrument.qty_precision),
+        "cl_ord_id": order.cl_ord_id,
+    }  # fmt: skip
+    if order.price is not None:
+        entry["price"] = format_scaled(order.price, instrument.price_precision)
+    if order.post_only:
+        entry["oflags"] = "post"
+    if order.time_in_force != "GTC":
+        entry["timeinforce"] = order.time_in_force
+    return entry
+
+
+def _batch_answer(order: Order, entry: object) -> PlaceAnswer:
+    """One AddOrderBatch entry: its scalar txid, or its refusal as the client maps it."""
+    if isinstance(entry, dict):
+        if isinstance(error := entry.get("error"), str) and error:
+            return kraken_failure("AddOrderBatch", error, order.cl_ord_id)
+        if isinstance(txid := entry.get("txid"), str) and txid:
+            return txid
+    return OrderStateUnknown("EGeneral:No txid", f"AddOrderBatch: {order.cl_ord_id}")
 
 
 def _ids(order: Order) -> tuple[str | None, str | None]:

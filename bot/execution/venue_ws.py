@@ -58,6 +58,7 @@ from bot.core.log import get_logger
 from bot.core.waits import wait_event
 from bot.execution import rest_answers
 from bot.execution import ws_requests as wr
+from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
 from bot.execution.orders import Order, canonical_cl_ord_id
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
 from bot.execution.venue_rest import KrakenRestVenue
@@ -465,6 +466,31 @@ class KrakenWsVenue:
         await self._write(
             lambda: self.ws.cancel_order(order, instrument, order_age_s=order_age_s),
             lambda: self.rest.cancel(order, instrument, order_age_s=order_age_s),
+        )
+
+    # Batches (``bot.execution.batch``): ``batch_add``/``batch_cancel`` while the socket
+    # is up, else AddOrderBatch/CancelOrderBatch; the limits are the same.
+    @property
+    def batch_limits(self) -> BatchLimits:
+        return SPOT_LIMITS
+
+    async def place_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument]
+    ) -> list[PlaceAnswer]:
+        return await self._write(
+            lambda: self.ws.batch_add(orders, instruments[0]),
+            lambda: self.rest.place_batch(orders, instruments),
+        )
+
+    async def cancel_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
+    ) -> list[ExchangeError | None]:
+        async def over_ws() -> list[ExchangeError | None]:
+            await self.ws.batch_cancel(orders, instruments[0], ages_s=ages_s)
+            return [None] * len(orders)
+
+        return await self._write(
+            over_ws, lambda: self.rest.cancel_batch(orders, instruments, ages_s=ages_s)
         )
 
     async def cancel_all(self, instruments: Sequence[Instrument]) -> int:

@@ -349,6 +349,28 @@ class RestMethods:
         charge = (counter_key(pair), TradingCounter.cancel_cost(order_age_s))
         return await self.private("CancelOrder", _one_id(txid, cl_ord_id), trading=[charge])
 
+    async def cancel_order_batch(
+        self,
+        pair: Pair,
+        *,
+        ages_s: Sequence[float],
+        txids: Sequence[str] = (),
+        cl_ord_ids: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """``CancelOrderBatch`` (up to 50 orders, by txid and/or ``cl_ord_id``), sent as
+        JSON: ``{"count": n}``. ``pair`` is not sent: it names the trading counter to
+        charge, each order by its age (``ages_s``) as Kraken's batch cancel does."""
+        if not 1 <= len(txids) + len(cl_ord_ids) <= 50:
+            raise ValueError("CancelOrderBatch takes 1 to 50 orders")
+        params: dict[str, object] = {
+            "orders": list(txids) or None,
+            "cl_ord_ids": list(cl_ord_ids) or None,
+        }
+        charge = (counter_key(pair), TradingCounter.batch_cancel_cost(ages_s))
+        return await self.private(
+            "CancelOrderBatch", _present(params), trading=[charge], body_format="json"
+        )
+
     async def cancel_all(self, pairs: Iterable[Pair] = ()) -> dict[str, Any]:
         """``CancelAll``: ``{"count": n}``. ``pairs``: those with open orders, each charged
         +1 on its trading counter as Kraken does."""

@@ -34,6 +34,7 @@ from bot.strategy.api import (
     floor_qty,
     params_class_of,
 )
+from bot.strategy.batch import OrderBatch
 
 __all__ = [
     "HANDLERS",
@@ -44,6 +45,7 @@ __all__ = [
     "InstrumentInfo",
     "InvalidIntent",
     "MarginInfo",
+    "OrderBatch",
     "OrderHandle",
     "OrderState",
     "OrderType",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, TypeVar
@@ -646,6 +647,11 @@ class Context(ABC):
     def cancel_all(self, symbol: str | None = None) -> int:
         """Cancel this strategy's open orders (on ``symbol``), never another's: how many."""
         return sum(self.cancel(h) for h in self.open_orders(symbol))
+
+    # ``with ctx.batch():`` sends the block's places and cancels together, in as few venue
+    # calls as the venue takes (``bot.strategy.batch``; docs/batch-orders.md).
+    @abstractmethod
+    def batch(self) -> AbstractContextManager[None]: ...
 
     # Read-only views. ``open_orders``: this strategy's, oldest first. ``order``: one of
     # its orders, open or recently done. ``position``: its net base position from its own

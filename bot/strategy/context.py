@@ -9,7 +9,9 @@ raised: the desk's router turns a place's handle REJECTED with the reason (``not
 False, its handle as the engine has the order. While the daemon stops, places and amends
 are refused ``shutting_down`` here, before the engine sees them; cancels still go. An
 ``InvalidIntent`` is counted (source ``intent``) as it is raised. Every refusal goes
-through the desk's one ``Refusals`` (``bot.strategy.refusals``).
+through the desk's one ``Refusals`` (``bot.strategy.refusals``). ``with ctx.batch():``
+(``bot.strategy.batch``) hands the block's places and cancels to the engine together
+(``ExecutionEngine.submit_batch``).
 
 The views (open orders, positions, balances, books, instruments) read the desk; marks are
 book mids. It owns no socket and no task: the engine's ``spawn`` runs the commands.
@@ -27,6 +29,7 @@ from bot.execution.engine import ExecutionEngine
 from bot.execution.pretrade import Refusal
 from bot.kraken.instruments import Instrument
 from bot.strategy import BookSnapshot, Context, InstrumentInfo, InvalidIntent, OrderHandle
+from bot.strategy.batch import ABORTED, BatchCommand, OrderBatch
 from bot.strategy.desk import Desk
 from bot.strategy.runner import Timers
 
@@ -45,6 +48,24 @@ class EngineContext(Context):
         self._engine, self._desk = engine, desk
         self.timers = Timers(desk.clock)
         self._infos: dict[str, tuple[Instrument, InstrumentInfo]] = {}  # views, per symbol
+        self._batch = OrderBatch(self._send_batch, self._drop_batch)
+
+    def batch(self) -> OrderBatch:
+        return self._batch
+
+    def _send_batch(self, commands: list[BatchCommand]) -> None:
+        if not self._desk.accepting:  # stopping: places refused here, cancels still go
+            for command in commands:
+                if type(command) is PlaceOrder:
+                    self._desk.router.on_refused(command, _STOPPING, None)
+            commands = [c for c in commands if type(c) is CancelOrder]
+        if commands:
+            self._engine.submit_batch(commands)
+
+    def _drop_batch(self, commands: list[BatchCommand]) -> None:
+        for command in commands:
+            known = None if type(command) is PlaceOrder else self._engine.order(command.cl_ord_id)
+            self._desk.router.on_refused(command, ABORTED, known)
 
     # -- what ``Context``'s commands use -------------------------------------------------
 
@@ -55,6 +76,8 @@ class EngineContext(Context):
         self._desk.handles.add(handle)
 
     def _submit(self, command: Command) -> bool:
+        if self._batch.open and self._batch.take(command):
+            return True  # sent when the ``with ctx.batch():`` block ends
         if self._desk.accepting or type(command) is CancelOrder:
             return self._engine.submit(command)
         known = None if type(command) is PlaceOrder else self._engine.order(command.cl_ord_id)

@@ -48,6 +48,7 @@ from bot.strategy import (
     StrategyError,
     params_class_of,
 )
+from bot.strategy.batch import ABORTED, BatchCommand, OrderBatch
 from bot.strategy.runner import StrategyRunner, Timers, check_metric_name
 
 __all__ = ["DEFAULT_INSTRUMENTS", "FakeContext", "StrategyHarness"]
@@ -107,6 +108,8 @@ class FakeContext(Context):
         self.handles: dict[str, OrderHandle] = {}
         self.commands: list[Command] = []
         self.requests: list[Command] = []
+        self.batches: list[tuple[Command, ...]] = []  # each ``ctx.batch()`` block's commands
+        self._batch = OrderBatch(self._send_batch, self._drop_batch)
         self._positions = {symbol: Decimal(0) for symbol in self._symbols}
         self._balances = {k: Decimal(v) for k, v in (balances or {}).items()}
         self.books: dict[str, BookSnapshot] = {}
@@ -130,9 +133,29 @@ class FakeContext(Context):
         self.handles[handle.cl_ord_id] = handle
 
     def _submit(self, command: Command) -> bool:
+        if self._batch.take(command):
+            return True  # recorded when the ``with ctx.batch():`` block ends
         self.commands.append(command)
         self.requests.append(command)
         return True
+
+    def batch(self) -> OrderBatch:
+        return self._batch
+
+    def _send_batch(self, commands: list[BatchCommand]) -> None:
+        self.batches.append(tuple(commands))
+        self.commands += commands
+        self.requests += commands
+
+    def _drop_batch(self, commands: list[BatchCommand]) -> None:
+        now = self.clock.time_ns()
+        for command in commands:
+            handle = self.handles[command.cl_ord_id]
+            if type(command) is PlaceOrder:
+                handle.update(transition(command.order, OrderState.REJECTED, now_ns=now,
+                                         reason=ABORTED.reason))  # fmt: skip
+            else:
+                handle.update(command.order)  # the cancel flag undone
 
     def _cancelling(self, cl_ord_id: str) -> bool:
         return any(type(c) is CancelOrder and c.cl_ord_id == cl_ord_id for c in self.requests)

@@ -76,12 +76,19 @@ class Rig:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, *, reducing: bool = False) -> AsyncIterator[Rig]:
-    clock = FakeClock(auto_advance=True)
+async def running(
+    tmp_path: Path,
+    *,
+    reducing: bool = False,
+    rest_cls: type[FuturesRestClient] = FuturesRestClient,
+    clock: FakeClock | None = None,
+    **engine_kwargs: Any,
+) -> AsyncIterator[Rig]:
+    clock = clock or FakeClock(auto_advance=True)
     sim = FuturesVenue(clock=clock, seed=5, market=None)
     creds = sim.add_account("trader")
     server = await FuturesSimServer.start(sim, pump=False)
-    rest = FuturesRestClient(
+    rest = rest_cls(
         server.rest_url, clock=clock, api_key=creds.api_key, api_secret=creds.api_secret,
         backoff=Backoff(max_attempts=3, base_delay_s=0.01),
     )  # fmt: skip
@@ -102,7 +109,7 @@ async def running(tmp_path: Path, *, reducing: bool = False) -> AsyncIterator[Ri
         )  # fmt: skip
         engine = ExecutionEngine(
             venue, store, table, clock, config=CONFIG, on_order=orders.append,
-            on_fill=lambda fill, order: fills.append(fill),
+            on_fill=lambda fill, order: fills.append(fill), **engine_kwargs,
         )  # fmt: skip
         task = asyncio.create_task(engine.run())
         try:

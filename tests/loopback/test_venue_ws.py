@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +25,7 @@ from structlog.testing import capture_logs
 from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.clock import Clock, FakeClock, SystemClock
 from bot.core.errors import (
+    ExchangeError,
     InsufficientFunds,
     OrderStateUnknown,
     RateLimitError,
@@ -72,6 +73,18 @@ class CountingRest(KrakenRestVenue):
     async def cancel(self, order: Order, instrument: Instrument, *, order_age_s: float) -> None:
         self.writes.append("cancel")
         await super().cancel(order, instrument, order_age_s=order_age_s)
+
+    async def place_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument]
+    ) -> list[str | ExchangeError]:
+        self.writes.append("place_batch")
+        return await super().place_batch(orders, instruments)
+
+    async def cancel_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
+    ) -> list[ExchangeError | None]:
+        self.writes.append("cancel_batch")
+        return await super().cancel_batch(orders, instruments, ages_s=ages_s)
 
     async def cancel_after(self, timeout_s: int) -> CancelAfter:
         self.writes.append("cancel_after")

@@ -14,8 +14,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from bot.core.errors import ExchangeError, OrderStateUnknown, RejectedError
+from bot.execution.batch import BatchLimits
 from bot.execution.orders import Order
 from bot.execution.venue import (
     CancelAfter,
@@ -202,3 +204,51 @@ def price_text(order: Order) -> str:
     """An order's limit price as the venue writes it."""
     assert order.price is not None
     return str(from_scaled(order.price, order.price_precision))
+
+
+class BatchingPaperVenue(PaperVenue):
+    """``PaperVenue`` that also takes batches (``bot.execution.batch.BatchVenue``), with
+    small limits so that splitting shows: ``limits``. ``calls`` names each batch with its
+    size (``place_batch:3``); ``refuse`` maps a ``cl_ord_id`` to the refusal that order
+    meets inside a batch; ``lose_next_batch``: the next batch is placed, its answer lost."""
+
+    def __init__(self, limits: BatchLimits | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limits = limits or BatchLimits(max_place=3, max_cancel=3, one_pair=True)
+        self.refuse: dict[str, ExchangeError] = {}
+        self.lose_next_batch = False
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        return self.limits
+
+    async def place_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument]
+    ) -> list[str | ExchangeError]:
+        self.calls.append(f"place_batch:{len(orders)}")
+        out: list[str | ExchangeError] = []
+        for order, inst in zip(orders, instruments, strict=True):
+            if (refusal := self.refuse.pop(order.cl_ord_id, None)) is not None:
+                out.append(refusal)
+                continue
+            out.append(await PaperVenue.place(self, order, inst))
+            self.calls.pop()  # its "place": the batch is the one call
+        if self.lose_next_batch:
+            self.lose_next_batch = False
+            raise OrderStateUnknown("EGeneral:Timeout", "the batch's answer was lost")
+        return out
+
+    async def cancel_batch(
+        self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
+    ) -> list[ExchangeError | None]:
+        self.calls.append(f"cancel_batch:{len(orders)}")
+        out: list[ExchangeError | None] = []
+        for order in orders:
+            try:
+                ex = self._live(order)
+            except RejectedError as exc:
+                out.append(exc)
+                continue
+            self.orders[ex.order_id] = replace(ex, status="canceled", reason="User requested")
+            out.append(None)
+        return out

@@ -1,0 +1,459 @@
+"""Batches in the execution engine: several places or cancels in one venue call each.
+
+``BatchOrders`` is the part of ``EngineParts`` (its base class) that carries out a
+batch of commands (``PlaceOrder`` and ``CancelOrder``; an amend is never batched) with the
+single-order rules unchanged:
+
+- **One stage, one by one.** Each command passes the pre-trade stage in turn, and each
+  accepted place is recorded (its row durable, or its id's block on record) before the next
+  is checked, so the counts and the risk gate see the batch's earlier orders. A refused
+  command is left out, ``on_refused`` telling why; the rest go on.
+- **Legal calls.** The accepted places go in as few venue calls as the venue allows
+  (``bot.execution.batch.split``: one pair a call on spot, 15 places or 50 cancels a
+  call); a call of one is a plain ``place``/``cancel``; a venue without ``BatchVenue`` gets
+  one call per order. Cancels are sent before places (a re-quote frees its room first):
+  two tasks, each started at once, so both requests are written before ``submit_batch``
+  returns when the spawn is eager; a venue that takes both in one request
+  (``MixedBatchVenue``: Kraken Futures) gets one request, cancels first, when they fit.
+- **Fates as for one order.** A call whose answer was lost makes every order of it
+  UNKNOWN, each resolved by lookup by its ``cl_ord_id``, never resent; a call Kraken
+  refused as a whole (``RejectedError``: it validates the whole batch, and one invalid
+  order refuses them all) placed nothing, so each of its orders is sent alone, meeting the
+  fate it would have met unbatched (a strategy's decisions do not depend on the grouping);
+  a call refused for another remedy (rate limit, auth) makes each order REJECTED with
+  that reason; otherwise each order gets its own answer: acknowledged with its id,
+  REJECTED with its reason (recorded), or UNKNOWN. A cancel refused for one order is
+  recorded on it (``cancel_failed``) and the order looked up, as a single cancel is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Final, Protocol, cast
+
+from bot.core.clock import Clock
+from bot.core.errors import (
+    BotError,
+    ExchangeError,
+    OrderStateUnknown,
+    ProtocolError,
+    RejectedError,
+)
+from bot.core.log import get_logger
+from bot.execution import orders as o
+from bot.execution.batch import BatchVenue, MixedBatchVenue, PlaceAnswer, split
+from bot.execution.commands import CancelOrder, Command, PlaceOrder
+from bot.execution.ids import IdBlocks
+from bot.execution.orders import Fill, Order, OrderState
+from bot.execution.pretrade import PreTrade, Refusal
+from bot.execution.readiness import ReadinessGate
+from bot.execution.reconcile import OrderIndex
+from bot.execution.venue import Venue
+from bot.kraken.instruments import Instrument, InstrumentTable
+
+__all__ = ["BatchCommand", "BatchOrders"]
+
+S = OrderState
+BatchCommand = PlaceOrder | CancelOrder
+_STOPPING: Final = Refusal("desk", "shutting_down", "the daemon is stopping")
+log = get_logger(component="engine")
+
+
+class EngineParts(Protocol):
+    """What of ``bot.execution.engine.ExecutionEngine`` a batch uses (that module imports
+    this one, so the engine is named here by its shape)."""
+
+    pretrade: PreTrade
+    readiness: ReadinessGate
+    _book: OrderIndex
+    _cancelling: set[str]
+    _unsaved: set[str]
+    _inflight: set[str]
+    _ids: IdBlocks
+    _tg: asyncio.TaskGroup | None
+    _instruments: InstrumentTable
+    _clock: Clock
+    _venue: Venue
+    _spawn_command: Callable[[Coroutine[Any, Any, None]], bool]
+
+    def order(self, cl_ord_id: str) -> Order | None: ...
+    async def wait_settled(self, cl_ord_id: str, timeout_s: float | None = None) -> Order: ...
+    def _refused(self, command: Command, refusal: Refusal) -> None: ...
+    def _put(self, order: Order, fills: Sequence[Fill] = ()) -> None: ...
+    def _sent(self, cid: str) -> None: ...
+    def _went_unknown(self, cid: str, reason: str) -> Order: ...
+    def _confirming(self) -> bool: ...
+    async def _refresh(self, cids: Sequence[str]) -> None: ...
+    def _wake_waiter(self, cid: str) -> None: ...
+    def _age(self, mono: float | None, wall_ns: int) -> float: ...
+    def _instrument(self, symbol: str) -> Instrument: ...
+    def _recall(self, cid: str | None) -> Order | None: ...
+
+
+class BatchOrders:
+    """The engine's batch methods; see the module docstring."""
+
+    __slots__ = ()
+
+    def submit_batch(self, commands: Sequence[BatchCommand]) -> list[bool]:
+        """``submit`` for several commands at once: each through the pre-trade stage (True:
+        accepted), the accepted ones carried out in as few venue calls as the venue takes
+        (cancels first). Refusals and outcomes are told as ``submit`` tells them."""
+        e = _engine(self)
+        accepted: list[bool] = []
+        places: list[PlaceOrder] = []
+        cancels: list[CancelOrder] = []
+        for command in commands:
+            if type(command) is CancelOrder:
+                refusal = e.pretrade.check(command, e._book)
+                if refusal is None and command.cl_ord_id not in e._cancelling:
+                    e._cancelling.add(command.cl_ord_id)
+                    cancels.append(command)
+            elif type(command) is PlaceOrder:
+                refusal = e.pretrade.check(command, e._book)
+                if refusal is None:
+                    refusal = _record_place(e, command)
+                if refusal is None:
+                    places.append(command)
+            else:
+                raise TypeError(f"not a batch command: {command!r}")
+            if refusal is not None:
+                e._refused(command, refusal)
+            accepted.append(refusal is None)
+        venue = e._venue
+        if (
+            cancels
+            and places
+            and isinstance(venue, MixedBatchVenue)
+            and len(cancels) + len(places) <= venue.batch_limits.max_place
+        ):  # one request for both (Kraken Futures' batchorder)
+            if not e._spawn_command(_mixed_batch(e, cancels, places)):
+                for command in cancels:
+                    e._cancelling.discard(command.cl_ord_id)
+                    e._refused(command, _STOPPING)
+                for command in places:
+                    _never_sent(e, command.cl_ord_id, "shutting_down")
+            return accepted
+        if cancels and not e._spawn_command(_cancel_batch(e, cancels)):
+            for command in cancels:
+                e._cancelling.discard(command.cl_ord_id)
+                e._refused(command, _STOPPING)
+        if places and not e._spawn_command(_place_batch(e, places)):
+            for command in places:
+                _never_sent(e, command.cl_ord_id, "shutting_down")
+        return accepted
+
+    async def place_batch(self, commands: Sequence[PlaceOrder]) -> list[Order | Refusal]:
+        """``place`` for several orders: each through the pre-trade stage (a refusal is its
+        entry), the rest sent in as few calls as the venue takes; each entry the order as
+        ``place`` returns it (NEW, REJECTED with the venue's reason, or UNKNOWN)."""
+        e = _engine(self)
+        out: list[Order | Refusal] = []
+        sent: list[PlaceOrder] = []
+        for command in commands:
+            refusal = e.pretrade.check(command, e._book) or _record_place(e, command)
+            if refusal is None:
+                sent.append(command)
+            out.append(refusal or command.order)
+        await _place_batch(e, sent)
+        return [x if isinstance(x, Refusal) else e._book.orders[x.cl_ord_id] for x in out]
+
+    async def cancel_batch(self, cl_ord_ids: Sequence[str]) -> list[Order]:
+        """``cancel`` for several orders in as few calls as the venue takes (done orders
+        are returned as they are); ``OrderUnavailable`` for an order not ours."""
+        e = _engine(self)
+        commands = [CancelOrder(await e.wait_settled(cid)) for cid in cl_ord_ids]
+        await _cancel_batch(e, commands)
+        return [e._recall(cid) or c.order for cid, c in zip(cl_ord_ids, commands, strict=True)]
+
+
+# -- places ----------------------------------------------------------------------------
+
+
+def _record_place(e: EngineParts, command: PlaceOrder) -> Refusal | None:
+    """``_send_place``'s checks and record for one order of a batch, before the next
+    order is checked: None (recorded, in flight), or why it cannot go."""
+    order = command.order
+    cid = order.cl_ord_id
+    if e._tg is None:
+        failing = ", ".join(e.readiness.failing()) or "engine not running"
+        return Refusal("desk", "not_ready", f"waiting for: {failing}")
+    if order.state is not S.PENDING_NEW or e._instruments.lookup(order.symbol) is None:
+        return Refusal("engine", "error", f"{cid}: not a new order on a known symbol")
+    fresh = e._ids.fresh(cid)
+    if e._book.get(cid) is not None or (not fresh and e.order(cid) is not None):
+        return Refusal("engine", "error", f"cl_ord_id {cid} was used before: one id per order")
+    if e._ids.owner(cid) is None:
+        e._put(order)  # durable before it is sent: nothing else would prove it ours
+    else:  # its block is on record (bot.execution.ids): the row can follow the request
+        e._book.put(order)
+        e._unsaved.add(cid)
+    e._inflight.add(cid)
+    e._book.sent[cid] = e._clock.monotonic()
+    return None
+
+
+def _never_sent(e: EngineParts, cid: str, reason: str) -> None:
+    """A recorded order whose request never left: REJECTED (nothing to resolve)."""
+    e._inflight.discard(cid)
+    current = e._book.orders[cid]
+    if current.state is S.PENDING_NEW:
+        e._put(o.transition(current, S.REJECTED, now_ns=e._clock.time_ns(), reason=reason))
+
+
+async def _place_batch(e: EngineParts, commands: Sequence[PlaceOrder]) -> None:
+    """Recorded places to the venue, one legal call after another."""
+    venue = e._venue
+    if isinstance(venue, BatchVenue):
+        limits = venue.batch_limits
+        calls = split(commands, limits.max_place, one_pair=limits.one_pair, symbol=_symbol)
+    else:
+        calls = [[c] for c in commands]
+    for i, call in enumerate(calls):
+        try:
+            await _place_call(e, call)
+        except BaseException:  # cancelled, or a bug: the calls after it never left
+            for later in calls[i + 1 :]:
+                for command in later:
+                    _never_sent(e, command.cl_ord_id, "interrupted")
+            raise
+
+
+async def _place_call(e: EngineParts, call: Sequence[PlaceOrder]) -> None:
+    answers: list[PlaceAnswer]
+    try:
+        answers = await _venue_place(e, call)
+    except RejectedError as exc:
+        if len(call) == 1:
+            answers = [exc]
+        else:  # refused whole: nothing placed, so each order goes alone, as if unbatched
+            log.info("batch_refused_whole", orders=len(call), code=exc.code)
+            for command in call:
+                await _place_call(e, [command])
+            return
+    except (ExchangeError, ProtocolError) as exc:  # the whole call: lost, or not taken
+        whole = exc if isinstance(exc, ExchangeError) else OrderStateUnknown("protocol", str(exc))
+        answers = [whole] * len(call)
+    except BaseException:  # cancelled, or a bug: the request may have left
+        _interrupted(e, call)
+        raise
+    await _apply_places(e, call, answers)
+
+
+async def _apply_places(
+    e: EngineParts, call: Sequence[PlaceOrder], answers: Sequence[PlaceAnswer]
+) -> None:
+    """Each order's answer onto it (its request has left)."""
+    acked = []
+    for command, answer in zip(call, answers, strict=True):
+        cid = command.cl_ord_id
+        e._sent(cid)
+        if isinstance(answer, str):
+            _acked(e, cid, answer)
+            acked.append(cid)
+        elif isinstance(answer, OrderStateUnknown):
+            e._went_unknown(cid, answer.code)
+        else:
+            _rejected(e, cid, answer)
+    if len(call) > 1:
+        log.info("batch_placed", orders=len(call), acked=len(acked))
+    if acked and e._confirming():
+        await e._refresh(acked)
+
+
+async def _venue_place(e: EngineParts, call: Sequence[PlaceOrder]) -> list[PlaceAnswer]:
+    if len(call) == 1:
+        return [await e._venue.place(call[0].order, call[0].instrument)]
+    venue = e._venue
+    assert isinstance(venue, BatchVenue)
+    answers = await venue.place_batch([c.order for c in call], [c.instrument for c in call])
+    if len(answers) != len(call):
+        raise ProtocolError(f"{len(answers)} answers to a batch of {len(call)}")
+    return answers
+
+
+def _interrupted(e: EngineParts, call: Sequence[PlaceOrder]) -> None:
+    for command in call:
+        e._sent(command.cl_ord_id)
+        e._went_unknown(command.cl_ord_id, "interrupted")
+
+
+def _acked(e: EngineParts, cid: str, order_id: str) -> None:
+    e._inflight.discard(cid)
+    e._book.touched[cid] = e._clock.monotonic()
+    current = e._book.orders[cid]
+    if (acked := o.acknowledge(current, order_id, now_ns=e._clock.time_ns())) is current:
+        e._wake_waiter(cid)  # a report got there first
+    else:
+        e._put(acked)
+
+
+def _rejected(e: EngineParts, cid: str, exc: ExchangeError) -> None:
+    e._inflight.discard(cid)
+    if (current := e._book.orders[cid]).state is S.PENDING_NEW:
+        log.debug("add_order_refused", cl_ord_id=cid, code=exc.code, detail=exc.detail)
+        now = e._clock.time_ns()
+        e._put(o.transition(current, S.REJECTED, now_ns=now, reason=exc.code))
+    else:
+        e._wake_waiter(cid)
+
+
+async def _mixed_batch(
+    e: EngineParts, cancels: Sequence[CancelOrder], places: Sequence[PlaceOrder]
+) -> None:
+    """Cancels and places in one request (a ``MixedBatchVenue``), the cancels first; each
+    answer applied as a call of its own kind would apply it."""
+    try:
+        live = await _live(e, cancels)
+        if not live:
+            await _place_batch(e, places)
+            return
+        orders, ages = _request_cancels(e, live)
+        cancelled: list[ExchangeError | None]
+        placed: list[PlaceAnswer]
+        try:
+            cancelled, placed = await _venue_mixed(e, orders, places, ages)
+        except RejectedError as exc:  # refused whole: nothing done; the places go alone
+            await _apply_cancels(e, live, [exc] * len(live))
+            for command in places:
+                await _place_call(e, [command])
+            return
+        except (ExchangeError, ProtocolError) as exc:
+            whole = (
+                exc if isinstance(exc, ExchangeError) else OrderStateUnknown("protocol", str(exc))
+            )
+            cancelled, placed = [whole] * len(live), [whole] * len(places)
+        except BaseException:
+            _interrupted(e, places)
+            raise
+        log.info("batch_mixed", cancels=len(live), places=len(places))
+        await _apply_places(e, places, placed)
+        await _apply_cancels(e, live, cancelled)
+    finally:
+        for cancel in cancels:
+            e._cancelling.discard(cancel.cl_ord_id)
+
+
+async def _venue_mixed(
+    e: EngineParts, orders: Sequence[Order], places: Sequence[PlaceOrder], ages: Sequence[float]
+) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]:
+    venue = e._venue
+    assert isinstance(venue, MixedBatchVenue)
+    cancelled, placed = await venue.mixed_batch(orders, [c.order for c in places], ages_s=ages)
+    if len(cancelled) != len(orders) or len(placed) != len(places):
+        raise ProtocolError("the batch's answers do not match its instructions")
+    return cancelled, placed
+
+
+# -- cancels ---------------------------------------------------------------------------
+
+
+async def _cancel_batch(e: EngineParts, commands: Sequence[CancelOrder]) -> None:
+    """Cancels of live orders in as few calls as the venue takes."""
+    try:
+        live = await _live(e, commands)
+        venue = e._venue
+        if isinstance(venue, BatchVenue):
+            limits = venue.batch_limits
+            calls = split(live, limits.max_cancel, one_pair=limits.one_pair, symbol=_symbol)
+        else:
+            calls = [[c] for c in live]
+        for call in calls:
+            await _cancel_call(e, call)
+    finally:
+        for command in commands:
+            e._cancelling.discard(command.cl_ord_id)
+
+
+async def _live(e: EngineParts, commands: Sequence[CancelOrder]) -> list[CancelOrder]:
+    """The cancels still to make: an order still unsettled is waited for first
+    (``wait_settled``), one done or already being cancelled is left as it is."""
+    live: list[CancelOrder] = []
+    for command in commands:
+        try:
+            order = await e.wait_settled(command.cl_ord_id)
+        except BotError as exc:  # OrderUnavailable: unknown still, or not ours
+            e._refused(command, Refusal("engine", "unavailable", str(exc)))
+            continue
+        if order.is_open and not order.cancel_pending:
+            live.append(CancelOrder(order))
+    return live
+
+
+async def _cancel_call(e: EngineParts, call: Sequence[CancelOrder]) -> None:
+    orders, ages = _request_cancels(e, call)
+    answers: list[ExchangeError | None]
+    try:
+        answers = await _venue_cancel(e, orders, ages)
+    except ExchangeError as exc:  # the whole call: lost, or refused
+        answers = [exc] * len(call)
+    await _apply_cancels(e, call, answers)
+
+
+def _request_cancels(
+    e: EngineParts, call: Sequence[CancelOrder]
+) -> tuple[list[Order], list[float]]:
+    """The orders as sent (and their ages, for the rate counter), marked cancelling."""
+    orders = [c.order for c in call]
+    ages = [e._age(e._book.touched.get(x.cl_ord_id), x.updated_ns) for x in orders]
+    now = e._clock.time_ns()
+    for x in orders:
+        e._put(o.request_cancel(x, now_ns=now))
+    return orders, ages
+
+
+async def _apply_cancels(
+    e: EngineParts, call: Sequence[CancelOrder], answers: Sequence[ExchangeError | None]
+) -> None:
+    """Each cancel's answer onto its order; the ones in doubt looked up."""
+    ask: list[str] = []
+    unknown: list[str] = []
+    for command, answer in zip(call, answers, strict=True):
+        cid = command.cl_ord_id
+        if answer is None:
+            log.info("cancel_sent", cl_ord_id=cid)
+            if e._confirming():
+                ask.append(cid)
+            continue
+        if isinstance(answer, OrderStateUnknown):
+            log.warning("cancel_unknown", cl_ord_id=cid, code=answer.code)
+            ask.append(cid)
+            unknown.append(cid)
+            continue
+        now = e._clock.time_ns()
+        e._put(o.cancel_failed(e._book.orders[cid], answer.code, now_ns=now))
+        if isinstance(answer, RejectedError):
+            ask.append(cid)  # "EOrder:Invalid order": already gone, but how? Ask.
+        else:
+            e._refused(command, Refusal("exchange", answer.code, str(answer)))
+    if ask:
+        await e._refresh(ask)
+    for cid in unknown:
+        if (current := e._book.orders[cid]).is_open:  # not seen cancelled
+            now = e._clock.time_ns()
+            e._put(o.cancel_failed(current, "cancel not seen", now_ns=now))
+
+
+async def _venue_cancel(
+    e: EngineParts, orders: Sequence[Order], ages: Sequence[float]
+) -> list[ExchangeError | None]:
+    instruments = [e._instrument(x.symbol) for x in orders]
+    if len(orders) == 1:
+        await e._venue.cancel(orders[0], instruments[0], order_age_s=ages[0])
+        return [None]
+    venue = e._venue
+    assert isinstance(venue, BatchVenue)
+    answers = await venue.cancel_batch(orders, instruments, ages_s=ages)
+    if len(answers) != len(orders):
+        raise OrderStateUnknown("protocol", f"{len(answers)} answers to {len(orders)}")
+    return answers
+
+
+def _engine(mixin: BatchOrders) -> EngineParts:
+    """The engine a ``BatchOrders`` is (its only subclass)."""
+    return cast(EngineParts, mixin)
+
+
+def _symbol(command: PlaceOrder | CancelOrder) -> str:
+    return command.order.symbol
