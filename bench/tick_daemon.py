@@ -19,8 +19,8 @@ Timing points (``perf_counter_ns``), on top of ``recv``/``post``/``written``
 (``bench.tick_floor``): ``risk_in``/``risk_out`` around ``RiskGate.check`` (a proxy of the
 stage's gate) and ``sent_in`` when the venue calls ``add_order`` (a subclass of the REST
 client). Stages: ``parse`` (``parse_into``: decode, apply, checksum), ``book`` (mark and
-view), ``strategy`` (runner, ``on_book``, ``Context.place`` and the pre-trade stage up to
-the risk call), ``risk``, ``engine`` (the rest of ``ExecutionEngine.submit``, the eager
+view), ``strategy`` (runner, ``on_book``, ``PreparedOrder.place_units`` and the pre-trade
+stage up to the risk call), ``risk``, ``engine`` (the rest of ``ExecutionEngine.submit``, the eager
 start of the command's task (``bot.core.eager``), the engine's bookkeeping: id, order,
 index, and the venue's ``place``), ``sign`` (``add_order`` until the transport is called) and
 ``send``: consecutive clock points, so the stages add up to the total. The request is
@@ -67,7 +67,7 @@ from bot.market.book import Book, BookApplied
 from bot.market.frames import parse_into
 from bot.net.http1 import Http1Connection
 from bot.store import Store, run_checkpoints
-from bot.strategy import BookSnapshot, Params, Strategy, floor_price
+from bot.strategy import BookSnapshot, Params, PreparedOrder, Strategy
 from bot.strategy.context import EngineContext
 from bot.strategy.desk import Desk
 from bot.strategy.runner import StrategyRunner
@@ -85,14 +85,22 @@ class BuyerParams(Params):
 
 
 class EveryFrameBuyer(Strategy[BuyerParams]):
-    """Places a post-only buy at 95 % of the best bid on every book message."""
+    """Places a post-only buy at 95 % of the best bid on every book message, through a
+    ``PreparedOrder`` made at start, its price in the pair's units (the book's ints):
+    ``floor_price(inst, best_bid × under_bid)``, with no ``Decimal`` on the tick."""
+
+    def on_start(self) -> None:
+        (symbol,) = self.ctx.symbols
+        self.buy = PreparedOrder(self.ctx, symbol, "buy", self.params.qty, post_only=True)
+        self.ratio = self.params.under_bid.as_integer_ratio()
 
     def on_book(self, symbol: str, book: BookSnapshot) -> None:
-        bid = book.best_bid()
-        if bid is None or not book.valid:
+        view = book.view
+        if not view.bids or not view.valid:
             return
-        price = floor_price(book.instrument, bid.price * self.params.under_bid)
-        self.ctx.place(symbol, "buy", self.params.qty, price, post_only=True)
+        num, den = self.ratio
+        units = view.bids[0][0] * num // den  # floored: on or under the price
+        self.buy.place_units(units - units % self.buy.price_increment_units)
 
 
 def limits() -> RiskLimits:

@@ -34,6 +34,7 @@ from bot.strategy.api import (
     floor_qty,
     params_class_of,
 )
+from bot.strategy.prepared import PreparedOrder
 
 __all__ = [
     "HANDLERS",
@@ -48,6 +49,7 @@ __all__ = [
     "OrderState",
     "OrderType",
     "Params",
+    "PreparedOrder",
     "PriceLevel",
     "Side",
     "Strategy",
