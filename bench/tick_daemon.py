@@ -11,7 +11,8 @@ its WAL checkpointed from a worker thread by ``run_checkpoints``), the execution
 (``PrivateFeed``, as the daemon runs it) and the venue port over the ``KrakenRestClient``
 with its dedicated connection (or aiohttp's session for the ``krakenbot_aiohttp``
 contender). Per book frame it does what the feed and ``Daemon._on_market`` do:
-``desk.marks.mark``, ``book.view()``, ``runner.book(view)``; then it waits for the order's
+``desk.marks.mark``, ``book.view()``, ``runner.book(view)``, the collection due
+(``bot.core.gc_ticks``); then it waits for the order's
 answer (``desk.tasks.drain``) before it reads the next frame, as the floors do, so only one
 order is ever in flight.
 
@@ -46,6 +47,7 @@ from typing import Any, Final, cast
 import aiohttp
 
 from bench.tick_floor import DEPTH, SYMBOL, Probe, Samples, book_socket, frame_time_ns
+from bot.core import gc_ticks
 from bot.core.clock import SystemClock
 from bot.core.errors import ExchangeError
 from bot.execution.engine import ExecutionEngine
@@ -358,6 +360,7 @@ class DaemonPath:
                     probe.arm()
                     placed_before = rest.placed
                     runner.book(view)  # the order is written before this returns (eager)
+                    gc_ticks.after_tick()  # the collection due, as route_market runs it
                     await desk.tasks.drain()  # the order's answer: one in flight at a time
                     if event.snapshot:
                         continue
