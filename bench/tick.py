@@ -73,6 +73,7 @@ import aiohttp
 
 from bench.tick_daemon import DaemonPath
 from bench.tick_floor import (
+    GC_RUNS,
     SYMBOL,
     FloorRequests,
     Probe,
@@ -382,6 +383,7 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
         frozen = gc.get_freeze_count()
         if config.get("gc_between_ticks", True):
             gc_ticks.install()  # so does the daemon: collections after the ticks' writes
+        gc.callbacks.append(GC_RUNS)  # krakenbot's samples count the runs inside them
         samples = {c.name: Samples(c.stages) for c in contenders}
         cancelled = dict.fromkeys(samples, 0)
         rounds = math.ceil(frames / block)
@@ -433,6 +435,7 @@ def _contender(raw: Mapping[str, Any], interval_ns: float) -> dict[str, Any]:
         "orders_placed": raw["placed"],
         "orders_refused": raw["refused"],
         "gc_collections": raw["gc_collections"],
+        "gc_in_tick": raw.get("gc_in_tick", 0),
         "frame_age_at_recv": {
             **{k: v for k, v in percentiles(ages).items() if k in ("p50_us", "p99_us")},
             "older_than_frame_interval_pct": round(100 * late / max(len(ages), 1), 1),

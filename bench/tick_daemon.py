@@ -46,7 +46,15 @@ from typing import Any, Final, cast
 
 import aiohttp
 
-from bench.tick_floor import DEPTH, SYMBOL, Probe, Samples, book_socket, frame_time_ns
+from bench.tick_floor import (
+    DEPTH,
+    GC_RUNS,
+    SYMBOL,
+    Probe,
+    Samples,
+    book_socket,
+    frame_time_ns,
+)
 from bot.core import gc_ticks
 from bot.core.clock import SystemClock
 from bot.core.errors import ExchangeError
@@ -346,6 +354,7 @@ class DaemonPath:
         async with book_socket(ws_url) as ws:
             async for raw in ws:
                 wall, t_recv = time.time_ns(), _NOW()
+                runs_before = GC_RUNS.started
                 events = parse_into(parser, raw, books)  # the feed's path: decoded into the book
                 t_parsed = _NOW()
                 for event in events:
@@ -360,12 +369,14 @@ class DaemonPath:
                     probe.arm()
                     placed_before = rest.placed
                     runner.book(view)  # the order is written before this returns (eager)
+                    runs = GC_RUNS.started - runs_before  # collections inside the tick
                     gc_ticks.after_tick()  # the collection due, as route_market runs it
                     await desk.tasks.drain()  # the order's answer: one in flight at a time
                     if event.snapshot:
                         continue
                     if seen >= warmup and probe.written:
                         samples.placed += rest.placed - placed_before
+                        samples.gc_in_tick += runs
                         samples.add(
                             probe.written - t_recv,
                             parse=t_parsed - t_recv,

@@ -43,6 +43,7 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     for name in ("krakenbot", "krakenbot_aiohttp", "krakenbot_ws"):
         assert set(result[name]["stages_p50_us"]) == STAGES
         assert all(result[name]["stages_p50_us"][stage] > 0 for stage in STAGES)
+        assert 0 <= result[name]["gc_in_tick"] <= result[name]["gc_collections"]
     assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
     assert set(result["floor_ws"]["stages_p50_us"]) == {"ws_send"}
 
