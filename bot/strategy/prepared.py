@@ -78,7 +78,7 @@ class PreparedOrder:
     docstring. ``qty`` is a ``Decimal`` on the lot, as for ``ctx.place``."""
 
     __slots__ = (
-        "_ctx", "_inst", "_least", "_q", "_scale", "_step", "order_type", "post_only", "qty",
+        "_ctx", "_inst", "_least", "_pp", "_q", "_scale", "_step", "order_type", "post_only", "qty",
         "side", "symbol", "time_in_force",
     )  # fmt: skip
 
@@ -96,7 +96,7 @@ class PreparedOrder:
         self._ctx, self.symbol, self.side, self.qty = ctx, symbol, side, qty
         self.order_type, self.time_in_force, self.post_only = order_type, time_in_force, post_only
         self._inst: Instrument | None = None
-        self._q = self._scale = self._step = 0
+        self._q = self._scale = self._step = self._pp = 0
         self._least: int | None = None
         self._bind(ctx._instrument(symbol))
 
@@ -110,7 +110,7 @@ class PreparedOrder:
             self._ctx._invalid("place", exc, self.symbol, side=self.side)
             raise
         self._q, self._step = q, inst.price_increment
-        self._scale = 10**inst.price_precision
+        self._pp, self._scale = inst.price_precision, 10**inst.price_precision
         self._least = _least_cost(inst)
         self._inst = inst
 
@@ -134,8 +134,10 @@ class PreparedOrder:
         if self.order_type == "market":
             if price is None:
                 return self._submit(inst, None)
-        elif type(price) is _DECIMAL and price.is_finite():
-            num, den = price.as_integer_ratio()
+        elif (
+            type(price) is _DECIMAL and price.is_finite() and 0 <= price.adjusted() + self._pp < 28
+        ):
+            num, den = price.as_integer_ratio()  # bounded: 1 <= price in units < 10**28
             units, rest = divmod(num * self._scale, den)
             if not rest and self._takes(units):
                 return self._submit(inst, units)

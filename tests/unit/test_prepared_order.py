@@ -212,6 +212,9 @@ worlds = st.builds(
 prices = st.one_of(
     _decimal(st.integers(-5, 10**7), st.integers(-6, 2)),
     st.sampled_from([None, Decimal("NaN"), Decimal("Infinity"), Decimal("-0"), 7, True, 1.5]),
+    st.sampled_from(  # beyond 28 digits, where Decimal's scaling rounds
+        [Decimal("1E+40"), Decimal("1E-40"), Decimal(10**29 + 1), Decimal("9" * 27 + ".5")]
+    ),
 )
 
 
