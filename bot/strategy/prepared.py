@@ -78,8 +78,8 @@ class PreparedOrder:
     docstring. ``qty`` is a ``Decimal`` on the lot, as for ``ctx.place``."""
 
     __slots__ = (
-        "_ctx", "_inst", "_least", "_pp", "_q", "_scale", "_step", "order_type", "post_only", "qty",
-        "side", "symbol", "time_in_force",
+        "_ctx", "_inst", "_kind", "_least", "_pp", "_q", "_qty", "_scale", "_side", "_step",
+        "_symbol",
     )  # fmt: skip
 
     def __init__(
@@ -93,8 +93,8 @@ class PreparedOrder:
         time_in_force: TimeInForce = "GTC",
         post_only: bool = False,
     ) -> None:
-        self._ctx, self.symbol, self.side, self.qty = ctx, symbol, side, qty
-        self.order_type, self.time_in_force, self.post_only = order_type, time_in_force, post_only
+        self._ctx, self._symbol, self._side, self._qty = ctx, symbol, side, qty
+        self._kind: tuple[str, str, bool] = (order_type, time_in_force, post_only)
         self._inst: Instrument | None = None
         self._q = self._scale = self._step = self._pp = 0
         self._least: int | None = None
@@ -104,15 +104,39 @@ class PreparedOrder:
         """Check the fixed parts against ``inst`` (raising and counting as a place)."""
         self._inst = None  # until every check passed
         try:
-            kind = (self.order_type, self.time_in_force, self.post_only)
-            q = _static_checks(inst, self.side, self.qty, kind)
+            q = _static_checks(inst, self._side, self._qty, self._kind)
         except InvalidIntent as exc:
-            self._ctx._invalid("place", exc, self.symbol, side=self.side)
+            self._ctx._invalid("place", exc, self._symbol, side=self._side)
             raise
         self._q, self._step = q, inst.price_increment
         self._pp, self._scale = inst.price_precision, 10**inst.price_precision
         self._least = _least_cost(inst)
         self._inst = inst
+
+    # What it was made with (read-only: a different order is a new ``PreparedOrder``).
+    @property
+    def symbol(self) -> str:
+        return self._symbol
+
+    @property
+    def side(self) -> Side:
+        return self._side
+
+    @property
+    def qty(self) -> Decimal:
+        return self._qty
+
+    @property
+    def order_type(self) -> OrderType:
+        return self._kind[0]  # type: ignore[return-value]  # checked in _bind
+
+    @property
+    def time_in_force(self) -> TimeInForce:
+        return self._kind[1]  # type: ignore[return-value]  # checked in _bind
+
+    @property
+    def post_only(self) -> bool:
+        return self._kind[2]
 
     @property
     def price_increment_units(self) -> int:
@@ -128,10 +152,10 @@ class PreparedOrder:
     def place(self, price: Decimal | None = None) -> OrderHandle:
         """``ctx.place(symbol, side, qty, price, ...)`` with this order's fixed parts: the
         same handle, order, command, refusals and ``InvalidIntent``."""
-        inst = self._ctx._instrument(self.symbol)
+        inst = self._ctx._instrument(self._symbol)
         if inst is not self._inst:
             self._bind(inst)
-        if self.order_type == "market":
+        if self._kind[0] == "market":
             if price is None:
                 return self._submit(inst, None)
         elif (
@@ -146,10 +170,10 @@ class PreparedOrder:
     def place_units(self, units: int) -> OrderHandle:
         """``place`` at the price ``units / 10**price_precision`` (an int: no ``Decimal`` on
         the way), e.g. the book's ``view.bids[0][0]`` rounded to the tick."""
-        inst = self._ctx._instrument(self.symbol)
+        inst = self._ctx._instrument(self._symbol)
         if inst is not self._inst:
             self._bind(inst)
-        if type(units) is int and self.order_type == "limit" and self._takes(units):
+        if type(units) is int and self._kind[0] == "limit" and self._takes(units):
             return self._submit(inst, units)
         price = from_scaled(units, inst.price_precision) if type(units) is int else units
         return self._general(price)
@@ -169,11 +193,11 @@ class PreparedOrder:
     def _submit(self, inst: Instrument, price: int | None) -> OrderHandle:
         """What ``Context.place`` does once its checks passed: the order, its handle
         tracked, its command submitted (refused: the handle turns REJECTED)."""
-        ctx = self._ctx
+        ctx, (order_type, tif, post_only) = self._ctx, self._kind
         order = new_order(
-            cl_ord_id=ctx._next_cl_ord_id(), instrument=inst, side=self.side,
-            order_type=self.order_type, qty=self._q, price=price, strategy=ctx.name,
-            now_ns=ctx.time_ns(), time_in_force=self.time_in_force, post_only=self.post_only,
+            cl_ord_id=ctx._next_cl_ord_id(), instrument=inst, side=self._side,
+            order_type=order_type, qty=self._q, price=price, strategy=ctx.name,
+            now_ns=ctx.time_ns(), time_in_force=tif, post_only=post_only,
         )  # fmt: skip
         handle = OrderHandle(order)
         ctx._track(handle)
@@ -183,10 +207,10 @@ class PreparedOrder:
     def _general(self, price: object) -> OrderHandle:
         """The general path, for anything the fast checks do not take: it decides, raises
         and counts exactly as a place."""
+        order_type, tif, post_only = self._kind
         return self._ctx.place(
-            self.symbol, self.side, self.qty, price,  # type: ignore[arg-type]
-            order_type=self.order_type, time_in_force=self.time_in_force,
-            post_only=self.post_only,
+            self._symbol, self._side, self._qty, price,  # type: ignore[arg-type]
+            order_type=order_type, time_in_force=tif, post_only=post_only,  # type: ignore[arg-type]
         )  # fmt: skip
 
     def __repr__(self) -> str:

@@ -316,3 +316,18 @@ def test_a_symbol_not_the_strategys_is_refused_when_prepared() -> None:
     with two_paths(world) as (_, path):
         with pytest.raises(InvalidIntent, match="not one of s's symbols"):
             PreparedOrder(path.ctx, "ETH/USD", "buy", Decimal(1))
+
+
+def test_what_it_was_made_with_cannot_be_changed_under_it() -> None:
+    """Its checks were made for these: a different order is a new ``PreparedOrder``."""
+    inst = Instrument(SYMBOL, "BTC", "USD", 1, 4)
+    world = World(inst, RiskLimits(), True, "online", 100.0, 500_000)
+    with two_paths(world) as (_, path):
+        prepared = PreparedOrder(path.ctx, SYMBOL, "sell", Decimal("0.5"), time_in_force="IOC")
+        made = (prepared.symbol, prepared.side, prepared.qty, prepared.order_type)
+        assert made == (SYMBOL, "sell", Decimal("0.5"), "limit")
+        assert (prepared.time_in_force, prepared.post_only) == ("IOC", False)
+        for name, value in (("qty", Decimal(5)), ("side", "buy"), ("post_only", True)):
+            with pytest.raises(AttributeError):
+                setattr(prepared, name, value)
+        assert prepared.place(Decimal("50000.1")).order.qty == 5000
