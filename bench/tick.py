@@ -73,6 +73,7 @@ import aiohttp
 
 from bench.tick_daemon import DaemonPath
 from bench.tick_floor import (
+    GC_RUNS,
     SYMBOL,
     FloorRequests,
     Probe,
@@ -84,6 +85,7 @@ from bench.tick_floor import (
     run_raw_block,
 )
 from bench.tick_floor_ws import WsFloor
+from bot.core import gc_ticks
 from bot.core.clock import SystemClock
 from bot.core.log import configure_logging
 from bot.execution.orders import new_cl_ord_id, new_order
@@ -379,6 +381,9 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
         gc.collect()
         gc.freeze()  # as the daemon does once wired (bot.service.wiring.freeze_startup_heap)
         frozen = gc.get_freeze_count()
+        if config.get("gc_between_ticks", True):
+            gc_ticks.install()  # so does the daemon: collections after the ticks' writes
+        gc.callbacks.append(GC_RUNS)  # krakenbot's samples count the runs inside them
         samples = {c.name: Samples(c.stages) for c in contenders}
         cancelled = dict.fromkeys(samples, 0)
         rounds = math.ceil(frames / block)
@@ -430,6 +435,7 @@ def _contender(raw: Mapping[str, Any], interval_ns: float) -> dict[str, Any]:
         "orders_placed": raw["placed"],
         "orders_refused": raw["refused"],
         "gc_collections": raw["gc_collections"],
+        "gc_in_tick": raw.get("gc_in_tick", 0),
         "frame_age_at_recv": {
             **{k: v for k, v in percentiles(ages).items() if k in ("p50_us", "p99_us")},
             "older_than_frame_interval_pct": round(100 * late / max(len(ages), 1), 1),
@@ -551,6 +557,7 @@ def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]
         "warmup_per_block": config["warmup"],
         "rate_hz": config["rate_hz"],
         "log_level": config["log_level"],
+        "gc_between_ticks": config["gc_between_ticks"],
         "heap_frozen_objects": result.get("heap_frozen"),
         "sim": result["sim"],
         "machine": _machine(),
@@ -578,10 +585,13 @@ def run_tick_bench(
     log_level: str = "info",
     pin: bool = False,
     seed: int = 7,
+    gc_between_ticks: bool = True,
 ) -> dict[str, Any]:
     """Tick-to-trade figures: ``frames`` samples per contender (floor, krakenbot,
     floor_raw), p50/p99/p99.9 (µs), per-stage p50/p99, the differences and ratios against
-    the targets. ``pin`` puts the simulator on CPU 0 and the client on CPU 1 (Linux)."""
+    the targets. ``pin`` puts the simulator on CPU 0 and the client on CPU 1 (Linux).
+    ``gc_between_ticks=False``: the client leaves CPython's collector thresholds as they
+    are, where the daemon installs ``bot.core.gc_ticks`` (to measure what that does)."""
     if frames < 1 or block < 1 or warmup < 0 or rate_hz <= 0:
         raise ValueError("frames and block must be positive, warmup >= 0, rate_hz > 0")
     config = {
@@ -590,6 +600,7 @@ def run_tick_bench(
         "warmup": warmup,
         "log_level": log_level,
         "rate_hz": rate_hz,
+        "gc_between_ticks": gc_between_ticks,
     }
     result = asyncio.run(_bench(config, rate_hz, seed, pin))
     return _report(result, config)

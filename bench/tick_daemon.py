@@ -11,7 +11,8 @@ its WAL checkpointed from a worker thread by ``run_checkpoints``), the execution
 (``PrivateFeed``, as the daemon runs it) and the venue port over the ``KrakenRestClient``
 with its dedicated connection (or aiohttp's session for the ``krakenbot_aiohttp``
 contender). Per book frame it does what the feed and ``Daemon._on_market`` do:
-``desk.marks.mark``, ``book.view()``, ``runner.book(view)``; then it waits for the order's
+``desk.marks.mark``, ``book.view()``, ``runner.book(view)``, the collection due
+(``bot.core.gc_ticks``); then it waits for the order's
 answer (``desk.tasks.drain``) before it reads the next frame, as the floors do, so only one
 order is ever in flight.
 
@@ -19,8 +20,8 @@ Timing points (``perf_counter_ns``), on top of ``recv``/``post``/``written``
 (``bench.tick_floor``): ``risk_in``/``risk_out`` around ``RiskGate.check`` (a proxy of the
 stage's gate) and ``sent_in`` when the venue calls ``add_order`` (a subclass of the REST
 client). Stages: ``parse`` (``parse_into``: decode, apply, checksum), ``book`` (mark and
-view), ``strategy`` (runner, ``on_book``, ``Context.place`` and the pre-trade stage up to
-the risk call), ``risk``, ``engine`` (the rest of ``ExecutionEngine.submit``, the eager
+view), ``strategy`` (runner, ``on_book``, ``PreparedOrder.place_units`` and the pre-trade
+stage up to the risk call), ``risk``, ``engine`` (the rest of ``ExecutionEngine.submit``, the eager
 start of the command's task (``bot.core.eager``), the engine's bookkeeping: id, order,
 index, and the venue's ``place``), ``sign`` (``add_order`` until the transport is called) and
 ``send``: consecutive clock points, so the stages add up to the total. The request is
@@ -45,7 +46,16 @@ from typing import Any, Final, cast
 
 import aiohttp
 
-from bench.tick_floor import DEPTH, SYMBOL, Probe, Samples, book_socket, frame_time_ns
+from bench.tick_floor import (
+    DEPTH,
+    GC_RUNS,
+    SYMBOL,
+    Probe,
+    Samples,
+    book_socket,
+    frame_time_ns,
+)
+from bot.core import gc_ticks
 from bot.core.clock import SystemClock
 from bot.core.errors import ExchangeError
 from bot.execution.engine import ExecutionEngine
@@ -67,7 +77,7 @@ from bot.market.book import Book, BookApplied
 from bot.market.frames import parse_into
 from bot.net.http1 import Http1Connection
 from bot.store import Store, run_checkpoints
-from bot.strategy import BookSnapshot, Params, Strategy, floor_price
+from bot.strategy import BookSnapshot, Params, PreparedOrder, Strategy
 from bot.strategy.context import EngineContext
 from bot.strategy.desk import Desk
 from bot.strategy.runner import StrategyRunner
@@ -85,14 +95,22 @@ class BuyerParams(Params):
 
 
 class EveryFrameBuyer(Strategy[BuyerParams]):
-    """Places a post-only buy at 95 % of the best bid on every book message."""
+    """Places a post-only buy at 95 % of the best bid on every book message, through a
+    ``PreparedOrder`` made at start, its price in the pair's units (the book's ints):
+    ``floor_price(inst, best_bid × under_bid)``, with no ``Decimal`` on the tick."""
+
+    def on_start(self) -> None:
+        (symbol,) = self.ctx.symbols
+        self.buy = PreparedOrder(self.ctx, symbol, "buy", self.params.qty, post_only=True)
+        self.ratio = self.params.under_bid.as_integer_ratio()
 
     def on_book(self, symbol: str, book: BookSnapshot) -> None:
-        bid = book.best_bid()
-        if bid is None or not book.valid:
+        view = book.view
+        if not view.bids or not view.valid:
             return
-        price = floor_price(book.instrument, bid.price * self.params.under_bid)
-        self.ctx.place(symbol, "buy", self.params.qty, price, post_only=True)
+        num, den = self.ratio
+        units = view.bids[0][0] * num // den  # floored: on or under the price
+        self.buy.place_units(units - units % self.buy.price_increment_units)
 
 
 def limits() -> RiskLimits:
@@ -336,6 +354,7 @@ class DaemonPath:
         async with book_socket(ws_url) as ws:
             async for raw in ws:
                 wall, t_recv = time.time_ns(), _NOW()
+                runs_before = GC_RUNS.started
                 events = parse_into(parser, raw, books)  # the feed's path: decoded into the book
                 t_parsed = _NOW()
                 for event in events:
@@ -350,11 +369,14 @@ class DaemonPath:
                     probe.arm()
                     placed_before = rest.placed
                     runner.book(view)  # the order is written before this returns (eager)
+                    runs = GC_RUNS.started - runs_before  # collections inside the tick
+                    gc_ticks.after_tick()  # the collection due, as route_market runs it
                     await desk.tasks.drain()  # the order's answer: one in flight at a time
                     if event.snapshot:
                         continue
                     if seen >= warmup and probe.written:
                         samples.placed += rest.placed - placed_before
+                        samples.gc_in_tick += runs
                         samples.add(
                             probe.written - t_recv,
                             parse=t_parsed - t_recv,

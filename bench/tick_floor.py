@@ -125,6 +125,21 @@ class TimedSession:
         return self.session.get(url, **kwargs)
 
 
+class GcRuns:
+    """Counts the garbage collector's runs as they start (a ``gc.callbacks`` entry), so a
+    contender can tell how many began inside one of its timed samples."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started += 1
+
+
+GC_RUNS: Final = GcRuns()  # the client's one counter (bench.tick installs it)
+
+
 @dataclass(slots=True)
 class Samples:
     """Per-stage durations (ns) of one contender, one list per stage, in sample order."""
@@ -134,6 +149,7 @@ class Samples:
     placed: int = 0  # AddOrders the simulator accepted (answered with a txid)
     refused: int = 0  # AddOrders answered with an error
     gc_collections: int = 0  # the garbage collector's runs during the blocks
+    gc_in_tick: int = 0  # runs that started inside a timed sample (recv to the write)
     ages: list[int] = field(default_factory=list)  # frame timestamp → recv, wall clock
 
     def __post_init__(self) -> None:
@@ -152,6 +168,7 @@ class Samples:
             "placed": self.placed,
             "refused": self.refused,
             "gc_collections": self.gc_collections,
+            "gc_in_tick": self.gc_in_tick,
             "ages": self.ages,
         }
 

@@ -42,6 +42,7 @@ from bot.strategy import (
     OrderHandle,
     OrderState,
     Params,
+    PreparedOrder,
     Strategy,
     ceil_price,
     floor_price,
@@ -82,6 +83,9 @@ class MarketMaker(Strategy[MarketMakerParams]):
         self.retry_delay: dict[tuple[str, str], float] = {}
         self.held: dict[tuple[str, str], tuple[object, Quote, MarketMakerParams]] = {}
         self.known_targets: dict[str, tuple[object, tuple[Quote | None, Quote | None]]] = {}
+        # Each side's order, prepared once per quantity (bot.strategy.prepared): a new
+        # quote's fixed parts are not checked again on every placement.
+        self.prepared: dict[tuple[str, str], PreparedOrder] = {}
 
     # -- events ---------------------------------------------------------------------------
 
@@ -209,9 +213,7 @@ class MarketMaker(Strategy[MarketMakerParams]):
         if order is None:
             if now < self.retry_at.get(key, 0.0):
                 return
-            self.quotes[key] = self.ctx.place(
-                symbol, side, qty, price, post_only=self.params.post_only
-            )
+            self.quotes[key] = self.order_for(symbol, side, qty).place(price)
             self.ctx.count("quotes_placed", symbol=symbol)
             return
         if not order.is_live or order.price is None:
@@ -230,6 +232,20 @@ class MarketMaker(Strategy[MarketMakerParams]):
             new_qty = order.filled + qty if resized else None
             if self.ctx.amend(order, price=new_price, qty=new_qty):
                 self.ctx.count("quotes_amended", symbol=symbol)
+
+    def order_for(self, symbol: str, side: Literal["buy", "sell"], qty: Decimal) -> PreparedOrder:
+        """One side's order prepared for ``qty`` (made again when the quantity, to its last
+        digit, or ``post_only`` changed): its ``place`` is ``ctx.place``'s."""
+        key, post_only = (symbol, side), self.params.post_only
+        prepared = self.prepared.get(key)
+        if (
+            prepared is None
+            or prepared.post_only != post_only
+            or prepared.qty.as_tuple() != qty.as_tuple()
+        ):
+            prepared = PreparedOrder(self.ctx, symbol, side, qty, post_only=post_only)
+            self.prepared[key] = prepared
+        return prepared
 
     def back_off(self, key: tuple[str, str], now: float, reason: str) -> None:
         """A quote was refused: wait before placing that side again, longer each time."""

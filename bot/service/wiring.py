@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
 
 from bot.config import Config
+from bot.core import gc_ticks
 from bot.core.clock import Clock
 from bot.core.errors import BotError
 from bot.core.log import get_logger
@@ -203,7 +204,8 @@ def freeze_startup_heap() -> int:
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
-    log.info("startup_heap_frozen", objects=frozen)
+    gc_ticks.install()  # and from now on, collections between ticks (bot.core.gc_ticks)
+    log.info("startup_heap_frozen", objects=frozen, gc_between_ticks=True)
     return frozen
 
 

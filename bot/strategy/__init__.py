@@ -2,7 +2,8 @@
 ``from bot.strategy import Strategy, OrderState, Side, ...`` is all a strategy needs), the
 context a strategy acts through (``context``) and the desk the strategies share (``desk``:
 ``tasks``, ``handles``, ``marks``, ``pnl_lines``, ``router``, ``refusals``), the runner,
-the loader and the test harness (``testing``).
+the loader and the test harness (``testing``). ``PreparedOrder`` (``prepared``) is the same
+order placed at a new price per tick, its fixed parts checked once.
 """
 
 from bot.strategy.api import (
@@ -35,6 +36,7 @@ from bot.strategy.api import (
     params_class_of,
 )
 from bot.strategy.batch import OrderBatch
+from bot.strategy.prepared import PreparedOrder
 
 __all__ = [
     "HANDLERS",
@@ -50,6 +52,7 @@ __all__ = [
     "OrderState",
     "OrderType",
     "Params",
+    "PreparedOrder",
     "PriceLevel",
     "Side",
     "Strategy",

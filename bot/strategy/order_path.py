@@ -4,8 +4,9 @@
 engine on a ``Venue`` exactly as ``krakenbot run`` trades: the engine's pre-trade stage
 (readiness, risk, rate room, the exchange's state), the spawner of its commands' tasks and
 its callbacks are the desk's. ``route_market`` hands one market event to the desk's marks
-and strategy runners, as the daemon's feed callback does. The daemon
-(``bot.service.daemon``) and the backtester (``bot.backtest``) both call these, so a
+and strategy runners, as the daemon's feed callback does, then runs the garbage collection
+that is due, after the orders' writes (``bot.core.gc_ticks``, when the daemon installed
+it). The daemon (``bot.service.daemon``) and the backtester (``bot.backtest``) both call these, so a
 backtest's orders take the very path a live order takes; neither forks it.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from bot.config import Config
+from bot.core import gc_ticks
 from bot.core.clock import Clock
 from bot.execution.engine import EngineConfig, ExecutionEngine
 from bot.execution.ids import IdBlocks
@@ -85,7 +87,13 @@ def build_order_path(
 
 
 def route_market(desk: Desk, gate: ReadinessGate, event: object) -> None:
-    """One market event to the desk's marks and every runner (the feed's callback)."""
+    """One market event to the desk's marks and every runner (the feed's callback); then,
+    the orders it caused written, the garbage collection due (``bot.core.gc_ticks``)."""
+    _route(desk, gate, event)
+    gc_ticks.after_tick()
+
+
+def _route(desk: Desk, gate: ReadinessGate, event: object) -> None:
     runners = desk.runners.values()
     if isinstance(event, BookUpdated):
         desk.marks.mark(event.symbol, event.book)

@@ -9,17 +9,26 @@ and a ``KrakenTestClient`` (the independent signer) bound to the account.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bot.core import gc_ticks
 from bot.core.clock import Clock, FakeClock, SystemClock
 from bot.sim.server import SimServer
 from bot.sim.venue import DEFAULT_ACCOUNT, SimVenue
 from tests.loopback.kraken_client import KrakenTestClient
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_cpython_sets_it() -> Iterator[None]:
+    """An in-process daemon installs the between-ticks collector (``bot.core.gc_ticks``)
+    for its process: here, the test's; the next test gets CPython's thresholds back."""
+    yield
+    gc_ticks.uninstall()
 
 
 @dataclass

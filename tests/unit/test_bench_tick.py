@@ -8,9 +8,14 @@ asserted: speed belongs to the benchmark's report, not to tests.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from bench.tick import run_tick_bench
+from bench.tick_daemon import EveryFrameBuyer
+from bot.strategy import floor_price
+from bot.strategy.testing import StrategyHarness
 
 FRAMES, BLOCK, WARMUP = 30, 15, 3
 STAGES = {"parse", "book", "strategy", "risk", "engine", "sign", "send"}
@@ -38,6 +43,7 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     for name in ("krakenbot", "krakenbot_aiohttp", "krakenbot_ws"):
         assert set(result[name]["stages_p50_us"]) == STAGES
         assert all(result[name]["stages_p50_us"][stage] > 0 for stage in STAGES)
+        assert 0 <= result[name]["gc_in_tick"] <= result[name]["gc_collections"]
     assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
     assert set(result["floor_ws"]["stages_p50_us"]) == {"ws_send"}
 
@@ -119,3 +125,15 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
 def test_tick_bench_refuses_a_meaningless_run(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="positive"):
         run_tick_bench(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bid", ["30000.0", "30000.1", "30000.7", "5263.3", "98765.4"])
+def test_the_bench_strategy_places_at_floor_price_of_95_pct_of_the_bid(bid: str) -> None:
+    """Its prepared order in units prices as ``floor_price(inst, bid × 0.95)`` did."""
+    h = StrategyHarness(EveryFrameBuyer, {})
+    snapshot = h.quote(bid, "99999.9")
+    (placed,) = h.placed()
+    want = floor_price(snapshot.instrument, Decimal(bid) * Decimal("0.95"))
+    assert (placed.side, placed.price, placed.qty, placed.post_only) == (
+        "buy", want, Decimal("0.0001"), True,
+    )  # fmt: skip

@@ -361,3 +361,15 @@ def test_market_maker_backs_off_after_a_rejected_quote_and_resets_once_live() ->
     h.ack(third.cl_ord_id)  # live: the next refusal starts from 1 s again
     h.quote("30000", "30010")
     assert h.strategy.retry_delay == {}
+
+
+def test_market_maker_places_through_a_prepared_order_made_again_for_a_new_size() -> None:
+    h = StrategyHarness(MarketMaker, {**MM, "size": "0.015"})
+    h.quote("30000", "30010")
+    first = h.strategy.prepared[("BTC/USD", "buy")]
+    (bid,) = h.open_orders(side="buy")
+    h.fill(bid)  # long 0.015 of 0.02: the next bid may only be 0.005
+    (new_bid,) = h.open_orders(side="buy")
+    assert new_bid is not bid and (new_bid.qty, new_bid.price) == (D("0.005"), D("29952.5"))
+    again = h.strategy.prepared[("BTC/USD", "buy")]
+    assert again is not first and again.qty == D("0.005") and again.post_only
