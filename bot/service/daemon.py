@@ -196,6 +196,9 @@ class Daemon:
         self._stop: asyncio.Event | None = None
         self._stopping = False
         self._started = asyncio.Event()
+        # Called once the desk and engine are wired, before anything trades: a two-venue
+        # deployment attaches its two-venue strategies' contexts here (``BothDaemon``).
+        self.on_wired: Callable[[Desk, ExecutionEngine], None] | None = None
 
     # -- control ---------------------------------------------------------------------------
 
@@ -393,6 +396,8 @@ class Daemon:
             )  # fmt: skip
             self.runners[loaded.name] = runner
             desk.add_runner(runner)
+        if self.on_wired is not None:
+            self.on_wired(desk, engine)
         for source in metric_sources(self, rest, tokens, venue):
             self.metrics.add_source(source)
         self.view.attach(Parts(desk, engine, store, self.runners.values, symbols))

@@ -208,6 +208,8 @@ class FuturesDaemon(Daemon):
             )  # fmt: skip
             self.runners[loaded.name] = runner
             desk.add_runner(runner)
+        if self.on_wired is not None:
+            self.on_wired(desk, engine)
         for source in (
             m.risk_source(desk.risk, [x.name for x in self.loaded]),
             m.positions_source(desk.positions),
