@@ -1,0 +1,117 @@
+"""One strategy on both venues: ``venue: both`` split by venue (``bot.config.venues``),
+its errors at key and line, and ``TwoVenueContext`` routing each call to the venue's own
+context (two harness ``FakeContext`` s, given through the constructor)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config, load_config_text
+from bot.config.venues import futures_part, is_both, spot_part
+from bot.core.clock import FakeClock
+from bot.core.errors import ConfigError
+from bot.execution.commands import CancelOrder, PlaceOrder
+from bot.kraken.instruments import Instrument
+from bot.strategy import InvalidIntent
+from bot.strategy.testing import DEFAULT_INSTRUMENTS, FakeContext
+from bot.strategy.two_venue import TwoVenueContext
+
+REPO = Path(__file__).resolve().parents[2]
+PERP = Instrument(
+    "PF_XBTUSD", "XBT", "USD", price_precision=1, qty_precision=4,
+    price_increment=5, qty_increment=1, qty_min=1,
+)  # fmt: skip
+
+
+def config(symbols: str = "[BTC/USD, PF_XBTUSD]", futures: bool = True) -> str:
+    return (
+        "mode: paper\n"
+        + ("futures:\n  symbols: [PF_XBTUSD]\n" if futures else "")
+        + "strategies:\n  - name: basis\n    class: strategies.basis:BasisHedge\n"
+        + f"    venue: both\n    symbols: {symbols}\n"
+        + "    params: {size: 0.001, max_inventory: 0.01}\n"
+    )
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, "deploy.yaml", {})
+    return info.value.problems
+
+
+def test_a_two_venue_strategy_is_split_into_each_sides_config() -> None:
+    loaded = load_config_text(config(), "deploy.yaml", {})
+    assert is_both(loaded)
+    spot, futures = spot_part(loaded), futures_part(loaded)
+    assert [(s.name, s.symbols) for s in spot.strategies] == [("basis", ("BTC/USD",))]
+    assert [(s.name, s.symbols) for s in futures.strategies] == [("basis", ("PF_XBTUSD",))]
+    assert spot.symbols == ("BTC/USD",)
+    shipped = load_config(REPO / "config" / "basis.paper.yaml", env={})
+    assert is_both(shipped) and shipped.strategies[0].venue == "both"
+
+
+def test_a_two_venue_strategy_without_one_venues_symbol_names_key_and_line() -> None:
+    (problem,) = problems(config("[BTC/USD]"))
+    assert problem.startswith("deploy.yaml:8: strategies[0].symbols:"), problem
+    assert "venue: both needs a Futures contract" in problem
+    (problem,) = problems(config("[PF_XBTUSD, PF_ETHUSD]"))
+    assert "needs a spot pair" in problem and ":8:" in problem
+
+
+def test_venue_both_without_a_futures_section_names_key_and_line() -> None:
+    found = problems(config(futures=False))
+    assert any(
+        p.startswith("deploy.yaml:5: strategies[0].venue: 'both' needs a futures: section")
+        for p in found
+    ), found
+
+
+def contexts() -> tuple[TwoVenueContext, FakeContext, FakeContext]:
+    clock = FakeClock()
+    spot = FakeContext("basis", ("BTC/USD",), DEFAULT_INSTRUMENTS, clock=clock,
+                       balances={"USD": 1000})  # fmt: skip
+    perp = FakeContext("basis", ("PF_XBTUSD",), (PERP,), clock=clock, seed=1)
+    ctx = TwoVenueContext("basis", {"spot": ("BTC/USD",), "futures": ("PF_XBTUSD",)}, clock)
+    up = {"spot": True, "futures": True}
+    ctx.attach("spot", spot, lambda: up["spot"])
+    ctx.attach("futures", perp, lambda: up["futures"])
+    return ctx, spot, perp
+
+
+def test_every_call_goes_to_the_venue_of_its_symbol_or_order() -> None:
+    ctx, spot, perp = contexts()
+    assert ctx.symbols == ("BTC/USD", "PF_XBTUSD")
+    bid = ctx.place("BTC/USD", "buy", Decimal("0.01"), Decimal(30000))
+    hedge = ctx.place("PF_XBTUSD", "sell", Decimal("0.01"), order_type="market")
+    assert [type(c) for c in spot.commands] == [PlaceOrder]
+    assert [c.symbol for c in perp.commands] == ["PF_XBTUSD"]
+    assert ctx.order(bid.cl_ord_id) is bid and ctx.order(hedge.cl_ord_id) is hedge
+    assert ctx.open_orders() == (bid, hedge) and ctx.open_orders("PF_XBTUSD") == (hedge,)
+    assert ctx.instrument("PF_XBTUSD").price_increment == Decimal("0.5")
+    assert ctx.balance("USD") == Decimal(1000)  # spot's account
+    assert ctx.cancel(hedge) and type(perp.commands[-1]) is CancelOrder
+    assert len(spot.commands) == 1  # nothing of Futures' reached spot
+    assert ctx.cancel_all() == 1 and type(spot.commands[-1]) is CancelOrder
+    with pytest.raises(InvalidIntent):
+        ctx.place("ETH/USD", "buy", Decimal(1), Decimal(1))
+
+
+def test_a_batch_spans_both_venues_and_each_venue_gets_its_own() -> None:
+    ctx, spot, perp = contexts()
+    with ctx.batch():
+        ctx.place("BTC/USD", "buy", Decimal("0.01"), Decimal(30000))
+        ctx.place("PF_XBTUSD", "sell", Decimal("0.01"), order_type="market")
+    assert [len(b) for b in spot.batches] == [1] and [len(b) for b in perp.batches] == [1]
+
+
+def test_venue_readiness_is_each_venues_own() -> None:
+    ctx = TwoVenueContext("x", {"spot": ("BTC/USD",), "futures": ("PF_XBTUSD",)}, FakeClock())
+    assert not ctx.venue_ready("futures")  # not attached yet: not ready
+    up = {"futures": False}
+    ctx.attach("futures", FakeContext("x", ("PF_XBTUSD",), (PERP,)), lambda: up["futures"])
+    assert not ctx.venue_ready("futures")
+    up["futures"] = True
+    assert ctx.venue_ready("futures") and not ctx.venue_ready("spot")
