@@ -84,6 +84,7 @@ class BothDaemon:
         self.metrics = m.Metrics()  # the face's: the process, the loop, the joint readiness
         both = [x for x in loaded if venue_of(config, x.config) == "both"]
         self.both = TwoVenueStrategies(both, self.clock, self.metrics)
+        self.metrics.add_source(m.runners_source(self.both.runners.values()))  # unprefixed
         for venue, side in self.sides.items():
             side.on_wired = self.both.wire(venue, side)
         for venue, side in self.sides.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.config import Config, load_config_text
@@ -51,6 +52,11 @@ async def test_the_basis_hedge_trades_both_venues_and_rides_out_a_futures_outage
     try:
         async with running(daemon) as task:
             assert runner.running  # started once both gates opened
+            assert daemon.http is not None
+            async with aiohttp.ClientSession() as session:
+                async with session.get(daemon.http.url + "/metrics") as r:
+                    lines = (await r.text()).splitlines()
+            assert 'krakenbot_strategy_state{state="running",strategy="basis"} 1.0' in lines
             # A spot fill, then its hedge filled on the Futures simulator.
             await until(lambda: fills(daemon.spot) > 0, "a spot fill", 45)
             await until(lambda: fills(daemon.futures) > 0, "a hedge filled on Futures", 45)
