@@ -18,6 +18,7 @@ from bot.kraken.instruments import Instrument
 from bot.strategy import InvalidIntent
 from bot.strategy.testing import DEFAULT_INSTRUMENTS, FakeContext
 from bot.strategy.two_venue import TwoVenueContext
+from tests.unit.test_cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 PERP = Instrument(
@@ -115,3 +116,13 @@ def test_venue_readiness_is_each_venues_own() -> None:
     assert not ctx.venue_ready("futures")
     up["futures"] = True
     assert ctx.venue_ready("futures") and not ctx.venue_ready("spot")
+
+
+def test_check_config_agrees_exit_2_at_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.yaml"
+    path.write_text(config("[BTC/USD]"))
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2, result.stderr
+    assert f"{path}:8: strategies[0].symbols: venue: both needs a Futures contract" in result.stderr
+    path.write_text(config())
+    assert run_cli("check-config", str(path)).returncode == 0
