@@ -3,8 +3,8 @@ simulators on 127.0.0.1, temporary stores, the HTTP face on port 0), real socket
 
 A spot fill produces a hedge on the Futures simulator; with Futures down the strategy is
 told (``ctx.venue_ready``), pulls its spot quotes, and an order there is refused
-``not_ready``; Futures back, it is ready and hedging again by itself; a stop cancels its
-orders on both venues.
+``not_ready``; Futures back, it is ready and hedging again by itself; the control API
+pauses it on both venues; a stop cancels its orders on both venues.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bot.sim.futures.server import FuturesSimServer
 from bot.sim.venue import DEFAULT_ACCOUNT
 from bot.strategy import OrderState
 from bot.strategy.loader import load_strategies
-from tests.loopback.test_both_daemon import PAPER_ACCOUNT, fills
+from tests.loopback.test_both_daemon import PAPER_ACCOUNT, TOKEN, fills, post
 from tests.loopback.test_daemon_inprocess import running
 from tests.loopback.waiting import until
 
@@ -34,11 +34,11 @@ def basis_config(tmp: Path) -> Config:
     for old, new in {
         "path: data/basis-paper.db": f"path: {tmp / 'spot.db'}",
         "store_path: data/basis-futures-paper.db": f"store_path: {tmp / 'futures.db'}",
-        "port: 8080": "port: 0",
+        "port: 8080": "port: 0\n  control_token_env: KB_TOKEN",
     }.items():
         assert text.count(old) == 1, old
         text = text.replace(old, new)
-    return load_config_text(text, "basis.yaml", {})
+    return load_config_text(text, "basis.yaml", {"KB_TOKEN": TOKEN})
 
 
 async def test_the_basis_hedge_trades_both_venues_and_rides_out_a_futures_outage(
@@ -79,6 +79,14 @@ async def test_the_basis_hedge_trades_both_venues_and_rides_out_a_futures_outage
             await until(lambda: ctx.venue_ready("futures"), "Futures ready again", 45)
             before = fills(daemon.futures)
             await until(lambda: fills(daemon.futures) > before, "hedging again", 60)
+            # The control API pauses the one strategy on both venues.
+            async with aiohttp.ClientSession() as session:
+                code, body = await post(session, daemon.http.url + "/api/strategies/basis/pause")
+            assert code == 200 and body["result"].startswith("spot: "), body
+            assert "futures: " in body["result"], body
+            for side in (daemon.spot, daemon.futures):
+                assert side.desk is not None
+                assert str(side.desk.risk.own_state("basis")) == "halted"
             daemon.request_stop("test")
             await task
         assert daemon.exit_code == 0
