@@ -15,7 +15,9 @@ from bot.core.clock import FakeClock
 from bot.core.errors import ConfigError
 from bot.execution.commands import CancelOrder, PlaceOrder
 from bot.kraken.instruments import Instrument
+from bot.service.both_daemon import BothDaemon
 from bot.strategy import InvalidIntent
+from bot.strategy.loader import load_strategies
 from bot.strategy.testing import DEFAULT_INSTRUMENTS, FakeContext
 from bot.strategy.two_venue import TwoVenueContext
 from tests.unit.test_cli import run_cli
@@ -126,3 +128,21 @@ def test_check_config_agrees_exit_2_at_the_line(tmp_path: Path) -> None:
     assert f"{path}:8: strategies[0].symbols: venue: both needs a Futures contract" in result.stderr
     path.write_text(config())
     assert run_cli("check-config", str(path)).returncode == 0
+
+
+def test_a_reload_gives_the_two_venue_strategy_its_new_params_all_or_none(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "basis.yaml"
+    text = (REPO / "config" / "basis.paper.yaml").read_text()
+    path.write_text(text)
+    loaded = load_config(path, env={})
+    daemon = BothDaemon(loaded, load_strategies(loaded.strategies), config_path=path)
+    (one,) = daemon.both.all
+    path.write_text(text.replace("spread_bps: 2", "spread_bps: 7"))
+    assert daemon.reload_params() == []
+    assert one.loaded.params.spread_bps == Decimal(7)  # type: ignore[attr-defined]
+    path.write_text(text.replace("spread_bps: 2", "spread_bps: -1"))
+    (problem,) = daemon.reload_params()
+    assert "spread_bps" in problem
+    assert one.loaded.params.spread_bps == Decimal(7)  # type: ignore[attr-defined]
