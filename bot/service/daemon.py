@@ -400,7 +400,8 @@ class Daemon:
             self.on_wired(desk, engine)
         for source in metric_sources(self, rest, tokens, venue):
             self.metrics.add_source(source)
-        self.view.attach(Parts(desk, engine, store, self.runners.values, symbols))
+        runners = desk.runners.values  # the dashboard's: a venue: both strategy's too
+        self.view.attach(Parts(desk, engine, store, runners, symbols))
         log.info(
             "daemon_starting", mode=cfg.mode, rest_url=ep.rest_url, symbols=list(symbols),
             strategies=[x.name for x in self.loaded], store=str(cfg.store.path),

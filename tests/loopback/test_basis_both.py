@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -21,7 +22,7 @@ from bot.sim.futures.server import FuturesSimServer
 from bot.sim.venue import DEFAULT_ACCOUNT
 from bot.strategy import OrderState
 from bot.strategy.loader import load_strategies
-from tests.loopback.test_both_daemon import PAPER_ACCOUNT, TOKEN, fills, post
+from tests.loopback.test_both_daemon import PAPER_ACCOUNT, TOKEN, eventually, fills, post
 from tests.loopback.test_daemon_inprocess import running
 from tests.loopback.waiting import until
 
@@ -79,8 +80,20 @@ async def test_the_basis_hedge_trades_both_venues_and_rides_out_a_futures_outage
             await until(lambda: ctx.venue_ready("futures"), "Futures ready again", 45)
             before = fills(daemon.futures)
             await until(lambda: fills(daemon.futures) > before, "hedging again", 60)
-            # The control API pauses the one strategy on both venues.
             async with aiohttp.ClientSession() as session:
+                # The dashboard shows the one strategy once (both venues' pictures merged).
+                status: dict[str, Any] = {}
+
+                async def shown() -> bool:
+                    nonlocal status
+                    assert daemon.http is not None
+                    async with session.get(daemon.http.url + "/api/status") as r:
+                        status = await r.json()
+                    return bool(status.get("strategies"))
+
+                await eventually(shown, "the dashboard's strategies")
+                assert [s["name"] for s in status["strategies"]] == ["basis"]
+                # The control API pauses the one strategy on both venues.
                 code, body = await post(session, daemon.http.url + "/api/strategies/basis/pause")
             assert code == 200 and body["result"].startswith("spot: "), body
             assert "futures: " in body["result"], body

@@ -16,6 +16,8 @@ from bot.core.errors import ConfigError
 from bot.execution.commands import CancelOrder, PlaceOrder
 from bot.kraken.instruments import Instrument
 from bot.service.both_daemon import BothDaemon
+from bot.service.joint_view import merge
+from bot.service.observe import Observation, Pnl, StrategyView
 from bot.strategy import InvalidIntent
 from bot.strategy.loader import load_strategies
 from bot.strategy.testing import DEFAULT_INSTRUMENTS, FakeContext
@@ -146,3 +148,19 @@ def test_a_reload_gives_the_two_venue_strategy_its_new_params_all_or_none(
     (problem,) = daemon.reload_params()
     assert "spread_bps" in problem
     assert one.loaded.params.spread_bps == Decimal(7)  # type: ignore[attr-defined]
+
+
+def test_the_dashboard_shows_a_two_venue_strategy_once_with_its_pnl_of_both_venues() -> None:
+    def picture(realised: str) -> Observation:
+        row = StrategyView("basis", "running", "", 0, 3, "active")
+        return Observation(
+            at_ns=1, running=True, ready=True, failing=(), metrics={}, strategies=(row,),
+            strategy_pnl={("basis", "USD"): Pnl(Decimal(realised), Decimal(1), Decimal(0))},
+        )  # fmt: skip
+
+    merged = merge(
+        {"spot": picture("2"), "futures": picture("-0.5")},
+        at_ns=9, ready=True, failing=(), face={},
+    )  # fmt: skip
+    assert [s.name for s in merged.strategies] == ["basis"]
+    assert merged.strategy_pnl == {("basis", "USD"): Pnl(Decimal("1.5"), Decimal(2), Decimal(0))}
