@@ -14,12 +14,14 @@ from bot.config.venues import futures_part, is_both, spot_part
 from bot.core.clock import FakeClock
 from bot.core.errors import ConfigError
 from bot.execution.commands import CancelOrder, PlaceOrder
+from bot.execution.orders import OrderState, transition
 from bot.kraken.instruments import Instrument
 from bot.service.both_daemon import BothDaemon
 from bot.service.joint_view import merge
 from bot.service.observe import Observation, Pnl, StrategyView
-from bot.strategy import InvalidIntent
+from bot.strategy import InvalidIntent, Params, Strategy
 from bot.strategy.loader import load_strategies
+from bot.strategy.runner import StrategyRunner
 from bot.strategy.testing import DEFAULT_INSTRUMENTS, FakeContext
 from bot.strategy.two_venue import TwoVenueContext
 from tests.unit.test_cli import run_cli
@@ -164,3 +166,28 @@ def test_the_dashboard_shows_a_two_venue_strategy_once_with_its_pnl_of_both_venu
     )  # fmt: skip
     assert [s.name for s in merged.strategies] == ["basis"]
     assert merged.strategy_pnl == {("basis", "USD"): Pnl(Decimal("1.5"), Decimal(2), Decimal(0))}
+
+
+class _PlacesThenFails(Strategy[Params]):
+    def on_start(self) -> None:
+        self.ctx.place("BTC/USD", "buy", Decimal("0.01"), Decimal(30000))
+        self.ctx.place("PF_XBTUSD", "sell", Decimal("0.01"), Decimal(30000))
+
+    def on_timer(self, name: str) -> None:
+        raise ValueError("a bug")
+
+
+def test_max_errors_halts_the_one_instance_and_cancels_its_orders_on_both_venues() -> None:
+    ctx, spot, perp = contexts()
+    runner = StrategyRunner(
+        _PlacesThenFails(ctx, Params()), timers=ctx.timers, clock=spot.clock, max_errors=1
+    )
+    runner.start()
+    for fake in (spot, perp):  # both acknowledged by their venue
+        (handle,) = fake.handles.values()
+        handle.update(transition(handle.order, OrderState.NEW, now_ns=1, order_id="O1"))
+    ctx.set_timer("t", 0)
+    runner.fire_timers()
+    assert runner.halted
+    assert [type(c) for c in spot.commands] == [PlaceOrder, CancelOrder]
+    assert [type(c) for c in perp.commands] == [PlaceOrder, CancelOrder]
