@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config.reader import Reader
-from bot.config.venues import venue_checks
+from bot.config.venues import on_futures, venue_checks
 
 __all__ = ["cross_checks"]
 
@@ -47,10 +47,13 @@ def cross_checks(reader: Reader, data: dict[str, Any]) -> None:
             reader.problem(("strategies", index, "name"), message)
         elif isinstance(name, str):
             first[name] = index
-        spot = _venue(data, strategy) == "spot"  # market.symbols: spot's subscriptions
+        venue = _venue(data, strategy)  # market.symbols: spot's subscriptions
+        spot = venue in ("spot", "both")
         for pos, symbol in enumerate(
             symbols if spot and allowed and isinstance(symbols, list) else []
         ):
+            if venue == "both" and isinstance(symbol, str) and on_futures(symbol):
+                continue  # a two-venue strategy's contract: futures.symbols' business
             if isinstance(symbol, str) and symbol.upper() not in allowed:
                 message = f"{symbol!r} is not in market.symbols"
                 reader.problem(("strategies", index, "symbols", pos), message)
@@ -68,7 +71,7 @@ def _trades_spot(data: dict[str, Any]) -> bool:
     """Whether a config with ``futures:`` also trades spot (a spot strategy enabled)."""
     strategies = data.get("strategies")
     return any(
-        _venue(data, s) == "spot" and _dict(s).get("enabled", True) is not False
+        _venue(data, s) in ("spot", "both") and _dict(s).get("enabled", True) is not False
         for s in (strategies if isinstance(strategies, list) else [])
     )
 

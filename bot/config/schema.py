@@ -332,9 +332,9 @@ class StrategyConfig(_Model):
     risk: Annotated[RiskConfig, _EMPTY_MAP] = Field(default_factory=RiskConfig)
     max_errors: Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)] = 10
     enabled: StrictBool = True
-    # Where it trades; unset: Futures in a config with `futures:`, else spot
-    # (``bot.config.venues``).
-    venue: Literal["spot", "futures"] | None = None
+    # Where it trades; unset: Futures in a config with `futures:`, else spot; `both`: one
+    # instance on both venues, its symbols split by venue (``bot.config.venues``).
+    venue: Literal["spot", "futures", "both"] | None = None
     _where: Where | None = PrivateAttr(default=None)
 
     @property

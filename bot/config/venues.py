@@ -1,17 +1,22 @@
 """Which venue each strategy trades, and a deployment split into its venues' parts.
 
-A strategy says its venue with ``venue: spot | futures``; without it, a config with a
+A strategy says its venue with ``venue: spot | futures | both``; without it, a config with a
 ``futures:`` section is a Kraken Futures one (every strategy trades Futures) and any other
 is spot, as before the key existed. A config with ``futures:`` and at least one enabled
-``venue: spot`` strategy trades BOTH venues in one process (``bot.service.both_daemon``):
-``spot_part`` and ``futures_part`` are then the two one-venue configs its sides run on.
+``venue: spot`` or ``venue: both`` strategy trades BOTH venues in one process
+(``bot.service.both_daemon``): ``spot_part`` and ``futures_part`` are then the two
+one-venue configs its sides run on. A ``venue: both`` strategy is one instance on both
+venues: ``split_symbols`` splits its symbols by venue (a Futures contract's name, else a
+spot pair), and each part carries it with its own venue's symbols only, so each side
+subscribes them and applies its risk limits (the instance itself is ``BothDaemon``'s).
 
 Each venue keeps its own key pair (``credentials`` / ``futures.credentials``) and its own
 store: ``store.path`` is spot's; Futures' is ``futures.store_path``, by default
 ``DEFAULT_FUTURES_STORE_PATHS[mode]`` beside spot's default (a Futures-only config keeps
 ``store.path``, as before). ``venue_checks`` refuses, each at its line: a ``venue: futures``
-strategy without a ``futures:`` section, a symbol not on its strategy's venue, and both
-venues sharing one store file. This module owns those rules and nothing else.
+or ``both`` strategy without a ``futures:`` section, a symbol not on its strategy's venue,
+a ``both`` strategy without a symbol on each venue, and both venues sharing one store
+file. This module owns those rules and nothing else.
 """
 
 from __future__ import annotations
@@ -28,16 +33,20 @@ from bot.config.schema import DEFAULT_STORE_PATHS, Config, StoreConfig, Strategy
 __all__ = [
     "DEFAULT_FUTURES_STORE_PATHS",
     "VENUES",
+    "StrategyVenue",
     "Venue",
     "futures_part",
     "futures_store_path",
     "is_both",
+    "on_futures",
+    "split_symbols",
     "spot_part",
     "venue_checks",
     "venue_of",
 ]
 
 Venue = Literal["spot", "futures"]
+StrategyVenue = Literal["spot", "futures", "both"]
 VENUES: Final[tuple[Venue, ...]] = ("spot", "futures")
 DEFAULT_FUTURES_STORE_PATHS: Final = {
     "paper": Path("data/futures-paper.db"),
@@ -47,18 +56,42 @@ DEFAULT_FUTURES_STORE_PATHS: Final = {
 _FUTURES_RE: Final = re.compile(FUTURES_SYMBOL_RE)
 
 
-def venue_of(config: Config, strategy: StrategyConfig) -> Venue:
+def venue_of(config: Config, strategy: StrategyConfig) -> StrategyVenue:
     """``strategy.venue``, else Futures in a config with ``futures:``, else spot."""
     if strategy.venue is not None:
         return strategy.venue
     return "futures" if config.futures is not None else "spot"
 
 
+def on_futures(symbol: str) -> bool:
+    """Whether ``symbol`` names a Kraken Futures contract (else it is a spot pair)."""
+    return _FUTURES_RE.fullmatch(symbol) is not None
+
+
+def split_symbols(symbols: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """A two-venue strategy's symbols by venue, in their order."""
+    return {
+        "spot": tuple(s for s in symbols if not on_futures(s)),
+        "futures": tuple(s for s in symbols if on_futures(s)),
+    }
+
+
 def is_both(config: Config) -> bool:
-    """A ``futures:`` section and at least one enabled spot strategy: both venues."""
+    """A ``futures:`` section and at least one enabled spot or two-venue strategy."""
     return config.futures is not None and any(
-        s.enabled and venue_of(config, s) == "spot" for s in config.strategies
+        s.enabled and venue_of(config, s) in ("spot", "both") for s in config.strategies
     )
+
+
+def _part(config: Config, venue: Venue) -> tuple[StrategyConfig, ...]:
+    """``venue``'s strategies; a two-venue one narrowed to that venue's symbols."""
+    mine: list[StrategyConfig] = []
+    for s in config.strategies:
+        if venue_of(config, s) == venue:
+            mine.append(s)
+        elif venue_of(config, s) == "both":
+            mine.append(s.model_copy(update={"symbols": split_symbols(s.symbols)[venue]}))
+    return tuple(mine)
 
 
 def futures_store_path(config: Config) -> Path:
@@ -73,14 +106,16 @@ def futures_store_path(config: Config) -> Path:
 
 
 def spot_part(config: Config) -> Config:
-    """The spot side of a two-venue config: no ``futures:``, its spot strategies."""
-    mine = tuple(s for s in config.strategies if venue_of(config, s) == "spot")
+    """The spot side of a two-venue config: no ``futures:``, its spot strategies (a
+    two-venue strategy with its spot symbols, its ``venue`` still ``both``)."""
+    mine = _part(config, "spot")
     return config.model_copy(update={"futures": None, "strategies": mine})
 
 
 def futures_part(config: Config) -> Config:
-    """The Futures side of a two-venue config: its Futures strategies, its own store."""
-    mine = tuple(s for s in config.strategies if venue_of(config, s) == "futures")
+    """The Futures side of a two-venue config: its Futures strategies (a two-venue one
+    with its contracts), its own store."""
+    mine = _part(config, "futures")
     store = StoreConfig(path=futures_store_path(config))
     market = config.market.model_copy(update={"symbols": ()})  # market.symbols: spot's
     return config.model_copy(update={"strategies": mine, "store": store, "market": market})
@@ -100,14 +135,17 @@ def venue_checks(reader: Reader, data: dict[str, Any]) -> None:
         venue = strategy.get("venue")
         if venue is None:
             venue = "futures" if has_futures else "spot"
-        elif venue == "futures" and not has_futures:
-            message = "'futures' needs a futures: section (its URLs, keys and simulator)"
+        elif venue in ("futures", "both") and not has_futures:
+            message = f"{venue!r} needs a futures: section (its URLs, keys and simulator)"
             reader.problem(("strategies", index, "venue"), message)
-        if venue not in VENUES:
+        if venue not in (*VENUES, "both"):
             continue  # the schema names the bad value
-        if venue == "spot" and strategy.get("enabled", True) is not False:
+        if venue != "futures" and strategy.get("enabled", True) is not False:
             spot_strategies += 1
         symbols = strategy.get("symbols")
+        if venue == "both":
+            _both_symbols(reader, index, symbols)
+            continue
         for pos, symbol in enumerate(symbols if isinstance(symbols, list) else []):
             if not isinstance(symbol, str):
                 continue
@@ -118,6 +156,22 @@ def venue_checks(reader: Reader, data: dict[str, Any]) -> None:
                 reader.problem(("strategies", index, "symbols", pos), message)
     if has_futures and spot_strategies:
         _distinct_stores(reader, data)
+
+
+def _both_symbols(reader: Reader, index: int, symbols: object) -> None:
+    """A two-venue strategy trades at least one spot pair and one Futures contract."""
+    names = tuple(s for s in symbols if isinstance(s, str)) if isinstance(symbols, list) else ()
+    if not names:
+        return  # the schema names a missing or empty list
+    split = split_symbols(names)
+    missing = [v for v in VENUES if not split[v]]
+    if missing:
+        what = {"spot": "a spot pair (BTC/USD)", "futures": "a Futures contract (PF_XBTUSD)"}
+        message = (
+            f"venue: both needs {what[missing[0]]} among its symbols; a strategy on one "
+            f"venue says venue: {VENUES[1 - VENUES.index(missing[0])]}"
+        )
+        reader.problem(("strategies", index, "symbols"), message)
 
 
 def _distinct_stores(reader: Reader, data: dict[str, Any]) -> None:

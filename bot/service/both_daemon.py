@@ -20,7 +20,9 @@ theirs), run side by side under one ``TaskGroup`` on one event loop, and around 
   ITS gate opens, so one venue down never holds the other's strategies; a fatal error of
   one side (a key's permission, the store) stops the other cleanly, then ends the process
   with that error's exit status (2 for a config error, else 1);
-* ONE log: every line a side (and any task it starts) logs carries ``venue``.
+* ONE log: every line a side (and any task it starts) logs carries ``venue``;
+* the ``venue: both`` strategies (``bot.service.both_strategies``): one instance each on
+  both sides' desks, started once both gates have opened, stopped before the sides cancel.
 
 This module owns that composition and nothing else.
 """
@@ -40,6 +42,7 @@ from bot.core.errors import BotError, ConfigError
 from bot.core.log import get_logger
 from bot.core.supervisor import Supervisor
 from bot.service import metrics as m
+from bot.service.both_strategies import TwoVenueStrategies, ended
 from bot.service.daemon import PNL_EVERY_S, Daemon
 from bot.service.futures_daemon import FuturesDaemon, futures_symbols
 from bot.service.http import HttpServer
@@ -79,6 +82,11 @@ class BothDaemon:
         )  # fmt: skip
         self.sides: dict[str, Daemon] = {"spot": self.spot, "futures": self.futures}
         self.metrics = m.Metrics()  # the face's: the process, the loop, the joint readiness
+        both = [x for x in loaded if venue_of(config, x.config) == "both"]
+        self.both = TwoVenueStrategies(both, self.clock, self.metrics)
+        self.metrics.add_source(m.runners_source(self.both.runners.values()))  # unprefixed
+        for venue, side in self.sides.items():
+            side.on_wired = self.both.wire(venue, side)
         for venue, side in self.sides.items():
             self.metrics.registry.register(VenueCollector(side.metrics, venue))
         self.gate = JointGate({v: s.gate for v, s in self.sides.items()}, clock=self.clock)
@@ -94,6 +102,7 @@ class BothDaemon:
         self.exit_code = 0
         self._stopping = False
         self._error: BotError | None = None
+        self._started = asyncio.Event()
 
     # -- control ---------------------------------------------------------------------------
 
@@ -107,6 +116,7 @@ class BothDaemon:
         self._stop_sides(reason)
 
     def _stop_sides(self, reason: str) -> None:
+        self.both.stop()  # on_stop before the sides cancel its orders on both venues
         for side in self.sides.values():
             if not side.stopping:  # a side asked twice would force the exit
                 side.request_stop(reason)
@@ -116,12 +126,12 @@ class BothDaemon:
 
     def reload_params(self) -> list[str]:
         """Each side's ``reload_params`` (its own strategies from the file); the problems."""
-        return [p for side in self.sides.values() for p in side.reload_params()]
+        problems = [p for side in self.sides.values() for p in side.reload_params()]
+        return problems + self.both.reload_params(self.spot.config_path)
 
     async def wait_started(self) -> None:
-        """Until both venues' gates have opened and their strategies started."""
-        for side in self.sides.values():
-            await side.wait_started()
+        """Until both venues' gates have opened and all strategies started."""
+        await self._started.wait()
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -139,6 +149,13 @@ class BothDaemon:
                     face = [
                         tg.create_task(self._announce(), name="announce"),
                         tg.create_task(self.supervisor.keep("view", self.view.run), name="view"),
+                    ]
+                    face += [
+                        tg.create_task(
+                            self.supervisor.keep(f"timers-{n}", r.run_timers, finished=ended(r)),
+                            name=f"keep:timers-{n}",
+                        )
+                        for n, r in self.both.runners.items()
                     ]
                     await asyncio.wait(sides)
                     for task in face:  # the announcement too, if a side ended before it
@@ -167,7 +184,12 @@ class BothDaemon:
             self._stop_sides(f"venue {venue} failed")
 
     async def _announce(self) -> None:
-        await self.wait_started()
+        for side in self.sides.values():
+            await side.wait_started()
+        if self._stopping:
+            return
+        self.both.start()  # the two-venue strategies: both gates have opened
+        self._started.set()
         log.info(
             "deployment_ready", mode=self.config.mode, venues=list(self.sides),
             http=None if self.http is None or self.http.port is None else self.http.url,
@@ -187,7 +209,9 @@ class BothDaemon:
         return {
             "mode": self.config.mode,
             "venue": ", ".join(f"{v} {ep.rest_url}" for v, ep in venues.items() if ep),
-            "strategies": ", ".join(x.name for s in self.sides.values() for x in s.loaded),
+            "strategies": ", ".join(
+                [x.name for s in self.sides.values() for x in s.loaded] + list(self.both.runners)
+            ),
             "symbols": ", ".join(sym for s in self.sides.values() for sym in _symbols(s)),
         }
 

@@ -196,6 +196,9 @@ class Daemon:
         self._stop: asyncio.Event | None = None
         self._stopping = False
         self._started = asyncio.Event()
+        # Called once the desk and engine are wired, before anything trades: a two-venue
+        # deployment attaches its two-venue strategies' contexts here (``BothDaemon``).
+        self.on_wired: Callable[[Desk, ExecutionEngine], None] | None = None
 
     # -- control ---------------------------------------------------------------------------
 
@@ -393,9 +396,12 @@ class Daemon:
             )  # fmt: skip
             self.runners[loaded.name] = runner
             desk.add_runner(runner)
+        if self.on_wired is not None:
+            self.on_wired(desk, engine)
         for source in metric_sources(self, rest, tokens, venue):
             self.metrics.add_source(source)
-        self.view.attach(Parts(desk, engine, store, self.runners.values, symbols))
+        runners = desk.runners.values  # the dashboard's: a venue: both strategy's too
+        self.view.attach(Parts(desk, engine, store, runners, symbols))
         log.info(
             "daemon_starting", mode=cfg.mode, rest_url=ep.rest_url, symbols=list(symbols),
             strategies=[x.name for x in self.loaded], store=str(cfg.store.path),

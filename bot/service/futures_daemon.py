@@ -208,6 +208,8 @@ class FuturesDaemon(Daemon):
             )  # fmt: skip
             self.runners[loaded.name] = runner
             desk.add_runner(runner)
+        if self.on_wired is not None:
+            self.on_wired(desk, engine)
         for source in (
             m.risk_source(desk.risk, [x.name for x in self.loaded]),
             m.positions_source(desk.positions),
@@ -219,7 +221,8 @@ class FuturesDaemon(Daemon):
         self.metrics.add_source(futures_source(market, private, venue))
         if self.deadman is not None:
             self.metrics.add_source(m.deadman_source(self.deadman))
-        self.view.attach(Parts(desk, engine, store, self.runners.values, tuple(table)))
+        runners = desk.runners.values  # the dashboard's: a venue: both strategy's too
+        self.view.attach(Parts(desk, engine, store, runners, tuple(table)))
         log.info(
             "daemon_starting", mode=cfg.mode, venue="futures", rest_url=ep.rest_url,
             symbols=list(table), strategies=[x.name for x in self.loaded],

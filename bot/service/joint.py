@@ -15,7 +15,8 @@ through:
   ``krakenbot_futures_feed_connected``), so one scrape tells the venues apart;
 * ``JointControls``: the control API on every venue's desk: halt, resume and cancel-all act
   on all venues (the answer says each one's outcome), pause and resume-strategy on the venue
-  the strategy trades, reload once (the deployment's, which reloads every venue).
+  the strategy trades (on both for a ``venue: both`` strategy), reload once (the
+  deployment's, which reloads every venue).
 
 This module owns those and nothing else.
 """
@@ -139,19 +140,22 @@ class JointControls(Controls):
         return _joint({v: c.cancel_all() for v, c in self._venues.items()})
 
     def pause(self, strategy: str) -> Outcome:
-        return self._owner(strategy).pause(strategy)
+        return self._owners(strategy, lambda c: c.pause(strategy))
 
     def resume_strategy(self, strategy: str) -> Outcome:
-        return self._owner(strategy).resume_strategy(strategy)
+        return self._owners(strategy, lambda c: c.resume_strategy(strategy))
 
-    def _owner(self, strategy: str) -> Controls:
-        """The venue's controls whose desk runs ``strategy`` (else the first: it answers
-        404 or 503 as a one-venue daemon would)."""
-        for controls in self._venues.values():
-            desk = controls._desk()
-            if desk is not None and strategy in desk.runners:
-                return controls
-        return next(iter(self._venues.values()))
+    def _owners(self, strategy: str, act: Callable[[Controls], Outcome]) -> Outcome:
+        """``act`` on the venue whose desk runs ``strategy``, on each for a two-venue one
+        (else on the first: it answers 404 or 503 as a one-venue daemon would)."""
+        owners = {
+            v: c
+            for v, c in self._venues.items()
+            if (desk := c._desk()) is not None and strategy in desk.runners
+        }
+        if len(owners) > 1:
+            return _joint({v: act(c) for v, c in owners.items()})
+        return act(next(iter(owners.values()), next(iter(self._venues.values()))))
 
 
 def _joint(outcomes: Mapping[str, Outcome]) -> Outcome:

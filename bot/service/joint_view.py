@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from bot.core.clock import Clock
 from bot.execution.readiness import ReadinessGate
 from bot.kraken.instruments import Instrument
 from bot.service.metrics import Metrics, Snapshot
-from bot.service.observe import RECENT_FILLS, Observation, Observer, Pnl
+from bot.service.observe import RECENT_FILLS, Observation, Observer, Pnl, StrategyView
 
 __all__ = ["JointObserver", "VenueView", "merge"]
 
 SPOT = "spot"
+K = TypeVar("K")
 
 
 class VenueView(NamedTuple):
@@ -100,13 +101,13 @@ def merge(
         failing=failing,
         metrics=metrics,
         risk_state=risk,
-        strategies=tuple(s for o in views for s in o.strategies),
+        strategies=_once(s for o in views for s in o.strategies),
         instruments={k: i for o in views for k, i in o.instruments.items()},
         mids={k: m for o in views for k, m in o.mids.items()},
         positions=tuple(p for o in views for p in o.positions),
         totals=tuple(p for o in views for p in o.totals),
         pnl=_summed(o.pnl for o in views),
-        strategy_pnl={k: p for o in views for k, p in o.strategy_pnl.items()},
+        strategy_pnl=_summed(o.strategy_pnl for o in views),  # a venue: both one's, summed
         open_orders=tuple(
             sorted(
                 (x for o in views for x in o.open_orders), key=lambda x: (x.created_ns, x.cl_ord_id)
@@ -134,8 +135,16 @@ def _renamed(venue: str, inst: Instrument) -> Instrument:
     return dataclasses.replace(inst, base=f"{venue}:{inst.base}", quote=f"{venue}:{inst.quote}")
 
 
-def _summed(pnls: Iterable[Mapping[str, Pnl]]) -> dict[str, Pnl]:
-    out: dict[str, Pnl] = {}
+def _once(rows: Iterable[StrategyView]) -> tuple[StrategyView, ...]:
+    """Each strategy once: a ``venue: both`` strategy's one runner is on both venues."""
+    seen: dict[str, StrategyView] = {}
+    for row in rows:
+        seen.setdefault(row.name, row)
+    return tuple(seen.values())
+
+
+def _summed(pnls: Iterable[Mapping[K, Pnl]]) -> dict[K, Pnl]:
+    out: dict[K, Pnl] = {}
     for by_quote in pnls:
         for quote, p in by_quote.items():
             was = out.get(quote)

@@ -683,6 +683,12 @@ class Context(ABC):
     def margin(self) -> MarginInfo | None:
         return None
 
+    # A strategy on both venues (``venue: both``): whether ``venue`` ("spot" or "futures")
+    # takes orders now (its readiness gate open); its orders there are refused
+    # ``not_ready`` while not. A one-venue strategy runs only while its venue is ready: True.
+    def venue_ready(self, venue: str) -> bool:
+        return True
+
     # Timers: ``on_timer(name)`` after ``delay_s`` (every ``delay_s`` if ``repeat``); a
     # name set again is replaced; ``cancel_timer`` is False if there was none.
     @abstractmethod

@@ -48,6 +48,7 @@ __all__ = [
 ENTRY_POINT_GROUP: Final = "krakenbot.strategies"
 BUNDLED: Final[Mapping[str, str]] = {
     "ema_cross": "strategies.ema_cross:EmaCross",
+    "basis": "strategies.basis:BasisHedge",
     "grid": "strategies.grid:GridTrader",
     "market_maker": "strategies.market_maker:MarketMaker",
 }

@@ -115,6 +115,7 @@ class FakeContext(Context):
         self.books: dict[str, BookSnapshot] = {}
         self.gauges: dict[tuple[str, str | None], Decimal | float] = {}
         self.counters: dict[tuple[str, str | None], int] = {}
+        self.ready: dict[str, bool] = {}  # ``venue_ready``: a venue set False is down
         for symbol in self._symbols:
             self.scaled_instrument(symbol)
 
@@ -199,6 +200,9 @@ class FakeContext(Context):
                 f"no instrument for {symbol!r} (known: {', '.join(self._instruments)})"
             )
         return inst
+
+    def venue_ready(self, venue: str) -> bool:
+        return self.ready.get(venue, True)
 
     def set_timer(self, name: str, delay_s: float, repeat: bool = False) -> None:
         self.timers.set(name, delay_s, repeat)

@@ -156,7 +156,7 @@ CASES: dict[str, Case] = {
     ),
     "a bad venue": lambda t, m: (
         two_venues("margin"),
-        ":9: strategies[0].venue: Input should be 'spot' or 'futures'",
+        ":9: strategies[0].venue: Input should be 'spot', 'futures' or 'both'",
     ),
     "a symbol on the wrong venue": lambda t, m: (
         two_venues(spot_symbol="PF_ETHUSD"),

@@ -298,7 +298,7 @@ def test_unknown_short_name_suggests_the_close_one() -> None:
     problem = class_problem("market_makr")
     assert problem.startswith(
         "unknown strategy 'market_makr': not in the 'krakenbot.strategies' entry points nor "
-        "bundled (did you mean 'market_maker'? known: ema_cross, grid, market_maker"
+        "bundled (did you mean 'market_maker'? known: basis, ema_cross, grid, market_maker"
     )
     assert problem.endswith("; or use 'module:Class' / 'file.py:Class')")
 
