@@ -730,6 +730,11 @@ class Context(ABC):
     def _invalid(self, action: str, error: InvalidIntent, symbol: str, **fields: Any) -> None:
         """An ``InvalidIntent`` about to be raised to the strategy (the daemon counts it)."""
 
+    def _context_for(self, symbol: str) -> Context:
+        """The context whose orders on ``symbol`` are its own (itself; a context routing
+        over several venues answers its venue's: ``bot.strategy.two_venue``)."""
+        return self
+
     def _own(self, order: OrderHandle | str) -> OrderHandle:
         cid = order if isinstance(order, str) else order.cl_ord_id
         handle = self.order(cid)

@@ -93,6 +93,8 @@ class PreparedOrder:
         time_in_force: TimeInForce = "GTC",
         post_only: bool = False,
     ) -> None:
+        # The context that owns orders on ``symbol`` (a two-venue context's venue side).
+        ctx = ctx._context_for(symbol)
         self._ctx, self._symbol, self._side, self._qty = ctx, symbol, side, qty
         self._kind: tuple[str, str, bool] = (order_type, time_in_force, post_only)
         self._inst: Instrument | None = None

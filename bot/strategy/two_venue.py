@@ -196,6 +196,9 @@ class TwoVenueContext(Context):
     def _instrument(self, symbol: str) -> Instrument:
         return self._at(symbol)._instrument(symbol)
 
+    def _context_for(self, symbol: str) -> Context:
+        return self._at(symbol)
+
     def _next_cl_ord_id(self) -> str:
         raise StrategyError("a two-venue context names no order: each venue's context does")
 

@@ -19,7 +19,7 @@ from bot.kraken.instruments import Instrument
 from bot.service.both_daemon import BothDaemon
 from bot.service.joint_view import merge
 from bot.service.observe import Observation, Pnl, StrategyView
-from bot.strategy import InvalidIntent, Params, Strategy
+from bot.strategy import InvalidIntent, Params, PreparedOrder, Strategy
 from bot.strategy.loader import load_strategies
 from bot.strategy.runner import StrategyRunner
 from bot.strategy.testing import DEFAULT_INSTRUMENTS, FakeContext
@@ -191,3 +191,18 @@ def test_max_errors_halts_the_one_instance_and_cancels_its_orders_on_both_venues
     assert runner.halted
     assert [type(c) for c in spot.commands] == [PlaceOrder, CancelOrder]
     assert [type(c) for c in perp.commands] == [PlaceOrder, CancelOrder]
+
+
+def test_a_prepared_order_on_a_two_venue_context_places_on_its_symbols_venue() -> None:
+    ctx, spot, perp = contexts()
+    bid = PreparedOrder(ctx, "BTC/USD", "buy", Decimal("0.01"), post_only=True)
+    ask = PreparedOrder(ctx, "PF_XBTUSD", "sell", Decimal(1))
+    on_spot = bid.place(Decimal(30000))
+    on_perp = ask.place(Decimal("30000.5"))
+    assert [c.symbol for c in spot.commands] == ["BTC/USD"]
+    assert [c.symbol for c in perp.commands] == ["PF_XBTUSD"]
+    assert ctx.order(on_spot.cl_ord_id) is on_spot and ctx.order(on_perp.cl_ord_id) is on_perp
+    with ctx.batch():
+        bid.place(Decimal(29999))
+        ask.place(Decimal(30001))
+    assert [len(b) for b in spot.batches] == [1] and [len(b) for b in perp.batches] == [1]
