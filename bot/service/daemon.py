@@ -290,6 +290,9 @@ class Daemon:
                     stack.push_async_callback(self.http.close)
                 store = Store.open(self.config.store.path)
                 stack.callback(store.close)
+                # Run before the close: a face that outlives this venue (a two-venue
+                # deployment's) then reads no closed store.
+                stack.callback(self.view.detach)
                 # A store made by another mode, venue or key: refused.
                 claim(store, self._store_owner(self.endpoints))
                 session = await stack.enter_async_context(aiohttp.ClientSession())

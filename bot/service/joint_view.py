@@ -60,7 +60,10 @@ class JointObserver(Observer):
     def observe(self) -> Observation:
         for venue, theirs in self._venues.items():
             mine = self._mine[venue]
-            if not mine.attached and theirs.parts is not None:
+            if theirs.parts is None:
+                if mine.attached:  # that venue stopped: its store is closing or closed
+                    mine.detach()
+            elif not mine.attached:
                 mine.attach(theirs.parts)
         return self._merged({v: o.observe() for v, o in self._mine.items()})
 

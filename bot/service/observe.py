@@ -182,6 +182,11 @@ class Observer:
     def attach(self, parts: Parts) -> None:
         self._parts = parts
 
+    def detach(self) -> None:
+        """The components are going (their store is about to close): back to pictures of
+        readiness and metrics only."""
+        self._parts = None
+
     def starting(self) -> Observation:
         """A picture without the components (while the daemon starts): readiness and the
         metrics only. Reads nothing else, so it never moves the fills along."""

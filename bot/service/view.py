@@ -88,6 +88,9 @@ class TraderView:
     def attach(self, parts: Parts) -> None:
         self.observer.attach(parts)
 
+    def detach(self) -> None:
+        self.observer.detach()
+
     def tick(self) -> None:
         """One picture: to the dashboard, then through the rules to the notifiers."""
         obs = self.observer.observe()

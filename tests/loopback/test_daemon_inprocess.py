@@ -161,6 +161,9 @@ async def test_paper_default_quotes_fills_pnl_then_stops_clean(tmp_path: Path) -
     assert sim_open_orders(daemon) == []
     assert daemon.sim.venue.deadman_trigger(DEFAULT_ACCOUNT) is None
     assert daemon.engine is not None and daemon.engine.open_orders() == []
+    # Its view let go of the components before the store closed: a face that outlives
+    # the daemon (a two-venue deployment's) reads no closed store.
+    assert not daemon.view.observer.attached
 
 
 async def test_a_failing_strategy_is_halted_and_the_daemon_goes_on(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from bot.execution.pnl import PositionBook
 from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import RiskGate
 from bot.kraken.instruments import Instrument
+from bot.service.joint_view import JointObserver, VenueView
 from bot.service.metrics import Metrics
 from bot.service.observe import RECENT_FILLS, Observer, Parts
 from bot.store import Store
@@ -145,3 +146,29 @@ def test_balances_are_stamped_when_the_poller_replaces_them(tmp_path: Path) -> N
     assert rig.observer.observe().balances_at_ns == T0  # the same poll
     rig.desk.balances = {"USD": Decimal(11)}
     assert rig.observer.observe().balances_at_ns == T0 + 20 * 1_000_000_000
+
+
+def test_a_joint_picture_stops_reading_a_venue_once_it_detached_and_closed_its_store(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "f").mkdir()
+    spot, futures = Rig(tmp_path / "s"), Rig(tmp_path / "f")
+    spot.attach()
+    futures.attach()
+    spot.record(fill(1))
+    gate = ReadinessGate(["spot.books"])
+    joint = JointObserver(
+        spot.clock,
+        Metrics(process=False),
+        gate,
+        {
+            "spot": VenueView(spot.observer, spot.metrics, spot.gate),
+            "futures": VenueView(futures.observer, futures.metrics, futures.gate),
+        },
+    )
+    assert joint.observe().running and len(joint.observe().fills) == 1
+    futures.observer.detach()  # what a stopping venue does before its store closes
+    futures.store.close()
+    obs = joint.observe()  # reads spot only: no closed store touched
+    assert obs.running and [f.fill.exec_id for f in obs.fills] == [fill(1).exec_id]
