@@ -865,3 +865,68 @@ def test_levels_refuses_what_it_cannot_read() -> None:
     for _ in range(1000):
         _bookcore.levels(book, 10)
     assert [sys.getrefcount(x) for x in watched] == before  # no reference kept per call
+
+
+@needs_c
+def test_a_view_reuses_the_levels_a_message_did_not_change() -> None:
+    book = loaded()
+    first = book.view()
+    again = book.view()
+    assert again.bids is first.bids and again.asks is first.asks  # nothing changed
+    price, qty = first.bids[3][0], first.bids[3][1] + 1
+    bids = [*first.bids[:3], (price, qty), *first.bids[4:]]
+    truth = book_checksum(list(first.asks), bids)
+    assert book.apply(BookFrame(BTC.symbol, False, ((price, qty),), (), truth, "t")) is None
+    second = book.view()
+    assert second.bids == tuple(book.bids(10)) == tuple(bids)
+    assert second.asks is first.asks  # the side the message did not touch
+    assert [a is b for a, b in zip(first.bids, second.bids, strict=True)] == [
+        True, True, True, False, True, True, True, True, True, True,
+    ]  # fmt: skip
+
+
+_LEVEL = st.tuples(st.integers(-(2**70), 2**70), st.integers(0, 2**70))
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(
+    n_levels=st.integers(0, 15),
+    n=st.integers(0, 12),
+    updates=st.lists(st.tuples(st.integers(9_900, 10_100), st.integers(0, 5)), max_size=8),
+    foreign=st.tuples(st.lists(_LEVEL, max_size=12), st.lists(_LEVEL, max_size=12)),
+    shift=st.integers(-3, 3).filter(bool),
+)
+def test_levels_from_an_earlier_copy_are_the_levels_now(
+    n_levels: int,
+    n: int,
+    updates: list[tuple[int, int]],
+    foreign: tuple[list[tuple[int, int]], list[tuple[int, int]]],
+    shift: int,
+) -> None:
+    """Whatever the earlier copy (this book's before the changes, or any levels at all),
+    the result is the book's levels now."""
+    book = loaded(n=n_levels) if n_levels else Book(BTC, 1000)
+    earlier = _bookcore.levels(book, n)
+    for price, qty in updates:  # holes, changed quantities and new levels on both sides
+        side = book._bq if price < 10_005 else book._aq
+        keys = book._bp if price < 10_005 else book._ap
+        key = -price if price < 10_005 else price
+        if qty:
+            if key not in side:
+                keys.append(key)
+                keys.sort()
+            side[key] = qty
+        elif key in side:
+            del side[key]
+            keys.remove(key)
+    now = (tuple(book.bids(n)), tuple(book.asks(n)))
+    assert _bookcore.levels(book, n, earlier) == now
+    assert _bookcore.levels(book, n, (tuple(foreign[0]), tuple(foreign[1]))) == now
+    assert _bookcore.levels(book, n, now) == now
+    assert _bookcore.levels(book, n, None) == now
+    # The same quantity objects at other prices: a quantity alone does not make a level.
+    moved = tuple(tuple((p + shift, q) for p, q in side) for side in now)
+    assert _bookcore.levels(book, n, moved) == now  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="prev"):
+        _bookcore.levels(book, n, [now[0], now[1]])  # type: ignore[arg-type]
