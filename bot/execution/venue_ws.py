@@ -138,6 +138,7 @@ class WsOrderEntry:
         self._clock = clock
         self._timeout_s = ack_timeout_s
         self._requests = wr.Correlator()
+        self._add_order_frame = wr.AddOrderFrames()
         self._waiting: dict[int, _Waiter] = {}
         self.stats = WsOrderStats()
         link.attach_orders(self._on_answer, self._on_lost)
@@ -259,7 +260,7 @@ class WsOrderEntry:
         """``add_order``: Kraken's order id."""
 
         def build(token: str, req_id: int) -> bytes:
-            return wr.add_order_frame(order, instrument, token=token, req_id=req_id)
+            return self._add_order_frame(order, instrument, token=token, req_id=req_id)
 
         (answer,) = await self._request("add_order", build, ((instrument.symbol, _ADD_COST),))
         order_id = _result_str(answer, "order_id")

@@ -16,9 +16,11 @@ is ``OrderStateUnknown``; an answer lost to a disconnect or a timeout is
 ``OrderStateUnknown`` (``failure_after_send``): the engine looks the order up by
 ``cl_ord_id`` and never resends.
 
-Frame builders for the requests that ``bot.kraken.codec`` does not build (``batch_add``,
-``batch_cancel``, ``edit_order``) and the engine's ``Order`` as ``add_order`` fields are
-here as well. No I/O, no clock: ``bot.execution.venue_ws`` sends and waits.
+``AddOrderFrames`` writes ``add_order`` from bytes made once per order shape (pair,
+type, side, quantity, flags, token): only the price, ``cl_ord_id`` and ``req_id`` are
+filled in per order. Frame builders for the requests that ``bot.kraken.codec`` does not
+build (``batch_add``, ``batch_cancel``, ``edit_order``) and the engine's ``Order`` as
+``add_order`` fields are here as well. No I/O, no clock: ``bot.execution.venue_ws`` sends and waits.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from bot.kraken.rest import failure_after_send, kraken_failure
 __all__ = [
     "FIRST_REQ_ID",
     "REST_TWIN",
+    "AddOrderFrames",
     "Correlator",
     "Pending",
     "add_order_frame",
@@ -218,6 +221,79 @@ def add_order_frame(order: Order, instrument: Instrument, *, token: str, req_id:
         f',"cl_ord_id":"{cl_ord_id}","symbol":"{symbol}","token":"{token}"}},"req_id":{req_id}}}'
     )
     return text.encode()
+
+
+_AddOrderKey = tuple[str, int, str, str, int, str, bool, str]
+_AddOrderTemplate = tuple[str, str, str]  # up to order_qty; flags and cl_ord_id's quote; the rest
+
+
+class AddOrderFrames:
+    """``add_order_frame``, with the parts that do not change between a strategy's orders
+    made once: an order of a shape seen before (the same pair and its quantity precision,
+    type, side, quantity, time in force, post_only, and token) costs the price's digits
+    and one join. The bytes equal ``add_order_frame``'s. At most ``limit`` shapes are kept;
+    past that the cache starts afresh (a new token each session leaves old shapes behind)."""
+
+    __slots__ = ("_limit", "_templates")
+
+    def __init__(self, limit: int = 256) -> None:
+        if limit < 1:
+            raise ValueError("AddOrderFrames keeps at least one shape")
+        self._limit = limit
+        self._templates: dict[_AddOrderKey, _AddOrderTemplate] = {}
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+    def __call__(self, order: Order, instrument: Instrument, *, token: str, req_id: int) -> bytes:
+        symbol, cl_ord_id = instrument.symbol, order.cl_ord_id
+        key = (
+            symbol, instrument.qty_precision, order.order_type, order.side, order.qty,
+            order.time_in_force, order.post_only, token,
+        )  # fmt: skip
+        template = self._templates.get(key)
+        if template is None:
+            template = self._template(order, instrument, token)
+            if template is None:
+                return add_order_frame(order, instrument, token=token, req_id=req_id)
+            if len(self._templates) >= self._limit:
+                self._templates.clear()
+            self._templates[key] = template
+        if not _plain(cl_ord_id) or type(req_id) is not int:
+            return add_order_frame(order, instrument, token=token, req_id=req_id)
+        head, middle, tail = template
+        price = order.price
+        if price is None:
+            return f"{head}{middle}{cl_ord_id}{tail}{req_id}}}".encode()
+        limit = format_scaled(price, instrument.price_precision)
+        return f'{head},"limit_price":{limit}{middle}{cl_ord_id}{tail}{req_id}}}'.encode()
+
+    @staticmethod
+    def _template(order: Order, instrument: Instrument, token: str) -> _AddOrderTemplate | None:
+        """The fixed text around the price, ``cl_ord_id`` and ``req_id``, as
+        ``add_order_frame`` writes it; None for a shape its one pass does not take."""
+        symbol = instrument.symbol
+        if not (
+            order.side in _SIDES
+            and order.order_type in _TYPES
+            and _plain(symbol)
+            and _plain(token)
+            and order.time_in_force.isalpha()
+        ):
+            return None
+        qty = format_scaled(order.qty, instrument.qty_precision)
+        head = (
+            f'{{"method":"add_order","params":{{"order_type":"{order.order_type}",'
+            f'"side":"{order.side}","order_qty":{qty}'
+        )
+        middle = ""
+        if order.time_in_force != "GTC":
+            middle += f',"time_in_force":"{order.time_in_force.lower()}"'
+        if order.post_only:
+            middle += ',"post_only":true'
+        middle += ',"cl_ord_id":"'
+        tail = f'","symbol":"{symbol}","token":"{token}"}},"req_id":'
+        return head, middle, tail
 
 
 def _frame(method: str, params: dict[str, Any], token: str, req_id: int) -> bytes:

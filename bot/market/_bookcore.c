@@ -1213,10 +1213,34 @@ crc32(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 
 /* ------------------------------------------------------------------ levels */
 
+/* Whether `prev` (a level of an earlier copy) is the level (-key if negate, else key,
+ * qty) now: its quantity is the same object (unchanged since that copy: an update puts
+ * a new one) and its price the same value, as an exact int. Never an error. */
+static int
+same_level(PyObject *prev, PyObject *key, PyObject *qty, int negate)
+{
+    if (!PyTuple_CheckExact(prev) || PyTuple_GET_SIZE(prev) != 2) return 0;
+    if (PyTuple_GET_ITEM(prev, 1) != qty) return 0;
+    PyObject *price = PyTuple_GET_ITEM(prev, 0);
+    if (!negate) return price == key;
+    if (!PyLong_CheckExact(price) || !PyLong_CheckExact(key)) return 0;
+    int o1 = 0, o2 = 0;
+    long long p = PyLong_AsLongLongAndOverflow(price, &o1);
+    long long k = PyLong_AsLongLongAndOverflow(key, &o2);
+    if ((p == -1 || k == -1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return !o1 && !o2 && k != LLONG_MIN && p == -k;
+}
+
 /* The best n levels of one side as a tuple of (price, qty) tuples: prices from `keys`
- * (a list, ascending; negated for bids), quantities from `qtys` (a dict keyed alike). */
+ * (a list, ascending; negated for bids), quantities from `qtys` (a dict keyed alike).
+ * A level equal to `prev`'s at the same rank (a tuple from an earlier call, or NULL) is
+ * `prev`'s own tuple, and a side equal to `prev` is `prev`: a message changes a level or
+ * two, and the others are not made again. */
 static PyObject *
-side_levels(PyObject *keys, PyObject *qtys, Py_ssize_t n, int negate)
+side_levels(PyObject *keys, PyObject *qtys, Py_ssize_t n, int negate, PyObject *prev)
 {
     if (!PyList_Check(keys) || !PyDict_Check(qtys)) {
         PyErr_SetString(PyExc_TypeError, "levels: the book's sides are not a list and a dict");
@@ -1224,8 +1248,10 @@ side_levels(PyObject *keys, PyObject *qtys, Py_ssize_t n, int negate)
     }
     Py_ssize_t len = PyList_GET_SIZE(keys);
     if (n > len) n = len;
+    Py_ssize_t n_prev = (prev != NULL && PyTuple_CheckExact(prev)) ? PyTuple_GET_SIZE(prev) : 0;
     PyObject *out = PyTuple_New(n);
     if (out == NULL) return NULL;
+    Py_ssize_t reused = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *key = PyList_GET_ITEM(keys, i);                /* borrowed */
         PyObject *qty = PyDict_GetItemWithError(qtys, key);      /* borrowed */
@@ -1233,6 +1259,11 @@ side_levels(PyObject *keys, PyObject *qtys, Py_ssize_t n, int negate)
             if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, key);
             Py_DECREF(out);
             return NULL;
+        }
+        if (i < n_prev && same_level(PyTuple_GET_ITEM(prev, i), key, qty, negate)) {
+            PyTuple_SET_ITEM(out, i, Py_NewRef(PyTuple_GET_ITEM(prev, i)));
+            reused++;
+            continue;
         }
         PyObject *price = negate ? PyNumber_Negative(key) : Py_NewRef(key);
         if (price == NULL) {
@@ -1247,20 +1278,26 @@ side_levels(PyObject *keys, PyObject *qtys, Py_ssize_t n, int negate)
         }
         PyTuple_SET_ITEM(out, i, level);                         /* steals */
     }
+    if (reused == n && n == n_prev && n > 0) {
+        Py_DECREF(out);
+        return Py_NewRef(prev);
+    }
     return out;
 }
 
 PyDoc_STRVAR(levels_doc,
-"levels(book, n, /) -> (bids, asks)\n\n"
+"levels(book, n, prev=None, /) -> (bids, asks)\n\n"
 "The best n levels of each side, best first, as tuples of (price, qty) scaled ints:\n"
-"what Book.bids(n) and Book.asks(n) list, as tuples (n >= 0).");
+"what Book.bids(n) and Book.asks(n) list, as tuples (n >= 0). prev, an earlier\n"
+"(bids, asks): a level equal to its level at the same rank (the same quantity object,\n"
+"the same price) is that level's tuple, and a side equal to its side is that tuple.");
 
 static PyObject *
 levels(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "levels() takes a book and a count");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "levels() takes a book, a count and an earlier copy");
         return NULL;
     }
     if (!PyObject_TypeCheck(args[0], &BookCoreType)) {
@@ -1273,14 +1310,24 @@ levels(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "levels() needs a count >= 0");
         return NULL;
     }
+    PyObject *prev_bids = NULL, *prev_asks = NULL;
+    if (nargs == 3 && args[2] != Py_None) {
+        PyObject *prev = args[2];
+        if (!PyTuple_CheckExact(prev) || PyTuple_GET_SIZE(prev) != 2) {
+            PyErr_SetString(PyExc_TypeError, "levels(): prev must be a (bids, asks) tuple");
+            return NULL;
+        }
+        prev_bids = PyTuple_GET_ITEM(prev, 0);
+        prev_asks = PyTuple_GET_ITEM(prev, 1);
+    }
     BookCore *book = (BookCore *)args[0];
     if (book->bp == NULL || book->bq == NULL || book->ap == NULL || book->aq == NULL) {
         PyErr_SetString(PyExc_AttributeError, "levels(): the book has no sides yet");
         return NULL;
     }
-    PyObject *bids = side_levels(book->bp, book->bq, n, 1);
+    PyObject *bids = side_levels(book->bp, book->bq, n, 1, prev_bids);
     if (bids == NULL) return NULL;
-    PyObject *asks = side_levels(book->ap, book->aq, n, 0);
+    PyObject *asks = side_levels(book->ap, book->aq, n, 0, prev_asks);
     if (asks == NULL) {
         Py_DECREF(bids);
         return NULL;

@@ -219,13 +219,15 @@ class Book(_State):
     invalid: check ``valid`` first.
     """
 
-    __slots__ = ("instrument", "symbol")  # the rest is the core's state (``_State``)
+    __slots__ = ("_levels", "instrument", "symbol")  # the rest is the core's (``_State``)
 
     def __init__(self, instrument: Instrument, depth: int = 10) -> None:
         if depth < _TOP:
             raise ConfigError(f"book depth must be at least {_TOP} (the checksum's), got {depth}")
         self.instrument = instrument
         self.symbol = instrument.symbol
+        self._levels: tuple[tuple[Level, ...], tuple[Level, ...]] | None = None
+        """The C core's last copy for ``view``: its unchanged levels are reused."""
         self.depth = depth
         self.ignored = 0
         """Updates dropped because the book was invalid."""
@@ -461,7 +463,8 @@ class Book(_State):
     def view(self, n: int = 10) -> BookView:
         """An immutable copy of the best ``n`` levels a side, to hand to a strategy."""
         if _c_levels is not None and n >= 0:  # the C core's copy of both sides, in one call
-            bids, asks = _c_levels(self, n)
+            # Levels equal to the last copy's are its tuples: only the changed ones are new.
+            bids, asks = self._levels = _c_levels(self, n, self._levels)
         else:
             bq, aq = self._bq, self._aq
             bids = tuple([(-k, bq[k]) for k in self._bp[:n]])
@@ -590,7 +593,8 @@ c_fused_update: Final[Callable[[Any, Mapping[str, Book]], list[Any] | None] | No
 )
 """The C core's ``frames.parse_into`` for the common shape (``_bookcore.fused_update``):
 ``[BookApplied]``, or None for a message of any other shape; None without the C core."""
-_c_levels: Final[Callable[[Book, int], tuple[tuple[Level, ...], tuple[Level, ...]]] | None] = (
+_Levels = tuple[tuple[Level, ...], tuple[Level, ...]]
+_c_levels: Final[Callable[[Book, int, _Levels | None], _Levels] | None] = (
     None if _core is None else _core.levels
 )
 

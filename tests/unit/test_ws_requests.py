@@ -8,6 +8,8 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.errors import (
     ExchangeError,
@@ -162,3 +164,58 @@ def test_the_one_pass_add_order_frame_is_the_general_one(
         "req_id": 1 << 20,
     }
     assert loads_exact(fast) == loads_exact(dumps(general))
+
+
+_SHAPES = st.tuples(
+    st.sampled_from(["limit", "market", "stop-loss"]),
+    st.sampled_from(["buy", "sell"]),
+    st.integers(1, 10**12),  # qty, scaled
+    st.integers(1, 10**9),  # price, scaled
+    st.sampled_from(["GTC", "IOC", "GTD"]),
+    st.booleans(),  # post_only
+    st.sampled_from(["c1", "6d1b345e28212e2ad834ecb18a068761", 'needs "escaping"']),
+    st.sampled_from(["t", "abc+/=", "tok\\en"]),
+    st.sampled_from([(1, 8), (5, 0), (0, 3)]),  # price and qty precisions
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SHAPES, min_size=1, max_size=12))
+def test_add_order_frames_from_templates_are_the_one_pass_frames(
+    shapes: list[tuple[str, str, int, int, str, bool, str, str, tuple[int, int]]],
+) -> None:
+    frames = wr.AddOrderFrames(limit=4)  # small: the cache starts afresh within a list
+    for req_id, shape in enumerate(shapes, start=1 << 20):
+        order_type, side, qty, price, tif, post_only, cl_ord_id, token, (pp, qp) = shape
+        inst = replace(BTC, price_precision=pp, qty_precision=qp)
+        order = new_order(
+            cl_ord_id="c0", instrument=inst, side=side, order_type=order_type, qty=qty,
+            price=None if order_type == "market" else price, strategy="s", now_ns=0,
+            time_in_force=tif, post_only=post_only,
+        )  # fmt: skip
+        order = replace(order, cl_ord_id=cl_ord_id)
+        expected = wr.add_order_frame(order, inst, token=token, req_id=req_id)
+        assert frames(order, inst, token=token, req_id=req_id) == expected
+        assert frames(order, inst, token=token, req_id=req_id) == expected  # from the cache
+        assert len(frames) <= 4
+
+
+def test_add_order_frames_keep_one_template_per_shape_and_token() -> None:
+    frames = wr.AddOrderFrames()
+    order = new_order(
+        cl_ord_id="c1", instrument=BTC, side="buy", order_type="limit",
+        qty=BTC.qty("0.01"), price=BTC.price("50000.5"), strategy="s", now_ns=0,
+        post_only=True,
+    )  # fmt: skip
+    for n, price in enumerate(("50000.5", "49999.9", "1")):  # a new price and id: one template
+        moved = replace(order, price=BTC.price(price), cl_ord_id=f"c{n}")
+        frame = frames(moved, BTC, token="t1", req_id=n)
+        assert frame == wr.add_order_frame(moved, BTC, token="t1", req_id=n)
+    assert len(frames) == 1
+    renewed = frames(order, BTC, token="t2", req_id=9)  # a new session's token
+    assert json.loads(renewed)["params"]["token"] == "t2" and len(frames) == 2
+    bigger = replace(order, qty=BTC.qty("0.02"))
+    assert json.loads(frames(bigger, BTC, token="t2", req_id=9))["params"]["order_qty"] == 0.02
+    assert len(frames) == 3
+    with pytest.raises(ValueError, match="at least one"):
+        wr.AddOrderFrames(limit=0)
