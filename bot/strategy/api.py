@@ -1,13 +1,13 @@
 """The strategy plugin API: what a user's strategy sees and may do.
 
-This module owns the public surface a strategy is written against: the ``Strategy`` base
-class and its handlers, the ``Context`` protocol it acts through, ``Params`` (the base of
-every strategy's typed parameters), the ``OrderHandle`` view of one of its orders, the
-Decimal views of market data (``BookSnapshot``, ``TradeEvent``, ``TickerEvent``,
-``FillEvent``) and of a pair (``InstrumentInfo``), ``OrderState`` and ``Side``, and the
-pure checks that turn a strategy's Decimals into exact scaled ints or a clear
-``InvalidIntent`` (``checked_order``, ``checked_amend``: what every context runs before it
-builds a command, ``bot.execution.commands``).
+This module owns the ``Strategy`` base class and its handlers, the ``Context`` protocol
+it acts through, ``Params`` (the base of every strategy's typed parameters) and the
+``OrderHandle`` view of one of its orders. It gathers the rest of the public surface
+under one name, from the modules that own it: the pure checks, the errors and a pair's
+view (``bot.strategy.intents``: ``checked_order``, ``checked_amend``, ``InvalidIntent``,
+``InstrumentInfo``, the rounding helpers), and the Decimal views of market data and of a
+Futures account (``bot.strategy.views``: ``BookSnapshot``, ``TradeEvent``,
+``TickerEvent``, ``FillEvent``, ``DerivativesPosition``, ``MarginInfo``).
 
 It is pure: no I/O, no clock. It does not run handlers (``runner``), load classes
 (``loader``), or send, risk-check or track orders (``Context``'s commands go to the
@@ -23,15 +23,14 @@ import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, ClassVar, Final, Generic, Literal, NamedTuple, TypeVar
+from decimal import Decimal
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from structlog.typing import FilteringBoundLogger
 
 from bot.core.clock import Clock
-from bot.core.errors import BotError, ProtocolError
+from bot.core.errors import ProtocolError
 from bot.core.log import get_logger
 from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.orders import (
@@ -43,7 +42,30 @@ from bot.execution.orders import (
     request_cancel,
 )
 from bot.kraken.instruments import Instrument, from_scaled
-from bot.market.book import BookView
+from bot.strategy.intents import (
+    InstrumentInfo,
+    InvalidIntent,
+    OrderType,
+    Side,
+    StrategyError,
+    TimeInForce,
+    ceil_price,
+    check_price,
+    check_qty,
+    checked_amend,
+    checked_order,
+    floor_price,
+    floor_qty,
+)
+from bot.strategy.views import (
+    BookSnapshot,
+    DerivativesPosition,
+    FillEvent,
+    MarginInfo,
+    PriceLevel,
+    TickerEvent,
+    TradeEvent,
+)
 
 # fmt: off
 __all__ = [
@@ -77,26 +99,6 @@ __all__ = [
 ]
 # fmt: on
 
-Side = Literal["buy", "sell"]
-OrderType = Literal["limit", "market"]
-TimeInForce = Literal["GTC", "IOC"]
-Number = Decimal | int
-
-
-class StrategyError(BotError):
-    """A strategy used the API wrongly (a bug in the strategy; the runner counts it)."""
-
-
-class InvalidIntent(StrategyError):
-    """An order intent that can never be valid: refused before the risk gate, never sent.
-
-    ``reason`` is a short stable code (``price_tick``, ``qty_lot``, ``qty_min``, ...).
-    """
-
-    def __init__(self, reason: str, detail: str) -> None:
-        self.reason = reason
-        super().__init__(f"{reason}: {detail}")
-
 
 class Params(BaseModel):
     """Base of a strategy's parameters: frozen, unknown keys are errors.
@@ -109,212 +111,6 @@ class Params(BaseModel):
 
 
 P = TypeVar("P", bound=Params)
-
-
-# --------------------------------------------------------------------------- numbers
-
-
-@dataclass(frozen=True, slots=True)
-class DerivativesPosition:
-    """A Kraken Futures position as the exchange last reported it (``ctx.derivatives``):
-    ``size`` signed, in contracts; prices in the quote currency; ``unrealized_funding``
-    apart from ``unrealized_pnl``; ``liquidation_price`` None when Kraken gives none."""
-
-    symbol: str
-    size: Decimal
-    entry_price: Decimal
-    mark_price: Decimal | None
-    liquidation_price: Decimal | None
-    unrealized_pnl: Decimal | None
-    unrealized_funding: Decimal | None
-    effective_leverage: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class MarginInfo:
-    """The Kraken Futures margin account (USD) as last reported (``ctx.margin``)."""
-
-    portfolio_value: Decimal
-    margin_equity: Decimal
-    initial_margin: Decimal
-    maintenance_margin: Decimal
-    available_margin: Decimal
-    unrealized_pnl: Decimal
-    unrealized_funding: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class InstrumentInfo:
-    """One pair as a strategy sees it (``ctx.instrument(symbol)``): every number a
-    ``Decimal`` in the pair's own units, like every other number of this API.
-
-    ``price_increment`` is the tick and ``qty_increment`` the lot; ``qty_min`` is the
-    smallest order (base units) and ``cost_min`` the smallest cost (quote units);
-    ``price_precision``/``qty_precision`` count the decimals Kraken accepts. Round with
-    ``floor_price``, ``ceil_price`` and ``floor_qty``. ``status`` is Kraken's
-    (``online``, ``cancel_only``, ``post_only``, ``limit_only``, ``reduce_only``).
-    """
-
-    symbol: str
-    base: str
-    quote: str
-    price_precision: int
-    qty_precision: int
-    price_increment: Decimal
-    qty_increment: Decimal
-    qty_min: Decimal
-    cost_min: Decimal
-    status: str = "online"
-    # The increments scaled by their precisions, for the rounding helpers (not a strategy's).
-    _steps: tuple[int, int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        steps = (
-            int(self.price_increment.scaleb(self.price_precision)),
-            int(self.qty_increment.scaleb(self.qty_precision)),
-        )
-        object.__setattr__(self, "_steps", steps)
-
-    @classmethod
-    def of(cls, instrument: Instrument) -> InstrumentInfo:
-        """The view of the daemon's ``Instrument`` (scaled ints) in Decimals."""
-        price, qty = instrument.price_decimal, instrument.qty_decimal
-        return cls(
-            instrument.symbol, instrument.base, instrument.quote,
-            instrument.price_precision, instrument.qty_precision,
-            price(instrument.price_increment), qty(instrument.qty_increment),
-            qty(instrument.qty_min), instrument.cost_min, instrument.status,
-        )  # fmt: skip
-
-
-Pair = InstrumentInfo | Instrument  # what the rounding helpers take
-
-
-def _step(instrument: Pair, price: bool) -> tuple[int, int]:
-    """(precision, increment scaled by it) of the price (or the quantity)."""
-    if isinstance(instrument, InstrumentInfo):
-        steps = instrument._steps
-        if price:
-            return instrument.price_precision, steps[0]
-        return instrument.qty_precision, steps[1]
-    if price:
-        return instrument.price_precision, instrument.price_increment
-    return instrument.qty_precision, instrument.qty_increment
-
-
-def _scale(instrument: Instrument, value: object, what: str, precision: int) -> int:
-    """``value`` as an int scaled by ``precision``, or ``InvalidIntent`` saying why not."""
-    sym = instrument.symbol
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise InvalidIntent(what, f"{sym}: {what} must be a Decimal, got {type(value).__name__}")
-    scaled = (value if type(value) is Decimal else Decimal(value)).scaleb(precision)
-    if not scaled.is_finite() or scaled != scaled.to_integral_value():
-        detail = f"{sym}: {what} {value} has more than {precision} decimals"
-        raise InvalidIntent(f"{what}_precision", detail)
-    if scaled <= 0:
-        raise InvalidIntent(what, f"{sym}: {what} must be positive, got {value}")
-    return int(scaled)
-
-
-def check_price(instrument: Instrument, price: object) -> int:
-    """A positive price on the instrument's tick, as a scaled int."""
-    n, sym = _scale(instrument, price, "price", instrument.price_precision), instrument.symbol
-    if n % instrument.price_increment:
-        tick = instrument.price_decimal(instrument.price_increment)
-        raise InvalidIntent("price_tick", f"{sym}: price {price} is off the tick {tick}")
-    return n
-
-
-def check_qty(instrument: Instrument, qty: object) -> int:
-    """A positive quantity on the instrument's lot, at least its minimum, as a scaled int."""
-    n, sym = _scale(instrument, qty, "qty", instrument.qty_precision), instrument.symbol
-    if n % instrument.qty_increment:
-        lot = instrument.qty_decimal(instrument.qty_increment)
-        raise InvalidIntent("qty_lot", f"{sym}: qty {qty} is off the lot {lot}")
-    if n < instrument.qty_min:
-        least = instrument.qty_decimal(instrument.qty_min)
-        raise InvalidIntent("qty_min", f"{sym}: qty {qty} is below the minimum {least}")
-    return n
-
-
-def _round(instrument: Pair, value: Decimal, rounding: str, price: bool) -> Decimal:
-    precision, step = _step(instrument, price)
-    steps = (Decimal(value).scaleb(precision) / step).to_integral_value(rounding)
-    return from_scaled(int(steps) * step, precision)
-
-
-def floor_price(instrument: Pair, price: Decimal) -> Decimal:
-    """``price`` rounded down to the instrument's tick (for a bid)."""
-    return _round(instrument, price, ROUND_FLOOR, price=True)
-
-
-def ceil_price(instrument: Pair, price: Decimal) -> Decimal:
-    """``price`` rounded up to the instrument's tick (for an ask)."""
-    return _round(instrument, price, ROUND_CEILING, price=True)
-
-
-def floor_qty(instrument: Pair, qty: Decimal) -> Decimal:
-    """``qty`` rounded down to the instrument's lot."""
-    return _round(instrument, qty, ROUND_FLOOR, price=False)
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def checked_order(
-    instrument: Instrument,
-    side: str,
-    qty: object,
-    price: object = None,
-    *,
-    order_type: str = "limit",
-    time_in_force: str = "GTC",
-    post_only: bool = False,
-) -> tuple[int, int | None]:
-    """A place's checks (``InvalidIntent`` if one fails): side, time in force, the quantity
-    on the lot and above the minimum, a limit order's price on the tick and its cost above
-    the minimum, a market order with no price. The quantity and price as scaled ints."""
-    sym = instrument.symbol
-    if side not in ("buy", "sell"):
-        raise InvalidIntent("side", f"{sym}: side must be 'buy' or 'sell', got {side!r}")
-    if time_in_force not in ("GTC", "IOC"):
-        raise InvalidIntent("time_in_force", f"{sym}: time_in_force must be GTC or IOC")
-    q, p = check_qty(instrument, qty), None
-    if order_type == "limit":
-        if price is None:
-            raise InvalidIntent("price", f"{sym}: a limit order needs a price")
-        p = check_price(instrument, price)
-        least = instrument.cost_min
-        # cost = p·q at price + qty precision: compared as an int with the minimum scaled
-        # alike (exact either way; the Decimal only to say why).
-        if p * q < least.scaleb(instrument.price_precision + instrument.qty_precision):
-            cost = instrument.cost(p, q)
-            detail = f"{sym}: cost {cost.normalize():f} is below the minimum {least}"
-            raise InvalidIntent("cost_min", detail)
-    elif order_type != "market":
-        raise InvalidIntent("order_type", f"{sym}: order_type must be limit or market")
-    elif price is not None or post_only:
-        raise InvalidIntent("price", f"{sym}: a market order takes no price nor post_only")
-    return q, p
-
-
-def checked_amend(
-    order: Order, instrument: Instrument, qty: object, price: object
-) -> tuple[int | None, int | None]:
-    """An amend's checks (``InvalidIntent`` if one fails): ``qty``, the new total, above what
-    already filled; a price only for a limit order. The new qty and price as scaled ints
-    (``None``: unchanged)."""
-    sym = instrument.symbol
-    if qty is None and price is None:
-        raise InvalidIntent("amend", f"{order.cl_ord_id}: amend needs a qty or a price")
-    q = None if qty is None else check_qty(instrument, qty)
-    if q is not None and q <= order.filled_qty:
-        filled = instrument.qty_decimal(order.filled_qty)
-        raise InvalidIntent("qty", f"{sym}: amended qty {qty} must exceed the filled {filled}")
-    if price is not None and order.price is None:
-        raise InvalidIntent("price", f"{sym}: a market order has no price to amend")
-    p = None if price is None else check_price(instrument, price)
-    return q, p
 
 
 # --------------------------------------------------------------------------- views
@@ -401,141 +197,6 @@ class OrderHandle:
             f"OrderHandle({self.cl_ord_id} {self.side} {self.qty} {self.symbol} "
             f"@ {self.price} {self.state})"
         )
-
-
-class PriceLevel(NamedTuple):
-    price: Decimal
-    qty: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class BookSnapshot:
-    """The top of one book at one moment, in Decimal (wraps ``bot.market.book.BookView``).
-
-    Check ``valid`` first: while the feed resyncs, the view shows the last state applied.
-    Every method returns None on an empty side. ``instrument`` is the pair's
-    ``InstrumentInfo``.
-    """
-
-    view: BookView
-    instrument: InstrumentInfo
-
-    @property
-    def symbol(self) -> str:
-        return self.view.symbol
-
-    @property
-    def valid(self) -> bool:
-        return self.view.valid
-
-    @property
-    def timestamp(self) -> str:
-        return self.view.timestamp
-
-    def _level(self, level: tuple[int, int]) -> PriceLevel:
-        inst = self.instrument
-        return PriceLevel(
-            from_scaled(level[0], inst.price_precision), from_scaled(level[1], inst.qty_precision)
-        )
-
-    def best_bid(self) -> PriceLevel | None:
-        return self._level(self.view.bids[0]) if self.view.bids else None
-
-    def best_ask(self) -> PriceLevel | None:
-        return self._level(self.view.asks[0]) if self.view.asks else None
-
-    def mid(self) -> Decimal | None:
-        """(best bid + best ask) / 2, exact."""
-        return self.view.mid()
-
-    def microprice(self) -> Decimal | None:
-        """The size-weighted mid: (bid·ask_qty + ask·bid_qty) / (bid_qty + ask_qty)."""
-        return self.view.microprice()
-
-    def spread(self) -> Decimal | None:
-        spread = self.view.spread()
-        return None if spread is None else from_scaled(spread, self.instrument.price_precision)
-
-    def spread_bps(self) -> Decimal | None:
-        spread, mid = self.spread(), self.mid()
-        return None if spread is None or not mid else spread / mid * 10_000
-
-    def bids(self, n: int | None = None) -> tuple[PriceLevel, ...]:
-        """The best ``n`` bids (all in the view if None), highest first."""
-        return tuple(map(self._level, self.view.bids[:n]))
-
-    def asks(self, n: int | None = None) -> tuple[PriceLevel, ...]:
-        """The best ``n`` asks (all in the view if None), lowest first."""
-        return tuple(map(self._level, self.view.asks[:n]))
-
-    def top(self, n: int = 10) -> tuple[tuple[PriceLevel, ...], tuple[PriceLevel, ...]]:
-        """``(bids, asks)``, the best ``n`` of each side."""
-        return self.bids(n), self.asks(n)
-
-    def size_to_price(self, side: Literal["bid", "ask"], price: Decimal) -> Decimal:
-        """Quantity on ``side`` at ``price`` or better, within the view's depth."""
-        pp, qp = self.instrument.price_precision, self.instrument.qty_precision
-        if side == "bid":
-            levels = [q for p, q in self.view.bids if from_scaled(p, pp) >= price]
-        elif side == "ask":
-            levels = [q for p, q in self.view.asks if from_scaled(p, pp) <= price]
-        else:
-            raise StrategyError(f"side must be 'bid' or 'ask', got {side!r}")
-        return from_scaled(sum(levels), qp)
-
-    def is_crossed(self) -> bool:
-        return self.view.is_crossed()
-
-
-@dataclass(frozen=True, slots=True)
-class TradeEvent:
-    """One public trade; ``side`` is the taker's. ``snapshot`` trades are history."""
-
-    symbol: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    ord_type: str
-    trade_id: int
-    timestamp: str
-    snapshot: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TickerEvent:
-    """Top of book and 24 h statistics. ``last``, ``low`` and ``high`` are None when Kraken
-    sends none (a pair with no trade in 24 h)."""
-
-    symbol: str
-    bid: Decimal
-    bid_qty: Decimal
-    ask: Decimal
-    ask_qty: Decimal
-    last: Decimal | None
-    volume: Decimal
-    vwap: Decimal
-    low: Decimal | None
-    high: Decimal | None
-    change: Decimal
-    change_pct: Decimal
-    timestamp: str
-
-
-@dataclass(frozen=True, slots=True)
-class FillEvent:
-    """One execution of one of the strategy's orders. ``fee`` is in ``fee_asset``."""
-
-    exec_id: str
-    cl_ord_id: str
-    symbol: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    cost: Decimal
-    fee: Decimal
-    fee_asset: str
-    maker: bool
-    ts_ns: int
 
 
 # --------------------------------------------------------------------------- context
