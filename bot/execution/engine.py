@@ -350,6 +350,23 @@ class ExecutionEngine(BatchOrders):
             known = self._store.get_order(cid)
         self._call(self._on_refused, command, refusal, known)
 
+    def _id_used(self, cid: str) -> bool:
+        """Whether ``cid`` already names an order (one id per order)."""
+        fresh = self._ids.fresh(cid)  # issued here from a recorded block: provably unused
+        return self._book.get(cid) is not None or (not fresh and self.order(cid) is not None)
+
+    def _record_sent(self, order: Order) -> None:
+        """A new order on record before its request leaves (a place or a batch's), in
+        flight from now."""
+        cid = order.cl_ord_id
+        if self._ids.owner(cid) is None:
+            self._put(order)  # durable before it is sent: nothing else would prove it ours
+        else:  # its block is on record (bot.execution.ids): the row can follow the request
+            self._book.put(order)
+            self._unsaved.add(cid)
+        self._inflight.add(cid)
+        self._book.sent[cid] = self._clock.monotonic()
+
     async def _send_place(self, command: PlaceOrder) -> Order:
         order = command.order
         cid, symbol = order.cl_ord_id, order.symbol
@@ -359,16 +376,9 @@ class ExecutionEngine(BatchOrders):
         if order.state is not S.PENDING_NEW:
             raise ProtocolError(f"{cid}: a place carries a new order, not one {order.state}")
         self._instrument(symbol)
-        fresh = self._ids.fresh(cid)  # issued here from a recorded block: provably unused
-        if self._book.get(cid) is not None or (not fresh and self.order(cid) is not None):
+        if self._id_used(cid):
             raise ProtocolError(f"cl_ord_id {cid} was used before: one id per order")
-        if self._ids.owner(cid) is None:
-            self._put(order)  # durable before it is sent: nothing else would prove it ours
-        else:  # its block is on record (bot.execution.ids): the row can follow the request
-            self._book.put(order)
-            self._unsaved.add(cid)
-        self._inflight.add(cid)
-        self._book.sent[cid] = self._clock.monotonic()
+        self._record_sent(order)
         try:
             order_id = await self._venue.place(order, command.instrument)
         except OrderStateUnknown as exc:

@@ -44,7 +44,6 @@ from bot.core.log import get_logger
 from bot.execution import orders as o
 from bot.execution.batch import BatchVenue, MixedBatchVenue, PlaceAnswer, split
 from bot.execution.commands import CancelOrder, Command, PlaceOrder
-from bot.execution.ids import IdBlocks
 from bot.execution.orders import Fill, Order, OrderState
 from bot.execution.pretrade import PreTrade, Refusal
 from bot.execution.readiness import ReadinessGate
@@ -68,9 +67,7 @@ class EngineParts(Protocol):
     readiness: ReadinessGate
     _book: OrderIndex
     _cancelling: set[str]
-    _unsaved: set[str]
     _inflight: set[str]
-    _ids: IdBlocks
     _tg: asyncio.TaskGroup | None
     _instruments: InstrumentTable
     _clock: Clock
@@ -81,6 +78,8 @@ class EngineParts(Protocol):
     async def wait_settled(self, cl_ord_id: str, timeout_s: float | None = None) -> Order: ...
     def _refused(self, command: Command, refusal: Refusal) -> None: ...
     def _put(self, order: Order, fills: Sequence[Fill] = ()) -> None: ...
+    def _id_used(self, cid: str) -> bool: ...
+    def _record_sent(self, order: Order) -> None: ...
     def _sent(self, cid: str) -> None: ...
     def _went_unknown(self, cid: str, reason: str) -> Order: ...
     def _confirming(self) -> bool: ...
@@ -181,16 +180,9 @@ def _record_place(e: EngineParts, command: PlaceOrder) -> Refusal | None:
         return Refusal("desk", "not_ready", f"waiting for: {failing}")
     if order.state is not S.PENDING_NEW or e._instruments.lookup(order.symbol) is None:
         return Refusal("engine", "error", f"{cid}: not a new order on a known symbol")
-    fresh = e._ids.fresh(cid)
-    if e._book.get(cid) is not None or (not fresh and e.order(cid) is not None):
+    if e._id_used(cid):
         return Refusal("engine", "error", f"cl_ord_id {cid} was used before: one id per order")
-    if e._ids.owner(cid) is None:
-        e._put(order)  # durable before it is sent: nothing else would prove it ours
-    else:  # its block is on record (bot.execution.ids): the row can follow the request
-        e._book.put(order)
-        e._unsaved.add(cid)
-    e._inflight.add(cid)
-    e._book.sent[cid] = e._clock.monotonic()
+    e._record_sent(order)
     return None
 
 
