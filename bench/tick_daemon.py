@@ -29,9 +29,12 @@ written before ``runner.book`` returns.
 
 With ``order_entry="websocket"`` (the ``krakenbot_ws`` contender) the venue is
 ``KrakenWsVenue`` on the executions feed's connection, as ``bot.service.wiring.order_venue``
-builds it: ``sent_in`` is stamped when ``WsOrderEntry.add_order`` is called, ``post`` when
-the request is handed to the link, ``written`` when its frame is built (just before
-websockets' ``send``); ``sign`` is then the order entry and ``send`` the encoding.
+builds it: the engine writes the place at ``submit`` (``PlaceNow``: ``place_now``, the
+order recorded after the write), so ``sent_in`` is stamped when
+``WsOrderEntry.add_order_now`` is called, ``post`` when the request is handed to the link
+(``write_order``), ``written`` when its frame is built (just before it is written to the
+socket); ``sign`` is then the order entry and ``send`` the encoding. The engine's
+bookkeeping (the order recorded, its task) follows the write and is not in the figure.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, cast
@@ -181,6 +184,21 @@ class _TimedWsEntry(WsOrderEntry):
         self.placed += 1
         return order_id
 
+    def add_order_now(self, order: Any, instrument: Instrument) -> Any:
+        if not self.probe.sent_in:
+            self.probe.sent_in = _NOW()
+        answer = super().add_order_now(order, instrument)
+        return None if answer is None else self._counted(answer)
+
+    async def _counted(self, answer: Coroutine[Any, Any, str]) -> str:
+        try:
+            order_id = await answer
+        except ExchangeError:
+            self.refused += 1
+            raise
+        self.placed += 1
+        return order_id
+
 
 class _TimedLink:
     """The private feed as the order link, with ``post`` stamped when a request is handed
@@ -210,6 +228,19 @@ class _TimedLink:
             return frame
 
         return await self._feed.send_order(timed)
+
+    def write_order(self, build: Callable[[str], bytes]) -> bool:
+        probe = self._probe
+        if not probe.post:
+            probe.post = _NOW()
+
+        def timed(token: str) -> bytes:
+            frame = build(token)
+            if not probe.written:
+                probe.written = _NOW()
+            return frame
+
+        return self._feed.write_order(timed)
 
 
 def _trace(conn: Http1Connection, probe: Probe) -> None:

@@ -53,7 +53,7 @@ reads) until cancelled; ``CancelledError`` is never swallowed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -93,6 +93,7 @@ _STOPPING: Final = Refusal("desk", "shutting_down", "the daemon is stopping")
 log = get_logger(component="engine")
 
 Spawn = Callable[[Coroutine[Any, Any, None]], bool]
+_PlaceNow = Callable[[Order, Instrument], Coroutine[Any, Any, str] | None]  # v.PlaceNow
 """Runs a command's coroutine as a task now (False, the coroutine closed: it cannot, the
 group is closing)."""
 
@@ -154,6 +155,11 @@ class ExecutionEngine(BatchOrders):
         if RECONCILED not in self.readiness.names:
             self.readiness.add(RECONCILED)
         self._spawn_command: Spawn = spawn if spawn is not None else self._spawn
+        # A place written at ``submit`` (``PlaceNow``) needs the commands' tasks started
+        # eagerly (``spawn``: the desk's), so that requests leave in the order submitted.
+        self._place_now: _PlaceNow | None = (
+            getattr(venue, "place_now", None) if spawn is not None else None
+        )
         self._cancelling: set[str] = set()  # submitted cancels not finished yet
         cfg = self._cfg
         self._reads = VenueReads(
@@ -292,6 +298,8 @@ class ExecutionEngine(BatchOrders):
         venue or the engine refused, or a place never recorded."""
         refusal = self.pretrade.check(command, self._book)
         if refusal is None:
+            if type(command) is PlaceOrder and self._write_now(command):
+                return True
             cancel = type(command) is not PlaceOrder and type(command) is not AmendOrder
             if cancel:
                 self._cancelling.add(command.cl_ord_id)
@@ -313,12 +321,55 @@ class ExecutionEngine(BatchOrders):
             raise RiskError(refusal.reason, refusal.detail)
         return await self._send_place(command)
 
-    async def _carry_out(self, command: Command) -> None:
-        """A submitted command's task: its work, and ``on_refused`` if it was not done."""
+    def _write_now(self, command: PlaceOrder) -> bool:
+        """An accepted place written before this returns (``PlaceNow``), the order
+        recorded between the write and the first ``await`` (so before any answer can be
+        read), its answer awaited by the command's task. False, with nothing sent, for
+        anything but the common case (a fresh id from this process's recorded block, the
+        engine running, the venue able to write now): ``_send_place`` then decides and
+        sends it as ever."""
+        order = command.order
+        cid = order.cl_ord_id
+        place_now = self._place_now
+        if (
+            place_now is None
+            or self._tg is None
+            or order.state is not S.PENDING_NEW
+            or cid in self._book.orders
+            or not self._ids.fresh(cid)  # issued here: its block is on record
+            or self._instruments.lookup(order.symbol) is None
+        ):
+            return False
+        try:
+            answer = place_now(order, command.instrument)
+        except Exception as exc:  # a bug: the request may have left
+            self._record_sent(order)
+            self._sent(cid)
+            log.error("order_place_failed", cl_ord_id=cid, error=repr(exc))
+            self._went_unknown(cid, "interrupted")
+            return True
+        if answer is None:
+            return False
+        self._record_sent(order)  # written: in flight from now, its row to follow
+        if not self._spawn_command(self._carry_out(command, answer)):
+            answer.close()  # the daemon is stopping: the answer will not be read
+            self._sent(cid)
+            self._went_unknown(cid, "interrupted")
+        return True
+
+    async def _carry_out(
+        self, command: Command, answer: Coroutine[Any, Any, str] | None = None
+    ) -> None:
+        """A submitted command's task: its work, and ``on_refused`` if it was not done.
+        ``answer``: a place already written and recorded (``_write_now``), whose answer
+        this awaits."""
         cid = command.cl_ord_id
         try:
             if type(command) is PlaceOrder:
-                await self._send_place(command)
+                if answer is None:
+                    await self._send_place(command)
+                else:
+                    await self._placed(command.order, answer)
             elif type(command) is AmendOrder:
                 await self.amend(cid, qty=command.new_qty, price=command.new_price)
             else:
@@ -379,8 +430,14 @@ class ExecutionEngine(BatchOrders):
         if self._id_used(cid):
             raise ProtocolError(f"cl_ord_id {cid} was used before: one id per order")
         self._record_sent(order)
+        return await self._placed(order, self._venue.place(order, command.instrument))
+
+    async def _placed(self, order: Order, answer: Awaitable[str]) -> Order:
+        """A place recorded and sent (or sending): its answer (``answer``: the venue's
+        order id, or what the venue raises) applied to the order."""
+        cid = order.cl_ord_id
         try:
-            order_id = await self._venue.place(order, command.instrument)
+            order_id = await answer
         except OrderStateUnknown as exc:
             self._sent(cid)
             return self._went_unknown(cid, exc.code)

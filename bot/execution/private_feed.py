@@ -306,6 +306,16 @@ class PrivateFeed:
         subscription is what keeps the connection's token valid, KRAKEN.md §4)."""
         return self._link_token is not None and self.subscribed
 
+    def write_order(self, build: Callable[[str], bytes]) -> bool:
+        """``send_order`` without an ``await``: ``build(token)`` written now, or False with
+        nothing built or written (no live connection, or one whose write would have to
+        wait: then ``send_order``). A write the transport refuses raises
+        ``ConnectionLost``."""
+        session, token = self._socket.session, self._link_token
+        if session is None or token is None or not self.subscribed:
+            return False
+        return session.write_now(build(token))
+
     async def send_order(self, build: Callable[[str], bytes]) -> bool:
         """Send ``build(token)`` on the live connection; False (nothing sent) when there is
         none. A connection that closes during the send raises ``ConnectionLost``."""

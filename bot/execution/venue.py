@@ -31,6 +31,14 @@ pairs with open orders, for venues that charge per pair) and returns how many.
 ``order_age_s`` is the seconds since the venue acknowledged or last amended the order, for
 venues whose rate limits charge by it (Kraken spot); others ignore it.
 
+**A write now, optionally.** A venue that can write a place synchronously offers
+``place_now(order, instrument)``: the request written before it returns and the coroutine
+of its answer (awaited, it returns or raises as ``place`` does), or None with nothing sent
+or charged (the engine then calls ``place``). The engine records the order between the
+write and the first ``await``, so nothing can tell the two orders apart (no answer is read
+before then), and the work of keeping it is after the write (``PlaceNow``; the spot
+WebSocket order entry has it).
+
 **Errors, by remedy** (``bot.core.errors``), translated at the implementation's boundary (no
 library exception passes): ``OrderStateUnknown`` when a write's answer was lost (a timeout,
 a dropped connection, a 5xx, an answer without an order id): the engine looks the order up
@@ -74,10 +82,10 @@ the same events, acknowledgements and fills alike, after its latency.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Final, Protocol, TypeAlias, runtime_checkable
 
 from bot.execution.orders import Order
 from bot.kraken.instruments import Instrument
@@ -90,6 +98,7 @@ __all__ = [
     "ExchangeTrade",
     "ExecutionsSubscribed",
     "OrdersPage",
+    "PlaceNow",
     "PrivateDisconnected",
     "SequenceGap",
     "TradesPage",
@@ -208,6 +217,14 @@ class WsToken:
 
     token: str = field(repr=False)
     expires_s: int | None = None
+
+
+class PlaceNow(Protocol):
+    """A venue's optional synchronous place (see the module docstring)."""
+
+    def place_now(
+        self, order: Order, instrument: Instrument
+    ) -> Coroutine[Any, Any, str] | None: ...
 
 
 @runtime_checkable

@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from bot.core.clock import Clock
 from bot.core.errors import (
@@ -98,6 +98,8 @@ class OrderLink(Protocol):
     def order_ready(self) -> bool: ...
 
     async def send_order(self, build: Callable[[str], bytes]) -> bool: ...
+
+    def write_order(self, build: Callable[[str], bytes]) -> bool: ...
 
     def attach_orders(
         self, on_answer: Callable[[MethodResponse], None], on_lost: Callable[[str], None]
@@ -191,15 +193,33 @@ class WsOrderEntry:
         if not self._link.order_ready:
             raise OrderLinkDown
         await self._admit(charges)
+        return await self._sent(method, build, charges, self._open(method, expected), False)
+
+    def _open(self, method: str, expected: int) -> _Waiter:
+        """A request in flight from now: its ``req_id``, matched by ``_on_answer``."""
         pending = self._requests.open(method, expected=expected)
-        req_id = pending.req_id
-        waiter = self._waiting[req_id] = _Waiter(pending)
+        waiter = self._waiting[pending.req_id] = _Waiter(pending)
+        return waiter
+
+    async def _sent(
+        self,
+        method: str,
+        build: Callable[[str, int], bytes],
+        charges: Sequence[Charge],
+        waiter: _Waiter,
+        written: bool,
+    ) -> list[MethodResponse]:
+        """The rest of a request whose charge is made and ``waiter`` open: send it (unless
+        ``written`` already), wait for its answer(s), and say what they are."""
+        pending = waiter.pending
         try:
-            answered = await self._send_and_wait(method, build, waiter)
+            if not written:
+                await self._send(method, build, waiter)
+            answered = pending.done or await self._wait(waiter)
         finally:
-            del self._waiting[req_id]
+            del self._waiting[pending.req_id]
             if not pending.done:
-                self._requests.forget(req_id)  # a late answer then matches nothing
+                self._requests.forget(pending.req_id)  # a late answer then matches nothing
         stats = self.stats.of(method)
         if not answered:
             stats.timeouts += 1
@@ -220,11 +240,9 @@ class WsOrderEntry:
         stats.ok += 1
         return pending.answers
 
-    async def _send_and_wait(
-        self, method: str, build: Callable[[str, int], bytes], waiter: _Waiter
-    ) -> bool:
-        """Send the request; False if no answer came within the timeout. ``OrderLinkDown``
-        when nothing was sent; a connection closing under the send loses the answer."""
+    async def _send(self, method: str, build: Callable[[str, int], bytes], waiter: _Waiter) -> None:
+        """Send the request. ``OrderLinkDown`` when nothing was sent; a connection closing
+        under the send loses the answer."""
         req_id = waiter.pending.req_id
         try:
             sent = await self._link.send_order(lambda token: build(token, req_id))
@@ -234,8 +252,9 @@ class WsOrderEntry:
         if not sent:
             raise OrderLinkDown
         waiter.sent_at = self._clock.monotonic()
-        if waiter.pending.done:  # answered (or lost) while the send was awaited
-            return True
+
+    async def _wait(self, waiter: _Waiter) -> bool:
+        """Wait for the answer of a request sent; False if none came within the timeout."""
         done = waiter.done = asyncio.Event()
         return await wait_event(done, self._clock, self._timeout_s)
 
@@ -263,10 +282,50 @@ class WsOrderEntry:
             return self._add_order_frame(order, instrument, token=token, req_id=req_id)
 
         (answer,) = await self._request("add_order", build, ((instrument.symbol, _ADD_COST),))
-        order_id = _result_str(answer, "order_id")
-        if not order_id:
-            raise OrderStateUnknown("EWS:No order id", "add_order's answer has no order_id")
-        return order_id
+        return _order_id(answer)
+
+    def add_order_now(
+        self, order: Order, instrument: Instrument
+    ) -> Coroutine[Any, Any, str] | None:
+        """``add_order`` with its request written before this returns, when the link is up
+        and the pair's counter has room now (charged as ``add_order`` charges it); then
+        the coroutine that waits for its answer and returns Kraken's order id or raises as
+        ``add_order`` does. None, with nothing charged or sent, otherwise: ``add_order``
+        then sends it (waiting for room or falling back to REST). A write that cannot go
+        at once after all (the connection closing) is sent by the coroutine, as
+        ``add_order`` sends it."""
+        link = self._link
+        if not link.order_ready or not self._trading.admit(
+            instrument.symbol, _ADD_COST, self._clock.monotonic()
+        ):
+            return None
+        waiter = self._open("add_order", 1)
+        req_id, frames = waiter.pending.req_id, self._add_order_frame
+
+        def build(token: str, req_id: int = req_id) -> bytes:
+            return frames(order, instrument, token=token, req_id=req_id)
+
+        try:
+            written = link.write_order(build)
+        except TransientError as exc:  # the transport refused the write: it may have left
+            self.stats.of("add_order").lost += 1
+            lost = wr.lost_error("add_order", "EWS:Connection lost", str(exc))
+            self._waiting.pop(req_id, None)
+            self._requests.forget(req_id)
+            return _raising(lost)
+        if written:
+            waiter.sent_at = self._clock.monotonic()
+        return self._added(build, ((instrument.symbol, _ADD_COST),), waiter, written)
+
+    async def _added(
+        self,
+        build: Callable[[str, int], bytes],
+        charges: Sequence[Charge],
+        waiter: _Waiter,
+        written: bool,
+    ) -> str:
+        (answer,) = await self._sent("add_order", build, charges, waiter, written)
+        return _order_id(answer)
 
     async def amend_order(
         self,
@@ -445,6 +504,25 @@ class KrakenWsVenue:
             lambda: self.rest.place(order, instrument),
         )
 
+    def place_now(self, order: Order, instrument: Instrument) -> Coroutine[Any, Any, str] | None:
+        """``place`` with its request written before this returns, while the WebSocket is
+        up and the pair has room now (``WsOrderEntry.add_order_now``): the coroutine of its
+        answer, which goes over REST as ``place`` does when Kraken did not act on it. None,
+        with nothing charged or sent: ``place`` then writes it."""
+        if not self._route():
+            return None
+        answer = self.ws.add_order_now(order, instrument)
+        return None if answer is None else self._placed(answer, order, instrument)
+
+    async def _placed(
+        self, answer: Coroutine[Any, Any, str], order: Order, instrument: Instrument
+    ) -> str:
+        try:
+            return await answer
+        except (OrderLinkDown, TokenError) as exc:
+            self._fell_back(exc)
+        return await self.rest.place(order, instrument)
+
     async def amend(
         self,
         order: Order,
@@ -541,6 +619,17 @@ class KrakenWsVenue:
 def _ids(order: Order) -> tuple[str | None, str | None]:
     """(order_id, cl_ord_id): Kraken's id, else (its answer was lost) ours."""
     return (order.order_id, None) if order.order_id else (None, order.cl_ord_id)
+
+
+def _order_id(answer: MethodResponse) -> str:
+    order_id = _result_str(answer, "order_id")
+    if not order_id:
+        raise OrderStateUnknown("EWS:No order id", "add_order's answer has no order_id")
+    return order_id
+
+
+async def _raising(error: BaseException) -> str:
+    raise error
 
 
 def _result_str(answer: MethodResponse, key: str) -> str | None:

@@ -56,12 +56,15 @@ from typing import Any, Final, Protocol
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from bot.core.backoff import Backoff
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import BotError, ConfigError, TransientError
 from bot.core.log import get_logger
+
+_OPEN: Final = State.OPEN
 
 __all__ = [
     "ConnectionLost",
@@ -167,6 +170,30 @@ class Session:
             await self._ws.send(request, text=True)
         except ConnectionClosed as exc:
             raise translate(exc) from exc
+
+    def write_now(self, request: bytes) -> bool:
+        """Write ``request`` as one text frame now, synchronously (no ``await``): what
+        ``send`` does when nothing holds it up. False, with nothing written, when ``send``
+        would have to wait or fail (the connection is not open, a close is expected, a
+        fragmented message is being sent); the caller then awaits ``send``. Flow control is
+        left to the next ``send``: one small frame past the high-water mark is buffered.
+        A write the transport refuses raises ``ConnectionLost`` (it may have left)."""
+        ws = self._ws
+        protocol = ws.protocol
+        if (
+            protocol.state is not _OPEN
+            or ws.send_in_progress is not None
+            or protocol.close_expected()
+        ):
+            return False
+        protocol.send_text(request)
+        transport = ws.transport
+        try:
+            for data in protocol.data_to_send():
+                transport.write(data)
+        except Exception as exc:  # OSError, or a closed transport's RuntimeError
+            raise ConnectionLost(f"write failed: {exc}") from exc
+        return True
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` for as long as this connection lives; a ``ConnectionLost`` it raises

@@ -190,3 +190,27 @@ async def test_a_bad_url_stops_run_with_a_config_error_naming_the_key() -> None:
     with pytest.raises(ConfigError, match=r"venue\.ws_public_url"):
         await asyncio.wait_for(sock.run(), WAIT_S)
     assert handler.names() == ["prepare"] and sock.stats.connect_failures == 1
+
+
+async def test_write_now_writes_at_once_and_refuses_a_connection_not_open(server: Server) -> None:
+    """``Session.write_now``: the frame written before it returns (the server has it
+    without the caller ever awaiting a send); False, nothing written, once the connection
+    is closing."""
+    handler = Handler()
+    sock = socket(server.url, handler)
+    task = asyncio.create_task(sock.run())
+    await handler.until(lambda: ("message", "echo first") in handler.calls)
+    session = sock.session
+    assert session is not None
+    assert session.write_now(b'{"method":"ping"}') is True
+    await handler.until(lambda: ("message", 'echo {"method":"ping"}') in handler.calls)
+    assert server.received == ["first", '{"method":"ping"}']
+    closing = session._ws.close()  # the session's own connection, closing
+    close = asyncio.ensure_future(closing)
+    await asyncio.sleep(0)  # the close frame is on its way: the connection is closing
+    assert session.write_now(b"late") is False
+    await close
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "late" not in server.received
