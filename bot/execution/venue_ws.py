@@ -82,6 +82,7 @@ log = get_logger(component="venue")
 T = TypeVar("T")
 Charge = tuple[str | None, TradingCost]
 _ADD_COST: Final = TradingCounter.add_cost()
+_ADD_TOTAL: Final = _ADD_COST.total  # the same charge as a float (no conversion per order)
 
 
 class OrderLinkDown(TransientError):
@@ -296,7 +297,7 @@ class WsOrderEntry:
         ``add_order`` sends it."""
         link = self._link
         if not link.order_ready or not self._trading.admit(
-            instrument.symbol, _ADD_COST, self._clock.monotonic()
+            instrument.symbol, _ADD_TOTAL, self._clock.monotonic()
         ):
             return None
         waiter = self._open("add_order", 1)

@@ -199,12 +199,32 @@ class _Counters(Generic[K]):
         self._state[key] = (value + cost, at)
 
     def admit(self, key: K, cost: float, now: float) -> bool:
-        """``charge`` if ``wait_time`` is 0 (one settlement for both); else change nothing."""
-        value, at = self.settled(key, now)
-        if cost > 0 and (at > now or value - self._target(cost) > EPSILON):
+        """``charge`` if ``wait_time`` is 0 (one settlement for both); else change nothing.
+        (``settled`` and ``_target`` written out: it is on every order's path.)"""
+        limits = self._limits
+        state = self._state.get(key)
+        if state is None:
+            value, at = 0.0, now
+        elif now <= state[1]:
+            value, at = state
+        else:
+            value, at = max(0.0, state[0] - (now - state[1]) * limits.decay_per_s), now
+        if cost > 0 and (at > now or value - max(limits.maximum - cost, 0.0) > EPSILON):
             return False
         self._state[key] = (value + cost, at)
         return True
+
+    def headroom(self, key: K, now: float) -> float:
+        """``limits.maximum - value(key, now)`` (``settled`` written out: it is read on
+        every order's path)."""
+        limits = self._limits
+        state = self._state.get(key)
+        if state is None:
+            return limits.maximum - 0.0
+        level, stamp = state
+        if now <= stamp:
+            return limits.maximum - level
+        return limits.maximum - max(0.0, level - (now - stamp) * limits.decay_per_s)
 
     def reserve(self, key: K, cost: float, now: float) -> float:
         wait = self.wait_time(key, cost, now)
@@ -429,7 +449,7 @@ class TradingCounter:
 
     def headroom(self, pair: str | None, now: float) -> float:
         """How much more ``pair``'s counter takes now before it is over the threshold."""
-        return self.limits.maximum - self.value(pair, now)
+        return self._counters.headroom(pair, now)
 
     def wait_time(self, pair: str | None, cost: TradingCost | float, now: float) -> float:
         """Seconds from ``now`` until ``cost`` fits on ``pair`` (0.0 if it fits now)."""
@@ -441,7 +461,7 @@ class TradingCounter:
 
     def admit(self, pair: str | None, cost: TradingCost | float, now: float) -> bool:
         """``charge`` now if ``wait_time`` is 0, and say so; else change nothing."""
-        return self._counters.admit(pair, _total(cost), now)
+        return self._counters.admit(pair, cost if type(cost) is float else _total(cost), now)
 
     def reserve(self, pair: str | None, cost: TradingCost | float, now: float) -> float:
         """Book a request at the first instant it fits and return the wait until then."""
