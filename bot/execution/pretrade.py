@@ -43,7 +43,7 @@ from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.rate_room import RateRoom
 from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import RiskContext, RiskGate, Transition
-from bot.kraken.system_status import amend_refusal, place_refusal
+from bot.kraken.system_status import ONLINE, amend_refusal, place_refusal
 
 __all__ = ["RATE_LIMIT", "REST_LIMIT", "OpenCounts", "PreTrade", "Refusal"]
 
@@ -111,9 +111,11 @@ class PreTrade:
 
     def _place(self, command: PlaceOrder, orders: OpenCounts) -> Refusal | None:
         order = command.order
-        why = place_refusal(self._status(), order.order_type, order.post_only)
-        if why is not None:
-            return Refusal("desk", "exchange_status", why)
+        status = self._status()
+        if status is not None and status != ONLINE:  # online takes every order
+            why = place_refusal(status, order.order_type, order.post_only)
+            if why is not None:
+                return Refusal("desk", "exchange_status", why)
         gate = self.readiness
         if not gate.is_open:
             return Refusal("desk", "not_ready", "waiting for: " + ", ".join(gate.failing()))

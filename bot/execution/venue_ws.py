@@ -608,7 +608,7 @@ class KrakenWsVenue:
     # -- room ----------------------------------------------------------------------------
 
     def trading_headroom(self, symbol: str) -> float:
-        return self.rest.trading_headroom(symbol)  # one counter per pair, REST's and ours
+        return self.rest.rest.trading_headroom(symbol)  # one counter per pair, REST's and ours
 
     def rest_headroom(self) -> float:
         return math.inf if self.ws.ready else self.rest.rest_headroom()
