@@ -91,10 +91,12 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     assert result["krakenbot_ws_vs_floor_ws"]["added_p50_us"] == pytest.approx(
         result["krakenbot_ws"]["p50_us"] - result["floor_ws"]["p50_us"], abs=0.11
     )
-    ws_targets = result["ws_targets"]
-    assert ws_targets["p50_ratio_met"] == (ws_targets["p50_ratio"] <= 0.35)
-    assert ws_targets["p99_ratio_met"] == (ws_targets["p99_ratio"] <= 0.5)
-    assert ws_targets["p99_9_over_p99_met"] == (ws_targets["p99_9_over_p99"] <= 1.3)
+    ws_targets, ws, floor = result["ws_targets"], result["krakenbot_ws"], result["floor"]
+    # Met or not by the exact ratios (the reported ones are rounded to 0.01: 0.5004 shows
+    # as 0.5 and is not met).
+    assert ws_targets["p50_ratio_met"] == (ws["p50_us"] / floor["p50_us"] <= 0.35)
+    assert ws_targets["p99_ratio_met"] == (ws["p99_us"] / floor["p99_us"] <= 0.5)
+    assert ws_targets["p99_9_over_p99_met"] == (ws["p99_9_us"] / ws["p99_us"] <= 1.3)
     targets = result["targets"]
     assert targets["added_p50_max_us"] == 50.0 and targets["p99_ratio_max"] == 1.5
     assert targets["added_p50_met"] == (vs["added_p50_us"] <= 50.0)
