@@ -13,6 +13,8 @@
  * - apply_update(book, bids, asks, checksum, timestamp): Book.apply_wire_update in C.
  * - fused_update(msg, books): the common shape of frames.parse_into, from the decoded
  *   message to the book ([BookApplied]), or None for any other shape.
+ * - raw_update(raw, books): the same from the received text, with no JSON decoder, for
+ *   a strict form of it (see "raw frames" below); None, the book untouched, otherwise.
  * - crc32(data, value=0, portable=False): this module's CRC-32, for the tests.
  * It does no I/O and keeps no state of its own beyond caches (the key objects below).
  *
@@ -881,6 +883,22 @@ apply_level(Side *s, Scaled *price, Scaled *key, Scaled *qty)
     return 1;
 }
 
+/* Kraken sends no delete for a level pushed out of scope: cut the side to `depth`. */
+static int
+cut_side(BookCore *b, Side *s)
+{
+    while (PyList_GET_SIZE(s->prices) > b->depth) {
+        Py_ssize_t last = PyList_GET_SIZE(s->prices) - 1;
+        PyObject *worst = PyList_GET_ITEM(s->prices, last);
+        Py_INCREF(worst);
+        int r = PyList_SetSlice(s->prices, last, last + 1, NULL);
+        if (r == 0) r = PyDict_DelItem(s->qtys, worst);
+        Py_DECREF(worst);
+        if (r < 0) return -1;
+    }
+    return 0;
+}
+
 /* Apply one side's levels in wire order, then cut the side to `depth`. Returns 1 if its
  * top 10 changed, 0 if not, -1 on error (levels before the failing one stay applied). */
 static int
@@ -938,17 +956,7 @@ apply_side(BookCore *b, Side *s, PyObject *levels, const Scales *sc)
         Py_CLEAR(level);
     }
     Py_DECREF(seq);
-    /* Kraken sends no delete for a level pushed out of scope: cut to depth. */
-    while (PyList_GET_SIZE(s->prices) > b->depth) {
-        Py_ssize_t last = PyList_GET_SIZE(s->prices) - 1;
-        PyObject *worst = PyList_GET_ITEM(s->prices, last);
-        Py_INCREF(worst);
-        int r = PyList_SetSlice(s->prices, last, last + 1, NULL);
-        if (r == 0) r = PyDict_DelItem(s->qtys, worst);
-        Py_DECREF(worst);
-        if (r < 0) return -1;
-    }
-    return changed;
+    return cut_side(b, s) < 0 ? -1 : changed;
 
 error:
     Py_XDECREF(negated.obj);
@@ -973,6 +981,44 @@ recompute(BookCore *b, PyObject *at, PyObject *bt)
     b->a_crc = a_crc;
     b->crc = crc;
     return 0;
+}
+
+/* The end of an update whose levels are applied (both paths): the CRC of the sides whose
+ * top 10 changed, the timestamp stored, the result (a new reference to the BookApplied:
+ * _updated if `expected` verified, else book._mismatch(checksum), with `checksum` made
+ * from `expected` when NULL), or NULL. */
+static PyObject *
+finish_update(BookCore *b, int a_changed, int b_changed, PyObject *at, PyObject *bt,
+              PyObject *checksum, uint32_t expected, PyObject *timestamp)
+{
+    uint32_t crc = b->crc;
+    if (a_changed) {
+        uint32_t a_crc;
+        if (crc_of_fragments(at, 0, &a_crc) < 0) return NULL;
+        if (crc_of_fragments(bt, a_crc, &crc) < 0) return NULL;
+        b->a_crc = a_crc;
+    }
+    else if (b_changed) {
+        if (crc_of_fragments(bt, b->a_crc, &crc) < 0) return NULL;
+    }
+    b->crc = crc;
+    PyObject *old = b->timestamp;
+    Py_INCREF(timestamp);
+    b->timestamp = timestamp;
+    Py_XDECREF(old);
+    if (crc == expected) {
+        if (b->updated == NULL) {
+            state_error("_updated");
+            return NULL;
+        }
+        return Py_NewRef(b->updated);
+    }
+    if (checksum != NULL) return PyObject_CallMethodOneArg((PyObject *)b, s_mismatch, checksum);
+    PyObject *made = PyLong_FromUnsignedLong(expected);
+    if (made == NULL) return NULL;
+    PyObject *result = PyObject_CallMethodOneArg((PyObject *)b, s_mismatch, made);
+    Py_DECREF(made);
+    return result;
 }
 
 /* The update applied and verified: a new reference to the BookApplied, or NULL. The
@@ -1006,33 +1052,8 @@ apply_update_impl(BookCore *b, PyObject *bids, PyObject *asks, PyObject *checksu
         PyErr_Restore(type, value, tb);
         goto done;
     }
-    uint32_t crc = b->crc;
-    if (a_changed) {
-        uint32_t a_crc;
-        if (crc_of_fragments(a.frags, 0, &a_crc) < 0) goto done;
-        if (crc_of_fragments(d.frags, a_crc, &crc) < 0) goto done;
-        b->a_crc = a_crc;
-    }
-    else if (b_changed) {
-        if (crc_of_fragments(d.frags, b->a_crc, &crc) < 0) goto done;
-    }
-    b->crc = crc;
-    PyObject *old = b->timestamp;
-    Py_INCREF(timestamp);
-    b->timestamp = timestamp;
-    Py_XDECREF(old);
-    if (crc == expected) {
-        result = b->updated;
-        if (result == NULL) {
-            state_error("_updated");
-        }
-        else {
-            Py_INCREF(result);
-        }
-    }
-    else {
-        result = PyObject_CallMethodOneArg((PyObject *)b, s_mismatch, checksum);
-    }
+    result = finish_update(b, a_changed, b_changed, a.frags, d.frags, checksum, expected,
+                           timestamp);
 done:
     for (int i = 0; i < 7; i++) Py_DECREF(held[i]);
     return result;
@@ -1179,6 +1200,422 @@ not_mine:
         PyErr_Clear();
     }
     Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ raw frames */
+
+/* raw_update(raw, books): frames.parse_into's common case from the received text itself,
+ * with no JSON decoder and no Python object per key, level or number: a one-item book
+ * update, read by a scanner that accepts only a strict subset of JSON, for a symbol whose
+ * book in `books` (a dict) has the C core. Anything it does not accept returns None
+ * before the book is touched, and the caller takes the decoding path (orjson, then
+ * fused_update or the parser): this path decides nothing the other would decide
+ * differently, it only declines.
+ *
+ * Accepted: a str of ASCII characters (or bytes); JSON whitespace between tokens; one
+ * object with exactly the keys channel ("book"), type ("update") and data (an array of
+ * exactly one object with exactly the keys symbol, bids, asks, checksum and timestamp),
+ * in any order, none repeated; strings of printable ASCII with no escape; bids and asks
+ * arrays of at most RAW_LEVELS objects with exactly the keys price and qty; a checksum of
+ * at most 10 digits, no leading zero, at most 2**32-1. A number is digits with an
+ * optional fraction (no sign, no exponent, no leading zero), whose digits past the
+ * book's precision are all 0; scaled by 10**precision it has at most 18 digits, and one
+ * with a fraction (a float to orjson) is below 2**48. Such a float f is the double
+ * nearest m / 10**p for the scaled value m, and the fused path's exactness test accepts
+ * it with round(f * 10**p) == m (the header's rule; below 2**48 neither rounding can
+ * move it); an int is m / 10**p exactly. So the levels are the very scaled ints the
+ * fused path computes. A price must be positive (the fused path refuses 0 too, and the
+ * caller's path then names the fault). */
+
+#define RAW_LEVELS 64
+#define RAW_LIMIT (1LL << 48)
+
+typedef struct {
+    const char *p, *end;
+} Cursor;
+
+typedef struct {
+    const char *price, *qty; /* the numbers' text, as found by the first pass */
+} RawLevel;
+
+typedef struct {
+    RawLevel levels[RAW_LEVELS];
+    Py_ssize_t n;
+} RawSide;
+
+static inline void
+skip_ws(Cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) {
+        c->p++;
+    }
+}
+
+/* The next token is `ch`: consume it, 1; else 0. */
+static inline int
+take(Cursor *c, char ch)
+{
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A string of printable ASCII with no escape: its text and length, 1; else 0. */
+static int
+take_str(Cursor *c, const char **s, Py_ssize_t *n)
+{
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"') return 0;
+    const char *q = c->p + 1;
+    while (q < c->end && *q != '"') {
+        unsigned char ch = (unsigned char)*q;
+        if (ch < 0x20 || ch > 0x7e || ch == '\\') return 0;
+        q++;
+    }
+    if (q >= c->end) return 0;
+    *s = c->p + 1;
+    *n = q - (c->p + 1);
+    c->p = q + 1;
+    return 1;
+}
+
+static inline int
+is_text(const char *s, Py_ssize_t n, const char *text)
+{
+    return (size_t)n == strlen(text) && memcmp(s, text, (size_t)n) == 0;
+}
+
+/* The start of a number token (checked later by raw_scaled), skipped here. */
+static int
+take_number(Cursor *c, const char **start)
+{
+    skip_ws(c);
+    const char *q = c->p;
+    while (q < c->end && ((*q >= '0' && *q <= '9') || *q == '.')) q++;
+    if (q == c->p) return 0;
+    *start = c->p;
+    c->p = q;
+    return 1;
+}
+
+/* The number at `s` (digits, an optional fraction, then no digit, dot or exponent) scaled
+ * by 10**prec, by the rule above: 1 and *out, or 0. */
+static int
+raw_scaled(const char *s, const char *end, int prec, long long *out)
+{
+    const char *q = s;
+    unsigned long long v = 0;
+    int digits = 0, frac = 0, fraction = 0;
+    if (q >= end || *q < '0' || *q > '9') return 0;
+    if (*q == '0') {
+        q++;
+        if (q < end && *q >= '0' && *q <= '9') return 0; /* a leading zero: not JSON */
+    }
+    else {
+        while (q < end && *q >= '0' && *q <= '9') {
+            if (++digits > 18) return 0;
+            v = v * 10 + (unsigned long long)(*q++ - '0');
+        }
+    }
+    if (q < end && *q == '.') {
+        fraction = 1;
+        q++;
+        if (q >= end || *q < '0' || *q > '9') return 0;
+        while (q < end && *q >= '0' && *q <= '9') {
+            if (frac < prec) {
+                if (++digits > 18) return 0;
+                v = v * 10 + (unsigned long long)(*q - '0');
+                frac++;
+            }
+            else if (*q != '0') {
+                return 0; /* more decimals than the precision: the exact decoder's case */
+            }
+            q++;
+        }
+    }
+    if (q < end && (*q == '.' || *q == 'e' || *q == 'E' || (*q >= '0' && *q <= '9'))) return 0;
+    for (; frac < prec; frac++) {
+        if (++digits > 18) return 0;
+        v *= 10;
+    }
+    if (fraction && v >= (unsigned long long)RAW_LIMIT) return 0;
+    *out = (long long)v; /* at most 18 digits: below 2**63 */
+    return 1;
+}
+
+/* [{"price": n, "qty": n}, ...] into side (the numbers' text only). 1, or 0. */
+static int
+take_levels(Cursor *c, RawSide *side)
+{
+    side->n = 0;
+    if (!take(c, '[')) return 0;
+    if (take(c, ']')) return 1;
+    do {
+        if (side->n >= RAW_LEVELS || !take(c, '{')) return 0;
+        RawLevel *lv = &side->levels[side->n++];
+        lv->price = lv->qty = NULL;
+        do {
+            const char *key;
+            Py_ssize_t n;
+            if (!take_str(c, &key, &n) || !take(c, ':')) return 0;
+            const char **slot = is_text(key, n, "price") ? &lv->price
+                                : is_text(key, n, "qty") ? &lv->qty
+                                                         : NULL;
+            if (slot == NULL || *slot != NULL || !take_number(c, slot)) return 0;
+        } while (take(c, ','));
+        if (!take(c, '}') || lv->price == NULL || lv->qty == NULL) return 0;
+    } while (take(c, ','));
+    return take(c, ']');
+}
+
+typedef struct {
+    const char *symbol, *timestamp, *checksum;
+    Py_ssize_t symbol_n, timestamp_n;
+    RawSide bids, asks;
+} RawItem;
+
+enum { R_SYMBOL = 1, R_BIDS = 2, R_ASKS = 4, R_CHECKSUM = 8, R_TIMESTAMP = 16, R_ALL = 31 };
+
+static int
+take_item(Cursor *c, RawItem *item)
+{
+    int seen = 0;
+    if (!take(c, '{')) return 0;
+    do {
+        const char *key;
+        Py_ssize_t n;
+        int bit, ok;
+        if (!take_str(c, &key, &n) || !take(c, ':')) return 0;
+        if (is_text(key, n, "symbol")) {
+            bit = R_SYMBOL;
+            ok = take_str(c, &item->symbol, &item->symbol_n);
+        }
+        else if (is_text(key, n, "bids")) {
+            bit = R_BIDS;
+            ok = take_levels(c, &item->bids);
+        }
+        else if (is_text(key, n, "asks")) {
+            bit = R_ASKS;
+            ok = take_levels(c, &item->asks);
+        }
+        else if (is_text(key, n, "checksum")) {
+            bit = R_CHECKSUM;
+            ok = take_number(c, &item->checksum);
+        }
+        else if (is_text(key, n, "timestamp")) {
+            bit = R_TIMESTAMP;
+            ok = take_str(c, &item->timestamp, &item->timestamp_n);
+        }
+        else {
+            return 0;
+        }
+        if (!ok || (seen & bit)) return 0;
+        seen |= bit;
+    } while (take(c, ','));
+    return take(c, '}') && seen == R_ALL;
+}
+
+/* The whole message: 1 with *item filled, or 0. */
+static int
+take_message(Cursor *c, RawItem *item)
+{
+    enum { E_CHANNEL = 1, E_TYPE = 2, E_DATA = 4 };
+    int seen = 0;
+    if (!take(c, '{')) return 0;
+    do {
+        const char *key, *value;
+        Py_ssize_t n, m;
+        int bit, ok;
+        if (!take_str(c, &key, &n) || !take(c, ':')) return 0;
+        if (is_text(key, n, "channel")) {
+            bit = E_CHANNEL;
+            ok = take_str(c, &value, &m) && is_text(value, m, "book");
+        }
+        else if (is_text(key, n, "type")) {
+            bit = E_TYPE;
+            ok = take_str(c, &value, &m) && is_text(value, m, "update");
+        }
+        else if (is_text(key, n, "data")) {
+            bit = E_DATA;
+            ok = take(c, '[') && take_item(c, item) && take(c, ']');
+        }
+        else {
+            return 0;
+        }
+        if (!ok || (seen & bit)) return 0;
+        seen |= bit;
+    } while (take(c, ','));
+    if (!take(c, '}') || seen != (E_CHANNEL | E_TYPE | E_DATA)) return 0;
+    skip_ws(c);
+    return c->p == c->end;
+}
+
+/* The checksum's text as a u32: 1 and *out, or 0. */
+static int
+raw_checksum(const char *s, const char *end, uint32_t *out)
+{
+    long long v = 0;
+    if (!raw_scaled(s, end, 0, &v) || v > 0xFFFFFFFFLL) return 0;
+    const char *q = s;
+    while (q < end && *q >= '0' && *q <= '9') q++;
+    if (q < end && *q == '.') return 0; /* "1.0" is a float to orjson: not a checksum */
+    *out = (uint32_t)v;
+    return 1;
+}
+
+/* 10**p == scale for 0 <= p <= 18: p, else -1. */
+static int
+precision_of(long long scale)
+{
+    long long ten = 1;
+    for (int p = 0; p <= 18; p++, ten *= 10) {
+        if (ten == scale) return p;
+    }
+    return -1;
+}
+
+/* A side's levels scaled: 1, or 0 if one is not accepted. */
+static int
+scale_side(const RawSide *side, const char *end, int pp, int qp, long long *prices,
+           long long *qtys)
+{
+    for (Py_ssize_t i = 0; i < side->n; i++) {
+        if (!raw_scaled(side->levels[i].price, end, pp, &prices[i]) || prices[i] <= 0) return 0;
+        if (!raw_scaled(side->levels[i].qty, end, qp, &qtys[i])) return 0;
+    }
+    return 1;
+}
+
+/* Apply n scaled levels to a side in wire order, then cut it to depth (only if n > 0, as
+ * apply_side): 1 if its top 10 changed, 0 if not, -1 on error. */
+static int
+apply_scaled_side(BookCore *b, Side *s, const long long *prices, const long long *qtys,
+                  Py_ssize_t n)
+{
+    int changed = 0;
+    if (n == 0) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Scaled price = {NULL, prices[i], 1}, qty = {NULL, qtys[i], 1};
+        Scaled negated = {NULL, -prices[i], 1};
+        int r = apply_level(s, &price, s->is_bid ? &negated : &price, &qty);
+        Py_XDECREF(price.obj);
+        Py_XDECREF(qty.obj);
+        Py_XDECREF(negated.obj);
+        if (r < 0) return -1;
+        changed |= r;
+    }
+    return cut_side(b, s) < 0 ? -1 : changed;
+}
+
+/* The last symbol's str, reused while frames name the same symbol (no str per frame). */
+static PyObject *raw_symbol;
+
+static PyObject *
+symbol_str(const char *s, Py_ssize_t n)
+{
+    if (raw_symbol != NULL && PyUnicode_GET_LENGTH(raw_symbol) == n &&
+        memcmp(PyUnicode_1BYTE_DATA(raw_symbol), s, (size_t)n) == 0) {
+        return Py_NewRef(raw_symbol);
+    }
+    PyObject *made = PyUnicode_FromStringAndSize(s, n); /* ASCII: a compact ASCII str */
+    if (made == NULL) return NULL;
+    Py_XSETREF(raw_symbol, Py_NewRef(made));
+    return made;
+}
+
+PyDoc_STRVAR(raw_update_doc,
+"raw_update(raw, books, /)\n--\n\n"
+"frames.parse_into's common case from the received text (a str or bytes): a one-item\n"
+"book update in the strict form the C source documents, for a symbol whose book in\n"
+"`books` (a dict) has the C core, applied with no JSON decoder: [BookApplied]. Anything\n"
+"else returns None with the book untouched (the caller decodes it).");
+
+static PyObject *
+raw_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "raw_update() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *raw = args[0], *books = args[1];
+    Cursor c;
+    if (PyUnicode_CheckExact(raw) && PyUnicode_IS_ASCII(raw)) {
+        c.p = (const char *)PyUnicode_1BYTE_DATA(raw);
+        c.end = c.p + PyUnicode_GET_LENGTH(raw);
+    }
+    else if (PyBytes_CheckExact(raw)) {
+        c.p = PyBytes_AS_STRING(raw);
+        c.end = c.p + PyBytes_GET_SIZE(raw);
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    if (!PyDict_CheckExact(books)) Py_RETURN_NONE;
+    const char *end = c.end;
+    RawItem item;
+    if (!take_message(&c, &item)) Py_RETURN_NONE;
+    uint32_t expected;
+    if (!raw_checksum(item.checksum, end, &expected)) Py_RETURN_NONE;
+    PyObject *symbol = symbol_str(item.symbol, item.symbol_n);
+    if (symbol == NULL) return NULL;
+    PyObject *book = PyDict_GetItemWithError(books, symbol); /* borrowed */
+    Py_DECREF(symbol);
+    if (book == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    if (!PyObject_TypeCheck(book, &BookCoreType)) Py_RETURN_NONE;
+    BookCore *b = (BookCore *)book;
+    Scales sc;
+    if (check_state(b, &sc) < 0) return NULL;
+    int pp = precision_of(sc.price_ll), qp = precision_of(sc.qty_ll);
+    if (pp < 0 || qp < 0) Py_RETURN_NONE;
+    long long ap[RAW_LEVELS], aq[RAW_LEVELS], bp[RAW_LEVELS], bq[RAW_LEVELS];
+    if (!scale_side(&item.asks, end, pp, qp, ap, aq) ||
+        !scale_side(&item.bids, end, pp, qp, bp, bq)) {
+        Py_RETURN_NONE;
+    }
+    /* Accepted: from here on this is the fused path's update (apply_update_impl). */
+    PyObject *applied = NULL;
+    Py_INCREF(book);
+    if (!b->valid) {
+        b->ignored++;
+        applied = Py_NewRef(b->updated);
+        goto done;
+    }
+    PyObject *timestamp = PyUnicode_FromStringAndSize(item.timestamp, item.timestamp_n);
+    if (timestamp == NULL) goto done;
+    Side a = {b->ap, b->aq, b->at, 0, "asks"};
+    Side d = {b->bp, b->bq, b->bt, 1, "bids"};
+    PyObject *held[6] = {a.prices, a.qtys, a.frags, d.prices, d.qtys, d.frags};
+    for (int i = 0; i < 6; i++) Py_INCREF(held[i]);
+    int a_changed = apply_scaled_side(b, &a, ap, aq, item.asks.n);
+    int b_changed = a_changed < 0 ? -1 : apply_scaled_side(b, &d, bp, bq, item.bids.n);
+    if (b_changed < 0) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (recompute(b, a.frags, d.frags) < 0) PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
+    else {
+        applied = finish_update(b, a_changed, b_changed, a.frags, d.frags, NULL, expected,
+                                timestamp);
+    }
+    for (int i = 0; i < 6; i++) Py_DECREF(held[i]);
+    Py_DECREF(timestamp);
+done:
+    Py_DECREF(book);
+    if (applied == NULL) return NULL;
+    PyObject *out = PyList_New(1);
+    if (out == NULL) {
+        Py_DECREF(applied);
+        return NULL;
+    }
+    PyList_SET_ITEM(out, 0, applied); /* steals */
+    return out;
 }
 
 PyDoc_STRVAR(crc32_doc,
@@ -1345,6 +1782,7 @@ static PyMethodDef module_methods[] = {
      apply_update_doc},
     {"fused_update", (PyCFunction)(void (*)(void))fused_update, METH_FASTCALL,
      fused_update_doc},
+    {"raw_update", (PyCFunction)(void (*)(void))raw_update, METH_FASTCALL, raw_update_doc},
     {"crc32", (PyCFunction)(void (*)(void))crc32, METH_FASTCALL, crc32_doc},
     {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL, levels_doc},
     {NULL, NULL, 0, NULL},

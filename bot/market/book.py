@@ -47,7 +47,8 @@ checksum work and a change to the bids only costs the bids' part.
 Two cores, one state. The C extension ``bot.market._bookcore`` (``_bookcore.c``, built by
 ``setup.py``) holds that state in ``BookCore``, the base class of ``Book``, and runs the
 fused path in C: ``apply_wire_update`` and, for ``frames.parse_into``, the whole common
-shape from the decoded message on (``c_fused_update``). The Python methods below read and
+shape from the decoded message on (``c_fused_update``) or, in its strict form, from the
+received text (``c_raw_update``). The Python methods below read and
 write the same members, so snapshots, ``apply`` and the views are shared code. When the
 extension is not built, or ``KRAKENBOT_PURE_BOOK=1`` is in the environment at import,
 ``Book`` sits on ``_PureState`` (the same member names in ``__slots__``) and the fused path
@@ -593,6 +594,12 @@ c_fused_update: Final[Callable[[Any, Mapping[str, Book]], list[Any] | None] | No
 )
 """The C core's ``frames.parse_into`` for the common shape (``_bookcore.fused_update``):
 ``[BookApplied]``, or None for a message of any other shape; None without the C core."""
+c_raw_update: Final[Callable[[Any, Mapping[str, Book]], list[Any] | None] | None] = (
+    None if _core is None else _core.raw_update
+)
+"""The C core's ``frames.parse_into`` for the common shape from the received text, with no
+JSON decoder (``_bookcore.raw_update``): ``[BookApplied]``, or None, the book untouched, for
+anything but a strict form of it; None without the C core."""
 _Levels = tuple[tuple[Level, ...], tuple[Level, ...]]
 _c_levels: Final[Callable[[Book, int, _Levels | None], _Levels] | None] = (
     None if _core is None else _core.levels

@@ -10,9 +10,13 @@ Two layers, both pure (no I/O, no clock: a receive time is passed in, never read
   goes from the decoded dict straight into the book, with no ``BookFrame`` and no tuples:
   in the book's C core (``bot.market.book.c_fused_update``) when it is built, else in
   ``_parse_into_py``, the same path in Python and the reference the C code is tested
-  against. Every other shape (snapshots, several items, no timestamp, malformed frames)
-  takes the parser's ordinary path and its ``BookFrame``s are then applied, so both ways end
-  in the same book state and the same checksum results. A number the fast path cannot prove
+  against. With the C core, such an update in the strict form Kraken writes (its keys,
+  plain numbers, no escapes: ``_bookcore.c``, "raw frames") is read from the text itself,
+  with no JSON decoder and no object per key or number (``c_raw_update``); it declines
+  anything else, the book untouched, and the frame is decoded as above. Every other
+  shape (snapshots, several items, no timestamp, malformed frames) takes the parser's
+  ordinary path and its ``BookFrame``s are then applied, so both ways end in the same book
+  state and the same checksum results. A number the fast path cannot prove
   exact makes it decode the frame exactly (``Parser.parse_exact``) and apply that frame
   (applying a message's levels twice is harmless). A frame whose levels turn out malformed
   after the book applied some of them raises ``ProtocolError`` and invalidates that book;
@@ -83,7 +87,7 @@ from bot.kraken.protocol import (
     Unparsed,
     malformed,
 )
-from bot.market.book import Book, BookApplied, BookMismatch, c_fused_update
+from bot.market.book import Book, BookApplied, BookMismatch, c_fused_update, c_raw_update
 
 __all__ = [
     "BookInvalid",
@@ -101,6 +105,7 @@ log = get_logger(component="frames")
 _orjson_loads: Final = orjson.loads
 _JSONDecodeError: Final = orjson.JSONDecodeError
 _c_fused_update: Final = c_fused_update  # None without the C core
+_c_raw_update: Final = c_raw_update  # likewise
 _LOG_EVERY: Final = 100  # after the first few, log one bad frame in this many
 # A frame that is not even JSON may still be a book frame: its text says so.
 _BOOK_CHANNEL: Final = re.compile(rb'"channel"\s*:\s*"book"')
@@ -147,7 +152,11 @@ def _exact_into(
 
 def _parse_into_c(parser: Parser, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
     """``parse_into`` with the C core taking the common shape whole (exactly the one
-    ``_parse_into_py`` takes)."""
+    ``_parse_into_py`` takes): from the text when it is in the strict form
+    ``_bookcore.raw_update`` reads, else from the decoded message."""
+    applied = _c_raw_update(raw, books)  # type: ignore[misc]  # bound only with it
+    if applied is not None:
+        return applied
     try:
         msg = _orjson_loads(raw)
     except _JSONDecodeError as exc:
