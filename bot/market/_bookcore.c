@@ -15,6 +15,8 @@
  *   message to the book ([BookApplied]), or None for any other shape.
  * - raw_update(raw, books): the same from the received text, with no JSON decoder, for
  *   a strict form of it (see "raw frames" below); None, the book untouched, otherwise.
+ * - levels(book, n, prev) and BookCore.view(n): the best levels as tuples, and
+ *   Book.view made with no Python frame (bind_view tells it the Python classes' slots).
  * - crc32(data, value=0, portable=False): this module's CRC-32, for the tests.
  * It does no I/O and keeps no state of its own beyond caches (the key objects below).
  *
@@ -491,6 +493,21 @@ static PyMemberDef core_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
+static PyObject *core_view(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames);
+
+PyDoc_STRVAR(core_view_doc,
+"view(n=10)\n--\n\n"
+"Book.view in C (bot.market.book binds it with bind_view): a BookView of the best n\n"
+"levels a side, made with no Python frame, the unchanged levels of the last copy\n"
+"reused as levels() does. A negative n goes to the Python implementation.");
+
+static PyMethodDef core_methods[] = {
+    {"view", (PyCFunction)(void (*)(void))core_view, METH_FASTCALL | METH_KEYWORDS,
+     core_view_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyTypeObject BookCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "bot.market._bookcore.BookCore",
@@ -503,6 +520,7 @@ static PyTypeObject BookCoreType = {
     .tp_traverse = (traverseproc)core_traverse,
     .tp_clear = (inquiry)core_clear,
     .tp_members = core_members,
+    .tp_methods = core_methods,
 };
 
 /* The per-call view of the wire scales, read from the _scales tuple. */
@@ -1775,6 +1793,135 @@ levels(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return both;
 }
 
+
+/* ------------------------------------------------------------------ views */
+
+/* Book.view with no Python frame. bind_view(Book, BookView, fallback) tells it, once at
+ * import, where Book keeps `symbol`, `instrument` and `_levels` (slots of the Python
+ * subclass) and where BookView keeps its six fields (a frozen dataclass with slots: the
+ * object is made as its maker makes it, every slot set, with no __init__), and the
+ * Python implementation to call for a negative n or a book of another class. */
+static PyTypeObject *view_book_type;    /* Book */
+static PyTypeObject *view_type;         /* BookView */
+static PyObject *view_fallback;         /* Book._view_py */
+static PyObject *s_price_precision;     /* "price_precision" */
+static Py_ssize_t book_symbol_off, book_instrument_off, book_levels_off;
+static Py_ssize_t view_off[6]; /* symbol, valid, timestamp, price_precision, bids, asks */
+
+/* The offset of the writable object slot `name` of `type`, or -1 with an error. */
+static Py_ssize_t
+slot_offset(PyTypeObject *type, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name);
+    if (descr == NULL) return -1;
+    Py_ssize_t off = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type == T_OBJECT_EX && !(m->flags & READONLY) &&
+            PyType_IsSubtype(type, PyDescr_TYPE(descr))) {
+            off = m->offset;
+        }
+    }
+    Py_DECREF(descr);
+    if (off < 0) PyErr_Format(PyExc_TypeError, "bind_view: %s.%s is not an object slot",
+                              type->tp_name, name);
+    return off;
+}
+
+PyDoc_STRVAR(bind_view_doc,
+"bind_view(book_class, view_class, fallback, /)\n--\n\n"
+"Where BookCore.view finds a book's symbol, instrument and last copy of levels, and\n"
+"sets a view's fields (see the C source); `fallback(book, n)` makes a view otherwise.");
+
+static PyObject *
+bind_view(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyType_Check(args[0]) || !PyType_Check(args[1]) ||
+        !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "bind_view() takes two classes and a callable");
+        return NULL;
+    }
+    PyTypeObject *book = (PyTypeObject *)args[0], *view = (PyTypeObject *)args[1];
+    if (!PyType_IsSubtype(book, &BookCoreType)) {
+        PyErr_SetString(PyExc_TypeError, "bind_view() needs a BookCore subclass");
+        return NULL;
+    }
+    static const char *fields[6] = {"symbol", "valid", "timestamp", "price_precision",
+                                    "bids", "asks"};
+    Py_ssize_t offs[6], sym, inst, lev;
+    for (int i = 0; i < 6; i++) {
+        if ((offs[i] = slot_offset(view, fields[i])) < 0) return NULL;
+    }
+    if ((sym = slot_offset(book, "symbol")) < 0 || (inst = slot_offset(book, "instrument")) < 0 ||
+        (lev = slot_offset(book, "_levels")) < 0) {
+        return NULL;
+    }
+    memcpy(view_off, offs, sizeof(offs));
+    book_symbol_off = sym;
+    book_instrument_off = inst;
+    book_levels_off = lev;
+    Py_XSETREF(view_book_type, (PyTypeObject *)Py_NewRef(book));
+    Py_XSETREF(view_type, (PyTypeObject *)Py_NewRef(view));
+    Py_XSETREF(view_fallback, Py_NewRef(args[2]));
+    Py_RETURN_NONE;
+}
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static PyObject *
+core_view(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nargs + nkw > 1 ||
+        (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "n"))) {
+        PyErr_SetString(PyExc_TypeError, "view() takes one argument, n");
+        return NULL;
+    }
+    PyObject *arg = nargs + nkw == 1 ? args[0] : NULL; /* n, by position or by name */
+    Py_ssize_t n = 10;
+    if (arg != NULL) {
+        n = PyLong_AsSsize_t(arg);
+        if (n == -1 && PyErr_Occurred()) return NULL;
+    }
+    if (view_type == NULL || n < 0 || !PyObject_TypeCheck(self, view_book_type)) {
+        if (view_fallback == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "view(): bind_view was not called");
+            return NULL;
+        }
+        PyObject *call[2] = {self, arg};
+        return PyObject_Vectorcall(view_fallback, call, arg == NULL ? 1 : 2, NULL);
+    }
+    BookCore *book = (BookCore *)self;
+    PyObject *symbol = SLOT(self, book_symbol_off), *inst = SLOT(self, book_instrument_off);
+    PyObject *prev = SLOT(self, book_levels_off);
+    if (symbol == NULL || inst == NULL || book->timestamp == NULL || book->bp == NULL ||
+        book->bq == NULL || book->ap == NULL || book->aq == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "view(): the book is not initialised");
+        return NULL;
+    }
+    PyObject *prev_bids = NULL, *prev_asks = NULL;
+    if (prev != NULL && PyTuple_CheckExact(prev) && PyTuple_GET_SIZE(prev) == 2) {
+        prev_bids = PyTuple_GET_ITEM(prev, 0);
+        prev_asks = PyTuple_GET_ITEM(prev, 1);
+    }
+    PyObject *pp = NULL, *bids = NULL, *asks = NULL, *both = NULL, *view = NULL;
+    if ((pp = PyObject_GetAttr(inst, s_price_precision)) == NULL) goto done;
+    if ((bids = side_levels(book->bp, book->bq, n, 1, prev_bids)) == NULL) goto done;
+    if ((asks = side_levels(book->ap, book->aq, n, 0, prev_asks)) == NULL) goto done;
+    if ((both = PyTuple_Pack(2, bids, asks)) == NULL) goto done;
+    if ((view = view_type->tp_alloc(view_type, 0)) == NULL) goto done;
+    PyObject *values[6] = {symbol, book->valid ? Py_True : Py_False, book->timestamp, pp, bids,
+                           asks};
+    for (int i = 0; i < 6; i++) SLOT(view, view_off[i]) = Py_NewRef(values[i]);
+    Py_XSETREF(SLOT(self, book_levels_off), Py_NewRef(both)); /* the copy the next reuses */
+done:
+    Py_XDECREF(pp);
+    Py_XDECREF(bids);
+    Py_XDECREF(asks);
+    Py_XDECREF(both);
+    return view;
+}
+
 /* ------------------------------------------------------------------ the module */
 
 static PyMethodDef module_methods[] = {
@@ -1785,6 +1932,7 @@ static PyMethodDef module_methods[] = {
     {"raw_update", (PyCFunction)(void (*)(void))raw_update, METH_FASTCALL, raw_update_doc},
     {"crc32", (PyCFunction)(void (*)(void))crc32, METH_FASTCALL, crc32_doc},
     {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL, levels_doc},
+    {"bind_view", (PyCFunction)(void (*)(void))bind_view, METH_FASTCALL, bind_view_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1815,6 +1963,7 @@ PyInit__bookcore(void)
         }
     }
     if (intern(&s_mismatch, "_mismatch") < 0) return NULL;
+    if (intern(&s_price_precision, "price_precision") < 0) return NULL;
     if (fragment_format == NULL) {
         fragment_format = PyBytes_FromString("%d%d");
         if (fragment_format == NULL) return NULL;

@@ -461,8 +461,9 @@ class Book(_State):
             return sum(map(self._bq.__getitem__, self._bp[: bisect_right(self._bp, -price)]))
         raise ValueError(f"side must be 'bid' or 'ask', got {side!r}")
 
-    def view(self, n: int = 10) -> BookView:
-        """An immutable copy of the best ``n`` levels a side, to hand to a strategy."""
+    def _view_py(self, n: int = 10) -> BookView:
+        """``view`` in Python: the pure core's, the C core's for a negative ``n``, and the
+        reference ``BookCore.view`` is tested against."""
         if _c_levels is not None and n >= 0:  # the C core's copy of both sides, in one call
             # Levels equal to the last copy's are its tuples: only the changed ones are new.
             bids, asks = self._levels = _c_levels(self, n, self._levels)
@@ -473,6 +474,15 @@ class Book(_State):
         return _book_view(  # BookView(...) at half the cost (one per book message)
             self.symbol, self._valid, self.timestamp, self.instrument.price_precision, bids, asks
         )
+
+    if TYPE_CHECKING or _core is None:
+
+        def view(self, n: int = 10) -> BookView:
+            """An immutable copy of the best ``n`` levels a side, to hand to a strategy.
+
+            With the C core this is ``BookCore.view``: the same copy, made in one C call
+            with no Python frame (once per book message, before the strategies see it)."""
+            return self._view_py(n)
 
 
 # One function on purpose: both sides in one loop, with no helper call per side or level.
@@ -644,3 +654,5 @@ class BookView:
 
 
 _book_view: Final = maker(BookView)
+if _core is not None:  # where BookCore.view finds a Book's fields and sets a BookView's
+    _core.bind_view(Book, BookView, Book._view_py)
