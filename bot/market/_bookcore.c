@@ -15,6 +15,8 @@
  *   message to the book ([BookApplied]), or None for any other shape.
  * - raw_update(raw, books): the same from the received text, with no JSON decoder, for
  *   a strict form of it (see "raw frames" below); None, the book untouched, otherwise.
+ * - parse_into(parser, raw, books): frames.parse_into, raw_update first, then the
+ *   decoding path in Python (bound by bind_parse).
  * - levels(book, n, prev) and BookCore.view(n): the best levels as tuples, and
  *   Book.view made with no Python frame (bind_view tells it the Python classes' slots).
  * - crc32(data, value=0, portable=False): this module's CRC-32, for the tests.
@@ -1552,13 +1554,8 @@ PyDoc_STRVAR(raw_update_doc,
 "else returns None with the book untouched (the caller decodes it).");
 
 static PyObject *
-raw_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+raw_update_impl(PyObject *raw, PyObject *books)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "raw_update() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    PyObject *raw = args[0], *books = args[1];
     Cursor c;
     if (PyUnicode_CheckExact(raw) && PyUnicode_IS_ASCII(raw)) {
         c.p = (const char *)PyUnicode_1BYTE_DATA(raw);
@@ -1634,6 +1631,57 @@ done:
     }
     PyList_SET_ITEM(out, 0, applied); /* steals */
     return out;
+}
+
+static PyObject *
+raw_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "raw_update() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return raw_update_impl(args[0], args[1]);
+}
+
+/* frames.parse_into with the C core: raw_update, else the decoding path in Python
+ * (frames._decode_into, bound once at import by bind_parse). */
+static PyObject *parse_fallback;
+
+PyDoc_STRVAR(bind_parse_doc,
+"bind_parse(decode_into, /)\n--\n\n"
+"The function parse_into calls when raw_update declines: decode_into(parser, raw, books).");
+
+static PyObject *
+bind_parse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1 || !PyCallable_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "bind_parse() takes a callable");
+        return NULL;
+    }
+    Py_XSETREF(parse_fallback, Py_NewRef(args[0]));
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(parse_into_doc,
+"parse_into(parser, raw, books, /)\n--\n\n"
+"frames.parse_into with the C core: raw_update(raw, books) if it takes the frame, else\n"
+"the decoding path bound by bind_parse, with no Python frame for the common case.");
+
+static PyObject *
+parse_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "parse_into() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (parse_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "parse_into(): bind_parse was not called");
+        return NULL;
+    }
+    PyObject *applied = raw_update_impl(args[1], args[2]);
+    if (applied != Py_None) return applied; /* [BookApplied], or NULL: an error */
+    Py_DECREF(applied);
+    return PyObject_Vectorcall(parse_fallback, args, 3, NULL);
 }
 
 PyDoc_STRVAR(crc32_doc,
@@ -1930,6 +1978,8 @@ static PyMethodDef module_methods[] = {
     {"fused_update", (PyCFunction)(void (*)(void))fused_update, METH_FASTCALL,
      fused_update_doc},
     {"raw_update", (PyCFunction)(void (*)(void))raw_update, METH_FASTCALL, raw_update_doc},
+    {"bind_parse", (PyCFunction)(void (*)(void))bind_parse, METH_FASTCALL, bind_parse_doc},
+    {"parse_into", (PyCFunction)(void (*)(void))parse_into, METH_FASTCALL, parse_into_doc},
     {"crc32", (PyCFunction)(void (*)(void))crc32, METH_FASTCALL, crc32_doc},
     {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL, levels_doc},
     {"bind_view", (PyCFunction)(void (*)(void))bind_view, METH_FASTCALL, bind_view_doc},

@@ -610,6 +610,14 @@ c_raw_update: Final[Callable[[Any, Mapping[str, Book]], list[Any] | None] | None
 """The C core's ``frames.parse_into`` for the common shape from the received text, with no
 JSON decoder (``_bookcore.raw_update``): ``[BookApplied]``, or None, the book untouched, for
 anything but a strict form of it; None without the C core."""
+c_parse_into: Final[Callable[[Any, Any, Mapping[str, Book]], list[Any]] | None] = (
+    None if _core is None else _core.parse_into
+)
+"""``frames.parse_into`` in C: ``c_raw_update``, else the decoding path ``c_bind_parse`` set
+(``frames._decode_into``); None without the C core."""
+c_bind_parse: Final[Callable[[Callable[..., list[Any]]], None] | None] = (
+    None if _core is None else _core.bind_parse
+)
 _Levels = tuple[tuple[Level, ...], tuple[Level, ...]]
 _c_levels: Final[Callable[[Book, int, _Levels | None], _Levels] | None] = (
     None if _core is None else _core.levels

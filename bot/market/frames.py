@@ -87,7 +87,15 @@ from bot.kraken.protocol import (
     Unparsed,
     malformed,
 )
-from bot.market.book import Book, BookApplied, BookMismatch, c_fused_update, c_raw_update
+from bot.market.book import (
+    Book,
+    BookApplied,
+    BookMismatch,
+    c_bind_parse,
+    c_fused_update,
+    c_parse_into,
+    c_raw_update,
+)
 
 __all__ = [
     "BookInvalid",
@@ -106,6 +114,7 @@ _orjson_loads: Final = orjson.loads
 _JSONDecodeError: Final = orjson.JSONDecodeError
 _c_fused_update: Final = c_fused_update  # None without the C core
 _c_raw_update: Final = c_raw_update  # likewise
+_c_parse_into: Final = c_parse_into  # likewise
 _LOG_EVERY: Final = 100  # after the first few, log one bad frame in this many
 # A frame that is not even JSON may still be a book frame: its text says so.
 _BOOK_CHANNEL: Final = re.compile(rb'"channel"\s*:\s*"book"')
@@ -150,13 +159,10 @@ def _exact_into(
     return _into(events, books)
 
 
-def _parse_into_c(parser: Parser, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
-    """``parse_into`` with the C core taking the common shape whole (exactly the one
-    ``_parse_into_py`` takes): from the text when it is in the strict form
-    ``_bookcore.raw_update`` reads, else from the decoded message."""
-    applied = _c_raw_update(raw, books)  # type: ignore[misc]  # bound only with it
-    if applied is not None:
-        return applied
+def _decode_into(parser: Parser, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
+    """``parse_into`` with the C core, once ``_bookcore.raw_update`` declined the text:
+    decoded, then the common shape (exactly the one ``_parse_into_py`` takes) applied
+    whole by the C core, anything else by the parser."""
     try:
         msg = _orjson_loads(raw)
     except _JSONDecodeError as exc:
@@ -205,11 +211,23 @@ def _parse_into_py(
         raise malformed("book", exc, raw) from None
 
 
+def _parse_into_c(parser: Parser, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
+    """``parse_into`` with the C core, in Python: the strict form from the text
+    (``_bookcore.raw_update``), else ``_decode_into``. ``_bookcore.parse_into`` is the
+    same in C, with no Python frame for the first case: the one ``parse_into`` runs."""
+    applied = _c_raw_update(raw, books)  # type: ignore[misc]  # bound only with it
+    if applied is not None:
+        return applied
+    return _decode_into(parser, raw, books)
+
+
 parse_into: Final[Callable[[Parser, Raw, Mapping[str, Book]], list[Event | BookApplied]]] = (
-    _parse_into_py if _c_fused_update is None else _parse_into_c
+    _parse_into_py if _c_parse_into is None else _c_parse_into
 )
 """``parser.parse(raw)`` with every book item that has a ``Book`` in ``books`` applied to it
 (see the module docstring). Raises ``ProtocolError`` and nothing else."""
+if c_bind_parse is not None:
+    c_bind_parse(_decode_into)  # what the C core's parse_into calls when raw_update declines
 
 
 def parse_into_safe(

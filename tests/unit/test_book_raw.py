@@ -271,3 +271,23 @@ def test_a_mismatch_and_an_invalid_book_are_taken_as_the_fused_path_takes_them()
     assert not c_books["BTC/USD"].valid and c_books["BTC/USD"].mismatches == 1
     assert through_both(good, c_books, py_books)  # ignored by the invalid book
     assert c_books["BTC/USD"].ignored == 1
+
+
+def test_parse_into_is_the_c_entry_and_declined_frames_take_the_decoding_path() -> None:
+    from bot.market import _bookcore, frames
+
+    assert parse_into is _bookcore.parse_into
+    c_books = {"BTC/USD": loaded(BTC, 10)}
+    py_books = {"BTC/USD": loaded(BTC, 10)}
+    update = kraken_update(c_books["BTC/USD"], [(10_001, 5)], [])
+    escaped = update.replace("BTC/USD", "BTC\\/USD")  # the same to JSON, not the strict form
+    assert raw_update(escaped, c_books) is None
+    for raw in (escaped, update.replace('"update"', '"snapshot"'), "[1]", "not json"):
+        got = run(lambda raw=raw: parse_into(Parser(InstrumentTable([BTC])), raw, c_books), c_books)
+        want = run(
+            lambda raw=raw: frames._parse_into_c(Parser(InstrumentTable([BTC])), raw, py_books),
+            py_books,
+        )
+        assert got == want and state(c_books["BTC/USD"]) == state(py_books["BTC/USD"])
+        if raw is escaped:  # applied and verified by the decoding path
+            assert got == ("returned", ("BTC/USD", False, None, True))
