@@ -19,6 +19,8 @@
  *   decoding path in Python (bound by bind_parse).
  * - levels(book, n, prev) and BookCore.view(n): the best levels as tuples, and
  *   Book.view made with no Python frame (bind_view tells it the Python classes' slots).
+ * - slot_maker(cls, fields): a C constructor of a frozen, slotted dataclass (the
+ *   strategies' BookSnapshot).
  * - crc32(data, value=0, portable=False): this module's CRC-32, for the tests.
  * It does no I/O and keeps no state of its own beyond caches (the key objects below).
  *
@@ -1970,6 +1972,88 @@ done:
     return view;
 }
 
+
+/* ------------------------------------------------------------------ slot makers */
+
+/* slot_maker(cls, fields): a callable (*values) -> cls that allocates the object and sets
+ * its slots `fields` (object slots of cls, every one, in order) with no __init__ and no
+ * Python frame: bot.core.frozen.maker's object (the strategy's BookSnapshot, once per
+ * book message), made in C. The caller checks that cls is a frozen, slotted dataclass
+ * whose fields these are (StrategyRunner takes maker's checks first). */
+#define MAKER_FIELDS 8
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *cls;
+    Py_ssize_t n;
+    Py_ssize_t offs[MAKER_FIELDS];
+    vectorcallfunc vectorcall;
+} SlotMaker;
+
+static void
+maker_dealloc(SlotMaker *self)
+{
+    Py_XDECREF(self->cls);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+maker_call(SlotMaker *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n != self->n || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd fields, by position", self->cls->tp_name,
+                     self->n);
+        return NULL;
+    }
+    PyObject *obj = self->cls->tp_alloc(self->cls, 0);
+    if (obj == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) SLOT(obj, self->offs[i]) = Py_NewRef(args[i]);
+    return obj;
+}
+
+static PyTypeObject SlotMakerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "bot.market._bookcore.SlotMaker",
+    .tp_doc = PyDoc_STR("(*fields) -> the class's object, its slots set (slot_maker)."),
+    .tp_basicsize = sizeof(SlotMaker),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_dealloc = (destructor)maker_dealloc,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(SlotMaker, vectorcall),
+};
+
+PyDoc_STRVAR(slot_maker_doc,
+"slot_maker(cls, fields, /)\n--\n\n"
+"A callable (*values) -> cls setting the object slots named in `fields` (a tuple of\n"
+"at most 8 str), with no __init__: see the C source.");
+
+static PyObject *
+slot_maker(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0]) || !PyTuple_CheckExact(args[1]) ||
+        PyTuple_GET_SIZE(args[1]) > MAKER_FIELDS) {
+        PyErr_SetString(PyExc_TypeError, "slot_maker() takes a class and a tuple of names");
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    SlotMaker *m = PyObject_New(SlotMaker, &SlotMakerType);
+    if (m == NULL) return NULL;
+    m->cls = (PyTypeObject *)Py_NewRef(cls);
+    m->n = PyTuple_GET_SIZE(args[1]);
+    m->vectorcall = (vectorcallfunc)maker_call;
+    for (Py_ssize_t i = 0; i < m->n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(args[1], i);
+        const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        if (text == NULL || (m->offs[i] = slot_offset(cls, text)) < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "slot_maker(): bad name");
+            Py_DECREF(m);
+            return NULL;
+        }
+    }
+    return (PyObject *)m;
+}
+
 /* ------------------------------------------------------------------ the module */
 
 static PyMethodDef module_methods[] = {
@@ -1983,6 +2067,7 @@ static PyMethodDef module_methods[] = {
     {"crc32", (PyCFunction)(void (*)(void))crc32, METH_FASTCALL, crc32_doc},
     {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL, levels_doc},
     {"bind_view", (PyCFunction)(void (*)(void))bind_view, METH_FASTCALL, bind_view_doc},
+    {"slot_maker", (PyCFunction)(void (*)(void))slot_maker, METH_FASTCALL, slot_maker_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2026,6 +2111,7 @@ PyInit__bookcore(void)
         if (PrecisionLost == NULL) return NULL;
     }
     if (PyType_Ready(&BookCoreType) < 0) return NULL;
+    if (PyType_Ready(&SlotMakerType) < 0) return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) return NULL;
     Py_INCREF(&BookCoreType);

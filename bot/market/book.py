@@ -618,6 +618,11 @@ c_parse_into: Final[Callable[[Any, Any, Mapping[str, Book]], list[Any]] | None] 
 c_bind_parse: Final[Callable[[Callable[..., list[Any]]], None] | None] = (
     None if _core is None else _core.bind_parse
 )
+c_slot_maker: Final[Callable[[type[Any], tuple[str, ...]], Callable[..., Any]] | None] = (
+    None if _core is None else _core.slot_maker
+)
+"""``slot_maker(cls, fields)``: ``bot.core.frozen.maker(cls)`` in C (no Python frame per
+object); None without the C core."""
 _Levels = tuple[tuple[Level, ...], tuple[Level, ...]]
 _c_levels: Final[Callable[[Book, int, _Levels | None], _Levels] | None] = (
     None if _core is None else _core.levels

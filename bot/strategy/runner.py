@@ -18,6 +18,7 @@ time. It never sends orders itself except that one ``cancel_all`` on halt.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import itertools
@@ -26,14 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from bot.core.clock import Clock
 from bot.core.frozen import maker
 from bot.execution.orders import Fill
 from bot.kraken.instruments import from_scaled
 from bot.kraken.protocol import Ticker, Trade, TradeFrame
-from bot.market.book import BookView
+from bot.market.book import BookView, c_slot_maker
 from bot.strategy import (
     HANDLERS,
     BookSnapshot,
@@ -58,10 +59,23 @@ __all__ = [
     "trade_event",
 ]
 
+T = TypeVar("T")
+
 # A handler slower than this is logged: handlers share the event loop with the feeds.
 SLOW_HANDLER_S: Final = 0.05
 _METRIC_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
-_snapshot: Final = maker(BookSnapshot)  # BookSnapshot(...) for less, once per book message
+
+
+def _fast_maker(cls: type[T]) -> Callable[..., T]:
+    """``maker(cls)`` (with its checks), in C when the book's C core is built."""
+    made = maker(cls)
+    if c_slot_maker is None:
+        return made
+    return c_slot_maker(cls, tuple(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
+
+
+# BookSnapshot(...) for less, once per book message: no Python frame with the C core.
+_snapshot: Final = _fast_maker(BookSnapshot)
 
 
 def check_metric_name(name: str) -> str:

@@ -6,8 +6,10 @@ whatever the handler does (returns, raises, is async, returns something else, ta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
@@ -15,6 +17,7 @@ from structlog.testing import capture_logs
 from bot.core.clock import FakeClock
 from bot.market.book import BookView
 from bot.strategy import BookSnapshot, Params, Strategy
+from bot.strategy import runner as runner_module
 from bot.strategy.runner import StrategyRunner
 from bot.strategy.testing import FakeContext
 
@@ -131,3 +134,16 @@ def test_an_error_in_book_halts_at_max_errors_as_before() -> None:
     assert runner.halted and runner.errors == 2 and len(strategy.seen) == 2
     assert [e["event"] for e in logs][:2] == ["strategy_handler_error"] * 2
     assert observed[-1] == ("halted", "2 handler errors (max_errors 2)")
+
+
+@given(view=st.sampled_from(VIEWS), symbol=st.sampled_from(["BTC/USD", "ETH/USD"]))
+def test_the_snapshot_is_the_one_its_constructor_makes(view: BookView, symbol: str) -> None:
+    info = FakeContext("s", [symbol]).instrument(symbol)
+    made = runner_module._snapshot(view, info)
+    want = BookSnapshot(view, info)
+    assert type(made) is BookSnapshot and made == want and hash(made) == hash(want)
+    assert made.view is view and made.instrument is info and repr(made) == repr(want)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.view = view  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        runner_module._snapshot(view)
