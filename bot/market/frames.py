@@ -400,7 +400,19 @@ class MarketFrames:
             if kind is BookApplied:  # the hot path first; the object is reused
                 book, snapshot, mismatch = event  # type: ignore[misc]
                 if mismatch is None and not snapshot and book._valid:
-                    self._on_update(book, recv_ns)
+                    # An update applied to a valid book and verified: counted (``_count``)
+                    # and passed on here, with no call between the feed and the sink.
+                    symbol = book.symbol
+                    stats = self.stats
+                    stats.book_frames += 1
+                    by_symbol = stats.book_frames_by_symbol
+                    by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
+                    if recv_ns is not None:
+                        stats.last_recv_ns[symbol] = recv_ns
+                    updated = self._updated.get(symbol)
+                    if updated is None or updated.book is not book:
+                        updated = self._updated[symbol] = BookUpdated(symbol, book, False)
+                    sink(updated)
                 else:
                     self._on_book(book, snapshot, mismatch, recv_ns)
             elif kind is BookFrame:  # a symbol with no book here
@@ -425,21 +437,6 @@ class MarketFrames:
         by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
         if recv_ns is not None:
             stats.last_recv_ns[symbol] = recv_ns
-
-    def _on_update(self, book: Book, recv_ns: int | None) -> None:
-        """An update applied to a valid book and verified: the hot path (``_count``
-        inlined)."""
-        symbol = book.symbol
-        stats = self.stats
-        stats.book_frames += 1
-        by_symbol = stats.book_frames_by_symbol
-        by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
-        if recv_ns is not None:
-            stats.last_recv_ns[symbol] = recv_ns
-        event = self._updated.get(symbol)
-        if event is None or event.book is not book:
-            event = self._updated[symbol] = BookUpdated(symbol, book, False)
-        self._sink(event)
 
     def _on_book(
         self, book: Book, snapshot: bool, mismatch: BookMismatch | None, recv_ns: int | None
