@@ -317,9 +317,9 @@ class StrategyRunner:
         """A book message was applied: ``view`` is the book's ``view()`` after it.
 
         The hot path (once per book message, before the strategy decides): ``running`` and
-        ``_call`` are written out here, so the handler is two calls away from the feed;
-        what happens is exactly ``_call("on_book", ...)``'s (``tests/unit/test_runner_book.py``
-        holds the two equal)."""
+        ``_call`` are written out here, so no call of the runner's own stands between this
+        method and the handler; what happens is exactly ``_call("on_book", ...)``'s
+        (``tests/unit/test_runner_book.py`` holds the two equal)."""
         symbol = view.symbol
         if self.state is not _RUNNING or symbol not in self._symbols:
             return
