@@ -291,3 +291,17 @@ def test_parse_into_is_the_c_entry_and_declined_frames_take_the_decoding_path() 
         assert got == want and state(c_books["BTC/USD"]) == state(py_books["BTC/USD"])
         if raw is escaped:  # applied and verified by the decoding path
             assert got == ("returned", ("BTC/USD", False, None, True))
+
+
+def test_many_levels_and_alternating_symbols() -> None:
+    """More levels than the scanner holds are declined (and decoded); books of two symbols
+    in turn each get their own updates (the scanner keeps the last symbol's str)."""
+    c_books = {"BTC/USD": loaded(BTC, 100), "WHOLE/USD": loaded(WHOLE, 100)}
+    py_books = {"BTC/USD": loaded(BTC, 100), "WHOLE/USD": loaded(WHOLE, 100)}
+    many = [(9_000 + i, i % 3) for i in range(65)]
+    assert not through_both(kraken_update(c_books["BTC/USD"], many, []), c_books, py_books)
+    for i in range(6):
+        symbol = ("BTC/USD", "WHOLE/USD")[i % 2]
+        raw = kraken_update(c_books[symbol], [(10_001 + i, 2)], [(10_012, i)])
+        assert through_both(raw, c_books, py_books)
+    assert all(book.valid for book in c_books.values())
