@@ -66,7 +66,7 @@ def test_unchanged_levels_are_the_last_copys_objects() -> None:
     assert second.asks is first.asks  # a side with no change is the same tuple
 
 
-def test_a_subclass_and_a_negative_depth_take_the_python_path() -> None:
+def test_a_subclass_is_viewed_alike_and_a_negative_depth_takes_the_python_path() -> None:
     class Mine(Book):
         __slots__ = ("extra",)
 
