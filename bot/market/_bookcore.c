@@ -13,6 +13,14 @@
  * - apply_update(book, bids, asks, checksum, timestamp): Book.apply_wire_update in C.
  * - fused_update(msg, books): the common shape of frames.parse_into, from the decoded
  *   message to the book ([BookApplied]), or None for any other shape.
+ * - raw_update(raw, books): the same from the received text, with no JSON decoder, for
+ *   a strict form of it (see "raw frames" below); None, the book untouched, otherwise.
+ * - parse_into(parser, raw, books): frames.parse_into, raw_update first, then the
+ *   decoding path in Python (bound by bind_parse).
+ * - levels(book, n, prev) and BookCore.view(n): the best levels as tuples, and
+ *   Book.view made with no Python frame (bind_view tells it the Python classes' slots).
+ * - slot_maker(cls, fields): a C constructor of a frozen, slotted dataclass (the
+ *   strategies' BookSnapshot).
  * - crc32(data, value=0, portable=False): this module's CRC-32, for the tests.
  * It does no I/O and keeps no state of its own beyond caches (the key objects below).
  *
@@ -489,6 +497,21 @@ static PyMemberDef core_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
+static PyObject *core_view(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames);
+
+PyDoc_STRVAR(core_view_doc,
+"view(n=10)\n--\n\n"
+"Book.view in C (bot.market.book binds it with bind_view): a BookView of the best n\n"
+"levels a side, made with no Python frame, the unchanged levels of the last copy\n"
+"reused as levels() does. A negative n goes to the Python implementation.");
+
+static PyMethodDef core_methods[] = {
+    {"view", (PyCFunction)(void (*)(void))core_view, METH_FASTCALL | METH_KEYWORDS,
+     core_view_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyTypeObject BookCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "bot.market._bookcore.BookCore",
@@ -501,6 +524,7 @@ static PyTypeObject BookCoreType = {
     .tp_traverse = (traverseproc)core_traverse,
     .tp_clear = (inquiry)core_clear,
     .tp_members = core_members,
+    .tp_methods = core_methods,
 };
 
 /* The per-call view of the wire scales, read from the _scales tuple. */
@@ -881,6 +905,22 @@ apply_level(Side *s, Scaled *price, Scaled *key, Scaled *qty)
     return 1;
 }
 
+/* Kraken sends no delete for a level pushed out of scope: cut the side to `depth`. */
+static int
+cut_side(BookCore *b, Side *s)
+{
+    while (PyList_GET_SIZE(s->prices) > b->depth) {
+        Py_ssize_t last = PyList_GET_SIZE(s->prices) - 1;
+        PyObject *worst = PyList_GET_ITEM(s->prices, last);
+        Py_INCREF(worst);
+        int r = PyList_SetSlice(s->prices, last, last + 1, NULL);
+        if (r == 0) r = PyDict_DelItem(s->qtys, worst);
+        Py_DECREF(worst);
+        if (r < 0) return -1;
+    }
+    return 0;
+}
+
 /* Apply one side's levels in wire order, then cut the side to `depth`. Returns 1 if its
  * top 10 changed, 0 if not, -1 on error (levels before the failing one stay applied). */
 static int
@@ -938,17 +978,7 @@ apply_side(BookCore *b, Side *s, PyObject *levels, const Scales *sc)
         Py_CLEAR(level);
     }
     Py_DECREF(seq);
-    /* Kraken sends no delete for a level pushed out of scope: cut to depth. */
-    while (PyList_GET_SIZE(s->prices) > b->depth) {
-        Py_ssize_t last = PyList_GET_SIZE(s->prices) - 1;
-        PyObject *worst = PyList_GET_ITEM(s->prices, last);
-        Py_INCREF(worst);
-        int r = PyList_SetSlice(s->prices, last, last + 1, NULL);
-        if (r == 0) r = PyDict_DelItem(s->qtys, worst);
-        Py_DECREF(worst);
-        if (r < 0) return -1;
-    }
-    return changed;
+    return cut_side(b, s) < 0 ? -1 : changed;
 
 error:
     Py_XDECREF(negated.obj);
@@ -973,6 +1003,44 @@ recompute(BookCore *b, PyObject *at, PyObject *bt)
     b->a_crc = a_crc;
     b->crc = crc;
     return 0;
+}
+
+/* The end of an update whose levels are applied (both paths): the CRC of the sides whose
+ * top 10 changed, the timestamp stored, the result (a new reference to the BookApplied:
+ * _updated if `expected` verified, else book._mismatch(checksum), with `checksum` made
+ * from `expected` when NULL), or NULL. */
+static PyObject *
+finish_update(BookCore *b, int a_changed, int b_changed, PyObject *at, PyObject *bt,
+              PyObject *checksum, uint32_t expected, PyObject *timestamp)
+{
+    uint32_t crc = b->crc;
+    if (a_changed) {
+        uint32_t a_crc;
+        if (crc_of_fragments(at, 0, &a_crc) < 0) return NULL;
+        if (crc_of_fragments(bt, a_crc, &crc) < 0) return NULL;
+        b->a_crc = a_crc;
+    }
+    else if (b_changed) {
+        if (crc_of_fragments(bt, b->a_crc, &crc) < 0) return NULL;
+    }
+    b->crc = crc;
+    PyObject *old = b->timestamp;
+    Py_INCREF(timestamp);
+    b->timestamp = timestamp;
+    Py_XDECREF(old);
+    if (crc == expected) {
+        if (b->updated == NULL) {
+            state_error("_updated");
+            return NULL;
+        }
+        return Py_NewRef(b->updated);
+    }
+    if (checksum != NULL) return PyObject_CallMethodOneArg((PyObject *)b, s_mismatch, checksum);
+    PyObject *made = PyLong_FromUnsignedLong(expected);
+    if (made == NULL) return NULL;
+    PyObject *result = PyObject_CallMethodOneArg((PyObject *)b, s_mismatch, made);
+    Py_DECREF(made);
+    return result;
 }
 
 /* The update applied and verified: a new reference to the BookApplied, or NULL. The
@@ -1006,33 +1074,8 @@ apply_update_impl(BookCore *b, PyObject *bids, PyObject *asks, PyObject *checksu
         PyErr_Restore(type, value, tb);
         goto done;
     }
-    uint32_t crc = b->crc;
-    if (a_changed) {
-        uint32_t a_crc;
-        if (crc_of_fragments(a.frags, 0, &a_crc) < 0) goto done;
-        if (crc_of_fragments(d.frags, a_crc, &crc) < 0) goto done;
-        b->a_crc = a_crc;
-    }
-    else if (b_changed) {
-        if (crc_of_fragments(d.frags, b->a_crc, &crc) < 0) goto done;
-    }
-    b->crc = crc;
-    PyObject *old = b->timestamp;
-    Py_INCREF(timestamp);
-    b->timestamp = timestamp;
-    Py_XDECREF(old);
-    if (crc == expected) {
-        result = b->updated;
-        if (result == NULL) {
-            state_error("_updated");
-        }
-        else {
-            Py_INCREF(result);
-        }
-    }
-    else {
-        result = PyObject_CallMethodOneArg((PyObject *)b, s_mismatch, checksum);
-    }
+    result = finish_update(b, a_changed, b_changed, a.frags, d.frags, checksum, expected,
+                           timestamp);
 done:
     for (int i = 0; i < 7; i++) Py_DECREF(held[i]);
     return result;
@@ -1179,6 +1222,468 @@ not_mine:
         PyErr_Clear();
     }
     Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ raw frames */
+
+/* raw_update(raw, books): frames.parse_into's common case from the received text itself,
+ * with no JSON decoder and no Python object per key, level or number: a one-item book
+ * update, read by a scanner that accepts only a strict subset of JSON, for a symbol whose
+ * book in `books` (a dict) has the C core. Anything it does not accept returns None
+ * before the book is touched, and the caller takes the decoding path (orjson, then
+ * fused_update or the parser): this path decides nothing the other would decide
+ * differently, it only declines.
+ *
+ * Accepted: a str of ASCII characters (or bytes); JSON whitespace between tokens; one
+ * object with exactly the keys channel ("book"), type ("update") and data (an array of
+ * exactly one object with exactly the keys symbol, bids, asks, checksum and timestamp),
+ * in any order, none repeated; strings of printable ASCII with no escape; bids and asks
+ * arrays of at most RAW_LEVELS objects with exactly the keys price and qty; a checksum of
+ * at most 10 digits, no leading zero, at most 2**32-1. A number is digits with an
+ * optional fraction (no sign, no exponent, no leading zero), whose digits past the
+ * book's precision are all 0; scaled by 10**precision it has at most 18 digits, and one
+ * with a fraction (a float to orjson) is below 2**48. Such a float f is the double
+ * nearest m / 10**p for the scaled value m, and the fused path's exactness test accepts
+ * it with round(f * 10**p) == m (the header's rule; below 2**48 neither rounding can
+ * move it); an int is m / 10**p exactly. So the levels are the very scaled ints the
+ * fused path computes. A price must be positive (the fused path refuses 0 too, and the
+ * caller's path then names the fault). */
+
+#define RAW_LEVELS 64
+#define RAW_LIMIT (1LL << 48)
+
+typedef struct {
+    const char *p, *end;
+} Cursor;
+
+typedef struct {
+    const char *price, *qty; /* the numbers' text, as found by the first pass */
+} RawLevel;
+
+typedef struct {
+    RawLevel levels[RAW_LEVELS];
+    Py_ssize_t n;
+} RawSide;
+
+static inline void
+skip_ws(Cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) {
+        c->p++;
+    }
+}
+
+/* The next token is `ch`: consume it, 1; else 0. */
+static inline int
+take(Cursor *c, char ch)
+{
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A string of printable ASCII with no escape: its text and length, 1; else 0. */
+static int
+take_str(Cursor *c, const char **s, Py_ssize_t *n)
+{
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"') return 0;
+    const char *q = c->p + 1;
+    while (q < c->end && *q != '"') {
+        unsigned char ch = (unsigned char)*q;
+        if (ch < 0x20 || ch > 0x7e || ch == '\\') return 0;
+        q++;
+    }
+    if (q >= c->end) return 0;
+    *s = c->p + 1;
+    *n = q - (c->p + 1);
+    c->p = q + 1;
+    return 1;
+}
+
+static inline int
+is_text(const char *s, Py_ssize_t n, const char *text)
+{
+    return (size_t)n == strlen(text) && memcmp(s, text, (size_t)n) == 0;
+}
+
+/* The start of a number token (checked later by raw_scaled), skipped here. */
+static int
+take_number(Cursor *c, const char **start)
+{
+    skip_ws(c);
+    const char *q = c->p;
+    while (q < c->end && ((*q >= '0' && *q <= '9') || *q == '.')) q++;
+    if (q == c->p) return 0;
+    *start = c->p;
+    c->p = q;
+    return 1;
+}
+
+/* The number at `s` (digits, an optional fraction, then no digit, dot or exponent) scaled
+ * by 10**prec, by the rule above: 1 and *out, or 0. */
+static int
+raw_scaled(const char *s, const char *end, int prec, long long *out)
+{
+    const char *q = s;
+    unsigned long long v = 0;
+    int digits = 0, frac = 0, fraction = 0;
+    if (q >= end || *q < '0' || *q > '9') return 0;
+    if (*q == '0') {
+        q++;
+        if (q < end && *q >= '0' && *q <= '9') return 0; /* a leading zero: not JSON */
+    }
+    else {
+        while (q < end && *q >= '0' && *q <= '9') {
+            if (++digits > 18) return 0;
+            v = v * 10 + (unsigned long long)(*q++ - '0');
+        }
+    }
+    if (q < end && *q == '.') {
+        fraction = 1;
+        q++;
+        if (q >= end || *q < '0' || *q > '9') return 0;
+        while (q < end && *q >= '0' && *q <= '9') {
+            if (frac < prec) {
+                if (++digits > 18) return 0;
+                v = v * 10 + (unsigned long long)(*q - '0');
+                frac++;
+            }
+            else if (*q != '0') {
+                return 0; /* more decimals than the precision: the exact decoder's case */
+            }
+            q++;
+        }
+    }
+    if (q < end && (*q == '.' || *q == 'e' || *q == 'E' || (*q >= '0' && *q <= '9'))) return 0;
+    for (; frac < prec; frac++) {
+        if (++digits > 18) return 0;
+        v *= 10;
+    }
+    if (fraction && v >= (unsigned long long)RAW_LIMIT) return 0;
+    *out = (long long)v; /* at most 18 digits: below 2**63 */
+    return 1;
+}
+
+/* [{"price": n, "qty": n}, ...] into side (the numbers' text only). 1, or 0. */
+static int
+take_levels(Cursor *c, RawSide *side)
+{
+    side->n = 0;
+    if (!take(c, '[')) return 0;
+    if (take(c, ']')) return 1;
+    do {
+        if (side->n >= RAW_LEVELS || !take(c, '{')) return 0;
+        RawLevel *lv = &side->levels[side->n++];
+        lv->price = lv->qty = NULL;
+        do {
+            const char *key;
+            Py_ssize_t n;
+            if (!take_str(c, &key, &n) || !take(c, ':')) return 0;
+            const char **slot = is_text(key, n, "price") ? &lv->price
+                                : is_text(key, n, "qty") ? &lv->qty
+                                                         : NULL;
+            if (slot == NULL || *slot != NULL || !take_number(c, slot)) return 0;
+        } while (take(c, ','));
+        if (!take(c, '}') || lv->price == NULL || lv->qty == NULL) return 0;
+    } while (take(c, ','));
+    return take(c, ']');
+}
+
+typedef struct {
+    const char *symbol, *timestamp, *checksum;
+    Py_ssize_t symbol_n, timestamp_n;
+    RawSide bids, asks;
+} RawItem;
+
+enum { R_SYMBOL = 1, R_BIDS = 2, R_ASKS = 4, R_CHECKSUM = 8, R_TIMESTAMP = 16, R_ALL = 31 };
+
+static int
+take_item(Cursor *c, RawItem *item)
+{
+    int seen = 0;
+    if (!take(c, '{')) return 0;
+    do {
+        const char *key;
+        Py_ssize_t n;
+        int bit, ok;
+        if (!take_str(c, &key, &n) || !take(c, ':')) return 0;
+        if (is_text(key, n, "symbol")) {
+            bit = R_SYMBOL;
+            ok = take_str(c, &item->symbol, &item->symbol_n);
+        }
+        else if (is_text(key, n, "bids")) {
+            bit = R_BIDS;
+            ok = take_levels(c, &item->bids);
+        }
+        else if (is_text(key, n, "asks")) {
+            bit = R_ASKS;
+            ok = take_levels(c, &item->asks);
+        }
+        else if (is_text(key, n, "checksum")) {
+            bit = R_CHECKSUM;
+            ok = take_number(c, &item->checksum);
+        }
+        else if (is_text(key, n, "timestamp")) {
+            bit = R_TIMESTAMP;
+            ok = take_str(c, &item->timestamp, &item->timestamp_n);
+        }
+        else {
+            return 0;
+        }
+        if (!ok || (seen & bit)) return 0;
+        seen |= bit;
+    } while (take(c, ','));
+    return take(c, '}') && seen == R_ALL;
+}
+
+/* The whole message: 1 with *item filled, or 0. */
+static int
+take_message(Cursor *c, RawItem *item)
+{
+    enum { E_CHANNEL = 1, E_TYPE = 2, E_DATA = 4 };
+    int seen = 0;
+    if (!take(c, '{')) return 0;
+    do {
+        const char *key, *value;
+        Py_ssize_t n, m;
+        int bit, ok;
+        if (!take_str(c, &key, &n) || !take(c, ':')) return 0;
+        if (is_text(key, n, "channel")) {
+            bit = E_CHANNEL;
+            ok = take_str(c, &value, &m) && is_text(value, m, "book");
+        }
+        else if (is_text(key, n, "type")) {
+            bit = E_TYPE;
+            ok = take_str(c, &value, &m) && is_text(value, m, "update");
+        }
+        else if (is_text(key, n, "data")) {
+            bit = E_DATA;
+            ok = take(c, '[') && take_item(c, item) && take(c, ']');
+        }
+        else {
+            return 0;
+        }
+        if (!ok || (seen & bit)) return 0;
+        seen |= bit;
+    } while (take(c, ','));
+    if (!take(c, '}') || seen != (E_CHANNEL | E_TYPE | E_DATA)) return 0;
+    skip_ws(c);
+    return c->p == c->end;
+}
+
+/* The checksum's text as a u32: 1 and *out, or 0. */
+static int
+raw_checksum(const char *s, const char *end, uint32_t *out)
+{
+    long long v = 0;
+    if (!raw_scaled(s, end, 0, &v) || v > 0xFFFFFFFFLL) return 0;
+    const char *q = s;
+    while (q < end && *q >= '0' && *q <= '9') q++;
+    if (q < end && *q == '.') return 0; /* "1.0" is a float to orjson: not a checksum */
+    *out = (uint32_t)v;
+    return 1;
+}
+
+/* 10**p == scale for 0 <= p <= 18: p, else -1. */
+static int
+precision_of(long long scale)
+{
+    long long ten = 1;
+    for (int p = 0; p <= 18; p++, ten *= 10) {
+        if (ten == scale) return p;
+    }
+    return -1;
+}
+
+/* A side's levels scaled: 1, or 0 if one is not accepted. */
+static int
+scale_side(const RawSide *side, const char *end, int pp, int qp, long long *prices,
+           long long *qtys)
+{
+    for (Py_ssize_t i = 0; i < side->n; i++) {
+        if (!raw_scaled(side->levels[i].price, end, pp, &prices[i]) || prices[i] <= 0) return 0;
+        if (!raw_scaled(side->levels[i].qty, end, qp, &qtys[i])) return 0;
+    }
+    return 1;
+}
+
+/* Apply n scaled levels to a side in wire order, then cut it to depth (only if n > 0, as
+ * apply_side): 1 if its top 10 changed, 0 if not, -1 on error. */
+static int
+apply_scaled_side(BookCore *b, Side *s, const long long *prices, const long long *qtys,
+                  Py_ssize_t n)
+{
+    int changed = 0;
+    if (n == 0) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Scaled price = {NULL, prices[i], 1}, qty = {NULL, qtys[i], 1};
+        Scaled negated = {NULL, -prices[i], 1};
+        int r = apply_level(s, &price, s->is_bid ? &negated : &price, &qty);
+        Py_XDECREF(price.obj);
+        Py_XDECREF(qty.obj);
+        Py_XDECREF(negated.obj);
+        if (r < 0) return -1;
+        changed |= r;
+    }
+    return cut_side(b, s) < 0 ? -1 : changed;
+}
+
+/* The last symbol's str, reused while frames name the same symbol (no str per frame). */
+static PyObject *raw_symbol;
+
+static PyObject *
+symbol_str(const char *s, Py_ssize_t n)
+{
+    if (raw_symbol != NULL && PyUnicode_GET_LENGTH(raw_symbol) == n &&
+        memcmp(PyUnicode_1BYTE_DATA(raw_symbol), s, (size_t)n) == 0) {
+        return Py_NewRef(raw_symbol);
+    }
+    PyObject *made = PyUnicode_FromStringAndSize(s, n); /* ASCII: a compact ASCII str */
+    if (made == NULL) return NULL;
+    Py_XSETREF(raw_symbol, Py_NewRef(made));
+    return made;
+}
+
+PyDoc_STRVAR(raw_update_doc,
+"raw_update(raw, books, /)\n--\n\n"
+"frames.parse_into's common case from the received text (a str or bytes): a one-item\n"
+"book update in the strict form the C source documents, for a symbol whose book in\n"
+"`books` (a dict) has the C core, applied with no JSON decoder: [BookApplied]. Anything\n"
+"else returns None with the book untouched (the caller decodes it).");
+
+static PyObject *
+raw_update_impl(PyObject *raw, PyObject *books)
+{
+    Cursor c;
+    if (PyUnicode_CheckExact(raw) && PyUnicode_IS_ASCII(raw)) {
+        c.p = (const char *)PyUnicode_1BYTE_DATA(raw);
+        c.end = c.p + PyUnicode_GET_LENGTH(raw);
+    }
+    else if (PyBytes_CheckExact(raw)) {
+        c.p = PyBytes_AS_STRING(raw);
+        c.end = c.p + PyBytes_GET_SIZE(raw);
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    if (!PyDict_CheckExact(books)) Py_RETURN_NONE;
+    const char *end = c.end;
+    RawItem item;
+    if (!take_message(&c, &item)) Py_RETURN_NONE;
+    uint32_t expected;
+    if (!raw_checksum(item.checksum, end, &expected)) Py_RETURN_NONE;
+    PyObject *symbol = symbol_str(item.symbol, item.symbol_n);
+    if (symbol == NULL) return NULL;
+    PyObject *book = PyDict_GetItemWithError(books, symbol); /* borrowed */
+    Py_DECREF(symbol);
+    if (book == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    if (!PyObject_TypeCheck(book, &BookCoreType)) Py_RETURN_NONE;
+    BookCore *b = (BookCore *)book;
+    Scales sc;
+    if (check_state(b, &sc) < 0) return NULL;
+    int pp = precision_of(sc.price_ll), qp = precision_of(sc.qty_ll);
+    if (pp < 0 || qp < 0) Py_RETURN_NONE;
+    long long ap[RAW_LEVELS], aq[RAW_LEVELS], bp[RAW_LEVELS], bq[RAW_LEVELS];
+    if (!scale_side(&item.asks, end, pp, qp, ap, aq) ||
+        !scale_side(&item.bids, end, pp, qp, bp, bq)) {
+        Py_RETURN_NONE;
+    }
+    /* Accepted: from here on this is the fused path's update (apply_update_impl). */
+    PyObject *applied = NULL;
+    Py_INCREF(book);
+    if (!b->valid) {
+        b->ignored++;
+        applied = Py_NewRef(b->updated);
+        goto done;
+    }
+    PyObject *timestamp = PyUnicode_FromStringAndSize(item.timestamp, item.timestamp_n);
+    if (timestamp == NULL) goto done;
+    Side a = {b->ap, b->aq, b->at, 0, "asks"};
+    Side d = {b->bp, b->bq, b->bt, 1, "bids"};
+    PyObject *held[6] = {a.prices, a.qtys, a.frags, d.prices, d.qtys, d.frags};
+    for (int i = 0; i < 6; i++) Py_INCREF(held[i]);
+    int a_changed = apply_scaled_side(b, &a, ap, aq, item.asks.n);
+    int b_changed = a_changed < 0 ? -1 : apply_scaled_side(b, &d, bp, bq, item.bids.n);
+    if (b_changed < 0) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (recompute(b, a.frags, d.frags) < 0) PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
+    else {
+        applied = finish_update(b, a_changed, b_changed, a.frags, d.frags, NULL, expected,
+                                timestamp);
+    }
+    for (int i = 0; i < 6; i++) Py_DECREF(held[i]);
+    Py_DECREF(timestamp);
+done:
+    Py_DECREF(book);
+    if (applied == NULL) return NULL;
+    PyObject *out = PyList_New(1);
+    if (out == NULL) {
+        Py_DECREF(applied);
+        return NULL;
+    }
+    PyList_SET_ITEM(out, 0, applied); /* steals */
+    return out;
+}
+
+static PyObject *
+raw_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "raw_update() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return raw_update_impl(args[0], args[1]);
+}
+
+/* frames.parse_into with the C core: raw_update, else the decoding path in Python
+ * (frames._decode_into, bound once at import by bind_parse). */
+static PyObject *parse_fallback;
+
+PyDoc_STRVAR(bind_parse_doc,
+"bind_parse(decode_into, /)\n--\n\n"
+"The function parse_into calls when raw_update declines: decode_into(parser, raw, books).");
+
+static PyObject *
+bind_parse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1 || !PyCallable_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "bind_parse() takes a callable");
+        return NULL;
+    }
+    Py_XSETREF(parse_fallback, Py_NewRef(args[0]));
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(parse_into_doc,
+"parse_into(parser, raw, books, /)\n--\n\n"
+"frames.parse_into with the C core: raw_update(raw, books) if it takes the frame, else\n"
+"the decoding path bound by bind_parse, with no Python frame for the common case.");
+
+static PyObject *
+parse_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "parse_into() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (parse_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "parse_into(): bind_parse was not called");
+        return NULL;
+    }
+    PyObject *applied = raw_update_impl(args[1], args[2]);
+    if (applied != Py_None) return applied; /* [BookApplied], or NULL: an error */
+    Py_DECREF(applied);
+    return PyObject_Vectorcall(parse_fallback, args, 3, NULL);
 }
 
 PyDoc_STRVAR(crc32_doc,
@@ -1338,6 +1843,217 @@ levels(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return both;
 }
 
+
+/* ------------------------------------------------------------------ views */
+
+/* Book.view with no Python frame. bind_view(Book, BookView, fallback) tells it, once at
+ * import, where Book keeps `symbol`, `instrument` and `_levels` (slots of the Python
+ * subclass) and where BookView keeps its six fields (a frozen dataclass with slots: the
+ * object is made as its maker makes it, every slot set, with no __init__), and the
+ * Python implementation to call for a negative n or a book of another class. */
+static PyTypeObject *view_book_type;    /* Book */
+static PyTypeObject *view_type;         /* BookView */
+static PyObject *view_fallback;         /* Book._view_py */
+static PyObject *s_price_precision;     /* "price_precision" */
+static Py_ssize_t book_symbol_off, book_instrument_off, book_levels_off;
+static Py_ssize_t view_off[6]; /* symbol, valid, timestamp, price_precision, bids, asks */
+
+/* The offset of the writable object slot `name` of `type`, or -1 with an error. */
+static Py_ssize_t
+slot_offset(PyTypeObject *type, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name);
+    if (descr == NULL) return -1;
+    Py_ssize_t off = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type == T_OBJECT_EX && !(m->flags & READONLY) &&
+            PyType_IsSubtype(type, PyDescr_TYPE(descr))) {
+            off = m->offset;
+        }
+    }
+    Py_DECREF(descr);
+    if (off < 0) PyErr_Format(PyExc_TypeError, "bind_view: %s.%s is not an object slot",
+                              type->tp_name, name);
+    return off;
+}
+
+PyDoc_STRVAR(bind_view_doc,
+"bind_view(book_class, view_class, fallback, /)\n--\n\n"
+"Where BookCore.view finds a book's symbol, instrument and last copy of levels, and\n"
+"sets a view's fields (see the C source); `fallback(book, n)` makes a view otherwise.");
+
+static PyObject *
+bind_view(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyType_Check(args[0]) || !PyType_Check(args[1]) ||
+        !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "bind_view() takes two classes and a callable");
+        return NULL;
+    }
+    PyTypeObject *book = (PyTypeObject *)args[0], *view = (PyTypeObject *)args[1];
+    if (!PyType_IsSubtype(book, &BookCoreType)) {
+        PyErr_SetString(PyExc_TypeError, "bind_view() needs a BookCore subclass");
+        return NULL;
+    }
+    static const char *fields[6] = {"symbol", "valid", "timestamp", "price_precision",
+                                    "bids", "asks"};
+    Py_ssize_t offs[6], sym, inst, lev;
+    for (int i = 0; i < 6; i++) {
+        if ((offs[i] = slot_offset(view, fields[i])) < 0) return NULL;
+    }
+    if ((sym = slot_offset(book, "symbol")) < 0 || (inst = slot_offset(book, "instrument")) < 0 ||
+        (lev = slot_offset(book, "_levels")) < 0) {
+        return NULL;
+    }
+    memcpy(view_off, offs, sizeof(offs));
+    book_symbol_off = sym;
+    book_instrument_off = inst;
+    book_levels_off = lev;
+    Py_XSETREF(view_book_type, (PyTypeObject *)Py_NewRef(book));
+    Py_XSETREF(view_type, (PyTypeObject *)Py_NewRef(view));
+    Py_XSETREF(view_fallback, Py_NewRef(args[2]));
+    Py_RETURN_NONE;
+}
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static PyObject *
+core_view(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nargs + nkw > 1 ||
+        (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "n"))) {
+        PyErr_SetString(PyExc_TypeError, "view() takes one argument, n");
+        return NULL;
+    }
+    PyObject *arg = nargs + nkw == 1 ? args[0] : NULL; /* n, by position or by name */
+    Py_ssize_t n = 10;
+    if (arg != NULL) {
+        n = PyLong_AsSsize_t(arg);
+        if (n == -1 && PyErr_Occurred()) return NULL;
+    }
+    if (view_type == NULL || n < 0 || !PyObject_TypeCheck(self, view_book_type)) {
+        if (view_fallback == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "view(): bind_view was not called");
+            return NULL;
+        }
+        PyObject *call[2] = {self, arg};
+        return PyObject_Vectorcall(view_fallback, call, arg == NULL ? 1 : 2, NULL);
+    }
+    BookCore *book = (BookCore *)self;
+    PyObject *symbol = SLOT(self, book_symbol_off), *inst = SLOT(self, book_instrument_off);
+    PyObject *prev = SLOT(self, book_levels_off);
+    if (symbol == NULL || inst == NULL || book->timestamp == NULL || book->bp == NULL ||
+        book->bq == NULL || book->ap == NULL || book->aq == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "view(): the book is not initialised");
+        return NULL;
+    }
+    PyObject *prev_bids = NULL, *prev_asks = NULL;
+    if (prev != NULL && PyTuple_CheckExact(prev) && PyTuple_GET_SIZE(prev) == 2) {
+        prev_bids = PyTuple_GET_ITEM(prev, 0);
+        prev_asks = PyTuple_GET_ITEM(prev, 1);
+    }
+    PyObject *pp = NULL, *bids = NULL, *asks = NULL, *both = NULL, *view = NULL;
+    if ((pp = PyObject_GetAttr(inst, s_price_precision)) == NULL) goto done;
+    if ((bids = side_levels(book->bp, book->bq, n, 1, prev_bids)) == NULL) goto done;
+    if ((asks = side_levels(book->ap, book->aq, n, 0, prev_asks)) == NULL) goto done;
+    if ((both = PyTuple_Pack(2, bids, asks)) == NULL) goto done;
+    if ((view = view_type->tp_alloc(view_type, 0)) == NULL) goto done;
+    PyObject *values[6] = {symbol, book->valid ? Py_True : Py_False, book->timestamp, pp, bids,
+                           asks};
+    for (int i = 0; i < 6; i++) SLOT(view, view_off[i]) = Py_NewRef(values[i]);
+    Py_XSETREF(SLOT(self, book_levels_off), Py_NewRef(both)); /* the copy the next reuses */
+done:
+    Py_XDECREF(pp);
+    Py_XDECREF(bids);
+    Py_XDECREF(asks);
+    Py_XDECREF(both);
+    return view;
+}
+
+
+/* ------------------------------------------------------------------ slot makers */
+
+/* slot_maker(cls, fields): a callable (*values) -> cls that allocates the object and sets
+ * its slots `fields` (object slots of cls, every one, in order) with no __init__ and no
+ * Python frame: bot.core.frozen.maker's object (the strategy's BookSnapshot, once per
+ * book message), made in C. The caller checks that cls is a frozen, slotted dataclass
+ * whose fields these are (StrategyRunner takes maker's checks first). */
+#define MAKER_FIELDS 8
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *cls;
+    Py_ssize_t n;
+    Py_ssize_t offs[MAKER_FIELDS];
+    vectorcallfunc vectorcall;
+} SlotMaker;
+
+static void
+maker_dealloc(SlotMaker *self)
+{
+    Py_XDECREF(self->cls);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+maker_call(SlotMaker *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n != self->n || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd fields, by position", self->cls->tp_name,
+                     self->n);
+        return NULL;
+    }
+    PyObject *obj = self->cls->tp_alloc(self->cls, 0);
+    if (obj == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) SLOT(obj, self->offs[i]) = Py_NewRef(args[i]);
+    return obj;
+}
+
+static PyTypeObject SlotMakerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "bot.market._bookcore.SlotMaker",
+    .tp_doc = PyDoc_STR("(*fields) -> the class's object, its slots set (slot_maker)."),
+    .tp_basicsize = sizeof(SlotMaker),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_dealloc = (destructor)maker_dealloc,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(SlotMaker, vectorcall),
+};
+
+PyDoc_STRVAR(slot_maker_doc,
+"slot_maker(cls, fields, /)\n--\n\n"
+"A callable (*values) -> cls setting the object slots named in `fields` (a tuple of\n"
+"at most 8 str), with no __init__: see the C source.");
+
+static PyObject *
+slot_maker(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0]) || !PyTuple_CheckExact(args[1]) ||
+        PyTuple_GET_SIZE(args[1]) > MAKER_FIELDS) {
+        PyErr_SetString(PyExc_TypeError, "slot_maker() takes a class and a tuple of names");
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    SlotMaker *m = PyObject_New(SlotMaker, &SlotMakerType);
+    if (m == NULL) return NULL;
+    m->cls = (PyTypeObject *)Py_NewRef(cls);
+    m->n = PyTuple_GET_SIZE(args[1]);
+    m->vectorcall = (vectorcallfunc)maker_call;
+    for (Py_ssize_t i = 0; i < m->n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(args[1], i);
+        const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        if (text == NULL || (m->offs[i] = slot_offset(cls, text)) < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "slot_maker(): bad name");
+            Py_DECREF(m);
+            return NULL;
+        }
+    }
+    return (PyObject *)m;
+}
+
 /* ------------------------------------------------------------------ the module */
 
 static PyMethodDef module_methods[] = {
@@ -1345,8 +2061,13 @@ static PyMethodDef module_methods[] = {
      apply_update_doc},
     {"fused_update", (PyCFunction)(void (*)(void))fused_update, METH_FASTCALL,
      fused_update_doc},
+    {"raw_update", (PyCFunction)(void (*)(void))raw_update, METH_FASTCALL, raw_update_doc},
+    {"bind_parse", (PyCFunction)(void (*)(void))bind_parse, METH_FASTCALL, bind_parse_doc},
+    {"parse_into", (PyCFunction)(void (*)(void))parse_into, METH_FASTCALL, parse_into_doc},
     {"crc32", (PyCFunction)(void (*)(void))crc32, METH_FASTCALL, crc32_doc},
     {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL, levels_doc},
+    {"bind_view", (PyCFunction)(void (*)(void))bind_view, METH_FASTCALL, bind_view_doc},
+    {"slot_maker", (PyCFunction)(void (*)(void))slot_maker, METH_FASTCALL, slot_maker_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1377,6 +2098,7 @@ PyInit__bookcore(void)
         }
     }
     if (intern(&s_mismatch, "_mismatch") < 0) return NULL;
+    if (intern(&s_price_precision, "price_precision") < 0) return NULL;
     if (fragment_format == NULL) {
         fragment_format = PyBytes_FromString("%d%d");
         if (fragment_format == NULL) return NULL;
@@ -1389,6 +2111,7 @@ PyInit__bookcore(void)
         if (PrecisionLost == NULL) return NULL;
     }
     if (PyType_Ready(&BookCoreType) < 0) return NULL;
+    if (PyType_Ready(&SlotMakerType) < 0) return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) return NULL;
     Py_INCREF(&BookCoreType);

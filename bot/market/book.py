@@ -47,7 +47,8 @@ checksum work and a change to the bids only costs the bids' part.
 Two cores, one state. The C extension ``bot.market._bookcore`` (``_bookcore.c``, built by
 ``setup.py``) holds that state in ``BookCore``, the base class of ``Book``, and runs the
 fused path in C: ``apply_wire_update`` and, for ``frames.parse_into``, the whole common
-shape from the decoded message on (``c_fused_update``). The Python methods below read and
+shape from the decoded message on (``c_fused_update``) or, in its strict form, from the
+received text (``c_raw_update``). The Python methods below read and
 write the same members, so snapshots, ``apply`` and the views are shared code. When the
 extension is not built, or ``KRAKENBOT_PURE_BOOK=1`` is in the environment at import,
 ``Book`` sits on ``_PureState`` (the same member names in ``__slots__``) and the fused path
@@ -460,8 +461,9 @@ class Book(_State):
             return sum(map(self._bq.__getitem__, self._bp[: bisect_right(self._bp, -price)]))
         raise ValueError(f"side must be 'bid' or 'ask', got {side!r}")
 
-    def view(self, n: int = 10) -> BookView:
-        """An immutable copy of the best ``n`` levels a side, to hand to a strategy."""
+    def _view_py(self, n: int = 10) -> BookView:
+        """``view`` in Python: the pure core's, the C core's for a negative ``n``, and the
+        reference ``BookCore.view`` is tested against."""
         if _c_levels is not None and n >= 0:  # the C core's copy of both sides, in one call
             # Levels equal to the last copy's are its tuples: only the changed ones are new.
             bids, asks = self._levels = _c_levels(self, n, self._levels)
@@ -472,6 +474,15 @@ class Book(_State):
         return _book_view(  # BookView(...) at half the cost (one per book message)
             self.symbol, self._valid, self.timestamp, self.instrument.price_precision, bids, asks
         )
+
+    if TYPE_CHECKING or _core is None:
+
+        def view(self, n: int = 10) -> BookView:
+            """An immutable copy of the best ``n`` levels a side, to hand to a strategy.
+
+            With the C core this is ``BookCore.view``: the same copy, made in one C call
+            with no Python frame (once per book message, before the strategies see it)."""
+            return self._view_py(n)
 
 
 # One function on purpose: both sides in one loop, with no helper call per side or level.
@@ -593,6 +604,25 @@ c_fused_update: Final[Callable[[Any, Mapping[str, Book]], list[Any] | None] | No
 )
 """The C core's ``frames.parse_into`` for the common shape (``_bookcore.fused_update``):
 ``[BookApplied]``, or None for a message of any other shape; None without the C core."""
+c_raw_update: Final[Callable[[Any, Mapping[str, Book]], list[Any] | None] | None] = (
+    None if _core is None else _core.raw_update
+)
+"""The C core's ``frames.parse_into`` for the common shape from the received text, with no
+JSON decoder (``_bookcore.raw_update``): ``[BookApplied]``, or None, the book untouched, for
+anything but a strict form of it; None without the C core."""
+c_parse_into: Final[Callable[[Any, Any, Mapping[str, Book]], list[Any]] | None] = (
+    None if _core is None else _core.parse_into
+)
+"""``frames.parse_into`` in C: ``c_raw_update``, else the decoding path ``c_bind_parse`` set
+(``frames._decode_into``); None without the C core."""
+c_bind_parse: Final[Callable[[Callable[..., list[Any]]], None] | None] = (
+    None if _core is None else _core.bind_parse
+)
+c_slot_maker: Final[Callable[[type[Any], tuple[str, ...]], Callable[..., Any]] | None] = (
+    None if _core is None else _core.slot_maker
+)
+"""``slot_maker(cls, fields)``: ``bot.core.frozen.maker(cls)`` in C (no Python frame per
+object); None without the C core."""
 _Levels = tuple[tuple[Level, ...], tuple[Level, ...]]
 _c_levels: Final[Callable[[Book, int, _Levels | None], _Levels] | None] = (
     None if _core is None else _core.levels
@@ -637,3 +667,5 @@ class BookView:
 
 
 _book_view: Final = maker(BookView)
+if _core is not None:  # where BookCore.view finds a Book's fields and sets a BookView's
+    _core.bind_view(Book, BookView, Book._view_py)

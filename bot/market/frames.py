@@ -10,9 +10,13 @@ Two layers, both pure (no I/O, no clock: a receive time is passed in, never read
   goes from the decoded dict straight into the book, with no ``BookFrame`` and no tuples:
   in the book's C core (``bot.market.book.c_fused_update``) when it is built, else in
   ``_parse_into_py``, the same path in Python and the reference the C code is tested
-  against. Every other shape (snapshots, several items, no timestamp, malformed frames)
-  takes the parser's ordinary path and its ``BookFrame``s are then applied, so both ways end
-  in the same book state and the same checksum results. A number the fast path cannot prove
+  against. With the C core, such an update in the strict form Kraken writes (its keys,
+  plain numbers, no escapes: ``_bookcore.c``, "raw frames") is read from the text itself,
+  with no JSON decoder and no object per key or number (``c_raw_update``); it declines
+  anything else, the book untouched, and the frame is decoded as above. Every other
+  shape (snapshots, several items, no timestamp, malformed frames) takes the parser's
+  ordinary path and its ``BookFrame``s are then applied, so both ways end in the same book
+  state and the same checksum results. A number the fast path cannot prove
   exact makes it decode the frame exactly (``Parser.parse_exact``) and apply that frame
   (applying a message's levels twice is harmless). A frame whose levels turn out malformed
   after the book applied some of them raises ``ProtocolError`` and invalidates that book;
@@ -83,7 +87,15 @@ from bot.kraken.protocol import (
     Unparsed,
     malformed,
 )
-from bot.market.book import Book, BookApplied, BookMismatch, c_fused_update
+from bot.market.book import (
+    Book,
+    BookApplied,
+    BookMismatch,
+    c_bind_parse,
+    c_fused_update,
+    c_parse_into,
+    c_raw_update,
+)
 
 __all__ = [
     "BookInvalid",
@@ -101,6 +113,8 @@ log = get_logger(component="frames")
 _orjson_loads: Final = orjson.loads
 _JSONDecodeError: Final = orjson.JSONDecodeError
 _c_fused_update: Final = c_fused_update  # None without the C core
+_c_raw_update: Final = c_raw_update  # likewise
+_c_parse_into: Final = c_parse_into  # likewise
 _LOG_EVERY: Final = 100  # after the first few, log one bad frame in this many
 # A frame that is not even JSON may still be a book frame: its text says so.
 _BOOK_CHANNEL: Final = re.compile(rb'"channel"\s*:\s*"book"')
@@ -145,9 +159,10 @@ def _exact_into(
     return _into(events, books)
 
 
-def _parse_into_c(parser: Parser, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
-    """``parse_into`` with the C core taking the common shape whole (exactly the one
-    ``_parse_into_py`` takes)."""
+def _decode_into(parser: Parser, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
+    """``parse_into`` with the C core, once ``_bookcore.raw_update`` declined the text:
+    decoded, then the common shape (exactly the one ``_parse_into_py`` takes) applied
+    whole by the C core, anything else by the parser."""
     try:
         msg = _orjson_loads(raw)
     except _JSONDecodeError as exc:
@@ -196,11 +211,23 @@ def _parse_into_py(
         raise malformed("book", exc, raw) from None
 
 
+def _parse_into_c(parser: Parser, raw: Raw, books: Mapping[str, Book]) -> list[Event | BookApplied]:
+    """``parse_into`` with the C core, in Python: the strict form from the text
+    (``_bookcore.raw_update``), else ``_decode_into``. ``_bookcore.parse_into`` is the
+    same in C, with no Python frame for the first case: the one ``parse_into`` runs."""
+    applied = _c_raw_update(raw, books)  # type: ignore[misc]  # bound only with it
+    if applied is not None:
+        return applied
+    return _decode_into(parser, raw, books)
+
+
 parse_into: Final[Callable[[Parser, Raw, Mapping[str, Book]], list[Event | BookApplied]]] = (
-    _parse_into_py if _c_fused_update is None else _parse_into_c
+    _parse_into_py if _c_parse_into is None else _c_parse_into
 )
 """``parser.parse(raw)`` with every book item that has a ``Book`` in ``books`` applied to it
 (see the module docstring). Raises ``ProtocolError`` and nothing else."""
+if c_bind_parse is not None:
+    c_bind_parse(_decode_into)  # what the C core's parse_into calls when raw_update declines
 
 
 def parse_into_safe(
@@ -373,7 +400,19 @@ class MarketFrames:
             if kind is BookApplied:  # the hot path first; the object is reused
                 book, snapshot, mismatch = event  # type: ignore[misc]
                 if mismatch is None and not snapshot and book._valid:
-                    self._on_update(book, recv_ns)
+                    # An update applied to a valid book and verified: counted (``_count``)
+                    # and passed on here, with no call between the feed and the sink.
+                    symbol = book.symbol
+                    stats = self.stats
+                    stats.book_frames += 1
+                    by_symbol = stats.book_frames_by_symbol
+                    by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
+                    if recv_ns is not None:
+                        stats.last_recv_ns[symbol] = recv_ns
+                    updated = self._updated.get(symbol)
+                    if updated is None or updated.book is not book:
+                        updated = self._updated[symbol] = BookUpdated(symbol, book, False)
+                    sink(updated)
                 else:
                     self._on_book(book, snapshot, mismatch, recv_ns)
             elif kind is BookFrame:  # a symbol with no book here
@@ -398,21 +437,6 @@ class MarketFrames:
         by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
         if recv_ns is not None:
             stats.last_recv_ns[symbol] = recv_ns
-
-    def _on_update(self, book: Book, recv_ns: int | None) -> None:
-        """An update applied to a valid book and verified: the hot path (``_count``
-        inlined)."""
-        symbol = book.symbol
-        stats = self.stats
-        stats.book_frames += 1
-        by_symbol = stats.book_frames_by_symbol
-        by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
-        if recv_ns is not None:
-            stats.last_recv_ns[symbol] = recv_ns
-        event = self._updated.get(symbol)
-        if event is None or event.book is not book:
-            event = self._updated[symbol] = BookUpdated(symbol, book, False)
-        self._sink(event)
 
     def _on_book(
         self, book: Book, snapshot: bool, mismatch: BookMismatch | None, recv_ns: int | None

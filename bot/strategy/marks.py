@@ -40,12 +40,15 @@ class Marks:
         return self._books().get(symbol)
 
     def mark(self, symbol: str, book: Book) -> None:
-        """A book changed: its mid is the mark of positions in ``symbol``."""
-        if not book.valid:
+        """A book changed: its mid is the mark of positions in ``symbol``.
+
+        Once per book message, before the strategies see it: the book's state is read
+        directly (``valid`` and ``top_prices()`` without their calls), so an unchanged top
+        costs no call at all (``tests/unit/test_marks_top.py`` holds it to those reads)."""
+        bp, ap = book._bp, book._ap
+        if not (book._valid and bp and ap):
             return
-        top = book.top_prices()
-        if top is None:
-            return
+        top = (-bp[0], ap[0])  # book.top_prices()
         seen = self._cache.get(symbol)
         if seen is not None and seen[0] == top and seen[1] is book.instrument:
             return  # the same mid as the last mark: nothing to do

@@ -89,7 +89,14 @@ def build_order_path(
 def route_market(desk: Desk, gate: ReadinessGate, event: object) -> None:
     """One market event to the desk's marks and every runner (the feed's callback); then,
     the orders it caused written, the garbage collection due (``bot.core.gc_ticks``)."""
-    _route(desk, gate, event)
+    if type(event) is BookUpdated:  # the hot path, written out: _route's first case
+        book = event.book
+        desk.marks.mark(event.symbol, book)
+        view = book.view()
+        for runner in desk.runners.values():
+            runner.book(view)
+    else:
+        _route(desk, gate, event)
     gc_ticks.after_tick()
 
 

@@ -18,6 +18,7 @@ time. It never sends orders itself except that one ``cancel_all`` on halt.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import itertools
@@ -26,14 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from bot.core.clock import Clock
 from bot.core.frozen import maker
 from bot.execution.orders import Fill
 from bot.kraken.instruments import from_scaled
 from bot.kraken.protocol import Ticker, Trade, TradeFrame
-from bot.market.book import BookView
+from bot.market.book import BookView, c_slot_maker
 from bot.strategy import (
     HANDLERS,
     BookSnapshot,
@@ -58,10 +59,23 @@ __all__ = [
     "trade_event",
 ]
 
+T = TypeVar("T")
+
 # A handler slower than this is logged: handlers share the event loop with the feeds.
 SLOW_HANDLER_S: Final = 0.05
 _METRIC_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
-_snapshot: Final = maker(BookSnapshot)  # BookSnapshot(...) for less, once per book message
+
+
+def _fast_maker(cls: type[T]) -> Callable[..., T]:
+    """``maker(cls)`` (with its checks), in C when the book's C core is built."""
+    made = maker(cls)
+    if c_slot_maker is None:
+        return made
+    return c_slot_maker(cls, tuple(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
+
+
+# BookSnapshot(...) for less, once per book message: no Python frame with the C core.
+_snapshot: Final = _fast_maker(BookSnapshot)
 
 
 def check_metric_name(name: str) -> str:
@@ -212,6 +226,9 @@ class HandlerStats:
     last_s: float = 0.0
 
 
+_RUNNING: Final = RunnerState.RUNNING
+
+
 class StrategyRunner:
     """Dispatches the daemon's events to one strategy; see the module docstring.
 
@@ -297,10 +314,28 @@ class StrategyRunner:
     # -- events -----------------------------------------------------------------------------
 
     def book(self, view: BookView) -> None:
-        """A book message was applied: ``view`` is the book's ``view()`` after it."""
-        if self.running and view.symbol in self._symbols:
-            snapshot = _snapshot(view, self.ctx.instrument(view.symbol))
-            self._call("on_book", self.strategy.on_book, view.symbol, snapshot)
+        """A book message was applied: ``view`` is the book's ``view()`` after it.
+
+        The hot path (once per book message, before the strategy decides): ``running`` and
+        ``_call`` are written out here, so no call of the runner's own stands between this
+        method and the handler; what happens is exactly ``_call("on_book", ...)``'s
+        (``tests/unit/test_runner_book.py`` holds the two equal)."""
+        symbol = view.symbol
+        if self.state is not _RUNNING or symbol not in self._symbols:
+            return
+        snapshot = _snapshot(view, self.ctx.instrument(symbol))
+        on_book = self.strategy.on_book
+        clock = self._clock
+        start = clock.monotonic()
+        try:
+            result: object = on_book(symbol, snapshot)  # None, unless it is async
+        except Exception as exc:
+            self._timed("on_book", clock.monotonic() - start)
+            self._failed("on_book", exc)
+            return
+        self._timed("on_book", clock.monotonic() - start)
+        if result is not None:
+            self._returned("on_book", result)
 
     def book_invalid(self, symbol: str) -> None:
         if self.running and symbol in self._symbols:
@@ -362,7 +397,12 @@ class StrategyRunner:
             self._failed(handler, exc)
             return
         self._timed(handler, clock.monotonic() - start)
-        if result is not None and inspect.isawaitable(result):
+        if result is not None:
+            self._returned(handler, result)
+
+    def _returned(self, handler: str, result: object) -> None:
+        """A handler returned something: an awaitable is an error (an async handler)."""
+        if inspect.isawaitable(result):
             if inspect.iscoroutine(result):
                 result.close()  # never awaited: say so once, without the runtime warning
             self._failed(handler, StrategyError(f"{handler} is async: handlers must be plain def"))

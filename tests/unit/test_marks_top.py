@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.clock import FakeClock
 from bot.execution.pnl import PositionBook
+from bot.kraken.protocol import BookFrame
 from bot.market.book import Book
 from bot.strategy.marks import Marks
 from tests.unit.test_book import BTC, frame, ladder
@@ -74,3 +79,57 @@ def test_mids_follow_a_book_that_moved_without_a_mark_and_skip_an_invalid_one() 
     book.invalidate()
     marks.mark("BTC/USD", book)
     assert marks.mids() == {}
+
+
+class ReferenceMarks(Marks):
+    """``Marks.mark`` through the book's public reads (``valid``, ``top_prices``,
+    ``mid``): what the hot path, which reads the book's state directly, must equal."""
+
+    def mark(self, symbol: str, book: Book) -> None:
+        if not book.valid:
+            return
+        top = book.top_prices()
+        if top is None:
+            return
+        seen = self._cache.get(symbol)
+        if seen is not None and seen[0] == top and seen[1] is book.instrument:
+            return
+        mid = book.mid()
+        if mid is not None:
+            self._cache[symbol] = (top, book.instrument, mid)
+            if mid > 0:
+                self._positions.mark(symbol, mid)
+
+
+LEVELS = st.lists(st.tuples(st.integers(990, 1020), st.integers(0, 3)), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 9), LEVELS, LEVELS, st.booleans()), min_size=1, max_size=25
+    )
+)
+def test_mark_equals_the_reference_through_the_public_reads(
+    steps: list[tuple[int, list[tuple[int, int]], list[tuple[int, int]], bool]],
+) -> None:
+    book = Book(BTC, 10)
+    fast_positions, ref_positions = RecordingPositions(), RecordingPositions()
+    fast = Marks(lambda: {"BTC/USD": book}, fast_positions)
+    ref = ReferenceMarks(lambda: {"BTC/USD": book}, ref_positions)
+    for kind, bids, asks, swap in steps:
+        if kind == 0:  # a snapshot: sides may be empty, the top anywhere
+            book.apply(BookFrame("BTC/USD", True, tuple(bids), tuple(asks), book.checksum, "s"))
+            book._valid = True  # whatever its checksum: the levels are what counts here
+        elif kind == 1:
+            book.invalidate()
+        elif kind == 2 and swap:  # a new instrument object, the same precisions
+            book.instrument = dataclasses.replace(book.instrument)
+        else:
+            book.apply(BookFrame("BTC/USD", False, tuple(bids), tuple(asks), 0, "t"))
+            book._valid = kind != 3  # an update that did or did not verify
+        fast.mark("BTC/USD", book)
+        ref.mark("BTC/USD", book)
+        assert fast_positions.marked == ref_positions.marked
+        assert fast._cache == ref._cache
+        assert fast.mids() == ref.mids() and fast.mid("BTC/USD") == ref.mid("BTC/USD")
