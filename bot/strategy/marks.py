@@ -60,13 +60,21 @@ class Marks:
 
     def mid(self, symbol: str) -> Decimal | None:
         """``mids()``'s entry for ``symbol`` (None: no book, or not valid), reading only
-        that book."""
+        that book. The pre-trade stage reads it on every order, so the book's state is read
+        directly, as ``mark`` reads it (``tests/unit/test_marks_top.py``)."""
         book = self._books().get(symbol)
-        if book is None or not book.valid:
+        if book is None or not book._valid:  # book.valid, without its call (per order)
             return None
-        seen = self._cache.get(symbol)
-        if seen is not None and seen[0] == book.top_prices() and seen[1] is book.instrument:
-            return seen[2]
+        bp, ap = book._bp, book._ap
+        if bp and ap:  # book.top_prices() is not None, and is (-bp[0], ap[0])
+            seen = self._cache.get(symbol)
+            if (
+                seen is not None
+                and seen[0][0] == -bp[0]
+                and seen[0][1] == ap[0]
+                and seen[1] is book.instrument
+            ):
+                return seen[2]
         return book.mid()
 
     def live(self) -> Mapping[str, Decimal]:
