@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, cast
@@ -71,7 +71,7 @@ from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
 from bot.execution.tokens import TokenKeeper
 from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
-from bot.execution.venue_ws import KrakenWsVenue, OrderLink, WsOrderEntry
+from bot.execution.venue_ws import AddTicket, KrakenWsVenue, OrderLink, WsOrderEntry
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.kraken.protocol import MethodResponse, Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
@@ -184,15 +184,14 @@ class _TimedWsEntry(WsOrderEntry):
         self.placed += 1
         return order_id
 
-    def add_order_now(self, order: Any, instrument: Instrument) -> Any:
+    def add_order_now(self, order: Any, instrument: Instrument) -> AddTicket | None:
         if not self.probe.sent_in:
             self.probe.sent_in = _NOW()
-        answer = super().add_order_now(order, instrument)
-        return None if answer is None else self._counted(answer)
+        return super().add_order_now(order, instrument)
 
-    async def _counted(self, answer: Coroutine[Any, Any, str]) -> str:
+    async def added(self, ticket: AddTicket) -> str:
         try:
-            order_id = await answer
+            order_id = await super().added(ticket)
         except ExchangeError:
             self.refused += 1
             raise

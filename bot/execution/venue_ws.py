@@ -70,6 +70,7 @@ from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter
 
 __all__ = [
     "DEFAULT_ACK_TIMEOUT_S",
+    "AddTicket",
     "KrakenWsVenue",
     "OrderLink",
     "OrderLinkDown",
@@ -121,6 +122,21 @@ class _Waiter:
     def wake(self) -> None:
         if self.done is not None:
             self.done.set()
+
+
+class AddTicket:
+    """An ``add_order`` written by ``WsOrderEntry.add_order_now`` (or, ``written``
+    False, still to send), waiting for ``WsOrderEntry.added``; ``error``: its write failed
+    in a way that may have let it leave."""
+
+    __slots__ = ("build", "charges", "error", "waiter", "written")
+
+    def __init__(
+        self, waiter: _Waiter, build: Callable[[str, int], bytes], charges: Sequence[Charge]
+    ) -> None:
+        self.waiter, self.build, self.charges = waiter, build, charges
+        self.written = False
+        self.error: ExchangeError | None = None
 
 
 class WsOrderEntry:
@@ -285,16 +301,13 @@ class WsOrderEntry:
         (answer,) = await self._request("add_order", build, ((instrument.symbol, _ADD_COST),))
         return _order_id(answer)
 
-    def add_order_now(
-        self, order: Order, instrument: Instrument
-    ) -> Coroutine[Any, Any, str] | None:
+    def add_order_now(self, order: Order, instrument: Instrument) -> AddTicket | None:
         """``add_order`` with its request written before this returns, when the link is up
-        and the pair's counter has room now (charged as ``add_order`` charges it); then
-        the coroutine that waits for its answer and returns Kraken's order id or raises as
-        ``add_order`` does. None, with nothing charged or sent, otherwise: ``add_order``
-        then sends it (waiting for room or falling back to REST). A write that cannot go
-        at once after all (the connection closing) is sent by the coroutine, as
-        ``add_order`` sends it."""
+        and the pair's counter has room now (charged as ``add_order`` charges it): its
+        ticket, for ``added`` to wait for the answer. None, with nothing charged or sent,
+        otherwise: ``add_order`` then sends it (waiting for room or falling back to REST).
+        A write that cannot go at once after all (the connection closing) is sent by
+        ``added``, as ``add_order`` sends it."""
         link = self._link
         if not link.order_ready or not self._trading.admit(
             instrument.symbol, _ADD_TOTAL, self._clock.monotonic()
@@ -306,26 +319,27 @@ class WsOrderEntry:
         def build(token: str, req_id: int = req_id) -> bytes:
             return frames(order, instrument, token=token, req_id=req_id)
 
+        ticket = AddTicket(waiter, build, ((instrument.symbol, _ADD_COST),))
         try:
-            written = link.write_order(build)
+            ticket.written = link.write_order(build)
         except TransientError as exc:  # the transport refused the write: it may have left
             self.stats.of("add_order").lost += 1
-            lost = wr.lost_error("add_order", "EWS:Connection lost", str(exc))
+            ticket.error = wr.lost_error("add_order", "EWS:Connection lost", str(exc))
             self._waiting.pop(req_id, None)
             self._requests.forget(req_id)
-            return _raising(lost)
-        if written:
+            return ticket
+        if ticket.written:
             waiter.sent_at = self._clock.monotonic()
-        return self._added(build, ((instrument.symbol, _ADD_COST),), waiter, written)
+        return ticket
 
-    async def _added(
-        self,
-        build: Callable[[str, int], bytes],
-        charges: Sequence[Charge],
-        waiter: _Waiter,
-        written: bool,
-    ) -> str:
-        (answer,) = await self._sent("add_order", build, charges, waiter, written)
+    async def added(self, ticket: AddTicket) -> str:
+        """The answer to ``add_order_now``'s request: Kraken's order id, or what
+        ``add_order`` would raise."""
+        if ticket.error is not None:
+            raise ticket.error
+        (answer,) = await self._sent(
+            "add_order", ticket.build, ticket.charges, ticket.waiter, ticket.written
+        )
         return _order_id(answer)
 
     async def amend_order(
@@ -512,14 +526,12 @@ class KrakenWsVenue:
         with nothing charged or sent: ``place`` then writes it."""
         if not self._route():
             return None
-        answer = self.ws.add_order_now(order, instrument)
-        return None if answer is None else self._placed(answer, order, instrument)
+        ticket = self.ws.add_order_now(order, instrument)
+        return None if ticket is None else self._placed(ticket, order, instrument)
 
-    async def _placed(
-        self, answer: Coroutine[Any, Any, str], order: Order, instrument: Instrument
-    ) -> str:
+    async def _placed(self, ticket: AddTicket, order: Order, instrument: Instrument) -> str:
         try:
-            return await answer
+            return await self.ws.added(ticket)
         except (OrderLinkDown, TokenError) as exc:
             self._fell_back(exc)
         return await self.rest.place(order, instrument)
@@ -627,10 +639,6 @@ def _order_id(answer: MethodResponse) -> str:
     if not order_id:
         raise OrderStateUnknown("EWS:No order id", "add_order's answer has no order_id")
     return order_id
-
-
-async def _raising(error: BaseException) -> str:
-    raise error
 
 
 def _result_str(answer: MethodResponse, key: str) -> str | None:

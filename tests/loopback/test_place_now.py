@@ -225,3 +225,48 @@ async def test_requests_leave_in_the_order_submitted(
         store.close()
         place = "place_now" if eager else "place"
         assert venue.calls == [("place", a.cl_ord_id), ("cancel", a.cl_ord_id), (place, b)]
+
+
+class _WritesThenRaises(_Recording):
+    """The request goes out, then the venue's own code raises (a bug after the write)."""
+
+    def place_now(self, order: Order, instrument: Instrument) -> Any:
+        answer = super().place_now(order, instrument)
+        if answer is not None:
+            answer.close()  # the write happened; its answer will never be read here
+        raise RuntimeError("a bug after the write")
+
+
+async def test_a_place_now_that_raises_after_writing_is_unknown_and_looked_up(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """The order may have left: it is on record as UNKNOWN at once, looked up by its id,
+    found (it did leave), and never sent again by either path."""
+    async with harness(sim_factory) as h:
+        venue = _WritesThenRaises(h.venue)
+        store = Store.open(tmp_path / "bot.db")
+        tasks = OrderTasks()
+        engine = ExecutionEngine(
+            venue, store, h.sim.venue.instruments, h.clock,  # type: ignore[arg-type]
+            spawn=tasks.spawn, config=EngineConfig(grace_s=5.0, resolve_wait_s=0.3),
+        )  # fmt: skip
+        h.listeners.append(engine.on_private)
+        inst = h.inst
+        async with asyncio.TaskGroup() as tg:
+            run = tg.create_task(engine.run())
+            async with asyncio.timeout(WAIT_S):
+                await engine.readiness.wait()
+            tasks.spawn_task = tg.create_task
+            cmd = command(engine, h.clock, inst, "buy", inst.qty("0.01"), inst.price("50000"))
+            cid = cmd.order.cl_ord_id
+            assert engine.submit(cmd)  # accepted: its fate is the lookup's to tell
+            recorded = engine.order(cid)
+            assert recorded is not None and recorded.state is OrderState.UNKNOWN
+            settled = await engine.wait_settled(cid, timeout_s=WAIT_S)
+            assert settled.state is OrderState.NEW
+            (on_sim,) = h.on_sim_with(cid)  # it left once, and only once
+            assert on_sim.txid == settled.order_id
+            tasks.spawn_task = None
+            run.cancel()
+        store.close()
+        assert venue.calls == [("place_now", cid)] and h.rest.writes == []
