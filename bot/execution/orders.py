@@ -291,6 +291,7 @@ def timestamp_ns(value: str) -> int:
 
 
 _HEX32: Final = re.compile(r"[0-9a-fA-F]{32}")
+_LOWER_HEX: Final = "0123456789abcdef"
 _LONG_UUID: Final = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _FREE_TEXT: Final = re.compile(r"[\x21-\x7e]{1,18}")
 
@@ -350,7 +351,9 @@ def new_order(
 ) -> Order:
     """A PENDING_NEW order, to be saved to the store before it is sent; a UUID
     ``cl_ord_id`` is kept in its canonical form (``canonical_cl_ord_id``)."""
-    if len(cl_ord_id) == 32 and _HEX32.fullmatch(cl_ord_id):  # the engine's own ids: once
+    if len(cl_ord_id) == 32 and not cl_ord_id.strip(_LOWER_HEX):
+        pass  # 32 lowercase hex digits (the engine's own ids): canonical already, no regex
+    elif len(cl_ord_id) == 32 and _HEX32.fullmatch(cl_ord_id):
         cl_ord_id = cl_ord_id.lower()
     elif not is_valid_cl_ord_id(cl_ord_id):
         raise ProtocolError(f"not a valid Kraken cl_ord_id: {cl_ord_id!r}")

@@ -559,3 +559,26 @@ def test_new_cl_ord_id_is_the_version_4_uuid_of_its_random_bytes() -> None:
         expected = uuid.UUID(bytes=random.Random(seed).randbytes(16), version=4).hex
         assert new_cl_ord_id(random.Random(seed).randbytes) == expected
     assert uuid.UUID(hex=new_cl_ord_id()).version == 4
+
+
+_ID_CHARS = st.sampled_from("0123456789abcdefABCDEF-gxz_ ")
+
+
+@given(
+    st.text(_ID_CHARS, min_size=28, max_size=36)
+    | st.text(st.sampled_from("0123456789abcdefABCDEF"), min_size=32, max_size=32)
+    | st.uuids().map(lambda u: u.hex)
+    | st.uuids().map(str)
+)
+def test_new_order_keeps_a_cl_ord_id_as_the_regex_rules_say(cid: str) -> None:
+    """``new_order``'s check without a regex for 32 lowercase hex digits decides as the
+    regexes do: the same canonical id, the same refusal."""
+    try:
+        made = new_order(
+            cl_ord_id=cid, instrument=BTC_USD, side="buy", order_type="limit", qty=1, price=1,
+            strategy="s", now_ns=0,
+        )  # fmt: skip
+    except ProtocolError:
+        assert not is_valid_cl_ord_id(cid)
+        return
+    assert is_valid_cl_ord_id(cid) and made.cl_ord_id == canonical_cl_ord_id(cid)
