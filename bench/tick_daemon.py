@@ -216,19 +216,13 @@ class _TimedLink:
         self._feed.attach_orders(on_answer, on_lost)
 
     async def send_order(self, build: Callable[[str], bytes]) -> bool:
-        probe = self._probe
-        if not probe.post:
-            probe.post = _NOW()
-
-        def timed(token: str) -> bytes:
-            frame = build(token)
-            if not probe.written:
-                probe.written = _NOW()
-            return frame
-
-        return await self._feed.send_order(timed)
+        return await self._feed.send_order(self._timed(build))
 
     def write_order(self, build: Callable[[str], bytes]) -> bool:
+        return self._feed.write_order(self._timed(build))
+
+    def _timed(self, build: Callable[[str], bytes]) -> Callable[[str], bytes]:
+        """``post`` stamped now, ``written`` once the frame is built."""
         probe = self._probe
         if not probe.post:
             probe.post = _NOW()
@@ -239,7 +233,7 @@ class _TimedLink:
                 probe.written = _NOW()
             return frame
 
-        return self._feed.write_order(timed)
+        return timed
 
 
 def _trace(conn: Http1Connection, probe: Probe) -> None:

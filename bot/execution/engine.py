@@ -72,7 +72,7 @@ from bot.execution import orders as o
 from bot.execution import reconcile as rc
 from bot.execution import venue as v
 from bot.execution.commands import AmendOrder, Command, PlaceOrder
-from bot.execution.engine_batch import BatchOrders
+from bot.execution.engine_batch import BatchOrders, place_acked, place_refused
 from bot.execution.ids import IdBlocks
 from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
@@ -441,28 +441,16 @@ class ExecutionEngine(BatchOrders):
         except OrderStateUnknown as exc:
             self._sent(cid)
             return self._went_unknown(cid, exc.code)
-        except ExchangeError as exc:  # refused: not placed
+        except ExchangeError as exc:  # refused: not placed (the desk logs it, by strategy)
             self._sent(cid)
-            self._inflight.discard(cid)
-            if (current := self._book.orders[cid]).state is S.PENDING_NEW:
-                # The desk logs it, with the strategy (bot.strategy.refusals): here only for
-                # debugging.
-                log.debug("add_order_refused", cl_ord_id=cid, code=exc.code, detail=exc.detail)
-                now = self._clock.time_ns()
-                self._put(o.transition(current, S.REJECTED, now_ns=now, reason=exc.code))
+            place_refused(self, cid, exc)
             return self._book.orders[cid]
         except BaseException:  # cancelled, or a bug: the request may have left
             self._sent(cid)
             self._went_unknown(cid, "interrupted")
             raise
         self._sent(cid)
-        self._inflight.discard(cid)
-        self._book.touched[cid] = self._clock.monotonic()
-        current = self._book.orders[cid]
-        if (acked := o.acknowledge(current, order_id, now_ns=self._clock.time_ns())) is current:
-            self._wake_waiter(cid)  # a report got there first
-        else:
-            self._put(acked)
+        place_acked(self, cid, order_id)
         log.debug("order_acked", cl_ord_id=cid, order_id=order_id)  # the desk logs it placed
         if self._confirming():
             await self._refresh([cid])

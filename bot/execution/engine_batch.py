@@ -51,7 +51,7 @@ from bot.execution.reconcile import OrderIndex
 from bot.execution.venue import Venue
 from bot.kraken.instruments import Instrument, InstrumentTable
 
-__all__ = ["BatchCommand", "BatchOrders"]
+__all__ = ["BatchCommand", "BatchOrders", "place_acked", "place_refused"]
 
 S = OrderState
 BatchCommand = PlaceOrder | CancelOrder
@@ -242,12 +242,12 @@ async def _apply_places(
         cid = command.cl_ord_id
         e._sent(cid)
         if isinstance(answer, str):
-            _acked(e, cid, answer)
+            place_acked(e, cid, answer)
             acked.append(cid)
         elif isinstance(answer, OrderStateUnknown):
             e._went_unknown(cid, answer.code)
         else:
-            _rejected(e, cid, answer)
+            place_refused(e, cid, answer)
     if len(call) > 1:
         log.info("batch_placed", orders=len(call), acked=len(acked))
     if acked and e._confirming():
@@ -271,7 +271,8 @@ def _interrupted(e: EngineParts, call: Sequence[PlaceOrder]) -> None:
         e._went_unknown(command.cl_ord_id, "interrupted")
 
 
-def _acked(e: EngineParts, cid: str, order_id: str) -> None:
+def place_acked(e: EngineParts, cid: str, order_id: str) -> None:
+    """A place's answer, its order id, onto the order (one sent alone or in a batch)."""
     e._inflight.discard(cid)
     e._book.touched[cid] = e._clock.monotonic()
     current = e._book.orders[cid]
@@ -281,7 +282,9 @@ def _acked(e: EngineParts, cid: str, order_id: str) -> None:
         e._put(acked)
 
 
-def _rejected(e: EngineParts, cid: str, exc: ExchangeError) -> None:
+def place_refused(e: EngineParts, cid: str, exc: ExchangeError) -> None:
+    """The venue refused a place: not placed (REJECTED with its reason, unless a report
+    told its fate first; then its waiter is woken, as it is no longer in flight)."""
     e._inflight.discard(cid)
     if (current := e._book.orders[cid]).state is S.PENDING_NEW:
         log.debug("add_order_refused", cl_ord_id=cid, code=exc.code, detail=exc.detail)

@@ -11,13 +11,15 @@ answer UNKNOWN and resolved by lookup to the one order placed, never resent.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.core.errors import OrderStateUnknown
-from bot.execution.commands import CancelOrder
+from bot.execution.commands import CancelOrder, PlaceOrder
 from bot.execution.engine import EngineConfig, ExecutionEngine
 from bot.execution.orders import Order, OrderState
 from bot.execution.venue_ws import KrakenWsVenue
@@ -96,78 +98,6 @@ async def test_a_place_now_whose_answer_is_lost_is_unknown_never_resent(
         assert len(h.on_sim_with(order.cl_ord_id)) == 1 and h.rest.writes == []
 
 
-async def _engine(
-    h: Harness, tmp_path: Path, seen: list[Order] | None = None
-) -> tuple[ExecutionEngine, OrderTasks, Store]:
-    store = Store.open(tmp_path / "bot.db")
-    tasks = OrderTasks()
-    engine = ExecutionEngine(
-        h.venue, store, h.sim.venue.instruments, h.clock, spawn=tasks.spawn,
-        config=EngineConfig(grace_s=5.0, resolve_wait_s=0.3),
-        on_order=None if seen is None else seen.append,
-    )  # fmt: skip
-    h.listeners.append(engine.on_private)
-    return engine, tasks, store
-
-
-async def test_the_engine_writes_a_submitted_place_before_submit_returns(
-    sim_factory: SimFactory, tmp_path: Path
-) -> None:
-    async with harness(sim_factory) as h:
-        engine, tasks, store = await _engine(h, tmp_path)
-        async with asyncio.TaskGroup() as tg:
-            run = tg.create_task(engine.run())
-            async with asyncio.timeout(WAIT_S):
-                await engine.readiness.wait()
-            tasks.spawn_task = tg.create_task
-            inst = h.inst
-            cmd = command(engine, h.clock, inst, "buy", inst.qty("0.01"), inst.price("50000"))
-            cid = cmd.order.cl_ord_id
-            before = h.entry.stats.of("add_order").ok
-            assert engine.submit(cmd)
-            recorded = engine.order(cid)  # on record before anything could answer it
-            assert recorded is not None and recorded.state is OrderState.PENDING_NEW
-            assert h.entry.in_flight == 1  # its request is out, waiting for the answer
-            await until(lambda: len(h.on_sim_with(cid)) == 1, "the order on the sim")
-            settled = await engine.wait_settled(cid, timeout_s=WAIT_S)
-            assert settled.state is OrderState.NEW
-            assert [o.txid for o in h.on_sim_with(cid)] == [settled.order_id]
-            assert h.entry.stats.of("add_order").ok == before + 1 and h.rest.writes == []
-            assert store.get_order(cid) is not None  # its row followed the request
-            tasks.spawn_task = None
-            run.cancel()
-        store.close()
-
-
-async def test_the_engine_resolves_a_lost_answer_of_a_place_written_at_submit(
-    sim_factory: SimFactory, tmp_path: Path
-) -> None:
-    async with harness(sim_factory) as h:
-        seen: list[Order] = []
-        engine, tasks, store = await _engine(h, tmp_path, seen)
-        async with asyncio.TaskGroup() as tg:
-            run = tg.create_task(engine.run())
-            async with asyncio.timeout(WAIT_S):
-                await engine.readiness.wait()
-            tasks.spawn_task = tg.create_task
-            await h.sim.venue.faults.inject(kind="ws_lose_ack", endpoint="add_order")
-            inst = h.inst
-            cmd = command(engine, h.clock, inst, "buy", inst.qty("0.01"), inst.price("50000"))
-            cid = cmd.order.cl_ord_id
-            assert engine.submit(cmd)
-            settled = await engine.wait_settled(cid, timeout_s=WAIT_S)
-            assert settled.state is OrderState.NEW and settled.order_id is not None
-            states = [o.state for o in seen if o.cl_ord_id == cid]
-            # Its answer lost: UNKNOWN, then NEW once looked up.
-            assert OrderState.UNKNOWN in states
-            assert states.index(OrderState.UNKNOWN) < states.index(OrderState.NEW)
-            (on_sim,) = h.on_sim_with(cid)  # exactly one: never resent, by either path
-            assert on_sim.txid == settled.order_id and h.rest.writes == []
-            tasks.spawn_task = None
-            run.cancel()
-        store.close()
-
-
 class _Recording:
     """The harness's venue, recording the order the engine's writes reach it in."""
 
@@ -191,42 +121,6 @@ class _Recording:
         return getattr(self.venue, name)
 
 
-@pytest.mark.parametrize("eager", [True, False])
-async def test_requests_leave_in_the_order_submitted(
-    sim_factory: SimFactory, tmp_path: Path, eager: bool
-) -> None:
-    """A cancel then a place in one handler: with the desk's eager tasks the place is
-    written at ``submit``, after the cancel; without them (an engine spawning its own,
-    later tasks) it is not written at ``submit``, so it cannot pass the cancel either."""
-    async with harness(sim_factory) as h:
-        venue = _Recording(h.venue)
-        store = Store.open(tmp_path / "bot.db")
-        tasks = OrderTasks()
-        engine = ExecutionEngine(
-            venue, store, h.sim.venue.instruments, h.clock,  # type: ignore[arg-type]
-            spawn=tasks.spawn if eager else None,
-        )  # fmt: skip
-        h.listeners.append(engine.on_private)
-        inst = h.inst
-        async with asyncio.TaskGroup() as tg:
-            run = tg.create_task(engine.run())
-            async with asyncio.timeout(WAIT_S):
-                await engine.readiness.wait()
-            tasks.spawn_task = tg.create_task
-            first = command(engine, h.clock, inst, "buy", inst.qty("0.01"), inst.price("50000"))
-            a = await engine.place(first)
-            second = command(engine, h.clock, inst, "buy", inst.qty("0.01"), inst.price("49000"))
-            b = second.order.cl_ord_id
-            assert engine.submit(CancelOrder(a)) and engine.submit(second)
-            await until(lambda: len(h.on_sim_with(b)) == 1, "the second order on the sim")
-            await until(lambda: h.on_sim() and len(h.on_sim()) == 1, "the first cancelled")
-            tasks.spawn_task = None
-            run.cancel()
-        store.close()
-        place = "place_now" if eager else "place"
-        assert venue.calls == [("place", a.cl_ord_id), ("cancel", a.cl_ord_id), (place, b)]
-
-
 class _WritesThenRaises(_Recording):
     """The request goes out, then the venue's own code raises (a bug after the write)."""
 
@@ -237,6 +131,104 @@ class _WritesThenRaises(_Recording):
         raise RuntimeError("a bug after the write")
 
 
+@asynccontextmanager
+async def running_engine(
+    h: Harness,
+    tmp_path: Path,
+    *,
+    venue: _Recording | None = None,
+    eager: bool = True,
+    seen: list[Order] | None = None,
+) -> AsyncIterator[tuple[ExecutionEngine, Store]]:
+    """An engine on ``venue`` (the harness's own by default) and a store in ``tmp_path``,
+    running and reconciled; each command's task started eagerly as the desk starts it
+    (``eager``), or by the engine itself; ``seen`` collects every order it reports."""
+    store = Store.open(tmp_path / "bot.db")
+    tasks = OrderTasks()
+    engine = ExecutionEngine(
+        venue or h.venue, store, h.sim.venue.instruments, h.clock,  # type: ignore[arg-type]
+        spawn=tasks.spawn if eager else None,
+        config=EngineConfig(grace_s=5.0, resolve_wait_s=0.3),
+        on_order=None if seen is None else seen.append,
+    )  # fmt: skip
+    h.listeners.append(engine.on_private)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            run = tg.create_task(engine.run())
+            async with asyncio.timeout(WAIT_S):
+                await engine.readiness.wait()
+            tasks.spawn_task = tg.create_task
+            try:
+                yield engine, store
+            finally:
+                tasks.spawn_task = None
+                run.cancel()
+    finally:
+        store.close()
+
+
+def _bid(engine: ExecutionEngine, h: Harness, price: str) -> PlaceOrder:
+    return command(engine, h.clock, h.inst, "buy", h.inst.qty("0.01"), h.inst.price(price))
+
+
+async def test_the_engine_writes_a_submitted_place_before_submit_returns(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    async with harness(sim_factory) as h, running_engine(h, tmp_path) as (engine, store):
+        cmd = _bid(engine, h, "50000")
+        cid = cmd.order.cl_ord_id
+        before = h.entry.stats.of("add_order").ok
+        assert engine.submit(cmd)
+        recorded = engine.order(cid)  # on record before anything could answer it
+        assert recorded is not None and recorded.state is OrderState.PENDING_NEW
+        assert h.entry.in_flight == 1  # its request is out, waiting for the answer
+        await until(lambda: len(h.on_sim_with(cid)) == 1, "the order on the sim")
+        settled = await engine.wait_settled(cid, timeout_s=WAIT_S)
+        assert settled.state is OrderState.NEW
+        assert [o.txid for o in h.on_sim_with(cid)] == [settled.order_id]
+        assert h.entry.stats.of("add_order").ok == before + 1 and h.rest.writes == []
+        assert store.get_order(cid) is not None  # its row followed the request
+
+
+async def test_the_engine_resolves_a_lost_answer_of_a_place_written_at_submit(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    seen: list[Order] = []
+    async with harness(sim_factory) as h, running_engine(h, tmp_path, seen=seen) as (engine, _):
+        await h.sim.venue.faults.inject(kind="ws_lose_ack", endpoint="add_order")
+        cmd = _bid(engine, h, "50000")
+        cid = cmd.order.cl_ord_id
+        assert engine.submit(cmd)
+        settled = await engine.wait_settled(cid, timeout_s=WAIT_S)
+        assert settled.state is OrderState.NEW and settled.order_id is not None
+        states = [o.state for o in seen if o.cl_ord_id == cid]
+        # Its answer lost: UNKNOWN, then NEW once looked up.
+        assert OrderState.UNKNOWN in states
+        assert states.index(OrderState.UNKNOWN) < states.index(OrderState.NEW)
+        (on_sim,) = h.on_sim_with(cid)  # exactly one: never resent, by either path
+        assert on_sim.txid == settled.order_id and h.rest.writes == []
+
+
+@pytest.mark.parametrize("eager", [True, False])
+async def test_requests_leave_in_the_order_submitted(
+    sim_factory: SimFactory, tmp_path: Path, eager: bool
+) -> None:
+    """A cancel then a place in one handler: with the desk's eager tasks the place is
+    written at ``submit``, after the cancel; without them (an engine spawning its own,
+    later tasks) it is not written at ``submit``, so it cannot pass the cancel either."""
+    async with harness(sim_factory) as h:
+        venue = _Recording(h.venue)
+        async with running_engine(h, tmp_path, venue=venue, eager=eager) as (engine, _):
+            a = await engine.place(_bid(engine, h, "50000"))
+            second = _bid(engine, h, "49000")
+            b = second.order.cl_ord_id
+            assert engine.submit(CancelOrder(a)) and engine.submit(second)
+            await until(lambda: len(h.on_sim_with(b)) == 1, "the second order on the sim")
+            await until(lambda: h.on_sim() and len(h.on_sim()) == 1, "the first cancelled")
+        place = "place_now" if eager else "place"
+        assert venue.calls == [("place", a.cl_ord_id), ("cancel", a.cl_ord_id), (place, b)]
+
+
 async def test_a_place_now_that_raises_after_writing_is_unknown_and_looked_up(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
@@ -244,20 +236,8 @@ async def test_a_place_now_that_raises_after_writing_is_unknown_and_looked_up(
     found (it did leave), and never sent again by either path."""
     async with harness(sim_factory) as h:
         venue = _WritesThenRaises(h.venue)
-        store = Store.open(tmp_path / "bot.db")
-        tasks = OrderTasks()
-        engine = ExecutionEngine(
-            venue, store, h.sim.venue.instruments, h.clock,  # type: ignore[arg-type]
-            spawn=tasks.spawn, config=EngineConfig(grace_s=5.0, resolve_wait_s=0.3),
-        )  # fmt: skip
-        h.listeners.append(engine.on_private)
-        inst = h.inst
-        async with asyncio.TaskGroup() as tg:
-            run = tg.create_task(engine.run())
-            async with asyncio.timeout(WAIT_S):
-                await engine.readiness.wait()
-            tasks.spawn_task = tg.create_task
-            cmd = command(engine, h.clock, inst, "buy", inst.qty("0.01"), inst.price("50000"))
+        async with running_engine(h, tmp_path, venue=venue) as (engine, _):
+            cmd = _bid(engine, h, "50000")
             cid = cmd.order.cl_ord_id
             assert engine.submit(cmd)  # accepted: its fate is the lookup's to tell
             recorded = engine.order(cid)
@@ -266,7 +246,4 @@ async def test_a_place_now_that_raises_after_writing_is_unknown_and_looked_up(
             assert settled.state is OrderState.NEW
             (on_sim,) = h.on_sim_with(cid)  # it left once, and only once
             assert on_sim.txid == settled.order_id
-            tasks.spawn_task = None
-            run.cancel()
-        store.close()
         assert venue.calls == [("place_now", cid)] and h.rest.writes == []
