@@ -30,10 +30,12 @@ written before ``runner.book`` returns.
 With ``order_entry="websocket"`` (the ``krakenbot_ws`` contender) the venue is
 ``KrakenWsVenue`` on the executions feed's connection, as ``bot.service.wiring.order_venue``
 builds it: the engine writes the place at ``submit`` (``PlaceNow``: ``place_now``, the
-order recorded after the write), so ``sent_in`` is stamped when
-``WsOrderEntry.add_order_now`` is called, ``post`` when the request is handed to the link
-(``write_order``), ``written`` when its frame is built (just before it is written to the
-socket); ``sign`` is then the order entry and ``send`` the encoding. The engine's
+order recorded after the write), so ``sent_in`` is stamped when the order entry takes
+it (``WsOrderEntry._add_now``, from ``place_now``), ``post`` when its frame's builder
+starts, ``written`` when the frame is built (just before it is written to the socket);
+``sign`` is then the order entry and ``send`` the encoding. The strategy's place is
+decided on its values and the ``Order`` made after the write (``submit_terms``): the
+``risk`` stamps are then around ``RiskGate.accept_place``. The engine's
 bookkeeping (the order recorded, its task) follows the write and is not in the figure.
 """
 
@@ -42,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, cast
@@ -71,9 +73,10 @@ from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
 from bot.execution.tokens import TokenKeeper
 from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
-from bot.execution.venue_ws import AddTicket, KrakenWsVenue, OrderLink, WsOrderEntry
+from bot.execution.venue_ws import AddTicket, KrakenWsVenue, WsOrderEntry
+from bot.execution.ws_requests import AddOrderFrames
 from bot.kraken.instruments import Instrument, InstrumentTable
-from bot.kraken.protocol import MethodResponse, Parser
+from bot.kraken.protocol import Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book, BookApplied
@@ -143,6 +146,13 @@ class _TimedRisk:
         self.rejected += not decision.accepted
         return decision
 
+    def accept_place(self, *args: Any) -> bool:
+        """``check`` on a place's values (``PreTrade.accepts_place``), stamped alike."""
+        self._probe.risk_in = _NOW()
+        accepted = self._gate.accept_place(*args)
+        self._probe.risk_out = _NOW()
+        return accepted
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._gate, name)
 
@@ -184,10 +194,10 @@ class _TimedWsEntry(WsOrderEntry):
         self.placed += 1
         return order_id
 
-    def add_order_now(self, order: Any, instrument: Instrument) -> AddTicket | None:
+    def _add_now(self, order: Any, instrument: Instrument) -> AddTicket | None:
         if not self.probe.sent_in:
             self.probe.sent_in = _NOW()
-        return super().add_order_now(order, instrument)
+        return super()._add_now(order, instrument)
 
     async def added(self, ticket: AddTicket) -> str:
         try:
@@ -199,41 +209,22 @@ class _TimedWsEntry(WsOrderEntry):
         return order_id
 
 
-class _TimedLink:
-    """The private feed as the order link, with ``post`` stamped when a request is handed
-    to it and ``written`` when its frame is built, just before websockets' ``send``."""
+class _TimedFrames:
+    """The order entry's ``add_order`` frame builder, with ``post`` stamped when it starts
+    and ``written`` when the frame is built, just before it is handed to websockets (one
+    call more on the path: the link itself is the private feed, unwrapped)."""
 
-    def __init__(self, feed: PrivateFeed, probe: Probe) -> None:
-        self._feed, self._probe = feed, probe
+    def __init__(self, frames: AddOrderFrames, probe: Probe) -> None:
+        self._frames, self._probe = frames, probe
 
-    @property
-    def order_ready(self) -> bool:
-        return self._feed.order_ready
-
-    def attach_orders(
-        self, on_answer: Callable[[MethodResponse], None], on_lost: Callable[[str], None]
-    ) -> None:
-        self._feed.attach_orders(on_answer, on_lost)
-
-    async def send_order(self, build: Callable[[str], bytes]) -> bool:
-        return await self._feed.send_order(self._timed(build))
-
-    def write_order(self, build: Callable[[str], bytes]) -> bool:
-        return self._feed.write_order(self._timed(build))
-
-    def _timed(self, build: Callable[[str], bytes]) -> Callable[[str], bytes]:
-        """``post`` stamped now, ``written`` once the frame is built."""
+    def __call__(self, order: Any, instrument: Instrument, *, token: str, req_id: int) -> bytes:
         probe = self._probe
         if not probe.post:
             probe.post = _NOW()
-
-        def timed(token: str) -> bytes:
-            frame = build(token)
-            if not probe.written:
-                probe.written = _NOW()
-            return frame
-
-        return timed
+        frame = self._frames(order, instrument, token=token, req_id=req_id)
+        if not probe.written:
+            probe.written = _NOW()
+        return frame
 
 
 def _trace(conn: Http1Connection, probe: Probe) -> None:
@@ -308,9 +299,10 @@ class DaemonPath:
         )
         venue: Venue = reads
         if order_entry == "websocket":  # venue.order_entry: websocket, as wiring builds it
-            link = cast(OrderLink, _TimedLink(self.private, probe))
-            entry = self.orders = _TimedWsEntry(link, rest.trading_counter, clock)
+            entry = self.orders = _TimedWsEntry(self.private, rest.trading_counter, clock)
             entry.probe = probe
+            timed = _TimedFrames(entry._add_order_frame, probe)
+            entry._add_order_frame = cast(AddOrderFrames, timed)
             venue = KrakenWsVenue(reads, entry)
         positions = PositionBook(clock)
         self.risk = _TimedRisk(RiskGate(clock, positions, limits(), {self.name: limits()}), probe)

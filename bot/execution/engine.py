@@ -73,6 +73,7 @@ from bot.execution import reconcile as rc
 from bot.execution import venue as v
 from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.engine_batch import BatchOrders, place_acked, place_refused
+from bot.execution.engine_now import PlaceNowFn, WriteNow
 from bot.execution.ids import IdBlocks
 from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
@@ -93,7 +94,6 @@ _STOPPING: Final = Refusal("desk", "shutting_down", "the daemon is stopping")
 log = get_logger(component="engine")
 
 Spawn = Callable[[Coroutine[Any, Any, None]], bool]
-_PlaceNow = Callable[[Order, Instrument], Coroutine[Any, Any, str] | None]  # v.PlaceNow
 """Runs a command's coroutine as a task now (False, the coroutine closed: it cannot, the
 group is closing)."""
 
@@ -118,7 +118,7 @@ class EngineConfig:
     backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(1.0, 30.0))
 
 
-class ExecutionEngine(BatchOrders):
+class ExecutionEngine(WriteNow, BatchOrders):
     """See the module docstring. Prices and quantities are scaled ints."""
 
     def __init__(
@@ -157,7 +157,7 @@ class ExecutionEngine(BatchOrders):
         self._spawn_command: Spawn = spawn if spawn is not None else self._spawn
         # A place written at ``submit`` (``PlaceNow``) needs the commands' tasks started
         # eagerly (``spawn``: the desk's), so that requests leave in the order submitted.
-        self._place_now: _PlaceNow | None = (
+        self._place_now: PlaceNowFn | None = (
             getattr(venue, "place_now", None) if spawn is not None else None
         )
         self._cancelling: set[str] = set()  # submitted cancels not finished yet
@@ -320,42 +320,6 @@ class ExecutionEngine(BatchOrders):
         if refusal is not None:
             raise RiskError(refusal.reason, refusal.detail)
         return await self._send_place(command)
-
-    def _write_now(self, command: PlaceOrder) -> bool:
-        """An accepted place written before this returns (``PlaceNow``), the order
-        recorded between the write and the first ``await`` (so before any answer can be
-        read), its answer awaited by the command's task. False, with nothing sent, for
-        anything but the common case (a fresh id from this process's recorded block, the
-        engine running, the venue able to write now): ``_send_place`` then decides and
-        sends it as ever."""
-        order = command.order
-        cid = order.cl_ord_id
-        place_now = self._place_now
-        if (
-            place_now is None
-            or self._tg is None
-            or order.state is not S.PENDING_NEW
-            or cid in self._book.orders
-            or not self._ids.fresh(cid)  # issued here: its block is on record
-            or self._instruments.lookup(order.symbol) is None
-        ):
-            return False
-        try:
-            answer = place_now(order, command.instrument)
-        except Exception as exc:  # a bug: the request may have left
-            self._record_sent(order)
-            self._sent(cid)
-            log.error("order_place_failed", cl_ord_id=cid, error=repr(exc))
-            self._went_unknown(cid, "interrupted")
-            return True
-        if answer is None:
-            return False
-        self._record_sent(order)  # written: in flight from now, its row to follow
-        if not self._spawn_command(self._carry_out(command, answer)):
-            answer.close()  # the daemon is stopping: the answer will not be read
-            self._sent(cid)
-            self._went_unknown(cid, "interrupted")
-        return True
 
     async def _carry_out(
         self, command: Command, answer: Coroutine[Any, Any, str] | None = None

@@ -69,7 +69,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple, Protocol
 
 from bot.core.errors import BotError, ProtocolError
 from bot.kraken.instruments import Instrument, to_scaled
@@ -84,6 +84,8 @@ __all__ = [
     "IllegalTransition",
     "Order",
     "OrderState",
+    "OrderTerms",
+    "PlaceTerms",
     "acknowledge",
     "amend_failed",
     "apply_execution",
@@ -217,6 +219,44 @@ class Order:
     @property
     def remaining_qty(self) -> int:
         return max(self.qty - self.filled_qty, 0)
+
+
+class OrderTerms(Protocol):
+    """What a place's request says of its order: all a venue reads to send one (an
+    ``Order`` has every one of these; so has a ``PlaceTerms``, before its ``Order`` is
+    made)."""
+
+    @property
+    def cl_ord_id(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def order_type(self) -> str: ...
+    @property
+    def qty(self) -> int: ...
+    @property
+    def price(self) -> int | None: ...
+    @property
+    def time_in_force(self) -> str: ...
+    @property
+    def post_only(self) -> bool: ...
+
+
+class PlaceTerms(NamedTuple):
+    """A new order's ``OrderTerms`` as plain values (scaled ints, a canonical
+    ``cl_ord_id``): what the engine decides and writes a place from before it makes the
+    ``Order`` (``ExecutionEngine.submit_terms``)."""
+
+    cl_ord_id: str
+    symbol: str
+    side: str
+    order_type: str
+    qty: int
+    price: int | None
+    time_in_force: str
+    post_only: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,9 +40,11 @@ from decimal import Decimal
 from typing import Final, Protocol
 
 from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
+from bot.execution.orders import PlaceTerms
 from bot.execution.rate_room import RateRoom
 from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import RiskContext, RiskGate, Transition
+from bot.kraken.instruments import Instrument
 from bot.kraken.system_status import ONLINE, amend_refusal, place_refusal
 
 __all__ = ["RATE_LIMIT", "REST_LIMIT", "OpenCounts", "PreTrade", "Refusal"]
@@ -125,6 +127,29 @@ class PreTrade:
         ):
             return Refusal("desk", "rate_limit", RATE_LIMIT)
         return self._risk(command, orders)
+
+    def accepts_place(
+        self, terms: PlaceTerms, instrument: Instrument, strategy: str, orders: OpenCounts
+    ) -> bool:
+        """``check`` of a ``PlaceOrder`` of ``strategy`` whose order says ``terms``, given as
+        values, for its common case only: True when ``check`` would accept it (the risk
+        gate's ``accept_place``, counted as ``check`` counts it); False when it cannot say
+        so at once, having changed nothing ``check`` depends on: ``check`` decides it, and
+        every refusal, its reason and its detail come from there."""
+        status = self._status()
+        if status is not None and status != ONLINE:
+            return False  # online takes every order; anything else is check's to decide
+        if not self.readiness.is_open:
+            return False
+        symbol = terms.symbol
+        room = self._room
+        if room is not None and not room.place_fits(symbol, orders.open_per_symbol.get(symbol, 0)):
+            return False
+        risk = self.risk
+        return risk is None or risk.accept_place(
+            strategy, instrument, terms.side, terms.qty, terms.price, self._mids(),
+            orders.open_per_strategy, orders.open_total,
+        )  # fmt: skip
 
     def _amend(self, command: AmendOrder, orders: OpenCounts) -> Refusal | None:
         order = command.order

@@ -397,23 +397,75 @@ class RiskGate:
             window = self._windows[scope] = deque()
         return window
 
-    def _accept_fast(  # noqa: PLR0915 (one frame on purpose: each call costs, cold)
-        self, command: PlaceOrder, ctx: RiskContext
-    ) -> RiskDecision | None:
+    def accept_place(  # noqa: PLR0917 (positional: the tick's path, cold)
+        self,
+        strategy: str,
+        inst: Instrument,
+        side: str,
+        qty: int,
+        price: int | None,
+        mids: Mapping[str, Decimal],
+        open_orders: Mapping[str, int],
+        open_total: int | None,
+    ) -> bool:
+        """``check`` of a ``PlaceOrder`` of ``strategy`` on ``inst`` (the order's side, qty
+        and price, the ``RiskContext``'s mids and open orders), given as values, for its
+        common case only: True when ``check`` would accept it, counted as ``check`` counts
+        an acceptance; False when the fast path cannot say, having changed nothing that
+        ``check``'s decision depends on (``check`` then decides it). Never a rejection, and
+        nothing to tell: a True comes with no ``Transition``."""
+        evaluated = self._evaluated
+        if (
+            not self._fast_path
+            or evaluated is None
+            or self._positions.revision != evaluated[0]
+            or self._clock.time_ns() >= self._evaluated_until_ns
+        ):
+            return False  # ``check`` evaluates the daily loss first
+        reduces = self._accept_values(
+            strategy, inst, side, qty, price, mids, open_orders, open_total
+        )
+        return reduces is not None
+
+    def _accept_fast(self, command: PlaceOrder, ctx: RiskContext) -> RiskDecision | None:
         """Accept ``command`` when the exact path certainly would, counted as it counts, or
-        return None, having changed nothing that the exact path's decision depends on (it
-        may prune a rate window as the exact path would, or refresh the plan's positions)."""
+        return None, having changed nothing that the exact path's decision depends on."""
         order = command.order
-        strategy = order.strategy
+        reduces = self._accept_values(
+            order.strategy, command.instrument, order.side, order.qty, order.price,
+            ctx.mids, ctx.open_orders, ctx.open_orders_total,
+        )  # fmt: skip
+        if reduces is None:
+            return None
+        decision: RiskDecision = _new(RiskDecision)  # RiskDecision(command, None, reduces, ())
+        _SET_COMMAND(decision, command)
+        _SET_ERROR(decision, None)
+        _SET_IS_REDUCE(decision, reduces)
+        _SET_TRANSITIONS(decision, ())
+        return decision
+
+    def _accept_values(  # noqa: PLR0917 (one frame, positional: each call costs, cold)
+        self,
+        strategy: str,
+        inst: Instrument,
+        side: str,
+        qty: int,
+        price: int | None,
+        mids: Mapping[str, Decimal],
+        open_orders: Mapping[str, int],
+        total: int | None,
+    ) -> bool | None:
+        """The fast path on a place's values: whether it reduces the position, when the
+        exact path certainly accepts it (counted as it counts); None otherwise, having
+        changed nothing that the exact path's decision depends on (it may prune a rate
+        window as the exact path would, or refresh the plan's positions)."""
         if self._state is not _ACTIVE or self._strategy_state.get(strategy, _ACTIVE) is not _ACTIVE:
             return None
-        inst = command.instrument
         plan = self._last_plan
         if plan is None or plan[0] is not strategy or plan[1] is not inst:
             plan = self._plan(strategy, inst)
         (_, _, enabled, qty_max, notional_max, band, needs_price, cap_bot, cap_strategy,
          open_bot, open_strategy, rates, held) = plan  # fmt: skip
-        qty, price, side = order.qty, order.price, order.side
         if not enabled or type(qty) is not int or not 0 < qty <= qty_max:
             return None
         if side not in ("buy", "sell"):
@@ -428,7 +480,7 @@ class RiskGate:
             if notional_max is not None and price * qty > notional_max:
                 return None
             if band is not None:
-                mid = ctx.mids.get(inst.symbol)
+                mid = mids.get(inst.symbol)
                 if type(mid) is not Decimal:
                     return None
                 # The range is cached for the last mid (a NaN is never equal; an sNaN raises
@@ -458,8 +510,6 @@ class RiskGate:
             own_reduces = (own < 0 < delta or delta < 0 < own) and qty <= abs(own)
             if abs(own + delta) > cap_strategy and not own_reduces:
                 return None
-        open_orders = ctx.open_orders
-        total = ctx.open_orders_total
         if total is None:
             total = sum(open_orders.values())
         if open_bot is not None and total >= open_bot:
@@ -477,12 +527,7 @@ class RiskGate:
             for window, _ in rates:
                 window.append(now)
         self._accepted += 1
-        decision: RiskDecision = _new(RiskDecision)  # RiskDecision(command, None, reduces, ())
-        _SET_COMMAND(decision, command)
-        _SET_ERROR(decision, None)
-        _SET_IS_REDUCE(decision, reduces)
-        _SET_TRANSITIONS(decision, ())
-        return decision
+        return reduces
 
     def _plan(self, strategy: str, inst: Instrument) -> FastPlan:
         key = (strategy, inst.symbol)

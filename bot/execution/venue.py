@@ -37,7 +37,8 @@ of its answer (awaited, it returns or raises as ``place`` does), or None with no
 or charged (the engine then calls ``place``). The engine records the order between the
 write and the first ``await``, so nothing can tell the two orders apart (no answer is read
 before then), and the work of keeping it is after the write (``PlaceNow``; the spot
-WebSocket order entry has it).
+WebSocket order entry has it). It reads only the order's ``OrderTerms``: the engine may
+write a place from its ``PlaceTerms`` and make the ``Order`` after the write.
 
 **Errors, by remedy** (``bot.core.errors``), translated at the implementation's boundary (no
 library exception passes): ``OrderStateUnknown`` when a write's answer was lost (a timeout,
@@ -87,7 +88,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, Protocol, TypeAlias, runtime_checkable
 
-from bot.execution.orders import Order
+from bot.execution.orders import Order, OrderTerms
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import ExecutionsFrame
 
@@ -223,7 +224,7 @@ class PlaceNow(Protocol):
     """A venue's optional synchronous place (see the module docstring)."""
 
     def place_now(
-        self, order: Order, instrument: Instrument
+        self, order: OrderTerms, instrument: Instrument
     ) -> Coroutine[Any, Any, str] | None: ...
 
 

@@ -28,7 +28,7 @@ from bot.core.errors import ExchangeError, OrderStateUnknown, ProtocolError, Rej
 from bot.core.log import get_logger
 from bot.execution import rest_answers as answers
 from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
-from bot.execution.orders import Order
+from bot.execution.orders import Order, OrderTerms
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
 from bot.kraken.instruments import Instrument, InstrumentTable, format_scaled
 from bot.kraken.rest import KrakenRestClient, kraken_failure
@@ -51,7 +51,7 @@ class KrakenRestVenue:
 
     # -- order entry ---------------------------------------------------------------------
 
-    async def place(self, order: Order, instrument: Instrument) -> str:
+    async def place(self, order: OrderTerms, instrument: Instrument) -> str:
         result = await self.rest.add_order(
             instrument, order.side, order.order_type, order.qty, order.price,
             cl_ord_id=order.cl_ord_id, oflags="post" if order.post_only else None,

@@ -59,7 +59,7 @@ from bot.core.waits import wait_event
 from bot.execution import rest_answers
 from bot.execution import ws_requests as wr
 from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
-from bot.execution.orders import Order, canonical_cl_ord_id
+from bot.execution.orders import Order, OrderTerms, canonical_cl_ord_id
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.execution.ws_order_stats import WsOrderStats
@@ -301,17 +301,19 @@ class WsOrderEntry:
         (answer,) = await self._request("add_order", build, ((instrument.symbol, _ADD_COST),))
         return _order_id(answer)
 
-    def add_order_now(self, order: Order, instrument: Instrument) -> AddTicket | None:
+    def add_order_now(self, order: OrderTerms, instrument: Instrument) -> AddTicket | None:
         """``add_order`` with its request written before this returns, when the link is up
         and the pair's counter has room now (charged as ``add_order`` charges it): its
         ticket, for ``added`` to wait for the answer. None, with nothing charged or sent,
         otherwise: ``add_order`` then sends it (waiting for room or falling back to REST).
         A write that cannot go at once after all (the connection closing) is sent by
         ``added``, as ``add_order`` sends it."""
+        return self._add_now(order, instrument) if self._link.order_ready else None
+
+    def _add_now(self, order: OrderTerms, instrument: Instrument) -> AddTicket | None:
+        """``add_order_now`` on a link just seen ready."""
         link = self._link
-        if not link.order_ready or not self._trading.admit(
-            instrument.symbol, _ADD_TOTAL, self._clock.monotonic()
-        ):
+        if not self._trading.admit(instrument.symbol, _ADD_TOTAL, self._clock.monotonic()):
             return None
         waiter = self._open("add_order", 1)
         req_id, frames = waiter.pending.req_id, self._add_order_frame
@@ -519,17 +521,19 @@ class KrakenWsVenue:
             lambda: self.rest.place(order, instrument),
         )
 
-    def place_now(self, order: Order, instrument: Instrument) -> Coroutine[Any, Any, str] | None:
+    def place_now(
+        self, order: OrderTerms, instrument: Instrument
+    ) -> Coroutine[Any, Any, str] | None:
         """``place`` with its request written before this returns, while the WebSocket is
         up and the pair has room now (``WsOrderEntry.add_order_now``): the coroutine of its
         answer, which goes over REST as ``place`` does when Kraken did not act on it. None,
         with nothing charged or sent: ``place`` then writes it."""
         if not self._route():
             return None
-        ticket = self.ws.add_order_now(order, instrument)
+        ticket = self.ws._add_now(order, instrument)  # the link was ready just now
         return None if ticket is None else self._placed(ticket, order, instrument)
 
-    async def _placed(self, ticket: AddTicket, order: Order, instrument: Instrument) -> str:
+    async def _placed(self, ticket: AddTicket, order: OrderTerms, instrument: Instrument) -> str:
         try:
             return await self.ws.added(ticket)
         except (OrderLinkDown, TokenError) as exc:

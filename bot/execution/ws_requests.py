@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from bot.core.errors import ExchangeError, ProtocolError
-from bot.execution.orders import Order
+from bot.execution.orders import Order, OrderTerms
 from bot.kraken.codec import dumps, number
 from bot.kraken.instruments import Instrument, format_scaled
 from bot.kraken.protocol import MethodResponse
@@ -161,7 +161,7 @@ class Correlator:
 # ------------------------------------------------------------------------------ frames
 
 
-def order_fields(order: Order, instrument: Instrument) -> dict[str, Any]:
+def order_fields(order: OrderTerms, instrument: Instrument) -> dict[str, Any]:
     """The engine's ``Order`` as ``add_order``/``batch_add`` fields (no symbol or token)."""
     fields: dict[str, Any] = {
         "order_type": order.order_type,
@@ -188,7 +188,7 @@ _SIDES: Final = frozenset({"buy", "sell"})
 _TYPES: Final = frozenset({"limit", "market"})
 
 
-def add_order_frame(order: Order, instrument: Instrument, *, token: str, req_id: int) -> bytes:
+def add_order_frame(order: OrderTerms, instrument: Instrument, *, token: str, req_id: int) -> bytes:
     """The ``add_order`` request for the engine's ``Order``, written in one pass.
 
     The same JSON as ``codec.dumps`` of ``order_fields`` with the symbol and the token
@@ -245,7 +245,9 @@ class AddOrderFrames:
     def __len__(self) -> int:
         return len(self._templates)
 
-    def __call__(self, order: Order, instrument: Instrument, *, token: str, req_id: int) -> bytes:
+    def __call__(
+        self, order: OrderTerms, instrument: Instrument, *, token: str, req_id: int
+    ) -> bytes:
         symbol, cl_ord_id = instrument.symbol, order.cl_ord_id
         key = (
             symbol, instrument.qty_precision, order.order_type, order.side, order.qty,
@@ -269,7 +271,9 @@ class AddOrderFrames:
         return f'{head},"limit_price":{limit}{middle}{cl_ord_id}{tail}{req_id}}}'.encode()
 
     @staticmethod
-    def _template(order: Order, instrument: Instrument, token: str) -> _AddOrderTemplate | None:
+    def _template(
+        order: OrderTerms, instrument: Instrument, token: str
+    ) -> _AddOrderTemplate | None:
         """The fixed text around the price, ``cl_ord_id`` and ``req_id``, as
         ``add_order_frame`` writes it; None for a shape its one pass does not take."""
         symbol = instrument.symbol

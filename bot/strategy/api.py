@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Generic, TypeVar
@@ -37,6 +37,7 @@ from bot.execution.orders import (
     DONE_STATES,
     Order,
     OrderState,
+    PlaceTerms,
     new_order,
     request_amend,
     request_cancel,
@@ -382,6 +383,15 @@ class Context(ABC):
     @abstractmethod
     def _submit(self, command: Command) -> bool:
         """Hand ``command`` on; False: refused (the handle already shows it)."""
+
+    def _submit_terms(
+        self, terms: PlaceTerms, instrument: Instrument, make: Callable[[], PlaceOrder]
+    ) -> bool:
+        """Hand on a checked place by its ``PlaceTerms`` (its ``cl_ord_id`` from
+        ``_next_cl_ord_id``) before its order is made: True when it was taken (``make``
+        called once: the command, its handle tracked); False, with nothing done, when
+        this context does not take it so: then ``_track`` and ``_submit`` as ever."""
+        return False
 
     @abstractmethod
     def _cancelling(self, cl_ord_id: str) -> bool:

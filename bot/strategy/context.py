@@ -19,13 +19,14 @@ book mids. It owns no socket and no task: the engine's ``spawn`` runs the comman
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
 from bot.execution.commands import CancelOrder, Command, PlaceOrder
 from bot.execution.engine import ExecutionEngine
+from bot.execution.orders import PlaceTerms
 from bot.execution.pretrade import Refusal
 from bot.kraken.instruments import Instrument
 from bot.strategy import BookSnapshot, Context, InstrumentInfo, InvalidIntent, OrderHandle
@@ -83,6 +84,15 @@ class EngineContext(Context):
         known = None if type(command) is PlaceOrder else self._engine.order(command.cl_ord_id)
         self._desk.router.on_refused(command, _STOPPING, known)
         return False
+
+    def _submit_terms(
+        self, terms: PlaceTerms, instrument: Instrument, make: Callable[[], PlaceOrder]
+    ) -> bool:
+        """The engine's ``submit_terms`` while no batch block is open and the desk accepts
+        places (else ``_submit``'s way: kept for the batch, or refused ``shutting_down``)."""
+        if self._batch.open or not self._desk.accepting:
+            return False
+        return self._engine.submit_terms(terms, instrument, self._name, make)
 
     def _cancelling(self, cl_ord_id: str) -> bool:
         return self._engine.cancelling(cl_ord_id)

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Final
 
 from bot.execution.commands import PlaceOrder
-from bot.execution.orders import new_order
+from bot.execution.orders import PlaceTerms, new_order
 from bot.kraken.instruments import Instrument, from_scaled
 from bot.strategy.api import (
     Context,
@@ -41,6 +41,7 @@ from bot.strategy.api import (
 __all__ = ["PreparedOrder"]
 
 _DECIMAL: Final = Decimal
+_terms: Final = tuple.__new__  # PlaceTerms(...) without its generated __new__ (a call)
 _EXACT: Final = 10**28  # a scaled price below this has at most 28 digits: scaled exactly
 
 
@@ -194,17 +195,28 @@ class PreparedOrder:
 
     def _submit(self, inst: Instrument, price: int | None) -> OrderHandle:
         """What ``Context.place`` does once its checks passed: the order, its handle
-        tracked, its command submitted (refused: the handle turns REJECTED)."""
+        tracked, its command submitted (refused: the handle turns REJECTED). The context
+        may take it by its ``PlaceTerms`` first (``_submit_terms``: the daemon's engine
+        decides and writes it before the order is made, then ``make`` makes them)."""
         ctx, (order_type, tif, post_only) = self._ctx, self._kind
-        order = new_order(
-            cl_ord_id=ctx._next_cl_ord_id(), instrument=inst, side=self._side,
-            order_type=order_type, qty=self._q, price=price, strategy=ctx.name,
-            now_ns=ctx.time_ns(), time_in_force=tif, post_only=post_only,
-        )  # fmt: skip
-        handle = OrderHandle(order)
-        ctx._track(handle)
-        ctx._submit(PlaceOrder(order, inst))
-        return handle
+        cid, now_ns, side, q = ctx._next_cl_ord_id(), ctx.time_ns(), self._side, self._q
+        made: list[OrderHandle] = []
+
+        def make() -> PlaceOrder:
+            order = new_order(
+                cl_ord_id=cid, instrument=inst, side=side, order_type=order_type, qty=q,
+                price=price, strategy=ctx.name, now_ns=now_ns, time_in_force=tif,
+                post_only=post_only,
+            )  # fmt: skip
+            handle = OrderHandle(order)
+            ctx._track(handle)
+            made.append(handle)
+            return PlaceOrder(order, inst)
+
+        terms = _terms(PlaceTerms, (cid, inst.symbol, side, order_type, q, price, tif, post_only))
+        if not ctx._submit_terms(terms, inst, make):
+            ctx._submit(make())
+        return made[0]
 
     def _general(self, price: object) -> OrderHandle:
         """The general path, for anything the fast checks do not take: it decides, raises

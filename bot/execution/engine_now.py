@@ -1,0 +1,151 @@
+"""A place written at ``submit``: the engine's part between the decision and the write.
+
+``WriteNow`` is the part of ``ExecutionEngine`` (its base class) that writes an accepted
+place before ``submit`` returns, through a venue's optional ``place_now`` (``PlaceNow``:
+the spot WebSocket order entry has it), with the single-order rules unchanged:
+
+- **Recorded before any answer.** The order is on record (in flight, its row to follow:
+  its id's block is on record) between the write and the first ``await``, so no answer or
+  report can be read before it; its answer is awaited by the command's task. A venue that
+  raises after writing leaves the order UNKNOWN, looked up, never resent.
+- **The common case only.** Anything else (an id not issued here, the engine not running,
+  the venue unable to write now) takes ``submit``'s general path, which decides and sends it
+  as ever; requests still leave in the order submitted (the commands' tasks are started
+  eagerly).
+- **Decided on values** (``submit_terms``). A strategy's place can be decided and written
+  from its ``PlaceTerms`` before its ``Order`` exists: the pre-trade stage's
+  ``accepts_place`` accepts the common case (the exchange online, every readiness check
+  passing, rate room, the risk gate's fast accept) with ``check``'s effects, and says
+  nothing otherwise; the ``Order``, its command and the strategy's handle (``make``) are
+  made after the write and before it is recorded. Its outcome is ``submit``'s, by
+  construction: the same decision, the same request, the same record, the same task
+  (tests/unit/test_submit_terms.py holds it to that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, cast
+
+from bot.core.log import get_logger
+from bot.execution.commands import Command, PlaceOrder
+from bot.execution.engine_batch import EngineParts
+from bot.execution.ids import IdBlocks
+from bot.execution.orders import OrderState, OrderTerms, PlaceTerms
+from bot.execution.pretrade import Refusal
+from bot.kraken.instruments import Instrument
+
+__all__ = ["PlaceNowFn", "WriteNow"]
+
+S = OrderState
+PlaceNowFn = Callable[[OrderTerms, Instrument], Coroutine[Any, Any, str] | None]  # v.PlaceNow
+_STOPPING = Refusal("desk", "shutting_down", "the daemon is stopping")
+log = get_logger(component="engine")
+
+
+class NowParts(EngineParts, Protocol):
+    """What of ``ExecutionEngine`` a write at ``submit`` uses (named by its shape: that
+    module imports this one)."""
+
+    _ids: IdBlocks
+    _place_now: PlaceNowFn | None
+
+    def _carry_out(
+        self, command: Command, answer: Coroutine[Any, Any, str] | None = None
+    ) -> Coroutine[Any, Any, None]: ...
+
+
+class WriteNow:
+    """The engine's write at ``submit``; see the module docstring."""
+
+    __slots__ = ()
+
+    def submit_terms(
+        self,
+        terms: PlaceTerms,
+        instrument: Instrument,
+        strategy: str,
+        make: Callable[[], PlaceOrder],
+    ) -> bool:
+        """``submit(make())`` for a new order of ``strategy`` that says ``terms`` (its
+        ``cl_ord_id`` fresh from ``new_cl_ord_id``), decided and written before the order
+        is made: True when it was accepted (``make`` called once, after the write, its
+        command carried out as ``submit`` carries it out); False, with nothing done or
+        changed and ``make`` not called, when it is not the common case: ``submit(make())``
+        then decides it."""
+        e: NowParts = self  # type: ignore[assignment]  # its only subclass (no cast: a call)
+        place_now, cid = e._place_now, terms.cl_ord_id
+        if (
+            place_now is None
+            or e._tg is None
+            or cid in e._book.orders
+            or not e._ids.fresh(cid)  # issued here: canonical, and its block is on record
+            or e._instruments.lookup(terms.symbol) is None
+            or not e.pretrade.accepts_place(terms, instrument, strategy, e._book)
+        ):
+            return False
+        try:  # accepted: from here on it is carried out, whatever happens
+            answer = place_now(terms, instrument)
+        except Exception as exc:  # a bug: the request may have left
+            order = make().order
+            e._record_sent(order)
+            e._sent(cid)
+            log.error("order_place_failed", cl_ord_id=cid, error=repr(exc))
+            e._went_unknown(cid, "interrupted")
+            return True
+        command = make()
+        if answer is None:  # not written now: sent by its task, as ``submit`` sends it
+            if not e._spawn_command(e._carry_out(command)):
+                e._refused(command, _STOPPING)
+            return True
+        _recorded(e, command, answer)
+        return True
+
+    def _write_now(self, command: PlaceOrder) -> bool:
+        """An accepted place written before this returns (``PlaceNow``), the order
+        recorded between the write and the first ``await`` (so before any answer can be
+        read), its answer awaited by the command's task. False, with nothing sent, for
+        anything but the common case (a fresh id from this process's recorded block, the
+        engine running, the venue able to write now): ``_send_place`` then decides and
+        sends it as ever."""
+        e = _engine(self)
+        order = command.order
+        cid = order.cl_ord_id
+        place_now = e._place_now
+        if (
+            place_now is None
+            or e._tg is None
+            or order.state is not S.PENDING_NEW
+            or cid in e._book.orders
+            or not e._ids.fresh(cid)  # issued here: its block is on record
+            or e._instruments.lookup(order.symbol) is None
+        ):
+            return False
+        try:
+            answer = place_now(order, command.instrument)
+        except Exception as exc:  # a bug: the request may have left
+            e._record_sent(order)
+            e._sent(cid)
+            log.error("order_place_failed", cl_ord_id=cid, error=repr(exc))
+            e._went_unknown(cid, "interrupted")
+            return True
+        if answer is None:
+            return False
+        _recorded(e, command, answer)
+        return True
+
+
+def _recorded(e: NowParts, command: PlaceOrder, answer: Coroutine[Any, Any, str]) -> None:
+    """A place just written: on record (in flight from now, its row to follow), its answer
+    awaited by its task; the daemon stopping, the answer is not read and it is UNKNOWN."""
+    e._record_sent(command.order)
+    if not e._spawn_command(e._carry_out(command, answer)):
+        answer.close()
+        cid = command.cl_ord_id
+        e._sent(cid)
+        e._went_unknown(cid, "interrupted")
+
+
+def _engine(mixin: WriteNow) -> NowParts:
+    """The engine a ``WriteNow`` is (its only subclass)."""
+    return cast(NowParts, mixin)
