@@ -167,8 +167,17 @@ class ReadinessGate:
     @property
     def is_open(self) -> bool:
         is_open = True
-        for check in self._checks.values():  # ``passes()``, without a generator: per order
-            if not check.passes():
+        for check in self._checks.values():  # each ``passes()``, written out: per order
+            probe = check.probe
+            if probe is None:
+                ok = check.ok
+            else:
+                try:
+                    ok = bool(probe())
+                except BotError as exc:
+                    log.warning("readiness_probe_failed", error=str(exc))
+                    ok = False
+            if not ok:
                 is_open = False
                 break
         if is_open is not self._was_open:

@@ -315,8 +315,9 @@ class WsOrderEntry:
         link = self._link
         if not self._trading.admit(instrument.symbol, _ADD_TOTAL, self._clock.monotonic()):
             return None
-        waiter = self._open("add_order", 1)
-        req_id, frames = waiter.pending.req_id, self._add_order_frame
+        pending = self._requests.open("add_order")  # ``_open``, written out
+        req_id, frames = pending.req_id, self._add_order_frame
+        waiter = self._waiting[req_id] = _Waiter(pending)
 
         def build(token: str, req_id: int = req_id) -> bytes:
             return frames(order, instrument, token=token, req_id=req_id)

@@ -261,7 +261,8 @@ class AddOrderFrames:
             if len(self._templates) >= self._limit:
                 self._templates.clear()
             self._templates[key] = template
-        if not _plain(cl_ord_id) or type(req_id) is not int:
+        plain = cl_ord_id.isalnum() and cl_ord_id.isascii()  # an id of ours: no call
+        if not (plain or _plain(cl_ord_id)) or type(req_id) is not int:
             return add_order_frame(order, instrument, token=token, req_id=req_id)
         head, middle, tail = template
         price = order.price

@@ -176,7 +176,15 @@ class PreparedOrder:
         inst = self._ctx._instrument(self._symbol)
         if inst is not self._inst:
             self._bind(inst)
-        if type(units) is int and self._kind[0] == "limit" and self._takes(units):
+        least = self._least  # ``_takes``, written out: once per tick
+        if (
+            type(units) is int
+            and self._kind[0] == "limit"
+            and 0 < units < _EXACT
+            and not units % self._step
+            and least is not None
+            and units * self._q >= least
+        ):
             return self._submit(inst, units)
         price = from_scaled(units, inst.price_precision) if type(units) is int else units
         return self._general(price)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from bot.core.clock import FakeClock
@@ -130,3 +132,37 @@ def test_bad_arguments_are_refused() -> None:
         ReadinessGate(poll_s=0)
     with pytest.raises(ValueError):
         ReadinessGate().add("")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    checks=st.lists(
+        st.sampled_from(["flag_ok", "flag_failing", "probe_ok", "probe_failing", "probe_raises"]),
+        max_size=6,
+    )
+)
+def test_is_open_is_every_check_passing(checks: list[str]) -> None:
+    """``is_open`` (each check's ``passes()`` written out) says what ``passes()`` says, a
+    probe that raises failing its check, and it stops at the first check that fails."""
+    gate = ReadinessGate(clock=FakeClock())
+    probed: list[int] = []
+
+    def probe(i: int, kind: str) -> bool:
+        probed.append(i)
+        if kind == "probe_raises":
+            raise ProtocolError("the probe's own failure")
+        return kind == "probe_ok"
+
+    for i, kind in enumerate(checks):
+        if kind.startswith("flag"):
+            gate.set(f"c{i}", kind == "flag_ok")
+        else:
+            gate.add(f"c{i}", lambda i=i, kind=kind: probe(i, kind))
+    probed.clear()
+    with capture_logs():
+        is_open = gate.is_open
+        asked = list(probed)
+        assert is_open == gate.passes() == (not gate.failing())
+    failing = [i for i, kind in enumerate(checks) if not kind.endswith("_ok")]
+    stop = failing[0] if failing else len(checks)
+    assert asked == [i for i, k in enumerate(checks[: stop + 1]) if k.startswith("probe")]

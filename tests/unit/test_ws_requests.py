@@ -173,7 +173,9 @@ _SHAPES = st.tuples(
     st.integers(1, 10**9),  # price, scaled
     st.sampled_from(["GTC", "IOC", "GTD"]),
     st.booleans(),  # post_only
-    st.sampled_from(["c1", "6d1b345e28212e2ad834ecb18a068761", 'needs "escaping"']),
+    st.sampled_from(
+        ["c1", "6d1b345e28212e2ad834ecb18a068761", 'needs "escaping"', "a-b", "\u00fc1", "x\ty"]
+    ),
     st.sampled_from(["t", "abc+/=", "tok\\en"]),
     st.sampled_from([(1, 8), (5, 0), (0, 3)]),  # price and qty precisions
 )
