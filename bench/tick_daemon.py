@@ -30,10 +30,12 @@ written before ``runner.book`` returns.
 With ``order_entry="websocket"`` (the ``krakenbot_ws`` contender) the venue is
 ``KrakenWsVenue`` on the executions feed's connection, as ``bot.service.wiring.order_venue``
 builds it: the engine writes the place at ``submit`` (``PlaceNow``: ``place_now``, the
-order recorded after the write), so ``sent_in`` is stamped when the order entry takes
-it (``WsOrderEntry._add_now``, from ``place_now``), ``post`` when its frame's builder
-starts, ``written`` when the frame is built (just before it is written to the socket);
-``sign`` is then the order entry and ``send`` the encoding. The strategy's place is
+order recorded after the write), so ``sent_in`` and ``post`` are both stamped when its
+frame's builder starts, ``written`` when the frame is built (just before it is written to
+the socket): ``engine`` is then the engine's and the order entry's part up to the frame
+(``place_now``, the counter, the request opened, the link), ``sign`` is 0 and ``send``
+the encoding; a place the engine sends later (not written at ``submit``) has ``sent_in``
+stamped by ``add_order`` as before. The strategy's place is
 decided on its values and the ``Order`` made after the write (``submit_terms``): the
 ``risk`` stamps are then around ``RiskGate.accept_place``. The engine's
 bookkeeping (the order recorded, its task) follows the write and is not in the figure.
@@ -194,11 +196,6 @@ class _TimedWsEntry(WsOrderEntry):
         self.placed += 1
         return order_id
 
-    def _add_now(self, order: Any, instrument: Instrument) -> AddTicket | None:
-        if not self.probe.sent_in:
-            self.probe.sent_in = _NOW()
-        return super()._add_now(order, instrument)
-
     async def added(self, ticket: AddTicket) -> str:
         try:
             order_id = await super().added(ticket)
@@ -211,8 +208,9 @@ class _TimedWsEntry(WsOrderEntry):
 
 class _TimedFrames:
     """The order entry's ``add_order`` frame builder, with ``post`` stamped when it starts
-    and ``written`` when the frame is built, just before it is handed to websockets (one
-    call more on the path: the link itself is the private feed, unwrapped)."""
+    (and ``sent_in`` with it, for a place written at ``submit``) and ``written`` when the
+    frame is built, just before it is handed to websockets: the one probe on the path
+    after the risk gate's (the link itself is the private feed, unwrapped)."""
 
     def __init__(self, frames: AddOrderFrames, probe: Probe) -> None:
         self._frames, self._probe = frames, probe
@@ -221,6 +219,8 @@ class _TimedFrames:
         probe = self._probe
         if not probe.post:
             probe.post = _NOW()
+            if not probe.sent_in:  # written at submit: no probe before this one on the path
+                probe.sent_in = probe.post
         frame = self._frames(order, instrument, token=token, req_id=req_id)
         if not probe.written:
             probe.written = _NOW()

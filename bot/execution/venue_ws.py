@@ -484,7 +484,7 @@ class KrakenWsVenue:
 
     def _route(self) -> bool:
         """Whether this write goes over the WebSocket; logs and counts each switch."""
-        over_ws = self.ws.ready
+        over_ws = self.ws._link.order_ready  # ``ws.ready``, on every write
         if over_ws != self._over_ws:
             if over_ws:
                 log.info("order_entry_websocket")

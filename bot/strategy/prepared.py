@@ -17,7 +17,12 @@ a plain finite ``Decimal``, off the tick, not positive, below the cost minimum; 
 ``place_units`` of a non-int) is handed to ``ctx.place`` itself, which raises and counts
 as it always does; and the instrument is read on every tick, so a changed pair (a new
 instrument table, a new status) has its fixed parts checked again first.
-tests/property/test_prepared_order.py holds it to that.
+tests/unit/test_prepared_order.py holds it to that.
+
+On the daemon a place that passed those checks is handed to the engine by its terms
+(``Context._submit_terms``: ``ExecutionEngine.submit_terms``), which decides the common case
+and writes the request before the ``Order``, its handle and its command are made; anything
+else is submitted as ``ctx.place`` submits it (tests/unit/test_submit_terms.py).
 """
 
 from __future__ import annotations
@@ -207,7 +212,7 @@ class PreparedOrder:
         may take it by its ``PlaceTerms`` first (``_submit_terms``: the daemon's engine
         decides and writes it before the order is made, then ``make`` makes them)."""
         ctx, (order_type, tif, post_only) = self._ctx, self._kind
-        cid, now_ns, side, q = ctx._next_cl_ord_id(), ctx.time_ns(), self._side, self._q
+        cid, now_ns, side, q = ctx._next_cl_ord_id(), ctx._clock.time_ns(), self._side, self._q
         made: list[OrderHandle] = []
 
         def make() -> PlaceOrder:

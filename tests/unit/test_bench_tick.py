@@ -42,7 +42,12 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     bot = result["krakenbot"]
     for name in ("krakenbot", "krakenbot_aiohttp", "krakenbot_ws"):
         assert set(result[name]["stages_p50_us"]) == STAGES
-        assert all(result[name]["stages_p50_us"][stage] > 0 for stage in STAGES)
+        # Written at submit, krakenbot_ws has no probe between the engine and the frame's
+        # builder: its ``sign`` is 0 (``bench.tick_daemon``); every other stage takes time.
+        timed = [s for s in STAGES if not (name == "krakenbot_ws" and s == "sign")]
+        assert all(result[name]["stages_p50_us"][stage] > 0 for stage in timed), name
+        if name == "krakenbot_ws":
+            assert result[name]["stages_p50_us"]["sign"] == 0
         assert 0 <= result[name]["gc_in_tick"] <= result[name]["gc_collections"]
     assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
     assert set(result["floor_ws"]["stages_p50_us"]) == {"ws_send"}
