@@ -80,7 +80,7 @@ class WriteNow:
             or e._tg is None
             or cid in e._book.orders
             or not e._ids.fresh(cid)  # issued here: canonical, and its block is on record
-            or e._instruments.lookup(terms.symbol) is None
+            or e._instruments.by_symbol(terms.symbol) is None  # its own symbol: exact
             or not e.pretrade.accepts_place(terms, instrument, strategy, e._book)
         ):
             return False

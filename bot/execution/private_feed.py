@@ -304,15 +304,16 @@ class PrivateFeed:
     def order_ready(self) -> bool:
         """Orders can be sent now: connected and the executions subscription live (the
         subscription is what keeps the connection's token valid, KRAKEN.md §4)."""
-        return self._link_token is not None and self.subscribed
+        sub = self._sub  # ``subscribed``, written out: on every order
+        return self._link_token is not None and sub is not None and sub.live
 
     def write_order(self, build: Callable[[str], bytes]) -> bool:
         """``send_order`` without an ``await``: ``build(token)`` written now, or False with
         nothing built or written (no live connection, or one whose write would have to
         wait: then ``send_order``). A write the transport refuses raises
         ``ConnectionLost``."""
-        session, token = self._socket.session, self._link_token
-        if session is None or token is None or not self.subscribed:
+        session, token, sub = self._socket.session, self._link_token, self._sub
+        if session is None or token is None or sub is None or not sub.live:  # ``subscribed``
             return False
         return session.write_now(build(token))
 

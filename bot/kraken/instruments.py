@@ -33,7 +33,7 @@ names order entry uses (``rest_name``, ``altname``, ``wsname``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -386,6 +386,9 @@ class InstrumentTable(Mapping[str, Instrument]):
     def __init__(self, instruments: Iterable[Instrument] = ()) -> None:
         self._by_symbol: dict[str, Instrument] = {}
         self._aliases: dict[str, str] = {}
+        self.by_symbol: Callable[[str], Instrument | None] = self._by_symbol.get
+        """The instrument of a WS v2 symbol, exactly (no other name; None if unknown): what
+        ``lookup`` finds first, read with no Python call (on every order's path)."""
         self.update(instruments)
 
     def update(self, instruments: Iterable[Instrument]) -> None:

@@ -138,7 +138,7 @@ class EngineContext(Context):
     def instrument(self, symbol: str) -> InstrumentInfo:
         """The pair in Decimals (``InstrumentInfo``), built again only when it changed."""
         known = self._infos.get(symbol)  # only the strategy's own symbols are kept here
-        if known is not None and known[0] is self._desk.instruments.lookup(symbol):
+        if known is not None and known[0] is self._desk.instruments.by_symbol(symbol):
             return known[1]  # the common case, once per book message: no checks to repeat
         inst = self._instrument(symbol)
         if known is None or known[0] is not inst:
@@ -149,7 +149,8 @@ class EngineContext(Context):
         """The daemon's ``Instrument`` (scaled ints) of one of the strategy's symbols."""
         if symbol not in self._symbols:
             raise InvalidIntent("symbol", f"{symbol!r} is not one of {self._name}'s symbols")
-        inst = self._desk.instruments.lookup(symbol)
+        table = self._desk.instruments
+        inst = table.by_symbol(symbol) or table.lookup(symbol)  # the first: per order
         if inst is None:
             raise InvalidIntent("symbol", f"{symbol!r}: no such instrument on the venue")
         return inst

@@ -295,6 +295,38 @@ def test_table_finds_a_pair_by_rest_name_altname_and_symbol(asset_pairs: dict[st
     assert "BTC/USD" in table
 
 
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["BTC/USD", "ETH/USD", "BTCUSD", "PF_XBTUSD"]),
+                st.sampled_from(["", "XXBTZUSD", "ETHUSD", "BTC/USD"]),
+                st.integers(0, 5),
+            ),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.sampled_from(["BTC/USD", "ETH/USD", "BTCUSD", "PF_XBTUSD", "XXBTZUSD", "ETHUSD", "X"]),
+)
+def test_by_symbol_is_what_lookup_finds_first_through_every_update(
+    updates: list[list[tuple[str, str, int]]], name: str
+) -> None:
+    """``by_symbol`` (the symbol dict's own ``get``, bound once) is never stale: after any
+    updates it finds what ``lookup`` finds for a symbol the table holds, and nothing else."""
+    table = InstrumentTable()
+    for batch in updates:
+        table.update(
+            Instrument(symbol, "B", "Q", pp, 4, rest_name=rest) for symbol, rest, pp in batch
+        )
+        for symbol in table:
+            assert table.by_symbol(symbol) is table.lookup(symbol)
+        found = table.by_symbol(name)
+        assert found is None or found is table.lookup(name)
+        assert (found is not None) == (name in list(table))
+
+
 def test_dark_pool_pairs_do_not_replace_the_real_pair(asset_pairs: dict[str, Any]) -> None:
     table = InstrumentTable(instruments_from_asset_pairs(asset_pairs))
     assert table["BTC/USD"].price_precision == 1
