@@ -98,6 +98,8 @@ __all__ = [
     "floor_qty",
     "params_class_of",
 ]
+
+_terms: Final = tuple.__new__  # PlaceTerms(...) without its generated __new__ (a call)
 # fmt: on
 
 
@@ -267,15 +269,42 @@ class Context(ABC):
         except InvalidIntent as exc:
             self._invalid("place", exc, symbol, side=side)
             raise
-        order = new_order(
-            cl_ord_id=self._next_cl_ord_id(), instrument=inst, side=side, order_type=order_type,
-            qty=q, price=p, strategy=self._name, now_ns=self._clock.time_ns(),
-            time_in_force=time_in_force, post_only=post_only,
-        )  # fmt: skip
-        handle = OrderHandle(order)
-        self._track(handle)
-        self._submit(PlaceOrder(order, inst))  # refused: the handle turns REJECTED
-        return handle
+        return self._place_checked(inst, side, order_type, q, p, time_in_force, post_only)
+
+    def _place_checked(  # noqa: PLR0917 (positional: a place's path, cold)
+        self,
+        inst: Instrument,
+        side: str,
+        order_type: str,
+        qty: int,
+        price: int | None,
+        time_in_force: str,
+        post_only: bool,
+    ) -> OrderHandle:
+        """What ``place`` (and a ``PreparedOrder``) does once every check passed: a new id,
+        then the place handed on by its ``PlaceTerms`` (``_submit_terms``: on the daemon the
+        engine decides and writes it, then ``make`` makes the order, its handle tracked,
+        and the command); else those made here, the handle tracked and the command
+        submitted (refused: the handle turns REJECTED)."""
+        cid, now_ns, name = self._next_cl_ord_id(), self._clock.time_ns(), self._name
+        made: list[OrderHandle] = []
+
+        def make() -> PlaceOrder:
+            order = new_order(
+                cl_ord_id=cid, instrument=inst, side=side, order_type=order_type, qty=qty,
+                price=price, strategy=name, now_ns=now_ns, time_in_force=time_in_force,
+                post_only=post_only,
+            )  # fmt: skip
+            handle = OrderHandle(order)
+            self._track(handle)
+            made.append(handle)
+            return PlaceOrder(order, inst)
+
+        terms = _terms(PlaceTerms, (cid, inst.symbol, side, order_type, qty, price,
+                                    time_in_force, post_only))  # fmt: skip
+        if not self._submit_terms(terms, inst, make):
+            self._submit(make())
+        return made[0]
 
     def amend(
         self, order: OrderHandle | str, *, qty: Decimal | None = None, price: Decimal | None = None

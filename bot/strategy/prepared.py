@@ -19,10 +19,10 @@ as it always does; and the instrument is read on every tick, so a changed pair (
 instrument table, a new status) has its fixed parts checked again first.
 tests/unit/test_prepared_order.py holds it to that.
 
-On the daemon a place that passed those checks is handed to the engine by its terms
-(``Context._submit_terms``: ``ExecutionEngine.submit_terms``), which decides the common case
-and writes the request before the ``Order``, its handle and its command are made; anything
-else is submitted as ``ctx.place`` submits it (tests/unit/test_submit_terms.py).
+A place that passed those checks goes on as ``ctx.place``'s does, by the same code
+(``Context._place_checked``): on the daemon the engine decides the common case on its terms
+and writes the request before the ``Order``, its handle and its command are made
+(``ExecutionEngine.submit_terms``; tests/unit/test_submit_terms.py).
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from bot.execution.commands import PlaceOrder
-from bot.execution.orders import PlaceTerms, new_order
 from bot.kraken.instruments import Instrument, from_scaled
 from bot.strategy.api import (
     Context,
@@ -46,7 +44,6 @@ from bot.strategy.api import (
 __all__ = ["PreparedOrder"]
 
 _DECIMAL: Final = Decimal
-_terms: Final = tuple.__new__  # PlaceTerms(...) without its generated __new__ (a call)
 _EXACT: Final = 10**28  # a scaled price below this has at most 28 digits: scaled exactly
 
 
@@ -165,14 +162,14 @@ class PreparedOrder:
             self._bind(inst)
         if self._kind[0] == "market":
             if price is None:
-                return self._submit(inst, None)
+                return self._place(inst, None)
         elif (
             type(price) is _DECIMAL and price.is_finite() and 0 <= price.adjusted() + self._pp < 28
         ):
             num, den = price.as_integer_ratio()  # bounded: 1 <= price in units < 10**28
             units, rest = divmod(num * self._scale, den)
             if not rest and self._takes(units):
-                return self._submit(inst, units)
+                return self._place(inst, units)
         return self._general(price)
 
     def place_units(self, units: int) -> OrderHandle:
@@ -190,7 +187,10 @@ class PreparedOrder:
             and least is not None
             and units * self._q >= least
         ):
-            return self._submit(inst, units)
+            order_type, tif, post_only = self._kind  # ``_place``, written out: per tick
+            return self._ctx._place_checked(
+                inst, self._side, order_type, self._q, units, tif, post_only
+            )
         price = from_scaled(units, inst.price_precision) if type(units) is int else units
         return self._general(price)
 
@@ -206,30 +206,12 @@ class PreparedOrder:
             and units * self._q >= least
         )
 
-    def _submit(self, inst: Instrument, price: int | None) -> OrderHandle:
-        """What ``Context.place`` does once its checks passed: the order, its handle
-        tracked, its command submitted (refused: the handle turns REJECTED). The context
-        may take it by its ``PlaceTerms`` first (``_submit_terms``: the daemon's engine
-        decides and writes it before the order is made, then ``make`` makes them)."""
-        ctx, (order_type, tif, post_only) = self._ctx, self._kind
-        cid, now_ns, side, q = ctx._next_cl_ord_id(), ctx._clock.time_ns(), self._side, self._q
-        made: list[OrderHandle] = []
-
-        def make() -> PlaceOrder:
-            order = new_order(
-                cl_ord_id=cid, instrument=inst, side=side, order_type=order_type, qty=q,
-                price=price, strategy=ctx.name, now_ns=now_ns, time_in_force=tif,
-                post_only=post_only,
-            )  # fmt: skip
-            handle = OrderHandle(order)
-            ctx._track(handle)
-            made.append(handle)
-            return PlaceOrder(order, inst)
-
-        terms = _terms(PlaceTerms, (cid, inst.symbol, side, order_type, q, price, tif, post_only))
-        if not ctx._submit_terms(terms, inst, make):
-            ctx._submit(make())
-        return made[0]
+    def _place(self, inst: Instrument, price: int | None) -> OrderHandle:
+        """What ``Context.place`` does once its checks passed (``Context._place_checked``)."""
+        order_type, tif, post_only = self._kind
+        return self._ctx._place_checked(
+            inst, self._side, order_type, self._q, price, tif, post_only
+        )
 
     def _general(self, price: object) -> OrderHandle:
         """The general path, for anything the fast checks do not take: it decides, raises

@@ -4,7 +4,7 @@ Two identical daemons' order paths, each a real running ``ExecutionEngine`` (rec
 a ``PaperVenue`` that can write a place at ``submit``: ``place_now``), its pre-trade stage
 (a readiness probe, the exchange's state, the rate room, a ``RiskGate`` with random limits
 and states) and the desk's eager task per command, are driven with the same ticks through a
-``PreparedOrder``: one context hands its places on by their ``PlaceTerms``
+``PreparedOrder`` (or ``ctx.place``): one context hands its places on by their ``PlaceTerms``
 (``EngineContext``: the engine decides and writes before the ``Order`` is made), the other
 never does (``_submit_terms`` declines: the ``Order``, its handle, then ``submit``). The
 requests written, the venue's calls, the orders the engines hold, the handles, the
@@ -187,7 +187,13 @@ async def _drive(sides: tuple[Side_, Side_], draw: dict[str, Any], ticks: list[i
             outcomes = []
             for side, order in zip(sides, prepared, strict=True):
                 try:
-                    handle: OrderHandle | None = order.place_units(units)
+                    if draw["via"] == "units":
+                        handle: OrderHandle | None = order.place_units(units)
+                    else:  # ``ctx.place`` itself goes the same way
+                        price = from_scaled(units, order.price_precision)
+                        handle = side.ctx.place(
+                            SYMBOL, draw["side"], draw["qty"], price, post_only=draw["post"]
+                        )
                 except InvalidIntent as exc:
                     handle = None
                     outcomes.append(("raised", exc.reason))
@@ -226,6 +232,7 @@ draws = st.fixed_dictionaries(
         "side": st.sampled_from(["buy", "sell"]),
         "post": st.booleans(),
         "evaluated": st.sampled_from([True, True, True, False]),
+        "via": st.sampled_from(["units", "place"]),
     }
 )
 
@@ -258,7 +265,7 @@ def test_the_lane_is_taken_in_the_common_case() -> None:
     world = World(inst, RiskLimits(), True, "online", 100.0, 500_000)
     draw = {
         "mode": "write", "halted": None, "accepting": True, "batch": False, "side": "buy",
-        "qty": Decimal("0.01"), "post": True, "evaluated": False,
+        "qty": Decimal("0.01"), "post": True, "evaluated": False, "via": "units",
     }  # fmt: skip
     with two_sides(world, draw) as sides:
         made: list[int] = []
