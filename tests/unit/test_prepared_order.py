@@ -78,6 +78,16 @@ class World:
     best_bid: int
 
 
+def loaded_books(world: World) -> dict[str, Book]:
+    """The world's pair with a book of three levels a side around its best bid."""
+    book = Book(world.inst, 10)
+    bids = tuple((world.best_bid - i, 1000 + i) for i in range(3))
+    asks = tuple((world.best_bid + 1 + i, 1000 + i) for i in range(3))
+    crc = book_checksum(sorted(asks), sorted(bids, reverse=True))
+    assert book.apply(BookFrame(SYMBOL, True, bids, asks, crc, "t")) is None
+    return {SYMBOL: book}
+
+
 class Path_:
     """One order path, as ``bot.strategy.order_path`` wires it, on a temporary store."""
 
@@ -85,12 +95,7 @@ class Path_:
         clock = self.clock = FakeClock()
         self.store = Store.open(directory / f"{name}.sqlite")
         table = self.table = InstrumentTable([world.inst])
-        book = Book(world.inst, 10)
-        bids = tuple((world.best_bid - i, 1000 + i) for i in range(3))
-        asks = tuple((world.best_bid + 1 + i, 1000 + i) for i in range(3))
-        crc = book_checksum(sorted(asks), sorted(bids, reverse=True))
-        assert book.apply(BookFrame(SYMBOL, True, bids, asks, crc, "t")) is None
-        books = {SYMBOL: book}
+        books = loaded_books(world)
         positions = PositionBook(clock)
         risk = RiskGate(clock, positions, world.limits, {"s": world.limits})
         desk = Desk(

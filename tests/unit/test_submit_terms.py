@@ -37,16 +37,13 @@ from bot.execution.rate_room import RateRoom
 from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import RiskGate, RiskLimits
 from bot.execution.ws_requests import AddOrderFrames
-from bot.kraken.checksum import book_checksum
 from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
-from bot.kraken.protocol import BookFrame
-from bot.market.book import Book
 from bot.store import Store
 from bot.strategy import InvalidIntent, OrderHandle, PreparedOrder
 from bot.strategy.context import EngineContext
 from bot.strategy.desk import Desk
 from tests.unit.paper_venue import PaperVenue
-from tests.unit.test_prepared_order import SYMBOL, World, instruments, limits
+from tests.unit.test_prepared_order import SYMBOL, World, instruments, limits, loaded_books
 
 _CID = re.compile(rb"[0-9a-f]{32}")
 
@@ -106,12 +103,7 @@ class Side_:
         clock = self.clock = FakeClock()
         self.store = Store.open(directory / f"{lane}.sqlite")
         table = InstrumentTable([world.inst])
-        book = Book(world.inst, 10)
-        bids = tuple((world.best_bid - i, 1000 + i) for i in range(3))
-        asks = tuple((world.best_bid + 1 + i, 1000 + i) for i in range(3))
-        crc = book_checksum(sorted(asks), sorted(bids, reverse=True))
-        assert book.apply(BookFrame(SYMBOL, True, bids, asks, crc, "t")) is None
-        books = {SYMBOL: book}
+        books = loaded_books(world)
         positions = PositionBook(clock)
         self.risk = risk = RiskGate(clock, positions, world.limits, {"s": world.limits})
         if draw["halted"] is not None:
