@@ -7,6 +7,8 @@ own view keeps its observer, and with it its notifications' fills), and merges t
 
 * readiness from the joint gate (``spot.books``...), metrics from the face and both venues
   (series of one family side by side: feeds, books, strategies and symbols differ);
+* the risk state, the bot's and each strategy's: one when every venue agrees, else each
+  venue's named (``spot: active, futures: halted``); a ``venue: both`` strategy is one row;
 * strategies, positions, open orders, fills (the newest ``RECENT_FILLS``) side by side;
   instruments and mids together (the venues' symbols differ); PnL summed per quote currency;
 * balances: spot's as they are, every other venue's assets named ``<venue>:<asset>``
@@ -91,10 +93,7 @@ def merge(
     for snap in (face, *(o.metrics for o in views)):
         for family, series in snap.items():
             metrics.setdefault(family, []).extend(series)
-    states = {v: o.risk_state for v, o in shown.items() if o.risk_state}
-    risk = next(iter(states.values())) if len(set(states.values())) == 1 else ""
-    if len(set(states.values())) > 1:
-        risk = ", ".join(f"{v}: {s}" for v, s in states.items())
+    risk = _joined({v: o.risk_state for v, o in shown.items()})
     fills = sorted((f for o in views for f in o.fills), key=lambda f: f.fill.ts_ns)
     stamps = [o.balances_at_ns for o in views if o.balances_at_ns is not None]
     return Observation(
@@ -104,7 +103,7 @@ def merge(
         failing=failing,
         metrics=metrics,
         risk_state=risk,
-        strategies=_once(s for o in views for s in o.strategies),
+        strategies=_once((v, s) for v, o in shown.items() for s in o.strategies),
         instruments={k: i for o in views for k, i in o.instruments.items()},
         mids={k: m for o in views for k, m in o.mids.items()},
         positions=tuple(p for o in views for p in o.positions),
@@ -138,12 +137,26 @@ def _renamed(venue: str, inst: Instrument) -> Instrument:
     return dataclasses.replace(inst, base=f"{venue}:{inst.base}", quote=f"{venue}:{inst.quote}")
 
 
-def _once(rows: Iterable[StrategyView]) -> tuple[StrategyView, ...]:
-    """Each strategy once: a ``venue: both`` strategy's one runner is on both venues."""
+def _joined(states: Mapping[str, str]) -> str:
+    """Venue → risk state as one: the state when every venue that has one agrees, else
+    each venue's named (``spot: active, futures: halted``); "" when none has one."""
+    present = {v: s for v, s in states.items() if s}
+    if len(set(present.values())) == 1:
+        return next(iter(present.values()))
+    return ", ".join(f"{v}: {s}" for v, s in present.items())
+
+
+def _once(rows: Iterable[tuple[str, StrategyView]]) -> tuple[StrategyView, ...]:
+    """Each strategy once (rows: venue, row): a ``venue: both`` strategy's one runner is on
+    both venues, and the risk state in force for it is each venue's gate's, joined."""
     seen: dict[str, StrategyView] = {}
-    for row in rows:
+    states: dict[str, dict[str, str]] = {}
+    for venue, row in rows:
         seen.setdefault(row.name, row)
-    return tuple(seen.values())
+        states.setdefault(row.name, {})[venue] = row.risk_state
+    return tuple(
+        dataclasses.replace(row, risk_state=_joined(states[name])) for name, row in seen.items()
+    )
 
 
 def _summed(pnls: Iterable[Mapping[K, Pnl]]) -> dict[K, Pnl]:

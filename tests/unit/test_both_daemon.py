@@ -16,7 +16,7 @@ from bot.service.daemon import Daemon
 from bot.service.futures_daemon import FuturesDaemon
 from bot.service.joint import JointGate
 from bot.service.joint_view import merge
-from bot.service.observe import Observation, Pnl
+from bot.service.observe import Observation, Pnl, StrategyView
 from bot.service.run_command import daemon_class
 from bot.strategy.loader import load_strategies
 
@@ -101,14 +101,19 @@ def test_the_dashboards_picture_sums_pnl_and_keeps_each_venues_assets_apart() ->
             **more,  # type: ignore[arg-type]
         )  # fmt: skip
 
+    def row(name: str, risk_state: str) -> StrategyView:
+        return StrategyView(name, "running", "", 0, 3, risk_state)
+
     spot_pair = Instrument("BTC/USD", "BTC", "USD", 1, 8)
     perp = Instrument("PF_XBTUSD", "XBT", "USD", 1, 4)
     merged = merge(
         {
             "spot": picture({"USD": "100"}, "2", risk_state="active",
-                            instruments={"BTC/USD": spot_pair}),
+                            instruments={"BTC/USD": spot_pair},
+                            strategies=(row("both", "active"), row("spot_only", "active"))),
             "futures": picture({"USD": "50"}, "-0.5", risk_state="halted",
-                               instruments={"PF_XBTUSD": perp}),
+                               instruments={"PF_XBTUSD": perp},
+                               strategies=(row("both", "halted"), row("perp", "reducing"))),
         },
         at_ns=9, ready=False, failing=("futures.books",), face={"loop_lag_seconds": [((), 0.0)]},
     )  # fmt: skip
@@ -119,6 +124,10 @@ def test_the_dashboards_picture_sums_pnl_and_keeps_each_venues_assets_apart() ->
         "futures:XBT", "futures:USD",
     )  # fmt: skip
     assert merged.risk_state == "spot: active, futures: halted"
+    # A ``venue: both`` strategy is one row, with each venue's risk state for it.
+    assert [(r.name, r.risk_state) for r in merged.strategies] == [
+        ("both", "spot: active, futures: halted"), ("spot_only", "active"), ("perp", "reducing"),
+    ]  # fmt: skip
     assert merged.failing == ("futures.books",) and not merged.ready
     assert (
         merged.metrics["ready"] == [((), 1.0), ((), 1.0)] and "loop_lag_seconds" in merged.metrics
