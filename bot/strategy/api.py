@@ -98,9 +98,9 @@ __all__ = [
     "floor_qty",
     "params_class_of",
 ]
+# fmt: on
 
 _terms: Final = tuple.__new__  # PlaceTerms(...) without its generated __new__ (a call)
-# fmt: on
 
 
 class Params(BaseModel):
