@@ -25,13 +25,13 @@ the spot WebSocket order entry has it), with the single-order rules unchanged:
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from bot.core.log import get_logger
 from bot.execution.commands import Command, PlaceOrder
 from bot.execution.engine_batch import EngineParts
 from bot.execution.ids import IdBlocks
-from bot.execution.orders import OrderState, OrderTerms, PlaceTerms
+from bot.execution.orders import Order, OrderState, OrderTerms, PlaceTerms
 from bot.execution.pretrade import Refusal
 from bot.kraken.instruments import Instrument
 
@@ -87,11 +87,7 @@ class WriteNow:
         try:  # accepted: from here on it is carried out, whatever happens
             answer = place_now(terms, instrument)
         except Exception as exc:  # a bug: the request may have left
-            order = make().order
-            e._record_sent(order)
-            e._sent(cid)
-            log.error("order_place_failed", cl_ord_id=cid, error=repr(exc))
-            e._went_unknown(cid, "interrupted")
+            _failed_write(e, make().order, exc)
             return True
         command = make()
         if answer is None:  # not written now: sent by its task, as ``submit`` sends it
@@ -108,7 +104,7 @@ class WriteNow:
         anything but the common case (a fresh id from this process's recorded block, the
         engine running, the venue able to write now): ``_send_place`` then decides and
         sends it as ever."""
-        e = _engine(self)
+        e: NowParts = self  # type: ignore[assignment]  # its only subclass
         order = command.order
         cid = order.cl_ord_id
         place_now = e._place_now
@@ -124,10 +120,7 @@ class WriteNow:
         try:
             answer = place_now(order, command.instrument)
         except Exception as exc:  # a bug: the request may have left
-            e._record_sent(order)
-            e._sent(cid)
-            log.error("order_place_failed", cl_ord_id=cid, error=repr(exc))
-            e._went_unknown(cid, "interrupted")
+            _failed_write(e, order, exc)
             return True
         if answer is None:
             return False
@@ -141,11 +134,18 @@ def _recorded(e: NowParts, command: PlaceOrder, answer: Coroutine[Any, Any, str]
     e._record_sent(command.order)
     if not e._spawn_command(e._carry_out(command, answer)):
         answer.close()
-        cid = command.cl_ord_id
-        e._sent(cid)
-        e._went_unknown(cid, "interrupted")
+        _interrupted(e, command.cl_ord_id)
 
 
-def _engine(mixin: WriteNow) -> NowParts:
-    """The engine a ``WriteNow`` is (its only subclass)."""
-    return cast(NowParts, mixin)
+def _failed_write(e: NowParts, order: Order, exc: Exception) -> None:
+    """``place_now`` raised (a bug) after the request may have left: the order on record,
+    logged, and UNKNOWN, to be looked up."""
+    e._record_sent(order)
+    log.error("order_place_failed", cl_ord_id=order.cl_ord_id, error=repr(exc))
+    _interrupted(e, order.cl_ord_id)
+
+
+def _interrupted(e: NowParts, cid: str) -> None:
+    """A place written whose answer will not be read here: no longer in flight, UNKNOWN."""
+    e._sent(cid)
+    e._went_unknown(cid, "interrupted")
