@@ -55,7 +55,6 @@ from bot.core.errors import (
     TransientError,
 )
 from bot.core.log import get_logger
-from bot.core.waits import wait_event
 from bot.execution import rest_answers
 from bot.execution import ws_requests as wr
 from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
@@ -110,18 +109,20 @@ class OrderLink(Protocol):
 
 class _Waiter:
     """A request's answer, awaited: ``done`` is made once the request has left (nothing
-    can answer it before), and set by the link's callbacks; ``sent_at``: when it left."""
+    can answer it before); the link's callbacks resolve it True (``wake``: answered, or
+    the connection lost), the timeout False; ``sent_at``: when it left."""
 
     __slots__ = ("done", "pending", "sent_at")
 
     def __init__(self, pending: wr.Pending) -> None:
         self.pending = pending
-        self.done: asyncio.Event | None = None
+        self.done: asyncio.Future[bool] | None = None
         self.sent_at = 0.0
 
     def wake(self) -> None:
-        if self.done is not None:
-            self.done.set()
+        done = self.done
+        if done is not None and not done.done():
+            done.set_result(True)
 
 
 class AddTicket:
@@ -137,6 +138,14 @@ class AddTicket:
         self.waiter, self.build, self.charges = waiter, build, charges
         self.written = False
         self.error: ExchangeError | None = None
+
+
+async def _expire(done: asyncio.Future[bool], clock: Clock, seconds: float) -> None:
+    """Resolve ``done`` False (no answer) once ``seconds`` pass on ``clock``, unless
+    something resolved it first."""
+    await clock.sleep(seconds)
+    if not done.done():
+        done.set_result(False)
 
 
 class WsOrderEntry:
@@ -271,9 +280,18 @@ class WsOrderEntry:
         waiter.sent_at = self._clock.monotonic()
 
     async def _wait(self, waiter: _Waiter) -> bool:
-        """Wait for the answer of a request sent; False if none came within the timeout."""
-        done = waiter.done = asyncio.Event()
-        return await wait_event(done, self._clock, self._timeout_s)
+        """Wait for the answer of a request sent; False if none came within the timeout.
+
+        One future per request, resolved by whichever comes first (``wake`` or the
+        timer), and one timer task, cancelled when the answer comes: every order request
+        waits here, so no ``asyncio.wait`` and no task for the wait itself."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiter.done = done
+        timer = asyncio.ensure_future(_expire(done, self._clock, self._timeout_s))
+        try:
+            return await done
+        finally:
+            timer.cancel()
 
     async def _admit(self, charges: Sequence[Charge]) -> None:
         """Wait until every charge fits its pair's trading counter, then charge them all."""
