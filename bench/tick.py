@@ -440,7 +440,16 @@ def _contender(raw: Mapping[str, Any], interval_ns: float) -> dict[str, Any]:
             **{k: v for k, v in percentiles(ages).items() if k in ("p50_us", "p99_us")},
             "older_than_frame_interval_pct": round(100 * late / max(len(ages), 1), 1),
         },
+        **_after_write(raw.get("after", [])),
     }
+
+
+def _after_write(after: list[int]) -> dict[str, Any]:
+    """A daemon contender's work after the write (see ``Samples.after``), when measured."""
+    if not after:
+        return {}
+    pcts = percentiles(after)
+    return {"after_write_us": {k: pcts[k] for k in ("p50_us", "p99_us") if k in pcts}}
 
 
 def _versus(bot: Mapping[str, Any], floor: Mapping[str, Any]) -> dict[str, Any]:

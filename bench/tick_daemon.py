@@ -263,6 +263,9 @@ class DaemonPath:
         from bot.sim.pairs import default_instruments
 
         self.name = account
+        # aiohttp's session writes the request after the handler returned (its own task);
+        # the dedicated connection and the WebSocket write it inside the handler.
+        self.writes_inside = dedicated or order_entry == "websocket"
         self.inst = inst = default_instruments((SYMBOL,))[SYMBOL]
         self.probe = probe
         clock = SystemClock()
@@ -385,6 +388,7 @@ class DaemonPath:
                     probe.arm()
                     placed_before = rest.placed
                     runner.book(view)  # the order is written before this returns (eager)
+                    t_done = _NOW()
                     runs = GC_RUNS.started - runs_before  # collections inside the tick
                     gc_ticks.after_tick()  # the collection due, as route_market runs it
                     await desk.tasks.drain()  # the order's answer: one in flight at a time
@@ -404,6 +408,8 @@ class DaemonPath:
                             send=probe.written - probe.post,
                         )
                         samples.ages.append(wall - frame_time_ns(raw))
+                        if self.writes_inside:
+                            samples.after.append(t_done - probe.written)
                     seen += 1
                 if seen >= warmup + frames:
                     break

@@ -151,6 +151,9 @@ class Samples:
     gc_collections: int = 0  # the garbage collector's runs during the blocks
     gc_in_tick: int = 0  # runs that started inside a timed sample (recv to the write)
     ages: list[int] = field(default_factory=list)  # frame timestamp → recv, wall clock
+    # The tick's work after its write (the write → the strategy's handler returned), which
+    # the next order of the same tick waits behind; not a stage: it is outside ``total``.
+    after: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("total", *self.stages):
@@ -170,6 +173,7 @@ class Samples:
             "gc_collections": self.gc_collections,
             "gc_in_tick": self.gc_in_tick,
             "ages": self.ages,
+            "after": self.after,
         }
 
 

@@ -49,6 +49,14 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
         if name == "krakenbot_ws":
             assert result[name]["stages_p50_us"]["sign"] == 0
         assert 0 <= result[name]["gc_in_tick"] <= result[name]["gc_collections"]
+    # The work after the write (recording the order, starting its task) is measured apart
+    # from the total where the write is inside the handler; aiohttp's session writes later
+    # (its own task), and the floors have no such work.
+    for name in ("krakenbot", "krakenbot_ws"):
+        after = result[name]["after_write_us"]
+        assert 0 < after["p50_us"] <= after["p99_us"], name
+    for name in ("krakenbot_aiohttp", "floor", "floor_raw", "floor_ws"):
+        assert "after_write_us" not in result[name], name
     assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
     assert set(result["floor_ws"]["stages_p50_us"]) == {"ws_send"}
 
