@@ -39,9 +39,10 @@ shows (``order``: the engine's record now, None for a place never recorded).
   today) merges sparse reports by ``cl_ord_id`` or venue id; a UUID ``cl_ord_id`` in either
   of Kraken's forms (``orders.canonical_cl_ord_id``). While no executions come (or with
   ``confirm_via_rest``) each write is followed by a query.
-- **Batches** (``submit_batch``, ``place_batch``, ``cancel_batch``: the base class
-  ``bot.execution.engine_batch.BatchOrders``): the same stage and rules, order by order,
-  the accepted orders in as few venue calls as the venue takes.
+- **Batches** (``submit_batch``, ``place_batch``, ``cancel_batch``, ``hold_amend``: the
+  base class ``bot.execution.engine_batch.BatchOrders``): the same stage and rules, order
+  by order, the accepted orders in as few venue calls as the venue takes (amends too,
+  where the venue batches them: Kraken Futures).
 - **Rate limits.** Changes use amends (cheaper than cancel-and-replace, keeps queue
   priority); amends and cancels pass the order's age so the venue charges Kraken's penalty
   and waits in time.

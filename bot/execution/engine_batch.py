@@ -1,8 +1,9 @@
-"""Batches in the execution engine: several places or cancels in one venue call each.
+"""Batches in the execution engine: several places, cancels or amends in one venue call.
 
 ``BatchOrders`` is the part of ``EngineParts`` (its base class) that carries out a
-batch of commands (``PlaceOrder`` and ``CancelOrder``; an amend is never batched) with the
-single-order rules unchanged:
+batch of commands (``PlaceOrder``, ``CancelOrder``, and ``AmendOrder`` on a venue that
+takes amends in its batch: ``EditBatchVenue``, Kraken Futures) with the single-order
+rules unchanged:
 
 - **One stage, one by one.** Each command passes the pre-trade stage in turn, and each
   accepted place is recorded (its row durable, or its id's block on record) before the next
@@ -24,6 +25,13 @@ single-order rules unchanged:
   that reason; otherwise each order gets its own answer: acknowledged with its id,
   REJECTED with its reason (recorded), or UNKNOWN. A cancel refused for one order is
   recorded on it (``cancel_failed``) and the order looked up, as a single cancel is.
+- **Amends (``EditBatchVenue``).** A strategy's amend in a batch block passes the stage
+  when it is asked for (``hold_amend``: ``ctx.amend`` keeps its True/False) and is not
+  checked again; at the block's end the cancels, amends and places go in one request,
+  in that order (cut at the venue's limit), each amend carried out by the single amend's
+  own steps (``_begin_amend``: waited for, live, nothing in flight, flagged;
+  ``_amend_answer``: amended, in doubt and looked up, or refused, recorded and told).
+  A whole request refused as invalid sends each amend alone, as it does each place.
 """
 
 from __future__ import annotations

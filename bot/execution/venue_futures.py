@@ -410,7 +410,7 @@ def _untagged(
     out: list[fo.BatchItemResult | None] = []
     for i, oid in enumerate(order_ids):
         at = i if i < len(untagged) and i not in used else None
-        if at is not None and oid is not None and untagged[at].order_id not in (None, oid):
+        if oid is not None and (at is None or untagged[at].order_id not in (None, oid)):
             at = next(
                 (j for j, r in enumerate(untagged) if j not in used and r.order_id == oid), None
             )
