@@ -13,7 +13,6 @@ proof of what exists.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from bot.execution.rate_room import RateRoom
 from bot.execution.readiness import ReadinessGate
 from bot.execution.risk import RiskGate
 from bot.execution.venue_futures import FuturesRestVenue, as_instrument_table, sizes_of
-from bot.futures import orders as fo
 from bot.futures.instruments import FuturesInstrumentTable
 from bot.futures.rest import Backoff, FuturesRestClient
 from bot.kraken.instruments import from_scaled
@@ -47,30 +45,12 @@ from bot.strategy.runner import StrategyRunner
 from tests.loopback.conftest import SimFactory
 from tests.loopback.test_desk import desk_on
 from tests.loopback.test_engine import fake_venue, sim_orders_with, until
+from tests.loopback.test_futures_batch import CountingClient
 from tests.loopback.test_futures_venue import CONFIG, P
 
 S = OrderState
 D = Decimal
 pytestmark = pytest.mark.timeout(60)
-_WRITES = ("sendorder", "batchorder", "cancelorder", "editorder")
-
-
-class CountingClient(FuturesRestClient):
-    """The Futures REST client, naming each write it sends: (endpoint, instructions, cost)."""
-
-    writes: list[tuple[str, int, float]]
-
-    async def _call(
-        self, req: fo.FuturesRequest, *, private: bool = True
-    ) -> tuple[dict[str, Any], bool]:
-        if req.endpoint in _WRITES:
-            if not hasattr(self, "writes"):
-                self.writes = []
-            size = 1
-            if req.endpoint == "batchorder":
-                size = len(json.loads(dict(req.params)["json"])["batchOrder"])
-            self.writes.append((req.endpoint, size, req.cost))
-        return await super()._call(req, private=private)
 
 
 class Recorder(Strategy[Params]):
@@ -98,7 +78,9 @@ class Rig:
     refused: list[tuple[str, str, str, str]]  # (source, strategy, action, reason)
 
     def writes(self) -> list[tuple[str, int, float]]:
-        return list(getattr(self.rest, "writes", []))
+        """Each write sent: (endpoint, instructions, cost to the rate counter)."""
+        sent = getattr(self.rest, "writes", [])
+        return [(*w, c) for w, c in zip(sent, getattr(self.rest, "costs", []), strict=True)]
 
     def on_sim(self, cid: str) -> Any:
         found = [o for o in self.sim.exchange.open_orders("trader") if o.cli_ord_id == cid]
