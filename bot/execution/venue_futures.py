@@ -212,8 +212,9 @@ class FuturesRestVenue:
         ]  # fmt: skip
         edits = [
             fo.BatchEdit(
-                self._contract(a.order.symbol), *_ids(a.order), size=a.qty, limit_price=a.price
-            )
+                self._contract(a.order.symbol), *_ids(a.order), size=a.qty,
+                limit_price=a.price, qty_mode=_qty_mode(a.qty),
+            )  # fmt: skip
             for a in amends
         ]
         items: list[fo.BatchInstruction] = [fo.BatchCancel(*_ids(x)) for x in cancels]
@@ -247,7 +248,7 @@ class FuturesRestVenue:
         order_id, cl_ord_id = _ids(order)
         await self.rest.edit_order(
             self._contract(order.symbol), order_id=order_id, cli_ord_id=cl_ord_id,
-            size=qty, limit_price=price,
+            size=qty, limit_price=price, qty_mode=_qty_mode(qty),
         )  # fmt: skip
 
     async def cancel(self, order: Order, instrument: Instrument, *, order_age_s: float) -> None:
@@ -426,6 +427,16 @@ def _cid(value: str | None) -> str | None:
 
 def _ns(value: str | None) -> int:
     return 0 if value is None else timestamp_ns(value)
+
+
+def _qty_mode(qty: int | None) -> str | None:
+    """How Kraken is to read an edit's ``size``: the port's amend ``qty`` is the order's new
+    total, fills included, which is ``ABSOLUTE``. Kraken's default, ``RELATIVE``, sets the
+    *open* size to ``size``, so a partly filled order would grow by its fills (Kraken's
+    OpenAPI, ``/editorder`` ``qtyMode``: "'ABSOLUTE' means that the total order size,
+    including past fills, is set to `size`. 'RELATIVE' means that the current open order
+    size is set to `size`")."""
+    return None if qty is None else "ABSOLUTE"
 
 
 def _ids(order: Order) -> tuple[str | None, str | None]:

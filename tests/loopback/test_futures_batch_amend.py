@@ -296,6 +296,42 @@ async def test_a_rate_limited_batchorder_is_told_per_amend(tmp_path: Path) -> No
         assert rig.refused.count(("exchange", "rec", "amend", "apiLimitExceeded")) == 2
 
 
+async def test_a_batched_amend_of_a_partly_filled_order_sets_its_total(tmp_path: Path) -> None:
+    """A batched edit reads ``size`` as a single edit does: the new total, fills included
+    (``qtyMode`` ABSOLUTE), not Kraken's default (the open size), which would grow a bid of
+    3 with 1 filled, amended to 2, into 3 in all."""
+    async with futures_desk(tmp_path) as rig:
+        (bid,) = await quotes(rig, 1, qty="3")
+        inst = rig.engine._instrument(P)
+        price = inst.price(str(rig.price(100)))
+        taker = rig.sim.add_account("taker")
+        other = FuturesRestClient(
+            rig.server.rest_url, clock=rig.engine._clock, api_key=taker.api_key,
+            api_secret=taker.api_secret,
+        )  # fmt: skip
+        try:
+            fi = FuturesInstrumentTable(await other.instruments())[P]
+            hit = await other.send_order(
+                fi, side="sell", order_type="ioc", size=inst.qty("1"), limit_price=price,
+                cli_ord_id="tk-1",
+            )  # fmt: skip
+        finally:
+            await other.close()
+        assert hit.ok
+        await rig.engine.reconcile()
+        await until(lambda: bid.state is S.PARTIALLY_FILLED)
+        with rig.ctx.batch():
+            assert rig.ctx.amend(bid, qty=D("2"), price=rig.price(110))
+        await rig.drain()
+        await until(lambda: settled(rig, [bid]))
+        assert rig.writes()[-1][0] == "batchorder"
+        on_sim = rig.on_sim(bid.cl_ord_id)
+        assert (on_sim.qty, on_sim.filled) == (inst.qty("2"), inst.qty("1"))
+        await rig.engine.reconcile()
+        order = rig.engine.order(bid.cl_ord_id)
+        assert order is not None and (order.qty, order.filled_qty) == (inst.qty("2"), inst.qty("1"))
+
+
 async def test_a_block_left_by_an_exception_sends_no_amend(tmp_path: Path) -> None:
     async with futures_desk(tmp_path) as rig:
         (a,) = await quotes(rig, 1)
