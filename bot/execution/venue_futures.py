@@ -212,9 +212,12 @@ class FuturesRestVenue:
         ]  # fmt: skip
         edits = [
             fo.BatchEdit(
-                self._contract(a.order.symbol), *_ids(a.order), size=a.qty,
-                limit_price=a.price, qty_mode=_qty_mode(a.qty),
-            )  # fmt: skip
+                self._contract(a.order.symbol),
+                *_ids(a.order),
+                size=a.qty,
+                limit_price=a.price,
+                qty_mode=_qty_mode(a.qty),
+            )
             for a in amends
         ]
         items: list[fo.BatchInstruction] = [fo.BatchCancel(*_ids(x)) for x in cancels]
