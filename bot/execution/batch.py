@@ -21,6 +21,11 @@ raises as ``place`` does (``OrderStateUnknown``: every order of it is unknown).
 the end) or the ``ExchangeError`` Kraken gave for that order. A venue that also takes
 cancels and places in one request (Kraken Futures' ``batchorder``) implements
 ``MixedBatchVenue``: ``mixed_batch`` answers both lists, the cancels carried out first.
+One that also takes amends in that request (``batchorder``'s ``edit`` instructions)
+implements ``EditBatchVenue``: ``edit_batch`` answers three lists, one entry per cancel,
+amend (``BatchAmend``) and place; an amend's entry is None (amended) or the
+``ExchangeError`` it met (``OrderStateUnknown``: amended or not, look it up). Spot has no
+batch amend: a venue without ``EditBatchVenue`` gets each amend alone.
 """
 
 from __future__ import annotations
@@ -36,8 +41,11 @@ from bot.kraken.instruments import Instrument
 __all__ = [
     "FUTURES_LIMITS",
     "SPOT_LIMITS",
+    "BatchAmend",
+    "BatchAnswers",
     "BatchLimits",
     "BatchVenue",
+    "EditBatchVenue",
     "MixedBatchVenue",
     "PlaceAnswer",
     "chunks",
@@ -48,6 +56,22 @@ PlaceAnswer = str | ExchangeError
 """One order's answer in a batch place: its venue id, or what refused or hid it."""
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAmend:
+    """One amend of a batch: ``order`` as it stands (live, with its venue id), its new
+    total quantity and/or price (scaled; None keeps a field), and its age for the rate
+    counter (``Venue.amend``'s ``order_age_s``)."""
+
+    order: Order
+    qty: int | None
+    price: int | None
+    age_s: float
+
+
+BatchAnswers = tuple[list[ExchangeError | None], list[ExchangeError | None], list[PlaceAnswer]]
+"""An ``edit_batch``'s answers: the cancels', the amends' and the places', each in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +125,24 @@ class MixedBatchVenue(Protocol):
     async def mixed_batch(
         self, cancels: Sequence[Order], places: Sequence[Order], *, ages_s: Sequence[float]
     ) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]: ...
+
+
+@runtime_checkable
+class EditBatchVenue(Protocol):
+    """A ``MixedBatchVenue`` whose one request may also carry amends (at most
+    ``batch_limits.max_place`` instructions in all), sent cancels, amends, places."""
+
+    @property
+    def batch_limits(self) -> BatchLimits: ...
+
+    async def edit_batch(
+        self,
+        cancels: Sequence[Order],
+        amends: Sequence[BatchAmend],
+        places: Sequence[Order],
+        *,
+        ages_s: Sequence[float],
+    ) -> BatchAnswers: ...
 
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:

@@ -39,9 +39,10 @@ shows (``order``: the engine's record now, None for a place never recorded).
   today) merges sparse reports by ``cl_ord_id`` or venue id; a UUID ``cl_ord_id`` in either
   of Kraken's forms (``orders.canonical_cl_ord_id``). While no executions come (or with
   ``confirm_via_rest``) each write is followed by a query.
-- **Batches** (``submit_batch``, ``place_batch``, ``cancel_batch``: the base class
-  ``bot.execution.engine_batch.BatchOrders``): the same stage and rules, order by order,
-  the accepted orders in as few venue calls as the venue takes.
+- **Batches** (``submit_batch``, ``place_batch``, ``cancel_batch``, ``hold_amend``: the
+  base class ``bot.execution.engine_batch.BatchOrders``): the same stage and rules, order
+  by order, the accepted orders in as few venue calls as the venue takes (amends too,
+  where the venue batches them: Kraken Futures).
 - **Rate limits.** Changes use amends (cheaper than cancel-and-replace, keeps queue
   priority); amends and cancels pass the order's age so the venue charges Kraken's penalty
   and waits in time.
@@ -161,6 +162,7 @@ class ExecutionEngine(WriteNow, BatchOrders):
             getattr(venue, "place_now", None) if spawn is not None else None
         )
         self._cancelling: set[str] = set()  # submitted cancels not finished yet
+        self._held_amends: set[str] = set()  # amends accepted for a batch, not sent yet
         cfg = self._cfg
         self._reads = VenueReads(
             venue, closed_orders_from=cfg.closed_orders_from, fills_margin_s=cfg.fills_margin_s,
@@ -426,34 +428,57 @@ class ExecutionEngine(WriteNow, BatchOrders):
         """AmendOrder in place (same txid and queue priority); ``qty`` is the new total. Raises
         ``OrderUnavailable`` (not live) and Kraken's refusal (recorded as ``reason``)."""
         order = await self.wait_settled(cl_ord_id)
-        live = order.state in (S.NEW, S.PARTIALLY_FILLED) and order.order_id is not None
-        if not live or order.cancel_pending or order.amend_pending:
-            raise OrderUnavailable(cl_ord_id, order.state, "not live, or a change is in flight")
-        age = self._age(self._book.touched.get(cl_ord_id), order.updated_ns)
-        self._put(o.request_amend(order, now_ns=self._clock.time_ns()))
+        age = self._begin_amend(order)
         try:
             await self._venue.amend(
                 order, self._instrument(order.symbol), qty=qty, price=price, order_age_s=age
             )
-        except OrderStateUnknown as exc:  # amended or not: Kraken's numbers will say
-            log.warning("amend_unknown", cl_ord_id=cl_ord_id, code=exc.code)
-            self._spawn(self._refresh([cl_ord_id]))
-            return self._book.orders[cl_ord_id]
         except ExchangeError as exc:
+            if self._amend_answer(order, exc, qty, price) is not None:
+                raise
+            return self._book.orders[cl_ord_id]
+        self._amend_answer(order, None, qty, price)
+        return self._book.orders[cl_ord_id]
+
+    def _begin_amend(self, order: Order) -> float:
+        """An amend of ``order`` (settled) about to be sent, alone or in a batch: flagged
+        in flight; its age for the rate counter. ``OrderUnavailable`` if it is not live or
+        a change is in flight."""
+        cid = order.cl_ord_id
+        live = order.state in (S.NEW, S.PARTIALLY_FILLED) and order.order_id is not None
+        if not live or order.cancel_pending or order.amend_pending:
+            raise OrderUnavailable(cid, order.state, "not live, or a change is in flight")
+        age = self._age(self._book.touched.get(cid), order.updated_ns)
+        self._put(o.request_amend(order, now_ns=self._clock.time_ns()))
+        return age
+
+    def _amend_answer(
+        self, order: Order, answer: ExchangeError | None, qty: int | None, price: int | None
+    ) -> ExchangeError | None:
+        """The venue's answer to an amend of ``order`` (sent alone or in a batch) onto it:
+        None, amended (the change applied as an ``amended`` report) or in doubt (looked
+        up: Kraken's numbers will say); else the refusal, recorded on the order (its
+        ``reason``; a ``RejectedError`` looked up: gone meanwhile?), for the caller to tell."""
+        cid = order.cl_ord_id
+        if isinstance(answer, OrderStateUnknown):
+            log.warning("amend_unknown", cl_ord_id=cid, code=answer.code)
+            self._spawn(self._refresh([cid]))
+            return None
+        if answer is not None:
             now = self._clock.time_ns()
-            self._put(o.amend_failed(self._book.orders[cl_ord_id], exc.code, now_ns=now))
-            if isinstance(exc, RejectedError):
-                self._spawn(self._refresh([cl_ord_id]))  # gone meanwhile? learn how
-            raise
-        self._book.touched[cl_ord_id] = self._clock.monotonic()
+            self._put(o.amend_failed(self._book.orders[cid], answer.code, now_ns=now))
+            if isinstance(answer, RejectedError):
+                self._spawn(self._refresh([cid]))
+            return answer
+        self._book.touched[cid] = self._clock.monotonic()
         pp, qp = order.price_precision, order.qty_precision
         self._on_reports([ExecutionReport(
             exec_type="amended", order_id=order.order_id,
             order_qty=None if qty is None else from_scaled(qty, qp),
             limit_price=None if price is None else from_scaled(price, pp),
         )])  # fmt: skip
-        log.info("order_amended", cl_ord_id=cl_ord_id, qty=qty, price=price)
-        return self._book.orders[cl_ord_id]
+        log.info("order_amended", cl_ord_id=cid, qty=qty, price=price)
+        return None
 
     async def cancel(self, cl_ord_id: str) -> Order:
         """CancelOrder (a done order is returned as it is); the feed or a query tells the end."""

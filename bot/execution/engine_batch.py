@@ -1,8 +1,9 @@
-"""Batches in the execution engine: several places or cancels in one venue call each.
+"""Batches in the execution engine: several places, cancels or amends in one venue call.
 
 ``BatchOrders`` is the part of ``EngineParts`` (its base class) that carries out a
-batch of commands (``PlaceOrder`` and ``CancelOrder``; an amend is never batched) with the
-single-order rules unchanged:
+batch of commands (``PlaceOrder``, ``CancelOrder``, and ``AmendOrder`` on a venue that
+takes amends in its batch: ``EditBatchVenue``, Kraken Futures) with the single-order
+rules unchanged:
 
 - **One stage, one by one.** Each command passes the pre-trade stage in turn, and each
   accepted place is recorded (its row durable, or its id's block on record) before the next
@@ -24,6 +25,13 @@ single-order rules unchanged:
   that reason; otherwise each order gets its own answer: acknowledged with its id,
   REJECTED with its reason (recorded), or UNKNOWN. A cancel refused for one order is
   recorded on it (``cancel_failed``) and the order looked up, as a single cancel is.
+- **Amends (``EditBatchVenue``).** A strategy's amend in a batch block passes the stage
+  when it is asked for (``hold_amend``: ``ctx.amend`` keeps its True/False) and is not
+  checked again; at the block's end the cancels, amends and places go in one request,
+  in that order (cut at the venue's limit), each amend carried out by the single amend's
+  own steps (``_begin_amend``: waited for, live, nothing in flight, flagged;
+  ``_amend_answer``: amended, in doubt and looked up, or refused, recorded and told).
+  A whole request refused as invalid sends each amend alone, as it does each place.
 """
 
 from __future__ import annotations
@@ -42,8 +50,16 @@ from bot.core.errors import (
 )
 from bot.core.log import get_logger
 from bot.execution import orders as o
-from bot.execution.batch import BatchVenue, MixedBatchVenue, PlaceAnswer, split
-from bot.execution.commands import CancelOrder, Command, PlaceOrder
+from bot.execution.batch import (
+    BatchAmend,
+    BatchVenue,
+    EditBatchVenue,
+    MixedBatchVenue,
+    PlaceAnswer,
+    chunks,
+    split,
+)
+from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.orders import Fill, Order, OrderState
 from bot.execution.pretrade import PreTrade, Refusal
 from bot.execution.readiness import ReadinessGate
@@ -54,7 +70,7 @@ from bot.kraken.instruments import Instrument, InstrumentTable
 __all__ = ["BatchCommand", "BatchOrders", "place_acked", "place_refused"]
 
 S = OrderState
-BatchCommand = PlaceOrder | CancelOrder
+BatchCommand = PlaceOrder | CancelOrder | AmendOrder
 _STOPPING: Final = Refusal("desk", "shutting_down", "the daemon is stopping")
 log = get_logger(component="engine")
 
@@ -67,6 +83,7 @@ class EngineParts(Protocol):
     readiness: ReadinessGate
     _book: OrderIndex
     _cancelling: set[str]
+    _held_amends: set[str]
     _inflight: set[str]
     _tg: asyncio.TaskGroup | None
     _instruments: InstrumentTable
@@ -86,6 +103,10 @@ class EngineParts(Protocol):
     async def _refresh(self, cids: Sequence[str]) -> None: ...
     def _wake_waiter(self, cid: str) -> None: ...
     def _age(self, mono: float | None, wall_ns: int) -> float: ...
+    def _begin_amend(self, order: Order) -> float: ...
+    def _amend_answer(
+        self, order: Order, answer: ExchangeError | None, qty: int | None, price: int | None
+    ) -> ExchangeError | None: ...
     def _instrument(self, symbol: str) -> Instrument: ...
     def _recall(self, cid: str | None) -> Order | None: ...
 
@@ -95,20 +116,53 @@ class BatchOrders:
 
     __slots__ = ()
 
+    @property
+    def batches_amends(self) -> bool:
+        """Whether the venue takes amends in its batches (``EditBatchVenue``: Kraken
+        Futures' ``batchorder``); otherwise an amend goes alone, at once."""
+        return isinstance(_engine(self)._venue, EditBatchVenue)
+
+    def hold_amend(self, command: AmendOrder) -> bool:
+        """The pre-trade stage for an amend that a batch will carry (``batches_amends``):
+        accepted (True), it is held until ``submit_batch`` takes it, unchecked again;
+        refused (False), ``on_refused`` says why. ``release_amend`` forgets one held
+        amend that will not be sent."""
+        e = _engine(self)
+        if (refusal := e.pretrade.check(command, e._book)) is not None:
+            e._refused(command, refusal)
+            return False
+        e._held_amends.add(command.cl_ord_id)
+        return True
+
+    def release_amend(self, command: AmendOrder) -> None:
+        _engine(self)._held_amends.discard(command.cl_ord_id)
+
     def submit_batch(self, commands: Sequence[BatchCommand]) -> list[bool]:
         """``submit`` for several commands at once: each through the pre-trade stage (True:
-        accepted), the accepted ones carried out in as few venue calls as the venue takes
-        (cancels first). Refusals and outcomes are told as ``submit`` tells them."""
+        accepted; an amend ``hold_amend`` accepted is not checked again), the accepted
+        ones carried out in as few venue calls as the venue takes (cancels first, then
+        amends, on a venue that batches them: ``batches_amends``; else ``TypeError``).
+        Refusals and outcomes are told as ``submit`` tells them."""
         e = _engine(self)
+        if not self.batches_amends and any(type(c) is AmendOrder for c in commands):
+            raise TypeError("this venue takes no amend in a batch: submit each alone")
         accepted: list[bool] = []
         places: list[PlaceOrder] = []
         cancels: list[CancelOrder] = []
+        amends: list[AmendOrder] = []
         for command in commands:
             if type(command) is CancelOrder:
                 refusal = e.pretrade.check(command, e._book)
                 if refusal is None and command.cl_ord_id not in e._cancelling:
                     e._cancelling.add(command.cl_ord_id)
                     cancels.append(command)
+            elif type(command) is AmendOrder:
+                cid = command.cl_ord_id
+                held = cid in e._held_amends
+                e._held_amends.discard(cid)
+                refusal = None if held else e.pretrade.check(command, e._book)
+                if refusal is None:
+                    amends.append(command)
             elif type(command) is PlaceOrder:
                 refusal = e.pretrade.check(command, e._book)
                 if refusal is None:
@@ -121,26 +175,23 @@ class BatchOrders:
                 e._refused(command, refusal)
             accepted.append(refusal is None)
         venue = e._venue
-        if (
+        if amends:  # one request for all, as many as fit (Kraken Futures' batchorder)
+            spawned = e._spawn_command(_edit_batch(e, cancels, amends, places))
+        elif (
             cancels
             and places
             and isinstance(venue, MixedBatchVenue)
             and len(cancels) + len(places) <= venue.batch_limits.max_place
         ):  # one request for both (Kraken Futures' batchorder)
-            if not e._spawn_command(_mixed_batch(e, cancels, places)):
-                for command in cancels:
-                    e._cancelling.discard(command.cl_ord_id)
-                    e._refused(command, _STOPPING)
-                for command in places:
-                    _never_sent(e, command.cl_ord_id, "shutting_down")
+            spawned = e._spawn_command(_mixed_batch(e, cancels, places))
+        else:
+            if cancels and not e._spawn_command(_cancel_batch(e, cancels)):
+                _not_started(e, cancels, [], [])
+            if places and not e._spawn_command(_place_batch(e, places)):
+                _not_started(e, [], [], places)
             return accepted
-        if cancels and not e._spawn_command(_cancel_batch(e, cancels)):
-            for command in cancels:
-                e._cancelling.discard(command.cl_ord_id)
-                e._refused(command, _STOPPING)
-        if places and not e._spawn_command(_place_batch(e, places)):
-            for command in places:
-                _never_sent(e, command.cl_ord_id, "shutting_down")
+        if not spawned:
+            _not_started(e, cancels, amends, places)
         return accepted
 
     async def place_batch(self, commands: Sequence[PlaceOrder]) -> list[Order | Refusal]:
@@ -184,6 +235,22 @@ def _record_place(e: EngineParts, command: PlaceOrder) -> Refusal | None:
         return Refusal("engine", "error", f"cl_ord_id {cid} was used before: one id per order")
     e._record_sent(order)
     return None
+
+
+def _not_started(
+    e: EngineParts,
+    cancels: Sequence[CancelOrder],
+    amends: Sequence[AmendOrder],
+    places: Sequence[PlaceOrder],
+) -> None:
+    """Commands accepted whose task could not start (the daemon is stopping)."""
+    for cancel in cancels:
+        e._cancelling.discard(cancel.cl_ord_id)
+        e._refused(cancel, _STOPPING)
+    for amend in amends:
+        e._refused(amend, _STOPPING)
+    for place in places:
+        _never_sent(e, place.cl_ord_id, "shutting_down")
 
 
 def _never_sent(e: EngineParts, cid: str, reason: str) -> None:
@@ -339,6 +406,145 @@ async def _venue_mixed(
     if len(cancelled) != len(orders) or len(placed) != len(places):
         raise ProtocolError("the batch's answers do not match its instructions")
     return cancelled, placed
+
+
+# -- amends (with cancels and places, in one request) -----------------------------------
+
+
+async def _edit_batch(
+    e: EngineParts,
+    cancels: Sequence[CancelOrder],
+    amends: Sequence[AmendOrder],
+    places: Sequence[PlaceOrder],
+) -> None:
+    """Cancels, amends and places in one request (an ``EditBatchVenue``), in that order,
+    cut into calls of the venue's limit. Each amend is the single amend's (``amend``):
+    its order waited for, still live and unchanged by anything in flight (the cancels
+    of this batch are flagged first, so an amend of an order the batch cancels is
+    refused ``unavailable``), flagged, sent; its answer applied as one alone's."""
+    try:
+        live = await _live(e, cancels)
+        _request_cancels(e, live)
+        edits = await _live_amends(e, amends)
+        venue = e._venue
+        assert isinstance(venue, EditBatchVenue)
+        work: list[CancelOrder | tuple[AmendOrder, BatchAmend] | PlaceOrder]
+        work = [*live, *edits, *places]
+        calls = chunks(work, venue.batch_limits.max_place)
+        for i, call in enumerate(calls):
+            try:
+                await _edit_call(
+                    e,
+                    [x for x in call if isinstance(x, CancelOrder)],
+                    [x for x in call if isinstance(x, tuple)],
+                    [x for x in call if isinstance(x, PlaceOrder)],
+                )
+            except BaseException:  # cancelled, or a bug: the calls after it never left
+                for later in calls[i + 1 :]:
+                    for x in later:
+                        if isinstance(x, PlaceOrder):
+                            _never_sent(e, x.cl_ord_id, "interrupted")
+                        elif isinstance(x, tuple):
+                            _amend_never_sent(e, x[1].order.cl_ord_id)
+                raise
+    finally:
+        for cancel in cancels:
+            e._cancelling.discard(cancel.cl_ord_id)
+
+
+def _amend_never_sent(e: EngineParts, cid: str) -> None:
+    """A flagged amend whose request never left: the order unchanged, its flag cleared."""
+    now = e._clock.time_ns()
+    e._put(o.amend_failed(e._book.orders[cid], "interrupted", now_ns=now))
+
+
+async def _live_amends(
+    e: EngineParts, amends: Sequence[AmendOrder]
+) -> list[tuple[AmendOrder, BatchAmend]]:
+    """Each amend still to make, flagged in flight, with what the venue is sent; one that
+    cannot be made is told (``on_refused``: ``unavailable``), as ``amend`` tells it."""
+    out = []
+    for command in amends:
+        try:
+            order = await e.wait_settled(command.cl_ord_id)
+            age = e._begin_amend(order)
+        except BotError as exc:  # OrderUnavailable: not ours, unknown still, not live
+            e._refused(command, Refusal("engine", "unavailable", str(exc)))
+            continue
+        out.append((command, BatchAmend(order, command.new_qty, command.new_price, age)))
+    return out
+
+
+async def _edit_call(
+    e: EngineParts,
+    cancels: Sequence[CancelOrder],
+    edits: Sequence[tuple[AmendOrder, BatchAmend]],
+    places: Sequence[PlaceOrder],
+) -> None:
+    """One request; each answer applied as a call of its own kind would apply it."""
+    amends = [a for _, a in edits]
+    cancelled: list[ExchangeError | None]
+    amended: list[ExchangeError | None]
+    placed: list[PlaceAnswer]
+    try:
+        cancelled, amended, placed = await _venue_edit(e, cancels, amends, places)
+    except RejectedError as exc:  # refused whole: nothing done; amends and places go alone
+        await _apply_cancels(e, cancels, [exc] * len(cancels))
+        for edit, amend in edits:
+            _apply_amend(e, edit, amend, await _amend_alone(e, amend))
+        for place in places:
+            await _place_call(e, [place])
+        return
+    except (ExchangeError, ProtocolError) as exc:  # the whole call: lost, or not taken
+        whole = exc if isinstance(exc, ExchangeError) else OrderStateUnknown("protocol", str(exc))
+        cancelled, amended = [whole] * len(cancels), [whole] * len(amends)
+        placed = [whole] * len(places)
+    except BaseException:  # cancelled, or a bug: the request may have left
+        _interrupted(e, places)
+        raise
+    log.info("batch_edited", cancels=len(cancels), amends=len(amends), places=len(places))
+    await _apply_places(e, places, placed)
+    for (edit, amend), answer in zip(edits, amended, strict=True):
+        _apply_amend(e, edit, amend, answer)
+    await _apply_cancels(e, cancels, cancelled)
+
+
+async def _venue_edit(
+    e: EngineParts,
+    cancels: Sequence[CancelOrder],
+    amends: Sequence[BatchAmend],
+    places: Sequence[PlaceOrder],
+) -> tuple[list[ExchangeError | None], list[ExchangeError | None], list[PlaceAnswer]]:
+    venue = e._venue
+    assert isinstance(venue, EditBatchVenue)
+    orders = [c.order for c in cancels]
+    ages = [e._age(e._book.touched.get(x.cl_ord_id), x.updated_ns) for x in orders]
+    answers = await venue.edit_batch(orders, amends, [c.order for c in places], ages_s=ages)
+    cancelled, amended, placed = answers
+    if (len(cancelled), len(amended), len(placed)) != (len(cancels), len(amends), len(places)):
+        raise ProtocolError("the batch's answers do not match its instructions")
+    return cancelled, amended, placed
+
+
+async def _amend_alone(e: EngineParts, amend: BatchAmend) -> ExchangeError | None:
+    order = amend.order
+    try:
+        await e._venue.amend(
+            order, e._instrument(order.symbol), qty=amend.qty, price=amend.price,
+            order_age_s=amend.age_s,
+        )  # fmt: skip
+    except ExchangeError as exc:
+        return exc
+    return None
+
+
+def _apply_amend(
+    e: EngineParts, command: AmendOrder, amend: BatchAmend, answer: ExchangeError | None
+) -> None:
+    """One amend's answer onto its order, a refusal told as a single amend's is."""
+    refused = e._amend_answer(amend.order, answer, amend.qty, amend.price)
+    if refused is not None:
+        e._refused(command, Refusal("exchange", refused.code, str(refused)))
 
 
 # -- cancels ---------------------------------------------------------------------------

@@ -25,11 +25,20 @@ spot. What the port needs and Kraken Futures says differently is decided here:
   with it, an order filled short of its size and gone is ``canceled`` with its true size;
   without it, an order gone unfilled is left out (the engine reports it ``vanished``) and
   one with fills is shown at the size that filled.
-- **Batches** (``bot.execution.batch.MixedBatchVenue``) go in one ``batchorder``:
-  cancels, then sends (each tagged by its place in the call, ``order_tag``, and carrying
-  its ``cliOrdId``), contracts mixed, one status per instruction: a send ``placed`` with its id is
-  acknowledged, one with another status is refused with it (``postWouldExecute``...), one
-  missing or without an id is ``OrderStateUnknown``. A lost answer raises for the call.
+- **Batches** (``bot.execution.batch.EditBatchVenue``) go in one ``batchorder``:
+  cancels, then edits (amends), then sends (each tagged by its place in the call,
+  ``order_tag``, and carrying its ``cliOrdId``), contracts mixed, one status per
+  instruction. Kraken documents no order in which it applies them ("The list is in no
+  particular order": the ``batchOrder`` parameter of
+  https://docs.kraken.com/api-reference/order-management/batch-order-management, also
+  ``krakenfx/api-specs`` futures-rest/trading/public.yml), and its own example answers in
+  another order than it asks: so a send's status is found by its ``order_tag``, and a
+  cancel's or an edit's by its place among the untagged ones, checked against the
+  ``order_id`` it names (else the one that names it). A send ``placed`` with its id is
+  acknowledged, an edit ``edited`` is amended, a cancel ``cancelled`` is asked; another
+  status refuses that instruction with it (``postWouldExecute``, ``orderForEditNotFound``
+  ...); one missing, or a send without an id, is ``OrderStateUnknown``. A lost answer
+  raises for the call.
 - **Balances** are the multi-collateral account's currencies (``accounts``).
 - **The switch** is ``cancelallordersafter``; **tokens** do not exist (the private feed
   signs a challenge): ``ws_token`` raises ``ProtocolError``.
@@ -48,7 +57,7 @@ from typing import Final
 from bot.core.clock import Clock
 from bot.core.errors import ExchangeError, OrderStateUnknown, ProtocolError, RejectedError
 from bot.core.log import get_logger
-from bot.execution.batch import FUTURES_LIMITS, BatchLimits, PlaceAnswer
+from bot.execution.batch import FUTURES_LIMITS, BatchAmend, BatchAnswers, BatchLimits, PlaceAnswer
 from bot.execution.orders import Order, canonical_cl_ord_id, timestamp_ns
 from bot.execution.venue import (
     CancelAfter,
@@ -180,7 +189,19 @@ class FuturesRestVenue:
     async def mixed_batch(
         self, cancels: Sequence[Order], places: Sequence[Order], *, ages_s: Sequence[float]
     ) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]:
-        """One ``batchorder``: the cancels, then the sends (each tagged by its place)."""
+        cancelled, _, placed = await self.edit_batch(cancels, (), places, ages_s=ages_s)
+        return cancelled, placed
+
+    async def edit_batch(
+        self,
+        cancels: Sequence[Order],
+        amends: Sequence[BatchAmend],
+        places: Sequence[Order],
+        *,
+        ages_s: Sequence[float],
+    ) -> BatchAnswers:
+        """One ``batchorder``: the cancels, the edits, then the sends (each tagged by its
+        place); each answer found as the module docstring says."""
         sends = [
             fo.BatchSend(
                 order_tag=str(i), inst=self._contract(x.symbol), side=x.side,
@@ -189,12 +210,24 @@ class FuturesRestVenue:
             )
             for i, x in enumerate(places)
         ]  # fmt: skip
+        edits = [
+            fo.BatchEdit(
+                self._contract(a.order.symbol),
+                *_ids(a.order),
+                size=a.qty,
+                limit_price=a.price,
+                qty_mode=_qty_mode(a.qty),
+            )
+            for a in amends
+        ]
         items: list[fo.BatchInstruction] = [fo.BatchCancel(*_ids(x)) for x in cancels]
-        results = await self.rest.batch_order([*items, *sends])
-        if len(results) != len(items) + len(sends):
+        results = await self.rest.batch_order([*items, *edits, *sends])
+        if len(results) != len(items) + len(edits) + len(sends):
             raise OrderStateUnknown("batchStatus", "one status per instruction")
-        cancelled = [None if r.ok else status_error(r.status) for r in results[: len(cancels)]]
-        by_tag = {r.order_tag: r for r in results[len(cancels) :]}
+        targets = [*cancels, *(a.order for a in amends)]
+        found = _untagged(results, [_ids(x)[0] for x in targets])
+        answers = [_done(x, r) for x, r in zip(targets, found, strict=True)]
+        by_tag = {r.order_tag: r for r in results if r.order_tag is not None}
         placed: list[PlaceAnswer] = []
         for i, x in enumerate(places):
             r = by_tag.get(str(i))
@@ -204,7 +237,7 @@ class FuturesRestVenue:
                 placed.append(status_error(r.status, f"cliOrdId {x.cl_ord_id}"))
             else:
                 placed.append(OrderStateUnknown("noOrderId", f"batchStatus: {x.cl_ord_id}"))
-        return cancelled, placed
+        return answers[: len(cancels)], answers[len(cancels) :], placed
 
     async def amend(
         self,
@@ -218,7 +251,7 @@ class FuturesRestVenue:
         order_id, cl_ord_id = _ids(order)
         await self.rest.edit_order(
             self._contract(order.symbol), order_id=order_id, cli_ord_id=cl_ord_id,
-            size=qty, limit_price=price,
+            size=qty, limit_price=price, qty_mode=_qty_mode(qty),
         )  # fmt: skip
 
     async def cancel(self, order: Order, instrument: Instrument, *, order_age_s: float) -> None:
@@ -363,12 +396,50 @@ def _left_unfilled(order_id: str, size: Decimal) -> ExchangeOrder:
     )  # fmt: skip
 
 
+def _done(order: Order, r: fo.BatchItemResult | None) -> ExchangeError | None:
+    """A cancel's or an edit's answer: None (done), or what refused or hid it."""
+    if r is None:
+        return OrderStateUnknown("batchStatus", f"no status for {order.cl_ord_id}")
+    return None if r.ok else status_error(r.status, f"order {order.order_id or order.cl_ord_id}")
+
+
+def _untagged(
+    results: Sequence[fo.BatchItemResult], order_ids: Sequence[str | None]
+) -> list[fo.BatchItemResult | None]:
+    """The status of each cancel or edit (``order_ids``: the order each names, None when
+    named by ``cliOrdId``), in order: the untagged status at its place when it names no
+    other order; else the unused untagged status that names its order; else None."""
+    untagged = [r for r in results if r.order_tag is None]
+    used: set[int] = set()
+    out: list[fo.BatchItemResult | None] = []
+    for i, oid in enumerate(order_ids):
+        at = i if i < len(untagged) and i not in used else None
+        if oid is not None and (at is None or untagged[at].order_id not in (None, oid)):
+            at = next(
+                (j for j, r in enumerate(untagged) if j not in used and r.order_id == oid), None
+            )
+        if at is not None:
+            used.add(at)
+        out.append(None if at is None else untagged[at])
+    return out
+
+
 def _cid(value: str | None) -> str | None:
     return None if value is None else canonical_cl_ord_id(value)
 
 
 def _ns(value: str | None) -> int:
     return 0 if value is None else timestamp_ns(value)
+
+
+def _qty_mode(qty: int | None) -> str | None:
+    """How Kraken is to read an edit's ``size``: the port's amend ``qty`` is the order's new
+    total, fills included, which is ``ABSOLUTE``. Kraken's default, ``RELATIVE``, sets the
+    *open* size to ``size``, so a partly filled order would grow by its fills (Kraken's
+    OpenAPI, ``/editorder`` ``qtyMode``: "'ABSOLUTE' means that the total order size,
+    including past fills, is set to `size`. 'RELATIVE' means that the current open order
+    size is set to `size`")."""
+    return None if qty is None else "ABSOLUTE"
 
 
 def _ids(order: Order) -> tuple[str | None, str | None]:

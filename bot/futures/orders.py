@@ -281,6 +281,7 @@ class BatchEdit:
     size: int | None = None
     limit_price: int | None = None
     stop_price: int | None = None
+    qty_mode: str | None = None  # as ``edit_order``'s: how Kraken reads ``size``
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +332,7 @@ def _batch_item(item: BatchInstruction) -> dict[str, Any]:
             size=item.size,
             limit_price=item.limit_price,
             stop_price=item.stop_price,
+            qty_mode=item.qty_mode,
         )
         body = _json_params(req, item.inst)
         if "orderId" in body:

@@ -11,7 +11,8 @@ are refused ``shutting_down`` here, before the engine sees them; cancels still g
 ``InvalidIntent`` is counted (source ``intent``) as it is raised. Every refusal goes
 through the desk's one ``Refusals`` (``bot.strategy.refusals``). ``with ctx.batch():``
 (``bot.strategy.batch``) hands the block's places and cancels to the engine together
-(``ExecutionEngine.submit_batch``).
+(``ExecutionEngine.submit_batch``), and its amends where the venue batches them: each
+checked at once (``hold_amend``), sent with the others.
 
 The views (open orders, positions, balances, books, instruments) read the desk; marks are
 book mids. It owns no socket and no task: the engine's ``spawn`` runs the commands.
@@ -24,7 +25,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
-from bot.execution.commands import CancelOrder, Command, PlaceOrder
+from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import PlaceTerms
 from bot.execution.pretrade import Refusal
@@ -49,24 +50,25 @@ class EngineContext(Context):
         self._engine, self._desk = engine, desk
         self.timers = Timers(desk.clock)
         self._infos: dict[str, tuple[Instrument, InstrumentInfo]] = {}  # views, per symbol
-        self._batch = OrderBatch(self._send_batch, self._drop_batch)
+        check = engine.hold_amend if engine.batches_amends else None
+        self._batch = OrderBatch(self._send_batch, self._drop_batch, check)
 
     def batch(self) -> OrderBatch:
         return self._batch
 
     def _send_batch(self, commands: list[BatchCommand]) -> None:
-        if not self._desk.accepting:  # stopping: places refused here, cancels still go
-            for command in commands:
-                if type(command) is PlaceOrder:
-                    self._desk.router.on_refused(command, _STOPPING, None)
+        if not self._desk.accepting:  # stopping: places and amends refused here, cancels go
+            self._drop_batch([c for c in commands if type(c) is not CancelOrder], _STOPPING)
             commands = [c for c in commands if type(c) is CancelOrder]
         if commands:
             self._engine.submit_batch(commands)
 
-    def _drop_batch(self, commands: list[BatchCommand]) -> None:
+    def _drop_batch(self, commands: list[BatchCommand], refusal: Refusal = ABORTED) -> None:
         for command in commands:
+            if type(command) is AmendOrder:
+                self._engine.release_amend(command)
             known = None if type(command) is PlaceOrder else self._engine.order(command.cl_ord_id)
-            self._desk.router.on_refused(command, ABORTED, known)
+            self._desk.router.on_refused(command, refusal, known)
 
     # -- what ``Context``'s commands use -------------------------------------------------
 
@@ -77,7 +79,10 @@ class EngineContext(Context):
         self._desk.handles.add(handle)
 
     def _submit(self, command: Command) -> bool:
-        if self._batch.open and self._batch.take(command):
+        batch = self._batch
+        if type(command) is AmendOrder and batch.holds_amends and self._desk.accepting:
+            return batch.hold(command)  # checked now, sent when the block ends
+        if batch.open and batch.take(command):
             return True  # sent when the ``with ctx.batch():`` block ends
         if self._desk.accepting or type(command) is CancelOrder:
             return self._engine.submit(command)

@@ -40,20 +40,23 @@ _WRITES = ("sendorder", "batchorder", "cancelorder", "editorder")
 
 
 class CountingClient(FuturesRestClient):
-    """The Futures REST client, naming each write it sends (and a batch's size)."""
+    """The Futures REST client, naming each write it sends (and a batch's size); ``costs``:
+    what each cost the rate counter, in the same order."""
 
     writes: list[tuple[str, int]]
+    costs: list[float]
 
     async def _call(
         self, req: fo.FuturesRequest, *, private: bool = True
     ) -> tuple[dict[str, Any], bool]:
         if req.endpoint in _WRITES:
             if not hasattr(self, "writes"):
-                self.writes = []
+                self.writes, self.costs = [], []
             size = 1
             if req.endpoint == "batchorder":
                 size = len(json.loads(dict(req.params)["json"])["batchOrder"])
             self.writes.append((req.endpoint, size))
+            self.costs.append(req.cost)
         return await super()._call(req, private=private)
 
 

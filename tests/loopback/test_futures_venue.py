@@ -184,6 +184,40 @@ async def test_a_fill_missed_by_the_feed_is_found_by_reconciliation(tmp_path: Pa
         assert fill.qty == qty and fill.price == ask and fill.cl_ord_id == order.cl_ord_id
 
 
+async def test_an_amend_of_a_partly_filled_order_sets_its_total_not_its_open_size(
+    tmp_path: Path,
+) -> None:
+    """The port's amend ``qty`` is the new total, fills included. Kraken reads an edit's
+    ``size`` as the open size unless ``qtyMode`` is ABSOLUTE: sent without it, a sell of
+    0.03 with 0.01 filled, amended to 0.02, would become 0.03 in all (0.02 still open)."""
+    async with running(tmp_path) as rig:
+        ask = rig.index() + 50
+        q = rig.inst.qty
+        order = await rig.place("sell", q("0.03"), ask)
+        taker = rig.taker()
+        try:
+            contract = FuturesInstrumentTable(await taker.instruments())[P]
+            taken = await taker.send_order(
+                contract, side="buy", order_type="ioc", size=q("0.01"), limit_price=ask,
+                cli_ord_id="tk-1",
+            )  # fmt: skip
+        finally:
+            await taker.close()
+        assert taken.ok
+        await rig.engine.reconcile()
+        part = rig.engine.order(order.cl_ord_id)
+        assert part is not None and part.state is S.PARTIALLY_FILLED
+        assert part.filled_qty == q("0.01")
+        amended = await rig.engine.amend(order.cl_ord_id, qty=q("0.02"))
+        assert amended.qty == q("0.02")
+        (on_sim,) = rig.on_sim()
+        assert (on_sim.qty, on_sim.filled) == (q("0.02"), q("0.01"))  # Kraken's total: ours
+        await rig.engine.reconcile()
+        after = rig.engine.order(order.cl_ord_id)
+        assert after is not None and after.state is S.PARTIALLY_FILLED
+        assert (after.qty, after.filled_qty) == (q("0.02"), q("0.01"))
+
+
 async def test_the_dead_mans_switch_firing_is_seen_as_a_cancel(tmp_path: Path) -> None:
     async with running(tmp_path) as rig:
         bid = rig.index()
