@@ -12,7 +12,15 @@ setup(
     ext_modules=[
         Extension(
             "bot.market._bookcore",
-            ["bot/market/_bookcore.c"],
+            [
+                "bot/market/_bookcore.c",
+                "bot/market/_bookcore_apply.c",
+                "bot/market/_bookcore_crc32.c",
+                "bot/market/_bookcore_keys.c",
+                "bot/market/_bookcore_state.c",
+                "bot/market/_bookcore_view.c",
+                "bot/market/_bookcore_wire.c",
+            ],
             optional=True,
             # No FMA contraction: the exactness test must round like Python's floats.
             extra_compile_args=["-O2", "-ffp-contract=off", "-Wall", "-Wextra"],
