@@ -23,12 +23,12 @@
  *   a strict form of it (_bookcore_wire.c, "raw frames"); None, the book untouched,
  *   otherwise.
  * - parse_into(parser, raw, books): frames.parse_into, raw_update first, then the
- *   decoding path in Python (bound by bind_parse) (_bookcore_wire.c).
+ *   decoding path in Python (bound by bind_parse); in _bookcore_wire.c.
  * - levels(book, n, prev) and BookCore.view(n): the best levels as tuples, and
- *   Book.view made with no Python frame (bind_view tells it the Python classes' slots)
- *   (_bookcore_view.c).
+ *   Book.view made with no Python frame (bind_view tells it the Python classes' slots);
+ *   in _bookcore_view.c.
  * - slot_maker(cls, fields): a C constructor of a frozen, slotted dataclass (the
- *   strategies' BookSnapshot) (_bookcore_view.c).
+ *   strategies' BookSnapshot); in _bookcore_view.c.
  * - crc32(data, value=0, portable=False): this module's CRC-32, for the tests
  *   (_bookcore_crc32.c).
  * It does no I/O and keeps no state of its own beyond caches (the key objects of
