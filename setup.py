@@ -1,7 +1,10 @@
 """Build configuration for the optional C core of the order book (``bot.market._bookcore``).
 
-Everything else about the package is in ``pyproject.toml``. The extension is optional:
-without a C compiler the install still succeeds and ``bot.market.book`` runs its
+Everything else about the package is in ``pyproject.toml``. The extension is one module built
+from the C files ``bot/market/_bookcore*.c`` (``_bookcore.c`` is the module and its overview;
+the others are named for their concept) and their internal header ``_bookcore.h``, listed in
+``depends`` so that an edit to it rebuilds them and the sdist carries it. The extension is
+optional: without a C compiler the install still succeeds and ``bot.market.book`` runs its
 pure-Python core (the same rules, slower); ``tests/unit/test_bookcore.py`` fails loudly
 if the extension is missing while ``KRAKENBOT_PURE_BOOK`` is not set.
 """
@@ -12,10 +15,27 @@ setup(
     ext_modules=[
         Extension(
             "bot.market._bookcore",
-            ["bot/market/_bookcore.c"],
+            [
+                "bot/market/_bookcore.c",
+                "bot/market/_bookcore_apply.c",
+                "bot/market/_bookcore_crc32.c",
+                "bot/market/_bookcore_keys.c",
+                "bot/market/_bookcore_state.c",
+                "bot/market/_bookcore_view.c",
+                "bot/market/_bookcore_wire.c",
+            ],
+            depends=["bot/market/_bookcore.h"],
             optional=True,
             # No FMA contraction: the exactness test must round like Python's floats.
-            extra_compile_args=["-O2", "-ffp-contract=off", "-Wall", "-Wextra"],
+            # Hidden visibility: the files share their functions with one another, and the
+            # module exports PyInit__bookcore alone.
+            extra_compile_args=[
+                "-O2",
+                "-ffp-contract=off",
+                "-fvisibility=hidden",
+                "-Wall",
+                "-Wextra",
+            ],
             libraries=["m"],
         )
     ]

@@ -1,4 +1,4 @@
-"""The C core of the book (``bot/market/_bookcore.c``) against the pure-Python reference.
+"""The C core of the book (``bot/market/_bookcore*.c``) against the pure-Python reference.
 
 Both cores run in this process on twin books: the C functions (``_bookcore.apply_update``,
 ``bot.market.frames.parse_into``) on one, the reference (``Book._apply_wire_update_py``,
@@ -87,6 +87,29 @@ def test_book_suites_pass_on_the_pure_core() -> None:
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     summary = run.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary, summary
+
+
+def test_the_build_compiles_every_c_file_and_depends_on_the_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """setup.py builds every ``bot/market/_bookcore*.c`` into the one module, and names the
+    internal header in ``depends``: an edit to it rebuilds the module, and the sdist carries
+    it (setuptools puts no header in an sdist by itself)."""
+    import runpy
+
+    import setuptools
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: calls.append(kwargs))
+    runpy.run_path(str(ROOT / "setup.py"))
+    (ext,) = calls[0]["ext_modules"]
+    files = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("bot/market/_bookcore*.c"))
+    assert ext.name == "bot.market._bookcore"
+    assert sorted(ext.sources) == files
+    assert "bot/market/_bookcore.c" in files
+    assert ext.depends == ["bot/market/_bookcore.h"]
+    assert (ROOT / "bot/market/_bookcore.h").is_file()
+    assert ext.optional
 
 
 # -- helpers -------------------------------------------------------------------------------
