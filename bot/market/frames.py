@@ -11,7 +11,7 @@ Two layers, both pure (no I/O, no clock: a receive time is passed in, never read
   in the book's C core (``bot.market.book.c_fused_update``) when it is built, else in
   ``_parse_into_py``, the same path in Python and the reference the C code is tested
   against. With the C core, such an update in the strict form Kraken writes (its keys,
-  plain numbers, no escapes: ``_bookcore.c``, "raw frames") is read from the text itself,
+  plain numbers, no escapes: ``_bookcore_wire.c``) is read from the text itself,
   with no JSON decoder and no object per key or number (``c_raw_update``); it declines
   anything else, the book untouched, and the frame is decoded as above. Every other
   shape (snapshots, several items, no timestamp, malformed frames) takes the parser's
