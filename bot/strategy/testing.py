@@ -15,6 +15,11 @@ event loop, no network and no mock::
     h.advance(5)                          # the fake clock; due timers fire on time
     assert h.ctx.position("BTC/USD") == Decimal("0.01")
 
+``with ctx.batch():`` runs as on the daemon (``h.ctx.batches`` lists each block's commands,
+cancels first). Spot has no batch amend, so ``ctx.amend`` in a block goes at once; with
+``batch_amends=True`` the harness plays Kraken Futures' rule instead: the amend is accepted
+at once (True) and goes with the block, after its cancels and before its places.
+
 By default (``auto_settle``) every request is settled after each event the harness
 delivers: new orders are acknowledged (NEW), amends and cancels confirmed. With
 ``auto_settle=False`` orders wait until ``settle``, ``ack``, ``reject``, ``confirm_amend``
@@ -81,6 +86,12 @@ S = TypeVar("S", bound=Strategy[Any])
 _MAX_SETTLE_ROUNDS: Final = 1000
 
 
+def _accept_amend(command: AmendOrder) -> bool:
+    """The harness's pre-trade stage for an amend a block holds: no engine, no risk gate,
+    so every amend ``Context.amend`` let through is accepted (as outside a block)."""
+    return True
+
+
 class FakeContext(Context):
     """An in-memory ``Context`` for one strategy; the harness plays the exchange on it.
 
@@ -98,7 +109,10 @@ class FakeContext(Context):
         clock: FakeClock | None = None,
         balances: Mapping[str, Num] | None = None,
         seed: int = 0,
+        batch_amends: bool = False,
     ) -> None:
+        """``batch_amends``: an amend inside ``ctx.batch()`` waits for the block's end, as on
+        Kraken Futures (``batchorder``); else it goes at once, as on spot."""
         self._instruments = InstrumentTable(instruments)
         self._infos: dict[str, InstrumentInfo] = {}
         self.clock = clock or FakeClock()
@@ -109,7 +123,8 @@ class FakeContext(Context):
         self.commands: list[Command] = []
         self.requests: list[Command] = []
         self.batches: list[tuple[Command, ...]] = []  # each ``ctx.batch()`` block's commands
-        self._batch = OrderBatch(self._send_batch, self._drop_batch)
+        hold = _accept_amend if batch_amends else None
+        self._batch = OrderBatch(self._send_batch, self._drop_batch, hold)
         self._positions = {symbol: Decimal(0) for symbol in self._symbols}
         self._balances = {k: Decimal(v) for k, v in (balances or {}).items()}
         self.books: dict[str, BookSnapshot] = {}
@@ -134,6 +149,8 @@ class FakeContext(Context):
         self.handles[handle.cl_ord_id] = handle
 
     def _submit(self, command: Command) -> bool:
+        if type(command) is AmendOrder and self._batch.holds_amends:
+            return self._batch.hold(command)  # recorded when the block ends
         if self._batch.take(command):
             return True  # recorded when the ``with ctx.batch():`` block ends
         self.commands.append(command)
@@ -156,7 +173,7 @@ class FakeContext(Context):
                 handle.update(transition(command.order, OrderState.REJECTED, now_ns=now,
                                          reason=ABORTED.reason))  # fmt: skip
             else:
-                handle.update(command.order)  # the cancel flag undone
+                handle.update(command.order)  # the cancel's or the amend's flag undone
 
     def _cancelling(self, cl_ord_id: str) -> bool:
         return any(type(c) is CancelOrder and c.cl_ord_id == cl_ord_id for c in self.requests)
@@ -245,6 +262,7 @@ class StrategyHarness(Generic[S]):
     ``params`` is a params instance, or a mapping validated like the YAML's ``params:``
     (a ``ConfigError`` names the bad key). Prices and quantities may be given as
     ``Decimal``, ``int`` or ``str``. ``symbol`` defaults to the first symbol.
+    ``batch_amends=True`` plays Kraken Futures' batch rule (``FakeContext``).
     """
 
     def __init__(
@@ -260,9 +278,13 @@ class StrategyHarness(Generic[S]):
         max_errors: int = 10,
         auto_settle: bool = True,
         start: bool = True,
+        batch_amends: bool = False,
     ) -> None:
         self.clock = clock or FakeClock()
-        self.ctx = FakeContext(name, symbols, instruments, clock=self.clock, balances=balances)
+        self.ctx = FakeContext(
+            name, symbols, instruments, clock=self.clock, balances=balances,
+            batch_amends=batch_amends,
+        )  # fmt: skip
         if not isinstance(params, Params):
             params = validate_params(params_class_of(strategy_cls), params or {}, f"{name}.params")
         self.strategy: S = strategy_cls(self.ctx, params)

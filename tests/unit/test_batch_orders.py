@@ -17,7 +17,7 @@ from bot.backtest.clock import settle
 from bot.core.clock import FakeClock
 from bot.core.errors import InsufficientFunds
 from bot.execution.batch import FUTURES_LIMITS, SPOT_LIMITS, BatchLimits, BatchVenue, chunks, split
-from bot.execution.commands import CancelOrder, PlaceOrder
+from bot.execution.commands import AmendOrder, CancelOrder, PlaceOrder
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import Order, OrderState
 from bot.execution.pnl import PositionBook
@@ -202,6 +202,41 @@ def test_amends_are_not_batched_and_blocks_nest() -> None:
         assert len(ctx.batches) == 1  # the inner block sends nothing
         ctx.place("BTC/USD", "buy", D("0.01"), D("28000"))
     assert len(ctx.batches) == 2 and len(ctx.batches[1]) == 2
+
+
+def test_the_harness_plays_futures_rule_when_asked_amends_go_with_the_block() -> None:
+    """``batch_amends=True`` (Kraken Futures' ``batchorder``): an amend in a block is
+    accepted at once, flagged, and handed on with the block, after its cancels and before
+    its places; an amend outside a block still goes at once."""
+    h = StrategyHarness(Ladder, {}, symbols=("BTC/USD",), batch_amends=True)
+    h.start()
+    h.quote("30000", "30010")
+    ctx = h.ctx
+    (moved, gone, _) = ctx.open_orders()
+    with ctx.batch():
+        ctx.place("BTC/USD", "buy", D("0.01"), D("29000"))
+        assert ctx.amend(moved, price=D("29990"))
+        assert moved.order.amend_pending and h.amended() == []  # held, flagged
+        ctx.cancel(gone)
+    assert [type(c) for c in ctx.batches[-1]] == [CancelOrder, AmendOrder, PlaceOrder]
+    h.settle()
+    assert moved.price == D("29990") and not moved.order.amend_pending
+    assert ctx.amend(moved, price=D("29980")) and len(h.amended()) == 2  # outside: at once
+    assert len(ctx.batches) == 2
+
+
+def test_an_aborted_block_sends_no_held_amend_and_undoes_its_flag() -> None:
+    h = StrategyHarness(Ladder, {}, symbols=("BTC/USD",), batch_amends=True)
+    h.start()
+    h.quote("30000", "30010")
+    ctx = h.ctx
+    (quote, *_) = ctx.open_orders()
+    before = len(ctx.commands)
+    with pytest.raises(RuntimeError), ctx.batch():
+        assert ctx.amend(quote, price=D("29990"))
+        raise RuntimeError("a bug in the strategy")
+    assert len(ctx.commands) == before and h.amended() == []
+    assert quote.is_live and not quote.order.amend_pending and quote.price == D("30000")
 
 
 def test_a_block_sends_its_cancels_before_its_places() -> None:
