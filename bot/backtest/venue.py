@@ -32,7 +32,7 @@ from typing import Any, Final
 from bot.backtest.clock import SimClock
 from bot.core.errors import ExchangeError, ProtocolError
 from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
-from bot.execution.orders import Order
+from bot.execution.orders import Order, amend_post_only
 from bot.execution.venue import (
     CancelAfter,
     EventSink,
@@ -146,7 +146,12 @@ class BacktestVenue:
         await self._write(
             instrument.symbol,
             lambda now: self.exchange.amend_order(
-                self.account, now, **_target(order), order_qty=qty, limit_price=price
+                self.account,
+                now,
+                **_target(order),
+                order_qty=qty,
+                limit_price=price,
+                post_only=amend_post_only(order, price) is True,
             ),
         )
 

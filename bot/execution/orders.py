@@ -88,6 +88,7 @@ __all__ = [
     "PlaceTerms",
     "acknowledge",
     "amend_failed",
+    "amend_post_only",
     "apply_execution",
     "cancel_failed",
     "canonical_cl_ord_id",
@@ -596,3 +597,12 @@ def fill_from_report(order: Order, report: ExecutionReport) -> Fill | None:
         liquidity=report.liquidity_ind or "",
         ts_ns=0 if report.timestamp is None else timestamp_ns(report.timestamp),
     )
+
+
+def amend_post_only(order: OrderTerms, price: int | None) -> bool | None:
+    """AmendOrder's ``post_only`` for an amend of ``order`` to ``price``: True when a
+    post-only order's price moves, else not sent. Kraken's ``post_only`` on an amend
+    defaults to false, and only with it true is a new price that would take refused
+    (Kraken's OpenAPI, ``spot-rest/schemas/requests/trading/orders/amend.yaml``; the same
+    on WS v2 ``amend_order``): the order's own ``post`` flag is not documented to guard it."""
+    return True if order.post_only and price is not None else None

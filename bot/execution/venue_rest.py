@@ -28,7 +28,7 @@ from bot.core.errors import ExchangeError, OrderStateUnknown, ProtocolError, Rej
 from bot.core.log import get_logger
 from bot.execution import rest_answers as answers
 from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
-from bot.execution.orders import Order, OrderTerms
+from bot.execution.orders import Order, OrderTerms, amend_post_only
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
 from bot.kraken.instruments import Instrument, InstrumentTable, format_scaled
 from bot.kraken.rest import KrakenRestClient, kraken_failure
@@ -99,7 +99,7 @@ class KrakenRestVenue:
         txid, cl_ord_id = _ids(order)
         await self.rest.amend_order(
             instrument, order_age_s=order_age_s, txid=txid, cl_ord_id=cl_ord_id,
-            order_qty=qty, limit_price=price,
+            order_qty=qty, limit_price=price, post_only=amend_post_only(order, price),
         )  # fmt: skip
 
     async def cancel(self, order: Order, instrument: Instrument, *, order_age_s: float) -> None:

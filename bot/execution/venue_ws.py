@@ -58,7 +58,7 @@ from bot.core.log import get_logger
 from bot.execution import rest_answers
 from bot.execution import ws_requests as wr
 from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
-from bot.execution.orders import Order, OrderTerms, canonical_cl_ord_id
+from bot.execution.orders import Order, OrderTerms, amend_post_only, canonical_cl_ord_id
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.execution.ws_order_stats import WsOrderStats
@@ -380,6 +380,7 @@ class WsOrderEntry:
             return codec.amend_order(
                 instrument, token=token, req_id=req_id, order_id=order_id, cl_ord_id=cl_ord_id,
                 qty=order.qty if qty is None else qty, limit_price=price,
+                post_only=amend_post_only(order, price),
             )  # fmt: skip
 
         charge = (instrument.symbol, TradingCounter.amend_cost(order_age_s))

@@ -201,7 +201,9 @@ class Exchange:
     ) -> Result:
         """AmendOrder in place. Priority is kept when only the qty shrinks; a new price or
         a larger qty sends the order to the back (and it may trade if it now crosses).
-        A qty at or below the filled qty cancels the rest, as Kraken documents."""
+        A qty at or below the filled qty cancels the rest, as Kraken documents. A new price
+        that would take is refused only with ``post_only`` (the amend's flag, default
+        false, as Kraken documents it): a post-only order's own flag does not guard it."""
         self._begin(now_ns)
         order = self._find_open(account, txid, cl_ord_id, ERR_UNKNOWN_ORDER)
         if order_qty is None and limit_price is None:
@@ -223,7 +225,7 @@ class Exchange:
         if inst.cost(new_price, new_qty) < inst.cost_min:
             raise _reject("EOrder:Cost minimum not met")
         moved = new_price != order.price
-        if moved and (post_only or order.post_only) and book.crosses(order.side, new_price):
+        if moved and post_only and book.crosses(order.side, new_price):
             raise _reject("EOrder:Post only order")
         self._touched[book.symbol] = book
         if new_qty <= order.filled:

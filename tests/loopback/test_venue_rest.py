@@ -69,6 +69,31 @@ async def test_orders_in_and_out_through_the_port(sim_factory: SimFactory) -> No
     assert [(x.order_id, x.status) for x in page.orders] == [(txid, "canceled")]
 
 
+async def test_a_post_only_orders_new_price_is_refused_if_it_would_take(
+    sim_factory: SimFactory,
+) -> None:
+    """AmendOrder's ``post_only`` defaults to false on Kraken: the venue sends it with
+    every new price of a post-only order, so a price that would take is refused, not
+    filled as a taker."""
+    sim, venue = await venue_on(sim_factory)
+    inst = sim.venue.instruments["BTC/USD"]
+    creds = sim.venue.add_account("maker")
+    ask = await sim.client_for(creds.api_key, creds.api_secret).private(
+        "AddOrder", pair="XBTUSD", type="sell", ordertype="limit", price="50000", volume="0.01"
+    )
+    assert ask.error == []
+    order = bid(sim, "49000", post_only=True)
+    acked = replace(order, order_id=await venue.place(order, inst))
+    with pytest.raises(RejectedError) as info:
+        await venue.amend(acked, inst, qty=None, price=inst.price("50000"), order_age_s=60)
+    assert info.value.code == "EOrder:Post only order"
+    (on_sim,) = sim.venue.exchange.open_orders(sim.account)
+    assert (on_sim.price, on_sim.filled) == (inst.price("49000"), 0)
+    await venue.amend(acked, inst, qty=inst.qty("0.02"), price=None, order_age_s=60)
+    (on_sim,) = sim.venue.exchange.open_orders(sim.account)
+    assert on_sim.qty == inst.qty("0.02")  # a qty-only amend needs no flag
+
+
 async def test_an_order_whose_txid_is_unknown_is_named_by_its_cl_ord_id(
     sim_factory: SimFactory,
 ) -> None:

@@ -238,6 +238,29 @@ async def test_every_order_method_goes_over_the_websocket(sim_factory: SimFactor
         assert h.entry.in_flight == 0
 
 
+async def test_a_post_only_orders_new_price_is_refused_if_it_would_take(
+    sim_factory: SimFactory,
+) -> None:
+    """``amend_order``'s ``post_only`` defaults to false on Kraken: sent with every new
+    price of a post-only order, a price that would take is refused, not filled."""
+    async with harness(sim_factory) as h:
+        inst = h.inst
+        creds = h.sim.venue.add_account("maker")
+        ask = await h.sim.client_for(creds.api_key, creds.api_secret).private(
+            "AddOrder", pair="XBTUSD", type="sell", ordertype="limit", price="50000",
+            volume="0.01",
+        )  # fmt: skip
+        assert ask.error == []
+        order = h.bid("49000", post_only=True)
+        acked = replace(order, order_id=await h.venue.place(order, inst))
+        with pytest.raises(RejectedError) as info:
+            await h.venue.amend(acked, inst, qty=None, price=inst.price("50000"), order_age_s=60)
+        assert info.value.code == "EOrder:Post only order"
+        (on_sim,) = h.on_sim()
+        assert (on_sim.price, on_sim.filled) == (inst.price("49000"), 0)
+        assert h.rest.writes == []  # the place over the socket, and so the amend
+
+
 async def test_refusals_mean_what_they_mean_over_rest(sim_factory: SimFactory) -> None:
     async with harness(sim_factory) as h:
         inst = h.inst

@@ -418,6 +418,18 @@ def test_amend_to_a_crossing_price_trades_as_taker(ex: Exchange) -> None:
     assert fill is not None and fill.liquidity == "t" and fill.price == px("65000.0")
 
 
+def test_a_post_only_orders_own_flag_does_not_guard_an_amend(ex: Exchange) -> None:
+    """Kraken's AmendOrder ``post_only`` defaults to false and only with it true is a
+    price that would take refused (OpenAPI ``amend.yaml``): the order's own ``post``
+    flag is not documented to guard an amend, so the simulator does not let it."""
+    a = _rest(ex, "alice", "0.3", "64000.0", post_only=True)
+    with pytest.raises(RejectedError) as info:
+        ex.amend_order("alice", T0 + 1, txid=a, limit_price=px("65000.0"), post_only=True)
+    assert info.value.code == "EOrder:Post only order"
+    res = ex.amend_order("alice", T0 + 2, txid=a, limit_price=px("65000.0"))
+    assert kinds(res) == ["amended", "trade", "filled"]
+
+
 def test_amend_below_the_filled_qty_cancels_the_rest(ex: Exchange) -> None:
     res = ex.add_order("alice", limit("buy", "0.7", "65000.0"), T0)
     assert res.order is not None and res.order.filled == qty("0.5")
