@@ -36,6 +36,11 @@ from bot.kraken.rest import KrakenRestClient, kraken_failure
 __all__ = ["QUERY_BATCH", "KrakenRestVenue"]
 
 QUERY_BATCH: Final = 50  # txids per QueryOrders call (Kraken's limit)
+# Every order asks for its fee in quote (``fciq``): Kraken's default for a sell is base
+# (``fcib``, KRAKEN.md §8.1), which would take the fee out of the base bought or held, so
+# the base balance would drift from the fills (a position, a risk limit, a flat inventory
+# all count fills) and the trades' ``fee`` ("quote currency") would not say what was paid.
+_OFLAGS: Final = {True: "post,fciq", False: "fciq"}
 log = get_logger(component="venue")
 
 
@@ -54,7 +59,7 @@ class KrakenRestVenue:
     async def place(self, order: OrderTerms, instrument: Instrument) -> str:
         result = await self.rest.add_order(
             instrument, order.side, order.order_type, order.qty, order.price,
-            cl_ord_id=order.cl_ord_id, oflags="post" if order.post_only else None,
+            cl_ord_id=order.cl_ord_id, oflags=_OFLAGS[order.post_only],
             timeinforce=None if order.time_in_force == "GTC" else order.time_in_force,
         )  # fmt: skip
         txids = result.get("txid")
@@ -176,8 +181,7 @@ def _batch_entry(order: Order, instrument: Instrument) -> dict[str, object]:
     }  # fmt: skip
     if order.price is not None:
         entry["price"] = format_scaled(order.price, instrument.price_precision)
-    if order.post_only:
-        entry["oflags"] = "post"
+    entry["oflags"] = _OFLAGS[order.post_only]
     if order.time_in_force != "GTC":
         entry["timeinforce"] = order.time_in_force
     return entry

@@ -174,6 +174,7 @@ def order_fields(order: OrderTerms, instrument: Instrument) -> dict[str, Any]:
         fields["time_in_force"] = order.time_in_force.lower()
     if order.post_only:
         fields["post_only"] = True
+    fields["fee_preference"] = "quote"  # as REST's ``fciq``: see ``venue_rest._OFLAGS``
     fields["cl_ord_id"] = order.cl_ord_id
     return fields
 
@@ -218,7 +219,8 @@ def add_order_frame(order: OrderTerms, instrument: Instrument, *, token: str, re
     if order.post_only:
         text += ',"post_only":true'
     text += (
-        f',"cl_ord_id":"{cl_ord_id}","symbol":"{symbol}","token":"{token}"}},"req_id":{req_id}}}'
+        f',"fee_preference":"quote","cl_ord_id":"{cl_ord_id}","symbol":"{symbol}",'
+        f'"token":"{token}"}},"req_id":{req_id}}}'
     )
     return text.encode()
 
@@ -296,7 +298,7 @@ class AddOrderFrames:
             middle += f',"time_in_force":"{order.time_in_force.lower()}"'
         if order.post_only:
             middle += ',"post_only":true'
-        middle += ',"cl_ord_id":"'
+        middle += ',"fee_preference":"quote","cl_ord_id":"'
         tail = f'","symbol":"{symbol}","token":"{token}"}},"req_id":'
         return head, middle, tail
 

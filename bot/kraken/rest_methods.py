@@ -260,7 +260,7 @@ class RestMethods:
                 text += f"&cl_ord_id={cl_ord_id}"
             if oflags:
                 fast["oflags"] = oflags
-                text += f"&oflags={oflags}"
+                text += f"&oflags={oflags.replace(',', '%2C')}"  # quote_plus's ","
             if timeinforce is not None:
                 fast["timeinforce"] = timeinforce
                 text += f"&timeinforce={timeinforce}"

@@ -65,6 +65,10 @@ _FORM_SAFE: Final = re.compile(r"[A-Za-z0-9_.~-]*")
 _FORM_SAFE_PAIRS: Final = re.compile(
     r"[A-Za-z0-9_.~-]*=[A-Za-z0-9_.~-]*(?:&[A-Za-z0-9_.~-]*=[A-Za-z0-9_.~-]*)*"
 )
+# The same, with a "," in a value written as ``quote_plus`` writes it (``oflags=post%2Cfciq``).
+_FORM_COMMA_PAIRS: Final = re.compile(
+    r"[A-Za-z0-9_.~-]*=(?:[A-Za-z0-9_.~-]|%2C)*(?:&[A-Za-z0-9_.~-]*=(?:[A-Za-z0-9_.~-]|%2C)*)*"
+)
 _SHA512_BLOCK: Final = 128  # bytes: HMAC pads or hashes the key to this
 _IPAD: Final = bytes(x ^ 0x36 for x in range(256))
 _OPAD: Final = bytes(x ^ 0x5C for x in range(256))
@@ -202,10 +206,11 @@ class FormFields(dict[str, object]):
     """Fields whose form encoding (``encoded``, without the nonce) was made along with them:
     what ``encode_form`` makes of the same fields, so a body is ``b"nonce=N&" + encoded``.
 
-    Built by ``FormFields.of`` only for text that needs no quoting, which it checks in one
-    pass; the REST client's AddOrder path writes the text with one f-string instead of
-    walking the fields (``encode_form``). It is still the dict of the fields (a JSON body
-    is made from them). Not to be changed once built."""
+    Built by ``FormFields.of`` only for text that needs no quoting but a "," written
+    ``%2C`` (``oflags=post,fciq``), which it checks; the REST client's AddOrder path writes
+    the text with one f-string instead of walking the fields (``encode_form``). It is
+    still the dict of the fields (a JSON body is made from them). Not to be changed once
+    built."""
 
     __slots__ = ("encoded",)
 
@@ -214,8 +219,15 @@ class FormFields(dict[str, object]):
     @classmethod
     def of(cls, fields: dict[str, object], text: str) -> FormFields | None:
         """``fields`` with ``text``, their encoding in order, if it needs no quoting (every
-        key and value unreserved, one "=" in each of ``len(fields)`` parts); else None."""
-        if text.count("&") != len(fields) - 1 or _FORM_SAFE_PAIRS.fullmatch(text) is None:
+        key and value unreserved, one "=" in each of ``len(fields)`` parts), or none but a
+        "," in a value written ``%2C`` (checked against the fields: a value holding the
+        text "%2C" itself would need "%25"); else None."""
+        if text.count("&") != len(fields) - 1:
+            return None
+        if _FORM_SAFE_PAIRS.fullmatch(text) is None and (
+            _FORM_COMMA_PAIRS.fullmatch(text) is None
+            or text.replace("%2C", ",") != "&".join([f"{k}={v}" for k, v in fields.items()])
+        ):
             return None
         form = cls(fields)
         form.encoded = text.encode("ascii")

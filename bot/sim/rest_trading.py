@@ -148,7 +148,9 @@ def parse_order(
         time_in_force=tif,
         expire_at=expire_at,
         post_only="post" in flags,
-        fee_in_base="fcib" in flags,
+        # Kraken's defaults: fee in base when selling, in quote when buying (``fcib``,
+        # ``fciq``; KRAKEN.md §8.1).
+        fee_in_base="fcib" in flags or (side == "sell" and "fciq" not in flags),
         cl_ord_id=cl_ord_id,
         userref=userref,
         stptype=params.text("stptype") or "cancel-newest",

@@ -415,7 +415,7 @@ class OrderMethods(AuthSession):
             time_in_force=_TIF[tif.lower()],
             expire_at=expire_at,
             post_only=params.get("post_only") is True,
-            fee_in_base=params.get("fee_preference") == "base",
+            fee_in_base=_fee_in_base(params),
             cl_ord_id=cl_ord_id,
             userref=userref,
             stptype=stp,
@@ -440,3 +440,14 @@ def _scaled(value: Any, precision: int, name: str) -> int:
         return to_scaled(value, precision)
     except ProtocolError:
         raise ProtocolError(f"{ERR_ARGS}:{name}") from None
+
+
+def _fee_in_base(params: dict[str, Any]) -> bool:
+    """``fee_preference``: ``base`` or ``quote``; unset, Kraken's default: "quote is the
+    default for buy orders, base is the default for sell orders" (KRAKEN.md §8.3)."""
+    preference: object = params.get("fee_preference")
+    if preference is None:
+        return params.get("side") == "sell"
+    if preference not in ("base", "quote"):
+        raise ProtocolError(f"{ERR_ARGS}:fee_preference")
+    return preference == "base"

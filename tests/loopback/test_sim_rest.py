@@ -288,7 +288,10 @@ async def test_add_order_variants_and_open_orders_shape(fake_sim: SimHandle) -> 
     assert opened[sell]["userref"] == 42 and opened[sell]["expiretm"] > opened[sell]["opentm"]
     held = (await client.private("BalanceEx", as_json=True)).result
     assert held["ZUSD"] == {"balance": "100000.0000", "hold_trade": "62750.0000"}  # + taker fee
-    assert held["XXBT"] == {"balance": "10.0000000000", "hold_trade": "0.5000000000"}
+    # The sell gave no fee flag: Kraken's default for a sell is the fee in base (``fcib``),
+    # so its hold is the 0.5 BTC and the taker fee on it (0.4 %), in BTC.
+    assert held["XXBT"] == {"balance": "10.0000000000", "hold_trade": "0.5020000000"}
+    assert opened[sell]["oflags"] == "fcib"
     by_ref = (await client.private("OpenOrders", userref=42)).result["open"]
     assert list(by_ref) == [sell]
     by_cl = (await client.private("OpenOrders", cl_ord_id="my-order-1")).result["open"]

@@ -73,6 +73,30 @@ async def test_batch_add_batch_cancel_and_edit(fake_sim: SimHandle) -> None:
     assert list(open_) == [new_id] and open_[new_id]["descr"]["price"] == "50003.0"
 
 
+async def test_a_sells_fee_is_in_base_unless_it_asks_for_quote(fake_sim: SimHandle) -> None:
+    """``fee_preference``: "quote is the default for buy orders, base is the default for
+    sell orders" (Kraken's add_order); the order's ``oflags`` show it (``fcib``/``fciq``)."""
+    token = (await fake_sim.client.private("GetWebSocketsToken")).result["token"]
+    sell = {"order_type": "limit", "side": "sell", "order_qty": 0.001, "limit_price": 90000}
+    async with fake_sim.session.ws_connect(fake_sim.ws_private_url) as raw:
+        await raw.receive(timeout=5)  # status
+        ws = Ws(raw, token)
+        ids = []
+        for extra in ({}, {"fee_preference": "quote"}, {"fee_preference": "base"}):
+            added = await ws.call("add_order", symbol="BTC/USD", **sell, **extra)
+            assert added["success"] is True, added
+            ids.append(added["result"]["order_id"])
+        bought = await ws.call("add_order", symbol="BTC/USD", **{**sell, "side": "buy",
+                                                               "limit_price": 1000})  # fmt: skip
+        ids.append(bought["result"]["order_id"])
+        bad = await ws.call("add_order", symbol="BTC/USD", **sell, fee_preference="usd")
+        assert (
+            bad["success"] is False and bad["error"] == "EGeneral:Invalid arguments:fee_preference"
+        )
+    open_ = (await fake_sim.client.private("OpenOrders")).result["open"]
+    assert [open_[i]["oflags"] for i in ids] == ["fcib", "fciq", "fcib", "fciq"]
+
+
 # ------------------------------------------------------------------------------ faults
 
 

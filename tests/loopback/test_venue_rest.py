@@ -94,6 +94,27 @@ async def test_a_post_only_orders_new_price_is_refused_if_it_would_take(
     assert on_sim.qty == inst.qty("0.02")  # a qty-only amend needs no flag
 
 
+@pytest.mark.parametrize("post_only", [True, False])
+async def test_a_sell_pays_its_fee_in_quote_so_the_base_balance_follows_the_fills(
+    sim_factory: SimFactory, post_only: bool
+) -> None:
+    """Kraken's default for a sell is the fee in base (``fcib``); every order asks for it
+    in quote (``fciq``), so the base balance moves by the fills alone."""
+    sim, venue = await venue_on(sim_factory)
+    inst = sim.venue.instruments["BTC/USD"]
+    before = sim.venue.exchange.balances(sim.account)["BTC"]
+    sell = replace(bid(sim, "60000", post_only=post_only), side="sell")
+    await venue.place(sell, inst)
+    creds = sim.venue.add_account("taker")
+    reply = await sim.client_for(creds.api_key, creds.api_secret).private(
+        "AddOrder", pair="XBTUSD", type="buy", ordertype="market", volume="0.01"
+    )
+    assert reply.error == []
+    (fill,) = sim.venue.exchange.trades(sim.account)
+    assert fill.side == "sell" and fill.fee > 0 and fill.fee_asset == "USD"
+    assert sim.venue.exchange.balances(sim.account)["BTC"] == before - D("0.01")
+
+
 async def test_an_order_whose_txid_is_unknown_is_named_by_its_cl_ord_id(
     sim_factory: SimFactory,
 ) -> None:

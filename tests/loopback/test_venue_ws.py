@@ -16,6 +16,7 @@ import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,28 @@ async def test_a_post_only_orders_new_price_is_refused_if_it_would_take(
         (on_sim,) = h.on_sim()
         assert (on_sim.price, on_sim.filled) == (inst.price("49000"), 0)
         assert h.rest.writes == []  # the place over the socket, and so the amend
+
+
+@pytest.mark.parametrize("post_only", [True, False])
+async def test_a_sell_pays_its_fee_in_quote_so_the_base_balance_follows_the_fills(
+    sim_factory: SimFactory, post_only: bool
+) -> None:
+    """``fee_preference`` defaults to base for a sell on Kraken; every ``add_order`` asks
+    for quote, so the base balance moves by the fills alone (as over REST: ``fciq``)."""
+    async with harness(sim_factory) as h:
+        exchange, account = h.sim.venue.exchange, h.sim.account
+        before = exchange.balances(account)["BTC"]
+        sell = replace(h.bid("60000", post_only=post_only), side="sell")
+        await h.venue.place(sell, h.inst)
+        assert h.rest.writes == []  # placed over the socket
+        creds = h.sim.venue.add_account("taker")
+        reply = await h.sim.client_for(creds.api_key, creds.api_secret).private(
+            "AddOrder", pair="XBTUSD", type="buy", ordertype="market", volume="0.01"
+        )
+        assert reply.error == []
+        (fill,) = exchange.trades(account)
+        assert fill.side == "sell" and fill.fee > 0 and fill.fee_asset == "USD"
+        assert exchange.balances(account)["BTC"] == before - Decimal("0.01")
 
 
 async def test_refusals_mean_what_they_mean_over_rest(sim_factory: SimFactory) -> None:

@@ -121,7 +121,7 @@ def test_frames_carry_exact_numbers_the_cl_ord_id_and_the_token() -> None:
     assert fields == {
         "order_type": "limit", "side": "buy", "order_qty": Decimal("0.01"),
         "limit_price": Decimal("50000.5"), "time_in_force": "ioc", "post_only": True,
-        "cl_ord_id": "c1",
+        "fee_preference": "quote", "cl_ord_id": "c1",
     }  # fmt: skip
     two = [order, replace(order, cl_ord_id="c2")]
     frame = json.loads(wr.batch_add(two, BTC, token="t", req_id=9))
