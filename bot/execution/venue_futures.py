@@ -378,11 +378,12 @@ class FuturesRestVenue:
         return found
 
     def _trade(self, f: q.Fill) -> ExchangeTrade:
+        liquidity = q.fill_liquidity(f.fill_type)  # takerAfterEdit is a taker's fill
         return ExchangeTrade(
             exec_id=f.fill_id, order_id=f.order_id, pair=f.symbol, side=f.side,
             price=f.price, qty=f.size, cost=f.price * f.size, fee=Decimal(0),
             ts_ns=_ns(f.fill_time), trade_id=f.fill_id,
-            maker=True if f.fill_type == "maker" else False if f.fill_type == "taker" else None,
+            maker=None if liquidity is None else liquidity == "m",
         )  # fmt: skip
 
 
