@@ -10,7 +10,8 @@ leave as exact decimal text):
 - ``edit_order``     ``POST editorder`` by ``orderId`` or ``cliOrdId``; ``qtyMode``.
 - ``cancel_order``   ``POST cancelorder`` by ``order_id`` or ``cliOrdId``.
 - ``batch_order``    ``POST batchorder``: send/edit/cancel instructions in one call, as a
-  JSON document in the ``json`` parameter (url-encoded and signed as sent).
+  JSON document in the ``json`` parameter (url-encoded and signed as sent); a send is
+  any type but ``mkt`` (``BatchOrderSend.orderType`` in Kraken's OpenAPI).
 - ``cancel_all_orders`` (``symbol`` optional) and ``cancel_all_orders_after`` (``timeout``
   seconds, 0 disarms: the Futures dead-man's switch, KRAKEN.md §3.3).
 
@@ -47,6 +48,7 @@ from bot.futures.ratelimit import endpoint_cost
 from bot.kraken.codec import dumps
 
 __all__ = [
+    "BATCH_SEND_TYPES",
     "MAX_CLI_ORD_ID",
     "BatchCancel",
     "BatchEdit",
@@ -98,6 +100,10 @@ class TriggerSignal(StrEnum):
     LAST = "last"
 
 
+# ``batchorder``'s send types (Kraken's OpenAPI, ``BatchOrderSend.orderType``): no ``mkt``.
+BATCH_SEND_TYPES: Final[frozenset[str]] = frozenset(
+    t.value for t in OrderType if t is not OrderType.MARKET
+)
 _LIMIT_REQUIRED: Final = frozenset({OrderType.LIMIT, OrderType.POST, OrderType.IOC, OrderType.FOK})
 _TRIGGERED: Final = frozenset({OrderType.STOP, OrderType.TAKE_PROFIT})
 
@@ -310,6 +316,8 @@ def _json_params(req: FuturesRequest, inst: FuturesInstrument) -> dict[str, Any]
 
 def _batch_item(item: BatchInstruction) -> dict[str, Any]:
     if isinstance(item, BatchSend):
+        if OrderType(item.order_type) not in BATCH_SEND_TYPES:
+            raise ValueError(f"batchorder takes no {item.order_type} order: send it alone")
         req = send_order(
             item.inst,
             side=item.side,

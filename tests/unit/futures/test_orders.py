@@ -109,6 +109,15 @@ def test_batch_order_is_one_json_parameter(inst: FuturesInstrument) -> None:
         o.batch_order([])
 
 
+def test_a_batch_sends_no_market_order(inst: FuturesInstrument) -> None:
+    """``BatchOrderSend.orderType`` (Kraken's OpenAPI) is lmt, ioc, post, stp,
+    take_profit or fok: a ``mkt`` send is refused here, not by Kraken."""
+    with pytest.raises(ValueError, match="send it alone"):
+        o.batch_order([o.BatchSend("1", inst, "buy", "mkt", inst.qty("0.5"), "m1")])
+    stop = o.BatchSend("2", inst, "sell", "stp", inst.qty("0.5"), "s1", stop_price=640000)
+    assert json.loads(o.batch_order([stop]).param_dict["json"])["batchOrder"][0]["stopPrice"]
+
+
 def test_cancel_and_dead_man_requests() -> None:
     assert o.cancel_order(order_id="x").param_dict == {"order_id": "x"}
     assert o.cancel_order(cli_ord_id="c").param_dict == {"cliOrdId": "c"}
