@@ -243,7 +243,7 @@ class FuturesRestVenue:
             elif r is not None and r.ok and r.order_id is not None:
                 placed.append(r.order_id)
             elif r is not None and not r.ok:
-                placed.append(status_error(r.status, f"cliOrdId {x.cl_ord_id}"))
+                placed.append(_refused(r, f"cliOrdId {x.cl_ord_id}"))
             else:
                 placed.append(OrderStateUnknown("noOrderId", f"batchStatus: {x.cl_ord_id}"))
         return answers[: len(cancels)], answers[len(cancels) :], placed
@@ -418,7 +418,13 @@ def _done(order: Order, r: fo.BatchItemResult | None) -> ExchangeError | None:
     """A cancel's or an edit's answer: None (done), or what refused or hid it."""
     if r is None:
         return OrderStateUnknown("batchStatus", f"no status for {order.cl_ord_id}")
-    return None if r.ok else status_error(r.status, f"order {order.order_id or order.cl_ord_id}")
+    return None if r.ok else _refused(r, f"order {order.order_id or order.cl_ord_id}")
+
+
+def _refused(r: fo.BatchItemResult, what: str) -> ExchangeError:
+    """The error of a status that is not a success (``OrderStateUnknown`` when its events
+    show an execution: ``BatchItemResult.error``)."""
+    return r.error(what) or status_error(r.status, what)
 
 
 def _untagged(

@@ -18,7 +18,8 @@ leave as exact decimal text):
 Answers: ``{"result": "success", …}`` is not "done": ``parse_send`` and its siblings read
 ``sendStatus``/``editStatus``/``cancelStatus``/``batchStatus`` into frozen dataclasses whose
 ``ok`` says whether the status is a success and ``error()`` gives the ``bot.core.errors``
-exception for one that is not (``error_codes``). Order events (PLACE, EXECUTION, EDIT,
+exception for one that is not (``error_codes``; ``OrderStateUnknown`` when the answer's
+events show an execution all the same). Order events (PLACE, EXECUTION, EDIT,
 CANCEL, REJECT, and the trigger variants) are parsed into ``OrderEvent``.
 
 This module owns those shapes; sending them is ``rest``'s job.
@@ -33,7 +34,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-from bot.core.errors import ExchangeError, ProtocolError
+from bot.core.errors import ExchangeError, OrderStateUnknown, ProtocolError
 from bot.futures.error_codes import SUCCESS_STATUSES, status_error
 from bot.futures.fields import (
     as_object,
@@ -453,19 +454,33 @@ def _status_object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 class _Status:
-    """What every status answer shares: a status and whether it is a success."""
+    """What every status answer shares: a status, whether it is a success, its events."""
 
     __slots__ = ()
     status: str
+    events: tuple[OrderEvent, ...]
     _kind: ClassVar[str] = "send"
 
     @property
     def ok(self) -> bool:
         return self.status in SUCCESS_STATUSES[self._kind]
 
-    def error(self) -> ExchangeError | None:
-        """The exception for a status that is not a success (None when ``ok``)."""
-        return None if self.ok else status_error(self.status)
+    @property
+    def traded(self) -> bool:
+        """Whether the answer's ``orderEvents`` hold an EXECUTION: the order traded."""
+        return any(e.kind == "EXECUTION" for e in self.events)
+
+    def error(self, detail: str = "") -> ExchangeError | None:
+        """The exception for a status that is not a success (None when ``ok``). A status
+        that is not a success but comes with an EXECUTION event contradicts itself (the
+        send enum has ``cancelled``, ``OrderError`` ``REJECTED_AFTER_EXECUTION``): the order
+        traded, so it is ``OrderStateUnknown`` (reconcile), never a plain rejection."""
+        if self.ok:
+            return None
+        if self.traded:
+            why = "refused after an execution: reconcile"
+            return OrderStateUnknown(self.status, f"{detail}: {why}" if detail else why)
+        return status_error(self.status, detail)
 
 
 @dataclass(frozen=True, slots=True)
