@@ -11,9 +11,10 @@ The engine merges ``ExecutionReport`` values (``bot.kraken.protocol``, the shape
   (``OpenOrderGone``) becomes the same report without numbers.
 - ``fills``: each is a ``trade`` report (``exec_id`` the fill id, which ``fills`` over
   REST prints too, so the store counts a fill once however it arrives), its fee as paid,
-  ``m``/``t`` from ``fillType``. Futures prints no cumulative size on a fill, only
-  ``remaining_order_qty``: with the order's size (remembered from ``open_orders``) that
-  gives ``cum_qty``; without it the next ``open_orders`` update or a reconciliation does.
+  ``m``/``t`` from ``fill_type`` (``takerAfterEdit`` is a taker's: ``fill_liquidity``).
+  Futures prints no cumulative size on a fill, only ``remaining_order_qty``: with the
+  order's size (remembered from ``open_orders``) that gives ``cum_qty``; without it the
+  next ``open_orders`` update or a reconciliation does.
 
 Times are Kraken's epoch milliseconds, given to the engine as RFC 3339 text. This module
 keeps only the sizes of the orders it has seen (bounded); no I/O, no clock.
@@ -25,6 +26,7 @@ from collections import OrderedDict
 from decimal import Decimal
 from typing import Final
 
+from bot.futures.queries import fill_liquidity
 from bot.futures.times import rfc3339_ms
 from bot.futures.ws_private import (
     FillsFrame,
@@ -40,7 +42,6 @@ __all__ = ["MAX_REMEMBERED", "FuturesReports"]
 
 MAX_REMEMBERED: Final = 10_000  # order sizes kept for fills' cum_qty
 FULL_FILL: Final = "full_fill"
-_LIQUIDITY: Final = {"maker": "m", "taker": "t"}
 
 
 class FuturesReports:
@@ -106,6 +107,6 @@ class FuturesReports:
             exec_type="trade", order_id=fill.order_id, cl_ord_id=fill.cli_ord_id,
             symbol=fill.symbol, side=fill.side, cum_qty=cum, exec_id=fill.fill_id,
             last_qty=fill.qty, last_price=fill.price, cost=fill.qty * fill.price,
-            liquidity_ind=_LIQUIDITY.get(fill.fill_type), fees=fees,
+            liquidity_ind=fill_liquidity(fill.fill_type), fees=fees,
             timestamp=rfc3339_ms(fill.time),
         )  # fmt: skip

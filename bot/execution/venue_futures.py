@@ -38,7 +38,9 @@ spot. What the port needs and Kraken Futures says differently is decided here:
   acknowledged, an edit ``edited`` is amended, a cancel ``cancelled`` is asked; another
   status refuses that instruction with it (``postWouldExecute``, ``orderForEditNotFound``
   ...); one missing, or a send without an id, is ``OrderStateUnknown``. A lost answer
-  raises for the call.
+  raises for the call. A batch send takes lmt, post, ioc, fok, stp or take_profit, not
+  ``mkt`` (``BatchOrderSend.orderType``): a market order of a batch goes alone by
+  ``sendorder`` once the ``batchorder`` is answered.
 - **Balances** are the multi-collateral account's currencies (``accounts``).
 - **The switch** is ``cancelallordersafter``; **tokens** do not exist (the private feed
   signs a challenge): ``ws_token`` raises ``ProtocolError``.
@@ -202,6 +204,8 @@ class FuturesRestVenue:
     ) -> BatchAnswers:
         """One ``batchorder``: the cancels, the edits, then the sends (each tagged by its
         place); each answer found as the module docstring says."""
+        batchable = fo.BATCH_SEND_TYPES
+        alone = {i for i, x in enumerate(places) if futures_order_type(x) not in batchable}
         sends = [
             fo.BatchSend(
                 order_tag=str(i), inst=self._contract(x.symbol), side=x.side,
@@ -209,6 +213,7 @@ class FuturesRestVenue:
                 limit_price=x.price, reduce_only=self._reduce_only(x),
             )
             for i, x in enumerate(places)
+            if i not in alone
         ]  # fmt: skip
         edits = [
             fo.BatchEdit(
@@ -221,7 +226,9 @@ class FuturesRestVenue:
             for a in amends
         ]
         items: list[fo.BatchInstruction] = [fo.BatchCancel(*_ids(x)) for x in cancels]
-        results = await self.rest.batch_order([*items, *edits, *sends])
+        results: tuple[fo.BatchItemResult, ...] = ()
+        if items or edits or sends:
+            results = await self.rest.batch_order([*items, *edits, *sends])
         if len(results) != len(items) + len(edits) + len(sends):
             raise OrderStateUnknown("batchStatus", "one status per instruction")
         targets = [*cancels, *(a.order for a in amends)]
@@ -231,13 +238,23 @@ class FuturesRestVenue:
         placed: list[PlaceAnswer] = []
         for i, x in enumerate(places):
             r = by_tag.get(str(i))
-            if r is not None and r.ok and r.order_id is not None:
+            if i in alone:
+                placed.append(await self._place_alone(x))
+            elif r is not None and r.ok and r.order_id is not None:
                 placed.append(r.order_id)
             elif r is not None and not r.ok:
-                placed.append(status_error(r.status, f"cliOrdId {x.cl_ord_id}"))
+                placed.append(_refused(r, f"cliOrdId {x.cl_ord_id}"))
             else:
                 placed.append(OrderStateUnknown("noOrderId", f"batchStatus: {x.cl_ord_id}"))
         return answers[: len(cancels)], answers[len(cancels) :], placed
+
+    async def _place_alone(self, order: Order) -> PlaceAnswer:
+        """A batch's order that ``batchorder`` does not take (``mkt``), sent by ``sendorder``
+        after the batch; its answer as the batch's: the id, or what refused or hid it."""
+        try:
+            return await self.place(order, as_instrument(self._contract(order.symbol)))
+        except ExchangeError as exc:
+            return exc
 
     async def amend(
         self,
@@ -378,11 +395,12 @@ class FuturesRestVenue:
         return found
 
     def _trade(self, f: q.Fill) -> ExchangeTrade:
+        liquidity = q.fill_liquidity(f.fill_type)  # takerAfterEdit is a taker's fill
         return ExchangeTrade(
             exec_id=f.fill_id, order_id=f.order_id, pair=f.symbol, side=f.side,
             price=f.price, qty=f.size, cost=f.price * f.size, fee=Decimal(0),
             ts_ns=_ns(f.fill_time), trade_id=f.fill_id,
-            maker=True if f.fill_type == "maker" else False if f.fill_type == "taker" else None,
+            maker=None if liquidity is None else liquidity == "m",
         )  # fmt: skip
 
 
@@ -400,7 +418,13 @@ def _done(order: Order, r: fo.BatchItemResult | None) -> ExchangeError | None:
     """A cancel's or an edit's answer: None (done), or what refused or hid it."""
     if r is None:
         return OrderStateUnknown("batchStatus", f"no status for {order.cl_ord_id}")
-    return None if r.ok else status_error(r.status, f"order {order.order_id or order.cl_ord_id}")
+    return None if r.ok else _refused(r, f"order {order.order_id or order.cl_ord_id}")
+
+
+def _refused(r: fo.BatchItemResult, what: str) -> ExchangeError:
+    """The error of a status that is not a success (``OrderStateUnknown`` when its events
+    show an execution: ``BatchItemResult.error``)."""
+    return r.error(what) or status_error(r.status, what)
 
 
 def _untagged(

@@ -10,14 +10,16 @@ leave as exact decimal text):
 - ``edit_order``     ``POST editorder`` by ``orderId`` or ``cliOrdId``; ``qtyMode``.
 - ``cancel_order``   ``POST cancelorder`` by ``order_id`` or ``cliOrdId``.
 - ``batch_order``    ``POST batchorder``: send/edit/cancel instructions in one call, as a
-  JSON document in the ``json`` parameter (url-encoded and signed as sent).
+  JSON document in the ``json`` parameter (url-encoded and signed as sent); a send is
+  any type but ``mkt`` (``BatchOrderSend.orderType`` in Kraken's OpenAPI).
 - ``cancel_all_orders`` (``symbol`` optional) and ``cancel_all_orders_after`` (``timeout``
   seconds, 0 disarms: the Futures dead-man's switch, KRAKEN.md §3.3).
 
 Answers: ``{"result": "success", …}`` is not "done": ``parse_send`` and its siblings read
 ``sendStatus``/``editStatus``/``cancelStatus``/``batchStatus`` into frozen dataclasses whose
 ``ok`` says whether the status is a success and ``error()`` gives the ``bot.core.errors``
-exception for one that is not (``error_codes``). Order events (PLACE, EXECUTION, EDIT,
+exception for one that is not (``error_codes``; ``OrderStateUnknown`` when the answer's
+events show an execution all the same). Order events (PLACE, EXECUTION, EDIT,
 CANCEL, REJECT, and the trigger variants) are parsed into ``OrderEvent``.
 
 This module owns those shapes; sending them is ``rest``'s job.
@@ -32,7 +34,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-from bot.core.errors import ExchangeError, ProtocolError
+from bot.core.errors import ExchangeError, OrderStateUnknown, ProtocolError
 from bot.futures.error_codes import SUCCESS_STATUSES, status_error
 from bot.futures.fields import (
     as_object,
@@ -47,6 +49,7 @@ from bot.futures.ratelimit import endpoint_cost
 from bot.kraken.codec import dumps
 
 __all__ = [
+    "BATCH_SEND_TYPES",
     "MAX_CLI_ORD_ID",
     "BatchCancel",
     "BatchEdit",
@@ -98,6 +101,10 @@ class TriggerSignal(StrEnum):
     LAST = "last"
 
 
+# ``batchorder``'s send types (Kraken's OpenAPI, ``BatchOrderSend.orderType``): no ``mkt``.
+BATCH_SEND_TYPES: Final[frozenset[str]] = frozenset(
+    t.value for t in OrderType if t is not OrderType.MARKET
+)
 _LIMIT_REQUIRED: Final = frozenset({OrderType.LIMIT, OrderType.POST, OrderType.IOC, OrderType.FOK})
 _TRIGGERED: Final = frozenset({OrderType.STOP, OrderType.TAKE_PROFIT})
 
@@ -310,6 +317,8 @@ def _json_params(req: FuturesRequest, inst: FuturesInstrument) -> dict[str, Any]
 
 def _batch_item(item: BatchInstruction) -> dict[str, Any]:
     if isinstance(item, BatchSend):
+        if OrderType(item.order_type) not in BATCH_SEND_TYPES:
+            raise ValueError(f"batchorder takes no {item.order_type} order: send it alone")
         req = send_order(
             item.inst,
             side=item.side,
@@ -445,19 +454,33 @@ def _status_object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 class _Status:
-    """What every status answer shares: a status and whether it is a success."""
+    """What every status answer shares: a status, whether it is a success, its events."""
 
     __slots__ = ()
     status: str
+    events: tuple[OrderEvent, ...]
     _kind: ClassVar[str] = "send"
 
     @property
     def ok(self) -> bool:
         return self.status in SUCCESS_STATUSES[self._kind]
 
-    def error(self) -> ExchangeError | None:
-        """The exception for a status that is not a success (None when ``ok``)."""
-        return None if self.ok else status_error(self.status)
+    @property
+    def traded(self) -> bool:
+        """Whether the answer's ``orderEvents`` hold an EXECUTION: the order traded."""
+        return any(e.kind == "EXECUTION" for e in self.events)
+
+    def error(self, detail: str = "") -> ExchangeError | None:
+        """The exception for a status that is not a success (None when ``ok``). A status
+        that is not a success but comes with an EXECUTION event contradicts itself (the
+        send enum has ``cancelled``, ``OrderError`` ``REJECTED_AFTER_EXECUTION``): the order
+        traded, so it is ``OrderStateUnknown`` (reconcile), never a plain rejection."""
+        if self.ok:
+            return None
+        if self.traded:
+            why = "refused after an execution: reconcile"
+            return OrderStateUnknown(self.status, f"{detail}: {why}" if detail else why)
+        return status_error(self.status, detail)
 
 
 @dataclass(frozen=True, slots=True)

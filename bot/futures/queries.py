@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from bot.core.errors import ProtocolError
 from bot.futures.fields import (
@@ -48,6 +48,7 @@ __all__ = [
     "OrderLookup",
     "Ticker",
     "accounts",
+    "fill_liquidity",
     "fills",
     "find_order",
     "instruments",
@@ -122,9 +123,23 @@ class OpenOrder:
     last_update_time: str | None
 
 
+# ``fillType`` (REST ``fills``) and ``fill_type`` (WS ``fills``) values that say who took
+# liquidity. Kraken's OpenAPI (``FillJson.fillType``) lists maker, taker, liquidation,
+# assignor, assignee, takerAfterEdit, unwindBankrupt and unwindCounterparty; an edit that
+# makes a resting order trade at once is ``takerAfterEdit``: a taker fill.
+_LIQUIDITY: Final = {"maker": "m", "taker": "t", "takerAfterEdit": "t"}
+
+
+def fill_liquidity(fill_type: str) -> str | None:
+    """``"m"`` (maker), ``"t"`` (taker, ``takerAfterEdit`` included) or None (liquidation,
+    assignment, unwind: neither side of an order of ours in the book)."""
+    return _LIQUIDITY.get(fill_type)
+
+
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One ``fills`` entry; ``fill_type`` is ``maker``, ``taker``, ``liquidation``, …"""
+    """One ``fills`` entry; ``fill_type`` is ``maker``, ``taker``, ``takerAfterEdit``,
+    ``liquidation``, … (``fill_liquidity``)."""
 
     fill_id: str
     order_id: str

@@ -431,11 +431,10 @@ _R = TypeVar("_R", o.SendResult, o.EditResult, o.CancelResult)
 
 def _checked(result: _R, check: bool, what: str, uncertain: bool) -> _R:
     if check:
-        error = result.error()
+        error = result.error(what)
         if error is not None:
             if uncertain:
                 detail = f"{what}: an earlier attempt may have been executed; last: {error}"
                 raise OrderStateUnknown(error.code, detail) from error
-            error.detail = what
             raise error
     return result

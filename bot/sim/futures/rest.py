@@ -14,7 +14,9 @@ https://docs.kraken.com/api/docs/futures-api/trading/ documents it:
 ``editorder``               POST      ``edit-order-spring``: size (qtyMode), limitPrice,
                                       stopPrice
 ``cancelorder``             POST      ``cancel-order``: order_id or cliOrdId
-``batchorder``              POST      ``send-batch-order``: ``json={"batchOrder": [...]}``
+``batchorder``              POST      ``send-batch-order``: ``json={"batchOrder": [...]}``;
+                                      a send of a type it lacks (``mkt``) is
+                                      ``invalidOrderType``
 ``cancelallorders``         POST      ``cancel-all-orders``: optional ``symbol``
 ``cancelallordersafter``    POST      ``cancel-all-orders-after``: ``timeout`` seconds
 ``openorders``              GET       ``get-open-orders``
@@ -332,11 +334,19 @@ def _cancel_after(venue: FuturesVenue, account: str, params: Params) -> dict[str
     return {"status": {"currentTime": iso_ms(now_ns), "triggerTime": trigger}}
 
 
+# Kraken's OpenAPI, ``BatchOrderSend.orderType``: a batch sends no ``mkt`` order.
+_BATCH_SEND_TYPES: Final = frozenset({"lmt", "ioc", "post", "stp", "take_profit", "fok"})
+
+
 def _batch_item(venue: FuturesVenue, account: str, item: Any) -> dict[str, Any]:
     received = venue.now_ns()
     if not isinstance(item, dict) or item.get("order") not in ("send", "edit", "cancel"):
         raise _Refused("invalidArgument")
     kind = item["order"]
+    if kind == "send" and item.get("orderType") not in _BATCH_SEND_TYPES:
+        # ``BatchOrderSend.orderType`` has no ``mkt`` (nor trailing_stop): not placed.
+        out = {"order_tag": item.get("order_tag"), "status": "invalidOrderType"}
+        return {**out, "dateTimeReceived": iso_ms(received), "orderEvents": []}
     if kind == "send":
         body = _send(venue, account, item)["sendStatus"]
         out = {"order_tag": item.get("order_tag"), **body}

@@ -19,12 +19,12 @@ def ws_order(qty: str, filled: str) -> WsOrder:
     )  # fmt: skip
 
 
-def ws_fill(qty: str, remaining: str | None) -> WsFill:
+def ws_fill(qty: str, remaining: str | None, fill_type: str = "maker") -> WsFill:
     return WsFill(
         fill_id="f-1", order_id="o-1", cli_ord_id="c-1", symbol="PF_XBTUSD", side="buy",
         price=Decimal("50000"), qty=Decimal(qty),
         remaining_order_qty=None if remaining is None else Decimal(remaining),
-        fill_type="maker", fee_paid=Decimal("0.1"), fee_currency="usd", order_type="lmt",
+        fill_type=fill_type, fee_paid=Decimal("0.1"), fee_currency="usd", order_type="lmt",
         time=1_700_000_001_007, seq=None,
     )  # fmt: skip
 
@@ -55,3 +55,13 @@ def test_leaving_the_book_is_filled_only_on_a_full_fill() -> None:
     assert part.reports[0].reason == "dead_man_switch"
     gone = reports.update(OpenOrderGone("o-1", None, "cancelled_by_user")).reports[0]
     assert gone.order_status == "canceled" and gone.cum_qty is None
+
+
+def test_a_fill_made_by_an_edit_is_a_takers() -> None:
+    """Kraken's OpenAPI ``FillJson.fillType``: ``takerAfterEdit`` (an edit that trades at
+    once); a liquidation is neither side of a book order of ours."""
+    reports = FuturesReports()
+    frame = FillsFrame(False, None, (ws_fill("0.2", "0.8", "takerAfterEdit"),))
+    assert reports.fills(frame).reports[0].liquidity_ind == "t"
+    frame = FillsFrame(False, None, (ws_fill("0.2", "0.8", "liquidation"),))
+    assert reports.fills(frame).reports[0].liquidity_ind is None

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.core.errors import InsufficientFunds, RejectedError
+from bot.core.errors import InsufficientFunds, OrderStateUnknown, RejectedError
 from bot.futures import orders as o
 from bot.futures.auth import encode_params
 from bot.futures.instruments import FuturesInstrument
@@ -109,6 +109,15 @@ def test_batch_order_is_one_json_parameter(inst: FuturesInstrument) -> None:
         o.batch_order([])
 
 
+def test_a_batch_sends_no_market_order(inst: FuturesInstrument) -> None:
+    """``BatchOrderSend.orderType`` (Kraken's OpenAPI) is lmt, ioc, post, stp,
+    take_profit or fok: a ``mkt`` send is refused here, not by Kraken."""
+    with pytest.raises(ValueError, match="send it alone"):
+        o.batch_order([o.BatchSend("1", inst, "buy", "mkt", inst.qty("0.5"), "m1")])
+    stop = o.BatchSend("2", inst, "sell", "stp", inst.qty("0.5"), "s1", stop_price=640000)
+    assert json.loads(o.batch_order([stop]).param_dict["json"])["batchOrder"][0]["stopPrice"]
+
+
 def test_cancel_and_dead_man_requests() -> None:
     assert o.cancel_order(order_id="x").param_dict == {"order_id": "x"}
     assert o.cancel_order(cli_ord_id="c").param_dict == {"cliOrdId": "c"}
@@ -160,6 +169,22 @@ def test_success_is_not_placed() -> None:
     result = o.parse_send(body)
     assert not result.ok
     assert isinstance(result.error(), InsufficientFunds)
+
+
+def test_a_refusal_that_reports_an_execution_is_not_a_rejection() -> None:
+    """A status that is not a success with an EXECUTION among its ``orderEvents`` (the send
+    enum has ``cancelled``; ``OrderError`` has ``REJECTED_AFTER_EXECUTION``): the order
+    traded, so its fate is for reconciliation, never a plain rejection."""
+    body = loads_exact(SEND_EXECUTED.replace(b'"status":"placed"', b'"status":"cancelled"'))
+    result = o.parse_send(body)
+    assert not result.ok and result.traded
+    error = result.error("cliOrdId c1")
+    assert isinstance(error, OrderStateUnknown) and error.code == "cancelled"
+    assert "cliOrdId c1" in str(error)
+    item = o.BatchItemResult("wouldNotReducePosition", "1", "oid", None, None, result.events)
+    assert isinstance(item.error(), OrderStateUnknown)
+    refused = o.BatchItemResult("postWouldExecute", "1", "oid", None, None, ())
+    assert isinstance(refused.error(), RejectedError)
 
 
 def test_parse_trigger_place_event() -> None:

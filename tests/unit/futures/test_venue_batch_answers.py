@@ -119,3 +119,15 @@ async def test_a_status_naming_no_instruction_is_unknown(inst: FuturesInstrument
     _, (_, amended, _) = await edit_batch(inst, answer)
     assert amended[0] is None
     assert isinstance(amended[1], OrderStateUnknown)  # amended or not: looked up
+
+
+async def test_a_refused_send_that_traded_is_unknown(inst: FuturesInstrument) -> None:
+    """A send refused with an EXECUTION among its events traded all the same: the engine
+    looks it up (its fills are real) instead of recording a rejection."""
+    traded = fo.BatchItemResult(
+        "wouldNotReducePosition", "0", "OID-NEW", None, None, (fo.OrderEvent("EXECUTION"),)
+    )
+    answer = [status("cancelled", "OID-0"), status("edited", "OID-A"), status("edited", "OID-B")]
+    _, (_, _, placed) = await edit_batch(inst, [*answer, traded])
+    (unknown,) = placed
+    assert isinstance(unknown, OrderStateUnknown) and unknown.code == "wouldNotReducePosition"
