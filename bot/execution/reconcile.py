@@ -37,7 +37,8 @@ The rules
    recorded for it is ``short_of_fills``; the engine reads TradesHistory from
    ``trades_start_ns`` and ``missed_fills`` turns the trades of our orders into ``Fill``
    values. The store records them idempotently by ``exec_id`` (Kraken's trade id, the same
-   id in TradesHistory and in the executions feed), so a fill is counted once however
+   id in TradesHistory and in the executions feed, TradesHistory being asked for each
+   taker match apart: ``consolidate_taker`` false), so a fill is counted once however
    often it is seen. TradesHistory's fee is in the quote currency (Kraken's documentation);
    a consolidated taker price finer than the pair's precision is kept exact, at a finer
    scale (``orders.fill_price``), as the executions feed's ``last_price`` is.

@@ -477,9 +477,12 @@ class WsOrderEntry:
     async def batch_cancel(
         self, orders: Sequence[Order], instrument: Instrument, *, ages_s: Sequence[float]
     ) -> int:
-        """``batch_cancel`` (2 to 50 orders, by Kraken's id, else ours): how many."""
+        """``batch_cancel`` (2 to 50 orders, by Kraken's id, else ours; one by Kraken's id at
+        least: Kraken requires ``orders``, else ``ValueError``): how many."""
         order_ids = [o.order_id for o in orders if o.order_id]
         cl_ord_ids = [o.cl_ord_id for o in orders if not o.order_id]
+        if not order_ids:
+            raise ValueError("batch_cancel names one order by Kraken's id at least")
 
         def build(token: str, req_id: int) -> bytes:
             return wr.batch_cancel(
@@ -601,6 +604,9 @@ class KrakenWsVenue:
     async def cancel_batch(
         self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
     ) -> list[ExchangeError | None]:
+        if not any(order.order_id for order in orders):  # WS batch_cancel needs one txid
+            return await self.rest.cancel_batch(orders, instruments, ages_s=ages_s)
+
         async def over_ws() -> list[ExchangeError | None]:
             await self.ws.batch_cancel(orders, instruments[0], ages_s=ages_s)
             return [None] * len(orders)

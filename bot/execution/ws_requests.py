@@ -325,12 +325,14 @@ def batch_add(orders: Sequence[Order], instrument: Instrument, *, token: str, re
 def batch_cancel(
     *, order_ids: Sequence[str], cl_ord_ids: Sequence[str], token: str, req_id: int
 ) -> bytes:
-    """``batch_cancel``: 2 to 50 orders, by Kraken's id and/or ours."""
+    """``batch_cancel``: 2 to 50 orders, by Kraken's id and/or ours; at least one by
+    Kraken's (``orders`` is required: the venue sends a batch of ``cl_ord_id`` alone over
+    REST, whose CancelOrderBatch takes them)."""
     if not 2 <= len(order_ids) + len(cl_ord_ids) <= 50:
         raise ValueError("batch_cancel takes 2 to 50 orders")
-    params: dict[str, Any] = {}
-    if order_ids:
-        params["orders"] = list(order_ids)
+    if not order_ids:
+        raise ValueError("batch_cancel names one order by Kraken's id at least (orders)")
+    params: dict[str, Any] = {"orders": list(order_ids)}
     if cl_ord_ids:
         params["cl_ord_id"] = list(cl_ord_ids)
     return _frame("batch_cancel", params, token, req_id)

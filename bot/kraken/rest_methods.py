@@ -443,14 +443,21 @@ class RestMethods:
         ofs: int | None = None,
         trade_type: str | None = None,
         trades: bool = False,
+        consolidate_taker: bool = False,
     ) -> dict[str, Any]:
-        """``TradesHistory`` (50 per page): ``{"trades": {id: trade}, "count": n}``."""
+        """``TradesHistory`` (50 per page): ``{"trades": {id: trade}, "count": n}``.
+
+        ``consolidate_taker`` is sent, False unless asked: Kraken's default (true) merges a
+        taker order's matches into one trade, while the executions feed reports each match
+        with its own ``exec_id``; the engine counts a fill once by its id, so a merged trade
+        of an order with some matches already recorded would count them twice."""
         params = {
             "type": trade_type,
             "trades": True if trades else None,
             "start": start,
             "end": end,
             "ofs": ofs,
+            "consolidate_taker": consolidate_taker,
         }
         return await self.private("TradesHistory", _present(params))
 

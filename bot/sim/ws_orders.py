@@ -295,19 +295,19 @@ class OrderMethods(AuthSession):
             self.send(frame)
 
     def _batch_cancel(self, params: dict[str, Any], req_id: int | None, time_in: str) -> None:
-        """``batch_cancel``: ``orders`` (order ids or userrefs) and ``cl_ord_id`` (a list),
-        2-50 in all, as CancelOrderBatch (unknown ids are skipped; ``count`` tells)."""
+        """``batch_cancel``: ``orders`` (order ids or userrefs, required: "array of string
+        required" in Kraken's docs) and ``cl_ord_id`` (an optional list), 2-50 in all, as
+        CancelOrderBatch (unknown ids are skipped; ``count`` tells)."""
         method = "batch_cancel"
         account = self.account_of(method, params, req_id, time_in)
         if account is None:
             return
-        refs = params.get("orders") or []
+        refs = params.get("orders")
         cl_ids = params.get("cl_ord_id") or []
-        if (
-            type(refs) is not list
-            or type(cl_ids) is not list
-            or not 2 <= len(refs) + len(cl_ids) <= 50
-        ):
+        if not refs or type(refs) is not list:
+            self.fail(method, f"{ERR_ARGS}:orders", req_id, time_in)
+            return
+        if type(cl_ids) is not list or not 2 <= len(refs) + len(cl_ids) <= 50:
             self.fail(method, ERR_ARGS, req_id, time_in)
             return
         chosen: dict[str, OrderState] = {}

@@ -67,6 +67,8 @@ async def test_batch_add_batch_cancel_and_edit(fake_sim: SimHandle) -> None:
         assert new_id != ids[2]
         gone = await ws.call("edit_order", order_id=ids[2], symbol="BTC/USD", limit_price=50004)
         assert gone["error"] == "EOrder:Unknown order"
+        only_ours = await ws.call("batch_cancel", cl_ord_id=["b-1", "nope"])
+        assert only_ours["error"] == "EGeneral:Invalid arguments:orders"  # required
         cancelled = await ws.call("batch_cancel", orders=[ids[0], 9], cl_ord_id=["nope"])
         assert cancelled["success"] is True and cancelled["result"] == {"count": 2}
     open_ = (await fake_sim.client.private("OpenOrders")).result["open"]

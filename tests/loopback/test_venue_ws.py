@@ -262,6 +262,27 @@ async def test_a_post_only_orders_new_price_is_refused_if_it_would_take(
         assert h.rest.writes == []  # the place over the socket, and so the amend
 
 
+async def test_a_batch_cancel_of_orders_known_only_by_cl_ord_id_goes_over_rest(
+    sim_factory: SimFactory,
+) -> None:
+    """Kraken's ``batch_cancel`` requires ``orders`` (its ids): a batch whose orders are
+    all known only by our ``cl_ord_id`` (their place answers lost) goes by REST's
+    CancelOrderBatch, which takes them; one with a txid among them stays on the socket."""
+    async with harness(sim_factory) as h:
+        inst = h.inst
+        batch = [h.bid(p) for p in ("30000", "31000", "32000", "33000")]
+        ids = await h.entry.batch_add(batch, inst)
+        ages = [60.0, 60.0]
+        assert await h.venue.cancel_batch(batch[:2], [inst], ages_s=ages) == [None, None]
+        assert h.rest.writes == ["cancel_batch"]
+        by_txid = [replace(batch[2], order_id=str(ids[2])), batch[3]]
+        assert await h.venue.cancel_batch(by_txid, [inst], ages_s=ages) == [None, None]
+        assert h.rest.writes == ["cancel_batch"]  # over the socket
+        assert h.on_sim() == []
+        with pytest.raises(ValueError, match="Kraken's id"):
+            await h.entry.batch_cancel(batch[:2], inst, ages_s=ages)
+
+
 @pytest.mark.parametrize("post_only", [True, False])
 async def test_a_sell_pays_its_fee_in_quote_so_the_base_balance_follows_the_fills(
     sim_factory: SimFactory, post_only: bool

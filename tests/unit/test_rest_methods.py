@@ -102,6 +102,15 @@ def test_a_value_that_needs_quoting_is_left_to_encode_form() -> None:
     assert FormFields.of({"a": "p,q", "b": "r"}, "a=p%2Cq&b=s") is None  # not the fields'
 
 
+def test_trades_history_asks_for_each_taker_match_apart() -> None:
+    """Kraken's ``consolidate_taker`` defaults to true (one trade per taker order's
+    matches); the executions feed reports each match by its own ``exec_id``, so the
+    history is asked for them apart, and the ids agree (reconcile counts a fill once by id)."""
+    client = _Capture()
+    asyncio.run(client.trades_history(start=5))
+    assert client.calls == [("TradesHistory", [("start", 5), ("consolidate_taker", False)], ())]
+
+
 def test_other_shapes_take_the_general_path_and_its_checks() -> None:
     _, params, _ = _sent(pair=BTC, side="buy", ordertype="limit", volume=1, price=2, userref=7)
     assert ("userref", 7) in params

@@ -132,6 +132,8 @@ def test_frames_carry_exact_numbers_the_cl_ord_id_and_the_token() -> None:
         wr.batch_add([order], BTC, token="t", req_id=1)
     cancel = json.loads(wr.batch_cancel(order_ids=["O1"], cl_ord_ids=["c2"], token="t", req_id=2))
     assert cancel["params"] == {"orders": ["O1"], "cl_ord_id": ["c2"], "token": "t"}
+    with pytest.raises(ValueError, match="Kraken's id"):  # ``orders`` is required
+        wr.batch_cancel(order_ids=[], cl_ord_ids=["c1", "c2"], token="t", req_id=2)
     with pytest.raises(ValueError, match="Kraken's id"):
         wr.edit_order(order, BTC, qty=None, price=1, token="t", req_id=3)
 
