@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from bot.execution.orders import Order, OrderState
-from bot.futures.instruments import FuturesInstrumentTable
 from tests.loopback.placing import command
 from tests.loopback.test_futures_batch import CountingClient, writes
-from tests.loopback.test_futures_venue import P, running
+from tests.loopback.test_futures_venue import running
 
 S = OrderState
 pytestmark = pytest.mark.timeout(60)
@@ -28,16 +27,7 @@ async def test_a_fill_made_by_an_edit_is_a_takers_fill(tmp_path: Path) -> None:
     async with running(tmp_path) as rig:
         ask = rig.index() + 50
         qty = rig.inst.qty("0.01")
-        maker = rig.taker()  # another account rests the ask
-        try:
-            contract = FuturesInstrumentTable(await maker.instruments())[P]
-            rested = await maker.send_order(
-                contract, side="sell", order_type="lmt", size=qty, limit_price=ask,
-                cli_ord_id="mk-1",
-            )  # fmt: skip
-        finally:
-            await maker.close()
-        assert rested.ok
+        assert await rig.other("sell", "lmt", qty, ask, "mk-1")  # another account's ask
         order = await rig.place("buy", qty, ask - 100)
         await rig.engine.amend(order.cl_ord_id, price=ask)  # crosses: trades at once
         (fill,) = await rig.rest.fills()
@@ -53,16 +43,7 @@ async def test_a_market_order_in_a_batch_is_sent_alone(tmp_path: Path) -> None:
     async with running(tmp_path, rest_cls=CountingClient) as rig:
         ask = rig.index() + 50
         qty = rig.inst.qty("0.01")
-        maker = rig.taker()
-        try:
-            contract = FuturesInstrumentTable(await maker.instruments())[P]
-            rested = await maker.send_order(
-                contract, side="sell", order_type="lmt", size=qty, limit_price=ask,
-                cli_ord_id="mk-1",
-            )  # fmt: skip
-        finally:
-            await maker.close()
-        assert rested.ok
+        assert await rig.other("sell", "lmt", qty, ask, "mk-1")  # another account's ask
         tick = rig.inst.price_increment
         bid = rig.index() - 100 * tick
         limits = [

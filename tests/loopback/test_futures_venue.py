@@ -74,6 +74,20 @@ class Rig:
             api_secret=creds.api_secret,
         )  # fmt: skip
 
+    async def other(self, side: str, order_type: str, qty: int, price: int, cid: str) -> bool:
+        """An order of another account (``taker``, made once per test): True when Kraken
+        took it (``sendStatus`` a success)."""
+        client = self.taker()
+        try:
+            contract = FuturesInstrumentTable(await client.instruments())[P]
+            sent = await client.send_order(
+                contract, side=side, order_type=order_type, size=qty, limit_price=price,
+                cli_ord_id=cid,
+            )  # fmt: skip
+        finally:
+            await client.close()
+        return sent.ok
+
 
 @asynccontextmanager
 async def running(
@@ -167,16 +181,7 @@ async def test_a_fill_missed_by_the_feed_is_found_by_reconciliation(tmp_path: Pa
         ask = rig.index() + 50
         qty = rig.inst.qty("0.01")
         order = await rig.place("sell", qty, ask)  # alone on the book
-        taker = rig.taker()
-        try:
-            contract = FuturesInstrumentTable(await taker.instruments())[P]
-            taken = await taker.send_order(
-                contract, side="buy", order_type="ioc", size=qty, limit_price=ask,
-                cli_ord_id="tk-1",
-            )  # fmt: skip
-        finally:
-            await taker.close()
-        assert taken.ok
+        assert await rig.other("buy", "ioc", qty, ask, "tk-1")
         await rig.engine.reconcile()
         filled = rig.engine.order(order.cl_ord_id)
         assert filled is not None and filled.state is S.FILLED and filled.filled_qty == qty
@@ -194,16 +199,7 @@ async def test_an_amend_of_a_partly_filled_order_sets_its_total_not_its_open_siz
         ask = rig.index() + 50
         q = rig.inst.qty
         order = await rig.place("sell", q("0.03"), ask)
-        taker = rig.taker()
-        try:
-            contract = FuturesInstrumentTable(await taker.instruments())[P]
-            taken = await taker.send_order(
-                contract, side="buy", order_type="ioc", size=q("0.01"), limit_price=ask,
-                cli_ord_id="tk-1",
-            )  # fmt: skip
-        finally:
-            await taker.close()
-        assert taken.ok
+        assert await rig.other("buy", "ioc", q("0.01"), ask, "tk-1")
         await rig.engine.reconcile()
         part = rig.engine.order(order.cl_ord_id)
         assert part is not None and part.state is S.PARTIALLY_FILLED
