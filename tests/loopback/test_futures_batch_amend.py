@@ -100,6 +100,25 @@ class Rig:
         async with asyncio.timeout(10):
             await self.desk.tasks.drain()
 
+    async def other(self, side: str, order_type: str, qty: str, price: Decimal, cid: str) -> bool:
+        """An order of another account (``taker``, made once per test), in the pair's
+        units: True when Kraken took it."""
+        creds = self.sim.add_account("taker")
+        client = FuturesRestClient(
+            self.server.rest_url, clock=self.engine._clock, api_key=creds.api_key,
+            api_secret=creds.api_secret,
+        )  # fmt: skip
+        inst = self.engine._instrument(P)
+        try:
+            contract = FuturesInstrumentTable(await client.instruments())[P]
+            sent = await client.send_order(
+                contract, side=side, order_type=order_type, size=inst.qty(qty),
+                limit_price=inst.price(str(price)), cli_ord_id=cid,
+            )  # fmt: skip
+        finally:
+            await client.close()
+        return sent.ok
+
 
 @asynccontextmanager
 async def futures_desk(tmp_path: Path) -> AsyncIterator[Rig]:
@@ -229,20 +248,8 @@ async def test_an_edit_kraken_refuses_is_recorded_and_the_others_go_on(tmp_path:
     async with futures_desk(tmp_path) as rig:
         refused, moved = await quotes(rig, 2, post_only=True)
         ask = rig.price(90)
-        taker = rig.sim.add_account("taker")
-        other = FuturesRestClient(
-            rig.server.rest_url, clock=rig.engine._clock, api_key=taker.api_key,
-            api_secret=taker.api_secret,
-        )  # fmt: skip
-        try:
-            inst = rig.engine._instrument(P)
-            fi = FuturesInstrumentTable(await other.instruments())[P]
-            await other.send_order(
-                fi, side="sell", order_type="lmt", size=inst.qty("1"),
-                cli_ord_id="taker-ask", limit_price=inst.price(str(ask)),
-            )  # fmt: skip
-        finally:
-            await other.close()
+        assert await rig.other("sell", "lmt", "1", ask, "taker-ask")
+        inst = rig.engine._instrument(P)
         old = refused.price
         with rig.ctx.batch():
             assert rig.ctx.amend(refused, price=ask)  # accepted here: Kraken refuses it
@@ -303,21 +310,7 @@ async def test_a_batched_amend_of_a_partly_filled_order_sets_its_total(tmp_path:
     async with futures_desk(tmp_path) as rig:
         (bid,) = await quotes(rig, 1, qty="3")
         inst = rig.engine._instrument(P)
-        price = inst.price(str(rig.price(100)))
-        taker = rig.sim.add_account("taker")
-        other = FuturesRestClient(
-            rig.server.rest_url, clock=rig.engine._clock, api_key=taker.api_key,
-            api_secret=taker.api_secret,
-        )  # fmt: skip
-        try:
-            fi = FuturesInstrumentTable(await other.instruments())[P]
-            hit = await other.send_order(
-                fi, side="sell", order_type="ioc", size=inst.qty("1"), limit_price=price,
-                cli_ord_id="tk-1",
-            )  # fmt: skip
-        finally:
-            await other.close()
-        assert hit.ok
+        assert await rig.other("sell", "ioc", "1", rig.price(100), "tk-1")
         await rig.engine.reconcile()
         await until(lambda: bid.state is S.PARTIALLY_FILLED)
         with rig.ctx.batch():
