@@ -19,13 +19,13 @@ does not tell; any other: Kraken refused it, nothing placed). A whole call that 
 raises as ``place`` does (``OrderStateUnknown``: every order of it is unknown).
 ``cancel_batch`` answers one entry per order: None (asked; the executions or a query tell
 the end) or the ``ExchangeError`` Kraken gave for that order. A venue that also takes
-cancels and places in one request (Kraken Futures' ``batchorder``) implements
-``MixedBatchVenue``: ``mixed_batch`` answers both lists, the cancels carried out first.
-One that also takes amends in that request (``batchorder``'s ``edit`` instructions)
-implements ``EditBatchVenue``: ``edit_batch`` answers three lists, one entry per cancel,
-amend (``BatchAmend``) and place; an amend's entry is None (amended) or the
-``ExchangeError`` it met (``OrderStateUnknown``: amended or not, look it up). Spot has no
-batch amend: a venue without ``EditBatchVenue`` gets each amend alone.
+cancels, amends and places in one request (Kraken Futures' ``batchorder``, its ``edit``
+instructions the amends) implements ``EditBatchVenue``: ``edit_batch`` answers three
+lists, one entry per cancel, amend (``BatchAmend``) and place, the cancels carried out
+first; an amend's entry is None (amended) or the ``ExchangeError`` it met
+(``OrderStateUnknown``: amended or not, look it up). Spot has no batch amend and no mixed
+request: a venue without ``EditBatchVenue`` gets its cancels and places in separate calls
+and each amend alone.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ __all__ = [
     "BatchLimits",
     "BatchVenue",
     "EditBatchVenue",
-    "MixedBatchVenue",
     "PlaceAnswer",
     "chunks",
     "split",
@@ -115,22 +114,9 @@ class BatchVenue(Protocol):
 
 
 @runtime_checkable
-class MixedBatchVenue(Protocol):
-    """A ``BatchVenue`` whose one request may carry cancels and places (at most
-    ``batch_limits.max_place`` in all), the cancels first."""
-
-    @property
-    def batch_limits(self) -> BatchLimits: ...
-
-    async def mixed_batch(
-        self, cancels: Sequence[Order], places: Sequence[Order], *, ages_s: Sequence[float]
-    ) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]: ...
-
-
-@runtime_checkable
 class EditBatchVenue(Protocol):
-    """A ``MixedBatchVenue`` whose one request may also carry amends (at most
-    ``batch_limits.max_place`` instructions in all), sent cancels, amends, places."""
+    """A ``BatchVenue`` whose one request may carry cancels, amends and places (at most
+    ``batch_limits.max_place`` instructions in all), sent in that order."""
 
     @property
     def batch_limits(self) -> BatchLimits: ...

@@ -15,7 +15,7 @@ rules unchanged:
   one call per order. Cancels are sent before places (a re-quote frees its room first):
   two tasks, each started at once, so both requests are written before ``submit_batch``
   returns when the spawn is eager; a venue that takes both in one request
-  (``MixedBatchVenue``: Kraken Futures) gets one request, cancels first, when they fit.
+  (``EditBatchVenue``: Kraken Futures) gets one request, cancels first, when they fit.
 - **Fates as for one order.** A call whose answer was lost makes every order of it
   UNKNOWN, each resolved by lookup by its ``cl_ord_id``, never resent; a call Kraken
   refused as a whole (``RejectedError``: it validates the whole batch, and one invalid
@@ -54,7 +54,6 @@ from bot.execution.batch import (
     BatchAmend,
     BatchVenue,
     EditBatchVenue,
-    MixedBatchVenue,
     PlaceAnswer,
     chunks,
     split,
@@ -180,10 +179,10 @@ class BatchOrders:
         elif (
             cancels
             and places
-            and isinstance(venue, MixedBatchVenue)
+            and isinstance(venue, EditBatchVenue)
             and len(cancels) + len(places) <= venue.batch_limits.max_place
         ):  # one request for both (Kraken Futures' batchorder)
-            spawned = e._spawn_command(_mixed_batch(e, cancels, places))
+            spawned = e._spawn_command(_edit_batch(e, cancels, (), places))
         else:
             if cancels and not e._spawn_command(_cancel_batch(e, cancels)):
                 _not_started(e, cancels, [], [])
@@ -361,53 +360,6 @@ def place_refused(e: EngineParts, cid: str, exc: ExchangeError) -> None:
         e._wake_waiter(cid)
 
 
-async def _mixed_batch(
-    e: EngineParts, cancels: Sequence[CancelOrder], places: Sequence[PlaceOrder]
-) -> None:
-    """Cancels and places in one request (a ``MixedBatchVenue``), the cancels first; each
-    answer applied as a call of its own kind would apply it."""
-    try:
-        live = await _live(e, cancels)
-        if not live:
-            await _place_batch(e, places)
-            return
-        orders, ages = _request_cancels(e, live)
-        cancelled: list[ExchangeError | None]
-        placed: list[PlaceAnswer]
-        try:
-            cancelled, placed = await _venue_mixed(e, orders, places, ages)
-        except RejectedError as exc:  # refused whole: nothing done; the places go alone
-            await _apply_cancels(e, live, [exc] * len(live))
-            for command in places:
-                await _place_call(e, [command])
-            return
-        except (ExchangeError, ProtocolError) as exc:
-            whole = (
-                exc if isinstance(exc, ExchangeError) else OrderStateUnknown("protocol", str(exc))
-            )
-            cancelled, placed = [whole] * len(live), [whole] * len(places)
-        except BaseException:
-            _interrupted(e, places)
-            raise
-        log.info("batch_mixed", cancels=len(live), places=len(places))
-        await _apply_places(e, places, placed)
-        await _apply_cancels(e, live, cancelled)
-    finally:
-        for cancel in cancels:
-            e._cancelling.discard(cancel.cl_ord_id)
-
-
-async def _venue_mixed(
-    e: EngineParts, orders: Sequence[Order], places: Sequence[PlaceOrder], ages: Sequence[float]
-) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]:
-    venue = e._venue
-    assert isinstance(venue, MixedBatchVenue)
-    cancelled, placed = await venue.mixed_batch(orders, [c.order for c in places], ages_s=ages)
-    if len(cancelled) != len(orders) or len(placed) != len(places):
-        raise ProtocolError("the batch's answers do not match its instructions")
-    return cancelled, placed
-
-
 # -- amends (with cancels and places, in one request) -----------------------------------
 
 
@@ -426,6 +378,9 @@ async def _edit_batch(
         live = await _live(e, cancels)
         _request_cancels(e, live)
         edits = await _live_amends(e, amends)
+        if not live and not edits:  # nothing left to go with the places: as a place batch
+            await _place_batch(e, places)
+            return
         venue = e._venue
         assert isinstance(venue, EditBatchVenue)
         work: list[CancelOrder | tuple[AmendOrder, BatchAmend] | PlaceOrder]
@@ -502,7 +457,7 @@ async def _edit_call(
     except BaseException:  # cancelled, or a bug: the request may have left
         _interrupted(e, places)
         raise
-    log.info("batch_edited", cancels=len(cancels), amends=len(amends), places=len(places))
+    log.info("batch_mixed", cancels=len(cancels), amends=len(amends), places=len(places))
     await _apply_places(e, places, placed)
     for (edit, amend), answer in zip(edits, amended, strict=True):
         _apply_amend(e, edit, amend, answer)

@@ -181,18 +181,12 @@ class FuturesRestVenue:
     async def place_batch(
         self, orders: Sequence[Order], instruments: Sequence[Instrument]
     ) -> list[PlaceAnswer]:
-        return (await self.mixed_batch((), orders, ages_s=()))[1]
+        return (await self.edit_batch((), (), orders, ages_s=()))[2]
 
     async def cancel_batch(
         self, orders: Sequence[Order], instruments: Sequence[Instrument], *, ages_s: Sequence[float]
     ) -> list[ExchangeError | None]:
-        return (await self.mixed_batch(orders, (), ages_s=ages_s))[0]
-
-    async def mixed_batch(
-        self, cancels: Sequence[Order], places: Sequence[Order], *, ages_s: Sequence[float]
-    ) -> tuple[list[ExchangeError | None], list[PlaceAnswer]]:
-        cancelled, _, placed = await self.edit_batch(cancels, (), places, ages_s=ages_s)
-        return cancelled, placed
+        return (await self.edit_batch(orders, (), (), ages_s=ages_s))[0]
 
     async def edit_batch(
         self,
