@@ -201,14 +201,19 @@ def test_the_dead_mans_switch_fires_under_sigstop_then_recovery(
     assert "Traceback" not in daemon.logs.text()
 
 
-def test_a_lost_sendorder_reply_is_resolved_by_cliordid_without_a_duplicate(
+def test_a_lost_order_reply_is_resolved_by_cliordid_without_a_duplicate(
     tmp_path: Path, fsim: FuturesSim, spawn_daemon: SpawnDaemon
 ) -> None:
-    fsim.admin("/faults", {"kind": "lose_response", "endpoint": "sendorder"})
+    # The market maker's quotes go in one batchorder when a block holds two orders or an
+    # amend beside a place, by sendorder when a block holds one place alone: the daemon's
+    # first order write loses its answer, whichever it is.
+    writes = ("batchorder", "sendorder")
+    for endpoint in writes:
+        fsim.admin("/faults", {"kind": "lose_response", "endpoint": endpoint})
     daemon = spawn_daemon(futures_config(fsim, tmp_path), sim=fsim)  # type: ignore[arg-type]
     daemon.wait_ready()
     (lost,) = daemon.logs.wait_for(
-        "futures_rest_error", 15, where=lambda r: r["endpoint"] == "sendorder"
+        "futures_rest_error", 15, where=lambda r: r["endpoint"] in writes
     )
     assert lost["code"] == "EHTTP:Connection lost"
     first = daemon.logs.wait_for("order_sent", 5)[0]  # the order whose answer was lost
