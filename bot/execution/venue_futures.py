@@ -392,7 +392,7 @@ class FuturesRestVenue:
         full page or they ``answered`` the question, else as far back as the history read
         goes. When the history cannot be read: ``fills`` alone (see the module docstring)."""
         fills = await self.rest.fills()
-        quick = tuple(h.from_fill(f) for f in fills)
+        quick = tuple(_from_fill(f) for f in fills)
         full = len(fills) >= FILLS_PAGE
         if since_ms is None and (not full or (answered is not None and answered(quick))):
             return quick
@@ -407,7 +407,7 @@ class FuturesRestVenue:
             if full:
                 log.warning("futures_fills_page_full", fills=len(fills))
             return quick
-        merged = h.merge_fills(read.executions, fills)
+        merged = h.merge_fills(read.executions, quick)
         if merged.fills_only:
             log.info("futures_fills_not_in_history", fills=merged.fills_only)
         if merged.renamed:
@@ -467,6 +467,17 @@ class FuturesRestVenue:
             return Decimal(0)
         fi = self._contracts.lookup(e.symbol)
         return e.fee * e.price if fi is not None and not fi.linear else e.fee
+
+
+def _from_fill(fill: q.Fill) -> h.Execution:
+    """A ``fills`` entry as an execution: no fee (``fills`` prints none)."""
+    return h.Execution(
+        exec_id=fill.fill_id, order_id=fill.order_id, cli_ord_id=fill.cli_ord_id,
+        symbol=fill.symbol, side=fill.side, qty=fill.size, price=fill.price,
+        time_ms=timestamp_ns(fill.fill_time) // _MS_NS,
+        liquidity=q.fill_liquidity(fill.fill_type),  # takerAfterEdit is a taker's fill
+        fee=None, order_type=None, position_size=None,
+    )  # fmt: skip
 
 
 def _left_unfilled(order_id: str, size: Decimal) -> ExchangeOrder:

@@ -57,9 +57,7 @@ from bot.core.errors import (
 )
 from bot.futures.error_codes import futures_error
 from bot.futures.fields import as_object, list_of_objects, opt_str, req_str
-from bot.futures.queries import Fill, fill_liquidity
 from bot.futures.ratelimit import history_cost
-from bot.futures.times import ms_of_rfc3339
 from bot.kraken.codec import decimal_of, excerpt, loads_exact
 
 __all__ = [
@@ -74,7 +72,6 @@ __all__ = [
     "Merged",
     "decode_answer",
     "executions",
-    "from_fill",
     "merge_fills",
     "parse_executions",
 ]
@@ -391,16 +388,6 @@ class ExecutionPager:
 # ------------------------------------------------------------------------ with fills
 
 
-def from_fill(fill: Fill) -> Execution:
-    """A ``fills`` entry as an ``Execution``: no fee (``fills`` prints none)."""
-    return Execution(
-        exec_id=fill.fill_id, order_id=fill.order_id, cli_ord_id=fill.cli_ord_id,
-        symbol=fill.symbol, side=fill.side, qty=fill.size, price=fill.price,
-        time_ms=ms_of_rfc3339(fill.fill_time), liquidity=fill_liquidity(fill.fill_type),
-        fee=None, order_type=None, position_size=None,
-    )  # fmt: skip
-
-
 @dataclass(frozen=True, slots=True)
 class Merged:
     """``merge_fills``' answer: the executions, newest first; how many fills the history
@@ -416,33 +403,33 @@ def _same(e: Execution) -> tuple[str, int, Decimal, Decimal]:
     return (e.order_id, e.time_ms, e.qty, e.price)
 
 
-def merge_fills(history: tuple[Execution, ...], fills: tuple[Fill, ...]) -> Merged:
-    """One list of both reads (see the module docstring). A fill is the history's execution
-    when it has its id, else when the two agree on order, millisecond, size and price."""
+def merge_fills(history: tuple[Execution, ...], fills: tuple[Execution, ...]) -> Merged:
+    """One list of both reads (see the module docstring); ``fills`` are ``fills`` entries
+    as executions (no fee). A fill is the history's execution when it has its id, else when
+    the two agree on order, millisecond, size and price."""
     kept = list(history)
     present = {e.exec_id for e in history}
-    named = {f.fill_id for f in fills}
+    named = {f.exec_id for f in fills}
     twins: dict[tuple[str, int, Decimal, Decimal], list[int]] = {}
     for i, e in enumerate(kept):
         if e.exec_id not in named:
             twins.setdefault(_same(e), []).append(i)
     fills_only = renamed = 0
     for fill in fills:
-        if fill.fill_id in present:
+        if fill.exec_id in present:
             continue
-        mine = from_fill(fill)
-        slots = twins.get(_same(mine))
+        slots = twins.get(_same(fill))
         if slots:
             i = slots.pop(0)
             twin = kept[i]
-            liquidity = twin.liquidity if twin.liquidity is not None else mine.liquidity
+            liquidity = twin.liquidity if twin.liquidity is not None else fill.liquidity
             kept[i] = replace(
-                twin, exec_id=mine.exec_id, cli_ord_id=twin.cli_ord_id or mine.cli_ord_id,
+                twin, exec_id=fill.exec_id, cli_ord_id=twin.cli_ord_id or fill.cli_ord_id,
                 liquidity=liquidity,
             )  # fmt: skip
             renamed += 1
         else:
-            kept.append(mine)
+            kept.append(fill)
             fills_only += 1
     newest_first = sorted(kept, key=lambda e: e.time_ms, reverse=True)  # stable: listed order
     return Merged(tuple(newest_first), fills_only, renamed)

@@ -17,7 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot.core.errors import RateLimitError
-from bot.execution.orders import OrderState
+from bot.execution.orders import Order, OrderState
 from bot.execution.venue import ExecutionsSubscribed, PrivateDisconnected
 from bot.futures.ratelimit import FuturesBudget
 from bot.kraken.instruments import from_scaled
@@ -42,6 +42,17 @@ def taker_buys(rig: Rig, count: int, qty: int, price: int) -> None:
         assert outcome.status == "placed", outcome.status
 
 
+async def sold(rig: Rig, size: int, *, fills: int, each: int, away: bool = False) -> Order:
+    """A sell of ``size`` resting alone above the index, then ``fills`` buys of ``each`` by
+    another account against it (with ``away``, while the engine's private feed is down)."""
+    ask = rig.index() + 50
+    order = await rig.place("sell", size, ask)
+    if away:
+        rig.engine.on_private(PrivateDisconnected("test"))
+    taker_buys(rig, fills, each, ask)
+    return order
+
+
 def traders_fills(rig: Rig) -> dict[str, FillRec]:
     return {f.fill_id: f for f in rig.sim.exchange.accounts["trader"].fills}
 
@@ -58,11 +69,8 @@ async def test_a_reconciliation_after_a_reconnect_records_the_real_fee_of_fills_
     tmp_path: Path,
 ) -> None:
     async with running(tmp_path) as rig:
-        ask = rig.index() + 50
-        qty = rig.inst.qty("0.02")
-        order = await rig.place("sell", qty, ask)  # rests alone: the taker's buys hit it
-        rig.engine.on_private(PrivateDisconnected("test"))
-        taker_buys(rig, 2, rig.inst.qty("0.01"), ask)
+        q = rig.inst.qty
+        order = await sold(rig, q("0.02"), fills=2, each=q("0.01"), away=True)
         await reconnect(rig)
         done = rig.engine.order(order.cl_ord_id)
         assert done is not None and done.state is S.FILLED
@@ -80,11 +88,8 @@ async def test_more_than_a_hundred_fills_while_disconnected_are_all_recovered(
     tmp_path: Path,
 ) -> None:
     async with running(tmp_path) as rig:
-        ask = rig.index() + 50
         one = rig.inst.qty("0.001")
-        order = await rig.place("sell", 150 * one, ask)
-        rig.engine.on_private(PrivateDisconnected("test"))
-        taker_buys(rig, 130, one, ask)
+        order = await sold(rig, 150 * one, fills=130, each=one, away=True)
         await reconnect(rig)
         part = rig.engine.order(order.cl_ord_id)
         assert part is not None and part.state is S.PARTIALLY_FILLED
@@ -100,13 +105,10 @@ async def test_an_order_older_than_the_newest_hundred_fills_is_still_seen_filled
     when that page shows it; when the page is full and does not, from the history, so an
     older order's fills are found and it is not taken for one that left unfilled."""
     async with running(tmp_path) as rig:
-        ask = rig.index() + 50
         one = rig.inst.qty("0.001")
-        first = await rig.place("sell", one, ask)
-        taker_buys(rig, 1, one, ask)
-        second = await rig.place("sell", 120 * one, ask)
-        taker_buys(rig, 110, one, ask)
-        assert first.order_id is not None and second.order_id is not None
+        first = await sold(rig, one, fills=1, each=one)
+        await sold(rig, 120 * one, fills=110, each=one)
+        assert first.order_id is not None
         (seen,) = await rig.venue.query_orders([first.order_id])
         assert (seen.status, seen.filled) == ("closed", Decimal("0.001"))
 
@@ -115,10 +117,8 @@ async def test_a_named_order_is_resolved_from_fills_without_the_history(tmp_path
     """The quick read after a lost reply (by ``cl_ord_id``, or by id) costs 2 of the
     derivatives budget and nothing of the history pool while ``fills`` answers it."""
     async with running(tmp_path) as rig:
-        ask = rig.index() + 50
         qty = rig.inst.qty("0.01")
-        order = await rig.place("sell", qty, ask)
-        taker_buys(rig, 1, qty, ask)
+        order = await sold(rig, qty, fills=1, each=qty)
         pool = rig.rest.history_budget
         assert pool.value(rig.clock.monotonic()) == 0.0
         page = await rig.venue.closed_orders(cl_ord_id=order.cl_ord_id)
@@ -134,10 +134,8 @@ async def test_a_named_order_is_resolved_from_fills_without_the_history(tmp_path
 
 async def test_executions_page_by_token_and_a_read_stops_at_its_bound(tmp_path: Path) -> None:
     async with running(tmp_path) as rig:
-        ask = rig.index() + 50
         one = rig.inst.qty("0.001")
-        await rig.place("sell", 200 * one, ask)
-        taker_buys(rig, 120, one, ask)
+        await sold(rig, 200 * one, fills=120, each=one)
         everything = await rig.rest.executions(count=50)
         assert (everything.pages, everything.truncated) == (3, False)
         assert [e.exec_id for e in everything.executions] == [
@@ -159,17 +157,14 @@ async def test_the_history_pool_is_apart_from_order_entry_and_spent_falls_back(
     tmp_path: Path,
 ) -> None:
     async with running(tmp_path) as rig:
-        ask = rig.index() + 50
-        qty = rig.inst.qty("0.01")
-        order = await rig.place("sell", qty, ask)
         rig.rest.history_budget = FuturesBudget(1.0, 600.0)  # one call, then spent
         before = rig.rest.budget.value(rig.clock.monotonic())
         await rig.rest.executions()
         assert rig.rest.budget.value(rig.clock.monotonic()) == before  # nothing of /derivatives
         with pytest.raises(RateLimitError):
             await rig.rest.executions()  # refused here, nothing sent
-        rig.engine.on_private(PrivateDisconnected("test"))
-        taker_buys(rig, 1, qty, ask)
+        qty = rig.inst.qty("0.01")
+        order = await sold(rig, qty, fills=1, each=qty, away=True)
         with capture_logs() as logs:
             await reconnect(rig)
         done = rig.engine.order(order.cl_ord_id)
@@ -183,11 +178,8 @@ async def test_when_the_history_api_fails_reconciliation_still_ends_from_fills(
     tmp_path: Path,
 ) -> None:
     async with running(tmp_path) as rig:
-        ask = rig.index() + 50
         qty = rig.inst.qty("0.01")
-        order = await rig.place("sell", qty, ask)
-        rig.engine.on_private(PrivateDisconnected("test"))
-        taker_buys(rig, 1, qty, ask)
+        order = await sold(rig, qty, fills=1, each=qty, away=True)
         await rig.sim.faults.inject(
             kind="rest_error", endpoint="history/executions", status=503, count=100
         )

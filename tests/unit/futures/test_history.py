@@ -19,9 +19,7 @@ from bot.core.errors import (
     TransientError,
 )
 from bot.futures import history as h
-from bot.futures import queries as q
 from bot.futures.ratelimit import HISTORY_BUDGET, HISTORY_WINDOW_S, history_budget, history_cost
-from bot.futures.times import ms_of_rfc3339, rfc3339_ms
 from bot.kraken.codec import loads_exact
 
 ACCOUNT = "e8d555f5-e7d3-42a5-b9fa-66fcdf856405"
@@ -362,10 +360,11 @@ def test_the_bound_is_at_least_one_page() -> None:
 # ---------------------------------------------------------------------- with fills
 
 
-def fill(fill_id: str, time_ms: int, order_id: str = "o-1", fill_type: str = "maker") -> q.Fill:
-    return q.Fill(
-        fill_id, order_id, "cid-1", "PF_XBTUSD", "buy", Decimal(1), Decimal(100),
-        rfc3339_ms(time_ms), fill_type,
+def fill(fill_id: str, time_ms: int, liquidity: str = "m", order_id: str = "o-1") -> h.Execution:
+    """A ``fills`` entry as the venue reads it: an execution without a fee."""
+    return h.Execution(
+        fill_id, order_id, "cid-1", "PF_XBTUSD", "buy", Decimal(1), Decimal(100), time_ms,
+        liquidity, None, None, None,
     )  # fmt: skip
 
 
@@ -376,7 +375,7 @@ def test_a_fill_the_history_shows_is_kept_once_with_its_fee() -> None:
 
 
 def test_a_fill_the_history_has_not_caught_up_with_is_kept_without_a_fee() -> None:
-    merged = h.merge_fills((ex("a", 1_000),), (fill("b", 2_000, fill_type="takerAfterEdit"),))
+    merged = h.merge_fills((ex("a", 1_000),), (fill("b", 2_000, "t"),))
     assert [(e.exec_id, e.fee, e.liquidity) for e in merged.executions] == [
         ("b", None, "t"),
         ("a", Decimal("0.02"), "m"),
@@ -394,10 +393,6 @@ def test_the_same_execution_under_another_id_keeps_the_fill_id_and_the_fee() -> 
     assert (merged.fills_only, merged.renamed) == (0, 1)
 
 
-def test_fill_times_read_to_the_millisecond() -> None:
-    assert ms_of_rfc3339("2020-07-22T13:37:27.077Z") == 1595425047077
-    assert ms_of_rfc3339("2020-07-22T15:37:27.0779+02:00") == 1595425047077
-    assert ms_of_rfc3339("2020-07-22T13:37:27Z") == 1595425047000
-    assert rfc3339_ms(ms_of_rfc3339("2024-01-02T03:04:05.678Z")) == "2024-01-02T03:04:05.678Z"
-    with pytest.raises(ProtocolError):
-        ms_of_rfc3339("yesterday")
+def test_executions_of_one_millisecond_keep_the_order_they_were_listed_in() -> None:
+    merged = h.merge_fills((ex("z", 7), ex("a", 7), ex("m", 6)), (fill("new", 7, order_id="o-2"),))
+    assert [e.exec_id for e in merged.executions] == ["z", "a", "new", "m"]
