@@ -322,8 +322,10 @@ class FuturesRestVenue:
             return []
         resting = {x.order_id: x for x in await self.open_orders()}
         asked = set(order_ids) - resting.keys()
-        execs = await self._executions(None, lambda got: asked <= {e.order_id for e in got})
-        closed = {x.order_id: x for x in self._closed(execs)} if asked else {}
+        closed: dict[str, ExchangeOrder] = {}
+        if asked:  # some are not open: their executions say what became of them
+            execs = await self._executions(None, lambda got: asked <= {e.order_id for e in got})
+            closed = {x.order_id: x for x in self._closed(execs)}
         found: list[ExchangeOrder] = []
         for oid in order_ids:
             ex = resting.get(oid) or closed.get(oid)
