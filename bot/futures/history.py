@@ -81,7 +81,9 @@ PAGE_COUNT: Final = 500  # executions asked per page (account-log's documented d
 MAX_PAGES: Final = 10  # pages one read may take before it stops (and says so)
 _DECIMAL: Final = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 _SIDES: Final = {"Buy": "buy", "Sell": "sell"}
-_LIQUIDITY: Final = {"maker": "m", "taker": "t"}
+# ``executionType`` is maker or taker; takerAfterEdit (``fills``' name for an edit that
+# trades at once) is read as the taker's too, should the history ever print it.
+_LIQUIDITY: Final = {"maker": "m", "taker": "t", "takerAfterEdit": "t"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,7 +131,7 @@ def history_element(venue: FuturesVenue, fill: FillRec, account_uid: str) -> dic
         "price": _text(contract.price_decimal(fill.price)),
         "markPrice": _text(contract.price_decimal(mark)),
         "limitFilled": fill.limit_filled,
-        "executionType": fill.fill_type,
+        "executionType": "maker" if fill.fill_type == "maker" else "taker",  # takerAfterEdit too
         "usdValue": _text(contract.notional(fill.qty, fill.price)),
         "orderData": {
             "fee": _text(fill.fee),

@@ -218,6 +218,13 @@ def test_an_element_without_order_data_has_no_fee_and_an_unknown_type_no_liquidi
     assert e.fee is None and e.liquidity is None and e.position_size is None
 
 
+def test_an_execution_typed_taker_after_edit_is_a_takers() -> None:
+    body = copy.deepcopy(CURRENT)
+    execution_of(body)["executionType"] = "takerAfterEdit"
+    (e,) = h.parse_executions(body).executions
+    assert e.liquidity == "t"
+
+
 def broken(edit: Any) -> dict[str, Any]:
     body = copy.deepcopy(CURRENT)
     edit(execution_of(body))
