@@ -32,7 +32,9 @@ spot. What the port needs and Kraken Futures says differently is decided here:
   not show them asks the history. When the history cannot be read (down, refused, its
   budget of 100 per 10 minutes spent) the venue reads ``fills`` alone, as before
   (``futures_history_fallback``; ``futures_fills_page_full`` when that page is full): a
-  fee is then 0, and closing deductions hold only while the page reaches back. Kraken no
+  fee is then 0, and closing deductions hold only while the page reaches back. After a
+  failure (not a spent budget, which costs nothing to learn) the history is left alone
+  for ``HISTORY_PAUSE_S``, so a history service that hangs delays one read, not each. Kraken no
   longer prints a closed order's size, so the venue asks ``known_qty`` (the engine's
   record of the order it sent, by order id): with it, an order filled short of its size
   and gone is ``canceled`` with its true size; without it, an order gone unfilled is
@@ -111,6 +113,7 @@ __all__ = [
 ]
 
 FILLS_PAGE: Final = 100  # fills per ``fills`` answer (Kraken's page)
+HISTORY_PAUSE_S: Final = 60.0  # after the history fails, ``fills`` alone for this long
 _MS_NS: Final = 1_000_000
 ORDER_COST: Final = 10.0  # sendorder, editorder, cancelorder
 _ENGINE_TYPES: Final = {"lmt": "limit", "post": "limit", "ioc": "limit", "mkt": "market"}
@@ -165,7 +168,15 @@ class FuturesRestVenue:
     ``reduce_only``: whether Kraken is to be told an order may only reduce the position;
     ``history_pages``: how many pages of the account history one read may take."""
 
-    __slots__ = ("_clock", "_contracts", "_history_pages", "_known_qty", "_reduce_only", "rest")
+    __slots__ = (
+        "_clock",
+        "_contracts",
+        "_history_pages",
+        "_history_paused_until",
+        "_known_qty",
+        "_reduce_only",
+        "rest",
+    )
 
     def __init__(
         self,
@@ -179,6 +190,7 @@ class FuturesRestVenue:
     ) -> None:
         self.rest = rest
         self._history_pages = history_pages
+        self._history_paused_until = float("-inf")
         self._contracts = contracts
         self._clock = clock
         self._known_qty = known_qty or (lambda order_id: None)
@@ -398,17 +410,16 @@ class FuturesRestVenue:
         full = len(fills) >= FILLS_PAGE
         if since_ms is None and (not full or (answered is not None and answered(quick))):
             return quick
+        now = self._clock.monotonic()
+        if now < self._history_paused_until:
+            return _fallback(quick, "paused", f"for {self._history_paused_until - now:.0f} s")
         try:
             read = await self.rest.executions(since_ms=since_ms, max_pages=self._history_pages)
         except (ExchangeError, ProtocolError) as exc:
             code = exc.code if isinstance(exc, ExchangeError) else "protocol"
-            spent = isinstance(exc, RateLimitError)  # often the local pool: no alarm
-            (log.info if spent else log.warning)(
-                "futures_history_fallback", code=code, error=str(exc), since_ms=since_ms
-            )
-            if full:
-                log.warning("futures_fills_page_full", fills=len(fills))
-            return quick
+            if not isinstance(exc, RateLimitError):  # a spent pool refuses at no cost
+                self._history_paused_until = self._clock.monotonic() + HISTORY_PAUSE_S
+            return _fallback(quick, code, str(exc), warn=not isinstance(exc, RateLimitError))
         merged = h.merge_fills(read.executions, quick)
         if merged.fills_only:
             log.info("futures_fills_not_in_history", fills=merged.fills_only)
@@ -469,6 +480,16 @@ class FuturesRestVenue:
             return Decimal(0)
         fi = self._contracts.lookup(e.symbol)
         return e.fee * e.price if fi is not None and not fi.linear else e.fee
+
+
+def _fallback(
+    quick: tuple[h.Execution, ...], code: str, error: str, *, warn: bool = False
+) -> tuple[h.Execution, ...]:
+    """``fills`` alone, the history unread: said in the log (a warning when it failed)."""
+    (log.warning if warn else log.info)("futures_history_fallback", code=code, error=error)
+    if len(quick) >= FILLS_PAGE:
+        log.warning("futures_fills_page_full", fills=len(quick))
+    return quick
 
 
 def _from_fill(fill: q.Fill) -> h.Execution:

@@ -30,8 +30,9 @@ nonce** (Kraken's ``Nonce`` is optional, and ccxt signs every Futures call witho
 so it needs no ``Turn`` and never waits behind or holds up an order write; charged to its
 own budget (``history_budget``, 100 per 10 minutes), and never waiting for it: a call that
 does not fit is refused here at once (``RateLimitError``, nothing sent), for the caller to
-read ``fills`` instead. Pages follow ``continuationToken`` up to ``max_pages``
-(``futures_history_truncated`` when a read stops there).
+read ``fills`` instead; for the same reason a failed history call is not retried. Pages
+follow ``continuationToken`` up to ``max_pages`` (``futures_history_truncated`` when a
+read stops there).
 
 ``result: success`` is not "placed": the typed calls read ``sendStatus.status`` and raise
 the mapped rejection (``check=True``, the default) or return it. After an
@@ -282,11 +283,20 @@ class FuturesRestClient:
             raise
 
     async def history_call(self, req: h.HistoryRequest) -> dict[str, Any]:
-        """Send one history request (signed, retried as a read) and return its body."""
+        """Send one history request and return its body. A failure is not retried here:
+        the caller has ``fills`` to read instead, which is quicker than backing off."""
         if self._key is None or self._signer is None:
             raise AuthError("authenticationError", "no Futures API key configured")
         query = encode_params(dict(req.params))
-        body, _ = await self._with_retries(req.endpoint, lambda: self._history_attempt(req, query))
+        started = self._clock.monotonic()
+        try:
+            body = await self._history_attempt(req, query)
+        except ExchangeError as exc:
+            ms = round((self._clock.monotonic() - started) * 1000, 1)
+            self._log.warning("futures_rest_error", endpoint=req.endpoint, code=exc.code, ms=ms)
+            raise
+        ms = round((self._clock.monotonic() - started) * 1000, 1)
+        self._log.info("futures_rest_call", endpoint=req.endpoint, latency_ms=ms, attempt=1)
         return body
 
     async def _send(

@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 from bot.core.errors import RateLimitError
 from bot.execution.orders import Order, OrderState
 from bot.execution.venue import ExecutionsSubscribed, PrivateDisconnected
+from bot.execution.venue_futures import HISTORY_PAUSE_S
 from bot.futures.ratelimit import FuturesBudget
 from bot.kraken.instruments import from_scaled
 from bot.sim.futures.engine import SendRequest
@@ -180,7 +181,7 @@ async def test_when_the_history_api_fails_reconciliation_still_ends_from_fills(
     async with running(tmp_path) as rig:
         qty = rig.inst.qty("0.01")
         order = await sold(rig, qty, fills=1, each=qty, away=True)
-        await rig.sim.faults.inject(
+        down = await rig.sim.faults.inject(
             kind="rest_error", endpoint="history/executions", status=503, count=100
         )
         with capture_logs() as logs:
@@ -190,6 +191,12 @@ async def test_when_the_history_api_fails_reconciliation_still_ends_from_fills(
         fallbacks = [x for x in logs if x["event"] == "futures_history_fallback"]
         assert fallbacks and fallbacks[0]["log_level"] == "warning"
         assert fallbacks[0]["code"] == "EHTTP:Status 503"
+        assert down.fired == 1  # asked once, not retried: fills were there to read
+        await rig.venue.trades(start_s=0)
+        assert down.fired == 1  # left alone for a while after it failed
+        rig.clock.advance(HISTORY_PAUSE_S)
+        (trade,) = (await rig.venue.trades(start_s=0)).trades
+        assert down.fired == 2 and trade.fee == 0  # asked again, still down: fills alone
 
 
 async def test_the_simulator_refuses_the_101st_history_call_in_ten_minutes(
