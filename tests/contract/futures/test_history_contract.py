@@ -80,7 +80,7 @@ async def test_the_sdks_execution_events_list_the_accounts_fills_with_their_fees
     assert UUID.fullmatch(answer["accountUid"]) and answer["len"] == 3
     elements = answer["elements"]
     assert [execution(e)["uid"] for e in elements] == [f["fill_id"] for f in reversed(fills)]
-    for element, fill in zip(reversed(elements), fills, strict=True):
+    for n, (element, fill) in enumerate(zip(reversed(elements), fills, strict=True), 1):
         assert set(element) == {"uid", "timestamp", "event"}
         assert element["event"]["execution"]["takerReducedQuantity"] == ""
         ex = execution(element)
@@ -89,6 +89,8 @@ async def test_the_sdks_execution_events_list_the_accounts_fills_with_their_fees
         for key in ("quantity", "price", "markPrice", "usdValue"):
             assert DECIMAL.fullmatch(ex[key]), (key, ex[key])
         assert Decimal(ex["orderData"]["fee"]) > 0 and DECIMAL.fullmatch(ex["orderData"]["fee"])
+        assert Decimal(ex["orderData"]["positionSize"]) == Decimal("0.01") * n  # long after it
+        assert Decimal(ex["usdValue"]) == Decimal(ex["price"]) * Decimal(ex["quantity"])
         order = ex["order"]
         assert order["uid"] == fill["order_id"] and order["accountUid"] == answer["accountUid"]
         assert (order["tradeable"], order["direction"], order["orderType"]) == (S, "Buy", "IoC")
