@@ -18,11 +18,12 @@ only while more follow); each element ``{uid, timestamp, event}`` holds the exec
 has printed the execution two ways, and ``parse_executions`` reads both:
 
 - one order, the account's: ``order``, ``executionType`` (``maker``/``taker``) and
-  ``orderData`` (``fee``, ``positionSize``): the current OpenAPI, and what the API
-  answered in a capture of 2023 (KRAKEN.md §6.4);
+  ``orderData`` (``fee``, ``positionSize``): what the API answered in a capture of 2023,
+  and what later clients read (KRAKEN.md §6.4);
 - both orders: ``makerOrder``/``takerOrder`` and ``makerOrderData``/``takerOrderData``
-  (the OpenAPI of 2025, python-kraken-sdk's example): the account's side is the order
-  whose ``accountUid`` is the answer's (else the side whose data is not null).
+  (Kraken's OpenAPI at ``krakenfx/api-specs`` 86715cf, python-kraken-sdk's example): the
+  account's side is the order whose ``accountUid`` is the answer's (else the side whose
+  data is not null).
 
 Numbers are JSON strings (``"0.00528"``), read exactly as ``Decimal``; an element that
 is not as documented is a ``ProtocolError`` naming the field. The fee is in the

@@ -12,8 +12,9 @@ follows), asked with the same ``sort``. The same answer is served under
 
 The answer is ``{accountUid, len, serverTime, elements, continuationToken}``, each
 element ``{uid, timestamp, event: {execution: {execution, takerReducedQuantity}}}`` and
-the execution as the current OpenAPI prints it (and as the API answered in a capture,
-KRAKEN.md §6.4): the account's ``order``, ``executionType`` (``maker``/``taker``),
+the execution as the API answered in a capture of 2023 (KRAKEN.md §6.4; Kraken's OpenAPI
+at 86715cf prints both orders instead, a shape the client reads too): the account's
+``order``, ``executionType`` (``maker``/``taker``),
 ``orderData`` with the ``fee`` charged (USD, the simulator's only collateral) and the
 ``positionSize`` after it, ``quantity``, ``price``, ``markPrice``, ``usdValue`` and
 ``limitFilled`` (the resting order was filled up), numbers as decimal strings. The
