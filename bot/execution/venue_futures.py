@@ -13,18 +13,37 @@ spot. What the port needs and Kraken Futures says differently is decided here:
   reads ``sendStatus.status`` and raises the mapped rejection; a success without an
   ``order_id`` is ``OrderStateUnknown``, as is a lost answer: the engine looks the order up
   by ``cl_ord_id`` (``open_orders`` then ``closed_orders``) and never resends.
-- **Reads.** Kraken Futures keeps no order history a REST call can page through (the
-  ``orders/status`` endpoint only remembers the last 5 seconds), so what the port calls
-  closed orders is built from ``fills`` (the newest 100): an order with fills that is not
-  open is ``closed`` (its total shown as what filled, the only number Kraken still
-  prints); an order the engine names by id (it was acknowledged) that is neither open nor
-  in the fills has left the book unfilled: ``canceled``. That deduction holds while the
-  fills page reaches back to the order; ``futures_fills_page_full`` is logged when a page
-  is full, the case where it might not. Kraken no longer prints a closed order's size, so
-  the venue asks ``known_qty`` (the engine's record of the order it sent, by order id):
-  with it, an order filled short of its size and gone is ``canceled`` with its true size;
-  without it, an order gone unfilled is left out (the engine reports it ``vanished``) and
-  one with fills is shown at the size that filled.
+- **Reads.** Kraken Futures keeps no order history a REST call of ``/derivatives`` can
+  page through (``orders/status`` only remembers the last 5 seconds), so what the port
+  calls closed orders is built from the account's executions: an order with executions
+  that is not open is ``closed`` (its total shown as what filled, the only number Kraken
+  still prints); an order the engine names by id (it was acknowledged) that is neither
+  open nor among them has left the book unfilled: ``canceled``. The executions come from
+  two reads, ``fills`` first (the newest 100, no fee) then the account history
+  (``executions``, ``bot.futures.history``: every execution since a time, page after
+  page, with its fee), merged (``history.merge_fills``: a fill the history has not
+  caught up with is kept). A read for a window (``trades`` and ``closed_orders`` since
+  ``start_s``: a reconciliation) always asks the history, so a recovered fill has its
+  fee and the window has no ceiling of 100 (only ``history_pages`` pages of 500,
+  ``futures_history_truncated`` past them). A read for named orders (``query_orders``,
+  ``closed_orders`` by ``cl_ord_id``: the quick resolve of a write whose answer was lost)
+  is ``fills`` alone when its newest 100 answer it (the page is not full, or it shows
+  every order asked for): fast, 2 of the derivatives budget; only a full page that does
+  not show them asks the history. When the history cannot be read (down, refused, its
+  budget of 100 per 10 minutes spent) the venue reads ``fills`` alone, as before
+  (``futures_history_fallback``; ``futures_fills_page_full`` when that page is full): a
+  fee is then 0, and closing deductions hold only while the page reaches back. After a
+  failure (not a spent budget, which costs nothing to learn) the history is left alone
+  for ``HISTORY_PAUSE_S``, so a history service that hangs delays one read, not each. Kraken no
+  longer prints a closed order's size, so the venue asks ``known_qty`` (the engine's
+  record of the order it sent, by order id): with it, an order filled short of its size
+  and gone is ``canceled`` with its true size; without it, an order gone unfilled is
+  left out (the engine reports it ``vanished``) and one with fills is shown at the size
+  that filled.
+- **Fees** of recovered trades are the history's ``fee``: USD, the quote currency, for
+  the multi-collateral (linear) contracts, as the ``fills`` feed's ``fee_paid`` is; an
+  inverse contract's fee is charged in its base currency, so it is given in the quote at
+  the execution's price (the port's fee is in the quote currency).
 - **Batches** (``bot.execution.batch.EditBatchVenue``) go in one ``batchorder``:
   cancels, then edits (amends), then sends (each tagged by its place in the call,
   ``order_tag``, and carrying its ``cliOrdId``), contracts mixed, one status per
@@ -47,7 +66,8 @@ spot. What the port needs and Kraken Futures says differently is decided here:
 - **Room.** Futures charges one budget (500 per 10 s) for every private call; both
   headrooms are what is left of it, in calls of the dearest order-entry cost (10).
 
-Executions come from the private feed (``bot.execution.futures_feed``), not from here.
+Executions as they happen come from the private feed (``bot.execution.futures_feed``);
+this port reads them only to reconcile.
 """
 
 from __future__ import annotations
@@ -57,7 +77,13 @@ from decimal import Decimal
 from typing import Final
 
 from bot.core.clock import Clock
-from bot.core.errors import ExchangeError, OrderStateUnknown, ProtocolError, RejectedError
+from bot.core.errors import (
+    ExchangeError,
+    OrderStateUnknown,
+    ProtocolError,
+    RateLimitError,
+    RejectedError,
+)
 from bot.core.log import get_logger
 from bot.execution.batch import FUTURES_LIMITS, BatchAmend, BatchAnswers, BatchLimits, PlaceAnswer
 from bot.execution.orders import Order, canonical_cl_ord_id, timestamp_ns
@@ -69,6 +95,7 @@ from bot.execution.venue import (
     TradesPage,
     WsToken,
 )
+from bot.futures import history as h
 from bot.futures import orders as fo
 from bot.futures import queries as q
 from bot.futures.error_codes import status_error
@@ -86,6 +113,8 @@ __all__ = [
 ]
 
 FILLS_PAGE: Final = 100  # fills per ``fills`` answer (Kraken's page)
+HISTORY_PAUSE_S: Final = 60.0  # after the history fails, ``fills`` alone for this long
+_MS_NS: Final = 1_000_000
 ORDER_COST: Final = 10.0  # sendorder, editorder, cancelorder
 _ENGINE_TYPES: Final = {"lmt": "limit", "post": "limit", "ioc": "limit", "mkt": "market"}
 log = get_logger(component="venue")
@@ -136,9 +165,18 @@ def futures_order_type(order: Order) -> str:
 class FuturesRestVenue:
     """See the module docstring. ``contracts``: the deployment's Futures instruments;
     ``known_qty``: an order's size as we sent it, by its order id (None: not ours);
-    ``reduce_only``: whether Kraken is to be told an order may only reduce the position."""
+    ``reduce_only``: whether Kraken is to be told an order may only reduce the position;
+    ``history_pages``: how many pages of the account history one read may take."""
 
-    __slots__ = ("_clock", "_contracts", "_known_qty", "_reduce_only", "rest")
+    __slots__ = (
+        "_clock",
+        "_contracts",
+        "_history_pages",
+        "_history_paused_until",
+        "_known_qty",
+        "_reduce_only",
+        "rest",
+    )
 
     def __init__(
         self,
@@ -148,8 +186,11 @@ class FuturesRestVenue:
         *,
         known_qty: Callable[[str], Decimal | None] | None = None,
         reduce_only: Callable[[Order], bool] | None = None,
+        history_pages: int = h.MAX_PAGES,
     ) -> None:
         self.rest = rest
+        self._history_pages = history_pages
+        self._history_paused_until = float("-inf")
         self._contracts = contracts
         self._clock = clock
         self._known_qty = known_qty or (lambda order_id: None)
@@ -292,7 +333,11 @@ class FuturesRestVenue:
         if not order_ids:
             return []
         resting = {x.order_id: x for x in await self.open_orders()}
-        closed = {x.order_id: x for x in self._closed(await self._fills())}
+        asked = set(order_ids) - resting.keys()
+        closed: dict[str, ExchangeOrder] = {}
+        if asked:  # some are not open: their executions say what became of them
+            execs = await self._executions(None, lambda got: asked <= {e.order_id for e in got})
+            closed = {x.order_id: x for x in self._closed(execs)}
         found: list[ExchangeOrder] = []
         for oid in order_ids:
             ex = resting.get(oid) or closed.get(oid)
@@ -307,11 +352,18 @@ class FuturesRestVenue:
     async def closed_orders(
         self, *, start_s: int | None = None, offset: int = 0, cl_ord_id: str | None = None
     ) -> OrdersPage:
-        orders = self._closed(await self._fills())
+        wanted = None if cl_ord_id is None else canonical_cl_ord_id(cl_ord_id)
+        if start_s is not None:
+            execs = await self._executions(start_s * 1000)
+        else:
+            execs = await self._executions(
+                None,
+                lambda got: wanted is not None and any(_cid(e.cli_ord_id) == wanted for e in got),
+            )
+        orders = self._closed(execs)
         resting = {x.order_id for x in await self.open_orders()}
         orders = [x for x in orders if x.order_id not in resting]
-        if cl_ord_id is not None:
-            wanted = canonical_cl_ord_id(cl_ord_id)
+        if wanted is not None:
             orders = [x for x in orders if x.cl_ord_id == wanted]
         if start_s is not None:
             orders = [x for x in orders if x.opened_ns >= start_s * 1_000_000_000]
@@ -319,7 +371,7 @@ class FuturesRestVenue:
 
     async def trades(self, *, start_s: int, offset: int = 0) -> TradesPage:
         since = start_s * 1_000_000_000
-        listed = [self._trade(f) for f in await self._fills()]
+        listed = [self._trade(e) for e in await self._executions(start_s * 1000)]
         listed = [t for t in listed if t.ts_ns >= since]
         return TradesPage(tuple(listed[offset:]), len(listed))
 
@@ -344,11 +396,36 @@ class FuturesRestVenue:
 
     # -- reading Kraken's answers ----------------------------------------------------------
 
-    async def _fills(self) -> tuple[q.Fill, ...]:
+    async def _executions(
+        self,
+        since_ms: int | None,
+        answered: Callable[[tuple[h.Execution, ...]], bool] | None = None,
+    ) -> tuple[h.Execution, ...]:
+        """The account's executions, newest first: since ``since_ms`` (the history read,
+        merged with ``fills``), or, with None, the newest ``fills`` when they are not a
+        full page or they ``answered`` the question, else as far back as the history read
+        goes. When the history cannot be read: ``fills`` alone (see the module docstring)."""
         fills = await self.rest.fills()
-        if len(fills) >= FILLS_PAGE:
-            log.warning("futures_fills_page_full", fills=len(fills))
-        return fills
+        quick = tuple(_from_fill(f) for f in fills)
+        full = len(fills) >= FILLS_PAGE
+        if since_ms is None and (not full or (answered is not None and answered(quick))):
+            return quick
+        now = self._clock.monotonic()
+        if now < self._history_paused_until:
+            return _fallback(quick, "paused", f"for {self._history_paused_until - now:.0f} s")
+        try:
+            read = await self.rest.executions(since_ms=since_ms, max_pages=self._history_pages)
+        except (ExchangeError, ProtocolError) as exc:
+            code = exc.code if isinstance(exc, ExchangeError) else "protocol"
+            if not isinstance(exc, RateLimitError):  # a spent pool refuses at no cost
+                self._history_paused_until = self._clock.monotonic() + HISTORY_PAUSE_S
+            return _fallback(quick, code, str(exc), warn=not isinstance(exc, RateLimitError))
+        merged = h.merge_fills(read.executions, quick)
+        if merged.fills_only:
+            log.info("futures_fills_not_in_history", fills=merged.fills_only)
+        if merged.renamed:
+            log.error("futures_history_ids_differ", executions=merged.renamed)
+        return merged.executions
 
     def _open(self, x: q.OpenOrder) -> ExchangeOrder:
         qty = x.unfilled_size + x.filled_size
@@ -364,38 +441,66 @@ class FuturesRestVenue:
             opened_ns=_ns(x.received_time), closed_ns=None,
         )  # fmt: skip
 
-    def _closed(self, fills: Sequence[q.Fill]) -> list[ExchangeOrder]:
-        """One closed order per order id in ``fills`` (newest first, as Kraken lists)."""
-        by_order: dict[str, list[q.Fill]] = {}
-        for f in fills:
-            by_order.setdefault(f.order_id, []).append(f)
+    def _closed(self, execs: Sequence[h.Execution]) -> list[ExchangeOrder]:
+        """One closed order per order id in ``execs`` (newest first)."""
+        by_order: dict[str, list[h.Execution]] = {}
+        for e in execs:
+            by_order.setdefault(e.order_id, []).append(e)
         found = []
         for oid, mine in by_order.items():
             first, last = mine[-1], mine[0]
-            filled = sum((f.size for f in mine), Decimal(0))
-            cost = sum((f.size * f.price for f in mine), Decimal(0))
+            filled = sum((e.qty for e in mine), Decimal(0))
+            cost = sum((e.qty * e.price for e in mine), Decimal(0))
             fi = self._contracts.lookup(first.symbol)
             size = self._known_qty(oid)
             short = size is not None and filled < size
+            cid = next((e.cli_ord_id for e in mine if e.cli_ord_id is not None), None)
             found.append(ExchangeOrder(
-                order_id=oid, cl_ord_id=_cid(first.cli_ord_id),
+                order_id=oid, cl_ord_id=_cid(cid),
                 status="canceled" if short else "closed",
                 pair=first.symbol, symbol=fi.symbol if fi else None, side=first.side,
                 order_type="limit", qty=size if size is not None else filled, filled=filled,
                 cost=cost,
                 avg_price=cost / filled if filled else None, limit_price=None, reason="",
-                opened_ns=_ns(first.fill_time), closed_ns=_ns(last.fill_time),
+                opened_ns=first.time_ms * _MS_NS, closed_ns=last.time_ms * _MS_NS,
             ))  # fmt: skip
         return found
 
-    def _trade(self, f: q.Fill) -> ExchangeTrade:
-        liquidity = q.fill_liquidity(f.fill_type)  # takerAfterEdit is a taker's fill
+    def _trade(self, e: h.Execution) -> ExchangeTrade:
         return ExchangeTrade(
-            exec_id=f.fill_id, order_id=f.order_id, pair=f.symbol, side=f.side,
-            price=f.price, qty=f.size, cost=f.price * f.size, fee=Decimal(0),
-            ts_ns=_ns(f.fill_time), trade_id=f.fill_id,
-            maker=None if liquidity is None else liquidity == "m",
+            exec_id=e.exec_id, order_id=e.order_id, pair=e.symbol, side=e.side,
+            price=e.price, qty=e.qty, cost=e.price * e.qty, fee=self._quote_fee(e),
+            ts_ns=e.time_ms * _MS_NS, trade_id=e.exec_id,
+            maker=None if e.liquidity is None else e.liquidity == "m",
         )  # fmt: skip
+
+    def _quote_fee(self, e: h.Execution) -> Decimal:
+        """The execution's fee in the quote currency (0 when unknown: a ``fills`` entry)."""
+        if e.fee is None:
+            return Decimal(0)
+        fi = self._contracts.lookup(e.symbol)
+        return e.fee * e.price if fi is not None and not fi.linear else e.fee
+
+
+def _fallback(
+    quick: tuple[h.Execution, ...], code: str, error: str, *, warn: bool = False
+) -> tuple[h.Execution, ...]:
+    """``fills`` alone, the history unread: said in the log (a warning when it failed)."""
+    (log.warning if warn else log.info)("futures_history_fallback", code=code, error=error)
+    if len(quick) >= FILLS_PAGE:
+        log.warning("futures_fills_page_full", fills=len(quick))
+    return quick
+
+
+def _from_fill(fill: q.Fill) -> h.Execution:
+    """A ``fills`` entry as an execution: no fee (``fills`` prints none)."""
+    return h.Execution(
+        exec_id=fill.fill_id, order_id=fill.order_id, cli_ord_id=fill.cli_ord_id,
+        symbol=fill.symbol, side=fill.side, qty=fill.size, price=fill.price,
+        time_ms=timestamp_ns(fill.fill_time) // _MS_NS,
+        liquidity=q.fill_liquidity(fill.fill_type),  # takerAfterEdit is a taker's fill
+        fee=None, order_type=None, position_size=None,
+    )  # fmt: skip
 
 
 def _left_unfilled(order_id: str, size: Decimal) -> ExchangeOrder:

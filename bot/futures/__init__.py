@@ -12,8 +12,11 @@ is the client's side of those formats, pure where it can be:
   ``bot.core.errors``.
 - ``instruments``: ``/instruments`` as exact scaled numbers (tick, contract size and value
   precision, maximum position, the margin schedule).
-- ``ratelimit``: the ``/derivatives`` cost budget (500 per 10 s) as a pure counter.
+- ``ratelimit``: the ``/derivatives`` cost budget (500 per 10 s) and the history API's
+  pool (100 per 10 minutes) as pure counters.
 - ``orders`` / ``queries``: typed requests and their parsed answers (pure).
+- ``history``: the account history of executions (``/api/history/v3/executions``), each
+  with its fee: the request, the parser, the pages of one read (pure).
 - ``rest``: the asyncio driver: sign, send in nonce order, map errors, never resend an
   order whose fate is unknown.
 - ``ws_protocol`` / ``ws_auth`` / ``book``: WebSocket v1 sans-I/O: frames in as frozen

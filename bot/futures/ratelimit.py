@@ -16,7 +16,14 @@ window of either kind. The arithmetic is spot's decaying counter
 (``bot.kraken.ratelimit.RestCounter``) with these limits; the client waits on it before
 Kraken would refuse, and the simulator uses its own copy of the rule to refuse.
 
-This module owns the cost table and the budget's numbers; no clock, no sleeping.
+The history API (``/api/history/v3/...``) has a budget of its own, the same page: "For
+``/history`` endpoints, clients have a pool of up to 100 tokens that continually
+replenishes at a rate of 100 every 10 minutes", ``historicalexecutions``,
+``historicalorders`` and ``historicaltriggers`` costing 1 each (``HISTORY_COSTS``): a
+``FuturesBudget(HISTORY_BUDGET, HISTORY_WINDOW_S)``, kept apart from the ``/derivatives``
+one so that history reads never take room from order entry.
+
+This module owns the cost tables and the budgets' numbers; no clock, no sleeping.
 """
 
 from __future__ import annotations
@@ -28,13 +35,20 @@ from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier
 __all__ = [
     "BUDGET",
     "ENDPOINT_COSTS",
+    "HISTORY_BUDGET",
+    "HISTORY_COSTS",
+    "HISTORY_WINDOW_S",
     "WINDOW_S",
     "FuturesBudget",
     "endpoint_cost",
+    "history_budget",
+    "history_cost",
 ]
 
 BUDGET: Final = 500.0
 WINDOW_S: Final = 10.0
+HISTORY_BUDGET: Final = 100.0
+HISTORY_WINDOW_S: Final = 600.0
 
 ENDPOINT_COSTS: Final[dict[str, float]] = {
     "sendorder": 10.0,
@@ -51,6 +65,9 @@ ENDPOINT_COSTS: Final[dict[str, float]] = {
     "unwindqueue": 200.0,
     "transfer": 10.0,
 }
+# The /history table, by path (Kraken's table says historicalexecutions, historicalorders,
+# historicaltriggers for /executions, /orders and /triggers).
+HISTORY_COSTS: Final[dict[str, float]] = {"executions": 1.0, "orders": 1.0, "triggers": 1.0}
 _BATCH_BASE: Final = 9.0
 _FILLS_SINCE: Final = 25.0
 _PUBLIC: Final = frozenset({"instruments", "tickers", "orderbook", "history", "instruments/status"})
@@ -77,6 +94,12 @@ def endpoint_cost(endpoint: str, *, batch_size: int = 0, last_fill_time: bool = 
     if name in _PUBLIC:
         return 0.0
     return ENDPOINT_COSTS.get(name, 10.0)
+
+
+def history_cost(endpoint: str) -> float:
+    """What one call to a ``/history`` endpoint (``executions``) costs from its pool; one
+    missing from Kraken's table is charged 10, conservatively."""
+    return HISTORY_COSTS.get(endpoint.strip("/").rsplit("/", 1)[-1], 10.0)
 
 
 class FuturesBudget:
@@ -124,3 +147,8 @@ class FuturesBudget:
         """Server side: charge and accept a call that fits; refuse (uncharged) one that
         does not."""
         return self._counter.try_charge(cost, now)
+
+
+def history_budget() -> FuturesBudget:
+    """A fresh ``/history`` pool: 100 tokens, refilled at 100 per 600 s."""
+    return FuturesBudget(HISTORY_BUDGET, HISTORY_WINDOW_S)

@@ -24,6 +24,16 @@ private call, step by step:
    never for ``sendorder``, ``editorder`` or ``batchorder``. When an earlier attempt of a
    write may have acted, whatever a later one says, the call ends ``OrderStateUnknown``.
 
+The account history (``executions``, ``bot.futures.history``) goes another way: to
+``/api/history/v3/...`` on the same host, signed with its path as it is and **without a
+nonce** (Kraken's ``Nonce`` is optional, and ccxt signs every Futures call without one),
+so it needs no ``Turn`` and never waits behind or holds up an order write; charged to its
+own budget (``history_budget``, 100 per 10 minutes), and never waiting for it: a call that
+does not fit is refused here at once (``RateLimitError``, nothing sent), for the caller to
+read ``fills`` instead; for the same reason a failed history call is not retried. Pages
+follow ``continuationToken`` up to ``max_pages`` (``futures_history_truncated`` when a
+read stops there).
+
 ``result: success`` is not "placed": the typed calls read ``sendStatus.status`` and raise
 the mapped rejection (``check=True``, the default) or return it. After an
 ``OrderStateUnknown`` on ``sendorder`` the caller resolves the order with ``lookup``
@@ -31,7 +41,8 @@ the mapped rejection (``check=True``, the default) or return it. After an
 
 Keys are held as ``Secret``; neither the ``Authent`` nor the query is logged. Events:
 ``futures_rest_call`` (endpoint, latency_ms, attempt), ``futures_rest_error``,
-``futures_rest_wait``, ``futures_rest_retry``.
+``futures_rest_wait``, ``futures_rest_retry``, ``futures_history_refused`` (the history
+budget is spent), ``futures_history_truncated``.
 """
 
 from __future__ import annotations
@@ -55,13 +66,14 @@ from bot.core.errors import (
     TransientError,
 )
 from bot.core.log import Secret, get_logger
+from bot.futures import history as h
 from bot.futures import orders as o
 from bot.futures import queries as q
 from bot.futures.auth import FuturesSigner, encode_params
 from bot.futures.error_codes import NEVER_RETRIED, futures_error, is_write
 from bot.futures.instruments import FuturesInstrument, instruments_from_response
 from bot.futures.nonce_floor import NonceFloor, nonce_generator
-from bot.futures.ratelimit import FuturesBudget
+from bot.futures.ratelimit import FuturesBudget, history_budget
 from bot.kraken.codec import excerpt, loads_exact
 from bot.kraken.nonce import NonceGenerator
 from bot.kraken.turn import Turn
@@ -147,7 +159,8 @@ class FuturesRestClient:
 
     ``base_url``: scheme, host and port (``https://futures.kraken.com``). Nonces come from
     ``nonces``, or from a generator over ``nonce_floor`` (the persisted mark), or, with
-    neither, from one that keeps nothing across restarts.
+    neither, from one that keeps nothing across restarts. ``budget`` is the
+    ``/derivatives`` budget, ``history`` the history API's pool.
     """
 
     def __init__(
@@ -161,6 +174,7 @@ class FuturesRestClient:
         nonces: NonceGenerator | None = None,
         nonce_floor: NonceFloor | None = None,
         budget: FuturesBudget | None = None,
+        history: FuturesBudget | None = None,
         backoff: Backoff | None = None,
         timeout_s: float = 10.0,
         rng: random.Random | None = None,
@@ -181,6 +195,7 @@ class FuturesRestClient:
             )
         self._nonces = nonces
         self.budget = budget or FuturesBudget()
+        self.history_budget = history or history_budget()
         self._backoff = backoff or Backoff()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._rng = rng or random.Random()
@@ -246,8 +261,46 @@ class FuturesRestClient:
             self.budget.saturate(self._clock.monotonic())
             raise
 
+    async def _history_attempt(self, req: h.HistoryRequest, query: str) -> dict[str, Any]:
+        """One signed history call, no nonce, charged to the history pool (never waited
+        for: refused at once when it does not fit)."""
+        assert self._key is not None and self._signer is not None
+        now = self._clock.monotonic()
+        wait = self.history_budget.wait_time(req.cost, now)
+        if wait > 0:
+            self._log.info("futures_history_refused", endpoint=req.endpoint, wait_s=round(wait))
+            raise RateLimitError("apiLimitExceeded", f"history budget spent for {wait:.0f} s")
+        self.history_budget.charge(req.cost, now)
+        url = self._base + req.path + (f"?{query}" if query else "")
+        headers = dict(self._headers)
+        headers["APIKey"] = self._key.reveal()
+        headers["Authent"] = self._signer.authent(query, "", req.path)
+        status, raw = await self._send(req, url, headers)
+        try:
+            return h.decode_answer(req.endpoint, status, raw)
+        except RateLimitError:
+            self.history_budget.saturate(self._clock.monotonic())
+            raise
+
+    async def history_call(self, req: h.HistoryRequest) -> dict[str, Any]:
+        """Send one history request and return its body. A failure is not retried here:
+        the caller has ``fills`` to read instead, which is quicker than backing off."""
+        if self._key is None or self._signer is None:
+            raise AuthError("authenticationError", "no Futures API key configured")
+        query = encode_params(dict(req.params))
+        started = self._clock.monotonic()
+        try:
+            body = await self._history_attempt(req, query)
+        except ExchangeError as exc:
+            ms = round((self._clock.monotonic() - started) * 1000, 1)
+            self._log.warning("futures_rest_error", endpoint=req.endpoint, code=exc.code, ms=ms)
+            raise
+        ms = round((self._clock.monotonic() - started) * 1000, 1)
+        self._log.info("futures_rest_call", endpoint=req.endpoint, latency_ms=ms, attempt=1)
+        return body
+
     async def _send(
-        self, req: o.FuturesRequest, url: str, headers: dict[str, str]
+        self, req: o.FuturesRequest | h.HistoryRequest, url: str, headers: dict[str, str]
     ) -> tuple[int, bytes]:
         endpoint = req.endpoint
         try:
@@ -417,6 +470,28 @@ class FuturesRestClient:
 
     async def accounts(self) -> q.Accounts:
         return q.parse_accounts(await self.call(q.accounts()))
+
+    async def executions(
+        self,
+        *,
+        since_ms: int | None = None,
+        count: int = h.PAGE_COUNT,
+        max_pages: int = h.MAX_PAGES,
+    ) -> h.ExecutionHistory:
+        """The account's executions since ``since_ms`` (None: as far back as ``max_pages``
+        pages reach), newest first, each with its fee, page after page
+        (``continuationToken``). Stopped at ``max_pages`` with more to read, the result says
+        ``truncated`` and ``futures_history_truncated`` is logged."""
+        pager = h.ExecutionPager(since_ms, count=count, max_pages=max_pages)
+        while (req := pager.next_request()) is not None:
+            pager.take(h.parse_executions(await self.history_call(req)))
+        found = pager.result()
+        if found.truncated:
+            self._log.warning(
+                "futures_history_truncated", pages=found.pages, since_ms=since_ms,
+                executions=len(found.executions),
+            )  # fmt: skip
+        return found
 
     async def lookup(self, cli_ord_id: str) -> q.OrderLookup:
         """What the exchange knows of ``cli_ord_id``: open orders first, then fills (in

@@ -11,7 +11,8 @@ Kraken's own demo environment is retired (KRAKEN.md §6.3):
 - ``venue``: keys, nonces, budgets, the dead-man's switch, connections, the pump;
 - ``auth``: its own checks of ``Authent``, nonces and signed challenges (never the
   client's code: two readings of the docs that must agree);
-- ``rest``, ``ws``, ``render``, ``tickers``: the wire; ``faults`` and ``admin``: faults on
+- ``rest``, ``history`` (the account's executions, ``/api/history/v3/executions``),
+  ``ws``, ``render``, ``tickers``: the wire; ``faults`` and ``admin``: faults on
   demand; ``server``: the aiohttp app and ``running_futures_sim``; ``__main__``:
   ``python -m bot.sim.futures``.
 

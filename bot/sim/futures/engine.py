@@ -138,6 +138,7 @@ class FuturesExchange(MarketLiquidity):
         self.accounts: dict[str, Account] = {}
         self._books = {s: Book(s) for s in self.contracts}
         self._rng = random.Random(seed)
+        self._fill_seq = 0  # numbers every fill, in the order they happen
         self._orders: dict[str, FuturesOrder] = {}
         self._triggers: dict[str, dict[str, FuturesOrder]] = {s: {} for s in self.contracts}
         self.last: dict[str, int | None] = dict.fromkeys(self.contracts)
@@ -563,11 +564,12 @@ class FuturesExchange(MarketLiquidity):
             TradeRec(symbol, self._uuid(), taker.side, price, qty, self._now)
         )
         prior = self._snap(taker) if isinstance(taker, FuturesOrder) else None
+        maker_done = maker.filled == maker.qty  # the book has applied this step to it
         taker.filled += qty
         taker.cost += price * qty
         if isinstance(taker, FuturesOrder):
             taker.updated_ns = self._now
-            self._settle(taker, price, qty, taker_type, taker.kind)
+            self._settle(taker, price, qty, taker_type, taker.kind, limit_filled=maker_done)
             assert prior is not None
             self._report.events.append(
                 Ev(
@@ -582,7 +584,7 @@ class FuturesExchange(MarketLiquidity):
         taker_kind = taker.kind if isinstance(taker, FuturesOrder) else "ioc"
         if isinstance(maker, FuturesOrder):
             maker.updated_ns = self._now
-            self._settle(maker, price, qty, "maker", taker_kind)
+            self._settle(maker, price, qty, "maker", taker_kind, limit_filled=maker_done)
             if maker.filled == maker.qty:
                 self._close(maker, "closed", "full_fill")
             else:
@@ -591,7 +593,14 @@ class FuturesExchange(MarketLiquidity):
             self.market_book.maker_filled(maker)
 
     def _settle(
-        self, order: FuturesOrder, price: int, qty: int, fill_type: str, taker_kind: str
+        self,
+        order: FuturesOrder,
+        price: int,
+        qty: int,
+        fill_type: str,
+        taker_kind: str,
+        *,
+        limit_filled: bool,
     ) -> None:
         account = self.accounts[order.account]
         contract = self.contracts[order.symbol]
@@ -599,6 +608,7 @@ class FuturesExchange(MarketLiquidity):
         fee = _q8(contract.notional(qty, price) * rate)
         account.balance -= fee
         self._move(account, contract, qty if order.side == "buy" else -qty, price)
+        self._fill_seq += 1
         fill = FillRec(
             account=account.name,
             fill_id=self._uuid(),
@@ -614,12 +624,22 @@ class FuturesExchange(MarketLiquidity):
             order_kind=order.kind,
             taker_kind=taker_kind,
             time_ns=self._now,
+            order=self._snap(order),
+            mark=self.mark(order.symbol),
+            position=self._position_qty(account, order.symbol),
+            limit_filled=limit_filled,
+            seq=self._fill_seq,
         )
         account.fills.append(fill)
         if len(account.fills) > _MAX_FILLS:
             del account.fills[: len(account.fills) - _MAX_FILLS]
         self._report.fills.append(fill)
         self._report.accounts.add(account.name)
+
+    @staticmethod
+    def _position_qty(account: Account, symbol: str) -> int:
+        pos = account.positions.get(symbol)
+        return 0 if pos is None else pos.qty
 
     def _move(self, account: Account, contract: Contract, delta: int, price: int) -> None:
         """Apply a signed fill of ``delta`` at ``price`` to the position."""

@@ -119,7 +119,9 @@ class OrderUpdate:
 
 @dataclass(frozen=True, slots=True)
 class FillRec:
-    """One fill of one account's order."""
+    """One fill of one account's order. For the history API: ``order`` just after the fill,
+    the ``mark`` then, the signed ``position`` after it, ``limit_filled`` (the resting
+    order was filled up by it) and ``seq``, the exchange's running number of its fills."""
 
     account: str
     fill_id: str
@@ -135,6 +137,11 @@ class FillRec:
     order_kind: str
     taker_kind: str
     time_ns: int
+    order: OrderSnap | None = None
+    mark: int | None = None
+    position: int | None = None
+    limit_filled: bool = False
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

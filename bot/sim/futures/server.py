@@ -3,6 +3,7 @@
 Routes (``build_futures_app``)::
 
     GET|POST /derivatives/api/v3/{endpoint}   rest.futures_rest_handler (REST v3)
+    GET      /api/history/v3/executions        history.futures_history_handler (and v2)
     GET      /ws/v1                            ws.futures_ws_handler (WebSocket v1)
     *        /admin/...                        admin (X-Admin-Token: faults, timers)
 
@@ -25,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.sim.futures.admin import admin_routes
+from bot.sim.futures.history import HISTORY_PATHS, futures_history_handler
 from bot.sim.futures.rest import futures_rest_handler
 from bot.sim.futures.venue import FUTURES_VENUE_KEY, FuturesVenue
 from bot.sim.futures.ws import futures_ws_handler
@@ -38,6 +40,8 @@ def build_futures_app(venue: FuturesVenue) -> web.Application:
     app[FUTURES_VENUE_KEY] = venue
     app.router.add_route("GET", "/derivatives/api/v3/{endpoint:.+}", futures_rest_handler)
     app.router.add_route("POST", "/derivatives/api/v3/{endpoint:.+}", futures_rest_handler)
+    for path in HISTORY_PATHS:
+        app.router.add_get(path, futures_history_handler, allow_head=False)
     app.router.add_get("/ws/v1", futures_ws_handler)
     app.router.add_routes(admin_routes())
     return app

@@ -1,10 +1,10 @@
 """The Futures simulator's venue: the exchange and everything kept per key and account.
 
 ``FuturesVenue`` holds the pure ``FuturesExchange`` and what a real venue keeps around it:
-API keys (secret, nonce window, ``/derivatives`` budget), the dead-man's switch timer of
-each account (``cancelallordersafter``), the open WebSocket connections, the fault
-schedule, the book and trade sequence numbers of the public feeds, and 24-hour trade
-statistics for the tickers. Every change to the exchange goes through ``execute``, which
+API keys (secret, nonce window, ``/derivatives`` and history budgets), the dead-man's
+switch timer of each account (``cancelallordersafter``), the open WebSocket connections,
+the fault schedule, the book and trade sequence numbers of the public feeds, and 24-hour
+trade statistics for the tickers. Every change to the exchange goes through ``execute``, which
 numbers the changed book levels (one ``seq`` per product, shared by every connection) and
 hands the ``Report`` to each listener (the WebSocket sessions), so the feeds see REST
 orders, market steps, funding and dead-man cancellations alike.
@@ -51,6 +51,7 @@ __all__ = [
     "KeyState",
     "Published",
     "Session",
+    "history_pool",
 ]
 
 log = structlog.get_logger("sim.futures.venue")
@@ -86,8 +87,9 @@ class Session(Protocol):
 
 
 class Budget:
-    """The simulator's own ``/derivatives`` budget: up to ``capacity`` per ``window_s``,
-    refilled continuously (Kraken: 500 every 10 s)."""
+    """One of the simulator's own budgets: up to ``capacity`` per ``window_s``, refilled
+    continuously (Kraken: 500 every 10 s for ``/derivatives``; 100 every 10 minutes for
+    the history API, ``history_pool``)."""
 
     __slots__ = ("_level", "_stamp", "capacity", "rate")
 
@@ -97,15 +99,30 @@ class Budget:
         self._level = 0.0
         self._stamp: float | None = None
 
-    def spend(self, cost: float, now: float) -> bool:
-        """Charge ``cost`` and say yes, or refuse (and charge nothing)."""
+    def _drain(self, now: float) -> None:
         if self._stamp is not None:
             self._level = max(0.0, self._level - (now - self._stamp) * self.rate)
         self._stamp = now
+
+    def spend(self, cost: float, now: float) -> bool:
+        """Charge ``cost`` and say yes, or refuse (and charge nothing)."""
+        self._drain(now)
         if self._level + cost > self.capacity + 1e-9:
             return False
         self._level += cost
         return True
+
+    def wait_s(self, cost: float, now: float) -> float:
+        """Seconds until a call of ``cost`` would be taken (0.0: now)."""
+        self._drain(now)
+        return max(0.0, self._level + cost - self.capacity) / self.rate
+
+
+def history_pool() -> Budget:
+    """A key's history API budget: "a pool of up to 100 tokens that continually replenishes
+    at a rate of 100 every 10 minutes"
+    (https://docs.kraken.com/api/docs/guides/futures-rate-limits)."""
+    return Budget(100.0, 600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +140,7 @@ class KeyState:
     nonces: NonceWindow
     budget: Budget
     access: KeyAccess = FULL
+    history: Budget = field(default_factory=history_pool)
 
 
 @dataclass(slots=True)
