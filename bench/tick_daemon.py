@@ -215,13 +215,13 @@ class _TimedFrames:
     def __init__(self, frames: AddOrderFrames, probe: Probe) -> None:
         self._frames, self._probe = frames, probe
 
-    def __call__(self, order: Any, instrument: Instrument, *, token: str, req_id: int) -> bytes:
+    def __call__(self, order: Any, instrument: Instrument, token: str, req_id: int) -> bytes:
         probe = self._probe
         if not probe.post:
             probe.post = _NOW()
             if not probe.sent_in:  # written at submit: no probe before this one on the path
                 probe.sent_in = probe.post
-        frame = self._frames(order, instrument, token=token, req_id=req_id)
+        frame = self._frames(order, instrument, token, req_id)
         if not probe.written:
             probe.written = _NOW()
         return frame

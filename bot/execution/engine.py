@@ -183,6 +183,12 @@ class ExecutionEngine(WriteNow, BatchOrders):
         """A fresh ``cl_ord_id`` for one order of ``strategy``, from a recorded block."""
         return self._ids.next(strategy)
 
+    @property
+    def id_source(self) -> Callable[[str], str]:
+        """``new_cl_ord_id`` itself (``IdBlocks.next``), for a caller that issues an id per
+        order and keeps it: one call fewer on every place."""
+        return self._ids.next
+
     def prepare_ids(self, strategies: Iterable[str]) -> None:
         """Record an id block for each strategy now, so that no order waits for one."""
         self._ids.prepare(strategies)

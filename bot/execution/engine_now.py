@@ -74,12 +74,12 @@ class WriteNow:
         changed and ``make`` not called, when it is not the common case: ``submit(make())``
         then decides it."""
         e: NowParts = self  # type: ignore[assignment]  # its only subclass (no cast: a call)
-        place_now, cid = e._place_now, terms.cl_ord_id
+        place_now, cid, ids = e._place_now, terms.cl_ord_id, e._ids
         if (
             place_now is None
             or e._tg is None
             or cid in e._book.orders
-            or not e._ids.fresh(cid)  # issued here: canonical, and its block is on record
+            or (cid is not ids.last and not ids.fresh(cid))  # issued here: its block on record
             or e._instruments.by_symbol(terms.symbol) is None  # its own symbol: exact
             or not e.pretrade.accepts_place(terms, instrument, strategy, e._book)
         ):

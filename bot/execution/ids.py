@@ -60,6 +60,9 @@ class IdBlocks:
         self._mine: dict[str, int] = {}  # prefix opened by this process -> ids issued from it
         self.blocks_opened = 0
         """Blocks this process recorded (each one durable write)."""
+        self.last: str | None = None
+        """The id ``next`` issued last: ``fresh`` by construction (the engine's write at
+        ``submit`` tells it by identity, with no call, on every place)."""
 
     def next(self, strategy: str) -> str:
         """A fresh id for an order of ``strategy`` (``""``: no strategy). May record a new
@@ -71,7 +74,8 @@ class IdBlocks:
             prefix, n = current
         self._current[strategy] = (prefix, n + 1)
         self._mine[prefix] = n + 1
-        return f"{prefix}{n:08x}"
+        cid = self.last = f"{prefix}{n:08x}"
+        return cid
 
     def prepare(self, strategies: Iterable[str]) -> None:
         """Record a block for each strategy now (at start), so no order waits for one."""

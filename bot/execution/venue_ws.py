@@ -43,6 +43,7 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any, Final, Protocol, TypeVar
 
 from bot.core.clock import Clock
@@ -163,6 +164,7 @@ class WsOrderEntry:
             raise ValueError("ack_timeout_s must be positive")
         self._link = link
         self._trading = trading
+        self._admit_now = trading.admit_points  # a place's one charge, on every place's path
         self._clock = clock
         self._timeout_s = ack_timeout_s
         self._requests = wr.Correlator()
@@ -313,9 +315,7 @@ class WsOrderEntry:
     async def add_order(self, order: Order, instrument: Instrument) -> str:
         """``add_order``: Kraken's order id."""
 
-        def build(token: str, req_id: int) -> bytes:
-            return self._add_order_frame(order, instrument, token=token, req_id=req_id)
-
+        build = partial(self._add_order_frame, order, instrument)
         (answer,) = await self._request("add_order", build, ((instrument.symbol, _ADD_COST),))
         return _order_id(answer)
 
@@ -329,28 +329,28 @@ class WsOrderEntry:
         return self._add_now(order, instrument) if self._link.order_ready else None
 
     def _add_now(self, order: OrderTerms, instrument: Instrument) -> AddTicket | None:
-        """``add_order_now`` on a link just seen ready."""
-        link = self._link
-        if not self._trading.admit(instrument.symbol, _ADD_TOTAL, self._clock.monotonic()):
+        """``add_order_now`` on a link just seen ready. The request's ``req_id`` is taken
+        before the write and the request opened after it (``_open``, written out): no
+        answer can be read before the caller's first ``await``, so none is missed, and
+        nothing but the charge and the frame stands before the write."""
+        symbol, clock = instrument.symbol, self._clock
+        if not self._admit_now(symbol, _ADD_TOTAL, clock.monotonic()):
             return None
-        pending = self._requests.open("add_order")  # ``_open``, written out
-        req_id, frames = pending.req_id, self._add_order_frame
-        waiter = self._waiting[req_id] = _Waiter(pending)
-
-        def build(token: str, req_id: int = req_id) -> bytes:
-            return frames(order, instrument, token=token, req_id=req_id)
-
-        ticket = AddTicket(waiter, build, ((instrument.symbol, _ADD_COST),))
+        requests, frames = self._requests, self._add_order_frame
+        req_id = next(requests.ids)
         try:
-            ticket.written = link.write_order(build)
+            written = self._link.write_order(partial(frames, order, instrument, req_id=req_id))
         except TransientError as exc:  # the transport refused the write: it may have left
             self.stats.of("add_order").lost += 1
+            waiter = _Waiter(wr.Pending(req_id, "add_order"))  # never opened: nothing to wait
+            ticket = AddTicket(waiter, partial(frames, order, instrument), ((symbol, _ADD_COST),))
             ticket.error = wr.lost_error("add_order", "EWS:Connection lost", str(exc))
-            self._waiting.pop(req_id, None)
-            self._requests.forget(req_id)
             return ticket
-        if ticket.written:
-            waiter.sent_at = self._clock.monotonic()
+        waiter = self._waiting[req_id] = _Waiter(requests.opened(req_id, "add_order"))
+        if written:
+            waiter.sent_at = clock.monotonic()
+        ticket = AddTicket(waiter, partial(frames, order, instrument), ((symbol, _ADD_COST),))
+        ticket.written = written
         return ticket
 
     async def added(self, ticket: AddTicket) -> str:
@@ -508,15 +508,19 @@ class KrakenWsVenue:
         """Whether this write goes over the WebSocket; logs and counts each switch."""
         over_ws = self.ws._link.order_ready  # ``ws.ready``, on every write
         if over_ws != self._over_ws:
-            if over_ws:
-                log.info("order_entry_websocket")
-                if self._over_ws is False:
-                    self.ws.stats.to_websocket += 1
-            else:
-                log.warning("order_entry_fallback", to="rest", reason="socket down")
-                self.ws.stats.to_rest["socket_down"] += 1
-            self._over_ws = over_ws
+            self._switch(over_ws)
         return over_ws
+
+    def _switch(self, over_ws: bool) -> None:
+        """The route changed to the WebSocket (``over_ws``) or to REST: logged and counted."""
+        if over_ws:
+            log.info("order_entry_websocket")
+            if self._over_ws is False:
+                self.ws.stats.to_websocket += 1
+        else:
+            log.warning("order_entry_fallback", to="rest", reason="socket down")
+            self.ws.stats.to_rest["socket_down"] += 1
+        self._over_ws = over_ws
 
     def _fell_back(self, exc: ExchangeError) -> None:
         log.warning("order_entry_fallback", to="rest", reason=exc.code)
@@ -551,7 +555,10 @@ class KrakenWsVenue:
         up and the pair has room now (``WsOrderEntry.add_order_now``): the coroutine of its
         answer, which goes over REST as ``place`` does when Kraken did not act on it. None,
         with nothing charged or sent: ``place`` then writes it."""
-        if not self._route():
+        over_ws = self.ws._link.order_ready  # ``_route``, written out: on every place
+        if over_ws != self._over_ws:
+            self._switch(over_ws)
+        if not over_ws:
             return None
         ticket = self.ws._add_now(order, instrument)  # the link was ready just now
         return None if ticket is None else self._placed(ticket, order, instrument)
@@ -650,7 +657,10 @@ class KrakenWsVenue:
     # -- room ----------------------------------------------------------------------------
 
     def trading_headroom(self, symbol: str) -> float:
-        return self.rest.rest.trading_headroom(symbol)  # one counter per pair, REST's and ours
+        """The room on the counter the order entry charges: REST's own (one per pair, as
+        ``order_venue`` wires it), read here directly, on every place's pre-trade check."""
+        ws = self.ws
+        return ws._trading.headroom_at(symbol, ws._clock.monotonic())
 
     def rest_headroom(self) -> float:
         return math.inf if self.ws.ready else self.rest.rest_headroom()

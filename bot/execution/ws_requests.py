@@ -25,7 +25,8 @@ build (``batch_add``, ``batch_cancel``, ``edit_order``) and the engine's ``Order
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -109,10 +110,11 @@ class Pending:
 class Correlator:
     """Requests in flight by ``req_id`` (see the module docstring)."""
 
-    __slots__ = ("_next", "_pending")
+    __slots__ = ("_pending", "ids")
 
     def __init__(self, first: int = FIRST_REQ_ID) -> None:
-        self._next = first
+        self.ids: Iterator[int] = itertools.count(first)
+        """Fresh ``req_id`` values, each taken once (``next``: a C call, no frame)."""
         self._pending: dict[int, Pending] = {}
 
     def __len__(self) -> int:
@@ -123,8 +125,11 @@ class Correlator:
         answers."""
         if expected < 1:
             raise ValueError("a request waits for at least one answer")
-        req_id = self._next
-        self._next += 1
+        return self.opened(next(self.ids), method, expected)
+
+    def opened(self, req_id: int, method: str, expected: int = 1) -> Pending:
+        """The request of ``method`` whose ``req_id`` was taken from ``ids`` (and written
+        before any answer could be read), waiting for ``expected`` answers from now."""
         pending = self._pending[req_id] = Pending(req_id, method, expected)
         return pending
 
@@ -247,9 +252,7 @@ class AddOrderFrames:
     def __len__(self) -> int:
         return len(self._templates)
 
-    def __call__(
-        self, order: OrderTerms, instrument: Instrument, *, token: str, req_id: int
-    ) -> bytes:
+    def __call__(self, order: OrderTerms, instrument: Instrument, token: str, req_id: int) -> bytes:
         symbol, cl_ord_id = instrument.symbol, order.cl_ord_id
         key = (
             symbol, instrument.qty_precision, order.order_type, order.side, order.qty,
@@ -270,7 +273,12 @@ class AddOrderFrames:
         price = order.price
         if price is None:
             return f"{head}{middle}{cl_ord_id}{tail}{req_id}}}".encode()
-        limit = format_scaled(price, instrument.price_precision)
+        pp = instrument.price_precision
+        if pp > 0 and price > 0:  # ``format_scaled``, written out: once per order
+            digits = str(price).rjust(pp + 1, "0")
+            limit = f"{digits[:-pp]}.{digits[-pp:]}"
+        else:
+            limit = format_scaled(price, pp)
         return f'{head},"limit_price":{limit}{middle}{cl_ord_id}{tail}{req_id}}}'.encode()
 
     @staticmethod

@@ -49,7 +49,7 @@ the caller turns into Kraken's error string.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Generic, TypeVar
@@ -391,11 +391,16 @@ class TradingCounter:
     from the static ``*_cost`` methods; a bare float is a cost with no fixed part.
     """
 
-    __slots__ = ("_counters", "tier")
+    __slots__ = ("_counters", "admit_points", "headroom_at", "tier")
 
     def __init__(self, tier: Tier | str, *, limits: CounterLimits | None = None) -> None:
         self.tier = Tier(tier)
         self._counters: _Counters[str | None] = _Counters(limits or TRADING_LIMITS[self.tier])
+        self.admit_points: Callable[[str | None, float, float], bool] = self._counters.admit
+        """``admit`` of a cost given as points (a float): the counters' own, one call on
+        every order's path."""
+        self.headroom_at: Callable[[str | None, float], float] = self._counters.headroom
+        """``headroom``, the counters' own: one call on every order's pre-trade check."""
 
     @property
     def limits(self) -> CounterLimits:

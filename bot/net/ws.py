@@ -255,17 +255,13 @@ class ReconnectingSocket:
         self._open_timeout_s = open_timeout_s
         self._close_timeout_s = close_timeout_s
         self._max_message = max_message
-        self._session: Session | None = None
+        self.session: Session | None = None
+        """The open connection, if any (set by ``run`` alone; read on every order write)."""
         self._log = get_logger(component=name)
 
     @property
     def connected(self) -> bool:
-        return self._session is not None
-
-    @property
-    def session(self) -> Session | None:
-        """The open connection, if any."""
-        return self._session
+        return self.session is not None
 
     def frame_age_s(self) -> float | None:
         """Seconds since the last frame (the feed's lag), None before the first."""
@@ -347,7 +343,7 @@ class ReconnectingSocket:
         try:
             try:
                 async with asyncio.TaskGroup() as tg:
-                    session = self._session = Session(ws, tg, number, now)
+                    session = self.session = Session(ws, tg, number, now)
                     self._handler.on_open(session)
                     tg.create_task(self._watch(session))
                     # The reader is the group's body, not a child: the body must be awaiting
@@ -357,7 +353,7 @@ class ReconnectingSocket:
             except* ConnectionLost as group:  # anything else (a bug, a hook's) propagates
                 lost = _first(group)
             finally:
-                self._session = None
+                self.session = None
         except asyncio.CancelledError:
             self._handler.on_close(None)  # shutting down: the handler tidies up, no events
             raise

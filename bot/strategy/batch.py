@@ -49,7 +49,7 @@ ABORTED: Final = Refusal("desk", "batch_aborted", "the batch block raised: nothi
 class OrderBatch:
     """The ``with ctx.batch():`` block of one context (see the module docstring)."""
 
-    __slots__ = ("_check", "_depth", "_drop", "_pending", "_send")
+    __slots__ = ("_check", "_depth", "_drop", "_pending", "_send", "open")
 
     def __init__(
         self,
@@ -61,11 +61,9 @@ class OrderBatch:
         ``hold_amend``); None: amends are not held (they go at once)."""
         self._send, self._drop, self._check = send, drop, check
         self._depth = 0
+        self.open = False
+        """A block is open (read on every place: an attribute, kept with ``_depth``)."""
         self._pending: list[BatchCommand] = []
-
-    @property
-    def open(self) -> bool:
-        return self._depth > 0
 
     @property
     def holds_amends(self) -> bool:
@@ -92,6 +90,7 @@ class OrderBatch:
 
     def __enter__(self) -> None:
         self._depth += 1
+        self.open = True
 
     def __exit__(
         self,
@@ -102,6 +101,7 @@ class OrderBatch:
         self._depth -= 1
         if self._depth:
             return
+        self.open = False
         pending, self._pending = self._pending, []
         if not pending:
             return

@@ -48,6 +48,7 @@ class EngineContext(Context):
     ) -> None:
         super().__init__(name, symbols, desk.clock)
         self._engine, self._desk = engine, desk
+        self._new_id = engine.id_source  # ``engine.new_cl_ord_id``, one call fewer per place
         self.timers = Timers(desk.clock)
         self._infos: dict[str, tuple[Instrument, InstrumentInfo]] = {}  # views, per symbol
         check = engine.hold_amend if engine.batches_amends else None
@@ -73,7 +74,7 @@ class EngineContext(Context):
     # -- what ``Context``'s commands use -------------------------------------------------
 
     def _next_cl_ord_id(self) -> str:
-        return self._engine.new_cl_ord_id(self._name)
+        return self._new_id(self._name)
 
     def _track(self, handle: OrderHandle) -> None:
         self._desk.handles.add(handle)

@@ -60,22 +60,8 @@ class Marks:
 
     def mid(self, symbol: str) -> Decimal | None:
         """``mids()``'s entry for ``symbol`` (None: no book, or not valid), reading only
-        that book. The pre-trade stage reads it on every order, so the book's state is read
-        directly, as ``mark`` reads it (``tests/unit/test_marks_top.py``)."""
-        book = self._books().get(symbol)
-        if book is None or not book._valid:  # book.valid, without its call (per order)
-            return None
-        bp, ap = book._bp, book._ap
-        if bp and ap:  # book.top_prices() is not None, and is (-bp[0], ap[0])
-            seen = self._cache.get(symbol)
-            if (
-                seen is not None
-                and seen[0][0] == -bp[0]
-                and seen[0][1] == ap[0]
-                and seen[1] is book.instrument
-            ):
-                return seen[2]
-        return book.mid()
+        that book (``live().get``, which the pre-trade stage reads on every order)."""
+        return self._live.get(symbol)
 
     def live(self) -> Mapping[str, Decimal]:
         """``mids()`` as a mapping read when asked (the same object every time)."""
@@ -102,27 +88,45 @@ class LiveMids(Mapping[str, Decimal]):
     """``Marks.mids()`` as a mapping: ``get`` and ``[]`` read one book, as they are now;
     iterating builds ``mids()``."""
 
-    __slots__ = ("_marks",)
+    __slots__ = ("_books", "_cache", "_marks")
 
     def __init__(self, marks: Marks) -> None:
         self._marks = marks
+        self._books, self._cache = marks._books, marks._cache  # ``Marks.mid`` reads here
 
     @overload
     def get(self, key: str, /) -> Decimal | None: ...
     @overload
     def get(self, key: str, /, default: Decimal | T) -> Decimal | T: ...
     def get(self, key: str, /, default: object = None) -> object:
-        mid = self._marks.mid(key)
+        """The mid of ``key``'s book, reading only that book. The pre-trade stage reads it
+        on every order, so the book's state is read directly, as ``Marks.mark`` reads it,
+        and the mid ``mark`` kept is taken while the top is where it was
+        (``tests/unit/test_marks_top.py``)."""
+        book = self._books().get(key)
+        if book is None or not book._valid:  # book.valid, without its call (per order)
+            return default
+        bp, ap = book._bp, book._ap
+        if bp and ap:  # book.top_prices() is not None, and is (-bp[0], ap[0])
+            seen = self._cache.get(key)
+            if (
+                seen is not None
+                and seen[0][0] == -bp[0]
+                and seen[0][1] == ap[0]
+                and seen[1] is book.instrument
+            ):
+                return seen[2]
+        mid = book.mid()
         return default if mid is None else mid
 
     def __getitem__(self, key: str) -> Decimal:
-        mid = self._marks.mid(key)
+        mid = self.get(key)
         if mid is None:
             raise KeyError(key)
         return mid
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._marks.mid(key) is not None
+        return isinstance(key, str) and self.get(key) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._marks.mids())

@@ -4,6 +4,8 @@ what a request that never left leaves uncounted."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 
 import pytest
@@ -73,3 +75,74 @@ def test_answers_with_an_error_are_refused_by_class_or_unknown() -> None:
         ("ok", "", 0), ("unknown", "", 1), ("lost", "", 0), ("timeout", "", 0),
         ("refused", "InsufficientFunds", 2),
     ]  # fmt: skip
+
+
+class WritingLink(Link):
+    """An order link whose write at once (``write_order``) builds the frame with its token
+    and then writes it (``write="ok"``), refuses it after building it (``"raise"``: the
+    transport's error, the request may have left) or cannot write now (``"later"``)."""
+
+    def __init__(self, write: str) -> None:
+        super().__init__()
+        self.write = write
+        self.frames: list[bytes] = []
+
+    def attach_orders(
+        self, on_answer: Callable[[MethodResponse], None], on_lost: Callable[[str], None]
+    ) -> None:
+        self.on_answer, self.on_lost = on_answer, on_lost
+
+    def write_order(self, build: Callable[[str], bytes]) -> bool:
+        if self.write == "later":
+            return False
+        self.frames.append(build("token"))
+        if self.write == "raise":
+            raise ConnectionLost("write failed: broken pipe")
+        return True
+
+
+async def test_a_place_written_now_is_answered_by_the_req_id_of_its_frame() -> None:
+    link, clock = WritingLink("ok"), FakeClock()
+    counter = TradingCounter("pro")
+    entry = WsOrderEntry(link, counter, clock)
+    ticket = entry.add_order_now(order(), BTC)
+    assert ticket is not None and ticket.written and ticket.error is None
+    (frame,) = link.frames
+    sent = json.loads(frame)
+    assert (sent["method"], sent["params"]["token"]) == ("add_order", "token")
+    assert entry.in_flight == 1  # opened after the write, before anything can answer
+    assert counter.value("BTC/USD", clock.monotonic()) == 1.0  # charged once
+    answer = asyncio.ensure_future(entry.added(ticket))
+    await asyncio.sleep(0)
+    link.on_answer(MethodResponse("add_order", True, sent["req_id"], raw_result={"order_id": "O1"}))
+    assert await answer == "O1"
+    assert entry.in_flight == 0
+    assert entry.stats.methods["add_order"].ok == 1
+
+
+async def test_a_place_whose_write_the_transport_refuses_is_unknown_and_not_waited_for() -> None:
+    link, clock = WritingLink("raise"), FakeClock()
+    counter = TradingCounter("pro")
+    entry = WsOrderEntry(link, counter, clock)
+    ticket = entry.add_order_now(order(), BTC)
+    assert ticket is not None and ticket.error is not None and len(link.frames) == 1
+    assert entry.in_flight == 0  # nothing waits for an answer that may never come
+    with pytest.raises(OrderStateUnknown, match="Connection lost"):
+        await entry.added(ticket)  # looked up by the engine, never resent
+    assert link.frames == [link.frames[0]]  # not sent again
+    stats = entry.stats.methods["add_order"]
+    assert (stats.lost, stats.ok, stats.ack.count) == (1, 0, 0)
+    assert counter.value("BTC/USD", clock.monotonic()) == 1.0  # it may have left: charged
+
+
+async def test_a_place_that_cannot_be_written_now_is_sent_by_added_with_a_fresh_req_id() -> None:
+    link = WritingLink("later")
+    entry = WsOrderEntry(link, TradingCounter("pro"), FakeClock())
+    first = entry.add_order_now(order(), BTC)
+    second = entry.add_order_now(order(), BTC)
+    assert first is not None and second is not None
+    assert not first.written and first.error is None and link.frames == []
+    assert entry.in_flight == 2  # both opened, each with its own req_id
+    with pytest.raises(OrderStateUnknown, match="Connection lost"):
+        await entry.added(first)  # sent by ``send_order``: the link loses it under the send
+    assert entry.in_flight == 1
