@@ -400,10 +400,10 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
                 count = await contender.cancel_all()
                 if r >= 0:
                     cancelled[contender.name] += count
+        paths = (bot, via_aiohttp, over_ws)
+        for path in paths:
+            await path.stop()  # while the session is open: each disarms its switch
     conn.close()
-    paths = (bot, via_aiohttp, over_ws)
-    for path in paths:
-        await path.stop()
     await floor_ws.stop()
     return {
         "samples": {name: s.as_dict() for name, s in samples.items()},

@@ -44,6 +44,7 @@ bookkeeping (the order recorded, its task) follows the write and is not in the f
 from __future__ import annotations
 
 import asyncio
+import functools
 import tempfile
 import time
 from collections.abc import Mapping
@@ -65,12 +66,20 @@ from bench.tick_floor import (
 from bot.core import gc_ticks
 from bot.core.clock import SystemClock
 from bot.core.errors import ExchangeError
+from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
 from bot.execution.pnl import PositionBook
 from bot.execution.pretrade import PreTrade
 from bot.execution.private_feed import PrivateFeed
 from bot.execution.rate_room import RateRoom
-from bot.execution.readiness import PRIVATE_SUBSCRIBED, ReadinessGate
+from bot.execution.readiness import (
+    BOOKS_VALID,
+    DEADMAN_ARMED,
+    INSTRUMENTS_LOADED,
+    PRIVATE_SUBSCRIBED,
+    STANDARD_CHECKS,
+    ReadinessGate,
+)
 from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
 from bot.execution.tokens import TokenKeeper
 from bot.execution.venue import Venue
@@ -84,6 +93,7 @@ from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book, BookApplied
 from bot.market.frames import parse_into
 from bot.net.http1 import Http1Connection
+from bot.service.permissions import PERMISSIONS_CHECK
 from bot.store import Store, run_checkpoints
 from bot.strategy import BookSnapshot, Params, PreparedOrder, Strategy
 from bot.strategy.context import EngineContext
@@ -314,7 +324,19 @@ class DaemonPath:
         self.desk = desk = Desk(
             risk=risk, positions=positions, instruments=table, books=lambda: books, clock=clock
         )
-        gate = ReadinessGate(clock=clock)
+        # The daemon's gate (``Daemon._serve_with``): every standard check and the
+        # permissions, the executions subscription's probe and the dead man's switch's (a
+        # real ``DeadmanSwitch``, armed at ``start``), and the books' probe over the set of
+        # valid symbols (``valid_books``, kept as ``MarketFrames`` keeps it:
+        # ``Feed.valid_probe``), declared once ``start`` saw the rest open (the book comes
+        # with each block's subscription).
+        self.gate = gate = ReadinessGate(
+            [c for c in STANDARD_CHECKS if c != BOOKS_VALID], clock=clock
+        )
+        gate.add(PERMISSIONS_CHECK)
+        gate.set(INSTRUMENTS_LOADED)
+        gate.set(PERMISSIONS_CHECK)
+        self.valid_books: set[str] = set()
         pretrade = PreTrade(
             gate, risk=risk, mids=desk.marks.live,
             room=RateRoom(venue.trading_headroom, venue.rest_headroom),
@@ -328,7 +350,13 @@ class DaemonPath:
         self.engine.prepare_ids([self.name])
         # The executions feed, as the daemon runs it: it drives the orders' state, and while
         # it is live the engine does not confirm each write by QueryOrders.
-        gate.add(PRIVATE_SUBSCRIBED, lambda: self.private.subscribed)
+        gate.add(PRIVATE_SUBSCRIBED, functools.partial(getattr, self.private, "subscribed"))
+        self.deadman = DeadmanSwitch(
+            venue, clock, timeout_s=60, refresh_s=20,
+            on_lapse=lambda: self.engine.request_reconcile("deadman lapse"),
+            hold_reads=rest.hold_reads,
+        )  # fmt: skip
+        gate.add(DEADMAN_ARMED, functools.partial(getattr, self.deadman, "armed"))
         ctx = EngineContext(self.engine, desk, self.name, (inst.symbol,))
         desk.add_context(ctx)
         strategy = EveryFrameBuyer(ctx, BuyerParams())
@@ -338,6 +366,7 @@ class DaemonPath:
         self._engine_task: asyncio.Task[None] | None = None
         self._private_task: asyncio.Task[None] | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
+        self._deadman_task: asyncio.Task[None] | None = None
         self._clock = clock
 
     async def start(self) -> None:
@@ -346,14 +375,24 @@ class DaemonPath:
         self._private_task = asyncio.create_task(self.private.run())
         self._checkpoint_task = asyncio.create_task(run_checkpoints(self.store, self._clock))
         async with asyncio.timeout(10):
-            await self.engine.readiness.wait()  # reconciled, and the executions subscribed
+            await self.deadman.arm()  # as ``Daemon._deadman``: armed, then kept armed
+        self._deadman_task = asyncio.create_task(self.deadman.run())
+        async with asyncio.timeout(10):
+            await self.engine.readiness.wait()  # reconciled, the executions subscribed, armed
+        books = functools.partial(frozenset((self.inst.symbol,)).issubset, self.valid_books)
+        self.gate.add(BOOKS_VALID, books)
         self.desk.tasks.spawn_task = asyncio.get_running_loop().create_task
         self.runner.start()
         await self.rest.warm()
 
     async def stop(self) -> None:
         self.desk.accepting = False
-        running = (self._private_task, self._engine_task, self._checkpoint_task)
+        try:
+            async with asyncio.timeout(5):
+                await self.deadman.disarm()
+        except (ExchangeError, TimeoutError):
+            pass  # the simulator goes with the run
+        running = (self._deadman_task, self._private_task, self._engine_task, self._checkpoint_task)
         tasks = [t for t in running if t is not None]
         for task in tasks:
             task.cancel()
@@ -381,7 +420,10 @@ class DaemonPath:
                         continue
                     if event.mismatch is not None:
                         self.mismatches += 1
+                        self.valid_books.discard(symbol)  # as ``MarketFrames`` loses it
                         continue
+                    if event.snapshot:
+                        self.valid_books.add(symbol)  # as ``MarketFrames``: BookValid
                     desk.marks.mark(symbol, book)  # what Daemon._on_market does
                     view = book.view()
                     t_booked = _NOW()

@@ -63,7 +63,7 @@ metrics exporter (which reads ``stats``, ``frame_age_s()`` and ``books``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -244,6 +244,11 @@ class Feed:
     def books(self) -> Mapping[str, Book]:
         """The books by symbol (read-only; a book may be replaced after a resync)."""
         return self._frames.books
+
+    def valid_probe(self, symbols: Iterable[str]) -> Callable[[], bool]:
+        """The readiness probe of ``symbols``' books (``MarketFrames.valid_probe``): true
+        while every one has verified a snapshot and lost nothing since."""
+        return self._frames.valid_probe(symbols)
 
     @property
     def instruments(self) -> InstrumentTable:

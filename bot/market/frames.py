@@ -66,6 +66,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -342,6 +343,13 @@ class MarketFrames:
     def is_valid(self, symbol: str) -> bool:
         """Whether the sink was last told ``BookValid`` for ``symbol``."""
         return symbol in self._valid
+
+    def valid_probe(self, symbols: Iterable[str]) -> Callable[[], bool]:
+        """A readiness probe: whether every one of ``symbols`` (WS names) is valid as the
+        sink was told (``is_valid``). It reads the live set of valid symbols in one C call
+        (``frozenset.issubset``), with no Python frame and no loop over the books: the
+        gate reads it on every order, whatever the number of symbols."""
+        return partial(frozenset(symbols).issubset, self._valid)
 
     # -- books ---------------------------------------------------------------------------
 

@@ -101,7 +101,6 @@ from bot.service.preflight import load_deployment
 from bot.service.view import TraderView
 from bot.service.wiring import (
     assume_rest_counter,
-    books_valid,
     cancel_our_orders,
     close_paper_orders,
     freeze_startup_heap,
@@ -379,8 +378,10 @@ class Daemon:
             ep.ws_public_url, market, self._on_market, clock=clock, instruments=instruments,
             on_status=self._exchange_status,
         )  # fmt: skip
-        self.gate.add(rd.BOOKS_VALID, lambda: books_valid(feed, symbols))
-        self.gate.add(rd.PRIVATE_SUBSCRIBED, lambda: private.subscribed)
+        # The probes are read on every order: each is a C-level callable (no lambda frame),
+        # and the books' is one set operation, whatever the number of symbols.
+        self.gate.add(rd.BOOKS_VALID, feed.valid_probe(symbols))
+        self.gate.add(rd.PRIVATE_SUBSCRIBED, functools.partial(getattr, private, "subscribed"))
         if cfg.deadman.enabled:
             deadman = self.deadman = DeadmanSwitch(
                 venue, clock, timeout_s=cfg.deadman.timeout_s,
@@ -388,7 +389,7 @@ class Daemon:
                 on_lapse=lambda: engine.request_reconcile("deadman lapse"),
                 hold_reads=rest.hold_reads,  # while a refresh is due, it goes first
             )  # fmt: skip
-            self.gate.add(rd.DEADMAN_ARMED, lambda: deadman.armed)
+            self.gate.add(rd.DEADMAN_ARMED, functools.partial(getattr, deadman, "armed"))
         for loaded in self.loaded:
             ctx = EngineContext(engine, desk, loaded.name, loaded.symbols)
             desk.add_context(ctx)

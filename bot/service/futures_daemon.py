@@ -172,7 +172,7 @@ class FuturesDaemon(Daemon):
         private = self.futures_private = FuturesPrivateFeed(
             ep.ws_private_url, ep.api_key, ep.api_secret, self._on_private, clock=clock
         )
-        self.gate.add(rd.PRIVATE_SUBSCRIBED, lambda: private.subscribed)
+        self.gate.add(rd.PRIVATE_SUBSCRIBED, functools.partial(getattr, private, "subscribed"))
         venue = FuturesRestVenue(
             rest, contracts, clock, known_qty=sizes_of(self._engine_orders),
             reduce_only=self._reducing,
@@ -197,7 +197,7 @@ class FuturesDaemon(Daemon):
                 refresh_s=cfg.deadman.refresh_interval_s,
                 on_lapse=lambda: engine.request_reconcile("deadman lapse"),
             )  # fmt: skip
-            self.gate.add(rd.DEADMAN_ARMED, lambda: deadman.armed)
+            self.gate.add(rd.DEADMAN_ARMED, functools.partial(getattr, deadman, "armed"))
         for loaded in self.loaded:
             ctx = FuturesContext(engine, desk, loaded.name, loaded.symbols, private)
             desk.add_context(ctx)

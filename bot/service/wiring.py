@@ -3,8 +3,8 @@
 This module owns helpers ``bot.service.daemon`` composes: which ``bot.service.metrics``
 sources read which component (``metric_sources``), the ``HttpServer`` built on the daemon's
 gate and metrics with the trader's view (dashboard, control API) on it (``http_server``),
-the shutdown's "cancel our open orders and see them gone" (``cancel_our_orders``), the
-readiness probe of the books (``books_valid``), what a start recovers from the store
+the shutdown's "cancel our open orders and see them gone" (``cancel_our_orders``), what a
+start recovers from the store
 (``replay_fills`` in live mode, ``close_paper_orders`` in paper mode, and what Kraken's
 REST counter may still hold: ``assume_rest_counter`` at start, ``record_rest_counter``
 after the last call), the venue the order path writes through (``order_venue``:
@@ -54,7 +54,6 @@ from bot.strategy.runner import StrategyRunner
 __all__ = [
     "DaemonView",
     "assume_rest_counter",
-    "books_valid",
     "cancel_our_orders",
     "close_paper_orders",
     "freeze_startup_heap",
@@ -242,11 +241,6 @@ def record_rest_counter(store: Store, rest: KrakenRestClient, clock: Clock, key:
 
 
 _REST_COUNTER: Final = "rest_counter"  # meta key prefix, one record per API key (key_id)
-
-
-def books_valid(feed: Feed, symbols: tuple[str, ...]) -> bool:
-    books = feed.books
-    return all(s in books and books[s].valid for s in symbols)
 
 
 def replay_fills(

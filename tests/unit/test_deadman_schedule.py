@@ -298,3 +298,19 @@ async def test_a_result_that_does_not_arm_is_a_protocol_error(clock: FakeClock) 
 
     with pytest.raises(ProtocolError):
         await DeadmanSwitch(Off(clock), clock, timeout_s=60).arm()
+
+
+async def test_armed_is_false_from_the_instant_the_switch_may_have_lapsed(
+    clock: FakeClock,
+) -> None:
+    """``armed`` (read by the readiness gate on every order) is ``not is_lapsed`` to the
+    instant: true just before the trigger less the margin, false at it and after."""
+    switch = DeadmanSwitch(ScriptedKraken(clock), clock, timeout_s=60, margin_s=2.0)
+    assert not switch.armed  # never armed
+    await switch.arm()
+    trigger = switch.trigger_at_monotonic
+    assert trigger is not None
+    for delta in (-1.0, -1e-6, 0.0, 1e-6, 1.0):
+        now = trigger - 2.0 + delta
+        clock.advance(now - clock.monotonic())
+        assert switch.armed == (not is_lapsed(now, trigger, 2.0)) == (delta < 0), delta

@@ -221,3 +221,35 @@ def test_invalidate_all_tells_only_about_valid_books_or_nothing_when_quiet() -> 
     m.invalidate_all(None)
     assert seen.validity("BTC/USD") == ["valid", "invalid:disconnected", "valid"]
     assert not any(book.valid for book in m.books.values())
+
+
+def test_the_valid_probe_reads_the_books_the_sink_was_told_are_valid() -> None:
+    """``valid_probe`` (the daemon's readiness probe of its books) is true exactly while
+    every named book is valid as the sink was told: after each one's snapshot, until a
+    mismatch, a bad frame or a lost connection, and again after a fresh snapshot; it
+    reads the live state, so one probe serves the daemon's whole life."""
+    seen = Seen()
+    m = market(seen)
+    m.track("BTC/USD")
+    m.track("ETH/USD")
+    both, btc = m.valid_probe(["BTC/USD", "ETH/USD"]), m.valid_probe(("BTC/USD",))
+    btc_frames, eth_frames = stream(20), stream(20, ETH, seed=9)
+    assert not both() and not btc()
+    m.push(btc_frames[0])
+    assert btc() and not both()  # ETH/USD has no snapshot yet
+    m.push(eth_frames[0])
+    assert both()
+    for raw in btc_frames[1:5]:
+        m.push(raw)
+    assert both()
+    m.push(corrupt(btc_frames[5]))  # a checksum mismatch: BTC/USD waits for a snapshot
+    assert not both() and not btc() and not m.books["BTC/USD"].valid
+    m.push(btc_frames[0])
+    assert both()
+    m.push(b'{"channel":"book","type":"update","data":[{"symbol":"ETH/USD"')  # a bad frame
+    assert btc() and not both()
+    m.push(eth_frames[0])
+    assert both()
+    m.invalidate_all("disconnected")
+    assert not both() and not btc()
+    assert m.valid_probe(())()  # nothing named: nothing to wait for
