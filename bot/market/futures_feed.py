@@ -21,6 +21,8 @@ invalidates every book until the new snapshots arrive. Events:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -73,6 +75,7 @@ class FuturesMarketFeed:
         self._depth = depth
         self._keepers = {fi.symbol: FuturesBook(fi) for fi, _ in contracts}
         self.books: dict[str, Book] = {inst.symbol: Book(inst, depth) for _, inst in contracts}
+        self._valid: set[str] = set()  # the books last said valid (BookValid, no BookInvalid)
         self._instruments = {inst.symbol: inst for _, inst in contracts}
         self.stats = FuturesMarketStats()
         self._socket = ReconnectingSocket(
@@ -83,6 +86,13 @@ class FuturesMarketFeed:
     @property
     def symbols(self) -> list[str]:
         return list(self._keepers)
+
+    def valid_probe(self, symbols: Iterable[str]) -> Callable[[], bool]:
+        """A readiness probe: whether every one of ``symbols``' books is valid, as the sink
+        was told (``BookValid``, no ``BookInvalid`` since). One C call over the live set
+        (``frozenset.issubset``), whatever the number of contracts, as the spot feed's
+        (``MarketFrames.valid_probe``)."""
+        return functools.partial(frozenset(symbols).issubset, self._valid)
 
     @property
     def connected(self) -> bool:
@@ -121,6 +131,7 @@ class FuturesMarketFeed:
         return wsp.subscribe("heartbeat")  # answered by a ``subscribed`` frame
 
     def on_close(self, error: BotError | None) -> None:
+        self._valid.clear()
         for symbol, book in self.books.items():
             if book.valid:
                 book.invalidate()
@@ -146,7 +157,10 @@ class FuturesMarketFeed:
             rfc3339_ms(frame.timestamp),
         )  # fmt: skip
         book.apply(copy)
-        if not was_valid and book.valid:
+        if not book.valid:
+            self._valid.discard(keeper.symbol)  # (a copy's checksum is its own: never)
+        elif not was_valid:
+            self._valid.add(keeper.symbol)
             self._sink(BookValid(keeper.symbol))
         self._sink(BookUpdated(keeper.symbol, book, isinstance(frame, wsp.BookSnapshot)))
 
@@ -157,6 +171,7 @@ class FuturesMarketFeed:
             expected=resync.expected, got=resync.got,
         )  # fmt: skip
         book.invalidate()
+        self._valid.discard(book.symbol)
         reason = {"gap": "sequence gap", "crossed": "crossed book"}.get(
             resync.reason, "no snapshot"
         )

@@ -187,7 +187,7 @@ class FuturesDaemon(Daemon):
             ep.ws_public_url, [(fi, table[fi.symbol]) for fi in contracts.values()],
             self._on_market, clock=clock,
         )  # fmt: skip
-        self.gate.add(rd.BOOKS_VALID, lambda: all(b.valid for b in market.books.values()))
+        self.gate.add(rd.BOOKS_VALID, market.valid_probe(market.books))
         limit = self.futures.risk.min_liquidation_distance
         if limit is not None:
             self.gate.add(LIQUIDATION_CHECK, lambda: liquidation_ok(private.positions, limit))

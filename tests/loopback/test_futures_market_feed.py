@@ -35,12 +35,21 @@ async def test_books_follow_the_feed_and_a_gap_resyncs() -> None:
     creds = sim.add_account("trader")
     server = await FuturesSimServer.start(sim, pump=False)
     events: list[MarketEvent] = []
+    probes: list[Callable[[], bool]] = []
+    told: list[tuple[str, bool]] = []  # each validity event, and the gate's probe then
+
+    def sink(event: MarketEvent) -> None:
+        events.append(event)
+        if isinstance(event, BookValid | BookInvalid):
+            told.append((type(event).__name__, probes[0]()))
+
     async with FuturesRestClient(
         server.rest_url, clock=SystemClock(), api_key=creds.api_key, api_secret=creds.api_secret
     ) as client:
         fi = FuturesInstrumentTable(await client.instruments())[P]
         inst = as_instrument(fi)
-        feed = FuturesMarketFeed(server.ws_url, [(fi, inst)], events.append)
+        feed = FuturesMarketFeed(server.ws_url, [(fi, inst)], sink)
+        probes.append(feed.valid_probe(feed.books))  # the daemon's readiness probe
         task = asyncio.create_task(feed.run())
         try:
             await until(lambda: feed.books[P].valid)
@@ -71,6 +80,8 @@ async def test_books_follow_the_feed_and_a_gap_resyncs() -> None:
                 )
             )
             assert sum(isinstance(e, BookValid) for e in events) == 2
+            # The gate's probe said what the strategies were told, at the moment they were.
+            assert told == [("BookValid", True), ("BookInvalid", False), ("BookValid", True)]
             assert isinstance(events[-1], BookUpdated)
             # A trade reaches the strategies as a trade frame in the contract's numbers.
             other = sim.add_account("taker")
