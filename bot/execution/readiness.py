@@ -4,8 +4,10 @@ DESIGN.md: "No order leaves before: instruments loaded, reconciliation done, eve
 checksum-valid, dead-man's switch armed, private feed subscribed." Each of those is a
 *check* with a name. A check is either a **flag** that its owner sets and clears
 (``set``/``clear``, e.g. the engine's ``reconciled``) or a **probe**, a callable read each
-time the gate is asked (e.g. ``lambda: private_feed.subscribed``). The gate is open when
-every check passes; a gate with no checks is open.
+time the gate is asked (e.g. the private feed's ``subscribed``). The gate is open when
+every check passes; a gate with no checks is open. The pre-trade stage asks on every order
+(``is_open``): the flags are counted when they change, so it reads one count and then the
+probes, which should be cheap (the daemon's are C-level callables or one property each).
 
 ``wait()`` returns when the gate is open (or when the named checks pass). Flags wake
 waiters at once; probes change without telling anyone, so waiters also look again every
@@ -108,6 +110,11 @@ class ReadinessGate:
         if poll_s <= 0:
             raise ValueError(f"poll_s must be positive, got {poll_s}")
         self._checks: dict[str, _Check] = {}
+        # What ``is_open`` reads on every order, kept by ``_summarise`` whenever a check is
+        # declared, removed or set: how many flags fail (flags change only here), and the
+        # probes in the order they were declared.
+        self._flags_failing = 0
+        self._probes: tuple[Probe, ...] = ()
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._poll_s = poll_s
         self._changed = asyncio.Event()
@@ -127,11 +134,18 @@ class ReadinessGate:
             self._checks[name] = _Check(probe)
         else:
             check.probe = probe
+        self._summarise()
         self.notify()
 
     def remove(self, name: str) -> None:
         self._checks.pop(name, None)
+        self._summarise()
         self.notify()
+
+    def _summarise(self) -> None:
+        checks = self._checks.values()
+        self._flags_failing = sum(c.probe is None and not c.ok for c in checks)
+        self._probes = tuple(c.probe for c in checks if c.probe is not None)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -147,6 +161,7 @@ class ReadinessGate:
         if check.probe is not None:
             raise ValueError(f"readiness check {name!r} is a probe, not a flag")
         check.ok, check.detail = ok, detail or ("" if ok else "not yet")
+        self._summarise()
         self.notify()
 
     def clear(self, name: str, detail: str = "") -> None:
@@ -166,20 +181,20 @@ class ReadinessGate:
 
     @property
     def is_open(self) -> bool:
-        is_open = True
-        for check in self._checks.values():  # each ``passes()``, written out: per order
-            probe = check.probe
-            if probe is None:
-                ok = check.ok
-            else:
+        """``passes()``, read on every order: the flags' count first (no probe is read
+        while a flag fails), then each probe in the order declared, up to the first that
+        fails (a probe that raises fails, logged)."""
+        is_open = not self._flags_failing
+        if is_open:
+            for probe in self._probes:
                 try:
-                    ok = bool(probe())
+                    ok = probe()
                 except BotError as exc:
                     log.warning("readiness_probe_failed", error=str(exc))
                     ok = False
-            if not ok:
-                is_open = False
-                break
+                if not ok:
+                    is_open = False
+                    break
         if is_open is not self._was_open:
             self._note(is_open)
         return is_open

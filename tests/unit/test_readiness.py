@@ -142,8 +142,8 @@ def test_bad_arguments_are_refused() -> None:
     )
 )
 def test_is_open_is_every_check_passing(checks: list[str]) -> None:
-    """``is_open`` (each check's ``passes()`` written out) says what ``passes()`` says, a
-    probe that raises failing its check, and it stops at the first check that fails."""
+    """``is_open`` says what ``passes()`` says, a probe that raises failing its check. It
+    reads no probe while a flag fails, and the probes in order up to the first that fails."""
     gate = ReadinessGate(clock=FakeClock())
     probed: list[int] = []
 
@@ -163,6 +163,59 @@ def test_is_open_is_every_check_passing(checks: list[str]) -> None:
         is_open = gate.is_open
         asked = list(probed)
         assert is_open == gate.passes() == (not gate.failing())
-    failing = [i for i, kind in enumerate(checks) if not kind.endswith("_ok")]
-    stop = failing[0] if failing else len(checks)
-    assert asked == [i for i, k in enumerate(checks[: stop + 1]) if k.startswith("probe")]
+    probes = [i for i, kind in enumerate(checks) if kind.startswith("probe")]
+    if "flag_failing" in checks:
+        assert asked == []
+    else:
+        failing = [i for i in probes if checks[i] != "probe_ok"]
+        assert asked == [i for i in probes if not failing or i <= failing[0]]
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["flag", "probe", "set", "clear", "remove", "turn"]),
+        st.sampled_from(["a", "b", "c", "d"]),
+        st.booleans(),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_OPS)
+def test_is_open_follows_every_declaration_and_change_of_its_checks(
+    ops: list[tuple[str, str, bool]],
+) -> None:
+    """Whatever checks are declared, set, cleared, removed, re-declared as probes or flags
+    (``add`` keeps a flag's state), and however the probes' answers turn, ``is_open`` is
+    every declared check passing, read afresh."""
+    gate = ReadinessGate(clock=FakeClock())
+    answers: dict[str, bool] = {}  # each probe's answer now
+    flags: dict[str, bool] = {}  # each flag's state, kept even while it is a probe
+    kinds: dict[str, str] = {}  # what each declared name is now
+    for op, name, value in ops:
+        if op == "flag":
+            gate.add(name)  # a new flag fails; a probe re-declared as a flag keeps its state
+            flags.setdefault(name, False)
+            kinds[name] = "flag"
+        elif op == "probe":
+            answers[name] = value
+            gate.add(name, lambda name=name: answers[name])
+            flags.setdefault(name, False)
+            kinds[name] = "probe"
+        elif op in ("set", "clear"):
+            if kinds.get(name) == "probe":
+                with pytest.raises(ValueError):
+                    gate.set(name, value)
+                continue
+            ok = value if op == "set" else False
+            gate.set(name, ok) if op == "set" else gate.clear(name)
+            flags[name], kinds[name] = ok, "flag"
+        elif op == "remove":
+            gate.remove(name)
+            kinds.pop(name, None)
+            flags.pop(name, None)
+        else:  # a probe's answer turns, with no call to the gate
+            answers[name] = value
+        expected = all(answers[n] if kind == "probe" else flags[n] for n, kind in kinds.items())
+        assert gate.is_open == expected == gate.passes(), (op, name, value)
