@@ -336,20 +336,21 @@ class WsOrderEntry:
         symbol, clock = instrument.symbol, self._clock
         if not self._admit_now(symbol, _ADD_TOTAL, clock.monotonic()):
             return None
-        requests, frames = self._requests, self._add_order_frame
+        requests, build = self._requests, partial(self._add_order_frame, order, instrument)
         req_id = next(requests.ids)
+        charges = ((symbol, _ADD_COST),)
         try:
-            written = self._link.write_order(partial(frames, order, instrument, req_id=req_id))
+            written = self._link.write_order(partial(build, req_id=req_id))
         except TransientError as exc:  # the transport refused the write: it may have left
             self.stats.of("add_order").lost += 1
             waiter = _Waiter(wr.Pending(req_id, "add_order"))  # never opened: nothing to wait
-            ticket = AddTicket(waiter, partial(frames, order, instrument), ((symbol, _ADD_COST),))
+            ticket = AddTicket(waiter, build, charges)
             ticket.error = wr.lost_error("add_order", "EWS:Connection lost", str(exc))
             return ticket
         waiter = self._waiting[req_id] = _Waiter(requests.opened(req_id, "add_order"))
         if written:
             waiter.sent_at = clock.monotonic()
-        ticket = AddTicket(waiter, partial(frames, order, instrument), ((symbol, _ADD_COST),))
+        ticket = AddTicket(waiter, build, charges)
         ticket.written = written
         return ticket
 
@@ -660,7 +661,7 @@ class KrakenWsVenue:
         """The room on the counter the order entry charges: REST's own (one per pair, as
         ``order_venue`` wires it), read here directly, on every place's pre-trade check."""
         ws = self.ws
-        return ws._trading.headroom_at(symbol, ws._clock.monotonic())
+        return ws._trading.headroom(symbol, ws._clock.monotonic())
 
     def rest_headroom(self) -> float:
         return math.inf if self.ws.ready else self.rest.rest_headroom()

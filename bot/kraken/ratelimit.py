@@ -391,7 +391,7 @@ class TradingCounter:
     from the static ``*_cost`` methods; a bare float is a cost with no fixed part.
     """
 
-    __slots__ = ("_counters", "admit_points", "headroom_at", "tier")
+    __slots__ = ("_counters", "admit_points", "headroom", "tier")
 
     def __init__(self, tier: Tier | str, *, limits: CounterLimits | None = None) -> None:
         self.tier = Tier(tier)
@@ -399,8 +399,10 @@ class TradingCounter:
         self.admit_points: Callable[[str | None, float, float], bool] = self._counters.admit
         """``admit`` of a cost given as points (a float): the counters' own, one call on
         every order's path."""
-        self.headroom_at: Callable[[str | None, float], float] = self._counters.headroom
-        """``headroom``, the counters' own: one call on every order's pre-trade check."""
+        self.headroom: Callable[[str | None, float], float] = self._counters.headroom
+        """``headroom(pair, now)``: how much more ``pair``'s counter takes at ``now`` before
+        it is over the threshold (the counters' own: one call on every order's pre-trade
+        check)."""
 
     @property
     def limits(self) -> CounterLimits:
@@ -451,10 +453,6 @@ class TradingCounter:
 
     def value(self, pair: str | None, now: float) -> float:
         return self._counters.value(pair, now)
-
-    def headroom(self, pair: str | None, now: float) -> float:
-        """How much more ``pair``'s counter takes now before it is over the threshold."""
-        return self._counters.headroom(pair, now)
 
     def wait_time(self, pair: str | None, cost: TradingCost | float, now: float) -> float:
         """Seconds from ``now`` until ``cost`` fits on ``pair`` (0.0 if it fits now)."""
