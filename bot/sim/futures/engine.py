@@ -626,7 +626,7 @@ class FuturesExchange(MarketLiquidity):
             time_ns=self._now,
             order=self._snap(order),
             mark=self.mark(order.symbol),
-            position=self._position_qty(account, order.symbol),
+            position=account.position_qty(order.symbol),
             limit_filled=limit_filled,
             seq=self._fill_seq,
         )
@@ -635,11 +635,6 @@ class FuturesExchange(MarketLiquidity):
             del account.fills[: len(account.fills) - _MAX_FILLS]
         self._report.fills.append(fill)
         self._report.accounts.add(account.name)
-
-    @staticmethod
-    def _position_qty(account: Account, symbol: str) -> int:
-        pos = account.positions.get(symbol)
-        return 0 if pos is None else pos.qty
 
     def _move(self, account: Account, contract: Contract, delta: int, price: int) -> None:
         """Apply a signed fill of ``delta`` at ``price`` to the position."""

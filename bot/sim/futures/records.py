@@ -179,6 +179,11 @@ class Account:
     fills: list[FillRec] = field(default_factory=list)
     closed: dict[str, FuturesOrder] = field(default_factory=dict)
 
+    def position_qty(self, symbol: str) -> int:
+        """The signed position in ``symbol`` (0: none)."""
+        pos = self.positions.get(symbol)
+        return 0 if pos is None else pos.qty
+
 
 @dataclass(slots=True)
 class Report:
