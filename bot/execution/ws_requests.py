@@ -18,7 +18,11 @@ is ``OrderStateUnknown``; an answer lost to a disconnect or a timeout is
 
 ``AddOrderFrames`` writes ``add_order`` from bytes made once per order shape (pair,
 type, side, quantity, flags, token): only the price, ``cl_ord_id`` and ``req_id`` are
-filled in per order. Frame builders for the requests that ``bot.kraken.codec`` does not
+filled in per order. It is the C type of ``bot.execution._wsframe`` (``_wsframe.c``, built
+by ``setup.py``: the common case with no Python frame, byte for byte the same) unless the
+extension is not built or ``KRAKENBOT_PURE_WSFRAME=1`` is set at import; then it is
+``PyAddOrderFrames``, the reference the C type is tested against. ``FRAME_CORE`` says
+which ("c" or "python"). Frame builders for the requests that ``bot.kraken.codec`` does not
 build (``batch_add``, ``batch_cancel``, ``edit_order``) and the engine's ``Order`` as
 ``add_order`` fields are here as well. No I/O, no clock: ``bot.execution.venue_ws`` sends and waits.
 """
@@ -26,9 +30,10 @@ build (``batch_add``, ``batch_cancel``, ``edit_order``) and the engine's ``Order
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from bot.core.errors import ExchangeError, ProtocolError
 from bot.execution.orders import Order, OrderTerms
@@ -37,12 +42,17 @@ from bot.kraken.instruments import Instrument, format_scaled
 from bot.kraken.protocol import MethodResponse
 from bot.kraken.rest import failure_after_send, kraken_failure
 
+if TYPE_CHECKING:
+    from bot.execution import _wsframe
+
 __all__ = [
     "FIRST_REQ_ID",
+    "FRAME_CORE",
     "REST_TWIN",
     "AddOrderFrames",
     "Correlator",
     "Pending",
+    "PyAddOrderFrames",
     "add_order_frame",
     "answer_error",
     "batch_add",
@@ -234,12 +244,13 @@ _AddOrderKey = tuple[str, int, str, str, int, str, bool, str]
 _AddOrderTemplate = tuple[str, str, str]  # up to order_qty; flags and cl_ord_id's quote; the rest
 
 
-class AddOrderFrames:
+class PyAddOrderFrames:
     """``add_order_frame``, with the parts that do not change between a strategy's orders
     made once: an order of a shape seen before (the same pair and its quantity precision,
     type, side, quantity, time in force, post_only, and token) costs the price's digits
     and one join. The bytes equal ``add_order_frame``'s. At most ``limit`` shapes are kept;
-    past that the cache starts afresh (a new token each session leaves old shapes behind)."""
+    past that the cache starts afresh (a new token each session leaves old shapes behind).
+    The reference of ``_wsframe.AddOrderFrames`` (see the module docstring)."""
 
     __slots__ = ("_limit", "_templates")
 
@@ -309,6 +320,31 @@ class AddOrderFrames:
         middle += ',"fee_preference":"quote","cl_ord_id":"'
         tail = f'","symbol":"{symbol}","token":"{token}"}},"req_id":'
         return head, middle, tail
+
+
+_Frames = type[PyAddOrderFrames] | type["_wsframe.AddOrderFrames"]
+
+
+def _load_frames() -> tuple[_Frames, Literal["c", "python"]]:
+    """The C type, unless ``KRAKENBOT_PURE_WSFRAME`` is set (to anything but 0) or it is
+    not built. Read once, at import: a process writes its frames one way."""
+    if os.environ.get("KRAKENBOT_PURE_WSFRAME", "") not in ("", "0"):
+        return PyAddOrderFrames, "python"
+    try:
+        from bot.execution import _wsframe
+    except ImportError:
+        return PyAddOrderFrames, "python"
+    _wsframe._bind(PyAddOrderFrames._template, add_order_frame, format_scaled)
+    return _wsframe.AddOrderFrames, "c"
+
+
+if TYPE_CHECKING:  # one interface (``_wsframe.pyi``): the type checker sees the reference
+    AddOrderFrames = PyAddOrderFrames
+    FRAME_CORE: Final[Literal["c", "python"]] = "python"
+else:
+    AddOrderFrames, FRAME_CORE = _load_frames()
+"""``add_order`` frames from templates: the C type or ``PyAddOrderFrames``;
+``FRAME_CORE`` says which ("c" or "python")."""
 
 
 def _frame(method: str, params: dict[str, Any], token: str, req_id: int) -> bytes:
