@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint docs run bench clean venv browser promtool
 
-# The editable install also compiles the book's C core in place (setup.py): editing any of
-# its C files or its header re-runs it, so `make test` never tests a stale build.
+# The editable install also compiles the C cores in place (setup.py): editing any of
+# their C files or the book's header re-runs it, so `make test` never tests a stale build.
 BOOKCORE_SRC := $(wildcard bot/market/_bookcore*.c bot/market/_bookcore.h)
-$(STAMP): pyproject.toml setup.py $(BOOKCORE_SRC)
+CCORE_SRC := $(BOOKCORE_SRC) $(wildcard bot/execution/_*.c)
+$(STAMP): pyproject.toml setup.py $(CCORE_SRC)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

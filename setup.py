@@ -1,4 +1,5 @@
-"""Build configuration for the optional C core of the order book (``bot.market._bookcore``).
+"""Build configuration for the optional C cores: the order book's (``bot.market._bookcore``)
+and the risk gate's fast accept (``bot.execution._riskfast``).
 
 Everything else about the package is in ``pyproject.toml``. The extension is one module built
 from the C files ``bot/market/_bookcore*.c`` (``_bookcore.c`` is the module and its overview;
@@ -37,6 +38,14 @@ setup(
                 "-Wextra",
             ],
             libraries=["m"],
-        )
+        ),
+        # ``RiskGate.accept_place`` in C (bot/execution/risk.py is the reference and the
+        # fallback when it is not built).
+        Extension(
+            "bot.execution._riskfast",
+            ["bot/execution/_riskfast.c"],
+            optional=True,
+            extra_compile_args=["-O2", "-fvisibility=hidden", "-Wall", "-Wextra"],
+        ),
     ]
 )
