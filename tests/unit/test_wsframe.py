@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import re
 import subprocess
 import sys
 import tracemalloc
@@ -74,12 +73,14 @@ def test_ws_suites_pass_with_the_python_frames() -> None:
     assert " passed" in summary and "skipped" not in summary, summary
 
 
-def test_the_build_lists_the_frame_extension_like_the_book_s(
+def test_the_build_lists_the_c_extensions_and_make_rebuilds_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """setup.py builds ``_wsframe.c`` as an optional extension with the book's flags, and
-    the Makefile's install depends on it: an edit rebuilds it before ``make test``."""
+    """setup.py builds the frame's (and the risk gate's) C file as an optional extension
+    with the book's flags, and every C source of every extension is a prerequisite of the
+    Makefile's install (as make itself reads it): an edit rebuilds it before ``make test``."""
     import runpy
+    import shutil
 
     import setuptools
 
@@ -87,12 +88,23 @@ def test_the_build_lists_the_frame_extension_like_the_book_s(
     monkeypatch.setattr(setuptools, "setup", lambda **kwargs: calls.append(kwargs))
     runpy.run_path(str(ROOT / "setup.py"))
     exts = {ext.name: ext for ext in calls[0]["ext_modules"]}
-    frame, book = exts["bot.execution._wsframe"], exts["bot.market._bookcore"]
-    assert frame.sources == ["bot/execution/_wsframe.c"]
-    assert frame.optional and frame.extra_compile_args == book.extra_compile_args
-    makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^WSFRAME_SRC := bot/execution/_wsframe\.c$", makefile, re.M)
-    assert re.search(r"^\$\(STAMP\):.*\$\(WSFRAME_SRC\)", makefile, re.M)
+    book = exts["bot.market._bookcore"]
+    for name, source in (
+        ("bot.execution._wsframe", "bot/execution/_wsframe.c"),
+        ("bot.execution._riskfast", "bot/execution/_riskfast.c"),
+    ):
+        assert exts[name].sources == [source]
+        assert exts[name].optional and exts[name].extra_compile_args == book.extra_compile_args
+    make = shutil.which("make")
+    assert make is not None, "make builds and tests the project (the README's test command)"
+    database = subprocess.run(
+        [make, "-pnq", "-f", "Makefile", ".venv/.installed"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    ).stdout  # fmt: skip
+    rule = next(line for line in database.splitlines() if line.startswith(".venv/.installed:"))
+    prerequisites = set(rule.split(":", 1)[1].split())
+    for ext in exts.values():
+        assert set(ext.sources) <= prerequisites, ext.name
 
 
 # -- both ways, on random orders -----------------------------------------------------------
