@@ -7,9 +7,8 @@
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # A C compiler for the C extensions (the order book's core, bot/market/_bookcore*.c and
-# _bookcore.h; the WebSocket add_order frame, bot/execution/_wsframe.c; the risk gate's fast
-# accept, bot/execution/_riskfast.c: setup.py lists the files), in this stage only: the
-# runtime image gets the built
+# _bookcore.h, and the WebSocket add_order frame, bot/execution/_wsframe.c: setup.py lists
+# the files), in this stage only: the runtime image gets the built
 # module, not the compiler. Not pinned: bookworm's gcc and libc6-dev move with its point
 # releases, and any of them builds the module.
 # hadolint ignore=DL3008
@@ -23,7 +22,7 @@ COPY strategies ./strategies
 COPY config ./config
 RUN python -m venv /opt/krakenbot \
  && /opt/krakenbot/bin/pip install --no-compile . \
- && /opt/krakenbot/bin/python -I -c "import bot.market._bookcore, bot.execution._wsframe, bot.execution._riskfast" \
+ && /opt/krakenbot/bin/python -I -c "import bot.market._bookcore, bot.execution._wsframe" \
  && mkdir -p /opt/krakenbot/config \
  && cp config/*.yaml /opt/krakenbot/config/
 

@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint docs run bench clean venv browser promtool
 
-# The editable install also compiles the C extensions in place (setup.py): the book's core,
-# the WebSocket add_order frame and the risk gate's fast accept. Editing any of their C
-# files or the book's header re-runs it, so `make test` never tests a stale build.
+# The editable install also compiles the C extensions in place (setup.py): the book's core
+# and the WebSocket add_order frame. Editing any of their C files or the book's header
+# re-runs it, so `make test` never tests a stale build.
 BOOKCORE_SRC := $(wildcard bot/market/_bookcore*.c bot/market/_bookcore.h)
-EXECUTION_SRC := bot/execution/_wsframe.c bot/execution/_riskfast.c
-$(STAMP): pyproject.toml setup.py $(BOOKCORE_SRC) $(EXECUTION_SRC)
+WSFRAME_SRC := bot/execution/_wsframe.c
+$(STAMP): pyproject.toml setup.py $(BOOKCORE_SRC) $(WSFRAME_SRC)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

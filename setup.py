@@ -1,6 +1,5 @@
 """Build configuration for the optional C extensions: the order book's core
-(``bot.market._bookcore``), the WebSocket ``add_order`` frame (``bot.execution._wsframe``)
-and the risk gate's fast accept (``bot.execution._riskfast``).
+(``bot.market._bookcore``) and the WebSocket ``add_order`` frame (``bot.execution._wsframe``).
 
 Everything else about the package is in ``pyproject.toml``. The book's extension is one
 module built from the C files ``bot/market/_bookcore*.c`` (``_bookcore.c`` is the module and
@@ -13,10 +12,7 @@ if the extension is missing while ``KRAKENBOT_PURE_BOOK`` is not set. The frame'
 is one file, ``bot/execution/_wsframe.c``, optional in the same way: without it
 ``bot.execution.ws_requests`` writes the frame in Python (``PyAddOrderFrames``, the
 reference), and ``tests/unit/test_wsframe.py`` fails loudly if it is missing while
-``KRAKENBOT_PURE_WSFRAME`` is not set. The risk gate's is one file too,
-``bot/execution/_riskfast.c``: without it ``RiskGate.accept_place`` is its Python reference
-(``_accept_place``), and ``tests/unit/test_riskfast.py`` fails loudly if it is missing while
-``KRAKENBOT_PURE_RISK`` is not set. All are built with the same flags.
+``KRAKENBOT_PURE_WSFRAME`` is not set. Both are built with the same flags.
 """
 
 from setuptools import Extension, setup
@@ -47,12 +43,6 @@ setup(
         Extension(
             "bot.execution._wsframe",
             ["bot/execution/_wsframe.c"],
-            optional=True,
-            extra_compile_args=COMPILE_ARGS,
-        ),
-        Extension(
-            "bot.execution._riskfast",
-            ["bot/execution/_riskfast.c"],
             optional=True,
             extra_compile_args=COMPILE_ARGS,
         ),

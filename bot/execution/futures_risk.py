@@ -164,11 +164,6 @@ def derivatives_refusal(
     return None
 
 
-def _never_at_once(*_: object) -> bool:
-    """``accept_place`` of a Futures gate: never decided on values (``check`` decides)."""
-    return False
-
-
 class FuturesRiskGate(RiskGate):
     """Spot's gate with the derivatives limits checked first (see the module docstring).
     ``resting``: the open quantity (contracts) on one side of one symbol, ours."""
@@ -186,9 +181,6 @@ class FuturesRiskGate(RiskGate):
         contracts: Mapping[str, FuturesInstrument] | None = None,
     ) -> None:
         super().__init__(clock, positions, limits, strategy_limits)
-        # The fast accept on a place's values knows spot's limits only: every place here
-        # goes by ``check``, which checks the derivatives' limits first.
-        self.accept_place = _never_at_once
         self._contracts = dict(contracts or {})
         self.derivatives = derivatives
         self._futures = state

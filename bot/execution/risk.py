@@ -59,22 +59,16 @@ clear), counting the order in the rate windows as the exact path does; anything 
 (a limit reached, a reducing or halted scope, a market order against a band or a notional
 cap, a missing mid, unusual input) goes to the exact path, so every rejection and its
 detail come from the code above. ``RiskGate(..., fast_path=False)`` turns it off.
-``accept_place`` (the pre-trade stage's call on a place's values, before its ``Order``
-exists) is the same fast path; it is C (``bot/execution/_riskfast.c``) when the extension
-is built, else ``_accept_place`` (the reference: the C follows it rule for rule and hands it
-every case it does not decide itself; ``KRAKENBOT_PURE_RISK=1`` runs the reference alone).
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from functools import partial
-from typing import TYPE_CHECKING, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from bot.core.clock import Clock
 from bot.core.errors import RiskError
@@ -110,39 +104,6 @@ class TradingState(StrEnum):
 
 _STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 _ACTIVE: Final = TradingState.ACTIVE
-
-# ``RiskGate.accept_place``: (strategy, inst, side, qty, price, mids, open orders per
-# strategy, open orders in all) -> accepted now, counted.
-AcceptPlace = Callable[
-    [
-        str,
-        Instrument,
-        str,
-        int,
-        "int | None",
-        Mapping[str, Decimal],
-        Mapping[str, int],
-        "int | None",
-    ],
-    bool,
-]
-
-
-def _load_fast() -> Callable[..., bool] | None:
-    """``accept_place`` in C (``bot/execution/_riskfast.c``), unless ``KRAKENBOT_PURE_RISK``
-    is set (to anything but 0) or it is not built. Read once, at import."""
-    if os.environ.get("KRAKENBOT_PURE_RISK", "") not in ("", "0"):
-        return None
-    try:
-        from bot.execution import _riskfast
-    except ImportError:
-        return None
-    _riskfast.bind(_ACTIVE, Decimal, RATE_WINDOW_S)
-    return _riskfast.accept_place
-
-
-_c_accept_place: Final = _load_fast()
-FAST_CORE: Final[Literal["c", "python"]] = "python" if _c_accept_place is None else "c"
 
 
 class Reason(StrEnum):
@@ -283,10 +244,6 @@ class RiskGate:
         self._plans: dict[tuple[str, str], FastPlan] = {}  # (strategy, symbol): built once
         self._last_plan: FastPlan | None = None
         self._exact_accepted = 0  # of ``_accepted``: those the fast path did not decide
-        # ``_accept_place``, in C when built (one call, no Python frame: on every place).
-        self.accept_place: AcceptPlace = (
-            self._accept_place if _c_accept_place is None else partial(_c_accept_place, self)
-        )
         # The scopes with a daily loss limit, in the order ``evaluate`` looks at them.
         self._loss_scopes: tuple[tuple[str | None, Decimal], ...] = tuple(
             (scope, lim.daily_loss_limit)
@@ -440,7 +397,7 @@ class RiskGate:
             window = self._windows[scope] = deque()
         return window
 
-    def _accept_place(  # noqa: PLR0917 (positional: the tick's path, cold)
+    def accept_place(  # noqa: PLR0917 (positional: the tick's path, cold)
         self,
         strategy: str,
         inst: Instrument,
@@ -456,10 +413,7 @@ class RiskGate:
         common case only: True when ``check`` would accept it, counted as ``check`` counts
         an acceptance; False when the fast path cannot say, having changed nothing that
         ``check``'s decision depends on (``check`` then decides it). Never a rejection, and
-        nothing to tell: a True comes with no ``Transition``.
-
-        The reference of ``accept_place``, which is this in C (``bot/execution/_riskfast.c``,
-        the same rules in the same order) when the extension is built."""
+        nothing to tell: a True comes with no ``Transition``."""
         evaluated = self._evaluated
         if (
             not self._fast_path
