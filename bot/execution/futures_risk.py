@@ -37,7 +37,7 @@ from bot.execution.futures_feed import MarginState, PositionState
 from bot.execution.pnl import PositionBook
 from bot.execution.risk import RiskContext, RiskDecision, RiskGate, RiskLimits
 from bot.futures.instruments import FuturesInstrument
-from bot.kraken.instruments import from_scaled
+from bot.kraken.instruments import Instrument, from_scaled
 
 __all__ = [
     "LIQUIDATION_CHECK",
@@ -185,6 +185,21 @@ class FuturesRiskGate(RiskGate):
         self.derivatives = derivatives
         self._futures = state
         self._resting = resting
+
+    def accept_place(  # noqa: PLR0917 (the spot gate's signature)
+        self,
+        strategy: str,
+        inst: Instrument,
+        side: str,
+        qty: int,
+        price: int | None,
+        mids: Mapping[str, Decimal],
+        open_orders: Mapping[str, int],
+        open_total: int | None,
+    ) -> bool:
+        """Never: the fast accept on a place's values knows spot's limits only, so every
+        place here goes by ``check``, which checks the derivatives' limits first."""
+        return False
 
     def check(self, command: Command, context: RiskContext | None = None) -> RiskDecision:
         if type(command) is PlaceOrder or type(command) is AmendOrder:

@@ -76,9 +76,9 @@ def test_ws_suites_pass_with_the_python_frames() -> None:
 def test_the_build_lists_the_c_extensions_and_make_rebuilds_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """setup.py builds the frame's (and the risk gate's) C file as an optional extension
-    with the book's flags, and every C source of every extension is a prerequisite of the
-    Makefile's install (as make itself reads it): an edit rebuilds it before ``make test``."""
+    """setup.py builds the frame's C file as an optional extension with the book's flags,
+    and every C source of every extension is a prerequisite of the Makefile's install (as
+    make itself reads it): an edit rebuilds it before ``make test``."""
     import runpy
     import shutil
 
@@ -89,12 +89,9 @@ def test_the_build_lists_the_c_extensions_and_make_rebuilds_them(
     runpy.run_path(str(ROOT / "setup.py"))
     exts = {ext.name: ext for ext in calls[0]["ext_modules"]}
     book = exts["bot.market._bookcore"]
-    for name, source in (
-        ("bot.execution._wsframe", "bot/execution/_wsframe.c"),
-        ("bot.execution._riskfast", "bot/execution/_riskfast.c"),
-    ):
-        assert exts[name].sources == [source]
-        assert exts[name].optional and exts[name].extra_compile_args == book.extra_compile_args
+    frame = exts["bot.execution._wsframe"]
+    assert frame.sources == ["bot/execution/_wsframe.c"]
+    assert frame.optional and frame.extra_compile_args == book.extra_compile_args
     make = shutil.which("make")
     assert make is not None, "make builds and tests the project (the README's test command)"
     database = subprocess.run(

@@ -134,3 +134,10 @@ def test_the_gate_refuses_before_spots_checks_and_passes_what_fits() -> None:
     refused = gate.check(place("0.02"), RiskContext())
     assert refused.error is not None and refused.error.reason == "max_contracts"
     assert gate.check(place("0.01"), RiskContext()).accepted
+    # Never decided on values (the pre-trade stage's fast accept knows spot's limits only):
+    # the place that breaks max_contracts goes by ``check`` too.
+    gate.evaluate()
+    for qty in ("0.02", "0.01"):
+        assert not gate.accept_place(
+            "mm", INST, "buy", INST.qty(qty), INST.price("50000"), {}, {}, 0
+        )
