@@ -8,9 +8,9 @@ FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # A C compiler for the C extensions (the order book's core, bot/market/_bookcore*.c and
 # _bookcore.h, and the WebSocket add_order frame, bot/execution/_wsframe.c: setup.py lists
-# the files), in this stage only: the runtime image gets the built
-# module, not the compiler. Not pinned: bookworm's gcc and libc6-dev move with its point
-# releases, and any of them builds the module.
+# the files), in this stage only: the runtime image gets the built modules, not the
+# compiler. Not pinned: bookworm's gcc and libc6-dev move with its point releases, and any
+# of them builds the modules.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
