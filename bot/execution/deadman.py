@@ -159,8 +159,10 @@ class DeadmanSwitch:
     @property
     def armed(self) -> bool:
         """Armed, and certainly not lapsed (for the readiness gate)."""
-        trigger = self._trigger_at  # ``not is_lapsed``, written out: read on every order
-        return trigger is not None and self._clock.monotonic() < trigger - self.margin_s
+        trigger = self._trigger_at
+        return trigger is not None and not is_lapsed(
+            self._clock.monotonic(), trigger, self.margin_s
+        )
 
     @property
     def trigger_at_monotonic(self) -> float | None:

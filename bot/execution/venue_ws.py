@@ -509,19 +509,15 @@ class KrakenWsVenue:
         """Whether this write goes over the WebSocket; logs and counts each switch."""
         over_ws = self.ws._link.order_ready  # ``ws.ready``, on every write
         if over_ws != self._over_ws:
-            self._switch(over_ws)
+            if over_ws:
+                log.info("order_entry_websocket")
+                if self._over_ws is False:
+                    self.ws.stats.to_websocket += 1
+            else:
+                log.warning("order_entry_fallback", to="rest", reason="socket down")
+                self.ws.stats.to_rest["socket_down"] += 1
+            self._over_ws = over_ws
         return over_ws
-
-    def _switch(self, over_ws: bool) -> None:
-        """The route changed to the WebSocket (``over_ws``) or to REST: logged and counted."""
-        if over_ws:
-            log.info("order_entry_websocket")
-            if self._over_ws is False:
-                self.ws.stats.to_websocket += 1
-        else:
-            log.warning("order_entry_fallback", to="rest", reason="socket down")
-            self.ws.stats.to_rest["socket_down"] += 1
-        self._over_ws = over_ws
 
     def _fell_back(self, exc: ExchangeError) -> None:
         log.warning("order_entry_fallback", to="rest", reason=exc.code)
@@ -556,10 +552,7 @@ class KrakenWsVenue:
         up and the pair has room now (``WsOrderEntry.add_order_now``): the coroutine of its
         answer, which goes over REST as ``place`` does when Kraken did not act on it. None,
         with nothing charged or sent: ``place`` then writes it."""
-        over_ws = self.ws._link.order_ready  # ``_route``, written out: on every place
-        if over_ws != self._over_ws:
-            self._switch(over_ws)
-        if not over_ws:
+        if not self._route():
             return None
         ticket = self.ws._add_now(order, instrument)  # the link was ready just now
         return None if ticket is None else self._placed(ticket, order, instrument)
@@ -659,9 +652,8 @@ class KrakenWsVenue:
 
     def trading_headroom(self, symbol: str) -> float:
         """The room on the counter the order entry charges: REST's own (one per pair, as
-        ``order_venue`` wires it), read here directly, on every place's pre-trade check."""
-        ws = self.ws
-        return ws._trading.headroom(symbol, ws._clock.monotonic())
+        ``order_venue`` wires it)."""
+        return self.rest.rest.trading_headroom(symbol)
 
     def rest_headroom(self) -> float:
         return math.inf if self.ws.ready else self.rest.rest_headroom()

@@ -284,12 +284,7 @@ class PyAddOrderFrames:
         price = order.price
         if price is None:
             return f"{head}{middle}{cl_ord_id}{tail}{req_id}}}".encode()
-        pp = instrument.price_precision
-        if pp > 0 and price > 0:  # ``format_scaled``, written out: once per order
-            digits = str(price).rjust(pp + 1, "0")
-            limit = f"{digits[:-pp]}.{digits[-pp:]}"
-        else:
-            limit = format_scaled(price, pp)
+        limit = format_scaled(price, instrument.price_precision)
         return f'{head},"limit_price":{limit}{middle}{cl_ord_id}{tail}{req_id}}}'.encode()
 
     @staticmethod
