@@ -24,6 +24,11 @@ SUITES: dict[str, tuple[str, str]] = {
 
 def main_bench(args: argparse.Namespace) -> int:
     names = ["book", "sim", "tick"] if args.suite == "all" else [args.suite]
+    rate_hz = getattr(args, "rate_hz", None)
+    if rate_hz is not None and names != ["tick"]:
+        print("krakenbot bench: --rate-hz applies to the tick suite only", file=sys.stderr)
+        return 2
+    options: dict[str, dict[str, Any]] = {"tick": {"rate_hz": rate_hz}} if rate_hz else {}
     results: dict[str, Any] = {}
     status = 0
     for name in names:
@@ -35,6 +40,6 @@ def main_bench(args: argparse.Namespace) -> int:
             status = 2
             continue
         print(f"krakenbot bench {name}: running...", file=sys.stderr)
-        results[name] = getattr(module, func)()
+        results[name] = getattr(module, func)(**options.get(name, {}))
         print(json.dumps({name: results[name]}, indent=2), flush=True)
     return status

@@ -278,3 +278,41 @@ def test_error_messages_are_scrubbed_of_secrets(
     assert main(["run"]) == 1
     err = capsys.readouterr().err
     assert "cli-leaky-secret-123" not in err and "key ***" in err
+
+
+def test_bench_rate_hz_is_parsed_and_refused_when_not_a_rate(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = install(monkeypatch, "bench.runner", main_bench=0)
+    assert main(["bench", "tick", "--rate-hz", "50"]) == 0
+    assert main(["bench", "tick"]) == 0
+    assert [b.rate_hz for b in bench] == [50.0, None]
+    for bad in ("0", "-1", "nan", "inf", "fast"):
+        assert main(["bench", "tick", "--rate-hz", bad]) == 2
+        assert "--rate-hz" in capsys.readouterr().err
+    assert len(bench) == 2  # none of those ran
+
+
+def test_bench_hands_the_rate_to_the_tick_suite_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import runner
+
+    seen: list[dict[str, object]] = []
+
+    def tick(**kwargs: object) -> dict[str, object]:
+        seen.append(kwargs)
+        return {"ran": True}
+
+    module = types.ModuleType("fake_tick")
+    module.run = tick  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_tick", module)
+    monkeypatch.setitem(runner.SUITES, "tick", ("fake_tick", "run"))
+    assert runner.main_bench(argparse.Namespace(suite="tick", rate_hz=50.0)) == 0
+    assert runner.main_bench(argparse.Namespace(suite="tick", rate_hz=None)) == 0
+    assert seen == [{"rate_hz": 50.0}, {}]
+    assert '"ran": true' in capsys.readouterr().out
+    assert runner.main_bench(argparse.Namespace(suite="book", rate_hz=50.0)) == 2
+    assert runner.main_bench(argparse.Namespace(suite="all", rate_hz=50.0)) == 2
+    assert "tick suite only" in capsys.readouterr().err
+    assert len(seen) == 2
