@@ -28,7 +28,7 @@ def main_bench(args: argparse.Namespace) -> int:
     if rate_hz is not None and names != ["tick"]:
         print("krakenbot bench: --rate-hz applies to the tick suite only", file=sys.stderr)
         return 2
-    options: dict[str, dict[str, Any]] = {"tick": {"rate_hz": rate_hz}} if rate_hz else {}
+    options: dict[str, Any] = {} if rate_hz is None else {"rate_hz": rate_hz}  # tick's only
     results: dict[str, Any] = {}
     status = 0
     for name in names:
@@ -40,6 +40,6 @@ def main_bench(args: argparse.Namespace) -> int:
             status = 2
             continue
         print(f"krakenbot bench {name}: running...", file=sys.stderr)
-        results[name] = getattr(module, func)(**options.get(name, {}))
+        results[name] = getattr(module, func)(**options)
         print(json.dumps({name: results[name]}, indent=2), flush=True)
     return status
