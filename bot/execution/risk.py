@@ -74,7 +74,7 @@ from bot.core.clock import Clock
 from bot.core.errors import RiskError
 from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.pnl import NS_PER_DAY, PositionBook, Side
-from bot.execution.risk_fast import FastPlan, build_plan, position_units
+from bot.execution.risk_fast import FastPlan, Lane, build_lane, build_plan
 from bot.execution.risk_limits import RiskLimits
 from bot.kraken.instruments import Instrument
 
@@ -104,6 +104,7 @@ class TradingState(StrEnum):
 
 _STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 _ACTIVE: Final = TradingState.ACTIVE
+_ZERO: Final = Decimal(0)
 
 
 class Reason(StrEnum):
@@ -242,7 +243,9 @@ class RiskGate:
         self._scope_cache: dict[str, _Scopes] = {}  # the limits never change: built once
         self._fast_path = fast_path
         self._plans: dict[tuple[str, str], FastPlan] = {}  # (strategy, symbol): built once
-        self._last_plan: FastPlan | None = None
+        self._lanes: dict[tuple[str, str], Lane] = {}  # (strategy, symbol): the last made
+        self._lane: Lane | None = None  # the last one used
+        self._epoch = 0  # bumped when a state or the last evaluation changes: lanes expire
         self._exact_accepted = 0  # of ``_accepted``: those the fast path did not decide
         # The scopes with a daily loss limit, in the order ``evaluate`` looks at them.
         self._loss_scopes: tuple[tuple[str | None, Decimal], ...] = tuple(
@@ -308,6 +311,7 @@ class RiskGate:
         else:
             old = self._strategy_state.get(scope, TradingState.ACTIVE)
             self._strategy_state[scope] = to
+        self._epoch += 1
         return Transition(scope, old, to, reason, detail, self._clock.time_ns(), cancel)
 
     # -- daily loss ------------------------------------------------------------------
@@ -339,6 +343,7 @@ class RiskGate:
                     break
         self._evaluated = seen
         self._evaluated_until_ns = (day + 1) * NS_PER_DAY
+        self._epoch += 1
         return tuple(found)
 
     # -- the check -------------------------------------------------------------------
@@ -414,18 +419,12 @@ class RiskGate:
         an acceptance; False when the fast path cannot say, having changed nothing that
         ``check``'s decision depends on (``check`` then decides it). Never a rejection, and
         nothing to tell: a True comes with no ``Transition``."""
-        evaluated = self._evaluated
-        if (
-            not self._fast_path
-            or evaluated is None
-            or self._positions.revision != evaluated[0]
-            or self._clock.time_ns() >= self._evaluated_until_ns
-        ):
-            return False  # ``check`` evaluates the daily loss first
-        reduces = self._accept_values(
-            strategy, inst, side, qty, price, mids, open_orders, open_total
-        )
-        return reduces is not None
+        lane = self._lane_for(strategy, inst)
+        if lane is None:
+            return False  # ``check`` evaluates the daily loss first, or decides it
+        if self._clock.time_ns() >= lane.until_ns:
+            return False  # a new UTC day: ``check`` evaluates the daily loss first
+        return self._decide(lane, side, qty, price, mids, open_orders, open_total) is not None
 
     def _accept_fast(self, command: PlaceOrder, ctx: RiskContext) -> RiskDecision | None:
         """Accept ``command`` when the exact path certainly would, counted as it counts, or
@@ -444,7 +443,7 @@ class RiskGate:
         _SET_TRANSITIONS(decision, ())
         return decision
 
-    def _accept_values(  # noqa: PLR0917 (one frame, positional: each call costs, cold)
+    def _accept_values(  # noqa: PLR0917 (positional: one place's values)
         self,
         strategy: str,
         inst: Instrument,
@@ -455,32 +454,95 @@ class RiskGate:
         open_orders: Mapping[str, int],
         total: int | None,
     ) -> bool | None:
-        """The fast path on a place's values: whether it reduces the position, when the
-        exact path certainly accepts it (counted as it counts); None otherwise, having
-        changed nothing that the exact path's decision depends on (it may prune a rate
-        window as the exact path would, or refresh the plan's positions)."""
+        """The fast path on a place's values, just after ``check``'s daily-loss evaluation:
+        whether it reduces the position, when the exact path certainly accepts it (counted
+        as it counts); None otherwise, having changed nothing that the exact path's
+        decision depends on (it may prune a rate window as the exact path would)."""
+        lane = self._lane_for(strategy, inst)
+        if lane is None:
+            return None
+        return self._decide(lane, side, qty, price, mids, open_orders, total)
+
+    def _lane_for(self, strategy: str, inst: Instrument) -> Lane | None:
+        """The lane of (``strategy``, ``inst``) now, made again if a state, the evaluation
+        or the positions changed since it was made; None when the fast path cannot decide
+        now (not every state ACTIVE, no evaluation of the current positions, a plan or a
+        position it cannot represent). The last lane used is read first: the same strategy
+        and instrument tick after tick."""
+        revision = self._positions.revision
+        lane = self._lane
+        if (
+            lane is not None
+            and lane.strategy is strategy
+            and lane.inst is inst
+            and lane.epoch == self._epoch
+            and lane.revision == revision
+        ):
+            return lane
+        evaluated = self._evaluated
+        if not self._fast_path or evaluated is None or evaluated[0] != revision:
+            return None
         if self._state is not _ACTIVE or self._strategy_state.get(strategy, _ACTIVE) is not _ACTIVE:
             return None
-        plan = self._last_plan
-        if plan is None or plan[0] is not strategy or plan[1] is not inst:
+        key = (strategy, inst.symbol)
+        lane = self._lanes.get(key)
+        if (
+            lane is None
+            or lane.inst is not inst
+            or lane.epoch != self._epoch
+            or lane.revision != revision
+        ):
             plan = self._plan(strategy, inst)
-        (_, _, enabled, qty_max, notional_max, band, needs_price, cap_bot, cap_strategy,
-         open_bot, open_strategy, rates, held) = plan  # fmt: skip
-        if not enabled or type(qty) is not int or not 0 < qty <= qty_max:
+            book, base = self._positions, inst.base
+            own = book.asset_position(base, strategy) if plan.cap_strategy is not None else _ZERO
+            made = build_lane(
+                plan, self._epoch, revision, self._evaluated_until_ns,
+                bot=book.asset_position(base, None), own=own,
+            )  # fmt: skip
+            if made is None:
+                self._lanes.pop(key, None)
+                return None
+            lane = self._lanes[key] = made
+        self._lane = lane
+        return lane
+
+    def _decide(  # noqa: PLR0917 (one frame, positional: each call costs, cold)
+        self,
+        lane: Lane,
+        side: str,
+        qty: int,
+        price: int | None,
+        mids: Mapping[str, Decimal],
+        open_orders: Mapping[str, int],
+        total: int | None,
+    ) -> bool | None:
+        """A place on ``lane``: whether it reduces the bot's position, when the exact path
+        certainly accepts it (counted as it counts, its rate windows stamped); None
+        otherwise, having changed nothing the exact path's decision depends on."""
+        if type(qty) is not int or qty <= 0:
             return None
-        if side not in ("buy", "sell"):
+        if side == "buy":
+            if qty > lane.buy_max:
+                return None
+            reduces = qty <= -lane.pos
+        elif side == "sell":
+            if qty > lane.sell_max:
+                return None
+            reduces = qty <= lane.pos
+        else:
             return None
-        delta = qty if side == "buy" else -qty
         if price is None:
-            if needs_price:
+            if lane.needs_price:
                 return None
         elif type(price) is not int or price <= 0:
             return None
         else:
+            notional_max = lane.notional_max
             if notional_max is not None and price * qty > notional_max:
                 return None
+            band = lane.band
             if band is not None:
-                mid = mids.get(inst.symbol)
+                mid = mids.get(lane.inst.symbol)
                 if type(mid) is not Decimal:
                     return None
                 # The range is cached for the last mid (a NaN is never equal; an sNaN raises
@@ -489,41 +551,24 @@ class RiskGate:
                     band.update(mid)
                 if not band.lo <= price <= band.hi:
                     return None
-        # The positions only change with a fill, which bumps the book's revision.
-        book = self._positions
-        if held[0] != book.revision:
-            base, qp = inst.base, inst.qty_precision
-            held[0] = book.revision
-            held[1] = position_units(book.asset_position(base, None), qp)
-            if cap_strategy is not None:
-                held[2] = position_units(book.asset_position(base, strategy), qp)
-        pos = held[1]
-        if pos is None:
-            return None
-        reduces = (pos < 0 < delta or delta < 0 < pos) and qty <= abs(pos)
-        if cap_bot is not None and abs(pos + delta) > cap_bot and not reduces:
-            return None
-        if cap_strategy is not None:
-            own = held[2]
-            if own is None:
+        open_bot = lane.open_bot
+        if open_bot is not None:
+            if total is None:
+                total = sum(open_orders.values())
+            if total >= open_bot:
                 return None
-            own_reduces = (own < 0 < delta or delta < 0 < own) and qty <= abs(own)
-            if abs(own + delta) > cap_strategy and not own_reduces:
-                return None
-        if total is None:
-            total = sum(open_orders.values())
-        if open_bot is not None and total >= open_bot:
+        open_strategy = lane.open_strategy
+        if open_strategy is not None and open_orders.get(lane.strategy, 0) >= open_strategy:
             return None
-        if open_strategy is not None and open_orders.get(strategy, 0) >= open_strategy:
-            return None
+        rates = lane.rates
         if rates:  # last: a window pruned here is one the exact path would prune too
-            oldest = self._clock.monotonic() - RATE_WINDOW_S
+            now = self._clock.monotonic()
+            oldest = now - RATE_WINDOW_S
             for window, most in rates:
                 while window and window[0] <= oldest:
                     window.popleft()
                 if len(window) >= most:
                     return None
-            now = self._clock.monotonic()
             for window, _ in rates:
                 window.append(now)
         self._accepted += 1
@@ -535,7 +580,6 @@ class RiskGate:
         if plan is None or plan.inst is not inst:
             plan = build_plan(strategy, self._scopes(strategy), inst, self._window)
             self._plans[key] = plan
-        self._last_plan = plan
         return plan
 
     def _check_order(

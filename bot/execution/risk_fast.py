@@ -4,12 +4,12 @@ This module owns ``FastPlan`` and ``build_plan``: the limits of a strategy's sco
 bot's, then its own) turned once into integers in the instrument's own units, so that
 ``RiskGate`` can decide the common case (a priced ``PlaceOrder`` well inside every limit,
 every state ACTIVE, no loss-limit transition) with a few integer comparisons: no
-``Decimal`` built, no dict per call. It decides nothing by itself and holds no state but
-two caches: the positions the plan reads (per revision of the ``PositionBook``) and the
-band's price range for the last mid. ``RiskGate._accept_fast`` reads a plan; it
-accepts only when the exact path (``RiskGate._check_order``) would accept, and otherwise
-returns nothing for the exact path to decide, so every rejection and its message come
-from the exact path.
+``Decimal`` built, no dict per call. It decides nothing by itself. ``Lane`` is a plan made
+live for the positions of one revision of the ``PositionBook`` (the caps folded with the
+qty limit into the largest qty each side accepts), and ``Band`` caches the price range for
+the last mid. ``RiskGate`` decides on a lane; it accepts only when the exact path
+(``RiskGate._check_order``) would accept, and otherwise returns nothing for the exact path
+to decide, so every rejection and its message come from the exact path.
 
 Why the integers decide exactly as the ``Decimal`` code does: every comparison is turned
 into one between integers with the same outcome (``x > c`` for an integer ``x`` and a
@@ -37,7 +37,7 @@ from typing import Final, NamedTuple
 from bot.execution.risk_limits import RiskLimits
 from bot.kraken.instruments import Instrument
 
-__all__ = ["EXACT_DIGITS", "FastPlan", "build_plan", "position_units"]
+__all__ = ["EXACT_DIGITS", "FastPlan", "Lane", "build_lane", "build_plan", "position_units"]
 
 EXACT_DIGITS: Final = 28  # the default decimal context's precision: the bounds assume it
 _QTY_BOUND: Final = 10**27  # qty and positions below it: position ± qty within 28 digits
@@ -99,7 +99,66 @@ class FastPlan(NamedTuple):
     open_bot: int | None  # max_open_orders: the bot's
     open_strategy: int | None  # the strategy's own
     rates: tuple[tuple[deque[float], int], ...]  # (window, max_orders_per_minute) per scope
-    held: list[int | None]  # [positions revision, bot's position, strategy's] (qty units)
+
+
+class Lane:
+    """A plan made live: what the fast path reads for one (strategy, instrument) while the
+    gate's states, its last daily-loss evaluation (``epoch``) and the positions
+    (``revision``) stay as they were when it was made, and until ``until_ns`` (the end of
+    that evaluation's UTC day). The position caps are folded with the qty limit into the
+    largest qty each side accepts (``buy_max``, ``sell_max``: 0 accepts none), so the
+    decision reads this one object, the mid, the open-order counts and the rate windows.
+    """
+
+    __slots__ = (
+        "band", "buy_max", "epoch", "inst", "needs_price", "notional_max", "open_bot",
+        "open_strategy", "pos", "rates", "revision", "sell_max", "strategy", "until_ns",
+    )  # fmt: skip
+
+    def __init__(self, plan: FastPlan, epoch: int, revision: int, until_ns: int) -> None:
+        self.strategy, self.inst = plan.strategy, plan.inst
+        self.epoch, self.revision, self.until_ns = epoch, revision, until_ns
+        self.notional_max, self.band = plan.notional_max, plan.band
+        self.needs_price, self.rates = plan.needs_price, plan.rates
+        self.open_bot, self.open_strategy = plan.open_bot, plan.open_strategy
+        self.buy_max = self.sell_max = self.pos = 0
+
+
+def side_max(cap: int | None, pos: int) -> tuple[int, int]:
+    """The largest buy and sell qty (units) that a position cap ``cap`` accepts at the
+    position ``pos``: an order within the cap afterwards, or one that only reduces the
+    position (``qty <= |pos|`` against it). Each side's accepted qtys are ``1..max``."""
+    if cap is None:
+        return _QTY_BOUND, _QTY_BOUND
+    buy = cap - pos if pos >= 0 else max(-pos, cap - pos)
+    sell = cap + pos if pos <= 0 else max(pos, cap + pos)
+    return buy, sell
+
+
+def build_lane(
+    plan: FastPlan, epoch: int, revision: int, until_ns: int, *, bot: Decimal, own: Decimal
+) -> Lane | None:
+    """The lane of ``plan`` for the bot's and the strategy's positions in its base asset
+    (``bot``, ``own``); None when the fast path cannot decide at these positions (a plan
+    disabled, a position not a whole number of qty units or too large)."""
+    if not plan.enabled:
+        return None
+    qp = plan.inst.qty_precision
+    pos = position_units(bot, qp)
+    if pos is None:
+        return None
+    buy, sell = side_max(plan.cap_bot, pos)
+    if plan.cap_strategy is not None:
+        mine = position_units(own, qp)
+        if mine is None:
+            return None
+        own_buy, own_sell = side_max(plan.cap_strategy, mine)
+        buy, sell = min(buy, own_buy), min(sell, own_sell)
+    lane = Lane(plan, epoch, revision, until_ns)
+    lane.pos = pos
+    lane.buy_max = max(0, min(plan.qty_max, buy))
+    lane.sell_max = max(0, min(plan.qty_max, sell))
+    return lane
 
 
 def _fraction(value: object) -> Fraction | None:
@@ -137,7 +196,7 @@ def position_units(position: Decimal, precision: int) -> int | None:
 
 
 def _disabled(strategy: str, inst: Instrument) -> FastPlan:
-    return FastPlan(strategy, inst, False, 0, None, None, True, None, None, None, None, (), [None])
+    return FastPlan(strategy, inst, False, 0, None, None, True, None, None, None, None, ())
 
 
 def build_plan(
@@ -214,5 +273,4 @@ def build_plan(
             for scope, lim in scopes
             if lim.max_orders_per_minute is not None
         ),
-        held=[None, None, None],
     )

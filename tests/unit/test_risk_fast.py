@@ -8,6 +8,7 @@ rejected, reason, detail, ``is_reduce``, transitions, the counters and the rate 
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import FrozenInstanceError, dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -26,6 +27,7 @@ from bot.execution.risk import (
     RiskGate,
     RiskLimits,
 )
+from bot.execution.risk_fast import side_max
 from bot.kraken.instruments import Instrument
 from tests.unit.risk_commands import amend_cmd, cancel_cmd, place_cmd
 
@@ -578,3 +580,88 @@ def test_the_fast_decision_is_an_ordinary_risk_decision() -> None:
     assert repr(decision) == repr(RiskDecision(intent, None, False, ()))
     with pytest.raises(FrozenInstanceError):
         decision.is_reduce = True  # type: ignore[misc]
+
+
+# -- the lane: ``accept_place`` on a place's values -----------------------------------------
+
+
+def _cap_accepts(cap: int, pos: int, side: str, qty: int) -> bool:
+    """The exact path's position rule for one scope, in units: within the cap afterwards,
+    or reducing the position by at most its size."""
+    delta = qty if side == "buy" else -qty
+    reduces = (pos < 0 < delta or delta < 0 < pos) and qty <= abs(pos)
+    return abs(pos + delta) <= cap or reduces
+
+
+def test_side_max_is_the_largest_qty_the_position_rule_accepts_on_each_side() -> None:
+    for cap in range(-3, 7):
+        for pos in range(-9, 10):
+            buy, sell = side_max(cap, pos)
+            for side, most in (("buy", buy), ("sell", sell)):
+                accepted = [q for q in range(1, 25) if _cap_accepts(cap, pos, side, q)]
+                assert accepted == list(range(1, max(most, 0) + 1)), (cap, pos, side)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    bot=st.one_of(st.none(), limits()),
+    own=st.dictionaries(st.sampled_from(["mm", "other"]), limits()),
+    data=st.data(),
+)
+def test_accept_place_accepts_only_what_check_accepts_and_counts_it_alike(
+    bot: RiskLimits | None, own: dict[str, RiskLimits], data: st.DataObject
+) -> None:
+    """``accept_place`` (the pre-trade stage's fast accept on a place's values) on one gate,
+    ``check`` on the other (exact), through fills, marks, days, states and evaluations: a
+    True is an acceptance by ``check`` with no transition, counted and stamped alike; a
+    False changes nothing, and ``check`` then decides as the exact gate does."""
+    fast, exact = make_world(bot, own, fast=True), make_world(bot, own, fast=False)
+    taken = 0
+    for _ in range(data.draw(st.integers(5, 30), label="operations")):
+        if data.draw(st.integers(0, 2)):
+            op = data.draw(sharp_checks(bot, own, fast.book))
+        else:
+            op = data.draw(operations)
+        if op[0] == "check" and type(op[1]) is PlaceOrder and data.draw(st.booleans()):
+            command, ctx = op[1], op[2] if op[2] is not None else RiskContext()
+            order = command.order
+            if fast.gate.accept_place(
+                order.strategy, command.instrument, order.side, order.qty, order.price,
+                ctx.mids, ctx.open_orders, ctx.open_orders_total,
+            ):  # fmt: skip
+                taken += 1
+                kind, _, accepted, *_, transitions = apply(exact, op)
+                assert (kind, accepted, transitions) == ("decided", True, ()), op
+            else:
+                assert apply(fast, op) == apply(exact, op), op
+        else:
+            assert apply(fast, op) == apply(exact, op), op
+        assert observe(fast) == observe(exact), op
+    event(f"accept_place took: {min(taken, 3)}+")
+
+
+def test_the_lane_expires_with_a_state_a_fill_and_the_day() -> None:
+    fast, _ = pair(dataclasses.replace(ALL, max_orders_per_minute=None))
+    gate, book, clock = fast.gate, fast.book, fast.clock
+    gate.evaluate()
+
+    def takes(side: str = "buy", qty: str = "0.03") -> bool:
+        return gate.accept_place(
+            "mm", BTC, side, BTC.qty(qty), BTC.price("50000.0"), MID.mids, {}, 0
+        )
+
+    assert takes()
+    gate.halt("test", strategy="mm")
+    assert not takes()  # halted: ``check`` decides (and rejects)
+    gate.resume(strategy="mm")
+    assert takes()
+    book.apply_fill("BTC/USD", BTC, "buy", BTC.qty("0.03"), BTC.price("50000.0"), strategy="mm")
+    assert not takes()  # a fill not evaluated yet: ``check`` evaluates first
+    gate.evaluate()
+    assert not takes(qty="0.03")  # 0.06 would be over the 0.05 cap
+    assert takes(qty="0.02")
+    assert takes(side="sell", qty="0.05")  # 0.03 to -0.02: within the cap
+    clock.advance(3600)  # past midnight: a new UTC day
+    assert not takes(qty="0.01")  # not evaluated for it yet: ``check`` evaluates first
+    gate.evaluate()
+    assert takes(qty="0.01")  # the lane made again, until the end of the new day
