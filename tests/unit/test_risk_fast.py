@@ -7,8 +7,8 @@ rejected, reason, detail, ``is_reduce``, transitions, the counters and the rate 
 
 from __future__ import annotations
 
-import math
 import dataclasses
+import math
 from dataclasses import FrozenInstanceError, dataclass
 from decimal import Decimal
 from fractions import Fraction
