@@ -430,9 +430,12 @@ class RiskGate:
         """Accept ``command`` when the exact path certainly would, counted as it counts, or
         return None, having changed nothing that the exact path's decision depends on."""
         order = command.order
-        reduces = self._accept_values(
-            order.strategy, command.instrument, order.side, order.qty, order.price,
-            ctx.mids, ctx.open_orders, ctx.open_orders_total,
+        lane = self._lane_for(order.strategy, command.instrument)
+        if lane is None:
+            return None
+        reduces = self._decide(
+            lane, order.side, order.qty, order.price, ctx.mids, ctx.open_orders,
+            ctx.open_orders_total,
         )  # fmt: skip
         if reduces is None:
             return None
@@ -442,26 +445,6 @@ class RiskGate:
         _SET_IS_REDUCE(decision, reduces)
         _SET_TRANSITIONS(decision, ())
         return decision
-
-    def _accept_values(  # noqa: PLR0917 (positional: one place's values)
-        self,
-        strategy: str,
-        inst: Instrument,
-        side: str,
-        qty: int,
-        price: int | None,
-        mids: Mapping[str, Decimal],
-        open_orders: Mapping[str, int],
-        total: int | None,
-    ) -> bool | None:
-        """The fast path on a place's values, just after ``check``'s daily-loss evaluation:
-        whether it reduces the position, when the exact path certainly accepts it (counted
-        as it counts); None otherwise, having changed nothing that the exact path's
-        decision depends on (it may prune a rate window as the exact path would)."""
-        lane = self._lane_for(strategy, inst)
-        if lane is None:
-            return None
-        return self._decide(lane, side, qty, price, mids, open_orders, total)
 
     def _lane_for(self, strategy: str, inst: Instrument) -> Lane | None:
         """The lane of (``strategy``, ``inst``) now, made again if a state, the evaluation
