@@ -37,7 +37,9 @@ from typing import Final, NamedTuple
 from bot.execution.risk_limits import RiskLimits
 from bot.kraken.instruments import Instrument
 
-__all__ = ["EXACT_DIGITS", "FastPlan", "Lane", "build_lane", "build_plan", "position_units"]
+__all__ = [
+    "EXACT_DIGITS", "FastPlan", "Lane", "build_lane", "build_plan", "position_units", "side_max",
+]  # fmt: skip
 
 EXACT_DIGITS: Final = 28  # the default decimal context's precision: the bounds assume it
 _QTY_BOUND: Final = 10**27  # qty and positions below it: position ± qty within 28 digits
@@ -115,13 +117,16 @@ class Lane:
         "open_strategy", "pos", "rates", "revision", "sell_max", "strategy", "until_ns",
     )  # fmt: skip
 
-    def __init__(self, plan: FastPlan, epoch: int, revision: int, until_ns: int) -> None:
+    def __init__(
+        self, plan: FastPlan, epoch: int, revision: int, until_ns: int,
+        *, pos: int, buy_max: int, sell_max: int,
+    ) -> None:  # fmt: skip
         self.strategy, self.inst = plan.strategy, plan.inst
         self.epoch, self.revision, self.until_ns = epoch, revision, until_ns
         self.notional_max, self.band = plan.notional_max, plan.band
         self.needs_price, self.rates = plan.needs_price, plan.rates
         self.open_bot, self.open_strategy = plan.open_bot, plan.open_strategy
-        self.buy_max = self.sell_max = self.pos = 0
+        self.pos, self.buy_max, self.sell_max = pos, buy_max, sell_max
 
 
 def side_max(cap: int | None, pos: int) -> tuple[int, int]:
@@ -154,11 +159,10 @@ def build_lane(
             return None
         own_buy, own_sell = side_max(plan.cap_strategy, mine)
         buy, sell = min(buy, own_buy), min(sell, own_sell)
-    lane = Lane(plan, epoch, revision, until_ns)
-    lane.pos = pos
-    lane.buy_max = max(0, min(plan.qty_max, buy))
-    lane.sell_max = max(0, min(plan.qty_max, sell))
-    return lane
+    return Lane(
+        plan, epoch, revision, until_ns, pos=pos,
+        buy_max=max(0, min(plan.qty_max, buy)), sell_max=max(0, min(plan.qty_max, sell)),
+    )  # fmt: skip
 
 
 def _fraction(value: object) -> Fraction | None:
