@@ -209,18 +209,27 @@ def test_a_pruned_pair_is_read_as_empty_through_the_held_levels(c: Chain) -> Non
     c.counter.prune(c.clock.monotonic())
     assert "BTC/USD" not in c.counter.levels.state
     assert fits(room) == fits(slow(c.rest)) == fits(RateRoom.of(c.rest, c.clock), "SOL/USD")
+    c.counter.charge("BTC/USD", 50.0, c.clock.monotonic())  # a new state: room 10
+    assert fits(room) == fits(slow(c.rest)) == [n == 0 for n in OPEN_COUNTS]
 
 
 def test_a_count_booked_ahead_does_not_decay_before_its_stamp(c: Chain) -> None:
     room = RateRoom.of(c.rest, c.clock)
+    c.counter.charge("BTC/USD", 40.0, c.clock.monotonic() + 5.0)  # booked 5 s ahead
+    for _ in range(6):  # up to the stamp, room 20 (not 20 less the 5 s still to come)
+        assert fits(room) == fits(slow(c.rest)) == [9 + 8 * n <= 20 for n in OPEN_COUNTS]
+        c.clock.advance(1.0)
+    c.clock.advance(10.0)  # 11 s past the stamp: room 31
+    assert fits(room) == fits(slow(c.rest)) == [9 + 8 * n <= 31 for n in OPEN_COUNTS]
+
+
+def test_a_reservation_on_a_full_counter_leaves_no_room_until_it_decays(c: Chain) -> None:
+    room = RateRoom.of(c.rest, c.clock)
     now = c.clock.monotonic()
     c.counter.charge("BTC/USD", 60.0, now)
-    wait = c.counter.reserve("BTC/USD", 11.0, now)  # booked 11 s ahead, at 49 + 11 = 60
-    assert wait == 11.0
-    c.clock.advance(10.0)  # were it not booked, 60 at 10 s ago: room 10
+    assert c.counter.reserve("BTC/USD", 11.0, now) == 11.0  # 60 again, 11 s ahead
+    c.clock.advance(13.0)  # 2 s past the stamp: room 2
     assert not any(fits(room)) and not any(fits(slow(c.rest)))
-    c.clock.advance(3.0)  # 2 s past the stamp: room 2
-    assert not any(fits(room))
     c.clock.advance(9.0)  # room 11
     assert fits(room) == fits(slow(c.rest)) == [n == 0 for n in OPEN_COUNTS]
 
