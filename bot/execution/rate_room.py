@@ -20,7 +20,7 @@ object to fetch. So ``RateRoom.of(venue, clock)``, the daemon's, asks a venue th
 it (``LevelsVenue``) for its trading counter's ``TradingLevels`` once, and builds a
 ``LevelsRoom``, whose ``place_fits`` reads the pair's counter there itself, in one frame:
 the counter's dict and limits read at each place (a pruned pair, a new threshold are seen
-at once) and the clock read once, with ``TradingCounter.headroom``'s arithmetic written
+at once) and the clock at most once, with ``TradingCounter.headroom``'s arithmetic written
 out, so it decides exactly as the chain would at that instant. Any other venue gets a
 ``RateRoom`` on its callables. ``amend_fits`` and ``rest_fits`` go through the callables
 in both.
