@@ -339,7 +339,7 @@ class DaemonPath:
         self.valid_books: set[str] = set()
         pretrade = PreTrade(
             gate, risk=risk, mids=desk.marks.live,
-            room=RateRoom(venue.trading_headroom, venue.rest_headroom),
+            room=RateRoom.of(venue, clock),  # as the daemon: the counter read directly
             exchange_status=lambda: "online", on_transitions=desk.router.apply_transitions,
         )  # fmt: skip
         self.engine = ExecutionEngine(

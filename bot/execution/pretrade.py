@@ -101,6 +101,11 @@ class PreTrade:
         self._mids, self._room, self._status = mids, room, exchange_status
         self._on_transitions = on_transitions
 
+    @property
+    def room(self) -> RateRoom | None:
+        """The rate room the stage reads (None: its checks pass)."""
+        return self._room
+
     def check(self, command: Command, orders: OpenCounts) -> Refusal | None:
         """Accept (None) or refuse ``command``; see the module docstring."""
         if type(command) is PlaceOrder:
