@@ -345,7 +345,7 @@ class DaemonPath:
         self.books_changed: Callable[[], None] = _nothing  # the gate's, once it follows them
         pretrade = PreTrade(
             gate, risk=risk, mids=desk.marks.live,
-            room=RateRoom(venue.trading_headroom, venue.rest_headroom),
+            room=RateRoom.of(venue, clock),  # as the daemon: the counter read directly
             exchange_status=lambda: "online", on_transitions=desk.router.apply_transitions,
         )  # fmt: skip
         pretrade.follow_status()  # as the daemon follows the feed's (constant here)

@@ -118,6 +118,11 @@ class PreTrade:
         changed()
         return changed
 
+    @property
+    def room(self) -> RateRoom | None:
+        """The rate room the stage reads (None: its checks pass)."""
+        return self._room
+
     def check(self, command: Command, orders: OpenCounts) -> Refusal | None:
         """Accept (None) or refuse ``command``; see the module docstring."""
         if type(command) is PlaceOrder:

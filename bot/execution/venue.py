@@ -70,6 +70,16 @@ limits (as the implementation models them) take now, read by the pre-trade stage
 room (``bot.execution.rate_room``); ``math.inf`` where the venue has no such limit (a
 WebSocket amend spends no REST call).
 
+**Room without a call, optionally.** A venue whose trading counters are a
+``bot.kraken.ratelimit.TradingCounter`` offers ``trading_levels()`` (``LevelsVenue``):
+that counter's ``TradingLevels``, its state and limits themselves, keyed by the symbols
+``trading_headroom`` takes, the same object for the venue's life. The rate room asks for
+it once, when it is built, and reads a pair's headroom from it on every place with no
+call; what it reads is exactly ``trading_headroom(symbol)`` at the same instant of the
+venue's clock. A venue without it (the backtest's, Kraken Futures') is read through
+``trading_headroom``. Both Kraken spot venues have it: the WebSocket order entry charges
+the REST client's counter.
+
 **Executions are events, not answers.** No call returns executions. They reach the engine
 through its sink, ``ExecutionEngine.on_private``, as ``VenueEvent`` values: an
 ``ExecutionsFrame`` of ``ExecutionReport``s (sparse, ``Decimal`` numbers, by ``cl_ord_id``
@@ -91,6 +101,7 @@ from typing import Any, Final, Protocol, TypeAlias, runtime_checkable
 from bot.execution.orders import Order, OrderTerms
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import ExecutionsFrame
+from bot.kraken.ratelimit import TradingLevels
 
 __all__ = [
     "CancelAfter",
@@ -98,6 +109,7 @@ __all__ = [
     "ExchangeOrder",
     "ExchangeTrade",
     "ExecutionsSubscribed",
+    "LevelsVenue",
     "OrdersPage",
     "PlaceNow",
     "PrivateDisconnected",
@@ -226,6 +238,14 @@ class PlaceNow(Protocol):
     def place_now(
         self, order: OrderTerms, instrument: Instrument
     ) -> Coroutine[Any, Any, str] | None: ...
+
+
+@runtime_checkable
+class LevelsVenue(Protocol):
+    """A venue's optional read of its trading counters without a call (see the module
+    docstring)."""
+
+    def trading_levels(self) -> TradingLevels: ...
 
 
 @runtime_checkable

@@ -66,7 +66,7 @@ from bot.execution.ws_order_stats import WsOrderStats
 from bot.kraken import codec
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import MethodResponse
-from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter
+from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter, TradingLevels
 
 __all__ = [
     "DEFAULT_ACK_TIMEOUT_S",
@@ -654,6 +654,10 @@ class KrakenWsVenue:
         """The room on the counter the order entry charges: REST's own (one per pair, as
         ``order_venue`` wires it)."""
         return self.rest.rest.trading_headroom(symbol)
+
+    def trading_levels(self) -> TradingLevels:
+        """What ``trading_headroom`` reads, that counter's own state (``LevelsVenue``)."""
+        return self.rest.rest.trading_counter.levels
 
     def rest_headroom(self) -> float:
         return math.inf if self.ws.ready else self.rest.rest_headroom()

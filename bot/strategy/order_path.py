@@ -73,7 +73,7 @@ def build_order_path(
         mids = lambda: {**more(), **book_mids()}  # noqa: E731
     pretrade = PreTrade(
         gate, risk=risk, mids=mids,
-        room=RateRoom(venue.trading_headroom, venue.rest_headroom),
+        room=RateRoom.of(venue, clock),  # the counter read directly where the venue can
         exchange_status=exchange_status,  # orders the exchange's state refuses
         on_transitions=desk.router.apply_transitions,
     )  # fmt: skip
