@@ -183,6 +183,7 @@ def test_a_place_on_its_terms_reads_the_followed_state_and_the_gates_open_until(
     (False) whenever ``check`` could refuse; a state changed without its owner telling is
     what following means (``check`` still reads it), and a lapsed flag is caught at once."""
     w = World()
+    w.risk.evaluate()  # the day's loss evaluated: the risk gate's fast accept can decide
     changed = w.stage.follow_status()
     armed = {"until": w.clock.monotonic() + 10.0}
     w.gate.follow("deadman", lambda: True, until=lambda: armed["until"])
@@ -217,6 +218,7 @@ def test_a_polled_probe_or_status_is_read_on_every_place() -> None:
     """Nothing followed: ``open_until`` stays -inf while a probe is polled, so the gate
     reads it; the state is read too."""
     w = World()
+    w.risk.evaluate()
     ready = {"ok": True}
     w.gate.add("feed", lambda: ready["ok"])
     terms = _terms(placing())
