@@ -232,8 +232,8 @@ async def test_the_private_feeds_subscription_is_followed_exactly(seed: int) -> 
         op = rng.random()
         try:
             if session is None or op < 0.1:
-                if session is not None:
-                    feed.on_close(ConnectionLost("dropped"))
+                if session is not None and op < 0.05:  # the hooks in any order: a new
+                    feed.on_close(ConnectionLost("dropped"))  # connection without a close
                 number += 1
                 session = _Session(number, clock.monotonic())
                 feed._token = "t"  # what ``prepare`` mints before each connection
