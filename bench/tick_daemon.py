@@ -47,7 +47,7 @@ import asyncio
 import functools
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, cast
@@ -129,6 +129,10 @@ class EveryFrameBuyer(Strategy[BuyerParams]):
         num, den = self.ratio
         units = view.bids[0][0] * num // den  # floored: on or under the price
         self.buy.place_units(units - units % self.buy.price_increment_units)
+
+
+def _nothing() -> None:
+    pass
 
 
 def limits() -> RiskLimits:
@@ -325,11 +329,12 @@ class DaemonPath:
             risk=risk, positions=positions, instruments=table, books=lambda: books, clock=clock
         )
         # The daemon's gate (``Daemon._serve_with``): every standard check and the
-        # permissions, the executions subscription's probe and the dead man's switch's (a
-        # real ``DeadmanSwitch``, armed at ``start``), and the books' probe over the set of
-        # valid symbols (``valid_books``, kept as ``MarketFrames`` keeps it:
-        # ``Feed.valid_probe``), declared once ``start`` saw the rest open (the book comes
-        # with each block's subscription).
+        # permissions, the executions subscription and the dead man's switch (a real
+        # ``DeadmanSwitch``, armed at ``start``) followed as their owners change, and the
+        # books' probe over the set of valid symbols (``valid_books``, kept as
+        # ``MarketFrames`` keeps it, ``books_changed`` called as it calls its hook),
+        # followed once ``start`` saw the rest open (the book comes with each block's
+        # subscription).
         self.gate = gate = ReadinessGate(
             [c for c in STANDARD_CHECKS if c != BOOKS_VALID], clock=clock
         )
@@ -337,11 +342,13 @@ class DaemonPath:
         gate.set(INSTRUMENTS_LOADED)
         gate.set(PERMISSIONS_CHECK)
         self.valid_books: set[str] = set()
+        self.books_changed: Callable[[], None] = _nothing  # the gate's, once it follows them
         pretrade = PreTrade(
             gate, risk=risk, mids=desk.marks.live,
             room=RateRoom.of(venue, clock),  # as the daemon: the counter read directly
             exchange_status=lambda: "online", on_transitions=desk.router.apply_transitions,
         )  # fmt: skip
+        pretrade.follow_status()  # as the daemon follows the feed's (constant here)
         self.engine = ExecutionEngine(
             venue, self.store, table, clock, readiness=gate, pretrade=pretrade,
             spawn=desk.tasks.spawn, on_order=desk.router.on_order,
@@ -350,13 +357,18 @@ class DaemonPath:
         self.engine.prepare_ids([self.name])
         # The executions feed, as the daemon runs it: it drives the orders' state, and while
         # it is live the engine does not confirm each write by QueryOrders.
-        gate.add(PRIVATE_SUBSCRIBED, functools.partial(getattr, self.private, "subscribed"))
+        self.private.on_change = gate.follow(
+            PRIVATE_SUBSCRIBED, functools.partial(getattr, self.private, "subscribed")
+        )
         self.deadman = DeadmanSwitch(
             venue, clock, timeout_s=60, refresh_s=20,
             on_lapse=lambda: self.engine.request_reconcile("deadman lapse"),
             hold_reads=rest.hold_reads,
         )  # fmt: skip
-        gate.add(DEADMAN_ARMED, functools.partial(getattr, self.deadman, "armed"))
+        self.deadman.on_change = gate.follow(
+            DEADMAN_ARMED, functools.partial(getattr, self.deadman, "armed"),
+            until=self.deadman.lapses_at,
+        )  # fmt: skip
         ctx = EngineContext(self.engine, desk, self.name, (inst.symbol,))
         desk.add_context(ctx)
         strategy = EveryFrameBuyer(ctx, BuyerParams())
@@ -380,7 +392,7 @@ class DaemonPath:
         async with asyncio.timeout(10):
             await self.engine.readiness.wait()  # reconciled, the executions subscribed, armed
         books = functools.partial(frozenset((self.inst.symbol,)).issubset, self.valid_books)
-        self.gate.add(BOOKS_VALID, books)
+        self.books_changed = self.gate.follow(BOOKS_VALID, books)
         self.desk.tasks.spawn_task = asyncio.get_running_loop().create_task
         self.runner.start()
         await self.rest.warm()
@@ -420,10 +432,13 @@ class DaemonPath:
                         continue
                     if event.mismatch is not None:
                         self.mismatches += 1
-                        self.valid_books.discard(symbol)  # as ``MarketFrames`` loses it
+                        if symbol in self.valid_books:  # as ``MarketFrames`` loses it
+                            self.valid_books.discard(symbol)
+                            self.books_changed()
                         continue
-                    if event.snapshot:
+                    if event.snapshot and symbol not in self.valid_books:
                         self.valid_books.add(symbol)  # as ``MarketFrames``: BookValid
+                        self.books_changed()
                     desk.marks.mark(symbol, book)  # what Daemon._on_market does
                     view = book.view()
                     t_booked = _NOW()

@@ -29,7 +29,10 @@ The timing decisions are the pure functions at the top (``trigger_at``, ``is_lap
 ``retry_wait``); the class only sleeps on the injected ``Clock`` and calls the venue
 port's ``cancel_after`` (``bot.execution.venue``; Kraken's RFC 3339 times become the delay
 in ``bot.execution.rest_answers``). ``armed``, ``trigger_at_monotonic``,
-``seconds_to_trigger()`` and ``stats`` are for the readiness gate and /metrics.
+``seconds_to_trigger()`` and ``stats`` are for the readiness gate and /metrics; the gate
+follows ``armed`` (``ReadinessGate.follow``): ``on_change`` is called after every change of
+the trigger (armed, refreshed, disarmed), and ``lapses_at()`` says when ``armed`` turns
+false by itself.
 
 This module owns the switch's schedule. It does not cancel orders or reconcile (the
 engine's), and it calls nothing but ``cancel_after``.
@@ -146,7 +149,8 @@ class DeadmanSwitch:
         self._on_lapse = on_lapse
         self._hold_reads = hold_reads
         self._holding = False
-        self._trigger_at: float | None = None
+        self._trigger_at: float | None = None  # written by ``_trigger`` only
+        self.on_change: Callable[[], None] | None = None  # after each change of the trigger
         self._next_at = 0.0  # when the refresher calls next
         self._lapse_reported = False
         self._generation = 0  # bumped by disarm: a refresh in flight then changes nothing
@@ -163,6 +167,12 @@ class DeadmanSwitch:
         return trigger is not None and not is_lapsed(
             self._clock.monotonic(), trigger, self.margin_s
         )
+
+    def lapses_at(self) -> float | None:
+        """The instant (the clock's monotonic seconds) from which ``armed`` is false
+        without any change of the trigger; None when it is not armed."""
+        trigger = self._trigger_at
+        return None if trigger is None else trigger - self.margin_s
 
     @property
     def trigger_at_monotonic(self) -> float | None:
@@ -215,7 +225,7 @@ class DeadmanSwitch:
                     "deadman_disarm_retry", error=str(exc), attempt=attempt, retry_in_s=wait
                 )
                 await self._clock.sleep(wait)
-        self._trigger_at = None
+        self._trigger(None)
         self._lapse_reported = False
         self._changed.set()
         log.info("deadman_disarmed")
@@ -300,8 +310,14 @@ class DeadmanSwitch:
             if self._hold_reads is not None:
                 self._hold_reads(held)
 
-    def _record(self, started: float, trigger: float, answer: CancelAfter) -> None:
+    def _trigger(self, trigger: float | None) -> None:
+        """The trigger moved (the one place it is written): ``on_change`` told."""
         self._trigger_at = trigger
+        if self.on_change is not None:
+            self.on_change()
+
+    def _record(self, started: float, trigger: float, answer: CancelAfter) -> None:
+        self._trigger(trigger)
         self._next_at = started + self.refresh_s
         stats = self.stats
         stats.refreshes += 1

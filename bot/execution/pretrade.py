@@ -85,7 +85,9 @@ def _no_mids() -> Mapping[str, Decimal]:
 class PreTrade:
     """See the module docstring. Without ``risk`` or ``room`` those checks pass."""
 
-    __slots__ = ("_mids", "_on_transitions", "_room", "_status", "readiness", "risk")
+    __slots__ = (
+        "_mids", "_now", "_on_transitions", "_online", "_room", "_status", "readiness", "risk",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -100,6 +102,21 @@ class PreTrade:
         self.readiness, self.risk = readiness, risk
         self._mids, self._room, self._status = mids, room, exchange_status
         self._on_transitions = on_transitions
+        self._now = readiness.clock.monotonic  # ``open_until``'s clock
+        self._online: bool | None = None  # ``exchange_status`` followed: whether it takes all
+
+    def follow_status(self) -> Callable[[], None]:
+        """Follow the exchange's state rather than read it on every ``accepts_place``: it
+        is read now and each time the returned callable is called, which its owner does
+        after every change of what ``exchange_status`` returns (the daemon, on each
+        ``status`` of the feed). ``check`` still reads ``exchange_status`` itself."""
+
+        def changed() -> None:
+            status = self._status()
+            self._online = status is None or status == ONLINE  # online takes every order
+
+        changed()
+        return changed
 
     @property
     def room(self) -> RateRoom | None:
@@ -141,11 +158,15 @@ class PreTrade:
         gate's ``accept_place``, counted as ``check`` counts it); False when it cannot say
         so at once, having changed nothing ``check`` depends on: ``check`` decides it, and
         every refusal, its reason and its detail come from there."""
-        status = self._status()
-        if status is not None and status != ONLINE:
+        online = self._online
+        if online is None:  # not followed: read now
+            status = self._status()
+            online = status is None or status == ONLINE
+        if not online:
             return False  # online takes every order; anything else is check's to decide
-        if not self.readiness.is_open:
-            return False
+        readiness = self.readiness
+        if readiness.open_until <= self._now() and not readiness.is_open:
+            return False  # open for certain before ``open_until``; else the gate says
         symbol = terms.symbol
         room = self._room
         if room is not None and not room.place_fits(symbol, orders.open_per_symbol.get(symbol, 0)):

@@ -49,6 +49,11 @@ without any frame the watchdog sends a ping (its pong is a frame); after ``stale
 the connection is dead, and a subscription not live ``subscribe_timeout_s`` after the
 connection opened is too: it is closed and a new one opened (with a new token).
 
+Readiness. ``subscribed`` is the readiness gate's check; ``on_change`` (when set) is
+called after every change that may turn it (a connection opened or closed, the
+subscription live), so the gate can follow it rather than read it on every order
+(``ReadinessGate.follow``).
+
 The connection's life is ``bot.net.ws.ReconnectingSocket``'s, shared with the public feed:
 reconnects forever after a capped, jittered backoff (``bot.core.backoff``) that starts again
 from its shortest delay once a connection has lasted ``healthy_after_s``; a failure to mint
@@ -261,6 +266,7 @@ class PrivateFeed:
         self._on_answer: Callable[[MethodResponse], None] | None = None
         self._on_link_lost: Callable[[str], None] | None = None
         self._sub: _Subscription | None = None
+        self.on_change: Callable[[], None] | None = None  # ``subscribed`` may have turned
         self._symbols: dict[str, str] = {}  # order_id -> symbol (reports are sparse)
         self.stats = PrivateFeedStats()
         self._socket = ReconnectingSocket(
@@ -346,6 +352,7 @@ class PrivateFeed:
 
     def on_open(self, session: Session) -> None:
         self._sub = _Subscription(session.opened_at)
+        self._changed()
         self._sink(PrivateConnected(self.url, session.number))
         token, self._token = self._token, None
         assert token is not None  # prepare() minted it
@@ -383,12 +390,18 @@ class PrivateFeed:
     def on_close(self, error: BotError | None) -> None:
         self._sub = None  # shutting down too: not subscribed, but no event
         self._link_token = None
+        self._changed()
         reason = "shutting down"
         if error is not None:
             reason = error.reason if isinstance(error, ConnectionLost) else str(error)
             self._sink(PrivateDisconnected(reason))
         if self._on_link_lost is not None:
             self._on_link_lost(reason)  # order requests still waiting lost their answers
+
+    def _changed(self) -> None:
+        """``subscribed`` may have turned (each place that writes what it reads calls this)."""
+        if self.on_change is not None:
+            self.on_change()
 
     # -- the connection's tasks ----------------------------------------------------------
 
@@ -493,6 +506,7 @@ class PrivateFeed:
 
     def _go_live(self, sub: _Subscription, snapshot: ExecutionsFrame | None) -> None:
         sub.live = True
+        self._changed()
         self.stats.subscriptions += 1
         reports = len(snapshot.reports) if snapshot is not None else None
         log.info("executions_subscribed", snapshot_reports=reports)

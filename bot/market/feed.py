@@ -250,6 +250,11 @@ class Feed:
         while every one has verified a snapshot and lost nothing since."""
         return self._frames.valid_probe(symbols)
 
+    def follow_valid(self, on_change: Callable[[], None] | None) -> None:
+        """``on_change()`` after every change of what ``valid_probe`` reads
+        (``MarketFrames.follow_valid``)."""
+        self._frames.follow_valid(on_change)
+
     @property
     def instruments(self) -> InstrumentTable:
         return self._table

@@ -324,6 +324,7 @@ class MarketFrames:
         self._auto_books = auto_books
         self._books: dict[str, Book] = {}
         self._valid: set[str] = set()  # symbols whose last event was BookValid
+        self._on_change: Callable[[], None] | None = None  # after each change of ``_valid``
         self._resyncing: set[str] = set()  # resync asked, no snapshot verified since
         self._depths: dict[str, int] = {}  # from book subscribe acks
         # One BookUpdated per book for its verified updates (immutable, so reused).
@@ -350,6 +351,11 @@ class MarketFrames:
         (``frozenset.issubset``), with no Python frame and no loop over the books: the
         gate reads it on every order, whatever the number of symbols."""
         return partial(frozenset(symbols).issubset, self._valid)
+
+    def follow_valid(self, on_change: Callable[[], None] | None) -> None:
+        """``on_change()`` after every change of the valid books (what ``valid_probe``
+        reads), so a readiness gate can follow the probe (``ReadinessGate.follow``)."""
+        self._on_change = on_change
 
     # -- books ---------------------------------------------------------------------------
 
@@ -378,6 +384,7 @@ class MarketFrames:
             if reason is not None and symbol in self._valid:
                 self._sink(BookInvalid(symbol, reason))
         self._valid.clear()
+        self._changed()
 
     def invalidate(self, symbols: Iterable[str] | None, reason: str) -> None:
         """The named books (every book if None) wait for a snapshot: a recorded gap.
@@ -458,6 +465,7 @@ class MarketFrames:
         if snapshot:  # verified: the book is valid from here
             if symbol not in self._valid:
                 self._valid.add(symbol)
+                self._changed()
                 self._resyncing.discard(symbol)
                 log.info("book_valid", symbol=symbol)
                 self._sink(BookValid(symbol))
@@ -551,7 +559,13 @@ class MarketFrames:
             book.invalidate()
         if symbol in self._valid:
             self._valid.discard(symbol)
+            self._changed()
             self._sink(BookInvalid(symbol, reason))
+
+    def _changed(self) -> None:
+        """The set of valid books changed (each place that writes it calls this)."""
+        if self._on_change is not None:
+            self._on_change()
 
     def _resync(self, symbol: str, reason: str) -> None:
         again = symbol in self._resyncing

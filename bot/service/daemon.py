@@ -183,6 +183,7 @@ class Daemon:
         self.engine: ExecutionEngine | None = None
         self.deadman: DeadmanSwitch | None = None
         self.feed: Feed | None = None
+        self._status_changed: Callable[[], None] | None = None  # PreTrade.follow_status's
         self.private: PrivateFeed | None = None
         self.gate = rd.ReadinessGate(clock=self.clock)
         self.supervisor = Supervisor(self.clock)
@@ -378,10 +379,14 @@ class Daemon:
             ep.ws_public_url, market, self._on_market, clock=clock, instruments=instruments,
             on_status=self._exchange_status,
         )  # fmt: skip
-        # The probes are read on every order: each is a C-level callable (no lambda frame),
-        # and the books' is one set operation, whatever the number of symbols.
-        self.gate.add(rd.BOOKS_VALID, feed.valid_probe(symbols))
-        self.gate.add(rd.PRIVATE_SUBSCRIBED, functools.partial(getattr, private, "subscribed"))
+        self._status_changed = engine.pretrade.follow_status()  # read from this feed on
+        # Followed, not read on every order: each owner tells the gate after every change
+        # that may turn its probe (``ReadinessGate.follow``), and the dead man's switch
+        # also says when it lapses by itself. An order's path reads the gate's flags only.
+        feed.follow_valid(self.gate.follow(rd.BOOKS_VALID, feed.valid_probe(symbols)))
+        private.on_change = self.gate.follow(
+            rd.PRIVATE_SUBSCRIBED, functools.partial(getattr, private, "subscribed")
+        )
         if cfg.deadman.enabled:
             deadman = self.deadman = DeadmanSwitch(
                 venue, clock, timeout_s=cfg.deadman.timeout_s,
@@ -389,7 +394,10 @@ class Daemon:
                 on_lapse=lambda: engine.request_reconcile("deadman lapse"),
                 hold_reads=rest.hold_reads,  # while a refresh is due, it goes first
             )  # fmt: skip
-            self.gate.add(rd.DEADMAN_ARMED, functools.partial(getattr, deadman, "armed"))
+            deadman.on_change = self.gate.follow(
+                rd.DEADMAN_ARMED, functools.partial(getattr, deadman, "armed"),
+                until=deadman.lapses_at,
+            )  # fmt: skip
         for loaded in self.loaded:
             ctx = EngineContext(engine, desk, loaded.name, loaded.symbols)
             desk.add_context(ctx)
@@ -607,9 +615,12 @@ class Daemon:
         route_market(self.desk, self.gate, event)
 
     def _exchange_status(self, system: str | None) -> None:
-        """The feed's ``status``: the readiness check that names the exchange's state."""
+        """The feed's ``status``: the readiness check that names the exchange's state, and
+        the pre-trade stage's followed state (``PreTrade.follow_status``)."""
         ok, detail = system_status.readiness(system)
         self.gate.set(system_status.READINESS_CHECK, ok, detail if not ok else "")
+        if self._status_changed is not None:
+            self._status_changed()
 
     def _on_private(self, event: Any) -> None:
         assert self.engine is not None

@@ -4,6 +4,7 @@ loop, no engine."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ import pytest
 
 from bot.core.clock import FakeClock
 from bot.execution.commands import AmendOrder, CancelOrder, PlaceOrder
-from bot.execution.orders import OrderState, new_order
+from bot.execution.orders import OrderState, PlaceTerms, new_order
 from bot.execution.pnl import PositionBook
 from bot.execution.pretrade import RATE_LIMIT, REST_LIMIT, PreTrade, Refusal
 from bot.execution.rate_room import AMEND_COST_MAX, CANCEL_RESERVE, REST_RESERVE, RateRoom
@@ -167,3 +168,66 @@ def test_commands_show_their_numbers_in_the_pairs_units() -> None:
     assert CancelOrder(place.order).cl_ord_id == CID
     with pytest.raises(AttributeError):
         place.order = amend.order  # type: ignore[misc]  # frozen
+
+
+def _terms(command: PlaceOrder) -> PlaceTerms:
+    o = command.order
+    return PlaceTerms(
+        o.cl_ord_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.time_in_force, o.post_only
+    )
+
+
+def test_a_place_on_its_terms_reads_the_followed_state_and_the_gates_open_until() -> None:
+    """``accepts_place`` with the exchange's state followed and every readiness check a
+    flag: it reads what was pushed, and the gate's certain-open instant, and says nothing
+    (False) whenever ``check`` could refuse; a state changed without its owner telling is
+    what following means (``check`` still reads it), and a lapsed flag is caught at once."""
+    w = World()
+    w.risk.evaluate()  # the day's loss evaluated: the risk gate's fast accept can decide
+    changed = w.stage.follow_status()
+    armed = {"until": w.clock.monotonic() + 10.0}
+    w.gate.follow("deadman", lambda: True, until=lambda: armed["until"])
+    terms = _terms(placing())
+    assert w.gate.open_until == armed["until"]
+    assert w.stage.accepts_place(terms, BTC, "mm", w.orders)
+    assert w.risk.accepted == 1
+    w.status = "cancel_only"
+    assert w.stage.check(placing(), w.orders) is not None  # ``check`` reads it itself
+    changed()  # the owner tells: the place is check's to decide
+    assert not w.stage.accepts_place(terms, BTC, "mm", w.orders)
+    w.status = "online"
+    changed()
+    assert w.stage.accepts_place(terms, BTC, "mm", w.orders)
+    w.clock.advance(10.0)  # the switch may have fired: not open, whatever was pushed
+    assert not w.stage.accepts_place(terms, BTC, "mm", w.orders)
+    assert w.stage.check(placing(), w.orders) == Refusal(
+        "desk", "not_ready", "waiting for: deadman"
+    )
+    armed["until"] = w.clock.monotonic() + 10.0
+    w.gate.clear("books", "resyncing")
+    assert w.gate.open_until == -math.inf
+    assert not w.stage.accepts_place(terms, BTC, "mm", w.orders)
+    w.gate.set("books")
+    assert not w.stage.accepts_place(terms, BTC, "mm", w.orders)  # the switch not re-armed
+    w.gate.follow("deadman", lambda: True, until=lambda: armed["until"])
+    assert w.stage.accepts_place(terms, BTC, "mm", w.orders)
+    assert w.risk.accepted == 3
+
+
+def test_a_polled_probe_or_status_is_read_on_every_place() -> None:
+    """Nothing followed: ``open_until`` stays -inf while a probe is polled, so the gate
+    reads it; the state is read too."""
+    w = World()
+    w.risk.evaluate()
+    ready = {"ok": True}
+    w.gate.add("feed", lambda: ready["ok"])
+    terms = _terms(placing())
+    assert w.gate.open_until == -math.inf
+    assert w.stage.accepts_place(terms, BTC, "mm", w.orders)
+    ready["ok"] = False
+    assert not w.stage.accepts_place(terms, BTC, "mm", w.orders)
+    ready["ok"] = True
+    w.status = "post_only"
+    assert not w.stage.accepts_place(terms, BTC, "mm", w.orders)
+    w.status = None  # no state yet: the readiness check on it is the daemon's
+    assert w.stage.accepts_place(terms, BTC, "mm", w.orders)

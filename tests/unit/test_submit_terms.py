@@ -113,12 +113,16 @@ class Side_:
         )
         desk.accepting = draw["accepting"]
         gate = ReadinessGate(clock=clock)
-        gate.add("feed", lambda: world.ready)
         pretrade = PreTrade(
             gate, risk=risk, mids=desk.marks.live,
             room=RateRoom(lambda _symbol: world.room, lambda: 20.0),
             exchange_status=lambda: world.status, on_transitions=desk.router.apply_transitions,
         )  # fmt: skip
+        if draw["followed"]:  # as the daemon: followed, its owner telling (here: never
+            gate.follow("feed", lambda: world.ready, until=lambda: clock.monotonic() + 1.0)
+            pretrade.follow_status()  # changes), so a place reads no probe and no state
+        else:
+            gate.add("feed", lambda: world.ready)
         self.venue = NowVenue(draw["mode"])
         self.engine = ExecutionEngine(
             self.venue, self.store, table, clock, readiness=gate, pretrade=pretrade,
@@ -225,6 +229,7 @@ draws = st.fixed_dictionaries(
         "post": st.booleans(),
         "evaluated": st.sampled_from([True, True, True, False]),
         "via": st.sampled_from(["units", "place"]),
+        "followed": st.booleans(),
     }
 )
 
@@ -257,7 +262,7 @@ def test_the_lane_is_taken_in_the_common_case() -> None:
     world = World(inst, RiskLimits(), True, "online", 100.0, 500_000)
     draw = {
         "mode": "write", "halted": None, "accepting": True, "batch": False, "side": "buy",
-        "qty": Decimal("0.01"), "post": True, "evaluated": False, "via": "units",
+        "qty": Decimal("0.01"), "post": True, "evaluated": False, "via": "units", "followed": True,
     }  # fmt: skip
     with two_sides(world, draw) as sides:
         made: list[int] = []
