@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from bot.service.daemon import Daemon
 from bot.sim.admin import ADMIN_HEADER
 from bot.sim.venue import DEFAULT_ACCOUNT
 from bot.strategy.loader import load_strategies
-from tests.loopback.test_daemon_inprocess import default_yaml, names, running, until
+from tests.loopback.test_daemon_inprocess import default_yaml, names, push_status, running, until
 
 pytestmark = pytest.mark.timeout(60)
 WRITES = frozenset({"AddOrder", "AmendOrder", "EditOrder", "CancelOrder", "CancelAll"})
@@ -175,3 +176,75 @@ def _promtool_lints_clean(exposition: str) -> None:
     findings = [line for line in (check.stdout + check.stderr).splitlines() if line.strip()]
     assert [f for f in findings if f not in KNOWN_LINT] == []
     assert check.returncode in ((0,) if not findings else (0, 3)), check.returncode
+
+
+# ------------------------------------------------------------------------------ followed checks
+
+
+async def test_the_followed_checks_stop_a_place_at_once_on_the_websocket_path(
+    tmp_path: Path,
+) -> None:
+    """Over the WebSocket a place is decided on its terms (``accepts_place``), which reads
+    the checks its owners push (the exchange's state, the books, the executions
+    subscription) rather than asking them. Each change is pushed the moment it happens:
+    a place made right after the owner saw it is refused with the reason ``check`` gives,
+    and nothing is written; once the owner recovers, places go again. (The books' and the
+    dead man's switch's owners are driven through every event in
+    tests/unit/test_readiness_follow.py.)"""
+    path = default_yaml(
+        tmp_path, **{"mode: paper": "mode: paper\nvenue:\n  order_entry: websocket"}
+    )
+    config = load_config(path)
+    daemon = Daemon(config, load_strategies(config.strategies))
+    async with running(daemon):
+        assert daemon.desk is not None and daemon.feed is not None and daemon.sim is not None
+        gate, ctx, venue = daemon.gate, daemon.desk.contexts["mm"], daemon.sim.venue
+        await until(lambda: len(ctx.open_orders()) > 0 and gate.is_open)
+
+        book = ctx.book("BTC/USD")
+        bid = None if book is None else book.best_bid()
+        assert bid is not None
+        price = (bid.price * Decimal("0.98")).quantize(Decimal("0.1"))
+
+        def place() -> Any:  # 2 % under the bid: inside the price band, resting if it goes
+            return ctx.place("BTC/USD", "buy", Decimal("0.01"), price, post_only=True)
+
+        def check_ok(name: str) -> bool:
+            return bool(gate.snapshot()["checks"][name]["ok"])
+
+        went = place()
+        assert not went.reason and went.state in ("pending_new", "new")
+
+        # post_only: the gate stays open (some orders may go), so only the followed state
+        # keeps a plain limit order off the fast path.
+        push_status(daemon, "post_only")
+        await until(lambda: daemon.feed is not None and daemon.feed.exchange_status == "post_only")
+        assert gate.is_open
+        plain = ctx.place("BTC/USD", "buy", Decimal("0.01"), price)  # the same tick
+        assert (plain.state, plain.reason) == ("rejected", "exchange_status")
+        maker = place()
+        assert not maker.reason and maker.state in ("pending_new", "new")
+        push_status(daemon, "online")
+        await until(lambda: check_ok("exchange"))
+
+        # The subscription's owner tells the gate (``on_change``); a place made in that
+        # same call, before anything else runs, is already refused.
+        private = daemon.private
+        assert private is not None and private.on_change is not None
+        tell, at_once = private.on_change, []
+
+        def told() -> None:
+            tell()
+            if not private.subscribed:
+                at_once.append(place())
+
+        private.on_change = told
+        (conn,) = venue.find_connections(kind="private")
+        await conn.drop()
+        await until(lambda: len(at_once) > 0)
+        assert [(h.state, h.reason) for h in at_once[:1]] == [("rejected", "not_ready")]
+        assert not check_ok("private_feed")
+        await until(lambda: gate.is_open)
+        again = place()
+        assert not again.reason and again.state in ("pending_new", "new")
+        await until(lambda: again.state == "new")
