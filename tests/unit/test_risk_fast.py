@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import FrozenInstanceError, dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
@@ -625,10 +625,17 @@ def test_accept_place_accepts_only_what_check_accepts_and_counts_it_alike(
         if op[0] == "check" and type(op[1]) is PlaceOrder and data.draw(st.booleans()):
             command, ctx = op[1], op[2] if op[2] is not None else RiskContext()
             order = command.order
-            if fast.gate.accept_place(
-                order.strategy, command.instrument, order.side, order.qty, order.price,
-                ctx.mids, ctx.open_orders, ctx.open_orders_total,
-            ):  # fmt: skip
+            try:
+                took = fast.gate.accept_place(
+                    order.strategy, command.instrument, order.side, order.qty, order.price,
+                    ctx.mids, ctx.open_orders, ctx.open_orders_total,
+                )  # fmt: skip
+            except Exception as exc:  # an input the gate cannot take (an sNaN mid): the
+                raised = ("raised", type(exc).__name__)  # exact path must fail alike
+                assert apply(exact, op)[:2] == raised, op
+                assert observe(fast) == observe(exact), op
+                continue
+            if took:
                 taken += 1
                 kind, _, accepted, *_, transitions = apply(exact, op)
                 assert (kind, accepted, transitions) == ("decided", True, ()), op
@@ -665,3 +672,21 @@ def test_the_lane_expires_with_a_state_a_fill_and_the_day() -> None:
     assert not takes(qty="0.01")  # not evaluated for it yet: ``check`` evaluates first
     gate.evaluate()
     assert takes(qty="0.01")  # the lane made again, until the end of the new day
+
+
+def test_an_snan_mid_fails_the_fast_accept_as_it_fails_check() -> None:
+    """A mid the band cannot compare (an sNaN: no book gives one, a caller might) raises
+    in ``accept_place`` as in ``check``, with nothing counted by either. (A random world of
+    the property test above met it on a fresh CI machine.)"""
+    fast, exact = pair(dataclasses.replace(ALL, max_orders_per_minute=None))
+    fast.gate.evaluate()
+    exact.gate.evaluate()
+    bad = {"BTC/USD": D("sNaN")}
+    assert fast.gate.accept_place(
+        "mm", BTC, "buy", BTC.qty("0.01"), BTC.price("50000.0"), MID.mids, {}, 0
+    )
+    with pytest.raises(InvalidOperation):
+        fast.gate.accept_place("mm", BTC, "buy", BTC.qty("0.01"), BTC.price("50000.0"), bad, {}, 0)
+    command = new()
+    assert outcome(exact.gate, command, RiskContext(mids=bad))[:2] == ("raised", "InvalidOperation")
+    assert fast.gate.accepted == 1 and exact.gate.accepted == 0
