@@ -47,6 +47,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Final, Protocol, TypeVar
 
 import aiohttp
@@ -183,6 +184,9 @@ class Daemon:
         self.engine: ExecutionEngine | None = None
         self.deadman: DeadmanSwitch | None = None
         self.feed: Feed | None = None
+        # The feed's books, a live read-only view kept once the feed is built: the desk reads
+        # it on every order (the risk gate's mid), with no call into the feed and no new view.
+        self._book_map: Mapping[str, Book] = MappingProxyType({})
         self._status_changed: Callable[[], None] | None = None  # PreTrade.follow_status's
         self.private: PrivateFeed | None = None
         self.gate = rd.ReadinessGate(clock=self.clock)
@@ -380,6 +384,7 @@ class Daemon:
             on_status=self._exchange_status,
         )  # fmt: skip
         self._status_changed = engine.pretrade.follow_status()  # read from this feed on
+        self._book_map = feed.books  # a view of its books: a book replaced shows at once
         # Followed, not read on every order: each owner tells the gate after every change
         # that may turn its probe (``ReadinessGate.follow``), and the dead man's switch
         # also says when it lapses by itself. An order's path reads the gate's flags only.
@@ -474,7 +479,7 @@ class Daemon:
         return RiskGate.from_config(self.config, self.clock, positions)
 
     def _books(self) -> Mapping[str, Book]:
-        return {} if self.feed is None else self.feed.books
+        return self._book_map
 
     def _trading_state(self) -> str | None:
         return None if self.feed is None else self.feed.exchange_status

@@ -201,6 +201,8 @@ async def test_the_followed_checks_stop_a_place_at_once_on_the_websocket_path(
         gate, ctx, venue = daemon.gate, daemon.desk.contexts["mm"], daemon.sim.venue
         await until(lambda: len(ctx.open_orders()) > 0 and gate.is_open)
 
+        # The desk reads the feed's own books (a live view kept when the feed was built).
+        assert daemon.desk.marks.book("BTC/USD") is daemon.feed.books["BTC/USD"]
         book = ctx.book("BTC/USD")
         bid = None if book is None else book.best_bid()
         assert bid is not None
