@@ -17,13 +17,11 @@ queued: its price would be stale by the time it left.
 The place check is on every order's path, and through the venue port it is a chain of
 calls (the WebSocket venue, the REST venue, the client, the counter), each a frame and an
 object to fetch. So ``RateRoom.of(venue, clock)``, the daemon's, asks a venue that offers
-it (``LevelsVenue``) for its trading counter's ``TradingLevels`` once, and builds a
-``LevelsRoom``, whose ``place_fits`` reads the pair's counter there itself, in one frame:
-the counter's dict and limits read at each place (a pruned pair, a new threshold are seen
-at once) and the clock at most once, with ``TradingCounter.headroom``'s arithmetic written
-out, so it decides exactly as the chain would at that instant. Any other venue gets a
-``RateRoom`` on its callables. ``amend_fits`` and ``rest_fits`` go through the callables
-in both.
+it (``CounterVenue``) for its ``TradingCounter`` once, and builds a ``CounterRoom``, whose
+``place_fits`` asks that counter's own ``headroom(symbol, now)`` directly: the same
+counter and clock the chain reads, so it decides exactly as the chain would at that
+instant. Any other venue gets a ``RateRoom`` on its callables. ``amend_fits`` and
+``rest_fits`` go through the callables in both.
 """
 
 from __future__ import annotations
@@ -32,10 +30,10 @@ from collections.abc import Callable
 from typing import Final
 
 from bot.core.clock import Clock
-from bot.execution.venue import LevelsVenue, Venue
-from bot.kraken.ratelimit import TradingLevels
+from bot.execution.venue import CounterVenue, Venue
+from bot.kraken.ratelimit import TradingCounter
 
-__all__ = ["AMEND_COST_MAX", "CANCEL_RESERVE", "REST_RESERVE", "LevelsRoom", "RateRoom"]
+__all__ = ["AMEND_COST_MAX", "CANCEL_RESERVE", "REST_RESERVE", "CounterRoom", "RateRoom"]
 
 AMEND_COST_MAX: Final = 4.0  # an amend of a young order: 1 + Kraken's largest amend penalty
 CANCEL_RESERVE: Final = 8.0  # trading-counter points kept free per open order: its cancel
@@ -53,16 +51,16 @@ class RateRoom:
 
     @staticmethod
     def of(venue: Venue, clock: Clock) -> RateRoom:
-        """The room of ``venue``, whose clock is ``clock``: a ``LevelsRoom`` on its trading
-        levels if it offers them (``LevelsVenue``), else a ``RateRoom`` on its callables."""
-        if isinstance(venue, LevelsVenue):
-            levels = venue.trading_levels()
-            return LevelsRoom(venue.trading_headroom, venue.rest_headroom, levels, clock)
+        """The room of ``venue``, whose clock is ``clock``: a ``CounterRoom`` on its trading
+        counter if it offers it (``CounterVenue``), else a ``RateRoom`` on its callables."""
+        if isinstance(venue, CounterVenue):
+            counter = venue.trading_counter()
+            return CounterRoom(venue.trading_headroom, venue.rest_headroom, counter, clock)
         return RateRoom(venue.trading_headroom, venue.rest_headroom)
 
     @property
-    def levels(self) -> TradingLevels | None:
-        """The trading levels ``place_fits`` reads directly (None: it calls ``trading``)."""
+    def counter(self) -> TradingCounter | None:
+        """The trading counter ``place_fits`` asks directly (None: it calls ``trading``)."""
         return None
 
     def place_fits(self, symbol: str, open_on_symbol: int) -> bool:
@@ -80,42 +78,29 @@ class RateRoom:
         return self._rest() >= calls + REST_RESERVE
 
 
-class LevelsRoom(RateRoom):
-    """A ``RateRoom`` whose ``place_fits`` reads the trading counter's ``levels`` itself, on
-    ``clock``: the counter that ``trading`` reads, on the clock it reads it at (the module
-    docstring). ``trading`` and ``rest`` serve the other checks."""
+class CounterRoom(RateRoom):
+    """A ``RateRoom`` whose ``place_fits`` asks the trading ``counter`` itself, on ``clock``:
+    the counter that ``trading`` reads, on the clock it reads it at (the module docstring).
+    ``trading`` and ``rest`` serve the other checks."""
 
-    __slots__ = ("_levels", "_now")
+    __slots__ = ("_counter", "_headroom", "_now")
 
     def __init__(
         self,
         trading: Callable[[str], float],
         rest: Callable[[], float],
-        levels: TradingLevels,
+        counter: TradingCounter,
         clock: Clock,
     ) -> None:
         super().__init__(trading, rest)
-        self._levels = levels
+        self._counter = counter
+        self._headroom = counter.headroom  # the counters' own method: reads them live
         self._now = clock.monotonic  # ``time.monotonic`` itself on the system clock
 
     @property
-    def levels(self) -> TradingLevels:
-        return self._levels
+    def counter(self) -> TradingCounter:
+        return self._counter
 
     def place_fits(self, symbol: str, open_on_symbol: int) -> bool:
-        """``RateRoom.place_fits`` with ``trading(symbol)`` read from the levels: their
-        ``state`` and ``limits`` read now, never kept (``TradingLevels``' arithmetic written
-        out: one frame on every order's path)."""
-        levels = self._levels
-        limits = levels.limits
-        state = levels.state.get(symbol)
-        if state is None:
-            room = limits.maximum - 0.0
-        else:
-            level, stamp = state
-            now = self._now()
-            if now <= stamp:  # booked ahead: no decay before the stamp
-                room = limits.maximum - level
-            else:
-                room = limits.maximum - max(0.0, level - (now - stamp) * limits.decay_per_s)
-        return room >= 1.0 + CANCEL_RESERVE * (open_on_symbol + 1)
+        """``RateRoom.place_fits`` with ``trading(symbol)`` asked of the counter itself."""
+        return self._headroom(symbol, self._now()) >= 1.0 + CANCEL_RESERVE * (open_on_symbol + 1)

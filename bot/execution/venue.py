@@ -70,15 +70,15 @@ limits (as the implementation models them) take now, read by the pre-trade stage
 room (``bot.execution.rate_room``); ``math.inf`` where the venue has no such limit (a
 WebSocket amend spends no REST call).
 
-**Room without a call, optionally.** A venue whose trading counters are a
-``bot.kraken.ratelimit.TradingCounter`` offers ``trading_levels()`` (``LevelsVenue``):
-that counter's ``TradingLevels``, its state and limits themselves, keyed by the symbols
-``trading_headroom`` takes, the same object for the venue's life. The rate room asks for
-it once, when it is built, and reads a pair's headroom from it on every place with no
-call; what it reads is exactly ``trading_headroom(symbol)`` at the same instant of the
-venue's clock. A venue without it (the backtest's, Kraken Futures') is read through
-``trading_headroom``. Both Kraken spot venues have it: the WebSocket order entry charges
-the REST client's counter.
+**Room in fewer calls, optionally.** A venue whose trading counters are a
+``bot.kraken.ratelimit.TradingCounter`` offers it (``trading_counter()``,
+``CounterVenue``): the counter ``trading_headroom`` reads, keyed by the symbols it takes,
+the same object for the venue's life. The rate room asks for it once, when it is built,
+and reads a pair's room with the counter's own ``headroom(symbol, now)`` on every place;
+that is exactly ``trading_headroom(symbol)`` at the same instant of the venue's clock. A
+venue without it (the backtest's, Kraken Futures') is read through ``trading_headroom``.
+Both Kraken spot venues have it: the WebSocket order entry charges the REST client's
+counter.
 
 **Executions are events, not answers.** No call returns executions. They reach the engine
 through its sink, ``ExecutionEngine.on_private``, as ``VenueEvent`` values: an
@@ -101,15 +101,15 @@ from typing import Any, Final, Protocol, TypeAlias, runtime_checkable
 from bot.execution.orders import Order, OrderTerms
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import ExecutionsFrame
-from bot.kraken.ratelimit import TradingLevels
+from bot.kraken.ratelimit import TradingCounter
 
 __all__ = [
     "CancelAfter",
+    "CounterVenue",
     "EventSink",
     "ExchangeOrder",
     "ExchangeTrade",
     "ExecutionsSubscribed",
-    "LevelsVenue",
     "OrdersPage",
     "PlaceNow",
     "PrivateDisconnected",
@@ -241,11 +241,10 @@ class PlaceNow(Protocol):
 
 
 @runtime_checkable
-class LevelsVenue(Protocol):
-    """A venue's optional read of its trading counters without a call (see the module
-    docstring)."""
+class CounterVenue(Protocol):
+    """A venue's optional hand-out of its trading counter (see the module docstring)."""
 
-    def trading_levels(self) -> TradingLevels: ...
+    def trading_counter(self) -> TradingCounter: ...
 
 
 @runtime_checkable

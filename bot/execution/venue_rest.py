@@ -31,7 +31,7 @@ from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
 from bot.execution.orders import Order, OrderTerms, amend_post_only
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
 from bot.kraken.instruments import Instrument, InstrumentTable, format_scaled
-from bot.kraken.ratelimit import TradingLevels
+from bot.kraken.ratelimit import TradingCounter
 from bot.kraken.rest import KrakenRestClient, kraken_failure
 
 __all__ = ["QUERY_BATCH", "KrakenRestVenue"]
@@ -169,10 +169,9 @@ class KrakenRestVenue:
     def trading_headroom(self, symbol: str) -> float:
         return self.rest.trading_headroom(symbol)
 
-    def trading_levels(self) -> TradingLevels:
-        """What ``trading_headroom`` reads: the client's ``trading_counter``'s own state
-        (``LevelsVenue``)."""
-        return self.rest.trading_counter.levels
+    def trading_counter(self) -> TradingCounter:
+        """The counter ``trading_headroom`` reads: the client's (``CounterVenue``)."""
+        return self.rest.trading_counter
 
     def rest_headroom(self) -> float:
         return self.rest.rest_headroom()

@@ -66,7 +66,7 @@ from bot.execution.ws_order_stats import WsOrderStats
 from bot.kraken import codec
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import MethodResponse
-from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter, TradingLevels
+from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter
 
 __all__ = [
     "DEFAULT_ACK_TIMEOUT_S",
@@ -655,9 +655,9 @@ class KrakenWsVenue:
         ``order_venue`` wires it)."""
         return self.rest.rest.trading_headroom(symbol)
 
-    def trading_levels(self) -> TradingLevels:
-        """What ``trading_headroom`` reads, that counter's own state (``LevelsVenue``)."""
-        return self.rest.rest.trading_counter.levels
+    def trading_counter(self) -> TradingCounter:
+        """The counter ``trading_headroom`` reads (``CounterVenue``)."""
+        return self.rest.rest.trading_counter
 
     def rest_headroom(self) -> float:
         return math.inf if self.ws.ready else self.rest.rest_headroom()

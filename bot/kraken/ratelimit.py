@@ -52,7 +52,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Final, Generic, TypeVar
 
 __all__ = [
     "ACCOUNT_WIDE",
@@ -65,7 +65,6 @@ __all__ = [
     "Tier",
     "TradingCost",
     "TradingCounter",
-    "TradingLevels",
     "start_value",
 ]
 
@@ -154,30 +153,32 @@ K = TypeVar("K")
 class _Counters(Generic[K]):
     """Decaying counters by key, all with the same limits. The shared arithmetic."""
 
-    __slots__ = ("limits", "state")
+    __slots__ = ("_limits", "_state")
 
     def __init__(self, limits: CounterLimits) -> None:
-        self.limits = limits  # replaced, never changed, by ``TradingCounter.adopt_threshold``
-        # key -> (level, stamp); one dict for the counters' life: a ``TradingLevels`` reader
-        # holds it (an entry is replaced or deleted, never changed in place).
-        self.state: dict[K, tuple[float, float]] = {}
+        self._limits = limits
+        self._state: dict[K, tuple[float, float]] = {}  # key -> (level, stamp)
+
+    @property
+    def limits(self) -> CounterLimits:
+        return self._limits
 
     def settled(self, key: K, now: float) -> tuple[float, float]:
         """(value, at): the value at ``at = max(now, stamp)``; a booked future stays booked."""
-        state = self.state.get(key)
+        state = self._state.get(key)
         if state is None:
             return 0.0, now
         level, stamp = state
         if now <= stamp:
             return level, stamp
-        return max(0.0, level - (now - stamp) * self.limits.decay_per_s), now
+        return max(0.0, level - (now - stamp) * self._limits.decay_per_s), now
 
     def value(self, key: K, now: float) -> float:
         return self.settled(key, now)[0]
 
     def _target(self, cost: float) -> float:
         # The highest value at which ``cost`` still fits; an oversized cost needs an empty counter.
-        return max(self.limits.maximum - cost, 0.0)
+        return max(self._limits.maximum - cost, 0.0)
 
     def fits(self, key: K, cost: float, now: float) -> bool:
         # A free call (order entry on the REST counter) is never held back by the counter.
@@ -190,18 +191,18 @@ class _Counters(Generic[K]):
         excess = value - self._target(cost)
         wait = at - now
         if excess > EPSILON:
-            wait += excess / self.limits.decay_per_s
+            wait += excess / self._limits.decay_per_s
         return wait
 
     def charge(self, key: K, cost: float, now: float) -> None:
         value, at = self.settled(key, now)
-        self.state[key] = (value + cost, at)
+        self._state[key] = (value + cost, at)
 
     def admit(self, key: K, cost: float, now: float) -> bool:
         """``charge`` if ``wait_time`` is 0 (one settlement for both); else change nothing.
         (``settled`` and ``_target`` written out: it is on every order's path.)"""
-        limits = self.limits
-        state = self.state.get(key)
+        limits = self._limits
+        state = self._state.get(key)
         if state is None:
             value, at = 0.0, now
         elif now <= state[1]:
@@ -210,14 +211,14 @@ class _Counters(Generic[K]):
             value, at = max(0.0, state[0] - (now - state[1]) * limits.decay_per_s), now
         if cost > 0 and (at > now or value - max(limits.maximum - cost, 0.0) > EPSILON):
             return False
-        self.state[key] = (value + cost, at)
+        self._state[key] = (value + cost, at)
         return True
 
     def headroom(self, key: K, now: float) -> float:
         """``limits.maximum - value(key, now)`` (``settled`` written out: it is read on
         every order's path)."""
-        limits = self.limits
-        state = self.state.get(key)
+        limits = self._limits
+        state = self._state.get(key)
         if state is None:
             return limits.maximum - 0.0
         level, stamp = state
@@ -231,15 +232,15 @@ class _Counters(Generic[K]):
         return wait
 
     def set_value(self, key: K, value: float, now: float) -> None:
-        self.state[key] = (max(value, 0.0), now)
+        self._state[key] = (max(value, 0.0), now)
 
     def prune(self, now: float) -> None:
-        for key in [k for k, (_, stamp) in self.state.items() if stamp <= now]:
+        for key in [k for k, (_, stamp) in self._state.items() if stamp <= now]:
             if self.value(key, now) <= EPSILON:
-                del self.state[key]
+                del self._state[key]
 
     def keys(self) -> list[K]:
-        return list(self.state)
+        return list(self._state)
 
 
 class RestCounter:
@@ -382,24 +383,6 @@ def _total(cost: TradingCost | float) -> float:
     return cost.total if isinstance(cost, TradingCost) else float(cost)
 
 
-class TradingLevels(Protocol):
-    """A ``TradingCounter``'s own state, to read a pair's headroom with no call
-    (``TradingCounter.levels``; the pre-trade rate room reads it on every order).
-
-    ``state`` maps a pair to its ``(level, stamp)``; a pair never charged, or pruned, has
-    none. ``limits`` are the counter's limits now (``adopt_threshold`` replaces them). Both
-    are live: read them at the moment of use and keep neither what they hold nor a copy.
-    ``headroom(pair, now)`` is then, exactly: ``limits.maximum - 0.0`` with no state;
-    ``limits.maximum - level`` while ``now <= stamp`` (a count booked ahead stays booked);
-    else ``limits.maximum - max(0.0, level - (now - stamp) * limits.decay_per_s)``.
-    """
-
-    @property
-    def state(self) -> Mapping[str | None, tuple[float, float]]: ...
-    @property
-    def limits(self) -> CounterLimits: ...
-
-
 class TradingCounter:
     """Kraken's per-pair trading rate counters for one account.
 
@@ -408,7 +391,7 @@ class TradingCounter:
     from the static ``*_cost`` methods; a bare float is a cost with no fixed part.
     """
 
-    __slots__ = ("_counters", "admit_points", "headroom", "levels", "tier")
+    __slots__ = ("_counters", "admit_points", "headroom", "tier")
 
     def __init__(self, tier: Tier | str, *, limits: CounterLimits | None = None) -> None:
         self.tier = Tier(tier)
@@ -418,10 +401,8 @@ class TradingCounter:
         every order's path."""
         self.headroom: Callable[[str | None, float], float] = self._counters.headroom
         """``headroom(pair, now)``: how much more ``pair``'s counter takes at ``now`` before
-        it is over the threshold (the counters' own)."""
-        self.levels: TradingLevels = self._counters
-        """The counters' state and limits themselves, for a reader that must make no call
-        (``TradingLevels``): the same object for the counter's life."""
+        it is over the threshold (the counters' own: one call on every order's pre-trade
+        check)."""
 
     @property
     def limits(self) -> CounterLimits:
@@ -507,7 +488,7 @@ class TradingCounter:
         ``maxratecount``): keep the stricter (lower) of it and ours. True if it changed."""
         if not maximum > 0 or maximum >= self.limits.maximum - EPSILON:
             return False
-        self._counters.limits = CounterLimits(maximum, self.limits.decay_per_s)
+        self._counters._limits = CounterLimits(maximum, self.limits.decay_per_s)
         return True
 
     def observe_floor(self, pair: str | None, value: float, now: float) -> None:

@@ -23,7 +23,7 @@ def _admit_composed(c: _Counters[str | None], key: str | None, cost: float, now:
     value, at = c.settled(key, now)
     if cost > 0 and (at > now or value - c._target(cost) > EPSILON):
         return False
-    c.state[key] = (value + cost, at)
+    c._state[key] = (value + cost, at)
     return True
 
 
@@ -51,7 +51,7 @@ def test_admit_and_headroom_equal_the_composed_arithmetic(
             assert fast.admit(key, amount, now) == _admit_composed(composed, key, amount, now)
         for k in ("BTC/USD", "ETH/USD", None):
             assert fast.headroom(k, now) == limits.maximum - composed.value(k, now)
-        assert fast.state == composed.state
+        assert fast._state == composed._state
 
 
 def test_a_trading_counter_admits_a_float_and_a_cost_alike() -> None:

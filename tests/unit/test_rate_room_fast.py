@@ -1,12 +1,12 @@
-"""The rate room read from the trading counter's own levels (``LevelsRoom``) decides every
+"""The rate room that asks the trading counter itself (``CounterRoom``) decides every
 place exactly as the room read through the venue port's calls, on both Kraken spot venues.
 
 Random histories on a real ``TradingCounter`` (charges now, in the past and booked ahead,
 admits, reservations, Kraken's counts and floors, refusals, pruning, a new threshold, the
 fake clock moving on) behind a real REST client and the REST and WebSocket venues: after
-every step the levels, read as ``TradingLevels`` says, give ``trading_headroom`` to the
-bit, and ``place_fits`` of the room built by ``RateRoom.of`` equals the calls' room for open
-counts around every threshold. Then the fallback (a venue without levels), and the wiring:
+every step the counter's own ``headroom`` gives ``trading_headroom`` to the bit, and
+``place_fits`` of the room built by ``RateRoom.of`` equals the calls' room for open
+counts around every threshold. Then the fallback (a venue without a counter), and the wiring:
 the daemon's order path and the tick bench's read the counter directly.
 """
 
@@ -25,19 +25,13 @@ from hypothesis import strategies as st
 from bot.config import load_config
 from bot.core.clock import FakeClock
 from bot.execution.private_feed import PrivateFeed
-from bot.execution.rate_room import CANCEL_RESERVE, LevelsRoom, RateRoom
+from bot.execution.rate_room import CANCEL_RESERVE, CounterRoom, RateRoom
 from bot.execution.tokens import TokenKeeper
-from bot.execution.venue import LevelsVenue, Venue
+from bot.execution.venue import CounterVenue, Venue
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.execution.venue_ws import KrakenWsVenue, WsOrderEntry
 from bot.kraken.instruments import InstrumentTable
-from bot.kraken.ratelimit import (
-    ACCOUNT_WIDE,
-    CounterLimits,
-    TradingCost,
-    TradingCounter,
-    TradingLevels,
-)
+from bot.kraken.ratelimit import ACCOUNT_WIDE, CounterLimits, TradingCost, TradingCounter
 from bot.kraken.rest import KrakenRestClient
 from bot.service.daemon import Daemon
 from bot.service.wiring import order_venue
@@ -73,17 +67,6 @@ def chain(limits: CounterLimits) -> Chain:
 def slow(venue: Venue) -> RateRoom:
     """The room as it was built before: on the venue port's calls."""
     return RateRoom(venue.trading_headroom, venue.rest_headroom)
-
-
-def levels_headroom(levels: TradingLevels, pair: str, now: float) -> float:
-    """``TradingLevels``' headroom as its docstring states it."""
-    limits, state = levels.limits, levels.state.get(pair)
-    if state is None:
-        return limits.maximum - 0.0
-    level, stamp = state
-    if now <= stamp:
-        return limits.maximum - level
-    return limits.maximum - max(0.0, level - (now - stamp) * limits.decay_per_s)
 
 
 # ------------------------------------------------------------------------------ the property
@@ -145,15 +128,12 @@ def apply(c: Chain, op: Op) -> None:
         raise AssertionError(op)
 
 
-def assert_same_room(c: Chain, fast: dict[str, RateRoom], levels: TradingLevels) -> None:
+def assert_same_room(c: Chain, fast: dict[str, RateRoom], counter: TradingCounter) -> None:
     now = c.clock.monotonic()
     for symbol in SYMBOLS:
         headroom = c.rest.trading_headroom(symbol)
         assert c.ws.trading_headroom(symbol) == headroom
-        assert levels_headroom(levels, symbol, now) == headroom  # to the bit
-        state = c.counter.levels.state.get(symbol)
-        if state is not None and now <= state[1]:
-            event("a count booked ahead")
+        assert counter.headroom(symbol, now) == headroom  # to the bit
         for n in OPEN_COUNTS:
             want = slow(c.rest).place_fits(symbol, n)
             assert want == (headroom >= 1.0 + CANCEL_RESERVE * (n + 1))
@@ -170,18 +150,18 @@ def assert_same_room(c: Chain, fast: dict[str, RateRoom], levels: TradingLevels)
     st.sampled_from([25.0, 60.0, 65.0]),
     st.sampled_from([0.5, 1.0, 2.34]),
 )
-def test_the_levels_room_decides_every_place_as_the_venues_calls(
+def test_the_counter_room_decides_every_place_as_the_venues_calls(
     ops: list[Op], maximum: float, decay: float
 ) -> None:
     c = chain(CounterLimits(maximum, decay))
     fast = {"rest": RateRoom.of(c.rest, c.clock), "websocket": RateRoom.of(c.ws, c.clock)}
-    levels = c.rest.trading_levels()  # held from the start, as the rooms hold it
+    counter = c.rest.trading_counter()  # held from the start, as the rooms hold it
     for room in fast.values():
-        assert type(room) is LevelsRoom and room.levels is levels
-    assert_same_room(c, fast, levels)
+        assert type(room) is CounterRoom and room.counter is counter
+    assert_same_room(c, fast, counter)
     for op in ops:
         apply(c, op)
-        assert_same_room(c, fast, levels)
+        assert_same_room(c, fast, counter)
 
 
 # ------------------------------------------------------------------------------ the cases
@@ -201,13 +181,13 @@ def test_no_state_is_the_whole_maximum(c: Chain) -> None:
     assert fits(room) == fits(slow(c.ws)) == [9 + 8 * n <= 60 for n in OPEN_COUNTS]
 
 
-def test_a_pruned_pair_is_read_as_empty_through_the_held_levels(c: Chain) -> None:
+def test_a_pruned_pair_is_read_as_empty_through_the_held_counter(c: Chain) -> None:
     room = RateRoom.of(c.rest, c.clock)
     c.counter.charge("BTC/USD", 40.0, c.clock.monotonic())  # room 20
     assert fits(room) == fits(slow(c.rest)) == [9 + 8 * n <= 20 for n in OPEN_COUNTS]
     c.clock.advance(40.0)
     c.counter.prune(c.clock.monotonic())
-    assert "BTC/USD" not in c.counter.levels.state
+    assert "BTC/USD" not in c.counter.pairs()
     assert fits(room) == fits(slow(c.rest)) == fits(RateRoom.of(c.rest, c.clock), "SOL/USD")
     c.counter.charge("BTC/USD", 50.0, c.clock.monotonic())  # a new state: room 10
     assert fits(room) == fits(slow(c.rest)) == [n == 0 for n in OPEN_COUNTS]
@@ -263,16 +243,16 @@ def test_the_reserve_keeps_room_to_cancel_the_new_order_and_every_open_one(c: Ch
 # ------------------------------------------------------------------------------ fallback, wiring
 
 
-def test_a_venue_without_levels_is_read_through_its_calls() -> None:
+def test_a_venue_without_a_counter_is_read_through_its_calls() -> None:
     venue = PaperVenue()
-    assert not isinstance(venue, LevelsVenue)
+    assert not isinstance(venue, CounterVenue)
     room = RateRoom.of(venue, FakeClock())
-    assert type(room) is RateRoom and room.levels is None
+    assert type(room) is RateRoom and room.counter is None
     assert venue.trading_headroom("BTC/USD") == math.inf  # PaperVenue has no limits
     assert all(room.place_fits("BTC/USD", n) for n in (0, 1, 1000))
 
 
-def test_a_venue_s_own_headroom_decides_without_levels() -> None:
+def test_a_venue_s_own_headroom_decides_without_a_counter() -> None:
     class Tight(PaperVenue):
         def trading_headroom(self, symbol: str) -> float:
             return 17.0
@@ -306,11 +286,11 @@ def test_the_daemon_s_pre_trade_stage_reads_the_counter_directly(
     with daemon_venue(tmp_path, order_entry) as (daemon, venue, store):
         _, engine = daemon._order_path(store, venue, TABLE)
         room = engine.pretrade.room
-        assert isinstance(venue, LevelsVenue)
-        assert type(room) is LevelsRoom
-        assert room.levels is venue.trading_levels()
+        assert isinstance(venue, CounterVenue)
+        assert type(room) is CounterRoom
+        assert room.counter is venue.trading_counter()
         counter = (venue.rest if isinstance(venue, KrakenWsVenue) else venue).rest.trading_counter
-        assert room.levels is counter.levels  # the counter the order entry charges
+        assert room.counter is counter  # the counter the order entry charges
         counter.charge("BTC/USD", counter.limits.maximum - 9.0, daemon.clock.monotonic())
         assert room.place_fits("BTC/USD", 0) and not room.place_fits("BTC/USD", 1)
 
@@ -328,7 +308,7 @@ def test_the_tick_bench_s_pre_trade_stage_reads_the_counter_directly(order_entry
     path = DaemonPath(config, None, Probe(), order_entry=order_entry)
     try:
         room = path.engine.pretrade.room
-        assert type(room) is LevelsRoom and room.levels is path.rest.trading_counter.levels
+        assert type(room) is CounterRoom and room.counter is path.rest.trading_counter
     finally:
         path.store.close()
         path._tmp.cleanup()
