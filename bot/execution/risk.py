@@ -66,7 +66,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Context, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -105,6 +105,7 @@ class TradingState(StrEnum):
 _STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 _ACTIVE: Final = TradingState.ACTIVE
 _ZERO: Final = Decimal(0)
+_ROOM: Final = Context(prec=200, rounding=ROUND_FLOOR)  # a room to a limit: never more than exact
 
 
 class Reason(StrEnum):
@@ -332,15 +333,23 @@ class RiskGate:
         if seen == self._evaluated:  # no fill, no mark of a held symbol, same day: same PnL
             return ()
         found: list[Transition] = []
+        room: dict[tuple[str | None, str], Decimal] = {}  # to each limit not yet reached
         for scope, limit in self._loss_scopes:
             if self._loss_latch.get(scope) == day:
-                continue
-            for quote, pnl in book.daily_pnls(scope).items():
+                continue  # halted once today: its loss does not halt it again
+            pnls = book.daily_pnls(scope)
+            for quote, pnl in pnls.items():
                 if pnl < -limit:
                     self._loss_latch[scope] = day
                     detail = f"{_label(scope)}: daily PnL {pnl} {quote} below -{limit}"
                     found.append(self._set(scope, TradingState.HALTED, "daily_loss", detail, True))
                     break
+            else:
+                for quote, pnl in pnls.items():
+                    room[(scope, quote)] = _ROOM.add(pnl, limit)
+        # Marks that cannot reach a limit leave the revision (and so this evaluation and
+        # the lanes made under it) as they are; one that could moves it.
+        book.guard_marks(room, seen[0])
         self._evaluated = seen
         self._evaluated_until_ns = (day + 1) * NS_PER_DAY
         self._epoch += 1
