@@ -50,6 +50,11 @@ start of every ``check``: a daily PnL (realised + unrealised, per quote currency
 UTC day and returns a ``Transition`` with ``cancel_orders=True``. The halt is latched: it
 holds across midnight until a human calls ``resume`` or ``reduce_only``, and after such a
 call the same day's loss does not halt again (the human decided); the next day's does.
+Each evaluation tells the ``PositionBook`` how far each limit not yet reached may still
+fall (``guard_marks``), and the book turns that into bounds on the held symbols' marks: a
+mark inside them cannot reach a limit and leaves the book's revision (so this evaluation
+and the lanes made under it) as it is; one outside them moves it, and the next ``check``
+evaluates again.
 
 The fast path. A ``PlaceOrder`` is first offered to ``_accept_fast``, which decides the
 common case with integers from a ``FastPlan`` (``bot.execution.risk_fast``: each scope's
