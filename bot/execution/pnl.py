@@ -35,6 +35,14 @@ Accounting rules
   whatever pairs moved it (the risk gate's ``max_position`` reads this).
 * **PnL is per quote currency.** Nothing is converted between currencies: a deployment
   trading BTC/USD and ETH/BTC has a USD PnL and a BTC PnL.
+* **Marks under a guard.** ``revision`` moves whenever a PnL figure may have changed,
+  unless a reader said how far marks may move first: ``guard_marks`` takes, for each
+  (scope, quote) daily PnL that matters to it, how far it may fall (the risk gate's room
+  to its daily loss limit), and turns that into bounds on each held symbol's mark. A daily
+  PnL is linear in each mark (its slope is the scope's net qty of the symbol), so a mark
+  inside its bounds cannot take any listed PnL down by more than its room. Until
+  ``revision`` next moves (a fill, a new UTC day, a mark outside its bounds), such marks
+  leave it as it is. Figures read from the book are current either way.
 * **The UTC day.** ``daily_pnl`` is equity (realised + unrealised) now minus equity at the
   start of the UTC day. The book notices midnight at its first call after it (any call)
   and takes the baseline then, with the marks it holds at that moment. A fill stamped
@@ -44,9 +52,12 @@ Accounting rules
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
     ROUND_HALF_EVEN,
     Context,
     Decimal,
@@ -56,7 +67,7 @@ from decimal import (
     Overflow,
     Rounded,
 )
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias
 
 from bot.core.clock import Clock
 from bot.kraken.instruments import Instrument, from_scaled
@@ -73,6 +84,13 @@ _EXACT: Final = Context(
 )
 # For the one displayed quotient (the average price), rounded on purpose.
 _WIDE: Final = Context(prec=200, rounding=ROUND_HALF_EVEN)
+# A guard's bounds are rounded inwards (never wider than exact): down for a room and a
+# move, up for a lower bound, down for an upper one.
+_DOWN: Final = Context(prec=200, rounding=ROUND_FLOOR)
+_UP: Final = Context(prec=200, rounding=ROUND_CEILING)
+
+Bounds: TypeAlias = tuple[Decimal | None, Decimal | None]
+"""A mark's bounds under a guard, both inclusive; None: that side is free."""
 
 
 def utc_day(ts_ns: int) -> int:
@@ -82,6 +100,11 @@ def utc_day(ts_ns: int) -> int:
 
 def _add(a: Decimal, b: Decimal) -> Decimal:
     return _EXACT.add(a, b)
+
+
+def _within(price: Decimal, bounds: Bounds) -> bool:
+    lo, hi = bounds
+    return (lo is None or lo <= price) and (hi is None or price <= hi)
 
 
 def _mul(a: Decimal, b: Decimal) -> Decimal:
@@ -203,9 +226,16 @@ class PositionBook:
         self._day = utc_day(clock.time_ns())
         self._baseline: dict[tuple[str, str], Decimal] = {}
         self._held: set[str] = set()  # symbols with a lot: their marks move the PnL
+        self._guard: dict[str, Bounds] | None = None  # ``guard_marks``', until ``_moved``
         self.revision = 0
         """Bumped whenever a PnL figure may have changed (a fill, a new mark of a symbol
-        with a lot, a new UTC day): a reader may skip work while it stays the same."""
+        with a lot, a new UTC day), except for a mark inside the bounds of ``guard_marks``:
+        a reader may skip work while it stays the same."""
+
+    def _moved(self) -> None:
+        """``revision`` moves, and a guard set for the last one ends with it."""
+        self.revision += 1
+        self._guard = None
 
     # -- the UTC day -----------------------------------------------------------------
 
@@ -233,7 +263,7 @@ class PositionBook:
             baseline[key] = _add(baseline.get(key, _ZERO), equity)
         self._baseline = baseline
         self._day = day
-        self.revision += 1
+        self._moved()
 
     # -- inputs ----------------------------------------------------------------------
 
@@ -273,7 +303,7 @@ class PositionBook:
         day = None if ts_ns is None else utc_day(ts_ns)
         if day is not None and day > self._day:  # the exchange's clock crossed midnight first
             self._roll(day)
-        self.revision += 1
+        self._moved()
         lot = self._lots.get((strategy, symbol))
         if lot is None:
             lot = self._lots[(strategy, symbol)] = _Lot(instrument, instrument.price_precision)
@@ -321,8 +351,54 @@ class PositionBook:
             raise ValueError(f"{symbol}: a mark must be a positive number, got {price}")
         self._roll()  # the baseline is taken with the marks from before midnight
         if symbol in self._held and self._marks.get(symbol) != price:
-            self.revision += 1
+            guard = self._guard
+            bounds = None if guard is None else guard.get(symbol)
+            if bounds is None or not _within(price, bounds):
+                self._moved()
         self._marks[symbol] = price
+
+    def guard_marks(self, room: Mapping[tuple[str | None, str], Decimal], revision: int) -> None:
+        """Until ``revision`` next moves, a new mark moves it only where it could take one of
+        these daily PnLs down by more than its room (the module docstring).
+
+        ``room[(scope, quote)]`` is how far ``daily_pnl(quote, scope)`` may fall (``scope``
+        a strategy, or None for the total). Each room is split evenly among the symbols
+        that PnL depends on (a net qty in the scope), a symbol's bounds being the
+        narrowest its scopes give: a long may fall ``share / qty`` below its mark, a short
+        rise as far above it. A held symbol no listed PnL depends on is free; one with no
+        mark yet (marked at its last fill price) is not guarded: its first mark moves
+        ``revision``. A guard replaces the last one. ``revision`` is the one the rooms were
+        read at: if it has moved since (a new UTC day, say), no guard is set."""
+        if revision != self.revision:
+            self._guard = None
+            return
+        guard: dict[str, Bounds] = dict.fromkeys(self._held, (None, None))
+        for (scope, quote), headroom in room.items():
+            net: dict[str, Decimal] = {}
+            for (strategy, symbol), lot in self._lots.items():
+                if lot.qty and lot.instrument.quote == quote and scope in (None, strategy):
+                    qty = lot.instrument.qty_decimal(lot.qty)
+                    net[symbol] = _add(net.get(symbol, _ZERO), qty)
+            exposed = {symbol: qty for symbol, qty in net.items() if qty}
+            if not exposed:
+                continue
+            share = _DOWN.divide(max(headroom, _ZERO), Decimal(len(exposed)))
+            for symbol, qty in exposed.items():
+                bounds = guard.get(symbol)
+                mark = self._marks.get(symbol)
+                if bounds is None or mark is None:
+                    guard.pop(symbol, None)  # not guarded: every new mark moves revision
+                    continue
+                move = _DOWN.divide(share, abs(qty))
+                lo, hi = bounds
+                if qty > 0:  # a long loses as the mark falls
+                    edge = _UP.subtract(mark, move)
+                    lo = edge if lo is None else max(lo, edge)
+                else:
+                    edge = _DOWN.add(mark, move)
+                    hi = edge if hi is None else min(hi, edge)
+                guard[symbol] = (lo, hi)
+        self._guard = guard
 
     # -- reading ---------------------------------------------------------------------
 

@@ -50,6 +50,11 @@ start of every ``check``: a daily PnL (realised + unrealised, per quote currency
 UTC day and returns a ``Transition`` with ``cancel_orders=True``. The halt is latched: it
 holds across midnight until a human calls ``resume`` or ``reduce_only``, and after such a
 call the same day's loss does not halt again (the human decided); the next day's does.
+Each evaluation tells the ``PositionBook`` how far each limit not yet reached may still
+fall (``guard_marks``), and the book turns that into bounds on the held symbols' marks: a
+mark inside them cannot reach a limit and leaves the book's revision (so this evaluation
+and the lanes made under it) as it is; one outside them moves it, and the next ``check``
+evaluates again.
 
 The fast path. A ``PlaceOrder`` is first offered to ``_accept_fast``, which decides the
 common case with integers from a ``FastPlan`` (``bot.execution.risk_fast``: each scope's
@@ -66,7 +71,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Context, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -105,6 +110,7 @@ class TradingState(StrEnum):
 _STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 _ACTIVE: Final = TradingState.ACTIVE
 _ZERO: Final = Decimal(0)
+_ROOM: Final = Context(prec=200, rounding=ROUND_FLOOR)  # a room to a limit: never more than exact
 
 
 class Reason(StrEnum):
@@ -332,15 +338,23 @@ class RiskGate:
         if seen == self._evaluated:  # no fill, no mark of a held symbol, same day: same PnL
             return ()
         found: list[Transition] = []
+        room: dict[tuple[str | None, str], Decimal] = {}  # to each limit not yet reached
         for scope, limit in self._loss_scopes:
             if self._loss_latch.get(scope) == day:
-                continue
-            for quote, pnl in book.daily_pnls(scope).items():
+                continue  # halted once today: its loss does not halt it again
+            pnls = book.daily_pnls(scope)
+            for quote, pnl in pnls.items():
                 if pnl < -limit:
                     self._loss_latch[scope] = day
                     detail = f"{_label(scope)}: daily PnL {pnl} {quote} below -{limit}"
                     found.append(self._set(scope, TradingState.HALTED, "daily_loss", detail, True))
                     break
+            else:
+                for quote, pnl in pnls.items():
+                    room[(scope, quote)] = _ROOM.add(pnl, limit)
+        # Marks that cannot reach a limit leave the revision (and so this evaluation and
+        # the lanes made under it) as they are; one that could moves it.
+        book.guard_marks(room, seen[0])
         self._evaluated = seen
         self._evaluated_until_ns = (day + 1) * NS_PER_DAY
         self._epoch += 1
