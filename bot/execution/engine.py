@@ -538,6 +538,8 @@ class ExecutionEngine(WriteNow, BatchOrders):
         not ours, or still unknown after ``timeout_s`` (``resolve_wait_s``; real time)."""
         if self._recall(cl_ord_id) is None:
             raise OrderUnavailable(cl_ord_id, None, "no such order")
+        if not self._unsettled(cl_ord_id):
+            return self._book.orders[cl_ord_id]  # the usual case: no timer to set and cancel
         try:
             async with asyncio.timeout(timeout_s or self._cfg.resolve_wait_s):
                 while self._unsettled(cl_ord_id):

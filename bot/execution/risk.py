@@ -56,8 +56,9 @@ mark inside them cannot reach a limit and leaves the book's revision (so this ev
 and the lanes made under it) as it is; one outside them moves it, and the next ``check``
 evaluates again.
 
-The fast path. A ``PlaceOrder`` is first offered to ``_accept_fast``, which decides the
-common case with integers from a ``FastPlan`` (``bot.execution.risk_fast``: each scope's
+The fast path. A ``PlaceOrder`` (and an ``AmendOrder`` of an order with nothing filled, as
+a place of its new qty at its new price) is first offered to ``_accept_fast``, which
+decides the common case with integers from a ``FastPlan`` (``bot.execution.risk_fast``: each scope's
 limits in the instrument's units, built once per strategy and symbol): it accepts only when
 every check above would pass (every state ACTIVE, no loss-limit transition, each limit
 clear), counting the order in the rate windows as the exact path does; anything else
@@ -110,6 +111,7 @@ class TradingState(StrEnum):
 _STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 _ACTIVE: Final = TradingState.ACTIVE
 _ZERO: Final = Decimal(0)
+_FAST_KINDS: Final = (PlaceOrder, AmendOrder)  # what ``_accept_fast`` decides
 _ROOM: Final = Context(prec=200, rounding=ROUND_FLOOR)  # a room to a limit: never more than exact
 
 
@@ -378,7 +380,7 @@ class RiskGate:
             transitions: tuple[Transition, ...] = ()  # evaluate's first test, inlined
         else:
             transitions = self.evaluate()
-        if not transitions and self._fast_path and type(command) is PlaceOrder:
+        if not transitions and self._fast_path and type(command) in _FAST_KINDS:
             decision = self._accept_fast(command, ctx)
             if decision is not None:
                 return decision
@@ -440,17 +442,32 @@ class RiskGate:
             return False  # a new UTC day: ``check`` evaluates the daily loss first
         return self._decide(lane, side, qty, price, mids, open_orders, open_total) is not None
 
-    def _accept_fast(self, command: PlaceOrder, ctx: RiskContext) -> RiskDecision | None:
+    def _accept_fast(
+        self, command: PlaceOrder | AmendOrder, ctx: RiskContext
+    ) -> RiskDecision | None:
         """Accept ``command`` when the exact path certainly would, counted as it counts, or
-        return None, having changed nothing that the exact path's decision depends on."""
+        return None, having changed nothing that the exact path's decision depends on.
+
+        An amend of an order with nothing filled is decided as a place of its new qty at
+        its new price. The exact path checks it so, but for the price band (skipped there
+        when the price is unchanged) and the open orders (an amend adds none): this path
+        checks both, so it is only ever stricter. With a fill, the position counts what is
+        left of the order and its size the whole: the exact path decides it."""
         order = command.order
+        qty, price = order.qty, order.price
+        if type(command) is AmendOrder:
+            if order.filled_qty:
+                return None
+            if command.new_qty is not None:
+                qty = command.new_qty
+            if command.new_price is not None:
+                price = command.new_price
         lane = self._lane_for(order.strategy, command.instrument)
         if lane is None:
             return None
         reduces = self._decide(
-            lane, order.side, order.qty, order.price, ctx.mids, ctx.open_orders,
-            ctx.open_orders_total,
-        )  # fmt: skip
+            lane, order.side, qty, price, ctx.mids, ctx.open_orders, ctx.open_orders_total
+        )
         if reduces is None:
             return None
         decision: RiskDecision = _new(RiskDecision)  # RiskDecision(command, None, reduces, ())

@@ -436,6 +436,46 @@ def test_price_exactly_at_the_band_edge(price: str, ok: bool) -> None:
     assert accepted_fast(result) if ok else rejected(result, "price_band")
 
 
+def amend(
+    qty: str = "0.01",
+    price: str = "50000.0",
+    *,
+    new_qty: str | None = None,
+    new_price: str | None = None,
+    filled: str = "0",
+    side: str = "buy",
+) -> Command:
+    return amend_cmd(
+        "mm", BTC, side, BTC.qty(qty), BTC.price(price),  # type: ignore[arg-type]
+        new_qty=None if new_qty is None else BTC.qty(new_qty),
+        new_price=None if new_price is None else BTC.price(new_price),
+        filled_qty=BTC.qty(filled),
+    )  # fmt: skip
+
+
+def test_an_amend_is_decided_on_its_new_price_and_qty() -> None:
+    worlds = pair(
+        RiskLimits(price_band_pct=D(5), max_order_qty=D("0.05"), max_order_notional=D(2000))
+    )
+    assert accepted_fast(both(worlds, amend(new_price="49000.0")))  # 2 % off the mid
+    assert rejected(both(worlds, amend(new_price="47000.0")), "price_band")  # 6 % off
+    assert accepted_fast(both(worlds, amend(price="47000.0", new_price="52400.0")))  # 4.8 %
+    assert accepted_fast(both(worlds, amend(new_qty="0.04")))
+    assert rejected(both(worlds, amend(new_qty="0.05000001")), "max_order_qty")
+    assert rejected(both(worlds, amend(new_qty="0.04", new_price="50100.0")), "max_notional")
+    assert accepted_fast(both(worlds, amend(qty="0.05", new_qty="0.03", new_price="50100.0")))
+
+
+def test_an_amend_of_a_partly_filled_order_takes_the_exact_path() -> None:
+    """Its position counts what is left of the order, its size the whole."""
+    worlds = pair(RiskLimits(max_position={"BTC": D("0.02")}, max_order_qty=D("0.05")))
+    result = both(worlds, amend(qty="0.04", filled="0.03", new_price="50010.0"))
+    (kind, _, accepted, *_), fast = result
+    assert kind == "decided" and accepted and fast == 0  # 0.01 left: inside the cap
+    result = both(worlds, amend(qty="0.04", filled="0.01", new_price="50010.0"))
+    assert rejected(result, "max_position")  # 0.03 left: past it
+
+
 def test_the_band_follows_the_mid() -> None:
     worlds = pair(RiskLimits(price_band_pct=D(5)))
     order = new(price="52500.0")
