@@ -367,8 +367,10 @@ class PositionBook:
         narrowest its scopes give: a long may fall ``share / qty`` below its mark, a short
         rise as far above it. A held symbol no listed PnL depends on is free; one with no
         mark yet (marked at its last fill price) is not guarded: its first mark moves
-        ``revision``. A guard replaces the last one. ``revision`` is the one the rooms were
-        read at: if it has moved since (a new UTC day, say), no guard is set."""
+        ``revision``. A guard replaces the last one, so one reader sets it: the risk gate
+        of this book (each daemon builds its own book and gate). ``revision`` is the one
+        the rooms were read at: if it has moved since (a new UTC day, say), no guard is
+        set."""
         if revision != self.revision:
             self._guard = None
             return
