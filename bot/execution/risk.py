@@ -60,11 +60,11 @@ The fast path. A ``PlaceOrder`` (and an ``AmendOrder`` of an order with nothing 
 a place of its new qty at its new price) is first offered to ``_accept_fast``, which
 decides the common case with integers from a ``FastPlan`` (``bot.execution.risk_fast``:
 each scope's limits in the instrument's units, built once per strategy and symbol): it
-accepts only when every check above would pass (every state ACTIVE, no loss-limit transition, each limit
-clear), counting the order in the rate windows as the exact path does; anything else
-(a limit reached, a reducing or halted scope, a market order against a band or a notional
-cap, a missing mid, unusual input) goes to the exact path, so every rejection and its
-detail come from the code above. ``RiskGate(..., fast_path=False)`` turns it off.
+accepts only when every check above would pass (every state ACTIVE, no loss-limit
+transition, each limit clear), counting the order in the rate windows as the exact path
+does; anything else (a limit reached, a reducing or halted scope, a market order against
+a band or a notional cap, a missing mid, unusual input) goes to the exact path, so every
+rejection and its detail come from the code above. ``RiskGate(..., fast_path=False)`` turns it off.
 """
 
 from __future__ import annotations
