@@ -64,7 +64,8 @@ accepts only when every check above would pass (every state ACTIVE, no loss-limi
 transition, each limit clear), counting the order in the rate windows as the exact path
 does; anything else (a limit reached, a reducing or halted scope, a market order against
 a band or a notional cap, a missing mid, unusual input) goes to the exact path, so every
-rejection and its detail come from the code above. ``RiskGate(..., fast_path=False)`` turns it off.
+rejection and its detail come from the code above. ``RiskGate(..., fast_path=False)``
+turns it off.
 """
 
 from __future__ import annotations
