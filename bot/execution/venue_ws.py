@@ -59,7 +59,7 @@ from bot.core.log import get_logger
 from bot.execution import rest_answers
 from bot.execution import ws_requests as wr
 from bot.execution.batch import SPOT_LIMITS, BatchLimits, PlaceAnswer
-from bot.execution.orders import Order, OrderTerms, amend_post_only, canonical_cl_ord_id
+from bot.execution.orders import Order, OrderTerms, canonical_cl_ord_id
 from bot.execution.venue import CancelAfter, ExchangeOrder, OrdersPage, TradesPage, WsToken
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.execution.ws_order_stats import WsOrderStats
@@ -169,6 +169,7 @@ class WsOrderEntry:
         self._timeout_s = ack_timeout_s
         self._requests = wr.Correlator()
         self._add_order_frame = wr.AddOrderFrames()
+        self._amend_order_frame = wr.amend_order_frame
         self._waiting: dict[int, _Waiter] = {}
         self.stats = WsOrderStats()
         link.attach_orders(self._on_answer, self._on_lost)
@@ -375,15 +376,7 @@ class WsOrderEntry:
     ) -> None:
         """``amend_order`` in place; ``qty`` is the new total (Kraken requires one: the
         order's own when only the price changes)."""
-        order_id, cl_ord_id = _ids(order)
-
-        def build(token: str, req_id: int) -> bytes:
-            return codec.amend_order(
-                instrument, token=token, req_id=req_id, order_id=order_id, cl_ord_id=cl_ord_id,
-                qty=order.qty if qty is None else qty, limit_price=price,
-                post_only=amend_post_only(order, price),
-            )  # fmt: skip
-
+        build = partial(self._amend_order_frame, order, instrument, qty, price)
         charge = (instrument.symbol, TradingCounter.amend_cost(order_age_s))
         await self._request("amend_order", build, [charge])
 

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from bot.core.errors import ExchangeError, ProtocolError
-from bot.execution.orders import Order, OrderTerms
+from bot.execution.orders import Order, OrderTerms, amend_post_only
+from bot.kraken import codec
 from bot.kraken.codec import dumps, number
 from bot.kraken.instruments import Instrument, format_scaled
 from bot.kraken.protocol import MethodResponse
@@ -54,6 +55,7 @@ __all__ = [
     "Pending",
     "PyAddOrderFrames",
     "add_order_frame",
+    "amend_order_frame",
     "answer_error",
     "batch_add",
     "batch_cancel",
@@ -375,6 +377,26 @@ def batch_cancel(
     if cl_ord_ids:
         params["cl_ord_id"] = list(cl_ord_ids)
     return _frame("batch_cancel", params, token, req_id)
+
+
+def amend_order_frame(  # noqa: PLR0917 (positional: bound by ``partial``, then token, req_id)
+    order: Order,
+    instrument: Instrument,
+    qty: int | None,
+    price: int | None,
+    token: str,
+    req_id: int,
+) -> bytes:
+    """``amend_order`` of the engine's ``order`` to ``qty`` (the new total; None: its own,
+    as Kraken requires one) and ``price`` (None: unchanged), named by Kraken's id, else
+    (its answer was lost) by ours; ``post_only`` as ``orders.amend_post_only`` says."""
+    order_id = order.order_id
+    return codec.amend_order(
+        instrument, token=token, req_id=req_id, order_id=order_id or None,
+        cl_ord_id=None if order_id else order.cl_ord_id,
+        qty=order.qty if qty is None else qty, limit_price=price,
+        post_only=amend_post_only(order, price),
+    )  # fmt: skip
 
 
 def edit_order(
