@@ -84,7 +84,7 @@ from bot.execution.risk import RiskDecision, RiskGate, RiskLimits
 from bot.execution.tokens import TokenKeeper
 from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
-from bot.execution.venue_ws import AddTicket, KrakenWsVenue, WsOrderEntry
+from bot.execution.venue_ws import KrakenWsVenue, WriteTicket, WsOrderEntry
 from bot.execution.ws_requests import AddOrderFrames
 from bot.kraken.instruments import Instrument, InstrumentTable
 from bot.kraken.protocol import Parser
@@ -210,7 +210,7 @@ class _TimedWsEntry(WsOrderEntry):
         self.placed += 1
         return order_id
 
-    async def added(self, ticket: AddTicket) -> str:
+    async def added(self, ticket: WriteTicket) -> str:
         try:
             order_id = await super().added(ticket)
         except ExchangeError:

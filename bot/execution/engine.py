@@ -74,7 +74,7 @@ from bot.execution import reconcile as rc
 from bot.execution import venue as v
 from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.engine_batch import BatchOrders, place_acked, place_refused
-from bot.execution.engine_now import PlaceNowFn, WriteNow
+from bot.execution.engine_now import AmendNowFn, PlaceNowFn, WriteNow
 from bot.execution.ids import IdBlocks
 from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
@@ -160,6 +160,9 @@ class ExecutionEngine(WriteNow, BatchOrders):
         # eagerly (``spawn``: the desk's), so that requests leave in the order submitted.
         self._place_now: PlaceNowFn | None = (
             getattr(venue, "place_now", None) if spawn is not None else None
+        )
+        self._amend_now: AmendNowFn | None = (
+            getattr(venue, "amend_now", None) if spawn is not None else None
         )
         self._cancelling: set[str] = set()  # submitted cancels not finished yet
         self._held_amends: set[str] = set()  # amends accepted for a batch, not sent yet
@@ -308,6 +311,8 @@ class ExecutionEngine(WriteNow, BatchOrders):
         if refusal is None:
             if type(command) is PlaceOrder and self._write_now(command):
                 return True
+            if type(command) is AmendOrder and self._amend_written(command):
+                return True
             cancel = type(command) is not PlaceOrder and type(command) is not AmendOrder
             if cancel:
                 self._cancelling.add(command.cl_ord_id)
@@ -330,11 +335,11 @@ class ExecutionEngine(WriteNow, BatchOrders):
         return await self._send_place(command)
 
     async def _carry_out(
-        self, command: Command, answer: Coroutine[Any, Any, str] | None = None
+        self, command: Command, answer: Coroutine[Any, Any, Any] | None = None
     ) -> None:
         """A submitted command's task: its work, and ``on_refused`` if it was not done.
-        ``answer``: a place already written and recorded (``_write_now``), whose answer
-        this awaits."""
+        ``answer``: a place or an amend already written and recorded (``_write_now``,
+        ``_amend_written``), whose answer this awaits."""
         cid = command.cl_ord_id
         try:
             if type(command) is PlaceOrder:
@@ -343,7 +348,11 @@ class ExecutionEngine(WriteNow, BatchOrders):
                 else:
                     await self._placed(command.order, answer)
             elif type(command) is AmendOrder:
-                await self.amend(cid, qty=command.new_qty, price=command.new_price)
+                qty, price = command.new_qty, command.new_price
+                if answer is None:
+                    await self.amend(cid, qty=qty, price=price)
+                else:
+                    await self._amend_sent(command.order, answer, qty, price)
             else:
                 await self.cancel(cid)
         except RiskError as exc:  # a place that could not go (the engine stopped)
@@ -435,16 +444,23 @@ class ExecutionEngine(WriteNow, BatchOrders):
         ``OrderUnavailable`` (not live) and Kraken's refusal (recorded as ``reason``)."""
         order = await self.wait_settled(cl_ord_id)
         age = self._begin_amend(order)
+        inst = self._instrument(order.symbol)
+        answer = self._venue.amend(order, inst, qty=qty, price=price, order_age_s=age)
+        return await self._amend_sent(order, answer, qty, price)
+
+    async def _amend_sent(
+        self, order: Order, answer: Awaitable[None], qty: int | None, price: int | None
+    ) -> Order:
+        """An amend of ``order`` flagged in flight and sent (or sending): its answer applied
+        (``_amend_answer``); Kraken's refusal raised."""
         try:
-            await self._venue.amend(
-                order, self._instrument(order.symbol), qty=qty, price=price, order_age_s=age
-            )
+            await answer
         except ExchangeError as exc:
             if self._amend_answer(order, exc, qty, price) is not None:
                 raise
-            return self._book.orders[cl_ord_id]
+            return self._book.orders[order.cl_ord_id]
         self._amend_answer(order, None, qty, price)
-        return self._book.orders[cl_ord_id]
+        return self._book.orders[order.cl_ord_id]
 
     def _begin_amend(self, order: Order) -> float:
         """An amend of ``order`` (settled) about to be sent, alone or in a batch: flagged

@@ -20,6 +20,17 @@ the spot WebSocket order entry has it), with the single-order rules unchanged:
   made after the write and before it is recorded. Its outcome is ``submit``'s, by
   construction: the same decision, the same request, the same record, the same task
   (tests/unit/test_submit_terms.py holds it to that).
+
+An accepted amend is written at ``submit`` alike, through a venue's optional ``amend_now``
+(``AmendNow``), when the engine can tell at once what ``amend`` would do: the order in
+memory, settled (neither in flight nor UNKNOWN), live with Kraken's id, and no cancel or
+amend in flight. The frame is written first; then the order is flagged amend-pending (its
+row, ``on_order``), before the first ``await``, so no answer or report can be read before
+the flag; its answer is awaited by the command's task and applied as ``amend`` applies it.
+Anything else (an order to wait for, or one ``amend`` refuses as unavailable; the venue
+unable to write now) goes ``submit``'s general way. If the process dies between the write
+and the flag's row, the next start's reconciliation finds Kraken's numbers different from
+the row and adopts them (``restated``), as it adopts an amend in flight (``amended``).
 """
 
 from __future__ import annotations
@@ -27,18 +38,22 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from bot.core.errors import OrderStateUnknown
 from bot.core.log import get_logger
-from bot.execution.commands import Command, PlaceOrder
+from bot.execution import orders as o
+from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.engine_batch import EngineParts
 from bot.execution.ids import IdBlocks
 from bot.execution.orders import Order, OrderState, OrderTerms, PlaceTerms
 from bot.execution.pretrade import Refusal
 from bot.kraken.instruments import Instrument
 
-__all__ = ["PlaceNowFn", "WriteNow"]
+__all__ = ["AmendNowFn", "PlaceNowFn", "WriteNow"]
 
 S = OrderState
 PlaceNowFn = Callable[[OrderTerms, Instrument], Coroutine[Any, Any, str] | None]  # v.PlaceNow
+AmendNowFn = Callable[..., Coroutine[Any, Any, None] | None]  # v.AmendNow.amend_now
+_LIVE = frozenset({S.NEW, S.PARTIALLY_FILLED})
 _STOPPING = Refusal("desk", "shutting_down", "the daemon is stopping")
 log = get_logger(component="engine")
 
@@ -49,9 +64,10 @@ class NowParts(EngineParts, Protocol):
 
     _ids: IdBlocks
     _place_now: PlaceNowFn | None
+    _amend_now: AmendNowFn | None
 
     def _carry_out(
-        self, command: Command, answer: Coroutine[Any, Any, str] | None = None
+        self, command: Command, answer: Coroutine[Any, Any, Any] | None = None
     ) -> Coroutine[Any, Any, None]: ...
 
 
@@ -126,6 +142,46 @@ class WriteNow:
             return False
         _recorded(e, command, answer)
         return True
+
+    def _amend_written(self, command: AmendOrder) -> bool:
+        """An accepted amend written before this returns (``AmendNow``), the order flagged
+        amend-pending between the write and the first ``await`` (so before any answer can
+        be read), its answer awaited by the command's task. False, with nothing sent, for
+        anything but the common case (the module docstring): ``amend`` then waits for the
+        order, refuses or sends the amend as ever."""
+        e: NowParts = self  # type: ignore[assignment]  # its only subclass
+        amend_now, cid = e._amend_now, command.cl_ord_id
+        if amend_now is None or e._tg is None or cid in e._inflight:
+            return False
+        order = e._book.get(cid)
+        if (
+            order is None
+            or order.state not in _LIVE
+            or order.order_id is None
+            or order.cancel_pending
+            or order.amend_pending
+            or (inst := e._instruments.lookup(order.symbol)) is None
+        ):
+            return False
+        qty, price = command.new_qty, command.new_price
+        age = e._age(e._book.touched.get(cid), order.updated_ns)
+        try:
+            answer = amend_now(order, inst, qty=qty, price=price, order_age_s=age)
+        except Exception as exc:  # a bug: the request may have left
+            e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
+            log.error("order_amend_failed", cl_ord_id=cid, error=repr(exc))
+            e._amend_answer(order, _IN_DOUBT, qty, price)  # looked up
+            return True
+        if answer is None:
+            return False
+        e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
+        if not e._spawn_command(e._carry_out(command, answer)):  # stopping: answer unread
+            answer.close()
+            e._amend_answer(order, _IN_DOUBT, qty, price)
+        return True
+
+
+_IN_DOUBT = OrderStateUnknown("interrupted", "an amend written whose answer is not read here")
 
 
 def _recorded(e: NowParts, command: PlaceOrder, answer: Coroutine[Any, Any, str]) -> None:

@@ -38,7 +38,10 @@ or charged (the engine then calls ``place``). The engine records the order betwe
 write and the first ``await``, so nothing can tell the two orders apart (no answer is read
 before then), and the work of keeping it is after the write (``PlaceNow``; the spot
 WebSocket order entry has it). It reads only the order's ``OrderTerms``: the engine may
-write a place from its ``PlaceTerms`` and make the ``Order`` after the write.
+write a place from its ``PlaceTerms`` and make the ``Order`` after the write. So, for an
+amend, ``amend_now(order, instrument, qty=, price=, order_age_s=)`` (``AmendNow``): the
+amend written, or None with nothing sent or charged (the engine then calls ``amend``);
+the engine flags the order's amend in flight between the write and the first ``await``.
 
 **Errors, by remedy** (``bot.core.errors``), translated at the implementation's boundary (no
 library exception passes): ``OrderStateUnknown`` when a write's answer was lost (a timeout,
@@ -104,6 +107,7 @@ from bot.kraken.protocol import ExecutionsFrame
 from bot.kraken.ratelimit import TradingCounter
 
 __all__ = [
+    "AmendNow",
     "CancelAfter",
     "CounterVenue",
     "EventSink",
@@ -238,6 +242,20 @@ class PlaceNow(Protocol):
     def place_now(
         self, order: OrderTerms, instrument: Instrument
     ) -> Coroutine[Any, Any, str] | None: ...
+
+
+class AmendNow(Protocol):
+    """A venue's optional synchronous amend (see the module docstring)."""
+
+    def amend_now(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> Coroutine[Any, Any, None] | None: ...
 
 
 @runtime_checkable

@@ -70,10 +70,10 @@ from bot.kraken.ratelimit import ACCOUNT_WIDE, TradingCost, TradingCounter
 
 __all__ = [
     "DEFAULT_ACK_TIMEOUT_S",
-    "AddTicket",
     "KrakenWsVenue",
     "OrderLink",
     "OrderLinkDown",
+    "WriteTicket",
     "WsOrderEntry",
 ]
 
@@ -126,17 +126,21 @@ class _Waiter:
             done.set_result(True)
 
 
-class AddTicket:
-    """An ``add_order`` written by ``WsOrderEntry.add_order_now`` (or, ``written``
-    False, still to send), waiting for ``WsOrderEntry.added``; ``error``: its write failed
-    in a way that may have let it leave."""
+class WriteTicket:
+    """An order request written by ``WsOrderEntry.add_order_now`` or ``amend_order_now``
+    (or, ``written`` False, still to send), waiting for ``added`` or ``amended``;
+    ``error``: its write failed in a way that may have let it leave."""
 
-    __slots__ = ("build", "charges", "error", "waiter", "written")
+    __slots__ = ("build", "charges", "error", "method", "waiter", "written")
 
     def __init__(
-        self, waiter: _Waiter, build: Callable[[str, int], bytes], charges: Sequence[Charge]
+        self,
+        method: str,
+        waiter: _Waiter,
+        build: Callable[[str, int], bytes],
+        charges: Sequence[Charge],
     ) -> None:
-        self.waiter, self.build, self.charges = waiter, build, charges
+        self.method, self.waiter, self.build, self.charges = method, waiter, build, charges
         self.written = False
         self.error: ExchangeError | None = None
 
@@ -320,7 +324,7 @@ class WsOrderEntry:
         (answer,) = await self._request("add_order", build, ((instrument.symbol, _ADD_COST),))
         return _order_id(answer)
 
-    def add_order_now(self, order: OrderTerms, instrument: Instrument) -> AddTicket | None:
+    def add_order_now(self, order: OrderTerms, instrument: Instrument) -> WriteTicket | None:
         """``add_order`` with its request written before this returns, when the link is up
         and the pair's counter has room now (charged as ``add_order`` charges it): its
         ticket, for ``added`` to wait for the answer. None, with nothing charged or sent,
@@ -329,41 +333,51 @@ class WsOrderEntry:
         ``added``, as ``add_order`` sends it."""
         return self._add_now(order, instrument) if self._link.order_ready else None
 
-    def _add_now(self, order: OrderTerms, instrument: Instrument) -> AddTicket | None:
-        """``add_order_now`` on a link just seen ready. The request's ``req_id`` is taken
-        before the write and the request opened after it (``_open``, written out): no
-        answer can be read before the caller's first ``await``, so none is missed, and
-        nothing but the charge and the frame stands before the write."""
-        symbol, clock = instrument.symbol, self._clock
-        if not self._admit_now(symbol, _ADD_TOTAL, clock.monotonic()):
+    def _add_now(self, order: OrderTerms, instrument: Instrument) -> WriteTicket | None:
+        """``add_order_now`` on a link just seen ready (``_write_now``)."""
+        symbol = instrument.symbol
+        if not self._admit_now(symbol, _ADD_TOTAL, self._clock.monotonic()):
             return None
-        requests, build = self._requests, partial(self._add_order_frame, order, instrument)
+        build = partial(self._add_order_frame, order, instrument)
+        return self._write_now("add_order", build, ((symbol, _ADD_COST),))
+
+    def _write_now(
+        self, method: str, build: Callable[[str, int], bytes], charges: Sequence[Charge]
+    ) -> WriteTicket:
+        """One request, charged already, written now. Its ``req_id`` is taken before the
+        write and the request opened after it (``_open``, written out): no answer can be
+        read before the caller's first ``await``, so none is missed, and nothing but the
+        charge and the frame stands before the write."""
+        requests, clock = self._requests, self._clock
         req_id = next(requests.ids)
-        charges = ((symbol, _ADD_COST),)
         try:
-            written = self._link.write_order(partial(build, req_id=req_id))
+            written = self._link.write_order(lambda token: build(token, req_id))
         except TransientError as exc:  # the transport refused the write: it may have left
-            self.stats.of("add_order").lost += 1
-            waiter = _Waiter(wr.Pending(req_id, "add_order"))  # never opened: nothing to wait
-            ticket = AddTicket(waiter, build, charges)
-            ticket.error = wr.lost_error("add_order", "EWS:Connection lost", str(exc))
+            self.stats.of(method).lost += 1
+            waiter = _Waiter(wr.Pending(req_id, method))  # never opened: nothing to wait
+            ticket = WriteTicket(method, waiter, build, charges)
+            ticket.error = wr.lost_error(method, "EWS:Connection lost", str(exc))
             return ticket
-        waiter = self._waiting[req_id] = _Waiter(requests.opened(req_id, "add_order"))
+        waiter = self._waiting[req_id] = _Waiter(requests.opened(req_id, method))
         if written:
             waiter.sent_at = clock.monotonic()
-        ticket = AddTicket(waiter, build, charges)
+        ticket = WriteTicket(method, waiter, build, charges)
         ticket.written = written
         return ticket
 
-    async def added(self, ticket: AddTicket) -> str:
+    async def added(self, ticket: WriteTicket) -> str:
         """The answer to ``add_order_now``'s request: Kraken's order id, or what
         ``add_order`` would raise."""
+        (answer,) = await self._ticket_answers(ticket)
+        return _order_id(answer)
+
+    async def _ticket_answers(self, ticket: WriteTicket) -> list[MethodResponse]:
+        """The answer(s) to a request written now (or sent now: see ``WriteTicket``)."""
         if ticket.error is not None:
             raise ticket.error
-        (answer,) = await self._sent(
-            "add_order", ticket.build, ticket.charges, ticket.waiter, ticket.written
+        return await self._sent(
+            ticket.method, ticket.build, ticket.charges, ticket.waiter, ticket.written
         )
-        return _order_id(answer)
 
     async def amend_order(
         self,
@@ -379,6 +393,33 @@ class WsOrderEntry:
         build = partial(self._amend_order_frame, order, instrument, qty, price)
         charge = (instrument.symbol, TradingCounter.amend_cost(order_age_s))
         await self._request("amend_order", build, [charge])
+
+    def amend_order_now(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> WriteTicket | None:
+        """``amend_order`` with its request written before this returns, when the link is
+        up and the pair's counter has room now (charged as ``amend_order`` charges it): its
+        ticket, for ``amended`` to wait for the answer. None, with nothing charged or sent,
+        otherwise: ``amend_order`` then sends it (waiting for room, or over REST)."""
+        if not self._link.order_ready:
+            return None
+        symbol = instrument.symbol
+        cost = TradingCounter.amend_cost(order_age_s)
+        if not self._trading.admit(symbol, cost, self._clock.monotonic()):
+            return None
+        build = partial(self._amend_order_frame, order, instrument, qty, price)
+        return self._write_now("amend_order", build, ((symbol, cost),))
+
+    async def amended(self, ticket: WriteTicket) -> None:
+        """The answer to ``amend_order_now``'s request: None, or what ``amend_order``
+        would raise."""
+        await self._ticket_answers(ticket)
 
     async def edit_order(
         self,
@@ -550,7 +591,7 @@ class KrakenWsVenue:
         ticket = self.ws._add_now(order, instrument)  # the link was ready just now
         return None if ticket is None else self._placed(ticket, order, instrument)
 
-    async def _placed(self, ticket: AddTicket, order: OrderTerms, instrument: Instrument) -> str:
+    async def _placed(self, ticket: WriteTicket, order: OrderTerms, instrument: Instrument) -> str:
         try:
             return await self.ws.added(ticket)
         except (OrderLinkDown, TokenError) as exc:
@@ -574,6 +615,46 @@ class KrakenWsVenue:
                 order, instrument, qty=qty, price=price, order_age_s=order_age_s
             ),
         )
+
+    def amend_now(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> Coroutine[Any, Any, None] | None:
+        """``amend`` with its request written before this returns, while the WebSocket is
+        up and the pair has room now (``WsOrderEntry.amend_order_now``): the coroutine of
+        its answer, which goes over REST as ``amend`` does when Kraken did not act on it.
+        None, with nothing charged or sent: ``amend`` then writes it."""
+        if not self._route():
+            return None
+        ws = self.ws
+        ticket = ws.amend_order_now(
+            order, instrument, qty=qty, price=price, order_age_s=order_age_s
+        )
+        if ticket is None:
+            return None
+        return self._amended(ticket, order, instrument, qty, price, order_age_s)
+
+    async def _amended(  # noqa: PLR0917 (positional: ``amend_now``'s own)
+        self,
+        ticket: WriteTicket,
+        order: Order,
+        instrument: Instrument,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> None:
+        try:
+            await self.ws.amended(ticket)
+        except (OrderLinkDown, TokenError) as exc:
+            self._fell_back(exc)
+        else:
+            return
+        await self.rest.amend(order, instrument, qty=qty, price=price, order_age_s=order_age_s)
 
     async def cancel(self, order: Order, instrument: Instrument, *, order_age_s: float) -> None:
         await self._write(

@@ -75,6 +75,18 @@ class CountingRest(KrakenRestVenue):
         self.writes.append("cancel")
         await super().cancel(order, instrument, order_age_s=order_age_s)
 
+    async def amend(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> None:
+        self.writes.append("amend")
+        await super().amend(order, instrument, qty=qty, price=price, order_age_s=order_age_s)
+
     async def place_batch(
         self, orders: Sequence[Order], instruments: Sequence[Instrument]
     ) -> list[str | ExchangeError]:
