@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from bot.core.errors import OrderStateUnknown
-from bot.execution.commands import AmendOrder
+from bot.execution.commands import AmendOrder, Command
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import Order, OrderState
+from bot.execution.pretrade import Refusal
 from bot.execution.venue_ws import KrakenWsVenue
 from bot.kraken.instruments import Instrument
 from bot.kraken.ratelimit import TradingCounter
@@ -50,9 +51,9 @@ async def test_amend_now_writes_before_its_answer_is_awaited(sim_factory: SimFac
     async with harness(sim_factory) as h:
         order, new = await _acked(h), h.inst.price("48000")
         before = _counter(h)
-        answer = h.venue.amend_now(order, h.inst, qty=None, price=new, order_age_s=60)
+        answer = h.venue.amend_now(order, h.inst, qty=None, price=new, order_age_s=1)
         assert answer is not None
-        charged = TradingCounter.amend_cost(60).total
+        charged = TradingCounter.amend_cost(1).total  # a young order's: 1 and a penalty of 3
         assert _counter(h) == pytest.approx(before + charged, abs=0.05)  # once, by its age
         # Not awaited: only the simulator runs while the test sleeps, and it amended it.
         await until(lambda: _sim_price(h, order.cl_ord_id) == new, "the amend on the sim")
@@ -140,6 +141,15 @@ class _AmendWritesThenRaises(_Amends):
         raise RuntimeError("a bug after the write")
 
 
+class _RaisesBeforeWriting(_Amends):
+    """The venue's own code raises before anything is written (a bug): the engine cannot
+    tell, so the amend is in doubt all the same."""
+
+    def amend_now(self, order: Order, instrument: Instrument, **kwargs: Any) -> Any:
+        self.calls.append(("amend_now", order.cl_ord_id))
+        raise RuntimeError("a bug before the write")
+
+
 async def _live(engine: ExecutionEngine, h: Harness, price: str = "49000") -> Order:
     placed = await engine.place(_bid(engine, h, price))
     order = await engine.wait_settled(placed.cl_ord_id, timeout_s=WAIT_S)
@@ -168,8 +178,10 @@ async def test_the_engine_writes_a_submitted_amend_before_submit_returns(
         async with running_engine(h, tmp_path, venue=venue) as (engine, store):
             venue.engine = engine
             order, new = await _live(engine, h), h.inst.price("48000")
-            cid = order.cl_ord_id
+            cid, before = order.cl_ord_id, _counter(h)
             assert engine.submit(AmendOrder(order, h.inst, None, new))
+            young = TradingCounter.amend_cost(0).total  # acked under 5 s ago: the dearest band
+            assert _counter(h) == pytest.approx(before + young, abs=0.05)
             flagged = engine.order(cid)  # flagged before anything could answer it
             assert flagged is not None and flagged.amend_pending
             row = store.get_order(cid)
@@ -211,6 +223,65 @@ async def test_an_amend_now_that_raises_after_writing_is_looked_up(
             assert flagged is not None and flagged.amend_pending
             await _amended(engine, cid, new)
         assert venue.calls == [("place", cid), ("amend_now", cid)]  # never sent again
+
+
+async def test_an_amend_now_that_raises_before_writing_is_looked_up_all_the_same(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Nothing left, so no report will ever clear the flag: only the lookup does, and it
+    finds the order as it was."""
+    async with harness(sim_factory) as h:
+        venue = _RaisesBeforeWriting(h.venue)
+        async with running_engine(h, tmp_path, venue=venue) as (engine, _):
+            order = await _live(engine, h)
+            cid = order.cl_ord_id
+            assert engine.submit(AmendOrder(order, h.inst, None, h.inst.price("48000")))
+            settled = await _amended(engine, cid, order.price or 0)
+            assert settled.qty == order.qty and settled.state is OrderState.NEW
+        assert _sim_price(h, cid) == order.price and h.entry.stats.of("amend_order").ok == 0
+        assert venue.calls == [("place", cid), ("amend_now", cid)]
+
+
+async def test_a_refused_amend_written_at_submit_is_told_and_unflagged(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    refused: list[tuple[Command, Refusal]] = []
+    async with harness(sim_factory) as h:
+        venue = _Amends(h.venue)
+        async with running_engine(h, tmp_path, venue=venue, refused=refused) as (engine, _):
+            order = await _live(engine, h)
+            cid = order.cl_ord_id
+            await h.sim.venue.faults.inject(
+                kind="ws_order_error", endpoint="amend_order", error="EOrder:Insufficient funds"
+            )
+            amend = AmendOrder(order, h.inst, None, h.inst.price("48000"))
+            assert engine.submit(amend)
+            await until(lambda: refused != [], "the refusal told")
+            after = engine.order(cid)
+            assert after is not None and not after.amend_pending
+            assert (after.price, after.reason) == (order.price, "EOrder:Insufficient funds")
+        ((command, why),) = refused
+        assert command is amend and (why.source, why.reason) == ("exchange", after.reason)
+        assert venue.calls == [("place", cid), ("amend_now", cid)] and h.rest.writes == []
+
+
+async def test_an_amend_of_a_done_order_is_refused_and_never_written(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    refused: list[tuple[Command, Refusal]] = []
+    async with harness(sim_factory) as h:
+        venue = _Amends(h.venue)
+        async with running_engine(h, tmp_path, venue=venue, refused=refused) as (engine, _):
+            order = await _live(engine, h)
+            cid = order.cl_ord_id
+            gone = await engine.cancel(cid)
+            await until(lambda: (x := engine.order(cid)) is not None and x.is_terminal, "gone")
+            assert engine.submit(AmendOrder(gone, h.inst, None, h.inst.price("48000")))
+            await until(lambda: refused != [], "the refusal told")
+        ((_, why),) = refused
+        assert (why.source, why.reason) == ("engine", "unavailable")
+        assert venue.calls == [("place", cid), ("cancel", cid)]  # no amend, by either way
+        assert h.entry.stats.of("amend_order").ok == 0
 
 
 async def test_an_amend_of_an_order_in_flight_takes_the_general_way(

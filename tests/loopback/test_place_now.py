@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from bot.core.errors import OrderStateUnknown
-from bot.execution.commands import CancelOrder, PlaceOrder
+from bot.execution.commands import CancelOrder, Command, PlaceOrder
 from bot.execution.engine import EngineConfig, ExecutionEngine
 from bot.execution.orders import Order, OrderState
+from bot.execution.pretrade import Refusal
 from bot.execution.venue_ws import KrakenWsVenue
 from bot.kraken.instruments import Instrument
 from bot.store import Store
@@ -139,10 +140,12 @@ async def running_engine(
     venue: _Recording | None = None,
     eager: bool = True,
     seen: list[Order] | None = None,
+    refused: list[tuple[Command, Refusal]] | None = None,
 ) -> AsyncIterator[tuple[ExecutionEngine, Store]]:
     """An engine on ``venue`` (the harness's own by default) and a store in ``tmp_path``,
     running and reconciled; each command's task started eagerly as the desk starts it
-    (``eager``), or by the engine itself; ``seen`` collects every order it reports."""
+    (``eager``), or by the engine itself; ``seen`` collects every order it reports,
+    ``refused`` every command it refused, with why."""
     store = Store.open(tmp_path / "bot.db")
     tasks = OrderTasks()
     engine = ExecutionEngine(
@@ -150,6 +153,7 @@ async def running_engine(
         spawn=tasks.spawn if eager else None,
         config=EngineConfig(grace_s=5.0, resolve_wait_s=0.3),
         on_order=None if seen is None else seen.append,
+        on_refused=None if refused is None else lambda c, why, _: refused.append((c, why)),
     )  # fmt: skip
     h.listeners.append(engine.on_private)
     try:
