@@ -86,7 +86,7 @@ from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.execution.venue_ws import AddTicket, KrakenWsVenue, WsOrderEntry
 from bot.execution.ws_requests import AddOrderFrames
-from bot.kraken.instruments import Instrument, InstrumentTable
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.kraken.protocol import Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
@@ -95,7 +95,7 @@ from bot.market.frames import parse_into
 from bot.net.http1 import Http1Connection
 from bot.service.permissions import PERMISSIONS_CHECK
 from bot.store import Store, run_checkpoints
-from bot.strategy import BookSnapshot, Params, PreparedOrder, Strategy
+from bot.strategy import BookSnapshot, OrderHandle, Params, PreparedOrder, Strategy
 from bot.strategy.context import EngineContext
 from bot.strategy.desk import Desk
 from bot.strategy.runner import StrategyRunner
@@ -129,6 +129,40 @@ class EveryFrameBuyer(Strategy[BuyerParams]):
         num, den = self.ratio
         units = view.bids[0][0] * num // den  # floored: on or under the price
         self.buy.place_units(units - units % self.buy.price_increment_units)
+
+
+class EveryFrameAmender(Strategy[BuyerParams]):
+    """Keeps one post-only buy resting at 95 % of the best bid and amends it in place on
+    every book message: placed (``PreparedOrder.place_units``, as ``EveryFrameBuyer``)
+    when it has no quote or its quote is done; amended (``ctx.amend``) when the quote is
+    live (acknowledged, no amend or cancel in flight); left alone otherwise. The amend's
+    price is the target, ``floor_price(inst, best_bid × under_bid)`` in the pair's units,
+    or one tick under it when the quote already sits there: every amend moves the price,
+    and the quote stays post-only, far from the touch."""
+
+    def on_start(self) -> None:
+        (symbol,) = self.ctx.symbols
+        self.buy = PreparedOrder(self.ctx, symbol, "buy", self.params.qty, post_only=True)
+        self.ratio = self.params.under_bid.as_integer_ratio()
+        self.quote: OrderHandle | None = None
+
+    def target_units(self, best_bid: int) -> int:
+        """``floor_price(inst, best_bid × under_bid)``, in the pair's units."""
+        num, den = self.ratio
+        units = best_bid * num // den  # floored: on or under the price
+        return units - units % self.buy.price_increment_units
+
+    def on_book(self, symbol: str, book: BookSnapshot) -> None:
+        view = book.view
+        if not view.bids or not view.valid:
+            return
+        quote, units = self.quote, self.target_units(view.bids[0][0])
+        if quote is None or quote.is_done:
+            self.quote = self.buy.place_units(units)
+        elif quote.is_live and quote.order.order_id is not None:
+            if quote.order.price == units:  # already there: one tick under, so it moves
+                units -= self.buy.price_increment_units
+            self.ctx.amend(quote, price=from_scaled(units, self.buy.price_precision))
 
 
 def _nothing() -> None:

@@ -8,14 +8,16 @@ asserted: speed belongs to the benchmark's report, not to tests.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from bench.tick import run_tick_bench
-from bench.tick_daemon import EveryFrameBuyer
+from bench.tick_daemon import EveryFrameAmender, EveryFrameBuyer
+from bot.kraken.instruments import from_scaled
 from bot.strategy import floor_price
-from bot.strategy.testing import StrategyHarness
+from bot.strategy.testing import DEFAULT_INSTRUMENTS, StrategyHarness
 
 FRAMES, BLOCK, WARMUP = 30, 15, 3
 STAGES = {"parse", "book", "strategy", "risk", "engine", "sign", "send"}
@@ -152,3 +154,46 @@ def test_the_bench_strategy_places_at_floor_price_of_95_pct_of_the_bid(bid: str)
     assert (placed.side, placed.price, placed.qty, placed.post_only) == (
         "buy", want, Decimal("0.0001"), True,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bid", "tick"),
+    [
+        *[(bid, 1) for bid in ("30000.0", "30000.1", "30000.7", "5263.3", "98765.4")],
+        *[(bid, 5) for bid in ("30000.0", "30000.5", "5263.5", "98765.5")],  # a tick of 0.5
+    ],
+)
+def test_the_bench_amender_keeps_one_quote_at_95_pct_of_the_bid_and_moves_it_every_frame(
+    bid: str, tick: int
+) -> None:
+    """Placed once at ``floor_price(inst, bid × 0.95)``; then amended on every book message,
+    always to another price on the tick: the target, or one tick under it when the quote
+    sits there; a new target when the bid moves; placed again once it is done."""
+    btc = replace(DEFAULT_INSTRUMENTS[0], price_increment=tick)
+    h = StrategyHarness(EveryFrameAmender, {}, instruments=(btc,))
+    snapshot = h.quote(bid, "99999.9")
+    inst = snapshot.instrument
+    target = floor_price(inst, Decimal(bid) * Decimal("0.95"))
+    (placed,) = h.placed()
+    assert (placed.side, placed.price, placed.qty, placed.post_only) == (
+        "buy", target, Decimal("0.0001"), True,
+    )  # fmt: skip
+    for _ in range(4):  # the same book: the quote sits at the target, then a tick under...
+        h.quote(bid, "99999.9")
+    higher = Decimal(bid) + 10 * inst.price_increment
+    h.quote(higher, "99999.9")  # the bid moved: a new target
+    new_target = floor_price(inst, higher * Decimal("0.95"))
+    amends = h.amended()
+    assert [a.price for a in amends] == [target - inst.price_increment, target] * 2 + [new_target]
+    bids = [Decimal(bid)] * 4 + [higher]
+    for amend, best in zip(amends, bids, strict=True):
+        before = from_scaled(amend.order.price or 0, amend.order.price_precision)
+        assert amend.price is not None and amend.price != before  # every amend moves it
+        assert amend.price % inst.price_increment == 0  # on the tick
+        assert amend.price <= best * Decimal("0.95")  # far from the touch
+        assert amend.qty is None and amend.cl_ord_id == placed.cl_ord_id  # the one quote
+    assert len(h.placed()) == 1
+    h.confirm_cancel(placed.cl_ord_id)  # done (a CancelAll): the next message places anew
+    h.quote(bid, "99999.9")
+    assert [p.price for p in h.placed()] == [target, target]
+    assert len(h.amended()) == len(amends)
