@@ -104,7 +104,7 @@ _TARGET_P99_RATIO: Final = 1.5
 _MAX_QUEUED_PCT: Final = 5.0  # frames older than one interval on arrival: queueing, not latency
 _UNLIMITED: Final = CounterLimits(1e15, 1e15)
 _ACCOUNTS: Final = (  # one API key each
-    "floor", "krakenbot", "krakenbot_aiohttp", "floor_ws", "krakenbot_ws",
+    "floor", "krakenbot", "krakenbot_aiohttp", "floor_ws", "krakenbot_ws", "krakenbot_ws_amend",
 )  # fmt: skip
 _WS_TARGETS: Final = {"p50_ratio_max": 0.35, "p99_ratio_max": 0.5, "p99_9_over_p99_max": 1.3}
 """Issue 14's targets for krakenbot over the WebSocket order path, against the aiohttp
@@ -365,10 +365,15 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
         over_ws = DaemonPath(
             config, session, probe, account="krakenbot_ws", order_entry="websocket"
         )
+        amend_ws = DaemonPath(
+            config, session, probe, account="krakenbot_ws_amend", order_entry="websocket",
+            amend=True,
+        )  # fmt: skip
         floor_ws = WsFloor(config, raw_session)
         await bot.start()
         await via_aiohttp.start()
         await over_ws.start()
+        await amend_ws.start()
         await floor_ws.start()
         contenders: list[_Contender] = [
             floor,
@@ -376,6 +381,7 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
             via_aiohttp,
             _RawFloor(floor, conn, f"{host}:{port}"),
             over_ws,
+            amend_ws,
             floor_ws,
         ]
         gc.collect()
@@ -400,7 +406,7 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
                 count = await contender.cancel_all()
                 if r >= 0:
                     cancelled[contender.name] += count
-        paths = (bot, via_aiohttp, over_ws)
+        paths = (bot, via_aiohttp, over_ws, amend_ws)
         for path in paths:
             await path.stop()  # while the session is open: each disarms its switch
     conn.close()
@@ -441,6 +447,7 @@ def _contender(raw: Mapping[str, Any], interval_ns: float) -> dict[str, Any]:
             "older_than_frame_interval_pct": round(100 * late / max(len(ages), 1), 1),
         },
         **_after_write(raw.get("after", [])),
+        **({"amends": raw["amends"]} if raw.get("amends") is not None else {}),
     }
 
 
@@ -492,6 +499,20 @@ def _ws_targets(
     }
 
 
+def _amend(
+    amend: Mapping[str, Any], floor: Mapping[str, Any], over_ws: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The amend contender against the aiohttp floor of the same run, and its p50 over
+    ``krakenbot_ws``'s (an amend in place against a new order, on the same path)."""
+    return {
+        "p50_ratio": round(amend["p50_us"] / floor["p50_us"], 2),
+        "p99_ratio": round(amend["p99_us"] / floor["p99_us"], 2),
+        "p99_9_ratio": round(amend["p99_9_us"] / floor["p99_9_us"], 2),
+        "over_place_p50_ratio": round(amend["p50_us"] / over_ws["p50_us"], 2),
+        "over_place_added_p50_us": round(amend["p50_us"] - over_ws["p50_us"], 1),
+    }
+
+
 def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     interval_ns = 1e9 / config["rate_hz"]
     out = {name: _contender(raw, interval_ns) for name, raw in result["samples"].items()}
@@ -509,6 +530,9 @@ def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]
         if over_ws and over_ws["samples"]:
             out["krakenbot_ws_vs_floor"] = _versus(over_ws, floor)
             out["ws_targets"] = _ws_targets(over_ws, floor, bot)
+            amend = out.get("krakenbot_ws_amend")
+            if amend and amend["samples"]:
+                out["amend"] = _amend(amend, floor, over_ws)
         if over_ws and floor_ws and over_ws["samples"] and floor_ws["samples"]:
             out["krakenbot_ws_vs_floor_ws"] = {
                 "added_p50_us": round(over_ws["p50_us"] - floor_ws["p50_us"], 1),
@@ -601,9 +625,27 @@ def run_tick_bench(
     the targets. ``pin`` puts the simulator on CPU 0 and the client on CPU 1 (Linux).
     ``gc_between_ticks=False``: the client leaves CPython's collector thresholds as they
     are, where the daemon installs ``bot.core.gc_ticks`` (to measure what that does)."""
+    config = _config(
+        frames, rate_hz=rate_hz, block=block, warmup=warmup, log_level=log_level,
+        gc_between_ticks=gc_between_ticks,
+    )  # fmt: skip
+    result = asyncio.run(_bench(config, rate_hz, seed, pin))
+    return _report(result, config)
+
+
+def _config(
+    frames: int,
+    *,
+    rate_hz: float,
+    block: int,
+    warmup: int,
+    log_level: str,
+    gc_between_ticks: bool,
+) -> dict[str, Any]:
+    """``run_tick_bench``'s settings, checked: what the client and the report read."""
     if frames < 1 or block < 1 or warmup < 0 or rate_hz <= 0:
         raise ValueError("frames and block must be positive, warmup >= 0, rate_hz > 0")
-    config = {
+    return {
         "frames": frames,
         "block": block,
         "warmup": warmup,
@@ -611,8 +653,6 @@ def run_tick_bench(
         "rate_hz": rate_hz,
         "gc_between_ticks": gc_between_ticks,
     }
-    result = asyncio.run(_bench(config, rate_hz, seed, pin))
-    return _report(result, config)
 
 
 def _main(argv: list[str]) -> int:
