@@ -77,6 +77,9 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     for name in ("krakenbot", "krakenbot_ws", "krakenbot_ws_amend"):
         after = result[name]["after_write_us"]
         assert 0 < after["p50_us"] <= after["p99_us"], name
+        # Each sample's request was written before the strategy's handler returned (its
+        # command's task started eagerly), the amend's as the place's.
+        assert min(raw["samples"][name]["after"]) > 0, name
     for name in ("krakenbot_aiohttp", "floor", "floor_raw", "floor_ws"):
         assert "after_write_us" not in result[name], name
     assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
