@@ -1,4 +1,4 @@
-"""Tick-to-trade on loopback against the simulator: book frame in → AddOrder written.
+"""Tick-to-trade on loopback against the simulator: book frame in → AddOrder (or amend) written.
 
 How it measures. The simulator (``SimServer``, a ``SimVenue`` with its own pump off) runs in
 this process; a driver changes one of the 10 best ``BTC/USD`` levels at a steady
@@ -34,14 +34,25 @@ its first ``warmup`` frames not counted:
   as an ``add_order`` on the executions connection (``bot.execution.venue_ws``); its
   ``sign`` stage is the WebSocket order entry, ``send`` the frame's encoding, and
   ``written`` is taken just before websockets' ``send``.
+- ``krakenbot_ws_amend``: the ``krakenbot_ws`` pipeline with a strategy that amends
+  instead (``EveryFrameAmender``), as a market maker requotes: one post-only buy rests at
+  95 % of the best bid, placed on each block's snapshot, and every other frame amends its
+  price in place (``ctx.amend``: the pre-trade stage with ``RiskGate.check``, the
+  engine's ``amend``, an ``amend_order`` frame on the executions connection), to a price
+  that always differs from its own. Only the ticks that wrote an amend are samples;
+  ``written`` is taken when the ``amend_order`` frame is built, as for ``add_order``.
 - ``floor_ws`` (``bench.tick_floor_ws``): websockets receive → a pre-built ``add_order``
   frame sent at once on a private connection: the limit of the WebSocket order path.
-  ``ws_targets`` holds issue 14's targets for ``krakenbot_ws`` against ``floor``.
+  ``ws_targets`` holds issue 14's targets for ``krakenbot_ws`` against ``floor``; ``amend``
+  holds ``krakenbot_ws_amend``'s p50, p99 and p99.9 over ``floor``'s and its p50 over
+  ``krakenbot_ws``'s (an amend against a place on the same path).
 
 The clients' rate counters have limits too high to ever wait; the simulator's are off.
 Every contender sends real orders: each is accepted and rests (post-only, far from the
 touch), and a ``CancelAll`` per account after each block (untimed) clears them; its count
-must equal the orders placed. Timestamps and the exact points they are taken at are in
+must equal the orders placed (for ``krakenbot_ws_amend``, its one quote per block: its
+``orders_placed`` counts the block's places, and ``amends`` the amends sent, acknowledged
+and refused). Timestamps and the exact points they are taken at are in
 ``bench.tick_floor``'s and ``bench.tick_daemon``'s docstrings; the krakenbot stages are
 ``parse``, ``book``, ``strategy``, ``risk``, ``engine``, ``sign`` and ``send``, the
 floor's ``post`` and ``send``.
