@@ -1,4 +1,4 @@
-"""Tick-to-trade on loopback against the simulator: book frame in → AddOrder written.
+"""Tick-to-trade on loopback against the simulator: book frame in → AddOrder (or amend) written.
 
 How it measures. The simulator (``SimServer``, a ``SimVenue`` with its own pump off) runs in
 this process; a driver changes one of the 10 best ``BTC/USD`` levels at a steady
@@ -34,14 +34,25 @@ its first ``warmup`` frames not counted:
   as an ``add_order`` on the executions connection (``bot.execution.venue_ws``); its
   ``sign`` stage is the WebSocket order entry, ``send`` the frame's encoding, and
   ``written`` is taken just before websockets' ``send``.
+- ``krakenbot_ws_amend``: the ``krakenbot_ws`` pipeline with a strategy that amends
+  instead (``EveryFrameAmender``), as a market maker requotes: one post-only buy rests at
+  95 % of the best bid, placed on each block's snapshot, and every other frame amends its
+  price in place (``ctx.amend``: the pre-trade stage with ``RiskGate.check``, the
+  engine's ``amend``, an ``amend_order`` frame on the executions connection), to a price
+  that always differs from its own. Only the ticks that wrote an amend are samples;
+  ``written`` is taken when the ``amend_order`` frame is built, as for ``add_order``.
 - ``floor_ws`` (``bench.tick_floor_ws``): websockets receive → a pre-built ``add_order``
   frame sent at once on a private connection: the limit of the WebSocket order path.
-  ``ws_targets`` holds issue 14's targets for ``krakenbot_ws`` against ``floor``.
+  ``ws_targets`` holds issue 14's targets for ``krakenbot_ws`` against ``floor``; ``amend``
+  holds ``krakenbot_ws_amend``'s p50, p99 and p99.9 over ``floor``'s and its p50 over
+  ``krakenbot_ws``'s (an amend against a place on the same path).
 
 The clients' rate counters have limits too high to ever wait; the simulator's are off.
 Every contender sends real orders: each is accepted and rests (post-only, far from the
 touch), and a ``CancelAll`` per account after each block (untimed) clears them; its count
-must equal the orders placed. Timestamps and the exact points they are taken at are in
+must equal the orders placed (for ``krakenbot_ws_amend``, its one quote per block: its
+``orders_placed`` counts the block's places, and ``amends`` the amends sent, acknowledged
+and refused). Timestamps and the exact points they are taken at are in
 ``bench.tick_floor``'s and ``bench.tick_daemon``'s docstrings; the krakenbot stages are
 ``parse``, ``book``, ``strategy``, ``risk``, ``engine``, ``sign`` and ``send``, the
 floor's ``post`` and ``send``.
@@ -104,7 +115,7 @@ _TARGET_P99_RATIO: Final = 1.5
 _MAX_QUEUED_PCT: Final = 5.0  # frames older than one interval on arrival: queueing, not latency
 _UNLIMITED: Final = CounterLimits(1e15, 1e15)
 _ACCOUNTS: Final = (  # one API key each
-    "floor", "krakenbot", "krakenbot_aiohttp", "floor_ws", "krakenbot_ws",
+    "floor", "krakenbot", "krakenbot_aiohttp", "floor_ws", "krakenbot_ws", "krakenbot_ws_amend",
 )  # fmt: skip
 _WS_TARGETS: Final = {"p50_ratio_max": 0.35, "p99_ratio_max": 0.5, "p99_9_over_p99_max": 1.3}
 """Issue 14's targets for krakenbot over the WebSocket order path, against the aiohttp
@@ -365,10 +376,15 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
         over_ws = DaemonPath(
             config, session, probe, account="krakenbot_ws", order_entry="websocket"
         )
+        amend_ws = DaemonPath(
+            config, session, probe, account="krakenbot_ws_amend", order_entry="websocket",
+            amend=True,
+        )  # fmt: skip
         floor_ws = WsFloor(config, raw_session)
         await bot.start()
         await via_aiohttp.start()
         await over_ws.start()
+        await amend_ws.start()
         await floor_ws.start()
         contenders: list[_Contender] = [
             floor,
@@ -376,6 +392,7 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
             via_aiohttp,
             _RawFloor(floor, conn, f"{host}:{port}"),
             over_ws,
+            amend_ws,
             floor_ws,
         ]
         gc.collect()
@@ -400,7 +417,7 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
                 count = await contender.cancel_all()
                 if r >= 0:
                     cancelled[contender.name] += count
-        paths = (bot, via_aiohttp, over_ws)
+        paths = (bot, via_aiohttp, over_ws, amend_ws)
         for path in paths:
             await path.stop()  # while the session is open: each disarms its switch
     conn.close()
@@ -441,6 +458,7 @@ def _contender(raw: Mapping[str, Any], interval_ns: float) -> dict[str, Any]:
             "older_than_frame_interval_pct": round(100 * late / max(len(ages), 1), 1),
         },
         **_after_write(raw.get("after", [])),
+        **({"amends": raw["amends"]} if raw.get("amends") is not None else {}),
     }
 
 
@@ -492,6 +510,20 @@ def _ws_targets(
     }
 
 
+def _amend(
+    amend: Mapping[str, Any], floor: Mapping[str, Any], over_ws: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The amend contender against the aiohttp floor of the same run, and its p50 over
+    ``krakenbot_ws``'s (an amend in place against a new order, on the same path)."""
+    return {
+        "p50_ratio": round(amend["p50_us"] / floor["p50_us"], 2),
+        "p99_ratio": round(amend["p99_us"] / floor["p99_us"], 2),
+        "p99_9_ratio": round(amend["p99_9_us"] / floor["p99_9_us"], 2),
+        "over_place_p50_ratio": round(amend["p50_us"] / over_ws["p50_us"], 2),
+        "over_place_added_p50_us": round(amend["p50_us"] - over_ws["p50_us"], 1),
+    }
+
+
 def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     interval_ns = 1e9 / config["rate_hz"]
     out = {name: _contender(raw, interval_ns) for name, raw in result["samples"].items()}
@@ -509,6 +541,9 @@ def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]
         if over_ws and over_ws["samples"]:
             out["krakenbot_ws_vs_floor"] = _versus(over_ws, floor)
             out["ws_targets"] = _ws_targets(over_ws, floor, bot)
+            amend = out.get("krakenbot_ws_amend")
+            if amend and amend["samples"]:
+                out["amend"] = _amend(amend, floor, over_ws)
         if over_ws and floor_ws and over_ws["samples"] and floor_ws["samples"]:
             out["krakenbot_ws_vs_floor_ws"] = {
                 "added_p50_us": round(over_ws["p50_us"] - floor_ws["p50_us"], 1),
@@ -601,9 +636,27 @@ def run_tick_bench(
     the targets. ``pin`` puts the simulator on CPU 0 and the client on CPU 1 (Linux).
     ``gc_between_ticks=False``: the client leaves CPython's collector thresholds as they
     are, where the daemon installs ``bot.core.gc_ticks`` (to measure what that does)."""
+    config = _config(
+        frames, rate_hz=rate_hz, block=block, warmup=warmup, log_level=log_level,
+        gc_between_ticks=gc_between_ticks,
+    )  # fmt: skip
+    result = asyncio.run(_bench(config, rate_hz, seed, pin))
+    return _report(result, config)
+
+
+def _config(
+    frames: int,
+    *,
+    rate_hz: float,
+    block: int,
+    warmup: int,
+    log_level: str,
+    gc_between_ticks: bool,
+) -> dict[str, Any]:
+    """``run_tick_bench``'s settings, checked: what the client and the report read."""
     if frames < 1 or block < 1 or warmup < 0 or rate_hz <= 0:
         raise ValueError("frames and block must be positive, warmup >= 0, rate_hz > 0")
-    config = {
+    return {
         "frames": frames,
         "block": block,
         "warmup": warmup,
@@ -611,8 +664,6 @@ def run_tick_bench(
         "rate_hz": rate_hz,
         "gc_between_ticks": gc_between_ticks,
     }
-    result = asyncio.run(_bench(config, rate_hz, seed, pin))
-    return _report(result, config)
 
 
 def _main(argv: list[str]) -> int:

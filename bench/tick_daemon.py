@@ -39,6 +39,24 @@ stamped by ``add_order`` as before. The strategy's place is
 decided on its values and the ``Order`` made after the write (``submit_terms``): the
 ``risk`` stamps are then around ``RiskGate.accept_place``. The engine's
 bookkeeping (the order recorded, its task) follows the write and is not in the figure.
+
+With ``amend=True`` (the ``krakenbot_ws_amend`` contender; WebSocket only) the strategy is
+``EveryFrameAmender``: one post-only buy, placed on the block's snapshot frame, amended in
+place on every other frame. The amend goes ``Context.amend`` (its checks, the handle
+flagged) → ``ExecutionEngine.submit`` → ``PreTrade.check`` (the amend's branch: the
+exchange's state, the rate room, then ``RiskGate.check``, stamped ``risk_in``/``risk_out``
+by the same proxy) → the command's eager task → ``ExecutionEngine.amend`` (the order
+flagged ``amend_pending``, saved and handed to the router before the venue is called) →
+``KrakenWsVenue.amend`` → ``WsOrderEntry.amend_order`` (the counter charged, the request
+opened) → the frame's builder (``_amend_order_frame``: ``ws_requests.amend_order_frame``),
+stamped as the place's: ``sent_in`` and ``post`` when it starts, ``written`` when the
+frame is built, before the executions connection writes it. So ``risk`` is
+``RiskGate.check``, ``engine`` runs from there to the builder, ``sign`` is 0 and ``send``
+the frame's encoding (the Python codec). A tick is a sample only when it built one amend
+frame and no ``add_order`` frame (counted after the tick's answer, outside the timed
+window): the place on the snapshot is never one. Per block, the path counts its places
+(what ``CancelAll`` must match) and its amends sent, acknowledged and refused (the desk's
+count: every source).
 """
 
 from __future__ import annotations
@@ -68,6 +86,7 @@ from bot.core.clock import SystemClock
 from bot.core.errors import ExchangeError
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
+from bot.execution.orders import Order
 from bot.execution.pnl import PositionBook
 from bot.execution.pretrade import PreTrade
 from bot.execution.private_feed import PrivateFeed
@@ -86,7 +105,7 @@ from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.execution.venue_ws import KrakenWsVenue, WriteTicket, WsOrderEntry
 from bot.execution.ws_requests import AddOrderFrames
-from bot.kraken.instruments import Instrument, InstrumentTable
+from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled
 from bot.kraken.protocol import Parser
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient
@@ -95,7 +114,7 @@ from bot.market.frames import parse_into
 from bot.net.http1 import Http1Connection
 from bot.service.permissions import PERMISSIONS_CHECK
 from bot.store import Store, run_checkpoints
-from bot.strategy import BookSnapshot, Params, PreparedOrder, Strategy
+from bot.strategy import BookSnapshot, OrderHandle, Params, PreparedOrder, Strategy
 from bot.strategy.context import EngineContext
 from bot.strategy.desk import Desk
 from bot.strategy.runner import StrategyRunner
@@ -105,6 +124,8 @@ __all__ = ["STAGES", "DaemonPath"]
 STAGES: Final = ("parse", "book", "strategy", "risk", "engine", "sign", "send")
 _NOW = time.perf_counter_ns
 _UNLIMITED: Final = CounterLimits(1e15, 1e15)
+_AmendOrderFrame = Callable[[Order, Instrument, int | None, int | None, str, int], bytes]
+"""``ws_requests.amend_order_frame``'s signature: the order entry's amend frame builder."""
 
 
 class BuyerParams(Params):
@@ -129,6 +150,40 @@ class EveryFrameBuyer(Strategy[BuyerParams]):
         num, den = self.ratio
         units = view.bids[0][0] * num // den  # floored: on or under the price
         self.buy.place_units(units - units % self.buy.price_increment_units)
+
+
+class EveryFrameAmender(Strategy[BuyerParams]):
+    """Keeps one post-only buy resting at 95 % of the best bid and amends it in place on
+    every book message: placed (``PreparedOrder.place_units``, as ``EveryFrameBuyer``)
+    when it has no quote or its quote is done; amended (``ctx.amend``) when the quote is
+    live (acknowledged, no amend or cancel in flight); left alone otherwise. The amend's
+    price is the target, ``floor_price(inst, best_bid × under_bid)`` in the pair's units,
+    or one tick under it when the quote already sits there: every amend moves the price,
+    and the quote stays post-only, far from the touch."""
+
+    def on_start(self) -> None:
+        (symbol,) = self.ctx.symbols
+        self.buy = PreparedOrder(self.ctx, symbol, "buy", self.params.qty, post_only=True)
+        self.ratio = self.params.under_bid.as_integer_ratio()
+        self.quote: OrderHandle | None = None
+
+    def target_units(self, best_bid: int) -> int:
+        """``floor_price(inst, best_bid × under_bid)``, in the pair's units."""
+        num, den = self.ratio
+        units = best_bid * num // den  # floored: on or under the price
+        return units - units % self.buy.price_increment_units
+
+    def on_book(self, symbol: str, book: BookSnapshot) -> None:
+        view = book.view
+        if not view.bids or not view.valid:
+            return
+        quote, units = self.quote, self.target_units(view.bids[0][0])
+        if quote is None or quote.is_done:
+            self.quote = self.buy.place_units(units)
+        elif quote.is_live and quote.order.order_id is not None:
+            if quote.order.price == units:  # already there: one tick under, so it moves
+                units -= self.buy.price_increment_units
+            self.ctx.amend(quote, price=from_scaled(units, self.buy.price_precision))
 
 
 def _nothing() -> None:
@@ -193,11 +248,13 @@ class _TimedRest(KrakenRestClient):
 
 
 class _TimedWsEntry(WsOrderEntry):
-    """WebSocket order entry, with ``add_order``'s entry stamped and its outcomes counted."""
+    """WebSocket order entry, with ``add_order``'s entry stamped and its outcomes counted,
+    and the amends acknowledged counted (a refused one raises: the desk counts it)."""
 
     probe: Probe
     placed = 0
     refused = 0
+    amended = 0  # amend_order answered with no error
 
     async def add_order(self, order: Any, instrument: Instrument) -> str:
         if not self.probe.sent_in:
@@ -219,6 +276,18 @@ class _TimedWsEntry(WsOrderEntry):
         self.placed += 1
         return order_id
 
+    async def amend_order(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        qty: int | None,
+        price: int | None,
+        order_age_s: float,
+    ) -> None:
+        await super().amend_order(order, instrument, qty=qty, price=price, order_age_s=order_age_s)
+        self.amended += 1
+
 
 class _TimedFrames:
     """The order entry's ``add_order`` frame builder, with ``post`` stamped when it starts
@@ -228,6 +297,7 @@ class _TimedFrames:
 
     def __init__(self, frames: AddOrderFrames, probe: Probe) -> None:
         self._frames, self._probe = frames, probe
+        self.built = 0  # add_order frames built (each one is written)
 
     def __call__(self, order: Any, instrument: Instrument, token: str, req_id: int) -> bytes:
         probe = self._probe
@@ -238,6 +308,38 @@ class _TimedFrames:
         frame = self._frames(order, instrument, token, req_id)
         if not probe.written:
             probe.written = _NOW()
+        self.built += 1
+        return frame
+
+
+class _TimedAmendFrames:
+    """The order entry's ``amend_order`` frame builder (``ws_requests.amend_order_frame``),
+    stamped as ``_TimedFrames`` stamps the place's: ``post`` (and ``sent_in``, no probe
+    before this one on the amend's path after the risk gate's) when it starts, ``written``
+    when the frame is built; ``built`` counts the frames (each one is written)."""
+
+    def __init__(self, frames: _AmendOrderFrame, probe: Probe) -> None:
+        self._frames, self._probe = frames, probe
+        self.built = 0
+
+    def __call__(  # noqa: PLR0917 (positional: ``amend_order_frame``'s own call)
+        self,
+        order: Order,
+        instrument: Instrument,
+        qty: int | None,
+        price: int | None,
+        token: str,
+        req_id: int,
+    ) -> bytes:
+        probe = self._probe
+        if not probe.post:
+            probe.post = _NOW()
+            if not probe.sent_in:
+                probe.sent_in = probe.post
+        frame = self._frames(order, instrument, qty, price, token, req_id)
+        if not probe.written:
+            probe.written = _NOW()
+        self.built += 1
         return frame
 
 
@@ -260,7 +362,9 @@ def _trace(conn: Http1Connection, probe: Probe) -> None:
 
 
 class DaemonPath:
-    """One contender: the daemon's pipeline, ``dedicated`` connection or aiohttp's."""
+    """One contender: the daemon's pipeline, ``dedicated`` connection or aiohttp's; with
+    ``amend`` (WebSocket order entry only), its strategy amends one resting quote on every
+    frame (``EveryFrameAmender``) and its samples are the amends."""
 
     stages: tuple[str, ...] = STAGES
 
@@ -273,9 +377,12 @@ class DaemonPath:
         dedicated: bool = True,
         account: str = "krakenbot",
         order_entry: str = "rest",
+        amend: bool = False,
     ) -> None:
         from bot.sim.pairs import default_instruments
 
+        if amend and order_entry != "websocket":
+            raise ValueError("the amend contender is timed on the WebSocket order entry only")
         self.name = account
         # aiohttp's session writes the request after the handler returned (its own task);
         # the dedicated connection and the WebSocket write it inside the handler.
@@ -315,11 +422,16 @@ class DaemonPath:
             config["ws_private_url"], TokenKeeper(reads, clock), on_private, clock=clock
         )
         venue: Venue = reads
+        self.places: _TimedFrames | None = None
+        self.amends: _TimedAmendFrames | None = None
         if order_entry == "websocket":  # venue.order_entry: websocket, as wiring builds it
             entry = self.orders = _TimedWsEntry(self.private, rest.trading_counter, clock)
             entry.probe = probe
-            timed = _TimedFrames(entry._add_order_frame, probe)
-            entry._add_order_frame = cast(AddOrderFrames, timed)
+            self.places = _TimedFrames(entry._add_order_frame, probe)
+            entry._add_order_frame = cast(AddOrderFrames, self.places)
+            if amend:
+                self.amends = _TimedAmendFrames(entry._amend_order_frame, probe)
+                entry._amend_order_frame = self.amends
             venue = KrakenWsVenue(reads, entry)
         positions = PositionBook(clock)
         self.risk = _TimedRisk(RiskGate(clock, positions, limits(), {self.name: limits()}), probe)
@@ -371,7 +483,8 @@ class DaemonPath:
         )  # fmt: skip
         ctx = EngineContext(self.engine, desk, self.name, (inst.symbol,))
         desk.add_context(ctx)
-        strategy = EveryFrameBuyer(ctx, BuyerParams())
+        kind = EveryFrameAmender if amend else EveryFrameBuyer
+        strategy = kind(ctx, BuyerParams())
         self.runner = StrategyRunner(strategy, timers=ctx.timers, clock=clock, max_errors=1)
         self.desk.add_runner(self.runner)
         self.mismatches = 0
@@ -420,6 +533,13 @@ class DaemonPath:
     async def block(self, ws_url: str, samples: Samples, frames: int, warmup: int) -> None:
         parser, book, desk, runner = self.parser, self.book, self.desk, self.runner
         books, probe, rest, symbol = {self.inst.symbol: book}, self.probe, self.orders, SYMBOL
+        # The amend contender's samples are its amend ticks: one amend frame built in the
+        # tick and no place's (its quote is placed on the snapshot, never a sample). The
+        # frames are counted after each tick's answer, outside the timed window.
+        amends, places = self.amends, self.places
+        amends_seen = amends.built if amends is not None else 0
+        places_seen = places.built if places is not None else 0
+        counts_before, placed_at_start = self._amend_counts(), rest.placed
         seen = 0
         async with book_socket(ws_url) as ws:
             async for raw in ws:
@@ -449,10 +569,15 @@ class DaemonPath:
                     runs = GC_RUNS.started - runs_before  # collections inside the tick
                     gc_ticks.after_tick()  # the collection due, as route_market runs it
                     await desk.tasks.drain()  # the order's answer: one in flight at a time
+                    timed = True  # a place contender's tick: timed when its order was written
+                    if amends is not None and places is not None:
+                        timed = amends.built == amends_seen + 1 and places.built == places_seen
+                        amends_seen, places_seen = amends.built, places.built
                     if event.snapshot:
                         continue
-                    if seen >= warmup and probe.written:
-                        samples.placed += rest.placed - placed_before
+                    if seen >= warmup and probe.written and timed:
+                        if amends is None:
+                            samples.placed += rest.placed - placed_before
                         samples.gc_in_tick += runs
                         samples.add(
                             probe.written - t_recv,
@@ -472,6 +597,25 @@ class DaemonPath:
                     break
         samples.refused += rest.refused
         rest.refused = 0
+        if amends is not None:  # the block's one place, its amends: what CancelAll must match
+            samples.placed += rest.placed - placed_at_start
+            tally = samples.amends if samples.amends is not None else {}
+            for key, now, before in zip(
+                ("sent", "acked", "refused"), self._amend_counts(), counts_before, strict=True
+            ):
+                tally[key] = tally.get(key, 0) + now - before
+            samples.amends = tally
+
+    def _amend_counts(self) -> tuple[int, int, int]:
+        """Amend frames built, amends acknowledged, and amends refused (the desk's count,
+        every source: the pre-trade stage, risk, the exchange, the engine)."""
+        if self.amends is None:
+            return 0, 0, 0
+        acked = cast(_TimedWsEntry, self.orders).amended
+        refused = sum(
+            n for (_, _, action, _), n in self.desk.refusals.counts().items() if action == "amend"
+        )
+        return self.amends.built, acked, refused
 
     async def cancel_all(self) -> int:
         """Kraken's CancelAll through the engine (untimed); it reconciles after."""

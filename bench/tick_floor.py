@@ -154,6 +154,8 @@ class Samples:
     # The tick's work after its write (the write → the strategy's handler returned), which
     # the next order of the same tick waits behind; not a stage: it is outside ``total``.
     after: list[int] = field(default_factory=list)
+    # The amend contender's amends (``sent``, ``acked``, ``refused``); None for the others.
+    amends: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         for name in ("total", *self.stages):
@@ -174,6 +176,7 @@ class Samples:
             "gc_in_tick": self.gc_in_tick,
             "ages": self.ages,
             "after": self.after,
+            "amends": self.amends,
         }
 
 

@@ -2,67 +2,101 @@
 
 It runs the real thing (simulator in this process, client in a child process, loopback
 sockets) with a handful of frames, and checks the figures' structure and that every timed
-frame sent an order the simulator accepted and kept until the CancelAll. No timing is
-asserted: speed belongs to the benchmark's report, not to tests.
+frame sent an order the simulator accepted and kept until the CancelAll (or, for
+``krakenbot_ws_amend``, amended the one quote it keeps). No timing is asserted: speed
+belongs to the benchmark's report, not to tests.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
-from bench.tick import run_tick_bench
-from bench.tick_daemon import EveryFrameBuyer
+from bench.tick import _bench, _config, _report, run_tick_bench
+from bench.tick_daemon import EveryFrameAmender, EveryFrameBuyer
+from bot.kraken.instruments import from_scaled
 from bot.strategy import floor_price
-from bot.strategy.testing import StrategyHarness
+from bot.strategy.testing import DEFAULT_INSTRUMENTS, StrategyHarness
 
 FRAMES, BLOCK, WARMUP = 30, 15, 3
 STAGES = {"parse", "book", "strategy", "risk", "engine", "sign", "send"}
+DAEMON_PATHS = ("krakenbot", "krakenbot_aiohttp", "krakenbot_ws", "krakenbot_ws_amend")
 
 
 @pytest.mark.timeout(60)
 def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None:
-    result = run_tick_bench(FRAMES, block=BLOCK, warmup=WARMUP, rate_hz=500)
+    # ``run_tick_bench``'s three steps, to keep the raw samples as well as the report.
+    config = _config(
+        FRAMES, rate_hz=500, block=BLOCK, warmup=WARMUP, log_level="info", gc_between_ticks=True
+    )
+    raw = asyncio.run(_bench(config, 500, seed=7, pin=False))
+    result = _report(raw, config)
 
+    blocks = FRAMES // BLOCK
     for name in (
         "floor",
         "krakenbot",
         "krakenbot_aiohttp",
         "floor_raw",
         "krakenbot_ws",
+        "krakenbot_ws_amend",
         "floor_ws",
     ):
         figures = result[name]
         assert figures["samples"] == FRAMES, name
-        assert figures["orders_placed"] == FRAMES, name
+        # The amender's samples are amends of the one quote it places per block.
+        placed = blocks if name == "krakenbot_ws_amend" else FRAMES
+        assert figures["orders_placed"] == placed, name
         assert figures["orders_refused"] == 0, name
         assert 0 < figures["p50_us"] <= figures["p99_us"] <= figures["p99_9_us"], name
         assert figures["p99_9_us"] <= figures["max_us"], name
     bot = result["krakenbot"]
-    for name in ("krakenbot", "krakenbot_aiohttp", "krakenbot_ws"):
+    for name in DAEMON_PATHS:
         assert set(result[name]["stages_p50_us"]) == STAGES
         # Written at submit, krakenbot_ws has no probe between the engine and the frame's
         # builder: its ``sign`` is 0 (``bench.tick_daemon``); every other stage takes time.
-        timed = [s for s in STAGES if not (name == "krakenbot_ws" and s == "sign")]
+        # So has the amend, whose frame is built on the command's eager task.
+        websocket = name in ("krakenbot_ws", "krakenbot_ws_amend")
+        timed = [s for s in STAGES if not (websocket and s == "sign")]
         assert all(result[name]["stages_p50_us"][stage] > 0 for stage in timed), name
-        if name == "krakenbot_ws":
+        if websocket:
             assert result[name]["stages_p50_us"]["sign"] == 0
         assert 0 <= result[name]["gc_in_tick"] <= result[name]["gc_collections"]
+        # Consecutive clock points of the tick's own path: in every sample each stage is
+        # at least 0 and they add up to the total.
+        values = raw["samples"][name]["values"]
+        for i, total in enumerate(values["total"]):
+            stages = [values[stage][i] for stage in STAGES]
+            assert min(stages) >= 0 and sum(stages) == total, (name, i)
     # The work after the write (recording the order, starting its task) is measured apart
     # from the total where the write is inside the handler; aiohttp's session writes later
     # (its own task), and the floors have no such work.
-    for name in ("krakenbot", "krakenbot_ws"):
+    for name in ("krakenbot", "krakenbot_ws", "krakenbot_ws_amend"):
         after = result[name]["after_write_us"]
         assert 0 < after["p50_us"] <= after["p99_us"], name
+        # Each sample's request was written before the strategy's handler returned (its
+        # command's task started eagerly), the amend's as the place's.
+        assert min(raw["samples"][name]["after"]) > 0, name
     for name in ("krakenbot_aiohttp", "floor", "floor_raw", "floor_ws"):
         assert "after_write_us" not in result[name], name
     assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
     assert set(result["floor_ws"]["stages_p50_us"]) == {"ws_send"}
 
+    # krakenbot_ws_amend keeps one quote, placed on each block's snapshot (not a sample),
+    # and amends it on every other frame: each sample is an amend, acknowledged; none was
+    # refused (by the pre-trade stage, the risk gate, the exchange or the engine).
+    amender = result["krakenbot_ws_amend"]
+    amends = blocks * (BLOCK + WARMUP)  # every frame after the snapshot, warm-up included
+    assert amender["amends"] == {"sent": amends, "acked": amends, "refused": 0}
+    assert amender["amends"]["acked"] >= amender["samples"]
+    assert "amends" not in result["krakenbot_ws"]
+
     # Every order reached the simulator and rested there: each block's CancelAll removed
-    # the timed orders and the warm-up ones (krakenbot also buys on the snapshot).
-    blocks = FRAMES // BLOCK
+    # the timed orders and the warm-up ones (krakenbot also buys on the snapshot), and the
+    # amender's one quote.
     checks = result["checks"]
     assert checks["cancel_all_counts"] == {
         "floor": blocks * (BLOCK + WARMUP),
@@ -70,11 +104,17 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
         "krakenbot": blocks * (BLOCK + WARMUP + 1),
         "krakenbot_aiohttp": blocks * (BLOCK + WARMUP + 1),
         "krakenbot_ws": blocks * (BLOCK + WARMUP + 1),
+        "krakenbot_ws_amend": blocks,
         "floor_ws": blocks * (BLOCK + WARMUP),
     }
+    assert checks["cancel_all_counts"]["krakenbot_ws_amend"] == amender["orders_placed"]
     assert checks["resting_after"] == dict.fromkeys(
-        ("floor", "krakenbot", "krakenbot_aiohttp", "floor_ws", "krakenbot_ws"), 0
-    )
+        (
+            "floor", "krakenbot", "krakenbot_aiohttp", "floor_ws", "krakenbot_ws",
+            "krakenbot_ws_amend",
+        ),
+        0,
+    )  # fmt: skip
     assert checks["dedicated_connects"] == 1  # warmed once, kept alive through every block
     assert checks["checksum_mismatches"] == 0
     assert checks["risk_rejected"] == 0
@@ -110,13 +150,23 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     assert ws_targets["p50_ratio_met"] == (ws["p50_us"] / floor["p50_us"] <= 0.35)
     assert ws_targets["p99_ratio_met"] == (ws["p99_us"] / floor["p99_us"] <= 0.5)
     assert ws_targets["p99_9_over_p99_met"] == (ws["p99_9_us"] / ws["p99_us"] <= 1.3)
+    # What an amend costs: against the floor, and against a place on the same path.
+    assert result["amend"] == {
+        "p50_ratio": round(amender["p50_us"] / floor["p50_us"], 2),
+        "p99_ratio": round(amender["p99_us"] / floor["p99_us"], 2),
+        "p99_9_ratio": round(amender["p99_9_us"] / floor["p99_9_us"], 2),
+        "over_place_p50_ratio": round(amender["p50_us"] / ws["p50_us"], 2),
+        "over_place_added_p50_us": round(amender["p50_us"] - ws["p50_us"], 1),
+    }
+    assert all(v > 0 for k, v in result["amend"].items() if k.endswith("_ratio"))
     targets = result["targets"]
     assert targets["added_p50_max_us"] == 50.0 and targets["p99_ratio_max"] == 1.5
     assert targets["added_p50_met"] == (vs["added_p50_us"] <= 50.0)
     assert targets["p99_ratio_met"] == (vs["p99_ratio"] <= 1.5)
     queued = targets["queued_pct"]
     assert set(queued) == {
-        "floor", "krakenbot", "krakenbot_aiohttp", "floor_raw", "krakenbot_ws", "floor_ws"
+        "floor", "krakenbot", "krakenbot_aiohttp", "floor_raw", "krakenbot_ws", "floor_ws",
+        "krakenbot_ws_amend",
     }  # fmt: skip
     assert queued == {
         name: result[name]["frame_age_at_recv"]["older_than_frame_interval_pct"] for name in queued
@@ -152,3 +202,46 @@ def test_the_bench_strategy_places_at_floor_price_of_95_pct_of_the_bid(bid: str)
     assert (placed.side, placed.price, placed.qty, placed.post_only) == (
         "buy", want, Decimal("0.0001"), True,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bid", "tick"),
+    [
+        *[(bid, 1) for bid in ("30000.0", "30000.1", "30000.7", "5263.3", "98765.4")],
+        *[(bid, 5) for bid in ("30000.0", "30000.5", "5263.5", "98765.5")],  # a tick of 0.5
+    ],
+)
+def test_the_bench_amender_keeps_one_quote_at_95_pct_of_the_bid_and_moves_it_every_frame(
+    bid: str, tick: int
+) -> None:
+    """Placed once at ``floor_price(inst, bid × 0.95)``; then amended on every book message,
+    always to another price on the tick: the target, or one tick under it when the quote
+    sits there; a new target when the bid moves; placed again once it is done."""
+    btc = replace(DEFAULT_INSTRUMENTS[0], price_increment=tick)
+    h = StrategyHarness(EveryFrameAmender, {}, instruments=(btc,))
+    snapshot = h.quote(bid, "99999.9")
+    inst = snapshot.instrument
+    target = floor_price(inst, Decimal(bid) * Decimal("0.95"))
+    (placed,) = h.placed()
+    assert (placed.side, placed.price, placed.qty, placed.post_only) == (
+        "buy", target, Decimal("0.0001"), True,
+    )  # fmt: skip
+    for _ in range(4):  # the same book: the quote sits at the target, then a tick under...
+        h.quote(bid, "99999.9")
+    higher = Decimal(bid) + 10 * inst.price_increment
+    h.quote(higher, "99999.9")  # the bid moved: a new target
+    new_target = floor_price(inst, higher * Decimal("0.95"))
+    amends = h.amended()
+    assert [a.price for a in amends] == [target - inst.price_increment, target] * 2 + [new_target]
+    bids = [Decimal(bid)] * 4 + [higher]
+    for amend, best in zip(amends, bids, strict=True):
+        before = from_scaled(amend.order.price or 0, amend.order.price_precision)
+        assert amend.price is not None and amend.price != before  # every amend moves it
+        assert amend.price % inst.price_increment == 0  # on the tick
+        assert amend.price <= best * Decimal("0.95")  # far from the touch
+        assert amend.qty is None and amend.cl_ord_id == placed.cl_ord_id  # the one quote
+    assert len(h.placed()) == 1
+    h.confirm_cancel(placed.cl_ord_id)  # done (a CancelAll): the next message places anew
+    h.quote(bid, "99999.9")
+    assert [p.price for p in h.placed()] == [target, target]
+    assert len(h.amended()) == len(amends)
