@@ -254,7 +254,7 @@ class _TimedWsEntry(WsOrderEntry):
     probe: Probe
     placed = 0
     refused = 0
-    amended = 0  # amend_order answered with no error
+    amends_acked = 0  # amend_order answered with no error, written at submit or later
 
     async def add_order(self, order: Any, instrument: Instrument) -> str:
         if not self.probe.sent_in:
@@ -286,7 +286,11 @@ class _TimedWsEntry(WsOrderEntry):
         order_age_s: float,
     ) -> None:
         await super().amend_order(order, instrument, qty=qty, price=price, order_age_s=order_age_s)
-        self.amended += 1
+        self.amends_acked += 1
+
+    async def amended(self, ticket: WriteTicket) -> None:
+        await super().amended(ticket)
+        self.amends_acked += 1
 
 
 class _TimedFrames:
@@ -611,7 +615,7 @@ class DaemonPath:
         every source: the pre-trade stage, risk, the exchange, the engine)."""
         if self.amends is None:
             return 0, 0, 0
-        acked = cast(_TimedWsEntry, self.orders).amended
+        acked = cast(_TimedWsEntry, self.orders).amends_acked
         refused = sum(
             n for (_, _, action, _), n in self.desk.refusals.counts().items() if action == "amend"
         )
