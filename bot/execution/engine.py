@@ -74,7 +74,7 @@ from bot.execution import reconcile as rc
 from bot.execution import venue as v
 from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.engine_batch import BatchOrders, place_acked, place_refused
-from bot.execution.engine_now import AmendNowFn, PlaceNowFn, WriteNow
+from bot.execution.engine_now import IN_DOUBT, AmendNowFn, PlaceNowFn, WriteNow
 from bot.execution.ids import IdBlocks
 from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
@@ -452,13 +452,17 @@ class ExecutionEngine(WriteNow, BatchOrders):
         self, order: Order, answer: Awaitable[None], qty: int | None, price: int | None
     ) -> Order:
         """An amend of ``order`` flagged in flight and sent (or sending): its answer applied
-        (``_amend_answer``); Kraken's refusal raised."""
+        (``_amend_answer``); Kraken's refusal raised. Cancelled, or a bug: the request may
+        have left, so it is in doubt (looked up), and the exception goes on."""
         try:
             await answer
         except ExchangeError as exc:
             if self._amend_answer(order, exc, qty, price) is not None:
                 raise
             return self._book.orders[order.cl_ord_id]
+        except BaseException:
+            self._amend_answer(order, IN_DOUBT, qty, price)
+            raise
         self._amend_answer(order, None, qty, price)
         return self._book.orders[order.cl_ord_id]
 

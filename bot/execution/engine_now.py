@@ -36,7 +36,7 @@ the row and adopts them (``restated``), as it adopts an amend in flight (``amend
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from bot.core.errors import OrderStateUnknown
 from bot.core.log import get_logger
@@ -48,7 +48,7 @@ from bot.execution.orders import Order, OrderState, OrderTerms, PlaceTerms
 from bot.execution.pretrade import Refusal
 from bot.kraken.instruments import Instrument
 
-__all__ = ["AmendNowFn", "PlaceNowFn", "WriteNow"]
+__all__ = ["IN_DOUBT", "AmendNowFn", "PlaceNowFn", "WriteNow"]
 
 S = OrderState
 PlaceNowFn = Callable[[OrderTerms, Instrument], Coroutine[Any, Any, str] | None]  # v.PlaceNow
@@ -170,18 +170,19 @@ class WriteNow:
         except Exception as exc:  # a bug: the request may have left
             e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
             log.error("order_amend_failed", cl_ord_id=cid, error=repr(exc))
-            e._amend_answer(order, _IN_DOUBT, qty, price)  # looked up
+            e._amend_answer(order, IN_DOUBT, qty, price)  # looked up
             return True
         if answer is None:
             return False
         e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
         if not e._spawn_command(e._carry_out(command, answer)):  # stopping: answer unread
             answer.close()
-            e._amend_answer(order, _IN_DOUBT, qty, price)
+            e._amend_answer(order, IN_DOUBT, qty, price)
         return True
 
 
-_IN_DOUBT = OrderStateUnknown("interrupted", "an amend written whose answer is not read here")
+IN_DOUBT: Final = OrderStateUnknown("interrupted", "an amend sent whose answer is not read here")
+"""An amend's answer, when it will not be read: in doubt, so looked up."""
 
 
 def _recorded(e: NowParts, command: PlaceOrder, answer: Coroutine[Any, Any, str]) -> None:

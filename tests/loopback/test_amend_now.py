@@ -150,6 +150,18 @@ class _RaisesBeforeWriting(_Amends):
         raise RuntimeError("a bug before the write")
 
 
+class _AnswerRaises(_Amends):
+    """The venue's answer raises a bug (nothing was written here): the amend is in doubt."""
+
+    def amend_now(self, order: Order, instrument: Instrument, **kwargs: Any) -> Any:
+        self.calls.append(("amend_now", order.cl_ord_id))
+
+        async def answer() -> None:
+            raise RuntimeError("a bug in the answer")
+
+        return answer()
+
+
 async def _live(engine: ExecutionEngine, h: Harness, price: str = "49000") -> Order:
     placed = await engine.place(_bid(engine, h, price))
     order = await engine.wait_settled(placed.cl_ord_id, timeout_s=WAIT_S)
@@ -239,6 +251,24 @@ async def test_an_amend_now_that_raises_before_writing_is_looked_up_all_the_same
             settled = await _amended(engine, cid, order.price or 0)
             assert settled.qty == order.qty and settled.state is OrderState.NEW
         assert _sim_price(h, cid) == order.price and h.entry.stats.of("amend_order").ok == 0
+        assert venue.calls == [("place", cid), ("amend_now", cid)]
+
+
+async def test_an_amend_whose_answer_raises_a_bug_is_looked_up(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """The command's task ends with the bug, and the amend is in doubt: nothing was
+    written, so no report will clear the flag; the lookup does, with Kraken's numbers."""
+    crashed: list[BaseException] = []
+    async with harness(sim_factory) as h:
+        venue = _AnswerRaises(h.venue)
+        async with running_engine(h, tmp_path, venue=venue, crashed=crashed) as (engine, _):
+            order = await _live(engine, h)
+            cid = order.cl_ord_id
+            assert engine.submit(AmendOrder(order, h.inst, None, h.inst.price("48000")))
+            settled = await _amended(engine, cid, order.price or 0)
+            assert (settled.state, settled.qty) == (OrderState.NEW, order.qty)
+        assert [str(x) for x in crashed] == ["a bug in the answer"]
         assert venue.calls == [("place", cid), ("amend_now", cid)]
 
 

@@ -11,7 +11,7 @@ answer UNKNOWN and resolved by lookup to the one order placed, never resent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -141,11 +141,14 @@ async def running_engine(
     eager: bool = True,
     seen: list[Order] | None = None,
     refused: list[tuple[Command, Refusal]] | None = None,
+    crashed: list[BaseException] | None = None,
 ) -> AsyncIterator[tuple[ExecutionEngine, Store]]:
     """An engine on ``venue`` (the harness's own by default) and a store in ``tmp_path``,
     running and reconciled; each command's task started eagerly as the desk starts it
     (``eager``), or by the engine itself; ``seen`` collects every order it reports,
-    ``refused`` every command it refused, with why."""
+    ``refused`` every command it refused, with why. ``crashed``: the commands' tasks run
+    outside the engine's group, and the exception of each one that ends with one is kept
+    here (else a task's bug ends the group, as it ends the daemon's)."""
     store = Store.open(tmp_path / "bot.db")
     tasks = OrderTasks()
     engine = ExecutionEngine(
@@ -161,7 +164,7 @@ async def running_engine(
             run = tg.create_task(engine.run())
             async with asyncio.timeout(WAIT_S):
                 await engine.readiness.wait()
-            tasks.spawn_task = tg.create_task
+            tasks.spawn_task = tg.create_task if crashed is None else _loose(crashed)
             try:
                 yield engine, store
             finally:
@@ -169,6 +172,19 @@ async def running_engine(
                 run.cancel()
     finally:
         store.close()
+
+
+def _loose(crashed: list[BaseException]) -> Callable[..., asyncio.Task[None]]:
+    """A task factory outside any group, keeping each task's exception in ``crashed``."""
+
+    def create_task(coro: Coroutine[Any, Any, None], **kwargs: Any) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, **kwargs)
+        task.add_done_callback(
+            lambda t: t.cancelled() or (e := t.exception()) is None or crashed.append(e)
+        )
+        return task
+
+    return create_task
 
 
 def _bid(engine: ExecutionEngine, h: Harness, price: str) -> PlaceOrder:
