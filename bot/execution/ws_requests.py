@@ -389,14 +389,39 @@ def amend_order_frame(  # noqa: PLR0917 (positional: bound by ``partial``, then 
 ) -> bytes:
     """``amend_order`` of the engine's ``order`` to ``qty`` (the new total; None: its own,
     as Kraken requires one) and ``price`` (None: unchanged), named by Kraken's id, else
-    (its answer was lost) by ours; ``post_only`` as ``orders.amend_post_only`` says."""
+    (its answer was lost) by ours; ``post_only`` as ``orders.amend_post_only`` says.
+
+    Written in one pass: the same JSON as ``codec.amend_order`` (numbers exact, at the
+    pair's precisions; the same keys in the same order). Anything it would refuse, or
+    text that would need escaping, takes ``codec.amend_order``'s way."""
     order_id = order.order_id
-    return codec.amend_order(
-        instrument, token=token, req_id=req_id, order_id=order_id or None,
-        cl_ord_id=None if order_id else order.cl_ord_id,
-        qty=order.qty if qty is None else qty, limit_price=price,
-        post_only=amend_post_only(order, price),
-    )  # fmt: skip
+    name = order_id or order.cl_ord_id
+    new_qty = order.qty if qty is None else qty
+    if not (
+        type(new_qty) is int
+        and new_qty > 0
+        and (price is None or (type(price) is int and price > 0))
+        and name
+        and token
+        and _plain(name)
+        and _plain(token)
+        and type(req_id) is int
+    ):
+        return codec.amend_order(
+            instrument, token=token, req_id=req_id, order_id=order_id or None,
+            cl_ord_id=None if order_id else order.cl_ord_id, qty=new_qty, limit_price=price,
+            post_only=amend_post_only(order, price),
+        )  # fmt: skip
+    key = "order_id" if order_id else "cl_ord_id"
+    text = (
+        f'{{"method":"amend_order","params":{{"{key}":"{name}",'
+        f'"order_qty":{format_scaled(new_qty, instrument.qty_precision)}'
+    )
+    if price is not None:
+        text += f',"limit_price":{format_scaled(price, instrument.price_precision)}'
+        if order.post_only:  # ``amend_post_only``, written out
+            text += ',"post_only":true'
+    return (text + f',"token":"{token}"}},"req_id":{req_id}}}').encode()
 
 
 def edit_order(

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -22,7 +24,8 @@ from bot.core.errors import (
     TransientError,
 )
 from bot.execution import ws_requests as wr
-from bot.execution.orders import new_order
+from bot.execution.orders import amend_post_only, new_order
+from bot.kraken import codec
 from bot.kraken.codec import dumps, loads_exact
 from bot.kraken.instruments import Instrument
 from bot.kraken.protocol import MethodResponse
@@ -223,3 +226,46 @@ def test_add_order_frames_keep_one_template_per_shape_and_token() -> None:
     assert len(frames) == 3
     with pytest.raises(ValueError, match="at least one"):
         wr.AddOrderFrames(limit=0)
+
+
+_AMENDS = st.tuples(
+    st.one_of(st.none(), st.integers(-2, 10**12)),  # new qty, scaled (None: the order's own)
+    st.one_of(st.none(), st.integers(-2, 10**9)),  # new price, scaled (None: unchanged)
+    st.one_of(st.none(), st.sampled_from(["OABCDE-FGHIJ-KLMNOP", 'O"1', ""])),  # Kraken's id
+    st.sampled_from(["c1", "6d1b345e28212e2ad834ecb18a068761", 'needs "escaping"', "\u00fc1"]),
+    st.sampled_from(["t", "abc+/=", "tok\\en", ""]),
+    st.booleans(),  # post_only
+    st.sampled_from([(1, 8), (5, 0), (0, 3)]),  # price and qty precisions
+    st.one_of(st.integers(0, 2**40), st.just("1")),  # req_id
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_AMENDS)
+def test_the_one_pass_amend_order_frame_is_codec_s(case: tuple[Any, ...]) -> None:
+    """The same JSON as ``codec.amend_order`` (the same keys, in the same order, the same
+    exact numbers), and the same ``ValueError`` for what it refuses."""
+    qty, price, order_id, cl_ord_id, token, post_only, (pp, qp), req_id = case
+    inst = replace(BTC, price_precision=pp, qty_precision=qp)
+    order = new_order(
+        cl_ord_id="c0", instrument=inst, side="buy", order_type="limit", qty=7,
+        price=5, strategy="s", now_ns=0, post_only=post_only,
+    )  # fmt: skip
+    order = replace(order, cl_ord_id=cl_ord_id, order_id=order_id)
+
+    def general() -> bytes:
+        return codec.amend_order(
+            inst, token=token, req_id=req_id, order_id=order_id or None,
+            cl_ord_id=None if order_id else cl_ord_id, qty=order.qty if qty is None else qty,
+            limit_price=price, post_only=amend_post_only(order, price),
+        )  # fmt: skip
+
+    try:
+        expected = general()
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            wr.amend_order_frame(order, inst, qty, price, token, req_id)
+        return
+    fast = wr.amend_order_frame(order, inst, qty, price, token, req_id)
+    assert list(loads_exact(fast)["params"]) == list(loads_exact(expected)["params"])
+    assert loads_exact(fast) == loads_exact(expected)
