@@ -307,6 +307,8 @@ class ExecutionEngine(WriteNow, BatchOrders):
         says why (``shutting_down`` when no task can start). What happens later is told
         by ``on_order`` and ``on_fill``, and ``on_refused`` for an amend or a cancel the
         venue or the engine refused, or a place never recorded."""
+        if type(command) is AmendOrder and self._amend_fast(command):
+            return True
         refusal = self.pretrade.check(command, self._book)
         if refusal is None:
             if type(command) is PlaceOrder and self._write_now(command):

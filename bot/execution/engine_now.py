@@ -24,13 +24,16 @@ the spot WebSocket order entry has it), with the single-order rules unchanged:
 An accepted amend is written at ``submit`` alike, through a venue's optional ``amend_now``
 (``AmendNow``), when the engine can tell at once what ``amend`` would do: the order in
 memory, settled (neither in flight nor UNKNOWN), live with Kraken's id, and no cancel or
-amend in flight. The frame is written first; then the order is flagged amend-pending (its
-row, ``on_order``), before the first ``await``, so no answer or report can be read before
-the flag; its answer is awaited by the command's task and applied as ``amend`` applies it.
-Anything else (an order to wait for, or one ``amend`` refuses as unavailable; the venue
-unable to write now) goes ``submit``'s general way. If the process dies between the write
-and the flag's row, the next start's reconciliation finds Kraken's numbers different from
-the row and adopts them (``restated``), as it adopts an amend in flight (``amended``).
+amend in flight. Such an amend is decided on its values first (``PreTrade.accepts_amend``:
+the exchange online, room on both counters, the risk gate's ``accept_amend``, counted as
+``check`` counts), and by ``check`` when that cannot say. The frame is written first; then
+the order is flagged amend-pending (its row, ``on_order``), before the first ``await``, so
+no answer or report can be read before the flag; its answer is awaited by the command's
+task and applied as ``amend`` applies it. Anything else (an order to wait for, or one
+``amend`` refuses as unavailable; the venue unable to write now) goes ``submit``'s general
+way. If the process dies between the write and the flag's row, the next start's
+reconciliation finds Kraken's numbers different from the row and adopts them
+(``restated``), as it adopts an amend in flight (``amended``).
 """
 
 from __future__ import annotations
@@ -143,42 +146,76 @@ class WriteNow:
         _recorded(e, command, answer)
         return True
 
-    def _amend_written(self, command: AmendOrder) -> bool:
-        """An accepted amend written before this returns (``AmendNow``), the order flagged
-        amend-pending between the write and the first ``await`` (so before any answer can
-        be read), its answer awaited by the command's task. False, with nothing sent, for
-        anything but the common case (the module docstring): ``amend`` then waits for the
-        order, refuses or sends the amend as ever."""
+    def _amend_fast(self, command: AmendOrder) -> bool:
+        """``submit`` of an amend it can write now (``_writable``), decided on its values
+        (``PreTrade.accepts_amend``) and carried out: written now (``_amend_go``), else
+        sent by its task as ``submit`` sends it. False, with nothing done or changed, for
+        anything else: ``submit`` then decides it with ``check``."""
         e: NowParts = self  # type: ignore[assignment]  # its only subclass
-        amend_now, cid = e._amend_now, command.cl_ord_id
-        if amend_now is None or e._tg is None or cid in e._inflight:
+        target = _writable(e, command)
+        if target is None or not e.pretrade.accepts_amend(command, e._book):
             return False
-        order = e._book.get(cid)
-        if (
-            order is None
-            or order.state not in _LIVE
-            or order.order_id is None
-            or order.cancel_pending
-            or order.amend_pending
-            or (inst := e._instruments.lookup(order.symbol)) is None
-        ):
-            return False
-        qty, price = command.new_qty, command.new_price
-        age = e._age(e._book.touched.get(cid), order.updated_ns)
-        try:
-            answer = amend_now(order, inst, qty=qty, price=price, order_age_s=age)
-        except Exception as exc:  # a bug: the request may have left
-            e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
-            log.error("order_amend_failed", cl_ord_id=cid, error=repr(exc))
-            e._amend_answer(order, IN_DOUBT, qty, price)  # looked up
-            return True
-        if answer is None:
-            return False
-        e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
-        if not e._spawn_command(e._carry_out(command, answer)):  # stopping: answer unread
-            answer.close()
-            e._amend_answer(order, IN_DOUBT, qty, price)
+        written = _amend_go(e, command, target)
+        if not written and not e._spawn_command(e._carry_out(command)):  # its task sends it
+            e._refused(command, _STOPPING)
         return True
+
+    def _amend_written(self, command: AmendOrder) -> bool:
+        """An amend ``check`` accepted, written before this returns (``AmendNow``), the
+        order flagged amend-pending between the write and the first ``await`` (so before
+        any answer can be read), its answer awaited by the command's task. False, with
+        nothing sent, for anything but the common case (the module docstring): ``amend``
+        then waits for the order, refuses or sends the amend as ever."""
+        e: NowParts = self  # type: ignore[assignment]  # its only subclass
+        target = _writable(e, command)
+        return target is not None and _amend_go(e, command, target)
+
+
+_Target = tuple[AmendNowFn, Order, Instrument]
+
+
+def _writable(e: NowParts, command: AmendOrder) -> _Target | None:
+    """The venue's ``amend_now``, the order of ``command`` and its instrument, when
+    ``amend`` would send the amend at once (the engine running, the order in memory,
+    settled, live with Kraken's id and no change in flight) and the venue can write one at
+    ``submit``; else None."""
+    cid, amend_now = command.cl_ord_id, e._amend_now
+    if amend_now is None or e._tg is None or cid in e._inflight:
+        return None
+    order = e._book.get(cid)
+    if (
+        order is None
+        or order.state not in _LIVE
+        or order.order_id is None
+        or order.cancel_pending
+        or order.amend_pending
+        or (inst := e._instruments.lookup(order.symbol)) is None
+    ):
+        return None
+    return amend_now, order, inst
+
+
+def _amend_go(e: NowParts, command: AmendOrder, target: _Target) -> bool:
+    """An accepted amend (``target``: ``_writable``'s) written now, then flagged (its row,
+    ``on_order``), its answer awaited by its task: True. False, with nothing sent or
+    charged, when the venue cannot write it now."""
+    amend_now, order, inst = target
+    cid, qty, price = command.cl_ord_id, command.new_qty, command.new_price
+    age = e._age(e._book.touched.get(cid), order.updated_ns)
+    try:
+        answer = amend_now(order, inst, qty=qty, price=price, order_age_s=age)
+    except Exception as exc:  # a bug: the request may have left
+        e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
+        log.error("order_amend_failed", cl_ord_id=cid, error=repr(exc))
+        e._amend_answer(order, IN_DOUBT, qty, price)  # looked up
+        return True
+    if answer is None:
+        return False
+    e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
+    if not e._spawn_command(e._carry_out(command, answer)):  # stopping: answer unread
+        answer.close()
+        e._amend_answer(order, IN_DOUBT, qty, price)
+    return True
 
 
 IN_DOUBT: Final = OrderStateUnknown("interrupted", "an amend sent whose answer is not read here")

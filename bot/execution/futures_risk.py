@@ -201,6 +201,16 @@ class FuturesRiskGate(RiskGate):
         place here goes by ``check``, which checks the derivatives' limits first."""
         return False
 
+    def accept_amend(
+        self,
+        command: AmendOrder,
+        mids: Mapping[str, Decimal],
+        open_orders: Mapping[str, int],
+        open_total: int | None,
+    ) -> bool:
+        """Never, as ``accept_place``: every amend here goes by ``check``."""
+        return False
+
     def check(self, command: Command, context: RiskContext | None = None) -> RiskDecision:
         if type(command) is PlaceOrder or type(command) is AmendOrder:
             error = self._derivatives(command, context or RiskContext())

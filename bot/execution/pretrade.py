@@ -177,6 +177,30 @@ class PreTrade:
             orders.open_per_strategy, orders.open_total,
         )  # fmt: skip
 
+    def accepts_amend(self, command: AmendOrder, orders: OpenCounts) -> bool:
+        """``check`` of ``command``, for its common case only, as ``accepts_place`` for a
+        place: True when ``check`` would accept it (the exchange online, room on the
+        pair's counter and the REST call counter, the risk gate's ``accept_amend``,
+        counted as ``check`` counts it); False when it cannot say so at once, having
+        changed nothing ``check`` depends on."""
+        online = self._online
+        if online is None:  # not followed: read now
+            status = self._status()
+            online = status is None or status == ONLINE
+        if not online:
+            return False  # online takes every amend; anything else is check's to decide
+        order = command.order
+        symbol = order.symbol
+        room = self._room
+        if room is not None and not (
+            room.amend_fits(symbol, orders.open_per_symbol.get(symbol, 0)) and room.rest_fits()
+        ):
+            return False
+        risk = self.risk
+        return risk is None or risk.accept_amend(
+            command, self._mids(), orders.open_per_strategy, orders.open_total
+        )
+
     def _amend(self, command: AmendOrder, orders: OpenCounts) -> Refusal | None:
         order = command.order
         why = amend_refusal(self._status(), order.order_type, order.post_only)

@@ -443,6 +443,29 @@ class RiskGate:
             return False  # a new UTC day: ``check`` evaluates the daily loss first
         return self._decide(lane, side, qty, price, mids, open_orders, open_total) is not None
 
+    def accept_amend(
+        self,
+        command: AmendOrder,
+        mids: Mapping[str, Decimal],
+        open_orders: Mapping[str, int],
+        open_total: int | None,
+    ) -> bool:
+        """``check`` of ``command`` (the ``RiskContext``'s mids and open orders given as
+        values), for its common case only, as ``accept_place`` for a place: True when
+        ``check`` would accept it, counted alike; False, having changed nothing ``check``'s
+        decision depends on. An amend of an order with nothing filled is decided as a place
+        of its new qty at its new price (``_accept_fast``)."""
+        order = command.order
+        if order.filled_qty:
+            return False  # the exact path's: what is left, and its size the whole
+        lane = self._lane_for(order.strategy, command.instrument)
+        if lane is None or self._clock.time_ns() >= lane.until_ns:
+            return False  # ``check`` evaluates the daily loss first, or decides it
+        qty = order.qty if command.new_qty is None else command.new_qty
+        price = order.price if command.new_price is None else command.new_price
+        decided = self._decide(lane, order.side, qty, price, mids, open_orders, open_total)
+        return decided is not None
+
     def _accept_fast(
         self, command: PlaceOrder | AmendOrder, ctx: RiskContext
     ) -> RiskDecision | None:

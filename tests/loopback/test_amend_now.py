@@ -314,6 +314,58 @@ async def test_an_amend_of_a_done_order_is_refused_and_never_written(
         assert h.entry.stats.of("amend_order").ok == 0
 
 
+async def test_an_amend_check_decides_is_written_at_submit_too(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """The exchange in ``post_only``: no amend is decided on its values (only an online
+    exchange takes every amend). ``check`` takes the post-only order's, which is written at
+    ``submit`` all the same, before its flag; it refuses the other's, never written."""
+    state = {"status": "online"}
+    refused: list[tuple[Command, Refusal]] = []
+    async with harness(sim_factory) as h:
+        venue = _Amends(h.venue)
+        running = running_engine(
+            h, tmp_path, venue=venue, status=lambda: state["status"], refused=refused
+        )
+        async with running as (engine, _):
+            venue.engine = engine
+            placed = await engine.place(_bid(engine, h, "49000", post_only=True))
+            maker = await engine.wait_settled(placed.cl_ord_id, timeout_s=WAIT_S)
+            plain = await _live(engine, h, "47000")
+            state["status"] = "post_only"
+            new = h.inst.price("48000")
+            taker = AmendOrder(plain, h.inst, None, new)
+            assert not engine.submit(taker)
+            ((command, why),) = refused
+            assert command is taker and why.reason == "exchange_status"
+            assert engine.submit(AmendOrder(maker, h.inst, None, new))
+            cid = maker.cl_ord_id
+            assert venue.calls[-1] == ("amend_now", cid)  # at submit
+            await _amended(engine, cid, new)
+        assert [c for c in venue.calls if c[0].startswith("amend")] == [("amend_now", cid)]
+        assert venue.flagged == [False] and h.rest.writes == []
+
+
+async def test_an_amend_decided_on_its_values_with_the_link_down_goes_over_rest(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """Accepted at once, but the socket cannot write it now: its task sends it, over REST,
+    and the pre-trade stage is not asked again."""
+    async with harness(sim_factory) as h:
+        venue = _Amends(h.venue)
+        async with running_engine(h, tmp_path, venue=venue) as (engine, _):
+            order, new = await _live(engine, h), h.inst.price("48000")
+            cid = order.cl_ord_id
+            h.keeper.open.clear()  # the next connection waits for its token
+            await h.sim.venue.faults.inject(kind="ws_drop", conn_kind="private")
+            await until(lambda: not h.entry.ready, "the link down")
+            assert engine.submit(AmendOrder(order, h.inst, None, new))
+            await _amended(engine, cid, new)
+            h.keeper.open.set()
+        assert venue.calls == [("place", cid), ("amend_now", cid), ("amend", cid)]
+        assert h.rest.writes == ["amend"] and _sim_price(h, cid) == new
+
+
 async def test_an_amend_of_an_order_in_flight_takes_the_general_way(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:

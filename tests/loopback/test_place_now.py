@@ -22,7 +22,8 @@ from bot.core.errors import OrderStateUnknown
 from bot.execution.commands import CancelOrder, Command, PlaceOrder
 from bot.execution.engine import EngineConfig, ExecutionEngine
 from bot.execution.orders import Order, OrderState
-from bot.execution.pretrade import Refusal
+from bot.execution.pretrade import PreTrade, Refusal
+from bot.execution.readiness import ReadinessGate
 from bot.execution.venue_ws import KrakenWsVenue
 from bot.kraken.instruments import Instrument
 from bot.store import Store
@@ -142,19 +143,23 @@ async def running_engine(
     seen: list[Order] | None = None,
     refused: list[tuple[Command, Refusal]] | None = None,
     crashed: list[BaseException] | None = None,
+    status: Callable[[], str | None] | None = None,
 ) -> AsyncIterator[tuple[ExecutionEngine, Store]]:
     """An engine on ``venue`` (the harness's own by default) and a store in ``tmp_path``,
     running and reconciled; each command's task started eagerly as the desk starts it
     (``eager``), or by the engine itself; ``seen`` collects every order it reports,
     ``refused`` every command it refused, with why. ``crashed``: the commands' tasks run
     outside the engine's group, and the exception of each one that ends with one is kept
-    here (else a task's bug ends the group, as it ends the daemon's)."""
+    here (else a task's bug ends the group, as it ends the daemon's). ``status``: the
+    exchange's state as the pre-trade stage reads it (default: none, which takes all)."""
     store = Store.open(tmp_path / "bot.db")
     tasks = OrderTasks()
+    gate = ReadinessGate(clock=h.clock)
+    pretrade = PreTrade(gate) if status is None else PreTrade(gate, exchange_status=status)
     engine = ExecutionEngine(
         venue or h.venue, store, h.sim.venue.instruments, h.clock,  # type: ignore[arg-type]
         spawn=tasks.spawn if eager else None,
-        config=EngineConfig(grace_s=5.0, resolve_wait_s=0.3),
+        config=EngineConfig(grace_s=5.0, resolve_wait_s=0.3), readiness=gate, pretrade=pretrade,
         on_order=None if seen is None else seen.append,
         on_refused=None if refused is None else lambda c, why, _: refused.append((c, why)),
     )  # fmt: skip
@@ -187,8 +192,9 @@ def _loose(crashed: list[BaseException]) -> Callable[..., asyncio.Task[None]]:
     return create_task
 
 
-def _bid(engine: ExecutionEngine, h: Harness, price: str) -> PlaceOrder:
-    return command(engine, h.clock, h.inst, "buy", h.inst.qty("0.01"), h.inst.price(price))
+def _bid(engine: ExecutionEngine, h: Harness, price: str, **fields: Any) -> PlaceOrder:
+    qty, limit = h.inst.qty("0.01"), h.inst.price(price)
+    return command(engine, h.clock, h.inst, "buy", qty, limit, **fields)
 
 
 async def test_the_engine_writes_a_submitted_place_before_submit_returns(

@@ -125,6 +125,32 @@ def test_an_amend_needs_trading_room_then_rest_room_then_the_risk_gate() -> None
     assert refusal is not None and refusal.reason == "exchange_status"
 
 
+def test_an_amend_on_its_values_says_yes_only_where_check_accepts_it() -> None:
+    """``accepts_amend``: True (counted as ``check`` counts) only with the exchange online,
+    room on both counters and the risk gate's fast accept; False, with nothing counted,
+    wherever ``check`` could refuse; readiness is not asked, as ``check`` does not ask it."""
+    w = World(RiskLimits(price_band_pct=D(1)))
+    w.risk.evaluate()  # the day's loss evaluated: the risk gate's fast accept can decide
+    w.orders.put(amending().order)
+    w.gate.clear("books", "resyncing")  # amends do not wait for readiness
+    assert w.stage.accepts_amend(amending(), w.orders) and w.risk.accepted == 1
+    w.counters.trading = AMEND_COST_MAX + CANCEL_RESERVE - 0.01
+    assert not w.stage.accepts_amend(amending(), w.orders)
+    w.counters.trading += 0.01
+    w.counters.rest = 1.0 + REST_RESERVE - 0.01
+    assert not w.stage.accepts_amend(amending(), w.orders)
+    w.counters.rest += 0.01
+    assert not w.stage.accepts_amend(amending("51000.0"), w.orders)  # out of the band
+    w.status = "post_only"
+    assert not w.stage.accepts_amend(amending(), w.orders)  # read: nothing followed
+    changed = w.stage.follow_status()
+    w.status = "online"
+    assert not w.stage.accepts_amend(amending(), w.orders)  # followed, and not told yet
+    changed()
+    assert w.stage.accepts_amend(amending(), w.orders)
+    assert w.risk.accepted == 2  # the two Trues, and nothing else
+
+
 def test_a_cancel_always_passes() -> None:
     w = World(RiskLimits(max_orders_per_minute=0))
     w.status, w.counters.trading, w.counters.rest = "maintenance", 0.0, 0.0

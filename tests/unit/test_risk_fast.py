@@ -12,14 +12,14 @@ import math
 from dataclasses import FrozenInstanceError, dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from bot.core.clock import FakeClock
-from bot.execution.commands import Command, PlaceOrder
+from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.pnl import NS_PER_DAY, PositionBook, Side, utc_day
 from bot.execution.risk import (
     RiskContext,
@@ -624,6 +624,8 @@ def test_the_fast_decision_is_an_ordinary_risk_decision() -> None:
 
 # -- the lane: ``accept_place`` on a place's values -----------------------------------------
 
+_VALUES: Final = (PlaceOrder, AmendOrder)  # what the pre-trade stage decides on values
+
 
 def _cap_accepts(cap: int, pos: int, side: str, qty: int) -> bool:
     """The exact path's position rule for one scope, in units: within the cap afterwards,
@@ -648,28 +650,34 @@ def test_side_max_is_the_largest_qty_the_position_rule_accepts_on_each_side() ->
     own=st.dictionaries(st.sampled_from(["mm", "other"]), limits()),
     data=st.data(),
 )
-def test_accept_place_accepts_only_what_check_accepts_and_counts_it_alike(
+def test_accept_place_and_amend_accept_only_what_check_accepts_and_count_it_alike(
     bot: RiskLimits | None, own: dict[str, RiskLimits], data: st.DataObject
 ) -> None:
-    """``accept_place`` (the pre-trade stage's fast accept on a place's values) on one gate,
+    """``accept_place`` (the pre-trade stage's fast accept on a place's values), or
+    ``accept_amend`` for an amend, on one gate,
     ``check`` on the other (exact), through fills, marks, days, states and evaluations: a
     True is an acceptance by ``check`` with no transition, counted and stamped alike; a
     False changes nothing, and ``check`` then decides as the exact gate does."""
     fast, exact = make_world(bot, own, fast=True), make_world(bot, own, fast=False)
-    taken = 0
+    taken = amends = 0
     for _ in range(data.draw(st.integers(5, 30), label="operations")):
         if data.draw(st.integers(0, 2)):
             op = data.draw(sharp_checks(bot, own, fast.book))
         else:
             op = data.draw(operations)
-        if op[0] == "check" and type(op[1]) is PlaceOrder and data.draw(st.booleans()):
+        if op[0] == "check" and type(op[1]) in _VALUES and data.draw(st.booleans()):
             command, ctx = op[1], op[2] if op[2] is not None else RiskContext()
             order = command.order
             try:
-                took = fast.gate.accept_place(
-                    order.strategy, command.instrument, order.side, order.qty, order.price,
-                    ctx.mids, ctx.open_orders, ctx.open_orders_total,
-                )  # fmt: skip
+                if type(command) is AmendOrder:
+                    took = fast.gate.accept_amend(
+                        command, ctx.mids, ctx.open_orders, ctx.open_orders_total
+                    )
+                else:
+                    took = fast.gate.accept_place(
+                        order.strategy, command.instrument, order.side, order.qty, order.price,
+                        ctx.mids, ctx.open_orders, ctx.open_orders_total,
+                    )  # fmt: skip
             except Exception as exc:  # an input the gate cannot take (an sNaN mid): the
                 raised = ("raised", type(exc).__name__)  # exact path must fail alike
                 assert apply(exact, op)[:2] == raised, op
@@ -677,6 +685,7 @@ def test_accept_place_accepts_only_what_check_accepts_and_counts_it_alike(
                 continue
             if took:
                 taken += 1
+                amends += type(command) is AmendOrder
                 kind, _, accepted, *_, transitions = apply(exact, op)
                 assert (kind, accepted, transitions) == ("decided", True, ()), op
             else:
@@ -684,7 +693,8 @@ def test_accept_place_accepts_only_what_check_accepts_and_counts_it_alike(
         else:
             assert apply(fast, op) == apply(exact, op), op
         assert observe(fast) == observe(exact), op
-    event(f"accept_place took: {min(taken, 3)}+")
+    event(f"accept_place or accept_amend took: {min(taken, 3)}+")
+    event(f"accept_amend took: {min(amends, 2)}+")
 
 
 def test_the_lane_expires_with_a_state_a_fill_and_the_day() -> None:
@@ -712,6 +722,37 @@ def test_the_lane_expires_with_a_state_a_fill_and_the_day() -> None:
     assert not takes(qty="0.01")  # not evaluated for it yet: ``check`` evaluates first
     gate.evaluate()
     assert takes(qty="0.01")  # the lane made again, until the end of the new day
+
+
+@pytest.mark.parametrize(
+    ("fields", "takes"),
+    [
+        ({"new_price": "49000.0"}, True),  # 2 % off the mid
+        ({"new_price": "47000.0"}, False),  # 6 %: out of the band
+        ({"price": "47000.0", "new_price": "52400.0"}, True),  # the new price's band
+        ({"new_qty": "0.04"}, True),
+        ({"new_qty": "0.05000001"}, False),  # over max_order_qty
+        ({"new_qty": "0.04", "new_price": "50100.0"}, False),  # over max_notional
+        ({"qty": "0.05", "new_qty": "0.03", "new_price": "50100.0"}, True),
+        ({"qty": "0.04", "filled": "0.01", "new_price": "50010.0"}, False),  # a fill: exact
+    ],
+)
+def test_accept_amend_decides_on_the_new_qty_and_price(fields: dict[str, str], takes: bool) -> None:
+    """``accept_amend``: True where ``check`` accepts on the fast path (counted alike);
+    False where it refuses, or decides a partly filled order on the exact path."""
+    fast, exact = pair(
+        RiskLimits(price_band_pct=D(5), max_order_qty=D("0.05"), max_order_notional=D(2000))
+    )
+    fast.gate.evaluate()
+    exact.gate.evaluate()
+    command = amend(**fields)  # type: ignore[arg-type]
+    assert type(command) is AmendOrder
+    assert fast.gate.accept_amend(command, MID.mids, {}, 0) is takes
+    if takes:
+        assert accepted_fast((outcome(exact.gate, command, MID), 1))
+        assert fast.gate.fast_accepted == 1 and observe(fast) == observe(exact)
+    else:
+        assert fast.gate.accepted == 0 and fast.gate.fast_accepted == 0
 
 
 def test_an_snan_mid_fails_the_fast_accept_as_it_fails_check() -> None:

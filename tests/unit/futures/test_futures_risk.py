@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.core.clock import FakeClock
-from bot.execution.commands import PlaceOrder
+from bot.execution import orders as o
+from bot.execution.commands import AmendOrder, PlaceOrder
 from bot.execution.futures_feed import MarginState, PositionState
 from bot.execution.futures_risk import (
     DerivativesLimits,
@@ -141,3 +142,7 @@ def test_the_gate_refuses_before_spots_checks_and_passes_what_fits() -> None:
         assert not gate.accept_place(
             "mm", INST, "buy", INST.qty(qty), INST.price("50000"), {}, {}, 0
         )
+        resting = o.acknowledge(place(qty).order, "OF1", now_ns=0)
+        grown = AmendOrder(resting, INST, INST.qty("0.03"), None)
+        assert not gate.accept_amend(grown, {}, {}, 0)  # nor an amend: ``check`` decides it
+    assert gate.check(AmendOrder(resting, INST, INST.qty("0.03"), None)).error is not None
