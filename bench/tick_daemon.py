@@ -43,20 +43,22 @@ bookkeeping (the order recorded, its task) follows the write and is not in the f
 With ``amend=True`` (the ``krakenbot_ws_amend`` contender; WebSocket only) the strategy is
 ``EveryFrameAmender``: one post-only buy, placed on the block's snapshot frame, amended in
 place on every other frame. The amend goes ``Context.amend`` (its checks, the handle
-flagged) → ``ExecutionEngine.submit`` → ``PreTrade.check`` (the amend's branch: the
-exchange's state, the rate room, then ``RiskGate.check``, stamped ``risk_in``/``risk_out``
-by the same proxy) → the command's eager task → ``ExecutionEngine.amend`` (the order
-flagged ``amend_pending``, saved and handed to the router before the venue is called) →
-``KrakenWsVenue.amend`` → ``WsOrderEntry.amend_order`` (the counter charged, the request
-opened) → the frame's builder (``_amend_order_frame``: ``ws_requests.amend_order_frame``),
-stamped as the place's: ``sent_in`` and ``post`` when it starts, ``written`` when the
-frame is built, before the executions connection writes it. So ``risk`` is
-``RiskGate.check``, ``engine`` runs from there to the builder, ``sign`` is 0 and ``send``
-the frame's encoding (the Python codec). A tick is a sample only when it built one amend
-frame and no ``add_order`` frame (counted after the tick's answer, outside the timed
-window): the place on the snapshot is never one. Per block, the path counts its places
-(what ``CancelAll`` must match) and its amends sent, acknowledged and refused (the desk's
-count: every source).
+flagged) → ``ExecutionEngine.submit``, which writes it at ``submit`` (``AmendNow``:
+``bot.execution.engine_now``): decided on its values (``PreTrade.accepts_amend``: the
+exchange's state, the rate room, then ``RiskGate.accept_amend``, stamped
+``risk_in``/``risk_out`` by the same proxy; ``RiskGate.check`` when that cannot say) →
+``KrakenWsVenue.amend_now`` → ``WsOrderEntry.amend_order_now`` (the counter charged, the
+request opened) → the frame's builder (``_amend_order_frame``:
+``ws_requests.amend_order_frame``, one pass), stamped as the place's: ``sent_in`` and
+``post`` when it starts, ``written`` when the frame is built, before the executions
+connection writes it. So ``risk`` is the risk gate's decision, ``engine`` runs from there
+to the builder, ``sign`` is 0 and ``send`` the frame's encoding. The order is flagged
+``amend_pending`` (saved, handed to the router) after the write, and is not in the figure;
+an amend not written at ``submit`` goes by the command's task (``ExecutionEngine.amend``),
+as before. A tick is a sample only when it built one amend frame and no ``add_order``
+frame (counted after the tick's answer, outside the timed window): the place on the
+snapshot is never one. Per block, the path counts its places (what ``CancelAll`` must
+match) and its amends sent, acknowledged and refused (the desk's count: every source).
 """
 
 from __future__ import annotations
@@ -221,6 +223,13 @@ class _TimedRisk:
         """``check`` on a place's values (``PreTrade.accepts_place``), stamped alike."""
         self._probe.risk_in = _NOW()
         accepted = self._gate.accept_place(*args)
+        self._probe.risk_out = _NOW()
+        return accepted
+
+    def accept_amend(self, *args: Any) -> bool:
+        """``check`` of an amend on its values (``PreTrade.accepts_amend``), stamped alike."""
+        self._probe.risk_in = _NOW()
+        accepted = self._gate.accept_amend(*args)
         self._probe.risk_out = _NOW()
         return accepted
 
