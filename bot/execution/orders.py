@@ -463,7 +463,7 @@ def request_cancel(order: Order, *, now_ns: int) -> Order:
     """Flag a cancel in flight. UNKNOWN orders may be canceled by ``cl_ord_id`` too."""
     if not order.is_open:
         raise IllegalTransition(order.cl_ord_id, order.state, order.state, "cancel of a done order")
-    return transition(order, order.state, now_ns=now_ns, cancel_pending=True)
+    return _flagged(order, now_ns, True, order.amend_pending)
 
 
 def cancel_failed(order: Order, reason: str, *, now_ns: int) -> Order:
@@ -479,7 +479,22 @@ def request_amend(order: Order, *, now_ns: int) -> Order:
         raise IllegalTransition(
             order.cl_ord_id, order.state, order.state, "amend of a non-live order"
         )
-    return transition(order, order.state, now_ns=now_ns, amend_pending=True)
+    return _flagged(order, now_ns, order.cancel_pending, True)
+
+
+def _flagged(order: Order, now_ns: int, cancel_pending: bool, amend_pending: bool) -> Order:
+    """``transition(order, order.state, now_ns=now_ns, cancel_pending=...,
+    amend_pending=...)`` for an open order (every open state may stay itself): the same
+    new ``Order``, built by its fields in order rather than by ``dataclasses.replace``
+    (about a third of the time: it is on every amend's and cancel's path, before the
+    write). ``tests/unit/test_orders.py`` holds the two equal for every field."""
+    o = order
+    return Order(
+        o.cl_ord_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.price_precision,
+        o.qty_precision, o.strategy, o.state, o.order_id, o.filled_qty, o.cum_cost,
+        o.avg_price, o.reason, o.time_in_force, o.post_only, cancel_pending, amend_pending,
+        o.created_ns, now_ns,
+    )  # fmt: skip
 
 
 def amend_failed(order: Order, reason: str, *, now_ns: int) -> Order:

@@ -582,3 +582,41 @@ def test_new_order_keeps_a_cl_ord_id_as_the_regex_rules_say(cid: str) -> None:
         assert not is_valid_cl_ord_id(cid)
         return
     assert is_valid_cl_ord_id(cid) and made.cl_ord_id == canonical_cl_ord_id(cid)
+
+
+def _every_field_set(state: OrderState) -> Order:
+    """An order whose every field holds a value of its own, none its default: a field
+    that ``orders._flagged`` forgot, or put in another's place, shows."""
+    values: dict[str, object] = {}
+    for i, f in enumerate(dataclasses.fields(Order), start=2):
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        if f.name == "state":
+            values[f.name] = state
+        elif kind in ("str", "str | None"):
+            values[f.name] = f"{f.name}-{i}"
+        elif kind in ("int", "int | None"):
+            values[f.name] = 1000 + i
+        elif kind in ("Decimal", "Decimal | None"):
+            values[f.name] = Decimal(i) / 7
+        elif kind == "bool":
+            values[f.name] = i % 2 == 0
+        else:
+            raise AssertionError(f"a field of a new type: {f.name}: {kind}")
+    return Order(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("state", sorted(OPEN_STATES, key=str))
+@pytest.mark.parametrize(("cancel", "amend"), [(False, False), (True, False), (False, True)])
+def test_the_flags_are_set_as_transition_sets_them(
+    state: OrderState, cancel: bool, amend: bool
+) -> None:
+    """``request_cancel`` and ``request_amend`` (``_flagged``, field by field) make the
+    order ``transition`` makes, every other field kept."""
+    order = dataclasses.replace(_every_field_set(state), cancel_pending=cancel, amend_pending=amend)
+    assert request_cancel(order, now_ns=7) == dataclasses.replace(
+        order, cancel_pending=True, updated_ns=7
+    )
+    if state in (OrderState.NEW, OrderState.PARTIALLY_FILLED):
+        assert request_amend(order, now_ns=9) == dataclasses.replace(
+            order, amend_pending=True, updated_ns=9
+        )
