@@ -145,7 +145,7 @@ class ExecutionEngine(WriteNow, BatchOrders):
         self._on_order, self._on_fill, self._on_refused = on_order, on_fill, on_refused
         self._cfg = config or EngineConfig()
         self._ids = ids if ids is not None else IdBlocks(store, clock)
-        self._unsaved: set[str] = set()  # placed, row not written yet (its block is on record)
+        self._unsaved: set[str] = set()  # placed or flagged, row to follow (block on record)
         if readiness is None:
             readiness = pretrade.readiness if pretrade is not None else ReadinessGate(clock=clock)
         if pretrade is None:
@@ -708,6 +708,24 @@ class ExecutionEngine(WriteNow, BatchOrders):
             self._wake_waiter(order.cl_ord_id)
         for fill in fills:
             self._emit_fill(fill, order)
+        if self._on_order is not None:
+            self._call(self._on_order, order)
+        if held:
+            self._on_reports(held)
+
+    def _keep(self, order: Order) -> None:
+        """``_put`` of a change whose row may follow (an amend's flag, written at
+        ``submit``): indexed and told (``on_order``) now, its row written with the order's
+        next change (the amend's answer, a report, a lookup). A crash before then loses
+        only the flag: the next start adopts Kraken's numbers (``reconcile.report_for``).
+        For an id from a recorded block only, as a place's row (``_record_sent``); else
+        ``_put``."""
+        cid = order.cl_ord_id
+        if self._ids.owner(cid) is None:
+            self._put(order)
+            return
+        held = self._book.put(order)
+        self._unsaved.add(cid)
         if self._on_order is not None:
             self._call(self._on_order, order)
         if held:

@@ -27,13 +27,15 @@ memory, settled (neither in flight nor UNKNOWN), live with Kraken's id, and no c
 amend in flight. Such an amend is decided on its values first (``PreTrade.accepts_amend``:
 the exchange online, room on both counters, the risk gate's ``accept_amend``, counted as
 ``check`` counts), and by ``check`` when that cannot say. The frame is written first; then
-the order is flagged amend-pending (its row, ``on_order``), before the first ``await``, so
+the order is flagged amend-pending and told (``on_order``) before the first ``await``, so
 no answer or report can be read before the flag; its answer is awaited by the command's
-task and applied as ``amend`` applies it. Anything else (an order to wait for, or one
-``amend`` refuses as unavailable; the venue unable to write now) goes ``submit``'s general
-way. If the process dies between the write and the flag's row, the next start's
-reconciliation finds Kraken's numbers different from the row and adopts them
-(``restated``), as it adopts an amend in flight (``amended``).
+task and applied as ``amend`` applies it. The flag's row is not written: the order's next
+row (the answer's) follows, as a place's row follows its request (its id's block is on
+record; ``ExecutionEngine._keep``). Anything else (an order to wait for, or one ``amend``
+refuses as unavailable; the venue unable to write now) goes ``submit``'s general way. If
+the process dies before the answer's row, the next start's reconciliation finds Kraken's
+numbers different from the row and adopts them (``restated``), as it adopts an amend found
+in flight (``amended``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class NowParts(EngineParts, Protocol):
     _ids: IdBlocks
     _place_now: PlaceNowFn | None
     _amend_now: AmendNowFn | None
+
+    def _keep(self, order: Order) -> None: ...
 
     def _carry_out(
         self, command: Command, answer: Coroutine[Any, Any, Any] | None = None
@@ -211,7 +215,7 @@ def _amend_go(e: NowParts, command: AmendOrder, target: _Target) -> bool:
         return True
     if answer is None:
         return False
-    e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
+    e._keep(o.request_amend(order, now_ns=e._clock.time_ns()))  # its row follows
     if not e._spawn_command(e._carry_out(command, answer)):  # stopping: answer unread
         answer.close()
         e._amend_answer(order, IN_DOUBT, qty, price)

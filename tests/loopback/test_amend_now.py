@@ -197,10 +197,12 @@ async def test_the_engine_writes_a_submitted_amend_before_submit_returns(
             flagged = engine.order(cid)  # flagged before anything could answer it
             assert flagged is not None and flagged.amend_pending
             row = store.get_order(cid)
-            assert row is not None and row.amend_pending  # its row followed the request
+            assert row is not None and not row.amend_pending  # the flag's row is not written
             assert h.entry.in_flight == 1  # its request is out, waiting for the answer
             await until(lambda: _sim_price(h, cid) == new, "the amend on the sim")
             assert (await _amended(engine, cid, new)).qty == order.qty
+            row = store.get_order(cid)
+            assert row is not None and (row.price, row.amend_pending) == (new, False)
         assert venue.calls == [("place", cid), ("amend_now", cid)]
         assert venue.flagged == [False]  # the frame was written before the flag
         assert h.entry.stats.of("amend_order").ok == 1 and h.rest.writes == []
