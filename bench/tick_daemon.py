@@ -55,10 +55,11 @@ connection writes it. So ``risk`` is the risk gate's decision, ``engine`` runs f
 to the builder, ``sign`` is 0 and ``send`` the frame's encoding. The order is flagged
 ``amend_pending`` (handed to the router; its row follows with the answer) after the write,
 and is not in the figure; an amend not written at ``submit`` goes by the command's task
-(``ExecutionEngine.amend``), as before. A tick is a sample only when it built one amend frame and no ``add_order``
-frame (counted after the tick's answer, outside the timed window): the place on the
-snapshot is never one. Per block, the path counts its places (what ``CancelAll`` must
-match) and its amends sent, acknowledged and refused (the desk's count: every source).
+(``ExecutionEngine.amend``), as before. A tick is a sample only when it built one amend
+frame and no ``add_order`` frame (counted after the tick's answer, outside the timed
+window): the place on the snapshot is never one. Per block, the path counts its places
+(what ``CancelAll`` must match) and its amends sent, acknowledged and refused (the desk's
+count: every source).
 """
 
 from __future__ import annotations
