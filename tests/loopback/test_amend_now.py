@@ -12,6 +12,8 @@ before the process died is adopted from Kraken's numbers at the next start.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from bot.execution.pretrade import Refusal
 from bot.execution.venue_ws import KrakenWsVenue
 from bot.kraken.instruments import Instrument
 from bot.kraken.ratelimit import TradingCounter
+from bot.store import Store
 from tests.loopback.conftest import SimFactory
 from tests.loopback.test_place_now import _bid, _counter, _Recording, running_engine
 from tests.loopback.test_venue_ws import WAIT_S, Harness, harness, until
@@ -162,6 +165,19 @@ class _AnswerRaises(_Amends):
         return answer()
 
 
+@asynccontextmanager
+async def _engine(
+    sim_factory: SimFactory, tmp_path: Path, kind: type[_Amends] | None = None, **options: Any
+) -> AsyncIterator[tuple[Harness, _Amends, ExecutionEngine, Store]]:
+    """The harness, a recording venue (``kind``, default ``_Amends``) on it, and a running
+    engine on that venue (``options``: ``running_engine``'s)."""
+    async with harness(sim_factory) as h:
+        venue = (kind or _Amends)(h.venue)
+        async with running_engine(h, tmp_path, venue=venue, **options) as (engine, store):
+            venue.engine = engine
+            yield h, venue, engine, store
+
+
 async def _live(engine: ExecutionEngine, h: Harness, price: str = "49000") -> Order:
     placed = await engine.place(_bid(engine, h, price))
     order = await engine.wait_settled(placed.cl_ord_id, timeout_s=WAIT_S)
@@ -185,58 +201,51 @@ async def _amended(engine: ExecutionEngine, cid: str, price: int) -> Order:
 async def test_the_engine_writes_a_submitted_amend_before_submit_returns(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
-    async with harness(sim_factory) as h:
-        venue = _Amends(h.venue)
-        async with running_engine(h, tmp_path, venue=venue) as (engine, store):
-            venue.engine = engine
-            order, new = await _live(engine, h), h.inst.price("48000")
-            cid, before = order.cl_ord_id, _counter(h)
-            assert engine.submit(AmendOrder(order, h.inst, None, new))
-            young = TradingCounter.amend_cost(0).total  # acked under 5 s ago: the dearest band
-            assert _counter(h) == pytest.approx(before + young, abs=0.05)
-            flagged = engine.order(cid)  # flagged before anything could answer it
-            assert flagged is not None and flagged.amend_pending
-            row = store.get_order(cid)
-            assert row is not None and not row.amend_pending  # the flag's row is not written
-            assert h.entry.in_flight == 1  # its request is out, waiting for the answer
-            await until(lambda: _sim_price(h, cid) == new, "the amend on the sim")
-            assert (await _amended(engine, cid, new)).qty == order.qty
-            row = store.get_order(cid)
-            assert row is not None and (row.price, row.amend_pending) == (new, False)
-        assert venue.calls == [("place", cid), ("amend_now", cid)]
-        assert venue.flagged == [False]  # the frame was written before the flag
-        assert h.entry.stats.of("amend_order").ok == 1 and h.rest.writes == []
+    async with _engine(sim_factory, tmp_path) as (h, venue, engine, store):
+        order, new = await _live(engine, h), h.inst.price("48000")
+        cid, before = order.cl_ord_id, _counter(h)
+        assert engine.submit(AmendOrder(order, h.inst, None, new))
+        young = TradingCounter.amend_cost(0).total  # acked under 5 s ago: the dearest band
+        assert _counter(h) == pytest.approx(before + young, abs=0.05)
+        flagged = engine.order(cid)  # flagged before anything could answer it
+        assert flagged is not None and flagged.amend_pending
+        row = store.get_order(cid)
+        assert row is not None and not row.amend_pending  # the flag's row is not written
+        assert h.entry.in_flight == 1  # its request is out, waiting for the answer
+        await until(lambda: _sim_price(h, cid) == new, "the amend on the sim")
+        assert (await _amended(engine, cid, new)).qty == order.qty
+        row = store.get_order(cid)
+        assert row is not None and (row.price, row.amend_pending) == (new, False)
+    assert venue.calls == [("place", cid), ("amend_now", cid)]
+    assert venue.flagged == [False]  # the frame was written before the flag
+    assert h.entry.stats.of("amend_order").ok == 1 and h.rest.writes == []
 
 
 async def test_the_engine_resolves_a_lost_answer_of_an_amend_written_at_submit(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
-    async with harness(sim_factory) as h:
-        venue = _Amends(h.venue)
-        async with running_engine(h, tmp_path, venue=venue) as (engine, _):
-            order, new = await _live(engine, h), h.inst.price("48000")
-            cid = order.cl_ord_id
-            await h.sim.venue.faults.inject(kind="ws_lose_ack", endpoint="amend_order")
-            assert engine.submit(AmendOrder(order, h.inst, None, new))
-            await _amended(engine, cid, new)  # looked up: Kraken's numbers say it happened
-        stats = h.entry.stats.of("amend_order")
-        assert (stats.lost, stats.ok) == (1, 0)  # one amend request in all: never resent
-        assert venue.calls == [("place", cid), ("amend_now", cid)] and h.rest.writes == []
+    async with _engine(sim_factory, tmp_path) as (h, venue, engine, _):
+        order, new = await _live(engine, h), h.inst.price("48000")
+        cid = order.cl_ord_id
+        await h.sim.venue.faults.inject(kind="ws_lose_ack", endpoint="amend_order")
+        assert engine.submit(AmendOrder(order, h.inst, None, new))
+        await _amended(engine, cid, new)  # looked up: Kraken's numbers say it happened
+    stats = h.entry.stats.of("amend_order")
+    assert (stats.lost, stats.ok) == (1, 0)  # one amend request in all: never resent
+    assert venue.calls == [("place", cid), ("amend_now", cid)] and h.rest.writes == []
 
 
 async def test_an_amend_now_that_raises_after_writing_is_looked_up(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
-    async with harness(sim_factory) as h:
-        venue = _AmendWritesThenRaises(h.venue)
-        async with running_engine(h, tmp_path, venue=venue) as (engine, _):
-            order, new = await _live(engine, h), h.inst.price("48000")
-            cid = order.cl_ord_id
-            assert engine.submit(AmendOrder(order, h.inst, None, new))  # its fate: a lookup's
-            flagged = engine.order(cid)
-            assert flagged is not None and flagged.amend_pending
-            await _amended(engine, cid, new)
-        assert venue.calls == [("place", cid), ("amend_now", cid)]  # never sent again
+    async with _engine(sim_factory, tmp_path, _AmendWritesThenRaises) as (h, venue, engine, _):
+        order, new = await _live(engine, h), h.inst.price("48000")
+        cid = order.cl_ord_id
+        assert engine.submit(AmendOrder(order, h.inst, None, new))  # its fate: a lookup's
+        flagged = engine.order(cid)
+        assert flagged is not None and flagged.amend_pending
+        await _amended(engine, cid, new)
+    assert venue.calls == [("place", cid), ("amend_now", cid)]  # never sent again
 
 
 async def test_an_amend_now_that_raises_before_writing_is_looked_up_all_the_same(
@@ -244,16 +253,14 @@ async def test_an_amend_now_that_raises_before_writing_is_looked_up_all_the_same
 ) -> None:
     """Nothing left, so no report will ever clear the flag: only the lookup does, and it
     finds the order as it was."""
-    async with harness(sim_factory) as h:
-        venue = _RaisesBeforeWriting(h.venue)
-        async with running_engine(h, tmp_path, venue=venue) as (engine, _):
-            order = await _live(engine, h)
-            cid = order.cl_ord_id
-            assert engine.submit(AmendOrder(order, h.inst, None, h.inst.price("48000")))
-            settled = await _amended(engine, cid, order.price or 0)
-            assert settled.qty == order.qty and settled.state is OrderState.NEW
-        assert _sim_price(h, cid) == order.price and h.entry.stats.of("amend_order").ok == 0
-        assert venue.calls == [("place", cid), ("amend_now", cid)]
+    async with _engine(sim_factory, tmp_path, _RaisesBeforeWriting) as (h, venue, engine, _):
+        order = await _live(engine, h)
+        cid = order.cl_ord_id
+        assert engine.submit(AmendOrder(order, h.inst, None, h.inst.price("48000")))
+        settled = await _amended(engine, cid, order.price or 0)
+        assert settled.qty == order.qty and settled.state is OrderState.NEW
+    assert _sim_price(h, cid) == order.price and h.entry.stats.of("amend_order").ok == 0
+    assert venue.calls == [("place", cid), ("amend_now", cid)]
 
 
 async def test_an_amend_whose_answer_raises_a_bug_is_looked_up(
@@ -262,58 +269,53 @@ async def test_an_amend_whose_answer_raises_a_bug_is_looked_up(
     """The command's task ends with the bug, and the amend is in doubt: nothing was
     written, so no report will clear the flag; the lookup does, with Kraken's numbers."""
     crashed: list[BaseException] = []
-    async with harness(sim_factory) as h:
-        venue = _AnswerRaises(h.venue)
-        async with running_engine(h, tmp_path, venue=venue, crashed=crashed) as (engine, _):
-            order = await _live(engine, h)
-            cid = order.cl_ord_id
-            assert engine.submit(AmendOrder(order, h.inst, None, h.inst.price("48000")))
-            settled = await _amended(engine, cid, order.price or 0)
-            assert (settled.state, settled.qty) == (OrderState.NEW, order.qty)
-        assert [str(x) for x in crashed] == ["a bug in the answer"]
-        assert venue.calls == [("place", cid), ("amend_now", cid)]
+    running = _engine(sim_factory, tmp_path, _AnswerRaises, crashed=crashed)
+    async with running as (h, venue, engine, _):
+        order = await _live(engine, h)
+        cid = order.cl_ord_id
+        assert engine.submit(AmendOrder(order, h.inst, None, h.inst.price("48000")))
+        settled = await _amended(engine, cid, order.price or 0)
+        assert (settled.state, settled.qty) == (OrderState.NEW, order.qty)
+    assert [str(x) for x in crashed] == ["a bug in the answer"]
+    assert venue.calls == [("place", cid), ("amend_now", cid)]
 
 
 async def test_a_refused_amend_written_at_submit_is_told_and_unflagged(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
     refused: list[tuple[Command, Refusal]] = []
-    async with harness(sim_factory) as h:
-        venue = _Amends(h.venue)
-        async with running_engine(h, tmp_path, venue=venue, refused=refused) as (engine, _):
-            order = await _live(engine, h)
-            cid = order.cl_ord_id
-            await h.sim.venue.faults.inject(
-                kind="ws_order_error", endpoint="amend_order", error="EOrder:Insufficient funds"
-            )
-            amend = AmendOrder(order, h.inst, None, h.inst.price("48000"))
-            assert engine.submit(amend)
-            await until(lambda: refused != [], "the refusal told")
-            after = engine.order(cid)
-            assert after is not None and not after.amend_pending
-            assert (after.price, after.reason) == (order.price, "EOrder:Insufficient funds")
-        ((command, why),) = refused
-        assert command is amend and (why.source, why.reason) == ("exchange", after.reason)
-        assert venue.calls == [("place", cid), ("amend_now", cid)] and h.rest.writes == []
+    async with _engine(sim_factory, tmp_path, refused=refused) as (h, venue, engine, _):
+        order = await _live(engine, h)
+        cid = order.cl_ord_id
+        await h.sim.venue.faults.inject(
+            kind="ws_order_error", endpoint="amend_order", error="EOrder:Insufficient funds"
+        )
+        amend = AmendOrder(order, h.inst, None, h.inst.price("48000"))
+        assert engine.submit(amend)
+        await until(lambda: refused != [], "the refusal told")
+        after = engine.order(cid)
+        assert after is not None and not after.amend_pending
+        assert (after.price, after.reason) == (order.price, "EOrder:Insufficient funds")
+    ((command, why),) = refused
+    assert command is amend and (why.source, why.reason) == ("exchange", after.reason)
+    assert venue.calls == [("place", cid), ("amend_now", cid)] and h.rest.writes == []
 
 
 async def test_an_amend_of_a_done_order_is_refused_and_never_written(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
     refused: list[tuple[Command, Refusal]] = []
-    async with harness(sim_factory) as h:
-        venue = _Amends(h.venue)
-        async with running_engine(h, tmp_path, venue=venue, refused=refused) as (engine, _):
-            order = await _live(engine, h)
-            cid = order.cl_ord_id
-            gone = await engine.cancel(cid)
-            await until(lambda: (x := engine.order(cid)) is not None and x.is_terminal, "gone")
-            assert engine.submit(AmendOrder(gone, h.inst, None, h.inst.price("48000")))
-            await until(lambda: refused != [], "the refusal told")
-        ((_, why),) = refused
-        assert (why.source, why.reason) == ("engine", "unavailable")
-        assert venue.calls == [("place", cid), ("cancel", cid)]  # no amend, by either way
-        assert h.entry.stats.of("amend_order").ok == 0
+    async with _engine(sim_factory, tmp_path, refused=refused) as (h, venue, engine, _):
+        order = await _live(engine, h)
+        cid = order.cl_ord_id
+        gone = await engine.cancel(cid)
+        await until(lambda: (x := engine.order(cid)) is not None and x.is_terminal, "gone")
+        assert engine.submit(AmendOrder(gone, h.inst, None, h.inst.price("48000")))
+        await until(lambda: refused != [], "the refusal told")
+    ((_, why),) = refused
+    assert (why.source, why.reason) == ("engine", "unavailable")
+    assert venue.calls == [("place", cid), ("cancel", cid)]  # no amend, by either way
+    assert h.entry.stats.of("amend_order").ok == 0
 
 
 async def test_an_amend_check_decides_is_written_at_submit_too(
@@ -324,28 +326,23 @@ async def test_an_amend_check_decides_is_written_at_submit_too(
     ``submit`` all the same, before its flag; it refuses the other's, never written."""
     state = {"status": "online"}
     refused: list[tuple[Command, Refusal]] = []
-    async with harness(sim_factory) as h:
-        venue = _Amends(h.venue)
-        running = running_engine(
-            h, tmp_path, venue=venue, status=lambda: state["status"], refused=refused
-        )
-        async with running as (engine, _):
-            venue.engine = engine
-            placed = await engine.place(_bid(engine, h, "49000", post_only=True))
-            maker = await engine.wait_settled(placed.cl_ord_id, timeout_s=WAIT_S)
-            plain = await _live(engine, h, "47000")
-            state["status"] = "post_only"
-            new = h.inst.price("48000")
-            taker = AmendOrder(plain, h.inst, None, new)
-            assert not engine.submit(taker)
-            ((command, why),) = refused
-            assert command is taker and why.reason == "exchange_status"
-            assert engine.submit(AmendOrder(maker, h.inst, None, new))
-            cid = maker.cl_ord_id
-            assert venue.calls[-1] == ("amend_now", cid)  # at submit
-            await _amended(engine, cid, new)
-        assert [c for c in venue.calls if c[0].startswith("amend")] == [("amend_now", cid)]
-        assert venue.flagged == [False] and h.rest.writes == []
+    running = _engine(sim_factory, tmp_path, status=lambda: state["status"], refused=refused)
+    async with running as (h, venue, engine, _):
+        placed = await engine.place(_bid(engine, h, "49000", post_only=True))
+        maker = await engine.wait_settled(placed.cl_ord_id, timeout_s=WAIT_S)
+        plain = await _live(engine, h, "47000")
+        state["status"] = "post_only"
+        new = h.inst.price("48000")
+        taker = AmendOrder(plain, h.inst, None, new)
+        assert not engine.submit(taker)
+        ((command, why),) = refused
+        assert command is taker and why.reason == "exchange_status"
+        assert engine.submit(AmendOrder(maker, h.inst, None, new))
+        cid = maker.cl_ord_id
+        assert venue.calls[-1] == ("amend_now", cid)  # at submit
+        await _amended(engine, cid, new)
+    assert [c for c in venue.calls if c[0].startswith("amend")] == [("amend_now", cid)]
+    assert venue.flagged == [False] and h.rest.writes == []
 
 
 async def test_an_amend_decided_on_its_values_with_the_link_down_goes_over_rest(
@@ -353,19 +350,17 @@ async def test_an_amend_decided_on_its_values_with_the_link_down_goes_over_rest(
 ) -> None:
     """Accepted at once, but the socket cannot write it now: its task sends it, over REST,
     and the pre-trade stage is not asked again."""
-    async with harness(sim_factory) as h:
-        venue = _Amends(h.venue)
-        async with running_engine(h, tmp_path, venue=venue) as (engine, _):
-            order, new = await _live(engine, h), h.inst.price("48000")
-            cid = order.cl_ord_id
-            h.keeper.open.clear()  # the next connection waits for its token
-            await h.sim.venue.faults.inject(kind="ws_drop", conn_kind="private")
-            await until(lambda: not h.entry.ready, "the link down")
-            assert engine.submit(AmendOrder(order, h.inst, None, new))
-            await _amended(engine, cid, new)
-            h.keeper.open.set()
-        assert venue.calls == [("place", cid), ("amend_now", cid), ("amend", cid)]
-        assert h.rest.writes == ["amend"] and _sim_price(h, cid) == new
+    async with _engine(sim_factory, tmp_path) as (h, venue, engine, _):
+        order, new = await _live(engine, h), h.inst.price("48000")
+        cid = order.cl_ord_id
+        h.keeper.open.clear()  # the next connection waits for its token
+        await h.sim.venue.faults.inject(kind="ws_drop", conn_kind="private")
+        await until(lambda: not h.entry.ready, "the link down")
+        assert engine.submit(AmendOrder(order, h.inst, None, new))
+        await _amended(engine, cid, new)
+        h.keeper.open.set()
+    assert venue.calls == [("place", cid), ("amend_now", cid), ("amend", cid)]
+    assert h.rest.writes == ["amend"] and _sim_price(h, cid) == new
 
 
 async def test_an_amend_of_an_order_in_flight_takes_the_general_way(
@@ -373,19 +368,17 @@ async def test_an_amend_of_an_order_in_flight_takes_the_general_way(
 ) -> None:
     """The place written at ``submit`` has no answer yet: the amend cannot be written now.
     It waits for the order as ``amend`` waits, then goes."""
-    async with harness(sim_factory) as h:
-        venue = _Amends(h.venue)
-        async with running_engine(h, tmp_path, venue=venue) as (engine, _):
-            place = _bid(engine, h, "49000")
-            cid, new = place.order.cl_ord_id, h.inst.price("48000")
-            assert engine.submit(place)  # written now, its answer to come
-            in_flight = engine.order(cid)
-            assert in_flight is not None and in_flight.order_id is None
-            assert engine.submit(AmendOrder(in_flight, h.inst, None, new))
-            assert venue.calls == [("place_now", cid)]  # the amend not written at submit
-            await _amended(engine, cid, new)
-        assert venue.calls == [("place_now", cid), ("amend", cid)]
-        assert _sim_price(h, cid) == new and h.rest.writes == []
+    async with _engine(sim_factory, tmp_path) as (h, venue, engine, _):
+        place = _bid(engine, h, "49000")
+        cid, new = place.order.cl_ord_id, h.inst.price("48000")
+        assert engine.submit(place)  # written now, its answer to come
+        in_flight = engine.order(cid)
+        assert in_flight is not None and in_flight.order_id is None
+        assert engine.submit(AmendOrder(in_flight, h.inst, None, new))
+        assert venue.calls == [("place_now", cid)]  # the amend not written at submit
+        await _amended(engine, cid, new)
+    assert venue.calls == [("place_now", cid), ("amend", cid)]
+    assert _sim_price(h, cid) == new and h.rest.writes == []
 
 
 @pytest.mark.parametrize("eager", [True, False])
@@ -395,21 +388,19 @@ async def test_an_amend_tells_the_same_story_either_way(
     """Written at ``submit`` (the desk's eager tasks) or by its task later: the same
     changes told (flagged, then amended at its new numbers), the same end, one request."""
     seen: list[Order] = []
-    async with harness(sim_factory) as h:
-        venue = _Amends(h.venue)
-        async with running_engine(h, tmp_path, venue=venue, eager=eager, seen=seen) as (e, _):
-            order = await _live(e, h)
-            cid, new_qty, new_price = order.cl_ord_id, h.inst.qty("0.02"), h.inst.price("48000")
-            seen.clear()
-            assert e.submit(AmendOrder(order, h.inst, new_qty, new_price))
-            await _amended(e, cid, new_price)
-        story = [(x.state, x.amend_pending, x.qty, x.price) for x in seen if x.cl_ord_id == cid]
-        new = OrderState.NEW
-        assert story == [(new, True, order.qty, order.price), (new, False, new_qty, new_price)]
-        assert venue.calls[1:] == [("amend_now" if eager else "amend", cid)]
-        assert h.entry.stats.of("amend_order").ok == 1 and h.rest.writes == []
-        (on_sim,) = h.on_sim_with(cid)
-        assert (on_sim.qty, on_sim.price) == (new_qty, new_price)
+    async with _engine(sim_factory, tmp_path, eager=eager, seen=seen) as (h, venue, e, _):
+        order = await _live(e, h)
+        cid, new_qty, new_price = order.cl_ord_id, h.inst.qty("0.02"), h.inst.price("48000")
+        seen.clear()
+        assert e.submit(AmendOrder(order, h.inst, new_qty, new_price))
+        await _amended(e, cid, new_price)
+    story = [(x.state, x.amend_pending, x.qty, x.price) for x in seen if x.cl_ord_id == cid]
+    new = OrderState.NEW
+    assert story == [(new, True, order.qty, order.price), (new, False, new_qty, new_price)]
+    assert venue.calls[1:] == [("amend_now" if eager else "amend", cid)]
+    assert h.entry.stats.of("amend_order").ok == 1 and h.rest.writes == []
+    (on_sim,) = h.on_sim_with(cid)
+    assert (on_sim.qty, on_sim.price) == (new_qty, new_price)
 
 
 async def test_an_amend_written_just_before_a_crash_is_adopted_at_the_next_start(
