@@ -18,10 +18,10 @@ The place check is on every order's path, and through the venue port it is a cha
 calls (the WebSocket venue, the REST venue, the client, the counter), each a frame and an
 object to fetch. So ``RateRoom.of(venue, clock)``, the daemon's, asks a venue that offers
 it (``CounterVenue``) for its ``TradingCounter`` once, and builds a ``CounterRoom``, whose
-``place_fits`` asks that counter's own ``headroom(symbol, now)`` directly: the same
-counter and clock the chain reads, so it decides exactly as the chain would at that
-instant. Any other venue gets a ``RateRoom`` on its callables. ``amend_fits`` and
-``rest_fits`` go through the callables in both.
+``place_fits`` and ``amend_fits`` ask that counter's own ``headroom(symbol, now)``
+directly: the same counter and clock the chain reads, so they decide exactly as the chain
+would at that instant. Any other venue gets a ``RateRoom`` on its callables. ``rest_fits``
+goes through the callables in both.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ class RateRoom:
 
 
 class CounterRoom(RateRoom):
-    """A ``RateRoom`` whose ``place_fits`` asks the trading ``counter`` itself, on ``clock``:
+    """A ``RateRoom`` whose ``place_fits`` and ``amend_fits`` ask the trading ``counter``
+    itself, on ``clock``:
     the counter that ``trading`` reads, on the clock it reads it at (the module docstring).
     ``trading`` and ``rest`` serve the other checks."""
 
@@ -104,3 +105,8 @@ class CounterRoom(RateRoom):
     def place_fits(self, symbol: str, open_on_symbol: int) -> bool:
         """``RateRoom.place_fits`` with ``trading(symbol)`` asked of the counter itself."""
         return self._headroom(symbol, self._now()) >= 1.0 + CANCEL_RESERVE * (open_on_symbol + 1)
+
+    def amend_fits(self, symbol: str, open_on_symbol: int) -> bool:
+        """``RateRoom.amend_fits`` with ``trading(symbol)`` asked of the counter itself."""
+        room = self._headroom(symbol, self._now())
+        return room >= AMEND_COST_MAX + CANCEL_RESERVE * open_on_symbol
