@@ -198,17 +198,8 @@ class FuturesRiskGate(RiskGate):
         open_total: int | None,
     ) -> bool:
         """Never: the fast accept on a place's values knows spot's limits only, so every
-        place here goes by ``check``, which checks the derivatives' limits first."""
-        return False
-
-    def accept_amend(
-        self,
-        command: AmendOrder,
-        mids: Mapping[str, Decimal],
-        open_orders: Mapping[str, int],
-        open_total: int | None,
-    ) -> bool:
-        """Never, as ``accept_place``: every amend here goes by ``check``."""
+        place (and every amend: ``accept_amend`` asks this) here goes by ``check``, which
+        checks the derivatives' limits first."""
         return False
 
     def check(self, command: Command, context: RiskContext | None = None) -> RiskDecision:

@@ -113,6 +113,21 @@ _STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingS
 _ACTIVE: Final = TradingState.ACTIVE
 _ZERO: Final = Decimal(0)
 _FAST_KINDS: Final = (PlaceOrder, AmendOrder)  # what ``_accept_fast`` decides
+
+
+def _amended(command: AmendOrder) -> tuple[int, int | None] | None:
+    """The qty and price an amend is decided on by the fast path: a place of its new qty at
+    its new price. The exact path checks it so, but for the price band (skipped there when
+    the price is unchanged) and the open orders (an amend adds none): the fast path checks
+    both, so it is only ever stricter. None for an order with a fill: its position counts
+    what is left of the order and its size the whole, so the exact path decides it."""
+    order = command.order
+    if order.filled_qty:
+        return None
+    qty, price = command.new_qty, command.new_price
+    return order.qty if qty is None else qty, order.price if price is None else price
+
+
 _ROOM: Final = Context(prec=200, rounding=ROUND_FLOOR)  # a room to a limit: never more than exact
 
 
@@ -451,41 +466,30 @@ class RiskGate:
         open_total: int | None,
     ) -> bool:
         """``check`` of ``command`` (the ``RiskContext``'s mids and open orders given as
-        values), for its common case only, as ``accept_place`` for a place: True when
-        ``check`` would accept it, counted alike; False, having changed nothing ``check``'s
-        decision depends on. An amend of an order with nothing filled is decided as a place
-        of its new qty at its new price (``_accept_fast``)."""
+        values), for its common case only: ``accept_place`` of its new qty at its new
+        price (``_amended``), False for an order with a fill."""
+        terms = _amended(command)
+        if terms is None:
+            return False
         order = command.order
-        if order.filled_qty:
-            return False  # the exact path's: what is left, and its size the whole
-        lane = self._lane_for(order.strategy, command.instrument)
-        if lane is None or self._clock.time_ns() >= lane.until_ns:
-            return False  # ``check`` evaluates the daily loss first, or decides it
-        qty = order.qty if command.new_qty is None else command.new_qty
-        price = order.price if command.new_price is None else command.new_price
-        decided = self._decide(lane, order.side, qty, price, mids, open_orders, open_total)
-        return decided is not None
+        return self.accept_place(
+            order.strategy, command.instrument, order.side, *terms, mids, open_orders, open_total
+        )
 
     def _accept_fast(
         self, command: PlaceOrder | AmendOrder, ctx: RiskContext
     ) -> RiskDecision | None:
         """Accept ``command`` when the exact path certainly would, counted as it counts, or
-        return None, having changed nothing that the exact path's decision depends on.
-
-        An amend of an order with nothing filled is decided as a place of its new qty at
-        its new price. The exact path checks it so, but for the price band (skipped there
-        when the price is unchanged) and the open orders (an amend adds none): this path
-        checks both, so it is only ever stricter. With a fill, the position counts what is
-        left of the order and its size the whole: the exact path decides it."""
+        return None, having changed nothing that the exact path's decision depends on. An
+        amend is decided on its new qty and price (``_amended``)."""
         order = command.order
-        qty, price = order.qty, order.price
         if type(command) is AmendOrder:
-            if order.filled_qty:
+            terms = _amended(command)
+            if terms is None:
                 return None
-            if command.new_qty is not None:
-                qty = command.new_qty
-            if command.new_price is not None:
-                price = command.new_price
+            qty, price = terms
+        else:
+            qty, price = order.qty, order.price
         lane = self._lane_for(order.strategy, command.instrument)
         if lane is None:
             return None
