@@ -145,7 +145,7 @@ class ExecutionEngine(WriteNow, BatchOrders):
         self._on_order, self._on_fill, self._on_refused = on_order, on_fill, on_refused
         self._cfg = config or EngineConfig()
         self._ids = ids if ids is not None else IdBlocks(store, clock)
-        self._unsaved: set[str] = set()  # placed or flagged, row to follow (block on record)
+        self._unsaved: set[str] = set()  # placed (block on record) or flagged: row to follow
         if readiness is None:
             readiness = pretrade.readiness if pretrade is not None else ReadinessGate(clock=clock)
         if pretrade is None:
@@ -307,13 +307,14 @@ class ExecutionEngine(WriteNow, BatchOrders):
         says why (``shutting_down`` when no task can start). What happens later is told
         by ``on_order`` and ``on_fill``, and ``on_refused`` for an amend or a cancel the
         venue or the engine refused, or a place never recorded."""
-        if type(command) is AmendOrder and self._amend_fast(command):
+        target = self._amend_target(command) if type(command) is AmendOrder else None
+        if target is not None and self._amend_fast(target):
             return True
         refusal = self.pretrade.check(command, self._book)
         if refusal is None:
             if type(command) is PlaceOrder and self._write_now(command):
                 return True
-            if type(command) is AmendOrder and self._amend_written(command):
+            if target is not None and self._amend_go(target):
                 return True
             cancel = type(command) is not PlaceOrder and type(command) is not AmendOrder
             if cancel:
@@ -341,7 +342,7 @@ class ExecutionEngine(WriteNow, BatchOrders):
     ) -> None:
         """A submitted command's task: its work, and ``on_refused`` if it was not done.
         ``answer``: a place or an amend already written and recorded (``_write_now``,
-        ``_amend_written``), whose answer this awaits."""
+        ``_amend_go``), whose answer this awaits."""
         cid = command.cl_ord_id
         try:
             if type(command) is PlaceOrder:
@@ -694,38 +695,26 @@ class ExecutionEngine(WriteNow, BatchOrders):
         by_id = {x.order_id: x for x in of if x.order_id is not None}
         return rc.missed_fills(trades, by_id, self._instruments, known.exec_ids)
 
-    def _put(self, order: Order, fills: Sequence[Fill] = ()) -> None:
+    def _put(self, order: Order, fills: Sequence[Fill] = (), *, row_follows: bool = False) -> None:
         """Save, index, wake waiters, tell ``on_fill`` for each of ``fills`` (new fills,
         already recorded, that this change of ``order`` shows), then ``on_order``, then
         replay held reports. The save is durable (fsynced) unless the id's block is on
         record: then the exchange can always restore the row (``bot.execution.ids``), and a
-        crash of the process keeps it anyway."""
+        crash of the process keeps it anyway. ``row_follows`` (an amend's flag, written at
+        ``submit``, of an order whose row is on record): no row now; the order's next change
+        writes it (the amend's answer, a report, a lookup), and a crash before then loses
+        only the flag: the next start adopts Kraken's numbers (``reconcile.report_for``)."""
         cid = order.cl_ord_id
-        self._unsaved.discard(cid)
-        self._store.save_order(order, sync=self._ids.owner(cid) is None)
+        if row_follows:
+            self._unsaved.add(cid)
+        else:
+            self._unsaved.discard(cid)
+            self._store.save_order(order, sync=self._ids.owner(cid) is None)
         held = self._book.put(order)
         if not self._unsettled(order.cl_ord_id):
             self._wake_waiter(order.cl_ord_id)
         for fill in fills:
             self._emit_fill(fill, order)
-        if self._on_order is not None:
-            self._call(self._on_order, order)
-        if held:
-            self._on_reports(held)
-
-    def _keep(self, order: Order) -> None:
-        """``_put`` of a change whose row may follow (an amend's flag, written at
-        ``submit``): indexed and told (``on_order``) now, its row written with the order's
-        next change (the amend's answer, a report, a lookup). A crash before then loses
-        only the flag: the next start adopts Kraken's numbers (``reconcile.report_for``).
-        For an id from a recorded block only, as a place's row (``_record_sent``); else
-        ``_put``."""
-        cid = order.cl_ord_id
-        if self._ids.owner(cid) is None:
-            self._put(order)
-            return
-        held = self._book.put(order)
-        self._unsaved.add(cid)
         if self._on_order is not None:
             self._call(self._on_order, order)
         if held:

@@ -30,17 +30,17 @@ the exchange online, room on both counters, the risk gate's ``accept_amend``, co
 the order is flagged amend-pending and told (``on_order``) before the first ``await``, so
 no answer or report can be read before the flag; its answer is awaited by the command's
 task and applied as ``amend`` applies it. The flag's row is not written: the order's next
-row (the answer's) follows, as a place's row follows its request (its id's block is on
-record; ``ExecutionEngine._keep``). Anything else (an order to wait for, or one ``amend``
-refuses as unavailable; the venue unable to write now) goes ``submit``'s general way. If
-the process dies before the answer's row, the next start's reconciliation finds Kraken's
-numbers different from the row and adopts them (``restated``), as it adopts an amend found
-in flight (``amended``).
+row (the answer's) follows, as a place's row follows its request (the order's own row is
+on record already; ``ExecutionEngine._put``'s ``row_follows``). Anything else (an order to wait for,
+or one ``amend`` refuses as unavailable; the venue unable to write now) goes ``submit``'s
+general way. If the process dies before the answer's row, the next start's reconciliation
+finds Kraken's numbers different from the row and adopts them (``restated``), as it adopts
+an amend found in flight (``amended``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final, Protocol
 
 from bot.core.errors import OrderStateUnknown
@@ -49,11 +49,11 @@ from bot.execution import orders as o
 from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.engine_batch import EngineParts
 from bot.execution.ids import IdBlocks
-from bot.execution.orders import Order, OrderState, OrderTerms, PlaceTerms
+from bot.execution.orders import Fill, Order, OrderState, OrderTerms, PlaceTerms
 from bot.execution.pretrade import Refusal
 from bot.kraken.instruments import Instrument
 
-__all__ = ["IN_DOUBT", "AmendNowFn", "PlaceNowFn", "WriteNow"]
+__all__ = ["IN_DOUBT", "AmendNowFn", "AmendTarget", "PlaceNowFn", "WriteNow"]
 
 S = OrderState
 PlaceNowFn = Callable[[OrderTerms, Instrument], Coroutine[Any, Any, str] | None]  # v.PlaceNow
@@ -71,7 +71,9 @@ class NowParts(EngineParts, Protocol):
     _place_now: PlaceNowFn | None
     _amend_now: AmendNowFn | None
 
-    def _keep(self, order: Order) -> None: ...
+    def _put(
+        self, order: Order, fills: Sequence[Fill] = (), *, row_follows: bool = False
+    ) -> None: ...
 
     def _carry_out(
         self, command: Command, answer: Coroutine[Any, Any, Any] | None = None
@@ -150,77 +152,69 @@ class WriteNow:
         _recorded(e, command, answer)
         return True
 
-    def _amend_fast(self, command: AmendOrder) -> bool:
-        """``submit`` of an amend it can write now (``_writable``), decided on its values
-        (``PreTrade.accepts_amend``) and carried out: written now (``_amend_go``), else
-        sent by its task as ``submit`` sends it. False, with nothing done or changed, for
-        anything else: ``submit`` then decides it with ``check``."""
+    def _amend_target(self, command: AmendOrder) -> AmendTarget | None:
+        """The venue's ``amend_now``, ``command``, its order and its instrument, when
+        ``amend`` would send the amend at once (the engine running, the order in memory,
+        settled, live with Kraken's id and no change in flight) and the venue can write one
+        at ``submit``; else None (``submit``'s general way). The pre-trade stage changes no
+        order, so a target found before it still holds after it."""
         e: NowParts = self  # type: ignore[assignment]  # its only subclass
-        target = _writable(e, command)
-        if target is None or not e.pretrade.accepts_amend(command, e._book):
+        cid, amend_now = command.cl_ord_id, e._amend_now
+        if amend_now is None or e._tg is None or cid in e._inflight:
+            return None
+        order = e._book.get(cid)
+        if (
+            order is None
+            or order.state not in _LIVE
+            or order.order_id is None
+            or order.cancel_pending
+            or order.amend_pending
+            or (inst := e._instruments.lookup(order.symbol)) is None
+        ):
+            return None
+        return amend_now, command, order, inst
+
+    def _amend_fast(self, target: AmendTarget) -> bool:
+        """``submit`` of the amend of a ``target``, decided on its values
+        (``PreTrade.accepts_amend``) and carried out: written now (``_amend_go``), else
+        sent by its task as ``submit`` sends it. False, with nothing done or changed, when
+        the stage cannot say at once: ``submit`` then decides it with ``check``."""
+        e: NowParts = self  # type: ignore[assignment]  # its only subclass
+        command = target[1]
+        if not e.pretrade.accepts_amend(command, e._book):
             return False
-        written = _amend_go(e, command, target)
-        if not written and not e._spawn_command(e._carry_out(command)):  # its task sends it
+        if not self._amend_go(target) and not e._spawn_command(e._carry_out(command)):
             e._refused(command, _STOPPING)
         return True
 
-    def _amend_written(self, command: AmendOrder) -> bool:
-        """An amend ``check`` accepted, written before this returns (``AmendNow``), the
-        order flagged amend-pending between the write and the first ``await`` (so before
-        any answer can be read), its answer awaited by the command's task. False, with
-        nothing sent, for anything but the common case (the module docstring): ``amend``
-        then waits for the order, refuses or sends the amend as ever."""
+    def _amend_go(self, target: AmendTarget) -> bool:
+        """An accepted amend written now (``AmendNow``), then flagged amend-pending and
+        told, its row to follow (``_put(row_follows=True)``), its answer awaited by its
+        task: True. False, with nothing sent or charged, when the venue cannot write it now
+        (``amend`` then sends it, waiting for room or over REST)."""
         e: NowParts = self  # type: ignore[assignment]  # its only subclass
-        target = _writable(e, command)
-        return target is not None and _amend_go(e, command, target)
-
-
-_Target = tuple[AmendNowFn, Order, Instrument]
-
-
-def _writable(e: NowParts, command: AmendOrder) -> _Target | None:
-    """The venue's ``amend_now``, the order of ``command`` and its instrument, when
-    ``amend`` would send the amend at once (the engine running, the order in memory,
-    settled, live with Kraken's id and no change in flight) and the venue can write one at
-    ``submit``; else None."""
-    cid, amend_now = command.cl_ord_id, e._amend_now
-    if amend_now is None or e._tg is None or cid in e._inflight:
-        return None
-    order = e._book.get(cid)
-    if (
-        order is None
-        or order.state not in _LIVE
-        or order.order_id is None
-        or order.cancel_pending
-        or order.amend_pending
-        or (inst := e._instruments.lookup(order.symbol)) is None
-    ):
-        return None
-    return amend_now, order, inst
-
-
-def _amend_go(e: NowParts, command: AmendOrder, target: _Target) -> bool:
-    """An accepted amend (``target``: ``_writable``'s) written now, then flagged (its row,
-    ``on_order``), its answer awaited by its task: True. False, with nothing sent or
-    charged, when the venue cannot write it now."""
-    amend_now, order, inst = target
-    cid, qty, price = command.cl_ord_id, command.new_qty, command.new_price
-    age = e._age(e._book.touched.get(cid), order.updated_ns)
-    try:
-        answer = amend_now(order, inst, qty=qty, price=price, order_age_s=age)
-    except Exception as exc:  # a bug: the request may have left
-        e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
-        log.error("order_amend_failed", cl_ord_id=cid, error=repr(exc))
-        e._amend_answer(order, IN_DOUBT, qty, price)  # looked up
+        amend_now, command, order, inst = target
+        cid, qty, price = command.cl_ord_id, command.new_qty, command.new_price
+        age = e._age(e._book.touched.get(cid), order.updated_ns)
+        try:
+            answer = amend_now(order, inst, qty=qty, price=price, order_age_s=age)
+        except Exception as exc:  # a bug: the request may have left
+            e._put(o.request_amend(order, now_ns=e._clock.time_ns()))
+            log.error("order_amend_failed", cl_ord_id=cid, error=repr(exc))
+            e._amend_answer(order, IN_DOUBT, qty, price)  # looked up
+            return True
+        if answer is None:
+            return False
+        e._put(o.request_amend(order, now_ns=e._clock.time_ns()), row_follows=True)
+        if not e._spawn_command(e._carry_out(command, answer)):  # stopping: answer unread
+            answer.close()
+            e._amend_answer(order, IN_DOUBT, qty, price)
         return True
-    if answer is None:
-        return False
-    e._keep(o.request_amend(order, now_ns=e._clock.time_ns()))  # its row follows
-    if not e._spawn_command(e._carry_out(command, answer)):  # stopping: answer unread
-        answer.close()
-        e._amend_answer(order, IN_DOUBT, qty, price)
-    return True
 
+
+AmendTarget = tuple[AmendNowFn, AmendOrder, Order, Instrument]
+"""What ``WriteNow._amend_target`` finds: the venue's ``amend_now``, the amend, the order
+and its pair."""
 
 IN_DOUBT: Final = OrderStateUnknown("interrupted", "an amend sent whose answer is not read here")
 """An amend's answer, when it will not be read: in doubt, so looked up."""
