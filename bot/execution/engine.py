@@ -39,6 +39,10 @@ shows (``order``: the engine's record now, None for a place never recorded).
   today) merges sparse reports by ``cl_ord_id`` or venue id; a UUID ``cl_ord_id`` in either
   of Kraken's forms (``orders.canonical_cl_ord_id``). While no executions come (or with
   ``confirm_via_rest``) each write is followed by a query.
+- **Amends** (``amend`` and an amend's answer: the base class
+  ``bot.execution.engine_amend.AmendInPlace``): in place, refused ones recorded, lost
+  answers looked up. Places and amends the venue can write at once are written at
+  ``submit`` (the base class ``bot.execution.engine_now.WriteNow``).
 - **Batches** (``submit_batch``, ``place_batch``, ``cancel_batch``, ``hold_amend``: the
   base class ``bot.execution.engine_batch.BatchOrders``): the same stage and rules, order
   by order, the accepted orders in as few venue calls as the venue takes (amends too,
@@ -73,8 +77,9 @@ from bot.execution import orders as o
 from bot.execution import reconcile as rc
 from bot.execution import venue as v
 from bot.execution.commands import AmendOrder, Command, PlaceOrder
+from bot.execution.engine_amend import AmendInPlace
 from bot.execution.engine_batch import BatchOrders, place_acked, place_refused
-from bot.execution.engine_now import IN_DOUBT, AmendNowFn, PlaceNowFn, WriteNow
+from bot.execution.engine_now import AmendNowFn, PlaceNowFn, WriteNow
 from bot.execution.ids import IdBlocks
 from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
@@ -83,7 +88,7 @@ from bot.execution.readiness import RECONCILED, ReadinessGate
 from bot.execution.reconcile import OrderIndex, Plan, Recorded
 from bot.execution.venue import ExchangeOrder, ExchangeTrade, Venue
 from bot.execution.venue_reads import VenueReads
-from bot.kraken.instruments import Instrument, InstrumentTable, from_scaled, to_scaled
+from bot.kraken.instruments import Instrument, InstrumentTable, to_scaled
 from bot.kraken.protocol import ExecutionReport, ExecutionsFrame
 
 __all__ = ["EngineConfig", "ExecutionEngine", "OrderUnavailable", "Spawn"]
@@ -119,7 +124,7 @@ class EngineConfig:
     backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(1.0, 30.0))
 
 
-class ExecutionEngine(WriteNow, BatchOrders):
+class ExecutionEngine(WriteNow, BatchOrders, AmendInPlace):
     """See the module docstring. Prices and quantities are scaled ints."""
 
     def __init__(
@@ -440,35 +445,6 @@ class ExecutionEngine(WriteNow, BatchOrders):
             await self._refresh([cid])
         return self._book.orders[cid]
 
-    async def amend(
-        self, cl_ord_id: str, *, qty: int | None = None, price: int | None = None
-    ) -> Order:
-        """AmendOrder in place (same txid and queue priority); ``qty`` is the new total. Raises
-        ``OrderUnavailable`` (not live) and Kraken's refusal (recorded as ``reason``)."""
-        order = await self.wait_settled(cl_ord_id)
-        age = self._begin_amend(order)
-        inst = self._instrument(order.symbol)
-        answer = self._venue.amend(order, inst, qty=qty, price=price, order_age_s=age)
-        return await self._amend_sent(order, answer, qty, price)
-
-    async def _amend_sent(
-        self, order: Order, answer: Awaitable[None], qty: int | None, price: int | None
-    ) -> Order:
-        """An amend of ``order`` flagged in flight and sent (or sending): its answer applied
-        (``_amend_answer``); Kraken's refusal raised. Cancelled, or a bug: the request may
-        have left, so it is in doubt (looked up), and the exception goes on."""
-        try:
-            await answer
-        except ExchangeError as exc:
-            if self._amend_answer(order, exc, qty, price) is not None:
-                raise
-            return self._book.orders[order.cl_ord_id]
-        except BaseException:
-            self._amend_answer(order, IN_DOUBT, qty, price)
-            raise
-        self._amend_answer(order, None, qty, price)
-        return self._book.orders[order.cl_ord_id]
-
     def _begin_amend(self, order: Order) -> float:
         """An amend of ``order`` (settled) about to be sent, alone or in a batch: flagged
         in flight; its age for the rate counter. ``OrderUnavailable`` if it is not live or
@@ -480,34 +456,6 @@ class ExecutionEngine(WriteNow, BatchOrders):
         age = self._age(self._book.touched.get(cid), order.updated_ns)
         self._put(o.request_amend(order, now_ns=self._clock.time_ns()))
         return age
-
-    def _amend_answer(
-        self, order: Order, answer: ExchangeError | None, qty: int | None, price: int | None
-    ) -> ExchangeError | None:
-        """The venue's answer to an amend of ``order`` (sent alone or in a batch) onto it:
-        None, amended (the change applied as an ``amended`` report) or in doubt (looked
-        up: Kraken's numbers will say); else the refusal, recorded on the order (its
-        ``reason``; a ``RejectedError`` looked up: gone meanwhile?), for the caller to tell."""
-        cid = order.cl_ord_id
-        if isinstance(answer, OrderStateUnknown):
-            log.warning("amend_unknown", cl_ord_id=cid, code=answer.code)
-            self._spawn(self._refresh([cid]))
-            return None
-        if answer is not None:
-            now = self._clock.time_ns()
-            self._put(o.amend_failed(self._book.orders[cid], answer.code, now_ns=now))
-            if isinstance(answer, RejectedError):
-                self._spawn(self._refresh([cid]))
-            return answer
-        self._book.touched[cid] = self._clock.monotonic()
-        pp, qp = order.price_precision, order.qty_precision
-        self._on_reports([ExecutionReport(
-            exec_type="amended", order_id=order.order_id,
-            order_qty=None if qty is None else from_scaled(qty, qp),
-            limit_price=None if price is None else from_scaled(price, pp),
-        )])  # fmt: skip
-        log.info("order_amended", cl_ord_id=cid, qty=qty, price=price)
-        return None
 
     async def cancel(self, cl_ord_id: str) -> Order:
         """CancelOrder (a done order is returned as it is); the feed or a query tells the end."""

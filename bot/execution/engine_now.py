@@ -41,19 +41,19 @@ an amend found in flight (``amended``).
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
-from bot.core.errors import OrderStateUnknown
 from bot.core.log import get_logger
 from bot.execution import orders as o
 from bot.execution.commands import AmendOrder, Command, PlaceOrder
+from bot.execution.engine_amend import IN_DOUBT
 from bot.execution.engine_batch import EngineParts
 from bot.execution.ids import IdBlocks
 from bot.execution.orders import Fill, Order, OrderState, OrderTerms, PlaceTerms
 from bot.execution.pretrade import Refusal
 from bot.kraken.instruments import Instrument
 
-__all__ = ["IN_DOUBT", "AmendNowFn", "AmendTarget", "PlaceNowFn", "WriteNow"]
+__all__ = ["AmendNowFn", "AmendTarget", "PlaceNowFn", "WriteNow"]
 
 S = OrderState
 PlaceNowFn = Callable[[OrderTerms, Instrument], Coroutine[Any, Any, str] | None]  # v.PlaceNow
@@ -215,9 +215,6 @@ class WriteNow:
 AmendTarget = tuple[AmendNowFn, AmendOrder, Order, Instrument]
 """What ``WriteNow._amend_target`` finds: the venue's ``amend_now``, the amend, the order
 and its pair."""
-
-IN_DOUBT: Final = OrderStateUnknown("interrupted", "an amend sent whose answer is not read here")
-"""An amend's answer, when it will not be read: in doubt, so looked up."""
 
 
 def _recorded(e: NowParts, command: PlaceOrder, answer: Coroutine[Any, Any, str]) -> None:

@@ -1,5 +1,5 @@
 """An amend written before ``submit`` returns (``AmendNow``: ``KrakenWsVenue.amend_now`` and
-``ExecutionEngine._amend_written``), against the simulator on 127.0.0.1.
+``ExecutionEngine._amend_go``), against the simulator on 127.0.0.1.
 
 As for a place written at ``submit`` (tests/loopback/test_place_now.py), the proof that a
 request left at the call is the simulator acting on it while its answer's coroutine has not
