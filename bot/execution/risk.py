@@ -81,7 +81,7 @@ from bot.core.clock import Clock
 from bot.core.errors import RiskError
 from bot.execution.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from bot.execution.pnl import NS_PER_DAY, PositionBook, Side
-from bot.execution.risk_fast import FastPlan, Lane, build_lane, build_plan
+from bot.execution.risk_fast import FastPlan, Lane, amend_terms, build_lane, build_plan
 from bot.execution.risk_limits import RiskLimits
 from bot.kraken.instruments import Instrument
 
@@ -113,21 +113,6 @@ _STRICTNESS: Final = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingS
 _ACTIVE: Final = TradingState.ACTIVE
 _ZERO: Final = Decimal(0)
 _FAST_KINDS: Final = (PlaceOrder, AmendOrder)  # what ``_accept_fast`` decides
-
-
-def _amended(command: AmendOrder) -> tuple[int, int | None] | None:
-    """The qty and price an amend is decided on by the fast path: a place of its new qty at
-    its new price. The exact path checks it so, but for the price band (skipped there when
-    the price is unchanged) and the open orders (an amend adds none): the fast path checks
-    both, so it is only ever stricter. None for an order with a fill: its position counts
-    what is left of the order and its size the whole, so the exact path decides it."""
-    order = command.order
-    if order.filled_qty:
-        return None
-    qty, price = command.new_qty, command.new_price
-    return order.qty if qty is None else qty, order.price if price is None else price
-
-
 _ROOM: Final = Context(prec=200, rounding=ROUND_FLOOR)  # a room to a limit: never more than exact
 
 
@@ -467,8 +452,8 @@ class RiskGate:
     ) -> bool:
         """``check`` of ``command`` (the ``RiskContext``'s mids and open orders given as
         values), for its common case only: ``accept_place`` of its new qty at its new
-        price (``_amended``), False for an order with a fill."""
-        terms = _amended(command)
+        price (``amend_terms``), False for an order with a fill."""
+        terms = amend_terms(command)
         if terms is None:
             return False
         order = command.order
@@ -481,10 +466,10 @@ class RiskGate:
     ) -> RiskDecision | None:
         """Accept ``command`` when the exact path certainly would, counted as it counts, or
         return None, having changed nothing that the exact path's decision depends on. An
-        amend is decided on its new qty and price (``_amended``)."""
+        amend is decided on its new qty and price (``amend_terms``)."""
         order = command.order
         if type(command) is AmendOrder:
-            terms = _amended(command)
+            terms = amend_terms(command)
             if terms is None:
                 return None
             qty, price = terms

@@ -34,11 +34,13 @@ from decimal import Context, Decimal
 from fractions import Fraction
 from typing import Final, NamedTuple
 
+from bot.execution.commands import AmendOrder
 from bot.execution.risk_limits import RiskLimits
 from bot.kraken.instruments import Instrument
 
 __all__ = [
-    "EXACT_DIGITS", "FastPlan", "Lane", "build_lane", "build_plan", "position_units", "side_max",
+    "EXACT_DIGITS", "FastPlan", "Lane", "amend_terms", "build_lane", "build_plan",
+    "position_units", "side_max",
 ]  # fmt: skip
 
 EXACT_DIGITS: Final = 28  # the default decimal context's precision: the bounds assume it
@@ -278,3 +280,16 @@ def build_plan(
             if lim.max_orders_per_minute is not None
         ),
     )
+
+
+def amend_terms(command: AmendOrder) -> tuple[int, int | None] | None:
+    """The qty and price an amend is decided on by the fast path: a place of its new qty at
+    its new price. The exact path checks it so, but for the price band (skipped there when
+    the price is unchanged) and the open orders (an amend adds none): the fast path checks
+    both, so it is only ever stricter. None for an order with a fill: its position counts
+    what is left of the order and its size the whole, so the exact path decides it."""
+    order = command.order
+    if order.filled_qty:
+        return None
+    qty, price = command.new_qty, command.new_price
+    return order.qty if qty is None else qty, order.price if price is None else price
