@@ -480,7 +480,8 @@ class DaemonPath:
             spawn=desk.tasks.spawn, on_order=desk.router.on_order,
             on_fill=desk.router.on_fill, on_refused=desk.router.on_refused,
         )  # fmt: skip
-        self.engine.prepare_ids([self.name])
+        # As the daemon: a block and a spare on record, the spare replaced after the tick.
+        self.engine.prepare_ids([self.name], later=asyncio.get_running_loop().call_soon)
         # The executions feed, as the daemon runs it: it drives the orders' state, and while
         # it is live the engine does not confirm each write by QueryOrders.
         self.private.on_change = gate.follow(

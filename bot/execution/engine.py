@@ -80,7 +80,7 @@ from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.engine_amend import AmendInPlace
 from bot.execution.engine_batch import BatchOrders, place_acked, place_refused
 from bot.execution.engine_now import AmendNowFn, PlaceNowFn, WriteNow
-from bot.execution.ids import IdBlocks
+from bot.execution.ids import IdBlocks, Later
 from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
 from bot.execution.pretrade import PreTrade, Refusal
@@ -197,9 +197,11 @@ class ExecutionEngine(WriteNow, BatchOrders, AmendInPlace):
         order and keeps it: one call fewer on every place."""
         return self._ids.next
 
-    def prepare_ids(self, strategies: Iterable[str]) -> None:
-        """Record an id block for each strategy now, so that no order waits for one."""
-        self._ids.prepare(strategies)
+    def prepare_ids(self, strategies: Iterable[str], *, later: Later | None = None) -> None:
+        """Record an id block for each strategy now, so that no order waits for one; with
+        ``later`` (the loop's ``call_soon``), a spare block each as well, replaced off the
+        order's path when taken (``IdBlocks.prepare``)."""
+        self._ids.prepare(strategies, later=later)
 
     def order(self, cl_ord_id: str) -> Order | None:
         """One of our orders, open or done (from the store if no longer in memory)."""

@@ -21,18 +21,34 @@ keeps a high-water mark for the same reason):
 
 One durable write per ``block_size`` orders per strategy (and one per strategy at start,
 ``prepare``). Pure apart from the store and the random source, both injected.
+
+That write is an fsync: 0.2 ms at p50 and up to 10 ms in its tail. So that no order waits
+for it, ``prepare(..., later=loop.call_soon)`` records a *spare* block per strategy as well.
+When a strategy's block runs out, ``next`` moves to its spare with no write and hands
+``later`` the recording of the next spare, which runs after the current step of the event
+loop: after the order that used the last id is written. If that recording fails (a full
+disk), it is logged, and the next block is recorded when it is needed, as without a spare.
+A spare recorded and never used is harmless: its prefix is ours and issued nothing.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Final
 
 from bot.core.clock import Clock
+from bot.core.errors import StoreError
+from bot.core.log import get_logger
 from bot.execution.journal import IdBlockStore
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "IdBlocks"]
+__all__ = ["DEFAULT_BLOCK_SIZE", "IdBlocks", "Later"]
+
+log = get_logger(component="ids")
+
+Later = Callable[[Callable[[], object]], object]
+"""Runs a callable after the current step (an event loop's ``call_soon``)."""
 
 DEFAULT_BLOCK_SIZE: Final = 4096
 _PREFIX_HEX: Final = 24
@@ -58,6 +74,8 @@ class IdBlocks:
         self._owners = store.id_blocks()  # every prefix ever recorded -> its strategy
         self._current: dict[str, tuple[str, int]] = {}  # strategy -> (prefix, next counter)
         self._mine: dict[str, int] = {}  # prefix opened by this process -> ids issued from it
+        self._spares: dict[str, str] = {}  # strategy -> a recorded prefix not started yet
+        self._later: Later | None = None  # set by ``prepare``: spares kept, refilled through it
         self.blocks_opened = 0
         """Blocks this process recorded (each one durable write)."""
         self.last: str | None = None
@@ -69,7 +87,7 @@ class IdBlocks:
         block first (``StoreError`` if that fails: then no id is issued)."""
         current = self._current.get(strategy)
         if current is None or current[1] >= self._size:
-            prefix, n = self._open(strategy), 0
+            prefix, n = self._take(strategy), 0
         else:
             prefix, n = current
         self._current[strategy] = (prefix, n + 1)
@@ -77,11 +95,22 @@ class IdBlocks:
         cid = self.last = f"{prefix}{n:08x}"
         return cid
 
-    def prepare(self, strategies: Iterable[str]) -> None:
-        """Record a block for each strategy now (at start), so no order waits for one."""
+    def prepare(self, strategies: Iterable[str], *, later: Later | None = None) -> None:
+        """Record a block for each strategy now (at start), so no order waits for one. With
+        ``later`` (an event loop's ``call_soon``), a spare block for each as well, and from
+        then on every spare taken is replaced through ``later`` (the module docstring)."""
+        if later is not None:
+            self._later = later
         for strategy in strategies:
             if strategy not in self._current:
                 self._current[strategy] = (self._open(strategy), 0)
+            if self._later is not None and strategy not in self._spares:
+                self._spares[strategy] = self._open(strategy)
+
+    @property
+    def spares(self) -> frozenset[str]:
+        """The strategies whose next block is on record already."""
+        return frozenset(self._spares)
 
     def fresh(self, cl_ord_id: str) -> bool:
         """True if this process issued ``cl_ord_id`` from a block it opened: no earlier
@@ -104,6 +133,26 @@ class IdBlocks:
         if cl_ord_id is None or len(cl_ord_id) != 32:
             return None
         return self._owners.get(cl_ord_id[:_PREFIX_HEX])
+
+    def _take(self, strategy: str) -> str:
+        """A new block for ``strategy``: its spare (no write), or one recorded now; the next
+        spare is then recorded through ``later``, after the caller's step."""
+        spare = self._spares.pop(strategy, None)
+        prefix = self._open(strategy) if spare is None else spare
+        later = self._later
+        if later is not None:
+            later(partial(self._refill, strategy))
+        return prefix
+
+    def _refill(self, strategy: str) -> None:
+        """Record a spare block for ``strategy`` if it has none; a failure is logged, and its
+        next block is then recorded when it is needed."""
+        if strategy in self._spares:
+            return
+        try:
+            self._spares[strategy] = self._open(strategy)
+        except StoreError as exc:
+            log.warning("id_spare_not_recorded", strategy=strategy, error=str(exc))
 
     def _open(self, strategy: str) -> str:
         raw = bytearray(self._random(_PREFIX_HEX // 2))

@@ -16,6 +16,7 @@ that and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,8 @@ class TwoVenueStrategies:
         """``side.on_wired``: each strategy's context on ``venue``, its runner on its desk."""
 
         def wired(desk: Desk, engine: ExecutionEngine) -> None:
-            engine.prepare_ids(one.loaded.name for one in self.all)
+            later = asyncio.get_running_loop().call_soon  # spare id blocks, off the path
+            engine.prepare_ids((one.loaded.name for one in self.all), later=later)
             for one in self.all:
                 name, symbols = one.loaded.name, one.ctx.symbols_on(venue)
                 if isinstance(side, FuturesDaemon):

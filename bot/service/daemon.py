@@ -371,7 +371,9 @@ class Daemon:
         )  # fmt: skip
         venue = order_venue(cfg, reads, private, clock)  # venue.order_entry: websocket | rest
         desk, engine = self._order_path(store, venue, instruments)
-        engine.prepare_ids(x.name for x in self.loaded)  # id blocks on record before trading
+        # Id blocks on record before trading, and a spare each, replaced off the order path.
+        later = asyncio.get_running_loop().call_soon
+        engine.prepare_ids((x.name for x in self.loaded), later=later)
         if cfg.mode == "live":
             replay_fills(store, engine, desk.positions, instruments)
         else:  # the in-process simulator starts afresh: the last session's orders are gone

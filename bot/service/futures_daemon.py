@@ -31,6 +31,7 @@ module owns that wiring and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from collections.abc import Mapping
@@ -178,7 +179,8 @@ class FuturesDaemon(Daemon):
             reduce_only=self._reducing,
         )  # fmt: skip
         desk, engine = self._order_path(store, venue, table)
-        engine.prepare_ids(x.name for x in self.loaded)
+        later = asyncio.get_running_loop().call_soon  # spare id blocks, off the order path
+        engine.prepare_ids((x.name for x in self.loaded), later=later)
         if cfg.mode == "live":
             replay_fills(store, engine, desk.positions, table)
         else:

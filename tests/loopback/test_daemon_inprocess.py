@@ -35,6 +35,7 @@ from bot.core.errors import AuthError
 from bot.core.log import reset_logging
 from bot.service.daemon import Daemon
 from bot.sim.venue import DEFAULT_ACCOUNT
+from bot.store import Store
 from bot.strategy import BookSnapshot, OrderHandle, Params, Strategy
 from bot.strategy.loader import load_strategies
 from tests.loopback.conftest import SimFactory, SimHandle
@@ -164,6 +165,12 @@ async def test_paper_default_quotes_fills_pnl_then_stops_clean(tmp_path: Path) -
     # Its view let go of the components before the store closed: a face that outlives
     # the daemon (a two-venue deployment's) reads no closed store.
     assert not daemon.view.observer.attached
+    # Each strategy's id block and its spare were on record before it traded, so that no
+    # order waits for a block's durable write (``IdBlocks``: far fewer orders than a block).
+    store = Store.open(tmp_path / "bot.db")
+    blocks = list(store.id_blocks().values())
+    store.close()
+    assert sorted(set(blocks)) == ["mm"] and len(blocks) == 2
 
 
 async def test_a_failing_strategy_is_halted_and_the_daemon_goes_on(tmp_path: Path) -> None:
