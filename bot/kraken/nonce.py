@@ -23,10 +23,12 @@ its send. So when ``later`` is given (a way to run a callable after the current 
 (``n > M - reserve // 2``) schedules one *top-up* through it. The top-up persists
 ``max(now, last + 1) + reserve`` and raises ``M`` only after that write returned; if the write
 fails (``StoreError``) it logs ``nonce_top_up_failed`` and leaves ``M`` as it was, and a later
-nonce schedules another. The top-up runs after the request is written, so in a steady stream
-no request waits for the write. The synchronous persist in ``next()`` stays: it is the
-fallback when a top-up is late, dropped or failed, so the invariant holds however the two
-interleave. Without ``later`` (or without ``persist``) nothing is scheduled.
+nonce schedules another. With the REST client's dedicated connection the top-up runs after
+the request is written; while requests keep coming, no request waits for the write (after a
+quiet spell, 5 to 10 s with the default reserve, the first one still does). The
+synchronous persist in ``next()`` stays: it is the fallback when a top-up is late, dropped
+or failed, so the invariant holds however the two interleave. Without ``later`` (or
+without ``persist``) nothing is scheduled.
 
 The generator is synchronous and pure apart from the injected ``clock``, ``persist`` and
 ``later``. It takes no lock: the async REST client holds one ``asyncio.Lock`` around
