@@ -340,6 +340,19 @@ def test_a_later_that_raises_issues_nothing() -> None:
     assert len(refused) == 2
 
 
+def test_a_later_that_runs_the_top_up_at_once_still_tops_up_each_time() -> None:
+    # Not what a loop does, but nothing may depend on the top-up running after next():
+    # the flag is set before later is called, so one run at once does not stay pending.
+    clock, floor = FakeClock(start_ns=START), Floor()
+    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=lambda run: run())
+    gen.next()
+    for step in (600, 1_200, 1_800):
+        clock.set_wall_ns(START + step)
+        assert gen.next() == START + step
+    assert floor.marks == [START + 1_000, START + 1_600, START + 2_200, START + 2_800]
+    assert gen.mark == START + 2_800
+
+
 def test_later_without_persist_or_at_the_end_of_the_space_schedules_nothing() -> None:
     queue: list[Callable[[], object]] = []
     clock = FakeClock(start_ns=START)
