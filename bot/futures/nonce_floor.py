@@ -12,14 +12,17 @@ that the daemon can later keep it in its store without this package knowing the 
   rename, fsync of the directory), so a crash leaves either the old mark or the new one.
 - ``MemoryNonceFloor``: for tests and throw-away clients (nothing survives the process).
 
-``nonce_generator(clock, floor)`` joins the two. This module owns only the persistence
-protocol; the arithmetic is the generator's.
+``nonce_generator(clock, floor, later=...)`` joins the two; with ``later`` (the daemon and
+the client pass ``run_soon``) the generator saves each next mark after the request's step,
+before the nonces reach the old one, so no request waits for the fsync. This module owns
+only the persistence protocol; the arithmetic is the generator's.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
@@ -105,8 +108,15 @@ class FileNonceFloor:
 
 
 def nonce_generator(
-    clock: Clock, floor: NonceFloor, *, reserve: int = DEFAULT_RESERVE_NS
+    clock: Clock,
+    floor: NonceFloor,
+    *,
+    reserve: int = DEFAULT_RESERVE_NS,
+    later: Callable[[Callable[[], object]], object] | None = None,
 ) -> NonceGenerator:
     """A nonce generator for one key that starts above ``floor``'s mark and saves each new
-    mark through it before issuing a nonce beyond the old one."""
-    return NonceGenerator(clock, floor=floor.load(), persist=floor.save, reserve=reserve)
+    mark through it before issuing a nonce beyond the old one; with ``later``, ahead of
+    time, off the request's path (``NonceGenerator``)."""
+    return NonceGenerator(
+        clock, floor=floor.load(), persist=floor.save, reserve=reserve, later=later
+    )

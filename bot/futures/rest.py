@@ -75,7 +75,7 @@ from bot.futures.instruments import FuturesInstrument, instruments_from_response
 from bot.futures.nonce_floor import NonceFloor, nonce_generator
 from bot.futures.ratelimit import FuturesBudget, history_budget
 from bot.kraken.codec import excerpt, loads_exact
-from bot.kraken.nonce import NonceGenerator
+from bot.kraken.nonce import NonceGenerator, run_soon
 from bot.kraken.turn import Turn
 
 __all__ = [
@@ -158,8 +158,9 @@ class FuturesRestClient:
     """Async client for Kraken Futures' (or the simulator's) REST v3; one per API key.
 
     ``base_url``: scheme, host and port (``https://futures.kraken.com``). Nonces come from
-    ``nonces``, or from a generator over ``nonce_floor`` (the persisted mark), or, with
-    neither, from one that keeps nothing across restarts. ``budget`` is the
+    ``nonces``, or from a generator over ``nonce_floor`` (the persisted mark, topped up
+    through ``run_soon`` on the loop that runs the request, as the spot client's is), or,
+    with neither, from one that keeps nothing across restarts. ``budget`` is the
     ``/derivatives`` budget, ``history`` the history API's pool.
     """
 
@@ -189,7 +190,7 @@ class FuturesRestClient:
         self._owns_session = session is None
         if nonces is None:
             nonces = (
-                nonce_generator(clock, nonce_floor)
+                nonce_generator(clock, nonce_floor, later=run_soon)
                 if nonce_floor is not None
                 else NonceGenerator(clock)
             )

@@ -16,27 +16,62 @@ and the default 10 s reserve, a busy daemon writes the mark at most about every 
 restart may start up to 10 s (in nonce units) ahead of the wall clock, which Kraken does not
 mind: it only asks for increase. A crash loop advances by at most ``reserve`` per restart.
 
-The generator is synchronous and pure apart from the injected ``clock`` and ``persist``. It
-takes no lock: the async REST client holds one ``asyncio.Lock`` around next-nonce, sign and
-send, so that nonces reach Kraken in the order they were drawn. This module owns only the
-numbers; storing the mark is the store's job, through ``persist``. ``NonceFloors`` is what
-the REST client needs of a store (``bot.store.Store`` has it), and ``key_id`` the name a
-key's mark is kept under: ``bot.kraken`` imports nothing from the store.
+The mark is kept ahead off the request's path. A persist is a durable write (an fsync: 0.2 ms
+typically, 10 ms and more in its tail), and ``next()`` runs between a request's nonce and
+its send. So when ``later`` is given (a way to run a callable after the current step, e.g.
+``run_soon``, the running event loop's ``call_soon``), a nonce past half the reserve
+(``n > M - reserve // 2``) schedules one *top-up* through it. The top-up persists
+``max(now, last + 1) + reserve`` and raises ``M`` only after that write returned; if the write
+fails (``StoreError``) it logs ``nonce_top_up_failed`` and leaves ``M`` as it was, and a later
+nonce schedules another. With the REST client's dedicated connection the top-up runs after
+the request is written; while requests keep coming, no request waits for the write (after a
+quiet spell, 5 to 10 s with the default reserve, the first one still does). The
+synchronous persist in ``next()`` stays: it is the fallback when a top-up is late, dropped
+or failed, so the invariant holds however the two interleave. Without ``later`` (or
+without ``persist``) nothing is scheduled.
+
+The generator is synchronous and pure apart from the injected ``clock``, ``persist`` and
+``later``. It takes no lock: the async REST client holds one ``asyncio.Lock`` around
+next-nonce, sign and send, so that nonces reach Kraken in the order they were drawn. This
+module owns only the numbers; storing the mark is the store's job, through ``persist``.
+``NonceFloors`` is what the REST client needs of a store (``bot.store.Store`` has it), and
+``key_id`` the name a key's mark is kept under: ``bot.kraken`` imports nothing from the store.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from typing import Final, Protocol
 
 from bot.core.clock import Clock
 from bot.core.errors import StoreError
+from bot.core.log import get_logger
 from bot.kraken.signer import MAX_NONCE
 
-__all__ = ["DEFAULT_RESERVE_NS", "MAX_NONCE", "NonceFloors", "NonceGenerator", "key_id"]
+__all__ = [
+    "DEFAULT_RESERVE_NS",
+    "MAX_NONCE",
+    "NonceFloors",
+    "NonceGenerator",
+    "key_id",
+    "run_soon",
+]
 
 DEFAULT_RESERVE_NS: Final = 10_000_000_000  # 10 s of nanosecond nonces per persisted block
+
+log = get_logger(component="nonce")
+
+
+def run_soon(callback: Callable[[], object]) -> None:
+    """``later`` for a generator whose nonces are drawn inside coroutines: ``callback`` runs
+    on the running event loop after the current step (its ``call_soon``).
+
+    The loop is looked up when a top-up is scheduled, not when the generator is built, so the
+    top-up runs on the loop that is drawing the nonce, whichever loop built the generator.
+    """
+    asyncio.get_running_loop().call_soon(callback)
 
 
 def key_id(api_key: str) -> str:
@@ -59,9 +94,21 @@ class NonceGenerator:
     returned is greater than it. ``persist``: called with a new mark before any nonce above
     the current mark is returned (durably, e.g. a SQLite commit); ``None`` keeps nothing
     across restarts. ``reserve``: how far ahead of the issued nonce each new mark is placed.
+    ``later``: runs a callable after the current step (``run_soon``); with it the mark is
+    topped up there, off the request's path, before the nonces reach it (module docstring).
+    Ignored without ``persist``: a mark kept nowhere costs nothing to raise in ``next()``.
     """
 
-    __slots__ = ("_clock", "_last", "_mark", "_persist", "_reserve")
+    __slots__ = (
+        "_clock",
+        "_last",
+        "_later",
+        "_mark",
+        "_pending",
+        "_persist",
+        "_reserve",
+        "_top_up_at",
+    )
 
     def __init__(
         self,
@@ -69,6 +116,8 @@ class NonceGenerator:
         floor: int = 0,
         persist: Callable[[int], None] | None = None,
         reserve: int = DEFAULT_RESERVE_NS,
+        *,
+        later: Callable[[Callable[[], object]], object] | None = None,
     ) -> None:
         if not 0 <= floor < MAX_NONCE:
             raise StoreError(f"nonce floor {floor} is outside 0..2**64-2")
@@ -76,9 +125,11 @@ class NonceGenerator:
             raise ValueError(f"reserve must be at least 1, got {reserve}")
         self._clock = clock
         self._last = floor
-        self._mark = floor
         self._persist = persist
         self._reserve = reserve
+        self._later = later if persist is not None else None
+        self._pending = False  # a top-up is scheduled and has not run yet
+        self._set_mark(floor)
 
     @property
     def last(self) -> int:
@@ -93,16 +144,50 @@ class NonceGenerator:
     def next(self) -> int:
         """The next nonce: ``max(clock.time_ns(), last + 1)``, its mark persisted first.
 
-        Raises whatever ``persist`` raises (nothing is issued then), and ``StoreError`` if the
-        nonce space of an unsigned 64-bit integer is exhausted.
+        Raises whatever ``persist`` or ``later`` raises (nothing is issued then), and
+        ``StoreError`` if the nonce space of an unsigned 64-bit integer is exhausted.
         """
         nonce = max(self._clock.time_ns(), self._last + 1)
         if nonce > MAX_NONCE:
             raise StoreError("nonce would exceed an unsigned 64-bit integer")
-        if nonce > self._mark:
+        if nonce > self._mark:  # no top-up got there first: persist on the request's path
             mark = min(nonce + self._reserve, MAX_NONCE)
             if self._persist is not None:
                 self._persist(mark)
-            self._mark = mark
+            self._set_mark(mark)
+        if nonce > self._top_up_at and not self._pending:
+            assert self._later is not None  # else _top_up_at is MAX_NONCE
+            self._pending = True
+            try:
+                self._later(self._top_up)
+            except BaseException:
+                self._pending = False
+                raise
         self._last = nonce
         return nonce
+
+    def _set_mark(self, mark: int) -> None:
+        """``mark`` is persisted: nonces up to it may be issued; past half of it, top up."""
+        self._mark = mark
+        if self._later is None or mark >= MAX_NONCE:
+            self._top_up_at = MAX_NONCE  # no nonce is above it: never scheduled
+        else:
+            self._top_up_at = mark - self._reserve // 2
+
+    def _top_up(self) -> None:
+        """Persist a mark a reserve ahead of now, then raise ``mark`` to it (run by
+        ``later``). A failed write (``StoreError``) is logged and changes nothing; any
+        other error propagates to whatever ran this (the event loop logs it)."""
+        try:
+            mark = min(max(self._clock.time_ns(), self._last + 1) + self._reserve, MAX_NONCE)
+            if mark <= self._mark:
+                return  # the end of the u64 space (else a reserve past last)
+            assert self._persist is not None  # else nothing is scheduled
+            try:
+                self._persist(mark)
+            except StoreError as exc:
+                log.warning("nonce_top_up_failed", mark=self._mark, wanted=mark, error=str(exc))
+                return
+            self._set_mark(mark)
+        finally:
+            self._pending = False

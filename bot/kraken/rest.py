@@ -74,7 +74,7 @@ from bot.core.errors import (
 from bot.core.log import Secret, get_logger
 from bot.kraken import signer
 from bot.kraken.codec import excerpt, loads_exact
-from bot.kraken.nonce import NonceFloors, NonceGenerator, key_id
+from bot.kraken.nonce import NonceFloors, NonceGenerator, key_id, run_soon
 from bot.kraken.ratelimit import RestCounter, Tier, TradingCounter
 from bot.kraken.rest_methods import (
     NEVER_RETRIED,
@@ -205,8 +205,14 @@ class KrakenRestClient(RestMethods):
 
     ``base_url``: scheme, host and port only (``https://api.kraken.com``). ``store``: where
     the nonce floor is kept (a ``NonceFloors``, e.g. ``bot.store.Store``, under
-    ``key_id(api_key)``);
-    without one nonces do not survive a restart, unless ``nonces`` is given. ``tier`` sets
+    ``key_id(api_key)``); without one nonces do not survive a restart, unless ``nonces``
+    is given. The generator built here tops its mark up through ``run_soon``: on the event
+    loop that runs the request, after the request's step, so no order waits for the
+    store's fsync (``bot.kraken.nonce``). The loop is found when a top-up is due, not at
+    construction: nonces are drawn only inside this client's coroutines, so there always
+    is one, and it is the right one whichever loop built the client (a loop taken at
+    construction could be closed by then, and a client built outside a loop would get no
+    top-ups). A caller that wants another schedule passes its own ``nonces``. ``tier`` sets
     the default counters; ``rest_counter``/``trading_counter`` override them (e.g. with a
     safety margin). ``rng`` draws the backoff jitter.
     """
@@ -246,7 +252,7 @@ class KrakenRestClient(RestMethods):
                 kid = key_id(self._key.reveal())
                 floor = store.get_nonce_floor(kid)
                 persist = functools.partial(store.set_nonce_floor, kid)
-            nonces = NonceGenerator(clock, floor=floor, persist=persist)
+            nonces = NonceGenerator(clock, floor=floor, persist=persist, later=run_soon)
         self._nonces = nonces
         self.rest_counter = rest_counter or RestCounter(tier)
         self.trading_counter = trading_counter or TradingCounter(tier)

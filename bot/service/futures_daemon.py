@@ -62,7 +62,7 @@ from bot.execution.venue_futures import FuturesRestVenue, as_instrument, sizes_o
 from bot.futures.instruments import FuturesInstrument, FuturesInstrumentTable
 from bot.futures.rest import FuturesRestClient
 from bot.kraken.instruments import InstrumentTable, from_scaled
-from bot.kraken.nonce import NonceGenerator, key_id
+from bot.kraken.nonce import NonceGenerator, key_id, run_soon
 from bot.market.book import Book
 from bot.market.futures_feed import FuturesMarketFeed
 from bot.service import metrics as m
@@ -138,9 +138,9 @@ class FuturesDaemon(Daemon):
         cfg, clock, ep = self.config, self.clock, self.endpoints
         assert ep is not None
         kid = key_id(ep.api_key.reveal())
-        nonces = NonceGenerator(
+        nonces = NonceGenerator(  # the mark topped up on this loop, off the order's path
             clock, floor=store.get_nonce_floor(kid),
-            persist=functools.partial(store.set_nonce_floor, kid),
+            persist=functools.partial(store.set_nonce_floor, kid), later=run_soon,
         )  # fmt: skip
         rest = FuturesRestClient(
             ep.rest_url, clock=clock, api_key=ep.api_key, api_secret=ep.api_secret,

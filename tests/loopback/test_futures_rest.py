@@ -7,6 +7,7 @@ time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +28,7 @@ from bot.futures.nonce_floor import MemoryNonceFloor
 from bot.futures.orders import BatchCancel, BatchSend
 from bot.futures.ratelimit import FuturesBudget
 from bot.futures.rest import Backoff, FuturesRestClient
+from bot.kraken.nonce import DEFAULT_RESERVE_NS
 from bot.sim.futures.faults import FaultKind
 from bot.sim.futures.server import FuturesSimServer
 from bot.sim.futures.venue import FuturesVenue
@@ -244,6 +246,33 @@ async def test_nonces_survive_a_restart(rig: Rig) -> None:
     await second.open_orders()  # nonceBelowThreshold without the floor
     await second.close()
     assert floor.saved
+
+
+class TaskNotingFloor(MemoryNonceFloor):
+    """Notes for each saved mark whether it was saved inside a task (a request) or from a
+    bare loop callback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_task: list[bool] = []
+
+    def save(self, mark: int) -> None:
+        super().save(mark)
+        self.in_task.append(asyncio.current_task() is not None)
+
+
+async def test_the_nonce_mark_is_topped_up_by_the_loop_not_inside_the_request(rig: Rig) -> None:
+    floor = TaskNotingFloor()
+    client = rig.other_client(nonce_floor=floor)
+    start = rig.client_clock.time_ns()
+    await client.open_orders()  # no mark yet: saved inside the request
+    for _ in range(2):
+        rig.client_clock.advance(6.0)  # past half the 10 s reserve
+        await client.open_orders()
+    await client.close()
+    ahead = [start + i * 6 * 10**9 + 1 + DEFAULT_RESERVE_NS for i in (1, 2)]
+    assert floor.saved == [start + DEFAULT_RESERVE_NS, *ahead]
+    assert floor.in_task == [True, False, False]
 
 
 async def test_rate_limits_wait_locally_and_saturate_on_refusal(rig: Rig) -> None:

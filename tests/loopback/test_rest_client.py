@@ -42,7 +42,7 @@ from bot.core.errors import (
     TransientError,
 )
 from bot.kraken.instruments import Instrument
-from bot.kraken.nonce import key_id
+from bot.kraken.nonce import DEFAULT_RESERVE_NS, key_id
 from bot.kraken.ratelimit import CounterLimits, RestCounter, Tier, TradingCounter
 from bot.kraken.rest import KrakenRestClient, RetryPolicy
 from bot.kraken.signer import extract_nonce, verify
@@ -348,6 +348,62 @@ async def test_any_nonce_floors_will_do_for_the_store(fake: FakeKraken) -> None:
         await second.balance()  # FakeKraken refuses a lower nonce
     first_nonce, second_nonce = (s.nonce for s in fake.seen)
     assert first_nonce < second_nonce <= floors.marks[key_id(API_KEY)]
+
+
+class RecordedStore:
+    """The SQLite store as the client's ``NonceFloors``, noting for each write whether it ran
+    inside a task (a request) or in a bare loop callback, and what was written to the socket
+    before it."""
+
+    def __init__(self, store: Store, events: list[str]) -> None:
+        self.store = store
+        self.events = events
+        self.writes: list[tuple[int, bool]] = []  # (mark, inside a task)
+
+    def get_nonce_floor(self, key_id: str) -> int:
+        return self.store.get_nonce_floor(key_id)
+
+    def set_nonce_floor(self, key_id: str, value: int) -> None:
+        self.store.set_nonce_floor(key_id, value)
+        self.writes.append((value, asyncio.current_task() is not None))
+        self.events.append(f"persist {value}")
+
+
+async def test_the_nonce_mark_is_topped_up_by_the_loop_not_inside_the_request(
+    fake: FakeKraken, tmp_path: Path
+) -> None:
+    """The client built inside the running loop writes the nonce mark ahead, from a loop
+    callback after the request's step: past the first, no request waits for the fsync."""
+    clock, events = FakeClock(), list[str]()
+    start, reserve = clock.time_ns(), DEFAULT_RESERVE_NS
+    # A top-up aims a reserve past the next nonce the clock allows: max(now, last + 1).
+    ahead = [start + i * 6 * 10**9 + 1 + reserve for i in range(4)]
+    store = Store.open(tmp_path / "bot.db")
+    try:
+        floors = RecordedStore(store, events)
+        async with client(fake, clock, store=floors) as kraken:
+            if kraken.connection is not None:
+                kraken.connection.on_write = lambda: events.append("write")
+            await kraken.balance()  # no mark yet: persisted inside the request, as before
+            for _ in range(3):
+                clock.advance(6.0)  # past half the 10 s reserve
+                await kraken.balance()
+        assert floors.writes == [(start + reserve, True)] + [(m, False) for m in ahead[1:]]
+        assert store.get_nonce_floor(key_id(API_KEY)) == ahead[3]
+    finally:
+        store.close()
+    assert [s.nonce for s in fake.seen] == [start + i * 6 * 10**9 for i in range(4)]
+    if fake.dedicated:  # the request's bytes left before each top-up's write
+        assert events == [
+            f"persist {start + reserve}",
+            "write",
+            "write",
+            f"persist {ahead[1]}",
+            "write",
+            f"persist {ahead[2]}",
+            "write",
+            f"persist {ahead[3]}",
+        ]
 
 
 # --- failures -------------------------------------------------------------------------------

@@ -1,11 +1,16 @@
-"""Nonces strictly increase: frozen clock, clock set back, restarts from the persisted mark."""
+"""Nonces strictly increase: frozen clock, clock set back, restarts from the persisted mark;
+the mark topped up through ``later``, off the request's path, in any interleaving."""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 import bot.kraken
 from bot import store as store_module
@@ -175,3 +180,242 @@ def test_the_kraken_layer_imports_nothing_from_the_store() -> None:
     assert offenders == []
     assert store_module.key_id is key_id
     assert key_id("k") == key_id("k") != key_id("other") and "k" not in key_id("k")
+
+
+# --- the mark topped up off the request's path (``later``) -----------------------------------
+
+
+class Floor:
+    """A persisted mark that records where each write ran: inside ``next()`` or inside a
+    callback taken from the ``later`` queue (``run``), and fails on demand."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[int, str]] = []
+        self.failing: BaseException | None = None
+        self._where = "next"
+
+    @property
+    def marks(self) -> list[int]:
+        return [mark for mark, _ in self.writes]
+
+    def in_next(self) -> int:
+        return sum(1 for _, where in self.writes if where == "next")
+
+    def in_top_up(self) -> int:
+        return sum(1 for _, where in self.writes if where == "top-up")
+
+    def persist(self, mark: int) -> None:
+        if self.failing is not None:
+            raise self.failing
+        self.writes.append((mark, self._where))
+
+    def run(self, queue: list[Callable[[], object]]) -> None:
+        """Run every queued callback, oldest first, as the event loop would."""
+        self._where = "top-up"
+        try:
+            while queue:
+                queue.pop(0)()
+        finally:
+            self._where = "next"
+
+
+def test_past_half_the_reserve_one_top_up_is_scheduled_and_keeps_next_from_writing() -> None:
+    clock, floor = FakeClock(start_ns=START), Floor()
+    queue: list[Callable[[], object]] = []
+    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=queue.append)
+    assert gen.next() == START  # above the empty mark: persisted in next(), as before
+    assert floor.writes == [(START + 1_000, "next")]
+    while gen.last < START + 500:  # up to half the reserve: nothing scheduled
+        gen.next()
+    assert queue == []
+    assert gen.next() == START + 501  # past half: one top-up
+    assert len(queue) == 1
+    for _ in range(199):  # while it is pending, no second one
+        gen.next()
+    assert gen.last == START + 700 and len(queue) == 1
+    clock.set_wall_ns(START + 750)
+    floor.run(queue)
+    # A reserve ahead of the clock, persisted in the callback; the mark follows the write.
+    assert floor.writes == [(START + 1_000, "next"), (START + 1_750, "top-up")]
+    assert gen.mark == START + 1_750
+    # Every nonce up to the new mark issues with no write in next() (the top-up scheduled
+    # on the way is left in the queue, never run).
+    issued = [gen.next() for _ in range(1_001)]
+    assert issued == list(range(START + 750, START + 1_751))
+    assert floor.in_next() == 1 and floor.in_top_up() == 1
+    assert len(queue) == 1
+    # Past it, with the top-up still unrun, next() falls back to persisting first.
+    assert gen.next() == START + 1_751
+    assert floor.writes[-1] == (START + 2_751, "next")
+
+
+def test_a_top_up_that_would_not_raise_the_mark_writes_nothing() -> None:
+    # A top-up aims a reserve past the last nonce, so it is above the mark except where the
+    # u64 space ends: there the mark is already the end and nothing is written.
+    floor = Floor()
+    queue: list[Callable[[], object]] = []
+    clock = FakeClock(start_ns=START)
+    gen = NonceGenerator(clock, MAX_NONCE - 10, floor.persist, 8, later=queue.append)
+    gen.next()  # MAX_NONCE - 9; mark MAX_NONCE - 1
+    while not queue:
+        gen.next()
+    assert gen.last == MAX_NONCE - 4
+    while gen.last < MAX_NONCE:  # the last one persists the end in next()
+        gen.next()
+    assert floor.writes == [(MAX_NONCE - 1, "next"), (MAX_NONCE, "next")]
+    floor.run(queue)
+    assert floor.in_top_up() == 0 and gen.mark == MAX_NONCE
+
+
+def test_a_failed_top_up_leaves_the_mark_and_next_still_persists_first() -> None:
+    clock, floor = FakeClock(start_ns=START), Floor()
+    queue: list[Callable[[], object]] = []
+    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=queue.append)
+    gen.next()
+    clock.set_wall_ns(START + 600)
+    gen.next()
+    assert len(queue) == 1
+    floor.failing = StoreError("store bot.db: save nonce floor: disk I/O error")
+    with capture_logs() as logs:
+        floor.run(queue)
+    assert logs == [
+        {
+            "event": "nonce_top_up_failed",
+            "log_level": "warning",
+            "component": "nonce",
+            "mark": START + 1_000,
+            "wanted": START + 1_601,  # max(now, last + 1) + reserve
+            "error": "store bot.db: save nonce floor: disk I/O error",
+        }
+    ]
+    assert gen.mark == START + 1_000
+    assert floor.marks == [START + 1_000]
+    # No longer pending: the next nonce schedules a new top-up.
+    gen.next()
+    assert len(queue) == 1
+    queue.clear()  # that one is lost (say the loop closed)
+    # Above the mark, next() persists before it issues; while the store fails, nothing is.
+    clock.set_wall_ns(START + 1_001)
+    with pytest.raises(StoreError):
+        gen.next()
+    assert gen.last == START + 601 and gen.mark == START + 1_000
+    floor.failing = None
+    assert gen.next() == START + 1_001
+    assert floor.writes[-1] == (START + 2_001, "next")
+
+
+def test_a_top_up_that_fails_for_a_bug_is_raised_and_unblocks_the_next() -> None:
+    # Only StoreError is a store's failure to write; anything else reaches whatever ran
+    # the callback (the event loop logs it), the mark unchanged and the flag cleared.
+    clock, floor = FakeClock(start_ns=START), Floor()
+    queue: list[Callable[[], object]] = []
+    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=queue.append)
+    gen.next()
+    clock.set_wall_ns(START + 600)
+    gen.next()
+    floor.failing = TypeError("a bug")
+    with pytest.raises(TypeError):
+        floor.run(queue)
+    assert gen.mark == START + 1_000
+    gen.next()
+    assert len(queue) == 1
+
+
+def test_a_later_that_raises_issues_nothing() -> None:
+    clock, floor = FakeClock(start_ns=START), Floor()
+    refused: list[int] = []
+
+    def closed_loop(callback: Callable[[], object]) -> None:
+        refused.append(1)
+        raise RuntimeError("Event loop is closed")
+
+    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=closed_loop)
+    gen.next()
+    clock.set_wall_ns(START + 600)
+    with pytest.raises(RuntimeError):
+        gen.next()
+    assert gen.last == START
+    with pytest.raises(RuntimeError):  # not left pending: it is tried again
+        gen.next()
+    assert len(refused) == 2
+
+
+def test_a_later_that_runs_the_top_up_at_once_still_tops_up_each_time() -> None:
+    # Not what a loop does, but nothing may depend on the top-up running after next():
+    # the flag is set before later is called, so one run at once does not stay pending.
+    clock, floor = FakeClock(start_ns=START), Floor()
+    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=lambda run: run())
+    gen.next()
+    for step in (600, 1_200, 1_800):
+        clock.set_wall_ns(START + step)
+        assert gen.next() == START + step
+    assert floor.marks == [START + 1_000, START + 1_600, START + 2_200, START + 2_800]
+    assert gen.mark == START + 2_800
+
+
+def test_later_without_persist_or_at_the_end_of_the_space_schedules_nothing() -> None:
+    queue: list[Callable[[], object]] = []
+    clock = FakeClock(start_ns=START)
+    gen = NonceGenerator(clock, reserve=10, later=queue.append)
+    for _ in range(100):
+        gen.next()
+    assert queue == []
+    floor = Floor()
+    end = NonceGenerator(clock, MAX_NONCE - 3, floor.persist, 2, later=queue.append)
+    assert [end.next(), end.next(), end.next()] == [MAX_NONCE - 2, MAX_NONCE - 1, MAX_NONCE]
+    assert floor.marks == [MAX_NONCE] and queue == []
+    with pytest.raises(StoreError):
+        end.next()
+
+
+Step = (
+    st.tuples(st.just("next"), st.integers(1, 30))
+    | st.tuples(st.just("clock"), st.integers(-300, 300))
+    | st.tuples(st.just("run"), st.just(0))
+    | st.tuples(st.just("drop"), st.just(0))
+    | st.tuples(st.just("fail"), st.booleans())
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(reserve=st.integers(1, 200), steps=st.lists(Step, max_size=80))
+def test_any_interleaving_keeps_every_nonce_under_a_persisted_mark(
+    reserve: int, steps: list[tuple[str, int]]
+) -> None:
+    clock = FakeClock(start_ns=START)
+    durable = 0  # what the store holds: the largest mark whose persist returned
+    failing = False
+
+    def persist(mark: int) -> None:
+        nonlocal durable
+        if failing:
+            raise StoreError("disk full")
+        durable = max(durable, mark)
+
+    queue: list[Callable[[], object]] = []
+    gen = NonceGenerator(clock, persist=persist, reserve=reserve, later=queue.append)
+    issued: list[int] = []
+    for action, arg in steps:
+        if action == "next":
+            for _ in range(arg):
+                try:
+                    issued.append(gen.next())
+                except StoreError:
+                    assert failing
+        elif action == "clock":
+            clock.set_wall_ns(max(0, clock.time_ns() + arg))
+        elif action == "run" and queue:
+            with capture_logs():
+                queue.pop(0)()
+        elif action == "drop" and queue:
+            queue.pop(0)  # never runs: the generator must not depend on it
+        elif action == "fail":
+            failing = bool(arg)
+        assert len(queue) <= 1  # never two top-ups scheduled at once
+        assert gen.mark == durable  # the mark moves only after its write returned
+        assert not issued or issued[-1] <= durable
+    assert issued == sorted(set(issued))
+    assert all(n <= durable for n in issued)
+    # A new process starts from what the store holds, with the clock set back.
+    clock.set_wall_ns(START - 10**12)
+    assert NonceGenerator(clock, floor=durable).next() > max(issued, default=0)

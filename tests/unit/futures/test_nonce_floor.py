@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,14 @@ def test_memory_floor_records_marks() -> None:
     gen = nonce_generator(FakeClock(start_ns=100), floor, reserve=10)
     assert gen.next() == 501
     assert floor.saved == [511]
+
+
+def test_the_generator_saves_the_next_mark_through_later() -> None:
+    clock, floor = FakeClock(start_ns=100), MemoryNonceFloor()
+    queue: list[Callable[[], object]] = []
+    gen = nonce_generator(clock, floor, reserve=10, later=queue.append)
+    assert gen.next() == 100 and floor.saved == [110]
+    clock.set_wall_ns(106)  # past half the reserve: the next mark is saved later
+    assert gen.next() == 106 and floor.saved == [110] and len(queue) == 1
+    queue.pop()()
+    assert floor.saved == [110, 117] and gen.mark == 117
