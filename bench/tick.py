@@ -46,6 +46,9 @@ its first ``warmup`` frames not counted:
   ``ws_targets`` holds issue 14's targets for ``krakenbot_ws`` against ``floor``; ``amend``
   holds ``krakenbot_ws_amend``'s p50, p99 and p99.9 over ``floor``'s and its p50 over
   ``krakenbot_ws``'s (an amend against a place on the same path).
+- ``machine`` (``bench.tick_machine``), the control: websockets receive → a fixed loop of
+  integer arithmetic about as long as ``krakenbot_ws``'s decision, no order. Its spread is
+  the machine's alone; ``ws_targets`` gives its p99.9 ÷ p99 beside ``krakenbot_ws``'s.
 
 The clients' rate counters have limits too high to ever wait; the simulator's are off.
 Every contender sends real orders: each is accepted and rests (post-only, far from the
@@ -96,6 +99,7 @@ from bench.tick_floor import (
     run_raw_block,
 )
 from bench.tick_floor_ws import WsFloor
+from bench.tick_machine import MachineControl
 from bot.core import gc_ticks
 from bot.core.clock import SystemClock
 from bot.core.log import configure_logging
@@ -394,6 +398,7 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
             over_ws,
             amend_ws,
             floor_ws,
+            MachineControl(),
         ]
         gc.collect()
         gc.freeze()  # as the daemon does once wired (bot.service.wiring.freeze_startup_heap)
@@ -492,12 +497,23 @@ def _versus(bot: Mapping[str, Any], floor: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _ws_targets(
-    over_ws: Mapping[str, Any], floor: Mapping[str, Any], over_rest: Mapping[str, Any]
+    over_ws: Mapping[str, Any],
+    floor: Mapping[str, Any],
+    over_rest: Mapping[str, Any],
+    machine: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """Issue 14's targets for the WebSocket order path, from one run's figures."""
+    """Issue 14's targets for the WebSocket order path, from one run's figures, with the
+    control's p99.9 ÷ p99 beside the tail's (``bench.tick_machine``): what a fixed piece of
+    work of about the decision's length got from the machine in the same run."""
     p50 = over_ws["p50_us"] / floor["p50_us"]
     p99 = over_ws["p99_us"] / floor["p99_us"]
     tail = over_ws["p99_9_us"] / over_ws["p99_us"]
+    control: dict[str, Any] = {}
+    if machine and machine["samples"]:
+        control = {
+            "machine_p50_us": machine["p50_us"],
+            "machine_p99_9_over_p99": round(machine["p99_9_us"] / machine["p99_us"], 2),
+        }
     return {
         **_WS_TARGETS,
         "p50_ratio": round(p50, 2),
@@ -507,6 +523,7 @@ def _ws_targets(
         "p99_9_over_p99": round(tail, 2),
         "p99_9_over_p99_met": tail <= _WS_TARGETS["p99_9_over_p99_max"],
         "vs_rest_path_p50_ratio": round(over_ws["p50_us"] / over_rest["p50_us"], 2),
+        **control,
     }
 
 
@@ -540,7 +557,7 @@ def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]
         over_ws, floor_ws = out.get("krakenbot_ws"), out.get("floor_ws")
         if over_ws and over_ws["samples"]:
             out["krakenbot_ws_vs_floor"] = _versus(over_ws, floor)
-            out["ws_targets"] = _ws_targets(over_ws, floor, bot)
+            out["ws_targets"] = _ws_targets(over_ws, floor, bot, out.get("machine"))
             amend = out.get("krakenbot_ws_amend")
             if amend and amend["samples"]:
                 out["amend"] = _amend(amend, floor, over_ws)

@@ -10,6 +10,7 @@ belongs to the benchmark's report, not to tests.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ import pytest
 
 from bench.tick import _bench, _config, _report, run_tick_bench
 from bench.tick_daemon import EveryFrameAmender, EveryFrameBuyer
+from bench.tick_machine import calibrate, work
 from bot.kraken.instruments import from_scaled
 from bot.strategy import floor_price
 from bot.strategy.testing import DEFAULT_INSTRUMENTS, StrategyHarness
@@ -82,6 +84,13 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
         assert min(raw["samples"][name]["after"]) > 0, name
     for name in ("krakenbot_aiohttp", "floor", "floor_raw", "floor_ws"):
         assert "after_write_us" not in result[name], name
+    # The control places nothing and has no stages: each sample is the fixed loop.
+    machine = result["machine"]
+    assert machine["samples"] == FRAMES
+    assert machine["orders_placed"] == machine["orders_refused"] == 0
+    assert 0 < machine["p50_us"] <= machine["p99_us"] <= machine["p99_9_us"]
+    assert machine["stages_p50_us"] == {} and "after_write_us" not in machine
+    assert set(raw["samples"]["machine"]["values"]) == {"total"}
     assert set(result["floor"]["stages_p50_us"]) == {"post", "send"}
     assert set(result["floor_ws"]["stages_p50_us"]) == {"ws_send"}
 
@@ -106,6 +115,7 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
         "krakenbot_ws": blocks * (BLOCK + WARMUP + 1),
         "krakenbot_ws_amend": blocks,
         "floor_ws": blocks * (BLOCK + WARMUP),
+        "machine": 0,
     }
     assert checks["cancel_all_counts"]["krakenbot_ws_amend"] == amender["orders_placed"]
     assert checks["resting_after"] == dict.fromkeys(
@@ -150,6 +160,9 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     assert ws_targets["p50_ratio_met"] == (ws["p50_us"] / floor["p50_us"] <= 0.35)
     assert ws_targets["p99_ratio_met"] == (ws["p99_us"] / floor["p99_us"] <= 0.5)
     assert ws_targets["p99_9_over_p99_met"] == (ws["p99_9_us"] / ws["p99_us"] <= 1.3)
+    # The control's tail beside it: the same ratio of a fixed loop in the same run.
+    assert ws_targets["machine_p50_us"] == machine["p50_us"]
+    assert ws_targets["machine_p99_9_over_p99"] == round(machine["p99_9_us"] / machine["p99_us"], 2)
     # What an amend costs: against the floor, and against a place on the same path.
     assert result["amend"] == {
         "p50_ratio": round(amender["p50_us"] / floor["p50_us"], 2),
@@ -166,7 +179,7 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     queued = targets["queued_pct"]
     assert set(queued) == {
         "floor", "krakenbot", "krakenbot_aiohttp", "floor_raw", "krakenbot_ws", "floor_ws",
-        "krakenbot_ws_amend",
+        "krakenbot_ws_amend", "machine",
     }  # fmt: skip
     assert queued == {
         name: result[name]["frame_age_at_recv"]["older_than_frame_interval_pct"] for name in queued
@@ -245,3 +258,24 @@ def test_the_bench_amender_keeps_one_quote_at_95_pct_of_the_bid_and_moves_it_eve
     h.quote(bid, "99999.9")
     assert [p.price for p in h.placed()] == [target, target]
     assert len(h.amended()) == len(amends)
+
+
+def test_the_control_loop_is_the_same_work_every_time() -> None:
+    # The same value for the same rounds (the loop depends on nothing else), and a different
+    # one after one more round: every round is done.
+    assert work(1000) == work(1000)
+    assert work(1001) != work(1000)
+    assert work(0) == 1
+
+
+def test_calibrate_scales_the_fastest_try_to_the_target() -> None:
+    # A clock read twice per try: the tries take 90, 60 and 75 µs for 3,000 rounds, and so
+    # on; the fastest (60 µs, 20 ns a round) says 3,000 rounds make 60 µs, 1,500 make 30.
+    def clock(durations: list[int]) -> Callable[[], int]:
+        reads = iter([t for d in durations for t in (1_000_000, 1_000_000 + d)])
+        return lambda: next(reads)
+
+    tries = [90_000, 60_000, 75_000, 80_000, 61_000, 99_000, 70_000]
+    assert calibrate(60.0, clock(tries)) == 3000
+    assert calibrate(30.0, clock(tries)) == 1500
+    assert calibrate(0.001, clock(tries)) == 1  # never none
