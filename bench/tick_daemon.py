@@ -480,8 +480,6 @@ class DaemonPath:
             spawn=desk.tasks.spawn, on_order=desk.router.on_order,
             on_fill=desk.router.on_fill, on_refused=desk.router.on_refused,
         )  # fmt: skip
-        # As the daemon: a block and a spare on record, the spare replaced after the tick.
-        self.engine.prepare_ids([self.name], later=asyncio.get_running_loop().call_soon)
         # The executions feed, as the daemon runs it: it drives the orders' state, and while
         # it is live the engine does not confirm each write by QueryOrders.
         self.private.on_change = gate.follow(
@@ -511,6 +509,8 @@ class DaemonPath:
 
     async def start(self) -> None:
         """Run the engine (its startup reconciliation opens the gate), open the desk."""
+        # As the daemon: a block and a spare on record, the spare replaced after the tick.
+        self.engine.prepare_ids([self.name], later=asyncio.get_running_loop().call_soon)
         self._engine_task = asyncio.create_task(self.engine.run())
         self._private_task = asyncio.create_task(self.private.run())
         self._checkpoint_task = asyncio.create_task(run_checkpoints(self.store, self._clock))
