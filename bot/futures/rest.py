@@ -210,6 +210,12 @@ class FuturesRestClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    def keep_nonce_ahead(self) -> None:
+        """Top the nonce mark up if it is within half its reserve of the clock
+        (``NonceGenerator.keep_ahead``): the daemon calls it every ``KEEP_AHEAD_EVERY_S``,
+        so that an order after a quiet spell does not wait for the mark's write."""
+        self._nonces.keep_ahead()
+
     async def close(self) -> None:
         """Close the session if this client created it (an injected one is left open)."""
         if self._owns_session and self._session is not None:

@@ -24,11 +24,13 @@ its send. So when ``later`` is given (a way to run a callable after the current 
 ``max(now, last + 1) + reserve`` and raises ``M`` only after that write returned; if the write
 fails (``StoreError``) it logs ``nonce_top_up_failed`` and leaves ``M`` as it was, and a later
 nonce schedules another. With the REST client's dedicated connection the top-up runs after
-the request is written; while requests keep coming, no request waits for the write (after a
-quiet spell, 5 to 10 s with the default reserve, the first one still does). The
-synchronous persist in ``next()`` stays: it is the fallback when a top-up is late, dropped
-or failed, so the invariant holds however the two interleave. Without ``later`` (or
-without ``persist``) nothing is scheduled.
+the request is written; while requests keep coming, no request waits for the write. So that
+a quiet spell (over 5 s with the default reserve) does not make the next request wait
+either, the daemon calls ``keep_ahead()`` every ``KEEP_AHEAD_EVERY_S``: it tops the mark up
+by the same rule with no request, so the mark stays at least a quarter of the reserve
+ahead of the clock. The synchronous persist in ``next()`` stays: it is the fallback when a
+top-up is late, dropped or failed, so the invariant holds however they interleave. Without
+``later`` (or without ``persist``) nothing is scheduled and ``keep_ahead`` does nothing.
 
 The generator is synchronous and pure apart from the injected ``clock``, ``persist`` and
 ``later``. It takes no lock: the async REST client holds one ``asyncio.Lock`` around
@@ -52,6 +54,7 @@ from bot.kraken.signer import MAX_NONCE
 
 __all__ = [
     "DEFAULT_RESERVE_NS",
+    "KEEP_AHEAD_EVERY_S",
     "MAX_NONCE",
     "NonceFloors",
     "NonceGenerator",
@@ -60,6 +63,9 @@ __all__ = [
 ]
 
 DEFAULT_RESERVE_NS: Final = 10_000_000_000  # 10 s of nanosecond nonces per persisted block
+KEEP_AHEAD_EVERY_S: Final = DEFAULT_RESERVE_NS / 4e9
+"""How often a daemon calls ``keep_ahead`` (2.5 s): a mark topped up when it is within half
+the reserve is then never less than a quarter of the reserve ahead of the clock."""
 
 log = get_logger(component="nonce")
 
@@ -173,6 +179,19 @@ class NonceGenerator:
             self._top_up_at = MAX_NONCE  # no nonce is above it: never scheduled
         else:
             self._top_up_at = mark - self._reserve // 2
+
+    def keep_ahead(self) -> bool:
+        """Top the mark up now if a nonce drawn now would schedule a top-up (the clock past
+        half the reserve before the mark) and none is scheduled: for a periodic task while
+        no request comes, so that the first request after a quiet spell finds its nonce
+        under the mark already. Returns whether a new mark was written. Without ``later``
+        (or ``persist``) it does nothing, as ``next()`` schedules nothing then."""
+        if self._pending or max(self._clock.time_ns(), self._last + 1) <= self._top_up_at:
+            return False
+        before = self._mark
+        self._pending = True
+        self._top_up()  # clears ``_pending``; a failed write is logged there
+        return self._mark != before
 
     def _top_up(self) -> None:
         """Persist a mark a reserve ahead of now, then raise ``mark`` to it (run by

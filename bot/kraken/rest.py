@@ -303,6 +303,12 @@ class KrakenRestClient(RestMethods):
         """The dedicated connection private calls use, or None (``dedicated=False``)."""
         return self._conn
 
+    def keep_nonce_ahead(self) -> None:
+        """Top the nonce mark up if it is within half its reserve of the clock
+        (``NonceGenerator.keep_ahead``): the daemon calls it every ``KEEP_AHEAD_EVERY_S``,
+        so that an order after a quiet spell does not wait for the mark's write."""
+        self._nonces.keep_ahead()
+
     async def close(self) -> None:
         """Close the dedicated connection, and the session if this client created it (an
         injected one is left open)."""

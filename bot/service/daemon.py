@@ -79,7 +79,7 @@ from bot.execution.venue import Venue
 from bot.execution.venue_rest import KrakenRestVenue
 from bot.kraken import system_status
 from bot.kraken.instruments import Instrument, InstrumentTable, merge_rest_names
-from bot.kraken.nonce import key_id
+from bot.kraken.nonce import KEEP_AHEAD_EVERY_S, key_id
 from bot.kraken.rest import KrakenRestClient
 from bot.market.book import Book
 from bot.market.feed import Feed
@@ -434,6 +434,8 @@ class Daemon:
             "balances": functools.partial(self._balances, reads, store),
             "checkpoints": functools.partial(run_checkpoints, store, clock),
             "view": self.view.run,  # the dashboard's pictures and the notification rules
+            # The nonce mark kept ahead through quiet spells: no order waits for its write.
+            "nonce-mark": functools.partial(self._every, KEEP_AHEAD_EVERY_S, rest.keep_nonce_ahead),
         }
         await self._run_components(components, desk, engine)
 

@@ -62,7 +62,7 @@ from bot.execution.venue_futures import FuturesRestVenue, as_instrument, sizes_o
 from bot.futures.instruments import FuturesInstrument, FuturesInstrumentTable
 from bot.futures.rest import FuturesRestClient
 from bot.kraken.instruments import InstrumentTable, from_scaled
-from bot.kraken.nonce import NonceGenerator, key_id, run_soon
+from bot.kraken.nonce import KEEP_AHEAD_EVERY_S, NonceGenerator, key_id, run_soon
 from bot.market.book import Book
 from bot.market.futures_feed import FuturesMarketFeed
 from bot.service import metrics as m
@@ -249,6 +249,10 @@ class FuturesDaemon(Daemon):
             "checkpoints": functools.partial(run_checkpoints, store, self.clock),
             "view": self.view.run,
             "account": functools.partial(self._every, self.pnl_every_s, self._log_account),
+            # The nonce mark kept ahead through quiet spells: no order waits for its write.
+            "nonce-mark": functools.partial(
+                self._every, KEEP_AHEAD_EVERY_S, venue.rest.keep_nonce_ahead
+            ),
         }
         await self._run_components(components, desk, engine)
 

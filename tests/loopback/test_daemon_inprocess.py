@@ -171,6 +171,8 @@ async def test_paper_default_quotes_fills_pnl_then_stops_clean(tmp_path: Path) -
     blocks = list(store.id_blocks().values())
     store.close()
     assert sorted(set(blocks)) == ["mm"] and len(blocks) == 2
+    # Its nonce mark was kept ahead by a task of its own, which never stopped unasked.
+    assert daemon.supervisor.stats["nonce-mark"].restarts == 0
 
 
 async def test_a_failing_strategy_is_halted_and_the_daemon_goes_on(tmp_path: Path) -> None:

@@ -122,6 +122,8 @@ async def test_a_full_access_key_starts(fsim: FuturesSimServer, tmp_path: Path) 
     assert [e["permissions"] for e in checked] == [["General API: Full Access"]]
     assert names(events).index("permissions_checked") < names(events).index("daemon_ready")
     assert daemon.exit_code == 0
+    # Its nonce mark was kept ahead by a task of its own (``keep_nonce_ahead``).
+    assert "nonce-mark" in daemon.supervisor.stats
 
 
 async def test_the_admin_api_refuses_a_bad_key_request(fsim: FuturesSimServer) -> None:

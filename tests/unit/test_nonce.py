@@ -16,7 +16,7 @@ import bot.kraken
 from bot import store as store_module
 from bot.core.clock import FakeClock
 from bot.core.errors import StoreError
-from bot.kraken.nonce import NonceGenerator, key_id
+from bot.kraken.nonce import DEFAULT_RESERVE_NS, KEEP_AHEAD_EVERY_S, NonceGenerator, key_id
 from bot.kraken.signer import MAX_NONCE
 
 START = 1_700_000_000_000_000_000
@@ -374,6 +374,7 @@ Step = (
     | st.tuples(st.just("run"), st.just(0))
     | st.tuples(st.just("drop"), st.just(0))
     | st.tuples(st.just("fail"), st.booleans())
+    | st.tuples(st.just("keep"), st.just(0))
 )
 
 
@@ -411,6 +412,9 @@ def test_any_interleaving_keeps_every_nonce_under_a_persisted_mark(
             queue.pop(0)  # never runs: the generator must not depend on it
         elif action == "fail":
             failing = bool(arg)
+        elif action == "keep":
+            with capture_logs():
+                gen.keep_ahead()
         assert len(queue) <= 1  # never two top-ups scheduled at once
         assert gen.mark == durable  # the mark moves only after its write returned
         assert not issued or issued[-1] <= durable
@@ -419,3 +423,66 @@ def test_any_interleaving_keeps_every_nonce_under_a_persisted_mark(
     # A new process starts from what the store holds, with the clock set back.
     clock.set_wall_ns(START - 10**12)
     assert NonceGenerator(clock, floor=durable).next() > max(issued, default=0)
+
+
+# --- the mark kept ahead through a quiet spell (``keep_ahead``) ------------------------------
+
+
+def test_keep_ahead_writes_only_past_half_the_reserve_and_not_while_a_top_up_waits() -> None:
+    clock, floor, queue = FakeClock(start_ns=START), Floor(), list[Callable[[], object]]()
+    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=queue.append)
+    gen.next()  # the first mark, START + 1_000, written inside next()
+    clock.set_wall_ns(START + 500)  # not past half the reserve: nothing to do
+    assert gen.keep_ahead() is False and floor.marks == [START + 1_000]
+    clock.set_wall_ns(START + 501)  # past it, with no request: written now, a reserve ahead
+    floor._where = "keep"
+    assert gen.keep_ahead() is True
+    assert floor.writes[-1] == (START + 1_501, "keep") and gen.mark == START + 1_501
+    assert gen.keep_ahead() is False  # ahead again
+    clock.set_wall_ns(START + 1_100)
+    gen.next()  # past half: a top-up scheduled; keep_ahead leaves it to run
+    assert len(queue) == 1 and gen.keep_ahead() is False and gen.mark == START + 1_501
+    floor.run(queue)
+    assert gen.mark == START + 2_101 and not queue  # a reserve past last + 1
+
+
+def test_keep_ahead_that_fails_is_logged_and_leaves_the_mark() -> None:
+    clock, floor, queue = FakeClock(start_ns=START), Floor(), list[Callable[[], object]]()
+    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=queue.append)
+    gen.next()
+    clock.set_wall_ns(START + 900)
+    floor.failing = StoreError("disk full")
+    with capture_logs() as events:
+        assert gen.keep_ahead() is False
+    assert gen.mark == START + 1_000
+    assert [e["event"] for e in events] == ["nonce_top_up_failed"]
+    floor.failing = None
+    assert gen.keep_ahead() is True and gen.mark == START + 1_900  # tried again next time
+
+
+def test_without_later_keep_ahead_does_nothing() -> None:
+    clock, floor = FakeClock(start_ns=START), Floor()
+    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000)
+    gen.next()
+    clock.set_wall_ns(START + 999)
+    assert gen.keep_ahead() is False and floor.marks == [START + 1_000]
+
+
+def test_a_daemon_keeping_the_mark_ahead_never_makes_a_rare_request_wait() -> None:
+    # Requests every 40 s (longer than the default reserve), ``keep_ahead`` every 2.5 s as
+    # the daemon calls it: after the first request, no mark is written inside ``next()``.
+    clock, floor, queue = FakeClock(start_ns=START), Floor(), list[Callable[[], object]]()
+    gen = NonceGenerator(clock, persist=floor.persist, later=queue.append)
+    gen.next()
+    floor._where = "keep"
+    for tick in range(1, 16 * 20 + 1):  # 20 requests, 16 keeps apart
+        clock.advance(KEEP_AHEAD_EVERY_S)
+        gen.keep_ahead()
+        assert gen.mark - clock.time_ns() >= DEFAULT_RESERVE_NS // 4
+        if tick % 16 == 0:
+            floor._where = "next"
+            gen.next()
+            floor._where = "keep"
+            floor.run(queue)
+            floor._where = "keep"
+    assert floor.in_next() == 1
