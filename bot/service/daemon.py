@@ -434,9 +434,14 @@ class Daemon:
             "balances": functools.partial(self._balances, reads, store),
             "checkpoints": functools.partial(run_checkpoints, store, clock),
             "view": self.view.run,  # the dashboard's pictures and the notification rules
-            # The nonce mark kept ahead through quiet spells: no order waits for its write.
-            "nonce-mark": functools.partial(self._every, KEEP_AHEAD_EVERY_S, rest.keep_nonce_ahead),
         }
+        if cfg.venue.order_entry == "rest":
+            # The nonce mark kept ahead through quiet spells: no order waits for its write.
+            # (Orders over the WebSocket draw no nonce: there the task's write every 5 s
+            # would only add fsyncs to the loop.)
+            components["nonce-mark"] = functools.partial(
+                self._every, KEEP_AHEAD_EVERY_S, rest.keep_nonce_ahead
+            )
         await self._run_components(components, desk, engine)
 
     async def _run_components(

@@ -57,6 +57,9 @@ async def test_paper_daemon_trades_over_the_websocket(tmp_path: Path) -> None:
     assert daemon.exit_code == 0
     assert list(daemon.sim.venue.exchange.open_orders(DEFAULT_ACCOUNT)) == []
     assert daemon.sim.venue.deadman_trigger(DEFAULT_ACCOUNT) is None
+    # Its orders draw no nonce: no task keeps the REST client's mark ahead (a REST
+    # daemon's does, ``test_daemon_inprocess``).
+    assert "nonce-mark" not in daemon.supervisor.stats and "engine" in daemon.supervisor.stats
 
 
 # ------------------------------------------------------------------------------ /metrics
