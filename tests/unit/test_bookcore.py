@@ -760,14 +760,17 @@ def test_no_memory_is_kept_per_frame(depth: int) -> None:
         run_stream(raws, parser, books)
         gc.collect()
         base = tracemalloc.get_traced_memory()[0]
-        for _ in range(4):
+        for _ in range(16):
             run_stream(raws, parser, books)
         gc.collect()
         grown = tracemalloc.get_traced_memory()[0] - base
     finally:
         tracemalloc.stop()
-    # A leak of one small object per frame would be 4 x 500 x 32 bytes or more.
-    assert grown < 16_000, grown
+    # A leak of one small object per frame would be 16 x 500 x 32 bytes (256 kB) or more.
+    # What does grow without a leak is bounded: CPython's free lists keep freed dicts and
+    # tuples, still traced at their first allocation (the exact path's JSON decoder), and
+    # fill up over the rounds; 4 to 25 kB here, once 17 kB over 4 rounds after the suite.
+    assert grown < 64_000, grown
 
 
 def rss_kib() -> int:
