@@ -87,6 +87,7 @@ from bench.tick_floor import (
 from bot.core import gc_ticks
 from bot.core.clock import SystemClock
 from bot.core.errors import ExchangeError
+from bot.core.later import run_soon
 from bot.execution.deadman import DeadmanSwitch
 from bot.execution.engine import ExecutionEngine
 from bot.execution.orders import Order
@@ -510,7 +511,7 @@ class DaemonPath:
     async def start(self) -> None:
         """Run the engine (its startup reconciliation opens the gate), open the desk."""
         # As the daemon: a block and a spare on record, the spare replaced after the tick.
-        self.engine.prepare_ids([self.name], later=asyncio.get_running_loop().call_soon)
+        self.engine.prepare_ids([self.name], later=run_soon)
         self._engine_task = asyncio.create_task(self.engine.run())
         self._private_task = asyncio.create_task(self.private.run())
         self._checkpoint_task = asyncio.create_task(run_checkpoints(self.store, self._clock))

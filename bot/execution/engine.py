@@ -72,6 +72,7 @@ from bot.core.errors import (
     RejectedError,
     RiskError,
 )
+from bot.core.later import Later
 from bot.core.log import get_logger
 from bot.execution import orders as o
 from bot.execution import reconcile as rc
@@ -80,7 +81,7 @@ from bot.execution.commands import AmendOrder, Command, PlaceOrder
 from bot.execution.engine_amend import AmendInPlace
 from bot.execution.engine_batch import BatchOrders, place_acked, place_refused
 from bot.execution.engine_now import AmendNowFn, PlaceNowFn, WriteNow
-from bot.execution.ids import IdBlocks, Later
+from bot.execution.ids import IdBlocks
 from bot.execution.journal import OrderJournal
 from bot.execution.orders import Fill, Order, OrderState
 from bot.execution.pretrade import PreTrade, Refusal

@@ -23,12 +23,13 @@ One durable write per ``block_size`` orders per strategy (and one per strategy a
 ``prepare``). Pure apart from the store and the random source, both injected.
 
 That write is an fsync: 0.2 ms at p50 and up to 10 ms in its tail. So that no order waits
-for it, ``prepare(..., later=loop.call_soon)`` records a *spare* block per strategy as well.
-When a strategy's block runs out, ``next`` moves to its spare with no write and hands
-``later`` the recording of the next spare, which runs after the current step of the event
-loop: after the order that used the last id is written. If that recording fails (a full
-disk), it is logged, and the next block is recorded when it is needed, as without a spare.
-A spare recorded and never used is harmless: its prefix is ours and issued nothing.
+for it, ``prepare(..., later=run_soon)`` (``bot.core.later``) records a *spare* block per
+strategy as well. When a strategy's block runs out, ``next`` moves to its spare with no
+write and hands ``later`` the recording of the next spare, which runs after the current
+step of the event loop: after the order that used the last id is written. If that
+recording fails (a full disk), it is logged, and the next block is recorded when it is
+needed, as without a spare. A spare recorded and never used is harmless: its prefix is ours
+and issued nothing.
 """
 
 from __future__ import annotations
@@ -40,15 +41,13 @@ from typing import Final
 
 from bot.core.clock import Clock
 from bot.core.errors import StoreError
+from bot.core.later import Later
 from bot.core.log import get_logger
 from bot.execution.journal import IdBlockStore
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "IdBlocks", "Later"]
+__all__ = ["DEFAULT_BLOCK_SIZE", "IdBlocks"]
 
 log = get_logger(component="ids")
-
-Later = Callable[[Callable[[], object]], object]
-"""Runs a callable after the current step (an event loop's ``call_soon``)."""
 
 DEFAULT_BLOCK_SIZE: Final = 4096
 _PREFIX_HEX: Final = 24

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
 from bot.core.clock import Clock
 from bot.core.errors import StoreError
+from bot.core.later import Later
 from bot.kraken.nonce import DEFAULT_RESERVE_NS, MAX_NONCE, NonceGenerator
 
 __all__ = ["FileNonceFloor", "MemoryNonceFloor", "NonceFloor", "nonce_generator"]
@@ -112,7 +112,7 @@ def nonce_generator(
     floor: NonceFloor,
     *,
     reserve: int = DEFAULT_RESERVE_NS,
-    later: Callable[[Callable[[], object]], object] | None = None,
+    later: Later | None = None,
 ) -> NonceGenerator:
     """A nonce generator for one key that starts above ``floor``'s mark and saves each new
     mark through it before issuing a nonce beyond the old one; with ``later``, ahead of

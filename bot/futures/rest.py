@@ -65,6 +65,7 @@ from bot.core.errors import (
     RateLimitError,
     TransientError,
 )
+from bot.core.later import run_soon
 from bot.core.log import Secret, get_logger
 from bot.futures import history as h
 from bot.futures import orders as o
@@ -75,7 +76,7 @@ from bot.futures.instruments import FuturesInstrument, instruments_from_response
 from bot.futures.nonce_floor import NonceFloor, nonce_generator
 from bot.futures.ratelimit import FuturesBudget, history_budget
 from bot.kraken.codec import excerpt, loads_exact
-from bot.kraken.nonce import NonceGenerator, run_soon
+from bot.kraken.nonce import NonceGenerator
 from bot.kraken.turn import Turn
 
 __all__ = [

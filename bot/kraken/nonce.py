@@ -19,7 +19,7 @@ mind: it only asks for increase. A crash loop advances by at most ``reserve`` pe
 The mark is kept ahead off the request's path. A persist is a durable write (an fsync: 0.2 ms
 typically, 10 ms and more in its tail), and ``next()`` runs between a request's nonce and
 its send. So when ``later`` is given (a way to run a callable after the current step, e.g.
-``run_soon``, the running event loop's ``call_soon``), a nonce past half the reserve
+``bot.core.later.run_soon``, the running event loop's ``call_soon``), a nonce past half the reserve
 (``n > M - reserve // 2``) schedules one *top-up* through it. The top-up persists
 ``max(now, last + 1) + reserve`` and raises ``M`` only after that write returned; if the write
 fails (``StoreError``) it logs ``nonce_top_up_failed`` and leaves ``M`` as it was, and a later
@@ -42,13 +42,13 @@ module owns only the numbers; storing the mark is the store's job, through ``per
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
 from typing import Final, Protocol
 
 from bot.core.clock import Clock
 from bot.core.errors import StoreError
+from bot.core.later import Later
 from bot.core.log import get_logger
 from bot.kraken.signer import MAX_NONCE
 
@@ -59,7 +59,6 @@ __all__ = [
     "NonceFloors",
     "NonceGenerator",
     "key_id",
-    "run_soon",
 ]
 
 DEFAULT_RESERVE_NS: Final = 10_000_000_000  # 10 s of nanosecond nonces per persisted block
@@ -68,16 +67,6 @@ KEEP_AHEAD_EVERY_S: Final = DEFAULT_RESERVE_NS / 4e9
 the reserve is then never less than a quarter of the reserve ahead of the clock."""
 
 log = get_logger(component="nonce")
-
-
-def run_soon(callback: Callable[[], object]) -> None:
-    """``later`` for a generator whose nonces are drawn inside coroutines: ``callback`` runs
-    on the running event loop after the current step (its ``call_soon``).
-
-    The loop is looked up when a top-up is scheduled, not when the generator is built, so the
-    top-up runs on the loop that is drawing the nonce, whichever loop built the generator.
-    """
-    asyncio.get_running_loop().call_soon(callback)
 
 
 def key_id(api_key: str) -> str:
@@ -123,7 +112,7 @@ class NonceGenerator:
         persist: Callable[[int], None] | None = None,
         reserve: int = DEFAULT_RESERVE_NS,
         *,
-        later: Callable[[Callable[[], object]], object] | None = None,
+        later: Later | None = None,
     ) -> None:
         if not 0 <= floor < MAX_NONCE:
             raise StoreError(f"nonce floor {floor} is outside 0..2**64-2")
@@ -189,8 +178,7 @@ class NonceGenerator:
         if self._pending or max(self._clock.time_ns(), self._last + 1) <= self._top_up_at:
             return False
         before = self._mark
-        self._pending = True
-        self._top_up()  # clears ``_pending``; a failed write is logged there
+        self._top_up()  # a failed write is logged there
         return self._mark != before
 
     def _top_up(self) -> None:

@@ -71,10 +71,11 @@ from bot.core.errors import (
     TransientError,
     error_from_kraken,
 )
+from bot.core.later import run_soon
 from bot.core.log import Secret, get_logger
 from bot.kraken import signer
 from bot.kraken.codec import excerpt, loads_exact
-from bot.kraken.nonce import NonceFloors, NonceGenerator, key_id, run_soon
+from bot.kraken.nonce import NonceFloors, NonceGenerator, key_id
 from bot.kraken.ratelimit import RestCounter, Tier, TradingCounter
 from bot.kraken.rest_methods import (
     NEVER_RETRIED,

@@ -16,7 +16,6 @@ that and nothing else.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from bot.config import load_config
 from bot.config.venues import split_symbols, venue_of
 from bot.core.clock import Clock
 from bot.core.errors import ConfigError
+from bot.core.later import run_soon
 from bot.core.log import get_logger
 from bot.execution.engine import ExecutionEngine
 from bot.service.daemon import Daemon
@@ -70,8 +70,7 @@ class TwoVenueStrategies:
         """``side.on_wired``: each strategy's context on ``venue``, its runner on its desk."""
 
         def wired(desk: Desk, engine: ExecutionEngine) -> None:
-            later = asyncio.get_running_loop().call_soon  # spare id blocks, off the path
-            engine.prepare_ids((one.loaded.name for one in self.all), later=later)
+            engine.prepare_ids((one.loaded.name for one in self.all), later=run_soon)
             for one in self.all:
                 name, symbols = one.loaded.name, one.ctx.symbols_on(venue)
                 if isinstance(side, FuturesDaemon):

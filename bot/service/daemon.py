@@ -65,6 +65,7 @@ from bot.core.errors import (
     StoreError,
     TransientError,
 )
+from bot.core.later import run_soon
 from bot.core.log import configure_logging, get_logger
 from bot.core.supervisor import Supervisor
 from bot.core.waits import wait_event
@@ -372,8 +373,7 @@ class Daemon:
         venue = order_venue(cfg, reads, private, clock)  # venue.order_entry: websocket | rest
         desk, engine = self._order_path(store, venue, instruments)
         # Id blocks on record before trading, and a spare each, replaced off the order path.
-        later = asyncio.get_running_loop().call_soon
-        engine.prepare_ids((x.name for x in self.loaded), later=later)
+        engine.prepare_ids((x.name for x in self.loaded), later=run_soon)
         if cfg.mode == "live":
             replay_fills(store, engine, desk.positions, instruments)
         else:  # the in-process simulator starts afresh: the last session's orders are gone

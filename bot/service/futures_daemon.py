@@ -31,7 +31,6 @@ module owns that wiring and nothing else.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 from collections.abc import Mapping
@@ -44,6 +43,7 @@ from bot.config import Config
 from bot.config.futures_schema import FuturesConfig
 from bot.core.backoff import Backoff, BackoffPolicy
 from bot.core.errors import ConfigError
+from bot.core.later import run_soon
 from bot.core.log import get_logger
 from bot.execution import readiness as rd
 from bot.execution.deadman import DeadmanSwitch
@@ -62,7 +62,7 @@ from bot.execution.venue_futures import FuturesRestVenue, as_instrument, sizes_o
 from bot.futures.instruments import FuturesInstrument, FuturesInstrumentTable
 from bot.futures.rest import FuturesRestClient
 from bot.kraken.instruments import InstrumentTable, from_scaled
-from bot.kraken.nonce import KEEP_AHEAD_EVERY_S, NonceGenerator, key_id, run_soon
+from bot.kraken.nonce import KEEP_AHEAD_EVERY_S, NonceGenerator, key_id
 from bot.market.book import Book
 from bot.market.futures_feed import FuturesMarketFeed
 from bot.service import metrics as m
@@ -179,8 +179,7 @@ class FuturesDaemon(Daemon):
             reduce_only=self._reducing,
         )  # fmt: skip
         desk, engine = self._order_path(store, venue, table)
-        later = asyncio.get_running_loop().call_soon  # spare id blocks, off the order path
-        engine.prepare_ids((x.name for x in self.loaded), later=later)
+        engine.prepare_ids((x.name for x in self.loaded), later=run_soon)  # spare id blocks
         if cfg.mode == "live":
             replay_fills(store, engine, desk.positions, table)
         else:
