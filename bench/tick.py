@@ -81,6 +81,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from statistics import median
 from typing import Any, Final, Protocol
 
 import aiohttp
@@ -422,6 +423,7 @@ async def _client(config: Mapping[str, Any]) -> dict[str, Any]:
                 count = await contender.cancel_all()
                 if r >= 0:
                     cancelled[contender.name] += count
+                    sink.rounds.append(len(sink.values["total"]))
         paths = (bot, via_aiohttp, over_ws, amend_ws)
         for path in paths:
             await path.stop()  # while the session is open: each disarms its switch
@@ -527,6 +529,35 @@ def _ws_targets(
     }
 
 
+def _by_round(bot: Mapping[str, Any], floor: Mapping[str, Any]) -> dict[str, Any]:
+    """The p50 and p99 ratios of ``bot`` over ``floor`` in each round of the run (the two
+    blocks they took in the same round, ``Samples.rounds``), as the least, the median and
+    the largest, with the rounds that met the target: how far the run's one figure moves
+    from one part of the run to the next. A round where either took no sample is left out."""
+    ratios: dict[str, list[float]] = {"p50": [], "p99": []}
+    start_bot = start_floor = 0
+    for end_bot, end_floor in zip(bot["rounds"], floor["rounds"], strict=True):
+        mine = percentiles(bot["values"]["total"][start_bot:end_bot])
+        theirs = percentiles(floor["values"]["total"][start_floor:end_floor])
+        start_bot, start_floor = end_bot, end_floor
+        if mine and theirs:
+            for q, found in ratios.items():
+                found.append(mine[f"{q}_us"] / theirs[f"{q}_us"])
+    return {
+        f"{q}_ratio": _spread(found, _WS_TARGETS[f"{q}_ratio_max"]) for q, found in ratios.items()
+    }
+
+
+def _spread(ratios: list[float], target: float) -> dict[str, Any]:
+    """``_by_round``'s figures of one ratio: how many rounds, how many at or under
+    ``target``, and the least, the median and the largest (none without a round)."""
+    out: dict[str, Any] = {"rounds": len(ratios), "met": sum(r <= target for r in ratios)}
+    if ratios:
+        least, middle, most = min(ratios), median(ratios), max(ratios)
+        out.update(min=round(least, 2), median=round(middle, 2), max=round(most, 2))
+    return out
+
+
 def _amend(
     amend: Mapping[str, Any], floor: Mapping[str, Any], over_ws: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -558,6 +589,8 @@ def _report(result: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]
         if over_ws and over_ws["samples"]:
             out["krakenbot_ws_vs_floor"] = _versus(over_ws, floor)
             out["ws_targets"] = _ws_targets(over_ws, floor, bot, out.get("machine"))
+            samples = result["samples"]
+            out["ws_targets"]["by_round"] = _by_round(samples["krakenbot_ws"], samples["floor"])
             amend = out.get("krakenbot_ws_amend")
             if amend and amend["samples"]:
                 out["amend"] = _amend(amend, floor, over_ws)

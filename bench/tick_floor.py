@@ -156,6 +156,10 @@ class Samples:
     after: list[int] = field(default_factory=list)
     # The amend contender's amends (``sent``, ``acked``, ``refused``); None for the others.
     amends: dict[str, int] | None = None
+    # The number of samples at the end of each recorded round: the run's contenders take
+    # their blocks in turn, so round ``i`` of two contenders was measured minutes apart at
+    # most, and seconds apart in most rounds.
+    rounds: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("total", *self.stages):
@@ -177,6 +181,7 @@ class Samples:
             "ages": self.ages,
             "after": self.after,
             "amends": self.amends,
+            "rounds": self.rounds,
         }
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from bench.tick import _bench, _config, _report, run_tick_bench
+from bench.tick import _bench, _by_round, _config, _report, run_tick_bench
 from bench.tick_daemon import EveryFrameAmender, EveryFrameBuyer
 from bench.tick_machine import calibrate, work
 from bot.kraken.instruments import from_scaled
@@ -163,6 +163,13 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     # The control's tail beside it: the same ratio of a fixed loop in the same run.
     assert ws_targets["machine_p50_us"] == machine["p50_us"]
     assert ws_targets["machine_p99_9_over_p99"] == round(machine["p99_9_us"] / machine["p99_us"], 2)
+    # Each round's blocks, paired: every contender recorded where each round ended.
+    for name, sample in raw["samples"].items():
+        assert sample["rounds"] == [BLOCK * (i + 1) for i in range(blocks)], name
+    assert ws_targets["by_round"] == _by_round(
+        raw["samples"]["krakenbot_ws"], raw["samples"]["floor"]
+    )
+    assert ws_targets["by_round"]["p50_ratio"]["rounds"] == blocks
     # What an amend costs: against the floor, and against a place on the same path.
     assert result["amend"] == {
         "p50_ratio": round(amender["p50_us"] / floor["p50_us"], 2),
@@ -189,6 +196,26 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
     assert result["store_save_order_fsync"]["p50_us"] > 0
     assert result["run"]["sim"]["frames_emitted"] > 3 * FRAMES
     assert result["run"]["machine"]["cores"] >= 1
+
+
+def _timed(rounds: list[list[int]]) -> dict[str, object]:
+    """A contender's raw samples (µs) taken in ``rounds``, as the client reports them."""
+    total = [us * 1000 for block in rounds for us in block]
+    ends = [sum(len(block) for block in rounds[: i + 1]) for i in range(len(rounds))]
+    return {"values": {"total": total}, "rounds": ends}
+
+
+def test_by_round_pairs_each_round_of_the_two_contenders() -> None:
+    # Round 1: p50 30 ÷ 100, p99 (nearest rank: the largest of 3) 90 ÷ 150; round 2: 40 ÷
+    # 100 and 60 ÷ 200; round 3, empty for the bot, is left out; round 4: 35 ÷ 100 twice.
+    # Met: p50 at most 0.35 (rounds 1 and 4, the bound itself), p99 at most 0.5 (2 and 4).
+    bot = _timed([[10, 30, 90], [40, 40, 60], [], [35]])
+    floor = _timed([[100, 100, 150], [100, 100, 200], [100], [100, 100]])
+    assert _by_round(bot, floor) == {
+        "p50_ratio": {"rounds": 3, "met": 2, "min": 0.3, "median": 0.35, "max": 0.4},
+        "p99_ratio": {"rounds": 3, "met": 2, "min": 0.3, "median": 0.35, "max": 0.6},
+    }
+    assert _by_round(_timed([[]]), _timed([[5]]))["p50_ratio"] == {"rounds": 0, "met": 0}
 
 
 @pytest.mark.parametrize(
