@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from itertools import accumulate
 
 import pytest
 
@@ -201,8 +202,7 @@ def test_tick_bench_sends_one_order_per_frame_and_reports_every_figure() -> None
 def _timed(rounds: list[list[int]]) -> dict[str, object]:
     """A contender's raw samples (µs) taken in ``rounds``, as the client reports them."""
     total = [us * 1000 for block in rounds for us in block]
-    ends = [sum(len(block) for block in rounds[: i + 1]) for i in range(len(rounds))]
-    return {"values": {"total": total}, "rounds": ends}
+    return {"values": {"total": total}, "rounds": list(accumulate(map(len, rounds)))}
 
 
 def test_by_round_pairs_each_round_of_the_two_contenders() -> None:

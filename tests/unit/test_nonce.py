@@ -267,13 +267,20 @@ def test_a_top_up_that_would_not_raise_the_mark_writes_nothing() -> None:
     assert floor.in_top_up() == 0 and gen.mark == MAX_NONCE
 
 
-def test_a_failed_top_up_leaves_the_mark_and_next_still_persists_first() -> None:
+def _top_up_pending() -> tuple[FakeClock, Floor, NonceGenerator, list[Callable[[], object]]]:
+    """A generator (reserve 1,000) that issued START, then START + 600 past half the
+    reserve: one top-up waiting in the returned queue (``Floor.run`` runs it)."""
     clock, floor = FakeClock(start_ns=START), Floor()
     queue: list[Callable[[], object]] = []
     gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=queue.append)
     gen.next()
     clock.set_wall_ns(START + 600)
     gen.next()
+    return clock, floor, gen, queue
+
+
+def test_a_failed_top_up_leaves_the_mark_and_next_still_persists_first() -> None:
+    clock, floor, gen, queue = _top_up_pending()
     assert len(queue) == 1
     floor.failing = StoreError("store bot.db: save nonce floor: disk I/O error")
     with capture_logs() as logs:
@@ -307,12 +314,7 @@ def test_a_failed_top_up_leaves_the_mark_and_next_still_persists_first() -> None
 def test_a_top_up_that_fails_for_a_bug_is_raised_and_unblocks_the_next() -> None:
     # Only StoreError is a store's failure to write; anything else reaches whatever ran
     # the callback (the event loop logs it), the mark unchanged and the flag cleared.
-    clock, floor = FakeClock(start_ns=START), Floor()
-    queue: list[Callable[[], object]] = []
-    gen = NonceGenerator(clock, persist=floor.persist, reserve=1_000, later=queue.append)
-    gen.next()
-    clock.set_wall_ns(START + 600)
-    gen.next()
+    _, floor, gen, queue = _top_up_pending()
     floor.failing = TypeError("a bug")
     with pytest.raises(TypeError):
         floor.run(queue)
